@@ -1,0 +1,4 @@
+// The operator's command line: `ambit <command>`. It owns argument parsing, output formats and exit
+// codes; everything it does is a call into another folder's front door.
+
+export { main } from './main.ts';
