@@ -1,5 +1,125 @@
-import { Command } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { DEFAULT_LAB, Lab, type LabStatus, parseLabels } from '../lab/index.ts';
+import { table } from './output.ts';
+
+function labFrom(cmd: Command): Lab {
+  const opts = cmd.optsWithGlobals<{ lab?: string }>();
+  return new Lab({ name: opts.lab ?? process.env.AMBIT_LAB ?? DEFAULT_LAB });
+}
+
+function intArg(name: string) {
+  return (value: string): number => {
+    if (!/^[0-9]+$/.test(value)) throw new InvalidArgumentError(`${name} must be a whole number`);
+    return Number(value);
+  };
+}
 
 export function labCommand(): Command {
-  return new Command('lab').description('a multi-node lab of network namespaces on this host');
+  const lab = new Command('lab')
+    .description('a multi-node lab of network namespaces on this host (needs root)')
+    .option('--lab <name>', 'which lab, to keep several apart (default: $AMBIT_LAB or "lab")');
+
+  lab
+    .command('up')
+    .description('create the nodes, joined by a bridge in a namespace of its own')
+    .option('--nodes <n>', 'number of nodes', intArg('--nodes'), 2)
+    .action(async (opts: { nodes: number }, cmd: Command) => {
+      const state = await labFrom(cmd).up(opts.nodes);
+      console.log(`lab "${state.name}" is up with ${state.nodes} node(s)`);
+    });
+
+  lab
+    .command('down')
+    .description('remove every namespace, link, process and record of the lab')
+    .action(async (_opts: unknown, cmd: Command) => {
+      await labFrom(cmd).down();
+      console.log('lab is down');
+    });
+
+  const pod = lab.command('pod').description('add or remove pods');
+  pod
+    .command('add <name>')
+    .description('create a pod namespace on a node')
+    .requiredOption('--node <node>', 'the node to place it on (node-1, node-2, …)')
+    .option('--namespace <ns>', 'the mesh namespace it belongs to', 'default')
+    .option('--service-account <sa>', 'its service account (its identity)', 'default')
+    .option('--labels <k=v,…>', 'labels, comma-separated', '')
+    .action(
+      async (
+        name: string,
+        opts: { node: string; namespace: string; serviceAccount: string; labels: string },
+        cmd: Command,
+      ) => {
+        const record = await labFrom(cmd).addPod({
+          name,
+          node: opts.node,
+          namespace: opts.namespace,
+          serviceAccount: opts.serviceAccount,
+          labels: parseLabels(opts.labels),
+        });
+        console.log(`pod ${record.name} is up on ${record.node} at ${record.address}`);
+      },
+    );
+  pod
+    .command('rm <name>')
+    .description("stop the pod's processes and remove it")
+    .action(async (name: string, _opts: unknown, cmd: Command) => {
+      await labFrom(cmd).removePod(name);
+      console.log(`pod ${name} removed`);
+    });
+
+  lab
+    .command('run <pod> <command...>')
+    .description('start a long-running process in a pod or node (after --); output goes to a log file')
+    .action(async (target: string, argv: string[], _opts: unknown, cmd: Command) => {
+      const record = await labFrom(cmd).run(target, argv);
+      console.log(`started pid ${record.pid} in ${target}; log: ${record.log}`);
+    });
+
+  lab
+    .command('exec <pod> <command...>')
+    .description('run a command in a pod or node (after --) and return its exit code')
+    .action(async (target: string, argv: string[], _opts: unknown, cmd: Command) => {
+      const result = await labFrom(cmd).exec(target, argv, { inherit: true });
+      process.exitCode = result.code;
+    });
+
+  lab
+    .command('status')
+    .description('nodes, pods, addresses and processes')
+    .addOption(
+      new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'),
+    )
+    .action(async (opts: { output: string }, cmd: Command) => {
+      const status = await labFrom(cmd).status();
+      if (opts.output === 'json') {
+        console.log(JSON.stringify(status ?? { nodes: [], pods: [] }, null, 2));
+      } else {
+        console.log(status ? formatStatus(status) : 'the lab is down');
+      }
+    });
+
+  return lab;
+}
+
+function formatStatus(status: LabStatus): string {
+  const nodes = table(
+    ['NODE', 'ADDRESS', 'PROCESSES'],
+    status.nodes.map((n) => [n.name, n.address, String(n.processes.filter((p) => p.running).length)]),
+  );
+  const pods = table(
+    ['POD', 'NODE', 'ADDRESS', 'NAMESPACE', 'SERVICE ACCOUNT', 'LABELS', 'PROCESSES'],
+    status.pods.map((p) => [
+      p.name,
+      p.node,
+      p.address,
+      p.namespace,
+      p.serviceAccount,
+      Object.entries(p.labels)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(',') || '-',
+      p.processes.map((x) => `${x.pid}${x.running ? '' : ' (exited)'}`).join(' ') || '-',
+    ]),
+  );
+  return `${nodes}\n\n${pods}`;
 }

@@ -6,7 +6,11 @@ export class AmbitError extends Error {
   /** Extra structured detail for machine readers (a field path, a resource name). */
   readonly detail: Record<string, unknown> | undefined;
 
-  constructor(code: string, message: string, options?: { cause?: unknown; detail?: Record<string, unknown> }) {
+  constructor(
+    code: string,
+    message: string,
+    options?: { cause?: unknown; detail?: Record<string, unknown> },
+  ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'AmbitError';
     this.code = code;

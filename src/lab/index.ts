@@ -1,2 +1,23 @@
 // The lab: turns one Linux host into several "nodes" carrying "pods", each a real network
 // namespace, so the mesh captures and secures real kernel traffic as it would between machines.
+
+export {
+  DEFAULT_LAB,
+  Lab,
+  type LabOptions,
+  type LabStatus,
+  type PodSpec,
+  type ProcessStatus,
+} from './lab.ts';
+export {
+  formatLabels,
+  labNames,
+  NETNS_PREFIX,
+  nodeAddress,
+  nodeGateway,
+  nodeName,
+  parseLabels,
+  podSubnet,
+} from './plan.ts';
+export { ambitHome, type PodRecord, type ProcessRecord } from './state.ts';
+export { type CommandResult, checkPrerequisites, LAB_TOOLS } from './system.ts';

@@ -1,0 +1,335 @@
+// The lab's operations: up, pod add/rm, run, exec, status, down. Each change takes the lab lock,
+// acts on the kernel, then records what it made; a failure half-way undoes what it had made.
+
+import { closeSync, openSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AmbitError } from '../errors/index.ts';
+import { logger } from '../log/index.ts';
+import {
+  allocatePodHost,
+  formatLabels,
+  type LabNames,
+  labNames,
+  NODE_SYSCTLS,
+  nodeAddress,
+  nodeIndex,
+  nodeName,
+  planPodAdd,
+  planUp,
+  podAddress,
+  validateDnsLabel,
+  validateLabName,
+  validateNodeCount,
+  validatePodName,
+} from './plan.ts';
+import { ambitHome, type LabState, LabStore, type PodRecord, type ProcessRecord } from './state.ts';
+import {
+  type CommandResult,
+  checkPrerequisites,
+  deleteNetns,
+  execInNetns,
+  ip,
+  isAlive,
+  listNetns,
+  setSysctls,
+  spawnInNetns,
+  stopNetnsProcesses,
+} from './system.ts';
+
+const log = logger('lab');
+
+export const DEFAULT_LAB = 'lab';
+
+export interface LabOptions {
+  /** Data directory; `$AMBIT_HOME` or /var/lib/ambit by default. */
+  home?: string;
+  /** Keeps labs apart on one host: namespaces are named `ambit-<name>-…`. Default `lab`. */
+  name?: string;
+}
+
+export interface PodSpec {
+  name: string;
+  node: string;
+  namespace?: string;
+  serviceAccount?: string;
+  labels?: Record<string, string>;
+}
+
+export interface ProcessStatus extends ProcessRecord {
+  running: boolean;
+}
+
+export interface LabStatus {
+  name: string;
+  nodes: Array<{ name: string; address: string; processes: ProcessStatus[] }>;
+  pods: Array<{
+    name: string;
+    node: string;
+    address: string;
+    namespace: string;
+    serviceAccount: string;
+    labels: Record<string, string>;
+    processes: ProcessStatus[];
+  }>;
+}
+
+/** Where a command runs: a pod's namespace or a node's. */
+interface Target {
+  netns: string;
+  env: Record<string, string>;
+  pod?: PodRecord;
+  node?: string;
+}
+
+const AMBIT_BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../bin/ambit.js');
+
+export class Lab {
+  readonly name: string;
+  readonly names: LabNames;
+  private readonly store: LabStore;
+
+  constructor(opts: LabOptions = {}) {
+    this.name = validateLabName(opts.name ?? DEFAULT_LAB);
+    this.names = labNames(this.name);
+    this.store = new LabStore(opts.home ?? ambitHome(), this.name);
+  }
+
+  /** Brings up `count` nodes. Up again with the same count is a no-op; leftovers of a crash are cleared first. */
+  async up(count = 2): Promise<LabState> {
+    validateNodeCount(count);
+    await checkPrerequisites();
+    return this.store.withLock(async () => {
+      const existing = await this.store.load();
+      if (existing) {
+        if (existing.nodes === count) return existing;
+        throw new AmbitError(
+          'AMBIT_ERR_LAB_ALREADY_UP',
+          `lab "${this.name}" is already up with ${existing.nodes} node(s); run \`ambit lab down\` first to change the node count`,
+        );
+      }
+      await this.removeKernelObjects(); // leftovers of a lab that crashed before recording its state
+      try {
+        for (const step of planUp(this.names, count)) await ip(step);
+        for (let i = 1; i <= count; i++) await setSysctls(this.names.node(i), NODE_SYSCTLS);
+      } catch (err) {
+        await this.removeKernelObjects();
+        throw err;
+      }
+      const state: LabState = {
+        version: 1,
+        name: this.name,
+        nodes: count,
+        createdAt: new Date().toISOString(),
+        nodeProcesses: {},
+        pods: [],
+      };
+      await this.store.save(state);
+      log.info({ lab: this.name, nodes: count }, 'lab up');
+      return state;
+    });
+  }
+
+  /** Removes everything the lab made — processes, namespaces (and so their links), state. Idempotent. */
+  async down(): Promise<void> {
+    await checkPrerequisites();
+    await this.store.withLock(async () => {
+      await this.removeKernelObjects();
+      await this.store.erase();
+    });
+    log.info({ lab: this.name }, 'lab down');
+  }
+
+  async addPod(spec: PodSpec): Promise<PodRecord> {
+    validatePodName(spec.name);
+    const namespace = validateDnsLabel('namespace', spec.namespace ?? 'default');
+    const serviceAccount = validateDnsLabel('service account', spec.serviceAccount ?? 'default');
+    const labels = { ...(spec.labels ?? {}) };
+    await checkPrerequisites();
+    return this.store.withLock(async () => {
+      const state = await this.requireState();
+      const idx = nodeIndex(spec.node, state.nodes);
+      if (idx === undefined) {
+        throw new AmbitError(
+          'AMBIT_ERR_LAB_UNKNOWN_NODE',
+          `unknown node "${spec.node}": this lab has ${listNodes(state.nodes)}`,
+        );
+      }
+      if (state.pods.some((p) => p.name === spec.name)) {
+        throw new AmbitError('AMBIT_ERR_LAB_DUPLICATE_POD', `a pod named "${spec.name}" already exists`);
+      }
+      const taken = state.pods.filter((p) => p.node === spec.node).map((p) => p.address);
+      const host = allocatePodHost(idx, taken);
+      try {
+        for (const step of planPodAdd(this.names, spec.name, idx, host)) await ip(step);
+      } catch (err) {
+        await deleteNetns(this.names.pod(spec.name)).catch(() => {});
+        throw err;
+      }
+      const pod: PodRecord = {
+        name: spec.name,
+        node: spec.node,
+        address: podAddress(idx, host),
+        host,
+        namespace,
+        serviceAccount,
+        labels,
+        processes: [],
+      };
+      state.pods.push(pod);
+      await this.store.save(state);
+      log.info({ pod: pod.name, node: pod.node, address: pod.address }, 'pod added');
+      return pod;
+    });
+  }
+
+  async removePod(name: string): Promise<void> {
+    await checkPrerequisites();
+    await this.store.withLock(async () => {
+      const state = await this.requireState();
+      const pod = state.pods.find((p) => p.name === name);
+      if (!pod) throw unknownPod(name, state);
+      const netns = this.names.pod(name);
+      await stopNetnsProcesses(netns);
+      await deleteNetns(netns); // takes the veth pair, and so the node's route, with it
+      state.pods = state.pods.filter((p) => p.name !== name);
+      await this.store.save(state);
+      log.info({ pod: name }, 'pod removed');
+    });
+  }
+
+  /** Starts a long-running process in a pod (or node); output goes to a log file. Returns its record. */
+  async run(target: string, argv: string[]): Promise<ProcessRecord> {
+    if (argv.length === 0)
+      throw new AmbitError('AMBIT_ERR_LAB_NO_COMMAND', 'give the command to run after `--`');
+    await checkPrerequisites();
+    return this.store.withLock(async () => {
+      const state = await this.requireState();
+      const where = this.target(state, target);
+      await mkdir(this.store.logDir, { recursive: true });
+      const log = join(this.store.logDir, `${target}-${Date.now()}.log`);
+      const fd = openSync(log, 'a', 0o600);
+      let pid: number;
+      try {
+        pid = spawnInNetns(where.netns, expandAmbit(argv), {
+          env: { ...process.env, ...where.env },
+          logFd: fd,
+        });
+      } finally {
+        closeSync(fd);
+      }
+      const record: ProcessRecord = { pid, command: argv, log, startedAt: new Date().toISOString() };
+      if (where.pod) where.pod.processes.push(record);
+      else if (where.node) (state.nodeProcesses[where.node] ??= []).push(record);
+      await this.store.save(state);
+      return record;
+    });
+  }
+
+  /** Runs a command in a pod (or node) to completion. */
+  async exec(
+    target: string,
+    argv: string[],
+    opts: { inherit?: boolean; timeoutMs?: number; input?: string | Buffer } = {},
+  ): Promise<CommandResult> {
+    if (argv.length === 0)
+      throw new AmbitError('AMBIT_ERR_LAB_NO_COMMAND', 'give the command to run after `--`');
+    await checkPrerequisites();
+    const where = this.target(await this.requireState(), target);
+    return execInNetns(where.netns, expandAmbit(argv), { ...opts, env: { ...process.env, ...where.env } });
+  }
+
+  async status(): Promise<LabStatus | undefined> {
+    const state = await this.store.load();
+    if (!state) return undefined;
+    const withLiveness = (ps: ProcessRecord[]) => ps.map((p) => ({ ...p, running: isAlive(p.pid) }));
+    return {
+      name: state.name,
+      nodes: Array.from({ length: state.nodes }, (_, i) => ({
+        name: nodeName(i + 1),
+        address: nodeAddress(i + 1),
+        processes: withLiveness(state.nodeProcesses[nodeName(i + 1)] ?? []),
+      })),
+      pods: state.pods.map((p) => ({
+        name: p.name,
+        node: p.node,
+        address: p.address,
+        namespace: p.namespace,
+        serviceAccount: p.serviceAccount,
+        labels: p.labels,
+        processes: withLiveness(p.processes),
+      })),
+    };
+  }
+
+  /** The network namespace of a pod or node, for callers that act inside it (capture, tests). */
+  async netnsOf(target: string): Promise<string> {
+    return this.target(await this.requireState(), target).netns;
+  }
+
+  private target(state: LabState, name: string): Target {
+    const pod = state.pods.find((p) => p.name === name);
+    if (pod) {
+      return {
+        netns: this.names.pod(pod.name),
+        pod,
+        env: {
+          AMBIT_POD: pod.name,
+          AMBIT_NODE: pod.node,
+          AMBIT_NAMESPACE: pod.namespace,
+          AMBIT_SERVICE_ACCOUNT: pod.serviceAccount,
+          AMBIT_LABELS: formatLabels(pod.labels),
+          AMBIT_POD_IP: pod.address,
+        },
+      };
+    }
+    const idx = nodeIndex(name, state.nodes);
+    if (idx !== undefined) {
+      return {
+        netns: this.names.node(idx),
+        node: name,
+        env: { AMBIT_NODE: name, AMBIT_NODE_IP: nodeAddress(idx) },
+      };
+    }
+    throw unknownPod(name, state);
+  }
+
+  private async requireState(): Promise<LabState> {
+    const state = await this.store.load();
+    if (!state) {
+      throw new AmbitError(
+        'AMBIT_ERR_LAB_NOT_UP',
+        `lab "${this.name}" is not up: run \`ambit lab up\` first`,
+      );
+    }
+    return state;
+  }
+
+  /** Finds the lab's namespaces by prefix (so it works without state), stops their processes, deletes them. */
+  private async removeKernelObjects(): Promise<void> {
+    const all = await listNetns(this.names.prefix);
+    // Pods first, then nodes, then the bridge: each holds one end of the next one's links.
+    const order = (ns: string) => (ns.includes('-pod-') ? 0 : ns === this.names.net ? 2 : 1);
+    all.sort((a, b) => order(a) - order(b));
+    await Promise.all(all.map((ns) => stopNetnsProcesses(ns)));
+    for (const ns of all) await deleteNetns(ns);
+  }
+}
+
+function listNodes(count: number): string {
+  return count === 1 ? 'node-1 only' : `node-1 … node-${count}`;
+}
+
+function unknownPod(name: string, state: LabState): AmbitError {
+  const pods = state.pods.map((p) => p.name).join(', ') || 'none';
+  return new AmbitError(
+    'AMBIT_ERR_LAB_UNKNOWN_POD',
+    `no pod or node named "${name}" (pods: ${pods}; nodes: ${listNodes(state.nodes)})`,
+  );
+}
+
+/** `ambit …` inside the lab means this very installation, on this very Node runtime. */
+function expandAmbit(argv: string[]): string[] {
+  return argv[0] === 'ambit' ? [process.execPath, AMBIT_BIN, ...argv.slice(1)] : argv;
+}

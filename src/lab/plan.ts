@@ -1,0 +1,219 @@
+// Pure planning for the lab: names of namespaces and links, and the address plan of DESIGN.md §1.
+// Nothing here touches the system, so every rule is tested as a table of cases.
+
+import { AmbitError } from '../errors/index.ts';
+
+/** Node underlay 198.18.0.0/24 (node N is .N); pods on node N in 198.18.N.0/24; VIPs 198.19.0.0/16. */
+export const UNDERLAY_PREFIX = '198.18.0';
+export const MAX_NODES = 250;
+/** Pod host numbers on a node: .1 is the node's gateway address, pods take .2 … .254. */
+export const FIRST_POD_HOST = 2;
+export const LAST_POD_HOST = 254;
+
+/** Every namespace the lab makes starts with this, so cleanup finds leftovers after a crash. */
+export const NETNS_PREFIX = 'ambit-';
+
+const LAB_NAME = /^[a-z0-9]([a-z0-9-]{0,14}[a-z0-9])?$/;
+const POD_NAME = /^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$/;
+const LABEL_KEY = /^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?\/)?[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^([A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)?$/;
+const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+function invalid(code: string, message: string): AmbitError {
+  return new AmbitError(`AMBIT_ERR_LAB_${code}`, message);
+}
+
+export function validateLabName(name: string): string {
+  if (!LAB_NAME.test(name)) {
+    throw invalid(
+      'INVALID_NAME',
+      `lab name "${name}" is invalid: use 1-16 lowercase letters, digits or '-', starting and ending with a letter or digit`,
+    );
+  }
+  return name;
+}
+
+export function validatePodName(name: string): string {
+  if (!POD_NAME.test(name)) {
+    throw invalid(
+      'INVALID_POD_NAME',
+      `pod name "${name}" is invalid: use 1-40 lowercase letters, digits or '-', starting and ending with a letter or digit`,
+    );
+  }
+  return name;
+}
+
+/** A Kubernetes-style name for a namespace or service account (DNS-1123 label). */
+export function validateDnsLabel(what: string, value: string): string {
+  if (!DNS_LABEL.test(value)) {
+    throw invalid(
+      'INVALID_NAME',
+      `${what} "${value}" is invalid: use 1-63 lowercase letters, digits or '-', starting and ending with a letter or digit`,
+    );
+  }
+  return value;
+}
+
+export function validateNodeCount(n: number): number {
+  if (!Number.isInteger(n) || n < 1 || n > MAX_NODES) {
+    throw invalid('INVALID_NODES', `--nodes must be a whole number from 1 to ${MAX_NODES}, got "${n}"`);
+  }
+  return n;
+}
+
+/** Parses `k=v,k2=v2` into labels, with Kubernetes' rules for keys and values. */
+export function parseLabels(text: string): Record<string, string> {
+  const labels: Record<string, string> = {};
+  if (text.trim() === '') return labels;
+  for (const [i, part] of text.split(',').entries()) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw invalid('INVALID_LABEL', `label #${i + 1} "${part}" is malformed: write key=value`);
+    const key = part.slice(0, eq).trim();
+    const value = part.slice(eq + 1).trim();
+    if (!LABEL_KEY.test(key)) throw invalid('INVALID_LABEL', `label key "${key}" is invalid`);
+    if (!LABEL_VALUE.test(value))
+      throw invalid('INVALID_LABEL', `label value "${value}" for "${key}" is invalid`);
+    if (key in labels) throw invalid('INVALID_LABEL', `label "${key}" is given twice`);
+    labels[key] = value;
+  }
+  return labels;
+}
+
+export function formatLabels(labels: Record<string, string>): string {
+  return Object.entries(labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+}
+
+export function nodeName(index: number): string {
+  return `node-${index}`;
+}
+
+/** The node index of `node-N`, or undefined when the name is not a node of a lab with `count` nodes. */
+export function nodeIndex(name: string, count: number): number | undefined {
+  const m = /^node-([1-9][0-9]*)$/.exec(name);
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  return n <= count ? n : undefined;
+}
+
+export function nodeAddress(index: number): string {
+  return `${UNDERLAY_PREFIX}.${index}`;
+}
+
+/** The node's address on its pods' links: the pods' default gateway. */
+export function nodeGateway(index: number): string {
+  return `198.18.${index}.1`;
+}
+
+export function podSubnet(index: number): string {
+  return `198.18.${index}.0/24`;
+}
+
+export function podAddress(nodeIdx: number, host: number): string {
+  return `198.18.${nodeIdx}.${host}`;
+}
+
+/** The lowest free pod host number on a node, given the addresses already taken there. */
+export function allocatePodHost(nodeIdx: number, taken: readonly string[]): number {
+  const used = new Set(taken);
+  for (let host = FIRST_POD_HOST; host <= LAST_POD_HOST; host++) {
+    if (!used.has(podAddress(nodeIdx, host))) return host;
+  }
+  throw invalid('NODE_FULL', `${nodeName(nodeIdx)} has no free pod address left in ${podSubnet(nodeIdx)}`);
+}
+
+/** Names of the kernel objects of one lab; the lab name keeps two labs on one host apart. */
+export interface LabNames {
+  prefix: string;
+  /** The namespace holding the bridge that joins the nodes (never the host's namespace). */
+  net: string;
+  node(index: number): string;
+  pod(name: string): string;
+}
+
+export function labNames(lab: string): LabNames {
+  const prefix = `${NETNS_PREFIX}${lab}-`;
+  return {
+    prefix,
+    net: `${prefix}net`,
+    node: (index) => `${prefix}${nodeName(index)}`,
+    pod: (name) => `${prefix}pod-${name}`,
+  };
+}
+
+/** Link names: interface names are at most 15 bytes and only need to be unique per namespace. */
+export const BRIDGE = 'br0';
+export const NODE_UPLINK = 'eth0';
+export const POD_IFACE = 'eth0';
+export function bridgePort(nodeIdx: number): string {
+  return `n${nodeIdx}`;
+}
+export function podLink(host: number): string {
+  return `pod${host}`;
+}
+
+/** One `ip` invocation: argv after `ip`, optionally inside a namespace (`ip -n NS …`). */
+export interface IpStep {
+  netns?: string;
+  args: string[];
+}
+
+function inNs(netns: string, ...args: string[]): IpStep {
+  return { netns, args };
+}
+
+/** The steps that build a lab of `count` nodes: bridge namespace, node namespaces, uplinks, routes. */
+export function planUp(names: LabNames, count: number): IpStep[] {
+  const steps: IpStep[] = [
+    { args: ['netns', 'add', names.net] },
+    inNs(names.net, 'link', 'set', 'lo', 'up'),
+    inNs(names.net, 'link', 'add', BRIDGE, 'type', 'bridge'),
+    inNs(names.net, 'link', 'set', BRIDGE, 'up'),
+  ];
+  for (let i = 1; i <= count; i++) {
+    const ns = names.node(i);
+    steps.push(
+      { args: ['netns', 'add', ns] },
+      inNs(ns, 'link', 'set', 'lo', 'up'),
+      inNs(ns, 'link', 'add', NODE_UPLINK, 'type', 'veth', 'peer', 'name', bridgePort(i), 'netns', names.net),
+      inNs(names.net, 'link', 'set', bridgePort(i), 'master', BRIDGE),
+      inNs(names.net, 'link', 'set', bridgePort(i), 'up'),
+      inNs(ns, 'addr', 'add', `${nodeAddress(i)}/24`, 'dev', NODE_UPLINK),
+      inNs(ns, 'link', 'set', NODE_UPLINK, 'up'),
+    );
+    for (let j = 1; j <= count; j++) {
+      if (j !== i) steps.push(inNs(ns, 'route', 'add', podSubnet(j), 'via', nodeAddress(j)));
+    }
+  }
+  return steps;
+}
+
+/** Sysctls each node needs: it routes for its pods. */
+export const NODE_SYSCTLS: Record<string, string> = {
+  'net.ipv4.ip_forward': '1',
+  'net.ipv4.conf.all.rp_filter': '0',
+  'net.ipv4.conf.default.rp_filter': '0',
+};
+
+/** The steps that attach a pod namespace to its node: veth pair, /32 route, default route. */
+export function planPodAdd(names: LabNames, pod: string, nodeIdx: number, host: number): IpStep[] {
+  const podNs = names.pod(pod);
+  const nodeNs = names.node(nodeIdx);
+  const address = podAddress(nodeIdx, host);
+  const gateway = nodeGateway(nodeIdx);
+  const link = podLink(host);
+  return [
+    { args: ['netns', 'add', podNs] },
+    inNs(podNs, 'link', 'set', 'lo', 'up'),
+    inNs(nodeNs, 'link', 'add', link, 'type', 'veth', 'peer', 'name', POD_IFACE, 'netns', podNs),
+    // The same /32 gateway address sits on every pod link of the node, as routed CNIs do.
+    inNs(nodeNs, 'addr', 'add', `${gateway}/32`, 'dev', link),
+    inNs(nodeNs, 'link', 'set', link, 'up'),
+    inNs(nodeNs, 'route', 'add', `${address}/32`, 'dev', link),
+    inNs(podNs, 'addr', 'add', `${address}/32`, 'dev', POD_IFACE),
+    inNs(podNs, 'link', 'set', POD_IFACE, 'up'),
+    inNs(podNs, 'route', 'add', gateway, 'dev', POD_IFACE, 'scope', 'link'),
+    inNs(podNs, 'route', 'add', 'default', 'via', gateway, 'dev', POD_IFACE),
+  ];
+}
