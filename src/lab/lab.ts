@@ -221,7 +221,8 @@ export class Lab {
       }
       const record: ProcessRecord = { pid, command: argv, log, startedAt: new Date().toISOString() };
       if (where.pod) where.pod.processes.push(record);
-      else if (where.node) (state.nodeProcesses[where.node] ??= []).push(record);
+      else if (where.node)
+        state.nodeProcesses[where.node] = [...(state.nodeProcesses[where.node] ?? []), record];
       await this.store.save(state);
       return record;
     });
