@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The Debian packages Ambit's lab, tests and benchmarks use. Idempotent; needs root.
+set -euo pipefail
+packages=(iproute2 nftables procps curl wrk nghttp2-client redis-server redis-tools haproxy tcpdump openssl
+  python3 make g++)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing system packages: ${missing[*]}; run this script as root" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+echo "system packages present: ${packages[*]}"

@@ -1,0 +1,57 @@
+// Test helpers for the lab: a throwaway lab with its own name and data directory, always destroyed
+// when the test ends (even when it fails), and a loud skip when not root.
+
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { Lab } from '../../src/lab/index.ts';
+
+export const isRoot = process.getuid?.() === 0;
+
+/** Skips the test with a message nobody can miss when not root. Returns true when skipped. */
+export function skipUnlessRoot(t: TestContext): boolean {
+  if (isRoot) return false;
+  const msg = 'NOT ROOT: this lab end-to-end test needs root and was SKIPPED (CI runs it as root)';
+  console.error(`\n*** ${msg} ***\n`);
+  t.skip(msg);
+  return true;
+}
+
+export interface TestLab {
+  lab: Lab;
+  home: string;
+}
+
+/** A lab named `t<random>` in a temp data directory; `down` and the directory removal run in t.after. */
+export async function withLab(t: TestContext, nodes = 2): Promise<TestLab> {
+  const home = await mkdtemp(join(tmpdir(), 'ambit-test-'));
+  const lab = new Lab({ home, name: `t${randomBytes(4).toString('hex')}` });
+  t.after(async () => {
+    await lab.down();
+    await rm(home, { recursive: true, force: true });
+  });
+  await lab.up(nodes);
+  return { lab, home };
+}
+
+/** Polls `fn` until it returns a value other than undefined, or fails after `timeoutMs`. */
+export async function eventually<T>(
+  fn: () => Promise<T | undefined>,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`, { cause: last });
+}

@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { hasCode } from '../../../src/errors/index.ts';
+import {
+  allocatePodHost,
+  labNames,
+  nodeAddress,
+  nodeGateway,
+  nodeIndex,
+  parseLabels,
+  planPodAdd,
+  planUp,
+  podSubnet,
+  validateLabName,
+  validateNodeCount,
+  validatePodName,
+} from '../../../src/lab/plan.ts';
+
+const code = (c: string) => (err: unknown) => hasCode(err, c);
+
+describe('lab address plan', () => {
+  test('nodes and pods follow DESIGN.md §1', () => {
+    assert.equal(nodeAddress(1), '198.18.0.1');
+    assert.equal(nodeAddress(7), '198.18.0.7');
+    assert.equal(nodeGateway(2), '198.18.2.1');
+    assert.equal(podSubnet(3), '198.18.3.0/24');
+  });
+
+  test('pod hosts: lowest free from .2, never the gateway, error when full', () => {
+    const cases: Array<[string[], number]> = [
+      [[], 2],
+      [['198.18.1.2'], 3],
+      [['198.18.1.3'], 2],
+      [['198.18.1.2', '198.18.1.3', '198.18.1.5'], 4],
+      [['198.18.2.2'], 2], // another node's address does not count
+    ];
+    for (const [taken, want] of cases) assert.equal(allocatePodHost(1, taken), want, JSON.stringify(taken));
+    const full = Array.from({ length: 253 }, (_, i) => `198.18.1.${i + 2}`);
+    assert.throws(() => allocatePodHost(1, full), code('AMBIT_ERR_LAB_NODE_FULL'));
+  });
+
+  test('node names resolve only within the lab', () => {
+    const cases: Array<[string, number, number | undefined]> = [
+      ['node-1', 2, 1],
+      ['node-2', 2, 2],
+      ['node-3', 2, undefined],
+      ['node-0', 2, undefined],
+      ['node-01', 2, undefined],
+      ['node1', 2, undefined],
+      ['web', 2, undefined],
+    ];
+    for (const [name, count, want] of cases) assert.equal(nodeIndex(name, count), want, name);
+  });
+
+  test('every namespace carries the lab prefix', () => {
+    const n = labNames('t1');
+    assert.equal(n.net, 'ambit-t1-net');
+    assert.equal(n.node(2), 'ambit-t1-node-2');
+    assert.equal(n.pod('web'), 'ambit-t1-pod-web');
+    for (const step of [...planUp(n, 3), ...planPodAdd(n, 'web', 2, 5)]) {
+      if (step.netns) assert.ok(step.netns.startsWith(n.prefix), JSON.stringify(step));
+      if (step.args[0] === 'netns') assert.ok(step.args[2]?.startsWith(n.prefix), JSON.stringify(step));
+    }
+  });
+
+  test("up routes each node to every other node's pod subnet via its underlay address", () => {
+    const n = labNames('t1');
+    const routes = planUp(n, 3).filter((s) => s.args[0] === 'route');
+    assert.deepEqual(
+      routes.map((s) => [s.netns, ...s.args]),
+      [
+        [n.node(1), 'route', 'add', '198.18.2.0/24', 'via', '198.18.0.2'],
+        [n.node(1), 'route', 'add', '198.18.3.0/24', 'via', '198.18.0.3'],
+        [n.node(2), 'route', 'add', '198.18.1.0/24', 'via', '198.18.0.1'],
+        [n.node(2), 'route', 'add', '198.18.3.0/24', 'via', '198.18.0.3'],
+        [n.node(3), 'route', 'add', '198.18.1.0/24', 'via', '198.18.0.1'],
+        [n.node(3), 'route', 'add', '198.18.2.0/24', 'via', '198.18.0.2'],
+      ],
+    );
+  });
+
+  test('a pod gets a /32, a route on its node and a default route via the node', () => {
+    const n = labNames('t1');
+    const steps = planPodAdd(n, 'web', 2, 5).map((s) => [s.netns ?? '', ...s.args].join(' '));
+    assert.ok(steps.includes('ambit-t1-node-2 route add 198.18.2.5/32 dev pod5'));
+    assert.ok(steps.includes('ambit-t1-pod-web addr add 198.18.2.5/32 dev eth0'));
+    assert.ok(steps.includes('ambit-t1-pod-web route add default via 198.18.2.1 dev eth0'));
+  });
+});
+
+describe('lab argument validation', () => {
+  test('labels', () => {
+    assert.deepEqual(parseLabels(''), {});
+    assert.deepEqual(parseLabels('app=web,version=v1'), { app: 'web', version: 'v1' });
+    assert.deepEqual(parseLabels('istio.io/dataplane-mode=ambient'), {
+      'istio.io/dataplane-mode': 'ambient',
+    });
+    assert.deepEqual(parseLabels('empty='), { empty: '' });
+    for (const bad of ['app', '=web', 'app=web,app=v2', 'a b=c', 'app=-bad', `k=${'x'.repeat(64)}`]) {
+      assert.throws(() => parseLabels(bad), code('AMBIT_ERR_LAB_INVALID_LABEL'), bad);
+    }
+  });
+
+  test('names and counts', () => {
+    for (const good of ['web', 'catalog-v1', 'a1']) assert.equal(validatePodName(good), good);
+    for (const bad of ['', 'Web', '-web', 'web-', 'we_b', 'x'.repeat(41)]) {
+      assert.throws(() => validatePodName(bad), code('AMBIT_ERR_LAB_INVALID_POD_NAME'), bad);
+    }
+    assert.equal(validateLabName('lab'), 'lab');
+    assert.throws(() => validateLabName('a'.repeat(17)), code('AMBIT_ERR_LAB_INVALID_NAME'));
+    assert.equal(validateNodeCount(2), 2);
+    for (const bad of [0, -1, 1.5, 251, Number.NaN]) {
+      assert.throws(() => validateNodeCount(bad), code('AMBIT_ERR_LAB_INVALID_NODES'), String(bad));
+    }
+  });
+});
