@@ -1,0 +1,45 @@
+// Configuration: the resource kinds Ambit accepts (Istio and Gateway API shapes), their validation
+// with errors that name the field, manifest parsing, resource keys and status conditions.
+
+export type { ParentRef, PolicyTargetRef, WorkloadSelector } from './fields.ts';
+export {
+  isCidr,
+  isDns1123Label,
+  isDns1123Subdomain,
+  isIpAddress,
+  isLabelKey,
+  isLabelValue,
+  parseDuration,
+} from './fields.ts';
+export { type ConfigIssue, formatIssue, formatPath } from './issues.ts';
+export type { NamespaceResource, ServiceResource } from './kinds/core.ts';
+export type {
+  AuthorizationCondition,
+  AuthorizationOperation,
+  AuthorizationPolicyResource,
+  AuthorizationRule,
+  AuthorizationSource,
+  PeerAuthenticationResource,
+} from './kinds/security.ts';
+export type { WorkloadEntryResource } from './kinds/workload-entry.ts';
+export { KINDS, type KindInfo, kindByCliName, kindByPlural, kindInfo } from './kinds.ts';
+export type { Condition } from './meta.ts';
+export { type ParsedManifests, parseManifests } from './parse.ts';
+export {
+  ofKind,
+  type Resource,
+  type ResourceKind,
+  type ResourceOf,
+  resourceKey,
+  resourceName,
+  resourceNamespace,
+} from './resource.ts';
+export { isWaypointPolicy, L4_WHEN_KEYS, l7FieldsOfRule, statusConditions } from './status.ts';
+export {
+  assertValid,
+  CONFIG_INVALID,
+  DEFAULT_NAMESPACE,
+  invalidConfigError,
+  type ValidationResult,
+  validateResource,
+} from './validate.ts';

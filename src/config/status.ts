@@ -1,0 +1,97 @@
+// Status conditions the control plane attaches to accepted resources, and the split of
+// AuthorizationPolicy fields into what a ztunnel can enforce at L4 and what needs a waypoint.
+
+import type { AuthorizationPolicyResource, AuthorizationRule } from './kinds/security.ts';
+import type { Condition } from './meta.ts';
+import type { Resource } from './resource.ts';
+
+/** `when` keys a ztunnel can evaluate; every other key needs a waypoint. */
+export const L4_WHEN_KEYS: ReadonlySet<string> = new Set([
+  'source.ip',
+  'source.namespace',
+  'source.principal',
+  'destination.ip',
+  'destination.port',
+]);
+
+const L7_SOURCE_FIELDS = [
+  'requestPrincipals',
+  'notRequestPrincipals',
+  'remoteIpBlocks',
+  'notRemoteIpBlocks',
+] as const;
+const L7_OPERATION_FIELDS = ['hosts', 'notHosts', 'methods', 'notMethods', 'paths', 'notPaths'] as const;
+
+/** The L7-only fields a rule uses (`methods`, `when request.headers[x]`...), sorted; [] for a pure L4 rule. */
+export function l7FieldsOfRule(rule: AuthorizationRule): string[] {
+  const found = new Set<string>();
+  for (const { source } of rule.from ?? []) {
+    for (const f of L7_SOURCE_FIELDS) if (source[f] !== undefined) found.add(f);
+  }
+  for (const { operation } of rule.to ?? []) {
+    for (const f of L7_OPERATION_FIELDS) if (operation[f] !== undefined) found.add(f);
+  }
+  for (const c of rule.when ?? []) if (!L4_WHEN_KEYS.has(c.key)) found.add(`when ${c.key}`);
+  return [...found].sort();
+}
+
+/** True when the policy is enforced by waypoints (it has targetRefs) rather than by ztunnels. */
+export function isWaypointPolicy(policy: AuthorizationPolicyResource): boolean {
+  return policy.spec.targetRef !== undefined || (policy.spec.targetRefs?.length ?? 0) > 0;
+}
+
+function accepted(message: string, generation: number | undefined): Condition {
+  return {
+    type: 'Accepted',
+    status: 'True',
+    reason: 'Accepted',
+    message,
+    ...(generation === undefined ? {} : { observedGeneration: generation }),
+  };
+}
+
+function unsupported(message: string, generation: number | undefined): Condition {
+  return {
+    type: 'Accepted',
+    status: 'True',
+    reason: 'UnsupportedValue',
+    message,
+    ...(generation === undefined ? {} : { observedGeneration: generation }),
+  };
+}
+
+function authorizationConditions(policy: AuthorizationPolicyResource): Condition[] {
+  const gen = policy.metadata.generation;
+  if (isWaypointPolicy(policy)) return [accepted('enforced by the waypoint of its targetRefs', gen)];
+  const action = policy.spec.action ?? 'ALLOW';
+  if (action === 'AUDIT') {
+    return [
+      unsupported('AUDIT is not enforced by ztunnel: it changes no decision at L4 and is only logged', gen),
+    ];
+  }
+  const rules = policy.spec.rules ?? [];
+  const l7 = rules.map((r, i) => ({ i, fields: l7FieldsOfRule(r) })).filter((r) => r.fields.length > 0);
+  const notes: string[] = [];
+  if (action === 'CUSTOM') {
+    notes.push(
+      'CUSTOM needs an external authorizer, which ztunnel does not call: connections its rules match are denied (stricter than written)',
+    );
+  }
+  if (l7.length > 0) {
+    const fields = [...new Set(l7.flatMap((r) => r.fields))].sort().join(', ');
+    const which = l7.map((r) => `rules[${r.i}]`).join(', ');
+    notes.push(
+      action === 'ALLOW'
+        ? `ztunnel cannot enforce HTTP attributes (found: ${fields}); at L4 ${which} match nothing, which is stricter than written. Enforce them at a waypoint with targetRefs`
+        : `ztunnel cannot enforce HTTP attributes (found: ${fields}); at L4 ${which} ignore them and so ${action === 'DENY' ? 'deny' : 'match'} more than written (stricter). Enforce them at a waypoint with targetRefs`,
+    );
+  }
+  if (notes.length === 0) return [accepted('enforced at L4 by ztunnel', gen)];
+  return [unsupported(notes.join('; '), gen)];
+}
+
+/** The conditions a freshly accepted resource carries. */
+export function statusConditions(resource: Resource): Condition[] {
+  if (resource.kind === 'AuthorizationPolicy') return authorizationConditions(resource);
+  return [accepted('accepted', resource.metadata.generation)];
+}

@@ -1,0 +1,126 @@
+// validateResource: one untyped object in, either the typed resource (with defaults applied and
+// its status conditions) or every problem found, each naming kind, name and field path.
+
+import { AmbitError } from '../errors/index.ts';
+import { type ConfigIssue, formatIssue, fromZodIssues } from './issues.ts';
+import { KINDS, kindInfo } from './kinds.ts';
+import type { Condition } from './meta.ts';
+import type { Resource } from './resource.ts';
+import { statusConditions } from './status.ts';
+
+export const DEFAULT_NAMESPACE = 'default';
+
+export type ValidationResult =
+  | { ok: true; resource: Resource; conditions: Condition[] }
+  | { ok: false; errors: ConfigIssue[] };
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** The name errors use before the resource is known to be valid: `namespace/name` where possible. */
+function looseName(obj: Record<string, unknown>, namespaced: boolean): string {
+  const meta = isPlainObject(obj.metadata) ? obj.metadata : {};
+  const name = typeof meta.name === 'string' ? meta.name : '<unnamed>';
+  if (!namespaced) return name;
+  const ns = typeof meta.namespace === 'string' ? meta.namespace : DEFAULT_NAMESPACE;
+  return `${ns}/${name}`;
+}
+
+/**
+ * Validate one resource. Unknown kinds, a wrong apiVersion for the kind, unknown fields and bad
+ * values are all errors. On success the namespace defaults to `default` (namespaced kinds), the
+ * apiVersion is the kind's current one, and any status on input is replaced by fresh conditions.
+ */
+export function validateResource(obj: unknown, source?: string): ValidationResult {
+  const at = source === undefined ? {} : { source };
+  if (!isPlainObject(obj)) {
+    return {
+      ok: false,
+      errors: [
+        {
+          kind: '',
+          name: '',
+          path: '',
+          message: 'a resource must be a mapping with apiVersion, kind, metadata and spec',
+          ...at,
+        },
+      ],
+    };
+  }
+  const kindName = obj.kind;
+  const info = typeof kindName === 'string' ? kindInfo(kindName) : undefined;
+  if (!info) {
+    const known = KINDS.map((k) => k.kind).join(', ');
+    const message =
+      typeof kindName === 'string'
+        ? `unknown kind "${kindName}"; Ambit accepts ${known}`
+        : `is required; one of ${known}`;
+    return {
+      ok: false,
+      errors: [
+        {
+          kind: typeof kindName === 'string' ? kindName : '',
+          name: looseName(obj, true),
+          path: 'kind',
+          message,
+          ...at,
+        },
+      ],
+    };
+  }
+  const name = looseName(obj, info.namespaced);
+  const errors: ConfigIssue[] = [];
+  if (typeof obj.apiVersion !== 'string' || !info.acceptedApiVersions.includes(obj.apiVersion)) {
+    const got = typeof obj.apiVersion === 'string' ? `"${obj.apiVersion}"` : 'nothing';
+    errors.push({
+      kind: info.kind,
+      name,
+      path: 'apiVersion',
+      message: `${info.kind} needs apiVersion ${info.acceptedApiVersions.join(' or ')}, got ${got}`,
+      ...at,
+    });
+  }
+  const input: Record<string, unknown> = { ...obj, apiVersion: info.apiVersion };
+  if (isPlainObject(obj.metadata)) {
+    const meta = { ...obj.metadata };
+    if (!info.namespaced && meta.namespace !== undefined) {
+      errors.push({
+        kind: info.kind,
+        name,
+        path: 'metadata.namespace',
+        message: `${info.kind} is cluster-scoped; remove metadata.namespace`,
+        ...at,
+      });
+      delete meta.namespace;
+    }
+    if (info.namespaced && meta.namespace === undefined) meta.namespace = DEFAULT_NAMESPACE;
+    input.metadata = meta;
+  }
+  const parsed = info.schema.safeParse(input);
+  if (!parsed.success)
+    errors.push(...fromZodIssues(info.schema, parsed.error.issues, info.kind, name, source));
+  if (errors.length > 0 || !parsed.success) return { ok: false, errors };
+  const resource = parsed.data as Resource;
+  delete (resource as { status?: unknown }).status;
+  return { ok: true, resource, conditions: statusConditions(resource) };
+}
+
+/** Thrown by `assertValid` and by callers that refuse a whole batch. */
+export const CONFIG_INVALID = 'AMBIT_ERR_CONFIG_INVALID';
+
+/** An AmbitError listing every issue, one per line; `detail.errors` holds them for machine readers. */
+export function invalidConfigError(errors: readonly ConfigIssue[]): AmbitError {
+  const lines = errors.map(formatIssue);
+  const head = errors.length === 1 ? 'invalid resource' : `${errors.length} problems in the configuration`;
+  return new AmbitError(CONFIG_INVALID, `${head}; fix these and apply again:\n  ${lines.join('\n  ')}`, {
+    detail: { errors: [...errors] },
+  });
+}
+
+/** The typed resource, or throw AMBIT_ERR_CONFIG_INVALID naming every problem. */
+export function assertValid(obj: unknown, source?: string): Resource {
+  const result = validateResource(obj, source);
+  if (!result.ok) throw invalidConfigError(result.errors);
+  return result.resource;
+}
