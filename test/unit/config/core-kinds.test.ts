@@ -173,7 +173,11 @@ const cases: Case[] = [
 ];
 
 describe('config: Namespace, Service, WorkloadEntry', () => {
-  for (const c of cases) it(c.name, () => runCase(c));
+  for (const c of cases) {
+    it(c.name, () => {
+      runCase(c);
+    });
+  }
 
   it('defaults the namespace of a namespaced kind and names keys kind/namespace/name', () => {
     const result = validateResource({

@@ -237,7 +237,11 @@ const cases: Case[] = [
 ];
 
 describe('config: PeerAuthentication, AuthorizationPolicy', () => {
-  for (const c of cases) it(c.name, () => runCase(c));
+  for (const c of cases) {
+    it(c.name, () => {
+      runCase(c);
+    });
+  }
 });
 
 describe('config: AuthorizationPolicy status conditions', () => {
