@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { AmbitError, describeError } from '../errors/index.ts';
+import { caCommand } from './ca.ts';
 import { labCommand } from './lab.ts';
 
 /** Exit codes: 0 success, 1 a reported error, 2 bad usage, 70 a bug (an unexpected exception). */
@@ -12,6 +13,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   program.addCommand(labCommand());
+  program.addCommand(caCommand());
   applyToAll(program, (cmd) => cmd.exitOverride().showHelpAfterError());
   return program;
 }

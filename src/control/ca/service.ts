@@ -1,0 +1,124 @@
+// The CSR service's decisions, free of any transport: a node joins with a token and gets a node credential;
+// a joined node gets workload certificates only for identities placed on it (the impersonation check).
+
+import { AmbitError } from '../../errors/index.ts';
+import { nodeId, type SpiffeId } from '../../identity/index.ts';
+import type { CertificateAuthority, IssuedCertificate } from './authority.ts';
+import type { WorkloadPlacement } from './placement.ts';
+import type { JoinTokens } from './tokens.ts';
+
+export interface CaServiceOptions {
+  ca: CertificateAuthority;
+  tokens: JoinTokens;
+  placement: WorkloadPlacement;
+  /** Lifetime of node credentials; a node renews its own before expiry like any certificate. */
+  nodeCertTtlSeconds?: number;
+}
+
+export interface JoinResult {
+  node: string;
+  issued: IssuedCertificate;
+  /** PEM roots the node must trust. */
+  trustBundle: string;
+}
+
+export class CaService {
+  private readonly ca: CertificateAuthority;
+  private readonly tokens: JoinTokens;
+  private readonly placement: WorkloadPlacement;
+  private readonly nodeTtl: number;
+  private readonly revokedNodes = new Set<string>();
+
+  constructor(options: CaServiceOptions) {
+    this.ca = options.ca;
+    this.tokens = options.tokens;
+    this.placement = options.placement;
+    this.nodeTtl = options.nodeCertTtlSeconds ?? 24 * 3600;
+  }
+
+  get trustDomain(): string {
+    return this.ca.trustDomain;
+  }
+
+  trustBundlePem(): string {
+    return this.ca.bundle.toPem();
+  }
+
+  /** Exchanges a join token for a node credential. The CSR must name the node the token was issued for. */
+  async join(token: string, csrPem: string): Promise<JoinResult> {
+    const node = this.tokens.redeem(token);
+    try {
+      const csr = await this.ca.validate(csrPem);
+      const expected = nodeId(this.ca.trustDomain, node);
+      if (csr.identity.id !== expected) {
+        throw new AmbitError(
+          'AMBIT_ERR_CA_IMPERSONATION',
+          `the join request asks for ${csr.identity.id}, but the token was issued for node "${node}" (${expected})`,
+          { detail: { requested: csr.identity.id, node } },
+        );
+      }
+      const issued = await this.ca.issue(csr, { ttlSeconds: this.nodeTtl, usage: 'client' });
+      this.revokedNodes.delete(node);
+      return { node, issued, trustBundle: this.trustBundlePem() };
+    } catch (err) {
+      this.tokens.release(token);
+      throw err;
+    }
+  }
+
+  /** Stops honouring a node's credential (e.g. a decommissioned or compromised machine). */
+  revokeNode(node: string): void {
+    this.revokedNodes.add(node);
+  }
+
+  /** The node a verified caller identity belongs to; refuses anything but a live node credential. */
+  nodeOf(caller: SpiffeId | undefined): string {
+    const prefix = `spiffe://${this.ca.trustDomain}/ns/ambit-system/sa/node/`;
+    if (caller === undefined || !caller.startsWith(prefix)) {
+      throw new AmbitError(
+        'AMBIT_ERR_CA_UNAUTHENTICATED',
+        caller === undefined
+          ? 'the caller presented no node credential: join with a token first, then call with the node certificate'
+          : `the caller ${caller} is not a node of trust domain "${this.ca.trustDomain}"`,
+      );
+    }
+    const node = caller.slice(prefix.length);
+    if (this.revokedNodes.has(node)) {
+      throw new AmbitError(
+        'AMBIT_ERR_CA_NODE_REVOKED',
+        `the credential of node "${node}" was revoked: rejoin with a new token`,
+      );
+    }
+    return node;
+  }
+
+  /**
+   * Signs a CSR for a caller already authenticated as `node`. A node may renew its own credential; any other
+   * identity must be a workload identity placed on that node.
+   */
+  async createCertificate(
+    node: string,
+    csrPem: string,
+    options: { ttlSeconds?: number; impersonatedIdentity?: string } = {},
+  ): Promise<IssuedCertificate> {
+    const csr = await this.ca.validate(csrPem);
+    const id = csr.identity.id;
+    if (options.impersonatedIdentity && options.impersonatedIdentity !== id) {
+      throw new AmbitError(
+        'AMBIT_ERR_CA_IDENTITY_MISMATCH',
+        `the request is for ${options.impersonatedIdentity} but its CSR names ${id}: they must be the same`,
+      );
+    }
+    if (id === nodeId(this.ca.trustDomain, node)) {
+      return this.ca.issue(csr, { ttlSeconds: this.nodeTtl, usage: 'client' });
+    }
+    if (csr.identity.namespace === undefined || !this.placement.hasWorkload(node, id)) {
+      throw new AmbitError(
+        'AMBIT_ERR_CA_IMPERSONATION',
+        `node "${node}" asked for ${id}, but no workload with that identity is placed on it`,
+        { detail: { node, identity: id } },
+      );
+    }
+    return this.ca.issue(csr, { ttlSeconds: options.ttlSeconds, usage: 'workload' });
+  }
+}

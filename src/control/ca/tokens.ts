@@ -1,0 +1,94 @@
+// Join tokens: issued by the control plane for a named node, exchanged once for a node credential.
+// Only a SHA-256 of each token is kept, so a leaked token list cannot be replayed.
+
+import { createHash, randomBytes } from 'node:crypto';
+import { AmbitError } from '../../errors/index.ts';
+import { nodeId } from '../../identity/index.ts';
+
+export interface IssuedToken {
+  token: string;
+  node: string;
+  expiresAt: Date;
+}
+
+interface TokenRecord {
+  node: string;
+  expiresAt: number;
+  state: 'open' | 'used' | 'revoked';
+}
+
+const PREFIX = 'ambit-join-';
+
+function digest(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+export class JoinTokens {
+  private readonly records = new Map<string, TokenRecord>();
+  private readonly now: () => number;
+
+  constructor(options: { now?: () => number } = {}) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** A new single-use token for `node`, valid for `ttlSeconds` (default one hour). */
+  issue(node: string, ttlSeconds = 3600): IssuedToken {
+    nodeId('cluster.local', node); // validates the node name
+    const token = PREFIX + randomBytes(24).toString('base64url');
+    const expiresAt = this.now() + ttlSeconds * 1000;
+    this.records.set(digest(token), { node, expiresAt, state: 'open' });
+    return { token, node, expiresAt: new Date(expiresAt) };
+  }
+
+  /** Revokes a token before use. Unknown tokens are refused. */
+  revoke(token: string): void {
+    const record = this.records.get(digest(token));
+    if (record === undefined) throw unknownToken();
+    record.state = 'revoked';
+  }
+
+  /** Checks a token without using it up; returns its node. */
+  check(token: string): string {
+    const record = this.records.get(digest(String(token)));
+    if (record === undefined) throw unknownToken();
+    if (record.state === 'revoked') {
+      throw new AmbitError(
+        'AMBIT_ERR_CA_REVOKED_TOKEN',
+        `the join token for node "${record.node}" was revoked: ask the operator for a new one`,
+      );
+    }
+    if (record.state === 'used') {
+      throw new AmbitError(
+        'AMBIT_ERR_CA_TOKEN_USED',
+        `the join token for node "${record.node}" was already exchanged: a token works once; ask for a new one`,
+      );
+    }
+    if (this.now() > record.expiresAt) {
+      throw new AmbitError(
+        'AMBIT_ERR_CA_EXPIRED_TOKEN',
+        `the join token for node "${record.node}" has expired: ask for a new one`,
+      );
+    }
+    return record.node;
+  }
+
+  /** Checks a token and marks it used in one step, so two concurrent joins cannot both spend it. */
+  redeem(token: string): string {
+    const node = this.check(token);
+    this.records.get(digest(token))!.state = 'used';
+    return node;
+  }
+
+  /** Gives a redeemed token back when the join failed after redeeming (e.g. its CSR was refused). */
+  release(token: string): void {
+    const record = this.records.get(digest(token));
+    if (record !== undefined && record.state === 'used') record.state = 'open';
+  }
+}
+
+function unknownToken(): AmbitError {
+  return new AmbitError(
+    'AMBIT_ERR_CA_UNKNOWN_TOKEN',
+    'the join token is not one this control plane issued: check it was copied whole',
+  );
+}

@@ -1,0 +1,191 @@
+// Chain verification against a trust bundle (several roots, so a root can be rotated without a failed
+// handshake) and the peer checks of DESIGN.md §3: the client expects given identities, the server a trust domain.
+
+import type { X509Certificate } from 'node:crypto';
+import { AmbitError } from '../errors/index.ts';
+import { parseChain, splitPem, subjectAltNames } from './certs.ts';
+import { parseSpiffeId, type SpiffeId } from './spiffe.ts';
+
+/** The roots a proxy trusts. Immutable: `with` and `without` return a new bundle. */
+export class TrustBundle {
+  readonly roots: readonly X509Certificate[];
+
+  constructor(roots: string | ReadonlyArray<string | Buffer | X509Certificate>) {
+    const parsed = parseChain(roots);
+    if (parsed.length === 0) {
+      throw new AmbitError(
+        'AMBIT_ERR_IDENTITY_EMPTY_BUNDLE',
+        'the trust bundle holds no certificate: give at least one root in PEM',
+      );
+    }
+    for (const root of parsed) {
+      if (!root.ca) {
+        throw new AmbitError(
+          'AMBIT_ERR_IDENTITY_BAD_ROOT',
+          `certificate "${root.subject}" (serial ${root.serialNumber}) is not a CA and cannot be a trust root`,
+        );
+      }
+    }
+    // Deduplicate by fingerprint so adding a root twice is harmless.
+    const seen = new Set<string>();
+    this.roots = parsed.filter((r) => !seen.has(r.fingerprint256) && seen.add(r.fingerprint256));
+  }
+
+  /** PEM of every root, concatenated: the `ca` option of Node's `tls`, or an OpenSSL CAfile. */
+  toPem(): string {
+    return this.roots.map((r) => r.toString()).join('');
+  }
+
+  with(root: string | X509Certificate): TrustBundle {
+    return new TrustBundle([...this.roots, ...(typeof root === 'string' ? splitPem(root) : [root])]);
+  }
+
+  without(root: string | X509Certificate): TrustBundle {
+    const gone = new Set(parseChain(typeof root === 'string' ? root : [root]).map((r) => r.fingerprint256));
+    return new TrustBundle(this.roots.filter((r) => !gone.has(r.fingerprint256)));
+  }
+
+  has(cert: X509Certificate): boolean {
+    return this.roots.some((r) => r.fingerprint256 === cert.fingerprint256);
+  }
+}
+
+export interface VerifiedIdentity {
+  id: SpiffeId;
+  trustDomain: string;
+  leaf: X509Certificate;
+  /** The bundle root that anchored the chain. */
+  root: X509Certificate;
+}
+
+function checkValidity(cert: X509Certificate, now: Date): void {
+  const detail = { serial: cert.serialNumber, subject: cert.subject };
+  if (now < cert.validFromDate) {
+    throw new AmbitError(
+      'AMBIT_ERR_IDENTITY_CERT_NOT_YET_VALID',
+      `certificate ${cert.serialNumber} is not valid until ${cert.validFromDate.toISOString()}: check the clocks of both ends`,
+      { detail },
+    );
+  }
+  if (now > cert.validToDate) {
+    throw new AmbitError(
+      'AMBIT_ERR_IDENTITY_CERT_EXPIRED',
+      `certificate ${cert.serialNumber} expired at ${cert.validToDate.toISOString()}: it must be renewed`,
+      { detail },
+    );
+  }
+}
+
+function signedBy(cert: X509Certificate, issuer: X509Certificate): boolean {
+  return cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
+}
+
+/**
+ * Verifies a chain (leaf first, then intermediates; a trailing root is allowed) against the bundle, checks every
+ * certificate's validity at `now`, and returns the leaf's SPIFFE ID (its only URI SAN).
+ */
+export function verifyChain(
+  chainInput: string | ReadonlyArray<string | Buffer | X509Certificate>,
+  bundle: TrustBundle,
+  options: { now?: Date } = {},
+): VerifiedIdentity {
+  const now = options.now ?? new Date();
+  const chain = parseChain(chainInput);
+  const leaf = chain[0];
+  if (leaf === undefined) {
+    throw new AmbitError('AMBIT_ERR_IDENTITY_EMPTY_CHAIN', 'the peer presented no certificate');
+  }
+  if (leaf.ca) {
+    throw new AmbitError(
+      'AMBIT_ERR_IDENTITY_LEAF_IS_CA',
+      `certificate ${leaf.serialNumber} is a CA and cannot be a workload identity`,
+    );
+  }
+  let root: X509Certificate | undefined;
+  for (let i = 0; i < chain.length && root === undefined; i++) {
+    const cert = chain[i]!;
+    checkValidity(cert, now);
+    if (bundle.has(cert) && i > 0) {
+      root = cert;
+      break;
+    }
+    root = bundle.roots.find((r) => signedBy(cert, r));
+    if (root !== undefined) {
+      checkValidity(root, now);
+      break;
+    }
+    const next = chain[i + 1];
+    if (next === undefined) break;
+    if (!next.ca || !signedBy(cert, next)) {
+      throw new AmbitError(
+        'AMBIT_ERR_IDENTITY_BAD_CHAIN',
+        `certificate ${cert.serialNumber} is not signed by the next certificate in the chain ("${next.subject}"): send the chain leaf first, in issuing order`,
+      );
+    }
+  }
+  if (root === undefined) {
+    throw new AmbitError(
+      'AMBIT_ERR_IDENTITY_UNTRUSTED_ROOT',
+      `certificate ${leaf.serialNumber} does not chain to any root in the trust bundle: it was issued by another CA (issuer "${chain.at(-1)!.issuer}")`,
+      { detail: { serial: leaf.serialNumber, issuer: chain.at(-1)!.issuer } },
+    );
+  }
+  const id = spiffeIdOf(leaf);
+  return { id, trustDomain: parseSpiffeId(id).trustDomain, leaf, root };
+}
+
+/** The SPIFFE ID of a leaf: its one and only URI SAN. Throws AMBIT_ERR_IDENTITY_NO_SPIFFE_ID otherwise. */
+export function spiffeIdOf(leaf: X509Certificate): SpiffeId {
+  const { uris } = subjectAltNames(leaf);
+  if (uris.length !== 1) {
+    throw new AmbitError(
+      'AMBIT_ERR_IDENTITY_NO_SPIFFE_ID',
+      `certificate ${leaf.serialNumber} carries ${uris.length} URI SANs; a mesh identity has exactly one spiffe:// URI SAN`,
+    );
+  }
+  try {
+    return parseSpiffeId(uris[0]!).id;
+  } catch (err) {
+    throw new AmbitError(
+      'AMBIT_ERR_IDENTITY_NO_SPIFFE_ID',
+      `certificate ${leaf.serialNumber} has a URI SAN that is not a SPIFFE ID`,
+      {
+        cause: err,
+      },
+    );
+  }
+}
+
+/** Client side: the server must present one of the identities the destination may present. */
+export function checkExpectedPeer(verified: VerifiedIdentity, expected: readonly SpiffeId[]): void {
+  if (!expected.includes(verified.id)) {
+    throw new AmbitError(
+      'AMBIT_ERR_IDENTITY_UNEXPECTED_PEER',
+      `peer presented ${verified.id}, expected ${expected.length === 1 ? expected[0] : `one of ${expected.join(', ')}`}`,
+      { detail: { actual: verified.id, expected } },
+    );
+  }
+}
+
+/** Server side: the client must belong to our trust domain; who may connect is then up to policy. */
+export function checkTrustDomain(verified: VerifiedIdentity, trustDomain: string): void {
+  if (verified.trustDomain !== trustDomain) {
+    throw new AmbitError(
+      'AMBIT_ERR_IDENTITY_FOREIGN_TRUST_DOMAIN',
+      `peer ${verified.id} is from trust domain "${verified.trustDomain}", not "${trustDomain}"`,
+      { detail: { actual: verified.trustDomain, expected: trustDomain } },
+    );
+  }
+}
+
+/** Verify the chain and then the expected identities (client side) or trust domain (server side). */
+export function verifyPeer(
+  chain: string | ReadonlyArray<string | Buffer | X509Certificate>,
+  bundle: TrustBundle,
+  expect: { identities?: readonly SpiffeId[]; trustDomain?: string; now?: Date },
+): VerifiedIdentity {
+  const verified = verifyChain(chain, bundle, { now: expect.now });
+  if (expect.identities !== undefined) checkExpectedPeer(verified, expect.identities);
+  if (expect.trustDomain !== undefined) checkTrustDomain(verified, expect.trustDomain);
+  return verified;
+}
