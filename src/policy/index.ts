@@ -1,0 +1,19 @@
+// Policy: authorization decided from a connection alone (the ztunnel's L4 view), the translation of
+// AuthorizationPolicy resources into that view, and PeerAuthentication mode per port.
+
+export { evaluateL4, ipInCidr, policyMatches, stringMatches } from './l4-evaluate.ts';
+export { toL4Authorization } from './l4-translate.ts';
+export type {
+  L4Action,
+  L4Authorization,
+  L4Condition,
+  L4Connection,
+  L4Decision,
+  L4Operation,
+  L4Rule,
+  L4Source,
+  L4WhenKey,
+  MtlsMode,
+  PolicyScope,
+} from './l4-types.ts';
+export { mtlsModeForPort, type PeerAuthSettings } from './peer-auth.ts';
