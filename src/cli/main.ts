@@ -1,6 +1,8 @@
 import { Command, CommanderError } from 'commander';
 import { AmbitError, describeError } from '../errors/index.ts';
 import { caCommand } from './ca.ts';
+import { applyCommand, deleteCommand, getCommand } from './config.ts';
+import { controlCommand } from './control.ts';
 import { labCommand } from './lab.ts';
 
 /** Exit codes: 0 success, 1 a reported error, 2 bad usage, 70 a bug (an unexpected exception). */
@@ -13,6 +15,10 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   program.addCommand(labCommand());
+  program.addCommand(controlCommand());
+  program.addCommand(applyCommand());
+  program.addCommand(getCommand());
+  program.addCommand(deleteCommand());
   program.addCommand(caCommand());
   applyToAll(program, (cmd) => cmd.exitOverride().showHelpAfterError());
   return program;

@@ -1,0 +1,348 @@
+// The admin API on 15014: Kubernetes-shaped resource paths (`/api/v1/…`, `/apis/{group}/{version}/…`)
+// for create, replace, get, list (by namespace and label selector), delete and watch; Ambit's own
+// `/ambit/v1/…` endpoints for transactional apply and the derived views; health and metrics.
+// Errors are Kubernetes `Status` objects carrying the Ambit error code.
+
+import { unlink } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+import { CONFIG_INVALID, type ConfigIssue, type KindInfo, kindByPlural } from '../../config/index.ts';
+import { AmbitError } from '../../errors/index.ts';
+import { logger } from '../../log/index.ts';
+import type { Change, StoredObject } from '../store/index.ts';
+import { kindOf, type ResourceApi, type ResourceRef } from './resources.ts';
+import { parseLabelSelector } from './selector.ts';
+
+const log = logger('admin');
+const MAX_BODY = 16 * 1024 * 1024;
+
+/** A read-only view served at `/ambit/v1/<name>` (workloads, services, proxies …). */
+export type View = (query: URLSearchParams) => unknown;
+
+export interface AdminOptions {
+  api: ResourceApi;
+  views?: Record<string, View>;
+  metrics?: Registry;
+  /** Whether the control plane is ready to serve (for /healthz/ready). */
+  ready?: () => boolean;
+}
+
+interface Target {
+  info: KindInfo;
+  namespace?: string;
+  name?: string;
+}
+
+const STATUS_BY_CODE: Record<string, [number, string]> = {
+  [CONFIG_INVALID]: [422, 'Invalid'],
+  AMBIT_ERR_API_NOT_FOUND: [404, 'NotFound'],
+  AMBIT_ERR_API_UNKNOWN_KIND: [404, 'NotFound'],
+  AMBIT_ERR_API_ALREADY_EXISTS: [409, 'AlreadyExists'],
+  AMBIT_ERR_API_BAD_SELECTOR: [400, 'BadRequest'],
+  AMBIT_ERR_API_BAD_REQUEST: [400, 'BadRequest'],
+  AMBIT_ERR_API_METHOD: [405, 'MethodNotAllowed'],
+  AMBIT_ERR_API_TOO_LARGE: [413, 'RequestEntityTooLarge'],
+};
+
+export class AdminServer {
+  private readonly opts: AdminOptions;
+  private readonly servers: Server[] = [];
+  private readonly watches = new Set<ServerResponse>();
+
+  constructor(opts: AdminOptions) {
+    this.opts = opts;
+  }
+
+  /** Listens on a TCP address, or a Unix socket path when `port` is undefined. Returns the bound address. */
+  async listen(where: { host: string; port: number } | { path: string }): Promise<string> {
+    const server = createServer((req, res) => {
+      this.handle(req, res).catch((err) => this.fail(res, err));
+    });
+    server.keepAliveTimeout = 5_000;
+    this.servers.push(server);
+    if ('path' in where) await unlink(where.path).catch(() => {});
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      if ('path' in where) server.listen(where.path, resolve);
+      else server.listen(where.port, where.host, resolve);
+    });
+    const addr = server.address();
+    return typeof addr === 'string' ? addr : `${(addr as AddressInfo).address}:${(addr as AddressInfo).port}`;
+  }
+
+  async close(): Promise<void> {
+    for (const res of this.watches) res.end();
+    this.watches.clear();
+    await Promise.all(
+      this.servers.map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            s.close(() => resolve());
+            s.closeAllConnections();
+          }),
+      ),
+    );
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://admin');
+    const path = url.pathname.replace(/\/+$/, '') || '/';
+    const method = req.method ?? 'GET';
+
+    if (path === '/healthz/ready') {
+      const ready = this.opts.ready?.() ?? true;
+      res
+        .writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' })
+        .end(ready ? 'ready\n' : 'not ready\n');
+      return;
+    }
+    if (path === '/metrics' && this.opts.metrics) {
+      res
+        .writeHead(200, { 'content-type': this.opts.metrics.contentType })
+        .end(await this.opts.metrics.metrics());
+      return;
+    }
+    if (path.startsWith('/ambit/v1/'))
+      return this.handleAmbit(method, path.slice('/ambit/v1/'.length), url, req, res);
+
+    const target = parseResourcePath(path);
+    if (!target) throw badRequest(`no such path ${path}`, 'AMBIT_ERR_API_NOT_FOUND');
+    const api = this.opts.api;
+    if (target.name === undefined) {
+      if (method === 'GET') {
+        const query = {
+          kind: target.info.kind,
+          namespace: target.namespace,
+          labelSelector: url.searchParams.get('labelSelector') ?? undefined,
+        };
+        if (isTrue(url.searchParams.get('watch'))) return this.watch(query, url, res);
+        return json(res, 200, {
+          apiVersion: 'v1',
+          kind: 'List',
+          items: api.list(query),
+          metadata: { resourceVersion: String(api.store.revision) },
+        });
+      }
+      if (method === 'POST') {
+        const body = withNamespace(await readJson(req), target);
+        return json(res, 201, await api.create(body));
+      }
+      throw methodNotAllowed(method, path);
+    }
+    const ref: ResourceRef = { kind: target.info.kind, namespace: target.namespace, name: target.name };
+    if (method === 'GET') return json(res, 200, api.get(ref));
+    if (method === 'PUT') {
+      const body = withNamespace(await readJson(req), target) as { metadata?: { name?: unknown } };
+      if (body.metadata?.name !== target.name) {
+        throw badRequest(
+          `metadata.name "${String(body.metadata?.name)}" does not match the path's name "${target.name}"`,
+        );
+      }
+      const [result] = await api.apply([body], { dryRun: isDryRun(url) });
+      return json(res, result?.action === 'created' ? 201 : 200, api.get(ref));
+    }
+    if (method === 'DELETE') {
+      const current = api.get(ref);
+      await api.delete([ref], { dryRun: isDryRun(url) });
+      return json(res, 200, current);
+    }
+    throw methodNotAllowed(method, path);
+  }
+
+  private async handleAmbit(
+    method: string,
+    name: string,
+    url: URL,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<void> {
+    const api = this.opts.api;
+    if (name === 'apply' || name === 'delete') {
+      if (method !== 'POST') throw methodNotAllowed(method, url.pathname);
+      const body = (await readJson(req)) as { objects?: unknown; refs?: unknown; dryRun?: unknown };
+      const dryRun = body.dryRun === true;
+      if (name === 'apply') {
+        if (!Array.isArray(body.objects)) throw badRequest('the body needs "objects": a list of resources');
+        return json(res, 200, { results: await api.apply(body.objects, { dryRun }) });
+      }
+      if (!Array.isArray(body.refs))
+        throw badRequest('the body needs "refs": a list of { kind, namespace, name }');
+      const refs = body.refs.map(toRef);
+      return json(res, 200, { results: await api.delete(refs, { dryRun }) });
+    }
+    const view = this.opts.views?.[name];
+    if (!view || method !== 'GET')
+      throw badRequest(`no such path ${url.pathname}`, 'AMBIT_ERR_API_NOT_FOUND');
+    return json(res, 200, view(url.searchParams));
+  }
+
+  /** Streams `{type, object}` lines: the current items as ADDED (unless resuming), then every change. */
+  private watch(
+    query: { kind: string; namespace?: string; labelSelector?: string },
+    url: URL,
+    res: ServerResponse,
+  ): void {
+    const match = parseLabelSelector(query.labelSelector ?? '');
+    const relevant = (o: StoredObject) =>
+      o.kind === query.kind &&
+      (query.namespace === undefined ||
+        ('namespace' in o.metadata && o.metadata.namespace === query.namespace)) &&
+      match(o.metadata.labels);
+    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+    const send = (type: string, object: StoredObject) => res.write(`${JSON.stringify({ type, object })}\n`);
+    if (!url.searchParams.has('resourceVersion')) for (const o of this.opts.api.list(query)) send('ADDED', o);
+    const stop = this.opts.api.store.watch((_rev, changes: readonly Change[]) => {
+      for (const c of changes) {
+        if (c.op === 'put' && relevant(c.resource.object))
+          send(c.resource.object.metadata.generation === 1 ? 'ADDED' : 'MODIFIED', c.resource.object);
+        if (c.op === 'delete' && relevant(c.previous.object)) send('DELETED', c.previous.object);
+      }
+    });
+    this.watches.add(res);
+    res.on('close', () => {
+      stop();
+      this.watches.delete(res);
+    });
+  }
+
+  private fail(res: ServerResponse, err: unknown): void {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const code = err instanceof AmbitError ? err.code : 'AMBIT_ERR_API_INTERNAL';
+    const [status, reason] =
+      STATUS_BY_CODE[code] ?? (err instanceof AmbitError ? [400, 'BadRequest'] : [500, 'InternalError']);
+    if (status === 500) log.error({ err }, 'admin API request failed');
+    const issues =
+      (err instanceof AmbitError ? (err.detail?.errors as ConfigIssue[] | undefined) : undefined) ?? [];
+    json(res, status, {
+      apiVersion: 'v1',
+      kind: 'Status',
+      status: 'Failure',
+      code: status,
+      reason,
+      message: err instanceof Error ? err.message : String(err),
+      details: {
+        ambitCode: code,
+        causes: issues.map((i) => ({
+          field: i.path,
+          message: i.message,
+          kind: i.kind,
+          name: i.name,
+          source: i.source,
+        })),
+      },
+    });
+  }
+}
+
+/** `/api/v1/…` and `/apis/{group}/{version}/…` into kind, namespace and name; undefined when not such a path. */
+export function parseResourcePath(path: string): Target | undefined {
+  const parts = path.split('/').filter(Boolean);
+  let group: string;
+  let rest: string[];
+  if (parts[0] === 'api' && parts[1] === 'v1') {
+    group = '';
+    rest = parts.slice(2);
+  } else if (parts[0] === 'apis' && parts.length >= 4) {
+    group = parts[1]!;
+    rest = parts.slice(3);
+  } else {
+    return undefined;
+  }
+  const version = group === '' ? 'v1' : parts[2];
+  const lookup = (plural: string) => {
+    const info = kindByPlural(group, plural);
+    return info &&
+      (group === '' || info.version === version || info.acceptedApiVersions.includes(`${group}/${version}`))
+      ? info
+      : undefined;
+  };
+  if (rest.length === 3 || rest.length === 4) {
+    // namespaces/{ns}/{plural}[/{name}]
+    const info = rest[0] === 'namespaces' ? lookup(rest[2]!) : undefined;
+    return info?.namespaced ? { info, namespace: rest[1]!, name: rest[3] } : undefined;
+  }
+  if (rest.length === 1 || rest.length === 2) {
+    // {plural} lists across namespaces; {plural}/{name} names a cluster-scoped resource
+    const info = lookup(rest[0]!);
+    if (!info || (rest.length === 2 && info.namespaced)) return undefined;
+    return { info, name: rest[1] };
+  }
+  return undefined;
+}
+
+function withNamespace(body: unknown, target: Target): unknown {
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw badRequest('the body must be a resource object');
+  const obj = body as { kind?: unknown; metadata?: Record<string, unknown> };
+  if (obj.kind !== undefined && obj.kind !== target.info.kind) {
+    throw badRequest(`the body's kind "${String(obj.kind)}" does not match the path's ${target.info.kind}`);
+  }
+  if (!target.namespace) return body;
+  const ns = obj.metadata?.namespace;
+  if (ns !== undefined && ns !== target.namespace) {
+    throw badRequest(
+      `metadata.namespace "${String(ns)}" does not match the path's namespace "${target.namespace}"`,
+    );
+  }
+  return { ...obj, metadata: { ...(obj.metadata ?? {}), namespace: target.namespace } };
+}
+
+function toRef(v: unknown, i: number): ResourceRef {
+  const r = v as Partial<ResourceRef>;
+  if (
+    typeof r?.kind !== 'string' ||
+    typeof r.name !== 'string' ||
+    (r.namespace !== undefined && typeof r.namespace !== 'string')
+  ) {
+    throw badRequest(`refs[${i}] needs string kind and name (and optional namespace)`);
+  }
+  const info = kindOf(r.kind);
+  return {
+    kind: info.kind,
+    name: r.name,
+    namespace: info.namespaced ? (r.namespace ?? 'default') : undefined,
+  };
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY)
+      throw new AmbitError('AMBIT_ERR_API_TOO_LARGE', `the request body is larger than ${MAX_BODY} bytes`);
+    chunks.push(chunk);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch (cause) {
+    throw new AmbitError('AMBIT_ERR_API_BAD_REQUEST', 'the request body is not valid JSON', { cause });
+  }
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  const text = `${JSON.stringify(body)}\n`;
+  res
+    .writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
+    .end(text);
+}
+
+function isTrue(v: string | null): boolean {
+  return v === 'true' || v === '1';
+}
+
+function isDryRun(url: URL): boolean {
+  return url.searchParams.get('dryRun') === 'All' || isTrue(url.searchParams.get('dryRun'));
+}
+
+function badRequest(message: string, code = 'AMBIT_ERR_API_BAD_REQUEST'): AmbitError {
+  return new AmbitError(code, message);
+}
+
+function methodNotAllowed(method: string, path: string): AmbitError {
+  return new AmbitError('AMBIT_ERR_API_METHOD', `${method} is not allowed on ${path}`);
+}

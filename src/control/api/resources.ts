@@ -1,0 +1,239 @@
+// What operators do to configuration: apply (create or replace), get, list, delete. Every batch is
+// validated whole before anything changes, then committed as one store transaction, so concurrent
+// applies serialise and a refused or interrupted apply leaves the previous state.
+
+import { randomUUID } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
+import {
+  type ConfigIssue,
+  invalidConfigError,
+  KINDS,
+  type KindInfo,
+  kindByCliName,
+  kindInfo,
+  type Resource,
+  resourceKey,
+  resourceName,
+  validateResource,
+} from '../../config/index.ts';
+import { AmbitError } from '../../errors/index.ts';
+import type { Change, Store, StoredObject, StoredResource } from '../store/index.ts';
+import { type LabelSelector, parseLabelSelector } from './selector.ts';
+
+export type ApplyAction = 'created' | 'configured' | 'unchanged';
+export type DeleteAction = 'deleted' | 'not found';
+
+export interface ApplyResult {
+  key: string;
+  kind: string;
+  name: string;
+  action: ApplyAction;
+}
+
+export interface ListQuery {
+  kind: string;
+  /** Undefined: every namespace. */
+  namespace?: string;
+  labelSelector?: string;
+}
+
+export interface ResourceRef {
+  kind: string;
+  namespace?: string;
+  name: string;
+}
+
+/** The parts of a resource a user writes; when these are equal an apply changes nothing. */
+function userFields(obj: Resource | StoredObject): unknown {
+  const { name, labels, annotations } = obj.metadata as {
+    name: string;
+    labels?: unknown;
+    annotations?: unknown;
+  };
+  const ns = 'namespace' in obj.metadata ? obj.metadata.namespace : undefined;
+  return {
+    apiVersion: obj.apiVersion,
+    ns,
+    name,
+    labels,
+    annotations,
+    spec: (obj as { spec?: unknown }).spec,
+  };
+}
+
+export class ResourceApi {
+  readonly store: Store;
+
+  constructor(store: Store) {
+    this.store = store;
+  }
+
+  /**
+   * Validates every object, then creates or replaces them in one transaction. Any invalid object
+   * refuses the whole batch (AMBIT_ERR_CONFIG_INVALID, every problem in `detail.errors`).
+   */
+  async apply(objects: readonly unknown[], opts: { dryRun?: boolean } = {}): Promise<ApplyResult[]> {
+    const valid: Array<{ resource: Resource; conditions: StoredObject['status'] }> = [];
+    const errors: ConfigIssue[] = [];
+    const seen = new Set<string>();
+    objects.forEach((obj, i) => {
+      const result = validateResource(obj, objects.length > 1 ? `item ${i + 1}` : undefined);
+      if (!result.ok) {
+        errors.push(...result.errors);
+        return;
+      }
+      const key = resourceKey(result.resource);
+      if (seen.has(key)) {
+        errors.push({
+          kind: result.resource.kind,
+          name: resourceName(result.resource),
+          path: 'metadata.name',
+          message: 'appears twice in the same apply',
+        });
+      }
+      seen.add(key);
+      valid.push({ resource: result.resource, conditions: { conditions: result.conditions } });
+    });
+    if (errors.length > 0) throw invalidConfigError(errors);
+
+    const plan = (store: Store) => {
+      const results: ApplyResult[] = [];
+      const changes: Change[] = [];
+      const now = new Date().toISOString();
+      for (const { resource, conditions } of valid) {
+        const key = resourceKey(resource);
+        const existing = store.get(key);
+        const base = { key, kind: resource.kind, name: resourceName(resource) };
+        if (existing && isDeepStrictEqual(userFields(existing.object), userFields(resource))) {
+          results.push({ ...base, action: 'unchanged' });
+          continue;
+        }
+        const object = {
+          ...resource,
+          metadata: {
+            ...resource.metadata,
+            uid: existing?.object.metadata.uid ?? randomUUID(),
+            resourceVersion: '',
+            generation: (existing?.object.metadata.generation ?? 0) + 1,
+            creationTimestamp: existing?.object.metadata.creationTimestamp ?? now,
+          },
+          status: conditions,
+        } as StoredObject;
+        changes.push({ op: 'put', resource: { key, rev: 0, object } });
+        results.push({ ...base, action: existing ? 'configured' : 'created' });
+      }
+      return { results, changes };
+    };
+
+    if (opts.dryRun) return plan(this.store).results;
+    let results: ApplyResult[] = [];
+    await this.store.commit((store) => {
+      const p = plan(store);
+      results = p.results;
+      return p.changes;
+    });
+    return results;
+  }
+
+  /** Creates only: an existing resource is an error (the admin API's POST to a collection). */
+  async create(object: unknown): Promise<StoredObject> {
+    const result = validateResource(object);
+    if (!result.ok) throw invalidConfigError(result.errors);
+    const key = resourceKey(result.resource);
+    if (this.store.get(key)) {
+      throw new AmbitError(
+        'AMBIT_ERR_API_ALREADY_EXISTS',
+        `${result.resource.kind} ${resourceName(result.resource)} already exists`,
+        {
+          detail: { key },
+        },
+      );
+    }
+    await this.apply([object]);
+    return this.store.get(key)!.object;
+  }
+
+  async delete(
+    refs: readonly ResourceRef[],
+    opts: { dryRun?: boolean } = {},
+  ): Promise<Array<ApplyResultLike>> {
+    const keys = refs.map((ref) => refKey(ref));
+    const results: ApplyResultLike[] = [];
+    const build = (store: Store) => {
+      const changes: Change[] = [];
+      results.length = 0;
+      keys.forEach((key, i) => {
+        const previous = store.get(key);
+        const ref = refs[i]!;
+        const name = ref.namespace ? `${ref.namespace}/${ref.name}` : ref.name;
+        results.push({ key, kind: kindOf(ref.kind).kind, name, action: previous ? 'deleted' : 'not found' });
+        if (previous && !changes.some((c) => c.op === 'delete' && c.key === key))
+          changes.push({ op: 'delete', key, previous });
+      });
+      return changes;
+    };
+    if (opts.dryRun) build(this.store);
+    else await this.store.commit(build);
+    return results;
+  }
+
+  get(ref: ResourceRef): StoredObject {
+    const found = this.store.get(refKey(ref));
+    if (!found) {
+      const info = kindOf(ref.kind);
+      const where = info.namespaced ? ` in namespace ${ref.namespace ?? 'default'}` : '';
+      throw new AmbitError('AMBIT_ERR_API_NOT_FOUND', `${info.kind} "${ref.name}" not found${where}`, {
+        detail: { key: refKey(ref) },
+      });
+    }
+    return found.object;
+  }
+
+  list(query: ListQuery): StoredObject[] {
+    const info = kindOf(query.kind);
+    const match: LabelSelector = parseLabelSelector(query.labelSelector ?? '');
+    return this.store
+      .list()
+      .filter((r) => r.object.kind === info.kind)
+      .filter((r) => !info.namespaced || query.namespace === undefined || namespaceOf(r) === query.namespace)
+      .filter((r) => match(r.object.metadata.labels))
+      .map((r) => r.object)
+      .sort(byNamespaceAndName);
+  }
+}
+
+export interface ApplyResultLike {
+  key: string;
+  kind: string;
+  name: string;
+  action: ApplyAction | DeleteAction;
+}
+
+/** The kind named by a Kind, a plural or a short name (`AuthorizationPolicy`, `authorizationpolicies`, `ap`). */
+export function kindOf(name: string): KindInfo {
+  const info = kindInfo(name) ?? kindByCliName(name);
+  if (!info) {
+    throw new AmbitError(
+      'AMBIT_ERR_API_UNKNOWN_KIND',
+      `unknown kind "${name}"; known kinds: ${KINDS.map((k) => k.plural).join(', ')}`,
+    );
+  }
+  return info;
+}
+
+export function refKey(ref: ResourceRef): string {
+  const info = kindOf(ref.kind);
+  return info.namespaced
+    ? `${info.kind}/${ref.namespace ?? 'default'}/${ref.name}`
+    : `${info.kind}/${ref.name}`;
+}
+
+function namespaceOf(r: StoredResource): string | undefined {
+  return 'namespace' in r.object.metadata ? (r.object.metadata.namespace as string | undefined) : undefined;
+}
+
+function byNamespaceAndName(a: StoredObject, b: StoredObject): number {
+  const na = 'namespace' in a.metadata ? String(a.metadata.namespace) : '';
+  const nb = 'namespace' in b.metadata ? String(b.metadata.namespace) : '';
+  return na === nb ? a.metadata.name.localeCompare(b.metadata.name) : na.localeCompare(nb);
+}

@@ -1,0 +1,14 @@
+// The control plane: the store, the admin API, the registry that derives who runs where, the CA and
+// the config stream to every proxy. `startControlPlane` runs them as one process.
+
+export type { View } from './api/admin.ts';
+export {
+  type ApplyAction,
+  type ApplyResult,
+  type ApplyResultLike,
+  kindOf,
+  type ResourceRef,
+} from './api/resources.ts';
+export { parseLabelSelector } from './api/selector.ts';
+export { type ControlOptions, type ControlPlane, parseListen, startControlPlane } from './server.ts';
+export type { StoredObject } from './store/index.ts';

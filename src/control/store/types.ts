@@ -1,0 +1,42 @@
+// The store contract: every adapter (embedded, Kubernetes, replicated) keeps resources by key with a
+// global revision, commits batches atomically, and tells watchers about each commit in order.
+
+import type { Condition, Resource } from '../../config/index.ts';
+
+/** A resource as stored: the validated object plus the fields the store and control plane own. */
+export type StoredObject = Resource & {
+  metadata: Resource['metadata'] & {
+    uid: string;
+    resourceVersion: string;
+    generation: number;
+    creationTimestamp: string;
+  };
+  status?: { conditions?: Condition[] };
+};
+
+export interface StoredResource {
+  /** `Kind/namespace/name` (or `Kind/name` for cluster-scoped kinds). */
+  key: string;
+  /** The revision of the commit that last wrote it. */
+  rev: number;
+  object: StoredObject;
+}
+
+export type Change =
+  | { op: 'put'; resource: StoredResource }
+  | { op: 'delete'; key: string; previous: StoredResource };
+
+export type StoreListener = (rev: number, changes: readonly Change[]) => void;
+
+export interface Store {
+  readonly revision: number;
+  list(): StoredResource[];
+  get(key: string): StoredResource | undefined;
+  /**
+   * Runs `build` under the store's write lock (it sees every earlier commit), then applies the
+   * changes it returns atomically and durably. Throwing from `build` commits nothing.
+   */
+  commit(build: (store: Store) => Change[]): Promise<{ rev: number; changes: Change[] }>;
+  watch(listener: StoreListener): () => void;
+  close(): Promise<void>;
+}
