@@ -22,6 +22,16 @@ export {
   signingAlgorithmFor,
 } from './keys.ts';
 export {
+  CertificateManager,
+  type CertificateManagerOptions,
+  type CertificateSource,
+  type CertState,
+  type CertStatus,
+  type Clock,
+  systemClock,
+  type WorkloadCertificate,
+} from './manager.ts';
+export {
   DEFAULT_TRUST_DOMAIN,
   isSpiffeId,
   nodeId,
