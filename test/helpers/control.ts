@@ -1,0 +1,74 @@
+// Runs the real `ambit control` (and other `ambit` commands) as child processes for CLI tests.
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { TestContext } from 'node:test';
+
+export const AMBIT = resolve(import.meta.dirname, '../../bin/ambit.js');
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `ambit …` to completion. */
+export function ambit(args: string[], env: NodeJS.ProcessEnv = {}, input?: string): Promise<CliResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [AMBIT, ...args], {
+      env: { ...process.env, AMBIT_LOG_LEVEL: 'warn', ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolvePromise({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(input ?? '');
+  });
+}
+
+export interface RunningControl {
+  dataDir: string;
+  server: string;
+  child: ChildProcess;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** Starts `ambit control` on a fresh (or given) data directory; stopped when the test ends. */
+export async function startControl(t: TestContext, dataDir?: string): Promise<RunningControl> {
+  const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'ambit-cp-')));
+  if (!dataDir) t.after(() => rm(dir, { recursive: true, force: true }));
+  const child = spawn(
+    process.execPath,
+    [AMBIT, 'control', '--data-dir', dir, '--admin-listen', '127.0.0.1:0'],
+    {
+      env: { ...process.env, AMBIT_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    await exited;
+  };
+  t.after(() => stop());
+  await new Promise<void>((resolvePromise, reject) => {
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('control plane ready')) resolvePromise();
+    });
+    child.once('exit', (code) =>
+      reject(new Error(`ambit control exited with ${code} before it was ready: ${out}`)),
+    );
+  });
+  return { dataDir: dir, server: `unix:${join(dir, 'admin.sock')}`, child, stop };
+}
