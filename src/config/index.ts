@@ -13,6 +13,7 @@ export {
 } from './fields.ts';
 export { type ConfigIssue, formatIssue, formatPath } from './issues.ts';
 export type { NamespaceResource, ServiceResource } from './kinds/core.ts';
+export { type GatewayResource, WAYPOINT_CLASSES, WAYPOINT_FOR, type WaypointFor } from './kinds/gateway.ts';
 export type {
   AuthorizationCondition,
   AuthorizationOperation,

@@ -3,6 +3,7 @@
 
 import type { z } from 'zod';
 import { namespaceSchema, serviceSchema } from './kinds/core.ts';
+import { gatewaySchema } from './kinds/gateway.ts';
 import { authorizationPolicySchema, peerAuthenticationSchema } from './kinds/security.ts';
 import { workloadEntrySchema } from './kinds/workload-entry.ts';
 
@@ -79,6 +80,9 @@ export const KINDS: readonly KindInfo[] = [
     authorizationPolicySchema,
     ['v1beta1'],
   ),
+  kind('Gateway', 'gateway.networking.k8s.io', 'v1', 'gateways', ['gtw', 'gateway'], true, gatewaySchema, [
+    'v1beta1',
+  ]),
 ];
 
 const byKind = new Map(KINDS.map((k) => [k.kind, k]));

@@ -2,6 +2,7 @@
 // `kind/namespace/name`, or `kind/name` for cluster-scoped kinds (Namespace).
 
 import type { NamespaceResource, ServiceResource } from './kinds/core.ts';
+import type { GatewayResource } from './kinds/gateway.ts';
 import type { AuthorizationPolicyResource, PeerAuthenticationResource } from './kinds/security.ts';
 import type { WorkloadEntryResource } from './kinds/workload-entry.ts';
 
@@ -10,7 +11,8 @@ export type Resource =
   | ServiceResource
   | WorkloadEntryResource
   | PeerAuthenticationResource
-  | AuthorizationPolicyResource;
+  | AuthorizationPolicyResource
+  | GatewayResource;
 
 export type ResourceKind = Resource['kind'];
 

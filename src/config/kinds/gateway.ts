@@ -1,0 +1,129 @@
+// Gateway API Gateway (gateway.networking.k8s.io/v1). A Gateway of class `ambit-waypoint` (or
+// Istio's `istio-waypoint`) declares a waypoint; `istio.io/waypoint-for` says what traffic it takes.
+
+import { z } from 'zod';
+import { dns1123Label, dns1123Subdomain, labelMap, portNumber } from '../fields.ts';
+import { envelope, namespacedMetadata } from '../meta.ts';
+
+/** Gateway classes that declare a waypoint. */
+export const WAYPOINT_CLASSES: readonly string[] = ['ambit-waypoint', 'istio-waypoint'];
+
+/** Values of the `istio.io/waypoint-for` label; `service` is the default. */
+export const WAYPOINT_FOR = ['service', 'workload', 'all', 'none'] as const;
+export type WaypointFor = (typeof WAYPOINT_FOR)[number];
+
+const objectRef = z
+  .object({
+    group: z.string().optional(),
+    kind: z.string().optional(),
+    name: dns1123Subdomain,
+    namespace: dns1123Label.optional(),
+  })
+  .strict();
+
+const labelSelector = z
+  .object({
+    matchLabels: labelMap.optional(),
+    matchExpressions: z
+      .array(
+        z
+          .object({
+            key: z.string(),
+            operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist']),
+            values: z.array(z.string()).optional(),
+          })
+          .strict(),
+      )
+      .optional(),
+  })
+  .strict();
+
+const listener = z
+  .object({
+    name: dns1123Subdomain,
+    hostname: z.string().optional(),
+    port: portNumber,
+    protocol: z.string().min(1, 'is required, for example HTTP, HTTPS, TCP or HBONE'),
+    tls: z
+      .object({
+        mode: z.enum(['Terminate', 'Passthrough']).optional(),
+        certificateRefs: z.array(objectRef).optional(),
+        options: z.record(z.string(), z.string()).optional(),
+      })
+      .strict()
+      .optional(),
+    allowedRoutes: z
+      .object({
+        namespaces: z
+          .object({
+            from: z.enum(['All', 'Same', 'Selector']).optional(),
+            selector: labelSelector.optional(),
+          })
+          .strict()
+          .optional(),
+        kinds: z.array(z.object({ group: z.string().optional(), kind: z.string() }).strict()).optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+const gatewaySpec = z
+  .object({
+    gatewayClassName: z.string().min(1, 'is required; use ambit-waypoint to declare a waypoint'),
+    listeners: z.array(listener).min(1, 'needs at least one listener'),
+    addresses: z.array(z.object({ type: z.string().optional(), value: z.string() }).strict()).optional(),
+    infrastructure: z
+      .object({
+        labels: labelMap.optional(),
+        annotations: z.record(z.string(), z.string()).optional(),
+        parametersRef: z
+          .object({ group: z.string(), kind: z.string(), name: z.string() })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict()
+  .superRefine((spec, ctx) => {
+    const seen = new Map<string, number>();
+    spec.listeners.forEach((l, i) => {
+      const first = seen.get(l.name);
+      if (first !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['listeners', i, 'name'],
+          message: `duplicates the name of listeners[${first}]`,
+        });
+      } else seen.set(l.name, i);
+    });
+    if (
+      WAYPOINT_CLASSES.includes(spec.gatewayClassName) &&
+      !spec.listeners.some((l) => l.protocol === 'HBONE' && l.port === 15008)
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['listeners'],
+        message:
+          'a waypoint Gateway needs a listener with protocol HBONE on port 15008 (for example name: mesh)',
+      });
+    }
+  });
+
+export const gatewaySchema = envelope(
+  'Gateway',
+  namespacedMetadata(dns1123Subdomain),
+  gatewaySpec,
+).superRefine((gw, ctx) => {
+  const waypointFor = gw.metadata.labels?.['istio.io/waypoint-for'];
+  if (waypointFor !== undefined && !(WAYPOINT_FOR as readonly string[]).includes(waypointFor)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['metadata', 'labels', 'istio.io/waypoint-for'],
+      message: `must be one of ${WAYPOINT_FOR.join(', ')}`,
+    });
+  }
+});
+
+export type GatewayResource = z.infer<typeof gatewaySchema>;

@@ -1,0 +1,145 @@
+// deriveRegistry: the whole derivation, pure. Snapshot of resources + lab pods + the previous VIP
+// table in; workloads, services, the new VIP table, ztunnel authorizations and issues out.
+
+import {
+  type AuthorizationPolicyResource,
+  type GatewayResource,
+  isWaypointPolicy,
+  type NamespaceResource,
+  ofKind,
+  type PeerAuthenticationResource,
+  type ServiceResource,
+} from '../../config/index.ts';
+import { type L4Authorization, toL4Authorization } from '../../policy/index.ts';
+import { authorizationScope, bindAuthorizations, resolvePeerAuth } from './policies.ts';
+import { buildService } from './services.ts';
+import type {
+  Registry,
+  RegistryInput,
+  RegistryIssue,
+  RegistryService,
+  WaypointBinding,
+  Workload,
+} from './types.ts';
+import { allocateVips } from './vips.ts';
+import { firstSay, fromLabels, waypointLookup } from './waypoints.ts';
+import { type BaseWorkload, type Context, entryWorkload, podWorkload } from './workloads.ts';
+
+export const DEFAULTS = {
+  trustDomain: 'cluster.local',
+  rootNamespace: 'istio-system',
+  vipRange: '198.19.0.0/16',
+  clusterId: 'Kubernetes',
+} as const;
+
+const byKey = <T>(a: { key: string } & T, b: { key: string } & T): number =>
+  a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
+
+function duplicateAddresses(workloads: readonly BaseWorkload[]): RegistryIssue[] {
+  const seen = new Map<string, BaseWorkload>();
+  const issues: RegistryIssue[] = [];
+  for (const w of workloads) {
+    for (const a of w.addresses) {
+      const other = seen.get(a);
+      if (other)
+        issues.push({
+          object: `${w.kind} ${w.namespace}/${w.name}`,
+          message: `address ${a} is also used by ${other.kind} ${other.namespace}/${other.name}; traffic to it is ambiguous`,
+        });
+      else seen.set(a, w);
+    }
+  }
+  return issues;
+}
+
+export function deriveRegistry(input: RegistryInput): Registry {
+  const opts = { ...DEFAULTS, ...input.options };
+  const resources = input.resources;
+  const namespaces = new Map<string, NamespaceResource>(
+    ofKind(resources, 'Namespace').map((n) => [n.metadata.name, n]),
+  );
+  const ctx: Context = {
+    trustDomain: opts.trustDomain,
+    rootNamespace: opts.rootNamespace,
+    clusterId: opts.clusterId,
+    namespaces,
+  };
+  const issues: RegistryIssue[] = [];
+
+  const base: BaseWorkload[] = [
+    ...(input.pods ?? []).map((p) => podWorkload(p, ctx)),
+    ...ofKind(resources, 'WorkloadEntry').map((we) => entryWorkload(we, ctx)),
+  ].sort((a, b) => (a.uid < b.uid ? -1 : a.uid > b.uid ? 1 : 0));
+  issues.push(...duplicateAddresses(base));
+
+  const gateways: GatewayResource[] = ofKind(resources, 'Gateway');
+  const lookup = waypointLookup(gateways);
+  const nsWaypoint = (namespace: string) => () =>
+    fromLabels(namespaces.get(namespace)?.metadata.labels, namespace, 'namespace', namespace, lookup);
+
+  // Services, with their VIPs and their own waypoint (service label > namespace label).
+  const serviceResources = new Map<string, ServiceResource>(
+    ofKind(resources, 'Service').map((s) => [`${s.metadata.namespace ?? 'default'}/${s.metadata.name}`, s]),
+  );
+  const vips = allocateVips(serviceResources, input.previousVips ?? {}, opts.vipRange);
+  issues.push(...vips.issues);
+  const services: RegistryService[] = [...serviceResources.entries()]
+    .map(([key, svc]) => {
+      const namespace = svc.metadata.namespace ?? 'default';
+      const waypoint = firstSay(
+        () => fromLabels(svc.metadata.labels, namespace, 'service', key, lookup),
+        nsWaypoint(namespace),
+      );
+      return buildService(key, svc, vips.byService.get(key)!, base, waypoint);
+    })
+    .sort(byKey);
+
+  const servicesOf = new Map<string, RegistryService[]>();
+  for (const svc of services) {
+    for (const ep of svc.endpoints)
+      servicesOf.set(ep.workload, [...(servicesOf.get(ep.workload) ?? []), svc]);
+  }
+
+  const authz: AuthorizationPolicyResource[] = ofKind(resources, 'AuthorizationPolicy');
+  const peerAuth: PeerAuthenticationResource[] = ofKind(resources, 'PeerAuthentication');
+
+  const workloads: Workload[] = base.map((w) => {
+    const own = servicesOf.get(w.uid) ?? [];
+    // A waypoint does not send its own traffic through a waypoint.
+    const waypoint: WaypointBinding | undefined = w.isWaypoint
+      ? undefined
+      : firstSay(
+          () => fromLabels(w.labels, w.namespace, 'workload', `${w.namespace}/${w.name}`, lookup),
+          ...own.map((svc) => () => fromLabels(svc.labels, svc.namespace, 'service', svc.key, lookup)),
+          nsWaypoint(w.namespace),
+        );
+    for (const bad of [waypoint].filter((b) => b && !b.declared)) {
+      issues.push({
+        object: `${w.kind} ${w.namespace}/${w.name}`,
+        message: `uses waypoint ${bad!.namespace}/${bad!.name} (label on ${bad!.from} ${bad!.via}), but no Gateway of class ambit-waypoint has that name`,
+      });
+    }
+    return {
+      ...w,
+      waypoint,
+      services: own.map((s) => s.key),
+      authorizationPolicies: bindAuthorizations(w, authz, opts.rootNamespace, own, waypoint),
+      peerAuthentication: resolvePeerAuth(w, peerAuth, opts.rootNamespace),
+    };
+  });
+
+  const authorizations: L4Authorization[] = authz
+    .filter((p) => !isWaypointPolicy(p))
+    .map((p) => toL4Authorization(p, authorizationScope(p, opts.rootNamespace)))
+    .sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
+
+  return { workloads, services, vips: vips.table, authorizations, issues };
+}
+
+/** The L4 policies a ztunnel evaluates for connections to `workload` (global, namespace, selector). */
+export function authorizationsFor(registry: Registry, workload: Workload): L4Authorization[] {
+  const bound = new Set(
+    workload.authorizationPolicies.filter((b) => b.enforcedBy === 'ztunnel').map((b) => b.policy),
+  );
+  return registry.authorizations.filter((a) => bound.has(`${a.namespace}/${a.name}`));
+}
