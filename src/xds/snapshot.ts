@@ -1,0 +1,53 @@
+// A snapshot is everything the control plane wants proxies to hold, per resource type: name →
+// (version, JSON body). Bodies are serialised and versioned once per snapshot, never per proxy.
+
+import { createHash } from 'node:crypto';
+
+/** The resource types on the config stream. */
+export const TYPE = {
+  workload: 'ambit.dev/Workload',
+  service: 'ambit.dev/Service',
+  authorization: 'ambit.dev/Authorization',
+  trustBundle: 'ambit.dev/TrustBundle',
+} as const;
+
+export type TypeUrl = (typeof TYPE)[keyof typeof TYPE] | (string & {});
+
+export interface VersionedResource {
+  version: string;
+  body: Buffer;
+}
+
+export type TypeSnapshot = ReadonlyMap<string, VersionedResource>;
+
+export interface Snapshot {
+  /** The revision this snapshot was derived from. */
+  version: string;
+  types: ReadonlyMap<TypeUrl, TypeSnapshot>;
+}
+
+/** Serialises each resource and versions it by content, so an unchanged resource keeps its version. */
+export function typeSnapshot(resources: Iterable<[name: string, value: unknown]>): TypeSnapshot {
+  const out = new Map<string, VersionedResource>();
+  for (const [name, value] of resources) {
+    const body = Buffer.from(JSON.stringify(value));
+    out.set(name, { version: createHash('sha256').update(body).digest('base64url').slice(0, 16), body });
+  }
+  return out;
+}
+
+export interface TypeDelta {
+  upserts: Array<{ name: string; version: string; body: Buffer }>;
+  removed: string[];
+}
+
+/** What must be sent to move a proxy holding `held` (name → version) to `desired`. */
+export function diff(held: ReadonlyMap<string, string>, desired: TypeSnapshot | undefined): TypeDelta {
+  const upserts: TypeDelta['upserts'] = [];
+  const removed: string[] = [];
+  for (const [name, r] of desired ?? []) {
+    if (held.get(name) !== r.version) upserts.push({ name, version: r.version, body: r.body });
+  }
+  for (const name of held.keys()) if (!desired?.has(name)) removed.push(name);
+  return { upserts, removed };
+}
