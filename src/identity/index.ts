@@ -32,6 +32,7 @@ export {
   type WorkloadCertificate,
 } from './manager.ts';
 export {
+  controlPlaneId,
   DEFAULT_TRUST_DOMAIN,
   isSpiffeId,
   nodeId,

@@ -142,6 +142,11 @@ export function nodeId(trustDomain: string, node: string): SpiffeId {
   return parsed.id;
 }
 
+/** The control plane's own identity, presented by its gRPC server on 15010. */
+export function controlPlaneId(trustDomain: string): SpiffeId {
+  return workloadId(trustDomain, SYSTEM_NAMESPACE, 'ambit-control');
+}
+
 /** The trust domain of a SPIFFE ID. */
 export function trustDomainOf(id: SpiffeId): string {
   return parseSpiffeId(id).trustDomain;

@@ -13,5 +13,6 @@ export { type ValidatedCsr, validateCsr } from './csr.ts';
 export { InMemoryPlacement, type WorkloadPlacement } from './placement.ts';
 export { type CaMaterial, type CreateCaOptions, createIntermediateCa, createRootCa } from './root.ts';
 export { CaService, type CaServiceOptions, type JoinResult } from './service.ts';
+export { issueServingCertificate, type ServingIdentity } from './serving.ts';
 export { loadOrCreateCa, readCaDir, writeCaDir, writePemFiles } from './store.ts';
 export { type IssuedToken, JoinTokens } from './tokens.ts';

@@ -1,0 +1,135 @@
+// The node's side of the CSR service: join with a token for a node credential, then request workload
+// certificates with it. A CaClient is the CertificateSource behind the ztunnel's certificate manager.
+
+import * as grpc from '@grpc/grpc-js';
+import { AmbitError } from '../../errors/index.ts';
+import {
+  type CertificateSource,
+  controlPlaneId,
+  createCsr,
+  generateKeyPair,
+  nodeId,
+  type SpiffeId,
+  TrustBundle,
+  verifyChain,
+} from '../../identity/index.ts';
+import { type CreateCertificateResponse, certificateServiceClass, type JoinResponse } from './ca-service.ts';
+import { fromServiceError } from './status.ts';
+
+/** What a node keeps after joining: its credential and the roots it trusts. */
+export interface NodeCredential {
+  node: string;
+  trustDomain: string;
+  certChainPem: string;
+  keyPem: string;
+  trustBundlePem: string;
+}
+
+export interface CaClientOptions {
+  /** host:port of the control plane (15010). */
+  address: string;
+  trustDomain: string;
+  trustBundlePem: string;
+  /** Omit for Join; required for every other call. */
+  credential?: NodeCredential;
+  /** Per-call deadline; default 10 s. */
+  timeoutMs?: number;
+}
+
+type Unary<Req, Res> = (
+  req: Req,
+  opts: grpc.CallOptions,
+  cb: (err: grpc.ServiceError | null, res: Res) => void,
+) => void;
+
+export class CaClient implements CertificateSource {
+  private readonly client: grpc.Client;
+  private readonly timeoutMs: number;
+  private readonly options: CaClientOptions;
+
+  constructor(options: CaClientOptions) {
+    this.options = options;
+    this.timeoutMs = options.timeoutMs ?? 10_000;
+    const expected = controlPlaneId(options.trustDomain);
+    const bundle = new TrustBundle(options.trustBundlePem);
+    const creds = grpc.credentials.createSsl(
+      Buffer.from(options.trustBundlePem),
+      options.credential ? Buffer.from(options.credential.keyPem) : null,
+      options.credential ? Buffer.from(options.credential.certChainPem) : null,
+      {
+        // The server is known by its SPIFFE ID, not a host name: check that instead.
+        checkServerIdentity: (_host, cert) => {
+          try {
+            const id = verifyChain([cert.raw], bundle).id;
+            return id === expected
+              ? undefined
+              : new Error(`control plane presented ${id}, expected ${expected}`);
+          } catch (err) {
+            return err as Error;
+          }
+        },
+      },
+    );
+    const Ctor = certificateServiceClass();
+    this.client = new Ctor(options.address, creds, { 'grpc.ssl_target_name_override': 'ambit-control' });
+  }
+
+  private call<Req, Res>(method: string, req: Req): Promise<Res> {
+    const fn = (this.client as unknown as Record<string, Unary<Req, Res>>)[method]!.bind(this.client);
+    return new Promise((resolve, reject) => {
+      fn(req, { deadline: Date.now() + this.timeoutMs }, (err, res) =>
+        err ? reject(fromServiceError(err)) : resolve(res),
+      );
+    });
+  }
+
+  /** Exchanges a join token for a node credential for `node`. */
+  async join(token: string, node: string): Promise<NodeCredential> {
+    const pair = await generateKeyPair();
+    const res = await this.call<{ token: string; csr: string }, JoinResponse>('Join', {
+      token,
+      csr: await createCsr(nodeId(this.options.trustDomain, node), pair.keys),
+    });
+    const chain = res.cert_chain;
+    const id = verifyChain(chain, new TrustBundle(res.trust_bundle)).id;
+    if (id !== nodeId(this.options.trustDomain, node)) {
+      throw new AmbitError(
+        'AMBIT_ERR_IDENTITY_WRONG_CERT',
+        `joined as ${node} but the CA returned a credential for ${id}`,
+      );
+    }
+    return {
+      node: res.node,
+      trustDomain: this.options.trustDomain,
+      certChainPem: chain.slice(0, -1).join(''),
+      keyPem: pair.privateKeyPem,
+      trustBundlePem: res.trust_bundle,
+    };
+  }
+
+  /** CertificateSource: asks the CA to sign `csrPem` for `id`; returns the chain, leaf first. */
+  async fetch(id: SpiffeId, csrPem: string, ttlSeconds = 0): Promise<string[]> {
+    const res = await this.call<object, CreateCertificateResponse>('CreateCertificate', {
+      csr: csrPem,
+      validity_duration: ttlSeconds,
+      impersonated_identity: id,
+    });
+    if (res.cert_chain.length === 0) {
+      throw new AmbitError('AMBIT_ERR_IDENTITY_WRONG_CERT', `the CA returned an empty chain for ${id}`);
+    }
+    return res.cert_chain;
+  }
+
+  /** Resolves once the channel is connected (or rejects at the deadline); useful after a control-plane restart. */
+  waitForReady(timeoutMs = 5000): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.client.waitForReady(Date.now() + timeoutMs, (err) =>
+        err ? reject(fromServiceError(err as grpc.ServiceError)) : resolve(),
+      );
+    });
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}
