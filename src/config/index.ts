@@ -14,6 +14,8 @@ export {
 export { type ConfigIssue, formatIssue, formatPath } from './issues.ts';
 export type { NamespaceResource, ServiceResource } from './kinds/core.ts';
 export { type GatewayResource, WAYPOINT_CLASSES, WAYPOINT_FOR, type WaypointFor } from './kinds/gateway.ts';
+export type { RateLimitPolicyResource } from './kinds/ratelimit.ts';
+export type { GRPCRouteResource, HTTPRouteResource } from './kinds/routes.ts';
 export type {
   AuthorizationCondition,
   AuthorizationOperation,
@@ -22,6 +24,8 @@ export type {
   AuthorizationSource,
   PeerAuthenticationResource,
 } from './kinds/security.ts';
+export type { TelemetryResource } from './kinds/telemetry.ts';
+export type { DestinationRuleResource } from './kinds/traffic.ts';
 export type { WorkloadEntryResource } from './kinds/workload-entry.ts';
 export { KINDS, type KindInfo, kindByCliName, kindByPlural, kindInfo } from './kinds.ts';
 export type { Condition } from './meta.ts';

@@ -4,7 +4,11 @@
 import type { z } from 'zod';
 import { namespaceSchema, serviceSchema } from './kinds/core.ts';
 import { gatewaySchema } from './kinds/gateway.ts';
+import { rateLimitPolicySchema } from './kinds/ratelimit.ts';
+import { grpcRouteSchema, httpRouteSchema } from './kinds/routes.ts';
 import { authorizationPolicySchema, peerAuthenticationSchema } from './kinds/security.ts';
+import { telemetrySchema } from './kinds/telemetry.ts';
+import { destinationRuleSchema } from './kinds/traffic.ts';
 import { workloadEntrySchema } from './kinds/workload-entry.ts';
 
 export interface KindInfo {
@@ -82,6 +86,32 @@ export const KINDS: readonly KindInfo[] = [
   ),
   kind('Gateway', 'gateway.networking.k8s.io', 'v1', 'gateways', ['gtw', 'gateway'], true, gatewaySchema, [
     'v1beta1',
+  ]),
+  kind('HTTPRoute', 'gateway.networking.k8s.io', 'v1', 'httproutes', ['httproute'], true, httpRouteSchema, [
+    'v1beta1',
+  ]),
+  kind('GRPCRoute', 'gateway.networking.k8s.io', 'v1', 'grpcroutes', ['grpcroute'], true, grpcRouteSchema),
+  kind(
+    'DestinationRule',
+    'networking.istio.io',
+    'v1',
+    'destinationrules',
+    ['dr', 'destinationrule'],
+    true,
+    destinationRuleSchema,
+    ['v1beta1', 'v1alpha3'],
+  ),
+  kind(
+    'RateLimitPolicy',
+    'ambit.dev',
+    'v1alpha1',
+    'ratelimitpolicies',
+    ['rlp', 'ratelimitpolicy'],
+    true,
+    rateLimitPolicySchema,
+  ),
+  kind('Telemetry', 'telemetry.istio.io', 'v1', 'telemetries', ['telemetry'], true, telemetrySchema, [
+    'v1alpha1',
   ]),
 ];
 

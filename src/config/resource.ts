@@ -3,7 +3,11 @@
 
 import type { NamespaceResource, ServiceResource } from './kinds/core.ts';
 import type { GatewayResource } from './kinds/gateway.ts';
+import type { RateLimitPolicyResource } from './kinds/ratelimit.ts';
+import type { GRPCRouteResource, HTTPRouteResource } from './kinds/routes.ts';
 import type { AuthorizationPolicyResource, PeerAuthenticationResource } from './kinds/security.ts';
+import type { TelemetryResource } from './kinds/telemetry.ts';
+import type { DestinationRuleResource } from './kinds/traffic.ts';
 import type { WorkloadEntryResource } from './kinds/workload-entry.ts';
 
 export type Resource =
@@ -12,7 +16,12 @@ export type Resource =
   | WorkloadEntryResource
   | PeerAuthenticationResource
   | AuthorizationPolicyResource
-  | GatewayResource;
+  | GatewayResource
+  | HTTPRouteResource
+  | GRPCRouteResource
+  | DestinationRuleResource
+  | RateLimitPolicyResource
+  | TelemetryResource;
 
 export type ResourceKind = Resource['kind'];
 

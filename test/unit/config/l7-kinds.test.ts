@@ -1,0 +1,344 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { kindByCliName, kindByPlural, parseDuration } from '../../../src/config/index.ts';
+import { type Case, res, runCase } from './helpers.ts';
+
+const GW = 'gateway.networking.k8s.io/v1';
+const gateway = (spec: unknown, labels?: Record<string, string>) =>
+  res(GW, 'Gateway', 'wp', spec, labels ? { metadata: { labels } } : {});
+const waypointSpec = {
+  gatewayClassName: 'ambit-waypoint',
+  listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }],
+};
+const http = (rules: unknown[]) =>
+  res(GW, 'HTTPRoute', 'r', { parentRefs: [{ group: '', kind: 'Service', name: 'web', port: 80 }], rules });
+const grpc = (rules: unknown[]) =>
+  res(GW, 'GRPCRoute', 'g', { parentRefs: [{ kind: 'Service', group: '', name: 'api' }], rules });
+const dr = (spec: unknown) => res('networking.istio.io/v1', 'DestinationRule', 'dr', spec);
+const rlp = (spec: unknown) => res('ambit.dev/v1alpha1', 'RateLimitPolicy', 'rl', spec);
+const tel = (spec: unknown) => res('telemetry.istio.io/v1', 'Telemetry', 't', spec);
+const svcRef = (name: string, weight?: number) => ({
+  name,
+  port: 80,
+  ...(weight === undefined ? {} : { weight }),
+});
+
+const cases: Case[] = [
+  { name: 'Gateway waypoint', doc: gateway(waypointSpec, { 'istio.io/waypoint-for': 'all' }), paths: [] },
+  {
+    name: 'Gateway Istio waypoint class',
+    doc: gateway({ ...waypointSpec, gatewayClassName: 'istio-waypoint' }),
+    paths: [],
+  },
+  {
+    name: 'Gateway waypoint without HBONE listener',
+    doc: gateway({
+      gatewayClassName: 'ambit-waypoint',
+      listeners: [{ name: 'http', port: 80, protocol: 'HTTP' }],
+    }),
+    paths: ['spec.listeners'],
+  },
+  {
+    name: 'Gateway bad waypoint-for',
+    doc: gateway(waypointSpec, { 'istio.io/waypoint-for': 'pods' }),
+    paths: ["metadata.labels['istio.io/waypoint-for']"],
+  },
+  {
+    name: 'Gateway no listeners',
+    doc: gateway({ gatewayClassName: 'x', listeners: [] }),
+    paths: ['spec.listeners'],
+  },
+  {
+    name: 'Gateway duplicate listener names',
+    doc: gateway({
+      gatewayClassName: 'x',
+      listeners: [
+        { name: 'a', port: 80, protocol: 'HTTP' },
+        { name: 'a', port: 81, protocol: 'HTTP' },
+      ],
+    }),
+    paths: ['spec.listeners[1].name'],
+  },
+  {
+    name: 'HTTPRoute canary with matches, filters, timeouts and retry',
+    doc: http([
+      {
+        name: 'canary',
+        matches: [
+          {
+            path: { type: 'PathPrefix', value: '/api' },
+            headers: [{ name: 'x-canary', value: 'true' }],
+            queryParams: [{ name: 'v', value: '2' }],
+            method: 'GET',
+          },
+          { path: { type: 'RegularExpression', value: '^/v[0-9]+/' } },
+        ],
+        filters: [
+          {
+            type: 'RequestHeaderModifier',
+            requestHeaderModifier: { set: [{ name: 'x-env', value: 'prod' }], remove: ['x-debug'] },
+          },
+          { type: 'RequestMirror', requestMirror: { backendRef: { name: 'shadow', port: 80 }, percent: 10 } },
+        ],
+        backendRefs: [svcRef('web-v1', 90), svcRef('web-v2', 10)],
+        timeouts: { request: '10s', backendRequest: '2s' },
+        retry: { codes: [503], attempts: 3, backoff: '100ms' },
+      },
+      { filters: [{ type: 'RequestRedirect', requestRedirect: { scheme: 'https', statusCode: 301 } }] },
+      {
+        filters: [
+          {
+            type: 'URLRewrite',
+            urlRewrite: { path: { type: 'ReplacePrefixMatch', replacePrefixMatch: '/v2' } },
+          },
+        ],
+        backendRefs: [svcRef('web')],
+      },
+    ]),
+    paths: [],
+  },
+  {
+    name: 'HTTPRoute negative weight',
+    doc: http([{ backendRefs: [svcRef('a', -1)] }]),
+    paths: ['spec.rules[0].backendRefs[0].weight'],
+  },
+  {
+    name: 'HTTPRoute backend without port',
+    doc: http([{ backendRefs: [{ name: 'a' }] }]),
+    paths: ['spec.rules[0].backendRefs[0].port'],
+  },
+  {
+    name: 'HTTPRoute bad path match',
+    doc: http([{ matches: [{ path: { type: 'Exact', value: 'api' } }] }]),
+    paths: ['spec.rules[0].matches[0].path.value'],
+  },
+  {
+    name: 'HTTPRoute bad regex',
+    doc: http([{ matches: [{ headers: [{ type: 'RegularExpression', name: 'x', value: '(' }] }] }]),
+    paths: ['spec.rules[0].matches[0].headers[0].value'],
+  },
+  {
+    name: 'HTTPRoute bad method',
+    doc: http([{ matches: [{ method: 'get' }] }]),
+    paths: ['spec.rules[0].matches[0].method'],
+  },
+  {
+    name: 'HTTPRoute filter type without its field',
+    doc: http([{ filters: [{ type: 'RequestHeaderModifier', responseHeaderModifier: { remove: ['x'] } }] }]),
+    paths: [
+      'spec.rules[0].filters[0].requestHeaderModifier',
+      'spec.rules[0].filters[0].responseHeaderModifier',
+    ],
+  },
+  {
+    name: 'HTTPRoute bad timeout',
+    doc: http([{ timeouts: { request: '10 seconds' } }]),
+    paths: ['spec.rules[0].timeouts.request'],
+  },
+  {
+    name: 'HTTPRoute backend timeout longer than request',
+    doc: http([{ timeouts: { request: '1s', backendRequest: '2s' } }]),
+    paths: ['spec.rules[0].timeouts.backendRequest'],
+  },
+  {
+    name: 'HTTPRoute bad retry code',
+    doc: http([{ retry: { codes: [200] } }]),
+    paths: ['spec.rules[0].retry.codes[0]'],
+  },
+  {
+    name: 'HTTPRoute misspelled backendRefs',
+    doc: http([{ backendRef: [] }]),
+    paths: ['spec.rules[0].backendRef'],
+    messages: { 'spec.rules[0].backendRef': 'did you mean "backendRefs"' },
+  },
+  {
+    name: 'GRPCRoute method match and weights',
+    doc: grpc([
+      {
+        matches: [{ method: { service: 'echo.Echo', method: 'Say' } }],
+        backendRefs: [svcRef('api-v1', 1), svcRef('api-v2', 1)],
+        timeouts: { request: '1s' },
+      },
+    ]),
+    paths: [],
+  },
+  {
+    name: 'GRPCRoute empty method match',
+    doc: grpc([{ matches: [{ method: {} }] }]),
+    paths: ['spec.rules[0].matches[0].method'],
+  },
+  {
+    name: 'GRPCRoute redirect filter not allowed',
+    doc: grpc([{ filters: [{ type: 'RequestRedirect', requestRedirect: {} }] }]),
+    paths: ['spec.rules[0].filters[0].type'],
+  },
+  {
+    name: 'DestinationRule full traffic policy',
+    doc: dr({
+      host: 'reviews.app.svc.cluster.local',
+      trafficPolicy: {
+        loadBalancer: { simple: 'LEAST_REQUEST' },
+        connectionPool: {
+          tcp: { maxConnections: 100, connectTimeout: '1s' },
+          http: { http2MaxRequests: 1000, maxRetries: 3 },
+        },
+        outlierDetection: {
+          consecutive5xxErrors: 5,
+          interval: '10s',
+          baseEjectionTime: '30s',
+          maxEjectionPercent: 50,
+        },
+        portLevelSettings: [
+          { port: { number: 9080 }, loadBalancer: { consistentHash: { httpHeaderName: 'x-user' } } },
+        ],
+      },
+      subsets: [
+        { name: 'v1', labels: { version: 'v1' } },
+        { name: 'v2', labels: { version: 'v2' }, trafficPolicy: { loadBalancer: { simple: 'RANDOM' } } },
+      ],
+    }),
+    paths: [],
+  },
+  { name: 'DestinationRule missing host', doc: dr({}), paths: ['spec.host'] },
+  {
+    name: 'DestinationRule bad algorithm',
+    doc: dr({ host: 'a', trafficPolicy: { loadBalancer: { simple: 'ROUNDROBIN' } } }),
+    paths: ['spec.trafficPolicy.loadBalancer.simple'],
+  },
+  {
+    name: 'DestinationRule two hash keys',
+    doc: dr({
+      host: 'a',
+      trafficPolicy: { loadBalancer: { consistentHash: { httpHeaderName: 'x', useSourceIp: true } } },
+    }),
+    paths: ['spec.trafficPolicy.loadBalancer.consistentHash'],
+  },
+  {
+    name: 'DestinationRule negative connections',
+    doc: dr({ host: 'a', trafficPolicy: { connectionPool: { tcp: { maxConnections: 0 } } } }),
+    paths: ['spec.trafficPolicy.connectionPool.tcp.maxConnections'],
+  },
+  {
+    name: 'DestinationRule ejection over 100%',
+    doc: dr({ host: 'a', trafficPolicy: { outlierDetection: { maxEjectionPercent: 150 } } }),
+    paths: ['spec.trafficPolicy.outlierDetection.maxEjectionPercent'],
+  },
+  {
+    name: 'DestinationRule duplicate subsets',
+    doc: dr({ host: 'a', subsets: [{ name: 'v1' }, { name: 'v1' }] }),
+    paths: ['spec.subsets[1].name'],
+  },
+  {
+    name: 'RateLimitPolicy per principal and per header',
+    doc: rlp({
+      targetRefs: [{ kind: 'Service', group: '', name: 'web' }],
+      limits: [
+        {
+          name: 'per-client',
+          key: { type: 'SourcePrincipal' },
+          bucket: { maxTokens: 100, tokensPerFill: 10, fillInterval: '1s' },
+        },
+        {
+          route: { name: 'r', rule: 'canary' },
+          key: { type: 'Header', header: 'x-user' },
+          bucket: { maxTokens: 5, fillInterval: '1m' },
+        },
+      ],
+    }),
+    paths: [],
+  },
+  {
+    name: 'RateLimitPolicy header key without header',
+    doc: rlp({
+      targetRefs: [{ kind: 'Service', name: 'web' }],
+      limits: [{ key: { type: 'Header' }, bucket: { maxTokens: 1, fillInterval: '1s' } }],
+    }),
+    paths: ['spec.limits[0].key.header'],
+  },
+  {
+    name: 'RateLimitPolicy zero interval',
+    doc: rlp({
+      targetRefs: [{ kind: 'Service', name: 'web' }],
+      limits: [{ bucket: { maxTokens: 1, fillInterval: '0s' } }],
+    }),
+    paths: ['spec.limits[0].bucket.fillInterval'],
+  },
+  {
+    name: 'RateLimitPolicy fill above max',
+    doc: rlp({
+      targetRefs: [{ kind: 'Service', name: 'web' }],
+      limits: [{ bucket: { maxTokens: 1, tokensPerFill: 2, fillInterval: '1s' } }],
+    }),
+    paths: ['spec.limits[0].bucket.tokensPerFill'],
+  },
+  {
+    name: 'RateLimitPolicy no targets',
+    doc: rlp({ targetRefs: [], limits: [{ bucket: { maxTokens: 1, fillInterval: '1s' } }] }),
+    paths: ['spec.targetRefs'],
+  },
+  {
+    name: 'RateLimitPolicy bad target kind',
+    doc: rlp({
+      targetRefs: [{ kind: 'Pod', name: 'x' }],
+      limits: [{ bucket: { maxTokens: 1, fillInterval: '1s' } }],
+    }),
+    paths: ['spec.targetRefs[0].kind'],
+  },
+  {
+    name: 'Telemetry tracing and access logs',
+    doc: tel({
+      selector: { matchLabels: { app: 'web' } },
+      tracing: [{ providers: [{ name: 'otel' }], randomSamplingPercentage: 10 }],
+      accessLogging: [{ providers: [{ name: 'envoy' }], filter: { expression: 'response.code >= 400' } }],
+    }),
+    paths: [],
+  },
+  {
+    name: 'Telemetry sampling over 100',
+    doc: tel({ tracing: [{ randomSamplingPercentage: 101 }] }),
+    paths: ['spec.tracing[0].randomSamplingPercentage'],
+  },
+  {
+    name: 'Telemetry selector with targetRefs',
+    doc: tel({ selector: { matchLabels: { a: 'b' } }, targetRefs: [{ kind: 'Service', name: 'x' }] }),
+    paths: ['spec.selector'],
+  },
+  {
+    name: 'Telemetry wrong apiVersion',
+    doc: { ...(tel({}) as object), apiVersion: 'telemetry.istio.io/v2' },
+    paths: ['apiVersion'],
+  },
+];
+
+describe('config: Gateway, HTTPRoute, GRPCRoute, DestinationRule, RateLimitPolicy, Telemetry', () => {
+  for (const c of cases) {
+    it(c.name, () => {
+      runCase(c);
+    });
+  }
+});
+
+describe('config: catalogue and durations', () => {
+  it('finds kinds by admin path plural and by CLI name', () => {
+    assert.equal(kindByPlural('security.istio.io', 'authorizationpolicies')?.kind, 'AuthorizationPolicy');
+    assert.equal(kindByPlural('', 'services')?.kind, 'Service');
+    assert.equal(kindByPlural('', 'authorizationpolicies'), undefined);
+    assert.equal(kindByCliName('svc')?.kind, 'Service');
+    assert.equal(kindByCliName('HTTPRoutes')?.kind, 'HTTPRoute');
+    assert.equal(kindByCliName('nope'), undefined);
+  });
+
+  const durations: [string, number | undefined][] = [
+    ['500ms', 500],
+    ['1s', 1000],
+    ['1m30s', 90_000],
+    ['0.5s', 500],
+    ['2h', 7_200_000],
+    ['10', undefined],
+    ['1 s', undefined],
+    ['-1s', undefined],
+  ];
+  for (const [text, ms] of durations) {
+    it(`parseDuration(${JSON.stringify(text)}) = ${ms}`, () => assert.equal(parseDuration(text), ms));
+  }
+});
