@@ -1,0 +1,185 @@
+// `ambit sample echo`: answers every HTTP/1.1 or h2c request with JSON describing the pod that
+// served it and the request it saw; `?delay=`, `?status=` and `?size=` shape the answer.
+
+import type { Http2Session } from 'node:http2';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AmbitError } from '../errors/index.ts';
+import { logger } from '../log/index.ts';
+import { createDualServer } from './h2c.ts';
+import { type AnyRequest, type AnyResponse, errorBody, Http1Activity, sendJson } from './http.ts';
+import {
+  ConnectionTracker,
+  DEFAULT_DRAIN_MS,
+  DEFAULT_HOST,
+  type ListenOptions,
+  listen,
+  once,
+  type SampleServer,
+} from './lifecycle.ts';
+import { type PodInfo, type PodOverrides, resolvePod } from './pod.ts';
+
+export const SAMPLE_BAD_QUERY = 'AMBIT_ERR_SAMPLE_BAD_QUERY';
+export const MAX_DELAY_MS = 60_000;
+export const MAX_SIZE_BYTES = 64 * 1024 * 1024;
+
+export interface EchoOptions extends ListenOptions {
+  /** Identity overrides; unset fields come from the AMBIT_* environment. */
+  pod?: PodOverrides;
+}
+
+/** What the query asks the echo to do. */
+export interface EchoShape {
+  delayMs: number;
+  status: number;
+  sizeBytes: number;
+}
+
+/** The JSON the echo answers with. */
+export interface EchoReply {
+  pod: string;
+  version: string | null;
+  namespace: string;
+  node: string;
+  serviceAccount: string;
+  request: {
+    method: string;
+    path: string;
+    authority: string | null;
+    query: Record<string, string | string[]>;
+    headers: Record<string, string | string[]>;
+    httpVersion: string;
+    peer: { address: string | null; port: number | null };
+  };
+  payload?: string;
+}
+
+const log = logger('sample-echo');
+
+/**
+ * Reads `delay`, `status` and `size` from a query. Throws AmbitError SAMPLE_BAD_QUERY with
+ * `detail.parameter` naming the first bad one.
+ */
+export function parseEchoQuery(query: URLSearchParams): EchoShape {
+  return {
+    delayMs: intParam(query, 'delay', 0, MAX_DELAY_MS, 0, 'milliseconds'),
+    status: intParam(query, 'status', 200, 599, 200, 'an HTTP status'),
+    sizeBytes: intParam(query, 'size', 0, MAX_SIZE_BYTES, 0, 'bytes'),
+  };
+}
+
+function intParam(
+  query: URLSearchParams,
+  name: string,
+  min: number,
+  max: number,
+  fallback: number,
+  unit: string,
+): number {
+  const values = query.getAll(name);
+  if (values.length === 0) return fallback;
+  const bad = (why: string) =>
+    new AmbitError(SAMPLE_BAD_QUERY, `query parameter '${name}' ${why}`, { detail: { parameter: name } });
+  if (values.length > 1) throw bad('is given more than once; give it once');
+  const text = values[0] ?? '';
+  const value = /^\d{1,9}$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw bad(`must be an integer from ${min} to ${max} (${unit}), got '${text}'`);
+  }
+  return value;
+}
+
+/** The echo answer for a request, without the padding. Pure: it only reads the request. */
+export function describeRequest(pod: PodInfo, req: AnyRequest, url: URL): EchoReply {
+  const headers: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    // HTTP/2 pseudo-headers are reported as method, path and authority instead.
+    if (name.startsWith(':') || value === undefined) continue;
+    headers[name] = value;
+  }
+  const query: Record<string, string | string[]> = {};
+  for (const key of new Set(url.searchParams.keys())) {
+    const all = url.searchParams.getAll(key);
+    query[key] = all.length === 1 ? (all[0] ?? '') : all;
+  }
+  const authority = req.headers[':authority'] ?? req.headers.host;
+  return {
+    pod: pod.pod,
+    version: pod.version ?? null,
+    namespace: pod.namespace,
+    node: pod.node,
+    serviceAccount: pod.serviceAccount,
+    request: {
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      authority: typeof authority === 'string' ? authority : null,
+      query,
+      headers,
+      httpVersion: req.httpVersion,
+      peer: { address: req.socket.remoteAddress ?? null, port: req.socket.remotePort ?? null },
+    },
+  };
+}
+
+/** Starts the echo server (HTTP/1.1 and h2c prior knowledge on one port). */
+export async function startEcho(options: EchoOptions): Promise<SampleServer> {
+  const pod = resolvePod(options.pod);
+  const host = options.host ?? DEFAULT_HOST;
+  const activity = new Http1Activity();
+  const sessions = new Set<Http2Session>();
+  const { listener: server, http2 } = createDualServer((req, res) => {
+    activity.begin(req, res);
+    handle(pod, req, res).catch((err: unknown) => {
+      log.error({ err }, 'echo request failed');
+      sendJson(req, res, 500, errorBody('AMBIT_ERR_SAMPLE_INTERNAL', 'the echo failed; see its log'));
+    });
+  });
+  const tracker = new ConnectionTracker(server);
+
+  http2.on('session', (session: Http2Session) => {
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+  });
+  http2.on('sessionError', (err: Error) => log.debug({ err }, 'h2 session error'));
+
+  const address = await listen(server, host, options.port);
+  log.info({ address, pod: pod.pod, version: pod.version }, 'echo listening (HTTP/1.1 and h2c)');
+  const close = once(() =>
+    tracker.close(server, options.drainMs ?? DEFAULT_DRAIN_MS, {
+      beginDrain: () => {
+        activity.drain();
+        for (const session of sessions) session.close();
+      },
+      isIdle: (socket) => activity.isIdle(socket),
+    }),
+  );
+  return { address, close };
+}
+
+async function handle(pod: PodInfo, req: AnyRequest, res: AnyResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://echo.invalid');
+  let shape: EchoShape;
+  try {
+    shape = parseEchoQuery(url.searchParams);
+  } catch (err) {
+    if (!(err instanceof AmbitError)) throw err;
+    sendJson(req, res, 400, errorBody(err.code, err.message, { parameter: err.detail?.parameter }));
+    return;
+  }
+  // Drain the request body so HTTP/1.1 keep-alive stays usable; the echo does not report it.
+  req.resume();
+  if (shape.delayMs > 0) {
+    const gone = new AbortController();
+    const onClose = () => gone.abort();
+    res.once('close', onClose);
+    try {
+      await sleep(shape.delayMs, undefined, { signal: gone.signal });
+    } catch {
+      return; // The client left (or the server was forced shut) while we waited.
+    } finally {
+      res.off('close', onClose);
+    }
+  }
+  const reply = describeRequest(pod, req, url);
+  if (shape.sizeBytes > 0) reply.payload = 'x'.repeat(shape.sizeBytes);
+  sendJson(req, res, shape.status, reply);
+}

@@ -1,0 +1,24 @@
+// The sample workloads the demo, docs and tests run inside pods: HTTP/h2c echo, TCP echo, sink,
+// gRPC echo and the storefront app. Each starts from a function here and from `ambit sample`.
+
+export {
+  hostPort,
+  parseLabels,
+  parsePort,
+  parseUpstreamList,
+  parseUpstreamUrl,
+  SAMPLE_BAD_ARG,
+} from './args.ts';
+export {
+  describeRequest,
+  type EchoOptions,
+  type EchoReply,
+  type EchoShape,
+  MAX_DELAY_MS,
+  MAX_SIZE_BYTES,
+  parseEchoQuery,
+  SAMPLE_BAD_QUERY,
+  startEcho,
+} from './echo.ts';
+export { DEFAULT_HOST, type ListenOptions, type SampleAddress, type SampleServer } from './lifecycle.ts';
+export { type PodInfo, type PodOverrides, resolvePod } from './pod.ts';
