@@ -1,0 +1,92 @@
+// SO_ORIGINAL_DST for Node: the address a connection was sent to before an nftables/iptables
+// REDIRECT rewrote it. Node has no getsockopt, so this small Node-API addon reads it from the fd.
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <node_api.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+// From <linux/netfilter_ipv4.h> and <linux/netfilter_ipv6/ip6_tables.h>, whose other definitions
+// clash with the libc headers; the values are kernel ABI and never change.
+#ifndef SO_ORIGINAL_DST
+#define SO_ORIGINAL_DST 80
+#endif
+#ifndef IP6T_SO_ORIGINAL_DST
+#define IP6T_SO_ORIGINAL_DST 80
+#endif
+
+static napi_value throw_errno(napi_env env, int err, const char *what) {
+  char msg[256];
+  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
+  const char *code = err == ENOENT ? "ENOENT" : err == EBADF ? "EBADF" : err == ENOTSOCK ? "ENOTSOCK" : "EIO";
+  napi_throw_error(env, code, msg);
+  return NULL;
+}
+
+static napi_value set_string(napi_env env, napi_value obj, const char *key, const char *value) {
+  napi_value v;
+  napi_create_string_utf8(env, value, NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, obj, key, v);
+  return obj;
+}
+
+// getOriginalDst(fd) -> { address, port, family }; throws with code ENOENT when the connection
+// was not redirected (there is no NAT entry for it).
+static napi_value get_original_dst(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "getOriginalDst(fd): fd must be a non-negative integer");
+    return NULL;
+  }
+
+  struct sockaddr_storage dst;
+  socklen_t len = sizeof dst;
+  memset(&dst, 0, sizeof dst);
+  int rc = getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &dst, &len);
+  if (rc != 0) {
+    int first = errno;
+    len = sizeof dst;
+    rc = getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, &dst, &len);
+    if (rc != 0) return throw_errno(env, first, "getsockopt(SO_ORIGINAL_DST)");
+  }
+
+  char text[INET6_ADDRSTRLEN];
+  int port;
+  const char *family;
+  if (dst.ss_family == AF_INET) {
+    struct sockaddr_in *in = (struct sockaddr_in *)&dst;
+    inet_ntop(AF_INET, &in->sin_addr, text, sizeof text);
+    port = ntohs(in->sin_port);
+    family = "IPv4";
+  } else if (dst.ss_family == AF_INET6) {
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&dst;
+    inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
+    port = ntohs(in6->sin6_port);
+    family = "IPv6";
+  } else {
+    return throw_errno(env, EAFNOSUPPORT, "getsockopt(SO_ORIGINAL_DST) returned an unknown family");
+  }
+
+  napi_value result, port_value;
+  napi_create_object(env, &result);
+  set_string(env, result, "address", text);
+  napi_create_int32(env, port, &port_value);
+  napi_set_named_property(env, result, "port", port_value);
+  set_string(env, result, "family", family);
+  return result;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_value fn;
+  napi_create_function(env, "getOriginalDst", NAPI_AUTO_LENGTH, get_original_dst, NULL, &fn);
+  napi_set_named_property(env, exports, "getOriginalDst", fn);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

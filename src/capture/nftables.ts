@@ -1,0 +1,137 @@
+// Node-level capture with nftables (DESIGN.md §5): one table owned by Ambit in the node's network
+// namespace, a set of enrolled pod addresses, and NAT redirects to the ztunnel's listeners.
+// Every change is one `nft -f` transaction, so the kernel never sees a half-applied ruleset.
+
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { AmbitError } from '../errors/index.ts';
+import { logger } from '../log/index.ts';
+
+const execFileP = promisify(execFile);
+const log = logger('capture');
+
+export const TABLE = 'ambit';
+export const PORTS = { outbound: 15001, inboundPlaintext: 15006, inboundHbone: 15008 } as const;
+
+/** The capture contract; an in-pod driver (rules inside each pod's namespace) can implement it too. */
+export interface CaptureDriver {
+  /** Creates (or atomically replaces) the rules, keeping the given pods enrolled. */
+  install(enrolled: readonly string[]): Promise<void>;
+  enroll(address: string): Promise<void>;
+  unenroll(address: string): Promise<void>;
+  enrolled(): Promise<string[]>;
+  /** Removes every rule; plain networking is restored. Idempotent. */
+  remove(): Promise<void>;
+}
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+function checkAddress(address: string): string {
+  if (!IPV4.test(address)) {
+    throw new AmbitError(
+      'AMBIT_ERR_CAPTURE_BAD_ADDRESS',
+      `"${address}" is not an IPv4 address; only IPv4 pods can be enrolled`,
+    );
+  }
+  return address;
+}
+
+/**
+ * The whole table as one nft script. In prerouting (traffic arriving from pods and other nodes):
+ * TCP from an enrolled pod goes to the outbound listener; TCP to an enrolled pod's 15008 to the HBONE
+ * listener; any other TCP to an enrolled pod to the plaintext inbound listener. In output (the node's
+ * own traffic), only HBONE to a local enrolled pod is redirected, so the ztunnel reaches a pod on its
+ * own node the same way as a remote one; its connections to the pods' applications are left alone.
+ */
+export function ruleset(enrolled: readonly string[]): string {
+  const elements = enrolled.length > 0 ? `\n    elements = { ${enrolled.map(checkAddress).join(', ')} }` : '';
+  return `add table ip ${TABLE}
+delete table ip ${TABLE}
+table ip ${TABLE} {
+  set enrolled {
+    type ipv4_addr${elements}
+  }
+  chain prerouting {
+    type nat hook prerouting priority -100; policy accept;
+    ip saddr @enrolled meta l4proto tcp redirect to :${PORTS.outbound}
+    ip daddr @enrolled tcp dport ${PORTS.inboundHbone} redirect to :${PORTS.inboundHbone}
+    ip daddr @enrolled meta l4proto tcp redirect to :${PORTS.inboundPlaintext}
+  }
+  chain output {
+    type nat hook output priority -100; policy accept;
+    ip daddr @enrolled tcp dport ${PORTS.inboundHbone} redirect to :${PORTS.inboundHbone}
+  }
+}
+`;
+}
+
+export interface NftablesCaptureOptions {
+  /** Prefix that runs a command in the node's namespace, e.g. `['ip', 'netns', 'exec', ns]`; [] when already in it. */
+  inNetns?: string[];
+}
+
+export class NftablesCapture implements CaptureDriver {
+  private readonly prefix: string[];
+
+  constructor(opts: NftablesCaptureOptions = {}) {
+    this.prefix = opts.inNetns ?? [];
+  }
+
+  async install(enrolled: readonly string[]): Promise<void> {
+    await this.nft(['-f', '-'], ruleset(enrolled));
+    log.info({ enrolled: enrolled.length }, 'capture rules installed');
+  }
+
+  async enroll(address: string): Promise<void> {
+    await this.nft(['-f', '-'], `add element ip ${TABLE} enrolled { ${checkAddress(address)} }\n`);
+  }
+
+  async unenroll(address: string): Promise<void> {
+    checkAddress(address);
+    // `delete element` fails when absent; un-enrolling twice is not an error.
+    if (!(await this.enrolled()).includes(address)) return;
+    await this.nft(['-f', '-'], `delete element ip ${TABLE} enrolled { ${address} }\n`);
+  }
+
+  async enrolled(): Promise<string[]> {
+    let out: string;
+    try {
+      out = await this.nft(['-j', 'list', 'set', 'ip', TABLE, 'enrolled']);
+    } catch {
+      return []; // no table: nothing is enrolled
+    }
+    const parsed = JSON.parse(out) as { nftables: Array<{ set?: { elem?: unknown[] } }> };
+    const elems = parsed.nftables.find((x) => x.set)?.set?.elem ?? [];
+    return elems.filter((e): e is string => typeof e === 'string').sort();
+  }
+
+  async remove(): Promise<void> {
+    await this.nft(['-f', '-'], `add table ip ${TABLE}\ndelete table ip ${TABLE}\n`);
+    log.info('capture rules removed');
+  }
+
+  private async nft(args: string[], input?: string): Promise<string> {
+    const [cmd, ...rest] = [...this.prefix, 'nft', ...args];
+    try {
+      const child = execFileP(cmd!, rest, { maxBuffer: 16 * 1024 * 1024 });
+      if (input !== undefined) {
+        child.child.stdin?.end(input);
+      }
+      return (await child).stdout;
+    } catch (cause) {
+      const e = cause as NodeJS.ErrnoException & { stderr?: string };
+      if (e.code === 'ENOENT') {
+        throw new AmbitError(
+          'AMBIT_ERR_CAPTURE_NO_NFT',
+          'the `nft` command is missing: `apt-get install -y nftables`',
+          { cause },
+        );
+      }
+      throw new AmbitError(
+        'AMBIT_ERR_CAPTURE_NFT',
+        `nft ${args.join(' ')} failed: ${(e.stderr ?? e.message).trim()}`,
+        { cause },
+      );
+    }
+  }
+}
