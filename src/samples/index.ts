@@ -22,3 +22,4 @@ export {
 } from './echo.ts';
 export { DEFAULT_HOST, type ListenOptions, type SampleAddress, type SampleServer } from './lifecycle.ts';
 export { type PodInfo, type PodOverrides, resolvePod } from './pod.ts';
+export { startSink, startTcpEcho, type TcpSampleOptions } from './tcp.ts';
