@@ -20,6 +20,20 @@ export {
   SAMPLE_BAD_QUERY,
   startEcho,
 } from './echo.ts';
+export {
+  type CollectReply,
+  createEchoClient,
+  ECHO_PROTO_PATH,
+  ECHO_SERVICE,
+  type EchoClient,
+  type EchoReply as GrpcEchoReply,
+  type EchoRequest as GrpcEchoRequest,
+  type GrpcEchoOptions,
+  MAX_STREAM_COUNT,
+  MAX_STREAM_INTERVAL_MS,
+  type StreamRequest,
+  startGrpcEcho,
+} from './grpc-echo.ts';
 export { DEFAULT_HOST, type ListenOptions, type SampleAddress, type SampleServer } from './lifecycle.ts';
 export { type PodInfo, type PodOverrides, resolvePod } from './pod.ts';
 export { startSink, startTcpEcho, type TcpSampleOptions } from './tcp.ts';
