@@ -3,7 +3,17 @@
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { startControlPlane } from '../control/index.ts';
+import { AmbitError } from '../errors/index.ts';
 import { ambitHome } from '../lab/index.ts';
+import { AdminClient, resolveServer } from './client.ts';
+
+interface ControlFlags {
+  dataDir?: string;
+  adminListen: string;
+  adminSocket?: string;
+  grpcListen: string;
+  trustDomain: string;
+}
 
 export function controlCommand(): Command {
   const control = new Command('control')
@@ -15,22 +25,50 @@ export function controlCommand(): Command {
       '127.0.0.1:15014',
     )
     .option('--admin-socket <path>', 'admin API Unix socket (default <data-dir>/admin.sock; "" for none)')
-    .action(async (opts: { dataDir?: string; adminListen: string; adminSocket?: string }) => {
+    .option('--grpc-listen <host:port>', 'CA and config stream (TLS, authenticated)', '0.0.0.0:15010')
+    .option('--trust-domain <domain>', 'SPIFFE trust domain', 'cluster.local')
+    .action(async (opts: ControlFlags) => {
       const dataDir = opts.dataDir ?? join(ambitHome(), 'control');
       const cp = await startControlPlane({
         dataDir,
         adminListen: opts.adminListen,
         adminSocket: opts.adminSocket,
+        grpcListen: opts.grpcListen,
+        trustDomain: opts.trustDomain,
       });
-      console.log(
-        `control plane ready: admin API on ${cp.adminAddress}${cp.adminSocket ? ` and unix:${cp.adminSocket}` : ''}`,
-      );
+      const socket = cp.adminSocket ? ` and unix:${cp.adminSocket}` : '';
+      console.log(`control plane ready: admin API on ${cp.adminAddress}${socket}, gRPC on ${cp.grpcAddress}`);
       await new Promise<void>((resolve) => {
         const stop = () => resolve();
         process.once('SIGTERM', stop);
         process.once('SIGINT', stop);
       });
       await cp.close();
+    });
+  const token = control.command('token').description('join tokens that let a node join the mesh');
+  token
+    .command('create')
+    .description('issue a single-use join token for a node')
+    .requiredOption('--node <name>', 'the node that will use it')
+    .option('--ttl <seconds>', 'how long it stays valid', '3600')
+    .option('--server <url>', 'control plane admin API; default $AMBIT_SERVER')
+    .action(async (opts: { node: string; ttl: string; server?: string }) => {
+      const ttlSeconds = Number(opts.ttl);
+      if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0) {
+        throw new AmbitError(
+          'AMBIT_ERR_CLI_USAGE',
+          `--ttl must be a positive whole number of seconds, got "${opts.ttl}"`,
+        );
+      }
+      const res = await new AdminClient(resolveServer(opts.server)).call<{ token: string }>(
+        'POST',
+        '/ambit/v1/tokens',
+        {
+          node: opts.node,
+          ttlSeconds,
+        },
+      );
+      console.log(res.token);
     });
   return control;
 }

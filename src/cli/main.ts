@@ -4,6 +4,7 @@ import { caCommand } from './ca.ts';
 import { applyCommand, deleteCommand, getCommand } from './config.ts';
 import { controlCommand } from './control.ts';
 import { labCommand } from './lab.ts';
+import { derivedViews, describeCommand, proxyStatusCommand } from './mesh.ts';
 
 /** Exit codes: 0 success, 1 a reported error, 2 bad usage, 70 a bug (an unexpected exception). */
 export const EXIT_ERROR = 1;
@@ -17,7 +18,9 @@ export function buildProgram(): Command {
   program.addCommand(labCommand());
   program.addCommand(controlCommand());
   program.addCommand(applyCommand());
-  program.addCommand(getCommand());
+  program.addCommand(getCommand(derivedViews));
+  program.addCommand(describeCommand());
+  program.addCommand(proxyStatusCommand());
   program.addCommand(deleteCommand());
   program.addCommand(caCommand());
   applyToAll(program, (cmd) => cmd.exitOverride().showHelpAfterError());

@@ -1,13 +1,33 @@
-// `ambit control`: one process holding the store, the admin API (15014, plus a Unix socket in the
-// data directory for the local CLI) and, as they are added, the CA and the config stream (15010).
+// `ambit control`: one process holding the store, the registry, the CA, the admin API (15014, plus a
+// Unix socket in the data directory for the local CLI) and the gRPC port (15010: CSR service and the
+// config stream).
 
 import { join } from 'node:path';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { AmbitError } from '../errors/index.ts';
+import { DEFAULT_TRUST_DOMAIN, type SpiffeId } from '../identity/index.ts';
 import { logger } from '../log/index.ts';
+import { TYPE } from '../xds/index.ts';
 import { AdminServer, type View } from './api/admin.ts';
 import { ResourceApi } from './api/resources.ts';
+import {
+  CaService,
+  CertificateAuthority,
+  issueServingCertificate,
+  JoinTokens,
+  loadOrCreateCa,
+  type WorkloadPlacement,
+} from './ca/index.ts';
+import {
+  CERTIFICATE_SERVICE_NAME,
+  ControlGrpcServer,
+  certificateServiceImplementation,
+  DEFAULT_GRPC_PORT,
+} from './grpc/index.ts';
+import { MeshState } from './mesh.ts';
+import type { RegistryOptions } from './registry/index.ts';
 import { EmbeddedStore, type Store } from './store/index.ts';
+import { ConfigStreamServer } from './stream.ts';
 
 const log = logger('control');
 
@@ -17,46 +37,146 @@ export interface ControlOptions {
   adminListen?: string;
   /** Also serve the admin API on this Unix socket; default `<dataDir>/admin.sock`. Empty string: none. */
   adminSocket?: string;
+  /** `host:port` for the gRPC port (CA and config stream, TLS, authenticated); default 0.0.0.0:15010. */
+  grpcListen?: string;
+  /** Trust domain; default cluster.local. */
+  trustDomain?: string;
+  registry?: RegistryOptions;
 }
 
 export interface ControlPlane {
   store: Store;
   api: ResourceApi;
+  mesh: MeshState;
+  ca: CertificateAuthority;
+  tokens: JoinTokens;
+  stream: ConfigStreamServer;
   /** Where the admin API listens, as `host:port`. */
   adminAddress: string;
   adminSocket: string | undefined;
+  /** Where the gRPC port listens, as `host:port`. */
+  grpcAddress: string;
   close(): Promise<void>;
 }
 
 export async function startControlPlane(opts: ControlOptions): Promise<ControlPlane> {
-  const store = await EmbeddedStore.open(join(opts.dataDir, 'store'));
-  const api = new ResourceApi(store);
-  const metrics = new Registry();
-  collectDefaultMetrics({ register: metrics });
-  const views: Record<string, View> = {};
-  const admin = new AdminServer({ api, views, metrics });
-  let adminAddress: string;
-  let adminSocket: string | undefined;
+  const trustDomain = opts.trustDomain ?? DEFAULT_TRUST_DOMAIN;
+  const adminAt = parseListen(opts.adminListen ?? '127.0.0.1:15014', '--admin-listen');
+  const grpcAt = parseListen(opts.grpcListen ?? `0.0.0.0:${DEFAULT_GRPC_PORT}`, '--grpc-listen');
+  const cleanup: Array<() => Promise<void> | void> = [];
+  const close = async () => {
+    for (const fn of cleanup.reverse()) await fn();
+  };
   try {
-    adminAddress = await admin.listen(parseListen(opts.adminListen ?? '127.0.0.1:15014', '--admin-listen'));
-    adminSocket =
+    const store = await EmbeddedStore.open(join(opts.dataDir, 'store'));
+    cleanup.push(() => store.close());
+    const api = new ResourceApi(store);
+
+    // The CA: the operator's plug-in CA files in <data-dir>/ca, or a root generated on first start.
+    const { material, created } = await loadOrCreateCa(join(opts.dataDir, 'ca'), trustDomain);
+    const ca = await CertificateAuthority.create({ material, policy: { trustDomain } });
+    if (created) log.info({ dir: join(opts.dataDir, 'ca') }, 'generated a new root CA');
+    const bundle = () =>
+      new Map([[TYPE.trustBundle, [['bundle', { pem: ca.bundle.toPem() }]] as Array<[string, unknown]>]]);
+
+    const mesh = new MeshState(store, {
+      vipFile: join(opts.dataDir, 'vips.json'),
+      registry: { ...opts.registry, trustDomain },
+      extraTypes: bundle,
+    });
+    await mesh.start();
+    cleanup.push(() => mesh.stop());
+
+    const tokens = new JoinTokens();
+    const caService = new CaService({ ca, tokens, placement: registryPlacement(mesh) });
+    const stream = new ConfigStreamServer({ snapshot: mesh.snapshot, trustDomain, api });
+    mesh.on('derived', (_registry, snapshot) => stream.publish(snapshot));
+
+    const serving = await issueServingCertificate(ca, SERVING_TTL_SECONDS);
+    const grpc = new ControlGrpcServer({
+      host: grpcAt.host,
+      port: grpcAt.port,
+      tls: { trustBundlePem: ca.bundle.toPem(), certChainPem: serving.certChainPem, keyPem: serving.keyPem },
+    });
+    const cs = certificateServiceImplementation(caService);
+    grpc.addService(CERTIFICATE_SERVICE_NAME, cs.definition, cs.implementation);
+    for (const svc of stream.services()) grpc.addService(svc.name, svc.definition, svc.implementation);
+    await grpc.start();
+    cleanup.push(async () => {
+      stream.closeAll();
+      await grpc.stop(2_000);
+    });
+    const renew = setInterval(
+      () => {
+        issueServingCertificate(ca, SERVING_TTL_SECONDS).then(
+          (s) => grpc.updateTls({ certChainPem: s.certChainPem, keyPem: s.keyPem }),
+          (err) => log.error({ err }, 'could not renew the control plane serving certificate'),
+        );
+      },
+      (SERVING_TTL_SECONDS * 1000) / 2,
+    );
+    renew.unref();
+    cleanup.push(() => clearInterval(renew));
+
+    const metrics = new Registry();
+    collectDefaultMetrics({ register: metrics });
+    const admin = new AdminServer({
+      api,
+      views: {
+        ...registryViews(mesh),
+        proxies: () => ({ version: mesh.snapshot.version, items: stream.status() }),
+      },
+      actions: {
+        tokens: async (body) => {
+          const { node, ttlSeconds } = (body ?? {}) as { node?: unknown; ttlSeconds?: unknown };
+          if (typeof node !== 'string')
+            throw new AmbitError('AMBIT_ERR_API_BAD_REQUEST', 'the body needs "node": the node name');
+          const issued = tokens.issue(node, typeof ttlSeconds === 'number' ? ttlSeconds : undefined);
+          return { token: issued.token, node: issued.node, expiresAt: issued.expiresAt.toISOString() };
+        },
+      },
+      metrics,
+    });
+    cleanup.push(() => admin.close());
+    const adminAddress = await admin.listen(adminAt);
+    const adminSocket =
       opts.adminSocket === '' ? undefined : (opts.adminSocket ?? join(opts.dataDir, 'admin.sock'));
     if (adminSocket) await admin.listen({ path: adminSocket });
+    log.info(
+      { adminAddress, adminSocket, grpcAddress: grpc.address, revision: store.revision },
+      'control plane ready',
+    );
+    return {
+      store,
+      api,
+      mesh,
+      ca,
+      tokens,
+      stream,
+      adminAddress,
+      adminSocket,
+      grpcAddress: grpc.address,
+      close,
+    };
   } catch (err) {
-    await admin.close();
-    await store.close();
+    await close();
     throw err;
   }
-  log.info({ adminAddress, adminSocket, revision: store.revision }, 'control plane ready');
+}
+
+/** The control plane's serving certificate lives a day and is renewed at half life. */
+const SERVING_TTL_SECONDS = 24 * 3600;
+
+/** The CA's impersonation check asks the registry: is a workload with this identity on this node? */
+function registryPlacement(mesh: MeshState): WorkloadPlacement {
   return {
-    store,
-    api,
-    adminAddress,
-    adminSocket,
-    async close() {
-      await admin.close();
-      await store.close();
-    },
+    hasWorkload: (node, identity) =>
+      mesh.registry.workloads.some((w) => w.node === node && w.identity === identity),
+    identitiesOnNode: (node) => [
+      ...new Set(
+        mesh.registry.workloads.filter((w) => w.node === node).map((w) => w.identity as unknown as SpiffeId),
+      ),
+    ],
   };
 }
 
@@ -71,4 +191,35 @@ export function parseListen(text: string, flag: string): { host: string; port: n
     );
   }
   return { host: m[1] ?? m[2]!, port };
+}
+
+/** The derived views the CLI reads: `/ambit/v1/workloads`, `/services`, `/describe`. */
+function registryViews(mesh: MeshState): Record<string, View> {
+  const inNamespace = (q: URLSearchParams) => (o: { namespace: string }) =>
+    !q.get('namespace') || o.namespace === q.get('namespace');
+  return {
+    workloads: (q) => ({ items: mesh.registry.workloads.filter(inNamespace(q)) }),
+    services: (q) => ({ items: mesh.registry.services.filter(inNamespace(q)) }),
+    issues: () => ({ items: mesh.registry.issues }),
+    describe: (q) => {
+      const kind = q.get('kind');
+      const name = q.get('name') ?? '';
+      const namespace = q.get('namespace') ?? 'default';
+      const items = kind === 'service' ? mesh.registry.services : mesh.registry.workloads;
+      const found = items.find((o) => o.name === name && o.namespace === namespace);
+      if (!found) {
+        throw new AmbitError(
+          'AMBIT_ERR_API_NOT_FOUND',
+          `${kind ?? 'workload'} "${name}" not found in namespace ${namespace}`,
+        );
+      }
+      if (kind === 'service') return { service: found };
+      const policies = mesh.registry.authorizations.filter((a) =>
+        (found as (typeof mesh.registry.workloads)[number]).authorizationPolicies.some(
+          (b) => b.policy === `${a.namespace}/${a.name}`,
+        ),
+      );
+      return { workload: found, authorizations: policies };
+    },
+  };
 }

@@ -2,7 +2,13 @@
 // versioned resources, ACK/NACK by nonce, incremental pushes, resync on reconnect) over gRPC.
 
 export { type Delta, XdsClient, type XdsClientOptions } from './client.ts';
-export { CONFIG_STREAM_SERVICE, ConfigStreamClient, configStreamDefinition } from './proto.ts';
+export {
+  CONFIG_STREAM_SERVICE,
+  ConfigStreamClient,
+  configStreamDefinition,
+  NodeRegistrationClient,
+  nodeRegistrationDefinition,
+} from './proto.ts';
 export { type ProxySyncState, StreamSession, type TypeStatus } from './session.ts';
 export {
   diff,
@@ -14,4 +20,11 @@ export {
   typeSnapshot,
   type VersionedResource,
 } from './snapshot.ts';
-export type { DeltaRequest, DeltaResponse, WireResource, XdsNode } from './types.ts';
+export type {
+  DeltaRequest,
+  DeltaResponse,
+  RegisteredWorkload,
+  RegisterResponse,
+  WireResource,
+  XdsNode,
+} from './types.ts';

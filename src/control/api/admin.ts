@@ -19,10 +19,13 @@ const MAX_BODY = 16 * 1024 * 1024;
 
 /** A read-only view served at `/ambit/v1/<name>` (workloads, services, proxies …). */
 export type View = (query: URLSearchParams) => unknown;
+/** An operation served at `POST /ambit/v1/<name>` with a JSON body (join tokens …). */
+export type Action = (body: unknown) => Promise<unknown>;
 
 export interface AdminOptions {
   api: ResourceApi;
   views?: Record<string, View>;
+  actions?: Record<string, Action>;
   metrics?: Registry;
   /** Whether the control plane is ready to serve (for /healthz/ready). */
   ready?: () => boolean;
@@ -171,6 +174,8 @@ export class AdminServer {
       const refs = body.refs.map(toRef);
       return json(res, 200, { results: await api.delete(refs, { dryRun }) });
     }
+    const action = this.opts.actions?.[name];
+    if (action && method === 'POST') return json(res, 200, await action(await readJson(req)));
     const view = this.opts.views?.[name];
     if (!view || method !== 'GET')
       throw badRequest(`no such path ${url.pathname}`, 'AMBIT_ERR_API_NOT_FOUND');

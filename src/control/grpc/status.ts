@@ -23,6 +23,9 @@ const STATUS_BY_CODE: Record<string, grpc.status> = {
   AMBIT_ERR_CA_UNAUTHENTICATED: grpc.status.UNAUTHENTICATED,
   AMBIT_ERR_CA_NODE_REVOKED: grpc.status.UNAUTHENTICATED,
   AMBIT_ERR_CA_IMPERSONATION: grpc.status.PERMISSION_DENIED,
+  AMBIT_ERR_CONFIG_INVALID: grpc.status.INVALID_ARGUMENT,
+  AMBIT_ERR_XDS_BAD_REQUEST: grpc.status.INVALID_ARGUMENT,
+  AMBIT_ERR_XDS_UNKNOWN_TYPE: grpc.status.INVALID_ARGUMENT,
 };
 
 /** A gRPC error for any thrown value; AmbitErrors keep their code. */

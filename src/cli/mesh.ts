@@ -1,0 +1,203 @@
+// The derived views of the mesh: `ambit get workloads`, `ambit get services`, `ambit describe` and
+// `ambit proxy-status`, read from the control plane's registry and config stream.
+
+import type { Command as CommandType } from 'commander';
+import { Command, Option } from 'commander';
+import { stringify } from 'yaml';
+import { AdminClient, resolveServer } from './client.ts';
+import type { GetOptions } from './config.ts';
+import { table } from './output.ts';
+
+interface WorkloadView {
+  name: string;
+  namespace: string;
+  kind: string;
+  identity: string;
+  node?: string;
+  addresses: string[];
+  enrolled: boolean;
+  enrollment: string;
+  waypoint?: { name: string; namespace: string; from: string; via: string };
+  services: string[];
+  authorizationPolicies: Array<{ policy: string; scope: string; enforcedBy: string; why: string }>;
+  peerAuthentication: { mode: string; source: string; ports?: Record<string, string> };
+}
+
+interface ServiceView {
+  key: string;
+  name: string;
+  namespace: string;
+  hostname: string;
+  vips: string[];
+  ports: Array<{ name?: string; port: number; targetPort: number | string }>;
+  endpoints: Array<{ name: string; address: string; node?: string; enrolled: boolean }>;
+  waypoint?: { name: string; namespace: string };
+}
+
+function client(cmd: CommandType): AdminClient {
+  return new AdminClient(resolveServer(cmd.optsWithGlobals<{ server?: string }>().server));
+}
+
+function print<T>(
+  items: T[],
+  output: GetOptions['output'],
+  headers: string[],
+  row: (item: T) => string[],
+): void {
+  if (output === 'json') console.log(JSON.stringify({ items }, null, 2));
+  else if (output === 'yaml') console.log(stringify({ items }).trimEnd());
+  else if (items.length === 0) console.error('No resources found.');
+  else console.log(table(headers, items.map(row)));
+}
+
+/** `get workloads` and `get services`: handlers for getCommand's derived views. */
+export const derivedViews: Record<string, (cmd: CommandType, opts: GetOptions) => Promise<void>> = {
+  workloads: async (cmd, opts) => {
+    const ns = opts.allNamespaces ? '' : `?namespace=${encodeURIComponent(opts.namespace)}`;
+    let { items } = await client(cmd).call<{ items: WorkloadView[] }>('GET', `/ambit/v1/workloads${ns}`);
+    if (opts.name) items = items.filter((w) => w.name === opts.name);
+    const wide = opts.output === 'wide';
+    print(
+      items,
+      opts.output,
+      [
+        'NAMESPACE',
+        'NAME',
+        'ADDRESS',
+        'NODE',
+        'IDENTITY',
+        'MESH',
+        'WAYPOINT',
+        ...(wide ? ['SERVICES', 'MTLS'] : []),
+      ],
+      (w) => [
+        w.namespace,
+        w.name,
+        w.addresses.join(',') || '-',
+        w.node ?? '-',
+        w.identity,
+        w.enrolled ? 'ambient' : 'none',
+        w.waypoint ? `${w.waypoint.namespace}/${w.waypoint.name}` : '-',
+        ...(wide ? [w.services.join(',') || '-', w.peerAuthentication.mode] : []),
+      ],
+    );
+  },
+  services: async (cmd, opts) => {
+    const ns = opts.allNamespaces ? '' : `?namespace=${encodeURIComponent(opts.namespace)}`;
+    let { items } = await client(cmd).call<{ items: ServiceView[] }>('GET', `/ambit/v1/services${ns}`);
+    if (opts.name) items = items.filter((s) => s.name === opts.name);
+    print(items, opts.output, ['NAMESPACE', 'NAME', 'VIP', 'PORTS', 'ENDPOINTS', 'WAYPOINT'], (s) => [
+      s.namespace,
+      s.name,
+      s.vips.join(',') || 'None',
+      s.ports.map((p) => `${p.port}→${p.targetPort}`).join(',') || '-',
+      s.endpoints.map((e) => e.address).join(',') || '<none>',
+      s.waypoint ? `${s.waypoint.namespace}/${s.waypoint.name}` : '-',
+    ]);
+  },
+};
+
+export function describeCommand(): Command {
+  return new Command('describe')
+    .description('explain a workload or service: identity, node, addresses, waypoint, policies and why')
+    .addArgument(
+      new Command().createArgument('<kind>', 'workload or service').choices(['workload', 'service']),
+    )
+    .argument('<name>')
+    .option('-n, --namespace <ns>', 'namespace', 'default')
+    .option('--server <url>', 'control plane admin API; default $AMBIT_SERVER')
+    .action(async (kind: string, name: string, opts: { namespace: string }, cmd: CommandType) => {
+      const q = `kind=${kind}&name=${encodeURIComponent(name)}&namespace=${encodeURIComponent(opts.namespace)}`;
+      const res = await client(cmd).call<{
+        workload?: WorkloadView;
+        service?: ServiceView;
+        authorizations?: unknown[];
+      }>('GET', `/ambit/v1/describe?${q}`);
+      if (res.service) {
+        const s = res.service;
+        console.log(`Service:    ${s.namespace}/${s.name}`);
+        console.log(`Hostname:   ${s.hostname}`);
+        console.log(`VIPs:       ${s.vips.join(', ') || 'none'}`);
+        console.log(
+          `Ports:      ${s.ports.map((p) => `${p.name ?? '-'} ${p.port}→${p.targetPort}`).join(', ') || 'none'}`,
+        );
+        console.log(`Waypoint:   ${s.waypoint ? `${s.waypoint.namespace}/${s.waypoint.name}` : 'none'}`);
+        console.log('Endpoints:');
+        for (const e of s.endpoints)
+          console.log(
+            `  ${e.name}  ${e.address}  node=${e.node ?? '-'}  mesh=${e.enrolled ? 'ambient' : 'none'}`,
+          );
+        return;
+      }
+      const w = res.workload!;
+      console.log(`Workload:   ${w.namespace}/${w.name} (${w.kind})`);
+      console.log(`Identity:   ${w.identity}`);
+      console.log(`Node:       ${w.node ?? 'none'}`);
+      console.log(`Addresses:  ${w.addresses.join(', ') || 'none'}`);
+      console.log(`Mesh:       ${w.enrolled ? 'ambient' : 'none'} (${w.enrollment})`);
+      console.log(
+        `Waypoint:   ${w.waypoint ? `${w.waypoint.namespace}/${w.waypoint.name} (label on ${w.waypoint.from} ${w.waypoint.via})` : 'none'}`,
+      );
+      console.log(`Services:   ${w.services.join(', ') || 'none'}`);
+      console.log(`mTLS:       ${w.peerAuthentication.mode} (from ${w.peerAuthentication.source})`);
+      console.log('Authorization policies:');
+      if (w.authorizationPolicies.length === 0) console.log('  none (all connections allowed)');
+      for (const b of w.authorizationPolicies)
+        console.log(`  ${b.policy}  [${b.scope}, enforced by ${b.enforcedBy}]  ${b.why}`);
+    });
+}
+
+interface ProxyView {
+  id: string;
+  kind: string;
+  name: string;
+  identity: string;
+  connectedAt: string;
+  state: string;
+  types: Record<
+    string,
+    {
+      ackedVersion?: string;
+      sentVersion?: string;
+      nack?: { version: string; error: string };
+      resources: number;
+    }
+  >;
+}
+
+export function proxyStatusCommand(): Command {
+  return new Command('proxy-status')
+    .description('every proxy connected to the control plane: synced, stale or NACKed, with versions')
+    .addOption(
+      new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'),
+    )
+    .option('--server <url>', 'control plane admin API; default $AMBIT_SERVER')
+    .action(async (opts: { output: string }, cmd: CommandType) => {
+      const res = await client(cmd).call<{ version: string; items: ProxyView[] }>('GET', '/ambit/v1/proxies');
+      if (opts.output === 'json') {
+        console.log(JSON.stringify(res, null, 2));
+        return;
+      }
+      if (res.items.length === 0) {
+        console.error('No proxies connected.');
+        return;
+      }
+      const short = (t: string) => t.replace('ambit.dev/', '');
+      console.log(
+        table(
+          ['NAME', 'KIND', 'STATE', 'VERSION', 'TYPES'],
+          res.items.map((p) => [
+            p.name,
+            p.kind,
+            p.state,
+            res.version,
+            Object.entries(p.types)
+              .map(
+                ([t, s]) => `${short(t)}=${s.nack ? `NACK(${s.nack.error})` : (s.ackedVersion ?? 'pending')}`,
+              )
+              .join(' '),
+          ]),
+        ),
+      );
+    });
+}

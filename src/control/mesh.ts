@@ -1,0 +1,111 @@
+// The control plane's derived view of the mesh: it re-derives the registry after store commits
+// (debounced, so a burst of applies costs a handful of derivations), keeps VIP allocations stable
+// across restarts, and turns each derivation into the snapshot every proxy is streamed.
+
+import { EventEmitter } from 'node:events';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { isDeepStrictEqual } from 'node:util';
+import { kindInfo, type Resource } from '../config/index.ts';
+import { logger } from '../log/index.ts';
+import { type Snapshot, TYPE, type TypeUrl, typeSnapshot } from '../xds/index.ts';
+import { deriveRegistry, type Registry, type RegistryOptions, type VipTable } from './registry/index.ts';
+import type { Store } from './store/index.ts';
+
+const log = logger('mesh');
+
+export interface MeshStateOptions {
+  /** Where VIP allocations are kept, so a restart hands out the same addresses. */
+  vipFile: string;
+  registry?: RegistryOptions;
+  /** Quiet time after a commit before deriving (ms); bursts keep postponing it up to `maxDelayMs`. */
+  debounceMs?: number;
+  maxDelayMs?: number;
+  /** Extra snapshot types the control plane adds (the trust bundle). */
+  extraTypes?: () => Map<TypeUrl, Iterable<[string, unknown]>>;
+}
+
+/** Emits `derived` (registry, snapshot) after each derivation. */
+export class MeshState extends EventEmitter {
+  private readonly store: Store;
+  private readonly opts: MeshStateOptions;
+  private vips: VipTable = {};
+  private timer: NodeJS.Timeout | undefined;
+  private firstPendingAt: number | undefined;
+  private stopWatching: (() => void) | undefined;
+  registry: Registry = { workloads: [], services: [], vips: {}, authorizations: [], issues: [] };
+  snapshot: Snapshot = { version: '0', types: new Map() };
+  /** How many derivations ran (for tests and metrics). */
+  derivations = 0;
+
+  constructor(store: Store, opts: MeshStateOptions) {
+    super();
+    this.store = store;
+    this.opts = opts;
+  }
+
+  async start(): Promise<void> {
+    this.vips = await readVips(this.opts.vipFile);
+    await this.derive();
+    this.stopWatching = this.store.watch(() => this.schedule());
+  }
+
+  stop(): void {
+    this.stopWatching?.();
+    clearTimeout(this.timer);
+  }
+
+  /** Re-derive soon (something outside the store changed, e.g. the trust bundle). */
+  schedule(): void {
+    const now = Date.now();
+    this.firstPendingAt ??= now;
+    const debounce = this.opts.debounceMs ?? 50;
+    const wait = Math.max(0, Math.min(debounce, this.firstPendingAt + (this.opts.maxDelayMs ?? 500) - now));
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.firstPendingAt = undefined;
+      this.derive().catch((err) =>
+        log.error({ err }, 'registry derivation failed; keeping the previous one'),
+      );
+    }, wait);
+  }
+
+  private async derive(): Promise<void> {
+    const rev = this.store.revision;
+    const resources = this.store
+      .list()
+      .map((r) => r.object as Resource)
+      .filter((o) => kindInfo(o.kind) !== undefined);
+    const registry = deriveRegistry({ resources, previousVips: this.vips, options: this.opts.registry });
+    if (!isDeepStrictEqual(registry.vips, this.vips)) {
+      await writeVips(this.opts.vipFile, registry.vips);
+      this.vips = registry.vips;
+    }
+    this.registry = registry;
+    this.derivations++;
+    const types = new Map<TypeUrl, ReturnType<typeof typeSnapshot>>([
+      [TYPE.workload, typeSnapshot(registry.workloads.map((w) => [w.uid, w]))],
+      [TYPE.service, typeSnapshot(registry.services.map((s) => [s.key, s]))],
+      [TYPE.authorization, typeSnapshot(registry.authorizations.map((a) => [`${a.namespace}/${a.name}`, a]))],
+    ]);
+    for (const [type, items] of this.opts.extraTypes?.() ?? []) types.set(type, typeSnapshot(items));
+    this.snapshot = { version: `${rev}.${this.derivations}`, types };
+    for (const issue of registry.issues) log.warn({ object: issue.object }, issue.message);
+    this.emit('derived', registry, this.snapshot);
+  }
+}
+
+async function readVips(path: string): Promise<VipTable> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as VipTable;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    log.warn({ err, path }, 'the VIP table is unreadable; allocating afresh');
+    return {};
+  }
+}
+
+async function writeVips(path: string, vips: VipTable): Promise<void> {
+  const tmp = `${path}.tmp`;
+  await writeFile(tmp, JSON.stringify(vips), { mode: 0o600 });
+  await rename(tmp, path);
+}
