@@ -1,21 +1,12 @@
 // `ambit sample echo`: answers every HTTP/1.1 or h2c request with JSON describing the pod that
 // served it and the request it saw; `?delay=`, `?status=` and `?size=` shape the answer.
 
-import type { Http2Session } from 'node:http2';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AmbitError } from '../errors/index.ts';
 import { logger } from '../log/index.ts';
-import { createDualServer } from './h2c.ts';
-import { type AnyRequest, type AnyResponse, errorBody, Http1Activity, sendJson } from './http.ts';
-import {
-  ConnectionTracker,
-  DEFAULT_DRAIN_MS,
-  DEFAULT_HOST,
-  type ListenOptions,
-  listen,
-  once,
-  type SampleServer,
-} from './lifecycle.ts';
+import { type AnyRequest, type AnyResponse, errorBody, sendJson } from './http.ts';
+import { startHttpSample } from './http-server.ts';
+import type { ListenOptions, SampleServer } from './lifecycle.ts';
 import { type PodInfo, type PodOverrides, resolvePod } from './pod.ts';
 
 export const SAMPLE_BAD_QUERY = 'AMBIT_ERR_SAMPLE_BAD_QUERY';
@@ -123,36 +114,16 @@ export function describeRequest(pod: PodInfo, req: AnyRequest, url: URL): EchoRe
 /** Starts the echo server (HTTP/1.1 and h2c prior knowledge on one port). */
 export async function startEcho(options: EchoOptions): Promise<SampleServer> {
   const pod = resolvePod(options.pod);
-  const host = options.host ?? DEFAULT_HOST;
-  const activity = new Http1Activity();
-  const sessions = new Set<Http2Session>();
-  const { listener: server, http2 } = createDualServer((req, res) => {
-    activity.begin(req, res);
-    handle(pod, req, res).catch((err: unknown) => {
-      log.error({ err }, 'echo request failed');
-      sendJson(req, res, 500, errorBody('AMBIT_ERR_SAMPLE_INTERNAL', 'the echo failed; see its log'));
-    });
-  });
-  const tracker = new ConnectionTracker(server);
-
-  http2.on('session', (session: Http2Session) => {
-    sessions.add(session);
-    session.once('close', () => sessions.delete(session));
-  });
-  http2.on('sessionError', (err: Error) => log.debug({ err }, 'h2 session error'));
-
-  const address = await listen(server, host, options.port);
-  log.info({ address, pod: pod.pod, version: pod.version }, 'echo listening (HTTP/1.1 and h2c)');
-  const close = once(() =>
-    tracker.close(server, options.drainMs ?? DEFAULT_DRAIN_MS, {
-      beginDrain: () => {
-        activity.drain();
-        for (const session of sessions) session.close();
-      },
-      isIdle: (socket) => activity.isIdle(socket),
-    }),
+  return startHttpSample(
+    options,
+    log,
+    (req, res) => handle(pod, req, res),
+    'echo listening (HTTP/1.1 and h2c)',
+    {
+      pod: pod.pod,
+      version: pod.version,
+    },
   );
-  return { address, close };
 }
 
 async function handle(pod: PodInfo, req: AnyRequest, res: AnyResponse): Promise<void> {

@@ -36,4 +36,22 @@ export {
 } from './grpc-echo.ts';
 export { DEFAULT_HOST, type ListenOptions, type SampleAddress, type SampleServer } from './lifecycle.ts';
 export { type PodInfo, type PodOverrides, resolvePod } from './pod.ts';
+export {
+  type CatalogOptions,
+  DEFAULT_TIMEOUT_MS,
+  describeChain,
+  type FrontendOptions,
+  PRODUCTS,
+  type Product,
+  type ProductPage,
+  RATINGS,
+  SAMPLE_UPSTREAM_FAILED,
+  type ServedBy,
+  type StorefrontOptions,
+  type StorefrontRole,
+  showsRatings,
+  startCatalog,
+  startFrontend,
+  startRatings,
+} from './storefront/index.ts';
 export { startSink, startTcpEcho, type TcpSampleOptions } from './tcp.ts';
