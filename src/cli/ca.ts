@@ -7,7 +7,7 @@ import {
   readCaDir,
   writeCaDir,
   writePemFiles,
-} from '../control/ca/index.ts';
+} from '../control/index.ts';
 import { AmbitError } from '../errors/index.ts';
 import {
   createCsr,

@@ -10,5 +10,23 @@ export {
   type ResourceRef,
 } from './api/resources.ts';
 export { parseLabelSelector } from './api/selector.ts';
+export {
+  type CaMaterial,
+  CertificateAuthority,
+  createIntermediateCa,
+  createRootCa,
+  readCaDir,
+  writeCaDir,
+  writePemFiles,
+} from './ca/index.ts';
+export {
+  deriveRegistry,
+  type Endpoint,
+  type LabPod,
+  type Registry,
+  type RegistryService,
+  type Workload,
+} from './registry/index.ts';
 export { type ControlOptions, type ControlPlane, parseListen, startControlPlane } from './server.ts';
 export type { StoredObject } from './store/index.ts';
+export { REGISTERED_BY } from './stream.ts';

@@ -7,7 +7,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import { AmbitError } from '../errors/index.ts';
 import { DEFAULT_TRUST_DOMAIN, type SpiffeId } from '../identity/index.ts';
 import { logger } from '../log/index.ts';
-import { TYPE } from '../xds/index.ts';
+import { CERTIFICATE_SERVICE_NAME, TYPE } from '../xds/index.ts';
 import { AdminServer, type View } from './api/admin.ts';
 import { ResourceApi } from './api/resources.ts';
 import {
@@ -18,12 +18,7 @@ import {
   loadOrCreateCa,
   type WorkloadPlacement,
 } from './ca/index.ts';
-import {
-  CERTIFICATE_SERVICE_NAME,
-  ControlGrpcServer,
-  certificateServiceImplementation,
-  DEFAULT_GRPC_PORT,
-} from './grpc/index.ts';
+import { ControlGrpcServer, certificateServiceImplementation, DEFAULT_GRPC_PORT } from './grpc/index.ts';
 import { MeshState } from './mesh.ts';
 import type { RegistryOptions } from './registry/index.ts';
 import { EmbeddedStore, type Store } from './store/index.ts';

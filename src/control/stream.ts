@@ -16,9 +16,10 @@ import {
   type Snapshot,
   StreamSession,
   TYPE,
+  toServiceError,
 } from '../xds/index.ts';
 import type { ResourceApi } from './api/resources.ts';
-import { callerIdentity, toServiceError } from './grpc/index.ts';
+import { callerIdentity } from './grpc/index.ts';
 
 const log = logger('config-stream');
 

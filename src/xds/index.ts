@@ -1,6 +1,15 @@
-// The config stream between the control plane and every proxy: delta-xDS semantics (typed,
-// versioned resources, ACK/NACK by nonce, incremental pushes, resync on reconnect) over gRPC.
+// The proxies' link to the control plane: the config stream (delta-xDS semantics: typed, versioned
+// resources, ACK/NACK by nonce, incremental pushes, resync on reconnect) and the CSR client, over gRPC.
 
+export { CaClient, type CaClientOptions, type NodeCredential } from './ca-client.ts';
+export {
+  CERTIFICATE_SERVICE_NAME,
+  type CreateCertificateRequest,
+  type CreateCertificateResponse,
+  certificateServiceClass,
+  type JoinRequest,
+  type JoinResponse,
+} from './ca-proto.ts';
 export { type Delta, XdsClient, type XdsClientOptions } from './client.ts';
 export {
   CONFIG_STREAM_SERVICE,
@@ -20,6 +29,7 @@ export {
   typeSnapshot,
   type VersionedResource,
 } from './snapshot.ts';
+export { ERROR_CODE_KEY, fromServiceError, toServiceError } from './status.ts';
 export type {
   DeltaRequest,
   DeltaResponse,

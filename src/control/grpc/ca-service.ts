@@ -1,53 +1,20 @@
-// The CSR service on 15010: loads ambit.ca.v1 from its .proto and adapts gRPC calls to the CA's decisions
+// The CSR service on 15010: adapts gRPC calls to the CA's decisions
 // (CaService), authenticating callers by their node credential.
 
-import { join } from 'node:path';
-import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import type * as grpc from '@grpc/grpc-js';
 import { logger } from '../../log/index.ts';
+import {
+  type CreateCertificateRequest,
+  type CreateCertificateResponse,
+  certificateServiceClass,
+  type JoinRequest,
+  type JoinResponse,
+  toServiceError,
+} from '../../xds/index.ts';
 import type { CaService } from '../ca/index.ts';
 import { callerIdentity } from './server.ts';
-import { toServiceError } from './status.ts';
 
 const log = logger('ca');
-
-export interface CreateCertificateRequest {
-  csr: string;
-  validity_duration: string | number;
-  impersonated_identity: string;
-}
-export interface CreateCertificateResponse {
-  cert_chain: string[];
-}
-export interface JoinRequest {
-  token: string;
-  csr: string;
-}
-export interface JoinResponse {
-  node: string;
-  cert_chain: string[];
-  trust_bundle: string;
-}
-
-let cached: grpc.GrpcObject | undefined;
-function proto(): grpc.GrpcObject {
-  cached ??= grpc.loadPackageDefinition(
-    protoLoader.loadSync(join(import.meta.dirname, 'proto', 'ca.proto'), {
-      keepCase: true,
-      longs: String,
-      defaults: true,
-    }),
-  );
-  return cached;
-}
-
-/** The generated client constructor and service definition for ambit.ca.v1.CertificateService. */
-export function certificateServiceClass(): grpc.ServiceClientConstructor {
-  const pkg = (proto().ambit as grpc.GrpcObject).ca as grpc.GrpcObject;
-  return (pkg.v1 as grpc.GrpcObject).CertificateService as grpc.ServiceClientConstructor;
-}
-
-export const CERTIFICATE_SERVICE_NAME = 'ambit.ca.v1.CertificateService';
 
 /** The implementation to register on the ControlGrpcServer. */
 export function certificateServiceImplementation(service: CaService): {

@@ -1,16 +1,7 @@
-// The control plane's gRPC port (15010): a TLS server other services register on (the CA's CSR service now,
-// the config stream later), the CSR service adapter, and the node's client for it.
+// The control plane's gRPC port (15010): a TLS server the CSR service and the config stream register on,
+// and the CSR service adapter. The nodes' side of both lives in src/xds.
 
-export {
-  CERTIFICATE_SERVICE_NAME,
-  type CreateCertificateRequest,
-  type CreateCertificateResponse,
-  certificateServiceClass,
-  certificateServiceImplementation,
-  type JoinRequest,
-  type JoinResponse,
-} from './ca-service.ts';
-export { CaClient, type CaClientOptions, type NodeCredential } from './client.ts';
+export { certificateServiceImplementation } from './ca-service.ts';
 export { MutableCertificateProvider, type TlsMaterial } from './credentials.ts';
 export {
   ControlGrpcServer,
@@ -18,4 +9,3 @@ export {
   callerIdentity,
   DEFAULT_GRPC_PORT,
 } from './server.ts';
-export { ERROR_CODE_KEY, fromServiceError, toServiceError } from './status.ts';

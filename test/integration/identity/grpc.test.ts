@@ -10,13 +10,7 @@ import {
   issueServingCertificate,
   JoinTokens,
 } from '../../../src/control/ca/index.ts';
-import {
-  CaClient,
-  CERTIFICATE_SERVICE_NAME,
-  ControlGrpcServer,
-  certificateServiceImplementation,
-  type NodeCredential,
-} from '../../../src/control/grpc/index.ts';
+import { ControlGrpcServer, certificateServiceImplementation } from '../../../src/control/grpc/index.ts';
 import { hasCode } from '../../../src/errors/index.ts';
 import {
   CertificateManager,
@@ -26,6 +20,7 @@ import {
   verifyChain,
   workloadId,
 } from '../../../src/identity/index.ts';
+import { CaClient, CERTIFICATE_SERVICE_NAME, type NodeCredential } from '../../../src/xds/index.ts';
 import { FakeClock } from '../../unit/identity/fake-clock.ts';
 import { csrWith, newCa, rsaKeys, TD } from '../../unit/identity/helpers.ts';
 

@@ -2,7 +2,7 @@
 // `ambit-error-code` trailer (and leads the message) so clients can assert on it.
 
 import * as grpc from '@grpc/grpc-js';
-import { AmbitError } from '../../errors/index.ts';
+import { AmbitError } from '../errors/index.ts';
 
 export const ERROR_CODE_KEY = 'ambit-error-code';
 

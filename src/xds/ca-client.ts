@@ -2,7 +2,7 @@
 // certificates with it. A CaClient is the CertificateSource behind the ztunnel's certificate manager.
 
 import * as grpc from '@grpc/grpc-js';
-import { AmbitError } from '../../errors/index.ts';
+import { AmbitError } from '../errors/index.ts';
 import {
   type CertificateSource,
   controlPlaneId,
@@ -12,8 +12,8 @@ import {
   type SpiffeId,
   TrustBundle,
   verifyChain,
-} from '../../identity/index.ts';
-import { type CreateCertificateResponse, certificateServiceClass, type JoinResponse } from './ca-service.ts';
+} from '../identity/index.ts';
+import { type CreateCertificateResponse, certificateServiceClass, type JoinResponse } from './ca-proto.ts';
 import { fromServiceError } from './status.ts';
 
 /** What a node keeps after joining: its credential and the roots it trusts. */
