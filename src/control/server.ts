@@ -40,6 +40,7 @@ export interface ControlOptions {
 }
 
 export interface ControlPlane {
+  dataDir: string;
   store: Store;
   api: ResourceApi;
   mesh: MeshState;
@@ -142,6 +143,7 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
       'control plane ready',
     );
     return {
+      dataDir: opts.dataDir,
       store,
       api,
       mesh,

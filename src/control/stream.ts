@@ -152,7 +152,7 @@ export class ConfigStreamServer {
         session.onRequest(req);
       } catch (err) {
         this.sessions.delete(id);
-        call.destroy(toServiceError(err) as Error);
+        call.emit('error', toServiceError(err));
       }
     });
     const drop = () => {

@@ -42,6 +42,41 @@ type Unary<Req, Res> = (
   cb: (err: grpc.ServiceError | null, res: Res) => void,
 ) => void;
 
+/** The control plane is known by its SPIFFE ID, not a host name; gRPC still wants a name to check. */
+export const CONTROL_CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  'grpc.ssl_target_name_override': 'ambit-control',
+};
+
+/**
+ * TLS credentials for calls to the control plane: trust only the mesh roots, check the server is the
+ * control plane's SPIFFE ID, and present the node credential when there is one.
+ */
+export function controlPlaneCredentials(
+  trustDomain: string,
+  trustBundlePem: string,
+  credential?: { certChainPem: string; keyPem: string },
+): grpc.ChannelCredentials {
+  const expected = controlPlaneId(trustDomain);
+  const bundle = new TrustBundle(trustBundlePem);
+  return grpc.credentials.createSsl(
+    Buffer.from(trustBundlePem),
+    credential ? Buffer.from(credential.keyPem) : null,
+    credential ? Buffer.from(credential.certChainPem) : null,
+    {
+      checkServerIdentity: (_host, cert) => {
+        try {
+          const id = verifyChain([cert.raw], bundle).id;
+          return id === expected
+            ? undefined
+            : new Error(`control plane presented ${id}, expected ${expected}`);
+        } catch (err) {
+          return err as Error;
+        }
+      },
+    },
+  );
+}
+
 export class CaClient implements CertificateSource {
   private readonly client: grpc.Client;
   private readonly timeoutMs: number;
@@ -50,28 +85,9 @@ export class CaClient implements CertificateSource {
   constructor(options: CaClientOptions) {
     this.options = options;
     this.timeoutMs = options.timeoutMs ?? 10_000;
-    const expected = controlPlaneId(options.trustDomain);
-    const bundle = new TrustBundle(options.trustBundlePem);
-    const creds = grpc.credentials.createSsl(
-      Buffer.from(options.trustBundlePem),
-      options.credential ? Buffer.from(options.credential.keyPem) : null,
-      options.credential ? Buffer.from(options.credential.certChainPem) : null,
-      {
-        // The server is known by its SPIFFE ID, not a host name: check that instead.
-        checkServerIdentity: (_host, cert) => {
-          try {
-            const id = verifyChain([cert.raw], bundle).id;
-            return id === expected
-              ? undefined
-              : new Error(`control plane presented ${id}, expected ${expected}`);
-          } catch (err) {
-            return err as Error;
-          }
-        },
-      },
-    );
+    const creds = controlPlaneCredentials(options.trustDomain, options.trustBundlePem, options.credential);
     const Ctor = certificateServiceClass();
-    this.client = new Ctor(options.address, creds, { 'grpc.ssl_target_name_override': 'ambit-control' });
+    this.client = new Ctor(options.address, creds, CONTROL_CHANNEL_OPTIONS);
   }
 
   private call<Req, Res>(method: string, req: Req): Promise<Res> {

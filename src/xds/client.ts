@@ -107,7 +107,8 @@ export class XdsClient extends EventEmitter {
     call.on('error', (err: grpc.ServiceError) => {
       this.lastError = err.details || err.message;
     });
-    call.on('close', () => this.onClosed(call, client));
+    // 'status' marks the end of the call from either side; 'close' waits for our half too.
+    call.on('status', () => this.onClosed(call, client));
   }
 
   private onResponse(call: grpc.ClientDuplexStream<DeltaRequest, DeltaResponse>, res: DeltaResponse): void {

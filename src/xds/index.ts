@@ -1,7 +1,13 @@
 // The proxies' link to the control plane: the config stream (delta-xDS semantics: typed, versioned
 // resources, ACK/NACK by nonce, incremental pushes, resync on reconnect) and the CSR client, over gRPC.
 
-export { CaClient, type CaClientOptions, type NodeCredential } from './ca-client.ts';
+export {
+  CaClient,
+  type CaClientOptions,
+  CONTROL_CHANNEL_OPTIONS,
+  controlPlaneCredentials,
+  type NodeCredential,
+} from './ca-client.ts';
 export {
   CERTIFICATE_SERVICE_NAME,
   type CreateCertificateRequest,
