@@ -1,0 +1,344 @@
+// The server side of HBONE: TLS on a socket the ztunnel (or waypoint) accepted, the certificate chosen by
+// the address the client really dialled, then one HTTP/2 CONNECT stream per proxied connection.
+
+import * as http2 from 'node:http2';
+import type * as net from 'node:net';
+import * as tls from 'node:tls';
+import { AmbitError } from '../errors/index.ts';
+import { type SpiffeId, trustDomainOf, verifyPeer } from '../identity/index.ts';
+import { logger } from '../log/index.ts';
+import { canonicalIp, formatAuthority, parseAuthority, type SocketAddr } from './authority.ts';
+import { HBONE_ERRORS } from './errors.ts';
+import { ALPN, ContextCache, peerChain, type TlsMaterial } from './material.ts';
+import {
+  DEFAULT_MAX_STREAMS,
+  type FlowControl,
+  flowControlOptions,
+  h2Settings,
+  intOption,
+  sessionMemoryMb,
+} from './settings.ts';
+import { splice } from './splice.ts';
+
+const log = logger('hbone');
+
+/** What the component (ztunnel, waypoint) is asked for each CONNECT. */
+export interface ConnectContext {
+  /** Where the client asks to go (`:authority`). */
+  authority: SocketAddr;
+  /** The address the client's TCP connection was really sent to. */
+  destinationAddress: string;
+  /** The client's verified SPIFFE ID (same trust domain; who may connect is the callback's policy). */
+  peerIdentity: SpiffeId;
+  /** The client's TCP address as this end sees it. */
+  peerAddress: SocketAddr | undefined;
+  /** All request headers (`forwarded`, `baggage`, `traceparent`, …). */
+  headers: http2.IncomingHttpHeaders;
+  stream: http2.ServerHttp2Stream;
+}
+
+/** 200 with an upstream socket to splice to, or a refusal. */
+export type ConnectDecision =
+  | { status: 200; upstream: net.Socket; baggage?: string }
+  | { status: 400 | 401 | 503; reason: string };
+
+/** One finished CONNECT, for metrics and the access log. */
+export interface StreamRecord {
+  destinationAddress: string;
+  authority?: string;
+  peerIdentity: SpiffeId;
+  peerAddress: SocketAddr | undefined;
+  status: number;
+  reason?: string;
+  /** Bytes from the client toward the upstream (request direction). */
+  received: number;
+  /** Bytes from the upstream back to the client (response direction). */
+  sent: number;
+  durationMs: number;
+  error?: Error;
+  headers: http2.IncomingHttpHeaders;
+}
+
+export interface HboneServerOptions {
+  /** The certificate to present for a connection sent to `destinationAddress`; undefined closes it. */
+  certFor: (destinationAddress: string) => TlsMaterial | undefined;
+  onConnect: (ctx: ConnectContext) => ConnectDecision | Promise<ConnectDecision>;
+  onComplete?: (record: StreamRecord) => void;
+  /** SETTINGS_MAX_CONCURRENT_STREAMS we announce (default 100). */
+  maxConcurrentStreams?: number;
+  /** TLS handshake deadline (default 10 s). */
+  handshakeTimeoutMs?: number;
+  flowControl?: Partial<FlowControl>;
+}
+
+/**
+ * Serves HBONE on sockets handed to `accept`. It never listens itself: the ztunnel owns the listener and
+ * knows each connection's real destination (SO_ORIGINAL_DST, or the local address without capture).
+ */
+export class HboneServer {
+  private readonly options: HboneServerOptions;
+  private readonly contexts = new ContextCache();
+  private readonly flow: FlowControl;
+  private readonly maxStreams: number;
+  private readonly handshakeTimeoutMs: number;
+  private readonly sockets = new Set<net.Socket>();
+  private readonly sessions = new Set<http2.ServerHttp2Session>();
+  /** TLS sockets still in the handshake (no session yet). */
+  private readonly handshaking = new Set<tls.TLSSocket>();
+  private closing = false;
+  private streamCount = 0;
+
+  constructor(options: HboneServerOptions) {
+    if (typeof options?.certFor !== 'function' || typeof options.onConnect !== 'function') {
+      throw new AmbitError(
+        HBONE_ERRORS.BAD_OPTIONS,
+        'HboneServer needs the functions "certFor" and "onConnect"',
+      );
+    }
+    this.options = options;
+    this.flow = flowControlOptions('HboneServer', options.flowControl);
+    this.maxStreams = intOption(
+      'HboneServer',
+      'maxConcurrentStreams',
+      options.maxConcurrentStreams ?? DEFAULT_MAX_STREAMS,
+      1,
+      2 ** 31 - 1,
+    );
+    this.handshakeTimeoutMs = intOption(
+      'HboneServer',
+      'handshakeTimeoutMs',
+      options.handshakeTimeoutMs ?? 10_000,
+      1,
+      2 ** 31 - 1,
+    );
+  }
+
+  /** Open HTTP/2 sessions and CONNECT streams, for the admin endpoint. */
+  stats(): { sessions: number; streams: number } {
+    return { sessions: this.sessions.size, streams: this.streamCount };
+  }
+
+  /** Takes over an accepted TCP socket that was sent to `destinationAddress`. */
+  accept(socket: net.Socket, destinationAddress: string): void {
+    const destination = canonicalIp(destinationAddress);
+    const peerAddress =
+      socket.remoteAddress !== undefined && socket.remotePort !== undefined
+        ? { address: canonicalIp(socket.remoteAddress) ?? socket.remoteAddress, port: socket.remotePort }
+        : undefined;
+    const where = { destination: destinationAddress, peer: peerAddress && formatAuthority(peerAddress) };
+    if (this.closing || destination === undefined) {
+      if (destination === undefined)
+        log.warn(where, 'HBONE connection with a destination that is not an IP; closing');
+      socket.destroy();
+      return;
+    }
+    let material: TlsMaterial | undefined;
+    let context: tls.SecureContext;
+    try {
+      material = this.options.certFor(destination);
+      if (material === undefined) {
+        log.debug(where, 'no certificate for this HBONE destination; closing');
+        socket.destroy();
+        return;
+      }
+      context = this.contexts.get(material).context;
+    } catch (err) {
+      log.warn({ ...where, err }, 'cannot serve HBONE for this destination; closing');
+      socket.destroy();
+      return;
+    }
+    const { bundle } = this.contexts.get(material);
+    const trustDomain = trustDomainOf(material.identity);
+    socket.setKeepAlive(true, 180_000);
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+
+    const tlsSocket = new tls.TLSSocket(socket, {
+      isServer: true,
+      secureContext: context,
+      requestCert: true,
+      rejectUnauthorized: true,
+      ALPNProtocols: ALPN,
+    });
+    const timer = setTimeout(() => {
+      log.debug(where, `HBONE TLS handshake not done within ${this.handshakeTimeoutMs} ms; closing`);
+      tlsSocket.destroy();
+    }, this.handshakeTimeoutMs);
+    this.handshaking.add(tlsSocket);
+    tlsSocket.once('close', () => {
+      clearTimeout(timer);
+      this.handshaking.delete(tlsSocket);
+    });
+    tlsSocket.on('error', (err) => log.debug({ ...where, err }, 'HBONE TLS error'));
+    tlsSocket.once('secure', () => {
+      clearTimeout(timer);
+      this.handshaking.delete(tlsSocket);
+      if (tlsSocket.alpnProtocol !== 'h2') {
+        log.debug({ ...where, alpn: tlsSocket.alpnProtocol }, 'HBONE client did not negotiate h2; closing');
+        tlsSocket.destroy();
+        return;
+      }
+      let peerIdentity: SpiffeId;
+      try {
+        // Server side of DESIGN.md §3: the chain and the trust domain; policy decides the rest.
+        peerIdentity = verifyPeer(peerChain(tlsSocket), bundle, { trustDomain }).id;
+      } catch (err) {
+        log.info({ ...where, err }, 'HBONE client certificate refused');
+        tlsSocket.destroy();
+        return;
+      }
+      if (this.closing) {
+        tlsSocket.destroy();
+        return;
+      }
+      this.startSession(tlsSocket, destination, peerIdentity, peerAddress);
+    });
+  }
+
+  private startSession(
+    tlsSocket: tls.TLSSocket,
+    destinationAddress: string,
+    peerIdentity: SpiffeId,
+    peerAddress: SocketAddr | undefined,
+  ): void {
+    // Node quirk: tls.Server clears `secureConnecting` before emitting 'secureConnection'; a bare server-side
+    // TLSSocket never does, and an HTTP/2 session over it would wait forever for a 'secureConnect' that a
+    // server socket never emits.
+    (tlsSocket as tls.TLSSocket & { secureConnecting: boolean }).secureConnecting = false;
+    const session = http2.performServerHandshake(tlsSocket, {
+      settings: h2Settings(this.flow, this.maxStreams),
+      maxSessionMemory: sessionMemoryMb(this.flow),
+    });
+    this.sessions.add(session);
+    session.once('close', () => this.sessions.delete(session));
+    session.on('error', (err) => log.debug({ destinationAddress, peerIdentity, err }, 'HBONE session error'));
+    session.once('connect', () => session.setLocalWindowSize(this.flow.connectionWindowBytes));
+    session.on('stream', (stream, headers) => {
+      if (this.closing) {
+        stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+        return;
+      }
+      this.streamCount += 1;
+      stream.once('close', () => {
+        this.streamCount -= 1;
+      });
+      this.serveStream(stream, headers, destinationAddress, peerIdentity, peerAddress).catch((err) => {
+        log.error({ err }, 'HBONE stream handler failed');
+        stream.destroy();
+      });
+    });
+  }
+
+  private async serveStream(
+    stream: http2.ServerHttp2Stream,
+    headers: http2.IncomingHttpHeaders,
+    destinationAddress: string,
+    peerIdentity: SpiffeId,
+    peerAddress: SocketAddr | undefined,
+  ): Promise<void> {
+    const started = performance.now();
+    stream.on('error', (err) => log.debug({ err }, 'HBONE stream error'));
+    const record = (status: number, rest: Partial<StreamRecord>) =>
+      this.options.onComplete?.({
+        destinationAddress,
+        peerIdentity,
+        peerAddress,
+        status,
+        received: 0,
+        sent: 0,
+        durationMs: performance.now() - started,
+        headers,
+        ...rest,
+      });
+    const refuse = (status: number, reason: string, authority?: string) => {
+      if (!stream.destroyed && !stream.headersSent)
+        stream.respond({ ':status': status }, { endStream: true });
+      record(status, { reason, ...(authority === undefined ? {} : { authority }) });
+    };
+
+    if (headers[':method'] !== 'CONNECT') {
+      refuse(400, `method ${headers[':method']} is not CONNECT`);
+      return;
+    }
+    let authority: SocketAddr;
+    try {
+      authority = parseAuthority(headers[':authority']);
+    } catch (err) {
+      refuse(400, (err as Error).message);
+      return;
+    }
+    const authorityText = formatAuthority(authority);
+    let decision: ConnectDecision;
+    try {
+      decision = await this.options.onConnect({
+        authority,
+        destinationAddress,
+        peerIdentity,
+        peerAddress,
+        headers,
+        stream,
+      });
+    } catch (err) {
+      log.warn({ err, authority: authorityText }, 'HBONE onConnect failed; answering 503');
+      decision = { status: 503, reason: `the connect handler failed: ${(err as Error).message}` };
+    }
+    if (decision.status !== 200) {
+      refuse(decision.status, decision.reason, authorityText);
+      return;
+    }
+    const { upstream } = decision;
+    if (upstream === undefined || typeof upstream.pipe !== 'function') {
+      log.error(
+        { authority: authorityText },
+        'HBONE onConnect answered 200 without an upstream socket; answering 503',
+      );
+      refuse(503, 'the connect handler gave no upstream socket', authorityText);
+      return;
+    }
+    if (stream.destroyed) {
+      // The client gave up while we were dialling.
+      upstream.destroy();
+      record(200, {
+        authority: authorityText,
+        error: new Error('the client reset the stream before the answer'),
+      });
+      return;
+    }
+    stream.respond({
+      ':status': 200,
+      ...(decision.baggage === undefined ? {} : { baggage: decision.baggage }),
+    });
+    splice(stream, upstream, (result) => record(200, { authority: authorityText, ...result }));
+  }
+
+  /**
+   * Stops taking connections and streams (GOAWAY), lets open streams finish for up to `graceMs`, then
+   * destroys what is left. Resolves when every session and socket is closed.
+   */
+  async close(graceMs = 0): Promise<void> {
+    this.closing = true;
+    for (const s of this.sessions) s.close();
+    // Sockets still in the TLS handshake have nothing to finish.
+    for (const t of this.handshaking) t.destroy();
+    const allClosed = () =>
+      Promise.all([
+        ...[...this.sessions].map(
+          (s) => new Promise<void>((r) => (s.closed ? r() : s.once('close', () => r()))),
+        ),
+        ...[...this.sockets].map(
+          (s) => new Promise<void>((r) => (s.closed ? r() : s.once('close', () => r()))),
+        ),
+      ]);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'deadline'>((r) => {
+      timer = setTimeout(() => r('deadline'), graceMs);
+    });
+    const outcome = await Promise.race([allClosed(), deadline]);
+    clearTimeout(timer);
+    if (outcome === 'deadline') {
+      for (const s of this.sessions) s.destroy();
+      for (const sock of this.sockets) sock.destroy();
+      await allClosed();
+    }
+  }
+}

@@ -1,0 +1,127 @@
+// Bidirectional byte copy between two duplex streams (TCP sockets, HTTP/2 CONNECT streams): backpressure
+// each way, half-close carried across, a reset on one side turned into a reset on the other, byte counts.
+
+import * as http2 from 'node:http2';
+import * as net from 'node:net';
+import type { Duplex } from 'node:stream';
+
+export interface SpliceResult {
+  /** Bytes read from the downstream side (the connection's initiator) and written upstream: the request direction. */
+  received: number;
+  /** Bytes read from the upstream side and written downstream: the response direction. */
+  sent: number;
+  /** Why the splice ended abnormally (a reset, an error, an abort); absent after a clean close both ways. */
+  error?: Error;
+}
+
+export interface Splice {
+  /** Reset both sides now (e.g. policy changed and now denies this connection). */
+  abort(reason?: Error): void;
+  /** Bytes copied so far, each way. */
+  readonly received: number;
+  readonly sent: number;
+}
+
+type Http2StreamLike = Duplex & { rstCode?: number; close(code?: number): void; session: unknown };
+
+function isHttp2Stream(s: Duplex): s is Http2StreamLike {
+  return 'rstCode' in s && 'session' in s && typeof (s as Http2StreamLike).close === 'function';
+}
+
+/**
+ * Ends `s` abruptly so its peer sees a reset, not a clean end: TCP RST for a socket, RST_STREAM with
+ * CONNECT_ERROR for an HTTP/2 CONNECT stream (RFC 9113 §8.5 maps the two onto each other).
+ */
+export function resetStream(s: Duplex): void {
+  if (s.destroyed) return;
+  if (isHttp2Stream(s)) {
+    s.close(http2.constants.NGHTTP2_CONNECT_ERROR);
+    return;
+  }
+  if (s instanceof net.Socket) {
+    try {
+      // Throws for a TLS socket (its handle is not TCP); a plain destroy is the best a TLS socket can do.
+      s.resetAndDestroy();
+      return;
+    } catch {}
+  }
+  s.destroy();
+}
+
+function prematureClose(s: Duplex, which: string): Error {
+  const rst = isHttp2Stream(s) && s.rstCode !== undefined ? ` (RST_STREAM code ${s.rstCode})` : '';
+  return Object.assign(new Error(`the ${which} side closed before ending cleanly${rst}`), {
+    code: 'AMBIT_ERR_HBONE_RESET',
+  });
+}
+
+/**
+ * Copies bytes both ways between `downstream` (the side the connection came from) and `upstream` until both
+ * directions have ended, then calls `onDone` once, after both sides have closed. A clean end on one side
+ * ends the other side's writing half only (half-close); an error or reset on either side resets the other.
+ * Sockets are switched to allowHalfOpen so a FIN from one end does not close the other direction.
+ */
+export function splice(downstream: Duplex, upstream: Duplex, onDone: (result: SpliceResult) => void): Splice {
+  let received = 0;
+  let sent = 0;
+  let error: Error | undefined;
+  let open = 2;
+
+  const fail = (err: Error) => {
+    error ??= err;
+    resetStream(downstream);
+    resetStream(upstream);
+  };
+
+  const pump = (src: Duplex, dst: Duplex, count: (n: number) => void) => {
+    src.on('data', (chunk: Buffer) => {
+      count(chunk.length);
+      if (dst.destroyed) return;
+      if (!dst.write(chunk)) src.pause();
+    });
+    dst.on('drain', () => src.resume());
+    src.on('end', () => {
+      if (!dst.destroyed && !dst.writableEnded) dst.end();
+    });
+  };
+
+  const watch = (s: Duplex, which: string) => {
+    if (s instanceof net.Socket) s.allowHalfOpen = true;
+    s.on('error', (err: Error) => fail(err));
+    s.on('close', () => {
+      if (!(s.readableEnded && s.writableFinished)) fail(prematureClose(s, which));
+      open -= 1;
+      if (open === 0) onDone(error === undefined ? { received, sent } : { received, sent, error });
+    });
+  };
+
+  watch(downstream, 'downstream');
+  watch(upstream, 'upstream');
+  pump(downstream, upstream, (n) => {
+    received += n;
+  });
+  pump(upstream, downstream, (n) => {
+    sent += n;
+  });
+  // A side that already finished both ways before we were called will never emit 'close' again.
+  for (const [s, which] of [
+    [downstream, 'downstream'],
+    [upstream, 'upstream'],
+  ] as const) {
+    if (s.closed) {
+      if (!(s.readableEnded && s.writableFinished)) fail(prematureClose(s, which));
+      open -= 1;
+    }
+  }
+  if (open === 0) queueMicrotask(() => onDone({ received, sent, ...(error ? { error } : {}) }));
+
+  return {
+    abort: (reason) => fail(reason ?? new Error('the connection was aborted')),
+    get received() {
+      return received;
+    },
+    get sent() {
+      return sent;
+    },
+  };
+}
