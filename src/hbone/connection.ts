@@ -83,6 +83,7 @@ export class HboneConnection {
   private pingTimer: NodeJS.Timeout | undefined;
   private pingDeadline: NodeJS.Timeout | undefined;
   private gone = false;
+  private closedLocally = false;
   private readonly goneListeners: Array<() => void> = [];
 
   constructor(options: ConnectionOptions) {
@@ -122,6 +123,10 @@ export class HboneConnection {
       maxSessionMemory: sessionMemoryMb(options.flow),
     });
     this.session = session;
+    // Registered before the readiness listener so the limit is known when waiters wake up.
+    session.on('remoteSettings', (settings) => {
+      this.remoteMax = settings.maxConcurrentStreams ?? Number.POSITIVE_INFINITY;
+    });
 
     this.ready = new Promise<void>((resolve, reject) => {
       let settled = false;
@@ -184,7 +189,9 @@ export class HboneConnection {
           connectError(
             server,
             options.destination.port,
-            'the server closed the connection during the handshake (it may not trust this client certificate, or has no certificate for this address)',
+            this.closedLocally
+              ? 'the pool closed the connection before it was ready'
+              : 'the server closed the connection during the handshake (it may not trust this client certificate, or has no certificate for this address)',
           ),
         ),
       );
@@ -192,9 +199,6 @@ export class HboneConnection {
     // The pool attaches its own rejection handler; this one only keeps an unobserved failure from crashing.
     this.ready.catch(() => {});
 
-    session.on('remoteSettings', (settings) => {
-      this.remoteMax = settings.maxConcurrentStreams ?? Number.POSITIVE_INFINITY;
-    });
     session.on('goaway', () => {
       if (this.state !== 'closed') this.state = 'draining';
     });
@@ -253,6 +257,7 @@ export class HboneConnection {
   }
 
   destroy(err?: Error): void {
+    this.closedLocally = true;
     this.stopTimers();
     this.state = 'closed';
     this.session.destroy(err);
