@@ -24,6 +24,17 @@ export {
   NodeRegistrationClient,
   nodeRegistrationDefinition,
 } from './proto.ts';
+export {
+  type AuthorizationResource,
+  authorizationResource,
+  parseResource,
+  type ServiceResource,
+  serviceResource,
+  type TrustBundleResource,
+  trustBundleResource,
+  type WorkloadResource,
+  workloadResource,
+} from './resources.ts';
 export { type ProxySyncState, StreamSession, type TypeStatus } from './session.ts';
 export {
   diff,

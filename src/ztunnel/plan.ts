@@ -1,0 +1,239 @@
+// Deciding before acting: pure functions from the state and a connection to a plan. Outbound: where
+// a captured connection really goes (the *actual* next hop) and what it was for (the *intended*
+// destination, carried as :authority), with the identities the other end may present. Inbound:
+// whether an arriving connection is let through, and to where. No sockets here.
+
+import { evaluateL4, type L4Authorization, type L4Decision, mtlsModeForPort } from '../policy/index.ts';
+import type { ServiceResource, WorkloadResource } from '../xds/index.ts';
+import type { StateSnapshot } from './state.ts';
+
+export const HBONE_PORT = 15008;
+/** The ztunnel's own ports: a captured connection to one of them on this node is a loop. */
+export const ZTUNNEL_PORTS: ReadonlySet<number> = new Set([15001, 15006, 15008, 15080, 15000, 15020, 15021]);
+
+/** An address and port. `actual` and `intended` are never swapped: the plan keeps them apart. */
+export interface Addr {
+  address: string;
+  port: number;
+}
+
+export interface Destination {
+  workload?: WorkloadResource;
+  service?: ServiceResource;
+}
+
+export type OutboundPlan =
+  | {
+      kind: 'hbone';
+      source: WorkloadResource;
+      /** Where the TCP connection goes: a pod's or waypoint's address on 15008. */
+      actual: Addr;
+      /** What the client asked for, sent as :authority (pod ip:targetPort, or VIP:port via a waypoint). */
+      intended: Addr;
+      expectedIdentities: string[];
+      via: 'direct' | 'waypoint';
+      destination: Destination;
+    }
+  | { kind: 'passthrough'; source: WorkloadResource; actual: Addr; intended: Addr; destination: Destination }
+  | { kind: 'refuse'; reason: string };
+
+export interface PlanContext {
+  /** This node's own addresses (connections to its ports through capture are loops). */
+  nodeAddresses: ReadonlySet<string>;
+  /** Picks one of `n` endpoints (random in production, fixed in tests). */
+  pick?: (n: number) => number;
+}
+
+const addr = (address: string, port: number): Addr => ({ address, port });
+
+export function planOutbound(
+  state: StateSnapshot,
+  sourceAddress: string,
+  target: Addr,
+  ctx: PlanContext,
+): OutboundPlan {
+  const source = state.workloadByAddress.get(sourceAddress);
+  if (!source) return { kind: 'refuse', reason: `no workload is known at source address ${sourceAddress}` };
+  if (ctx.nodeAddresses.has(target.address) && ZTUNNEL_PORTS.has(target.port)) {
+    return {
+      kind: 'refuse',
+      reason: `${target.address}:${target.port} is the ztunnel itself; refusing a proxy loop`,
+    };
+  }
+
+  const svc = state.serviceByVipPort.get(`${target.address}:${target.port}`);
+  if (svc) return planService(state, source, target, svc.service, svc.port, ctx);
+  if (state.vips.has(target.address)) {
+    return { kind: 'refuse', reason: `the service at ${target.address} has no port ${target.port}` };
+  }
+
+  const workload = state.workloadByAddress.get(target.address);
+  if (workload?.enrolled) {
+    const waypoint = workloadWaypoint(state, source, workload);
+    if (waypoint === null)
+      return {
+        kind: 'refuse',
+        reason: `the waypoint of ${workload.namespace}/${workload.name} has no running instance`,
+      };
+    if (waypoint) return viaWaypoint(source, waypoint, target, { workload });
+    return {
+      kind: 'hbone',
+      source,
+      actual: addr(target.address, HBONE_PORT),
+      intended: target,
+      expectedIdentities: [workload.identity],
+      via: 'direct',
+      destination: { workload },
+    };
+  }
+  return {
+    kind: 'passthrough',
+    source,
+    actual: target,
+    intended: target,
+    destination: workload ? { workload } : {},
+  };
+}
+
+function planService(
+  state: StateSnapshot,
+  source: WorkloadResource,
+  target: Addr,
+  service: ServiceResource,
+  port: ServiceResource['ports'][number],
+  ctx: PlanContext,
+): OutboundPlan {
+  if (service.waypoint?.declared && !isWaypoint(source, service.waypoint)) {
+    const waypoint = findWaypoint(state, service.waypoint);
+    if (!waypoint)
+      return {
+        kind: 'refuse',
+        reason: `the waypoint ${service.waypoint.namespace}/${service.waypoint.name} of service ${service.key} has no running instance`,
+      };
+    return viaWaypoint(source, waypoint, target, { service });
+  }
+  const candidates = service.endpoints.filter((e) => e.ports[String(port.port)] !== undefined);
+  if (candidates.length === 0)
+    return { kind: 'refuse', reason: `service ${service.key} has no endpoints for port ${port.port}` };
+  const endpoint = candidates[(ctx.pick ?? randomPick)(candidates.length)]!;
+  const targetPort = endpoint.ports[String(port.port)]!;
+  const workload = state.workloads.get(endpoint.workload);
+  const intended = addr(endpoint.address, targetPort);
+  if (endpoint.enrolled && workload) {
+    return {
+      kind: 'hbone',
+      source,
+      actual: addr(endpoint.address, HBONE_PORT),
+      intended,
+      expectedIdentities: [workload.identity],
+      via: 'direct',
+      destination: { workload, service },
+    };
+  }
+  return {
+    kind: 'passthrough',
+    source,
+    actual: intended,
+    intended,
+    destination: { service, ...(workload ? { workload } : {}) },
+  };
+}
+
+function viaWaypoint(
+  source: WorkloadResource,
+  waypoint: WorkloadResource,
+  target: Addr,
+  destination: Destination,
+): OutboundPlan {
+  return {
+    kind: 'hbone',
+    source,
+    actual: addr(waypoint.addresses[0]!, HBONE_PORT),
+    intended: target,
+    expectedIdentities: [waypoint.identity],
+    via: 'waypoint',
+    destination,
+  };
+}
+
+type WaypointRef = NonNullable<WorkloadResource['waypoint']>;
+
+function isWaypoint(w: WorkloadResource, ref: WaypointRef): boolean {
+  return (
+    w.isWaypoint &&
+    w.namespace === ref.namespace &&
+    w.labels['gateway.networking.k8s.io/gateway-name'] === ref.name
+  );
+}
+
+function findWaypoint(state: StateSnapshot, ref: WaypointRef): WorkloadResource | undefined {
+  for (const w of state.workloads.values()) if (isWaypoint(w, ref) && w.addresses.length > 0) return w;
+  return undefined;
+}
+
+/** The waypoint a pod-addressed connection must take: undefined for none, null when it has no instance. */
+function workloadWaypoint(
+  state: StateSnapshot,
+  source: WorkloadResource,
+  target: WorkloadResource,
+): WorkloadResource | undefined | null {
+  const ref = target.waypoint;
+  if (!ref?.declared || !(ref.for === 'workload' || ref.for === 'all') || isWaypoint(source, ref))
+    return undefined;
+  return findWaypoint(state, ref) ?? null;
+}
+
+function randomPick(n: number): number {
+  return Math.floor(Math.random() * n);
+}
+
+// --- inbound ---
+
+export interface InboundRequest {
+  /** The address the connection really reached (the original destination). */
+  destination: Addr;
+  /** HBONE: the CONNECT :authority. Plaintext: undefined (the destination is the target). */
+  authority?: Addr;
+  /** The peer's SPIFFE ID (HBONE), undefined for plaintext. */
+  peerIdentity?: string;
+  /** The client's address, for ipBlocks and `source.ip`. */
+  sourceIp: string;
+}
+
+export type InboundPlan =
+  | { status: 200; workload: WorkloadResource; upstream: Addr; decision: L4Decision }
+  | { status: 400 | 401 | 503; reason: string; workload?: WorkloadResource; decision?: L4Decision };
+
+export function planInbound(state: StateSnapshot, req: InboundRequest): InboundPlan {
+  const workload = state.workloadByAddress.get(req.destination.address);
+  if (!workload?.enrolled)
+    return { status: 503, reason: `no workload in the mesh at ${req.destination.address}` };
+  const target = req.authority ?? req.destination;
+  if (req.authority && req.authority.address !== req.destination.address && !workload.isWaypoint) {
+    return {
+      status: 400,
+      reason: `the authority ${req.authority.address} is not where the connection was sent (${req.destination.address})`,
+      workload,
+    };
+  }
+  if (ZTUNNEL_PORTS.has(target.port))
+    return { status: 400, reason: `port ${target.port} is the ztunnel's own`, workload };
+  const decision = evaluateL4(policiesFor(state, workload), {
+    source: { ip: req.sourceIp, ...(req.peerIdentity ? { principal: req.peerIdentity } : {}) },
+    destination: { ip: target.address, port: target.port },
+    mtlsMode: mtlsModeForPort(workload.peerAuthentication, target.port),
+  });
+  if (!decision.allow) return { status: 401, reason: decision.reason, workload, decision };
+  return { status: 200, workload, upstream: target, decision };
+}
+
+/** The L4 policies the ztunnel enforces for a workload (mesh-wide, namespace and selector-bound). */
+export function policiesFor(state: StateSnapshot, workload: WorkloadResource): L4Authorization[] {
+  const out: L4Authorization[] = [];
+  for (const b of workload.authorizationPolicies) {
+    if (b.enforcedBy !== 'ztunnel') continue;
+    const p = state.authorizations.get(b.policy);
+    if (p) out.push(p as L4Authorization);
+  }
+  return out;
+}

@@ -1,0 +1,142 @@
+// The ztunnel's view of the mesh. One writer — `apply`, fed by the config stream — validates a
+// whole delta before it changes anything (a bad resource NACKs the delta and the last good state
+// stays); readers take the current immutable snapshot, which serialises as JSON for /config_dump.
+
+import {
+  type AuthorizationResource,
+  authorizationResource,
+  type Delta,
+  parseResource,
+  type ServiceResource,
+  serviceResource,
+  TYPE,
+  type TypeUrl,
+  trustBundleResource,
+  type WorkloadResource,
+  workloadResource,
+} from '../xds/index.ts';
+
+export interface StateSnapshot {
+  readonly workloads: ReadonlyMap<string, WorkloadResource>;
+  readonly services: ReadonlyMap<string, ServiceResource>;
+  readonly authorizations: ReadonlyMap<string, AuthorizationResource>;
+  readonly trustBundlePem: string | undefined;
+  /** Address → workload (the first listed wins; the registry reports duplicates). */
+  readonly workloadByAddress: ReadonlyMap<string, WorkloadResource>;
+  /** `vip:port` → service and the port entry. */
+  readonly serviceByVipPort: ReadonlyMap<
+    string,
+    { service: ServiceResource; port: ServiceResource['ports'][number] }
+  >;
+  /** VIPs, to tell "a service port that does not exist" from "not a service". */
+  readonly vips: ReadonlySet<string>;
+  readonly version: number;
+}
+
+export const EMPTY_STATE: StateSnapshot = index(new Map(), new Map(), new Map(), undefined, 0);
+
+function index(
+  workloads: Map<string, WorkloadResource>,
+  services: Map<string, ServiceResource>,
+  authorizations: Map<string, AuthorizationResource>,
+  trustBundlePem: string | undefined,
+  version: number,
+): StateSnapshot {
+  const workloadByAddress = new Map<string, WorkloadResource>();
+  for (const w of workloads.values())
+    for (const a of w.addresses) if (!workloadByAddress.has(a)) workloadByAddress.set(a, w);
+  const serviceByVipPort = new Map<
+    string,
+    { service: ServiceResource; port: ServiceResource['ports'][number] }
+  >();
+  const vips = new Set<string>();
+  for (const s of services.values()) {
+    for (const vip of s.vips) {
+      vips.add(vip);
+      for (const p of s.ports) serviceByVipPort.set(`${vip}:${p.port}`, { service: s, port: p });
+    }
+  }
+  return {
+    workloads,
+    services,
+    authorizations,
+    trustBundlePem,
+    workloadByAddress,
+    serviceByVipPort,
+    vips,
+    version,
+  };
+}
+
+export class ZtunnelState {
+  private current: StateSnapshot = EMPTY_STATE;
+  private readonly listeners = new Set<(s: StateSnapshot) => void>();
+
+  get snapshot(): StateSnapshot {
+    return this.current;
+  }
+
+  onChange(fn: (s: StateSnapshot) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  /** The one mutator. Validates every upsert first; throws (NACK) without changing anything. */
+  apply(type: TypeUrl, delta: Delta): void {
+    const s = this.current;
+    let workloads = s.workloads as Map<string, WorkloadResource>;
+    let services = s.services as Map<string, ServiceResource>;
+    let authorizations = s.authorizations as Map<string, AuthorizationResource>;
+    let trustBundlePem = s.trustBundlePem;
+    switch (type) {
+      case TYPE.workload:
+        workloads = merge(workloads, delta, (name, v) =>
+          parseResource(workloadResource, 'workload', name, v),
+        );
+        break;
+      case TYPE.service:
+        services = merge(services, delta, (name, v) => parseResource(serviceResource, 'service', name, v));
+        break;
+      case TYPE.authorization:
+        authorizations = merge(authorizations, delta, (name, v) =>
+          parseResource(authorizationResource, 'authorization', name, v),
+        );
+        break;
+      case TYPE.trustBundle: {
+        const bundle = delta.upserts.find((u) => u.name === 'bundle');
+        if (bundle)
+          trustBundlePem = parseResource(trustBundleResource, 'trust bundle', 'bundle', bundle.value).pem;
+        break;
+      }
+      default:
+        throw new Error(`unknown resource type ${type}`);
+    }
+    this.current = index(workloads, services, authorizations, trustBundlePem, s.version + 1);
+    for (const fn of this.listeners) fn(this.current);
+  }
+
+  /** The whole state as plain JSON, for /config_dump. */
+  dump(): Record<string, unknown> {
+    const s = this.current;
+    return {
+      version: s.version,
+      workloads: [...s.workloads.values()],
+      services: [...s.services.values()],
+      authorizations: [...s.authorizations.values()],
+      trustBundle: s.trustBundlePem,
+    };
+  }
+}
+
+/** A copy of `current` with the delta applied; every upsert is parsed before anything is copied. */
+function merge<T>(
+  current: Map<string, T>,
+  delta: Delta,
+  parse: (name: string, v: unknown) => T,
+): Map<string, T> {
+  const parsed = delta.upserts.map((u) => [u.name, parse(u.name, u.value)] as const);
+  const next = new Map(current);
+  for (const [name, value] of parsed) next.set(name, value);
+  for (const name of delta.removed) next.delete(name);
+  return next;
+}

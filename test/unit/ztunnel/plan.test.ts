@@ -1,0 +1,293 @@
+// Outbound and inbound planning as tables of cases: no sockets.
+
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { TYPE } from '../../../src/xds/index.ts';
+import { planInbound, planOutbound } from '../../../src/ztunnel/plan.ts';
+import { ZtunnelState } from '../../../src/ztunnel/state.ts';
+
+const td = 'cluster.local';
+function workload(name: string, address: string, o: Record<string, unknown> = {}) {
+  return {
+    uid: `uid/${name}`,
+    kind: 'Pod',
+    name,
+    namespace: (o.namespace as string) ?? 'shop',
+    serviceAccount: name,
+    trustDomain: td,
+    identity: `spiffe://${td}/ns/${(o.namespace as string) ?? 'shop'}/sa/${name}`,
+    node: 'node-1',
+    addresses: [address],
+    labels: {},
+    ports: {},
+    enrolled: true,
+    isWaypoint: false,
+    services: [],
+    authorizationPolicies: [],
+    peerAuthentication: { mode: 'PERMISSIVE', portModes: {} },
+    ...o,
+  };
+}
+
+function build() {
+  const s = new ZtunnelState();
+  s.apply(TYPE.workload, {
+    upserts: [
+      workload('client', '198.18.1.2'),
+      workload('web-1', '198.18.1.3', { services: ['shop/web'] }),
+      workload('web-2', '198.18.2.2', { services: ['shop/web'] }),
+      workload('legacy', '198.18.2.9', { enrolled: false }),
+      workload('secure', '198.18.2.5', {
+        peerAuthentication: { mode: 'STRICT', portModes: { '9000': 'PERMISSIVE' } },
+        authorizationPolicies: [{ policy: 'shop/deny-6379', scope: 'workload', enforcedBy: 'ztunnel' }],
+      }),
+      workload('wp', '198.18.2.7', {
+        isWaypoint: true,
+        labels: { 'gateway.networking.k8s.io/gateway-name': 'waypoint' },
+      }),
+      workload('behind', '198.18.2.8', {
+        waypoint: { name: 'waypoint', namespace: 'shop', declared: true, for: 'all' },
+      }),
+    ].map((w) => ({ name: w.uid, value: w })),
+    removed: [],
+  });
+  const ep = (name: string, address: string, enrolled = true) => ({
+    workload: `uid/${name}`,
+    name,
+    address,
+    enrolled,
+    ports: { '80': 8080 },
+  });
+  s.apply(TYPE.service, {
+    upserts: [
+      {
+        name: 'shop/web',
+        value: {
+          key: 'shop/web',
+          name: 'web',
+          namespace: 'shop',
+          hostname: 'web.shop.svc.cluster.local',
+          vips: ['198.19.0.1'],
+          ports: [{ port: 80, targetPort: 8080 }],
+          endpoints: [ep('web-1', '198.18.1.3'), ep('web-2', '198.18.2.2')],
+        },
+      },
+      {
+        name: 'shop/old',
+        value: {
+          key: 'shop/old',
+          name: 'old',
+          namespace: 'shop',
+          hostname: 'old',
+          vips: ['198.19.0.2'],
+          ports: [{ port: 80, targetPort: 8080 }],
+          endpoints: [ep('legacy', '198.18.2.9', false)],
+        },
+      },
+      {
+        name: 'shop/empty',
+        value: {
+          key: 'shop/empty',
+          name: 'empty',
+          namespace: 'shop',
+          hostname: 'empty',
+          vips: ['198.19.0.3'],
+          ports: [{ port: 80, targetPort: 8080 }],
+          endpoints: [],
+        },
+      },
+      {
+        name: 'shop/l7',
+        value: {
+          key: 'shop/l7',
+          name: 'l7',
+          namespace: 'shop',
+          hostname: 'l7',
+          vips: ['198.19.0.4'],
+          ports: [{ port: 80, targetPort: 8080 }],
+          endpoints: [ep('web-1', '198.18.1.3')],
+          waypoint: { name: 'waypoint', namespace: 'shop', declared: true, for: 'service' },
+        },
+      },
+    ],
+    removed: [],
+  });
+  s.apply(TYPE.authorization, {
+    upserts: [
+      {
+        name: 'shop/deny-6379',
+        value: {
+          name: 'deny-6379',
+          namespace: 'shop',
+          scope: 'workload',
+          action: 'DENY',
+          rules: [{ to: [{ ports: [6379] }] }],
+        },
+      },
+    ],
+    removed: [],
+  });
+  return s.snapshot;
+}
+
+const ctx = { nodeAddresses: new Set(['198.18.0.1', '198.18.1.1']), pick: (n: number) => n - 1 };
+
+describe('outbound planning', () => {
+  const state = build();
+  const cases: Array<[string, string, string, Record<string, unknown>]> = [
+    [
+      'pod in the mesh: HBONE straight to it',
+      '198.18.2.2',
+      '8080',
+      {
+        kind: 'hbone',
+        via: 'direct',
+        actual: '198.18.2.2:15008',
+        intended: '198.18.2.2:8080',
+        ids: ['spiffe://cluster.local/ns/shop/sa/web-2'],
+      },
+    ],
+    [
+      'service VIP: an endpoint, targetPort mapped',
+      '198.19.0.1',
+      '80',
+      { kind: 'hbone', via: 'direct', actual: '198.18.2.2:15008', intended: '198.18.2.2:8080' },
+    ],
+    [
+      'service whose endpoint is outside the mesh: passthrough',
+      '198.19.0.2',
+      '80',
+      { kind: 'passthrough', actual: '198.18.2.9:8080' },
+    ],
+    [
+      'pod outside the mesh: passthrough',
+      '198.18.2.9',
+      '5432',
+      { kind: 'passthrough', actual: '198.18.2.9:5432' },
+    ],
+    [
+      'unknown address: passthrough',
+      '198.18.3.40',
+      '443',
+      { kind: 'passthrough', actual: '198.18.3.40:443' },
+    ],
+    [
+      'service with a waypoint: HBONE to the waypoint, authority is the VIP',
+      '198.19.0.4',
+      '80',
+      {
+        kind: 'hbone',
+        via: 'waypoint',
+        actual: '198.18.2.7:15008',
+        intended: '198.19.0.4:80',
+        ids: ['spiffe://cluster.local/ns/shop/sa/wp'],
+      },
+    ],
+    [
+      'pod with a workload waypoint',
+      '198.18.2.8',
+      '80',
+      { kind: 'hbone', via: 'waypoint', actual: '198.18.2.7:15008', intended: '198.18.2.8:80' },
+    ],
+    ['VIP port that does not exist', '198.19.0.1', '81', { kind: 'refuse', reason: /no port 81/ }],
+    ['service without endpoints', '198.19.0.3', '80', { kind: 'refuse', reason: /no endpoints/ }],
+    ['the ztunnel itself', '198.18.1.1', '15008', { kind: 'refuse', reason: /proxy loop/ }],
+  ];
+  for (const [name, address, port, want] of cases) {
+    test(name, () => {
+      const p = planOutbound(state, '198.18.1.2', { address, port: Number(port) }, ctx);
+      assert.equal(p.kind, want.kind);
+      if (p.kind === 'refuse') return assert.match(p.reason, want.reason as RegExp);
+      if (want.actual) assert.equal(`${p.actual.address}:${p.actual.port}`, want.actual);
+      if (want.intended) assert.equal(`${p.intended.address}:${p.intended.port}`, want.intended);
+      if (p.kind === 'hbone') {
+        assert.equal(p.via, want.via);
+        if (want.ids) assert.deepEqual(p.expectedIdentities, want.ids);
+      }
+    });
+  }
+
+  test('an unknown source is refused; the waypoint itself goes straight to the backend', () => {
+    assert.equal(planOutbound(state, '198.18.9.9', { address: '198.18.2.2', port: 80 }, ctx).kind, 'refuse');
+    const fromWaypoint = planOutbound(
+      state,
+      '198.18.2.7',
+      { address: '198.19.0.4', port: 80 },
+      { ...ctx, pick: () => 0 },
+    );
+    assert.equal(fromWaypoint.kind === 'hbone' && fromWaypoint.via, 'direct');
+  });
+});
+
+describe('inbound planning', () => {
+  const state = build();
+  const hbone = (dst: string, authority: string, peer?: string, sourceIp = '198.18.1.2') => {
+    const [a, p] = authority.split(':');
+    return planInbound(state, {
+      destination: { address: dst, port: 15008 },
+      authority: { address: a!, port: Number(p) },
+      ...(peer ? { peerIdentity: peer } : {}),
+      sourceIp,
+    });
+  };
+  const client = 'spiffe://cluster.local/ns/shop/sa/client';
+  const cases: Array<[string, () => ReturnType<typeof planInbound>, number, RegExp?]> = [
+    ['allowed', () => hbone('198.18.2.2', '198.18.2.2:8080', client), 200],
+    [
+      'authority differs from the real destination',
+      () => hbone('198.18.2.2', '198.18.1.3:8080', client),
+      400,
+      /not where/,
+    ],
+    ['authority port is the ztunnel', () => hbone('198.18.2.2', '198.18.2.2:15001', client), 400],
+    ['destination not in the mesh', () => hbone('198.18.2.9', '198.18.2.9:8080', client), 503],
+    ['DENY by port', () => hbone('198.18.2.5', '198.18.2.5:6379', client), 401, /deny-6379/],
+    ['other port allowed', () => hbone('198.18.2.5', '198.18.2.5:80', client), 200],
+    [
+      'STRICT refuses plaintext',
+      () => planInbound(state, { destination: { address: '198.18.2.5', port: 80 }, sourceIp: '198.18.2.9' }),
+      401,
+      /STRICT/,
+    ],
+    [
+      'port-level PERMISSIVE admits plaintext',
+      () =>
+        planInbound(state, { destination: { address: '198.18.2.5', port: 9000 }, sourceIp: '198.18.2.9' }),
+      200,
+    ],
+    [
+      'PERMISSIVE admits plaintext',
+      () =>
+        planInbound(state, { destination: { address: '198.18.2.2', port: 8080 }, sourceIp: '198.18.2.9' }),
+      200,
+    ],
+  ];
+  for (const [name, run, status, reason] of cases) {
+    test(name, () => {
+      const p = run();
+      assert.equal(p.status, status);
+      if (reason && p.status !== 200) assert.match(p.reason, reason);
+    });
+  }
+});
+
+describe('state', () => {
+  test('a bad resource NACKs the whole delta and changes nothing', () => {
+    const s = new ZtunnelState();
+    s.apply(TYPE.workload, { upserts: [{ name: 'uid/a', value: workload('a', '198.18.1.2') }], removed: [] });
+    const before = s.snapshot;
+    assert.throws(
+      () =>
+        s.apply(TYPE.workload, {
+          upserts: [
+            { name: 'uid/b', value: workload('b', '198.18.1.3') },
+            { name: 'uid/c', value: { ...workload('c', 'not-an-ip') } },
+          ],
+          removed: ['uid/a'],
+        }),
+      /workload "uid\/c" is invalid: addresses\.0/,
+    );
+    assert.equal(s.snapshot, before);
+    assert.deepEqual([...s.snapshot.workloads.keys()], ['uid/a']);
+  });
+});
