@@ -5,6 +5,7 @@ import { applyCommand, deleteCommand, getCommand } from './config.ts';
 import { controlCommand } from './control.ts';
 import { labCommand } from './lab.ts';
 import { derivedViews, describeCommand, proxyStatusCommand } from './mesh.ts';
+import { sampleCommand } from './sample.ts';
 
 /** Exit codes: 0 success, 1 a reported error, 2 bad usage, 70 a bug (an unexpected exception). */
 export const EXIT_ERROR = 1;
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   program.addCommand(labCommand());
+  program.addCommand(sampleCommand());
   program.addCommand(controlCommand());
   program.addCommand(applyCommand());
   program.addCommand(getCommand(derivedViews));

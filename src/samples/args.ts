@@ -5,17 +5,21 @@ import { AmbitError } from '../errors/index.ts';
 
 export const SAMPLE_BAD_ARG = 'AMBIT_ERR_SAMPLE_BAD_ARG';
 
-/** A TCP port as given on a command line: a decimal integer 1–65535 (0 only when `allowZero`). */
-export function parsePort(value: string | number, what = 'port', allowZero = false): number {
+/** A decimal integer from `min` to `max`, as given on a command line; `what` names it in errors. */
+export function parseInteger(value: string | number, what: string, min: number, max: number): number {
   const text = String(value).trim();
-  const port = /^\d{1,5}$/.test(text) ? Number(text) : Number.NaN;
-  const min = allowZero ? 0 : 1;
-  if (!Number.isInteger(port) || port < min || port > 65535) {
-    throw new AmbitError(SAMPLE_BAD_ARG, `${what} must be an integer from ${min} to 65535, got '${text}'`, {
+  const n = /^\d{1,15}$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new AmbitError(SAMPLE_BAD_ARG, `${what} must be an integer from ${min} to ${max}, got '${text}'`, {
       detail: { field: what, value: text },
     });
   }
-  return port;
+  return n;
+}
+
+/** A TCP port as given on a command line: a decimal integer 1–65535 (0 only when `allowZero`). */
+export function parsePort(value: string | number, what = 'port', allowZero = false): number {
+  return parseInteger(value, what, allowZero ? 0 : 1, 65535);
 }
 
 /**

@@ -6,7 +6,14 @@ import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { logger } from '../log/index.ts';
 import { hostPort } from './args.ts';
-import { DEFAULT_DRAIN_MS, DEFAULT_HOST, type ListenOptions, once, type SampleServer } from './lifecycle.ts';
+import {
+  DEFAULT_DRAIN_MS,
+  DEFAULT_HOST,
+  type ListenOptions,
+  listenError,
+  once,
+  type SampleServer,
+} from './lifecycle.ts';
 import { type PodInfo, type PodOverrides, resolvePod } from './pod.ts';
 
 export const ECHO_PROTO_PATH = fileURLToPath(new URL('./proto/echo.proto', import.meta.url));
@@ -104,7 +111,7 @@ export async function startGrpcEcho(options: GrpcEchoOptions): Promise<SampleSer
   server.addService(load().service, handlers(pod));
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(hostPort(host, options.port), grpc.ServerCredentials.createInsecure(), (err, bound) =>
-      err ? reject(err) : resolve(bound),
+      err ? reject(listenError(host, options.port, err)) : resolve(bound),
     );
   });
   const address = { host, port };

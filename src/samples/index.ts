@@ -3,6 +3,7 @@
 
 export {
   hostPort,
+  parseInteger,
   parseLabels,
   parsePort,
   parseUpstreamList,
@@ -34,7 +35,13 @@ export {
   type StreamRequest,
   startGrpcEcho,
 } from './grpc-echo.ts';
-export { DEFAULT_HOST, type ListenOptions, type SampleAddress, type SampleServer } from './lifecycle.ts';
+export {
+  DEFAULT_HOST,
+  type ListenOptions,
+  SAMPLE_LISTEN_FAILED,
+  type SampleAddress,
+  type SampleServer,
+} from './lifecycle.ts';
 export { type PodInfo, type PodOverrides, resolvePod } from './pod.ts';
 export {
   type CatalogOptions,

@@ -2,6 +2,10 @@
 // drains open connections and forces the stragglers after a deadline.
 
 import type { Server, Socket } from 'node:net';
+import { AmbitError } from '../errors/index.ts';
+import { hostPort } from './args.ts';
+
+export const SAMPLE_LISTEN_FAILED = 'AMBIT_ERR_SAMPLE_LISTEN';
 
 /** Where a sample is listening (the real port when 0 was asked for). */
 export interface SampleAddress {
@@ -31,7 +35,7 @@ export const DEFAULT_DRAIN_MS = 5000;
 /** Listens on host:port and resolves with the bound address, or rejects (e.g. EADDRINUSE). */
 export function listen(server: Server, host: string, port: number): Promise<SampleAddress> {
   return new Promise((resolve, reject) => {
-    const onError = (err: Error) => reject(err);
+    const onError = (err: Error) => reject(listenError(host, port, err));
     server.once('error', onError);
     server.listen({ host, port }, () => {
       server.off('error', onError);
@@ -43,6 +47,27 @@ export function listen(server: Server, host: string, port: number): Promise<Samp
       resolve({ host: addr.address, port: addr.port });
     });
   });
+}
+
+/** A listen failure as an error that says what to change. */
+export function listenError(host: string, port: number, cause: unknown): AmbitError {
+  const code = (cause as { code?: string }).code;
+  const hint =
+    code === 'EADDRINUSE'
+      ? 'the port is in use; stop the other process or pick another --port'
+      : code === 'EADDRNOTAVAIL'
+        ? 'no interface has that address; pick another --host'
+        : code === 'EACCES'
+          ? 'ports below 1024 need privileges; pick a higher --port'
+          : 'check --host and --port';
+  return new AmbitError(
+    SAMPLE_LISTEN_FAILED,
+    `cannot listen on ${hostPort(host, port)}${code ? ` (${code})` : ''}: ${hint}`,
+    {
+      cause,
+      detail: { host, port },
+    },
+  );
 }
 
 /**
