@@ -4,6 +4,7 @@
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
+import { TLSSocket } from 'node:tls';
 
 export interface SpliceResult {
   /** Bytes read from the downstream side (the connection's initiator) and written upstream: the request direction. */
@@ -38,12 +39,12 @@ export function resetStream(s: Duplex): void {
     s.close(http2.constants.NGHTTP2_CONNECT_ERROR);
     return;
   }
-  if (s instanceof net.Socket) {
-    try {
-      // Throws for a TLS socket (its handle is not TCP); a plain destroy is the best a TLS socket can do.
-      s.resetAndDestroy();
-      return;
-    } catch {}
+  // libuv refuses to RST a socket whose write side was already shut down (uv_tcp_close_reset returns EINVAL
+  // and Node then never closes the handle, which hangs the process at exit); such a socket gets a plain
+  // destroy, as does a TLS socket, whose handle is not TCP (resetAndDestroy throws for it).
+  if (s instanceof net.Socket && !s.writableEnded && !(s instanceof TLSSocket)) {
+    s.resetAndDestroy();
+    return;
   }
   s.destroy();
 }
