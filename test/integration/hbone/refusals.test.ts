@@ -208,7 +208,7 @@ describe('HBONE refusals', () => {
   });
 
   it('sends no SNI', async (t) => {
-    const names: Array<string | false> = [];
+    const names: Array<string | false | null> = [];
     const tlsServer = tls.createServer({
       cert: server.certChainPem,
       key: server.keyPem,
