@@ -4,7 +4,6 @@
 import { createPrivateKey, createPublicKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { AmbitError } from '../../errors/index.ts';
 import {
-  importPrivateKeyPem,
   pemText,
   type SpiffeId,
   splitPem,
@@ -12,7 +11,8 @@ import {
   validateTrustDomain,
   x509,
 } from '../../identity/index.ts';
-import { type ValidatedCsr, validateCsr } from './csr.ts';
+import { spkiElementOf, type ValidatedCsr, validateCsr } from './csr.ts';
+import { LeafSigner, type LeafUsage } from './leaf.ts';
 import type { CaMaterial } from './root.ts';
 import { SerialSource } from './serial.ts';
 
@@ -34,8 +34,7 @@ export const DEFAULT_POLICY: Omit<SigningPolicy, 'trustDomain'> = {
   backdateSeconds: 60,
 };
 
-/** What a leaf certificate may be used for: workloads are both ends of mTLS; node credentials are clients. */
-export type LeafUsage = 'workload' | 'client' | 'server';
+export type { LeafUsage } from './leaf.ts';
 
 export interface IssuedCertificate {
   id: SpiffeId;
@@ -49,13 +48,11 @@ export interface IssuedCertificate {
 
 interface Signer {
   cert: X509Certificate;
-  name: InstanceType<typeof x509.Name>;
-  key: CryptoKey;
-  algorithm: Algorithm;
+  /** Issues leaves under `cert`, with everything per-CA already encoded. */
+  leaves: LeafSigner;
   /** Certificates above the leaf: the signing CA first, the root last. */
   chain: string[];
   root: X509Certificate;
-  aki: InstanceType<typeof x509.AuthorityKeyIdentifierExtension>;
 }
 
 function caError(code: string, message: string, cause?: unknown): AmbitError {
@@ -122,16 +119,11 @@ async function loadSigner(material: CaMaterial, now: Date): Promise<Signer> {
       `the CA chain ends at "${root.subject}", which is not a self-signed root: add the root certificate to the chain`,
     );
   }
-  const signer = await importPrivateKeyPem(material.keyPem);
-  const peculiar = new x509.X509Certificate(material.certPem);
   return {
     cert,
-    name: peculiar.subjectName,
-    key: signer.key,
-    algorithm: signer.algorithm,
+    leaves: await LeafSigner.create(cert, material.keyPem),
     chain: [cert.toString(), ...chainCerts.map((c) => c.toString())],
     root,
-    aki: await x509.AuthorityKeyIdentifierExtension.create(peculiar.publicKey),
   };
 }
 
@@ -249,33 +241,17 @@ export class CertificateAuthority {
       signer.cert.validToDate.getTime(),
     );
     const notAfter = new Date(Math.floor(notAfterMs / 1000) * 1000);
-    const usage = options.usage ?? 'workload';
-    const eku = [
-      ...(usage !== 'client' ? [x509.ExtendedKeyUsage.serverAuth] : []),
-      ...(usage !== 'server' ? [x509.ExtendedKeyUsage.clientAuth] : []),
-    ];
-    let keyUsage = x509.KeyUsageFlags.digitalSignature;
-    if (csr.keyType === 'rsa') keyUsage |= x509.KeyUsageFlags.keyEncipherment;
     const serial = this.serials.next();
-    const cert = await x509.X509CertificateGenerator.create({
-      serialNumber: serial,
-      // An empty subject, as Istio issues: the identity lives only in the critical URI SAN.
-      subject: '',
-      issuer: signer.name,
-      publicKey: csr.spki,
-      signingKey: signer.key,
-      signingAlgorithm: signer.algorithm,
+    const der = signer.leaves.sign({
+      serial,
       notBefore,
       notAfter,
-      extensions: [
-        new x509.BasicConstraintsExtension(false, undefined, true),
-        new x509.KeyUsagesExtension(keyUsage, true),
-        new x509.ExtendedKeyUsageExtension(eku, false),
-        new x509.SubjectAlternativeNameExtension([{ type: 'url', value: csr.identity.id }], true),
-        signer.aki,
-      ],
+      spki: spkiElementOf(csr),
+      keyType: csr.keyType,
+      id: csr.identity.id,
+      usage: options.usage ?? 'workload',
     });
-    const certPem = pemText(cert.toString('pem'));
+    const certPem = pemText(x509.PemConverter.encode(der, 'CERTIFICATE'));
     return { id: csr.identity.id, certPem, chain: [certPem, ...signer.chain], serial, notBefore, notAfter };
   }
 }
