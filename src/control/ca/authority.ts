@@ -3,15 +3,9 @@
 
 import { createPrivateKey, createPublicKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { AmbitError } from '../../errors/index.ts';
-import {
-  pemText,
-  type SpiffeId,
-  splitPem,
-  TrustBundle,
-  validateTrustDomain,
-  x509,
-} from '../../identity/index.ts';
+import { type SpiffeId, splitPem, TrustBundle, validateTrustDomain } from '../../identity/index.ts';
 import { spkiElementOf, type ValidatedCsr, validateCsr } from './csr.ts';
+import { pemOf } from './der.ts';
 import { LeafSigner, type LeafUsage } from './leaf.ts';
 import type { CaMaterial } from './root.ts';
 import { SerialSource } from './serial.ts';
@@ -251,7 +245,7 @@ export class CertificateAuthority {
       id: csr.identity.id,
       usage: options.usage ?? 'workload',
     });
-    const certPem = pemText(x509.PemConverter.encode(der, 'CERTIFICATE'));
+    const certPem = pemOf(der, 'CERTIFICATE');
     return { id: csr.identity.id, certPem, chain: [certPem, ...signer.chain], serial, notBefore, notAfter };
   }
 }

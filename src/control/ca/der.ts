@@ -8,9 +8,12 @@ export class DerShapeError extends Error {
   override name = 'DerShapeError';
 }
 
-/** Decodes one DER element. Throws DerShapeError when the bytes are not BER at all. */
+/**
+ * Decodes one DER element. Throws DerShapeError when the bytes are not BER at all. The contents of OCTET and BIT
+ * STRINGs are left alone (asn1js would otherwise try to decode each one as nested ASN.1); decode them by name.
+ */
 export function decode(der: ArrayBuffer | Uint8Array): asn1js.BaseBlock {
-  const { offset, result } = asn1js.fromBER(der);
+  const { offset, result } = asn1js.fromBER(der, { parseEmbedded: false });
   if (offset === -1 || result.error !== '') {
     throw new DerShapeError(`not DER: ${result.error || 'cannot decode'}`);
   }
@@ -72,4 +75,12 @@ export class PreEncoded extends asn1js.Primitive {
     }
     return PreEncoded.of(block, bytes);
   }
+}
+
+/** PEM armour for DER, as OpenSSL and @peculiar/x509 write it: 64 base64 characters a line, ending in a newline. */
+export function pemOf(der: ArrayBuffer | Uint8Array, label: string): string {
+  const base64 = Buffer.from(der instanceof Uint8Array ? der : new Uint8Array(der)).toString('base64');
+  const lines: string[] = [];
+  for (let i = 0; i < base64.length; i += 64) lines.push(base64.slice(i, i + 64));
+  return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`;
 }

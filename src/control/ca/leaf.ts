@@ -94,6 +94,8 @@ export class LeafSigner {
   );
   private readonly aki: PreEncoded;
   private readonly keyUsage = { ec: keyUsageFor('ec'), rsa: keyUsageFor('rsa') };
+  /** Leaves issued in the same second with the same lifetime share their Validity. */
+  private validity: { notBefore: number; notAfter: number; element: PreEncoded } | undefined;
   private readonly eku = { workload: ekuFor('workload'), client: ekuFor('client'), server: ekuFor('server') };
 
   private constructor(
@@ -124,6 +126,17 @@ export class LeafSigner {
     return new LeafSigner(createPrivateKey(keyPem), hash, algorithm, subjectOf(caDer), aki);
   }
 
+  private validityOf(notBefore: Date, notAfter: Date): PreEncoded {
+    const from = Math.floor(notBefore.getTime() / 1000);
+    const to = Math.floor(notAfter.getTime() / 1000);
+    const cached = this.validity;
+    if (cached?.notBefore === from && cached.notAfter === to) return cached.element;
+    const sequence = new asn1js.Sequence({ value: [timeOf(notBefore), timeOf(notAfter)] });
+    const element = PreEncoded.of(sequence, new Uint8Array(sequence.toBER()));
+    this.validity = { notBefore: from, notAfter: to, element };
+    return element;
+  }
+
   /** The leaf's DER: the TBS certificate is encoded once, signed with node:crypto, and wrapped as is. */
   sign(request: LeafRequest): ArrayBuffer {
     const tbs = new asn1js.Sequence({
@@ -132,7 +145,7 @@ export class LeafSigner {
         new asn1js.Integer({ valueHex: Buffer.from(request.serial, 'hex') }),
         this.algorithm,
         this.issuer,
-        new asn1js.Sequence({ value: [timeOf(request.notBefore), timeOf(request.notAfter)] }),
+        this.validityOf(request.notBefore, request.notAfter),
         this.subject,
         request.spki,
         new asn1js.Constructed({

@@ -3,12 +3,26 @@
 
 import { randomBytes } from 'node:crypto';
 
+/** Random bytes are drawn from the OS in blocks: one system call per 256 serials rather than one each. */
+const POOL_BYTES = 4096;
+
 export class SerialSource {
   private readonly issued = new Set<string>();
+  private pool = Buffer.alloc(0);
+  private used = 0;
+
+  private random16(): Buffer {
+    if (this.used + 16 > this.pool.length) {
+      this.pool = randomBytes(POOL_BYTES);
+      this.used = 0;
+    }
+    this.used += 16;
+    return this.pool.subarray(this.used - 16, this.used);
+  }
 
   next(): string {
     for (;;) {
-      const bytes = randomBytes(16);
+      const bytes = this.random16();
       // Clear the top bit so the DER INTEGER is positive; set the next one so it keeps all 16 octets.
       bytes[0] = (bytes[0]! & 0x7f) | 0x40;
       const hex = bytes.toString('hex');
