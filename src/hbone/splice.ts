@@ -49,6 +49,17 @@ export function resetStream(s: Duplex): void {
   s.destroy();
 }
 
+/**
+ * True when `s` closed after a clean end both ways. An HTTP/2 stream can emit 'close' before its own
+ * 'finish', so for it "our END_STREAM was sent and no RST_STREAM with an error code" is the test.
+ */
+function closedCleanly(s: Duplex): boolean {
+  if (isHttp2Stream(s)) {
+    return s.readableEnded && s.writableEnded && (s.rstCode ?? 0) === http2.constants.NGHTTP2_NO_ERROR;
+  }
+  return s.readableEnded && s.writableFinished;
+}
+
 function prematureClose(s: Duplex, which: string): Error {
   const rst = isHttp2Stream(s) && s.rstCode !== undefined ? ` (RST_STREAM code ${s.rstCode})` : '';
   return Object.assign(new Error(`the ${which} side closed before ending cleanly${rst}`), {
@@ -81,16 +92,23 @@ export function splice(downstream: Duplex, upstream: Duplex, onDone: (result: Sp
       if (!dst.write(chunk)) src.pause();
     });
     dst.on('drain', () => src.resume());
+    const endDst = () => {
+      if (error === undefined && !dst.destroyed && !dst.writableEnded) dst.end();
+    };
     src.on('end', () => {
-      if (!dst.destroyed && !dst.writableEnded) dst.end();
+      // Node emits 'end' on an HTTP/2 stream for a peer's RST_STREAM too, with 'aborted' and the code only
+      // right after; wait a turn so a reset is passed on as a reset, not as a clean half-close.
+      if (isHttp2Stream(src)) setImmediate(endDst);
+      else endDst();
     });
   };
 
   const watch = (s: Duplex, which: string) => {
     if (s instanceof net.Socket) s.allowHalfOpen = true;
     s.on('error', (err: Error) => fail(err));
+    if (isHttp2Stream(s)) s.on('aborted', () => fail(prematureClose(s, which)));
     s.on('close', () => {
-      if (!(s.readableEnded && s.writableFinished)) fail(prematureClose(s, which));
+      if (!closedCleanly(s)) fail(prematureClose(s, which));
       open -= 1;
       if (open === 0) onDone(error === undefined ? { received, sent } : { received, sent, error });
     });
@@ -110,7 +128,7 @@ export function splice(downstream: Duplex, upstream: Duplex, onDone: (result: Sp
     [upstream, 'upstream'],
   ] as const) {
     if (s.closed) {
-      if (!(s.readableEnded && s.writableFinished)) fail(prematureClose(s, which));
+      if (!closedCleanly(s)) fail(prematureClose(s, which));
       open -= 1;
     }
   }

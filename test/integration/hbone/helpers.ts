@@ -137,9 +137,15 @@ export function newPool(t: TestContext, options: HbonePoolOptions = {}): HbonePo
   return pool;
 }
 
-/** Reads a stream to its end. */
-export async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
+/**
+ * Reads a stream to its end. Not with `for await`: the async iterator destroys the stream when it ends,
+ * which would also close our writing half of a half-closed tunnel.
+ */
+export function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.once('end', () => resolve(Buffer.concat(chunks)));
+    stream.once('error', reject);
+  });
 }
