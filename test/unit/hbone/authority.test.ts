@@ -119,12 +119,13 @@ describe('request headers', () => {
   it('keeps a valid traceparent and starts one when missing or malformed', () => {
     const given = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
     assert.equal(requestHeaders({ traceparent: given }).traceparent, given);
-    for (const input of [
+    const inputs: Array<Record<string, string> | undefined> = [
       undefined,
       {},
       { traceparent: 'garbage' },
       { traceparent: `00-${'0'.repeat(32)}-00f067aa0ba902b7-01` },
-    ]) {
+    ];
+    for (const input of inputs) {
       const tp = requestHeaders(input).traceparent!;
       assert.ok(isTraceparent(tp), tp);
       assert.notEqual(tp, input?.traceparent);
