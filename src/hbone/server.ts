@@ -5,7 +5,7 @@ import * as http2 from 'node:http2';
 import type * as net from 'node:net';
 import * as tls from 'node:tls';
 import { AmbitError } from '../errors/index.ts';
-import { type SpiffeId, trustDomainOf, verifyPeer } from '../identity/index.ts';
+import { type SpiffeId, type TrustBundle, trustDomainOf, verifyPeer } from '../identity/index.ts';
 import { logger } from '../log/index.ts';
 import { canonicalIp, formatAuthority, parseAuthority, type SocketAddr } from './authority.ts';
 import { HBONE_ERRORS } from './errors.ts';
@@ -134,6 +134,7 @@ export class HboneServer {
     }
     let material: TlsMaterial | undefined;
     let context: tls.SecureContext;
+    let bundle: TrustBundle;
     try {
       material = this.options.certFor(destination);
       if (material === undefined) {
@@ -141,13 +142,12 @@ export class HboneServer {
         socket.destroy();
         return;
       }
-      context = this.contexts.get(material).context;
+      ({ context, bundle } = this.contexts.get(material));
     } catch (err) {
       log.warn({ ...where, err }, 'cannot serve HBONE for this destination; closing');
       socket.destroy();
       return;
     }
-    const { bundle } = this.contexts.get(material);
     const trustDomain = trustDomainOf(material.identity);
     socket.setKeepAlive(true, 180_000);
     this.sockets.add(socket);
