@@ -1,0 +1,5 @@
+// Telemetry: Istio-compatible metric names and labels (so existing dashboards and alerts work) and
+// one structured access-log line per connection.
+
+export { type ConnectionRecord, logConnection } from './access-log.ts';
+export { type TcpLabels, TcpMetrics } from './tcp-metrics.ts';

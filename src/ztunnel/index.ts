@@ -1,0 +1,14 @@
+// The ztunnel: the per-node L4 proxy (outbound, inbound, HBONE, SOCKS5, policy, TCP telemetry) and
+// the node agent that joins the mesh, registers the node's workloads and owns their capture.
+
+export {
+  type Addr,
+  type InboundPlan,
+  type OutboundPlan,
+  planInbound,
+  planOutbound,
+  policiesFor,
+} from './plan.ts';
+export { acceptSocks5, SOCKS_REPLY } from './socks5.ts';
+export { type StateSnapshot, ZtunnelState } from './state.ts';
+export { ZTUNNEL_DEFAULT_PORTS, Ztunnel, type ZtunnelOptions, type ZtunnelPorts } from './ztunnel.ts';

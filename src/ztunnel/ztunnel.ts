@@ -1,0 +1,780 @@
+// The ztunnel: the per-node L4 proxy. Listeners take captured (or SOCKS5) connections; a pure plan
+// decides; then one of three thin actions touches sockets: HBONE through the pool, passthrough TCP,
+// or a refusal. Inbound, the HBONE server and the plaintext listener ask the inbound plan (policy)
+// and splice to the workload. Everything it holds is visible on the admin port.
+
+import { rm } from 'node:fs/promises';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import * as net from 'node:net';
+import type * as grpc from '@grpc/grpc-js';
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { type OrigDst, originalDst } from '../capture/index.ts';
+import { AmbitError, describeError, hasCode } from '../errors/index.ts';
+import {
+  forwardedFor,
+  HBONE_ERRORS,
+  HbonePool,
+  HboneServer,
+  type HboneTunnel,
+  resetStream,
+  type StreamRecord,
+  splice,
+  type TlsMaterial,
+} from '../hbone/index.ts';
+import { CertificateManager, type CertificateSource, type SpiffeId, TrustBundle } from '../identity/index.ts';
+import { type Logger, logger } from '../log/index.ts';
+import { type ConnectionRecord, logConnection, type TcpLabels, TcpMetrics } from '../telemetry/index.ts';
+import { TYPE, type WorkloadResource, XdsClient } from '../xds/index.ts';
+import { type Addr, type OutboundPlan, planInbound, planOutbound } from './plan.ts';
+import { acceptSocks5, SOCKS_REPLY } from './socks5.ts';
+import { type StateSnapshot, ZtunnelState } from './state.ts';
+
+export const ZTUNNEL_DEFAULT_PORTS = {
+  outbound: 15001,
+  inboundPlaintext: 15006,
+  hbone: 15008,
+  socks5: 15080,
+  metrics: 15020,
+  readiness: 15021,
+  admin: 15000,
+} as const;
+
+export type ZtunnelPorts = { -readonly [K in keyof typeof ZTUNNEL_DEFAULT_PORTS]: number };
+
+export interface ZtunnelOptions {
+  node: string;
+  /**
+   * `redirect`: the node's nftables rules send traffic here; one listener per port on `bindAddress`,
+   * destinations from SO_ORIGINAL_DST. `none`: no kernel capture (tests, hosts without it): clients
+   * come through SOCKS5, and the HBONE listener binds each local workload's own address.
+   */
+  capture: 'redirect' | 'none';
+  /** Where the node-wide listeners bind (default 0.0.0.0). */
+  bindAddress?: string;
+  ports?: Partial<ZtunnelPorts>;
+  /** This node's own addresses: captured connections to the ztunnel's ports there are loops. */
+  nodeAddresses: string[];
+  /** Admin also on this Unix socket (the CLI reads it from the host namespace). */
+  adminSocket?: string;
+  control: {
+    target: string;
+    credentials: () => grpc.ChannelCredentials;
+    channelOptions?: grpc.ChannelOptions;
+  };
+  certificates: CertificateSource;
+  /** Bounded: the most connections each listener accepts at once. */
+  maxConnections?: number;
+  connectTimeoutMs?: number;
+  /** On stop: how long open connections may finish before they are cut. */
+  drainMs?: number;
+}
+
+interface Tracked {
+  id: number;
+  direction: 'inbound' | 'outbound';
+  src: string;
+  dst: string;
+  workload?: string;
+  peerIdentity?: string;
+  startedAt: string;
+  /** Inbound connections are re-checked when policy changes; this cuts one that is now denied. */
+  recheck?: (state: StateSnapshot) => boolean;
+  abort: (why: Error) => void;
+}
+
+export class Ztunnel {
+  readonly state = new ZtunnelState();
+  readonly metrics = new Registry();
+  readonly certs: CertificateManager;
+  readonly pool = new HbonePool();
+  private readonly opts: ZtunnelOptions;
+  private readonly log: Logger;
+  private readonly accessLog: Logger;
+  private readonly tcp: TcpMetrics;
+  private readonly hbone: HboneServer;
+  private readonly xds: XdsClient;
+  private readonly ports: ZtunnelPorts;
+  private readonly listeners: net.Server[] = [];
+  private readonly http: Server[] = [];
+  /** capture=none: HBONE listeners per local workload address. */
+  private readonly workloadListeners = new Map<string, net.Server>();
+  private readonly connections = new Map<number, Tracked>();
+  private nextId = 0;
+  private ready = false;
+  private stopping = false;
+  private readonly nodeAddresses: Set<string>;
+
+  constructor(opts: ZtunnelOptions) {
+    this.opts = opts;
+    this.ports = { ...ZTUNNEL_DEFAULT_PORTS, ...opts.ports };
+    this.log = logger('ztunnel').child({ node: opts.node });
+    this.accessLog = logger('access');
+    this.nodeAddresses = new Set(opts.nodeAddresses);
+    collectDefaultMetrics({ register: this.metrics });
+    new Gauge({
+      name: 'istio_build',
+      help: 'Build information',
+      labelNames: ['component', 'tag'],
+      registers: [this.metrics],
+    }).set({ component: 'ztunnel', tag: 'ambit' }, 1);
+    this.tcp = new TcpMetrics(this.metrics);
+    this.certs = new CertificateManager({
+      source: opts.certificates,
+      trustBundle: () => new TrustBundle(this.state.snapshot.trustBundlePem ?? ''),
+    });
+    this.hbone = new HboneServer({
+      certFor: (address) => this.materialForDestination(address),
+      onConnect: (ctx) => this.onHboneConnect(ctx),
+      onComplete: (record) => this.onHboneComplete(record),
+    });
+    this.xds = new XdsClient({
+      target: opts.control.target,
+      credentials: opts.control.credentials,
+      channelOptions: opts.control.channelOptions,
+      node: { kind: 'ztunnel', name: opts.node, build: 'ambit' },
+      types: [TYPE.trustBundle, TYPE.workload, TYPE.service, TYPE.authorization],
+      apply: (type, delta) => this.state.apply(type, delta),
+    });
+    this.state.onChange((s) => this.onStateChange(s));
+  }
+
+  get xdsClient(): XdsClient {
+    return this.xds;
+  }
+
+  /** Starts listening and connects to the control plane; resolves once the first config arrived. */
+  async start(opts: { waitForConfig?: boolean } = {}): Promise<void> {
+    const bind = this.opts.bindAddress ?? '0.0.0.0';
+    if (this.opts.capture === 'redirect') {
+      await this.listen(bind, 'outbound', (s) => this.onCapturedOutbound(s));
+      await this.listen(bind, 'inboundPlaintext', (s) => this.onPlaintextInbound(s));
+      await this.listen(bind, 'hbone', (s) => this.onHboneSocket(s, () => originalDst(s).address));
+    }
+    await this.listen(bind, 'socks5', (s) => this.onSocks(s));
+    await this.serveHttp(bind, 'metrics', (req, res) => this.serveMetrics(req, res));
+    await this.serveHttp(bind, 'readiness', (req, res) => this.serveReadiness(req, res));
+    await this.serveHttp('127.0.0.1', 'admin', (req, res) => this.serveAdmin(req, res));
+    if (this.opts.adminSocket)
+      await this.serveHttp(this.opts.adminSocket, undefined, (req, res) => this.serveAdmin(req, res));
+    this.xds.start();
+    if (opts.waitForConfig !== false) await this.xds.whenSynced();
+    this.ready = true;
+    this.log.info({ ports: this.ports, capture: this.opts.capture }, 'ztunnel ready');
+  }
+
+  /** The port a listener really bound (tests pass 0). */
+  boundPort(name: keyof ZtunnelPorts): number {
+    return this.ports[name];
+  }
+
+  /** Stop accepting, let open connections finish up to the drain deadline, then cut what is left. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.ready = false;
+    const drainMs = this.opts.drainMs ?? 5_000;
+    this.log.info({ open: this.connections.size, drainMs }, 'draining');
+    for (const l of [...this.listeners, ...this.workloadListeners.values()]) l.close();
+    const hboneClosed = this.hbone.close(drainMs);
+    const deadline = Date.now() + drainMs;
+    while (this.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    for (const c of this.connections.values()) c.abort(new Error('the ztunnel is shutting down'));
+    await hboneClosed;
+    this.xds.stop();
+    this.certs.close();
+    await this.pool.close();
+    for (const h of this.http) {
+      h.closeAllConnections();
+      h.close();
+    }
+  }
+
+  connectionsView(): Array<Omit<Tracked, 'abort' | 'recheck'>> {
+    return [...this.connections.values()].map(({ abort: _a, recheck: _r, ...rest }) => rest);
+  }
+
+  // --- listeners ---
+
+  private async listen(
+    host: string,
+    name: keyof ZtunnelPorts,
+    onSocket: (s: net.Socket) => void,
+  ): Promise<net.Server> {
+    const port = this.ports[name];
+    const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => {
+      s.on('error', () => {}); // each path attaches its own handling; never crash on a peer's reset
+      try {
+        onSocket(s);
+      } catch (err) {
+        this.log.error({ err }, 'connection handler failed');
+        s.destroy();
+      }
+    });
+    server.maxConnections = this.opts.maxConnections ?? 65_536;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+    this.ports[name] = (server.address() as net.AddressInfo).port;
+    this.listeners.push(server);
+    return server;
+  }
+
+  /** An HTTP endpoint on `host` and the named port, or on a Unix socket when `host` is a path. */
+  private async serveHttp(
+    host: string,
+    name: keyof ZtunnelPorts | undefined,
+    handler: (req: IncomingMessage, res: ServerResponse) => void,
+  ): Promise<void> {
+    const port = name ? this.ports[name] : 0;
+    const server = createHttpServer((req, res) => {
+      try {
+        handler(req, res);
+      } catch (err) {
+        res.writeHead(500).end(describeError(err));
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      if (host.startsWith('/')) {
+        // A socket file left by a ztunnel that was killed: remove it and take its place.
+        rm(host, { force: true }).then(() => server.listen(host, resolve), reject);
+      } else server.listen(port, host, () => resolve());
+    });
+    if (name) this.ports[name] = (server.address() as net.AddressInfo).port;
+    this.http.push(server);
+  }
+
+  // --- outbound ---
+
+  private onCapturedOutbound(client: net.Socket): void {
+    let target: OrigDst;
+    try {
+      target = originalDst(client);
+    } catch (err) {
+      this.log.warn({ err: describeError(err) }, 'outbound connection without an original destination');
+      client.destroy();
+      return;
+    }
+    void this.outbound(client, { address: target.address, port: target.port });
+  }
+
+  private onSocks(client: net.Socket): void {
+    acceptSocks5(client).then(
+      (req) => this.outbound(client, req.target, req.reply),
+      (err) => this.log.debug({ err: describeError(err) }, 'SOCKS5 handshake failed'),
+    );
+  }
+
+  private async outbound(
+    client: net.Socket,
+    target: Addr,
+    socksReply?: (code: number) => void,
+  ): Promise<void> {
+    const sourceAddress = canonical(client.remoteAddress);
+    const started = Date.now();
+    const plan = planOutbound(this.state.snapshot, sourceAddress, target, {
+      nodeAddresses: this.nodeAddresses,
+    });
+    const record: ConnectionRecord = {
+      direction: 'outbound',
+      src: { addr: `${sourceAddress}:${client.remotePort}` },
+      dst: { addr: `${target.address}:${target.port}` },
+      bytes_sent: 0,
+      bytes_recv: 0,
+      duration_ms: 0,
+      flags: '-',
+    };
+    if (plan.kind === 'refuse') {
+      socksReply?.(SOCKS_REPLY.notAllowed);
+      client.destroy();
+      logConnection(this.accessLog, { ...record, flags: 'NR', error: plan.reason });
+      return;
+    }
+    Object.assign(record.src, workloadFields(plan.source));
+    const labels = outboundLabels(plan);
+    let upstream: net.Socket | HboneTunnel['stream'];
+    try {
+      if (plan.kind === 'hbone') {
+        const tunnel = await this.openTunnel(plan, client);
+        upstream = tunnel.stream;
+        record.dst.hbone_addr = `${plan.actual.address}:${plan.actual.port}`;
+        record.dst.identity = tunnel.peerIdentity;
+      } else {
+        upstream = await connectTcp(plan.actual, this.opts.connectTimeoutMs ?? 10_000);
+      }
+    } catch (err) {
+      const denied = hasCode(err, HBONE_ERRORS.DENIED);
+      socksReply?.(denied ? SOCKS_REPLY.notAllowed : SOCKS_REPLY.connectionRefused);
+      // A denial closes the client's connection; an unreachable destination resets it, as TCP would.
+      if (denied) client.end();
+      else resetStream(client);
+      const flags = denied ? 'DENY' : 'CONNECT';
+      if (plan.kind === 'hbone') {
+        this.tcp.open({ ...labels, response_flags: flags });
+        this.tcp.close({ ...labels, response_flags: flags }, { fromClient: 0, toClient: 0 });
+      }
+      logConnection(this.accessLog, {
+        ...record,
+        flags,
+        duration_ms: Date.now() - started,
+        error: describeError(err),
+      });
+      return;
+    }
+    socksReply?.(SOCKS_REPLY.succeeded);
+    client.resume(); // the SOCKS handshake paused it; the splice takes over from here
+    if (plan.kind === 'hbone') this.tcp.open(labels);
+    const id = ++this.nextId;
+    const s = splice(client, upstream, (result) => {
+      this.connections.delete(id);
+      if (plan.kind === 'hbone')
+        this.tcp.close(labels, { fromClient: result.received, toClient: result.sent });
+      logConnection(this.accessLog, {
+        ...record,
+        bytes_sent: result.received,
+        bytes_recv: result.sent,
+        duration_ms: Date.now() - started,
+        ...(result.error ? { error: result.error.message } : {}),
+      });
+    });
+    this.connections.set(id, {
+      id,
+      direction: 'outbound',
+      src: record.src.addr,
+      dst: record.dst.addr,
+      workload: plan.source.name,
+      startedAt: new Date(started).toISOString(),
+      abort: (why) => s.abort(why),
+    });
+  }
+
+  private async openTunnel(
+    plan: Extract<OutboundPlan, { kind: 'hbone' }>,
+    client: net.Socket,
+  ): Promise<HboneTunnel> {
+    const cert = await this.certs.get(plan.source.identity as SpiffeId);
+    const trustBundlePem = this.state.snapshot.trustBundlePem;
+    if (!trustBundlePem)
+      throw new AmbitError('AMBIT_ERR_ZTUNNEL_NO_BUNDLE', 'no trust bundle yet from the control plane');
+    const material: TlsMaterial = {
+      identity: cert.id,
+      certChainPem: cert.chain.join(''),
+      keyPem: cert.privateKeyPem,
+      trustBundlePem,
+    };
+    return this.pool.connect({
+      source: () => material,
+      destination: plan.actual,
+      accepted: plan.expectedIdentities as SpiffeId[],
+      authority: `${plan.intended.address}:${plan.intended.port}`,
+      headers: {
+        forwarded: forwardedFor({ address: canonical(client.remoteAddress), port: client.remotePort ?? 0 }),
+        baggage: baggageOf(plan.source),
+      },
+    });
+  }
+
+  // --- inbound ---
+
+  private onHboneSocket(socket: net.Socket, destination: () => string): void {
+    let address: string;
+    try {
+      address = destination();
+    } catch (err) {
+      this.log.warn({ err: describeError(err) }, 'HBONE connection without a destination; closing');
+      socket.destroy();
+      return;
+    }
+    // The server certificate is the destination workload's: make sure it is here before TLS starts.
+    const w = this.state.snapshot.workloadByAddress.get(address);
+    if (!w?.enrolled || w.node !== this.opts.node) {
+      this.log.warn(
+        { destination: address },
+        'HBONE connection for a workload not in the mesh on this node; closing',
+      );
+      socket.destroy();
+      return;
+    }
+    if (this.certs.current(w.identity as SpiffeId)) {
+      this.hbone.accept(socket, address);
+      return;
+    }
+    // Bytes that arrive meanwhile stay buffered on the socket; the TLS layer takes them over.
+    this.certs.get(w.identity as SpiffeId).then(
+      () => this.hbone.accept(socket, address),
+      (err) => {
+        this.log.warn(
+          { identity: w.identity, err: describeError(err) },
+          'no certificate for an inbound HBONE connection; closing',
+        );
+        socket.destroy();
+      },
+    );
+  }
+
+  private materialForDestination(address: string): TlsMaterial | undefined {
+    const w = this.state.snapshot.workloadByAddress.get(address);
+    const bundle = this.state.snapshot.trustBundlePem;
+    if (!w?.enrolled || w.node !== this.opts.node || !bundle) return undefined;
+    const cert = this.certs.current(w.identity as SpiffeId);
+    if (!cert) return undefined;
+    return {
+      identity: cert.id,
+      certChainPem: cert.chain.join(''),
+      keyPem: cert.privateKeyPem,
+      trustBundlePem: bundle,
+    };
+  }
+
+  private async onHboneConnect(
+    ctx: Parameters<ConstructorParameters<typeof HboneServer>[0]['onConnect']>[0],
+  ) {
+    const forwarded = /for="?\[?([0-9a-fA-F.:]+?)\]?(?::\d+)?"?(?:;|$)/.exec(
+      String(ctx.headers.forwarded ?? ''),
+    )?.[1];
+    const peerAddr = ctx.peerAddress?.address ?? '';
+    const sourceIp = this.sourceIpFor(ctx.peerIdentity, forwarded) ?? peerAddr;
+    const plan = planInbound(this.state.snapshot, {
+      destination: { address: ctx.destinationAddress, port: this.ports.hbone },
+      authority: ctx.authority,
+      peerIdentity: ctx.peerIdentity,
+      sourceIp,
+    });
+    if (plan.status !== 200) return { status: plan.status, reason: plan.reason };
+    let upstream: net.Socket;
+    try {
+      upstream = await connectTcp(plan.upstream, this.opts.connectTimeoutMs ?? 10_000);
+    } catch (err) {
+      return {
+        status: 503 as const,
+        reason: `cannot reach ${plan.upstream.address}:${plan.upstream.port}: ${describeError(err)}`,
+      };
+    }
+    const id = ++this.nextId;
+    const workload = plan.workload;
+    this.connections.set(id, {
+      id,
+      direction: 'inbound',
+      src: sourceIp,
+      dst: `${plan.upstream.address}:${plan.upstream.port}`,
+      workload: workload.name,
+      peerIdentity: ctx.peerIdentity,
+      startedAt: new Date().toISOString(),
+      recheck: (state) =>
+        planInbound(state, {
+          destination: { address: ctx.destinationAddress, port: this.ports.hbone },
+          authority: ctx.authority,
+          peerIdentity: ctx.peerIdentity,
+          sourceIp,
+        }).status === 200,
+      abort: () => {
+        resetStream(upstream);
+        ctx.stream.close(0x8); // CANCEL
+      },
+    });
+    upstream.once('close', () => this.connections.delete(id));
+    return { status: 200 as const, upstream, baggage: baggageOf(workload) };
+  }
+
+  private onHboneComplete(r: StreamRecord): void {
+    const state = this.state.snapshot;
+    const dst = r.authority ? state.workloadByAddress.get(r.authority.split(':')[0] ?? '') : undefined;
+    const flags = r.status === 401 ? 'DENY' : r.status === 200 ? '-' : 'CONNECT';
+    const labels: TcpLabels = {
+      reporter: 'destination',
+      ...sourceLabels(state, r.peerIdentity),
+      ...destinationLabels(dst),
+      response_flags: flags,
+      connection_security_policy: 'mutual_tls',
+    };
+    this.tcp.open(labels);
+    this.tcp.close(labels, { fromClient: r.received, toClient: r.sent });
+    logConnection(this.accessLog, {
+      direction: 'inbound',
+      src: {
+        addr: r.peerAddress ? `${r.peerAddress.address}:${r.peerAddress.port}` : '',
+        identity: r.peerIdentity,
+      },
+      dst: {
+        addr: r.authority ?? '',
+        hbone_addr: `${r.destinationAddress}:${this.ports.hbone}`,
+        ...workloadFields(dst),
+      },
+      bytes_sent: r.sent,
+      bytes_recv: r.received,
+      duration_ms: Math.round(r.durationMs),
+      flags,
+      ...(r.reason ? { error: r.reason } : r.error ? { error: r.error.message } : {}),
+    });
+  }
+
+  /** The client's IP for policy: the `forwarded` address when it belongs to the authenticated peer. */
+  private sourceIpFor(peerIdentity: string, forwarded: string | undefined): string | undefined {
+    if (!forwarded) return undefined;
+    const w = this.state.snapshot.workloadByAddress.get(forwarded);
+    return w?.identity === peerIdentity ? forwarded : undefined;
+  }
+
+  private onPlaintextInbound(client: net.Socket): void {
+    let dst: OrigDst;
+    try {
+      dst = originalDst(client);
+    } catch {
+      client.destroy();
+      return;
+    }
+    const started = Date.now();
+    const sourceIp = canonical(client.remoteAddress);
+    const plan = planInbound(this.state.snapshot, {
+      destination: { address: dst.address, port: dst.port },
+      sourceIp,
+    });
+    const state = this.state.snapshot;
+    const labels: TcpLabels = {
+      reporter: 'destination',
+      ...sourceLabels(state, undefined, sourceIp),
+      ...destinationLabels(plan.workload),
+      connection_security_policy: 'none',
+    };
+    const record: ConnectionRecord = {
+      direction: 'inbound',
+      src: { addr: `${sourceIp}:${client.remotePort}` },
+      dst: { addr: `${dst.address}:${dst.port}`, ...workloadFields(plan.workload) },
+      bytes_sent: 0,
+      bytes_recv: 0,
+      duration_ms: 0,
+      flags: '-',
+    };
+    if (plan.status !== 200) {
+      const flags = plan.status === 401 ? 'DENY' : 'CONNECT';
+      this.tcp.open({ ...labels, response_flags: flags });
+      this.tcp.close({ ...labels, response_flags: flags }, { fromClient: 0, toClient: 0 });
+      logConnection(this.accessLog, { ...record, flags, error: plan.reason });
+      client.destroy();
+      return;
+    }
+    connectTcp(plan.upstream, this.opts.connectTimeoutMs ?? 10_000).then(
+      (upstream) => {
+        this.tcp.open(labels);
+        const id = ++this.nextId;
+        const s = splice(client, upstream, (result) => {
+          this.connections.delete(id);
+          this.tcp.close(labels, { fromClient: result.received, toClient: result.sent });
+          logConnection(this.accessLog, {
+            ...record,
+            bytes_sent: result.sent,
+            bytes_recv: result.received,
+            duration_ms: Date.now() - started,
+            ...(result.error ? { error: result.error.message } : {}),
+          });
+        });
+        this.connections.set(id, {
+          id,
+          direction: 'inbound',
+          src: record.src.addr,
+          dst: record.dst.addr,
+          workload: plan.workload.name,
+          startedAt: new Date(started).toISOString(),
+          recheck: (st) =>
+            planInbound(st, { destination: { address: dst.address, port: dst.port }, sourceIp }).status ===
+            200,
+          abort: (why) => s.abort(why),
+        });
+      },
+      (err) => {
+        resetStream(client);
+        logConnection(this.accessLog, { ...record, flags: 'CONNECT', error: describeError(err) });
+      },
+    );
+  }
+
+  // --- state ---
+
+  private onStateChange(state: StateSnapshot): void {
+    const local = [...state.workloads.values()].filter((w) => w.node === this.opts.node && w.enrolled);
+    this.certs.want(local.map((w) => w.identity as SpiffeId));
+    if (this.opts.capture === 'none') this.syncWorkloadListeners(local);
+    // A policy change re-checks open connections and closes those it now denies.
+    for (const c of this.connections.values()) {
+      if (c.recheck && !c.recheck(state)) {
+        this.log.info(
+          { connection: c.id, src: c.src, dst: c.dst },
+          'closing a connection that policy now denies',
+        );
+        c.abort(new AmbitError('AMBIT_ERR_ZTUNNEL_DENIED', 'policy now denies this connection'));
+        this.connections.delete(c.id);
+      }
+    }
+  }
+
+  /** capture=none: one HBONE listener per local workload address, as the in-pod model has. */
+  private syncWorkloadListeners(local: WorkloadResource[]): void {
+    const wanted = new Set(local.flatMap((w) => w.addresses));
+    for (const [address, server] of this.workloadListeners) {
+      if (!wanted.has(address)) {
+        server.close();
+        this.workloadListeners.delete(address);
+      }
+    }
+    for (const address of wanted) {
+      if (this.workloadListeners.has(address) || this.stopping) continue;
+      const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => {
+        s.on('error', () => {});
+        this.onHboneSocket(s, () => canonical(s.localAddress));
+      });
+      server.maxConnections = this.opts.maxConnections ?? 65_536;
+      server.on('error', (err) =>
+        this.log.error({ err: describeError(err), address }, 'cannot listen for HBONE on a workload address'),
+      );
+      server.listen(this.ports.hbone === 0 ? ZTUNNEL_DEFAULT_PORTS.hbone : this.ports.hbone, address);
+      this.workloadListeners.set(address, server);
+    }
+  }
+
+  // --- HTTP endpoints ---
+
+  private serveMetrics(req: IncomingMessage, res: ServerResponse): void {
+    if (req.url !== '/metrics' && req.url !== '/stats/prometheus') {
+      res.writeHead(404).end();
+      return;
+    }
+    this.metrics.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': this.metrics.contentType }).end(text),
+      (err) => res.writeHead(500).end(String(err)),
+    );
+  }
+
+  private serveReadiness(req: IncomingMessage, res: ServerResponse): void {
+    if (req.url !== '/healthz/ready') {
+      res.writeHead(404).end();
+      return;
+    }
+    res
+      .writeHead(this.ready ? 200 : 503, { 'content-type': 'text/plain' })
+      .end(this.ready ? 'ready\n' : 'not ready\n');
+  }
+
+  private serveAdmin(req: IncomingMessage, res: ServerResponse): void {
+    const json = (body: unknown) => {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(body, null, 2)}\n`);
+    };
+    switch (req.url?.split('?')[0]) {
+      case '/config_dump':
+        return json({
+          node: this.opts.node,
+          ...this.state.dump(),
+          xds: {
+            connected: this.xds.connected,
+            lastError: this.xds.lastError,
+            versions: this.xds.versions(),
+          },
+          certificates: this.certs.status(),
+          pool: this.pool.stats(),
+        });
+      case '/certs':
+        return json({ certificates: this.certs.status() });
+      case '/connections':
+        return json({ connections: this.connectionsView(), pool: this.pool.stats() });
+      default:
+        res
+          .writeHead(404, { 'content-type': 'text/plain' })
+          .end('try /config_dump, /certs or /connections\n');
+    }
+  }
+}
+
+function canonical(address: string | undefined): string {
+  if (!address) return '';
+  return address.startsWith('::ffff:') ? address.slice(7) : address;
+}
+
+function connectTcp(to: Addr, timeoutMs: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host: to.address, port: to.port, allowHalfOpen: true, noDelay: true });
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(
+        new AmbitError(
+          'AMBIT_ERR_ZTUNNEL_CONNECT_TIMEOUT',
+          `connecting to ${to.address}:${to.port} timed out after ${timeoutMs} ms`,
+        ),
+      );
+    }, timeoutMs);
+    s.once('connect', () => {
+      clearTimeout(timer);
+      resolve(s);
+    });
+    s.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
+function workloadFields(w: WorkloadResource | undefined): {
+  workload?: string;
+  namespace?: string;
+  identity?: string;
+} {
+  return w ? { workload: w.name, namespace: w.namespace, identity: w.identity } : {};
+}
+
+/** W3C baggage with the workload's metadata, as Istio's ztunnel sends it. */
+function baggageOf(w: WorkloadResource): string {
+  const parts = [`k8s.namespace.name=${w.namespace}`, `k8s.pod.name=${w.name}`];
+  const app = w.labels.app ?? w.labels['app.kubernetes.io/name'];
+  const version = w.labels.version ?? w.labels['app.kubernetes.io/version'];
+  if (app) parts.push(`service.name=${app}`);
+  if (version) parts.push(`service.version=${version}`);
+  return parts.join(',');
+}
+
+function sourceLabels(state: StateSnapshot, identity: string | undefined, ip?: string): Partial<TcpLabels> {
+  const w = ip
+    ? state.workloadByAddress.get(ip)
+    : [...state.workloads.values()].find((x) => x.identity === identity);
+  return {
+    source_workload: w?.name,
+    source_workload_namespace: w?.namespace,
+    source_principal: identity,
+    source_app: w?.labels.app,
+    source_version: w?.labels.version,
+  };
+}
+
+function destinationLabels(w: WorkloadResource | undefined): Partial<TcpLabels> {
+  return {
+    destination_workload: w?.name,
+    destination_workload_namespace: w?.namespace,
+    destination_principal: w?.identity,
+    destination_app: w?.labels.app,
+    destination_version: w?.labels.version,
+  };
+}
+
+function outboundLabels(plan: Extract<OutboundPlan, { kind: 'hbone' | 'passthrough' }>): TcpLabels {
+  const svc = plan.destination.service;
+  return {
+    reporter: 'source',
+    source_workload: plan.source.name,
+    source_workload_namespace: plan.source.namespace,
+    source_principal: plan.source.identity,
+    source_app: plan.source.labels.app,
+    source_version: plan.source.labels.version,
+    ...destinationLabels(plan.destination.workload),
+    ...(svc
+      ? {
+          destination_service: svc.hostname,
+          destination_service_name: svc.name,
+          destination_service_namespace: svc.namespace,
+        }
+      : {}),
+    connection_security_policy: plan.kind === 'hbone' ? 'mutual_tls' : 'unknown',
+  };
+}
