@@ -661,31 +661,23 @@ export class Ztunnel {
   }
 
   private serveAdmin(req: IncomingMessage, res: ServerResponse): void {
-    const json = (body: unknown) => {
+    const json = (body: unknown) =>
       res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(body, null, 2)}\n`);
+    const views: Record<string, () => unknown> = {
+      '/config_dump': () => ({
+        node: this.opts.node,
+        ...this.state.dump(),
+        xds: { connected: this.xds.connected, lastError: this.xds.lastError, versions: this.xds.versions() },
+        certificates: this.certs.status(),
+        pool: this.pool.stats(),
+      }),
+      '/certs': () => ({ certificates: this.certs.status() }),
+      '/connections': () => ({ connections: this.connectionsView(), pool: this.pool.stats() }),
     };
-    switch (req.url?.split('?')[0]) {
-      case '/config_dump':
-        return json({
-          node: this.opts.node,
-          ...this.state.dump(),
-          xds: {
-            connected: this.xds.connected,
-            lastError: this.xds.lastError,
-            versions: this.xds.versions(),
-          },
-          certificates: this.certs.status(),
-          pool: this.pool.stats(),
-        });
-      case '/certs':
-        return json({ certificates: this.certs.status() });
-      case '/connections':
-        return json({ connections: this.connectionsView(), pool: this.pool.stats() });
-      default:
-        res
-          .writeHead(404, { 'content-type': 'text/plain' })
-          .end('try /config_dump, /certs or /connections\n');
-    }
+    const view = views[req.url?.split('?')[0] ?? ''];
+    if (view) json(view());
+    else
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('try /config_dump, /certs or /connections\n');
   }
 }
 
