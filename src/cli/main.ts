@@ -3,9 +3,12 @@ import { AmbitError, describeError } from '../errors/index.ts';
 import { caCommand } from './ca.ts';
 import { applyCommand, deleteCommand, getCommand } from './config.ts';
 import { controlCommand } from './control.ts';
+import { demoCommand } from './demo.ts';
 import { labCommand } from './lab.ts';
 import { derivedViews, describeCommand, proxyStatusCommand } from './mesh.ts';
 import { sampleCommand } from './sample.ts';
+import { checkCommand, downCommand, upCommand } from './up.ts';
+import { ztunnelCommand, ztunnelConfigCommand } from './ztunnel.ts';
 
 /** Exit codes: 0 success, 1 a reported error, 2 bad usage, 70 a bug (an unexpected exception). */
 export const EXIT_ERROR = 1;
@@ -16,6 +19,10 @@ export function buildProgram(): Command {
     .description('Ambit: an ambient (sidecar-less) service mesh for Linux')
     .showHelpAfterError()
     .exitOverride();
+  program.addCommand(upCommand());
+  program.addCommand(downCommand());
+  program.addCommand(demoCommand());
+  program.addCommand(checkCommand());
   program.addCommand(labCommand());
   program.addCommand(sampleCommand());
   program.addCommand(controlCommand());
@@ -23,6 +30,8 @@ export function buildProgram(): Command {
   program.addCommand(getCommand(derivedViews));
   program.addCommand(describeCommand());
   program.addCommand(proxyStatusCommand());
+  program.addCommand(ztunnelCommand());
+  program.addCommand(ztunnelConfigCommand());
   program.addCommand(deleteCommand());
   program.addCommand(caCommand());
   applyToAll(program, (cmd) => cmd.exitOverride().showHelpAfterError());

@@ -121,6 +121,7 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
       views: {
         ...registryViews(mesh),
         proxies: () => ({ version: mesh.snapshot.version, items: stream.status() }),
+        'trust-bundle': () => ({ pem: ca.bundle.toPem() }),
       },
       actions: {
         tokens: async (body) => {

@@ -2,6 +2,7 @@
 // namespace, so the mesh captures and secures real kernel traffic as it would between machines.
 
 export {
+  CONTROL_TARGET,
   DEFAULT_LAB,
   Lab,
   type LabOptions,
@@ -10,6 +11,7 @@ export {
   type ProcessStatus,
 } from './lab.ts';
 export {
+  CONTROL_ADDRESS,
   formatLabels,
   labNames,
   NETNS_PREFIX,
@@ -19,5 +21,5 @@ export {
   parseLabels,
   podSubnet,
 } from './plan.ts';
-export { ambitHome, type PodRecord, type ProcessRecord } from './state.ts';
+export { ambitHome, labPodsOnNode, type PodRecord, type ProcessRecord } from './state.ts';
 export { type CommandResult, checkPrerequisites, LAB_TOOLS } from './system.ts';

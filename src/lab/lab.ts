@@ -9,6 +9,7 @@ import { AmbitError } from '../errors/index.ts';
 import { logger } from '../log/index.ts';
 import {
   allocatePodHost,
+  CONTROL_ADDRESS,
   formatLabels,
   type LabNames,
   labNames,
@@ -41,6 +42,8 @@ import {
 const log = logger('lab');
 
 export const DEFAULT_LAB = 'lab';
+/** `run`/`exec` target for the bridge's namespace, where the lab's control plane runs. */
+export const CONTROL_TARGET = 'control';
 
 export interface LabOptions {
   /** Data directory; `$AMBIT_HOME` or /var/lib/ambit by default. */
@@ -63,6 +66,7 @@ export interface ProcessStatus extends ProcessRecord {
 
 export interface LabStatus {
   name: string;
+  control: { address: string; processes: ProcessStatus[] };
   nodes: Array<{ name: string; address: string; processes: ProcessStatus[] }>;
   pods: Array<{
     name: string;
@@ -89,11 +93,13 @@ export class Lab {
   readonly name: string;
   readonly names: LabNames;
   private readonly store: LabStore;
+  private readonly homeDir: string;
 
   constructor(opts: LabOptions = {}) {
     this.name = validateLabName(opts.name ?? DEFAULT_LAB);
     this.names = labNames(this.name);
-    this.store = new LabStore(opts.home ?? ambitHome(), this.name);
+    this.homeDir = opts.home ?? ambitHome();
+    this.store = new LabStore(this.homeDir, this.name);
   }
 
   /** Brings up `count` nodes. Up again with the same count is a no-op; leftovers of a crash are cleared first. */
@@ -143,6 +149,12 @@ export class Lab {
 
   async addPod(spec: PodSpec): Promise<PodRecord> {
     validatePodName(spec.name);
+    if (spec.name === CONTROL_TARGET || /^node-\d+$/.test(spec.name)) {
+      throw new AmbitError(
+        'AMBIT_ERR_LAB_INVALID_POD_NAME',
+        `"${spec.name}" names a node or the control plane; pick another pod name`,
+      );
+    }
     const namespace = validateDnsLabel('namespace', spec.namespace ?? 'default');
     const serviceAccount = validateDnsLabel('service account', spec.serviceAccount ?? 'default');
     const labels = { ...(spec.labels ?? {}) };
@@ -200,7 +212,11 @@ export class Lab {
   }
 
   /** Starts a long-running process in a pod (or node); output goes to a log file. Returns its record. */
-  async run(target: string, argv: string[]): Promise<ProcessRecord> {
+  async run(
+    target: string,
+    argv: string[],
+    opts: { env?: Record<string, string> } = {},
+  ): Promise<ProcessRecord> {
     if (argv.length === 0)
       throw new AmbitError('AMBIT_ERR_LAB_NO_COMMAND', 'give the command to run after `--`');
     await checkPrerequisites();
@@ -213,7 +229,7 @@ export class Lab {
       let pid: number;
       try {
         pid = spawnInNetns(where.netns, expandAmbit(argv), {
-          env: { ...process.env, ...where.env },
+          env: { ...process.env, ...where.env, ...opts.env },
           logFd: fd,
         });
       } finally {
@@ -221,6 +237,8 @@ export class Lab {
       }
       const record: ProcessRecord = { pid, command: argv, log, startedAt: new Date().toISOString() };
       if (where.pod) where.pod.processes.push(record);
+      else if (target === CONTROL_TARGET)
+        state.nodeProcesses[CONTROL_TARGET] = [...(state.nodeProcesses[CONTROL_TARGET] ?? []), record];
       else if (where.node)
         state.nodeProcesses[where.node] = [...(state.nodeProcesses[where.node] ?? []), record];
       await this.store.save(state);
@@ -247,6 +265,10 @@ export class Lab {
     const withLiveness = (ps: ProcessRecord[]) => ps.map((p) => ({ ...p, running: isAlive(p.pid) }));
     return {
       name: state.name,
+      control: {
+        address: CONTROL_ADDRESS,
+        processes: withLiveness(state.nodeProcesses[CONTROL_TARGET] ?? []),
+      },
       nodes: Array.from({ length: state.nodes }, (_, i) => ({
         name: nodeName(i + 1),
         address: nodeAddress(i + 1),
@@ -269,7 +291,18 @@ export class Lab {
     return this.target(await this.requireState(), target).netns;
   }
 
+  /** The lab's state file (node agents read it to discover pods). */
+  get stateFile(): string {
+    return this.store.file;
+  }
+
+  /** The data directory this lab lives in. */
+  get home(): string {
+    return this.homeDir;
+  }
+
   private target(state: LabState, name: string): Target {
+    if (name === CONTROL_TARGET) return { netns: this.names.net, env: { AMBIT_CONTROL_IP: CONTROL_ADDRESS } };
     const pod = state.pods.find((p) => p.name === name);
     if (pod) {
       return {

@@ -8,6 +8,8 @@ export const UNDERLAY_PREFIX = '198.18.0';
 export const MAX_NODES = 250;
 /** Pod host numbers on a node: .1 is the node's gateway address, pods take .2 … .254. */
 export const FIRST_POD_HOST = 2;
+/** The control plane's address on the underlay, in the bridge's namespace (reachable from every node). */
+export const CONTROL_ADDRESS = '198.18.0.254';
 export const LAST_POD_HOST = 254;
 
 /** Every namespace the lab makes starts with this, so cleanup finds leftovers after a crash. */
@@ -170,6 +172,7 @@ export function planUp(names: LabNames, count: number): IpStep[] {
     inNs(names.net, 'link', 'set', 'lo', 'up'),
     inNs(names.net, 'link', 'add', BRIDGE, 'type', 'bridge'),
     inNs(names.net, 'link', 'set', BRIDGE, 'up'),
+    inNs(names.net, 'addr', 'add', `${CONTROL_ADDRESS}/24`, 'dev', BRIDGE),
   ];
   for (let i = 1; i <= count; i++) {
     const ns = names.node(i);

@@ -46,7 +46,7 @@ export function ambitHome(env: NodeJS.ProcessEnv = process.env): string {
 export class LabStore {
   readonly dir: string;
   readonly logDir: string;
-  private readonly file: string;
+  readonly file: string;
 
   constructor(home: string, lab: string) {
     this.dir = join(home, 'labs', lab);
@@ -122,4 +122,40 @@ function corrupt(file: string, why: string, cause: unknown): AmbitError {
     `lab state ${file} is unreadable (${why}); run \`ambit lab down\` to clean up and start again`,
     { cause },
   );
+}
+
+/**
+ * The pods a lab places on `node`, read from the lab's state file: how a node agent discovers lab
+ * workloads (DESIGN.md: in the lab, lab pods register themselves as workloads).
+ */
+export async function labPodsOnNode(
+  stateFile: string,
+  node: string,
+): Promise<
+  Array<{
+    name: string;
+    namespace: string;
+    serviceAccount: string;
+    labels: Record<string, string>;
+    address: string;
+  }>
+> {
+  let text: string;
+  try {
+    text = await readFile(stateFile, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  const parsed = labState.safeParse(JSON.parse(text));
+  if (!parsed.success) throw corrupt(stateFile, z.prettifyError(parsed.error), parsed.error);
+  return parsed.data.pods
+    .filter((p) => p.node === node)
+    .map((p) => ({
+      name: p.name,
+      namespace: p.namespace,
+      serviceAccount: p.serviceAccount,
+      labels: p.labels,
+      address: p.address,
+    }));
 }

@@ -1,0 +1,254 @@
+// `ambit up` / `ambit down`: the whole mesh on this machine — the lab's nodes, the control plane in
+// the bridge's namespace (198.18.0.254), and one node agent + ztunnel per node — in the background,
+// ready when `up` returns. `ambit check` reports missing prerequisites with the fix.
+
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { Command, InvalidArgumentError } from 'commander';
+import { AmbitError } from '../errors/index.ts';
+import { ambitHome, CONTROL_ADDRESS, CONTROL_TARGET, DEFAULT_LAB, Lab, nodeName } from '../lab/index.ts';
+import { AdminClient } from './client.ts';
+import { table } from './output.ts';
+
+const execFileP = promisify(execFile);
+
+export interface MeshOptions {
+  nodes?: number;
+  home?: string;
+  lab?: string;
+  /** How long to wait for each part to become ready. */
+  timeoutMs?: number;
+}
+
+export interface Mesh {
+  lab: Lab;
+  admin: AdminClient;
+  home: string;
+  controlDir: string;
+}
+
+function paths(home: string) {
+  return { controlDir: join(home, 'control'), nodesDir: join(home, 'nodes') };
+}
+
+/** The admin client for the lab's control plane (its Unix socket crosses namespaces). */
+export function meshAdmin(home = ambitHome()): AdminClient {
+  return new AdminClient(`unix:${join(paths(home).controlDir, 'admin.sock')}`);
+}
+
+async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T | undefined>,
+  log?: string,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  let tail = '';
+  if (log) tail = (await readFile(log, 'utf8').catch(() => '')).split('\n').slice(-15).join('\n');
+  throw new AmbitError(
+    'AMBIT_ERR_UP_TIMEOUT',
+    `${what} did not become ready within ${timeoutMs / 1000} s${last ? ` (${(last as Error).message})` : ''}${tail ? `; its log ends:\n${tail}` : ''}`,
+  );
+}
+
+/** Brings the mesh up; when it is already up, returns it as it is. */
+export async function meshUp(opts: MeshOptions = {}): Promise<Mesh> {
+  const home = opts.home ?? ambitHome();
+  const { controlDir, nodesDir } = paths(home);
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  const lab = new Lab({ home, name: opts.lab ?? DEFAULT_LAB });
+  const nodes = opts.nodes ?? 2;
+  await lab.up(nodes);
+  const admin = meshAdmin(home);
+  const status = await lab.status();
+  if (status?.control.processes.some((p) => p.running)) return { lab, admin, home, controlDir };
+
+  const control = await lab.run(CONTROL_TARGET, [
+    'ambit',
+    'control',
+    '--data-dir',
+    controlDir,
+    '--grpc-listen',
+    `${CONTROL_ADDRESS}:15010`,
+    '--admin-listen',
+    '127.0.0.1:15014',
+  ]);
+  await waitFor(
+    'the control plane',
+    timeoutMs,
+    async () => {
+      await admin.call('GET', '/healthz/ready');
+      return true;
+    },
+    control.log,
+  );
+
+  const { pem } = await admin.call<{ pem: string }>('GET', '/ambit/v1/trust-bundle');
+  await mkdir(nodesDir, { recursive: true, mode: 0o700 });
+  const bundle = join(nodesDir, 'ca-bundle.pem');
+  await writeFile(bundle, pem);
+  const started: Array<{ node: string; log: string }> = [];
+  for (let i = 1; i <= (status?.nodes.length ?? nodes); i++) {
+    const node = nodeName(i);
+    const { token } = await admin.call<{ token: string }>('POST', '/ambit/v1/tokens', { node });
+    const p = await lab.run(
+      node,
+      [
+        'ambit',
+        'ztunnel',
+        '--node',
+        node,
+        '--control',
+        `${CONTROL_ADDRESS}:15010`,
+        '--ca-bundle',
+        bundle,
+        '--data-dir',
+        join(nodesDir, node),
+        '--lab-state',
+        lab.stateFile,
+      ],
+      { env: { AMBIT_JOIN_TOKEN: token } },
+    );
+    started.push({ node, log: p.log });
+  }
+  for (const { node, log } of started) {
+    await waitFor(
+      `the ztunnel on ${node}`,
+      timeoutMs,
+      async () => {
+        const r = await lab.exec(node, [
+          'curl',
+          '-sf',
+          '--max-time',
+          '1',
+          'http://127.0.0.1:15021/healthz/ready',
+        ]);
+        return r.code === 0 ? true : undefined;
+      },
+      log,
+    );
+  }
+  return { lab, admin, home, controlDir };
+}
+
+/** Stops everything `up` started and removes the lab; `keepData` keeps the control plane's store and CA. */
+export async function meshDown(
+  opts: { home?: string; lab?: string; keepData?: boolean } = {},
+): Promise<void> {
+  const home = opts.home ?? ambitHome();
+  await new Lab({ home, name: opts.lab ?? DEFAULT_LAB }).down();
+  if (!opts.keepData) {
+    const { controlDir, nodesDir } = paths(home);
+    await rm(controlDir, { recursive: true, force: true });
+    await rm(nodesDir, { recursive: true, force: true });
+  }
+}
+
+function nodesArg(value: string): number {
+  if (!/^[0-9]+$/.test(value)) throw new InvalidArgumentError('--nodes must be a whole number');
+  return Number(value);
+}
+
+export function upCommand(): Command {
+  return new Command('up')
+    .description('bring up the mesh on this machine: lab nodes, control plane, a ztunnel per node')
+    .option('--nodes <n>', 'number of nodes', nodesArg, 2)
+    .action(async (opts: { nodes: number }) => {
+      await meshUp({ nodes: opts.nodes });
+      console.log(
+        `mesh is up: ${opts.nodes} node(s), control plane at ${CONTROL_ADDRESS}:15010 (admin: ambit get …)`,
+      );
+    });
+}
+
+export function downCommand(): Command {
+  return new Command('down')
+    .description('stop the mesh and remove the lab (and, unless --keep-data, the control plane data)')
+    .option('--keep-data', "keep the control plane's store and CA for the next `up`", false)
+    .action(async (opts: { keepData: boolean }) => {
+      await meshDown({ keepData: opts.keepData });
+      console.log('mesh is down');
+    });
+}
+
+interface Check {
+  what: string;
+  ok: boolean;
+  fix: string;
+}
+
+/** Every prerequisite of the lab and the mesh, with what to do about a missing one. */
+export async function checks(): Promise<Check[]> {
+  const out: Check[] = [];
+  const has = async (cmd: string, args: string[]) =>
+    execFileP(cmd, args).then(
+      () => true,
+      () => false,
+    );
+  out.push({
+    what: 'running as root',
+    ok: process.getuid?.() === 0,
+    fix: 'run as root (the lab creates network namespaces)',
+  });
+  const major = Number(process.versions.node.split('.')[0]);
+  out.push({
+    what: `Node.js >= 24 (have ${process.versions.node})`,
+    ok: major >= 24,
+    fix: 'run through npm (`npx ambit …`) after `npm ci`, which brings Node 24',
+  });
+  for (const [tool, pkg] of [
+    ['ip', 'iproute2'],
+    ['nft', 'nftables'],
+    ['curl', 'curl'],
+    ['sysctl', 'procps'],
+  ] as const) {
+    out.push({
+      what: `\`${tool}\` command`,
+      ok: await has('sh', ['-c', `command -v ${tool}`]),
+      fix: `apt-get install -y ${pkg}`,
+    });
+  }
+  out.push({
+    what: 'nftables in the kernel',
+    ok: await has('sh', [
+      '-c',
+      'ip netns add ambit-check-nft && ip netns exec ambit-check-nft nft list tables; r=$?; ip netns del ambit-check-nft; exit $r',
+    ]),
+    fix: 'load the nf_tables module (`modprobe nf_tables`) or use a kernel built with it',
+  });
+  const addon = resolve(import.meta.dirname, '../../build/Release/orig_dst.node');
+  out.push({
+    what: 'SO_ORIGINAL_DST addon built',
+    ok: existsSync(addon),
+    fix: 'run `npm ci` with python3, make and g++ installed',
+  });
+  return out;
+}
+
+export function checkCommand(): Command {
+  return new Command('check')
+    .description('report missing prerequisites and how to fix them')
+    .action(async () => {
+      const found = await checks();
+      console.log(
+        table(
+          ['CHECK', 'STATUS', 'FIX'],
+          found.map((c) => [c.what, c.ok ? 'ok' : 'MISSING', c.ok ? '' : c.fix]),
+        ),
+      );
+      if (found.some((c) => !c.ok)) process.exitCode = 1;
+    });
+}

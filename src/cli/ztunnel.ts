@@ -1,0 +1,194 @@
+// `ambit ztunnel` runs a node's agent and ztunnel; `ambit ztunnel-config` reads a ztunnel's admin endpoint.
+
+import { readFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { Command, Option } from 'commander';
+import { NftablesCapture } from '../capture/index.ts';
+import { AmbitError } from '../errors/index.ts';
+import { ambitHome, labPodsOnNode } from '../lab/index.ts';
+import { NodeAgent } from '../ztunnel/index.ts';
+import { table } from './output.ts';
+
+interface ZtunnelFlags {
+  node: string;
+  control: string;
+  caBundle: string;
+  token?: string;
+  trustDomain: string;
+  dataDir?: string;
+  capture: 'nftables' | 'none';
+  labState?: string;
+}
+
+export function ztunnelCommand(): Command {
+  return new Command('ztunnel')
+    .description("run a node's agent and ztunnel (in the node's network namespace)")
+    .requiredOption('--node <name>', 'this node')
+    .requiredOption('--control <host:port>', "the control plane's gRPC address")
+    .requiredOption('--ca-bundle <file>', 'PEM roots that vouch for the control plane')
+    .option('--token <token>', 'join token for the first start (or $AMBIT_JOIN_TOKEN)')
+    .option('--trust-domain <domain>', 'SPIFFE trust domain', 'cluster.local')
+    .option('--data-dir <dir>', 'node credential and admin socket (default $AMBIT_HOME/nodes/<node>)')
+    .addOption(
+      new Option('--capture <driver>', 'traffic capture').choices(['nftables', 'none']).default('nftables'),
+    )
+    .option('--lab-state <file>', "report this lab's pods on the node as workloads")
+    .action(async (opts: ZtunnelFlags) => {
+      const trustBundlePem = await readFile(opts.caBundle, 'utf8').catch((cause) => {
+        throw new AmbitError(
+          'AMBIT_ERR_CLI_NO_FILE',
+          `cannot read --ca-bundle ${opts.caBundle}: ${(cause as Error).message}`,
+        );
+      });
+      const labState = opts.labState;
+      const agent = new NodeAgent({
+        node: opts.node,
+        dataDir: opts.dataDir ?? join(ambitHome(), 'nodes', opts.node),
+        control: opts.control,
+        trustDomain: opts.trustDomain,
+        trustBundlePem,
+        token: opts.token ?? process.env.AMBIT_JOIN_TOKEN,
+        capture: opts.capture === 'nftables' ? new NftablesCapture() : undefined,
+        discover: labState ? () => labPodsOnNode(labState, opts.node) : undefined,
+      });
+      await agent.start();
+      console.log(`ztunnel for ${opts.node} ready`);
+      await new Promise<void>((resolve) => {
+        process.once('SIGTERM', () => resolve());
+        process.once('SIGINT', () => resolve());
+      });
+      await agent.stop();
+    });
+}
+
+/** GET a path from a ztunnel's admin endpoint, through its Unix socket. */
+function adminGet(socketPath: string, path: string): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, path, timeout: 10_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        try {
+          resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+        } catch (err) {
+          reject(err);
+        }
+      });
+    });
+    req.on('error', (cause) =>
+      reject(
+        new AmbitError(
+          'AMBIT_ERR_CLI_UNREACHABLE',
+          `cannot reach the ztunnel admin socket ${socketPath} (${cause.message}); is the mesh up (\`ambit up\`)?`,
+          { cause },
+        ),
+      ),
+    );
+    req.end();
+  });
+}
+
+type Dump = {
+  node: string;
+  workloads: Array<{
+    name: string;
+    namespace: string;
+    addresses: string[];
+    node?: string;
+    identity: string;
+    enrolled: boolean;
+    waypoint?: { name: string };
+  }>;
+  services: Array<{
+    name: string;
+    namespace: string;
+    vips: string[];
+    endpoints: unknown[];
+    waypoint?: { name: string };
+  }>;
+  authorizations: Array<{ name: string; namespace: string; scope: string; action: string; rules: unknown[] }>;
+  certificates: Array<{ identity: string; state: string; serial?: string; notAfter?: string }>;
+};
+
+const VIEWS = ['workloads', 'services', 'policies', 'certificates', 'connections', 'all'] as const;
+
+export function ztunnelConfigCommand(): Command {
+  return new Command('ztunnel-config')
+    .alias('zc')
+    .description('what a ztunnel holds: workloads, services, policies, certificates, connections')
+    .addArgument(new Command().createArgument('<view>').choices(VIEWS))
+    .option('--node <name>', 'which node', 'node-1')
+    .option('--socket <path>', 'admin socket (default $AMBIT_HOME/nodes/<node>/admin.sock)')
+    .addOption(
+      new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'),
+    )
+    .action(async (view: (typeof VIEWS)[number], opts: { node: string; socket?: string; output: string }) => {
+      const socket = opts.socket ?? join(ambitHome(), 'nodes', opts.node, 'admin.sock');
+      if (view === 'connections') {
+        const c = (await adminGet(socket, '/connections')) as { connections: Array<Record<string, string>> };
+        if (opts.output === 'json') return void console.log(JSON.stringify(c, null, 2));
+        return void console.log(
+          table(
+            ['ID', 'DIRECTION', 'SOURCE', 'DESTINATION', 'WORKLOAD', 'PEER', 'SINCE'],
+            c.connections.map((x) => [
+              String(x.id),
+              x.direction ?? '',
+              x.src ?? '',
+              x.dst ?? '',
+              x.workload ?? '-',
+              x.peerIdentity ?? '-',
+              x.startedAt ?? '',
+            ]),
+          ),
+        );
+      }
+      const d = (await adminGet(socket, '/config_dump')) as Dump;
+      if (opts.output === 'json' || view === 'all') {
+        const pick = {
+          workloads: d.workloads,
+          services: d.services,
+          policies: d.authorizations,
+          certificates: d.certificates,
+          all: d,
+        }[view];
+        return void console.log(JSON.stringify(pick, null, 2));
+      }
+      const rows = {
+        workloads: () =>
+          table(
+            ['NAMESPACE', 'NAME', 'ADDRESS', 'NODE', 'PROTOCOL', 'WAYPOINT'],
+            d.workloads.map((w) => [
+              w.namespace,
+              w.name,
+              w.addresses.join(','),
+              w.node ?? '-',
+              w.enrolled ? 'HBONE' : 'TCP',
+              w.waypoint?.name ?? 'None',
+            ]),
+          ),
+        services: () =>
+          table(
+            ['NAMESPACE', 'NAME', 'VIPS', 'ENDPOINTS', 'WAYPOINT'],
+            d.services.map((s) => [
+              s.namespace,
+              s.name,
+              s.vips.join(','),
+              String(s.endpoints.length),
+              s.waypoint?.name ?? 'None',
+            ]),
+          ),
+        policies: () =>
+          table(
+            ['NAMESPACE', 'NAME', 'SCOPE', 'ACTION', 'RULES'],
+            d.authorizations.map((p) => [p.namespace, p.name, p.scope, p.action, String(p.rules.length)]),
+          ),
+        certificates: () =>
+          table(
+            ['IDENTITY', 'STATE', 'SERIAL', 'EXPIRES'],
+            d.certificates.map((c) => [c.identity, c.state, c.serial ?? '-', c.notAfter ?? '-']),
+          ),
+      };
+      console.log(rows[view]());
+    });
+}

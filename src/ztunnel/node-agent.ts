@@ -1,0 +1,192 @@
+// The node agent: joins the mesh once with a token (keeping the node credential in its data
+// directory), reports the workloads it finds on its node, keeps their capture in step with what
+// the control plane says is enrolled, and runs the node's ztunnel in the same process.
+
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { networkInterfaces } from 'node:os';
+import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import type { CaptureDriver } from '../capture/index.ts';
+import { AmbitError, describeError } from '../errors/index.ts';
+import { logger } from '../log/index.ts';
+import {
+  CaClient,
+  CONTROL_CHANNEL_OPTIONS,
+  controlPlaneCredentials,
+  type NodeCredential,
+  NodeRegistrationClient,
+  type RegisteredWorkload,
+} from '../xds/index.ts';
+import { Ztunnel, type ZtunnelPorts } from './ztunnel.ts';
+
+export interface NodeAgentOptions {
+  node: string;
+  /** Where the node credential and the admin socket live. */
+  dataDir: string;
+  /** The control plane's gRPC address, host:port. */
+  control: string;
+  trustDomain: string;
+  /** Roots that vouch for the control plane (the first contact needs them). */
+  trustBundlePem: string;
+  /** Needed only on the first start, before the node has a credential. */
+  token?: string;
+  /** Kernel capture; undefined runs the ztunnel without it (SOCKS5 only). */
+  capture?: CaptureDriver;
+  /** The workloads on this node (lab pods, host network namespaces); polled. */
+  discover?: () => Promise<RegisteredWorkload[]>;
+  discoverEveryMs?: number;
+  bindAddress?: string;
+  ports?: Partial<ZtunnelPorts>;
+  drainMs?: number;
+}
+
+export class NodeAgent {
+  private readonly opts: NodeAgentOptions;
+  private readonly log;
+  ztunnel: Ztunnel | undefined;
+  private registration: InstanceType<typeof NodeRegistrationClient> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private lastReported: RegisteredWorkload[] | undefined;
+  private captureChain: Promise<void> = Promise.resolve();
+  private enrolled = new Set<string>();
+
+  constructor(opts: NodeAgentOptions) {
+    this.opts = opts;
+    this.log = logger('node-agent').child({ node: opts.node });
+  }
+
+  async start(): Promise<void> {
+    const cred = await this.credential();
+    const credentials = () => controlPlaneCredentials(this.opts.trustDomain, cred.trustBundlePem, cred);
+    if (this.opts.capture) {
+      // Keep whatever is enrolled across a restart, so pods are never left uncaptured in between.
+      const kept = await this.opts.capture.enrolled();
+      await this.opts.capture.install(kept);
+      this.enrolled = new Set(kept);
+    }
+    this.ztunnel = new Ztunnel({
+      node: this.opts.node,
+      capture: this.opts.capture ? 'redirect' : 'none',
+      bindAddress: this.opts.bindAddress,
+      ports: this.opts.ports,
+      nodeAddresses: localAddresses(),
+      adminSocket: join(this.opts.dataDir, 'admin.sock'),
+      control: { target: this.opts.control, credentials, channelOptions: CONTROL_CHANNEL_OPTIONS },
+      certificates: new CaClient({
+        address: this.opts.control,
+        trustDomain: this.opts.trustDomain,
+        trustBundlePem: cred.trustBundlePem,
+        credential: cred,
+      }),
+      drainMs: this.opts.drainMs,
+    });
+    this.ztunnel.state.onChange(() => this.syncCapture());
+    this.registration = new NodeRegistrationClient(this.opts.control, credentials(), CONTROL_CHANNEL_OPTIONS);
+    await this.report();
+    this.timer = setInterval(() => void this.report(), this.opts.discoverEveryMs ?? 1_000);
+    await this.ztunnel.start();
+    this.log.info({ control: this.opts.control, capture: Boolean(this.opts.capture) }, 'node agent ready');
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.registration?.close();
+    await this.ztunnel?.stop();
+    await this.captureChain;
+  }
+
+  /** The saved node credential, or a new one from the join token. */
+  private async credential(): Promise<NodeCredential> {
+    const file = join(this.opts.dataDir, 'node-credential.json');
+    try {
+      const saved = JSON.parse(await readFile(file, 'utf8')) as NodeCredential;
+      if (saved.node === this.opts.node) return saved;
+      this.log.warn({ file, saved: saved.node }, 'the saved credential is for another node; joining again');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        this.log.warn({ err: describeError(err) }, 'unreadable node credential; joining again');
+    }
+    if (!this.opts.token) {
+      throw new AmbitError(
+        'AMBIT_ERR_NODE_NO_TOKEN',
+        `node "${this.opts.node}" has not joined yet: create a token with \`ambit control token create --node ${this.opts.node}\` and pass --token`,
+      );
+    }
+    const client = new CaClient({
+      address: this.opts.control,
+      trustDomain: this.opts.trustDomain,
+      trustBundlePem: this.opts.trustBundlePem,
+    });
+    try {
+      const cred = await client.join(this.opts.token, this.opts.node);
+      await mkdir(this.opts.dataDir, { recursive: true, mode: 0o700 });
+      await writeFile(`${file}.tmp`, JSON.stringify(cred), { mode: 0o600 });
+      await rename(`${file}.tmp`, file);
+      this.log.info('joined the mesh');
+      return cred;
+    } finally {
+      client.close();
+    }
+  }
+
+  /** Reports the node's workloads when they changed (and until the control plane has taken them). */
+  private async report(): Promise<void> {
+    if (!this.opts.discover || !this.registration) return;
+    let found: RegisteredWorkload[];
+    try {
+      found = (await this.opts.discover()).sort((a, b) =>
+        `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`),
+      );
+    } catch (err) {
+      this.log.warn({ err: describeError(err) }, 'workload discovery failed');
+      return;
+    }
+    if (isDeepStrictEqual(found, this.lastReported)) return;
+    const client = this.registration as unknown as {
+      register(req: unknown, opts: { deadline: number }, cb: (err: Error | null, res: unknown) => void): void;
+    };
+    await new Promise<void>((resolve) => {
+      client.register({ workloads: found }, { deadline: Date.now() + 10_000 }, (err, res) => {
+        if (err) this.log.warn({ err: describeError(err) }, 'could not report workloads; will retry');
+        else {
+          this.lastReported = found;
+          this.log.info({ workloads: found.length, ...(res as object) }, 'reported workloads');
+        }
+        resolve();
+      });
+    });
+  }
+
+  /** Enroll exactly the local workloads the control plane says are in the mesh; nothing else. */
+  private syncCapture(): void {
+    const capture = this.opts.capture;
+    const z = this.ztunnel;
+    if (!capture || !z) return;
+    this.captureChain = this.captureChain.then(async () => {
+      const wanted = new Set<string>();
+      for (const w of z.state.snapshot.workloads.values()) {
+        if (w.node === this.opts.node && w.enrolled) for (const a of w.addresses) wanted.add(a);
+      }
+      try {
+        for (const a of wanted) if (!this.enrolled.has(a)) await capture.enroll(a);
+        for (const a of this.enrolled) if (!wanted.has(a)) await capture.unenroll(a);
+        if (!isDeepStrictEqual(wanted, this.enrolled))
+          this.log.info({ enrolled: [...wanted] }, 'capture updated');
+        this.enrolled = wanted;
+      } catch (err) {
+        this.log.error(
+          { err: describeError(err) },
+          'could not update capture; will retry on the next change',
+        );
+      }
+    });
+  }
+}
+
+/** Every address of this network namespace: captured connections to the ztunnel's ports there are loops. */
+function localAddresses(): string[] {
+  return Object.values(networkInterfaces())
+    .flat()
+    .filter((i) => i !== undefined && i.family === 'IPv4')
+    .map((i) => i!.address);
+}
