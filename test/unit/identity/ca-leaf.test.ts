@@ -159,6 +159,21 @@ describe('CA request checks', () => {
     assert.equal((await ca.sign(csr)).id, WEB);
   });
 
+  it('accepts a request with a subject name, and still issues an empty subject', async () => {
+    const material = await sharedRoot();
+    const ca = await newCa({ material });
+    const pair = await generateKeyPair();
+    const csr = await x509.Pkcs10CertificateRequestGenerator.create({
+      name: 'CN=web, O=default',
+      keys: pair.keys,
+      signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' } as Algorithm,
+      extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'url', value: WEB }], true)],
+    });
+    const issued = await assertMatchesReference(material, ca, csr.toString('pem'), 'workload');
+    // Node reports an empty subject as no subject at all.
+    assert.equal(new X509Certificate(issued.certPem).subject, undefined);
+  });
+
   it('checks an RSA-PSS request through the complete path, and refuses it when altered', async () => {
     const ca = await newCa();
     const keys = (await crypto.subtle.generateKey(
