@@ -104,6 +104,40 @@ describe('CA leaf encoding', () => {
     await assertMatchesReference(material, ca, rsa, 'workload');
   });
 
+  it('signs under P-384 and RSA CAs with the hash their keys call for', async () => {
+    const kinds: Array<[EcKeyGenParams | RsaHashedKeyGenParams, Algorithm]> = [
+      [{ name: 'ECDSA', namedCurve: 'P-384' }, { name: 'ECDSA', hash: 'SHA-384' } as Algorithm],
+      [
+        {
+          name: 'RSASSA-PKCS1-v1_5',
+          modulusLength: 2048,
+          publicExponent: new Uint8Array([1, 0, 1]),
+          hash: 'SHA-256',
+        },
+        { name: 'RSASSA-PKCS1-v1_5' },
+      ],
+    ];
+    for (const [params, signingAlgorithm] of kinds) {
+      const keys = (await crypto.subtle.generateKey(params, true, ['sign', 'verify'])) as CryptoKeyPair;
+      const cert = await x509.X509CertificateGenerator.createSelfSigned({
+        serialNumber: '01',
+        name: 'CN=Plug-in Root',
+        keys,
+        signingAlgorithm,
+        notBefore: new Date(Date.now() - 60_000),
+        notAfter: new Date(Date.now() + 3600_000),
+        extensions: [new x509.BasicConstraintsExtension(true, undefined, true)],
+      });
+      const pkcs8 = await crypto.subtle.exportKey('pkcs8', keys.privateKey);
+      const material = {
+        certPem: `${cert.toString('pem')}\n`,
+        keyPem: `${x509.PemConverter.encode(pkcs8, 'PRIVATE KEY')}\n`,
+      };
+      const ca = await newCa({ material });
+      await assertMatchesReference(material, ca, await csrWith([{ type: 'url', value: WEB }]), 'workload');
+    }
+  });
+
   it('writes GeneralizedTime for times from 2050 on, as RFC 5280 asks', async () => {
     const now = Date.UTC(2049, 11, 31, 23, 30);
     const material = await createRootCa({ trustDomain: TD, now: new Date(now) });
