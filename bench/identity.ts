@@ -7,13 +7,7 @@ import { generateKeyPairSync, sign, verify } from 'node:crypto';
 import { CertificateAuthority, createRootCa } from '../src/control/ca/index.ts';
 import { createCsr, generateKeyPair, workloadId } from '../src/identity/index.ts';
 
-export interface BenchResult {
-  name: string;
-  value: number;
-  unit: string;
-  baseline?: number;
-  note?: string;
-}
+import type { BenchResult } from './harness.ts';
 
 const RAW_MS = 2000;
 const SIGN_MS = 4000;

@@ -1,0 +1,35 @@
+// What every benchmark module returns, and how `npm run bench` prints it: one table per module, each
+// row an absolute figure, and where a baseline was measured in the same run, the ratio beside it.
+
+export interface BenchResult {
+  name: string;
+  value: number;
+  unit: string;
+  /** The same quantity for the baseline measured alongside (same process tree, same time). */
+  baseline?: number;
+  note?: string;
+}
+
+export type Bench = () => Promise<BenchResult[]>;
+
+function fmt(n: number): string {
+  if (!Number.isFinite(n)) return String(n);
+  const abs = Math.abs(n);
+  if (abs >= 1000) return Math.round(n).toLocaleString('en-US');
+  if (abs >= 10) return n.toFixed(1);
+  return n.toPrecision(3);
+}
+
+export function formatTable(title: string, rows: BenchResult[]): string {
+  const cells = rows.map((r) => [
+    r.name,
+    `${fmt(r.value)} ${r.unit}`,
+    r.baseline === undefined ? '' : `${fmt(r.baseline)} ${r.unit}`,
+    r.baseline === undefined || r.baseline === 0 ? '' : `${(r.value / r.baseline).toFixed(2)}×`,
+    r.note ?? '',
+  ]);
+  const headers = ['measurement', 'value', 'baseline', 'ratio', 'note'];
+  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const line = (c: string[]) => `| ${c.map((x, i) => x.padEnd(widths[i]!)).join(' | ')} |`;
+  return [`## ${title}`, '', line(headers), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
+}

@@ -1,0 +1,32 @@
+// `npm run bench [-- NAME…]`: runs the benchmark modules (all, or those named) one after another and
+// prints a table for each. Benchmarks never assert; they report figures and ratios to baselines.
+
+import { type Bench, formatTable } from './harness.ts';
+
+const MODULES: Record<string, { title: string; load: () => Promise<{ bench: Bench }> }> = {
+  identity: { title: 'Identity: CA signing (baseline: raw ECDSA P-256 signatures)', load: () => import('./identity.ts') },
+  control: { title: 'Control plane: registry derivation and config push', load: () => import('./control.ts') },
+  l4: { title: 'L4 mesh: direct vs two ztunnels vs an HAProxy mTLS pair (lab, root)', load: () => import('./l4.ts') },
+};
+
+const wanted = process.argv.slice(2);
+for (const name of wanted) {
+  if (!(name in MODULES)) {
+    console.error(`unknown benchmark "${name}"; known: ${Object.keys(MODULES).join(', ')}`);
+    process.exit(2);
+  }
+}
+let failed = false;
+for (const [name, mod] of Object.entries(MODULES)) {
+  if (wanted.length > 0 && !wanted.includes(name)) continue;
+  const started = performance.now();
+  try {
+    const { bench } = await mod.load();
+    const rows = await bench();
+    console.log(`${formatTable(mod.title, rows)}\n\n(${name}: ${((performance.now() - started) / 1000).toFixed(1)} s)\n`);
+  } catch (err) {
+    failed = true;
+    console.error(`benchmark ${name} failed: ${(err as Error).stack ?? err}`);
+  }
+}
+process.exitCode = failed ? 1 : 0;
