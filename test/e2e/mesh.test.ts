@@ -315,7 +315,7 @@ describe('L4 mesh end-to-end', {
 
     // Un-labelling the namespace returns traffic to plain TCP.
     await admin.call('POST', '/ambit/v1/apply', { objects: [ns('shop', false)] });
-    await captured(lab, 'node-1', pods.client.address, false);
+    for (const pod of [pods.client, pods.other, pods.near]) await captured(lab, 'node-1', pod.address, false);
     await captured(lab, 'node-2', pods.web.address, false);
     const plain = JSON.parse((await curl(lab, 'other', `${web}/plain-again`)).stdout);
     assert.equal(plain.request.peer.address, pods.other.address);
