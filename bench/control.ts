@@ -1,0 +1,318 @@
+// Control-plane benchmark: how long the registry derivation takes (pure, 1k and 10k workloads), how
+// long one changed resource takes to reach and be ACKed by 10 and 100 proxies over real gRPC+TLS on
+// 127.0.0.1, and how many resource bytes that change costs each proxy beside a full snapshot.
+// Run with `node bench/run.ts control` (prints a table) or `node bench/control.ts`.
+
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Resource, validateResource } from '../src/config/index.ts';
+import { type ControlPlane, deriveRegistry, startControlPlane } from '../src/control/index.ts';
+import { TYPE, type TypeUrl } from '../src/xds/index.ts';
+import {
+  type MeshShape,
+  meshManifests,
+  serviceName,
+  workloadManifest,
+  workloadName,
+} from './control/fixtures.ts';
+import { type Expectation, Fleet } from './control/fleet.ts';
+import type { BenchResult } from './harness.ts';
+
+const SHAPE_1K: MeshShape = { workloads: 1_000, services: 1_000, namespaces: 4, selectorPolicies: 20 };
+const SHAPE_10K: MeshShape = { ...SHAPE_1K, workloads: 10_000 };
+const DERIVE_RUNS = { '1k': 9, '10k': 5 } as const;
+const FLEETS = [10, 100];
+const WARMUP_CHANGES = 3;
+const CHANGES = 15;
+/** MeshState's default quiet time after a commit before it derives (src/control/mesh.ts). */
+const DEBOUNCE_MS = 50;
+const CHANGE_TIMEOUT_MS = 15_000;
+
+const ms = (ns: bigint): number => Number(ns) / 1e6;
+const now = (): bigint => process.hrtime.bigint();
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+const max = (xs: readonly number[]): number => Math.max(...xs);
+const round = (n: number, digits = 1): number => Number(n.toFixed(digits));
+
+/** Validated resources, as the store hands them to the registry; a fixture that does not validate is a bug here. */
+function validated(shape: MeshShape): Resource[] {
+  return meshManifests(shape).map((m, i) => {
+    const r = validateResource(m, `fixture ${i + 1}`);
+    if (!r.ok) throw new Error(`bench fixture is invalid: ${JSON.stringify(r.errors)}`);
+    return r.resource;
+  });
+}
+
+/** Median wall time of `runs` derivations after one warm-up, and what one derivation produced. */
+function timeDerivation(shape: MeshShape, runs: number): { median: number; summary: string } {
+  const resources = validated(shape);
+  const first = deriveRegistry({ resources });
+  if (first.issues.length > 0) throw new Error(`bench mesh has issues: ${first.issues[0]!.message}`);
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = now();
+    deriveRegistry({ resources });
+    times.push(ms(now() - t0));
+  }
+  const endpoints = first.services.reduce((n, s) => n + s.endpoints.length, 0);
+  return {
+    median: median(times),
+    summary: `${first.workloads.length} workloads, ${first.services.length} services (${endpoints} endpoints), ${resources.length} resources, ${first.authorizations.length} AuthorizationPolicies; median of ${runs} (min ${round(Math.min(...times))}, max ${round(max(times))})`,
+  };
+}
+
+/** Resolves when every proxy of `nodes` has ACKed `version` of every type, as the control plane records it. */
+async function controlPlaneSawAcks(
+  cp: ControlPlane,
+  nodes: ReadonlySet<string>,
+  version: string,
+): Promise<bigint> {
+  const deadline = Date.now() + CHANGE_TIMEOUT_MS;
+  for (;;) {
+    const mine = cp.stream.status().filter((s) => nodes.has(s.name));
+    const done =
+      mine.length === nodes.size &&
+      mine.every(
+        (s) => s.state === 'SYNCED' && Object.values(s.types).every((t) => t.ackedVersion === version),
+      );
+    if (done) return now();
+    if (Date.now() > deadline)
+      throw new Error(`proxies did not ACK version ${version} within ${CHANGE_TIMEOUT_MS} ms`);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`${what} did not happen within ${CHANGE_TIMEOUT_MS} ms`)),
+      CHANGE_TIMEOUT_MS,
+    );
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+interface ChangeSample {
+  /** apply() called → every proxy held the change and had written its ACK. */
+  lastReceived: number;
+  /** apply() called → the control plane had recorded every proxy's ACK. */
+  allAcked: number;
+  /** apply() called → apply() resolved (validated, committed, fsynced). */
+  applied: number;
+  /** Store commit → registry derived and snapshot built (debounce + derivation). */
+  commitToDerived: number;
+  /** Snapshot built → last proxy received (fan-out over the streams). */
+  fanOut: number;
+  /** Resource body bytes each proxy received for this change. */
+  bytes: number[];
+}
+
+interface PushRun {
+  proxies: number;
+  samples: ChangeSample[];
+  initialSyncBytes: number[];
+}
+
+let nextAddress = 0;
+/** Addresses no fixture workload uses (those end in 198.18.40.x), for the moved workload. */
+function freshAddress(): string {
+  const k = nextAddress++;
+  return `198.18.${200 + Math.floor(k / 250)}.${1 + (k % 250)}`;
+}
+
+/** Moves workload 0 to a new address; its WorkloadEntry and the Service selecting it change. */
+async function oneChange(cp: ControlPlane, fleet: Fleet, shape: MeshShape): Promise<ChangeSample> {
+  const address = freshAddress();
+  const workload = cp.mesh.registry.workloads.find((w) => w.name === workloadName(0));
+  const service = cp.mesh.registry.services.find((s) => s.name === serviceName(0));
+  if (!workload || !service) throw new Error('the bench mesh lost workload 0 or service 0');
+  const expectations: Expectation[] = [
+    {
+      type: TYPE.workload,
+      name: workload.uid,
+      holds: (v) => (v as { addresses: string[] }).addresses[0] === address,
+    },
+    {
+      type: TYPE.service,
+      name: service.key,
+      holds: (v) =>
+        (v as { endpoints: Array<{ address: string }> }).endpoints.some((e) => e.address === address),
+    },
+  ];
+  let committedAt: bigint | undefined;
+  let derivedAt: bigint | undefined;
+  let version: string | undefined;
+  const unwatch = cp.store.watch(() => {
+    committedAt ??= now();
+  });
+  // Before the stream's own listener, so this marks the snapshot built, not yet fanned out.
+  const onDerived = (_registry: unknown, snapshot: { version: string }) => {
+    derivedAt ??= now();
+    version ??= snapshot.version;
+  };
+  cp.mesh.prependListener('derived', onDerived);
+  try {
+    const arrived = fleet.expect(expectations);
+    const t0 = now();
+    await cp.api.apply([workloadManifest(0, shape, address)]);
+    const applied = now();
+    const doneAt = await withTimeout(arrived, `delivery of the change to all ${fleet.size} proxies`);
+    const received = doneAt.map((at) => ms(at - t0));
+    const acked = await controlPlaneSawAcks(cp, new Set(fleet.nodes), version!);
+    return {
+      lastReceived: max(received),
+      allAcked: ms(acked - t0),
+      applied: ms(applied - t0),
+      commitToDerived: ms(derivedAt! - committedAt!),
+      fanOut: max(received) - ms(derivedAt! - t0),
+      bytes: fleet.bytes(),
+    };
+  } finally {
+    unwatch();
+    cp.mesh.off('derived', onDerived);
+  }
+}
+
+async function pushRun(cp: ControlPlane, shape: MeshShape, proxies: number): Promise<PushRun> {
+  const fleet = await Fleet.start(cp, `bench${proxies}`, proxies);
+  try {
+    const initialSyncBytes = fleet.bytes();
+    for (let i = 0; i < WARMUP_CHANGES; i++) await oneChange(cp, fleet, shape);
+    const samples: ChangeSample[] = [];
+    for (let i = 0; i < CHANGES; i++) samples.push(await oneChange(cp, fleet, shape));
+    return { proxies, samples, initialSyncBytes };
+  } finally {
+    fleet.stop();
+  }
+}
+
+/** Waits until the mesh has derived the store's current revision. */
+async function derivedCurrent(cp: ControlPlane): Promise<void> {
+  const deadline = Date.now() + CHANGE_TIMEOUT_MS;
+  while (!cp.mesh.snapshot.version.startsWith(`${cp.store.revision}.`)) {
+    if (Date.now() > deadline) throw new Error('the control plane did not derive the loaded mesh in time');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+function snapshotBytes(cp: ControlPlane): { total: number; byType: Map<TypeUrl, number> } {
+  const byType = new Map<TypeUrl, number>();
+  let total = 0;
+  for (const [type, items] of cp.mesh.snapshot.types) {
+    let n = 0;
+    for (const r of items.values()) n += r.body.length;
+    byType.set(type, n);
+    total += n;
+  }
+  return { total, byType };
+}
+
+async function pushBench(
+  shape: MeshShape,
+): Promise<{ runs: PushRun[]; full: ReturnType<typeof snapshotBytes>; changed: number }> {
+  const dir = await mkdtemp(join(tmpdir(), 'ambit-bench-control-'));
+  let cp: ControlPlane | undefined;
+  try {
+    cp = await startControlPlane({
+      dataDir: dir,
+      adminListen: '127.0.0.1:0',
+      adminSocket: '',
+      grpcListen: '127.0.0.1:0',
+    });
+    await cp.api.apply(meshManifests(shape));
+    await derivedCurrent(cp);
+    const runs: PushRun[] = [];
+    for (const n of FLEETS) runs.push(await pushRun(cp, shape, n));
+    // What the one change is made of, in the final snapshot: the workload's body and its service's body.
+    const w = cp.mesh.registry.workloads.find((x) => x.name === workloadName(0))!;
+    const s = cp.mesh.registry.services.find((x) => x.name === serviceName(0))!;
+    const changed =
+      cp.mesh.snapshot.types.get(TYPE.workload)!.get(w.uid)!.body.length +
+      cp.mesh.snapshot.types.get(TYPE.service)!.get(s.key)!.body.length;
+    return { runs, full: snapshotBytes(cp), changed };
+  } finally {
+    await cp?.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+export async function bench(): Promise<BenchResult[]> {
+  const rows: BenchResult[] = [];
+  for (const [label, shape] of [
+    ['1k', SHAPE_1K],
+    ['10k', SHAPE_10K],
+  ] as const) {
+    const d = timeDerivation(shape, DERIVE_RUNS[label]);
+    rows.push({
+      name: `deriveRegistry, ${label} workloads + 1k services`,
+      value: round(d.median),
+      unit: 'ms',
+      note: d.summary,
+    });
+  }
+
+  const push = await pushBench(SHAPE_1K);
+  for (const run of push.runs) {
+    const col = (f: (s: ChangeSample) => number) => run.samples.map(f);
+    const acked = col((s) => s.allAcked);
+    const received = col((s) => s.lastReceived);
+    const note = `${run.samples.length} changes; includes the ${DEBOUNCE_MS} ms debounce; median apply ${round(median(col((s) => s.applied)))} ms, commit→derived ${round(median(col((s) => s.commitToDerived)))} ms, derived→last proxy ${round(median(col((s) => s.fanOut)))} ms`;
+    rows.push(
+      {
+        name: `apply → all ${run.proxies} proxies ACKed, median`,
+        value: round(median(acked)),
+        unit: 'ms',
+        note,
+      },
+      { name: `apply → all ${run.proxies} proxies ACKed, max`, value: round(max(acked)), unit: 'ms' },
+      {
+        name: `apply → last of ${run.proxies} proxies received, median`,
+        value: round(median(received)),
+        unit: 'ms',
+        note: 'client side: held the new values and wrote its ACK',
+      },
+    );
+  }
+
+  const last = push.runs.at(-1)!;
+  const perChange = last.samples.flatMap((s) => s.bytes);
+  const change = median(perChange);
+  const spread = `min ${Math.min(...perChange)}, max ${max(perChange)} over ${last.proxies} proxies × ${last.samples.length} changes`;
+  const types = [...push.full.byType]
+    .map(([t, n]) => `${t.split('/')[1]} ${n.toLocaleString('en-US')}`)
+    .join(', ');
+  rows.push(
+    {
+      name: 'bytes per proxy for one changed WorkloadEntry',
+      value: change,
+      unit: 'B',
+      note: `resource bodies (WorkloadEntry + the Service selecting it; snapshot says ${push.changed} B); ${spread}`,
+    },
+    {
+      name: 'bytes of a full snapshot (a fresh proxy’s sync)',
+      value: push.full.total,
+      unit: 'B',
+      note: `${types}; initial sync measured at a proxy: ${median(last.initialSyncBytes)} B`,
+    },
+    {
+      name: 'full snapshot / one change',
+      value: round(push.full.total / change, 0),
+      unit: '×',
+      note: `one change is ${((100 * change) / push.full.total).toFixed(3)}% of a resync from empty`,
+    },
+  );
+  return rows;
+}
+
+if (import.meta.main) {
+  const { formatTable } = await import('./harness.ts');
+  console.log(formatTable('Control plane: registry derivation and config push', await bench()));
+}
