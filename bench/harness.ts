@@ -31,5 +31,7 @@ export function formatTable(title: string, rows: BenchResult[]): string {
   const headers = ['measurement', 'value', 'baseline', 'ratio', 'note'];
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: string[]) => `| ${c.map((x, i) => x.padEnd(widths[i]!)).join(' | ')} |`;
-  return [`## ${title}`, '', line(headers), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
+  return [`## ${title}`, '', line(headers), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join(
+    '\n',
+  );
 }

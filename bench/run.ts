@@ -4,9 +4,18 @@
 import { type Bench, formatTable } from './harness.ts';
 
 const MODULES: Record<string, { title: string; load: () => Promise<{ bench: Bench }> }> = {
-  identity: { title: 'Identity: CA signing (baseline: raw ECDSA P-256 signatures)', load: () => import('./identity.ts') },
-  control: { title: 'Control plane: registry derivation and config push', load: () => import('./control.ts') },
-  l4: { title: 'L4 mesh: direct vs two ztunnels vs an HAProxy mTLS pair (lab, root)', load: () => import('./l4.ts') },
+  identity: {
+    title: 'Identity: CA signing (baseline: raw ECDSA P-256 signatures)',
+    load: () => import('./identity.ts'),
+  },
+  control: {
+    title: 'Control plane: registry derivation and config push',
+    load: () => import('./control.ts'),
+  },
+  l4: {
+    title: 'L4 mesh: direct vs two ztunnels vs an HAProxy mTLS pair (lab, root)',
+    load: () => import('./l4.ts'),
+  },
 };
 
 const wanted = process.argv.slice(2);
@@ -23,7 +32,9 @@ for (const [name, mod] of Object.entries(MODULES)) {
   try {
     const { bench } = await mod.load();
     const rows = await bench();
-    console.log(`${formatTable(mod.title, rows)}\n\n(${name}: ${((performance.now() - started) / 1000).toFixed(1)} s)\n`);
+    console.log(
+      `${formatTable(mod.title, rows)}\n\n(${name}: ${((performance.now() - started) / 1000).toFixed(1)} s)\n`,
+    );
   } catch (err) {
     failed = true;
     console.error(`benchmark ${name} failed: ${(err as Error).stack ?? err}`);

@@ -21,7 +21,7 @@ export function socksConnect(
         stage = 1;
         const req = Buffer.alloc(10);
         req.set([5, 1, 0, 1]);
-        target.address.split('.').forEach((o, i) => req.writeUInt8(Number(o), 4 + i));
+        for (const [i, octet] of target.address.split('.').entries()) req.writeUInt8(Number(octet), 4 + i);
         req.writeUInt16BE(target.port, 8);
         s.write(req);
       }

@@ -11,7 +11,12 @@ import { startControlPlane } from '../../../src/control/index.ts';
 
 async function start(t: { after: (fn: () => Promise<void>) => void }) {
   const dir = await mkdtemp(join(tmpdir(), 'ambit-admin-'));
-  const cp = await startControlPlane({ dataDir: dir, adminListen: '127.0.0.1:0', adminSocket: '', grpcListen: '127.0.0.1:0' });
+  const cp = await startControlPlane({
+    dataDir: dir,
+    adminListen: '127.0.0.1:0',
+    adminSocket: '',
+    grpcListen: '127.0.0.1:0',
+  });
   t.after(async () => {
     await cp.close();
     await rm(dir, { recursive: true, force: true });
