@@ -1,0 +1,504 @@
+// L4 benchmark (lab, root): direct TCP vs two ztunnels (HBONE mTLS) vs an HAProxy mTLS pair on the
+// same path, cross-node and same-node: single-stream throughput, latency at a fixed request rate
+// (open loop), proxy CPU per 1,000 requests, and ztunnel memory per idle proxied connection.
+// Run with `node bench/run.ts l4`; docs/benchmarks.md explains the method and records figures.
+
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { meshDown, meshUp } from '../src/cli/up.ts';
+import { type Lab, nodeAddress, nodeGateway } from '../src/lab/index.ts';
+import type { BenchResult } from './harness.ts';
+import { type HaproxyRoute, haproxyConfig } from './l4/haproxy.ts';
+import { cpuSeconds, rssKiB } from './l4/proc.ts';
+
+const execFileP = promisify(execFile);
+const HERE = dirname(fileURLToPath(import.meta.url));
+const AMBIT = resolve(HERE, '../bin/ambit.js');
+const SCRIPT = {
+  stream: join(HERE, 'l4/stream.ts'),
+  load: join(HERE, 'l4/echo-load.ts'),
+  hold: join(HERE, 'l4/hold.ts'),
+};
+
+const STREAM_MAX_BYTES = 1024 ** 3;
+/** Stop a stream early after this long: 1 GiB through a slow path would blow the time budget. */
+const STREAM_MAX_MS = 4_000;
+const RATE = 1_000;
+const CONNS = 16;
+const MESSAGE = 1024;
+const WARMUP_MS = 2_000;
+const RUN_MS = 10_000;
+const IDLE_CONNS = 10_000;
+
+const ECHO_PORT = 9000;
+const SINK_PORT = 9001;
+const AMBIENT_NS = 'bench';
+const PLAIN_NS = 'bench-plain';
+
+const PATHS = ['direct', 'ztunnel', 'haproxy'] as const;
+const PLACEMENTS = ['cross-node', 'same-node'] as const;
+type PathName = (typeof PATHS)[number];
+type Placement = (typeof PLACEMENTS)[number];
+
+/** Where one path's client runs and what it dials for the echo and the sink. */
+interface Endpoint {
+  client: string;
+  host: string;
+  echoPort: number;
+  sinkPort: number;
+}
+
+interface Latency {
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  requests: number;
+  completed: number;
+  seconds: number;
+  sendLateP99: number;
+}
+
+/** CPU seconds each proxy process spent during one latency run, by node. */
+type CpuByNode = Record<string, number>;
+
+interface Figures {
+  throughput: Record<Placement, Record<PathName, number>>;
+  latency: Record<Placement, Record<PathName, Latency>>;
+  /** Proxy CPU per latency run: the ztunnels for the ztunnel path, the haproxies for the haproxy path. */
+  cpu: Record<Placement, { ztunnel: CpuByNode; haproxy: CpuByNode }>;
+  rss: { idle: CpuByNode; loaded: CpuByNode; open: number; echoed: number; failed: number; error?: string };
+}
+
+function isRoot(): boolean {
+  return process.getuid?.() === 0;
+}
+
+async function eventually<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T | undefined>,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`, { cause: last });
+}
+
+/** Runs one of the bench/l4 scripts in a pod and parses the JSON it prints last. */
+async function script<T>(
+  lab: Lab,
+  pod: string,
+  file: string,
+  args: Array<string | number>,
+  timeoutMs: number,
+) {
+  const r = await lab.exec(pod, [process.execPath, file, ...args.map(String)], { timeoutMs });
+  const last = r.stdout.trim().split('\n').at(-1) ?? '';
+  if (r.code !== 0 || !last.startsWith('{')) {
+    throw new Error(
+      `${file} ${args.join(' ')} in pod ${pod} exited ${r.code}: ${r.stderr.trim() || r.stdout}`,
+    );
+  }
+  return JSON.parse(last) as T;
+}
+
+const ns = (name: string, ambient: boolean) => ({
+  apiVersion: 'v1',
+  kind: 'Namespace',
+  metadata: { name, labels: ambient ? { 'istio.io/dataplane-mode': 'ambient' } : {} },
+});
+
+/** Root CA plus one certificate per side, issued with the CLI; returns haproxy's crt files and ca-file. */
+async function issueCertificates(dir: string) {
+  const root = join(dir, 'root');
+  await execFileP(process.execPath, [AMBIT, 'ca', 'create-root', '--out', root]);
+  const crt: Record<string, string> = {};
+  for (const sa of ['a', 'b']) {
+    const out = join(dir, sa);
+    await execFileP(process.execPath, [
+      AMBIT,
+      'ca',
+      'issue',
+      '--ca',
+      root,
+      '--id',
+      `spiffe://cluster.local/ns/bench/sa/${sa}`,
+      '--out',
+      out,
+    ]);
+    crt[sa] = join(dir, `${sa}.pem`);
+    const [cert, key] = await Promise.all([
+      readFile(join(out, 'cert.pem'), 'utf8'),
+      readFile(join(out, 'key.pem'), 'utf8'),
+    ]);
+    await writeFile(crt[sa], cert + key, { mode: 0o600 });
+  }
+  return { client: crt.a!, server: crt.b!, caFile: join(root, 'cert.pem') };
+}
+
+/** Pods, namespaces, servers and the HAProxy pair; returns each path's endpoint once all of them answer. */
+async function setUp(lab: Lab, admin: { call: (m: string, p: string, b?: unknown) => Promise<unknown> }) {
+  const pod = (name: string, node: string, namespace: string, serviceAccount: string) =>
+    lab.addPod({ name, node, namespace, serviceAccount, labels: { app: name } });
+  const meshClient = await pod('mesh-client', 'node-1', AMBIENT_NS, 'a');
+  const meshFar = await pod('mesh-far', 'node-2', AMBIENT_NS, 'b');
+  const meshNear = await pod('mesh-near', 'node-1', AMBIENT_NS, 'b');
+  await pod('plain-client', 'node-1', PLAIN_NS, 'a');
+  const plainFar = await pod('plain-far', 'node-2', PLAIN_NS, 'b');
+  const plainNear = await pod('plain-near', 'node-1', PLAIN_NS, 'b');
+  await admin.call('POST', '/ambit/v1/apply', { objects: [ns(AMBIENT_NS, true), ns(PLAIN_NS, false)] });
+  for (const server of ['mesh-far', 'mesh-near', 'plain-far', 'plain-near']) {
+    await lab.run(server, ['ambit', 'sample', 'tcp-echo', '--port', String(ECHO_PORT)]);
+    await lab.run(server, ['ambit', 'sample', 'sink', '--port', String(SINK_PORT)]);
+  }
+
+  const tls = await issueCertificates(join(lab.home, 'bench-ca'));
+  const route = (
+    name: string,
+    base: number,
+    tlsNode: number,
+    target: string,
+    port: number,
+  ): HaproxyRoute => ({
+    name,
+    plainPort: 21000 + base,
+    tlsAddress: nodeAddress(tlsNode),
+    tlsPort: 22000 + base,
+    target: `${target}:${port}`,
+  });
+  const far = [
+    route('far_echo', 0, 2, plainFar.address, ECHO_PORT),
+    route('far_sink', 1, 2, plainFar.address, SINK_PORT),
+  ];
+  const near = [
+    route('near_echo', 100, 1, plainNear.address, ECHO_PORT),
+    route('near_sink', 101, 1, plainNear.address, SINK_PORT),
+  ];
+  const certs = { clientCrt: tls.client, serverCrt: tls.server, caFile: tls.caFile };
+  // Same node: node-1's haproxy holds both ends, as one ztunnel does.
+  const configs = {
+    'node-1': haproxyConfig(certs, [...far, ...near], near),
+    'node-2': haproxyConfig(certs, [], far),
+  };
+  for (const [node, text] of Object.entries(configs)) {
+    const cfg = join(lab.home, `haproxy-${node}.cfg`);
+    await writeFile(cfg, text);
+    const check = await lab.exec(node, ['haproxy', '-c', '-f', cfg]);
+    if (check.code !== 0) throw new Error(`haproxy rejects ${cfg}: ${check.stderr || check.stdout}`);
+    await lab.run(node, ['haproxy', '-f', cfg, '-db']);
+  }
+
+  const gateway = nodeGateway(1);
+  const endpoints: Record<Placement, Record<PathName, Endpoint>> = {
+    'cross-node': {
+      direct: { client: 'plain-client', host: plainFar.address, echoPort: ECHO_PORT, sinkPort: SINK_PORT },
+      ztunnel: { client: 'mesh-client', host: meshFar.address, echoPort: ECHO_PORT, sinkPort: SINK_PORT },
+      haproxy: { client: 'plain-client', host: gateway, echoPort: 21000, sinkPort: 21001 },
+    },
+    'same-node': {
+      direct: { client: 'plain-client', host: plainNear.address, echoPort: ECHO_PORT, sinkPort: SINK_PORT },
+      ztunnel: { client: 'mesh-client', host: meshNear.address, echoPort: ECHO_PORT, sinkPort: SINK_PORT },
+      haproxy: { client: 'plain-client', host: gateway, echoPort: 21100, sinkPort: 21101 },
+    },
+  };
+
+  // Enrolled on both nodes, then every path answers on both ports.
+  for (const [node, addresses] of [
+    ['node-1', [meshClient.address, meshNear.address]],
+    ['node-2', [meshFar.address]],
+  ] as const) {
+    await eventually(`${addresses.join(', ')} to be enrolled on ${node}`, 30_000, async () => {
+      const r = await lab.exec(node, ['nft', 'list', 'set', 'ip', 'ambit', 'enrolled']);
+      return addresses.every((a) => r.stdout.includes(a)) ? true : undefined;
+    });
+  }
+  for (const placement of PLACEMENTS) {
+    for (const path of PATHS) {
+      const e = endpoints[placement][path];
+      await eventually(`the ${placement} ${path} echo`, 30_000, async () => {
+        const r = await script<{ echoed: number }>(
+          lab,
+          e.client,
+          SCRIPT.hold,
+          [e.host, e.echoPort, 1, 1, 0],
+          15_000,
+        );
+        return r.echoed === 1 ? true : undefined;
+      });
+      await eventually(`the ${placement} ${path} sink`, 30_000, async () => {
+        const r = await script<{ received: number }>(
+          lab,
+          e.client,
+          SCRIPT.stream,
+          [e.host, e.sinkPort, 1, 1000],
+          15_000,
+        );
+        return r.received === 1 ? true : undefined;
+      });
+    }
+  }
+  return endpoints;
+}
+
+/** The pid of each node's `ambit ztunnel` and `haproxy`, from the lab's records. */
+async function proxyPids(
+  lab: Lab,
+): Promise<{ ztunnel: Record<string, number>; haproxy: Record<string, number> }> {
+  const status = await lab.status();
+  const ztunnel: Record<string, number> = {};
+  const haproxy: Record<string, number> = {};
+  for (const node of status?.nodes ?? []) {
+    for (const p of node.processes) {
+      if (!p.running) continue;
+      if (p.command[0] === 'ambit' && p.command[1] === 'ztunnel') ztunnel[node.name] = p.pid;
+      if (p.command[0] === 'haproxy') haproxy[node.name] = p.pid;
+    }
+  }
+  for (const node of ['node-1', 'node-2']) {
+    if (!ztunnel[node] || !haproxy[node])
+      throw new Error(`no running ztunnel or haproxy recorded on ${node}`);
+  }
+  return { ztunnel, haproxy };
+}
+
+async function cpuOf(pids: Record<string, number>): Promise<CpuByNode> {
+  const out: CpuByNode = {};
+  for (const [node, pid] of Object.entries(pids)) out[node] = await cpuSeconds(pid);
+  return out;
+}
+
+async function rssOf(pids: Record<string, number>): Promise<CpuByNode> {
+  const out: CpuByNode = {};
+  for (const [node, pid] of Object.entries(pids)) out[node] = await rssKiB(pid);
+  return out;
+}
+
+const minus = (a: CpuByNode, b: CpuByNode): CpuByNode =>
+  Object.fromEntries(Object.entries(a).map(([k, v]) => [k, v - (b[k] ?? 0)]));
+
+/** 10,000 idle connections through the ztunnels (mesh-client → mesh-far's echo), held while RSS is read. */
+async function idleConnections(
+  lab: Lab,
+  host: string,
+  pids: Record<string, number>,
+): Promise<Figures['rss']> {
+  const idle = await rssOf(pids);
+  const holder = await lab.run('mesh-client', [
+    process.execPath,
+    SCRIPT.hold,
+    host,
+    String(ECHO_PORT),
+    String(IDLE_CONNS),
+    '200',
+    '120000',
+  ]);
+  try {
+    const report = await eventually('the 10,000 connections to open', 120_000, async () => {
+      const text = await readFile(holder.log, 'utf8');
+      const line = text.split('\n').find((l) => l.startsWith('{"open"'));
+      return line
+        ? (JSON.parse(line) as { open: number; echoed: number; failed: number; firstError?: string })
+        : undefined;
+    });
+    // Let the proxies finish their per-connection work (access log, metrics) before reading RSS.
+    await new Promise((r) => setTimeout(r, 2_000));
+    const loaded = await rssOf(pids);
+    return {
+      idle,
+      loaded,
+      open: report.open,
+      echoed: report.echoed,
+      failed: report.failed,
+      error: report.firstError,
+    };
+  } finally {
+    try {
+      process.kill(holder.pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+async function measure(lab: Lab, endpoints: Record<Placement, Record<PathName, Endpoint>>): Promise<Figures> {
+  const pids = await proxyPids(lab);
+  const throughput = {} as Figures['throughput'];
+  for (const placement of PLACEMENTS) {
+    throughput[placement] = {} as Record<PathName, number>;
+    for (const path of PATHS) {
+      const e = endpoints[placement][path];
+      const r = await script<{ sent: number; received: number; seconds: number }>(
+        lab,
+        e.client,
+        SCRIPT.stream,
+        [e.host, e.sinkPort, STREAM_MAX_BYTES, STREAM_MAX_MS],
+        60_000,
+      );
+      if (r.received !== r.sent)
+        throw new Error(`${placement} ${path}: sent ${r.sent} bytes, sink counted ${r.received}`);
+      throughput[placement][path] = r.received / r.seconds / 1e6;
+    }
+  }
+
+  const latency = {} as Figures['latency'];
+  const cpu = {} as Figures['cpu'];
+  for (const placement of PLACEMENTS) {
+    latency[placement] = {} as Record<PathName, Latency>;
+    cpu[placement] = { ztunnel: {}, haproxy: {} };
+    for (const path of PATHS) {
+      const e = endpoints[placement][path];
+      const procs = path === 'haproxy' ? pids.haproxy : pids.ztunnel;
+      const before = await cpuOf(procs);
+      latency[placement][path] = await script<Latency>(
+        lab,
+        e.client,
+        SCRIPT.load,
+        [e.host, e.echoPort, RATE, CONNS, MESSAGE, WARMUP_MS, RUN_MS],
+        WARMUP_MS + RUN_MS + 30_000,
+      );
+      const spent = minus(await cpuOf(procs), before);
+      if (path !== 'direct') cpu[placement][path] = spent;
+    }
+  }
+
+  const far = endpoints['cross-node'].ztunnel.host;
+  const rss = await idleConnections(lab, far, pids.ztunnel);
+  return { throughput, latency, cpu, rss };
+}
+
+const round = (n: number, digits = 3) => Number(n.toFixed(digits));
+
+/** The figures as table rows: ratios to direct (or to the HAProxy pair), the issue's bar in the note. */
+export function rows(f: Figures): BenchResult[] {
+  const out: BenchResult[] = [];
+  for (const placement of PLACEMENTS) {
+    const t = f.throughput[placement];
+    out.push({ name: `${placement} throughput, direct`, value: t.direct, unit: 'MB/s' });
+    out.push({
+      name: `${placement} throughput, 2 ztunnels`,
+      value: t.ztunnel,
+      unit: 'MB/s',
+      baseline: t.direct,
+    });
+    out.push({
+      name: `${placement} throughput, HAProxy pair`,
+      value: t.haproxy,
+      unit: 'MB/s',
+      baseline: t.direct,
+    });
+    out.push({
+      name: `${placement} throughput, ztunnels vs HAProxy`,
+      value: t.ztunnel,
+      unit: 'MB/s',
+      baseline: t.haproxy,
+      note: 'bar: ≥ 1.00× the HAProxy pair',
+    });
+  }
+  for (const placement of PLACEMENTS) {
+    const l = f.latency[placement];
+    for (const p of ['p50', 'p90', 'p99'] as const) {
+      out.push({ name: `${placement} ${p}, direct`, value: round(l.direct[p]), unit: 'ms' });
+      out.push({
+        name: `${placement} ${p}, 2 ztunnels`,
+        value: round(l.ztunnel[p]),
+        unit: 'ms',
+        baseline: round(l.direct[p]),
+      });
+      out.push({
+        name: `${placement} ${p}, HAProxy pair`,
+        value: round(l.haproxy[p]),
+        unit: 'ms',
+        baseline: round(l.direct[p]),
+      });
+    }
+    out.push({
+      name: `${placement} p99 added by the ztunnels`,
+      value: round(l.ztunnel.p99 - l.direct.p99),
+      unit: 'ms',
+      baseline: round(l.haproxy.p99 - l.direct.p99),
+      note: 'bar: ≤ 0.20 ms; baseline: added by HAProxy',
+    });
+  }
+  for (const placement of PLACEMENTS) {
+    const requests = f.latency[placement].ztunnel.requests;
+    const seconds = f.latency[placement].ztunnel.seconds;
+    const c = f.cpu[placement];
+    const nodes = placement === 'same-node' ? ['node-1'] : ['node-1', 'node-2'];
+    for (const node of nodes) {
+      const role = placement === 'same-node' ? 'both ends' : node === 'node-1' ? 'outbound' : 'inbound';
+      const z = c.ztunnel[node]!;
+      const h = c.haproxy[node]!;
+      const hRequests = f.latency[placement].haproxy.requests;
+      out.push({
+        name: `${placement} CPU per 1,000 req, ztunnel ${node} (${role})`,
+        value: round(z / (requests / 1000), 4),
+        unit: 'CPU-s',
+        baseline: round(h / (hRequests / 1000), 4),
+        note: 'baseline: that node’s haproxy',
+      });
+      // CPU seconds per wall second of the run, scaled to 1,000 req/s: what a core would carry.
+      out.push({
+        name: `${placement} vCPU at 1,000 req/s, ztunnel ${node} (${role})`,
+        value: round((z / seconds) * (1000 / (requests / seconds)), 4),
+        unit: 'vCPU',
+        baseline: round(
+          (h / f.latency[placement].haproxy.seconds) *
+            (1000 / (hRequests / f.latency[placement].haproxy.seconds)),
+          4,
+        ),
+        note: 'bar: ≤ 0.06 vCPU per ztunnel',
+      });
+    }
+  }
+  const r = f.rss;
+  const held = r.open === IDLE_CONNS && r.echoed === IDLE_CONNS;
+  const why = held
+    ? ''
+    : `; only ${r.echoed} of ${IDLE_CONNS} echoed (${r.failed} failed: ${r.error ?? 'unknown'})`;
+  for (const node of ['node-1', 'node-2']) {
+    const idle = r.idle[node]!;
+    const loaded = r.loaded[node]!;
+    out.push({ name: `ztunnel ${node} RSS idle`, value: idle, unit: 'KiB' });
+    out.push({
+      name: `ztunnel ${node} RSS, ${IDLE_CONNS.toLocaleString('en-US')} idle conns`,
+      value: loaded,
+      unit: 'KiB',
+      baseline: idle,
+    });
+    out.push({
+      name: `ztunnel ${node} memory per idle conn`,
+      value: round((loaded - idle) / Math.max(1, r.echoed), 2),
+      unit: 'KiB',
+      note: `bar: ≤ 8 KiB${why}`,
+    });
+  }
+  return out;
+}
+
+export async function bench(): Promise<BenchResult[]> {
+  if (!isRoot()) return [{ name: 'L4 mesh benchmark', value: 0, unit: '', note: 'skipped: needs root' }];
+  const home = await mkdtemp(join(tmpdir(), 'ambit-bench-l4-'));
+  const lab = `l4-${randomBytes(3).toString('hex')}`;
+  try {
+    const mesh = await meshUp({ home, lab, nodes: 2 });
+    const endpoints = await setUp(mesh.lab, mesh.admin);
+    return rows(await measure(mesh.lab, endpoints));
+  } finally {
+    await meshDown({ home, lab });
+    await rm(home, { recursive: true, force: true });
+  }
+}
