@@ -2,12 +2,13 @@
 
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { startControlPlane } from '../control/index.ts';
+import { loadControlConfig, startControlPlane } from '../control/index.ts';
 import { AmbitError } from '../errors/index.ts';
 import { ambitHome } from '../lab/index.ts';
 import { AdminClient, resolveServer } from './client.ts';
 
 interface ControlFlags {
+  config?: string;
   dataDir?: string;
   adminListen: string;
   adminSocket?: string;
@@ -18,6 +19,10 @@ interface ControlFlags {
 export function controlCommand(): Command {
   const control = new Command('control')
     .description('run the control plane: store, admin API (15014), CA and config stream (15010)')
+    .option(
+      '--config <file>',
+      'YAML with these settings (dataDir, adminListen, adminSocket, grpcListen, trustDomain, rootNamespace, vipRange); flags win',
+    )
     .option('--data-dir <dir>', 'where the store, CA and socket live (default $AMBIT_HOME/control)')
     .option(
       '--admin-listen <host:port>',
@@ -27,14 +32,18 @@ export function controlCommand(): Command {
     .option('--admin-socket <path>', 'admin API Unix socket (default <data-dir>/admin.sock; "" for none)')
     .option('--grpc-listen <host:port>', 'CA and config stream (TLS, authenticated)', '0.0.0.0:15010')
     .option('--trust-domain <domain>', 'SPIFFE trust domain', 'cluster.local')
-    .action(async (opts: ControlFlags) => {
-      const dataDir = opts.dataDir ?? join(ambitHome(), 'control');
+    .action(async (opts: ControlFlags, cmd: Command) => {
+      const file = opts.config ? await loadControlConfig(opts.config) : {};
+      // A flag typed on the command line wins over the file; the file wins over flag defaults.
+      const pick = <K extends keyof ControlFlags & keyof typeof file>(key: K) =>
+        cmd.getOptionValueSource(key) === 'cli' ? opts[key] : (file[key] ?? opts[key]);
       const cp = await startControlPlane({
-        dataDir,
-        adminListen: opts.adminListen,
-        adminSocket: opts.adminSocket,
-        grpcListen: opts.grpcListen,
-        trustDomain: opts.trustDomain,
+        dataDir: pick('dataDir') ?? join(ambitHome(), 'control'),
+        adminListen: pick('adminListen'),
+        adminSocket: pick('adminSocket'),
+        grpcListen: pick('grpcListen'),
+        trustDomain: pick('trustDomain'),
+        registry: { rootNamespace: file.rootNamespace, vipRange: file.vipRange },
       });
       const socket = cp.adminSocket ? ` and unix:${cp.adminSocket}` : '';
       console.log(`control plane ready: admin API on ${cp.adminAddress}${socket}, gRPC on ${cp.grpcAddress}`);

@@ -19,6 +19,7 @@ export {
   writeCaDir,
   writePemFiles,
 } from './ca/index.ts';
+export { type ControlConfigFile, loadControlConfig } from './config-file.ts';
 export {
   deriveRegistry,
   type Endpoint,

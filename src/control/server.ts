@@ -77,7 +77,7 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
 
     const mesh = new MeshState(store, {
       vipFile: join(opts.dataDir, 'vips.json'),
-      registry: { ...opts.registry, trustDomain },
+      registry: { ...definedOnly(opts.registry ?? {}), trustDomain },
       extraTypes: bundle,
     });
     await mesh.start();
@@ -220,4 +220,9 @@ function registryViews(mesh: MeshState): Record<string, View> {
       return { workload: found, authorizations: policies };
     },
   };
+}
+
+/** Drops keys whose value is undefined, so they do not override defaults when spread. */
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

@@ -2,9 +2,13 @@
 // field path, and durability across kill -9.
 
 import assert from 'node:assert/strict';
-import { resolve } from 'node:path';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { describe, test } from 'node:test';
-import { ambit, startControl } from '../../helpers/control.ts';
+import { AMBIT, ambit, startControl } from '../../helpers/control.ts';
+import { eventually } from '../../helpers/lab.ts';
 
 const fixture = (name: string) => resolve(import.meta.dirname, '../../fixtures', name);
 
@@ -63,6 +67,40 @@ describe('ambit apply / get / delete against ambit control', () => {
     const gone = await ambit(['get', 'we', 'web-2', '-n', 'shop'], { AMBIT_SERVER: cp2.server });
     assert.equal(gone.code, 1);
     assert.match(gone.stderr, /not found.*AMBIT_ERR_API_NOT_FOUND/);
+  });
+
+  test('a config file sets what the flags set, and a bad one is refused naming the key', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'ambit-cfg-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const good = join(dir, 'control.yaml');
+    await writeFile(
+      good,
+      `dataDir: ${join(dir, 'data')}\nadminListen: 127.0.0.1:0\ngrpcListen: 127.0.0.1:0\nvipRange: 198.19.7.0/24\n`,
+    );
+    const child = spawn(process.execPath, [AMBIT, 'control', '--config', good], {
+      env: { ...process.env, AMBIT_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    t.after(() => child.kill());
+    await new Promise<void>((resolve) =>
+      child.stdout.on('data', (d: Buffer) => String(d).includes('ready') && resolve()),
+    );
+    const env = { AMBIT_SERVER: `unix:${join(dir, 'data', 'admin.sock')}` };
+    await ambit(['apply', '-f', fixture('shop.yaml')], env);
+    const svc = await eventually(async () => {
+      const { items } = JSON.parse(
+        (await ambit(['get', 'services', '-n', 'shop', '-o', 'json'], env)).stdout,
+      );
+      return items[0]?.vips[0] as string | undefined;
+    });
+    assert.match(svc, /^198\.19\.7\.\d+$/, 'the VIP comes from the vipRange in the file');
+
+    const bad = join(dir, 'bad.yaml');
+    await writeFile(bad, 'adminListen: nowhere\ngrpcListn: 127.0.0.1:0\n');
+    const refused = await ambit(['control', '--config', bad]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /adminListen: must be host:port/);
+    assert.match(refused.stderr, /grpcListn/);
   });
 
   test('bad usage and an unreachable server fail with a clear message', async () => {
