@@ -16,6 +16,7 @@ import {
   type NodeCredential,
   NodeRegistrationClient,
   type RegisteredWorkload,
+  TYPE,
 } from '../xds/index.ts';
 import { Ztunnel, type ZtunnelPorts } from './ztunnel.ts';
 
@@ -161,7 +162,9 @@ export class NodeAgent {
   private syncCapture(): void {
     const capture = this.opts.capture;
     const z = this.ztunnel;
-    if (!capture || !z) return;
+    // Before the first workloads arrive, "none wanted" means "not known yet": un-enrolling then would
+    // let pods out of the mesh for a moment after every restart.
+    if (!capture || !z || !z.state.hasReceived(TYPE.workload)) return;
     this.captureChain = this.captureChain.then(async () => {
       const wanted = new Set<string>();
       for (const w of z.state.snapshot.workloads.values()) {

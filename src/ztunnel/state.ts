@@ -70,6 +70,7 @@ function index(
 
 export class ZtunnelState {
   private current: StateSnapshot = EMPTY_STATE;
+  private readonly received = new Set<TypeUrl>();
   private readonly listeners = new Set<(s: StateSnapshot) => void>();
 
   get snapshot(): StateSnapshot {
@@ -79,6 +80,11 @@ export class ZtunnelState {
   onChange(fn: (s: StateSnapshot) => void): () => void {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
+  }
+
+  /** True once a delta of `type` has been applied: until then an empty map means "not known yet". */
+  hasReceived(type: TypeUrl): boolean {
+    return this.received.has(type);
   }
 
   /** The one mutator. Validates every upsert first; throws (NACK) without changing anything. */
@@ -112,6 +118,7 @@ export class ZtunnelState {
         throw new Error(`unknown resource type ${type}`);
     }
     this.current = index(workloads, services, authorizations, trustBundlePem, s.version + 1);
+    this.received.add(type);
     for (const fn of this.listeners) fn(this.current);
   }
 

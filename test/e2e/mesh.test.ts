@@ -313,6 +313,32 @@ describe('L4 mesh end-to-end', {
       /istio_tcp_connections_opened_total\{[^}]*source_principal="spiffe:\/\/cluster.local\/ns\/shop\/sa\/other"[^}]*response_flags="DENY"/,
     );
 
+    // A ztunnel restart does not black-hole pods: while it is down, captured connections are refused
+    // at once (not left hanging), and they work again as soon as it is ready.
+    const z1 = (await lab.status())!.nodes[0]!.processes.find(
+      (p) => p.running && p.command.includes('ztunnel'),
+    )!;
+    process.kill(z1.pid, 'SIGTERM');
+    await eventually(async () => (isAlive(z1.pid) ? undefined : true), 15_000, 'the ztunnel to stop');
+    const whileDown = await curl(lab, 'client', `${web}/down`);
+    assert.notEqual(whileDown.code, 0);
+    assert.notEqual(whileDown.code, 28, 'refused, not timed out');
+    const restarted = await lab.run('node-1', z1.command); // the node credential is saved: no token needed again
+    await eventually(
+      async () =>
+        (await lab.exec('node-1', ['curl', '-sf', 'http://127.0.0.1:15021/healthz/ready'])).code === 0
+          ? true
+          : undefined,
+      20_000,
+      'the ztunnel to be ready again',
+    );
+    const after = await curl(lab, 'client', `${web}/after-restart`);
+    assert.equal(
+      after.code,
+      0,
+      `${after.stderr}\n${(await readFile(restarted.log, 'utf8')).split('\n').slice(-12).join('\n')}`,
+    );
+
     // Un-labelling the namespace returns traffic to plain TCP.
     await admin.call('POST', '/ambit/v1/apply', { objects: [ns('shop', false)] });
     for (const pod of [pods.client, pods.other, pods.near]) await captured(lab, 'node-1', pod.address, false);
