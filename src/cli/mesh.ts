@@ -4,6 +4,7 @@
 import type { Command as CommandType } from 'commander';
 import { Command, Option } from 'commander';
 import { stringify } from 'yaml';
+import type { ProxyStatus } from '../control/index.ts';
 import { AdminClient, resolveServer } from './client.ts';
 import type { GetOptions } from './config.ts';
 import { table } from './output.ts';
@@ -147,24 +148,6 @@ export function describeCommand(): Command {
     });
 }
 
-interface ProxyView {
-  id: string;
-  kind: string;
-  name: string;
-  identity: string;
-  connectedAt: string;
-  state: string;
-  types: Record<
-    string,
-    {
-      ackedVersion?: string;
-      sentVersion?: string;
-      nack?: { version: string; error: string };
-      resources: number;
-    }
-  >;
-}
-
 export function proxyStatusCommand(): Command {
   return new Command('proxy-status')
     .description('every proxy connected to the control plane: synced, stale or NACKed, with versions')
@@ -173,7 +156,10 @@ export function proxyStatusCommand(): Command {
     )
     .option('--server <url>', 'control plane admin API; default $AMBIT_SERVER')
     .action(async (opts: { output: string }, cmd: CommandType) => {
-      const res = await client(cmd).call<{ version: string; items: ProxyView[] }>('GET', '/ambit/v1/proxies');
+      const res = await client(cmd).call<{ version: string; items: ProxyStatus[] }>(
+        'GET',
+        '/ambit/v1/proxies',
+      );
       if (opts.output === 'json') {
         console.log(JSON.stringify(res, null, 2));
         return;

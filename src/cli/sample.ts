@@ -22,15 +22,9 @@ import {
   startTcpEcho,
 } from '../samples/index.ts';
 
-interface CommonFlags {
+interface CommonFlags extends PodOverrides {
   host: string;
   port: number;
-  pod?: string;
-  node?: string;
-  namespace?: string;
-  serviceAccount?: string;
-  labels?: Record<string, string>;
-  version?: string;
 }
 
 interface StorefrontFlags extends CommonFlags {

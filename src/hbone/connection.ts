@@ -58,6 +58,17 @@ export interface ConnectionOptions {
 
 export type ConnectionState = 'connecting' | 'ready' | 'draining' | 'closed';
 
+/** One pooled connection, as the pool's stats (and the ztunnel's /connections) show it. */
+export interface ConnectionStats {
+  id: number;
+  state: ConnectionState;
+  streams: number;
+  maxStreams: number;
+  opened: number;
+  peerIdentity?: SpiffeId;
+  idleSince?: string;
+}
+
 export class HboneConnection {
   readonly id: number;
   readonly key: string;
@@ -265,15 +276,7 @@ export class HboneConnection {
     this.markGone();
   }
 
-  stats(): {
-    id: number;
-    state: ConnectionState;
-    streams: number;
-    maxStreams: number;
-    opened: number;
-    peerIdentity?: SpiffeId;
-    idleSince?: string;
-  } {
+  stats(): ConnectionStats {
     return {
       id: this.id,
       state: this.state,

@@ -6,7 +6,7 @@ import { AmbitError } from '../errors/index.ts';
 import { parseSpiffeId, type SpiffeId } from '../identity/index.ts';
 import { logger } from '../log/index.ts';
 import { checkSocketAddr, formatAuthority, parseAuthority, type SocketAddr } from './authority.ts';
-import { type ConnectionState, type ConnectionTimers, HboneConnection } from './connection.ts';
+import { type ConnectionStats, type ConnectionTimers, HboneConnection } from './connection.ts';
 import { connectError, HBONE_ERRORS, statusError } from './errors.ts';
 import { requestHeaders } from './headers.ts';
 import { ContextCache, type TlsMaterial } from './material.ts';
@@ -69,15 +69,7 @@ export interface PoolStats {
     source: SpiffeId;
     destination: string;
     accepted: SpiffeId[];
-    connections: Array<{
-      id: number;
-      state: ConnectionState;
-      streams: number;
-      maxStreams: number;
-      opened: number;
-      peerIdentity?: SpiffeId;
-      idleSince?: string;
-    }>;
+    connections: ConnectionStats[];
   }>;
 }
 
