@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { Command } from 'commander';
 import {
   type CaMaterial,
@@ -67,15 +68,29 @@ async function createIntermediate(opts: {
   ]);
 }
 
-async function issue(opts: { ca: string; id: string; ttl: string; out: string }): Promise<void> {
+/** The trust domain a CA was made for: `--trust-domain`, else the O= its certificate records. */
+function caTrustDomain(material: CaMaterial, flag: string | undefined): string {
+  if (flag) return validateTrustDomain(flag);
+  const org = /^O=(.+)$/m.exec(new X509Certificate(material.certPem).subject)?.[1];
+  return validateTrustDomain(org ?? DEFAULT_TRUST_DOMAIN);
+}
+
+async function issue(opts: {
+  ca: string;
+  id: string;
+  ttl: string;
+  out: string;
+  trustDomain?: string;
+}): Promise<void> {
   const parsed = parseSpiffeId(opts.id);
   if (parsed.path.startsWith('/ns/') && parsed.node === undefined) parseWorkloadId(opts.id);
   const ttlSeconds = parseDuration(opts.ttl, '--ttl');
   const material: CaMaterial = await readCaDir(opts.ca);
+  // The CA signs only inside its own trust domain, as in the mesh: a foreign ID is refused.
   const ca = await CertificateAuthority.create({
     material,
     policy: {
-      trustDomain: parsed.trustDomain,
+      trustDomain: caTrustDomain(material, opts.trustDomain),
       minTtlSeconds: 1,
       maxTtlSeconds: Math.max(ttlSeconds, 90 * 86400),
     },
@@ -119,6 +134,10 @@ export function caCommand(): Command {
     .requiredOption('--ca <dir>', 'directory holding the signing CA')
     .requiredOption('--id <spiffe-id>', 'identity, e.g. spiffe://cluster.local/ns/default/sa/web')
     .option('--ttl <duration>', 'lifetime of the certificate', '1h')
+    .option(
+      '--trust-domain <name>',
+      "the CA's trust domain (default: the O= of the CA certificate, else cluster.local)",
+    )
     .requiredOption('--out <dir>', 'directory to write into')
     .action(issue);
   return ca;

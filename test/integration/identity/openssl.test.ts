@@ -120,6 +120,7 @@ describe('ambit ca and OpenSSL', () => {
     const cases: Array<[string[], RegExp]> = [
       [['--id', 'spiffe://cluster.local/ns/Default/sa/web'], /namespace "Default"/],
       [['--id', 'https://cluster.local/ns/default/sa/web'], /scheme must be "spiffe:\/\/"/],
+      [['--id', 'spiffe://other.example/ns/default/sa/web'], /AMBIT_ERR_CA_FOREIGN_TRUST_DOMAIN/],
       [
         ['--id', 'spiffe://cluster.local/ns/default/sa/web', '--ttl', 'soon'],
         /--ttl "soon" is not a duration/,
