@@ -7,7 +7,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import { isDeepStrictEqual } from 'node:util';
 import { kindInfo, type Resource } from '../config/index.ts';
 import { logger } from '../log/index.ts';
-import { type Snapshot, TYPE, type TypeUrl, typeSnapshot } from '../xds/index.ts';
+import { changesBetween, type Snapshot, TYPE, type TypeUrl, typeSnapshot } from '../xds/index.ts';
 import { deriveRegistry, type Registry, type RegistryOptions, type VipTable } from './registry/index.ts';
 import type { Store } from './store/index.ts';
 
@@ -17,7 +17,7 @@ export interface MeshStateOptions {
   /** Where VIP allocations are kept, so a restart hands out the same addresses. */
   vipFile: string;
   registry?: RegistryOptions;
-  /** Quiet time after a commit before deriving (ms); bursts keep postponing it up to `maxDelayMs`. */
+  /** Quiet time after a commit before deriving (default 20 ms); bursts keep postponing it up to `maxDelayMs`. */
   debounceMs?: number;
   maxDelayMs?: number;
   /** Extra snapshot types the control plane adds (the trust bundle). */
@@ -58,7 +58,7 @@ export class MeshState extends EventEmitter {
   schedule(): void {
     const now = Date.now();
     this.firstPendingAt ??= now;
-    const debounce = this.opts.debounceMs ?? 50;
+    const debounce = this.opts.debounceMs ?? 20;
     const wait = Math.max(0, Math.min(debounce, this.firstPendingAt + (this.opts.maxDelayMs ?? 500) - now));
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
@@ -88,7 +88,12 @@ export class MeshState extends EventEmitter {
       [TYPE.authorization, typeSnapshot(registry.authorizations.map((a) => [`${a.namespace}/${a.name}`, a]))],
     ]);
     for (const [type, items] of this.opts.extraTypes?.() ?? []) types.set(type, typeSnapshot(items));
-    this.snapshot = { version: `${rev}.${this.derivations}`, types };
+    const previous = this.snapshot;
+    this.snapshot = {
+      version: `${rev}.${this.derivations}`,
+      types,
+      previous: { version: previous.version, changes: changesBetween(previous, types) },
+    };
     for (const issue of registry.issues) log.warn({ object: issue.object }, issue.message);
     this.emit('derived', registry, this.snapshot);
   }

@@ -37,6 +37,7 @@ export {
 } from './resources.ts';
 export { type ProxySyncState, StreamSession, type TypeStatus } from './session.ts';
 export {
+  changesBetween,
   diff,
   type Snapshot,
   TYPE,

@@ -3,7 +3,7 @@
 // snapshots that arrive meanwhile are coalesced, so a slow proxy costs one pending diff, never a queue.
 
 import { randomBytes } from 'node:crypto';
-import { diff, type Snapshot, type TypeUrl } from './snapshot.ts';
+import { diff, type Snapshot, type TypeDelta, type TypeUrl } from './snapshot.ts';
 import type { DeltaRequest, DeltaResponse, XdsNode } from './types.ts';
 
 export interface TypeStatus {
@@ -78,7 +78,8 @@ export class StreamSession {
     state.status.ackedVersion = inflight.version;
     state.status.nack = undefined;
     state.status.resources = state.held.size;
-    this.push(req.typeUrl, state);
+    // Already at the current snapshot: nothing can differ, so skip walking the whole type again.
+    if (inflight.version !== this.snapshot.version) this.push(req.typeUrl, state);
   }
 
   /** A new snapshot: push to every subscribed type that has nothing in flight. */
@@ -101,10 +102,25 @@ export class StreamSession {
     return { node: this.node, state, types };
   }
 
+  /** The delta from what the proxy holds: precomputed when it holds the previous snapshot, else a diff. */
+  private deltaFor(type: TypeUrl, state: TypeState): TypeDelta {
+    const previous = this.snapshot.previous;
+    const desired = this.snapshot.types.get(type);
+    const changes = previous?.changes.get(type);
+    if (changes && state.status.ackedVersion === previous?.version) {
+      const upserts = changes.upserts.flatMap((name) => {
+        const r = desired?.get(name);
+        return r ? [{ name, version: r.version, body: r.body }] : [];
+      });
+      return { upserts, removed: changes.removed.filter((name) => state.held.has(name)) };
+    }
+    return diff(state.held, desired);
+  }
+
   private push(type: TypeUrl, state: TypeState): void {
     // After a NACK, do not resend the same snapshot: it would be refused again.
     if (state.status.nack?.version === this.snapshot.version) return;
-    const delta = diff(state.held, this.snapshot.types.get(type));
+    const delta = this.deltaFor(type, state);
     const first = state.status.ackedVersion === undefined;
     if (delta.upserts.length === 0 && delta.removed.length === 0) {
       if (!first) {

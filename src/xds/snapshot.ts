@@ -24,6 +24,11 @@ export interface Snapshot {
   /** The revision this snapshot was derived from. */
   version: string;
   types: ReadonlyMap<TypeUrl, TypeSnapshot>;
+  /**
+   * What changed since the snapshot before it, computed once per snapshot: a proxy that ACKed that
+   * one gets exactly this, with no per-proxy walk over every resource.
+   */
+  previous?: { version: string; changes: ReadonlyMap<TypeUrl, { upserts: string[]; removed: string[] }> };
 }
 
 /** Serialises each resource and versions it by content, so an unchanged resource keeps its version. */
@@ -50,4 +55,18 @@ export function diff(held: ReadonlyMap<string, string>, desired: TypeSnapshot | 
   }
   for (const name of held.keys()) if (!desired?.has(name)) removed.push(name);
   return { upserts, removed };
+}
+
+/** Per type, the names whose version changed (or appeared) and the names that went away. */
+export function changesBetween(
+  before: Snapshot,
+  after: ReadonlyMap<TypeUrl, TypeSnapshot>,
+): Map<TypeUrl, { upserts: string[]; removed: string[] }> {
+  const out = new Map<TypeUrl, { upserts: string[]; removed: string[] }>();
+  for (const type of new Set([...before.types.keys(), ...after.keys()])) {
+    const held = new Map([...(before.types.get(type) ?? [])].map(([name, r]) => [name, r.version]));
+    const d = diff(held, after.get(type));
+    out.set(type, { upserts: d.upserts.map((u) => u.name), removed: d.removed });
+  }
+  return out;
 }

@@ -12,7 +12,7 @@ import {
 } from '../../config/index.ts';
 import { type L4Authorization, toL4Authorization } from '../../policy/index.ts';
 import { authorizationScope, bindAuthorizations, resolvePeerAuth } from './policies.ts';
-import { buildService } from './services.ts';
+import { buildService, indexWorkloads } from './services.ts';
 import type {
   Registry,
   RegistryInput,
@@ -83,6 +83,7 @@ export function deriveRegistry(input: RegistryInput): Registry {
   );
   const vips = allocateVips(serviceResources, input.previousVips ?? {}, opts.vipRange);
   issues.push(...vips.issues);
+  const candidates = indexWorkloads(base);
   const services: RegistryService[] = [...serviceResources.entries()]
     .map(([key, svc]) => {
       const namespace = svc.metadata.namespace ?? 'default';
@@ -90,7 +91,7 @@ export function deriveRegistry(input: RegistryInput): Registry {
         () => fromLabels(svc.metadata.labels, namespace, 'service', key, lookup),
         nsWaypoint(namespace),
       );
-      return buildService(key, svc, vips.byService.get(key)!, base, waypoint);
+      return buildService(key, svc, vips.byService.get(key)!, candidates, waypoint);
     })
     .sort(byKey);
 

@@ -34,18 +34,47 @@ function endpointOf(ports: readonly RegistryServicePort[], w: BaseWorkload): End
   return { workload: w.uid, name: w.name, address, node: w.node, enrolled: w.enrolled, ports: resolved };
 }
 
+/**
+ * Workloads by (namespace, label=value), built once per derivation, so each Service looks only at the
+ * workloads carrying its rarest selector label instead of scanning them all (services × workloads).
+ */
+export type WorkloadIndex = (
+  namespace: string,
+  selector: Record<string, string> | undefined,
+) => readonly BaseWorkload[];
+
+export function indexWorkloads(workloads: readonly BaseWorkload[]): WorkloadIndex {
+  const byLabel = new Map<string, BaseWorkload[]>();
+  for (const w of workloads) {
+    for (const [k, v] of Object.entries(w.labels)) {
+      const key = `${w.namespace}\u0000${k}=${v}`;
+      const list = byLabel.get(key);
+      if (list) list.push(w);
+      else byLabel.set(key, [w]);
+    }
+  }
+  return (namespace, selector) => {
+    let best: readonly BaseWorkload[] | undefined;
+    for (const [k, v] of Object.entries(selector ?? {})) {
+      const list = byLabel.get(`${namespace}\u0000${k}=${v}`) ?? [];
+      if (!best || list.length < best.length) best = list;
+    }
+    return best ?? [];
+  };
+}
+
 export function buildService(
   key: string,
   svc: ServiceResource,
   vip: VipAssignment,
-  workloads: readonly BaseWorkload[],
+  candidates: WorkloadIndex,
   waypoint: WaypointBinding | undefined,
 ): RegistryService {
   const namespace = svc.metadata.namespace ?? 'default';
   const ports = servicePorts(svc);
   const endpoints: Endpoint[] = [];
   if (svc.spec.type !== 'ExternalName') {
-    for (const w of workloads) {
+    for (const w of candidates(namespace, svc.spec.selector)) {
       if (w.namespace !== namespace || !selects(svc.spec.selector, w.labels)) continue;
       const ep = endpointOf(ports, w);
       if (ep) endpoints.push(ep);

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
+  changesBetween,
   type DeltaResponse,
   type Snapshot,
   StreamSession,
@@ -104,6 +105,34 @@ describe('config stream session', () => {
     });
     assert.deepEqual(names(last()), ['b', 'c']);
     assert.deepEqual(last().removedResources, ['gone']);
+  });
+
+  test('a proxy at the previous snapshot gets the precomputed change; one behind gets a full diff', () => {
+    const s1 = snap(1, { a: 1, b: 2, c: 3 });
+    const types2 = snap(2, { a: 1, b: 20, d: 4 }).types;
+    const s2: Snapshot = {
+      version: '2',
+      types: types2,
+      previous: { version: '1', changes: changesBetween(s1, types2) },
+    };
+    assert.deepEqual(s2.previous?.changes.get(TYPE.workload), { upserts: ['b', 'd'], removed: ['c'] });
+
+    const synced = session(s1);
+    synced.s.onRequest({ typeUrl: TYPE.workload });
+    synced.s.onRequest({ typeUrl: TYPE.workload, responseNonce: synced.last().nonce });
+    synced.s.onSnapshot(s2);
+    assert.deepEqual(synced.names(synced.last()), ['b', 'd']);
+    assert.deepEqual(synced.last().removedResources, ['c']);
+
+    // A proxy still holding snapshot 0 (it NACKed 1) cannot use the 1→2 change: it gets a real diff.
+    const behind = session(snap(0, { a: 1 }));
+    behind.s.onRequest({ typeUrl: TYPE.workload });
+    behind.s.onRequest({ typeUrl: TYPE.workload, responseNonce: behind.last().nonce });
+    behind.s.onSnapshot(s1);
+    behind.s.onRequest({ typeUrl: TYPE.workload, responseNonce: behind.last().nonce, errorDetail: 'no' });
+    behind.s.onSnapshot(s2);
+    assert.deepEqual(behind.names(behind.last()), ['b', 'd']);
+    assert.deepEqual(behind.last().removedResources, []);
   });
 
   test('a proxy already up to date gets an empty first answer, so it knows it is synced', () => {
