@@ -29,7 +29,7 @@ const PLACEMENTS: Placement[] = ['worker', 'same thread'];
 const WARMUP_CHANGES = 3;
 const CHANGES = 15;
 /** MeshState's default quiet time after a commit before it derives (src/control/mesh.ts). */
-const DEBOUNCE_MS = 50;
+const DEBOUNCE_MS = 20;
 const CHANGE_TIMEOUT_MS = 15_000;
 
 const ms = (ns: bigint): number => Number(ns) / 1e6;
