@@ -1,12 +1,13 @@
 // L4 benchmark (lab, root): direct TCP vs two ztunnels (HBONE mTLS) vs an HAProxy mTLS pair on the
 // same path, cross-node and same-node: single-stream throughput, latency at a fixed request rate
 // (open loop), proxy CPU per 1,000 requests, and ztunnel memory per idle proxied connection.
-// Run with `node bench/run.ts l4`; docs/benchmarks.md explains the method and records figures.
+// Run with `node bench/run.ts l4` (AMBIT_BENCH_L4_RAW=<file> also writes the raw figures as JSON);
+// docs/benchmarks.md explains the method and records figures.
 
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -28,11 +29,17 @@ const SCRIPT = {
 const STREAM_MAX_BYTES = 1024 ** 3;
 /** Stop a stream early after this long: 1 GiB through a slow path would blow the time budget. */
 const STREAM_MAX_MS = 4_000;
+/**
+ * Every measurement runs in ROUNDS rounds, each round visiting every path in turn, so that load from
+ * anything else on the host lands on all paths alike rather than on whichever ran at the wrong moment.
+ */
+const ROUNDS = 2;
 const RATE = 1_000;
 const CONNS = 16;
 const MESSAGE = 1024;
-const WARMUP_MS = 2_000;
-const RUN_MS = 10_000;
+/** Per round: WARMUP_MS unrecorded, then RUN_MS recorded; ROUNDS × RUN_MS = 10 s recorded per path. */
+const WARMUP_MS = 1_000;
+const RUN_MS = 5_000;
 const IDLE_CONNS = 10_000;
 
 const ECHO_PORT = 9000;
@@ -53,26 +60,53 @@ interface Endpoint {
   sinkPort: number;
 }
 
+/** What echo-load.ts prints for one run. */
+interface LoadRun {
+  requests: number;
+  completed: number;
+  seconds: number;
+  latencies: number[];
+  sendLate: number[];
+}
+
+/** The runs of one path pooled: percentiles over every recorded request, totals over every run. */
 interface Latency {
   p50: number;
   p90: number;
   p99: number;
   max: number;
+  /** p99 of (actual send − scheduled send): the generator's own lateness plus queueing behind a slow reply. */
+  sendLateP99: number;
+  recorded: number;
   requests: number;
   completed: number;
   seconds: number;
-  sendLateP99: number;
 }
 
-/** CPU seconds each proxy process spent during one latency run, by node. */
-type CpuByNode = Record<string, number>;
+/** One figure per node (CPU seconds, KiB, a count), keyed by node name. */
+type ByNode = Record<string, number>;
 
 interface Figures {
+  /** MB/s, best of the rounds; every round's figure in `throughputRuns`. */
   throughput: Record<Placement, Record<PathName, number>>;
+  throughputRuns: Record<Placement, Record<PathName, number[]>>;
   latency: Record<Placement, Record<PathName, Latency>>;
   /** Proxy CPU per latency run: the ztunnels for the ztunnel path, the haproxies for the haproxy path. */
-  cpu: Record<Placement, { ztunnel: CpuByNode; haproxy: CpuByNode }>;
-  rss: { idle: CpuByNode; loaded: CpuByNode; open: number; echoed: number; failed: number; error?: string };
+  cpu: Record<Placement, { ztunnel: ByNode; haproxy: ByNode }>;
+  /** The host's 1-minute load average when measuring started and ended (other work skews figures). */
+  load: { start: number; end: number };
+  rss: {
+    /** VmRSS in KiB, idle, with the connections held, and after they closed. */
+    idle: ByNode;
+    loaded: ByNode;
+    afterClose: ByNode;
+    /** Connections each ztunnel still tracked (admin /connections) up to 20 s after the client closed. */
+    leftAfterClose: ByNode;
+    open: number;
+    echoed: number;
+    failed: number;
+    error?: string;
+  };
 }
 
 function isRoot(): boolean {
@@ -275,19 +309,19 @@ async function proxyPids(
   return { ztunnel, haproxy };
 }
 
-async function cpuOf(pids: Record<string, number>): Promise<CpuByNode> {
-  const out: CpuByNode = {};
+async function cpuOf(pids: Record<string, number>): Promise<ByNode> {
+  const out: ByNode = {};
   for (const [node, pid] of Object.entries(pids)) out[node] = await cpuSeconds(pid);
   return out;
 }
 
-async function rssOf(pids: Record<string, number>): Promise<CpuByNode> {
-  const out: CpuByNode = {};
+async function rssOf(pids: Record<string, number>): Promise<ByNode> {
+  const out: ByNode = {};
   for (const [node, pid] of Object.entries(pids)) out[node] = await rssKiB(pid);
   return out;
 }
 
-const minus = (a: CpuByNode, b: CpuByNode): CpuByNode =>
+const minus = (a: ByNode, b: ByNode): ByNode =>
   Object.fromEntries(Object.entries(a).map(([k, v]) => [k, v - (b[k] ?? 0)]));
 
 /** 10,000 idle connections through the ztunnels (mesh-client → mesh-far's echo), held while RSS is read. */
@@ -306,78 +340,152 @@ async function idleConnections(
     '200',
     '120000',
   ]);
-  try {
-    const report = await eventually('the 10,000 connections to open', 120_000, async () => {
-      const text = await readFile(holder.log, 'utf8');
-      const line = text.split('\n').find((l) => l.startsWith('{"open"'));
-      return line
-        ? (JSON.parse(line) as { open: number; echoed: number; failed: number; firstError?: string })
-        : undefined;
-    });
-    // Let the proxies finish their per-connection work (access log, metrics) before reading RSS.
-    await new Promise((r) => setTimeout(r, 2_000));
-    const loaded = await rssOf(pids);
-    return {
-      idle,
-      loaded,
-      open: report.open,
-      echoed: report.echoed,
-      failed: report.failed,
-      error: report.firstError,
-    };
-  } finally {
+  const stopHolder = () => {
     try {
       process.kill(holder.pid, 'SIGTERM');
     } catch {
       // already gone
     }
+  };
+  let held: { open: number; echoed: number; failed: number; firstError?: string };
+  let loaded: ByNode;
+  try {
+    held = await eventually('the 10,000 connections to open', 120_000, async () => {
+      const text = await readFile(holder.log, 'utf8');
+      const line = text.split('\n').find((l) => l.startsWith('{"open"'));
+      return line ? (JSON.parse(line) as typeof held) : undefined;
+    });
+    // Let the proxies finish their per-connection work (access log, metrics) before reading RSS.
+    await new Promise((r) => setTimeout(r, 2_000));
+    loaded = await rssOf(pids);
+  } finally {
+    stopHolder();
   }
+  // Once the client has gone, every proxied connection should be released on both ztunnels.
+  const leftAfterClose: ByNode = {};
+  for (const node of Object.keys(pids)) {
+    leftAfterClose[node] = await trackedConnections(lab, node);
+    const deadline = Date.now() + 20_000;
+    while (leftAfterClose[node]! > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 500));
+      leftAfterClose[node] = await trackedConnections(lab, node);
+    }
+  }
+  return {
+    idle,
+    loaded,
+    afterClose: await rssOf(pids),
+    leftAfterClose,
+    open: held.open,
+    echoed: held.echoed,
+    failed: held.failed,
+    error: held.firstError,
+  };
+}
+
+/** How many connections the node's ztunnel tracks (its admin `/connections`), -1 when it cannot say. */
+async function trackedConnections(lab: Lab, node: string): Promise<number> {
+  const r = await lab.exec(node, ['curl', '-sf', '--max-time', '5', 'http://127.0.0.1:15000/connections']);
+  if (r.code !== 0) return -1;
+  return (JSON.parse(r.stdout) as { connections: unknown[] }).connections.length;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+export function pool(runs: LoadRun[]): Latency {
+  const all = runs.flatMap((r) => r.latencies).sort((a, b) => a - b);
+  const late = runs.flatMap((r) => r.sendLate).sort((a, b) => a - b);
+  const sum = (f: (r: LoadRun) => number) => runs.reduce((n, r) => n + f(r), 0);
+  return {
+    p50: percentile(all, 50),
+    p90: percentile(all, 90),
+    p99: percentile(all, 99),
+    max: all.at(-1) ?? Number.NaN,
+    sendLateP99: percentile(late, 99),
+    recorded: all.length,
+    requests: sum((r) => r.requests),
+    completed: sum((r) => r.completed),
+    seconds: sum((r) => r.seconds),
+  };
+}
+
+function table<T>(make: () => T): Record<Placement, Record<PathName, T>> {
+  const row = () => ({ direct: make(), ztunnel: make(), haproxy: make() });
+  return { 'cross-node': row(), 'same-node': row() };
 }
 
 async function measure(lab: Lab, endpoints: Record<Placement, Record<PathName, Endpoint>>): Promise<Figures> {
   const pids = await proxyPids(lab);
-  const throughput = {} as Figures['throughput'];
-  for (const placement of PLACEMENTS) {
-    throughput[placement] = {} as Record<PathName, number>;
-    for (const path of PATHS) {
-      const e = endpoints[placement][path];
-      const r = await script<{ sent: number; received: number; seconds: number }>(
-        lab,
-        e.client,
-        SCRIPT.stream,
-        [e.host, e.sinkPort, STREAM_MAX_BYTES, STREAM_MAX_MS],
-        60_000,
-      );
-      if (r.received !== r.sent)
-        throw new Error(`${placement} ${path}: sent ${r.sent} bytes, sink counted ${r.received}`);
-      throughput[placement][path] = r.received / r.seconds / 1e6;
+  const loadAtStart = loadavg()[0]!;
+  const throughputRuns = table<number[]>(() => []);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const placement of PLACEMENTS) {
+      for (const path of PATHS) {
+        const e = endpoints[placement][path];
+        const r = await script<{ sent: number; received: number; seconds: number }>(
+          lab,
+          e.client,
+          SCRIPT.stream,
+          [e.host, e.sinkPort, STREAM_MAX_BYTES, STREAM_MAX_MS],
+          60_000,
+        );
+        if (r.received !== r.sent) {
+          throw new Error(`${placement} ${path}: sent ${r.sent} bytes, the sink counted ${r.received}`);
+        }
+        throughputRuns[placement][path].push(r.received / r.seconds / 1e6);
+      }
     }
   }
 
-  const latency = {} as Figures['latency'];
-  const cpu = {} as Figures['cpu'];
-  for (const placement of PLACEMENTS) {
-    latency[placement] = {} as Record<PathName, Latency>;
-    cpu[placement] = { ztunnel: {}, haproxy: {} };
-    for (const path of PATHS) {
-      const e = endpoints[placement][path];
-      const procs = path === 'haproxy' ? pids.haproxy : pids.ztunnel;
-      const before = await cpuOf(procs);
-      latency[placement][path] = await script<Latency>(
-        lab,
-        e.client,
-        SCRIPT.load,
-        [e.host, e.echoPort, RATE, CONNS, MESSAGE, WARMUP_MS, RUN_MS],
-        WARMUP_MS + RUN_MS + 30_000,
-      );
-      const spent = minus(await cpuOf(procs), before);
-      if (path !== 'direct') cpu[placement][path] = spent;
+  const runs = table<LoadRun[]>(() => []);
+  const cpu = table<ByNode>(() => ({}));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const placement of PLACEMENTS) {
+      for (const path of PATHS) {
+        const e = endpoints[placement][path];
+        const procs = path === 'haproxy' ? pids.haproxy : pids.ztunnel;
+        const before = await cpuOf(procs);
+        const run = await script<LoadRun>(
+          lab,
+          e.client,
+          SCRIPT.load,
+          [e.host, e.echoPort, RATE, CONNS, MESSAGE, WARMUP_MS, RUN_MS],
+          WARMUP_MS + RUN_MS + 30_000,
+        );
+        if (run.completed !== run.requests) {
+          throw new Error(`${placement} ${path}: ${run.requests - run.completed} requests got no reply`);
+        }
+        runs[placement][path].push(run);
+        const spent = minus(await cpuOf(procs), before);
+        const acc = cpu[placement][path];
+        for (const [node, s] of Object.entries(spent)) acc[node] = (acc[node] ?? 0) + s;
+      }
     }
   }
 
+  const throughput = table(() => 0);
+  const latency = table<Latency | undefined>(() => undefined) as Record<Placement, Record<PathName, Latency>>;
+  for (const placement of PLACEMENTS) {
+    for (const path of PATHS) {
+      throughput[placement][path] = Math.max(...throughputRuns[placement][path]);
+      latency[placement][path] = pool(runs[placement][path]);
+    }
+  }
   const far = endpoints['cross-node'].ztunnel.host;
   const rss = await idleConnections(lab, far, pids.ztunnel);
-  return { throughput, latency, cpu, rss };
+  return {
+    throughput,
+    throughputRuns,
+    latency,
+    cpu: {
+      'cross-node': { ztunnel: cpu['cross-node'].ztunnel, haproxy: cpu['cross-node'].haproxy },
+      'same-node': { ztunnel: cpu['same-node'].ztunnel, haproxy: cpu['same-node'].haproxy },
+    },
+    load: { start: loadAtStart, end: loadavg()[0]! },
+    rss,
+  };
 }
 
 const round = (n: number, digits = 3) => Number(n.toFixed(digits));
@@ -426,6 +534,13 @@ export function rows(f: Figures): BenchResult[] {
       });
     }
     out.push({
+      name: `${placement} p50 added by the ztunnels`,
+      value: round(l.ztunnel.p50 - l.direct.p50),
+      unit: 'ms',
+      baseline: round(l.haproxy.p50 - l.direct.p50),
+      note: 'baseline: added by HAProxy',
+    });
+    out.push({
       name: `${placement} p99 added by the ztunnels`,
       value: round(l.ztunnel.p99 - l.direct.p99),
       unit: 'ms',
@@ -464,6 +579,18 @@ export function rows(f: Figures): BenchResult[] {
       });
     }
   }
+  const cpus = availableParallelism();
+  for (const [when, value] of [
+    ['start', f.load.start],
+    ['end', f.load.end],
+  ] as const) {
+    out.push({
+      name: `host 1-min load average at ${when}`,
+      value: round(value, 2),
+      unit: '',
+      note: `${cpus} CPUs; load beyond what the benchmark makes itself skews the figures`,
+    });
+  }
   const r = f.rss;
   const held = r.open === IDLE_CONNS && r.echoed === IDLE_CONNS;
   const why = held
@@ -485,6 +612,18 @@ export function rows(f: Figures): BenchResult[] {
       unit: 'KiB',
       note: `bar: ≤ 8 KiB${why}`,
     });
+    out.push({
+      name: `ztunnel ${node} RSS after they closed`,
+      value: r.afterClose[node]!,
+      unit: 'KiB',
+      baseline: idle,
+    });
+    out.push({
+      name: `ztunnel ${node} connections still tracked after close`,
+      value: r.leftAfterClose[node]!,
+      unit: '',
+      note: 'should be 0 within 20 s; -1: admin did not answer',
+    });
   }
   return out;
 }
@@ -496,7 +635,11 @@ export async function bench(): Promise<BenchResult[]> {
   try {
     const mesh = await meshUp({ home, lab, nodes: 2 });
     const endpoints = await setUp(mesh.lab, mesh.admin);
-    return rows(await measure(mesh.lab, endpoints));
+    const figures = await measure(mesh.lab, endpoints);
+    // The raw figures (latency max, the generator's own send lateness, …) for docs and diagnosis.
+    const raw = process.env.AMBIT_BENCH_L4_RAW;
+    if (raw) await writeFile(raw, `${JSON.stringify(figures, null, 2)}\n`);
+    return rows(figures);
   } finally {
     await meshDown({ home, lab });
     await rm(home, { recursive: true, force: true });

@@ -3,7 +3,8 @@
 // start + i/RATE, round-robin over the connections); a request waits for SIZE bytes back before the
 // next one on its connection goes out. Latency runs from the *scheduled* time, so a stall delays
 // every request queued behind it and shows up (no coordinated omission). The first WARMUP_MS of
-// requests are sent but not recorded. Prints {requests, recorded, p50, p90, p99, max, sendLateP99}.
+// requests are sent but not recorded. Prints {requests, completed, seconds, latencies, sendLate} with
+// every recorded sample in ms (the caller pools runs and takes percentiles).
 // Usage: node echo-load.ts HOST PORT RATE CONNS SIZE WARMUP_MS DURATION_MS
 
 import { connect, type Socket } from 'node:net';
@@ -94,20 +95,13 @@ await done;
 clearTimeout(deadline);
 for (const lane of lanes) lane.socket.destroy();
 
-const pct = (xs: number[], p: number) =>
-  xs[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? NaN;
-latencies.sort((a, b) => a - b);
-sendLate.sort((a, b) => a - b);
+const ms = (xs: number[]) => xs.map((x) => Math.round(x * 1000) / 1000);
 console.log(
   JSON.stringify({
     requests: total,
     completed,
-    recorded: latencies.length,
     seconds: (performance.now() - start) / 1000,
-    p50: pct(latencies, 50),
-    p90: pct(latencies, 90),
-    p99: pct(latencies, 99),
-    max: latencies.at(-1),
-    sendLateP99: pct(sendLate, 99),
+    latencies: ms(latencies),
+    sendLate: ms(sendLate),
   }),
 );
