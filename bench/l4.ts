@@ -93,6 +93,8 @@ interface Figures {
   latency: Record<Placement, Record<PathName, Latency>>;
   /** Proxy CPU per latency run: the ztunnels for the ztunnel path, the haproxies for the haproxy path. */
   cpu: Record<Placement, { ztunnel: ByNode; haproxy: ByNode }>;
+  /** Lines each ztunnel logged at error level or worse (pino level ≥ 50) during the whole benchmark. */
+  ztunnelErrors: ByNode;
   /** The host's 1-minute load average when measuring started and ended (other work skews figures). */
   load: { start: number; end: number };
   rss: {
@@ -475,6 +477,12 @@ async function measure(lab: Lab, endpoints: Record<Placement, Record<PathName, E
   }
   const far = endpoints['cross-node'].ztunnel.host;
   const rss = await idleConnections(lab, far, pids.ztunnel);
+  const ztunnelErrors: ByNode = {};
+  for (const node of (await lab.status())?.nodes ?? []) {
+    const ztunnel = node.processes.find((p) => p.command[1] === 'ztunnel');
+    const text = ztunnel ? await readFile(ztunnel.log, 'utf8') : '';
+    ztunnelErrors[node.name] = text.split('\n').filter((l) => /"level":(5|6)\d/.test(l)).length;
+  }
   return {
     throughput,
     throughputRuns,
@@ -483,6 +491,7 @@ async function measure(lab: Lab, endpoints: Record<Placement, Record<PathName, E
       'cross-node': { ztunnel: cpu['cross-node'].ztunnel, haproxy: cpu['cross-node'].haproxy },
       'same-node': { ztunnel: cpu['same-node'].ztunnel, haproxy: cpu['same-node'].haproxy },
     },
+    ztunnelErrors,
     load: { start: loadAtStart, end: loadavg()[0]! },
     rss,
   };
@@ -578,6 +587,14 @@ export function rows(f: Figures): BenchResult[] {
         note: 'bar: ≤ 0.06 vCPU per ztunnel',
       });
     }
+  }
+  for (const [node, n] of Object.entries(f.ztunnelErrors)) {
+    out.push({
+      name: `ztunnel ${node} error log lines`,
+      value: n,
+      unit: '',
+      note: 'pino level ≥ 50, whole run',
+    });
   }
   const cpus = availableParallelism();
   for (const [when, value] of [
