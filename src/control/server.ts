@@ -85,7 +85,12 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
 
     const tokens = new JoinTokens();
     const caService = new CaService({ ca, tokens, placement: registryPlacement(mesh) });
-    const stream = new ConfigStreamServer({ snapshot: mesh.snapshot, trustDomain, api });
+    const stream = new ConfigStreamServer({
+      snapshot: mesh.snapshot,
+      trustDomain,
+      api,
+      rootNamespace: opts.registry?.rootNamespace,
+    });
     mesh.on('derived', (_registry, snapshot) => stream.publish(snapshot));
 
     const serving = await issueServingCertificate(ca, SERVING_TTL_SECONDS);

@@ -46,12 +46,14 @@ export class ConfigStreamServer {
   private snapshot: Snapshot;
   private readonly trustDomain: string;
   private readonly api: ResourceApi;
+  private readonly rootNamespace: string;
   private next = 0;
 
-  constructor(opts: { snapshot: Snapshot; trustDomain: string; api: ResourceApi }) {
+  constructor(opts: { snapshot: Snapshot; trustDomain: string; api: ResourceApi; rootNamespace?: string }) {
     this.snapshot = opts.snapshot;
     this.trustDomain = opts.trustDomain;
     this.api = opts.api;
+    this.rootNamespace = opts.rootNamespace ?? 'istio-system';
   }
 
   /** A new snapshot for every proxy; each session sends only its own difference. */
@@ -189,7 +191,11 @@ export class ConfigStreamServer {
     throw invalid(`unknown proxy kind "${node.kind}"; expected ztunnel or waypoint`);
   }
 
-  /** Replaces the caller node's registered workloads with `workloads`, in one transaction. */
+  /**
+   * Replaces the caller node's registered workloads with `workloads`, in one transaction. A node may
+   * register only into ordinary namespaces, and never over an entry it does not own (an operator's,
+   * or another node's): otherwise it could claim any identity and the CA would sign it.
+   */
   private async register(
     identity: SpiffeId | undefined,
     workloads: RegisteredWorkload[],
@@ -198,28 +204,35 @@ export class ConfigStreamServer {
     if (!identity?.startsWith(prefix))
       throw unauthenticated('only a node agent with its node certificate may register workloads');
     const node = identity.slice(prefix.length);
+    for (const w of workloads) {
+      if (w.namespace === SYSTEM_NAMESPACE || w.namespace === this.rootNamespace) {
+        throw new AmbitError(
+          'AMBIT_ERR_CA_IMPERSONATION',
+          `node "${node}" may not register workloads in namespace ${w.namespace}`,
+        );
+      }
+    }
+    const owned = (o: { metadata: { labels?: Record<string, string> } }) =>
+      o.metadata.labels?.[REGISTERED_BY] === node;
     const objects = workloads.map((w) => ({
       apiVersion: 'networking.istio.io/v1',
       kind: 'WorkloadEntry',
       metadata: { name: w.name, namespace: w.namespace, labels: { ...w.labels, [REGISTERED_BY]: node } },
       spec: { address: w.address, serviceAccount: w.serviceAccount, labels: w.labels, node },
     }));
-    const applied = objects.length > 0 ? await this.api.apply(objects) : [];
-    const keep = new Set(applied.map((r) => r.key));
-    const stale = this.api
-      .list({ kind: 'WorkloadEntry', labelSelector: `${REGISTERED_BY}=${node}` })
-      .filter(
-        (o) =>
-          !keep.has(`WorkloadEntry/${(o.metadata as { namespace?: string }).namespace}/${o.metadata.name}`),
-      )
-      .map((o) => ({
-        kind: 'WorkloadEntry',
-        namespace: (o.metadata as { namespace?: string }).namespace,
-        name: o.metadata.name,
-      }));
-    if (stale.length > 0) await this.api.delete(stale);
-    const count = (a: string) => applied.filter((r) => r.action === a).length;
-    return { created: count('created'), configured: count('configured'), deleted: stale.length };
+    const results = await this.api.apply(objects, {
+      guard: (incoming, existing) => {
+        if (existing && !owned(existing)) {
+          throw new AmbitError(
+            'AMBIT_ERR_CA_IMPERSONATION',
+            `node "${node}" may not replace WorkloadEntry ${'namespace' in incoming.metadata ? incoming.metadata.namespace : ''}/${incoming.metadata.name}, which it did not register`,
+          );
+        }
+      },
+      prune: (existing) => existing.kind === 'WorkloadEntry' && owned(existing),
+    });
+    const count = (a: string) => results.filter((r) => r.action === a).length;
+    return { created: count('created'), configured: count('configured'), deleted: count('pruned') };
   }
 }
 

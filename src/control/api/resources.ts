@@ -20,7 +20,15 @@ import { AmbitError } from '../../errors/index.ts';
 import type { Change, Store, StoredObject, StoredResource } from '../store/index.ts';
 import { type LabelSelector, parseLabelSelector } from './selector.ts';
 
-export type ApplyAction = 'created' | 'configured' | 'unchanged';
+export type ApplyAction = 'created' | 'configured' | 'unchanged' | 'pruned';
+
+export interface ApplyOptions {
+  dryRun?: boolean;
+  /** Runs inside the transaction for each resource against what is stored; throwing refuses the batch. */
+  guard?: (incoming: Resource, existing: StoredObject | undefined) => void;
+  /** In the same transaction, deletes every stored resource not in the batch for which this is true. */
+  prune?: (existing: StoredObject) => boolean;
+}
 export type DeleteAction = 'deleted' | 'not found';
 
 export interface ApplyResult {
@@ -72,7 +80,7 @@ export class ResourceApi {
    * Validates every object, then creates or replaces them in one transaction. Any invalid object
    * refuses the whole batch (AMBIT_ERR_CONFIG_INVALID, every problem in `detail.errors`).
    */
-  async apply(objects: readonly unknown[], opts: { dryRun?: boolean } = {}): Promise<ApplyResult[]> {
+  async apply(objects: readonly unknown[], opts: ApplyOptions = {}): Promise<ApplyResult[]> {
     const valid: Array<{ resource: Resource; conditions: StoredObject['status'] }> = [];
     const errors: ConfigIssue[] = [];
     const seen = new Set<string>();
@@ -103,6 +111,7 @@ export class ResourceApi {
       for (const { resource, conditions } of valid) {
         const key = resourceKey(resource);
         const existing = store.get(key);
+        opts.guard?.(resource, existing?.object);
         const base = { key, kind: resource.kind, name: resourceName(resource) };
         if (existing && isDeepStrictEqual(userFields(existing.object), userFields(resource))) {
           results.push({ ...base, action: 'unchanged' });
@@ -121,6 +130,19 @@ export class ResourceApi {
         } as StoredObject;
         changes.push({ op: 'put', resource: { key, rev: 0, object } });
         results.push({ ...base, action: existing ? 'configured' : 'created' });
+      }
+      if (opts.prune) {
+        const keep = new Set(valid.map((v) => resourceKey(v.resource)));
+        for (const r of store.list()) {
+          if (keep.has(r.key) || !opts.prune(r.object)) continue;
+          changes.push({ op: 'delete', key: r.key, previous: r });
+          results.push({
+            key: r.key,
+            kind: r.object.kind,
+            name: r.key.split('/').slice(1).join('/'),
+            action: 'pruned',
+          });
+        }
       }
       return { results, changes };
     };

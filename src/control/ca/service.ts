@@ -2,7 +2,7 @@
 // a joined node gets workload certificates only for identities placed on it (the impersonation check).
 
 import { AmbitError } from '../../errors/index.ts';
-import { nodeId, type SpiffeId } from '../../identity/index.ts';
+import { nodeId, type SpiffeId, SYSTEM_NAMESPACE } from '../../identity/index.ts';
 import type { CertificateAuthority, IssuedCertificate } from './authority.ts';
 import type { WorkloadPlacement } from './placement.ts';
 import type { JoinTokens } from './tokens.ts';
@@ -111,6 +111,14 @@ export class CaService {
     }
     if (id === nodeId(this.ca.trustDomain, node)) {
       return this.ca.issue(csr, { ttlSeconds: this.nodeTtl, usage: 'client' });
+    }
+    // The mesh's own identities (the control plane's, other nodes') are never a workload's to ask for.
+    if (csr.identity.namespace === SYSTEM_NAMESPACE) {
+      throw new AmbitError(
+        'AMBIT_ERR_CA_IMPERSONATION',
+        `node "${node}" asked for ${id}: identities in namespace ${SYSTEM_NAMESPACE} belong to the mesh itself`,
+        { detail: { node, identity: id } },
+      );
     }
     if (csr.identity.namespace === undefined || !this.placement.hasWorkload(node, id)) {
       throw new AmbitError(

@@ -198,6 +198,23 @@ describe('config stream', () => {
     await assert.rejects(register([pod('Bad_Name', '198.18.1.9')]), (e: any) =>
       /AMBIT_ERR_CONFIG_INVALID/.test(e.details),
     );
+
+    // A node cannot claim what is not its own: the mesh's namespace, or an entry it did not register.
+    const claimed = (e: any) => /AMBIT_ERR_CA_IMPERSONATION/.test(e.details);
+    await assert.rejects(
+      register([{ ...pod('x', '198.18.1.9'), namespace: 'ambit-system', serviceAccount: 'ambit-control' }]),
+      claimed,
+    );
+    await cp.api.apply([we('db', '198.18.2.9')]);
+    await assert.rejects(register([pod('b', '198.18.1.3'), pod('db', '198.18.1.9')]), claimed);
+    const db = cp.api
+      .list({ kind: 'WorkloadEntry', namespace: 'shop' })
+      .find((e) => e.metadata.name === 'db') as any;
+    assert.equal(db.spec.address, '198.18.2.9', "the operator's entry is untouched");
+    assert.ok(
+      cp.api.list({ kind: 'WorkloadEntry', namespace: 'shop' }).some((e) => e.metadata.name === 'b'),
+      'a refused report changes nothing',
+    );
   });
 
   test('after a control plane restart the proxy keeps its state, reconnects and resyncs only the difference', async (t) => {
