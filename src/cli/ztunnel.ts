@@ -19,6 +19,7 @@ interface ZtunnelFlags {
   dataDir?: string;
   capture: 'nftables' | 'none';
   labState?: string;
+  socks5?: string;
 }
 
 export function ztunnelCommand(): Command {
@@ -34,6 +35,10 @@ export function ztunnelCommand(): Command {
       new Option('--capture <driver>', 'traffic capture').choices(['nftables', 'none']).default('nftables'),
     )
     .option('--lab-state <file>', "report this lab's pods on the node as workloads")
+    .option(
+      '--socks5 <address>',
+      'also accept SOCKS5 (explicit capture) on <address>:15080; off by default with nftables capture',
+    )
     .action(async (opts: ZtunnelFlags) => {
       const trustBundlePem = await readFile(opts.caBundle, 'utf8').catch((cause) => {
         throw new AmbitError(
@@ -51,6 +56,7 @@ export function ztunnelCommand(): Command {
         token: opts.token ?? process.env.AMBIT_JOIN_TOKEN,
         capture: opts.capture === 'nftables' ? new NftablesCapture() : undefined,
         discover: labState ? () => labPodsOnNode(labState, opts.node) : undefined,
+        socks5: opts.socks5,
       });
       await agent.start();
       console.log(`ztunnel for ${opts.node} ready`);

@@ -37,6 +37,8 @@ export interface NodeAgentOptions {
   discover?: () => Promise<RegisteredWorkload[]>;
   discoverEveryMs?: number;
   bindAddress?: string;
+  /** Opt-in SOCKS5 listen address (see ZtunnelOptions.socks5). */
+  socks5?: string;
   ports?: Partial<ZtunnelPorts>;
   drainMs?: number;
 }
@@ -69,6 +71,7 @@ export class NodeAgent {
       node: this.opts.node,
       capture: this.opts.capture ? 'redirect' : 'none',
       bindAddress: this.opts.bindAddress,
+      socks5: this.opts.socks5,
       ports: this.opts.ports,
       nodeAddresses: localAddresses(),
       adminSocket: join(this.opts.dataDir, 'admin.sock'),

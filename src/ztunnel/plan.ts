@@ -38,6 +38,8 @@ export type OutboundPlan =
   | { kind: 'refuse'; reason: string };
 
 export interface PlanContext {
+  /** This node: only its own enrolled workloads may send through it. */
+  node: string;
   /** This node's own addresses (connections to its ports through capture are loops). */
   nodeAddresses: ReadonlySet<string>;
   /** Picks one of `n` endpoints (random in production, fixed in tests). */
@@ -54,6 +56,12 @@ export function planOutbound(
 ): OutboundPlan {
   const source = state.workloadByAddress.get(sourceAddress);
   if (!source) return { kind: 'refuse', reason: `no workload is known at source address ${sourceAddress}` };
+  if (!source.enrolled || source.node !== ctx.node) {
+    return {
+      kind: 'refuse',
+      reason: `${source.namespace}/${source.name} is not a workload in the mesh on this node`,
+    };
+  }
   if (ctx.nodeAddresses.has(target.address) && ZTUNNEL_PORTS.has(target.port)) {
     return {
       kind: 'refuse',
@@ -86,6 +94,14 @@ export function planOutbound(
       destination: { workload },
     };
   }
+  // Passthrough dials from the node itself: never to the node's own or loopback/link-local addresses,
+  // which would hand a pod whatever listens locally on the node.
+  if (ctx.nodeAddresses.has(target.address) || isLocalOnly(target.address)) {
+    return {
+      kind: 'refuse',
+      reason: `${target.address} is local to the node; the ztunnel does not relay there`,
+    };
+  }
   return {
     kind: 'passthrough',
     source,
@@ -93,6 +109,11 @@ export function planOutbound(
     intended: target,
     destination: workload ? { workload } : {},
   };
+}
+
+/** 0.0.0.0/8, 127.0.0.0/8 and 169.254.0.0/16: addresses that mean "this host" or "this link". */
+function isLocalOnly(address: string): boolean {
+  return /^(0|127)\./.test(address) || address.startsWith('169.254.');
 }
 
 function planService(
@@ -209,7 +230,7 @@ export function planInbound(state: StateSnapshot, req: InboundRequest): InboundP
   if (!workload?.enrolled)
     return { status: 503, reason: `no workload in the mesh at ${req.destination.address}` };
   const target = req.authority ?? req.destination;
-  if (req.authority && req.authority.address !== req.destination.address && !workload.isWaypoint) {
+  if (req.authority && req.authority.address !== req.destination.address) {
     return {
       status: 400,
       reason: `the authority ${req.authority.address} is not where the connection was sent (${req.destination.address})`,

@@ -75,9 +75,12 @@ function reader(socket: Socket, timeoutMs: number) {
 /** Runs the server side of the handshake up to the CONNECT request. Throws (and closes) on bad input. */
 export async function acceptSocks5(socket: Socket, timeoutMs = 10_000): Promise<SocksRequest> {
   const r = reader(socket, timeoutMs);
+  // Every refusal writes its answer and then closes the socket for good: a half-open socket we no
+  // longer read would never see the client's FIN and would leak.
   const refuse = (code: number, message: string): never => {
     r.done();
-    socket.end(Buffer.from([5, code, 0, 1, 0, 0, 0, 0, 0, 0]));
+    socket.write(Buffer.from([5, code, 0, 1, 0, 0, 0, 0, 0, 0]));
+    socket.destroySoon();
     throw new AmbitError('AMBIT_ERR_SOCKS_PROTOCOL', message);
   };
   try {
@@ -90,7 +93,8 @@ export async function acceptSocks5(socket: Socket, timeoutMs = 10_000): Promise<
     const methods = await r.read(nMethods!);
     if (!methods.includes(0)) {
       r.done();
-      socket.end(Buffer.from([5, 0xff]));
+      socket.write(Buffer.from([5, 0xff]));
+      socket.destroySoon();
       throw new AmbitError('AMBIT_ERR_SOCKS_PROTOCOL', 'the client offers no "no authentication" method');
     }
     socket.write(Buffer.from([5, 0]));
@@ -116,17 +120,39 @@ export async function acceptSocks5(socket: Socket, timeoutMs = 10_000): Promise<
     }
     const port = (await r.read(2)).readUInt16BE(0);
     if (port === 0) refuse(SOCKS_REPLY.generalFailure, 'SOCKS5 destination port 0');
+    // One spelling per address: an IPv4-mapped IPv6 form must not slip past the IPv4 lookups.
+    const ipv4 = canonicalIpv4(address);
+    if (!ipv4)
+      refuse(
+        SOCKS_REPLY.addressTypeNotSupported,
+        `SOCKS5 destination ${address} is not IPv4; the mesh is IPv4-only`,
+      );
     r.done();
     return {
-      target: { address, port },
+      target: { address: ipv4!, port },
       reply: (code) => {
         socket.write(Buffer.from([5, code, 0, 1, 0, 0, 0, 0, 0, 0]));
-        if (code !== SOCKS_REPLY.succeeded) socket.end();
+        if (code !== SOCKS_REPLY.succeeded) socket.destroySoon();
       },
     };
   } catch (err) {
     r.done();
-    if (!socket.destroyed && !socket.writableEnded) socket.destroy();
+    if (!socket.writableEnded) socket.destroy();
     throw err;
   }
+}
+
+/** The dotted-quad form of an IPv4 address, also when written as IPv4-mapped IPv6; undefined otherwise. */
+export function canonicalIpv4(address: string): string | undefined {
+  if (isIP(address) === 4) return address;
+  if (isIP(address) !== 6) return undefined;
+  const m = /^(?:0{0,4}:){0,5}(?:0{0,4}:)?ffff:(.+)$/i.exec(address.replace(/^::/, '0:'));
+  if (!m) return undefined;
+  const tail = m[1]!;
+  if (isIP(tail) === 4) return tail;
+  const hex = /^([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(tail);
+  if (!hex) return undefined;
+  const hi = Number.parseInt(hex[1]!, 16);
+  const lo = Number.parseInt(hex[2]!, 16);
+  return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
 }

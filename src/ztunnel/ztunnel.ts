@@ -56,6 +56,11 @@ export interface ZtunnelOptions {
   capture: 'redirect' | 'none';
   /** Where the node-wide listeners bind (default 0.0.0.0). */
   bindAddress?: string;
+  /**
+   * SOCKS5 (explicit capture) is opt-in: the address to listen on. Default: on `bindAddress` when
+   * capture is `none` (it is then the way in), off with kernel capture.
+   */
+  socks5?: string;
   ports?: Partial<ZtunnelPorts>;
   /** This node's own addresses: captured connections to the ztunnel's ports there are loops. */
   nodeAddresses: string[];
@@ -155,7 +160,8 @@ export class Ztunnel {
       await this.listen(bind, 'inboundPlaintext', (s) => this.onPlaintextInbound(s));
       await this.listen(bind, 'hbone', (s) => this.onHboneSocket(s, () => originalDst(s).address));
     }
-    await this.listen(bind, 'socks5', (s) => this.onSocks(s));
+    const socks = this.opts.socks5 ?? (this.opts.capture === 'none' ? bind : undefined);
+    if (socks) await this.listen(socks, 'socks5', (s) => this.onSocks(s));
     await this.serveHttp(bind, 'metrics', (req, res) => this.serveMetrics(req, res));
     await this.serveHttp(bind, 'readiness', (req, res) => this.serveReadiness(req, res));
     await this.serveHttp('127.0.0.1', 'admin', (req, res) => this.serveAdmin(req, res));
@@ -279,6 +285,7 @@ export class Ztunnel {
     const sourceAddress = canonical(client.remoteAddress);
     const started = Date.now();
     const plan = planOutbound(this.state.snapshot, sourceAddress, target, {
+      node: this.opts.node,
       nodeAddresses: this.nodeAddresses,
     });
     const record: ConnectionRecord = {

@@ -23,6 +23,10 @@ function enrollment(
   namespace: string,
   ctx: Context,
 ): { enrolled: boolean; why: string } {
+  // A waypoint terminates and originates HBONE itself; capturing it would hand its ztunnel a relay.
+  if (labels[GATEWAY_NAME_LABEL] !== undefined) {
+    return { enrolled: false, why: 'it is a waypoint, which speaks HBONE itself and is never captured' };
+  }
   const own = labels[DATAPLANE_MODE];
   if (own === 'none') return { enrolled: false, why: `opted out by its label ${DATAPLANE_MODE}=none` };
   if (own === 'ambient') return { enrolled: true, why: `enrolled by its label ${DATAPLANE_MODE}=ambient` };

@@ -35,8 +35,8 @@ function build() {
     upserts: [
       workload('client', '198.18.1.2'),
       workload('web-1', '198.18.1.3', { services: ['shop/web'] }),
-      workload('web-2', '198.18.2.2', { services: ['shop/web'] }),
-      workload('legacy', '198.18.2.9', { enrolled: false }),
+      workload('web-2', '198.18.2.2', { services: ['shop/web'], node: 'node-2' }),
+      workload('legacy', '198.18.2.9', { enrolled: false, node: 'node-2' }),
       workload('secure', '198.18.2.5', {
         peerAuthentication: { mode: 'STRICT', portModes: { '9000': 'PERMISSIVE' } },
         authorizationPolicies: [{ policy: 'shop/deny-6379', scope: 'workload', enforcedBy: 'ztunnel' }],
@@ -130,7 +130,11 @@ function build() {
   return s.snapshot;
 }
 
-const ctx = { nodeAddresses: new Set(['198.18.0.1', '198.18.1.1']), pick: (n: number) => n - 1 };
+const ctx = {
+  node: 'node-1',
+  nodeAddresses: new Set(['198.18.0.1', '198.18.1.1']),
+  pick: (n: number) => n - 1,
+};
 
 describe('outbound planning', () => {
   const state = build();
@@ -192,6 +196,9 @@ describe('outbound planning', () => {
     ['VIP port that does not exist', '198.19.0.1', '81', { kind: 'refuse', reason: /no port 81/ }],
     ['service without endpoints', '198.19.0.3', '80', { kind: 'refuse', reason: /no endpoints/ }],
     ['the ztunnel itself', '198.18.1.1', '15008', { kind: 'refuse', reason: /proxy loop/ }],
+    ['anything else on the node itself', '198.18.0.1', '22', { kind: 'refuse', reason: /local to the node/ }],
+    ['loopback', '127.0.0.1', '15014', { kind: 'refuse', reason: /local to the node/ }],
+    ['link-local', '169.254.169.254', '80', { kind: 'refuse', reason: /local to the node/ }],
   ];
   for (const [name, address, port, want] of cases) {
     test(name, () => {
@@ -207,8 +214,20 @@ describe('outbound planning', () => {
     });
   }
 
-  test('an unknown source is refused; the waypoint itself goes straight to the backend', () => {
+  test('only the node’s own enrolled workloads may send; the waypoint itself goes straight to the backend', () => {
     assert.equal(planOutbound(state, '198.18.9.9', { address: '198.18.2.2', port: 80 }, ctx).kind, 'refuse');
+    const fromOtherNode = planOutbound(state, '198.18.2.2', { address: '198.18.1.3', port: 8080 }, ctx);
+    assert.equal(
+      fromOtherNode.kind === 'refuse' && /not a workload in the mesh on this node/.test(fromOtherNode.reason),
+      true,
+    );
+    const optedOut = planOutbound(
+      state,
+      '198.18.2.9',
+      { address: '198.18.1.3', port: 8080 },
+      { ...ctx, node: 'node-2' },
+    );
+    assert.equal(optedOut.kind, 'refuse');
     const fromWaypoint = planOutbound(
       state,
       '198.18.2.7',
