@@ -2,11 +2,12 @@
 // resource it receives and NACKs a delta with a bad one, keeping its last good state. Unknown
 // fields are dropped rather than refused, so a newer control plane can add fields to older proxies.
 
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
-const ipv4 = z
-  .string()
-  .regex(/^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/, 'an IPv4 address');
+// Whatever the configuration accepts, the proxies accept: an address they could not take would
+// NACK the whole type on every proxy and freeze every later change behind it.
+const ip = z.string().refine((v) => isIP(v) !== 0, 'an IP address');
 const port = z.number().int().min(1).max(65535);
 const mtlsMode = z.enum(['STRICT', 'PERMISSIVE']);
 
@@ -19,7 +20,7 @@ export const workloadResource = z.object({
   trustDomain: z.string().min(1),
   identity: z.string().startsWith('spiffe://'),
   node: z.string().optional(),
-  addresses: z.array(ipv4),
+  addresses: z.array(ip),
   labels: z.record(z.string(), z.string()),
   ports: z.record(z.string(), port).default({}),
   enrolled: z.boolean(),
@@ -37,7 +38,7 @@ export const serviceResource = z.object({
   name: z.string().min(1),
   namespace: z.string().min(1),
   hostname: z.string(),
-  vips: z.array(ipv4),
+  vips: z.array(ip),
   ports: z.array(
     z.object({
       name: z.string().optional(),
@@ -50,7 +51,7 @@ export const serviceResource = z.object({
     z.object({
       workload: z.string(),
       name: z.string(),
-      address: ipv4,
+      address: ip,
       node: z.string().optional(),
       enrolled: z.boolean(),
       ports: z.record(z.string(), port),

@@ -3,6 +3,7 @@
 // the control plane says is enrolled, and runs the node's ztunnel in the same process.
 
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { isIPv4 } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
@@ -171,7 +172,9 @@ export class NodeAgent {
     this.captureChain = this.captureChain.then(async () => {
       const wanted = new Set<string>();
       for (const w of z.state.snapshot.workloads.values()) {
-        if (w.node === this.opts.node && w.enrolled) for (const a of w.addresses) wanted.add(a);
+        // The nftables table is IPv4 (as the lab is); other addresses are not captured.
+        if (w.node === this.opts.node && w.enrolled)
+          for (const a of w.addresses) if (isIPv4(a)) wanted.add(a);
       }
       try {
         for (const a of wanted) if (!this.enrolled.has(a)) await capture.enroll(a);

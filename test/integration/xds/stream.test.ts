@@ -102,6 +102,17 @@ describe('config stream', () => {
     assert.equal(cp.stream.status()[0]?.state, 'SYNCED');
   });
 
+  test('whatever the configuration accepts reaches the proxies (an IPv6 WorkloadEntry does not freeze the stream)', async (t) => {
+    const cp = await startTestControl(t);
+    await cp.api.apply([ns('shop'), we('v6', 'fd00::1')]);
+    const p = proxy(cp, await joinNode(cp, 'node-1'));
+    t.after(() => p.client.stop());
+    await eventually(async () => (p.names(TYPE.workload).length === 1 ? true : undefined));
+    await cp.api.apply([we('after', '198.18.1.7')]);
+    await eventually(async () => (p.names(TYPE.workload).length === 2 ? true : undefined));
+    assert.equal(cp.stream.status()[0]?.state === 'NACKED', false);
+  });
+
   test('a burst of 1,000 applies produces a handful of pushes', async (t) => {
     const cp = await startTestControl(t);
     await cp.api.apply([ns('shop')]);
