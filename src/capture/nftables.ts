@@ -97,8 +97,11 @@ export class NftablesCapture implements CaptureDriver {
     let out: string;
     try {
       out = await this.nft(['-j', 'list', 'set', 'ip', TABLE, 'enrolled']);
-    } catch {
-      return []; // no table: nothing is enrolled
+    } catch (err) {
+      // No table means nothing is enrolled; any other failure must not pass for "nothing enrolled",
+      // or a restart would rewrite the table empty and let every pod out of the mesh.
+      if (/No such file or directory/.test((err as Error).message)) return [];
+      throw err;
     }
     const parsed = JSON.parse(out) as { nftables: Array<{ set?: { elem?: unknown[] } }> };
     const elems = parsed.nftables.find((x) => x.set)?.set?.elem ?? [];

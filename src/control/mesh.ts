@@ -32,6 +32,7 @@ export class MeshState extends EventEmitter {
   private timer: NodeJS.Timeout | undefined;
   private firstPendingAt: number | undefined;
   private stopWatching: (() => void) | undefined;
+  private deriving: Promise<void> = Promise.resolve();
   registry: Registry = { workloads: [], services: [], vips: {}, authorizations: [], issues: [] };
   snapshot: Snapshot = { version: '0', types: new Map() };
   /** How many derivations ran (for tests and metrics). */
@@ -63,9 +64,10 @@ export class MeshState extends EventEmitter {
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.firstPendingAt = undefined;
-      this.derive().catch((err) =>
-        log.error({ err }, 'registry derivation failed; keeping the previous one'),
-      );
+      // One derivation at a time, in order: a slow one must never publish after a newer one.
+      this.deriving = this.deriving
+        .then(() => this.derive())
+        .catch((err) => log.error({ err }, 'registry derivation failed; keeping the previous one'));
     }, wait);
   }
 

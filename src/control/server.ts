@@ -36,6 +36,10 @@ export interface ControlOptions {
   grpcListen?: string;
   /** Trust domain; default cluster.local. */
   trustDomain?: string;
+  /** Lifetime of node credentials (default 24 h); nodes renew at half life. */
+  nodeCertTtlSeconds?: number;
+  /** Lifetimes the CA allows (seconds); tests use short ones. */
+  caLifetimes?: { minTtlSeconds?: number; maxTtlSeconds?: number; defaultTtlSeconds?: number };
   registry?: RegistryOptions;
 }
 
@@ -70,7 +74,10 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
 
     // The CA: the operator's plug-in CA files in <data-dir>/ca, or a root generated on first start.
     const { material, created } = await loadOrCreateCa(join(opts.dataDir, 'ca'), trustDomain);
-    const ca = await CertificateAuthority.create({ material, policy: { trustDomain } });
+    const ca = await CertificateAuthority.create({
+      material,
+      policy: { ...definedOnly(opts.caLifetimes ?? {}), trustDomain },
+    });
     if (created) log.info({ dir: join(opts.dataDir, 'ca') }, 'generated a new root CA');
     const bundle = () =>
       new Map([[TYPE.trustBundle, [['bundle', { pem: ca.bundle.toPem() }]] as Array<[string, unknown]>]]);
@@ -84,7 +91,12 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
     cleanup.push(() => mesh.stop());
 
     const tokens = new JoinTokens();
-    const caService = new CaService({ ca, tokens, placement: registryPlacement(mesh) });
+    const caService = new CaService({
+      ca,
+      tokens,
+      placement: registryPlacement(mesh),
+      nodeCertTtlSeconds: opts.nodeCertTtlSeconds,
+    });
     const stream = new ConfigStreamServer({
       snapshot: mesh.snapshot,
       trustDomain,
@@ -97,6 +109,8 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
     const grpc = new ControlGrpcServer({
       host: grpcAt.host,
       port: grpcAt.port,
+      // Drop streams of proxies that vanished without a FIN, so proxy-status does not list ghosts.
+      serverOptions: { 'grpc.keepalive_time_ms': 30_000, 'grpc.keepalive_timeout_ms': 10_000 },
       tls: { trustBundlePem: ca.bundle.toPem(), certChainPem: serving.certChainPem, keyPem: serving.keyPem },
     });
     const cs = certificateServiceImplementation(caService);

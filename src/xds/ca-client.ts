@@ -45,6 +45,10 @@ type Unary<Req, Res> = (
 /** The control plane is known by its SPIFFE ID, not a host name; gRPC still wants a name to check. */
 export const CONTROL_CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.ssl_target_name_override': 'ambit-control',
+  // Notice a control plane that went away silently (no FIN): PING every 20 s, give up after 10 s.
+  'grpc.keepalive_time_ms': 20_000,
+  'grpc.keepalive_timeout_ms': 10_000,
+  'grpc.keepalive_permit_without_calls': 1,
 };
 
 /**

@@ -2,6 +2,7 @@
 // directory), reports the workloads it finds on its node, keeps their capture in step with what
 // the control plane says is enrolled, and runs the node's ztunnel in the same process.
 
+import { X509Certificate } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { isIPv4 } from 'node:net';
 import { networkInterfaces } from 'node:os';
@@ -9,6 +10,7 @@ import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { CaptureDriver } from '../capture/index.ts';
 import { AmbitError, describeError } from '../errors/index.ts';
+import { createCsr, generateKeyPair, nodeId } from '../identity/index.ts';
 import { logger } from '../log/index.ts';
 import {
   CaClient,
@@ -48,11 +50,17 @@ export class NodeAgent {
   private readonly opts: NodeAgentOptions;
   private readonly log;
   ztunnel: Ztunnel | undefined;
+  private cred: NodeCredential | undefined;
+  private caClient: CaClient | undefined;
+  private renewTimer: NodeJS.Timeout | undefined;
   private registration: InstanceType<typeof NodeRegistrationClient> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private lastReported: RegisteredWorkload[] | undefined;
   private captureChain: Promise<void> = Promise.resolve();
+  private captureRetry: NodeJS.Timeout | undefined;
+  private captureBackoffMs = 500;
   private enrolled = new Set<string>();
+  private reporting = false;
 
   constructor(opts: NodeAgentOptions) {
     this.opts = opts;
@@ -60,8 +68,20 @@ export class NodeAgent {
   }
 
   async start(): Promise<void> {
-    const cred = await this.credential();
-    const credentials = () => controlPlaneCredentials(this.opts.trustDomain, cred.trustBundlePem, cred);
+    try {
+      await this.startParts();
+    } catch (err) {
+      await this.stop().catch(() => {}); // nothing half-started stays behind: listeners, timers, channels
+      throw err;
+    }
+  }
+
+  private async startParts(): Promise<void> {
+    this.cred = await this.credential();
+    // Every connection made from here on uses the credential current at the time (it is renewed).
+    const credentials = () =>
+      controlPlaneCredentials(this.opts.trustDomain, this.current.trustBundlePem, this.current);
+    this.caClient = this.newCaClient();
     if (this.opts.capture) {
       // Keep whatever is enrolled across a restart, so pods are never left uncaptured in between.
       const kept = await this.opts.capture.enrolled();
@@ -77,16 +97,17 @@ export class NodeAgent {
       nodeAddresses: localAddresses(),
       adminSocket: join(this.opts.dataDir, 'admin.sock'),
       control: { target: this.opts.control, credentials, channelOptions: CONTROL_CHANNEL_OPTIONS },
-      certificates: new CaClient({
-        address: this.opts.control,
-        trustDomain: this.opts.trustDomain,
-        trustBundlePem: cred.trustBundlePem,
-        credential: cred,
-      }),
+      certificates: { fetch: (id, csr) => this.caClient!.fetch(id, csr) },
       drainMs: this.opts.drainMs,
     });
     this.ztunnel.state.onChange(() => this.syncCapture());
+    // After a reconnect the control plane may have lost or replaced what we reported: report again.
+    this.ztunnel.xdsClient.on('connected', () => {
+      this.lastReported = undefined;
+      void this.report();
+    });
     this.registration = new NodeRegistrationClient(this.opts.control, credentials(), CONTROL_CHANNEL_OPTIONS);
+    this.scheduleRenewal();
     await this.report();
     this.timer = setInterval(() => void this.report(), this.opts.discoverEveryMs ?? 1_000);
     await this.ztunnel.start();
@@ -95,9 +116,76 @@ export class NodeAgent {
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    clearTimeout(this.captureRetry);
+    clearTimeout(this.renewTimer);
     this.registration?.close();
+    this.caClient?.close();
     await this.ztunnel?.stop();
     await this.captureChain;
+  }
+
+  private get current(): NodeCredential {
+    if (!this.cred) throw new AmbitError('AMBIT_ERR_NODE_NO_CREDENTIAL', 'the node has no credential yet');
+    return this.cred;
+  }
+
+  private newCaClient(): CaClient {
+    return new CaClient({
+      address: this.opts.control,
+      trustDomain: this.opts.trustDomain,
+      trustBundlePem: this.current.trustBundlePem,
+      credential: this.current,
+    });
+  }
+
+  /** Renews the node credential at half its life (retrying with backoff), as workload certificates are. */
+  private scheduleRenewal(retryMs?: number): void {
+    const leaf = new X509Certificate(this.current.certChainPem);
+    const from = Date.parse(leaf.validFrom);
+    const to = Date.parse(leaf.validTo);
+    const due = retryMs ?? Math.max(1_000, from + (to - from) / 2 - Date.now());
+    clearTimeout(this.renewTimer);
+    this.renewTimer = setTimeout(
+      () => {
+        this.renewCredential().then(
+          () => this.scheduleRenewal(),
+          (err) => {
+            const next = Math.min((retryMs ?? 5_000) * 2, 300_000);
+            this.log.warn(
+              { err: describeError(err), retryInMs: next },
+              'could not renew the node credential; the current one stays in use',
+            );
+            this.scheduleRenewal(next);
+          },
+        );
+      },
+      Math.min(due, 2 ** 31 - 1),
+    );
+    this.renewTimer.unref();
+  }
+
+  private async renewCredential(): Promise<void> {
+    const pair = await generateKeyPair();
+    const id = nodeId(this.opts.trustDomain, this.opts.node);
+    const chain = await this.caClient!.fetch(id, await createCsr(id, pair.keys));
+    const renewed: NodeCredential = {
+      ...this.current,
+      certChainPem: chain.slice(0, -1).join('') || chain.join(''),
+      keyPem: pair.privateKeyPem,
+    };
+    await this.save(renewed);
+    this.cred = renewed;
+    const old = this.caClient;
+    this.caClient = this.newCaClient();
+    old?.close();
+    this.log.info('renewed the node credential');
+  }
+
+  private async save(cred: NodeCredential): Promise<void> {
+    const file = join(this.opts.dataDir, 'node-credential.json');
+    await mkdir(this.opts.dataDir, { recursive: true, mode: 0o700 });
+    await writeFile(`${file}.tmp`, JSON.stringify(cred), { mode: 0o600 });
+    await rename(`${file}.tmp`, file);
   }
 
   /** The saved node credential, or a new one from the join token. */
@@ -105,8 +193,12 @@ export class NodeAgent {
     const file = join(this.opts.dataDir, 'node-credential.json');
     try {
       const saved = JSON.parse(await readFile(file, 'utf8')) as NodeCredential;
-      if (saved.node === this.opts.node) return saved;
-      this.log.warn({ file, saved: saved.node }, 'the saved credential is for another node; joining again');
+      const expired = Date.parse(new X509Certificate(saved.certChainPem).validTo) <= Date.now();
+      if (saved.node === this.opts.node && !expired) return saved;
+      this.log.warn(
+        { file, saved: saved.node, expired },
+        'the saved credential cannot be used; joining again',
+      );
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
         this.log.warn({ err: describeError(err) }, 'unreadable node credential; joining again');
@@ -124,9 +216,7 @@ export class NodeAgent {
     });
     try {
       const cred = await client.join(this.opts.token, this.opts.node);
-      await mkdir(this.opts.dataDir, { recursive: true, mode: 0o700 });
-      await writeFile(`${file}.tmp`, JSON.stringify(cred), { mode: 0o600 });
-      await rename(`${file}.tmp`, file);
+      await this.save(cred);
       this.log.info('joined the mesh');
       return cred;
     } finally {
@@ -136,6 +226,16 @@ export class NodeAgent {
 
   /** Reports the node's workloads when they changed (and until the control plane has taken them). */
   private async report(): Promise<void> {
+    if (!this.opts.discover || !this.registration || this.reporting) return;
+    this.reporting = true;
+    try {
+      await this.reportOnce();
+    } finally {
+      this.reporting = false;
+    }
+  }
+
+  private async reportOnce(): Promise<void> {
     if (!this.opts.discover || !this.registration) return;
     let found: RegisteredWorkload[];
     try {
@@ -162,13 +262,18 @@ export class NodeAgent {
     });
   }
 
-  /** Enroll exactly the local workloads the control plane says are in the mesh; nothing else. */
+  /**
+   * Enroll exactly the local workloads the control plane says are in the mesh; nothing else. The
+   * whole set is written in one transaction and recorded only once it is in the kernel; a failure is
+   * retried with backoff, so a pod is never left out of (or stuck in) capture by a passing error.
+   */
   private syncCapture(): void {
     const capture = this.opts.capture;
     const z = this.ztunnel;
     // Before the first workloads arrive, "none wanted" means "not known yet": un-enrolling then would
     // let pods out of the mesh for a moment after every restart.
     if (!capture || !z || !z.state.hasReceived(TYPE.workload)) return;
+    clearTimeout(this.captureRetry);
     this.captureChain = this.captureChain.then(async () => {
       const wanted = new Set<string>();
       for (const w of z.state.snapshot.workloads.values()) {
@@ -176,17 +281,19 @@ export class NodeAgent {
         if (w.node === this.opts.node && w.enrolled)
           for (const a of w.addresses) if (isIPv4(a)) wanted.add(a);
       }
+      if (isDeepStrictEqual(wanted, this.enrolled)) return;
       try {
-        for (const a of wanted) if (!this.enrolled.has(a)) await capture.enroll(a);
-        for (const a of this.enrolled) if (!wanted.has(a)) await capture.unenroll(a);
-        if (!isDeepStrictEqual(wanted, this.enrolled))
-          this.log.info({ enrolled: [...wanted] }, 'capture updated');
+        await capture.install([...wanted].sort());
         this.enrolled = wanted;
+        this.captureBackoffMs = 500;
+        this.log.info({ enrolled: [...wanted] }, 'capture updated');
       } catch (err) {
         this.log.error(
-          { err: describeError(err) },
-          'could not update capture; will retry on the next change',
+          { err: describeError(err), retryInMs: this.captureBackoffMs },
+          'could not update capture; retrying',
         );
+        this.captureRetry = setTimeout(() => this.syncCapture(), this.captureBackoffMs);
+        this.captureBackoffMs = Math.min(this.captureBackoffMs * 2, 30_000);
       }
     });
   }

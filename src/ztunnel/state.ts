@@ -71,6 +71,8 @@ function index(
 export class ZtunnelState {
   private current: StateSnapshot = EMPTY_STATE;
   private readonly received = new Set<TypeUrl>();
+  /** Where a failing listener is reported (the ztunnel logs it). */
+  onListenerError: ((err: unknown) => void) | undefined;
   private readonly listeners = new Set<(s: StateSnapshot) => void>();
 
   get snapshot(): StateSnapshot {
@@ -119,7 +121,14 @@ export class ZtunnelState {
     }
     this.current = index(workloads, services, authorizations, trustBundlePem, s.version + 1);
     this.received.add(type);
-    for (const fn of this.listeners) fn(this.current);
+    // The change is made; a listener's failure must neither undo it nor turn it into a NACK.
+    for (const fn of this.listeners) {
+      try {
+        fn(this.current);
+      } catch (err) {
+        this.onListenerError?.(err);
+      }
+    }
   }
 
   /** The whole state as plain JSON, for /config_dump. */

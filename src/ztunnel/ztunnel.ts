@@ -145,6 +145,7 @@ export class Ztunnel {
       types: [TYPE.trustBundle, TYPE.workload, TYPE.service, TYPE.authorization],
       apply: (type, delta) => this.state.apply(type, delta),
     });
+    this.state.onListenerError = (err) => this.log.error({ err }, 'a state listener failed');
     this.state.onChange((s) => this.onStateChange(s));
   }
 
@@ -486,21 +487,31 @@ export class Ztunnel {
       },
     });
     upstream.once('close', () => this.connections.delete(id));
+    this.tcp.open(this.hboneLabels(ctx.peerIdentity, `${ctx.authority.address}:${ctx.authority.port}`, '-'));
     return { status: 200 as const, upstream, baggage: baggageOf(workload) };
   }
 
-  private onHboneComplete(r: StreamRecord): void {
+  /** The destination-side labels of an HBONE connection (the same at open and at close). */
+  private hboneLabels(peerIdentity: string, authority: string | undefined, flags: string): TcpLabels {
     const state = this.state.snapshot;
-    const dst = r.authority ? state.workloadByAddress.get(r.authority.split(':')[0] ?? '') : undefined;
-    const flags = r.status === 401 ? 'DENY' : r.status === 200 ? '-' : 'CONNECT';
-    const labels: TcpLabels = {
+    const dst = authority ? state.workloadByAddress.get(authority.split(':')[0] ?? '') : undefined;
+    return {
       reporter: 'destination',
-      ...sourceLabels(state, r.peerIdentity),
+      ...sourceLabels(state, peerIdentity),
       ...destinationLabels(dst),
       response_flags: flags,
       connection_security_policy: 'mutual_tls',
     };
-    this.tcp.open(labels);
+  }
+
+  private onHboneComplete(r: StreamRecord): void {
+    const dst = r.authority
+      ? this.state.snapshot.workloadByAddress.get(r.authority.split(':')[0] ?? '')
+      : undefined;
+    const flags = r.status === 401 ? 'DENY' : r.status === 200 ? '-' : 'CONNECT';
+    const labels = this.hboneLabels(r.peerIdentity, r.authority, flags);
+    // An accepted connection was counted as opened when it was accepted; a refused one opens and closes here.
+    if (r.status !== 200) this.tcp.open(labels);
     this.tcp.close(labels, { fromClient: r.received, toClient: r.sent });
     logConnection(this.accessLog, {
       direction: 'inbound',
