@@ -49,7 +49,17 @@ export class ConfigStreamServer {
   private readonly rootNamespace: string;
   private next = 0;
 
-  constructor(opts: { snapshot: Snapshot; trustDomain: string; api: ResourceApi; rootNamespace?: string }) {
+  private readonly isWaypointIdentity: (identity: string) => boolean;
+
+  constructor(opts: {
+    snapshot: Snapshot;
+    trustDomain: string;
+    api: ResourceApi;
+    rootNamespace?: string;
+    /** Whether a workload with this identity is a waypoint (from the registry). */
+    isWaypointIdentity?: (identity: string) => boolean;
+  }) {
+    this.isWaypointIdentity = opts.isWaypointIdentity ?? (() => false);
     this.snapshot = opts.snapshot;
     this.trustDomain = opts.trustDomain;
     this.api = opts.api;

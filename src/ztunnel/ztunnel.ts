@@ -647,9 +647,14 @@ export class Ztunnel {
         this.onHboneSocket(s, () => canonical(s.localAddress));
       });
       server.maxConnections = this.opts.maxConnections ?? 65_536;
-      server.on('error', (err) =>
-        this.log.error({ err: describeError(err), address }, 'cannot listen for HBONE on a workload address'),
-      );
+      server.on('error', (err) => {
+        this.log.error(
+          { err: describeError(err), address },
+          'cannot listen for HBONE on a workload address; will retry',
+        );
+        // Forget it, so the next state change tries again.
+        if (this.workloadListeners.get(address) === server) this.workloadListeners.delete(address);
+      });
       server.listen(this.ports.hbone === 0 ? ZTUNNEL_DEFAULT_PORTS.hbone : this.ports.hbone, address);
       this.workloadListeners.set(address, server);
     }

@@ -5,7 +5,7 @@
 
 import { unlink } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, isIP } from 'node:net';
 import type { Registry } from 'prom-client';
 import { CONFIG_INVALID, type ConfigIssue, type KindInfo, kindByPlural } from '../../config/index.ts';
 import { AmbitError } from '../../errors/index.ts';
@@ -16,6 +16,7 @@ import { parseLabelSelector } from './selector.ts';
 
 const log = logger('admin');
 const MAX_BODY = 16 * 1024 * 1024;
+const MAX_WATCH_BACKLOG = 16 * 1024 * 1024;
 
 /** A read-only view served at `/ambit/v1/<name>` (workloads, services, proxies …). */
 export type View = (query: URLSearchParams) => unknown;
@@ -46,6 +47,8 @@ const STATUS_BY_CODE: Record<string, [number, string]> = {
   AMBIT_ERR_API_BAD_REQUEST: [400, 'BadRequest'],
   AMBIT_ERR_API_METHOD: [405, 'MethodNotAllowed'],
   AMBIT_ERR_API_TOO_LARGE: [413, 'RequestEntityTooLarge'],
+  AMBIT_ERR_API_FORBIDDEN: [403, 'Forbidden'],
+  AMBIT_ERR_API_UNSUPPORTED_MEDIA: [415, 'UnsupportedMediaType'],
 };
 
 export class AdminServer {
@@ -92,6 +95,7 @@ export class AdminServer {
     const url = new URL(req.url ?? '/', 'http://admin');
     const path = url.pathname.replace(/\/+$/, '') || '/';
     const method = req.method ?? 'GET';
+    checkBrowserSafety(req, method);
 
     if (path === '/healthz/ready') {
       const ready = this.opts.ready?.() ?? true;
@@ -142,8 +146,14 @@ export class AdminServer {
           `metadata.name "${String(body.metadata?.name)}" does not match the path's name "${target.name}"`,
         );
       }
-      const [result] = await api.apply([body], { dryRun: isDryRun(url) });
-      return json(res, result?.action === 'created' ? 201 : 200, api.get(ref));
+      const dryRun = isDryRun(url);
+      const [result] = await api.apply([body], { dryRun });
+      // A dry run stores nothing: answer with what would have been applied.
+      return json(
+        res,
+        result?.action === 'created' ? 201 : 200,
+        dryRun ? { results: [result] } : api.get(ref),
+      );
     }
     if (method === 'DELETE') {
       const current = api.get(ref);
@@ -195,7 +205,12 @@ export class AdminServer {
         ('namespace' in o.metadata && o.metadata.namespace === query.namespace)) &&
       match(o.metadata.labels);
     res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-    const send = (type: string, object: StoredObject) => res.write(`${JSON.stringify({ type, object })}\n`);
+    // A watcher that stops reading is cut off once 16 MiB wait for it, rather than growing without
+    // bound; like a Kubernetes watch, it lists again and resumes.
+    const send = (type: string, object: StoredObject) => {
+      res.write(`${JSON.stringify({ type, object })}\n`);
+      if (res.writableLength > MAX_WATCH_BACKLOG) res.destroy();
+    };
     if (!url.searchParams.has('resourceVersion')) for (const o of this.opts.api.list(query)) send('ADDED', o);
     const stop = this.opts.api.store.watch((_rev, changes: readonly Change[]) => {
       for (const c of changes) {
@@ -240,6 +255,30 @@ export class AdminServer {
         })),
       },
     });
+  }
+}
+
+/**
+ * The admin API has no authentication, so it must not be usable from a web page the operator visits:
+ * a Host that is a name (DNS rebinding) is refused, and writes must be JSON (a cross-site form or
+ * `text/plain` fetch cannot send that without a CORS preflight, which is never granted).
+ */
+function checkBrowserSafety(req: IncomingMessage, method: string): void {
+  const host = (req.headers.host ?? '').replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+  if (host !== '' && host !== 'localhost' && isIP(host) === 0) {
+    throw new AmbitError(
+      'AMBIT_ERR_API_FORBIDDEN',
+      `the admin API answers requests for IP addresses or localhost only, not "${host}"`,
+    );
+  }
+  if (
+    (method === 'POST' || method === 'PUT') &&
+    !/^application\/json\b/i.test(req.headers['content-type'] ?? '')
+  ) {
+    throw new AmbitError(
+      'AMBIT_ERR_API_UNSUPPORTED_MEDIA',
+      'writes must be sent with content-type: application/json',
+    );
   }
 }
 

@@ -162,16 +162,20 @@ export class ResourceApi {
     const result = validateResource(object);
     if (!result.ok) throw invalidConfigError(result.errors);
     const key = resourceKey(result.resource);
-    if (this.store.get(key)) {
-      throw new AmbitError(
-        'AMBIT_ERR_API_ALREADY_EXISTS',
-        `${result.resource.kind} ${resourceName(result.resource)} already exists`,
-        {
-          detail: { key },
-        },
-      );
-    }
-    await this.apply([object]);
+    // Checked inside the transaction: of two concurrent creates, exactly one wins.
+    await this.apply([object], {
+      guard: (incoming, existing) => {
+        if (existing) {
+          throw new AmbitError(
+            'AMBIT_ERR_API_ALREADY_EXISTS',
+            `${incoming.kind} ${resourceName(incoming)} already exists`,
+            {
+              detail: { key },
+            },
+          );
+        }
+      },
+    });
     return this.store.get(key)!.object;
   }
 

@@ -107,8 +107,37 @@ describe('admin API', () => {
     assert.equal(missing.body.details.ambitCode, 'AMBIT_ERR_API_NOT_FOUND');
     assert.equal((await call('GET', '/api/v1/widgets')).status, 404);
     assert.equal((await call('PATCH', `${col}/web`, {})).status, 405);
-    const notJson = await fetch(`${(await start(t)).base}${col}`, { method: 'POST', body: '{' });
+    const base = (await start(t)).base;
+    const notJson = await fetch(`${base}${col}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{',
+    });
     assert.equal(notJson.status, 400);
+  });
+
+  test('a web page cannot drive it: names in Host and non-JSON writes are refused', async (t) => {
+    const { base, cp } = await start(t);
+    const col = '/api/v1/namespaces/shop/services';
+    // What a cross-site form or a no-preflight fetch can send: text/plain.
+    const plain = await fetch(`${base}${col}`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body: JSON.stringify(svc('web')),
+    });
+    assert.equal(plain.status, 415);
+    assert.equal(((await plain.json()) as any).details.ambitCode, 'AMBIT_ERR_API_UNSUPPORTED_MEDIA');
+    assert.equal(cp.api.list({ kind: 'Service' }).length, 0, 'nothing was created');
+    // DNS rebinding: the browser sends the attacker's name as Host.
+    const rebound = await new Promise<number>((resolve, reject) => {
+      request(`${base}/api/v1/services`, { headers: { host: 'evil.example:15014' } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      })
+        .on('error', reject)
+        .end();
+    });
+    assert.equal(rebound, 403);
   });
 
   test('watch streams the current items, then every change', async (t) => {
