@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { type ControlPlane, startControlPlane } from '../../../src/control/index.ts';
+import { createCsr, generateKeyPair, type SpiffeId } from '../../../src/identity/index.ts';
 import {
   CONTROL_CHANNEL_OPTIONS,
   ConfigStreamClient,
@@ -175,6 +176,25 @@ describe('config stream', () => {
     await eventually(async () => (liar.lastError ? true : undefined));
     assert.match(liar.lastError ?? '', /AMBIT_ERR_CA_UNAUTHENTICATED/);
     assert.equal(cp.stream.status().length, 0);
+
+    // A workload certificate may subscribe as a waypoint only when that identity is a waypoint's.
+    const pair = await generateKeyPair();
+    const id = 'spiffe://cluster.local/ns/shop/sa/web' as SpiffeId;
+    const issued = await cp.ca.sign(await createCsr(id, pair.keys), { usage: 'workload' });
+    const workloadCred = { certChainPem: issued.chain.slice(0, -1).join(''), keyPem: pair.privateKeyPem };
+    const snoop = new XdsClient({
+      target: cp.grpcAddress,
+      credentials: () => controlPlaneCredentials(cp.ca.trustDomain, cred.trustBundlePem, workloadCred),
+      channelOptions: CONTROL_CHANNEL_OPTIONS,
+      node: { kind: 'waypoint', name: 'shop/not-a-waypoint' },
+      types: [TYPE.workload],
+      apply: () => {},
+      backoff: { initialMs: 1000, maxMs: 1000 },
+    });
+    snoop.start();
+    t.after(() => snoop.stop());
+    await eventually(async () => (snoop.lastError ? true : undefined));
+    assert.match(snoop.lastError ?? '', /is not the identity of a waypoint/);
 
     // Registration: replaces the node's set wholesale.
     const reg = new NodeRegistrationClient(
