@@ -102,6 +102,7 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
       trustDomain,
       api,
       rootNamespace: opts.registry?.rootNamespace,
+      isWaypointIdentity: (id) => mesh.registry.workloads.some((w) => w.isWaypoint && w.identity === id),
     });
     mesh.on('derived', (_registry, snapshot) => stream.publish(snapshot));
 

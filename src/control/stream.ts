@@ -193,9 +193,11 @@ export class ConfigStreamServer {
       return;
     }
     if (node.kind === 'waypoint') {
+      // Only a declared waypoint's identity may read the whole mesh's configuration as a waypoint.
       const parsed = parseSpiffeId(identity);
-      if (parsed.namespace === SYSTEM_NAMESPACE)
-        throw unauthenticated(`a waypoint must present a workload certificate, not ${identity}`);
+      if (parsed.namespace === SYSTEM_NAMESPACE || !this.isWaypointIdentity(identity)) {
+        throw unauthenticated(`${identity} is not the identity of a waypoint in the mesh`);
+      }
       return;
     }
     throw invalid(`unknown proxy kind "${node.kind}"; expected ztunnel or waypoint`);
