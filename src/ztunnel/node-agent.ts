@@ -272,7 +272,7 @@ export class NodeAgent {
     const z = this.ztunnel;
     // Before the first workloads arrive, "none wanted" means "not known yet": un-enrolling then would
     // let pods out of the mesh for a moment after every restart.
-    if (!capture || !z || !z.state.hasReceived(TYPE.workload)) return;
+    if (!capture || !z?.state.hasReceived(TYPE.workload)) return;
     clearTimeout(this.captureRetry);
     this.captureChain = this.captureChain.then(async () => {
       const wanted = new Set<string>();

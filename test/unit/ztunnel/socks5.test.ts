@@ -39,7 +39,8 @@ async function handshake(
       );
     });
     server.listen(0, '127.0.0.1', () => {
-      const c = net.connect((server?.address() as net.AddressInfo).port, '127.0.0.1');
+      const { port } = (server as net.Server).address() as net.AddressInfo;
+      const c = net.connect(port, '127.0.0.1');
       c.unref();
       const chunks: Buffer[] = [];
       c.on('data', (d: Buffer) => chunks.push(d));
