@@ -8,6 +8,7 @@ import { TLSSocket } from 'node:tls';
 
 /** How much may wait, per direction, for the slower side before the faster one is paused. */
 export const SPLICE_BUFFER_BYTES = 512 * 1024;
+const CORK_MIN_BYTES = 16 * 1024;
 
 export interface SpliceResult {
   /** Bytes read from the downstream side (the connection's initiator) and written upstream: the request direction. */
@@ -95,8 +96,9 @@ export function splice(downstream: Duplex, upstream: Duplex, onDone: (result: Sp
       if (dst.destroyed) return;
       // Streams and sockets report "full" at 16 KiB; pausing there makes every 64 KiB read a
       // stop-and-wait round. Let up to SPLICE_BUFFER_BYTES queue instead: still bounded, per direction.
-      // Chunks that arrive in one turn go out in one writev instead of a syscall each.
-      if (!corked) {
+      // Bulk chunks that arrive in one turn go out in one writev instead of a syscall each; a small
+      // message (request/response traffic) goes out at once, without waiting a tick.
+      if (!corked && chunk.length >= CORK_MIN_BYTES) {
         corked = true;
         dst.cork();
         process.nextTick(() => {
