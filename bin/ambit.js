@@ -4,6 +4,9 @@
 import { enableCompileCache } from 'node:module';
 
 enableCompileCache();
+// One-shot commands are quiet (warnings and errors only); the daemons log at info.
+const DAEMONS = new Set(['control', 'ztunnel', 'sample']);
+if (!DAEMONS.has(process.argv[2] ?? '')) globalThis.AMBIT_DEFAULT_LOG_LEVEL = 'warn';
 const { main } = await import('../src/cli/main.ts');
 
 main(process.argv).catch((err) => {

@@ -103,9 +103,15 @@ export function labCommand(): Command {
 }
 
 function formatStatus(status: LabStatus): string {
+  const running = (ps: Array<{ running: boolean }>) => String(ps.filter((p) => p.running).length);
   const nodes = table(
     ['NODE', 'ADDRESS', 'PROCESSES'],
-    status.nodes.map((n) => [n.name, n.address, String(n.processes.filter((p) => p.running).length)]),
+    [
+      ...status.nodes.map((n) => [n.name, n.address, running(n.processes)]),
+      ...(status.control.processes.length > 0
+        ? [['control', status.control.address, running(status.control.processes)]]
+        : []),
+    ],
   );
   const pods = table(
     ['POD', 'NODE', 'ADDRESS', 'NAMESPACE', 'SERVICE ACCOUNT', 'LABELS', 'PROCESSES'],
