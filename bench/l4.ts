@@ -12,7 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { meshDown, meshUp } from '../src/cli/up.ts';
-import { type Lab, nodeAddress, nodeGateway } from '../src/lab/index.ts';
+import { type Lab, nodeAddress, nodeGateway, waitUntil } from '../src/lab/index.ts';
 import type { BenchResult } from './harness.ts';
 import { type HaproxyRoute, haproxyConfig } from './l4/haproxy.ts';
 import { cpuSeconds, rssKiB } from './l4/proc.ts';
@@ -115,23 +115,8 @@ function isRoot(): boolean {
   return process.getuid?.() === 0;
 }
 
-async function eventually<T>(
-  what: string,
-  timeoutMs: number,
-  probe: () => Promise<T | undefined>,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`, { cause: last });
+function eventually<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  return waitUntil(what, timeoutMs, probe, 200);
 }
 
 /** Runs one of the bench/l4 scripts in a pod and parses the JSON it prints last. */

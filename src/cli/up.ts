@@ -9,7 +9,15 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { Command, InvalidArgumentError } from 'commander';
 import { AmbitError } from '../errors/index.ts';
-import { ambitHome, CONTROL_ADDRESS, CONTROL_TARGET, DEFAULT_LAB, Lab, nodeName } from '../lab/index.ts';
+import {
+  ambitHome,
+  CONTROL_ADDRESS,
+  CONTROL_TARGET,
+  DEFAULT_LAB,
+  Lab,
+  nodeName,
+  waitUntil,
+} from '../lab/index.ts';
 import { AdminClient } from './client.ts';
 import { table } from './output.ts';
 
@@ -39,29 +47,23 @@ export function meshAdmin(home = ambitHome()): AdminClient {
   return new AdminClient(`unix:${join(paths(home).controlDir, 'admin.sock')}`);
 }
 
+/** Waits for a part to become ready; on timeout the error ends with the tail of its log. */
 async function waitFor<T>(
   what: string,
   timeoutMs: number,
   probe: () => Promise<T | undefined>,
   log?: string,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 200));
+  try {
+    return await waitUntil(what, timeoutMs, probe, 200);
+  } catch (err) {
+    const tail = log ? (await readFile(log, 'utf8').catch(() => '')).split('\n').slice(-15).join('\n') : '';
+    throw new AmbitError(
+      'AMBIT_ERR_UP_TIMEOUT',
+      `${(err as Error).message}${tail ? `; its log ends:\n${tail}` : ''}`,
+      { cause: err },
+    );
   }
-  let tail = '';
-  if (log) tail = (await readFile(log, 'utf8').catch(() => '')).split('\n').slice(-15).join('\n');
-  throw new AmbitError(
-    'AMBIT_ERR_UP_TIMEOUT',
-    `${what} did not become ready within ${timeoutMs / 1000} s${last ? ` (${(last as Error).message})` : ''}${tail ? `; its log ends:\n${tail}` : ''}`,
-  );
 }
 
 /** Brings the mesh up; when it is already up, returns it as it is. */

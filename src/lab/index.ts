@@ -22,4 +22,4 @@ export {
   podSubnet,
 } from './plan.ts';
 export { ambitHome, labPodsOnNode, type PodRecord, type ProcessRecord } from './state.ts';
-export { type CommandResult, checkPrerequisites, LAB_TOOLS } from './system.ts';
+export { type CommandResult, checkPrerequisites, LAB_TOOLS, waitUntil } from './system.ts';

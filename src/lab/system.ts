@@ -204,3 +204,31 @@ function missingTool(tool: string, cause?: unknown, pkg = LAB_TOOLS[tool]): Ambi
     cause,
   });
 }
+
+/** Polls `probe` until it returns something other than undefined; throws AMBIT_ERR_LAB_TIMEOUT after `timeoutMs`. */
+export async function waitUntil<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T | undefined>,
+  intervalMs = 100,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  const why = last instanceof Error ? ` (last: ${last.message})` : '';
+  throw new AmbitError(
+    'AMBIT_ERR_LAB_TIMEOUT',
+    `timed out after ${timeoutMs / 1000} s waiting for ${what}${why}`,
+    {
+      cause: last,
+    },
+  );
+}

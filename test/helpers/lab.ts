@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { Lab } from '../../src/lab/index.ts';
+import { Lab, waitUntil } from '../../src/lab/index.ts';
 
 export const isRoot = process.getuid?.() === 0;
 
@@ -37,21 +37,10 @@ export async function withLab(t: TestContext, nodes = 2): Promise<TestLab> {
 }
 
 /** Polls `fn` until it returns a value other than undefined, or fails after `timeoutMs`. */
-export async function eventually<T>(
+export function eventually<T>(
   fn: () => Promise<T | undefined>,
   timeoutMs = 10_000,
   what = 'condition',
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`, { cause: last });
+  return waitUntil(what, timeoutMs, fn);
 }
