@@ -2,7 +2,7 @@
 // behind afterwards — not even after a kill -9 half-way through.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -30,6 +30,12 @@ async function waitReady(lab: Lab, node: string, url: string): Promise<void> {
     15_000,
     `${url} to answer`,
   );
+}
+
+/** The exit code of a child, also when it has already exited (a late 'exit' listener would wait forever). */
+function exited(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((r) => child.once('exit', (code) => r(code)));
 }
 
 async function leftovers(prefix: string): Promise<{ netns: string[]; links: string[] }> {
@@ -160,7 +166,7 @@ describe('lab end-to-end', {
     // `ambit lab pod add` killed with -9 while it works: the lab must still come down clean.
     const env = { ...process.env, AMBIT_HOME: home, AMBIT_LAB: name, AMBIT_LOG_LEVEL: 'silent' };
     const child = spawn(process.execPath, [AMBIT, 'lab', 'up', '--nodes', '2'], { env, stdio: 'ignore' });
-    await new Promise((r) => child.on('exit', r));
+    await exited(child);
     const adder = spawn(process.execPath, [AMBIT, 'lab', 'pod', 'add', 'half', '--node', 'node-2'], {
       env,
       stdio: 'ignore',
@@ -168,11 +174,11 @@ describe('lab end-to-end', {
     await eventually(async () =>
       (await leftovers(lab.names.prefix)).netns.some((n) => n.includes('pod-half')) ? true : undefined,
     );
-    adder.kill('SIGKILL');
-    await new Promise((r) => adder.on('exit', r));
+    adder.kill('SIGKILL'); // it may have finished already; either way the lab must come down clean
+    await exited(adder);
 
     const down = spawn(process.execPath, [AMBIT, 'lab', 'down'], { env, stdio: 'inherit' });
-    assert.equal(await new Promise((r) => down.on('exit', r)), 0);
+    assert.equal(await exited(down), 0);
     assert.deepEqual(await leftovers(lab.names.prefix), { netns: [], links: [] });
     for (const pid of [sink.pid, sleeper.pid])
       assert.equal(isAlive(pid), false, `process ${pid} outlived the lab`);
