@@ -145,6 +145,51 @@ describe('lab end-to-end', {
     assert.deepEqual((await leftovers(lab.names.prefix)).netns.sort(), before.netns.sort());
   });
 
+  test('not root, or a missing system tool: a clear error that says how to fix it, and nothing made', async (t) => {
+    if (skipUnlessRoot(t)) return;
+    const home = await mkdtemp(join(tmpdir(), 'ambit-test-'));
+    t.after(() => rm(home, { recursive: true, force: true }));
+    const env = { ...process.env, AMBIT_HOME: home, AMBIT_LAB: `p${process.pid}` };
+    const run = (argv: string[], extra: NodeJS.ProcessEnv = {}) =>
+      new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        const c = spawn(argv[0]!, argv.slice(1), {
+          env: { ...env, ...extra },
+          stdio: ['ignore', 'ignore', 'pipe'],
+        });
+        let stderr = '';
+        c.stderr.on('data', (d: Buffer) => {
+          stderr += d.toString();
+        });
+        c.on('close', (code) => resolve({ code, stderr }));
+      });
+
+    const noIp = await run([process.execPath, AMBIT, 'lab', 'up'], { PATH: '/nonexistent' });
+    assert.equal(noIp.code, 1);
+    assert.match(
+      noIp.stderr,
+      /`ip` command is not available: install it with `apt-get install -y iproute2`.*AMBIT_ERR_LAB_MISSING_TOOL/,
+    );
+
+    // As an unprivileged user (when this checkout is readable by one).
+    const nobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--'];
+    const readable = await run([
+      ...nobody,
+      process.execPath,
+      '-e',
+      `require('fs').accessSync(${JSON.stringify(AMBIT)})`,
+    ]);
+    if (readable.code === 0) {
+      const notRoot = await run([...nobody, process.execPath, AMBIT, 'lab', 'up']);
+      assert.equal(notRoot.code, 1);
+      assert.match(notRoot.stderr, /needs root: run it as root.*AMBIT_ERR_LAB_NOT_ROOT/);
+    } else {
+      console.error(
+        '*** the not-root half of this test was skipped: this checkout is not readable by user 65534 ***',
+      );
+    }
+    assert.deepEqual((await leftovers(`ambit-p${process.pid}-`)).netns, []);
+  });
+
   test('down removes namespaces, links and processes, even after kill -9 mid-way', async (t) => {
     if (skipUnlessRoot(t)) return;
     const home = await mkdtemp(join(tmpdir(), 'ambit-test-'));
