@@ -90,7 +90,7 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
     await mesh.start();
     cleanup.push(() => mesh.stop());
 
-    const tokens = new JoinTokens();
+    const tokens = new JoinTokens({ file: join(opts.dataDir, 'join-tokens.json') });
     const caService = new CaService({
       ca,
       tokens,

@@ -2,6 +2,7 @@
 // Only a SHA-256 of each token is kept, so a leaked token list cannot be replayed.
 
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { AmbitError } from '../../errors/index.ts';
 import { nodeId } from '../../identity/index.ts';
 
@@ -26,9 +27,48 @@ function digest(token: string): string {
 export class JoinTokens {
   private readonly records = new Map<string, TokenRecord>();
   private readonly now: () => number;
+  private readonly file: string | undefined;
 
-  constructor(options: { now?: () => number } = {}) {
+  /**
+   * With `file`, tokens survive a control plane restart: the digests (never the tokens) are kept there,
+   * rewritten atomically on every change; expired ones are dropped when it is read.
+   */
+  constructor(options: { now?: () => number; file?: string } = {}) {
     this.now = options.now ?? Date.now;
+    this.file = options.file;
+    if (this.file) this.load(this.file);
+  }
+
+  private load(file: string): void {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw new AmbitError(
+        'AMBIT_ERR_CA_TOKENS_UNREADABLE',
+        `the join token file ${file} is unreadable; move it aside to start without pending tokens`,
+        {
+          cause: err,
+        },
+      );
+    }
+    const now = this.now();
+    for (const [key, r] of Object.entries((parsed ?? {}) as Record<string, Partial<TokenRecord>>)) {
+      const ok =
+        /^[0-9a-f]{64}$/.test(key) &&
+        typeof r.node === 'string' &&
+        typeof r.expiresAt === 'number' &&
+        (r.state === 'open' || r.state === 'used' || r.state === 'revoked');
+      if (ok && r.expiresAt! > now) this.records.set(key, r as TokenRecord);
+    }
+  }
+
+  private save(): void {
+    if (!this.file) return;
+    const tmp = `${this.file}.tmp`;
+    writeFileSync(tmp, JSON.stringify(Object.fromEntries(this.records)), { mode: 0o600 });
+    renameSync(tmp, this.file);
   }
 
   /** A new single-use token for `node`, valid for `ttlSeconds` (default one hour). */
@@ -37,6 +77,7 @@ export class JoinTokens {
     const token = PREFIX + randomBytes(24).toString('base64url');
     const expiresAt = this.now() + ttlSeconds * 1000;
     this.records.set(digest(token), { node, expiresAt, state: 'open' });
+    this.save();
     return { token, node, expiresAt: new Date(expiresAt) };
   }
 
@@ -45,6 +86,7 @@ export class JoinTokens {
     const record = this.records.get(digest(token));
     if (record === undefined) throw unknownToken();
     record.state = 'revoked';
+    this.save();
   }
 
   /** Checks a token without using it up; returns its node. */
@@ -76,13 +118,17 @@ export class JoinTokens {
   redeem(token: string): string {
     const node = this.check(token);
     this.records.get(digest(token))!.state = 'used';
+    this.save();
     return node;
   }
 
   /** Gives a redeemed token back when the join failed after redeeming (e.g. its CSR was refused). */
   release(token: string): void {
     const record = this.records.get(digest(token));
-    if (record !== undefined && record.state === 'used') record.state = 'open';
+    if (record !== undefined && record.state === 'used') {
+      record.state = 'open';
+      this.save();
+    }
   }
 }
 

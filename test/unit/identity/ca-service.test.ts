@@ -24,3 +24,31 @@ test('a node gets certificates only for identities placed on it, never for the m
     hasCode(e, 'AMBIT_ERR_CA_IMPERSONATION'),
   );
 });
+
+test('join tokens survive a restart (only their digests are kept), once used they stay used', async (t) => {
+  const { mkdtemp, readFile, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = await mkdtemp(join(tmpdir(), 'ambit-tokens-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'join-tokens.json');
+  let now = 1_000_000;
+  const first = new JoinTokens({ file, now: () => now });
+  const a = first.issue('node-1');
+  const b = first.issue('node-2');
+  const short = first.issue('node-3', 10);
+  assert.equal((await readFile(file, 'utf8')).includes(a.token), false, 'the token itself is never written');
+  assert.equal(first.redeem(b.token), 'node-2');
+
+  now += 60_000; // the short one has expired by the restart
+  const second = new JoinTokens({ file, now: () => now });
+  assert.equal(second.redeem(a.token), 'node-1');
+  assert.throws(
+    () => second.redeem(b.token),
+    (e) => hasCode(e, 'AMBIT_ERR_CA_TOKEN_USED'),
+  );
+  assert.throws(
+    () => second.redeem(short.token),
+    (e) => hasCode(e, 'AMBIT_ERR_CA_UNKNOWN_TOKEN'),
+  );
+});
