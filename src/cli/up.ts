@@ -66,7 +66,7 @@ async function waitFor<T>(
   }
 }
 
-/** Brings the mesh up; when it is already up, returns it as it is. */
+/** Brings the mesh up; what already runs is left as it is, and only what is missing is started. */
 export async function meshUp(opts: MeshOptions = {}): Promise<Mesh> {
   const home = opts.home ?? ambitHome();
   const { controlDir, nodesDir } = paths(home);
@@ -76,27 +76,30 @@ export async function meshUp(opts: MeshOptions = {}): Promise<Mesh> {
   await lab.up(nodes);
   const admin = meshAdmin(home);
   const status = await lab.status();
-  if (status?.control.processes.some((p) => p.running)) return { lab, admin, home, controlDir };
-
-  const control = await lab.run(CONTROL_TARGET, [
-    'ambit',
-    'control',
-    '--data-dir',
-    controlDir,
-    '--grpc-listen',
-    `${CONTROL_ADDRESS}:15010`,
-    '--admin-listen',
-    '127.0.0.1:15014',
-  ]);
-  await waitFor(
-    'the control plane',
-    timeoutMs,
-    async () => {
-      await admin.call('GET', '/healthz/ready');
-      return true;
-    },
-    control.log,
-  );
+  const runningIn = (ps: Array<{ running: boolean; command: string[] }> | undefined, what: string) =>
+    (ps ?? []).some((p) => p.running && p.command.includes(what));
+  // Up again starts only what is missing (a part that died), never a second copy of a running one.
+  if (!runningIn(status?.control.processes, 'control')) {
+    const control = await lab.run(CONTROL_TARGET, [
+      'ambit',
+      'control',
+      '--data-dir',
+      controlDir,
+      '--grpc-listen',
+      `${CONTROL_ADDRESS}:15010`,
+      '--admin-listen',
+      '127.0.0.1:15014',
+    ]);
+    await waitFor(
+      'the control plane',
+      timeoutMs,
+      async () => {
+        await admin.call('GET', '/healthz/ready');
+        return true;
+      },
+      control.log,
+    );
+  }
 
   const { pem } = await admin.call<{ pem: string }>('GET', '/ambit/v1/trust-bundle');
   await mkdir(nodesDir, { recursive: true, mode: 0o700 });
@@ -105,6 +108,7 @@ export async function meshUp(opts: MeshOptions = {}): Promise<Mesh> {
   const started: Array<{ node: string; log: string }> = [];
   for (let i = 1; i <= (status?.nodes.length ?? nodes); i++) {
     const node = nodeName(i);
+    if (runningIn(status?.nodes[i - 1]?.processes, 'ztunnel')) continue;
     const { token } = await admin.call<{ token: string }>('POST', '/ambit/v1/tokens', { node });
     const p = await lab.run(
       node,
