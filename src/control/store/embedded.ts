@@ -5,6 +5,7 @@
 
 import { type FileHandle, mkdir, open, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
+import lockfile from 'proper-lockfile';
 import { AmbitError } from '../../errors/index.ts';
 import { logger } from '../../log/index.ts';
 import type { Change, Store, StoredResource, StoreListener } from './types.ts';
@@ -31,6 +32,9 @@ export class EmbeddedStore implements Store {
   private readonly listeners = new Set<StoreListener>();
   private rev = 0;
   private walRecords = 0;
+  private unlock: (() => Promise<void>) | undefined;
+  /** Size of the log's acknowledged records: a failed write is cut back to this. */
+  private walBytes = 0;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
 
@@ -47,15 +51,38 @@ export class EmbeddedStore implements Store {
   /** Opens (creating when absent) the store in `dir`, replaying snapshot and log. */
   static async open(dir: string, opts: EmbeddedStoreOptions = {}): Promise<EmbeddedStore> {
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    const snapshot = await readSnapshot(join(dir, 'snapshot.json'));
-    const walPath = join(dir, 'wal.jsonl');
-    const wal = await open(walPath, 'a+', 0o600);
-    const store = new EmbeddedStore(dir, wal, opts.compactEvery ?? 1_000);
-    for (const r of snapshot.resources) store.items.set(r.key, r);
-    store.rev = snapshot.rev;
-    await store.replay(walPath);
-    log.info({ dir, revision: store.rev, resources: store.items.size }, 'store opened');
-    return store;
+    // One writer per data directory: a second control plane on it would interleave its log with ours.
+    let unlock: () => Promise<void>;
+    try {
+      unlock = await lockfile.lock(dir, {
+        lockfilePath: join(dir, 'store.lock'),
+        realpath: false,
+        stale: 3_000,
+        update: 1_000,
+        retries: { retries: 20, minTimeout: 100, maxTimeout: 300 },
+      });
+    } catch (cause) {
+      throw new AmbitError(
+        'AMBIT_ERR_STORE_LOCKED',
+        `another control plane is using the data directory ${dir}; stop it, or give this one its own --data-dir`,
+        { cause },
+      );
+    }
+    try {
+      const snapshot = await readSnapshot(join(dir, 'snapshot.json'));
+      const walPath = join(dir, 'wal.jsonl');
+      const wal = await open(walPath, 'a+', 0o600);
+      const store = new EmbeddedStore(dir, wal, opts.compactEvery ?? 1_000);
+      store.unlock = unlock;
+      for (const r of snapshot.resources) store.items.set(r.key, r);
+      store.rev = snapshot.rev;
+      await store.replay(walPath);
+      log.info({ dir, revision: store.rev, resources: store.items.size }, 'store opened');
+      return store;
+    } catch (err) {
+      await unlock().catch(() => {});
+      throw err;
+    }
   }
 
   get revision(): number {
@@ -81,11 +108,31 @@ export class EmbeddedStore implements Store {
       if (changes.length === 0) return { rev: this.rev, changes };
       const rev = this.rev + 1;
       const stamped = changes.map((c) => (c.op === 'put' ? { ...c, resource: stamp(c.resource, rev) } : c));
-      await this.wal.write(`${JSON.stringify({ rev, changes: stamped } satisfies WalRecord)}\n`);
-      await this.wal.sync();
+      const line = Buffer.from(`${JSON.stringify({ rev, changes: stamped } satisfies WalRecord)}\n`);
+      try {
+        const { bytesWritten } = await this.wal.write(line);
+        if (bytesWritten !== line.length)
+          throw new Error(`short write: ${bytesWritten} of ${line.length} bytes (disk full?)`);
+        await this.wal.sync();
+      } catch (cause) {
+        // Nothing was acknowledged: cut the log back, so no partial record is left for the next commit
+        // to be appended to (which would hide that commit at the next start).
+        await this.wal.truncate(this.walBytes).catch(() => {});
+        throw new AmbitError(
+          'AMBIT_ERR_STORE_WRITE',
+          `could not write the store's log: ${(cause as Error).message}`,
+          { cause },
+        );
+      }
+      this.walBytes += line.length;
       this.apply(rev, stamped);
       this.walRecords++;
-      if (this.walRecords >= this.compactEvery) await this.compact();
+      if (this.walRecords >= this.compactEvery) {
+        // The commit is already durable; a compaction failure must not report it as failed.
+        await this.compact().catch((err) =>
+          log.error({ err }, 'store compaction failed; will try again after the next commits'),
+        );
+      }
       return { rev, changes: stamped };
     });
     this.queue = next.catch(() => {});
@@ -98,10 +145,12 @@ export class EmbeddedStore implements Store {
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
     await this.queue;
     await this.wal.close();
     this.listeners.clear();
+    await this.unlock?.().catch(() => {});
   }
 
   private apply(rev: number, changes: Change[]): void {
@@ -122,7 +171,9 @@ export class EmbeddedStore implements Store {
   private async replay(walPath: string): Promise<void> {
     const text = await readFile(walPath, 'utf8');
     let offset = 0;
-    for (const line of text.split('\n')) {
+    // Only newline-terminated lines are records: a last line without one was torn mid-write (it was
+    // never synced, so never acknowledged) even when it happens to parse.
+    for (const line of text.split('\n').slice(0, -1)) {
       if (line === '') break;
       let record: WalRecord;
       try {
@@ -134,6 +185,7 @@ export class EmbeddedStore implements Store {
       offset += Buffer.byteLength(line) + 1;
       this.walRecords++;
     }
+    this.walBytes = offset;
     if (offset < Buffer.byteLength(text)) {
       log.warn({ dropped: Buffer.byteLength(text) - offset }, 'dropping a torn log record left by a crash');
       await this.wal.truncate(offset);
@@ -158,6 +210,7 @@ export class EmbeddedStore implements Store {
     await this.wal.truncate(0);
     await this.wal.sync();
     this.walRecords = 0;
+    this.walBytes = 0;
   }
 }
 

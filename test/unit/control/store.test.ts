@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { EmbeddedStore, type StoredResource } from '../../../src/control/store/index.ts';
+import { hasCode } from '../../../src/errors/index.ts';
 
 async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'ambit-store-'));
@@ -88,6 +89,54 @@ describe('embedded store', () => {
     t.after(() => third.close());
     assert.equal(third.revision, 8);
     assert.ok(third.get('Namespace/after'));
+  });
+
+  test('a last record without its newline is dropped, and later commits survive the next restart', async (t) => {
+    const dir = await tempDir(t);
+    const store = await EmbeddedStore.open(dir);
+    await store.commit(() => [{ op: 'put', resource: ns('a') }]);
+    await store.commit(() => [{ op: 'put', resource: ns('b') }]);
+    await store.close();
+    const wal = join(dir, 'wal.jsonl');
+    const text = await readFile(wal, 'utf8');
+    await writeFile(wal, text.slice(0, -1)); // the crash took the final newline: b was never acknowledged
+    const again = await EmbeddedStore.open(dir);
+    assert.deepEqual(
+      again.list().map((r) => r.key),
+      ['Namespace/a'],
+    );
+    await again.commit(() => [{ op: 'put', resource: ns('c') }]);
+    await again.commit(() => [{ op: 'put', resource: ns('d') }]);
+    await again.close();
+    const third = await EmbeddedStore.open(dir);
+    t.after(() => third.close());
+    assert.deepEqual(
+      third
+        .list()
+        .map((r) => r.key)
+        .sort(),
+      ['Namespace/a', 'Namespace/c', 'Namespace/d'],
+    );
+  });
+
+  test('one writer per data directory', async (t) => {
+    const dir = await tempDir(t);
+    const first = await EmbeddedStore.open(dir);
+    await assert.rejects(EmbeddedStore.open(dir), (e) => hasCode(e, 'AMBIT_ERR_STORE_LOCKED'));
+    await first.close();
+    const second = await EmbeddedStore.open(dir);
+    await second.close();
+  });
+
+  test('a failed compaction does not fail the commit it follows', async (t) => {
+    const dir = await tempDir(t);
+    const store = await EmbeddedStore.open(dir, { compactEvery: 2 });
+    t.after(() => store.close());
+    await mkdir(join(dir, 'snapshot.json.tmp')); // the snapshot's temp file cannot be written
+    await store.commit(() => [{ op: 'put', resource: ns('a') }]);
+    await store.commit(() => [{ op: 'put', resource: ns('b') }]);
+    await store.commit(() => [{ op: 'put', resource: ns('c') }]);
+    assert.equal(store.revision, 3);
   });
 
   test('every acknowledged write survives kill -9 of the writer', async (t) => {
