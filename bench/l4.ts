@@ -633,7 +633,7 @@ export function rows(f: Figures): BenchResult[] {
 export async function bench(): Promise<BenchResult[]> {
   if (!isRoot()) return [{ name: 'L4 mesh benchmark', value: 0, unit: '', note: 'skipped: needs root' }];
   const home = await mkdtemp(join(tmpdir(), 'ambit-bench-l4-'));
-  const lab = `l4-${randomBytes(3).toString('hex')}`;
+  const lab = `l4${randomBytes(3).toString('hex')}`;
   try {
     const mesh = await meshUp({ home, lab, nodes: 2 });
     const endpoints = await setUp(mesh.lab, mesh.admin);

@@ -107,7 +107,13 @@ export class Lab {
     validateNodeCount(count);
     await checkPrerequisites();
     return this.store.withLock(async () => {
-      const existing = await this.store.load();
+      let existing = await this.store.load();
+      if (existing && !(await this.kernelObjectsExist(existing.nodes))) {
+        // The record outlived its namespaces (a reboot empties /run/netns): start afresh.
+        log.warn({ lab: this.name }, 'the lab was recorded as up but its namespaces are gone; rebuilding it');
+        await this.store.erase();
+        existing = undefined;
+      }
       if (existing) {
         if (existing.nodes === count) return existing;
         throw new AmbitError(
@@ -170,6 +176,14 @@ export class Lab {
       }
       if (state.pods.some((p) => p.name === spec.name)) {
         throw new AmbitError('AMBIT_ERR_LAB_DUPLICATE_POD', `a pod named "${spec.name}" already exists`);
+      }
+      // A pod namespace the state does not know was left by an `add` killed half-way; it still holds
+      // its link on the node, which would collide with the one about to be made.
+      const known = new Set(state.pods.map((p) => this.names.pod(p.name)));
+      for (const ns of await listNetns(`${this.names.prefix}pod-`)) {
+        if (known.has(ns)) continue;
+        await stopNetnsProcesses(ns);
+        await deleteNetns(ns);
       }
       const taken = state.pods.filter((p) => p.node === spec.node).map((p) => p.address);
       const host = allocatePodHost(idx, taken);
@@ -338,6 +352,14 @@ export class Lab {
       );
     }
     return state;
+  }
+
+  private async kernelObjectsExist(nodes: number): Promise<boolean> {
+    const present = new Set(await listNetns(this.names.prefix));
+    return (
+      present.has(this.names.net) &&
+      Array.from({ length: nodes }, (_, i) => this.names.node(i + 1)).every((n) => present.has(n))
+    );
   }
 
   /** Finds the lab's namespaces by prefix (so it works without state), stops their processes, deletes them. */

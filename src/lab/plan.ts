@@ -15,7 +15,9 @@ export const LAST_POD_HOST = 254;
 /** Every namespace the lab makes starts with this, so cleanup finds leftovers after a crash. */
 export const NETNS_PREFIX = 'ambit-';
 
-const LAB_NAME = /^[a-z0-9]([a-z0-9-]{0,14}[a-z0-9])?$/;
+// No '-' in a lab's name: the '-' after it ends the prefix, so lab "a" can never match lab "a-b"'s
+// namespaces when cleanup looks for its own by prefix.
+const LAB_NAME = /^[a-z0-9]{1,16}$/;
 const POD_NAME = /^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$/;
 const LABEL_KEY = /^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?\/)?[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
 const LABEL_VALUE = /^([A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)?$/;
@@ -29,7 +31,7 @@ export function validateLabName(name: string): string {
   if (!LAB_NAME.test(name)) {
     throw invalid(
       'INVALID_NAME',
-      `lab name "${name}" is invalid: use 1-16 lowercase letters, digits or '-', starting and ending with a letter or digit`,
+      `lab name "${name}" is invalid: use 1-16 lowercase letters and digits (no '-': it separates the lab's name in its namespaces)`,
     );
   }
   return name;
@@ -75,7 +77,7 @@ export function parseLabels(text: string): Record<string, string> {
     if (!LABEL_KEY.test(key)) throw invalid('INVALID_LABEL', `label key "${key}" is invalid`);
     if (!LABEL_VALUE.test(value))
       throw invalid('INVALID_LABEL', `label value "${value}" for "${key}" is invalid`);
-    if (key in labels) throw invalid('INVALID_LABEL', `label "${key}" is given twice`);
+    if (Object.hasOwn(labels, key)) throw invalid('INVALID_LABEL', `label "${key}" is given twice`);
     labels[key] = value;
   }
   return labels;

@@ -102,6 +102,7 @@ export class LabStore {
         retries: { retries: 100, minTimeout: 50, maxTimeout: 200 },
       });
     } catch (cause) {
+      if ((cause as NodeJS.ErrnoException).code !== 'ELOCKED') throw cause;
       throw new AmbitError(
         'AMBIT_ERR_LAB_LOCKED',
         `another ambit command holds the lab lock ${this.dir}.lock; wait for it to finish`,
@@ -147,7 +148,13 @@ export async function labPodsOnNode(
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
   }
-  const parsed = labState.safeParse(JSON.parse(text));
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (cause) {
+    throw corrupt(stateFile, 'it is not JSON', cause);
+  }
+  const parsed = labState.safeParse(json);
   if (!parsed.success) throw corrupt(stateFile, z.prettifyError(parsed.error), parsed.error);
   return parsed.data.pods
     .filter((p) => p.node === node)

@@ -61,8 +61,10 @@ export async function netnsPids(netns: string): Promise<number[]> {
       .split('\n')
       .filter((s) => s.trim() !== '')
       .map(Number);
-  } catch {
-    return []; // the namespace is already gone
+  } catch (err) {
+    // Only a namespace that is really gone has no processes; any other failure must not pass for "none".
+    if (!(await listNetns(netns)).includes(netns)) return [];
+    throw err;
   }
 }
 
@@ -124,6 +126,8 @@ export function spawnInNetns(netns: string, argv: string[], opts: SpawnOptions):
     env: opts.env,
   });
   child.unref();
+  // A spawn that fails later (EAGAIN, EMFILE) reports through 'error'; without a listener it would crash us.
+  child.on('error', () => {});
   if (child.pid === undefined) {
     throw new AmbitError('AMBIT_ERR_LAB_COMMAND', `could not start \`${argv.join(' ')}\` in ${netns}`);
   }

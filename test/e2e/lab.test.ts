@@ -143,6 +143,21 @@ describe('lab end-to-end', {
     assert.equal(after.netns.length, before.netns.length + 1, 'only the one good pod was added');
     await lab.removePod('web');
     assert.deepEqual((await leftovers(lab.names.prefix)).netns.sort(), before.netns.sort());
+
+    // A pod namespace an `add` killed half-way left behind is cleared by the next add.
+    await run('ip', ['netns', 'add', `${lab.names.prefix}pod-ghost`]);
+    await lab.addPod({ name: 'web', node: 'node-1' });
+    assert.equal(
+      (await leftovers(lab.names.prefix)).netns.some((n) => n.includes('pod-ghost')),
+      false,
+    );
+
+    // After a reboot the record remains but the namespaces are gone: `up` rebuilds instead of trusting it.
+    for (const ns of (await leftovers(lab.names.prefix)).netns)
+      await run('ip', ['netns', 'delete', ns.split(' ')[0]!]);
+    await lab.up(1);
+    assert.deepEqual((await lab.status())?.pods, []);
+    assert.ok((await leftovers(lab.names.prefix)).netns.some((n) => n.startsWith(lab.names.node(1))));
   });
 
   test('not root, or a missing system tool: a clear error that says how to fix it, and nothing made', async (t) => {

@@ -63,7 +63,7 @@ export function parseLabelSelector(text: string): LabelSelector {
 }
 
 function matches(r: Requirement, labels: Readonly<Record<string, string>>): boolean {
-  const v = labels[r.key];
+  const v = Object.hasOwn(labels, r.key) ? labels[r.key] : undefined;
   switch (r.op) {
     case 'eq':
       return v === r.value;

@@ -27,6 +27,8 @@ test('label selectors as kubectl writes them', () => {
   ];
   for (const [sel, want] of cases) assert.equal(parseLabelSelector(sel)(labels), want, sel);
   assert.equal(parseLabelSelector('!app')(undefined), true);
+  assert.equal(parseLabelSelector('constructor')({}), false, 'inherited properties are not labels');
+  assert.equal(parseLabelSelector('!toString')({}), true);
   for (const bad of ['app=web=x', 'a in b', '=x', 'app in (a']) {
     assert.throws(
       () => parseLabelSelector(bad),

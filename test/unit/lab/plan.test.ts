@@ -96,6 +96,7 @@ describe('lab argument validation', () => {
       'istio.io/dataplane-mode': 'ambient',
     });
     assert.deepEqual(parseLabels('empty='), { empty: '' });
+    assert.deepEqual(parseLabels('constructor=x'), { constructor: 'x' });
     for (const bad of ['app', '=web', 'app=web,app=v2', 'a b=c', 'app=-bad', `k=${'x'.repeat(64)}`]) {
       assert.throws(() => parseLabels(bad), code('AMBIT_ERR_LAB_INVALID_LABEL'), bad);
     }
@@ -108,6 +109,11 @@ describe('lab argument validation', () => {
     }
     assert.equal(validateLabName('lab'), 'lab');
     assert.throws(() => validateLabName('a'.repeat(17)), code('AMBIT_ERR_LAB_INVALID_NAME'));
+    assert.throws(
+      () => validateLabName('a-b'),
+      code('AMBIT_ERR_LAB_INVALID_NAME'),
+      "a '-' would make lab a's prefix match lab a-b",
+    );
     assert.equal(validateNodeCount(2), 2);
     for (const bad of [0, -1, 1.5, 251, Number.NaN]) {
       assert.throws(() => validateNodeCount(bad), code('AMBIT_ERR_LAB_INVALID_NODES'), String(bad));
