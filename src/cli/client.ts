@@ -27,7 +27,8 @@ export class AdminClient {
   readonly server: string;
 
   constructor(server: string) {
-    if (!/^(https?:\/\/|unix:)/.test(server)) {
+    // The admin API speaks plain HTTP on loopback or a local socket; an https URL would be sent in clear.
+    if (!/^(http:\/\/|unix:)/.test(server)) {
       throw new AmbitError(
         'AMBIT_ERR_CLI_BAD_SERVER',
         `--server "${server}" must be http://host:port or unix:/path/to/admin.sock`,

@@ -5,7 +5,8 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { parseManifests } from '../config/index.ts';
-import type { Lab, PodSpec } from '../lab/index.ts';
+import { AmbitError } from '../errors/index.ts';
+import { ambitHome, DEFAULT_LAB, Lab, type PodSpec } from '../lab/index.ts';
 import { meshUp } from './up.ts';
 
 const MANIFEST = resolve(import.meta.dirname, '../../examples/storefront/mesh.yaml');
@@ -48,11 +49,16 @@ async function waitServing(lab: Lab, pod: string, url: string): Promise<void> {
     if (r.code === 0) return;
     await new Promise((r) => setTimeout(r, 200));
   }
-  throw new Error(`${url} did not answer from ${pod}`);
+  throw new AmbitError(
+    'AMBIT_ERR_DEMO_TIMEOUT',
+    `${url} did not answer from ${pod}; see the pod logs in $AMBIT_HOME/labs/lab/logs`,
+  );
 }
 
 export async function runDemo(): Promise<{ frontendVip: string; ratingsVip: string }> {
-  const { lab, admin } = await meshUp({ nodes: 2 });
+  // On a mesh that is already up, use it as it is (whatever its node count); else bring up two nodes.
+  const current = await new Lab({ home: ambitHome(), name: DEFAULT_LAB }).status();
+  const { lab, admin } = await meshUp({ nodes: current?.nodes.length ?? 2 });
   const existing = new Set((await lab.status())?.pods.map((p) => p.name));
   for (const pod of PODS) if (!existing.has(pod.name)) await lab.addPod(pod);
   const { resources } = parseManifests(await readFile(MANIFEST, 'utf8'), MANIFEST);
@@ -67,7 +73,7 @@ export async function runDemo(): Promise<{ frontendVip: string; ratingsVip: stri
       if (v) return v;
       await new Promise((r) => setTimeout(r, 100));
     }
-    throw new Error(`service ${name} got no VIP`);
+    throw new AmbitError('AMBIT_ERR_DEMO_TIMEOUT', `service ${name} got no VIP from the control plane`);
   };
   const [frontend, catalog, ratings] = [await vip('frontend'), await vip('catalog'), await vip('ratings')];
   const running = new Set(

@@ -8,12 +8,15 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { Command, InvalidArgumentError } from 'commander';
+import lockfile from 'proper-lockfile';
 import { AmbitError } from '../errors/index.ts';
 import {
   ambitHome,
   CONTROL_ADDRESS,
   CONTROL_TARGET,
+  checkPrerequisites,
   DEFAULT_LAB,
+  LAB_TOOLS,
   Lab,
   nodeName,
   waitUntil,
@@ -68,7 +71,34 @@ async function waitFor<T>(
 
 /** Brings the mesh up; what already runs is left as it is, and only what is missing is started. */
 export async function meshUp(opts: MeshOptions = {}): Promise<Mesh> {
+  // The readiness probes run curl inside the nodes; say so now rather than time out later.
+  await checkPrerequisites({ ...LAB_TOOLS, curl: 'curl', nft: 'nftables' });
   const home = opts.home ?? ambitHome();
+  await mkdir(home, { recursive: true });
+  // Two `ambit up` at once must not both start a control plane and ztunnels: one waits for the other.
+  let release: () => Promise<void>;
+  try {
+    release = await lockfile.lock(home, {
+      lockfilePath: join(home, 'mesh.lock'),
+      realpath: false,
+      stale: 10_000,
+      update: 2_000,
+      retries: { retries: 600, minTimeout: 100, maxTimeout: 200 },
+    });
+  } catch (cause) {
+    throw new AmbitError('AMBIT_ERR_UP_LOCKED', `another \`ambit up\` is running in ${home}; wait for it`, {
+      cause,
+    });
+  }
+  try {
+    return await meshUpLocked({ ...opts, home });
+  } finally {
+    await release().catch(() => {});
+  }
+}
+
+async function meshUpLocked(opts: MeshOptions & { home: string }): Promise<Mesh> {
+  const home = opts.home;
   const { controlDir, nodesDir } = paths(home);
   const timeoutMs = opts.timeoutMs ?? 60_000;
   const lab = new Lab({ home, name: opts.lab ?? DEFAULT_LAB });
@@ -227,14 +257,24 @@ export async function checks(): Promise<Check[]> {
       fix: `apt-get install -y ${pkg}`,
     });
   }
-  out.push({
-    what: 'nftables in the kernel',
-    ok: await has('sh', [
-      '-c',
-      'ip netns add ambit-check-nft && ip netns exec ambit-check-nft nft list tables; r=$?; ip netns del ambit-check-nft; exit $r',
-    ]),
-    fix: 'load the nf_tables module (`modprobe nf_tables`) or use a kernel built with it',
-  });
+  // Needs root to make a namespace to try nft in; the name is unique and outside any lab's prefix.
+  const probe = `ambitcheck${process.pid}`;
+  out.push(
+    process.getuid?.() === 0
+      ? {
+          what: 'nftables in the kernel',
+          ok: await has('sh', [
+            '-c',
+            `ip netns add ${probe} && ip netns exec ${probe} nft list tables; r=$?; ip netns del ${probe}; exit $r`,
+          ]),
+          fix: 'load the nf_tables module (`modprobe nf_tables`) or use a kernel built with it',
+        }
+      : {
+          what: 'nftables in the kernel (checked only as root)',
+          ok: false,
+          fix: 'run `ambit check` as root',
+        },
+  );
   const addon = resolve(import.meta.dirname, '../../build/Release/orig_dst.node');
   out.push({
     what: 'SO_ORIGINAL_DST addon built',

@@ -75,13 +75,28 @@ function adminGet(socketPath: string, path: string): Promise<unknown> {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        if ((res.statusCode ?? 0) >= 400) {
+          reject(
+            new AmbitError(
+              'AMBIT_ERR_CLI_REQUEST',
+              `the ztunnel answered ${res.statusCode} for ${path}: ${text.trim()}`,
+            ),
+          );
+          return;
+        }
         try {
-          resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-        } catch (err) {
-          reject(err);
+          resolve(JSON.parse(text));
+        } catch (cause) {
+          reject(
+            new AmbitError('AMBIT_ERR_CLI_REQUEST', `the ztunnel's answer for ${path} is not JSON`, {
+              cause,
+            }),
+          );
         }
       });
     });
+    req.on('timeout', () => req.destroy(new Error('no answer within 10 s')));
     req.on('error', (cause) =>
       reject(
         new AmbitError(

@@ -205,6 +205,7 @@ export class AdminServer {
         ('namespace' in o.metadata && o.metadata.namespace === query.namespace)) &&
       match(o.metadata.labels);
     res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+    res.flushHeaders(); // a watch on an empty collection must still answer at once
     // A watcher that stops reading is cut off once 16 MiB wait for it, rather than growing without
     // bound; like a Kubernetes watch, it lists again and resumes.
     const send = (type: string, object: StoredObject) => {
