@@ -119,7 +119,7 @@ export const annotationMap = z.record(z.string(), z.string());
 
 export const ipAddress = z.string().refine(isIpAddress, 'must be an IPv4 or IPv6 address');
 
-export const cidr = z.string().refine(isCidr, 'must be an IP address or a CIDR block such as 10.0.0.0/8');
+export const cidr = z.string().refine(isCidr, 'must be an IP address or a CIDR block such as 198.18.0.0/15');
 
 export const portNumber = z
   .number({ error: 'must be a port number from 1 to 65535' })

@@ -1,5 +1,5 @@
 // Addresses on the HBONE wire: the `ip:port` of `:authority` and of a destination, the canonical form of
-// an IP (so `::ffff:10.0.0.1` and `10.0.0.1` compare equal), and the `forwarded: for=` value.
+// an IP (so `::ffff:198.18.0.1` and `198.18.0.1` compare equal), and the `forwarded: for=` value.
 
 import { isIP, isIPv4 } from 'node:net';
 import { AmbitError } from '../errors/index.ts';
@@ -14,7 +14,7 @@ export interface SocketAddr {
 function badAuthority(input: string, why: string): AmbitError {
   return new AmbitError(
     HBONE_ERRORS.BAD_AUTHORITY,
-    `invalid authority ${JSON.stringify(input)}: ${why}; expected <ip>:<port> such as 10.0.0.5:8080 or [fd00::5]:8080`,
+    `invalid authority ${JSON.stringify(input)}: ${why}; expected <ip>:<port> such as 198.18.0.5:8080 or [fd00::5]:8080`,
     { detail: { input } },
   );
 }

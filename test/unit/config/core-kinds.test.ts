@@ -147,27 +147,27 @@ const cases: Case[] = [
   },
   {
     name: 'WorkloadEntry bad port',
-    doc: we({ address: '10.0.0.1', ports: { http: 0 } }),
+    doc: we({ address: '198.18.0.1', ports: { http: 0 } }),
     paths: ['spec.ports.http'],
   },
   {
     name: 'WorkloadEntry bad port name',
-    doc: we({ address: '10.0.0.1', ports: { HTTP: 80 } }),
+    doc: we({ address: '198.18.0.1', ports: { HTTP: 80 } }),
     paths: ['spec.ports.HTTP'],
   },
   {
     name: 'WorkloadEntry bad serviceAccount',
-    doc: we({ address: '10.0.0.1', serviceAccount: 'Bad SA' }),
+    doc: we({ address: '198.18.0.1', serviceAccount: 'Bad SA' }),
     paths: ['spec.serviceAccount'],
   },
   {
     name: 'WorkloadEntry old apiVersion accepted',
-    doc: { ...(we({ address: '10.0.0.1' }) as object), apiVersion: 'networking.istio.io/v1beta1' },
+    doc: { ...(we({ address: '198.18.0.1' }) as object), apiVersion: 'networking.istio.io/v1beta1' },
     paths: [],
   },
   {
     name: 'WorkloadEntry wrong group',
-    doc: { ...(we({ address: '10.0.0.1' }) as object), apiVersion: 'security.istio.io/v1' },
+    doc: { ...(we({ address: '198.18.0.1' }) as object), apiVersion: 'security.istio.io/v1' },
     paths: ['apiVersion'],
   },
 ];
@@ -196,7 +196,7 @@ describe('config: Namespace, Service, WorkloadEntry', () => {
 
   it('stores the current apiVersion when an older one is given', () => {
     const result = validateResource({
-      ...(we({ address: '10.0.0.1' }) as object),
+      ...(we({ address: '198.18.0.1' }) as object),
       apiVersion: 'networking.istio.io/v1beta1',
     });
     assert.ok(result.ok);

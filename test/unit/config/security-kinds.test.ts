@@ -77,7 +77,7 @@ const cases: Case[] = [
               source: {
                 namespaces: ['a', 'prod-*'],
                 notNamespaces: ['b'],
-                ipBlocks: ['10.0.0.0/8', '198.18.1.5'],
+                ipBlocks: ['198.18.0.0/15', '198.18.1.5'],
                 notIpBlocks: ['fd00::/8'],
               },
             },
@@ -87,7 +87,7 @@ const cases: Case[] = [
         { to: [{ operation: { ports: ['80', '8080'], notPorts: ['9090'] } }] },
         {
           when: [
-            { key: 'source.ip', values: ['10.0.0.0/8'] },
+            { key: 'source.ip', values: ['198.18.0.0/15'] },
             { key: 'destination.port', notValues: ['22'] },
           ],
         },
@@ -146,7 +146,7 @@ const cases: Case[] = [
   },
   {
     name: 'AP bad ipBlock',
-    doc: from({ ipBlocks: ['10.0.0.0/33'] }),
+    doc: from({ ipBlocks: ['198.18.0.0/33'] }),
     paths: ['spec.rules[0].from[0].source.ipBlocks[0]'],
   },
   {
@@ -184,7 +184,7 @@ const cases: Case[] = [
   },
   {
     name: 'AP when source.ip not a CIDR',
-    doc: when({ key: 'source.ip', values: ['10.0.0.0/8', 'x'] }),
+    doc: when({ key: 'source.ip', values: ['198.18.0.0/15', 'x'] }),
     paths: ['spec.rules[0].when[0].values[1]'],
   },
   {

@@ -23,12 +23,12 @@ const W = 'spiffe://cluster.local/ns/b/sa/waypoint' as SpiffeId;
 
 describe('parseAuthority', () => {
   const good: Array<[string, string, number]> = [
-    ['10.0.0.5:8080', '10.0.0.5', 8080],
+    ['198.18.0.5:8080', '198.18.0.5', 8080],
     ['198.19.0.1:1', '198.19.0.1', 1],
     ['127.0.0.3:65535', '127.0.0.3', 65535],
     ['[fd00::5]:80', 'fd00::5', 80],
     ['[FD00:0:0::5]:80', 'fd00::5', 80],
-    ['[::ffff:10.1.2.3]:443', '10.1.2.3', 443],
+    ['[::ffff:198.18.2.3]:443', '198.18.2.3', 443],
   ];
   for (const [input, address, port] of good) {
     it(`parses ${input}`, () => assert.deepEqual(parseAuthority(input), { address, port }));
@@ -36,18 +36,18 @@ describe('parseAuthority', () => {
   const bad: Array<[string | undefined, RegExp]> = [
     [undefined, /missing/],
     ['', /missing/],
-    ['10.0.0.5', /port is missing/],
-    ['10.0.0.5:', /not a decimal/],
-    ['10.0.0.5:http', /not a decimal/],
-    ['10.0.0.5:+80', /not a decimal/],
-    ['10.0.0.5:0', /outside 1-65535/],
-    ['10.0.0.5:65536', /outside 1-65535/],
+    ['198.18.0.5', /port is missing/],
+    ['198.18.0.5:', /not a decimal/],
+    ['198.18.0.5:http', /not a decimal/],
+    ['198.18.0.5:+80', /not a decimal/],
+    ['198.18.0.5:0', /outside 1-65535/],
+    ['198.18.0.5:65536', /outside 1-65535/],
     ['web.default.svc:80', /not an IP address/],
-    ['10.0.0.256:80', /not an IP address/],
+    ['198.18.0.256:80', /not an IP address/],
     ['fd00::5:80', /brackets/],
     ['[fd00::5:80', /closing/],
     ['[fd00::5]', /port is missing/],
-    ['[10.0.0.5]:80', /not an IPv6/],
+    ['[198.18.0.5]:80', /not an IPv6/],
   ];
   for (const [input, why] of bad) {
     it(`rejects ${JSON.stringify(input)}`, () =>
@@ -60,7 +60,7 @@ describe('parseAuthority', () => {
 
 describe('addresses', () => {
   it('formats IPv4 and bracketed IPv6', () => {
-    assert.equal(formatAuthority({ address: '10.0.0.5', port: 15008 }), '10.0.0.5:15008');
+    assert.equal(formatAuthority({ address: '198.18.0.5', port: 15008 }), '198.18.0.5:15008');
     assert.equal(formatAuthority({ address: 'FD00:0::1', port: 15008 }), '[fd00::1]:15008');
     assert.equal(formatAuthority({ address: '::ffff:127.0.0.2', port: 1 }), '127.0.0.2:1');
   });
@@ -73,11 +73,11 @@ describe('addresses', () => {
 
   it('checks the authority against the real destination', () => {
     const cases: Array<[string, string, boolean]> = [
-      ['10.0.0.5:80', '10.0.0.5', true],
-      ['10.0.0.5:80', '::ffff:10.0.0.5', true],
+      ['198.18.0.5:80', '198.18.0.5', true],
+      ['198.18.0.5:80', '::ffff:198.18.0.5', true],
       ['[fd00::5]:80', 'fd00:0::5', true],
-      ['198.19.0.1:80', '10.0.0.5', false],
-      ['10.0.0.5:80', 'not-an-ip', false],
+      ['198.19.0.1:80', '198.18.0.5', false],
+      ['198.18.0.5:80', 'not-an-ip', false],
     ];
     for (const [authority, dst, want] of cases) {
       assert.equal(
@@ -89,13 +89,13 @@ describe('addresses', () => {
   });
 
   it('writes forwarded as RFC 7239 asks', () => {
-    assert.equal(forwardedFor({ address: '10.0.0.9', port: 4242 }), 'for="10.0.0.9:4242"');
+    assert.equal(forwardedFor({ address: '198.18.0.9', port: 4242 }), 'for="198.18.0.9:4242"');
     assert.equal(forwardedFor({ address: 'fd00::9', port: 4242 }), 'for="[fd00::9]:4242"');
   });
 });
 
 describe('poolKey', () => {
-  const dst = { address: '10.0.0.5', port: 15008 };
+  const dst = { address: '198.18.0.5', port: 15008 };
   it('ignores the order and repetition of accepted identities', () => {
     assert.equal(poolKey(A, [B, W], dst), poolKey(A, [W, B, W], dst));
   });
@@ -104,13 +104,13 @@ describe('poolKey', () => {
       poolKey(A, [B], dst),
       poolKey(B, [B], dst),
       poolKey(A, [B, W], dst),
-      poolKey(A, [B], { address: '10.0.0.6', port: 15008 }),
-      poolKey(A, [B], { address: '10.0.0.5', port: 15009 }),
+      poolKey(A, [B], { address: '198.18.0.6', port: 15008 }),
+      poolKey(A, [B], { address: '198.18.0.5', port: 15009 }),
     ];
     assert.equal(new Set(keys).size, keys.length);
   });
   it('names the destination canonically', () => {
-    assert.equal(poolKey(A, [B], { address: '::ffff:10.0.0.5', port: 15008 }), poolKey(A, [B], dst));
+    assert.equal(poolKey(A, [B], { address: '::ffff:198.18.0.5', port: 15008 }), poolKey(A, [B], dst));
     assert.match(poolKey(A, [B], { address: 'fd00::5', port: 15008 }), /\|\[fd00::5\]:15008$/);
   });
 });

@@ -227,11 +227,11 @@ describe('CA request checks', () => {
     const ca = await newCa();
     const csr = await csrWith([
       { type: 'url', value: WEB },
-      { type: 'ip', value: '10.1.2.3' },
+      { type: 'ip', value: '198.18.2.3' },
     ]);
     await assert.rejects(ca.sign(csr), (err: unknown) => {
       assert.ok(hasCode(err, 'AMBIT_ERR_CA_UNEXPECTED_SAN'));
-      assert.deepEqual(err.detail, { dns: [], ips: ['10.1.2.3'] });
+      assert.deepEqual(err.detail, { dns: [], ips: ['198.18.2.3'] });
       return true;
     });
   });

@@ -404,11 +404,11 @@ describe('policy: matching helpers', () => {
       assert.equal(stringMatches(pattern, value), want));
   }
   it('ipInCidr for v4, v6 and bare addresses', () => {
-    assert.equal(ipInCidr('10.1.2.3', '10.0.0.0/8'), true);
-    assert.equal(ipInCidr('11.1.2.3', '10.0.0.0/8'), false);
+    assert.equal(ipInCidr('198.18.2.3', '198.18.0.0/15'), true);
+    assert.equal(ipInCidr('198.20.2.3', '198.18.0.0/15'), false);
     assert.equal(ipInCidr('fd00::5', 'fd00::/8'), true);
-    assert.equal(ipInCidr('10.0.0.1', 'fd00::/8'), false);
-    assert.equal(ipInCidr('10.0.0.1', '10.0.0.1'), true);
-    assert.equal(ipInCidr('not-ip', '10.0.0.0/8'), false);
+    assert.equal(ipInCidr('198.18.0.1', 'fd00::/8'), false);
+    assert.equal(ipInCidr('198.18.0.1', '198.18.0.1'), true);
+    assert.equal(ipInCidr('not-ip', '198.18.0.0/15'), false);
   });
 });

@@ -174,7 +174,7 @@ describe('registry: workload identity and enrollment', () => {
   });
 
   it('a WorkloadEntry without a serviceAccount runs as default', () => {
-    const reg = deriveRegistry({ resources: [entry('vm', 'app', { address: '10.0.0.1' })] });
+    const reg = deriveRegistry({ resources: [entry('vm', 'app', { address: '198.18.0.1' })] });
     assert.equal(workload(reg, 'vm').identity, 'spiffe://cluster.local/ns/app/sa/default');
   });
 
@@ -323,8 +323,8 @@ describe('registry: services, VIPs and endpoints', () => {
     const reg = deriveRegistry({
       resources: [
         service('named', 'app', { selector: { app: 'x' }, ports: [{ port: 80, targetPort: 'http' }] }),
-        entry('has', 'app', { address: '10.0.0.1', labels: { app: 'x' }, ports: { http: 8080 } }),
-        entry('lacks', 'app', { address: '10.0.0.2', labels: { app: 'x' } }),
+        entry('has', 'app', { address: '198.18.0.1', labels: { app: 'x' }, ports: { http: 8080 } }),
+        entry('lacks', 'app', { address: '198.18.0.2', labels: { app: 'x' } }),
       ],
     });
     assert.deepEqual(
@@ -417,7 +417,7 @@ describe('registry: services, VIPs and endpoints', () => {
   it('ignores a previous allocation outside the configured range', () => {
     const reg = deriveRegistry({
       resources: [service('a', 'app', { ports: [{ port: 80 }] })],
-      previousVips: { 'app/a': '10.0.0.5' },
+      previousVips: { 'app/a': '198.18.0.5' },
     });
     assert.equal(reg.vips['app/a'], '198.19.0.1');
   });
