@@ -79,5 +79,23 @@ export function controlCommand(): Command {
       );
       console.log(res.token);
     });
+  const nodeCmd = control.command('node').description('nodes of the mesh');
+  nodeCmd
+    .command('revoke')
+    .description(
+      "revoke a node's credential: its streams end, its certificate requests are refused, until it rejoins with a new token",
+    )
+    .requiredOption('--node <name>', 'the node')
+    .option('--server <url>', 'control plane admin API; default $AMBIT_SERVER')
+    .action(async (opts: { node: string; server?: string }) => {
+      const res = await new AdminClient(resolveServer(opts.server)).call<{ streamsEnded: number }>(
+        'POST',
+        '/ambit/v1/revoke-node',
+        {
+          node: opts.node,
+        },
+      );
+      console.log(`node ${opts.node} revoked (${res.streamsEnded} stream(s) ended)`);
+    });
   return control;
 }

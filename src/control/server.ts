@@ -92,6 +92,7 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
 
     const tokens = new JoinTokens({ file: join(opts.dataDir, 'join-tokens.json') });
     const caService = new CaService({
+      revokedFile: join(opts.dataDir, 'revoked-nodes.json'),
       ca,
       tokens,
       placement: registryPlacement(mesh),
@@ -103,6 +104,7 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
       api,
       rootNamespace: opts.registry?.rootNamespace,
       isWaypointIdentity: (id) => mesh.registry.workloads.some((w) => w.isWaypoint && w.identity === id),
+      isNodeRevoked: (node) => caService.isRevoked(node),
     });
     mesh.on('derived', (_registry, snapshot) => stream.publish(snapshot));
 
@@ -144,6 +146,13 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
         'trust-bundle': () => ({ pem: ca.bundle.toPem() }),
       },
       actions: {
+        'revoke-node': async (body) => {
+          const { node } = (body ?? {}) as { node?: unknown };
+          if (typeof node !== 'string')
+            throw new AmbitError('AMBIT_ERR_API_BAD_REQUEST', 'the body needs "node": the node name');
+          caService.revokeNode(node);
+          return { node, revoked: true, streamsEnded: stream.disconnectNode(node) };
+        },
         tokens: async (body) => {
           const { node, ttlSeconds } = (body ?? {}) as { node?: unknown; ttlSeconds?: unknown };
           if (typeof node !== 'string')

@@ -50,6 +50,7 @@ export class ConfigStreamServer {
   private next = 0;
 
   private readonly isWaypointIdentity: (identity: string) => boolean;
+  private readonly isNodeRevoked: (node: string) => boolean;
 
   constructor(opts: {
     snapshot: Snapshot;
@@ -58,7 +59,10 @@ export class ConfigStreamServer {
     rootNamespace?: string;
     /** Whether a workload with this identity is a waypoint (from the registry). */
     isWaypointIdentity?: (identity: string) => boolean;
+    /** Whether a node's credential was revoked (from the CA). */
+    isNodeRevoked?: (node: string) => boolean;
   }) {
+    this.isNodeRevoked = opts.isNodeRevoked ?? (() => false);
     this.isWaypointIdentity = opts.isWaypointIdentity ?? (() => false);
     this.snapshot = opts.snapshot;
     this.trustDomain = opts.trustDomain;
@@ -85,6 +89,19 @@ export class ConfigStreamServer {
         types: s.types,
       };
     });
+  }
+
+  /** Ends a node's streams at once (its credential was revoked); its reconnects are refused. */
+  disconnectNode(node: string): number {
+    let ended = 0;
+    for (const [id, { session, end }] of this.sessions) {
+      if (session.node?.kind === 'ztunnel' && session.node.name === node) {
+        end();
+        this.sessions.delete(id);
+        ended++;
+      }
+    }
+    return ended;
   }
 
   /** Ends every stream (shutdown); proxies keep their state and reconnect to the next control plane. */
@@ -185,6 +202,7 @@ export class ConfigStreamServer {
     if (!node?.kind || !node.name)
       throw invalid('the first request must name the proxy: node { kind, name }');
     if (node.kind === 'ztunnel') {
+      if (this.isNodeRevoked(node.name)) throw revoked(node.name);
       if (identity !== nodeId(this.trustDomain, node.name)) {
         throw unauthenticated(
           `a ztunnel for node "${node.name}" must present that node's certificate, not ${identity}`,
@@ -216,6 +234,7 @@ export class ConfigStreamServer {
     if (!identity?.startsWith(prefix))
       throw unauthenticated('only a node agent with its node certificate may register workloads');
     const node = identity.slice(prefix.length);
+    if (this.isNodeRevoked(node)) throw revoked(node);
     for (const w of workloads) {
       if (w.namespace === SYSTEM_NAMESPACE || w.namespace === this.rootNamespace) {
         throw new AmbitError(
@@ -250,6 +269,13 @@ export class ConfigStreamServer {
 
 function unauthenticated(message: string): AmbitError {
   return new AmbitError('AMBIT_ERR_CA_UNAUTHENTICATED', message);
+}
+
+function revoked(node: string): AmbitError {
+  return new AmbitError(
+    'AMBIT_ERR_CA_NODE_REVOKED',
+    `the credential of node "${node}" was revoked: rejoin with a new token`,
+  );
 }
 
 function invalid(message: string): AmbitError {

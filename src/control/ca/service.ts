@@ -1,6 +1,7 @@
 // The CSR service's decisions, free of any transport: a node joins with a token and gets a node credential;
 // a joined node gets workload certificates only for identities placed on it (the impersonation check).
 
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { AmbitError } from '../../errors/index.ts';
 import { nodeId, type SpiffeId, SYSTEM_NAMESPACE } from '../../identity/index.ts';
 import type { CertificateAuthority, IssuedCertificate } from './authority.ts';
@@ -13,6 +14,8 @@ export interface CaServiceOptions {
   placement: WorkloadPlacement;
   /** Lifetime of node credentials; a node renews its own before expiry like any certificate. */
   nodeCertTtlSeconds?: number;
+  /** Where revoked nodes are kept, so a revocation survives a restart. */
+  revokedFile?: string;
 }
 
 export interface JoinResult {
@@ -28,12 +31,33 @@ export class CaService {
   private readonly placement: WorkloadPlacement;
   private readonly nodeTtl: number;
   private readonly revokedNodes = new Set<string>();
+  private readonly revokedFile: string | undefined;
 
   constructor(options: CaServiceOptions) {
     this.ca = options.ca;
     this.tokens = options.tokens;
     this.placement = options.placement;
     this.nodeTtl = options.nodeCertTtlSeconds ?? 24 * 3600;
+    this.revokedFile = options.revokedFile;
+    if (this.revokedFile) {
+      try {
+        const names = JSON.parse(readFileSync(this.revokedFile, 'utf8')) as unknown;
+        if (Array.isArray(names)) for (const n of names) if (typeof n === 'string') this.revokedNodes.add(n);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    }
+  }
+
+  /** True when the node's credential was revoked (until it rejoins with a new token). */
+  isRevoked(node: string): boolean {
+    return this.revokedNodes.has(node);
+  }
+
+  private saveRevoked(): void {
+    if (!this.revokedFile) return;
+    writeFileSync(`${this.revokedFile}.tmp`, JSON.stringify([...this.revokedNodes]), { mode: 0o600 });
+    renameSync(`${this.revokedFile}.tmp`, this.revokedFile);
   }
 
   get trustDomain(): string {
@@ -58,7 +82,7 @@ export class CaService {
         );
       }
       const issued = await this.ca.issue(csr, { ttlSeconds: this.nodeTtl, usage: 'client' });
-      this.revokedNodes.delete(node);
+      if (this.revokedNodes.delete(node)) this.saveRevoked();
       return { node, issued, trustBundle: this.trustBundlePem() };
     } catch (err) {
       this.tokens.release(token);
@@ -68,7 +92,9 @@ export class CaService {
 
   /** Stops honouring a node's credential (e.g. a decommissioned or compromised machine). */
   revokeNode(node: string): void {
+    nodeId(this.ca.trustDomain, node); // validates the name
     this.revokedNodes.add(node);
+    this.saveRevoked();
   }
 
   /** The node a verified caller identity belongs to; refuses anything but a live node credential. */

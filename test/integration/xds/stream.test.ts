@@ -5,8 +5,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { type ControlPlane, startControlPlane } from '../../../src/control/index.ts';
+import { hasCode } from '../../../src/errors/index.ts';
 import { createCsr, generateKeyPair, type SpiffeId } from '../../../src/identity/index.ts';
 import {
+  CaClient,
   CONTROL_CHANNEL_OPTIONS,
   ConfigStreamClient,
   controlPlaneCredentials,
@@ -246,6 +248,43 @@ describe('config stream', () => {
       cp.api.list({ kind: 'WorkloadEntry', namespace: 'shop' }).some((e) => e.metadata.name === 'b'),
       'a refused report changes nothing',
     );
+  });
+
+  test('a revoked node is cut off until it rejoins with a new token', async (t) => {
+    const cp = await startTestControl(t);
+    await cp.api.apply([ns('shop')]);
+    const cred = await joinNode(cp, 'node-1');
+    const p = proxy(cp, cred);
+    t.after(() => p.client.stop());
+    await p.client.whenSynced();
+    const res = await fetch(`http://${cp.adminAddress}/ambit/v1/revoke-node`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ node: 'node-1' }),
+    });
+    assert.deepEqual(await res.json(), { node: 'node-1', revoked: true, streamsEnded: 1 });
+    await eventually(
+      async () => (/AMBIT_ERR_CA_NODE_REVOKED/.test(p.client.lastError ?? '') ? true : undefined),
+      10_000,
+      'the reconnect to be refused',
+    );
+    assert.equal(cp.stream.status().length, 0);
+    const ca = new CaClient({
+      address: cp.grpcAddress,
+      trustDomain: cp.ca.trustDomain,
+      trustBundlePem: cred.trustBundlePem,
+      credential: cred,
+    });
+    t.after(() => ca.close());
+    const pair = await generateKeyPair();
+    const id = 'spiffe://cluster.local/ns/shop/sa/web' as SpiffeId;
+    await assert.rejects(ca.fetch(id, await createCsr(id, pair.keys)), (e) =>
+      hasCode(e, 'AMBIT_ERR_CA_NODE_REVOKED'),
+    );
+
+    const again = proxy(cp, await joinNode(cp, 'node-1')); // a new token: the node is back
+    t.after(() => again.client.stop());
+    await again.client.whenSynced();
   });
 
   test('after a control plane restart the proxy keeps its state, reconnects and resyncs only the difference', async (t) => {
