@@ -5,6 +5,7 @@
 import type { Socket } from 'node:net';
 import { isIP } from 'node:net';
 import { AmbitError } from '../errors/index.ts';
+import { canonicalIp } from '../hbone/index.ts';
 import type { Addr } from './plan.ts';
 
 /** Reply codes the ztunnel uses (RFC 1928 §6). */
@@ -144,15 +145,6 @@ export async function acceptSocks5(socket: Socket, timeoutMs = 10_000): Promise<
 
 /** The dotted-quad form of an IPv4 address, also when written as IPv4-mapped IPv6; undefined otherwise. */
 export function canonicalIpv4(address: string): string | undefined {
-  if (isIP(address) === 4) return address;
-  if (isIP(address) !== 6) return undefined;
-  const m = /^(?:0{0,4}:){0,5}(?:0{0,4}:)?ffff:(.+)$/i.exec(address.replace(/^::/, '0:'));
-  if (!m) return undefined;
-  const tail = m[1]!;
-  if (isIP(tail) === 4) return tail;
-  const hex = /^([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(tail);
-  if (!hex) return undefined;
-  const hi = Number.parseInt(hex[1]!, 16);
-  const lo = Number.parseInt(hex[2]!, 16);
-  return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+  const ip = canonicalIp(address);
+  return ip !== undefined && isIP(ip) === 4 ? ip : undefined;
 }

@@ -23,6 +23,8 @@ export interface StateSnapshot {
   readonly trustBundlePem: string | undefined;
   /** Address → workload (the first listed wins; the registry reports duplicates). */
   readonly workloadByAddress: ReadonlyMap<string, WorkloadResource>;
+  /** SPIFFE ID → a workload running as it (the labels of connections from that identity). */
+  readonly workloadByIdentity: ReadonlyMap<string, WorkloadResource>;
   /** `vip:port` → service and the port entry. */
   readonly serviceByVipPort: ReadonlyMap<
     string,
@@ -43,8 +45,11 @@ function index(
   version: number,
 ): StateSnapshot {
   const workloadByAddress = new Map<string, WorkloadResource>();
-  for (const w of workloads.values())
+  const workloadByIdentity = new Map<string, WorkloadResource>();
+  for (const w of workloads.values()) {
     for (const a of w.addresses) if (!workloadByAddress.has(a)) workloadByAddress.set(a, w);
+    if (!workloadByIdentity.has(w.identity)) workloadByIdentity.set(w.identity, w);
+  }
   const serviceByVipPort = new Map<
     string,
     { service: ServiceResource; port: ServiceResource['ports'][number] }
@@ -62,6 +67,7 @@ function index(
     authorizations,
     trustBundlePem,
     workloadByAddress,
+    workloadByIdentity,
     serviceByVipPort,
     vips,
     version,

@@ -16,6 +16,7 @@ import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { type OrigDst, originalDst } from '../capture/index.ts';
 import { AmbitError, describeError, hasCode } from '../errors/index.ts';
 import {
+  canonicalIp,
   forwardedFor,
   HBONE_ERRORS,
   HbonePool,
@@ -704,9 +705,9 @@ export class Ztunnel {
   }
 }
 
+/** One spelling per address (an IPv4-mapped IPv6 peer is its IPv4 address), as the state indexes them. */
 function canonical(address: string | undefined): string {
-  if (!address) return '';
-  return address.startsWith('::ffff:') ? address.slice(7) : address;
+  return (address && canonicalIp(address)) || '';
 }
 
 function connectTcp(to: Addr, timeoutMs: number): Promise<net.Socket> {
@@ -753,7 +754,9 @@ function baggageOf(w: WorkloadResource): string {
 function sourceLabels(state: StateSnapshot, identity: string | undefined, ip?: string): Partial<TcpLabels> {
   const w = ip
     ? state.workloadByAddress.get(ip)
-    : [...state.workloads.values()].find((x) => x.identity === identity);
+    : identity
+      ? state.workloadByIdentity.get(identity)
+      : undefined;
   return {
     source_workload: w?.name,
     source_workload_namespace: w?.namespace,
