@@ -250,6 +250,40 @@ describe('config stream', () => {
     );
   });
 
+  test('the CA signs for a workload on the node only while it is in the mesh', async (t) => {
+    const cp = await startTestControl(t);
+    await cp.api.apply([
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop' } },
+      {
+        ...we('web-1', '198.18.1.2'),
+        spec: { address: '198.18.1.2', serviceAccount: 'web', node: 'node-1' },
+      },
+    ]);
+    const cred = await joinNode(cp, 'node-1');
+    const ca = new CaClient({
+      address: cp.grpcAddress,
+      trustDomain: cp.ca.trustDomain,
+      trustBundlePem: cred.trustBundlePem,
+      credential: cred,
+    });
+    t.after(() => ca.close());
+    const id = 'spiffe://cluster.local/ns/shop/sa/web' as SpiffeId;
+    const ask = async () => ca.fetch(id, await createCsr(id, (await generateKeyPair()).keys));
+    await eventually(async () => (cp.mesh.registry.workloads.length === 1 ? true : undefined));
+    await assert.rejects(
+      ask(),
+      (e) => hasCode(e, 'AMBIT_ERR_CA_IMPERSONATION'),
+      'not enrolled: no certificate',
+    );
+    await cp.api.apply([ns('shop')]);
+    const chain = await eventually(
+      async () => ask().catch(() => undefined),
+      10_000,
+      'a certificate once enrolled',
+    );
+    assert.ok(chain.length >= 2);
+  });
+
   test('a revoked node is cut off until it rejoins with a new token', async (t) => {
     const cp = await startTestControl(t);
     await cp.api.apply([ns('shop')]);
