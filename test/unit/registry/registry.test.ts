@@ -262,6 +262,8 @@ describe('registry: waypoint precedence', () => {
       });
       const w = workload(reg, 'web');
       assert.deepEqual(w.waypoint && [w.waypoint.name, w.waypoint.from], c.want);
+      // A waypoint terminates HBONE itself: it is never captured, even in an ambient namespace.
+      assert.equal(w.enrolled, !w.isWaypoint);
       const s = svcOf(reg, 'app/web');
       assert.deepEqual(s.waypoint && [s.waypoint.name, s.waypoint.from], c.svcWant);
       assert.deepEqual(reg.issues, []);
