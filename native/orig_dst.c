@@ -1,5 +1,9 @@
-// SO_ORIGINAL_DST for Node: the address a connection was sent to before an nftables/iptables
-// REDIRECT rewrote it. Node has no getsockopt, so this small Node-API addon reads it from the fd.
+// Socket options Node cannot read (it has no getsockopt), read from the fd by this small Node-API
+// addon: SO_ORIGINAL_DST, the address a connection was sent to before an nftables/iptables REDIRECT
+// rewrote it; and SO_PEERCRED, the uid of the process at the other end of a Unix socket.
+
+// struct ucred (SO_PEERCRED) is a GNU extension in glibc's headers.
+#define _GNU_SOURCE
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -8,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 // From <linux/netfilter_ipv4.h> and <linux/netfilter_ipv6/ip6_tables.h>, whose other definitions
 // clash with the libc headers; the values are kernel ABI and never change.
@@ -82,10 +87,32 @@ static napi_value get_original_dst(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// getPeerUid(fd) -> the uid of the peer of a connected Unix socket, as the kernel recorded it at
+// connect() time (it cannot be forged by the peer).
+static napi_value get_peer_uid(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "getPeerUid(fd): fd must be a non-negative integer");
+    return NULL;
+  }
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  memset(&cred, 0, sizeof cred);
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return throw_errno(env, errno, "getsockopt(SO_PEERCRED)");
+  napi_value uid;
+  napi_create_uint32(env, (uint32_t)cred.uid, &uid);
+  return uid;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_value fn;
   napi_create_function(env, "getOriginalDst", NAPI_AUTO_LENGTH, get_original_dst, NULL, &fn);
   napi_set_named_property(env, exports, "getOriginalDst", fn);
+  napi_create_function(env, "getPeerUid", NAPI_AUTO_LENGTH, get_peer_uid, NULL, &fn);
+  napi_set_named_property(env, exports, "getPeerUid", fn);
   return exports;
 }
 

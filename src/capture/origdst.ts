@@ -1,5 +1,6 @@
-// The original destination of a redirected connection, read with SO_ORIGINAL_DST through the small
-// Node-API addon in native/ (built on `npm ci`; no prebuilt binary is downloaded).
+// The original destination of a redirected connection (SO_ORIGINAL_DST) and the uid of a Unix
+// socket's peer (SO_PEERCRED), read through the small Node-API addon in native/ (built on `npm ci`;
+// no prebuilt binary is downloaded).
 
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
@@ -17,6 +18,7 @@ export type OrigDst = {
 
 interface Addon {
   getOriginalDst(fd: number): { address: string; port: number; family: 'IPv4' | 'IPv6' };
+  getPeerUid(fd: number): number;
 }
 
 let addon: Addon | undefined;
@@ -30,7 +32,7 @@ function load(): Addon {
   } catch (cause) {
     throw new AmbitError(
       'AMBIT_ERR_CAPTURE_ADDON',
-      `the SO_ORIGINAL_DST addon is not built (${path}); run \`npm ci\` (or \`npm run install\`) with python3, make and g++ installed`,
+      `the socket-options addon is not built (${path}); run \`npm ci\` (or \`npm run install\`) with python3, make and g++ installed`,
       { cause },
     );
   }
@@ -65,4 +67,17 @@ export function originalDst(socket: Socket): OrigDst {
     }
     throw err;
   }
+}
+
+/**
+ * The uid of the process at the other end of a connected Unix socket, as the kernel recorded it when
+ * that process connected (SO_PEERCRED): the peer cannot forge it.
+ */
+export function peerUid(socket: Socket): number {
+  return load().getPeerUid(fdOf(socket));
+}
+
+/** Throws AMBIT_ERR_CAPTURE_ADDON now, rather than on the first connection, when the addon is missing. */
+export function requireAddon(): void {
+  load();
 }
