@@ -22,6 +22,7 @@ export interface ParsedSpiffeId {
 export const SYSTEM_NAMESPACE = 'ambit-system';
 export const DEFAULT_TRUST_DOMAIN = 'cluster.local';
 const MAX_ID_LENGTH = 2048;
+const MAX_TRUST_DOMAIN_LENGTH = 255;
 
 const TRUST_DOMAIN_RE = /^[a-z0-9._-]+$/;
 const SEGMENT_RE = /^[A-Za-z0-9._-]+$/;
@@ -39,7 +40,7 @@ function invalid(input: string, why: string): AmbitError {
 
 /** Checks a trust domain name (lower-case letters, digits, `.`, `-`, `_`). Throws AMBIT_ERR_IDENTITY_INVALID_TRUST_DOMAIN. */
 export function validateTrustDomain(td: string): string {
-  if (td.length === 0 || td.length > 255 || !TRUST_DOMAIN_RE.test(td)) {
+  if (td.length === 0 || td.length > MAX_TRUST_DOMAIN_LENGTH || !TRUST_DOMAIN_RE.test(td)) {
     throw new AmbitError(
       'AMBIT_ERR_IDENTITY_INVALID_TRUST_DOMAIN',
       `invalid trust domain ${JSON.stringify(td)}: use lower-case letters, digits, ".", "-" and "_" (e.g. cluster.local)`,
@@ -61,6 +62,8 @@ export function parseSpiffeId(input: string): ParsedSpiffeId {
   const trustDomain = slash === -1 ? rest : rest.slice(0, slash);
   const path = slash === -1 ? '' : rest.slice(slash);
   if (trustDomain.length === 0) throw invalid(input, 'the trust domain is missing');
+  if (trustDomain.length > MAX_TRUST_DOMAIN_LENGTH)
+    throw invalid(input, `the trust domain is longer than ${MAX_TRUST_DOMAIN_LENGTH} bytes`);
   if (!TRUST_DOMAIN_RE.test(trustDomain)) {
     throw invalid(
       input,
