@@ -14,6 +14,7 @@ interface ControlFlags {
   adminSocket?: string;
   grpcListen: string;
   trustDomain: string;
+  labState?: string;
 }
 
 export function controlCommand(): Command {
@@ -21,7 +22,7 @@ export function controlCommand(): Command {
     .description('run the control plane: store, admin API (15014), CA and config stream (15010)')
     .option(
       '--config <file>',
-      'YAML with these settings (dataDir, adminListen, adminSocket, grpcListen, trustDomain, rootNamespace, vipRange); flags win',
+      'YAML with these settings (dataDir, adminListen, adminSocket, grpcListen, trustDomain, rootNamespace, vipRange, labState); flags win',
     )
     .option('--data-dir <dir>', 'where the store, CA and socket live (default $AMBIT_HOME/control)')
     .option(
@@ -32,6 +33,10 @@ export function controlCommand(): Command {
     .option('--admin-socket <path>', 'admin API Unix socket (default <data-dir>/admin.sock; "" for none)')
     .option('--grpc-listen <host:port>', 'CA and config stream (TLS, authenticated)', '0.0.0.0:15010')
     .option('--trust-domain <domain>', 'SPIFFE trust domain', 'cluster.local')
+    .option(
+      '--lab-state <file>',
+      "the lab's state file, read as the pod API: its pods are the workloads on each node",
+    )
     .action(async (opts: ControlFlags, cmd: Command) => {
       const file = opts.config ? await loadControlConfig(opts.config) : {};
       // A flag typed on the command line wins over the file; the file wins over flag defaults.
@@ -43,6 +48,7 @@ export function controlCommand(): Command {
         adminSocket: pick('adminSocket'),
         grpcListen: pick('grpcListen'),
         trustDomain: pick('trustDomain'),
+        labState: pick('labState'),
         registry: { rootNamespace: file.rootNamespace, vipRange: file.vipRange },
       });
       const socket = cp.adminSocket ? ` and unix:${cp.adminSocket}` : '';

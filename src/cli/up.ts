@@ -117,6 +117,8 @@ async function meshUpLocked(opts: MeshOptions & { home: string }): Promise<Mesh>
       controlDir,
       '--grpc-listen',
       `${CONTROL_ADDRESS}:15010`,
+      '--lab-state',
+      lab.stateFile,
       '--admin-listen',
       '127.0.0.1:15014',
     ]);
@@ -153,8 +155,6 @@ async function meshUpLocked(opts: MeshOptions & { home: string }): Promise<Mesh>
         bundle,
         '--data-dir',
         join(nodesDir, node),
-        '--lab-state',
-        lab.stateFile,
       ],
       { env: { AMBIT_JOIN_TOKEN: token } },
     );

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { NftablesCapture } from '../capture/index.ts';
 import { AmbitError } from '../errors/index.ts';
-import { ambitHome, labPodsOnNode } from '../lab/index.ts';
+import { ambitHome } from '../lab/index.ts';
 import { NodeAgent } from '../ztunnel/index.ts';
 import { table } from './output.ts';
 
@@ -18,7 +18,6 @@ interface ZtunnelFlags {
   trustDomain: string;
   dataDir?: string;
   capture: 'nftables' | 'none';
-  labState?: string;
   socks5?: string;
 }
 
@@ -34,7 +33,6 @@ export function ztunnelCommand(): Command {
     .addOption(
       new Option('--capture <driver>', 'traffic capture').choices(['nftables', 'none']).default('nftables'),
     )
-    .option('--lab-state <file>', "report this lab's pods on the node as workloads")
     .option(
       '--socks5 <address>',
       'also accept SOCKS5 (explicit capture) on <address>:15080; off by default with nftables capture',
@@ -46,7 +44,6 @@ export function ztunnelCommand(): Command {
           `cannot read --ca-bundle ${opts.caBundle}: ${(cause as Error).message}`,
         );
       });
-      const labState = opts.labState;
       const agent = new NodeAgent({
         node: opts.node,
         dataDir: opts.dataDir ?? join(ambitHome(), 'nodes', opts.node),
@@ -55,7 +52,6 @@ export function ztunnelCommand(): Command {
         trustBundlePem,
         token: opts.token ?? process.env.AMBIT_JOIN_TOKEN,
         capture: opts.capture === 'nftables' ? new NftablesCapture() : undefined,
-        discover: labState ? () => labPodsOnNode(labState, opts.node) : undefined,
         socks5: opts.socks5,
       });
       await agent.start();

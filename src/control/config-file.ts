@@ -18,6 +18,7 @@ const schema = z
     grpcListen: hostPort.optional(),
     trustDomain: z.string().min(1).optional(),
     rootNamespace: z.string().min(1).optional(),
+    labState: z.string().min(1).optional(),
     vipRange: z
       .string()
       .regex(/^\d+\.\d+\.\d+\.\d+\/\d+$/, 'must be an IPv4 CIDR such as 198.19.0.0/16')

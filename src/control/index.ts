@@ -30,4 +30,4 @@ export {
 } from './registry/index.ts';
 export { type ControlOptions, type ControlPlane, parseListen, startControlPlane } from './server.ts';
 export type { StoredObject } from './store/index.ts';
-export { type ProxyStatus, REGISTERED_BY } from './stream.ts';
+export type { ProxyStatus } from './stream.ts';

@@ -8,7 +8,13 @@ import { isDeepStrictEqual } from 'node:util';
 import { kindInfo, type Resource } from '../config/index.ts';
 import { logger } from '../log/index.ts';
 import { changesBetween, type Snapshot, TYPE, type TypeUrl, typeSnapshot } from '../xds/index.ts';
-import { deriveRegistry, type Registry, type RegistryOptions, type VipTable } from './registry/index.ts';
+import {
+  deriveRegistry,
+  type LabPod,
+  type Registry,
+  type RegistryOptions,
+  type VipTable,
+} from './registry/index.ts';
 import type { Store } from './store/index.ts';
 
 const log = logger('mesh');
@@ -22,6 +28,13 @@ export interface MeshStateOptions {
   maxDelayMs?: number;
   /** Extra snapshot types the control plane adds (the trust bundle). */
   extraTypes?: () => Map<TypeUrl, Iterable<[string, unknown]>>;
+  /** Pods from outside the store (the lab's pod API); call `schedule()` when they change. */
+  pods?: () => readonly LabPod[];
+  /**
+   * Nodes whose credential was revoked: their workloads leave the mesh (no endpoints, no identities)
+   * until the node rejoins. Call `schedule()` when the answer changes.
+   */
+  isNodeRevoked?: (node: string) => boolean;
 }
 
 /** Emits `derived` (registry, snapshot) after each derivation. */
@@ -77,7 +90,13 @@ export class MeshState extends EventEmitter {
       .list()
       .map((r) => r.object as Resource)
       .filter((o) => kindInfo(o.kind) !== undefined);
-    const registry = deriveRegistry({ resources, previousVips: this.vips, options: this.opts.registry });
+    const registry = deriveRegistry({
+      resources,
+      pods: this.opts.pods?.(),
+      revokedNodes: this.opts.isNodeRevoked,
+      previousVips: this.vips,
+      options: this.opts.registry,
+    });
     if (!isDeepStrictEqual(registry.vips, this.vips)) {
       await writeVips(this.opts.vipFile, registry.vips);
       this.vips = registry.vips;

@@ -20,6 +20,7 @@ import {
 } from './ca/index.ts';
 import { ControlGrpcServer, certificateServiceImplementation, DEFAULT_GRPC_PORT } from './grpc/index.ts';
 import { MeshState } from './mesh.ts';
+import { LabPodSource } from './pods.ts';
 import type { RegistryOptions } from './registry/index.ts';
 import { EmbeddedStore, type Store } from './store/index.ts';
 import { ConfigStreamServer } from './stream.ts';
@@ -34,6 +35,8 @@ export interface ControlOptions {
   adminSocket?: string;
   /** `host:port` for the gRPC port (CA and config stream, TLS, authenticated); default 0.0.0.0:15010. */
   grpcListen?: string;
+  /** Limits on the gRPC port against callers that hold it open (defaults in src/control/grpc). */
+  grpc?: { handshakeTimeoutMs?: number; maxConcurrentStreams?: number; firstRequestTimeoutMs?: number };
   /** Trust domain; default cluster.local. */
   trustDomain?: string;
   /** Lifetime of node credentials (default 24 h); nodes renew at half life. */
@@ -41,6 +44,11 @@ export interface ControlOptions {
   /** Lifetimes the CA allows (seconds); tests use short ones. */
   caLifetimes?: { minTtlSeconds?: number; maxTtlSeconds?: number; defaultTtlSeconds?: number };
   registry?: RegistryOptions;
+  /**
+   * The lab's state file, read as the cluster's pod API: its pods are the workloads (and so the
+   * identities) placed on each node. Nodes report nothing themselves.
+   */
+  labState?: string;
 }
 
 export interface ControlPlane {
@@ -82,17 +90,28 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
     const bundle = () =>
       new Map([[TYPE.trustBundle, [['bundle', { pem: ca.bundle.toPem() }]] as Array<[string, unknown]>]]);
 
+    let caService: CaService | undefined;
+    let pods: LabPodSource | undefined;
     const mesh = new MeshState(store, {
       vipFile: join(opts.dataDir, 'vips.json'),
       registry: { ...definedOnly(opts.registry ?? {}), trustDomain },
       extraTypes: bundle,
+      pods: () => pods?.pods() ?? [],
+      isNodeRevoked: (node) => caService?.isRevoked(node) ?? false,
     });
+    if (opts.labState) {
+      const source = new LabPodSource({ file: opts.labState, onChange: () => mesh.schedule() });
+      cleanup.push(() => source.close());
+      await source.refresh();
+      pods = source;
+    }
     await mesh.start();
     cleanup.push(() => mesh.stop());
 
     const tokens = new JoinTokens({ file: join(opts.dataDir, 'join-tokens.json') });
-    const caService = new CaService({
+    caService = new CaService({
       revokedFile: join(opts.dataDir, 'revoked-nodes.json'),
+      onRevokedChange: () => mesh.schedule(),
       ca,
       tokens,
       placement: registryPlacement(mesh),
@@ -101,10 +120,9 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
     const stream = new ConfigStreamServer({
       snapshot: mesh.snapshot,
       trustDomain,
-      api,
-      rootNamespace: opts.registry?.rootNamespace,
       isWaypointIdentity: (id) => mesh.registry.workloads.some((w) => w.isWaypoint && w.identity === id),
       isNodeRevoked: (node) => caService.isRevoked(node),
+      firstRequestTimeoutMs: opts.grpc?.firstRequestTimeoutMs,
     });
     mesh.on('derived', (_registry, snapshot) => stream.publish(snapshot));
 
@@ -114,6 +132,8 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
       port: grpcAt.port,
       // Drop streams of proxies that vanished without a FIN, so proxy-status does not list ghosts.
       serverOptions: { 'grpc.keepalive_time_ms': 30_000, 'grpc.keepalive_timeout_ms': 10_000 },
+      handshakeTimeoutMs: opts.grpc?.handshakeTimeoutMs,
+      maxConcurrentStreams: opts.grpc?.maxConcurrentStreams,
       tls: { trustBundlePem: ca.bundle.toPem(), certChainPem: serving.certChainPem, keyPem: serving.keyPem },
     });
     const cs = certificateServiceImplementation(caService);

@@ -1,6 +1,7 @@
 // The config stream's server side on 15010: authenticates each proxy by its certificate, runs one
 // StreamSession per stream, fans every new snapshot out to all of them, and records their state for
-// `ambit proxy-status`. Also the node agents' workload registration.
+// `ambit proxy-status`. Nodes report nothing: which workloads a node runs is operator-owned configuration
+// (WorkloadEntries with spec.node, or pods from a workload source), never the node's word.
 
 import type * as grpc from '@grpc/grpc-js';
 import { AmbitError } from '../errors/index.ts';
@@ -10,21 +11,16 @@ import {
   configStreamDefinition,
   type DeltaRequest,
   type DeltaResponse,
-  nodeRegistrationDefinition,
-  type RegisteredWorkload,
-  type RegisterResponse,
   type Snapshot,
   StreamSession,
   TYPE,
   toServiceError,
 } from '../xds/index.ts';
-import type { ResourceApi } from './api/resources.ts';
 import { callerIdentity } from './grpc/index.ts';
 
 const log = logger('config-stream');
 
-/** Label on WorkloadEntries a node agent registered; the agent owns them and replaces them wholesale. */
-export const REGISTERED_BY = 'ambit.dev/registered-by';
+const DEFAULT_FIRST_REQUEST_TIMEOUT_MS = 10_000;
 
 const KNOWN_TYPES = new Set<string>(Object.values(TYPE));
 
@@ -45,29 +41,27 @@ export class ConfigStreamServer {
   >();
   private snapshot: Snapshot;
   private readonly trustDomain: string;
-  private readonly api: ResourceApi;
-  private readonly rootNamespace: string;
   private next = 0;
 
   private readonly isWaypointIdentity: (identity: string) => boolean;
   private readonly isNodeRevoked: (node: string) => boolean;
+  private readonly firstRequestTimeoutMs: number;
 
   constructor(opts: {
     snapshot: Snapshot;
     trustDomain: string;
-    api: ResourceApi;
-    rootNamespace?: string;
     /** Whether a workload with this identity is a waypoint (from the registry). */
     isWaypointIdentity?: (identity: string) => boolean;
     /** Whether a node's credential was revoked (from the CA). */
     isNodeRevoked?: (node: string) => boolean;
+    /** An authenticated stream must send its first request within this (default 10 s), or it is ended. */
+    firstRequestTimeoutMs?: number;
   }) {
+    this.firstRequestTimeoutMs = opts.firstRequestTimeoutMs ?? DEFAULT_FIRST_REQUEST_TIMEOUT_MS;
     this.isNodeRevoked = opts.isNodeRevoked ?? (() => false);
     this.isWaypointIdentity = opts.isWaypointIdentity ?? (() => false);
     this.snapshot = opts.snapshot;
     this.trustDomain = opts.trustDomain;
-    this.api = opts.api;
-    this.rootNamespace = opts.rootNamespace ?? 'istio-system';
   }
 
   /** A new snapshot for every proxy; each session sends only its own difference. */
@@ -123,43 +117,40 @@ export class ConfigStreamServer {
           Delta: (call: grpc.ServerDuplexStream<DeltaRequest, DeltaResponse>) => this.delta(call),
         },
       },
-      {
-        name: 'ambit.xds.v1.NodeRegistration',
-        definition: nodeRegistrationDefinition,
-        implementation: {
-          Register: (
-            call: grpc.ServerUnaryCall<{ workloads: RegisteredWorkload[] }, RegisterResponse>,
-            done: grpc.sendUnaryData<RegisterResponse>,
-          ) => {
-            this.register(callerIdentity(call), call.request.workloads ?? []).then(
-              (res) => done(null, res),
-              (err) => {
-                log.warn(
-                  { err: String(err?.message ?? err), code: err?.code },
-                  'refused workload registration',
-                );
-                done(toServiceError(err));
-              },
-            );
-          },
-        },
-      },
     ];
   }
 
   private delta(call: grpc.ServerDuplexStream<DeltaRequest, DeltaResponse>): void {
+    // grpc-js: destroy(err) sends no status and leaves the HTTP/2 stream open (the caller waits forever);
+    // emitting 'error' is what ends a server stream with that status.
+    let refused = false;
+    const refuse = (err: unknown) => {
+      if (refused) return;
+      refused = true;
+      call.emit('error', toServiceError(err));
+    };
     const identity = callerIdentity(call);
     if (!identity) {
-      call.destroy(
-        toServiceError(unauthenticated('the config stream needs a node or workload certificate')) as Error,
-      );
+      refuse(unauthenticated('the config stream needs a node or workload certificate'));
       return;
     }
     const id = `${++this.next}`;
     const session = new StreamSession(id, this.snapshot, (res) => call.write(res));
     const end = () => call.end();
     let checked = false;
+    // Until the first request names the proxy, the stream holds memory for a caller nobody has checked.
+    const firstRequest = setTimeout(() => {
+      log.warn({ identity }, 'config stream sent no first request in time; ending it');
+      refuse(
+        new AmbitError(
+          'AMBIT_ERR_XDS_FIRST_REQUEST_TIMEOUT',
+          `no first request within ${this.firstRequestTimeoutMs} ms: a proxy must name itself (node { kind, name }) as soon as the stream opens`,
+        ),
+      );
+    }, this.firstRequestTimeoutMs);
     call.on('data', (req: DeltaRequest) => {
+      clearTimeout(firstRequest);
+      if (refused) return;
       try {
         if (!checked) {
           this.checkPeer(identity, req);
@@ -181,10 +172,11 @@ export class ConfigStreamServer {
         session.onRequest(req);
       } catch (err) {
         this.sessions.delete(id);
-        call.emit('error', toServiceError(err));
+        refuse(err);
       }
     });
     const drop = () => {
+      clearTimeout(firstRequest);
       if (this.sessions.delete(id)) log.info({ proxy: session.node }, 'proxy disconnected');
     };
     call.on('end', () => {
@@ -219,51 +211,6 @@ export class ConfigStreamServer {
       return;
     }
     throw invalid(`unknown proxy kind "${node.kind}"; expected ztunnel or waypoint`);
-  }
-
-  /**
-   * Replaces the caller node's registered workloads with `workloads`, in one transaction. A node may
-   * register only into ordinary namespaces, and never over an entry it does not own (an operator's,
-   * or another node's): otherwise it could claim any identity and the CA would sign it.
-   */
-  private async register(
-    identity: SpiffeId | undefined,
-    workloads: RegisteredWorkload[],
-  ): Promise<RegisterResponse> {
-    const prefix = `spiffe://${this.trustDomain}/ns/${SYSTEM_NAMESPACE}/sa/node/`;
-    if (!identity?.startsWith(prefix))
-      throw unauthenticated('only a node agent with its node certificate may register workloads');
-    const node = identity.slice(prefix.length);
-    if (this.isNodeRevoked(node)) throw revoked(node);
-    for (const w of workloads) {
-      if (w.namespace === SYSTEM_NAMESPACE || w.namespace === this.rootNamespace) {
-        throw new AmbitError(
-          'AMBIT_ERR_CA_IMPERSONATION',
-          `node "${node}" may not register workloads in namespace ${w.namespace}`,
-        );
-      }
-    }
-    const owned = (o: { metadata: { labels?: Record<string, string> } }) =>
-      o.metadata.labels?.[REGISTERED_BY] === node;
-    const objects = workloads.map((w) => ({
-      apiVersion: 'networking.istio.io/v1',
-      kind: 'WorkloadEntry',
-      metadata: { name: w.name, namespace: w.namespace, labels: { ...w.labels, [REGISTERED_BY]: node } },
-      spec: { address: w.address, serviceAccount: w.serviceAccount, labels: w.labels, node },
-    }));
-    const results = await this.api.apply(objects, {
-      guard: (incoming, existing) => {
-        if (existing && !owned(existing)) {
-          throw new AmbitError(
-            'AMBIT_ERR_CA_IMPERSONATION',
-            `node "${node}" may not replace WorkloadEntry ${'namespace' in incoming.metadata ? incoming.metadata.namespace : ''}/${incoming.metadata.name}, which it did not register`,
-          );
-        }
-      },
-      prune: (existing) => existing.kind === 'WorkloadEntry' && owned(existing),
-    });
-    const count = (a: string) => results.filter((r) => r.action === a).length;
-    return { created: count('created'), configured: count('configured'), deleted: count('pruned') };
   }
 }
 

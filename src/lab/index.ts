@@ -21,5 +21,5 @@ export {
   parseLabels,
   podSubnet,
 } from './plan.ts';
-export { ambitHome, labPodsOnNode, type PodRecord, type ProcessRecord } from './state.ts';
+export { ambitHome, labPods, type PodRecord, type ProcessRecord } from './state.ts';
 export { type CommandResult, checkPrerequisites, LAB_TOOLS, waitUntil } from './system.ts';

@@ -126,16 +126,14 @@ function corrupt(file: string, why: string, cause: unknown): AmbitError {
 }
 
 /**
- * The pods a lab places on `node`, read from the lab's state file: how a node agent discovers lab
- * workloads (DESIGN.md: in the lab, lab pods register themselves as workloads).
+ * Every pod of a lab, read from its state file: the lab stands in for a cluster's pod API, so the
+ * control plane (not a node) reads it to learn which workloads run where, as istiod reads pods.
  */
-export async function labPodsOnNode(
-  stateFile: string,
-  node: string,
-): Promise<
+export async function labPods(stateFile: string): Promise<
   Array<{
     name: string;
     namespace: string;
+    node: string;
     serviceAccount: string;
     labels: Record<string, string>;
     address: string;
@@ -156,13 +154,12 @@ export async function labPodsOnNode(
   }
   const parsed = labState.safeParse(json);
   if (!parsed.success) throw corrupt(stateFile, z.prettifyError(parsed.error), parsed.error);
-  return parsed.data.pods
-    .filter((p) => p.node === node)
-    .map((p) => ({
-      name: p.name,
-      namespace: p.namespace,
-      serviceAccount: p.serviceAccount,
-      labels: p.labels,
-      address: p.address,
-    }));
+  return parsed.data.pods.map((p) => ({
+    name: p.name,
+    namespace: p.namespace,
+    node: p.node,
+    serviceAccount: p.serviceAccount,
+    labels: p.labels,
+    address: p.address,
+  }));
 }

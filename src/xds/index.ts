@@ -21,8 +21,6 @@ export {
   CONFIG_STREAM_SERVICE,
   ConfigStreamClient,
   configStreamDefinition,
-  NodeRegistrationClient,
-  nodeRegistrationDefinition,
 } from './proto.ts';
 export {
   type AuthorizationResource,
@@ -51,8 +49,6 @@ export { ERROR_CODE_KEY, fromServiceError, toServiceError } from './status.ts';
 export type {
   DeltaRequest,
   DeltaResponse,
-  RegisteredWorkload,
-  RegisterResponse,
   WireResource,
   XdsNode,
 } from './types.ts';

@@ -17,7 +17,7 @@ const definition = loadSync(resolve(import.meta.dirname, 'proto/xds.proto'), {
 const loaded = grpc.loadPackageDefinition(definition) as unknown as {
   ambit: {
     xds: {
-      v1: { ConfigStream: grpc.ServiceClientConstructor; NodeRegistration: grpc.ServiceClientConstructor };
+      v1: { ConfigStream: grpc.ServiceClientConstructor };
     };
   };
 };
@@ -25,6 +25,3 @@ const loaded = grpc.loadPackageDefinition(definition) as unknown as {
 /** The generated client class; its `service` is the server-side definition. */
 export const ConfigStreamClient = loaded.ambit.xds.v1.ConfigStream;
 export const configStreamDefinition: grpc.ServiceDefinition = ConfigStreamClient.service;
-
-export const NodeRegistrationClient = loaded.ambit.xds.v1.NodeRegistration;
-export const nodeRegistrationDefinition: grpc.ServiceDefinition = NodeRegistrationClient.service;

@@ -27,17 +27,3 @@ export interface DeltaResponse {
   removedResources: string[];
   nonce: string;
 }
-
-export interface RegisteredWorkload {
-  name: string;
-  namespace: string;
-  serviceAccount: string;
-  labels: Record<string, string>;
-  address: string;
-}
-
-export interface RegisterResponse {
-  created: number;
-  configured: number;
-  deleted: number;
-}

@@ -1,6 +1,8 @@
 // The node agent: joins the mesh once with a token (keeping the node credential in its data
-// directory), reports the workloads it finds on its node, keeps their capture in step with what
-// the control plane says is enrolled, and runs the node's ztunnel in the same process.
+// directory), keeps capture in step with the workloads the control plane places on its node and says
+// are enrolled, and runs the node's ztunnel in the same process. It reports nothing about workloads:
+// which workloads (and so which identities) a node has is operator-owned configuration, never the
+// node's word, so a node credential cannot obtain an identity nobody placed on it.
 
 import { X509Certificate } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
@@ -17,8 +19,6 @@ import {
   CONTROL_CHANNEL_OPTIONS,
   controlPlaneCredentials,
   type NodeCredential,
-  NodeRegistrationClient,
-  type RegisteredWorkload,
   TYPE,
 } from '../xds/index.ts';
 import { Ztunnel, type ZtunnelPorts } from './ztunnel.ts';
@@ -36,9 +36,6 @@ export interface NodeAgentOptions {
   token?: string;
   /** Kernel capture; undefined runs the ztunnel without it (SOCKS5 only). */
   capture?: CaptureDriver;
-  /** The workloads on this node (lab pods, host network namespaces); polled. */
-  discover?: () => Promise<RegisteredWorkload[]>;
-  discoverEveryMs?: number;
   bindAddress?: string;
   /** Opt-in SOCKS5 listen address (see ZtunnelOptions.socks5). */
   socks5?: string;
@@ -53,14 +50,10 @@ export class NodeAgent {
   private cred: NodeCredential | undefined;
   private caClient: CaClient | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
-  private registration: InstanceType<typeof NodeRegistrationClient> | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private lastReported: RegisteredWorkload[] | undefined;
   private captureChain: Promise<void> = Promise.resolve();
   private captureRetry: NodeJS.Timeout | undefined;
   private captureBackoffMs = 500;
   private enrolled = new Set<string>();
-  private reporting = false;
 
   constructor(opts: NodeAgentOptions) {
     this.opts = opts;
@@ -101,24 +94,14 @@ export class NodeAgent {
       drainMs: this.opts.drainMs,
     });
     this.ztunnel.state.onChange(() => this.syncCapture());
-    // After a reconnect the control plane may have lost or replaced what we reported: report again.
-    this.ztunnel.xdsClient.on('connected', () => {
-      this.lastReported = undefined;
-      void this.report();
-    });
-    this.registration = new NodeRegistrationClient(this.opts.control, credentials(), CONTROL_CHANNEL_OPTIONS);
     this.scheduleRenewal();
-    await this.report();
-    this.timer = setInterval(() => void this.report(), this.opts.discoverEveryMs ?? 1_000);
     await this.ztunnel.start();
     this.log.info({ control: this.opts.control, capture: Boolean(this.opts.capture) }, 'node agent ready');
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.timer);
     clearTimeout(this.captureRetry);
     clearTimeout(this.renewTimer);
-    this.registration?.close();
     this.caClient?.close();
     await this.ztunnel?.stop();
     await this.captureChain;
@@ -222,44 +205,6 @@ export class NodeAgent {
     } finally {
       client.close();
     }
-  }
-
-  /** Reports the node's workloads when they changed (and until the control plane has taken them). */
-  private async report(): Promise<void> {
-    if (!this.opts.discover || !this.registration || this.reporting) return;
-    this.reporting = true;
-    try {
-      await this.reportOnce();
-    } finally {
-      this.reporting = false;
-    }
-  }
-
-  private async reportOnce(): Promise<void> {
-    if (!this.opts.discover || !this.registration) return;
-    let found: RegisteredWorkload[];
-    try {
-      found = (await this.opts.discover()).sort((a, b) =>
-        `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`),
-      );
-    } catch (err) {
-      this.log.warn({ err: describeError(err) }, 'workload discovery failed');
-      return;
-    }
-    if (isDeepStrictEqual(found, this.lastReported)) return;
-    const client = this.registration as unknown as {
-      register(req: unknown, opts: { deadline: number }, cb: (err: Error | null, res: unknown) => void): void;
-    };
-    await new Promise<void>((resolve) => {
-      client.register({ workloads: found }, { deadline: Date.now() + 10_000 }, (err, res) => {
-        if (err) this.log.warn({ err: describeError(err) }, 'could not report workloads; will retry');
-        else {
-          this.lastReported = found;
-          this.log.info({ workloads: found.length, ...(res as object) }, 'reported workloads');
-        }
-        resolve();
-      });
-    });
   }
 
   /**

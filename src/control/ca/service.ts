@@ -16,6 +16,8 @@ export interface CaServiceOptions {
   nodeCertTtlSeconds?: number;
   /** Where revoked nodes are kept, so a revocation survives a restart. */
   revokedFile?: string;
+  /** Called after a node is revoked or rejoins (the registry takes its workloads out or back in). */
+  onRevokedChange?: () => void;
 }
 
 export interface JoinResult {
@@ -32,6 +34,7 @@ export class CaService {
   private readonly nodeTtl: number;
   private readonly revokedNodes = new Set<string>();
   private readonly revokedFile: string | undefined;
+  private readonly onRevokedChange: () => void;
 
   constructor(options: CaServiceOptions) {
     this.ca = options.ca;
@@ -39,6 +42,7 @@ export class CaService {
     this.placement = options.placement;
     this.nodeTtl = options.nodeCertTtlSeconds ?? 24 * 3600;
     this.revokedFile = options.revokedFile;
+    this.onRevokedChange = options.onRevokedChange ?? (() => {});
     if (this.revokedFile) {
       try {
         const names = JSON.parse(readFileSync(this.revokedFile, 'utf8')) as unknown;
@@ -82,7 +86,10 @@ export class CaService {
         );
       }
       const issued = await this.ca.issue(csr, { ttlSeconds: this.nodeTtl, usage: 'client' });
-      if (this.revokedNodes.delete(node)) this.saveRevoked();
+      if (this.revokedNodes.delete(node)) {
+        this.saveRevoked();
+        this.onRevokedChange();
+      }
       return { node, issued, trustBundle: this.trustBundlePem() };
     } catch (err) {
       this.tokens.release(token);
@@ -95,6 +102,7 @@ export class CaService {
     nodeId(this.ca.trustDomain, node); // validates the name
     this.revokedNodes.add(node);
     this.saveRevoked();
+    this.onRevokedChange();
   }
 
   /** The node a verified caller identity belongs to; refuses anything but a live node credential. */

@@ -66,10 +66,20 @@ export function deriveRegistry(input: RegistryInput): Registry {
   };
   const issues: RegistryIssue[] = [];
 
-  const base: BaseWorkload[] = [
+  const placed: BaseWorkload[] = [
     ...(input.pods ?? []).map((p) => podWorkload(p, ctx)),
     ...ofKind(resources, 'WorkloadEntry').map((we) => entryWorkload(we, ctx)),
   ].sort((a, b) => (a.uid < b.uid ? -1 : a.uid > b.uid ? 1 : 0));
+  // A revoked node's workloads leave the mesh: no endpoints, no identities, until the node rejoins.
+  const revoked = input.revokedNodes ?? (() => false);
+  const base = placed.filter((w) => {
+    if (w.node === undefined || !revoked(w.node)) return true;
+    issues.push({
+      object: `${w.kind} ${w.namespace}/${w.name}`,
+      message: `is placed on node "${w.node}", whose credential was revoked; it is out of the mesh until the node rejoins`,
+    });
+    return false;
+  });
   issues.push(...duplicateAddresses(base));
 
   const gateways: GatewayResource[] = ofKind(resources, 'Gateway');

@@ -33,6 +33,8 @@ export type VipTable = Record<string, string>;
 export interface RegistryInput {
   resources: readonly Resource[];
   pods?: readonly LabPod[];
+  /** Nodes whose credential was revoked: workloads placed on them are left out of the mesh. */
+  revokedNodes?: (node: string) => boolean;
   /** The table returned by the previous derivation (persisted by the caller). */
   previousVips?: VipTable;
   options?: RegistryOptions;

@@ -14,7 +14,6 @@ import {
   controlPlaneCredentials,
   type Delta,
   type NodeCredential,
-  NodeRegistrationClient,
   TYPE,
   XdsClient,
 } from '../../../src/xds/index.ts';
@@ -197,57 +196,6 @@ describe('config stream', () => {
     t.after(() => snoop.stop());
     await eventually(async () => (snoop.lastError ? true : undefined));
     assert.match(snoop.lastError ?? '', /is not the identity of a waypoint/);
-
-    // Registration: replaces the node's set wholesale.
-    const reg = new NodeRegistrationClient(
-      cp.grpcAddress,
-      controlPlaneCredentials(cp.ca.trustDomain, cred.trustBundlePem, cred),
-      CONTROL_CHANNEL_OPTIONS,
-    );
-    t.after(() => reg.close());
-    const register = (workloads: unknown[]) =>
-      new Promise<{ created: number; deleted: number }>((resolve, reject) =>
-        (reg as any).register(
-          { workloads },
-          (err: Error | null, res: { created: number; deleted: number }) =>
-            err ? reject(err) : resolve(res),
-        ),
-      );
-    const pod = (name: string, address: string) => ({
-      name,
-      namespace: 'shop',
-      serviceAccount: 'web',
-      labels: { app: 'web' },
-      address,
-    });
-    assert.equal((await register([pod('a', '198.18.1.2'), pod('b', '198.18.1.3')])).created, 2);
-    const second = await register([pod('b', '198.18.1.3')]);
-    assert.equal(second.deleted, 1);
-    const entries = cp.api.list({ kind: 'WorkloadEntry', namespace: 'shop' });
-    assert.deepEqual(
-      entries.map((e) => [e.metadata.name, (e as any).spec.node]),
-      [['b', 'node-1']],
-    );
-    await assert.rejects(register([pod('Bad_Name', '198.18.1.9')]), (e: any) =>
-      /AMBIT_ERR_CONFIG_INVALID/.test(e.details),
-    );
-
-    // A node cannot claim what is not its own: the mesh's namespace, or an entry it did not register.
-    const claimed = (e: any) => /AMBIT_ERR_CA_IMPERSONATION/.test(e.details);
-    await assert.rejects(
-      register([{ ...pod('x', '198.18.1.9'), namespace: 'ambit-system', serviceAccount: 'ambit-control' }]),
-      claimed,
-    );
-    await cp.api.apply([we('db', '198.18.2.9')]);
-    await assert.rejects(register([pod('b', '198.18.1.3'), pod('db', '198.18.1.9')]), claimed);
-    const db = cp.api
-      .list({ kind: 'WorkloadEntry', namespace: 'shop' })
-      .find((e) => e.metadata.name === 'db') as any;
-    assert.equal(db.spec.address, '198.18.2.9', "the operator's entry is untouched");
-    assert.ok(
-      cp.api.list({ kind: 'WorkloadEntry', namespace: 'shop' }).some((e) => e.metadata.name === 'b'),
-      'a refused report changes nothing',
-    );
   });
 
   test('the CA signs for a workload on the node only while it is in the mesh', async (t) => {
