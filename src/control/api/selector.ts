@@ -1,6 +1,7 @@
 // Kubernetes label selectors as `kubectl -l` and `?labelSelector=` write them: `app=web`, `app==web`,
 // `tier!=db`, `env in (a,b)`, `env notin (a)`, `canary`, `!canary`, comma-separated and ANDed.
 
+import { isLabelKey, isLabelValue } from '../../config/index.ts';
 import { AmbitError } from '../../errors/index.ts';
 
 type Requirement =
@@ -10,11 +11,12 @@ type Requirement =
 
 export type LabelSelector = (labels: Readonly<Record<string, string>> | undefined) => boolean;
 
-const KEY = '[A-Za-z0-9./_-]+';
-const VALUE = '[A-Za-z0-9._-]*';
-const EQ = new RegExp(`^(${KEY})\\s*(==|=|!=)\\s*(${VALUE})$`);
-const SET = new RegExp(`^(${KEY})\\s+(in|notin)\\s+\\(([^)]*)\\)$`);
-const EXISTS = new RegExp(`^(!?)(${KEY})$`);
+// A word is anything up to an operator; whether it is a valid key or value is checked afterwards, so
+// the error can say which word is wrong rather than only that the requirement did not parse.
+const WORD = '[^\\s=!(),]+';
+const EQ = new RegExp(`^(${WORD})\\s*(==|=|!=)\\s*(${WORD})?$`);
+const SET = new RegExp(`^(${WORD})\\s+(in|notin)\\s*\\((.*)\\)$`);
+const EXISTS = new RegExp(`^(!?)\\s*(${WORD})$`);
 
 /** Splits on commas that are not inside `( … )`. */
 function splitTop(text: string): string[] {
@@ -33,30 +35,59 @@ function splitTop(text: string): string[] {
   return parts.map((p) => p.trim());
 }
 
+function bad(text: string, why: string): AmbitError {
+  return new AmbitError('AMBIT_ERR_API_BAD_SELECTOR', `label selector ${JSON.stringify(text)}: ${why}`, {
+    detail: { labelSelector: text },
+  });
+}
+
+/** A requirement of `part`, or undefined when it has none of the selector's shapes. */
+function parseRequirement(part: string): Requirement | undefined {
+  let m = EQ.exec(part);
+  if (m) return { op: m[2] === '!=' ? 'neq' : 'eq', key: m[1]!, value: m[3] ?? '' };
+  m = SET.exec(part);
+  if (m) {
+    const values = m[3]!.split(',').map((v) => v.trim());
+    return { op: m[2] === 'in' ? 'in' : 'notin', key: m[1]!, values };
+  }
+  m = EXISTS.exec(part);
+  if (m) return { op: m[1] === '!' ? 'absent' : 'exists', key: m[2]! };
+  return undefined;
+}
+
+/** Checks keys and values as Kubernetes does: a selector naming an impossible label is a typo, not a query. */
+function checkRequirement(text: string, r: Requirement): Requirement {
+  if (!isLabelKey(r.key)) {
+    throw bad(
+      text,
+      `"${r.key}" is not a label key (an optional DNS subdomain and "/", then at most 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit)`,
+    );
+  }
+  const values =
+    r.op === 'eq' || r.op === 'neq' ? [r.value] : r.op === 'in' || r.op === 'notin' ? r.values : [];
+  if ((r.op === 'in' || r.op === 'notin') && values.length === 1 && values[0] === '') {
+    throw bad(text, `the set of values for "${r.key} ${r.op}" is empty; write ${r.key} ${r.op} (a,b)`);
+  }
+  for (const v of values) {
+    if (!isLabelValue(v)) {
+      throw bad(
+        text,
+        `"${v}" is not a label value (at most 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit)`,
+      );
+    }
+  }
+  return r;
+}
+
 export function parseLabelSelector(text: string): LabelSelector {
   const reqs: Requirement[] = [];
   if (text.trim() !== '') {
     for (const part of splitTop(text)) {
-      let m = EQ.exec(part);
-      if (m) {
-        reqs.push({ op: m[2] === '!=' ? 'neq' : 'eq', key: m[1]!, value: m[3]! });
-        continue;
+      const r = parseRequirement(part);
+      if (r === undefined) {
+        throw bad(text, `cannot parse "${part}"; write key=value, key!=value, key in (a,b), key or !key`);
       }
-      m = SET.exec(part);
-      if (m) {
-        const values = m[3]!.split(',').map((v) => v.trim());
-        reqs.push({ op: m[2] === 'in' ? 'in' : 'notin', key: m[1]!, values });
-        continue;
-      }
-      m = EXISTS.exec(part);
-      if (m) {
-        reqs.push({ op: m[1] === '!' ? 'absent' : 'exists', key: m[2]! });
-        continue;
-      }
-      throw new AmbitError(
-        'AMBIT_ERR_API_BAD_SELECTOR',
-        `label selector "${text}": cannot parse "${part}"; write key=value, key!=value, key in (a,b), key or !key`,
-      );
+      reqs.push(checkRequirement(text, r));
     }
   }
   return (labels) => reqs.every((r) => matches(r, labels ?? {}));
