@@ -26,6 +26,7 @@ const STATUS_BY_CODE: Record<string, grpc.status> = {
   AMBIT_ERR_CONFIG_INVALID: grpc.status.INVALID_ARGUMENT,
   AMBIT_ERR_XDS_BAD_REQUEST: grpc.status.INVALID_ARGUMENT,
   AMBIT_ERR_XDS_UNKNOWN_TYPE: grpc.status.INVALID_ARGUMENT,
+  AMBIT_ERR_XDS_FIRST_REQUEST_TIMEOUT: grpc.status.DEADLINE_EXCEEDED,
 };
 
 /** A gRPC error for any thrown value; AmbitErrors keep their code. */

@@ -19,7 +19,14 @@ export interface ControlGrpcServerOptions {
   tls: TlsMaterial;
   /** Extra grpc-js server options (message sizes, keepalive). */
   serverOptions?: grpc.ServerOptions;
+  /** A connection must finish its TLS handshake within this (default 10 s; Node's own default is 120 s). */
+  handshakeTimeoutMs?: number;
+  /** Concurrent streams one HTTP/2 connection may open (default 100, announced in SETTINGS). */
+  maxConcurrentStreams?: number;
 }
+
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+export const DEFAULT_MAX_CONCURRENT_STREAMS = 100;
 
 export class ControlGrpcServer {
   private readonly server: grpc.Server;
@@ -27,13 +34,26 @@ export class ControlGrpcServer {
   private readonly host: string;
   private readonly port: number;
   private readonly services: string[] = [];
+  private readonly handshakeTimeoutMs: number;
   private boundPort: number | undefined;
 
   constructor(options: ControlGrpcServerOptions) {
     this.host = options.host ?? '127.0.0.1';
     this.port = options.port ?? DEFAULT_GRPC_PORT;
     this.provider = new MutableCertificateProvider(options.tls);
-    this.server = new grpc.Server(options.serverOptions);
+    this.handshakeTimeoutMs = positiveInt(
+      'handshakeTimeoutMs',
+      options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+    );
+    this.server = new grpc.Server({
+      ...options.serverOptions,
+      // Bounds what one connection can hold open: a caller that opens streams without end gets queued by
+      // its own HTTP/2 stack instead of costing the control plane memory per stream.
+      'grpc.max_concurrent_streams': positiveInt(
+        'maxConcurrentStreams',
+        options.maxConcurrentStreams ?? DEFAULT_MAX_CONCURRENT_STREAMS,
+      ),
+    });
   }
 
   /** Registers a service (the CA's now; the config stream's later). Only before start(). */
@@ -61,6 +81,7 @@ export class ControlGrpcServer {
       this.provider,
       false,
     );
+    withHandshakeTimeout(creds, this.handshakeTimeoutMs);
     const target = this.host.includes(':') ? `[${this.host}]:${this.port}` : `${this.host}:${this.port}`;
     this.boundPort = await new Promise<number>((resolve, reject) => {
       this.server.bindAsync(target, creds, (err, port) => {
@@ -105,6 +126,34 @@ export class ControlGrpcServer {
       });
     });
   }
+}
+
+/**
+ * grpc-js has no option for the TLS handshake deadline, and Node's tls.Server keeps a connection that never
+ * finishes its handshake for 120 s. grpc-js hands the credentials' constructor options to
+ * http2.createSecureServer as they are, so the deadline goes in there (`handshakeTimeout`).
+ */
+function withHandshakeTimeout(creds: grpc.ServerCredentials, ms: number): void {
+  const options = (
+    creds as unknown as { _getConstructorOptions?: () => { handshakeTimeout?: number } | null }
+  )._getConstructorOptions?.();
+  if (options === null || typeof options !== 'object') {
+    throw new AmbitError(
+      'AMBIT_ERR_CONTROL_GRPC_TLS_OPTIONS',
+      'this grpc-js version hides its TLS server options: the handshake timeout cannot be set; pin @grpc/grpc-js 1.14',
+    );
+  }
+  options.handshakeTimeout = ms;
+}
+
+function positiveInt(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1 || value > 2 ** 31 - 1) {
+    throw new AmbitError(
+      'AMBIT_ERR_CONTROL_GRPC_BAD_OPTION',
+      `gRPC server option ${name} must be a positive whole number, got ${value}`,
+    );
+  }
+  return value;
 }
 
 /**
