@@ -115,7 +115,32 @@ export const labelMap = z.record(z.string(), z.string()).superRefine((labels, ct
   }
 });
 
-export const annotationMap = z.record(z.string(), z.string());
+/** Kubernetes' limit on the total size of an object's annotations (keys and values, in bytes). */
+export const MAX_ANNOTATIONS_BYTES = 256 * 1024;
+
+/** Annotations as Kubernetes validates them: qualified-name keys, at most 256 KiB in total. */
+export const annotationMap = z.record(z.string(), z.string()).superRefine((annotations, ctx) => {
+  let total = 0;
+  for (const [key, value] of Object.entries(annotations)) {
+    total += Buffer.byteLength(key) + Buffer.byteLength(value);
+    // Kubernetes checks the lower-cased key, so upper case is allowed in annotation keys.
+    if (!isLabelKey(key.toLowerCase())) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [key],
+        message:
+          'invalid annotation key: an optional DNS subdomain prefix and "/", then at most 63 characters [A-Za-z0-9-_.]',
+      });
+    }
+  }
+  if (total > MAX_ANNOTATIONS_BYTES) {
+    ctx.addIssue({
+      code: 'custom',
+      path: [],
+      message: `Too long: must have at most ${MAX_ANNOTATIONS_BYTES} bytes`,
+    });
+  }
+});
 
 export const ipAddress = z.string().refine(isIpAddress, 'must be an IPv4 or IPv6 address');
 

@@ -9,6 +9,7 @@ export {
   isIpAddress,
   isLabelKey,
   isLabelValue,
+  MAX_ANNOTATIONS_BYTES,
   parseDuration,
 } from './fields.ts';
 export { type ConfigIssue, formatIssue, formatPath } from './issues.ts';
@@ -39,12 +40,21 @@ export {
   resourceName,
   resourceNamespace,
 } from './resource.ts';
-export { isWaypointPolicy, L4_WHEN_KEYS, l7FieldsOfRule, statusConditions } from './status.ts';
+export {
+  crossNamespaceTargetRefs,
+  isWaypointPolicy,
+  L4_WHEN_KEYS,
+  l7FieldsOfRule,
+  statusConditions,
+} from './status.ts';
 export {
   assertValid,
   CONFIG_INVALID,
   DEFAULT_NAMESPACE,
   invalidConfigError,
+  MAX_DEPTH,
+  MAX_REPORTED_ISSUES,
+  tooDeep,
   type ValidationResult,
   validateResource,
 } from './validate.ts';

@@ -27,6 +27,17 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return out;
 }
 
+const CLIP = 300;
+
+function clip(text: string): string {
+  return text.length <= CLIP ? text : `${text.slice(0, CLIP)}... (${text.length - CLIP} more characters)`;
+}
+
+/** The issue with its name, path and message cut to a few hundred characters (keys can be megabytes). */
+export function clipIssue(issue: ConfigIssue): ConfigIssue {
+  return { ...issue, name: clip(issue.name), path: clip(issue.path), message: clip(issue.message) };
+}
+
 /** One line per issue: `AuthorizationPolicy foo/bar: spec.action: must be one of ...`. */
 export function formatIssue(issue: ConfigIssue): string {
   const where = issue.source ? ` (${issue.source})` : '';

@@ -60,9 +60,42 @@ function unsupported(message: string, generation: number | undefined): Condition
   };
 }
 
+/**
+ * The targetRefs (by index, as `targetRefs[i]` or `targetRef`) that name another namespace. Istio
+ * resolves targetRefs only in the policy's own namespace (its CRD refuses the field with "cross
+ * namespace referencing is not currently supported"), so Ambit never binds these.
+ */
+export function crossNamespaceTargetRefs(policy: AuthorizationPolicyResource): string[] {
+  const own = policy.metadata.namespace ?? 'default';
+  const out: string[] = [];
+  if (policy.spec.targetRef?.namespace !== undefined && policy.spec.targetRef.namespace !== own)
+    out.push('targetRef');
+  (policy.spec.targetRefs ?? []).forEach((ref, i) => {
+    if (ref.namespace !== undefined && ref.namespace !== own) out.push(`targetRefs[${i}]`);
+  });
+  return out;
+}
+
+function targetRefConditions(policy: AuthorizationPolicyResource): Condition[] {
+  const gen = policy.metadata.generation;
+  const foreign = crossNamespaceTargetRefs(policy);
+  if (foreign.length === 0) return [accepted('enforced by the waypoint of its targetRefs', gen)];
+  const all = (policy.spec.targetRefs?.length ?? 0) + (policy.spec.targetRef ? 1 : 0);
+  const message = `${foreign.join(', ')}: cross namespace referencing is not currently supported; as in Istio, a policy binds only targets in its own namespace (${policy.metadata.namespace ?? 'default'}), so ${foreign.length === all ? 'this policy binds nothing' : 'those are ignored'}`;
+  return [
+    {
+      type: 'Accepted',
+      status: foreign.length === all ? 'False' : 'True',
+      reason: foreign.length === all ? 'TargetNotFound' : 'UnsupportedValue',
+      message,
+      ...(gen === undefined ? {} : { observedGeneration: gen }),
+    },
+  ];
+}
+
 function authorizationConditions(policy: AuthorizationPolicyResource): Condition[] {
   const gen = policy.metadata.generation;
-  if (isWaypointPolicy(policy)) return [accepted('enforced by the waypoint of its targetRefs', gen)];
+  if (isWaypointPolicy(policy)) return targetRefConditions(policy);
   const action = policy.spec.action ?? 'ALLOW';
   if (action === 'AUDIT') {
     return [

@@ -2,13 +2,19 @@
 // its status conditions) or every problem found, each naming kind, name and field path.
 
 import { AmbitError } from '../errors/index.ts';
-import { type ConfigIssue, formatIssue, fromZodIssues } from './issues.ts';
+import { type ConfigIssue, clipIssue, formatIssue, formatPath, fromZodIssues } from './issues.ts';
 import { KINDS, kindInfo } from './kinds.ts';
 import type { Condition } from './meta.ts';
 import type { Resource } from './resource.ts';
 import { statusConditions } from './status.ts';
 
 export const DEFAULT_NAMESPACE = 'default';
+
+/** How deep a resource may nest (the resource itself is level 0, `spec` level 1). */
+export const MAX_DEPTH = 64;
+
+/** An error reports this many issues and counts the rest, so a huge bad apply gets a small answer. */
+export const MAX_REPORTED_ISSUES = 100;
 
 export type ValidationResult =
   | { ok: true; resource: Resource; conditions: Condition[] }
@@ -25,6 +31,26 @@ function looseName(obj: Record<string, unknown>, namespaced: boolean): string {
   if (!namespaced) return name;
   const ns = typeof meta.namespace === 'string' ? meta.namespace : DEFAULT_NAMESPACE;
   return `${ns}/${name}`;
+}
+
+/**
+ * The path of the first object or array nested `limit` levels deep, or undefined. Iterative, so a
+ * resource nested thousands deep is measured without recursing (and refused before zod walks it).
+ */
+export function tooDeep(value: unknown, limit = MAX_DEPTH): PropertyKey[] | undefined {
+  const stack: Array<{ value: object; path: PropertyKey[] }> = [];
+  if (typeof value === 'object' && value !== null) stack.push({ value, path: [] });
+  while (stack.length > 0) {
+    const { value: node, path } = stack.pop()!;
+    if (path.length >= limit) return path;
+    const isArray = Array.isArray(node);
+    for (const key of Object.keys(node)) {
+      const child = (node as Record<string, unknown>)[key];
+      if (typeof child === 'object' && child !== null)
+        stack.push({ value: child, path: [...path, isArray ? Number(key) : key] });
+    }
+  }
+  return undefined;
 }
 
 /**
@@ -70,6 +96,17 @@ export function validateResource(obj: unknown, source?: string): ValidationResul
     };
   }
   const name = looseName(obj, info.namespaced);
+  const deep = tooDeep(obj);
+  if (deep) {
+    const issue = {
+      kind: info.kind,
+      name,
+      path: formatPath(deep),
+      message: `is nested more than ${MAX_DEPTH} levels deep; Ambit refuses deeper resources`,
+      ...at,
+    };
+    return { ok: false, errors: [clipIssue(issue)] };
+  }
   const errors: ConfigIssue[] = [];
   if (typeof obj.apiVersion !== 'string' || !info.acceptedApiVersions.includes(obj.apiVersion)) {
     const got = typeof obj.apiVersion === 'string' ? `"${obj.apiVersion}"` : 'nothing';
@@ -109,12 +146,20 @@ export function validateResource(obj: unknown, source?: string): ValidationResul
 /** Thrown by `assertValid` and by callers that refuse a whole batch. */
 export const CONFIG_INVALID = 'AMBIT_ERR_CONFIG_INVALID';
 
-/** An AmbitError listing every issue, one per line; `detail.errors` holds them for machine readers. */
-export function invalidConfigError(errors: readonly ConfigIssue[]): AmbitError {
-  const lines = errors.map(formatIssue);
-  const head = errors.length === 1 ? 'invalid resource' : `${errors.length} problems in the configuration`;
+/**
+ * An AmbitError listing the first MAX_REPORTED_ISSUES issues, one per line (each clipped), and how
+ * many more there were; `detail.errors` holds the listed ones for machine readers and
+ * `detail.omitted` the count of the rest. `omitted` adds issues the caller counted but did not keep.
+ */
+export function invalidConfigError(errors: readonly ConfigIssue[], omitted = 0): AmbitError {
+  const listed = errors.slice(0, MAX_REPORTED_ISSUES).map(clipIssue);
+  const rest = errors.length - listed.length + omitted;
+  const total = listed.length + rest;
+  const lines = listed.map(formatIssue);
+  if (rest > 0) lines.push(`... and ${rest} more (only the first ${listed.length} are listed)`);
+  const head = total === 1 ? 'invalid resource' : `${total} problems in the configuration`;
   return new AmbitError(CONFIG_INVALID, `${head}; fix these and apply again:\n  ${lines.join('\n  ')}`, {
-    detail: { errors: [...errors] },
+    detail: { errors: listed, omitted: rest },
   });
 }
 

@@ -11,7 +11,8 @@ import {
   type ServiceResource,
 } from '../../config/index.ts';
 import { type L4Authorization, toL4Authorization } from '../../policy/index.ts';
-import { authorizationScope, bindAuthorizations, resolvePeerAuth } from './policies.ts';
+import { ageOf, NO_AGE, settleWorkloadAddresses } from './addresses.ts';
+import { authorizationScope, bindAuthorizations, resolvePeerAuth, targetRefIssues } from './policies.ts';
 import { buildService, indexWorkloads } from './services.ts';
 import type {
   Registry,
@@ -34,23 +35,6 @@ export const DEFAULTS = {
 
 const byKey = <T>(a: { key: string } & T, b: { key: string } & T): number =>
   a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
-
-function duplicateAddresses(workloads: readonly BaseWorkload[]): RegistryIssue[] {
-  const seen = new Map<string, BaseWorkload>();
-  const issues: RegistryIssue[] = [];
-  for (const w of workloads) {
-    for (const a of w.addresses) {
-      const other = seen.get(a);
-      if (other)
-        issues.push({
-          object: `${w.kind} ${w.namespace}/${w.name}`,
-          message: `address ${a} is also used by ${other.kind} ${other.namespace}/${other.name}; traffic to it is ambiguous`,
-        });
-      else seen.set(a, w);
-    }
-  }
-  return issues;
-}
 
 export function deriveRegistry(input: RegistryInput): Registry {
   const opts = { ...DEFAULTS, ...input.options };
@@ -80,7 +64,19 @@ export function deriveRegistry(input: RegistryInput): Registry {
     });
     return false;
   });
-  issues.push(...duplicateAddresses(base));
+  // The oldest object owns an address; a later claimant is left out (and reported), never shared.
+  const entryAges = new Map(
+    ofKind(resources, 'WorkloadEntry').map((we) => [
+      `${we.metadata.namespace ?? 'default'}/${we.metadata.name}`,
+      ageOf(we),
+    ]),
+  );
+  const settled = settleWorkloadAddresses(
+    base.map((w) => [w, (w.kind === 'WorkloadEntry' && entryAges.get(`${w.namespace}/${w.name}`)) || NO_AGE]),
+  );
+  issues.push(...settled.issues);
+  const owned = settled.workloads;
+  const workloadAt = new Map([...settled.owners].map(([a, w]) => [a, `${w.kind} ${w.namespace}/${w.name}`]));
 
   const gateways: GatewayResource[] = ofKind(resources, 'Gateway');
   const lookup = waypointLookup(gateways);
@@ -91,9 +87,9 @@ export function deriveRegistry(input: RegistryInput): Registry {
   const serviceResources = new Map<string, ServiceResource>(
     ofKind(resources, 'Service').map((s) => [`${s.metadata.namespace ?? 'default'}/${s.metadata.name}`, s]),
   );
-  const vips = allocateVips(serviceResources, input.previousVips ?? {}, opts.vipRange);
+  const vips = allocateVips(serviceResources, input.previousVips ?? {}, opts.vipRange, workloadAt);
   issues.push(...vips.issues);
-  const candidates = indexWorkloads(base);
+  const candidates = indexWorkloads(owned);
   const services: RegistryService[] = [...serviceResources.entries()]
     .map(([key, svc]) => {
       const namespace = svc.metadata.namespace ?? 'default';
@@ -113,8 +109,9 @@ export function deriveRegistry(input: RegistryInput): Registry {
 
   const authz: AuthorizationPolicyResource[] = ofKind(resources, 'AuthorizationPolicy');
   const peerAuth: PeerAuthenticationResource[] = ofKind(resources, 'PeerAuthentication');
+  issues.push(...targetRefIssues(authz));
 
-  const workloads: Workload[] = base.map((w) => {
+  const workloads: Workload[] = owned.map((w) => {
     const own = servicesOf.get(w.uid) ?? [];
     // A waypoint does not send its own traffic through a waypoint.
     const waypoint: WaypointBinding | undefined = w.isWaypoint

@@ -3,9 +3,15 @@
 // namespace beats mesh-wide; DISABLE counts as PERMISSIVE (HBONE is always mTLS).
 
 import type { AuthorizationPolicyResource, PeerAuthenticationResource } from '../../config/index.ts';
-import { isWaypointPolicy } from '../../config/index.ts';
+import { crossNamespaceTargetRefs, isWaypointPolicy } from '../../config/index.ts';
 import type { MtlsMode, PolicyScope } from '../../policy/index.ts';
-import type { PolicyBinding, RegistryService, WaypointBinding, WorkloadPeerAuth } from './types.ts';
+import type {
+  PolicyBinding,
+  RegistryIssue,
+  RegistryService,
+  WaypointBinding,
+  WorkloadPeerAuth,
+} from './types.ts';
 import type { BaseWorkload } from './workloads.ts';
 import { selects } from './workloads.ts';
 
@@ -22,6 +28,20 @@ export function authorizationScope(policy: AuthorizationPolicyResource, rootName
   return ns(policy) === rootNamespace ? 'global' : 'namespace';
 }
 
+/** One issue per AuthorizationPolicy whose targetRefs name another namespace (never bound). */
+export function targetRefIssues(policies: readonly AuthorizationPolicyResource[]): RegistryIssue[] {
+  return policies.flatMap((p) => {
+    const foreign = crossNamespaceTargetRefs(p);
+    if (foreign.length === 0) return [];
+    return [
+      {
+        object: `AuthorizationPolicy ${id(p)}`,
+        message: `${foreign.join(', ')} name another namespace; as in Istio, targetRefs bind only in the policy's own namespace, so they are ignored`,
+      },
+    ];
+  });
+}
+
 export function bindAuthorizations(
   w: BaseWorkload,
   policies: readonly AuthorizationPolicyResource[],
@@ -35,7 +55,9 @@ export function bindAuthorizations(
     if (isWaypointPolicy(p)) {
       const refs = p.spec.targetRefs ?? (p.spec.targetRef ? [p.spec.targetRef] : []);
       for (const ref of refs) {
-        const refNs = ref.namespace ?? pns;
+        // As in Istio, a policy binds targets in its own namespace only (see crossNamespaceTargetRefs).
+        if (ref.namespace !== undefined && ref.namespace !== pns) continue;
+        const refNs = pns;
         if (ref.kind === 'Service') {
           const svc = servicesOfWorkload.find((s) => s.namespace === refNs && s.name === ref.name);
           if (svc) {

@@ -1,8 +1,11 @@
 // Service VIP allocation from the VIP range. Stable: a service keeps the address it had in the
-// previous table; new services take the lowest free address. Explicit clusterIPs always win.
+// previous table, and nothing ever takes it away — not an explicit clusterIP (which loses, and is
+// reported), not a new service. New services take the lowest free address. A workload's address is
+// never a VIP.
 
 import { isIP } from 'node:net';
 import type { ServiceResource } from '../../config/index.ts';
+import { canonicalAddress, explicitClusterIps } from './addresses.ts';
 import type { RegistryIssue, VipTable } from './types.ts';
 
 function ipv4ToInt(ip: string): number {
@@ -13,7 +16,7 @@ function intToIpv4(n: number): string {
   return [24, 16, 8, 0].map((shift) => Math.floor(n / 2 ** shift) % 256).join('.');
 }
 
-interface Range {
+export interface Range {
   first: number;
   last: number;
 }
@@ -32,7 +35,8 @@ export function parseVipRange(cidr: string): Range {
   return { first: network + 1, last: network + size - 2 };
 }
 
-function inRange(ip: string, range: Range): boolean {
+/** True for an IPv4 address inside the range's usable addresses. */
+export function inVipRange(ip: string, range: Range): boolean {
   if (isIP(ip) !== 4) return false;
   const n = ipv4ToInt(ip);
   return n >= range.first && n <= range.last;
@@ -49,65 +53,81 @@ export interface VipResult {
   issues: RegistryIssue[];
 }
 
-function explicitVips(svc: ServiceResource): string[] | undefined {
-  const ips = svc.spec.clusterIPs ?? (svc.spec.clusterIP ? [svc.spec.clusterIP] : undefined);
-  return ips === undefined || ips.length === 0 ? undefined : ips;
-}
+const byAge =
+  (services: ReadonlyMap<string, ServiceResource>) =>
+  (a: string, b: string): number => {
+    const ta = services.get(a)?.metadata.creationTimestamp ?? '';
+    const tb = services.get(b)?.metadata.creationTimestamp ?? '';
+    return ta < tb ? -1 : ta > tb ? 1 : a < b ? -1 : a > b ? 1 : 0;
+  };
 
 /**
  * Assign VIPs to `services` (keyed `namespace/name`, any order). Deterministic: the same inputs
- * always give the same table, and a service present in `previous` keeps its address.
+ * always give the same table. In order: (1) a service present in `previous` keeps its address;
+ * (2) explicit clusterIPs, oldest service first, each refused if an allocation, an older service or
+ * a workload (`workloadAddresses`, canonical address → who) has it; (3) new services take the
+ * lowest free address that is no workload's.
  */
 export function allocateVips(
   services: ReadonlyMap<string, ServiceResource>,
   previous: VipTable,
   rangeCidr: string,
+  workloadAddresses: ReadonlyMap<string, string> = new Map(),
 ): VipResult {
   const range = parseVipRange(rangeCidr);
-  // Oldest first (then by key), so an explicit clusterIP clash is settled in favour of the service that had it first.
-  const created = (key: string) => services.get(key)?.metadata.creationTimestamp ?? '';
-  const keys = [...services.keys()].sort((a, b) =>
-    created(a) < created(b) ? -1 : created(a) > created(b) ? 1 : a < b ? -1 : a > b ? 1 : 0,
-  );
+  const keys = [...services.keys()].sort(byAge(services));
   const byService = new Map<string, VipAssignment>();
   const issues: RegistryIssue[] = [];
   const used = new Map<string, string>();
+  const explicit = new Map<string, string[]>();
   const needs: string[] = [];
 
   for (const key of keys) {
     const svc = services.get(key)!;
-    const explicit = explicitVips(svc);
-    if (svc.spec.type === 'ExternalName' || explicit?.[0] === 'None') {
+    const ips = explicitClusterIps(svc).map((c) => canonicalAddress(c.ip));
+    if (
+      svc.spec.type === 'ExternalName' ||
+      svc.spec.clusterIP === 'None' ||
+      svc.spec.clusterIPs?.[0] === 'None'
+    )
       byService.set(key, { vips: [], source: 'none' });
-    } else if (explicit) {
-      const clash = explicit.find((ip) => used.has(ip));
-      if (clash) {
-        issues.push({
-          object: `Service ${key}`,
-          message: `clusterIP ${clash} is already used by Service ${used.get(clash)}; pick another or remove clusterIP to get one allocated`,
-        });
-        byService.set(key, { vips: [], source: 'none' });
-      } else {
-        for (const ip of explicit) used.set(ip, key);
-        byService.set(key, { vips: [...explicit], source: 'spec' });
-      }
-    } else needs.push(key);
+    else if (ips.length > 0) explicit.set(key, ips);
+    else needs.push(key);
   }
 
-  // Keep previous allocations before handing out new ones, so a new service never takes an old address.
+  // (1) Addresses handed out before stay where they are: an allocation is never moved for a newcomer.
   const table: VipTable = {};
   const fresh: string[] = [];
   for (const key of needs) {
     const prev = previous[key];
-    if (prev !== undefined && inRange(prev, range) && !used.has(prev)) {
+    if (prev !== undefined && inVipRange(prev, range) && !used.has(prev)) {
       used.set(prev, key);
       table[key] = prev;
     } else fresh.push(key);
   }
+
+  // (2) Explicit clusterIPs, oldest first. One that is taken loses; the holder keeps it.
+  for (const [key, ips] of explicit) {
+    const clash = ips.find((ip) => used.has(ip) || workloadAddresses.has(ip));
+    if (clash !== undefined) {
+      const holder = used.has(clash) ? `Service ${used.get(clash)}` : workloadAddresses.get(clash);
+      issues.push({
+        object: `Service ${key}`,
+        message: `clusterIP ${clash} is already allocated to ${holder}, which keeps it; this service gets no VIP until you pick another or remove clusterIP to get one allocated`,
+      });
+      byService.set(key, { vips: [], source: 'none' });
+      continue;
+    }
+    for (const ip of ips) used.set(ip, key);
+    byService.set(key, { vips: ips, source: 'spec' });
+  }
+
+  // (3) New services: the lowest address nobody holds.
   let next = range.first;
   fresh.sort();
   for (const key of fresh) {
-    while (next <= range.last && used.has(intToIpv4(next))) next++;
+    while (next <= range.last && (used.has(intToIpv4(next)) || workloadAddresses.has(intToIpv4(next))))
+      next++;
     if (next > range.last) {
       issues.push({
         object: `Service ${key}`,
@@ -122,7 +142,17 @@ export function allocateVips(
   }
   for (const key of needs) {
     const ip = table[key];
-    if (ip !== undefined) byService.set(key, { vips: [ip], source: 'allocated' });
+    if (ip === undefined) continue;
+    // A workload that already had this address (a store written before addresses were checked)
+    // wins at every ztunnel; the service keeps the allocation in the table but serves no VIP.
+    const holder = workloadAddresses.get(ip);
+    if (holder !== undefined) {
+      issues.push({
+        object: `Service ${key}`,
+        message: `its VIP ${ip} is also the address of ${holder}; the workload wins, so the service has no VIP until that workload is gone`,
+      });
+      byService.set(key, { vips: [], source: 'none' });
+    } else byService.set(key, { vips: [ip], source: 'allocated' });
   }
   return { byService, table, issues };
 }

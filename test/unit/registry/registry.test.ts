@@ -27,6 +27,13 @@ const service = (
   });
 const entry = (name: string, ns: string, spec: Record<string, unknown>) =>
   r({ apiVersion: 'networking.istio.io/v1', kind: 'WorkloadEntry', metadata: { name, namespace: ns }, spec });
+const entryAt = (name: string, ns: string, address: string, created: string, uid: string) =>
+  r({
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'WorkloadEntry',
+    metadata: { name, namespace: ns, creationTimestamp: created, uid },
+    spec: { address, serviceAccount: name },
+  });
 const waypointGateway = (name: string, ns: string, waypointFor?: string) =>
   r({
     apiVersion: 'gateway.networking.k8s.io/v1',
@@ -178,13 +185,31 @@ describe('registry: workload identity and enrollment', () => {
     assert.equal(workload(reg, 'vm').identity, 'spiffe://cluster.local/ns/app/sa/default');
   });
 
-  it('reports two workloads sharing an address', () => {
+  it('the oldest object owns a shared address; a later claimant is left out and reported', () => {
     const reg = deriveRegistry({
-      resources: [],
-      pods: [pod('a', 'app', {}, { address: '198.18.1.9' }), pod('b', 'app', {}, { address: '198.18.1.9' })],
+      resources: [
+        // Sorts first by name and uid but was created later: it loses.
+        entryAt('aaa-tenant', 'tenant', '198.18.2.7', '2026-02-01T00:00:00.000Z', 'uid-1'),
+        entryAt('zzz-owner', 'app', '198.18.2.7', '2026-01-01T00:00:00.000Z', 'uid-2'),
+        // Same timestamp: the store uid decides, never the name a tenant picks.
+        entryAt('aaa', 'app', '198.18.2.8', '2026-01-01T00:00:00.000Z', 'uid-9'),
+        entryAt('bbb', 'app', '198.18.2.8', '2026-01-01T00:00:00.000Z', 'uid-3'),
+        // A pod (the operator's, from the pod API) is never displaced by an entry, however old.
+        entryAt('claims-pod', 'tenant', '198.18.1.9', '2000-01-01T00:00:00.000Z', 'uid-0'),
+        // An IPv4-mapped IPv6 spelling is the same address.
+        entryAt('mapped', 'tenant', '::ffff:198.18.1.9', '2026-03-01T00:00:00.000Z', 'uid-4'),
+      ],
+      pods: [pod('real', 'app', { app: 'real' }, { address: '198.18.1.9' })],
     });
-    assert.equal(reg.issues.length, 1);
-    assert.match(reg.issues[0]!.message, /198\.18\.1\.9 is also used/);
+    assert.deepEqual(reg.workloads.map((w) => w.name).sort(), ['bbb', 'real', 'zzz-owner']);
+    assert.deepEqual(reg.issues.map((i) => i.object).sort(), [
+      'WorkloadEntry app/aaa',
+      'WorkloadEntry tenant/aaa-tenant',
+      'WorkloadEntry tenant/claims-pod',
+      'WorkloadEntry tenant/mapped',
+    ]);
+    const lost = reg.issues.find((i) => i.object === 'WorkloadEntry tenant/aaa-tenant')!;
+    assert.match(lost.message, /198\.18\.2\.7 belongs to WorkloadEntry app\/zzz-owner, which is older/);
   });
 });
 
@@ -391,7 +416,7 @@ describe('registry: services, VIPs and endpoints', () => {
         service(
           'explicit',
           'app',
-          { clusterIP: '198.19.0.1', ports: [{ port: 80 }] },
+          { clusterIP: '198.19.0.5', ports: [{ port: 80 }] },
           {},
           '2026-01-01T00:00:00Z',
         ),
@@ -400,20 +425,71 @@ describe('registry: services, VIPs and endpoints', () => {
         service(
           'clash',
           'app',
-          { clusterIP: '198.19.0.1', ports: [{ port: 80 }] },
+          { clusterIP: '198.19.0.5', ports: [{ port: 80 }] },
           {},
           '2026-02-01T00:00:00Z',
         ),
         service('fresh', 'app', { ports: [{ port: 80 }] }),
       ],
-      previousVips: { 'app/fresh': '198.19.0.1', 'app/gone': '198.19.0.7' },
+      previousVips: { 'app/gone': '198.19.0.7' },
     });
-    assert.deepEqual(svcOf(reg, 'app/explicit').vips, ['198.19.0.1']);
+    assert.deepEqual(svcOf(reg, 'app/explicit').vips, ['198.19.0.5']);
     assert.equal(svcOf(reg, 'app/explicit').vipSource, 'spec');
     assert.deepEqual(svcOf(reg, 'app/headless').vips, []);
     assert.deepEqual(svcOf(reg, 'app/clash').vips, []);
-    assert.match(reg.issues[0]!.message, /already used by Service app\/explicit/);
-    assert.deepEqual(reg.vips, { 'app/fresh': '198.19.0.2' });
+    assert.match(reg.issues[0]!.message, /already allocated to Service app\/explicit/);
+    assert.deepEqual(reg.vips, { 'app/fresh': '198.19.0.1' });
+  });
+
+  it('an explicit clusterIP never evicts an allocated VIP, and the victim is never moved', () => {
+    // "victim" was allocated 198.19.0.1; the tenant's Service (even an older object) names it explicitly.
+    const reg = deriveRegistry({
+      resources: [
+        service('victim', 'app', { ports: [{ port: 80 }] }, {}, '2026-02-01T00:00:00Z'),
+        service(
+          'taker',
+          'tenant',
+          { clusterIP: '198.19.0.1', ports: [{ port: 80 }] },
+          {},
+          '2026-01-01T00:00:00Z',
+        ),
+      ],
+      previousVips: { 'app/victim': '198.19.0.1' },
+    });
+    assert.deepEqual(svcOf(reg, 'app/victim').vips, ['198.19.0.1']);
+    assert.deepEqual(svcOf(reg, 'tenant/taker').vips, []);
+    assert.deepEqual(reg.vips, { 'app/victim': '198.19.0.1' });
+    assert.deepEqual(
+      reg.issues.map((i) => i.object),
+      ['Service tenant/taker'],
+    );
+    // With the taker deleted, the victim still has its address.
+    const after = deriveRegistry({
+      resources: [service('victim', 'app', { ports: [{ port: 80 }] })],
+      previousVips: reg.vips,
+    });
+    assert.deepEqual(svcOf(after, 'app/victim').vips, ['198.19.0.1']);
+  });
+
+  it('a workload address is never a VIP: explicit clusterIPs lose, allocation skips it', () => {
+    const reg = deriveRegistry({
+      resources: [
+        namespace('app'),
+        entry('vm', 'app', { address: '198.19.0.1' }),
+        entry('vm2', 'app', { address: '198.19.0.3' }),
+        service('on-pod', 'tenant', { clusterIP: '198.18.1.9', ports: [{ port: 80 }] }),
+        service('new', 'app', { ports: [{ port: 80 }] }),
+        service('old', 'app', { ports: [{ port: 80 }] }),
+      ],
+      pods: [pod('real', 'app', {}, { address: '198.18.1.9' })],
+      // A store written before addresses were checked: "old" was allocated what is now vm2's address.
+      previousVips: { 'app/old': '198.19.0.3' },
+    });
+    assert.deepEqual(svcOf(reg, 'tenant/on-pod').vips, []);
+    assert.deepEqual(svcOf(reg, 'app/new').vips, ['198.19.0.2']);
+    assert.deepEqual(svcOf(reg, 'app/old').vips, []);
+    assert.equal(reg.vips['app/old'], '198.19.0.3', 'kept in the table, so it is not moved');
+    assert.deepEqual(reg.issues.map((i) => i.object).sort(), ['Service app/old', 'Service tenant/on-pod']);
   });
 
   it('ignores a previous allocation outside the configured range', () => {
@@ -500,6 +576,36 @@ describe('registry: authorization policy binding', () => {
     });
     assert.equal(evaluateL4(policies, conn('evil')).allow, false);
     assert.equal(evaluateL4(policies, conn('prod')).allow, true); // web-only allows everything
+  });
+
+  it('never binds a targetRef in another namespace, as Istio does, and reports it', () => {
+    const reg = deriveRegistry({
+      resources: [
+        ...resources,
+        authz('tenant-svc', 'tenant', {
+          targetRefs: [{ kind: 'Service', group: '', name: 'web', namespace: 'app' }],
+          rules: [{}],
+        }),
+        authz('tenant-gw', 'tenant', {
+          targetRef: { kind: 'Gateway', group: 'gateway.networking.k8s.io', name: 'wp', namespace: 'app' },
+          rules: [{}],
+        }),
+        // Naming its own namespace is the same as leaving it out.
+        authz('own-ns', 'app', {
+          targetRefs: [{ kind: 'Service', group: '', name: 'web', namespace: 'app' }],
+          rules: [{}],
+        }),
+      ],
+      pods: [pod('w', 'app', { app: 'web' })],
+    });
+    const bound = workload(reg, 'w').authorizationPolicies.map((b) => b.policy);
+    assert.ok(!bound.includes('tenant/tenant-svc'));
+    assert.ok(!bound.includes('tenant/tenant-gw'));
+    assert.ok(bound.includes('app/own-ns'));
+    assert.deepEqual(
+      reg.issues.filter((i) => i.object.startsWith('AuthorizationPolicy')).map((i) => i.object),
+      ['AuthorizationPolicy tenant/tenant-svc', 'AuthorizationPolicy tenant/tenant-gw'],
+    );
   });
 
   it('explains why each binding applies', () => {
