@@ -1,10 +1,13 @@
 // The embedded store: resources in memory, made durable by a write-ahead log in the data directory.
 // A commit is acknowledged only after its log record is fsynced, so `kill -9` never loses an
 // acknowledged write; a record torn by a crash was never acknowledged and is dropped on recovery.
+// Each record carries a CRC-32, so a damaged record that a later one follows (it was acknowledged)
+// is reported as corruption instead of being taken for a torn write and silently cut away.
 // The log is compacted into an atomically replaced snapshot once it grows.
 
 import { type FileHandle, mkdir, open, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import lockfile from 'proper-lockfile';
 import { AmbitError } from '../../errors/index.ts';
 import { logger } from '../../log/index.ts';
@@ -37,6 +40,8 @@ export class EmbeddedStore implements Store {
   private walBytes = 0;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
+  /** Set when a failed write could not be cut back: the log's end is unknown, so nothing more is written. */
+  private broken: Error | undefined;
 
   private readonly dir: string;
   private readonly wal: FileHandle;
@@ -76,7 +81,10 @@ export class EmbeddedStore implements Store {
       store.unlock = unlock;
       for (const r of snapshot.resources) store.items.set(r.key, r);
       store.rev = snapshot.rev;
-      await store.replay(walPath);
+      await store.replay(walPath).catch(async (err) => {
+        await wal.close().catch(() => {});
+        throw err;
+      });
       log.info({ dir, revision: store.rev, resources: store.items.size }, 'store opened');
       return store;
     } catch (err) {
@@ -104,11 +112,18 @@ export class EmbeddedStore implements Store {
   commit(build: (store: Store) => Change[]): Promise<{ rev: number; changes: Change[] }> {
     const next = this.queue.then(async () => {
       if (this.closed) throw new AmbitError('AMBIT_ERR_STORE_CLOSED', 'the store is closed');
+      if (this.broken) {
+        throw new AmbitError(
+          'AMBIT_ERR_STORE_WRITE',
+          `the store's log could not be repaired after a failed write (${this.broken.message}); restart the control plane`,
+          { cause: this.broken },
+        );
+      }
       const changes = build(this);
       if (changes.length === 0) return { rev: this.rev, changes };
       const rev = this.rev + 1;
       const stamped = changes.map((c) => (c.op === 'put' ? { ...c, resource: stamp(c.resource, rev) } : c));
-      const line = Buffer.from(`${JSON.stringify({ rev, changes: stamped } satisfies WalRecord)}\n`);
+      const line = encodeRecord({ rev, changes: stamped });
       try {
         const { bytesWritten } = await this.wal.write(line);
         if (bytesWritten !== line.length)
@@ -117,7 +132,9 @@ export class EmbeddedStore implements Store {
       } catch (cause) {
         // Nothing was acknowledged: cut the log back, so no partial record is left for the next commit
         // to be appended to (which would hide that commit at the next start).
-        await this.wal.truncate(this.walBytes).catch(() => {});
+        await this.wal.truncate(this.walBytes).catch((err: Error) => {
+          this.broken = err;
+        });
         throw new AmbitError(
           'AMBIT_ERR_STORE_WRITE',
           `could not write the store's log: ${(cause as Error).message}`,
@@ -168,26 +185,53 @@ export class EmbeddedStore implements Store {
     }
   }
 
+  /**
+   * Replays the log. Only the last record can have been torn by a crash (each record is fsynced before
+   * the next is written), so only the last may be damaged: it is dropped. A damaged record with
+   * another after it was acknowledged, and the store refuses to open rather than lose it.
+   */
   private async replay(walPath: string): Promise<void> {
-    const text = await readFile(walPath, 'utf8');
+    const bytes = await readFile(walPath);
+    const lastNewline = bytes.lastIndexOf(NEWLINE);
     let offset = 0;
-    // Only newline-terminated lines are records: a last line without one was torn mid-write (it was
-    // never synced, so never acknowledged) even when it happens to parse.
-    for (const line of text.split('\n').slice(0, -1)) {
-      if (line === '') break;
-      let record: WalRecord;
-      try {
-        record = JSON.parse(line) as WalRecord;
-      } catch {
-        break; // torn by a crash mid-write: never acknowledged
+    let line = 0;
+    let prevRev: number | undefined;
+    while (offset <= lastNewline) {
+      const end = bytes.indexOf(NEWLINE, offset);
+      line++;
+      const record = decodeRecord(bytes.subarray(offset, end));
+      if (typeof record === 'string') {
+        const isLast = end === bytes.length - 1;
+        if (isLast && !holdsCompleteRecord(bytes.subarray(offset, end))) break; // torn by a crash mid-write
+        throw corruptLog(walPath, line, offset, prevRev, record);
       }
-      if (record.rev > this.rev) this.apply(record.rev, record.changes);
-      offset += Buffer.byteLength(line) + 1;
+      if (prevRev !== undefined && record.rev !== prevRev + 1)
+        throw corruptLog(
+          walPath,
+          line,
+          offset,
+          prevRev,
+          `its revision ${record.rev} does not follow ${prevRev}`,
+        );
+      if (record.rev > this.rev) {
+        if (record.rev !== this.rev + 1) {
+          throw corruptLog(
+            walPath,
+            line,
+            offset,
+            prevRev,
+            `its revision ${record.rev} leaves a gap after revision ${this.rev}`,
+          );
+        }
+        this.apply(record.rev, record.changes);
+      }
+      prevRev = record.rev;
+      offset = end + 1;
       this.walRecords++;
     }
     this.walBytes = offset;
-    if (offset < Buffer.byteLength(text)) {
-      log.warn({ dropped: Buffer.byteLength(text) - offset }, 'dropping a torn log record left by a crash');
+    if (offset < bytes.length) {
+      log.warn({ dropped: bytes.length - offset }, 'dropping a torn log record left by a crash');
       await this.wal.truncate(offset);
       await this.wal.sync();
     }
@@ -214,6 +258,91 @@ export class EmbeddedStore implements Store {
   }
 }
 
+const NEWLINE = 0x0a;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * One log line: the record's JSON with `"crc"`, the CRC-32 of that JSON without it, as its last field.
+ * JSON.stringify never writes a raw newline, so the line's only newline is the one that ends it.
+ */
+function encodeRecord(record: WalRecord): Buffer {
+  const body = JSON.stringify(record);
+  return Buffer.from(`${body.slice(0, -1)},"crc":${crc32(body)}}\n`);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isChange(c: unknown): c is Change {
+  if (!isObject(c)) return false;
+  if (c.op === 'delete') return typeof c.key === 'string';
+  return (
+    c.op === 'put' &&
+    isObject(c.resource) &&
+    typeof c.resource.key === 'string' &&
+    isObject(c.resource.object)
+  );
+}
+
+/** The record on one log line, or why it is not one. Records written before checksums have no `crc`. */
+function decodeRecord(bytes: Uint8Array): WalRecord | string {
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    return 'it is not valid UTF-8';
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return 'it is not valid JSON';
+  }
+  if (!isObject(value)) return 'it is not a log record';
+  const { rev, changes, crc, ...extra } = value;
+  if (Object.keys(extra).length > 0) return `it has unknown fields ${Object.keys(extra).join(', ')}`;
+  if (typeof rev !== 'number' || !Number.isSafeInteger(rev) || rev < 1)
+    return 'its revision is not a positive integer';
+  if (!Array.isArray(changes) || !changes.every(isChange)) return 'its changes are malformed';
+  if (crc !== undefined) {
+    const suffix = `,"crc":${String(crc)}}`;
+    if (
+      typeof crc !== 'number' ||
+      !text.endsWith(suffix) ||
+      crc32(`${text.slice(0, -suffix.length)}}`) !== crc
+    )
+      return 'its checksum does not match its content';
+  }
+  return { rev, changes };
+}
+
+/**
+ * True when a damaged last line starts with a whole, valid record: then the damage is not a torn write
+ * of that record (it was complete), but a lost newline that joined it to the next.
+ */
+function holdsCompleteRecord(bytes: Buffer): boolean {
+  for (let at = bytes.indexOf(',"crc":'); at !== -1; at = bytes.indexOf(',"crc":', at + 1)) {
+    let end = at + ',"crc":'.length;
+    while (end < bytes.length && bytes[end]! >= 0x30 && bytes[end]! <= 0x39) end++;
+    if (bytes[end] !== 0x7d || end + 1 >= bytes.length) continue;
+    if (typeof decodeRecord(bytes.subarray(0, end + 1)) !== 'string') return true;
+  }
+  return false;
+}
+
+function corruptLog(path: string, line: number, offset: number, lastGood: number | undefined, why: string) {
+  const cut =
+    lastGood === undefined
+      ? 'or move the log aside: no record before it is intact'
+      : `or cut the log there with "truncate -s ${offset} ${path}" to keep revisions up to ${lastGood} and lose the rest`;
+  return new AmbitError(
+    'AMBIT_ERR_STORE_CORRUPT',
+    `the store's log ${path} is damaged at line ${line} (byte ${offset}): ${why}; this is not a record torn by a crash (one follows it, or it is whole), so it is not dropped silently: restore the data directory from a backup, ${cut}`,
+    { detail: { path, line, offset } },
+  );
+}
+
 /** Records the commit's revision on the resource, where Kubernetes clients look for it too. */
 function stamp(resource: StoredResource, rev: number): StoredResource {
   const object = {
@@ -231,8 +360,9 @@ async function readSnapshot(path: string): Promise<Snapshot> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { rev: 0, resources: [] };
     throw err;
   }
+  let value: unknown;
   try {
-    return JSON.parse(text) as Snapshot;
+    value = JSON.parse(text);
   } catch (cause) {
     throw new AmbitError(
       'AMBIT_ERR_STORE_CORRUPT',
@@ -240,4 +370,18 @@ async function readSnapshot(path: string): Promise<Snapshot> {
       { cause },
     );
   }
+  const ok =
+    isObject(value) &&
+    typeof value.rev === 'number' &&
+    Number.isSafeInteger(value.rev) &&
+    value.rev >= 0 &&
+    Array.isArray(value.resources) &&
+    value.resources.every((r) => isObject(r) && typeof r.key === 'string' && isObject(r.object));
+  if (!ok) {
+    throw new AmbitError(
+      'AMBIT_ERR_STORE_CORRUPT',
+      `the store snapshot ${path} is not a snapshot (a revision and a list of resources); restore it from a backup or move the data directory aside`,
+    );
+  }
+  return value as unknown as Snapshot;
 }
