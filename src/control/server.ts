@@ -78,7 +78,14 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
   try {
     const store = await EmbeddedStore.open(join(opts.dataDir, 'store'));
     cleanup.push(() => store.close());
-    const api = new ResourceApi(store);
+    // Applies check clusterIPs and workload addresses against what the registry allocated and knows.
+    const api = new ResourceApi(store, {
+      addresses: {
+        vipRange: opts.registry?.vipRange,
+        allocatedVips: () => mesh.registry.vips,
+        workloads: () => mesh.registry.workloads,
+      },
+    });
 
     // The CA: the operator's plug-in CA files in <data-dir>/ca, or a root generated on first start.
     const { material, created } = await loadOrCreateCa(join(opts.dataDir, 'ca'), trustDomain);

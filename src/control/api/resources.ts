@@ -11,12 +11,14 @@ import {
   type KindInfo,
   kindByCliName,
   kindInfo,
+  MAX_REPORTED_ISSUES,
   type Resource,
   resourceKey,
   resourceName,
   validateResource,
 } from '../../config/index.ts';
 import { AmbitError } from '../../errors/index.ts';
+import { AddressBook, REGISTRY_DEFAULTS, type VipTable, type WorkloadAddresses } from '../registry/index.ts';
 import type { Change, Store, StoredObject, StoredResource } from '../store/index.ts';
 import { type LabelSelector, parseLabelSelector } from './selector.ts';
 
@@ -69,11 +71,35 @@ function userFields(obj: Resource | StoredObject): unknown {
   };
 }
 
+/** Objects one apply may carry unless configured otherwise (an etcd transaction allows 128 ops). */
+export const DEFAULT_MAX_OBJECTS_PER_APPLY = 1000;
+
+export interface ResourceApiOptions {
+  /** The most objects one apply may carry; more is refused before any is validated. */
+  maxObjectsPerApply?: number;
+  /** Where addresses in use come from besides the store (the registry's view); see `AddressSources`. */
+  addresses?: AddressSources;
+}
+
+/** What an apply checks Service clusterIPs and workload addresses against, besides the store. */
+export interface AddressSources {
+  /** The VIP range (`ambit control`'s vipRange); default 198.19.0.0/16. */
+  vipRange?: string;
+  /** VIPs the registry allocated, by `namespace/name` (they are not in the store). */
+  allocatedVips?: () => VipTable;
+  /** Workloads the registry knows; those not in the store (pods from the pod API) hold their addresses. */
+  workloads?: () => readonly WorkloadAddresses[];
+}
+
 export class ResourceApi {
   readonly store: Store;
+  private readonly maxObjects: number;
+  private readonly addresses: AddressSources;
 
-  constructor(store: Store) {
+  constructor(store: Store, opts: ResourceApiOptions = {}) {
     this.store = store;
+    this.maxObjects = opts.maxObjectsPerApply ?? DEFAULT_MAX_OBJECTS_PER_APPLY;
+    this.addresses = opts.addresses ?? {};
   }
 
   /**
@@ -81,38 +107,72 @@ export class ResourceApi {
    * refuses the whole batch (AMBIT_ERR_CONFIG_INVALID, every problem in `detail.errors`).
    */
   async apply(objects: readonly unknown[], opts: ApplyOptions = {}): Promise<ApplyResult[]> {
+    // Refused before anything is validated, so a huge batch costs neither time nor memory.
+    if (objects.length > this.maxObjects) {
+      throw invalidConfigError([
+        {
+          kind: '',
+          name: '',
+          path: 'objects',
+          message: `${objects.length} objects in one apply; at most ${this.maxObjects} are accepted, so split it into several applies`,
+        },
+      ]);
+    }
     const valid: Array<{ resource: Resource; conditions: StoredObject['status'] }> = [];
     const errors: ConfigIssue[] = [];
+    let omitted = 0;
+    const report = (issues: readonly ConfigIssue[]) => {
+      const room = Math.max(0, MAX_REPORTED_ISSUES - errors.length);
+      errors.push(...issues.slice(0, room));
+      omitted += Math.max(0, issues.length - room);
+    };
     const seen = new Set<string>();
     objects.forEach((obj, i) => {
       const result = validateResource(obj, objects.length > 1 ? `item ${i + 1}` : undefined);
       if (!result.ok) {
-        errors.push(...result.errors);
+        report(result.errors);
         return;
       }
       const key = resourceKey(result.resource);
       if (seen.has(key)) {
-        errors.push({
-          kind: result.resource.kind,
-          name: resourceName(result.resource),
-          path: 'metadata.name',
-          message: 'appears twice in the same apply',
-        });
+        report([
+          {
+            kind: result.resource.kind,
+            name: resourceName(result.resource),
+            path: 'metadata.name',
+            message: 'appears twice in the same apply',
+          },
+        ]);
       }
       seen.add(key);
       valid.push({ resource: result.resource, conditions: { conditions: result.conditions } });
     });
-    if (errors.length > 0) throw invalidConfigError(errors);
+    if (errors.length + omitted > 0) throw invalidConfigError(errors, omitted);
 
     const plan = (store: Store) => {
       const results: ApplyResult[] = [];
       const changes: Change[] = [];
       const now = new Date().toISOString();
+      const book = valid.some((v) => AddressBook.concerns(v.resource)) ? this.addressBook(store) : undefined;
+      const taken: ConfigIssue[] = [];
       for (const { resource, conditions } of valid) {
         const key = resourceKey(resource);
         const existing = store.get(key);
         opts.guard?.(resource, existing?.object);
         const base = { key, kind: resource.kind, name: resourceName(resource) };
+        // Addresses are checked here, in the transaction, against the store and the batch so far.
+        // An object that keeps the addresses it already had is not checked again.
+        if (book && AddressBook.concerns(resource)) {
+          const same =
+            existing !== undefined &&
+            isDeepStrictEqual(
+              AddressBook.addressesOf(existing.object as Resource),
+              AddressBook.addressesOf(resource),
+            );
+          const issues = same ? [] : book.check(resource, base.name);
+          taken.push(...issues);
+          if (issues.length === 0) book.put(resource);
+        }
         if (existing && isDeepStrictEqual(userFields(existing.object), userFields(resource))) {
           results.push({ ...base, action: 'unchanged' });
           continue;
@@ -131,6 +191,7 @@ export class ResourceApi {
         changes.push({ op: 'put', resource: { key, rev: 0, object } });
         results.push({ ...base, action: existing ? 'configured' : 'created' });
       }
+      if (taken.length > 0) throw invalidConfigError(taken);
       if (opts.prune) {
         const keep = new Set(valid.map((v) => resourceKey(v.resource)));
         for (const r of store.list()) {
@@ -155,6 +216,16 @@ export class ResourceApi {
       return p.changes;
     });
     return results;
+  }
+
+  /** Every address the store and the registry hold, for checking an apply inside its transaction. */
+  private addressBook(store: Store): AddressBook {
+    return new AddressBook(
+      store.list().map((r) => r.object as Resource),
+      this.addresses.allocatedVips?.() ?? {},
+      this.addresses.vipRange ?? REGISTRY_DEFAULTS.vipRange,
+      this.addresses.workloads?.() ?? [],
+    );
   }
 
   /** Creates only: an existing resource is an error (the admin API's POST to a collection). */

@@ -89,6 +89,14 @@ function entryAddress(we: WorkloadEntryResource): string | undefined {
   return we.spec.address === undefined ? undefined : canonicalAddress(we.spec.address);
 }
 
+/** What the book needs of a registry workload. */
+export interface WorkloadAddresses {
+  kind: string;
+  namespace: string;
+  name: string;
+  addresses: readonly string[];
+}
+
 /**
  * Every address in use — Service VIPs (explicit and allocated) and workload addresses — by the key
  * of the object holding it, so an apply can be checked against the store and the batch so far.
@@ -101,9 +109,24 @@ export class AddressBook {
   private readonly range: ReturnType<typeof parseVipRange>;
   private readonly rangeCidr: string;
 
-  constructor(stored: Iterable<Resource>, allocated: VipTable, vipRange: string) {
+  /**
+   * `stored`: the store's objects; `allocated`: the registry's VIP table; `known`: the registry's
+   * workloads, of which only those not kept in the store (pods) are taken — the store is the
+   * newer word on WorkloadEntries.
+   */
+  constructor(
+    stored: Iterable<Resource>,
+    allocated: VipTable,
+    vipRange: string,
+    known: readonly WorkloadAddresses[] = [],
+  ) {
     this.rangeCidr = vipRange;
     this.range = parseVipRange(vipRange);
+    for (const w of known) {
+      if (w.kind === 'WorkloadEntry') continue;
+      for (const a of w.addresses)
+        this.workloads.set(canonicalAddress(a), `${w.kind}/${w.namespace}/${w.name}`);
+    }
     for (const [service, ip] of Object.entries(allocated))
       this.vips.set(canonicalAddress(ip), `Service/${service}`);
     for (const r of stored) this.put(r);

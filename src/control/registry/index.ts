@@ -1,6 +1,12 @@
 // The registry: a pure derivation from configuration (and lab pods) to what proxies need — workloads
 // with identity, node, enrollment and waypoint; services with VIPs and endpoints; bound policies.
 
+export {
+  AddressBook,
+  canonicalAddress,
+  settleWorkloadAddresses,
+  type WorkloadAddresses,
+} from './addresses.ts';
 export { authorizationsFor, DEFAULTS as REGISTRY_DEFAULTS, deriveRegistry } from './derive.ts';
 export type {
   Endpoint,
