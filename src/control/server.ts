@@ -13,6 +13,7 @@ import { ResourceApi } from './api/resources.ts';
 import {
   CaService,
   CertificateAuthority,
+  IssuedCertificates,
   issueServingCertificate,
   JoinTokens,
   loadOrCreateCa,
@@ -58,6 +59,8 @@ export interface ControlPlane {
   mesh: MeshState;
   ca: CertificateAuthority;
   tokens: JoinTokens;
+  /** The CA's decisions: joins, certificate requests, node revocation. */
+  caService: CaService;
   stream: ConfigStreamServer;
   /** Where the admin API listens, as `host:port`. */
   adminAddress: string;
@@ -94,8 +97,16 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
       policy: { ...definedOnly(opts.caLifetimes ?? {}), trustDomain },
     });
     if (created) log.info({ dir: join(opts.dataDir, 'ca') }, 'generated a new root CA');
+    // What each node was issued: revoking a node revokes those certificates, and the list of them travels
+    // with the trust bundle so every proxy refuses them until they expire.
+    const issued = new IssuedCertificates({ dir: join(opts.dataDir, 'issued-certificates') });
     const bundle = () =>
-      new Map([[TYPE.trustBundle, [['bundle', { pem: ca.bundle.toPem() }]] as Array<[string, unknown]>]]);
+      new Map([
+        [
+          TYPE.trustBundle,
+          [['bundle', { pem: ca.bundle.toPem(), revoked: issued.revoked() }]] as Array<[string, unknown]>,
+        ],
+      ]);
 
     let caService: CaService | undefined;
     let pods: LabPodSource | undefined;
@@ -119,6 +130,7 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
     caService = new CaService({
       revokedFile: join(opts.dataDir, 'revoked-nodes.json'),
       onRevokedChange: () => mesh.schedule(),
+      issued,
       ca,
       tokens,
       placement: registryPlacement(mesh),
@@ -162,6 +174,16 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
     );
     renew.unref();
     cleanup.push(() => clearInterval(renew));
+    // Expired certificates leave the revocation list (expiry refuses them anyway): a smaller bundle.
+    const prune = setInterval(() => {
+      try {
+        if (issued.prune()) mesh.schedule();
+      } catch (err) {
+        log.error({ err }, 'could not prune the issued-certificate records');
+      }
+    }, PRUNE_INTERVAL_MS);
+    prune.unref();
+    cleanup.push(() => clearInterval(prune));
 
     const metrics = new Registry();
     collectDefaultMetrics({ register: metrics });
@@ -206,6 +228,7 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
       mesh,
       ca,
       tokens,
+      caService,
       stream,
       adminAddress,
       adminSocket,
@@ -217,6 +240,9 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
     throw err;
   }
 }
+
+/** How often expired entries leave the issued-certificate records and the revocation list. */
+const PRUNE_INTERVAL_MS = 10 * 60_000;
 
 /** The control plane's serving certificate lives a day and is renewed at half life. */
 const SERVING_TTL_SECONDS = 24 * 3600;

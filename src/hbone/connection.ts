@@ -1,9 +1,10 @@
 // One client HBONE connection: TCP to the destination's HBONE port, TLS 1.3 with our identity and no SNI,
 // the server's identity checked against the accepted list, then an HTTP/2 session carrying CONNECT streams.
 
+import type { X509Certificate } from 'node:crypto';
 import * as http2 from 'node:http2';
 import * as tls from 'node:tls';
-import { type SpiffeId, type TrustBundle, verifyPeer } from '../identity/index.ts';
+import { type RevocationList, type SpiffeId, type TrustBundle, verifyPeer } from '../identity/index.ts';
 import { logger } from '../log/index.ts';
 import { formatAuthority, type SocketAddr } from './authority.ts';
 import { connectError, HBONE_ERRORS, identityError } from './errors.ts';
@@ -49,6 +50,8 @@ export interface ConnectionOptions {
   context: tls.SecureContext;
   bundle: TrustBundle;
   accepted: readonly SpiffeId[];
+  /** Certificates refused although they chain to the bundle. */
+  revoked?: RevocationList;
   maxStreams: number;
   flow: FlowControl;
   timers: ConnectionTimers;
@@ -78,6 +81,8 @@ export class HboneConnection {
   readonly ready: Promise<void>;
   state: ConnectionState = 'connecting';
   peerIdentity: SpiffeId | undefined;
+  /** The certificate the server presented, to cut the connection when it is revoked. */
+  peerLeaf: X509Certificate | undefined;
   /** Open CONNECT streams. */
   active = 0;
   /** Callers waiting for this connection to come up; each will open one stream. */
@@ -117,9 +122,12 @@ export class HboneConnection {
       // Replaces the host-name check: the URI SAN must be an accepted SPIFFE ID and the chain ours.
       checkServerIdentity: () => {
         try {
-          this.peerIdentity = verifyPeer(peerChain(socket), options.bundle, {
+          const verified = verifyPeer(peerChain(socket), options.bundle, {
             identities: options.accepted,
-          }).id;
+            revoked: options.revoked,
+          });
+          this.peerIdentity = verified.id;
+          this.peerLeaf = verified.leaf;
           return undefined;
         } catch (err) {
           identityFailure = identityError(server, (err as Error).message, err);

@@ -3,7 +3,7 @@
 
 import type * as http2 from 'node:http2';
 import { AmbitError } from '../errors/index.ts';
-import { parseSpiffeId, type SpiffeId } from '../identity/index.ts';
+import { parseSpiffeId, type RevocationList, type SpiffeId } from '../identity/index.ts';
 import { logger } from '../log/index.ts';
 import { checkSocketAddr, formatAuthority, parseAuthority, type SocketAddr } from './authority.ts';
 import { type ConnectionStats, type ConnectionTimers, HboneConnection } from './connection.ts';
@@ -31,6 +31,8 @@ export interface HbonePoolOptions {
   /** TCP + TLS + SETTINGS, and separately the CONNECT answer, must each arrive within this (default 10 s). */
   connectTimeoutMs?: number;
   flowControl?: Partial<FlowControl>;
+  /** The certificates refused now although they chain to the bundle (asked at every handshake). */
+  revoked?: () => RevocationList;
 }
 
 export interface ConnectRequest {
@@ -99,6 +101,7 @@ export class HbonePool {
   private readonly maxStreams: number;
   private readonly timers: ConnectionTimers;
   private readonly flow: FlowControl;
+  private readonly revoked: (() => RevocationList) | undefined;
   private nextId = 1;
   private closed = false;
 
@@ -124,6 +127,7 @@ export class HbonePool {
       ),
     };
     this.flow = flowControlOptions(where, options.flowControl);
+    this.revoked = options.revoked;
   }
 
   /** Opens one CONNECT stream to `req.destination`, reusing a pooled connection when one has room. */
@@ -170,6 +174,7 @@ export class HbonePool {
           context,
           bundle,
           accepted: entry.accepted,
+          revoked: this.revoked?.(),
           maxStreams: this.maxStreams,
           flow: this.flow,
           timers: this.timers,
@@ -264,6 +269,28 @@ export class HbonePool {
     if (entry === undefined) return;
     entry.conns = entry.conns.filter((c) => c !== conn);
     if (entry.conns.length === 0) this.entries.delete(conn.key);
+  }
+
+  /**
+   * Cuts every connection whose server presented a certificate that is now revoked, with its tunnels
+   * (call it when the revocation list changes). Returns how many connections were cut.
+   */
+  closeRevoked(): number {
+    const revoked = this.revoked?.();
+    if (!revoked?.size) return 0;
+    let cut = 0;
+    for (const entry of this.entries.values()) {
+      for (const conn of [...entry.conns]) {
+        if (conn.peerLeaf === undefined || !revoked.has(conn.peerLeaf)) continue;
+        log.info(
+          { conn: conn.id, serial: conn.peerLeaf.serialNumber },
+          'HBONE server certificate revoked; closing',
+        );
+        conn.destroy();
+        cut++;
+      }
+    }
+    return cut;
   }
 
   /** Connections and streams per key, for the admin endpoint. */

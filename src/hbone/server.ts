@@ -1,11 +1,18 @@
 // The server side of HBONE: TLS on a socket the ztunnel (or waypoint) accepted, the certificate chosen by
 // the address the client really dialled, then one HTTP/2 CONNECT stream per proxied connection.
 
+import type { X509Certificate } from 'node:crypto';
 import * as http2 from 'node:http2';
 import type * as net from 'node:net';
 import * as tls from 'node:tls';
 import { AmbitError } from '../errors/index.ts';
-import { type SpiffeId, type TrustBundle, trustDomainOf, verifyPeer } from '../identity/index.ts';
+import {
+  type RevocationList,
+  type SpiffeId,
+  type TrustBundle,
+  trustDomainOf,
+  verifyPeer,
+} from '../identity/index.ts';
 import { logger } from '../log/index.ts';
 import { canonicalIp, formatAuthority, parseAuthority, type SocketAddr } from './authority.ts';
 import { HBONE_ERRORS } from './errors.ts';
@@ -69,6 +76,8 @@ export interface HboneServerOptions {
   /** TLS handshake deadline (default 10 s). */
   handshakeTimeoutMs?: number;
   flowControl?: Partial<FlowControl>;
+  /** The certificates refused now although they chain to the bundle (asked at every handshake and stream). */
+  revoked?: () => RevocationList;
 }
 
 /**
@@ -83,6 +92,8 @@ export class HboneServer {
   private readonly handshakeTimeoutMs: number;
   private readonly sockets = new Set<net.Socket>();
   private readonly sessions = new Set<http2.ServerHttp2Session>();
+  /** The certificate each session's client presented, to cut the session when it is revoked. */
+  private readonly peerLeaves = new Map<http2.ServerHttp2Session, X509Certificate>();
   /** TLS sockets still in the handshake (no session yet). */
   private readonly handshaking = new Set<tls.TLSSocket>();
   private closing = false;
@@ -179,9 +190,13 @@ export class HboneServer {
         return;
       }
       let peerIdentity: SpiffeId;
+      let peerLeaf: X509Certificate;
       try {
-        // Server side of DESIGN.md §3: the chain and the trust domain; policy decides the rest.
-        peerIdentity = verifyPeer(peerChain(tlsSocket), bundle, { trustDomain }).id;
+        // Server side of DESIGN.md §3: the chain, the trust domain and revocation; policy decides the rest.
+        ({ id: peerIdentity, leaf: peerLeaf } = verifyPeer(peerChain(tlsSocket), bundle, {
+          trustDomain,
+          revoked: this.options.revoked?.(),
+        }));
       } catch (err) {
         log.info({ ...where, err }, 'HBONE client certificate refused');
         tlsSocket.destroy();
@@ -191,7 +206,7 @@ export class HboneServer {
         tlsSocket.destroy();
         return;
       }
-      this.startSession(tlsSocket, destination, peerIdentity, peerAddress);
+      this.startSession(tlsSocket, destination, peerIdentity, peerLeaf, peerAddress);
     });
   }
 
@@ -199,6 +214,7 @@ export class HboneServer {
     tlsSocket: tls.TLSSocket,
     destinationAddress: string,
     peerIdentity: SpiffeId,
+    peerLeaf: X509Certificate,
     peerAddress: SocketAddr | undefined,
   ): void {
     // Node quirk: tls.Server clears `secureConnecting` before emitting 'secureConnection'; a bare server-side
@@ -210,12 +226,24 @@ export class HboneServer {
       maxSessionMemory: sessionMemoryMb(this.flow),
     });
     this.sessions.add(session);
-    session.once('close', () => this.sessions.delete(session));
+    this.peerLeaves.set(session, peerLeaf);
+    session.once('close', () => {
+      this.sessions.delete(session);
+      this.peerLeaves.delete(session);
+    });
     session.on('error', (err) => log.debug({ destinationAddress, peerIdentity, err }, 'HBONE session error'));
     session.once('connect', () => session.setLocalWindowSize(this.flow.connectionWindowBytes));
     session.on('stream', (stream, headers) => {
       if (this.closing) {
         stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+        return;
+      }
+      if (this.options.revoked?.().has(peerLeaf)) {
+        log.info(
+          { destinationAddress, peerIdentity },
+          'HBONE client certificate revoked; closing its session',
+        );
+        session.destroy();
         return;
       }
       this.streamCount += 1;
@@ -309,6 +337,23 @@ export class HboneServer {
       ...(decision.baggage === undefined ? {} : { baggage: decision.baggage }),
     });
     splice(stream, upstream, (result) => record(200, { authority: authorityText, ...result }));
+  }
+
+  /**
+   * Cuts every session whose client presented a certificate that is now revoked, with the streams it
+   * carries (call it when the revocation list changes). Returns how many sessions were cut.
+   */
+  closeRevoked(): number {
+    const revoked = this.options.revoked?.();
+    if (!revoked?.size) return 0;
+    let cut = 0;
+    for (const [session, leaf] of this.peerLeaves) {
+      if (!revoked.has(leaf)) continue;
+      log.info({ serial: leaf.serialNumber }, 'HBONE client certificate revoked; closing its session');
+      session.destroy();
+      cut++;
+    }
+    return cut;
   }
 
   /**

@@ -49,6 +49,8 @@ export {
 export {
   checkExpectedPeer,
   checkTrustDomain,
+  RevocationList,
+  type RevokedCertificate,
   spiffeIdOf,
   TrustBundle,
   type VerifiedIdentity,

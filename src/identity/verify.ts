@@ -50,6 +50,43 @@ export class TrustBundle {
   }
 }
 
+/** One revoked certificate, named as X.509 names it: its issuer's distinguished name and its serial. */
+export interface RevokedCertificate {
+  /** The issuer as Node's X509Certificate.issuer spells it. */
+  issuer: string;
+  /** Hex, either case, leading zeros optional. */
+  serial: string;
+  /** When the certificate expires: after that the entry is dropped, as expiry refuses it anyway. */
+  notAfter: string;
+}
+
+/**
+ * Certificates refused although they chain to the bundle (their node was revoked). Keyed by (issuer,
+ * serial), which RFC 5280 makes unique per certificate; checked in every handshake with a set lookup.
+ */
+export class RevocationList {
+  static readonly EMPTY = new RevocationList([]);
+  readonly entries: readonly RevokedCertificate[];
+  private readonly keys: ReadonlySet<string>;
+
+  constructor(entries: readonly RevokedCertificate[]) {
+    this.entries = entries;
+    this.keys = new Set(entries.map((e) => revocationKey(e.issuer, e.serial)));
+  }
+
+  get size(): number {
+    return this.keys.size;
+  }
+
+  has(cert: X509Certificate): boolean {
+    return this.keys.size > 0 && this.keys.has(revocationKey(cert.issuer, cert.serialNumber));
+  }
+}
+
+function revocationKey(issuer: string, serial: string): string {
+  return `${serial.toUpperCase().replace(/^0+(?=.)/, '')}|${issuer}`;
+}
+
 export interface VerifiedIdentity {
   id: SpiffeId;
   trustDomain: string;
@@ -87,7 +124,7 @@ function signedBy(cert: X509Certificate, issuer: X509Certificate): boolean {
 export function verifyChain(
   chainInput: string | ReadonlyArray<string | Buffer | X509Certificate>,
   bundle: TrustBundle,
-  options: { now?: Date } = {},
+  options: { now?: Date; revoked?: RevocationList } = {},
 ): VerifiedIdentity {
   const now = options.now ?? new Date();
   const chain = parseChain(chainInput);
@@ -128,6 +165,14 @@ export function verifyChain(
       'AMBIT_ERR_IDENTITY_UNTRUSTED_ROOT',
       `certificate ${leaf.serialNumber} does not chain to any root in the trust bundle: it was issued by another CA (issuer "${chain.at(-1)!.issuer}")`,
       { detail: { serial: leaf.serialNumber, issuer: chain.at(-1)!.issuer } },
+    );
+  }
+  const revoked = options.revoked?.size ? chain.find((c) => options.revoked!.has(c)) : undefined;
+  if (revoked !== undefined) {
+    throw new AmbitError(
+      'AMBIT_ERR_IDENTITY_CERT_REVOKED',
+      `certificate ${revoked.serialNumber} (issuer "${revoked.issuer}") was revoked: the node it was issued to lost its credential`,
+      { detail: { serial: revoked.serialNumber, issuer: revoked.issuer } },
     );
   }
   const id = spiffeIdOf(leaf);
@@ -182,9 +227,9 @@ export function checkTrustDomain(verified: VerifiedIdentity, trustDomain: string
 export function verifyPeer(
   chain: string | ReadonlyArray<string | Buffer | X509Certificate>,
   bundle: TrustBundle,
-  expect: { identities?: readonly SpiffeId[]; trustDomain?: string; now?: Date },
+  expect: { identities?: readonly SpiffeId[]; trustDomain?: string; now?: Date; revoked?: RevocationList },
 ): VerifiedIdentity {
-  const verified = verifyChain(chain, bundle, { now: expect.now });
+  const verified = verifyChain(chain, bundle, { now: expect.now, revoked: expect.revoked });
   if (expect.identities !== undefined) checkExpectedPeer(verified, expect.identities);
   if (expect.trustDomain !== undefined) checkTrustDomain(verified, expect.trustDomain);
   return verified;

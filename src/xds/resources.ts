@@ -105,7 +105,23 @@ export const authorizationResource = z.object({
   ),
 });
 
-export const trustBundleResource = z.object({ pem: z.string().includes('BEGIN CERTIFICATE') });
+/** Most revoked certificates one bundle carries (the CA keeps at most 4,096 live ones per revoked node). */
+export const MAX_REVOKED_CERTIFICATES = 200_000;
+
+export const trustBundleResource = z.object({
+  pem: z.string().includes('BEGIN CERTIFICATE'),
+  // Certificates that chain to `pem` but are refused (their node was revoked), until they expire.
+  revoked: z
+    .array(
+      z.object({
+        issuer: z.string().min(1).max(4096),
+        serial: z.string().regex(/^[0-9A-Fa-f]{1,40}$/, 'a hexadecimal serial number'),
+        notAfter: z.string(),
+      }),
+    )
+    .max(MAX_REVOKED_CERTIFICATES)
+    .default([]),
+});
 
 export type WorkloadResource = z.infer<typeof workloadResource>;
 export type ServiceResource = z.infer<typeof serviceResource>;

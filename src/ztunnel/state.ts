@@ -2,6 +2,7 @@
 // whole delta before it changes anything (a bad resource NACKs the delta and the last good state
 // stays); readers take the current immutable snapshot, which serialises as JSON for /config_dump.
 
+import { RevocationList } from '../identity/index.ts';
 import {
   type AuthorizationResource,
   authorizationResource,
@@ -21,6 +22,8 @@ export interface StateSnapshot {
   readonly services: ReadonlyMap<string, ServiceResource>;
   readonly authorizations: ReadonlyMap<string, AuthorizationResource>;
   readonly trustBundlePem: string | undefined;
+  /** Certificates that chain to the bundle but are refused (their node was revoked); comes with it. */
+  readonly revoked: RevocationList;
   /** Address → workload (the first listed wins; the registry reports duplicates). */
   readonly workloadByAddress: ReadonlyMap<string, WorkloadResource>;
   /** SPIFFE ID → a workload running as it (the labels of connections from that identity). */
@@ -35,13 +38,21 @@ export interface StateSnapshot {
   readonly version: number;
 }
 
-export const EMPTY_STATE: StateSnapshot = index(new Map(), new Map(), new Map(), undefined, 0);
+export const EMPTY_STATE: StateSnapshot = index(
+  new Map(),
+  new Map(),
+  new Map(),
+  undefined,
+  RevocationList.EMPTY,
+  0,
+);
 
 function index(
   workloads: Map<string, WorkloadResource>,
   services: Map<string, ServiceResource>,
   authorizations: Map<string, AuthorizationResource>,
   trustBundlePem: string | undefined,
+  revoked: RevocationList,
   version: number,
 ): StateSnapshot {
   const workloadByAddress = new Map<string, WorkloadResource>();
@@ -66,6 +77,7 @@ function index(
     services,
     authorizations,
     trustBundlePem,
+    revoked,
     workloadByAddress,
     workloadByIdentity,
     serviceByVipPort,
@@ -102,6 +114,7 @@ export class ZtunnelState {
     let services = s.services as Map<string, ServiceResource>;
     let authorizations = s.authorizations as Map<string, AuthorizationResource>;
     let trustBundlePem = s.trustBundlePem;
+    let revoked = s.revoked;
     switch (type) {
       case TYPE.workload:
         workloads = merge(workloads, delta, (name, v) =>
@@ -118,14 +131,17 @@ export class ZtunnelState {
         break;
       case TYPE.trustBundle: {
         const bundle = delta.upserts.find((u) => u.name === 'bundle');
-        if (bundle)
-          trustBundlePem = parseResource(trustBundleResource, 'trust bundle', 'bundle', bundle.value).pem;
+        if (bundle) {
+          const parsed = parseResource(trustBundleResource, 'trust bundle', 'bundle', bundle.value);
+          trustBundlePem = parsed.pem;
+          revoked = new RevocationList(parsed.revoked);
+        }
         break;
       }
       default:
         throw new Error(`unknown resource type ${type}`);
     }
-    this.current = index(workloads, services, authorizations, trustBundlePem, s.version + 1);
+    this.current = index(workloads, services, authorizations, trustBundlePem, revoked, s.version + 1);
     this.received.add(type);
     // The change is made; a listener's failure must neither undo it nor turn it into a NACK.
     for (const fn of this.listeners) {
@@ -146,6 +162,7 @@ export class ZtunnelState {
       services: [...s.services.values()],
       authorizations: [...s.authorizations.values()],
       trustBundle: s.trustBundlePem,
+      revokedCertificates: s.revoked.entries,
     };
   }
 }

@@ -97,7 +97,8 @@ export class Ztunnel {
   readonly state = new ZtunnelState();
   readonly metrics = new Registry();
   readonly certs: CertificateManager;
-  readonly pool = new HbonePool();
+  /** Peers' certificates are refused once revoked, in every handshake: the list comes with the bundle. */
+  readonly pool = new HbonePool({ revoked: () => this.state.snapshot.revoked });
   private readonly opts: ZtunnelOptions;
   private readonly log: Logger;
   private readonly accessLog: Logger;
@@ -114,6 +115,7 @@ export class Ztunnel {
   private ready = false;
   private stopping = false;
   private readonly nodeAddresses: Set<string>;
+  private revokedSeen: StateSnapshot['revoked'] | undefined;
 
   constructor(opts: ZtunnelOptions) {
     this.opts = opts;
@@ -137,6 +139,7 @@ export class Ztunnel {
       certFor: (address) => this.materialForDestination(address),
       onConnect: (ctx) => this.onHboneConnect(ctx),
       onComplete: (record) => this.onHboneComplete(record),
+      revoked: () => this.state.snapshot.revoked,
     });
     this.xds = new XdsClient({
       target: opts.control.target,
@@ -616,6 +619,14 @@ export class Ztunnel {
   // --- state ---
 
   private onStateChange(state: StateSnapshot): void {
+    if (state.revoked !== this.revokedSeen) {
+      // Connections made before the list arrived were verified without it: cut those it now refuses.
+      this.revokedSeen = state.revoked;
+      const inbound = this.hbone.closeRevoked();
+      const outbound = this.pool.closeRevoked();
+      if (inbound + outbound > 0)
+        this.log.info({ inbound, outbound }, 'closed HBONE connections made with revoked certificates');
+    }
     const local = [...state.workloads.values()].filter((w) => w.node === this.opts.node && w.enrolled);
     this.certs.want(local.map((w) => w.identity as SpiffeId));
     if (this.opts.capture === 'none') this.syncWorkloadListeners(local);

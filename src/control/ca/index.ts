@@ -10,6 +10,7 @@ export {
   type SigningPolicy,
 } from './authority.ts';
 export { type ValidatedCsr, validateCsr } from './csr.ts';
+export { DEFAULT_MAX_PER_NODE, IssuedCertificates, type IssuedCertificatesOptions } from './issued.ts';
 export { InMemoryPlacement, type WorkloadPlacement } from './placement.ts';
 export { type CaMaterial, type CreateCaOptions, createIntermediateCa, createRootCa } from './root.ts';
 export { CaService, type CaServiceOptions, type JoinResult } from './service.ts';

@@ -5,6 +5,7 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { AmbitError } from '../../errors/index.ts';
 import { nodeId, type SpiffeId, SYSTEM_NAMESPACE } from '../../identity/index.ts';
 import type { CertificateAuthority, IssuedCertificate } from './authority.ts';
+import type { IssuedCertificates } from './issued.ts';
 import type { WorkloadPlacement } from './placement.ts';
 import type { JoinTokens } from './tokens.ts';
 
@@ -16,6 +17,8 @@ export interface CaServiceOptions {
   nodeCertTtlSeconds?: number;
   /** Where revoked nodes are kept, so a revocation survives a restart. */
   revokedFile?: string;
+  /** Records what each node was issued, so revoking the node revokes its certificates (issued.ts). */
+  issued?: IssuedCertificates;
   /** Called after a node is revoked or rejoins (the registry takes its workloads out or back in). */
   onRevokedChange?: () => void;
 }
@@ -35,6 +38,7 @@ export class CaService {
   private readonly revokedNodes = new Set<string>();
   private readonly revokedFile: string | undefined;
   private readonly onRevokedChange: () => void;
+  private readonly issued: IssuedCertificates | undefined;
 
   constructor(options: CaServiceOptions) {
     this.ca = options.ca;
@@ -43,6 +47,7 @@ export class CaService {
     this.nodeTtl = options.nodeCertTtlSeconds ?? 24 * 3600;
     this.revokedFile = options.revokedFile;
     this.onRevokedChange = options.onRevokedChange ?? (() => {});
+    this.issued = options.issued;
     if (this.revokedFile) {
       try {
         const names = JSON.parse(readFileSync(this.revokedFile, 'utf8')) as unknown;
@@ -86,6 +91,7 @@ export class CaService {
         );
       }
       const issued = await this.ca.issue(csr, { ttlSeconds: this.nodeTtl, usage: 'client' });
+      this.issued?.record(node, issued.certPem);
       if (this.revokedNodes.delete(node)) {
         this.saveRevoked();
         this.onRevokedChange();
@@ -102,6 +108,7 @@ export class CaService {
     nodeId(this.ca.trustDomain, node); // validates the name
     this.revokedNodes.add(node);
     this.saveRevoked();
+    this.issued?.revokeNode(node);
     this.onRevokedChange();
   }
 
@@ -144,7 +151,7 @@ export class CaService {
       );
     }
     if (id === nodeId(this.ca.trustDomain, node)) {
-      return this.ca.issue(csr, { ttlSeconds: this.nodeTtl, usage: 'client' });
+      return this.recorded(node, await this.ca.issue(csr, { ttlSeconds: this.nodeTtl, usage: 'client' }));
     }
     // The mesh's own identities (the control plane's, other nodes') are never a workload's to ask for.
     if (csr.identity.namespace === SYSTEM_NAMESPACE) {
@@ -161,6 +168,24 @@ export class CaService {
         { detail: { node, identity: id } },
       );
     }
-    return this.ca.issue(csr, { ttlSeconds: options.ttlSeconds, usage: 'workload' });
+    return this.recorded(
+      node,
+      await this.ca.issue(csr, { ttlSeconds: options.ttlSeconds, usage: 'workload' }),
+    );
+  }
+
+  /**
+   * Records a certificate for `node` before it leaves. The node may have been revoked while its request
+   * was being signed: then the certificate is refused, as it would miss the revocation list.
+   */
+  private recorded(node: string, issued: IssuedCertificate): IssuedCertificate {
+    if (this.revokedNodes.has(node)) {
+      throw new AmbitError(
+        'AMBIT_ERR_CA_NODE_REVOKED',
+        `the credential of node "${node}" was revoked: rejoin with a new token`,
+      );
+    }
+    this.issued?.record(node, issued.certPem);
+    return issued;
   }
 }
