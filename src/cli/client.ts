@@ -1,9 +1,11 @@
-// The CLI's client for the control plane's admin API, over TCP (`http://host:port`) or the Unix
-// socket in the data directory (`unix:/var/lib/ambit/control/admin.sock`).
+// The CLI's client for the control plane's admin API, over the Unix socket in the data directory
+// (`unix:/var/lib/ambit/control/admin.sock`, the default: root or the control plane's user) or a TCP
+// listener (`http://host:port`), where it sends the bearer token it finds by itself.
 
-import { existsSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
+import { Option } from 'commander';
 import { AmbitError } from '../errors/index.ts';
 import { ambitHome } from '../lab/index.ts';
 
@@ -15,18 +17,59 @@ export interface ApiError {
   };
 }
 
-/** `--server`, else `$AMBIT_SERVER`, else the local control plane's socket if present, else 127.0.0.1:15014. */
+/** `--server`, else `$AMBIT_SERVER`, else the local control plane's socket (`$AMBIT_HOME/control/admin.sock`). */
 export function resolveServer(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
   if (flag) return flag;
   if (env.AMBIT_SERVER) return env.AMBIT_SERVER;
-  const socket = join(ambitHome(env), 'control', 'admin.sock');
-  return existsSync(socket) ? `unix:${socket}` : 'http://127.0.0.1:15014';
+  return `unix:${join(ambitHome(env), 'control', 'admin.sock')}`;
+}
+
+/** Where the CLI keeps its admin token: `$AMBIT_HOME/admin-token`, readable by its owner only. */
+export function tokenFile(env: NodeJS.ProcessEnv = process.env): string {
+  return join(ambitHome(env), 'admin-token');
+}
+
+/**
+ * The bearer token for a TCP admin listener: `--token`, else `$AMBIT_TOKEN`, else the first line of
+ * `$AMBIT_HOME/admin-token` (refused when others may read it, as ssh refuses an open key), else none.
+ */
+export function resolveToken(
+  flag: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
+  if (flag) return flag;
+  if (env.AMBIT_TOKEN) return env.AMBIT_TOKEN;
+  const file = tokenFile(env);
+  let mode: number;
+  try {
+    mode = statSync(file).mode;
+  } catch {
+    return undefined;
+  }
+  if ((mode & 0o077) !== 0) {
+    throw new AmbitError(
+      'AMBIT_ERR_CLI_TOKEN_FILE_OPEN',
+      `${file} may be read by other users (mode ${(mode & 0o777).toString(8)}); run \`chmod 600 ${file}\``,
+    );
+  }
+  return readFileSync(file, 'utf8').split('\n')[0]!.trim() || undefined;
+}
+
+/** The client for `--server`/`--token` flags (or what the environment says). */
+export function adminClient(
+  flags: { server?: string; token?: string },
+  env: NodeJS.ProcessEnv = process.env,
+): AdminClient {
+  const server = resolveServer(flags.server, env);
+  return new AdminClient(server, server.startsWith('http:') ? resolveToken(flags.token, env) : undefined);
 }
 
 export class AdminClient {
   readonly server: string;
+  private readonly token: string | undefined;
 
-  constructor(server: string) {
+  /** `token` is sent as `Authorization: Bearer` to a TCP listener, never over the socket. */
+  constructor(server: string, token?: string) {
     // The admin API speaks plain HTTP on loopback or a local socket; an https URL would be sent in clear.
     if (!/^(http:\/\/|unix:)/.test(server)) {
       throw new AmbitError(
@@ -35,6 +78,7 @@ export class AdminClient {
       );
     }
     this.server = server;
+    this.token = server.startsWith('http:') ? token : undefined;
   }
 
   async call<T>(method: string, path: string, body?: unknown): Promise<T> {
@@ -50,7 +94,10 @@ export class AdminClient {
         {
           ...target,
           method,
-          headers: payload ? { 'content-type': 'application/json' } : {},
+          headers: {
+            ...(payload ? { 'content-type': 'application/json' } : {}),
+            ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+          },
           timeout: 30_000,
         },
         (res) => {
@@ -63,13 +110,19 @@ export class AdminClient {
         },
       );
       req.on('timeout', () => req.destroy(new Error('timed out after 30 s')));
-      req.on('error', (cause) =>
+      req.on('error', (cause: NodeJS.ErrnoException) =>
         reject(
-          new AmbitError(
-            'AMBIT_ERR_CLI_UNREACHABLE',
-            `cannot reach the control plane at ${this.server} (${cause.message}); is \`ambit control\` running? Set --server or $AMBIT_SERVER`,
-            { cause },
-          ),
+          cause.code === 'EACCES'
+            ? new AmbitError(
+                'AMBIT_ERR_CLI_NOT_ALLOWED',
+                `the admin socket ${this.server} is for root and the control plane's user only; run as one of them, or use a TCP listener with a token (--server, --token)`,
+                { cause },
+              )
+            : new AmbitError(
+                'AMBIT_ERR_CLI_UNREACHABLE',
+                `cannot reach the control plane at ${this.server} (${cause.message}); is \`ambit control\` running? Set --server or $AMBIT_SERVER`,
+                { cause },
+              ),
         ),
       );
       req.end(payload);
@@ -82,10 +135,30 @@ export class AdminClient {
     }
     if (status >= 400) {
       const e = parsed as ApiError;
-      throw new AmbitError(e.details?.ambitCode ?? 'AMBIT_ERR_CLI_REQUEST', e.message ?? `HTTP ${status}`, {
-        detail: { status, causes: e.details?.causes ?? [] },
-      });
+      const hint =
+        status === 401 && !this.token
+          ? ` (no token found: pass --token, set $AMBIT_TOKEN or write it to ${tokenFile()})`
+          : '';
+      throw new AmbitError(
+        e.details?.ambitCode ?? 'AMBIT_ERR_CLI_REQUEST',
+        `${e.message ?? `HTTP ${status}`}${hint}`,
+        {
+          detail: { status, causes: e.details?.causes ?? [] },
+        },
+      );
     }
     return parsed as T;
   }
 }
+
+/** The flags every command that talks to the admin API takes. */
+export const serverOption = () =>
+  new Option(
+    '--server <url>',
+    'control plane admin API (unix:/path or http://host:port); default $AMBIT_SERVER',
+  );
+export const tokenOption = () =>
+  new Option(
+    '--token <token>',
+    'bearer token for an http:// server; default $AMBIT_TOKEN, then $AMBIT_HOME/admin-token',
+  );

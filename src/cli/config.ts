@@ -14,17 +14,28 @@ import {
 } from '../config/index.ts';
 import type { ApplyResultLike, StoredObject } from '../control/index.ts';
 import { AmbitError } from '../errors/index.ts';
-import { AdminClient, resolveServer } from './client.ts';
+import { type AdminClient, adminClient, serverOption, tokenOption } from './client.ts';
 import { table } from './output.ts';
 
-const serverOption = () =>
-  new Option(
-    '--server <url>',
-    'control plane admin API (http://host:port or unix:/path); default $AMBIT_SERVER',
-  );
-
 function client(cmd: Command): AdminClient {
-  return new AdminClient(resolveServer(cmd.opts<{ server?: string }>().server));
+  return adminClient(cmd.opts<{ server?: string; token?: string }>());
+}
+
+/** A manifest larger than this is refused before it is read (a YAML document expands in memory). */
+export const MAX_MANIFEST_BYTES = 8 * 1024 * 1024;
+
+function tooLarge(name: string, size: number | string): AmbitError {
+  return new AmbitError(
+    'AMBIT_ERR_CLI_MANIFEST_TOO_LARGE',
+    `${name} is ${size} bytes; manifests are refused above ${MAX_MANIFEST_BYTES} bytes (8 MiB): split it`,
+  );
+}
+
+/** Reads a file after checking its size, so a huge manifest is refused before it costs memory. */
+async function readBounded(path: string): Promise<string> {
+  const info = await stat(path);
+  if (info.size > MAX_MANIFEST_BYTES) throw tooLarge(path, info.size);
+  return readFile(path, 'utf8');
 }
 
 /** Reads `-f` sources: a file, every .yaml/.yml/.json file of a directory (sorted), or `-` for stdin. */
@@ -33,7 +44,12 @@ export async function readManifests(sources: string[]): Promise<Resource[]> {
   for (const source of sources) {
     if (source === '-') {
       const chunks: Buffer[] = [];
-      for await (const c of process.stdin) chunks.push(c as Buffer);
+      let size = 0;
+      for await (const c of process.stdin) {
+        size += (c as Buffer).length;
+        if (size > MAX_MANIFEST_BYTES) throw tooLarge('<stdin>', `more than ${MAX_MANIFEST_BYTES}`);
+        chunks.push(c as Buffer);
+      }
       texts.push({ name: '<stdin>', text: Buffer.concat(chunks).toString('utf8') });
       continue;
     }
@@ -46,9 +62,9 @@ export async function readManifests(sources: string[]): Promise<Resource[]> {
       const names = (await readdir(source))
         .filter((n) => ['.yaml', '.yml', '.json'].includes(extname(n)))
         .sort();
-      for (const n of names)
-        texts.push({ name: join(source, n), text: await readFile(join(source, n), 'utf8') });
+      for (const n of names) texts.push({ name: join(source, n), text: await readBounded(join(source, n)) });
     } else {
+      if (info.size > MAX_MANIFEST_BYTES) throw tooLarge(source, info.size);
       texts.push({ name: source, text: await readFile(source, 'utf8') });
     }
   }
@@ -97,6 +113,7 @@ export function applyCommand(): Command {
     .requiredOption('-f, --filename <path...>', 'file, directory or - (repeatable)')
     .option('--dry-run', 'validate and show what would change, change nothing', false)
     .addOption(serverOption())
+    .addOption(tokenOption())
     .action(async (opts: { filename: string[]; dryRun: boolean }, cmd: Command) => {
       const objects = await readManifests(opts.filename);
       const { results } = await client(cmd).call<{ results: ApplyResultLike[] }>('POST', '/ambit/v1/apply', {
@@ -116,6 +133,7 @@ export function deleteCommand(): Command {
     .option('-n, --namespace <ns>', 'namespace', 'default')
     .option('--dry-run', 'show what would be deleted, delete nothing', false)
     .addOption(serverOption())
+    .addOption(tokenOption())
     .action(
       async (
         kind: string | undefined,
@@ -167,6 +185,7 @@ export function getCommand(
         .default('table'),
     )
     .addOption(serverOption())
+    .addOption(tokenOption())
     .action(async (kind: string, name: string | undefined, opts: GetOptions, cmd: Command) => {
       const view = views[kind.toLowerCase()];
       if (view) return view(cmd, { ...opts, name });

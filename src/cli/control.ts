@@ -1,17 +1,20 @@
 // `ambit control`: runs the control plane in the foreground until SIGTERM or SIGINT.
 
 import { join } from 'node:path';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadControlConfig, startControlPlane } from '../control/index.ts';
 import { AmbitError } from '../errors/index.ts';
 import { ambitHome } from '../lab/index.ts';
-import { AdminClient, resolveServer } from './client.ts';
+import { adminClient, serverOption, tokenOption } from './client.ts';
+import { table } from './output.ts';
 
 interface ControlFlags {
   config?: string;
   dataDir?: string;
-  adminListen: string;
+  adminListen?: string;
+  adminListenAllowRemote?: boolean;
   adminSocket?: string;
+  adminMaxWatches?: number;
   grpcListen: string;
   trustDomain: string;
   labState?: string;
@@ -19,18 +22,25 @@ interface ControlFlags {
 
 export function controlCommand(): Command {
   const control = new Command('control')
-    .description('run the control plane: store, admin API (15014), CA and config stream (15010)')
+    .description('run the control plane: store, admin API (Unix socket), CA and config stream (15010)')
     .option(
       '--config <file>',
-      'YAML with these settings (dataDir, adminListen, adminSocket, grpcListen, trustDomain, rootNamespace, vipRange, labState); flags win',
+      'YAML with these settings (dataDir, adminListen, adminListenAllowRemote, adminSocket, adminMaxWatches, grpcListen, trustDomain, rootNamespace, vipRange, labState); flags win',
     )
     .option('--data-dir <dir>', 'where the store, CA and socket live (default $AMBIT_HOME/control)')
     .option(
       '--admin-listen <host:port>',
-      'admin API address (no authentication: keep it local)',
-      '127.0.0.1:15014',
+      'also serve the admin API on TCP, with bearer tokens (`ambit control admin-token create`); default: none',
     )
-    .option('--admin-socket <path>', 'admin API Unix socket (default <data-dir>/admin.sock; "" for none)')
+    .option(
+      '--admin-listen-allow-remote',
+      'allow --admin-listen on a non-loopback address (tokens travel in clear)',
+    )
+    .option(
+      '--admin-socket <path>',
+      'admin API Unix socket, for root and this user only (default <data-dir>/admin.sock; "" for none)',
+    )
+    .option('--admin-max-watches <n>', 'open watches at most on the admin API (default 100)', positiveInt)
     .option('--grpc-listen <host:port>', 'CA and config stream (TLS, authenticated)', '0.0.0.0:15010')
     .option('--trust-domain <domain>', 'SPIFFE trust domain', 'cluster.local')
     .option(
@@ -45,14 +55,21 @@ export function controlCommand(): Command {
       const cp = await startControlPlane({
         dataDir: pick('dataDir') ?? join(ambitHome(), 'control'),
         adminListen: pick('adminListen'),
+        adminListenAllowRemote: pick('adminListenAllowRemote'),
         adminSocket: pick('adminSocket'),
+        adminMaxWatches: pick('adminMaxWatches'),
         grpcListen: pick('grpcListen'),
         trustDomain: pick('trustDomain'),
         labState: pick('labState'),
         registry: { rootNamespace: file.rootNamespace, vipRange: file.vipRange },
       });
-      const socket = cp.adminSocket ? ` and unix:${cp.adminSocket}` : '';
-      console.log(`control plane ready: admin API on ${cp.adminAddress}${socket}, gRPC on ${cp.grpcAddress}`);
+      const where = [
+        ...(cp.adminSocket ? [`unix:${cp.adminSocket}`] : []),
+        ...(cp.adminAddress ? [`http://${cp.adminAddress} (bearer tokens)`] : []),
+      ];
+      console.log(
+        `control plane ready: admin API on ${where.join(' and ') || 'nothing'}, gRPC on ${cp.grpcAddress}`,
+      );
       await new Promise<void>((resolve) => {
         const stop = () => resolve();
         process.once('SIGTERM', stop);
@@ -66,8 +83,9 @@ export function controlCommand(): Command {
     .description('issue a single-use join token for a node')
     .requiredOption('--node <name>', 'the node that will use it')
     .option('--ttl <seconds>', 'how long it stays valid', '3600')
-    .option('--server <url>', 'control plane admin API; default $AMBIT_SERVER')
-    .action(async (opts: { node: string; ttl: string; server?: string }) => {
+    .addOption(serverOption())
+    .addOption(tokenOption())
+    .action(async (opts: { node: string; ttl: string; server?: string; token?: string }) => {
       const ttlSeconds = Number(opts.ttl);
       if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0) {
         throw new AmbitError(
@@ -75,14 +93,10 @@ export function controlCommand(): Command {
           `--ttl must be a positive whole number of seconds, got "${opts.ttl}"`,
         );
       }
-      const res = await new AdminClient(resolveServer(opts.server)).call<{ token: string }>(
-        'POST',
-        '/ambit/v1/tokens',
-        {
-          node: opts.node,
-          ttlSeconds,
-        },
-      );
+      const res = await adminClient(opts).call<{ token: string }>('POST', '/ambit/v1/tokens', {
+        node: opts.node,
+        ttlSeconds,
+      });
       console.log(res.token);
     });
   const nodeCmd = control.command('node').description('nodes of the mesh');
@@ -92,16 +106,128 @@ export function controlCommand(): Command {
       "revoke a node's credential: its streams end, its certificate requests are refused, until it rejoins with a new token",
     )
     .requiredOption('--node <name>', 'the node')
-    .option('--server <url>', 'control plane admin API; default $AMBIT_SERVER')
-    .action(async (opts: { node: string; server?: string }) => {
-      const res = await new AdminClient(resolveServer(opts.server)).call<{ streamsEnded: number }>(
-        'POST',
-        '/ambit/v1/revoke-node',
-        {
-          node: opts.node,
-        },
-      );
+    .addOption(serverOption())
+    .addOption(tokenOption())
+    .action(async (opts: { node: string; server?: string; token?: string }) => {
+      const res = await adminClient(opts).call<{ streamsEnded: number }>('POST', '/ambit/v1/revoke-node', {
+        node: opts.node,
+      });
       console.log(`node ${opts.node} revoked (${res.streamsEnded} stream(s) ended)`);
     });
+  control.addCommand(adminTokenCommand());
   return control;
+}
+
+interface TokenInfo {
+  name: string;
+  role: string;
+  namespaces: string[];
+  createdAt: string;
+  expiresAt?: string;
+}
+
+/** `ambit control admin-token create|list|revoke`: bearer tokens for a TCP admin listener. */
+function adminTokenCommand(): Command {
+  const cmd = new Command('admin-token').description(
+    'bearer tokens for the admin API over TCP, each with a role: cluster-admin, or edit/view in namespaces',
+  );
+  cmd
+    .command('create')
+    .description('create a token and print it (it is shown only this once)')
+    .addOption(
+      new Option('--role <role>', 'what it may do')
+        .choices(['cluster-admin', 'edit', 'view'])
+        .makeOptionMandatory(),
+    )
+    .option('-n, --namespace <ns...>', 'for edit and view: the namespaces it reaches (repeatable)')
+    .option('--name <name>', 'a name to list and revoke it by (default <role>-<random>)')
+    .option('--ttl <duration>', 'how long it stays valid: 3600, 90s, 30m, 24h, 7d (default: until revoked)')
+    .addOption(serverOption())
+    .addOption(tokenOption())
+    .action(
+      async (opts: {
+        role: string;
+        namespace?: string[];
+        name?: string;
+        ttl?: string;
+        server?: string;
+        token?: string;
+      }) => {
+        const res = await adminClient(opts).call<TokenInfo & { token: string }>(
+          'POST',
+          '/ambit/v1/admin-tokens',
+          {
+            role: opts.role,
+            ...(opts.namespace ? { namespaces: opts.namespace } : {}),
+            ...(opts.name ? { name: opts.name } : {}),
+            ...(opts.ttl ? { ttlSeconds: parseDuration(opts.ttl, '--ttl') } : {}),
+          },
+        );
+        console.log(res.token);
+        console.error(
+          `admin token ${res.name} (${describeRole(res)}${res.expiresAt ? `, expires ${res.expiresAt}` : ''}): it is not shown again`,
+        );
+      },
+    );
+  cmd
+    .command('list')
+    .description('list admin tokens (names, roles, expiry; never the secrets)')
+    .addOption(serverOption())
+    .addOption(tokenOption())
+    .action(async (opts: { server?: string; token?: string }) => {
+      const { items } = await adminClient(opts).call<{ items: TokenInfo[] }>('GET', '/ambit/v1/admin-tokens');
+      if (items.length === 0) {
+        console.error('No admin tokens.');
+        return;
+      }
+      console.log(
+        table(
+          ['NAME', 'ROLE', 'NAMESPACES', 'CREATED', 'EXPIRES'],
+          items.map((t) => [
+            t.name,
+            t.role,
+            t.namespaces.join(',') || '*',
+            t.createdAt,
+            t.expiresAt ?? 'never',
+          ]),
+        ),
+      );
+    });
+  cmd
+    .command('revoke')
+    .description('revoke an admin token by name: it stops working at once')
+    .argument('<name>', 'the token name (see `list`)')
+    .addOption(serverOption())
+    .addOption(tokenOption())
+    .action(async (name: string, opts: { server?: string; token?: string }) => {
+      await adminClient(opts).call('DELETE', `/ambit/v1/admin-tokens/${encodeURIComponent(name)}`);
+      console.log(`admin token ${name} revoked`);
+    });
+  return cmd;
+}
+
+function describeRole(t: TokenInfo): string {
+  return t.namespaces.length > 0 ? `${t.role} in ${t.namespaces.join(', ')}` : t.role;
+}
+
+const UNITS: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600, d: 86400 };
+
+/** `3600`, `90s`, `30m`, `24h`, `7d` into seconds; a clear usage error otherwise. */
+export function parseDuration(text: string, flag: string): number {
+  const m = /^([0-9]{1,9})([smhd]?)$/.exec(text.trim());
+  const seconds = m ? Number(m[1]) * UNITS[m[2]!]! : Number.NaN;
+  if (!m || seconds <= 0) {
+    throw new AmbitError(
+      'AMBIT_ERR_CLI_USAGE',
+      `${flag} must be a duration such as 3600, 90s, 30m, 24h or 7d, got "${text}"`,
+    );
+  }
+  return seconds;
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!/^[0-9]+$/.test(value) || n <= 0)
+    throw new InvalidArgumentError(`expected a positive whole number, got "${value}"`);
+  return n;
 }

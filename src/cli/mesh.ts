@@ -5,7 +5,7 @@ import type { Command as CommandType } from 'commander';
 import { Command, Option } from 'commander';
 import { stringify } from 'yaml';
 import type { ProxyStatus } from '../control/index.ts';
-import { AdminClient, resolveServer } from './client.ts';
+import { type AdminClient, adminClient } from './client.ts';
 import type { GetOptions } from './config.ts';
 import { table } from './output.ts';
 
@@ -36,7 +36,7 @@ interface ServiceView {
 }
 
 function client(cmd: CommandType): AdminClient {
-  return new AdminClient(resolveServer(cmd.optsWithGlobals<{ server?: string }>().server));
+  return adminClient(cmd.optsWithGlobals<{ server?: string; token?: string }>());
 }
 
 function print<T>(

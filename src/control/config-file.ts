@@ -14,6 +14,8 @@ const schema = z
   .object({
     dataDir: z.string().min(1).optional(),
     adminListen: hostPort.optional(),
+    adminListenAllowRemote: z.boolean().optional(),
+    adminMaxWatches: z.number().int().min(1).max(100_000).optional(),
     adminSocket: z.string().optional(),
     grpcListen: hostPort.optional(),
     trustDomain: z.string().min(1).optional(),

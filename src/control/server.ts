@@ -1,14 +1,20 @@
-// `ambit control`: one process holding the store, the registry, the CA, the admin API (15014, plus a
-// Unix socket in the data directory for the local CLI) and the gRPC port (15010: CSR service and the
-// config stream).
+// `ambit control`: one process holding the store, the registry, the CA, the admin API (a Unix socket
+// in the data directory for the local CLI, and only if asked a TCP listener with bearer tokens) and
+// the gRPC port (15010: CSR service and the config stream).
 
+import { chmod, mkdir, stat } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { z } from 'zod';
+import { requireAddon } from '../capture/index.ts';
 import { AmbitError } from '../errors/index.ts';
 import { DEFAULT_TRUST_DOMAIN, type SpiffeId } from '../identity/index.ts';
 import { logger } from '../log/index.ts';
 import { CERTIFICATE_SERVICE_NAME, TYPE } from '../xds/index.ts';
-import { AdminServer, type View } from './api/admin.ts';
+import { AdminServer, type Scope, type View } from './api/admin.ts';
+import { AdminTokens } from './api/admin-tokens.ts';
+import { validateBody } from './api/json-body.ts';
 import { ResourceApi } from './api/resources.ts';
 import {
   CaService,
@@ -30,10 +36,17 @@ const log = logger('control');
 
 export interface ControlOptions {
   dataDir: string;
-  /** `host:port` for the admin API; default 127.0.0.1:15014 (it has no authentication: keep it local). */
+  /**
+   * `host:port` for a TCP admin listener, where every request but `GET /healthz/ready` needs a bearer
+   * token. Default: none (the Unix socket only). A non-loopback address needs `adminListenAllowRemote`.
+   */
   adminListen?: string;
-  /** Also serve the admin API on this Unix socket; default `<dataDir>/admin.sock`. Empty string: none. */
+  /** The explicit acknowledgement that `adminListen` may be reachable from other machines. */
+  adminListenAllowRemote?: boolean;
+  /** The admin API's Unix socket (0600; root and this process's uid only); default `<dataDir>/admin.sock`. Empty string: none. */
   adminSocket?: string;
+  /** Open watches at most on the admin API (default 100); more are answered 429. */
+  adminMaxWatches?: number;
   /** `host:port` for the gRPC port (CA and config stream, TLS, authenticated); default 0.0.0.0:15010. */
   grpcListen?: string;
   /** Limits on the gRPC port against callers that hold it open (defaults in src/control/grpc). */
@@ -62,9 +75,11 @@ export interface ControlPlane {
   /** The CA's decisions: joins, certificate requests, node revocation. */
   caService: CaService;
   stream: ConfigStreamServer;
-  /** Where the admin API listens, as `host:port`. */
-  adminAddress: string;
+  /** Where the TCP admin listener listens, as `host:port`; undefined when there is none (the default). */
+  adminAddress: string | undefined;
   adminSocket: string | undefined;
+  /** The admin API's bearer tokens (digests in the data dir). */
+  adminTokens: AdminTokens;
   /** Where the gRPC port listens, as `host:port`. */
   grpcAddress: string;
   close(): Promise<void>;
@@ -72,13 +87,17 @@ export interface ControlPlane {
 
 export async function startControlPlane(opts: ControlOptions): Promise<ControlPlane> {
   const trustDomain = opts.trustDomain ?? DEFAULT_TRUST_DOMAIN;
-  const adminAt = parseListen(opts.adminListen ?? '127.0.0.1:15014', '--admin-listen');
+  const adminAt =
+    opts.adminListen === undefined
+      ? undefined
+      : adminListenAddress(opts.adminListen, opts.adminListenAllowRemote);
   const grpcAt = parseListen(opts.grpcListen ?? `0.0.0.0:${DEFAULT_GRPC_PORT}`, '--grpc-listen');
   const cleanup: Array<() => Promise<void> | void> = [];
   const close = async () => {
     for (const fn of cleanup.reverse()) await fn();
   };
   try {
+    await preparePrivateDir(opts.dataDir);
     const store = await EmbeddedStore.open(join(opts.dataDir, 'store'));
     cleanup.push(() => store.close());
     // Applies check clusterIPs and workload addresses against what the registry allocated and knows.
@@ -187,36 +206,40 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
 
     const metrics = new Registry();
     collectDefaultMetrics({ register: metrics });
+    const adminTokens = new AdminTokens({ file: join(opts.dataDir, 'admin-tokens.json') });
     const admin = new AdminServer({
       api,
       views: {
         ...registryViews(mesh),
-        proxies: () => ({ version: mesh.snapshot.version, items: stream.status() }),
-        'trust-bundle': () => ({ pem: ca.bundle.toPem() }),
+        proxies: { read: () => ({ version: mesh.snapshot.version, items: stream.status() }) },
+        // The CA's certificate is public: any role may fetch it to verify the mesh.
+        'trust-bundle': { access: 'public', read: () => ({ pem: ca.bundle.toPem() }) },
       },
       actions: {
         'revoke-node': async (body) => {
-          const { node } = (body ?? {}) as { node?: unknown };
-          if (typeof node !== 'string')
-            throw new AmbitError('AMBIT_ERR_API_BAD_REQUEST', 'the body needs "node": the node name');
+          const { node } = validateBody(revokeNodeRequest, body);
           caService.revokeNode(node);
           return { node, revoked: true, streamsEnded: stream.disconnectNode(node) };
         },
         tokens: async (body) => {
-          const { node, ttlSeconds } = (body ?? {}) as { node?: unknown; ttlSeconds?: unknown };
-          if (typeof node !== 'string')
-            throw new AmbitError('AMBIT_ERR_API_BAD_REQUEST', 'the body needs "node": the node name');
-          const issued = tokens.issue(node, typeof ttlSeconds === 'number' ? ttlSeconds : undefined);
+          const { node, ttlSeconds } = validateBody(joinTokenRequest, body);
+          const issued = tokens.issue(node, ttlSeconds);
           return { token: issued.token, node: issued.node, expiresAt: issued.expiresAt.toISOString() };
         },
       },
+      tokens: adminTokens,
+      maxWatches: opts.adminMaxWatches,
       metrics,
     });
     cleanup.push(() => admin.close());
-    const adminAddress = await admin.listen(adminAt);
     const adminSocket =
       opts.adminSocket === '' ? undefined : (opts.adminSocket ?? join(opts.dataDir, 'admin.sock'));
-    if (adminSocket) await admin.listen({ path: adminSocket });
+    // The socket checks its peer's uid with the addon: without it, refuse to start rather than serve unchecked.
+    if (adminSocket) {
+      requireAddon();
+      await admin.listen({ path: adminSocket });
+    }
+    const adminAddress = adminAt ? await admin.listen(adminAt) : undefined;
     log.info(
       { adminAddress, adminSocket, grpcAddress: grpc.address, revision: store.revision },
       'control plane ready',
@@ -232,6 +255,7 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
       stream,
       adminAddress,
       adminSocket,
+      adminTokens,
       grpcAddress: grpc.address,
       close,
     };
@@ -270,35 +294,117 @@ export function parseListen(text: string, flag: string): { host: string; port: n
   return { host: m[1] ?? m[2]!, port };
 }
 
-/** The derived views the CLI reads: `/ambit/v1/workloads`, `/services`, `/describe`. */
+/** A join token's request: the node, and a lifetime of at most 30 days. */
+const joinTokenRequest = z
+  .object({
+    node: z.string().min(1),
+    ttlSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(30 * 24 * 3600)
+      .optional(),
+  })
+  .strict();
+const revokeNodeRequest = z.object({ node: z.string().min(1) }).strict();
+
+/**
+ * The TCP admin listener's address. Loopback only, unless the operator acknowledged a remote one:
+ * tokens cross the network in clear there.
+ */
+export function adminListenAddress(text: string, allowRemote = false): { host: string; port: number } {
+  const at = parseListen(text, '--admin-listen');
+  const loopback =
+    at.host === 'localhost' || (isIP(at.host) === 4 && at.host.startsWith('127.')) || at.host === '::1';
+  if (!loopback && !allowRemote) {
+    throw new AmbitError(
+      'AMBIT_ERR_CONTROL_REMOTE_ADMIN',
+      `--admin-listen ${text} is not a loopback address: anyone who can reach it can try tokens, and they travel in clear; add --admin-listen-allow-remote (adminListenAllowRemote: true) to mean it`,
+    );
+  }
+  return at;
+}
+
+/**
+ * The data directory holds the CA key, the token digests and the admin socket: made 0700, tightened
+ * to 0700 when it is more open (with a warning), and refused when another user owns it.
+ */
+export async function preparePrivateDir(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const info = await stat(dir);
+  const uid = process.getuid?.() ?? info.uid;
+  if (info.uid !== uid) {
+    throw new AmbitError(
+      'AMBIT_ERR_CONTROL_DATA_DIR',
+      `the data directory ${dir} belongs to uid ${info.uid}, not to this process (uid ${uid}): another user could change the CA and tokens there; use a directory of your own (--data-dir)`,
+    );
+  }
+  if ((info.mode & 0o077) !== 0) {
+    log.warn(
+      { dir, mode: (info.mode & 0o777).toString(8) },
+      'the data directory was open to others; made it 0700',
+    );
+    await chmod(dir, 0o700);
+  }
+}
+
+/** The derived views the CLI reads: `/ambit/v1/workloads`, `/services`, `/describe`, `/issues`. */
 function registryViews(mesh: MeshState): Record<string, View> {
-  const inNamespace = (q: URLSearchParams) => (o: { namespace: string }) =>
-    !q.get('namespace') || o.namespace === q.get('namespace');
+  const inNamespace = (q: URLSearchParams, scope: Scope) => (o: { namespace: string }) =>
+    scope.visible(o.namespace) && (!q.get('namespace') || o.namespace === q.get('namespace'));
+  // An issue names its object as `Kind namespace/name`; cluster-scoped objects have no namespace.
+  const issueNamespace = (object: string) => /^\S+ ([^/\s]+)\//.exec(object)?.[1];
   return {
-    workloads: (q) => ({ items: mesh.registry.workloads.filter(inNamespace(q)) }),
-    services: (q) => ({ items: mesh.registry.services.filter(inNamespace(q)) }),
-    issues: () => ({ items: mesh.registry.issues }),
-    describe: (q) => {
-      const kind = q.get('kind');
-      const name = q.get('name') ?? '';
-      const namespace = q.get('namespace') ?? 'default';
-      const items = kind === 'service' ? mesh.registry.services : mesh.registry.workloads;
-      const found = items.find((o) => o.name === name && o.namespace === namespace);
-      if (!found) {
-        throw new AmbitError(
-          'AMBIT_ERR_API_NOT_FOUND',
-          `${kind ?? 'workload'} "${name}" not found in namespace ${namespace}`,
-        );
-      }
-      if (kind === 'service') return { service: found };
-      const policies = mesh.registry.authorizations.filter((a) =>
-        (found as (typeof mesh.registry.workloads)[number]).authorizationPolicies.some(
-          (b) => b.policy === `${a.namespace}/${a.name}`,
-        ),
-      );
-      return { workload: found, authorizations: policies };
+    workloads: {
+      access: 'namespaced',
+      read: (q, scope) => ({ items: mesh.registry.workloads.filter(inNamespace(q, scope)) }),
     },
+    services: {
+      access: 'namespaced',
+      read: (q, scope) => ({ items: mesh.registry.services.filter(inNamespace(q, scope)) }),
+    },
+    issues: {
+      access: 'namespaced',
+      // Issues about cluster-scoped objects are for those who see the whole cluster.
+      read: (_q, scope) => ({
+        items: mesh.registry.issues.filter((i) => {
+          const ns = issueNamespace(i.object);
+          return ns === undefined ? scope.all : scope.visible(ns);
+        }),
+      }),
+    },
+    describe: { access: 'namespaced', read: (q, scope) => describe(mesh, q, scope) },
   };
+}
+
+/** One workload (with the policies bound to it that the reader may see) or one service. */
+function describe(mesh: MeshState, q: URLSearchParams, scope: Scope): unknown {
+  const kind = q.get('kind');
+  const name = q.get('name') ?? '';
+  const namespace = q.get('namespace') ?? 'default';
+  if (!scope.visible(namespace)) {
+    throw new AmbitError(
+      'AMBIT_ERR_API_FORBIDDEN',
+      `describe in namespace "${namespace}" is forbidden: the token's role does not reach that namespace`,
+    );
+  }
+  const items = kind === 'service' ? mesh.registry.services : mesh.registry.workloads;
+  const found = items.find((o) => o.name === name && o.namespace === namespace);
+  if (!found) {
+    throw new AmbitError(
+      'AMBIT_ERR_API_NOT_FOUND',
+      `${kind ?? 'workload'} "${name}" not found in namespace ${namespace}`,
+    );
+  }
+  if (kind === 'service') return { service: found };
+  const policies = mesh.registry.authorizations.filter(
+    (a) =>
+      scope.visible(a.namespace) &&
+      (found as (typeof mesh.registry.workloads)[number]).authorizationPolicies.some(
+        (b) => b.policy === `${a.namespace}/${a.name}`,
+      ),
+  );
+  return { workload: found, authorizations: policies };
 }
 
 /** Drops keys whose value is undefined, so they do not override defaults when spread. */

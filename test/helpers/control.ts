@@ -48,7 +48,7 @@ export async function startControl(t: TestContext, dataDir?: string): Promise<Ru
   if (!dataDir) t.after(() => rm(dir, { recursive: true, force: true }));
   const child = spawn(
     process.execPath,
-    [AMBIT, 'control', '--data-dir', dir, '--admin-listen', '127.0.0.1:0', '--grpc-listen', '127.0.0.1:0'],
+    [AMBIT, 'control', '--data-dir', dir, '--grpc-listen', '127.0.0.1:0'],
     {
       env: { ...process.env, AMBIT_LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'pipe', 'inherit'],

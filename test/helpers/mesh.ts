@@ -20,6 +20,24 @@ export async function startTestControl(t: TestContext, dataDir?: string): Promis
   return cp;
 }
 
+const adminTokens = new WeakMap<ControlPlane, string>();
+
+/**
+ * A request to the control plane's TCP admin listener with a cluster-admin token (made once per
+ * control plane), as an operator's tool would send it.
+ */
+export async function adminFetch(cp: ControlPlane, path: string, init: RequestInit = {}): Promise<Response> {
+  if (!cp.adminAddress) throw new Error('this control plane has no TCP admin listener (adminListen)');
+  let token = adminTokens.get(cp);
+  if (!token) {
+    token = cp.adminTokens.create({ role: 'cluster-admin' }).token;
+    adminTokens.set(cp, token);
+  }
+  const headers = new Headers(init.headers);
+  headers.set('authorization', `Bearer ${token}`);
+  return fetch(`http://${cp.adminAddress}${path}`, { ...init, headers });
+}
+
 /** Joins `node` to the control plane with a fresh token, as a node agent does. */
 export async function joinNode(cp: ControlPlane, node: string): Promise<NodeCredential> {
   const { token } = cp.tokens.issue(node);

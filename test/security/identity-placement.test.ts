@@ -13,7 +13,7 @@ import { hasCode } from '../../src/errors/index.ts';
 import { createCsr, generateKeyPair, type SpiffeId } from '../../src/identity/index.ts';
 import { CaClient, controlPlaneCredentials, type NodeCredential } from '../../src/xds/index.ts';
 import { eventually } from '../helpers/lab.ts';
-import { joinNode } from '../helpers/mesh.ts';
+import { adminFetch, joinNode } from '../helpers/mesh.ts';
 
 interface Pod {
   name: string;
@@ -141,7 +141,7 @@ test("a revoked node's workloads leave the mesh until it rejoins", async (t) => 
   await joinNode(cp, 'node-1');
   const endpoints = () => cp.mesh.registry.services.find((s) => s.key === 'shop/web')?.endpoints.length;
   await eventually(async () => (endpoints() === 1 ? true : undefined), 10_000, 'web is an endpoint');
-  const revoke = await fetch(`http://${cp.adminAddress}/ambit/v1/revoke-node`, {
+  const revoke = await adminFetch(cp, '/ambit/v1/revoke-node', {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ node: 'node-1' }),

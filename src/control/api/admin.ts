@@ -2,35 +2,75 @@
 // for create, replace, get, list (by namespace and label selector), delete and watch; Ambit's own
 // `/ambit/v1/…` endpoints for transactional apply and the derived views; health and metrics.
 // Errors are Kubernetes `Status` objects carrying the Ambit error code.
+//
+// Who is asking: on the Unix socket, the peer's uid (SO_PEERCRED) must be root or the control plane's
+// own, and it acts as cluster-admin; on a TCP listener, every request but `GET /healthz/ready` carries
+// `Authorization: Bearer <token>`, whose role `access.ts` checks.
 
-import { unlink } from 'node:fs/promises';
+import { chmod, unlink } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { type AddressInfo, isIP } from 'node:net';
+import { type AddressInfo, isIP, type Socket } from 'node:net';
 import type { Registry } from 'prom-client';
-import { CONFIG_INVALID, type ConfigIssue, type KindInfo, kindByPlural } from '../../config/index.ts';
+import { peerUid } from '../../capture/index.ts';
+import {
+  CONFIG_INVALID,
+  type ConfigIssue,
+  type KindInfo,
+  kindByPlural,
+  type Resource,
+  resourceNamespace,
+} from '../../config/index.ts';
 import { AmbitError } from '../../errors/index.ts';
 import { logger } from '../../log/index.ts';
 import type { Change, StoredObject } from '../store/index.ts';
+import { authorize, canRead, type Principal, requireClusterAdmin, type Verb } from './access.ts';
+import type { AdminTokens } from './admin-tokens.ts';
+import { API_INVALID, invalid, parseJsonBody } from './json-body.ts';
 import { kindOf, type ResourceApi, type ResourceRef } from './resources.ts';
 import { parseLabelSelector } from './selector.ts';
 
 const log = logger('admin');
-const MAX_BODY = 16 * 1024 * 1024;
+/** Request bodies above this are refused with 413 (by Content-Length before reading, else while reading). */
+export const MAX_BODY = 16 * 1024 * 1024;
 const MAX_WATCH_BACKLOG = 16 * 1024 * 1024;
+/** Default cap on open watches; each may hold up to 16 MiB for a slow reader. */
+export const DEFAULT_MAX_WATCHES = 100;
 
-/** A read-only view served at `/ambit/v1/<name>` (workloads, services, proxies …). */
-export type View = (query: URLSearchParams) => unknown;
-/** An operation served at `POST /ambit/v1/<name>` with a JSON body (join tokens …). */
+/**
+ * A read-only view served at `/ambit/v1/<name>` (workloads, services, proxies …). `access` says who
+ * may read it: anyone authenticated (`public`), namespaced roles filtered to their namespaces
+ * (`namespaced`: `read` gets `visible`), or cluster-admin only (`cluster`, the default for mesh-wide views).
+ */
+export interface View {
+  access?: 'public' | 'namespaced' | 'cluster';
+  read(query: URLSearchParams, scope: Scope): unknown;
+}
+
+/** What the reader may see: everything (`all`), or the namespaces `visible` says yes to. */
+export interface Scope {
+  all: boolean;
+  visible(namespace: string): boolean;
+}
+/** An operation served at `POST /ambit/v1/<name>` with a JSON body (join tokens …); cluster-admin only. */
 export type Action = (body: unknown) => Promise<unknown>;
 
 export interface AdminOptions {
   api: ResourceApi;
   views?: Record<string, View>;
   actions?: Record<string, Action>;
+  /** The bearer tokens a TCP listener accepts; without it a TCP listener accepts none. */
+  tokens?: AdminTokens;
+  /** Open watches at most (default 100); more are answered 429. */
+  maxWatches?: number;
+  /** Uids allowed on the Unix socket; default root and this process's own. */
+  socketUids?: readonly number[];
   metrics?: Registry;
   /** Whether the control plane is ready to serve (for /healthz/ready). */
   ready?: () => boolean;
 }
+
+/** How a listener learns who is asking. */
+type Authn = { kind: 'socket' } | { kind: 'token' };
 
 interface Target {
   info: KindInfo;
@@ -49,23 +89,39 @@ const STATUS_BY_CODE: Record<string, [number, string]> = {
   AMBIT_ERR_API_TOO_LARGE: [413, 'RequestEntityTooLarge'],
   AMBIT_ERR_API_FORBIDDEN: [403, 'Forbidden'],
   AMBIT_ERR_API_UNSUPPORTED_MEDIA: [415, 'UnsupportedMediaType'],
+  AMBIT_ERR_API_UNAUTHORIZED: [401, 'Unauthorized'],
+  AMBIT_ERR_API_TOO_MANY_WATCHES: [429, 'TooManyRequests'],
+  [API_INVALID]: [422, 'Invalid'],
 };
+
+const SOCKET_PRINCIPAL = (uid: number): Principal => ({
+  user: `unix-socket:uid=${uid}`,
+  role: 'cluster-admin',
+  namespaces: [],
+});
 
 export class AdminServer {
   private readonly opts: AdminOptions;
   private readonly servers: Server[] = [];
   private readonly watches = new Set<ServerResponse>();
+  /** The uid of each accepted Unix socket connection's peer. */
+  private readonly peers = new WeakMap<Socket, number>();
 
   constructor(opts: AdminOptions) {
     this.opts = opts;
   }
 
-  /** Listens on a TCP address, or a Unix socket path when `port` is undefined. Returns the bound address. */
+  /**
+   * Listens on a TCP address (bearer tokens) or a Unix socket path (peer uid, mode 0600 whatever the
+   * umask). Returns the bound address.
+   */
   async listen(where: { host: string; port: number } | { path: string }): Promise<string> {
+    const authn: Authn = 'path' in where ? { kind: 'socket' } : { kind: 'token' };
     const server = createServer((req, res) => {
-      this.handle(req, res).catch((err) => this.fail(res, err));
+      this.handle(req, res, authn).catch((err) => this.fail(res, err));
     });
     server.keepAliveTimeout = 5_000;
+    if (authn.kind === 'socket') server.on('connection', (socket: Socket) => this.checkPeer(socket));
     this.servers.push(server);
     if ('path' in where) await unlink(where.path).catch(() => {});
     await new Promise<void>((resolve, reject) => {
@@ -73,8 +129,51 @@ export class AdminServer {
       if ('path' in where) server.listen(where.path, resolve);
       else server.listen(where.port, where.host, resolve);
     });
+    // The directory (0700) keeps others out until the mode is set; the peer check stays regardless.
+    if ('path' in where) await chmod(where.path, 0o600);
     const addr = server.address();
     return typeof addr === 'string' ? addr : `${(addr as AddressInfo).address}:${(addr as AddressInfo).port}`;
+  }
+
+  /** Closes a socket connection at once unless its peer is root or this process's own uid. */
+  private checkPeer(socket: Socket): void {
+    const allowed = this.opts.socketUids ?? [0, process.getuid?.() ?? 0];
+    let uid: number | undefined;
+    try {
+      uid = peerUid(socket);
+    } catch (err) {
+      log.error({ err }, 'cannot read the admin socket peer uid; closing the connection');
+    }
+    if (uid !== undefined && allowed.includes(uid)) {
+      this.peers.set(socket, uid);
+      return;
+    }
+    if (uid !== undefined)
+      log.warn(
+        { uid, allowed },
+        'admin socket connection refused: the peer uid is neither root nor the control plane',
+      );
+    socket.destroy();
+  }
+
+  /** Who is asking, or 401. `GET /healthz/ready` needs no one. */
+  private principal(req: IncomingMessage, authn: Authn): Principal {
+    if (authn.kind === 'socket') {
+      const uid = this.peers.get(req.socket);
+      if (uid === undefined)
+        throw new AmbitError('AMBIT_ERR_API_UNAUTHORIZED', 'the socket peer was not checked');
+      return SOCKET_PRINCIPAL(uid);
+    }
+    const header = req.headers.authorization ?? '';
+    const m = /^Bearer[ ]+(\S+)\s*$/i.exec(header);
+    const found = m ? this.opts.tokens?.authenticate(m[1]!) : undefined;
+    if (found) return found;
+    throw new AmbitError(
+      'AMBIT_ERR_API_UNAUTHORIZED',
+      m
+        ? 'the bearer token is unknown, revoked or expired'
+        : 'this listener needs Authorization: Bearer <token> (create one with `ambit control admin-token create`)',
+    );
   }
 
   async close(): Promise<void> {
@@ -91,19 +190,21 @@ export class AdminServer {
     );
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async handle(req: IncomingMessage, res: ServerResponse, authn: Authn): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://admin');
     const path = url.pathname.replace(/\/+$/, '') || '/';
     const method = req.method ?? 'GET';
     checkBrowserSafety(req, method);
 
-    if (path === '/healthz/ready') {
+    if (path === '/healthz/ready' && method === 'GET') {
       const ready = this.opts.ready?.() ?? true;
       res
         .writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' })
         .end(ready ? 'ready\n' : 'not ready\n');
       return;
     }
+    const who = this.principal(req, authn);
+    // Process metrics say nothing about any namespace: every role may scrape them.
     if (path === '/metrics' && this.opts.metrics) {
       res
         .writeHead(200, { 'content-type': this.opts.metrics.contentType })
@@ -111,11 +212,20 @@ export class AdminServer {
       return;
     }
     if (path.startsWith('/ambit/v1/'))
-      return this.handleAmbit(method, path.slice('/ambit/v1/'.length), url, req, res);
+      return this.handleAmbit(who, method, path.slice('/ambit/v1/'.length), url, req, res);
 
     const target = parseResourcePath(path);
     if (!target) throw badRequest(`no such path ${path}`, 'AMBIT_ERR_API_NOT_FOUND');
     const api = this.opts.api;
+    const check = (verb: Verb) =>
+      authorize(who, {
+        verb,
+        resource: target.info.plural,
+        group: target.info.group,
+        namespaced: target.info.namespaced,
+        namespace: target.namespace,
+        name: target.name,
+      });
     if (target.name === undefined) {
       if (method === 'GET') {
         const query = {
@@ -123,7 +233,11 @@ export class AdminServer {
           namespace: target.namespace,
           labelSelector: url.searchParams.get('labelSelector') ?? undefined,
         };
-        if (isTrue(url.searchParams.get('watch'))) return this.watch(query, url, res);
+        if (isTrue(url.searchParams.get('watch'))) {
+          check('watch');
+          return this.watch(query, url, res);
+        }
+        check('list');
         return json(res, 200, {
           apiVersion: 'v1',
           kind: 'List',
@@ -132,14 +246,19 @@ export class AdminServer {
         });
       }
       if (method === 'POST') {
+        check('create');
         const body = withNamespace(await readJson(req), target);
         return json(res, 201, await api.create(body));
       }
       throw methodNotAllowed(method, path);
     }
     const ref: ResourceRef = { kind: target.info.kind, namespace: target.namespace, name: target.name };
-    if (method === 'GET') return json(res, 200, api.get(ref));
+    if (method === 'GET') {
+      check('get');
+      return json(res, 200, api.get(ref));
+    }
     if (method === 'PUT') {
+      check('update');
       const body = withNamespace(await readJson(req), target) as { metadata?: { name?: unknown } };
       if (body.metadata?.name !== target.name) {
         throw badRequest(
@@ -156,6 +275,7 @@ export class AdminServer {
       );
     }
     if (method === 'DELETE') {
+      check('delete');
       const current = api.get(ref);
       await api.delete([ref], { dryRun: isDryRun(url) });
       return json(res, 200, current);
@@ -164,6 +284,7 @@ export class AdminServer {
   }
 
   private async handleAmbit(
+    who: Principal,
     method: string,
     name: string,
     url: URL,
@@ -173,23 +294,72 @@ export class AdminServer {
     const api = this.opts.api;
     if (name === 'apply' || name === 'delete') {
       if (method !== 'POST') throw methodNotAllowed(method, url.pathname);
-      const body = (await readJson(req)) as { objects?: unknown; refs?: unknown; dryRun?: unknown };
+      const body = requireObject(await readJson(req)) as {
+        objects?: unknown;
+        refs?: unknown;
+        dryRun?: unknown;
+      };
+      if (body.dryRun !== undefined && typeof body.dryRun !== 'boolean')
+        throw invalid('dryRun', 'must be true or false');
       const dryRun = body.dryRun === true;
       if (name === 'apply') {
-        if (!Array.isArray(body.objects)) throw badRequest('the body needs "objects": a list of resources');
-        return json(res, 200, { results: await api.apply(body.objects, { dryRun }) });
+        if (!Array.isArray(body.objects)) throw invalid('objects', 'must be a list of resources');
+        // Checked per validated object inside the transaction: one object out of reach refuses the batch.
+        const guard = who.role === 'cluster-admin' ? undefined : (r: Resource) => authorize(who, writeOf(r));
+        return json(res, 200, { results: await api.apply(body.objects, { dryRun, guard }) });
       }
-      if (!Array.isArray(body.refs))
-        throw badRequest('the body needs "refs": a list of { kind, namespace, name }');
+      if (!Array.isArray(body.refs)) throw invalid('refs', 'must be a list of { kind, namespace, name }');
       const refs = body.refs.map(toRef);
+      for (const ref of refs) authorize(who, refAttributes(ref, 'delete'));
       return json(res, 200, { results: await api.delete(refs, { dryRun }) });
     }
+    if (name === 'admin-tokens' || name.startsWith('admin-tokens/'))
+      return this.handleTokens(who, method, name, req, res);
     const action = this.opts.actions?.[name];
-    if (action && method === 'POST') return json(res, 200, await action(await readJson(req)));
+    if (action && method === 'POST') {
+      requireClusterAdmin(who, `POST /ambit/v1/${name}`);
+      return json(res, 200, await action(await readJson(req)));
+    }
     const view = this.opts.views?.[name];
     if (!view || method !== 'GET')
       throw badRequest(`no such path ${url.pathname}`, 'AMBIT_ERR_API_NOT_FOUND');
-    return json(res, 200, view(url.searchParams));
+    const access = view.access ?? 'cluster';
+    if (access === 'cluster') requireClusterAdmin(who, `GET /ambit/v1/${name}`);
+    const asked = url.searchParams.get('namespace');
+    if (access === 'namespaced' && asked)
+      authorize(who, {
+        verb: 'list',
+        resource: name,
+        group: 'ambit.dev',
+        namespaced: true,
+        namespace: asked,
+      });
+    return json(
+      res,
+      200,
+      view.read(url.searchParams, { all: who.role === 'cluster-admin', visible: (ns) => canRead(who, ns) }),
+    );
+  }
+
+  /** Admin tokens: create (the secret is in this answer only), list (no secrets), revoke by name. */
+  private async handleTokens(
+    who: Principal,
+    method: string,
+    name: string,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<void> {
+    requireClusterAdmin(who, 'admin tokens');
+    const tokens = this.opts.tokens;
+    if (!tokens) throw badRequest('this control plane keeps no admin tokens', 'AMBIT_ERR_API_NOT_FOUND');
+    const tokenName = name.slice('admin-tokens/'.length);
+    if (name === 'admin-tokens') {
+      if (method === 'POST') return json(res, 201, tokens.create(await readJson(req)));
+      if (method === 'GET') return json(res, 200, { items: tokens.list() });
+    } else if (method === 'DELETE' && tokenName !== '' && !tokenName.includes('/')) {
+      return json(res, 200, tokens.revoke(tokenName));
+    }
+    throw methodNotAllowed(method, `/ambit/v1/${name}`);
   }
 
   /** Streams `{type, object}` lines: the current items as ADDED (unless resuming), then every change. */
@@ -204,6 +374,13 @@ export class AdminServer {
       (query.namespace === undefined ||
         ('namespace' in o.metadata && o.metadata.namespace === query.namespace)) &&
       match(o.metadata.labels);
+    const max = this.opts.maxWatches ?? DEFAULT_MAX_WATCHES;
+    if (this.watches.size >= max) {
+      throw new AmbitError(
+        'AMBIT_ERR_API_TOO_MANY_WATCHES',
+        `too many open watches (the limit is ${max}); retry later, or raise adminMaxWatches`,
+      );
+    }
     res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
     res.flushHeaders(); // a watch on an empty collection must still answer at once
     // A watcher that stops reading is cut off once 16 MiB wait for it, rather than growing without
@@ -238,24 +415,37 @@ export class AdminServer {
     if (status === 500) log.error({ err }, 'admin API request failed');
     const issues =
       (err instanceof AmbitError ? (err.detail?.errors as ConfigIssue[] | undefined) : undefined) ?? [];
-    json(res, status, {
-      apiVersion: 'v1',
-      kind: 'Status',
-      status: 'Failure',
-      code: status,
-      reason,
-      message: err instanceof Error ? err.message : String(err),
-      details: {
-        ambitCode: code,
-        causes: issues.map((i) => ({
-          field: i.path,
-          message: i.message,
-          kind: i.kind,
-          name: i.name,
-          source: i.source,
-        })),
+    const headers: Record<string, string> =
+      status === 401
+        ? { 'www-authenticate': 'Bearer' }
+        : status === 429
+          ? { 'retry-after': '1' }
+          : status === 413
+            ? { connection: 'close' }
+            : {};
+    json(
+      res,
+      status,
+      {
+        apiVersion: 'v1',
+        kind: 'Status',
+        status: 'Failure',
+        code: status,
+        reason,
+        message: err instanceof Error ? err.message : String(err),
+        details: {
+          ambitCode: code,
+          causes: issues.map((i) => ({
+            field: i.path,
+            message: i.message,
+            kind: i.kind,
+            name: i.name,
+            source: i.source,
+          })),
+        },
       },
-    });
+      headers,
+    );
   }
 }
 
@@ -336,6 +526,37 @@ function withNamespace(body: unknown, target: Target): unknown {
   return { ...obj, metadata: { ...(obj.metadata ?? {}), namespace: target.namespace } };
 }
 
+function requireObject(body: unknown): object {
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw invalid('', 'the request body must be a JSON object');
+  return body;
+}
+
+/** What writing `r` means to RBAC: create-or-update of its kind in its namespace. */
+function writeOf(r: Resource) {
+  const info = kindOf(r.kind);
+  return {
+    verb: 'update' as const,
+    resource: info.plural,
+    group: info.group,
+    namespaced: info.namespaced,
+    namespace: info.namespaced ? resourceNamespace(r) : undefined,
+    name: r.metadata.name,
+  };
+}
+
+function refAttributes(ref: ResourceRef, verb: Verb) {
+  const info = kindOf(ref.kind);
+  return {
+    verb,
+    resource: info.plural,
+    group: info.group,
+    namespaced: info.namespaced,
+    namespace: ref.namespace,
+    name: ref.name,
+  };
+}
+
 function toRef(v: unknown, i: number): ResourceRef {
   const r = v as Partial<ResourceRef>;
   if (
@@ -343,7 +564,7 @@ function toRef(v: unknown, i: number): ResourceRef {
     typeof r.name !== 'string' ||
     (r.namespace !== undefined && typeof r.namespace !== 'string')
   ) {
-    throw badRequest(`refs[${i}] needs string kind and name (and optional namespace)`);
+    throw invalid(`refs[${i}]`, 'needs string kind and name (and optional namespace)');
   }
   const info = kindOf(r.kind);
   return {
@@ -353,26 +574,34 @@ function toRef(v: unknown, i: number): ResourceRef {
   };
 }
 
+/** The body as JSON: at most MAX_BODY bytes (413), no duplicate keys and not too deep (422). */
 async function readJson(req: IncomingMessage): Promise<unknown> {
+  const tooLarge = () =>
+    new AmbitError('AMBIT_ERR_API_TOO_LARGE', `the request body is larger than ${MAX_BODY} bytes, the limit`);
+  if (Number(req.headers['content-length'] ?? 0) > MAX_BODY) throw tooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_BODY)
-      throw new AmbitError('AMBIT_ERR_API_TOO_LARGE', `the request body is larger than ${MAX_BODY} bytes`);
+    if (size > MAX_BODY) throw tooLarge();
     chunks.push(chunk);
   }
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch (cause) {
-    throw new AmbitError('AMBIT_ERR_API_BAD_REQUEST', 'the request body is not valid JSON', { cause });
-  }
+  return parseJsonBody(Buffer.concat(chunks).toString('utf8'));
 }
 
-function json(res: ServerResponse, status: number, body: unknown): void {
+function json(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = `${JSON.stringify(body)}\n`;
   res
-    .writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
+    .writeHead(status, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(text),
+      ...headers,
+    })
     .end(text);
 }
 

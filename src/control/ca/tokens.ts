@@ -20,8 +20,16 @@ interface TokenRecord {
 
 const PREFIX = 'ambit-join-';
 
-function digest(token: string): string {
+/** What is kept of a secret token: its SHA-256, hex. Also used for the admin API's tokens. */
+export function digest(token: string): string {
   return createHash('sha256').update(token).digest('hex');
+}
+
+/** Replaces `file` with `value` as JSON, readable by the owner only, in one rename. */
+export function writeJsonAtomic(file: string, value: unknown): void {
+  const tmp = `${file}.tmp`;
+  writeFileSync(tmp, JSON.stringify(value), { mode: 0o600 });
+  renameSync(tmp, file);
 }
 
 export class JoinTokens {
@@ -66,9 +74,7 @@ export class JoinTokens {
 
   private save(): void {
     if (!this.file) return;
-    const tmp = `${this.file}.tmp`;
-    writeFileSync(tmp, JSON.stringify(Object.fromEntries(this.records)), { mode: 0o600 });
-    renameSync(tmp, this.file);
+    writeJsonAtomic(this.file, Object.fromEntries(this.records));
   }
 
   /** A new single-use token for `node`, valid for `ttlSeconds` (default one hour). */

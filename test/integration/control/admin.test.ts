@@ -22,15 +22,17 @@ async function start(t: { after: (fn: () => Promise<void>) => void }) {
     await rm(dir, { recursive: true, force: true });
   });
   const base = `http://${cp.adminAddress}`;
+  const token = cp.adminTokens.create({ role: 'cluster-admin' }).token;
+  const auth = { authorization: `Bearer ${token}` };
   const call = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(`${base}${path}`, {
       method,
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...auth },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     return { status: res.status, body: (await res.json()) as Record<string, any> };
   };
-  return { cp, base, call };
+  return { cp, base, call, auth };
 }
 
 const svc = (name: string, port = 80) => ({
@@ -107,22 +109,22 @@ describe('admin API', () => {
     assert.equal(missing.body.details.ambitCode, 'AMBIT_ERR_API_NOT_FOUND');
     assert.equal((await call('GET', '/api/v1/widgets')).status, 404);
     assert.equal((await call('PATCH', `${col}/web`, {})).status, 405);
-    const base = (await start(t)).base;
-    const notJson = await fetch(`${base}${col}`, {
+    const other = await start(t);
+    const notJson = await fetch(`${other.base}${col}`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...other.auth },
       body: '{',
     });
     assert.equal(notJson.status, 400);
   });
 
   test('a web page cannot drive it: names in Host and non-JSON writes are refused', async (t) => {
-    const { base, cp } = await start(t);
+    const { base, cp, auth } = await start(t);
     const col = '/api/v1/namespaces/shop/services';
     // What a cross-site form or a no-preflight fetch can send: text/plain.
     const plain = await fetch(`${base}${col}`, {
       method: 'POST',
-      headers: { 'content-type': 'text/plain' },
+      headers: { 'content-type': 'text/plain', ...auth },
       body: JSON.stringify(svc('web')),
     });
     assert.equal(plain.status, 415);
@@ -130,7 +132,7 @@ describe('admin API', () => {
     assert.equal(cp.api.list({ kind: 'Service' }).length, 0, 'nothing was created');
     // DNS rebinding: the browser sends the attacker's name as Host.
     const rebound = await new Promise<number>((resolve, reject) => {
-      request(`${base}/api/v1/services`, { headers: { host: 'evil.example:15014' } }, (res) => {
+      request(`${base}/api/v1/services`, { headers: { host: 'evil.example:15014', ...auth } }, (res) => {
         res.resume();
         resolve(res.statusCode ?? 0);
       })
@@ -141,11 +143,12 @@ describe('admin API', () => {
   });
 
   test('watch streams the current items, then every change', async (t) => {
-    const { cp, call } = await start(t);
+    const { cp, call, auth } = await start(t);
     await call('PUT', '/api/v1/namespaces/shop/services/web', svc('web'));
     const events: Array<{ type: string; name: string }> = [];
     const done = new Promise<void>((resolve, reject) => {
-      const req = request(`http://${cp.adminAddress}/api/v1/namespaces/shop/services?watch=true`, (res) => {
+      const url = `http://${cp.adminAddress}/api/v1/namespaces/shop/services?watch=true`;
+      const req = request(url, { headers: auth }, (res) => {
         let buf = '';
         res.on('data', (d: Buffer) => {
           buf += d.toString();

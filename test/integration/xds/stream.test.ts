@@ -18,7 +18,7 @@ import {
   XdsClient,
 } from '../../../src/xds/index.ts';
 import { eventually } from '../../helpers/lab.ts';
-import { joinNode, startTestControl } from '../../helpers/mesh.ts';
+import { adminFetch, joinNode, startTestControl } from '../../helpers/mesh.ts';
 
 const ns = (name: string) => ({
   apiVersion: 'v1',
@@ -239,7 +239,7 @@ describe('config stream', () => {
     const p = proxy(cp, cred);
     t.after(() => p.client.stop());
     await p.client.whenSynced();
-    const res = await fetch(`http://${cp.adminAddress}/ambit/v1/revoke-node`, {
+    const res = await adminFetch(cp, '/ambit/v1/revoke-node', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ node: 'node-1' }),
