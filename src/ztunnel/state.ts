@@ -35,6 +35,11 @@ export interface StateSnapshot {
   >;
   /** VIPs, to tell "a service port that does not exist" from "not a service". */
   readonly vips: ReadonlySet<string>;
+  /**
+   * VIPs that are also a workload's address, by VIP → service key. The workload wins: these VIPs are
+   * left out of `vips` and `serviceByVipPort`, so a Service can never capture traffic to a workload.
+   */
+  readonly shadowedVips: ReadonlyMap<string, string>;
   readonly version: number;
 }
 
@@ -66,8 +71,13 @@ function index(
     { service: ServiceResource; port: ServiceResource['ports'][number] }
   >();
   const vips = new Set<string>();
+  const shadowedVips = new Map<string, string>();
   for (const s of services.values()) {
     for (const vip of s.vips) {
+      if (workloadByAddress.has(vip)) {
+        shadowedVips.set(vip, s.key);
+        continue;
+      }
       vips.add(vip);
       for (const p of s.ports) serviceByVipPort.set(`${vip}:${p.port}`, { service: s, port: p });
     }
@@ -82,6 +92,7 @@ function index(
     workloadByIdentity,
     serviceByVipPort,
     vips,
+    shadowedVips,
     version,
   };
 }
@@ -163,6 +174,8 @@ export class ZtunnelState {
       authorizations: [...s.authorizations.values()],
       trustBundle: s.trustBundlePem,
       revokedCertificates: s.revoked.entries,
+      // VIPs ignored because a workload has the address (the control plane reports the conflict).
+      shadowedVips: Object.fromEntries(s.shadowedVips),
     };
   }
 }

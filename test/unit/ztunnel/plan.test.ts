@@ -290,6 +290,56 @@ describe('inbound planning', () => {
   }
 });
 
+describe('a VIP never shadows a workload address', () => {
+  test("a Service whose VIP is a pod's address does not capture traffic to the pod", () => {
+    const s = new ZtunnelState();
+    s.apply(TYPE.workload, {
+      upserts: [workload('client', '198.18.1.2'), workload('db', '198.18.2.5', { node: 'node-2' })].map(
+        (w) => ({
+          name: w.uid,
+          value: w,
+        }),
+      ),
+      removed: [],
+    });
+    // A tenant's Service claims the pod's address as its VIP and selects the tenant's own pod.
+    s.apply(TYPE.service, {
+      upserts: [
+        {
+          name: 'tenant/grab',
+          value: {
+            key: 'tenant/grab',
+            name: 'grab',
+            namespace: 'tenant',
+            hostname: 'grab.tenant.svc.cluster.local',
+            vips: ['198.18.2.5', '198.19.0.9'],
+            ports: [{ port: 5432, targetPort: 5432 }],
+            endpoints: [
+              {
+                workload: 'uid/client',
+                name: 'client',
+                address: '198.18.1.2',
+                enrolled: true,
+                ports: { '5432': 5432 },
+              },
+            ],
+          },
+        },
+      ],
+      removed: [],
+    });
+    const state = s.snapshot;
+    const p = planOutbound(state, '198.18.1.2', { address: '198.18.2.5', port: 5432 }, ctx);
+    assert.equal(p.kind, 'hbone');
+    assert.equal(p.kind === 'hbone' && `${p.actual.address}:${p.actual.port}`, '198.18.2.5:15008');
+    assert.deepEqual(p.kind === 'hbone' && p.expectedIdentities, ['spiffe://cluster.local/ns/shop/sa/db']);
+    // The service's other VIP still works; the bad one is flagged, not served.
+    assert.equal(planOutbound(state, '198.18.1.2', { address: '198.19.0.9', port: 5432 }, ctx).kind, 'hbone');
+    assert.deepEqual([...state.shadowedVips], [['198.18.2.5', 'tenant/grab']]);
+    assert.deepEqual(s.dump().shadowedVips, { '198.18.2.5': 'tenant/grab' });
+  });
+});
+
 describe('state', () => {
   test('a bad resource NACKs the whole delta and changes nothing', () => {
     const s = new ZtunnelState();
