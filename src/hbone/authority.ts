@@ -26,7 +26,8 @@ function badAuthority(input: string, why: string): AmbitError {
 export function canonicalIp(ip: string): string | undefined {
   const version = isIP(ip);
   if (version === 4) return ip;
-  if (version !== 6) return undefined;
+  // A zone index (`fe80::1%eth0`) names a link, not a host: never a mesh address.
+  if (version !== 6 || ip.includes('%')) return undefined;
   // URL does the RFC 5952 compression for us.
   const host = new URL(`http://[${ip}]/`).hostname.slice(1, -1);
   const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(host);
@@ -53,8 +54,10 @@ export function parseAuthority(input: string | undefined): SocketAddr {
     if (close === -1) throw badAuthority(input, 'the IPv6 address has no closing "]"');
     const ip = input.slice(1, close);
     if (input[close + 1] !== ':') throw badAuthority(input, 'the port is missing after "]"');
-    if (isIP(ip) !== 6) throw badAuthority(input, `"${ip}" is not an IPv6 address`);
-    return { address: canonicalIp(ip)!, port: parsePort(input, input.slice(close + 2)) };
+    const address = isIP(ip) === 6 ? canonicalIp(ip) : undefined;
+    if (address === undefined)
+      throw badAuthority(input, `"${ip}" is not an IPv6 address (zone indexes are not accepted)`);
+    return { address, port: parsePort(input, input.slice(close + 2)) };
   }
   const colon = input.lastIndexOf(':');
   if (colon === -1) throw badAuthority(input, 'the port is missing');
