@@ -3,6 +3,7 @@
 // ready when `up` returns. `ambit check` reports missing prerequisites with the fix.
 
 import { execFile } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -119,8 +120,6 @@ async function meshUpLocked(opts: MeshOptions & { home: string }): Promise<Mesh>
       `${CONTROL_ADDRESS}:15010`,
       '--lab-state',
       lab.stateFile,
-      '--admin-listen',
-      '127.0.0.1:15014',
     ]);
     await waitFor(
       'the control plane',
@@ -141,7 +140,11 @@ async function meshUpLocked(opts: MeshOptions & { home: string }): Promise<Mesh>
   for (let i = 1; i <= (status?.nodes.length ?? nodes); i++) {
     const node = nodeName(i);
     if (runningIn(status?.nodes[i - 1]?.processes, 'ztunnel')) continue;
-    const { token } = await admin.call<{ token: string }>('POST', '/ambit/v1/tokens', { node });
+    // A join token only for a node without a usable credential: an unused token is a credential too.
+    const needsToken = await needsJoinToken(join(nodesDir, node, 'node-credential.json'), node, pem);
+    const token = needsToken
+      ? (await admin.call<{ token: string }>('POST', '/ambit/v1/tokens', { node })).token
+      : undefined;
     const p = await lab.run(
       node,
       [
@@ -156,7 +159,7 @@ async function meshUpLocked(opts: MeshOptions & { home: string }): Promise<Mesh>
         '--data-dir',
         join(nodesDir, node),
       ],
-      { env: { AMBIT_JOIN_TOKEN: token } },
+      token ? { env: { AMBIT_JOIN_TOKEN: token } } : {},
     );
     started.push({ node, log: p.log });
   }
@@ -178,6 +181,31 @@ async function meshUpLocked(opts: MeshOptions & { home: string }): Promise<Mesh>
     );
   }
   return { lab, admin, home, controlDir };
+}
+
+/**
+ * Whether the node must join again: no saved credential for it, one that has expired, or one issued
+ * under another trust bundle (the control plane's CA changed).
+ */
+export async function needsJoinToken(
+  file: string,
+  node: string,
+  bundlePem: string,
+  now = Date.now(),
+): Promise<boolean> {
+  try {
+    const saved = JSON.parse(await readFile(file, 'utf8')) as {
+      node?: unknown;
+      certChainPem?: unknown;
+      trustBundlePem?: unknown;
+    };
+    if (saved.node !== node || typeof saved.certChainPem !== 'string') return true;
+    if (typeof saved.trustBundlePem !== 'string' || saved.trustBundlePem.trim() !== bundlePem.trim())
+      return true;
+    return Date.parse(new X509Certificate(saved.certChainPem).validTo) <= now;
+  } catch {
+    return true; // missing or unreadable: the ztunnel joins with a token
+  }
 }
 
 /** Stops everything `up` started and removes the lab; `keepData` keeps the control plane's store and CA. */

@@ -39,7 +39,16 @@ export function parseManifests(text: string, source: string): ParsedManifests {
       }
       return;
     }
-    const value: unknown = doc.toJS({ maxAliasCount: 100 });
+    let value: unknown;
+    try {
+      // An alias bomb (a few lines that expand to millions of nodes) or an alias that names no
+      // anchor throws here: report it like a syntax error, never as a raw exception.
+      value = doc.toJS({ maxAliasCount: 100 });
+    } catch (err) {
+      const message = (err as Error).message.split('\n')[0];
+      errors.push({ kind: '', name: '', path: '', message: `YAML: ${message}`, source: where });
+      return;
+    }
     if (value === null || value === undefined) return;
     const items =
       typeof value === 'object' && !Array.isArray(value) && (value as { kind?: unknown }).kind === 'List'

@@ -8,7 +8,8 @@ import { AmbitError } from '../errors/index.ts';
 
 const hostPort = z
   .string()
-  .regex(/^(\[[0-9a-fA-F:.]+\]|[^:[\]\s]+):[0-9]{1,5}$/, 'must be host:port, for example 127.0.0.1:15014');
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[^:[\]\s]+):[0-9]{1,5}$/, 'must be host:port, for example 127.0.0.1:15014')
+  .refine((v) => Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535, 'the port must be at most 65535');
 
 const schema = z
   .object({

@@ -281,11 +281,16 @@ function registryPlacement(mesh: MeshState): WorkloadPlacement {
   };
 }
 
+const DNS_NAME =
+  /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
 /** `host:port` (IPv6 as `[::1]:15014`) into its parts; a clear error names the flag. */
 export function parseListen(text: string, flag: string): { host: string; port: number } {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):([0-9]{1,5})$/.exec(text);
   const port = Number(m?.[3]);
-  if (!m || port > 65535) {
+  // Brackets hold an IPv6 address only; otherwise an IPv4 address or a DNS name.
+  const hostOk = m && (m[1] !== undefined ? isIP(m[1]) === 6 : isIP(m[2]!) === 4 || DNS_NAME.test(m[2]!));
+  if (!m || !hostOk || port > 65535) {
     throw new AmbitError(
       'AMBIT_ERR_CONTROL_BAD_LISTEN',
       `${flag} "${text}" is not host:port (for example 127.0.0.1:15014)`,
