@@ -9,6 +9,7 @@ import { AmbitError } from '../errors/index.ts';
 import { logger } from '../log/index.ts';
 import {
   allocatePodHost,
+  antiSpoofRuleset,
   CONTROL_ADDRESS,
   formatLabels,
   type LabNames,
@@ -20,6 +21,7 @@ import {
   planPodAdd,
   planUp,
   podAddress,
+  podLinkSysctls,
   validateDnsLabel,
   validateLabName,
   validateNodeCount,
@@ -34,6 +36,7 @@ import {
   ip,
   isAlive,
   listNetns,
+  nftApply,
   setSysctls,
   spawnInNetns,
   stopNetnsProcesses,
@@ -124,7 +127,10 @@ export class Lab {
       await this.removeKernelObjects(); // leftovers of a lab that crashed before recording its state
       try {
         for (const step of planUp(this.names, count)) await ip(step);
-        for (let i = 1; i <= count; i++) await setSysctls(this.names.node(i), NODE_SYSCTLS);
+        for (let i = 1; i <= count; i++) {
+          await setSysctls(this.names.node(i), NODE_SYSCTLS);
+          await nftApply(this.names.node(i), antiSpoofRuleset(i));
+        }
       } catch (err) {
         await this.removeKernelObjects();
         throw err;
@@ -189,6 +195,7 @@ export class Lab {
       const host = allocatePodHost(idx, taken);
       try {
         for (const step of planPodAdd(this.names, spec.name, idx, host)) await ip(step);
+        await setSysctls(this.names.node(idx), podLinkSysctls(host));
       } catch (err) {
         await deleteNetns(this.names.pod(spec.name)).catch(() => {});
         throw err;

@@ -153,8 +153,10 @@ export const POD_IFACE = 'eth0';
 export function bridgePort(nodeIdx: number): string {
   return `n${nodeIdx}`;
 }
+/** The node side of each pod's veth is `pod<host>`; the anti-spoofing rules match links by this prefix. */
+export const POD_LINK_PREFIX = 'pod';
 export function podLink(host: number): string {
-  return `pod${host}`;
+  return `${POD_LINK_PREFIX}${host}`;
 }
 
 /** One `ip` invocation: argv after `ip`, optionally inside a namespace (`ip -n NS …`). */
@@ -194,12 +196,55 @@ export function planUp(names: LabNames, count: number): IpStep[] {
   return steps;
 }
 
-/** Sysctls each node needs: it routes for its pods. */
+/**
+ * Sysctls each node needs: it routes for its pods. Reverse-path filtering is strict per link (the
+ * kernel uses the higher of `all` and the link's value, so `all` stays 0 and each link says its own):
+ * on the underlay, a packet claiming a local pod's address is dropped; pod links get theirs as they
+ * are made (`podLinkSysctls`). Every route in the lab is symmetric, so strict mode drops only spoofs.
+ */
 export const NODE_SYSCTLS: Record<string, string> = {
   'net.ipv4.ip_forward': '1',
   'net.ipv4.conf.all.rp_filter': '0',
   'net.ipv4.conf.default.rp_filter': '0',
+  [`net.ipv4.conf.${NODE_UPLINK}.rp_filter`]: '1',
 };
+
+/** Sysctls of a pod's link on its node: strict reverse-path filtering (only the pod's /32 routes there). */
+export function podLinkSysctls(host: number): Record<string, string> {
+  return { [`net.ipv4.conf.${podLink(host)}.rp_filter`]: '1' };
+}
+
+/**
+ * The lab's anti-spoofing table in a node (in a cluster, the CNI's job; the lab stands in for it, so
+ * it covers every pod, meshed or not). Each pod link may carry only its pod's address: link `podH`
+ * and address `198.18.N.H` come from the same host number, so the whole map is known when the node is
+ * made and no pod change has to touch it. Anything else arriving on a pod link is dropped and counted
+ * (`nft list counter inet lab spoofed`), before capture's NAT sees it; IPv6 from pods too (the lab is
+ * IPv4). The table lives in the node's namespace and goes with it; its name leaves `ambit` to capture.
+ */
+export const ANTI_SPOOF_TABLE = 'lab';
+export function antiSpoofRuleset(nodeIdx: number): string {
+  const pairs: string[] = [];
+  for (let host = FIRST_POD_HOST; host <= LAST_POD_HOST; host++) {
+    pairs.push(`"${podLink(host)}" . ${podAddress(nodeIdx, host)}`);
+  }
+  return `add table inet ${ANTI_SPOOF_TABLE}
+delete table inet ${ANTI_SPOOF_TABLE}
+table inet ${ANTI_SPOOF_TABLE} {
+  counter spoofed {
+  }
+  set pods {
+    type ifname . ipv4_addr
+    elements = { ${pairs.join(', ')} }
+  }
+  chain prerouting {
+    type filter hook prerouting priority -300; policy accept;
+    iifname "${POD_LINK_PREFIX}*" iifname . ip saddr @pods accept
+    iifname "${POD_LINK_PREFIX}*" counter name "spoofed" drop
+  }
+}
+`;
+}
 
 /** The steps that attach a pod namespace to its node: veth pair, /32 route, default route. */
 export function planPodAdd(names: LabNames, pod: string, nodeIdx: number, host: number): IpStep[] {

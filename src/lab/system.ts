@@ -16,10 +16,12 @@ export interface CommandResult {
   stderr: string;
 }
 
-/** Runs a command to completion; a non-zero exit is an error carrying its stderr. */
-export async function run(cmd: string, args: string[]): Promise<string> {
+/** Runs a command to completion (with `input` on its stdin); a non-zero exit is an error carrying its stderr. */
+export async function run(cmd: string, args: string[], input?: string): Promise<string> {
   try {
-    const { stdout } = await execFileP(cmd, args, { maxBuffer: 16 * 1024 * 1024 });
+    const child = execFileP(cmd, args, { maxBuffer: 16 * 1024 * 1024 });
+    if (input !== undefined) child.child.stdin?.end(input);
+    const { stdout } = await child;
     return stdout;
   } catch (cause) {
     const e = cause as NodeJS.ErrnoException & { stderr?: string };
@@ -42,6 +44,11 @@ export function ip(step: IpStep): Promise<string> {
 export async function setSysctls(netns: string, values: Record<string, string>): Promise<void> {
   const args = Object.entries(values).map(([k, v]) => `${k}=${v}`);
   await run('ip', ['netns', 'exec', netns, 'sysctl', '-q', '-w', ...args]);
+}
+
+/** Applies an nft script in a namespace as one transaction (`nft -f -`): all of it or none. */
+export async function nftApply(netns: string, script: string): Promise<void> {
+  await run('ip', ['netns', 'exec', netns, 'nft', '-f', '-'], script);
 }
 
 /** The network namespaces on this host whose names start with `prefix`. */
@@ -175,7 +182,7 @@ function signalNumber(signal: NodeJS.Signals): number {
 }
 
 /** The system tools the lab needs, each with the Debian package that brings it. */
-export const LAB_TOOLS: Record<string, string> = { ip: 'iproute2', sysctl: 'procps' };
+export const LAB_TOOLS: Record<string, string> = { ip: 'iproute2', sysctl: 'procps', nft: 'nftables' };
 
 /** Throws when not root or when a tool is missing, saying how to fix it. */
 export async function checkPrerequisites(tools: Record<string, string> = LAB_TOOLS): Promise<void> {
