@@ -38,10 +38,16 @@ function checkAddress(address: string): string {
 
 /**
  * The whole table as one nft script. In prerouting (traffic arriving from pods and other nodes):
- * TCP from an enrolled pod goes to the outbound listener; TCP to an enrolled pod's 15008 to the HBONE
- * listener; any other TCP to an enrolled pod to the plaintext inbound listener. In output (the node's
- * own traffic), only HBONE to a local enrolled pod is redirected, so the ztunnel reaches a pod on its
- * own node the same way as a remote one; its connections to the pods' applications are left alone.
+ * TCP from an enrolled pod goes to the outbound listener, but only when it arrives on the link its
+ * source address is routed through (`fib saddr . iif oif exists`, a strict reverse-path check): an
+ * enrolled pod is local, so that is its own pod link, never the underlay or another pod's link, and a
+ * packet that merely claims an enrolled address is never taken as that pod's outbound. TCP to an
+ * enrolled pod's 15008 goes to the HBONE listener; any other TCP to an enrolled pod to the plaintext
+ * inbound listener. In output (the node's own traffic), only HBONE to a local enrolled pod is
+ * redirected, so the ztunnel reaches a pod on its own node the same way as a remote one; its
+ * connections to the pods' applications are left alone. Every rule counts what it redirects
+ * (`nft list table ip ambit`). Dropping spoofed packets is the pod network's job (the lab's own
+ * table; a CNI in a cluster), and the node's `rp_filter` drops them again at routing.
  */
 export function ruleset(enrolled: readonly string[]): string {
   const elements = enrolled.length > 0 ? `\n    elements = { ${enrolled.map(checkAddress).join(', ')} }` : '';
@@ -53,13 +59,13 @@ table ip ${TABLE} {
   }
   chain prerouting {
     type nat hook prerouting priority -100; policy accept;
-    ip saddr @enrolled meta l4proto tcp redirect to :${PORTS.outbound}
-    ip daddr @enrolled tcp dport ${PORTS.inboundHbone} redirect to :${PORTS.inboundHbone}
-    ip daddr @enrolled meta l4proto tcp redirect to :${PORTS.inboundPlaintext}
+    ip saddr @enrolled fib saddr . iif oif exists meta l4proto tcp counter redirect to :${PORTS.outbound}
+    ip daddr @enrolled tcp dport ${PORTS.inboundHbone} counter redirect to :${PORTS.inboundHbone}
+    ip daddr @enrolled meta l4proto tcp counter redirect to :${PORTS.inboundPlaintext}
   }
   chain output {
     type nat hook output priority -100; policy accept;
-    ip daddr @enrolled tcp dport ${PORTS.inboundHbone} redirect to :${PORTS.inboundHbone}
+    ip daddr @enrolled tcp dport ${PORTS.inboundHbone} counter redirect to :${PORTS.inboundHbone}
   }
 }
 `;
