@@ -54,6 +54,8 @@ export class NodeAgent {
   private captureRetry: NodeJS.Timeout | undefined;
   private captureBackoffMs = 500;
   private enrolled = new Set<string>();
+  private addresses: string[] = [];
+  private addressTimer: NodeJS.Timeout | undefined;
 
   constructor(opts: NodeAgentOptions) {
     this.opts = opts;
@@ -81,25 +83,34 @@ export class NodeAgent {
       await this.opts.capture.install(kept);
       this.enrolled = new Set(kept);
     }
+    this.addresses = localAddresses();
     this.ztunnel = new Ztunnel({
       node: this.opts.node,
       capture: this.opts.capture ? 'redirect' : 'none',
       bindAddress: this.opts.bindAddress,
       socks5: this.opts.socks5,
       ports: this.opts.ports,
-      nodeAddresses: localAddresses(),
+      nodeAddresses: this.addresses,
       adminSocket: join(this.opts.dataDir, 'admin.sock'),
       control: { target: this.opts.control, credentials, channelOptions: CONTROL_CHANNEL_OPTIONS },
       certificates: { fetch: (id, csr) => this.caClient!.fetch(id, csr) },
       drainMs: this.opts.drainMs,
     });
-    this.ztunnel.state.onChange(() => this.syncCapture());
+    // A pod's link (and with it the pods' gateway address) exists before the pod is placed here, so
+    // re-reading on every change knows it before the pod is captured; the poll catches the rest.
+    this.ztunnel.state.onChange(() => {
+      this.trackAddresses();
+      this.syncCapture();
+    });
+    this.addressTimer = setInterval(() => this.trackAddresses(), ADDRESS_POLL_MS);
+    this.addressTimer.unref();
     this.scheduleRenewal();
     await this.ztunnel.start();
     this.log.info({ control: this.opts.control, capture: Boolean(this.opts.capture) }, 'node agent ready');
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.addressTimer);
     clearTimeout(this.captureRetry);
     clearTimeout(this.renewTimer);
     this.caClient?.close();
@@ -207,6 +218,15 @@ export class NodeAgent {
     }
   }
 
+  /** Keeps the ztunnel's view of the node's own addresses current: every one of them is the node. */
+  private trackAddresses(): void {
+    const now = localAddresses();
+    if (isDeepStrictEqual(now, this.addresses)) return;
+    this.addresses = now;
+    this.ztunnel?.setNodeAddresses(now);
+    this.log.info({ addresses: now }, 'node addresses changed');
+  }
+
   /**
    * Enroll exactly the local workloads the control plane says are in the mesh; nothing else. The
    * whole set is written in one transaction and recorded only once it is in the kernel; a failure is
@@ -244,10 +264,19 @@ export class NodeAgent {
   }
 }
 
-/** Every address of this network namespace: captured connections to the ztunnel's ports there are loops. */
-function localAddresses(): string[] {
-  return Object.values(networkInterfaces())
-    .flat()
-    .filter((i) => i !== undefined && i.family === 'IPv4')
-    .map((i) => i!.address);
+/** How often the node's addresses are re-read, besides on every workload change. */
+const ADDRESS_POLL_MS = 1_000;
+
+/**
+ * Every IPv4 address of this network namespace, once each and sorted (a routed CNI puts the pods'
+ * gateway address on every pod link): the ztunnel never relays a captured connection to any of them.
+ */
+export function localAddresses(
+  interfaces: ReturnType<typeof networkInterfaces> = networkInterfaces(),
+): string[] {
+  const found = new Set<string>();
+  for (const list of Object.values(interfaces)) {
+    for (const i of list ?? []) if (i.family === 'IPv4') found.add(i.address);
+  }
+  return [...found].sort();
 }

@@ -63,7 +63,7 @@ export interface ZtunnelOptions {
    */
   socks5?: string;
   ports?: Partial<ZtunnelPorts>;
-  /** This node's own addresses: captured connections to the ztunnel's ports there are loops. */
+  /** This node's own addresses at start (keep them current with `setNodeAddresses`). */
   nodeAddresses: string[];
   /** Admin also on this Unix socket (the CLI reads it from the host namespace). */
   adminSocket?: string;
@@ -155,6 +155,13 @@ export class Ztunnel {
 
   get xdsClient(): XdsClient {
     return this.xds;
+  }
+
+  /** The node's addresses as they are now (a new pod link brings the pods' gateway address). */
+  setNodeAddresses(addresses: Iterable<string>): void {
+    // Synchronous: no connection is ever planned against a half-filled set.
+    this.nodeAddresses.clear();
+    for (const a of addresses) this.nodeAddresses.add(a);
   }
 
   /** Starts listening and connects to the control plane; resolves once the first config arrived. */
