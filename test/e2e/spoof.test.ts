@@ -185,6 +185,12 @@ describe('anti-spoofing and the node own addresses', {
       assert.doesNotMatch(under, /connected/);
     }
 
+    // Capture's own check, without the lab's: with node-2's underlay rp_filter off, a packet that
+    // claims node-2's pod is still not taken as that pod's outbound (the 15001 listener would answer it).
+    await ok(lab, 'node-2', ['sysctl', '-q', '-w', 'net.ipv4.conf.eth0.rp_filter=0']);
+    const bypass = await send('control', 'tcp', target.address, String(SPOOF_PORT), '198.18.0.2', '8080');
+    assert.doesNotMatch(bypass, /connected/);
+
     // Nothing was answered in the victims' names: no node accepted their SYNs.
     assert.equal(await counter(lab, 'victim', 'ip', 'spooftest', 'synack'), 0, 'SYN-ACKs reached the victim');
     assert.equal(await counter(lab, 'target', 'ip', 'spooftest', 'synack'), 0, 'SYN-ACKs reached the target');
