@@ -204,13 +204,20 @@ export const serviceAccountRef = z.string().refine((s) => {
 /** Istio's workload selector: `selector: { matchLabels: {...} }`. */
 export const workloadSelector = z.object({ matchLabels: labelMap.optional() }).strict();
 
-/** Istio's single-namespace policy target (`targetRef` / `targetRefs`). */
+/**
+ * Istio's single-namespace policy target (`targetRef` / `targetRefs`). Its CRD refuses any
+ * `namespace` (rule `self.size() == 0`): a policy may only attach to targets in its own namespace,
+ * so a tenant can never add rules to another team's service.
+ */
 export const policyTargetRef = z
   .object({
     group: z.string().optional(),
     kind: z.string().min(1, 'kind is required, for example Service or Gateway'),
     name: dns1123Subdomain,
-    namespace: dns1123Label.optional(),
+    namespace: z
+      .string()
+      .refine((ns) => ns.length === 0, 'cross namespace referencing is not currently supported')
+      .optional(),
   })
   .strict();
 

@@ -79,7 +79,13 @@ export function crossNamespaceTargetRefs(policy: AuthorizationPolicyResource): s
 function targetRefConditions(policy: AuthorizationPolicyResource): Condition[] {
   const gen = policy.metadata.generation;
   const foreign = crossNamespaceTargetRefs(policy);
-  if (foreign.length === 0) return [accepted('enforced by the waypoint of its targetRefs', gen)];
+  if (foreign.length === 0)
+    return [
+      accepted(
+        'accepted for the waypoint of its targetRefs; Ambit runs no waypoints yet, so no proxy enforces it',
+        gen,
+      ),
+    ];
   const all = (policy.spec.targetRefs?.length ?? 0) + (policy.spec.targetRef ? 1 : 0);
   const message = `${foreign.join(', ')}: cross namespace referencing is not currently supported; as in Istio, a policy binds only targets in its own namespace (${policy.metadata.namespace ?? 'default'}), so ${foreign.length === all ? 'this policy binds nothing' : 'those are ignored'}`;
   return [

@@ -579,19 +579,27 @@ describe('registry: authorization policy binding', () => {
   });
 
   it('never binds a targetRef in another namespace, as Istio does, and reports it', () => {
+    // Apply refuses targetRefs[].namespace now; these are as a store written before that rule holds them.
+    const stored = (name: string, ns: string, spec: Record<string, unknown>) =>
+      ({
+        apiVersion: 'security.istio.io/v1',
+        kind: 'AuthorizationPolicy',
+        metadata: { name, namespace: ns },
+        spec,
+      }) as Resource;
     const reg = deriveRegistry({
       resources: [
         ...resources,
-        authz('tenant-svc', 'tenant', {
+        stored('tenant-svc', 'tenant', {
           targetRefs: [{ kind: 'Service', group: '', name: 'web', namespace: 'app' }],
           rules: [{}],
         }),
-        authz('tenant-gw', 'tenant', {
+        stored('tenant-gw', 'tenant', {
           targetRef: { kind: 'Gateway', group: 'gateway.networking.k8s.io', name: 'wp', namespace: 'app' },
           rules: [{}],
         }),
         // Naming its own namespace is the same as leaving it out.
-        authz('own-ns', 'app', {
+        stored('own-ns', 'app', {
           targetRefs: [{ kind: 'Service', group: '', name: 'web', namespace: 'app' }],
           rules: [{}],
         }),
