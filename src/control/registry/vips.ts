@@ -5,6 +5,7 @@
 
 import { isIP } from 'node:net';
 import type { ServiceResource } from '../../config/index.ts';
+import { AmbitError } from '../../errors/index.ts';
 import { canonicalAddress, explicitClusterIps } from './addresses.ts';
 import type { RegistryIssue, VipTable } from './types.ts';
 
@@ -23,10 +24,12 @@ export interface Range {
 
 /** Usable addresses of an IPv4 CIDR: the network and broadcast addresses are never handed out. */
 export function parseVipRange(cidr: string): Range {
-  const [addr = '', prefixText = ''] = cidr.split('/');
+  const parts = cidr.split('/');
+  const [addr = '', prefixText = ''] = parts;
   const prefix = Number(prefixText);
-  if (isIP(addr) !== 4 || !/^\d+$/.test(prefixText) || prefix < 8 || prefix > 30) {
-    throw new RangeError(
+  if (parts.length !== 2 || isIP(addr) !== 4 || !/^\d+$/.test(prefixText) || prefix < 8 || prefix > 30) {
+    throw new AmbitError(
+      'AMBIT_ERR_CONFIG_BAD_VIP_RANGE',
       `VIP range "${cidr}" must be an IPv4 CIDR with a prefix from /8 to /30, such as 198.19.0.0/16`,
     );
   }
