@@ -31,6 +31,7 @@ export function ambit(args: string[], env: NodeJS.ProcessEnv = {}, input?: strin
     });
     child.on('error', reject);
     child.on('close', (code) => resolvePromise({ code: code ?? -1, stdout, stderr }));
+    child.stdin.on('error', () => {}); // a command may exit before reading all of its input
     child.stdin.end(input ?? '');
   });
 }
@@ -38,17 +39,23 @@ export function ambit(args: string[], env: NodeJS.ProcessEnv = {}, input?: strin
 export interface RunningControl {
   dataDir: string;
   server: string;
+  /** The TCP admin listener (`http://127.0.0.1:PORT`) when started with --admin-listen. */
+  adminUrl?: string;
   child: ChildProcess;
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** Starts `ambit control` on a fresh (or given) data directory; stopped when the test ends. */
-export async function startControl(t: TestContext, dataDir?: string): Promise<RunningControl> {
+/** Starts `ambit control` on a fresh (or given) data directory, with extra flags; stopped when the test ends. */
+export async function startControl(
+  t: TestContext,
+  dataDir?: string,
+  extraArgs: string[] = [],
+): Promise<RunningControl> {
   const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'ambit-cp-')));
   if (!dataDir) t.after(() => rm(dir, { recursive: true, force: true }));
   const child = spawn(
     process.execPath,
-    [AMBIT, 'control', '--data-dir', dir, '--grpc-listen', '127.0.0.1:0'],
+    [AMBIT, 'control', '--data-dir', dir, '--grpc-listen', '127.0.0.1:0', ...extraArgs],
     {
       env: { ...process.env, AMBIT_LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -60,15 +67,16 @@ export async function startControl(t: TestContext, dataDir?: string): Promise<Ru
     await exited;
   };
   t.after(() => stop());
-  await new Promise<void>((resolvePromise, reject) => {
+  const ready = await new Promise<string>((resolvePromise, reject) => {
     let out = '';
     child.stdout?.on('data', (d: Buffer) => {
       out += d.toString();
-      if (out.includes('control plane ready')) resolvePromise();
+      if (out.includes('control plane ready')) resolvePromise(out);
     });
     child.once('exit', (code) =>
       reject(new Error(`ambit control exited with ${code} before it was ready: ${out}`)),
     );
   });
-  return { dataDir: dir, server: `unix:${join(dir, 'admin.sock')}`, child, stop };
+  const adminUrl = /(http:\/\/[^\s]+) \(bearer tokens\)/.exec(ready)?.[1];
+  return { dataDir: dir, server: `unix:${join(dir, 'admin.sock')}`, adminUrl, child, stop };
 }
