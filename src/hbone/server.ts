@@ -29,6 +29,9 @@ import { splice } from './splice.ts';
 
 const log = logger('hbone');
 
+/** TCP keepalive idle time on HBONE sockets: Istio's ztunnel uses 180 s. */
+export const TCP_KEEPALIVE_MS = 180_000;
+
 /** What the component (ztunnel, waypoint) is asked for each CONNECT. */
 export interface ConnectContext {
   /** Where the client asks to go (`:authority`). */
@@ -47,7 +50,7 @@ export interface ConnectContext {
 /** 200 with an upstream socket to splice to, or a refusal. */
 export type ConnectDecision =
   | { status: 200; upstream: net.Socket; baggage?: string }
-  | { status: 400 | 401 | 503; reason: string };
+  | { status: 400 | 401 | 503; reason: string; flags?: string };
 
 /** One finished CONNECT, for metrics and the access log. */
 export interface StreamRecord {
@@ -57,6 +60,8 @@ export interface StreamRecord {
   peerAddress: SocketAddr | undefined;
   status: number;
   reason?: string;
+  /** The refusal's response flag, when the component gave one (e.g. `UO` over a connection limit). */
+  flags?: string;
   /** Bytes from the client toward the upstream (request direction). */
   received: number;
   /** Bytes from the upstream back to the client (response direction). */
@@ -75,6 +80,13 @@ export interface HboneServerOptions {
   maxConcurrentStreams?: number;
   /** TLS handshake deadline (default 10 s). */
   handshakeTimeoutMs?: number;
+  /**
+   * PING each session every … (default 10 s) and destroy it, with its streams and their upstream
+   * connections, when the answer is not back within … (default 20 s): a peer that vanished without a
+   * FIN (a frozen process, a node gone) is noticed here, as the client side notices a dead server.
+   */
+  pingIntervalMs?: number;
+  pingTimeoutMs?: number;
   flowControl?: Partial<FlowControl>;
   /** The certificates refused now although they chain to the bundle (asked at every handshake and stream). */
   revoked?: () => RevocationList;
@@ -90,6 +102,8 @@ export class HboneServer {
   private readonly flow: FlowControl;
   private readonly maxStreams: number;
   private readonly handshakeTimeoutMs: number;
+  private readonly pingIntervalMs: number;
+  private readonly pingTimeoutMs: number;
   private readonly sockets = new Set<net.Socket>();
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   /** The certificate each session's client presented, to cut the session when it is revoked. */
@@ -122,6 +136,20 @@ export class HboneServer {
       1,
       2 ** 31 - 1,
     );
+    this.pingIntervalMs = intOption(
+      'HboneServer',
+      'pingIntervalMs',
+      options.pingIntervalMs ?? 10_000,
+      1,
+      2 ** 31 - 1,
+    );
+    this.pingTimeoutMs = intOption(
+      'HboneServer',
+      'pingTimeoutMs',
+      options.pingTimeoutMs ?? 20_000,
+      1,
+      2 ** 31 - 1,
+    );
   }
 
   /** Open HTTP/2 sessions and CONNECT streams, for the admin endpoint. */
@@ -129,8 +157,11 @@ export class HboneServer {
     return { sessions: this.sessions.size, streams: this.streamCount };
   }
 
-  /** Takes over an accepted TCP socket that was sent to `destinationAddress`. */
-  accept(socket: net.Socket, destinationAddress: string): void {
+  /**
+   * Takes over an accepted TCP socket that was sent to `destinationAddress`. `handshakeDone` is called once
+   * its TLS handshake succeeded (the caller counts handshakes in progress; it also hears the socket close).
+   */
+  accept(socket: net.Socket, destinationAddress: string, handshakeDone?: () => void): void {
     const destination = canonicalIp(destinationAddress);
     const peerAddress =
       socket.remoteAddress !== undefined && socket.remotePort !== undefined
@@ -160,7 +191,13 @@ export class HboneServer {
       return;
     }
     const trustDomain = trustDomainOf(material.identity);
-    socket.setKeepAlive(true, 180_000);
+    // Not half-open, whatever the listener was made with: the TLS socket (and so the HTTP/2 session)
+    // inherits this, and a half-open one never closes on the peer's FIN, so a dead source's streams,
+    // their upstream connections and their buffers would stay for ever. HBONE carries half-close as
+    // END_STREAM per stream; a FIN on the connection means the peer is gone.
+    socket.allowHalfOpen = false;
+    // Istio's ztunnel keepalive idle time; Node probes every 1 s after it, 10 times.
+    socket.setKeepAlive(true, TCP_KEEPALIVE_MS);
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
 
@@ -184,6 +221,7 @@ export class HboneServer {
     tlsSocket.once('secure', () => {
       clearTimeout(timer);
       this.handshaking.delete(tlsSocket);
+      handshakeDone?.();
       if (tlsSocket.alpnProtocol !== 'h2') {
         log.debug({ ...where, alpn: tlsSocket.alpnProtocol }, 'HBONE client did not negotiate h2; closing');
         tlsSocket.destroy();
@@ -233,6 +271,7 @@ export class HboneServer {
     });
     session.on('error', (err) => log.debug({ destinationAddress, peerIdentity, err }, 'HBONE session error'));
     session.once('connect', () => session.setLocalWindowSize(this.flow.connectionWindowBytes));
+    this.keepalive(session, { destinationAddress, peerIdentity });
     session.on('stream', (stream, headers) => {
       if (this.closing) {
         stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
@@ -257,6 +296,37 @@ export class HboneServer {
     });
   }
 
+  /**
+   * PINGs the client while the session lives; an answer that does not come back in time destroys the
+   * session, which resets its streams and so their upstream connections (splice passes the reset on).
+   */
+  private keepalive(session: http2.ServerHttp2Session, where: Record<string, unknown>): void {
+    let deadline: NodeJS.Timeout | undefined;
+    const interval = setInterval(() => {
+      if (deadline !== undefined || session.destroyed) return;
+      deadline = setTimeout(() => {
+        log.info(where, `HBONE client did not answer PING within ${this.pingTimeoutMs} ms; closing`);
+        session.destroy();
+      }, this.pingTimeoutMs);
+      deadline.unref();
+      const sent = session.ping((err) => {
+        clearTimeout(deadline);
+        deadline = undefined;
+        if (err !== null) log.debug({ ...where, err }, 'HBONE PING failed');
+      });
+      // Too many PINGs in flight (never with one at a time) or a session already closing.
+      if (!sent) {
+        clearTimeout(deadline);
+        deadline = undefined;
+      }
+    }, this.pingIntervalMs);
+    interval.unref();
+    session.once('close', () => {
+      clearInterval(interval);
+      clearTimeout(deadline);
+    });
+  }
+
   private async serveStream(
     stream: http2.ServerHttp2Stream,
     headers: http2.IncomingHttpHeaders,
@@ -278,10 +348,14 @@ export class HboneServer {
         headers,
         ...rest,
       });
-    const refuse = (status: number, reason: string, authority?: string) => {
+    const refuse = (status: number, reason: string, authority?: string, flags?: string) => {
       if (!stream.destroyed && !stream.headersSent)
         stream.respond({ ':status': status }, { endStream: true });
-      record(status, { reason, ...(authority === undefined ? {} : { authority }) });
+      record(status, {
+        reason,
+        ...(authority === undefined ? {} : { authority }),
+        ...(flags === undefined ? {} : { flags }),
+      });
     };
 
     if (headers[':method'] !== 'CONNECT') {
@@ -311,7 +385,7 @@ export class HboneServer {
       decision = { status: 503, reason: `the connect handler failed: ${(err as Error).message}` };
     }
     if (decision.status !== 200) {
-      refuse(decision.status, decision.reason, authorityText);
+      refuse(decision.status, decision.reason, authorityText, decision.flags);
       return;
     }
     const { upstream } = decision;
