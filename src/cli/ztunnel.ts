@@ -7,7 +7,14 @@ import { Command, Option } from 'commander';
 import { NftablesCapture } from '../capture/index.ts';
 import { AmbitError } from '../errors/index.ts';
 import { ambitHome } from '../lab/index.ts';
-import { NodeAgent } from '../ztunnel/index.ts';
+import {
+  fileDescriptorLimit,
+  NodeAgent,
+  parseAdminListen,
+  parseMetricsAllow,
+  resolveLimits,
+  ZTUNNEL_DEFAULT_PORTS,
+} from '../ztunnel/index.ts';
 import { table } from './output.ts';
 
 interface ZtunnelFlags {
@@ -19,6 +26,22 @@ interface ZtunnelFlags {
   dataDir?: string;
   capture: 'nftables' | 'none';
   socks5?: string;
+  adminListen?: string;
+  metricsAllow?: string;
+  maxConnections?: number;
+  maxConnectionsPerSource?: number;
+  maxHandshakes?: number;
+  maxHandshakesPerSource?: number;
+}
+
+/** An integer flag: anything else is refused with the flag's name (commander would pass NaN on). */
+function count(flag: string): (value: string) => number {
+  return (value) => {
+    if (!/^[1-9]\d*$/.test(value) || !Number.isSafeInteger(Number(value))) {
+      throw new AmbitError('AMBIT_ERR_ZTUNNEL_BAD_LIMIT', `${flag} must be a positive integer, got "${value}"`);
+    }
+    return Number(value);
+  };
 }
 
 export function ztunnelCommand(): Command {
@@ -37,7 +60,52 @@ export function ztunnelCommand(): Command {
       '--socks5 <address>',
       'also accept SOCKS5 (explicit capture) on <address>:15080; off by default with nftables capture',
     )
+    .option(
+      '--admin-listen <address>',
+      'also serve the admin on loopback TCP (e.g. 127.0.0.1:15000); off by default: the admin is the 0600 socket <data-dir>/admin.sock',
+    )
+    .option(
+      '--metrics-allow <cidrs>',
+      'comma-separated CIDRs that may scrape /metrics on 15020 besides the node itself (e.g. where Prometheus runs); never pod ranges',
+    )
+    .option(
+      '--max-connections <n>',
+      'proxied connections open at once, all directions (default: from the descriptor limit, (nofile − reserve − handshakes) / 2)',
+      count('--max-connections'),
+    )
+    .option(
+      '--max-connections-per-source <n>',
+      'per source workload outbound, per source address inbound (default: an eighth of --max-connections)',
+      count('--max-connections-per-source'),
+    )
+    .option(
+      '--max-handshakes <n>',
+      'TLS handshakes in progress on 15008 (default: nofile / 16, at most 1024)',
+      count('--max-handshakes'),
+    )
+    .option(
+      '--max-handshakes-per-source <n>',
+      'TLS handshakes in progress per source address (default: a quarter of --max-handshakes)',
+      count('--max-handshakes-per-source'),
+    )
     .action(async (opts: ZtunnelFlags) => {
+      const given = {
+        ...(opts.maxConnections ? { maxConnections: opts.maxConnections } : {}),
+        ...(opts.maxConnectionsPerSource ? { maxConnectionsPerSource: opts.maxConnectionsPerSource } : {}),
+        ...(opts.maxHandshakes ? { maxHandshakes: opts.maxHandshakes } : {}),
+        ...(opts.maxHandshakesPerSource ? { maxHandshakesPerSource: opts.maxHandshakesPerSource } : {}),
+      };
+      // Caps that do not fit the descriptor limit refuse the start, before the node joins.
+      // (The ztunnel logs the limit and the caps in force in its "ztunnel ready" line.)
+      const limits = resolveLimits(given, fileDescriptorLimit());
+      // Bad flags are refused before the node joins (a join spends its token).
+      const metricsAllow = parseMetricsAllow(
+        (opts.metricsAllow ?? '')
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s !== ''),
+      );
+      if (opts.adminListen) parseAdminListen(opts.adminListen, ZTUNNEL_DEFAULT_PORTS.admin);
       const trustBundlePem = await readFile(opts.caBundle, 'utf8').catch((cause) => {
         throw new AmbitError(
           'AMBIT_ERR_CLI_NO_FILE',
@@ -53,6 +121,9 @@ export function ztunnelCommand(): Command {
         token: opts.token ?? process.env.AMBIT_JOIN_TOKEN,
         capture: opts.capture === 'nftables' ? new NftablesCapture() : undefined,
         socks5: opts.socks5,
+        adminListen: opts.adminListen,
+        metricsAllow,
+        limits,
       });
       await agent.start();
       console.log(`ztunnel for ${opts.node} ready`);

@@ -1,6 +1,14 @@
 // The ztunnel: the per-node L4 proxy (outbound, inbound, HBONE, SOCKS5, policy, TCP telemetry) and
 // the node agent that joins the mesh, registers the node's workloads and owns their capture.
 
+export {
+  type ConnectionLimits,
+  defaultLimits,
+  fileDescriptorLimit,
+  OVERFLOW_FLAG,
+  resolveLimits,
+} from './limits.ts';
+export { mayScrape, parseAdminListen, parseMetricsAllow } from './local-access.ts';
 export { NodeAgent, type NodeAgentOptions } from './node-agent.ts';
 export {
   type Addr,

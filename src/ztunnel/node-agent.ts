@@ -21,6 +21,7 @@ import {
   type NodeCredential,
   TYPE,
 } from '../xds/index.ts';
+import type { ConnectionLimits } from './limits.ts';
 import { Ztunnel, type ZtunnelPorts } from './ztunnel.ts';
 
 export interface NodeAgentOptions {
@@ -39,8 +40,14 @@ export interface NodeAgentOptions {
   bindAddress?: string;
   /** Opt-in SOCKS5 listen address (see ZtunnelOptions.socks5). */
   socks5?: string;
+  /** The admin on loopback TCP too (see ZtunnelOptions.adminListen); the Unix socket is always on. */
+  adminListen?: string;
+  /** Who may scrape 15020 besides the node itself (see ZtunnelOptions.metricsAllow). */
+  metricsAllow?: string[];
   ports?: Partial<ZtunnelPorts>;
   drainMs?: number;
+  /** Caps on connections and handshakes (see ZtunnelOptions.limits). */
+  limits?: Partial<ConnectionLimits>;
 }
 
 export class NodeAgent {
@@ -92,9 +99,12 @@ export class NodeAgent {
       ports: this.opts.ports,
       nodeAddresses: this.addresses,
       adminSocket: join(this.opts.dataDir, 'admin.sock'),
+      adminListen: this.opts.adminListen,
+      metricsAllow: this.opts.metricsAllow,
       control: { target: this.opts.control, credentials, channelOptions: CONTROL_CHANNEL_OPTIONS },
       certificates: { fetch: (id, csr) => this.caClient!.fetch(id, csr) },
       drainMs: this.opts.drainMs,
+      limits: this.opts.limits,
     });
     // A pod's link (and with it the pods' gateway address) exists before the pod is placed here, so
     // re-reading on every change knows it before the pod is captured; the poll catches the rest.

@@ -3,7 +3,6 @@
 // or a refusal. Inbound, the HBONE server and the plaintext listener ask the inbound plan (policy)
 // and splice to the workload. Everything it holds is visible on the admin port.
 
-import { rm } from 'node:fs/promises';
 import {
   createServer as createHttpServer,
   type IncomingMessage,
@@ -31,6 +30,8 @@ import { CertificateManager, type CertificateSource, type SpiffeId, TrustBundle 
 import { type Logger, logger } from '../log/index.ts';
 import { type ConnectionRecord, logConnection, type TcpLabels, TcpMetrics } from '../telemetry/index.ts';
 import { TYPE, type WorkloadResource, XdsClient } from '../xds/index.ts';
+import { Admission, type ConnectionLimits, fileDescriptorLimit, OVERFLOW_FLAG, resolveLimits } from './limits.ts';
+import { listenPrivateSocket, mayScrape, parseAdminListen, parseMetricsAllow } from './local-access.ts';
 import { type Addr, type OutboundPlan, planInbound, planOutbound } from './plan.ts';
 import { acceptSocks5, SOCKS_REPLY } from './socks5.ts';
 import { type StateSnapshot, ZtunnelState } from './state.ts';
@@ -65,8 +66,18 @@ export interface ZtunnelOptions {
   ports?: Partial<ZtunnelPorts>;
   /** This node's own addresses at start (keep them current with `setNodeAddresses`). */
   nodeAddresses: string[];
-  /** Admin also on this Unix socket (the CLI reads it from the host namespace). */
+  /**
+   * The admin (config, certificates, connections) on this Unix socket: 0600 in a 0700 directory, peers
+   * other than root and this process's user cut off (the CLI reads it from the host namespace).
+   */
   adminSocket?: string;
+  /** The admin on loopback TCP too (`127.0.0.1` or `127.0.0.1:15000`); off by default. */
+  adminListen?: string;
+  /**
+   * Who may scrape 15020 besides the node itself (loopback and the node's own addresses): CIDRs, for
+   * Prometheus. Pods never may (readiness on 15021 stays open to all).
+   */
+  metricsAllow?: string[];
   control: {
     target: string;
     credentials: () => grpc.ChannelCredentials;
@@ -75,6 +86,8 @@ export interface ZtunnelOptions {
   certificates: CertificateSource;
   /** Bounded: the most connections each listener accepts at once. */
   maxConnections?: number;
+  /** Caps on connections and handshakes (defaults derived from the descriptor limit: `limits.ts`). */
+  limits?: Partial<ConnectionLimits>;
   connectTimeoutMs?: number;
   /** On stop: how long open connections may finish before they are cut. */
   drainMs?: number;
@@ -116,10 +129,28 @@ export class Ztunnel {
   private stopping = false;
   private readonly nodeAddresses: Set<string>;
   private revokedSeen: StateSnapshot['revoked'] | undefined;
+  /** The caps in force and the descriptor limit they were derived from. */
+  readonly limits: ConnectionLimits;
+  readonly fdLimit: number;
+  /** Proxied connections, per source workload (outbound) or source address (inbound). */
+  private readonly connectionSlots: Admission;
+  /** TLS handshakes in progress on 15008, per source address. */
+  private readonly handshakeSlots: Admission;
+  private refusedSinceWarning = 0;
+  private lastRefusalWarning = 0;
+  private readonly metricsAllow: string[];
+  private readonly adminListen: { host: string; port: number } | undefined;
 
   constructor(opts: ZtunnelOptions) {
     this.opts = opts;
     this.ports = { ...ZTUNNEL_DEFAULT_PORTS, ...opts.ports };
+    // Bad flags refuse the start before anything listens.
+    this.metricsAllow = parseMetricsAllow(opts.metricsAllow ?? []);
+    this.adminListen = opts.adminListen ? parseAdminListen(opts.adminListen, this.ports.admin) : undefined;
+    this.fdLimit = fileDescriptorLimit();
+    this.limits = resolveLimits(opts.limits, this.fdLimit);
+    this.connectionSlots = new Admission(this.limits.maxConnections, this.limits.maxConnectionsPerSource);
+    this.handshakeSlots = new Admission(this.limits.maxHandshakes, this.limits.maxHandshakesPerSource);
     this.log = logger('ztunnel').child({ node: opts.node });
     this.accessLog = logger('access');
     this.nodeAddresses = new Set(opts.nodeAddresses);
@@ -176,13 +207,22 @@ export class Ztunnel {
     if (socks) await this.listen(socks, 'socks5', (s) => this.onSocks(s));
     await this.serveHttp(bind, 'metrics', (req, res) => this.serveMetrics(req, res));
     await this.serveHttp(bind, 'readiness', (req, res) => this.serveReadiness(req, res));
-    await this.serveHttp('127.0.0.1', 'admin', (req, res) => this.serveAdmin(req, res));
+    // The admin has no authentication: a private Unix socket, and loopback TCP only when asked.
+    if (this.adminListen) {
+      this.ports.admin = this.adminListen.port;
+      await this.serveHttp(this.adminListen.host, 'admin', (req, res) => this.serveAdmin(req, res));
+    }
     if (this.opts.adminSocket)
-      await this.serveHttp(this.opts.adminSocket, undefined, (req, res) => this.serveAdmin(req, res));
+      await this.serveHttp({ path: this.opts.adminSocket }, undefined, (req, res) =>
+        this.serveAdmin(req, res),
+      );
     this.xds.start();
     if (opts.waitForConfig !== false) await this.xds.whenSynced();
     this.ready = true;
-    this.log.info({ ports: this.ports, capture: this.opts.capture }, 'ztunnel ready');
+    this.log.info(
+      { ports: this.ports, capture: this.opts.capture, fdLimit: this.fdLimit, limits: this.limits },
+      'ztunnel ready',
+    );
   }
 
   /** The port a listener really bound (tests pass 0). */
@@ -243,9 +283,9 @@ export class Ztunnel {
     return server;
   }
 
-  /** An HTTP endpoint on `host` and the named port, or on a Unix socket when `host` is a path. */
+  /** An HTTP endpoint on `host` and the named port, or on a private Unix socket (`{ path }`). */
   private async serveHttp(
-    host: string,
+    host: string | { path: string },
     name: keyof ZtunnelPorts | undefined,
     handler: (req: IncomingMessage, res: ServerResponse) => void,
   ): Promise<void> {
@@ -257,13 +297,13 @@ export class Ztunnel {
         res.writeHead(500).end(describeError(err));
       }
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      if (host.startsWith('/')) {
-        // A socket file left by a ztunnel that was killed: remove it and take its place.
-        rm(host, { force: true }).then(() => server.listen(host, resolve), reject);
-      } else server.listen(port, host, () => resolve());
-    });
+    if (typeof host === 'object') await listenPrivateSocket(server, host.path, this.log);
+    else {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => resolve());
+      });
+    }
     if (name) this.ports[name] = (server.address() as net.AddressInfo).port;
     this.http.push(server);
   }
@@ -317,6 +357,15 @@ export class Ztunnel {
     }
     Object.assign(record.src, workloadFields(plan.source));
     const labels = outboundLabels(plan);
+    // A source workload over its share (or the node over its whole) is refused before anything is dialled.
+    const slot = plan.source.uid;
+    if (!this.connectionSlots.tryAcquire(slot)) {
+      socksReply?.(SOCKS_REPLY.generalFailure);
+      resetStream(client);
+      this.refuseOverLimit(labels, { ...record, flags: OVERFLOW_FLAG }, 'connections', plan.source.name);
+      return;
+    }
+    const release = this.connectionSlots.releaser(slot);
     let upstream: net.Socket | HboneTunnel['stream'];
     try {
       if (plan.kind === 'hbone') {
@@ -328,6 +377,7 @@ export class Ztunnel {
         upstream = await connectTcp(plan.actual, this.opts.connectTimeoutMs ?? 10_000);
       }
     } catch (err) {
+      release();
       const denied = hasCode(err, HBONE_ERRORS.DENIED);
       socksReply?.(denied ? SOCKS_REPLY.notAllowed : SOCKS_REPLY.connectionRefused);
       // A denial closes the client's connection; an unreachable destination resets it, as TCP would.
@@ -351,6 +401,7 @@ export class Ztunnel {
     if (plan.kind === 'hbone') this.tcp.open(labels);
     const id = ++this.nextId;
     const s = splice(client, upstream, (result) => {
+      release();
       this.connections.delete(id);
       if (plan.kind === 'hbone')
         this.tcp.close(labels, { fromClient: result.received, toClient: result.sent });
@@ -399,6 +450,42 @@ export class Ztunnel {
     });
   }
 
+  /**
+   * Counts a connection refused over a cap (opened and closed with flag UO, one access-log line) and warns
+   * at most every 10 s, so that a flood costs a counter and a log line per connection, not a warning each.
+   */
+  private refuseOverLimit(
+    labels: TcpLabels,
+    record: ConnectionRecord,
+    what: 'connections' | 'handshakes',
+    source: string,
+  ): void {
+    const flagged = { ...labels, response_flags: OVERFLOW_FLAG };
+    this.tcp.open(flagged);
+    this.tcp.close(flagged, { fromClient: 0, toClient: 0 });
+    logConnection(this.accessLog, { ...record, flags: OVERFLOW_FLAG, error: overLimit(what, source) });
+    this.warnOverLimit(what, source);
+  }
+
+  private warnOverLimit(what: 'connections' | 'handshakes', source: string): void {
+    this.refusedSinceWarning += 1;
+    const now = Date.now();
+    if (now - this.lastRefusalWarning >= 10_000) {
+      this.log.warn(
+        {
+          refused: this.refusedSinceWarning,
+          last: { what, source },
+          connections: { inUse: this.connectionSlots.inUse, top: this.connectionSlots.top(3) },
+          handshakes: { inUse: this.handshakeSlots.inUse, top: this.handshakeSlots.top(3) },
+          limits: this.limits,
+        },
+        'refusing connections over the limits (response_flags UO)',
+      );
+      this.lastRefusalWarning = now;
+      this.refusedSinceWarning = 0;
+    }
+  }
+
   // --- inbound ---
 
   private onHboneSocket(socket: net.Socket, destination: () => string): void {
@@ -420,13 +507,40 @@ export class Ztunnel {
       socket.destroy();
       return;
     }
+    // Until its handshake is done a connection has proved nothing: a source address gets a share of the
+    // handshakes in progress, and the node a whole, so a flood of silent connections cannot take them all.
+    const peer = canonical(socket.remoteAddress);
+    if (!this.handshakeSlots.tryAcquire(peer)) {
+      socket.destroy();
+      this.refuseOverLimit(
+        {
+          reporter: 'destination',
+          ...destinationLabels(w),
+          connection_security_policy: 'mutual_tls',
+        },
+        {
+          direction: 'inbound',
+          src: { addr: `${peer}:${socket.remotePort}` },
+          dst: { addr: `${address}:${this.ports.hbone}`, ...workloadFields(w) },
+          bytes_sent: 0,
+          bytes_recv: 0,
+          duration_ms: 0,
+          flags: OVERFLOW_FLAG,
+        },
+        'handshakes',
+        peer,
+      );
+      return;
+    }
+    const handshakeDone = this.handshakeSlots.releaser(peer);
+    socket.once('close', handshakeDone);
     if (this.certs.current(w.identity as SpiffeId)) {
-      this.hbone.accept(socket, address);
+      this.hbone.accept(socket, address, handshakeDone);
       return;
     }
     // Bytes that arrive meanwhile stay buffered on the socket; the TLS layer takes them over.
     this.certs.get(w.identity as SpiffeId).then(
-      () => this.hbone.accept(socket, address),
+      () => this.hbone.accept(socket, address, handshakeDone),
       (err) => {
         this.log.warn(
           { identity: w.identity, err: describeError(err) },
@@ -466,10 +580,16 @@ export class Ztunnel {
       sourceIp,
     });
     if (plan.status !== 200) return { status: plan.status, reason: plan.reason };
+    if (!this.connectionSlots.tryAcquire(sourceIp)) {
+      this.warnOverLimit('connections', sourceIp);
+      return { status: 503 as const, reason: overLimit('connections', sourceIp), flags: OVERFLOW_FLAG };
+    }
+    const release = this.connectionSlots.releaser(sourceIp);
     let upstream: net.Socket;
     try {
       upstream = await connectTcp(plan.upstream, this.opts.connectTimeoutMs ?? 10_000);
     } catch (err) {
+      release();
       return {
         status: 503 as const,
         reason: `cannot reach ${plan.upstream.address}:${plan.upstream.port}: ${describeError(err)}`,
@@ -497,7 +617,10 @@ export class Ztunnel {
         ctx.stream.close(0x8); // CANCEL
       },
     });
-    upstream.once('close', () => this.connections.delete(id));
+    upstream.once('close', () => {
+      release();
+      this.connections.delete(id);
+    });
     this.tcp.open(this.hboneLabels(ctx.peerIdentity, `${ctx.authority.address}:${ctx.authority.port}`, '-'));
     return { status: 200 as const, upstream, baggage: baggageOf(workload) };
   }
@@ -519,7 +642,7 @@ export class Ztunnel {
     const dst = r.authority
       ? this.state.snapshot.workloadByAddress.get(r.authority.split(':')[0] ?? '')
       : undefined;
-    const flags = r.status === 401 ? 'DENY' : r.status === 200 ? '-' : 'CONNECT';
+    const flags = r.flags ?? (r.status === 401 ? 'DENY' : r.status === 200 ? '-' : 'CONNECT');
     const labels = this.hboneLabels(r.peerIdentity, r.authority, flags);
     // An accepted connection was counted as opened when it was accepted; a refused one opens and closes here.
     if (r.status !== 200) this.tcp.open(labels);
@@ -588,11 +711,18 @@ export class Ztunnel {
       client.destroy();
       return;
     }
+    if (!this.connectionSlots.tryAcquire(sourceIp)) {
+      resetStream(client);
+      this.refuseOverLimit(labels, record, 'connections', sourceIp);
+      return;
+    }
+    const release = this.connectionSlots.releaser(sourceIp);
     connectTcp(plan.upstream, this.opts.connectTimeoutMs ?? 10_000).then(
       (upstream) => {
         this.tcp.open(labels);
         const id = ++this.nextId;
         const s = splice(client, upstream, (result) => {
+          release();
           this.connections.delete(id);
           this.tcp.close(labels, { fromClient: result.received, toClient: result.sent });
           logConnection(this.accessLog, {
@@ -617,6 +747,7 @@ export class Ztunnel {
         });
       },
       (err) => {
+        release();
         resetStream(client);
         logConnection(this.accessLog, { ...record, flags: 'CONNECT', error: describeError(err) });
       },
@@ -682,6 +813,17 @@ export class Ztunnel {
   // --- HTTP endpoints ---
 
   private serveMetrics(req: IncomingMessage, res: ServerResponse): void {
+    // The metrics are the node's traffic graph with identities: the node and the allow-list only.
+    const source = canonical(req.socket.remoteAddress);
+    if (!mayScrape(source, this.nodeAddresses, this.metricsAllow)) {
+      this.log.debug({ source }, 'metrics scrape refused');
+      res
+        .writeHead(403, { 'content-type': 'text/plain', connection: 'close' })
+        .end(
+          `AMBIT_ERR_ZTUNNEL_METRICS_FORBIDDEN: ${source} may not scrape this node's metrics; only the node itself and --metrics-allow may\n`,
+        );
+      return;
+    }
     if (req.url !== '/metrics' && req.url !== '/stats/prometheus') {
       res.writeHead(404).end();
       return;
@@ -721,6 +863,10 @@ export class Ztunnel {
     else
       res.writeHead(404, { 'content-type': 'text/plain' }).end('try /config_dump, /certs or /connections\n');
   }
+}
+
+function overLimit(what: 'connections' | 'handshakes', source: string): string {
+  return `over the ${what} limit (${source} or the node is at its cap)`;
 }
 
 /** One spelling per address (an IPv4-mapped IPv6 peer is its IPv4 address), as the state indexes them. */

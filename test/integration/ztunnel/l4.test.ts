@@ -27,6 +27,7 @@ async function ztunnel(t: TestContext, cp: ControlPlane, node: keyof typeof NODE
     capture: 'none',
     bindAddress: NODES[node],
     ports: { socks5: 0, metrics: 0, readiness: 0, admin: 0 },
+    adminListen: '127.0.0.1', // off by default; the test reads the admin over loopback TCP
     nodeAddresses: [NODES[node]],
     control: { target: cp.grpcAddress, credentials, channelOptions: CONTROL_CHANNEL_OPTIONS },
     certificates: new CaClient({

@@ -1,0 +1,124 @@
+// Who may read what the ztunnel knows: the metrics on 15020 (the node's whole traffic graph, with
+// identities) only from the node itself or an operator's allow-list, never from pods; the admin
+// (config, certificates, connections) on a 0600 Unix socket whose peer must be root or this process's
+// user, and on loopback TCP only when asked.
+
+import { chmod, mkdir, rm, stat } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import { isIP, type Socket } from 'node:net';
+import { dirname } from 'node:path';
+import { peerUid } from '../capture/index.ts';
+import { isCidr } from '../config/index.ts';
+import { AmbitError, describeError } from '../errors/index.ts';
+import type { Logger } from '../log/index.ts';
+import { ipInCidr } from '../policy/index.ts';
+
+/** Validated `--metrics-allow` entries (CIDRs or bare addresses); a bad one refuses the whole list. */
+export function parseMetricsAllow(entries: readonly string[]): string[] {
+  const bad = entries.filter((e) => !isCidr(e));
+  if (bad.length > 0) {
+    throw new AmbitError(
+      'AMBIT_ERR_ZTUNNEL_BAD_METRICS_ALLOW',
+      `--metrics-allow: ${bad.map((b) => JSON.stringify(b)).join(', ')} ${bad.length === 1 ? 'is' : 'are'} not an address or CIDR (for example 198.18.0.200/29)`,
+    );
+  }
+  return [...entries];
+}
+
+/**
+ * Whether `source` may scrape: the node itself (loopback, or any of the node's own addresses as they
+ * are now, which includes the pods' gateway address), or a source inside `allow`. Pods are neither:
+ * their packets come from their own address (the pod network drops spoofs), and a meshed pod's
+ * passthrough to another node arrives from its node's address, which is not the other node's own.
+ */
+export function mayScrape(
+  source: string,
+  nodeAddresses: ReadonlySet<string>,
+  allow: readonly string[],
+): boolean {
+  if (isIP(source) === 0) return false;
+  if (source.startsWith('127.') || source === '::1') return true;
+  return nodeAddresses.has(source) || allow.some((cidr) => ipInCidr(source, cidr));
+}
+
+/**
+ * `--admin-listen`: `host:port`, `[v6]:port` or a bare host (port `defaultPort`). The admin has no
+ * authentication, so only a loopback address is accepted.
+ */
+export function parseAdminListen(text: string, defaultPort: number): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+|::1))(?::([0-9]{1,5}))?$/.exec(text);
+  const host = m?.[1] ?? m?.[2] ?? '';
+  const port = m?.[3] === undefined ? defaultPort : Number(m[3]);
+  const loopback = (isIP(host) === 4 && host.startsWith('127.')) || host === '::1';
+  if (!m || isIP(host) === 0 || port > 65535) {
+    throw new AmbitError(
+      'AMBIT_ERR_ZTUNNEL_BAD_ADMIN_LISTEN',
+      `--admin-listen "${text}" is not an address with an optional port (for example 127.0.0.1:15000)`,
+    );
+  }
+  if (!loopback) {
+    throw new AmbitError(
+      'AMBIT_ERR_ZTUNNEL_BAD_ADMIN_LISTEN',
+      `--admin-listen ${text} is not a loopback address: the ztunnel admin has no authentication, so it listens on 127.0.0.0/8 or ::1 only (read it remotely through the Unix socket, e.g. over ssh)`,
+    );
+  }
+  return { host, port };
+}
+
+/**
+ * Serves `server` on a Unix socket at `path`: its directory made 0700 (refused when another user owns
+ * it), the socket 0600 whatever the umask, and every connection's peer uid (SO_PEERCRED, the addon's
+ * `peerUid`, as the control plane's admin socket does) checked against `uids` (default root and this
+ * process's own user); anyone else is cut off before a byte is read.
+ */
+export async function listenPrivateSocket(
+  server: Server,
+  path: string,
+  log: Logger,
+  uids: readonly number[] = [0, process.getuid?.() ?? 0],
+): Promise<void> {
+  await privateDir(dirname(path), log);
+  server.on('connection', (socket: Socket) => {
+    let uid: number | undefined;
+    try {
+      uid = peerUid(socket);
+    } catch (err) {
+      log.error({ err: describeError(err) }, 'cannot read the admin socket peer uid; closing the connection');
+    }
+    if (uid !== undefined && uids.includes(uid)) return;
+    if (uid !== undefined)
+      log.warn({ uid, allowed: uids }, 'admin socket connection refused: peer uid not allowed');
+    socket.destroy();
+  });
+  // A socket file left by a ztunnel that was killed: remove it and take its place.
+  await rm(path, { force: true });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(path, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  // Until this chmod the 0700 directory keeps others out; the peer check holds regardless.
+  await chmod(path, 0o600);
+}
+
+/** Makes `dir` 0700 (tightening it with a warning when open to others); refuses another user's. */
+async function privateDir(dir: string, log: Logger): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const info = await stat(dir);
+  const uid = process.getuid?.() ?? info.uid;
+  if (info.uid !== uid) {
+    throw new AmbitError(
+      'AMBIT_ERR_ZTUNNEL_ADMIN_DIR',
+      `the admin socket's directory ${dir} belongs to uid ${info.uid}, not to this process (uid ${uid}); use a data directory of your own (--data-dir)`,
+    );
+  }
+  if ((info.mode & 0o077) !== 0) {
+    log.warn(
+      { dir, mode: (info.mode & 0o777).toString(8) },
+      'the admin socket directory was open to others; made it 0700',
+    );
+    await chmod(dir, 0o700);
+  }
+}
