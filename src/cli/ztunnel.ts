@@ -38,7 +38,10 @@ interface ZtunnelFlags {
 function count(flag: string): (value: string) => number {
   return (value) => {
     if (!/^[1-9]\d*$/.test(value) || !Number.isSafeInteger(Number(value))) {
-      throw new AmbitError('AMBIT_ERR_ZTUNNEL_BAD_LIMIT', `${flag} must be a positive integer, got "${value}"`);
+      throw new AmbitError(
+        'AMBIT_ERR_ZTUNNEL_BAD_LIMIT',
+        `${flag} must be a positive integer, got "${value}"`,
+      );
     }
     return Number(value);
   };

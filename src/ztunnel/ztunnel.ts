@@ -30,7 +30,13 @@ import { CertificateManager, type CertificateSource, type SpiffeId, TrustBundle 
 import { type Logger, logger } from '../log/index.ts';
 import { type ConnectionRecord, logConnection, type TcpLabels, TcpMetrics } from '../telemetry/index.ts';
 import { TYPE, type WorkloadResource, XdsClient } from '../xds/index.ts';
-import { Admission, type ConnectionLimits, fileDescriptorLimit, OVERFLOW_FLAG, resolveLimits } from './limits.ts';
+import {
+  Admission,
+  type ConnectionLimits,
+  fileDescriptorLimit,
+  OVERFLOW_FLAG,
+  resolveLimits,
+} from './limits.ts';
 import { listenPrivateSocket, mayScrape, parseAdminListen, parseMetricsAllow } from './local-access.ts';
 import { type Addr, type OutboundPlan, planInbound, planOutbound } from './plan.ts';
 import { acceptSocks5, SOCKS_REPLY } from './socks5.ts';
