@@ -26,6 +26,8 @@ import { AdminClient } from './client.ts';
 import { table } from './output.ts';
 
 const execFileP = promisify(execFile);
+/** The lab's infrastructure addresses, 198.18.0.200–254 (.255 is the bridge's broadcast). */
+export const LAB_INFRASTRUCTURE_CIDRS = ['198.18.0.200/29', '198.18.0.208/28', '198.18.0.224/27'];
 
 export interface MeshOptions {
   nodes?: number;
@@ -33,7 +35,17 @@ export interface MeshOptions {
   lab?: string;
   /** How long to wait for each part to become ready. */
   timeoutMs?: number;
+  /** The open-file limit each ztunnel runs under (default ZTUNNEL_NOFILE); its caps derive from it. */
+  ztunnelNofile?: number;
+  /** More `ambit ztunnel` flags for every node (e.g. `--max-connections-per-source`). */
+  ztunnelArgs?: string[];
 }
+
+/**
+ * Each ztunnel runs under this open-file limit (soft and hard, set by `prlimit`): well above the usual
+ * 1,024, so its default caps (limits.ts) allow ~31,700 proxied connections, ~4,000 per source.
+ */
+export const ZTUNNEL_NOFILE = 65_536;
 
 export interface Mesh {
   lab: Lab;
@@ -158,8 +170,16 @@ async function meshUpLocked(opts: MeshOptions & { home: string }): Promise<Mesh>
         bundle,
         '--data-dir',
         join(nodesDir, node),
+        // Besides the node itself, only the lab's infrastructure range (198.18.0.200–254, where the
+        // control plane and Prometheus run) may scrape the node's metrics; never nodes or pods.
+        '--metrics-allow',
+        LAB_INFRASTRUCTURE_CIDRS.join(','),
+        ...(opts.ztunnelArgs ?? []),
       ],
-      token ? { env: { AMBIT_JOIN_TOKEN: token } } : {},
+      {
+        nofile: opts.ztunnelNofile ?? ZTUNNEL_NOFILE,
+        ...(token ? { env: { AMBIT_JOIN_TOKEN: token } } : {}),
+      },
     );
     started.push({ node, log: p.log });
   }
