@@ -236,7 +236,14 @@ export class Lab {
   async run(
     target: string,
     argv: string[],
-    opts: { env?: Record<string, string> } = {},
+    opts: {
+      env?: Record<string, string>;
+      /**
+       * Open-file limit (soft and hard) to run under: Node cannot raise its own, so `prlimit` (util-linux)
+       * sets it and execs the command (same pid; the record keeps the command as given).
+       */
+      nofile?: number;
+    } = {},
   ): Promise<ProcessRecord> {
     if (argv.length === 0)
       throw new AmbitError('AMBIT_ERR_LAB_NO_COMMAND', 'give the command to run after `--`');
@@ -249,7 +256,8 @@ export class Lab {
       const fd = openSync(log, 'a', 0o600);
       let pid: number;
       try {
-        pid = spawnInNetns(where.netns, expandAmbit(argv), {
+        const limited = opts.nofile === undefined ? [] : ['prlimit', `--nofile=${opts.nofile}`, '--'];
+        pid = spawnInNetns(where.netns, [...limited, ...expandAmbit(argv)], {
           env: { ...process.env, ...where.env, ...opts.env },
           logFd: fd,
         });
