@@ -9,6 +9,7 @@ import { logger } from '../log/index.ts';
 import { formatAuthority, type SocketAddr } from './authority.ts';
 import { connectError, HBONE_ERRORS, identityError } from './errors.ts';
 import { ALPN, peerChain } from './material.ts';
+import { TCP_KEEPALIVE_MS } from './server.ts';
 import { type FlowControl, h2Settings, sessionMemoryMb } from './settings.ts';
 
 const log = logger('hbone');
@@ -124,6 +125,7 @@ export class HboneConnection {
         try {
           const verified = verifyPeer(peerChain(socket), options.bundle, {
             identities: options.accepted,
+            workload: true,
             revoked: options.revoked,
           });
           this.peerIdentity = verified.id;
@@ -136,6 +138,8 @@ export class HboneConnection {
       },
     });
     this.socket = socket;
+    // A server that vanished without a FIN is noticed by PING first; TCP keepalive is the floor under it.
+    socket.setKeepAlive(true, TCP_KEEPALIVE_MS);
     const session = http2.connect(`https://${server}`, {
       createConnection: () => socket,
       settings: h2Settings(options.flow),

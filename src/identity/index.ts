@@ -49,6 +49,7 @@ export {
 export {
   checkExpectedPeer,
   checkTrustDomain,
+  checkWorkloadPeer,
   RevocationList,
   type RevokedCertificate,
   spiffeIdOf,

@@ -4,7 +4,7 @@
 import type { X509Certificate } from 'node:crypto';
 import { AmbitError } from '../errors/index.ts';
 import { parseChain, splitPem, subjectAltNames } from './certs.ts';
-import { parseSpiffeId, type SpiffeId } from './spiffe.ts';
+import { parseSpiffeId, type SpiffeId, SYSTEM_NAMESPACE } from './spiffe.ts';
 
 /** The roots a proxy trusts. Immutable: `with` and `without` return a new bundle. */
 export class TrustBundle {
@@ -223,14 +223,55 @@ export function checkTrustDomain(verified: VerifiedIdentity, trustDomain: string
   }
 }
 
-/** Verify the chain and then the expected identities (client side) or trust domain (server side). */
+/** Extended key usages (RFC 5280 §4.2.1.12) a workload certificate carries: it is both ends of mTLS. */
+const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
+const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+
+/**
+ * Data path: the peer must be a workload. Its identity is `/ns/<ns>/sa/<sa>` outside `ambit-system`
+ * (node credentials and the control plane's certificate live there and never carry traffic), and its
+ * certificate has a workload certificate's usages: serverAuth and clientAuth. A node credential (client
+ * only) or the control plane's serving certificate (server only) is refused even where its chain and
+ * trust domain are fine. Key usage (digitalSignature) is OpenSSL's check, made in the handshake.
+ */
+export function checkWorkloadPeer(verified: VerifiedIdentity): void {
+  const { namespace, serviceAccount } = parseSpiffeId(verified.id);
+  if (namespace === undefined || serviceAccount === undefined || namespace === SYSTEM_NAMESPACE) {
+    throw new AmbitError(
+      'AMBIT_ERR_IDENTITY_NOT_A_WORKLOAD',
+      `peer ${verified.id} is not a workload identity (/ns/<namespace>/sa/<service-account> outside ${SYSTEM_NAMESPACE}): node and control-plane credentials never carry mesh traffic`,
+      { detail: { actual: verified.id } },
+    );
+  }
+  // Node names the extended key usages `keyUsage`; undefined when the extension is absent.
+  const usages = verified.leaf.keyUsage ?? [];
+  if (!usages.includes(SERVER_AUTH) || !usages.includes(CLIENT_AUTH)) {
+    throw new AmbitError(
+      'AMBIT_ERR_IDENTITY_NOT_A_WORKLOAD',
+      `certificate ${verified.leaf.serialNumber} of ${verified.id} lacks a workload certificate's usages (extended key usage serverAuth and clientAuth; it has ${usages.length ? usages.join(', ') : 'none'})`,
+      { detail: { actual: verified.id, usages } },
+    );
+  }
+}
+
+/**
+ * Verify the chain and then the expected identities (client side) or trust domain (server side), and with
+ * `workload` that the peer is a workload (see checkWorkloadPeer): what both ends of HBONE ask.
+ */
 export function verifyPeer(
   chain: string | ReadonlyArray<string | Buffer | X509Certificate>,
   bundle: TrustBundle,
-  expect: { identities?: readonly SpiffeId[]; trustDomain?: string; now?: Date; revoked?: RevocationList },
+  expect: {
+    identities?: readonly SpiffeId[];
+    trustDomain?: string;
+    workload?: boolean;
+    now?: Date;
+    revoked?: RevocationList;
+  },
 ): VerifiedIdentity {
   const verified = verifyChain(chain, bundle, { now: expect.now, revoked: expect.revoked });
   if (expect.identities !== undefined) checkExpectedPeer(verified, expect.identities);
   if (expect.trustDomain !== undefined) checkTrustDomain(verified, expect.trustDomain);
+  if (expect.workload) checkWorkloadPeer(verified);
   return verified;
 }
