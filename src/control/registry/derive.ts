@@ -13,6 +13,7 @@ import {
 import { type L4Authorization, toL4Authorization } from '../../policy/index.ts';
 import { ageOf, NO_AGE, settleWorkloadAddresses } from './addresses.ts';
 import { authorizationScope, bindAuthorizations, resolvePeerAuth, targetRefIssues } from './policies.ts';
+import { nonTcpPortIssues } from './protocols.ts';
 import { buildService, indexWorkloads } from './services.ts';
 import type {
   Registry,
@@ -89,6 +90,7 @@ export function deriveRegistry(input: RegistryInput): Registry {
   );
   const vips = allocateVips(serviceResources, input.previousVips ?? {}, opts.vipRange, workloadAt);
   issues.push(...vips.issues);
+  issues.push(...nonTcpPortIssues(serviceResources, namespaces));
   const candidates = indexWorkloads(owned);
   const services: RegistryService[] = [...serviceResources.entries()]
     .map(([key, svc]) => {
