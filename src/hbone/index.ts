@@ -28,5 +28,21 @@ export {
   type HboneServerOptions,
   type StreamRecord,
 } from './server.ts';
-export { DEFAULT_FLOW_CONTROL, DEFAULT_MAX_STREAMS, type FlowControl, HBONE_PORT } from './settings.ts';
-export { resetStream, type Splice, type SpliceResult, splice } from './splice.ts';
+export {
+  DEFAULT_FLOW_CONTROL,
+  DEFAULT_MAX_STREAMS,
+  type FlowControl,
+  HBONE_PORT,
+  PROCESS_WINDOW_BUDGET,
+  WindowBudget,
+  type WindowBudgetOptions,
+} from './settings.ts';
+export {
+  resetStream,
+  SPLICE_BUFFER_BYTES,
+  SPLICE_PROCESS_BUFFER_BYTES,
+  type Splice,
+  type SpliceResult,
+  splice,
+  spliceStats,
+} from './splice.ts';

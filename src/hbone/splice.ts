@@ -8,7 +8,32 @@ import { TLSSocket } from 'node:tls';
 
 /** How much may wait, per direction, for the slower side before the faster one is paused. */
 export const SPLICE_BUFFER_BYTES = 512 * 1024;
+/**
+ * What all splices of the process may hold together, both directions: with more than 32 open, each
+ * direction's share shrinks (powers of two, never below 16 KiB, a stream's own high-water mark), so a
+ * thousand stalled upstreams cost the share, not 512 KiB each.
+ */
+export const SPLICE_PROCESS_BUFFER_BYTES = 32 * 1024 * 1024;
+const SPLICE_MIN_BUFFER_BYTES = 16 * 1024;
 const CORK_MIN_BYTES = 16 * 1024;
+
+let openSplices = 0;
+/** The per-direction pause threshold now; read per chunk, recomputed only as splices open and close. */
+let highWater = SPLICE_BUFFER_BYTES;
+
+function countSplice(delta: 1 | -1): void {
+  openSplices += delta;
+  const share = SPLICE_PROCESS_BUFFER_BYTES / (2 * Math.max(1, openSplices));
+  highWater = Math.min(
+    SPLICE_BUFFER_BYTES,
+    Math.max(SPLICE_MIN_BUFFER_BYTES, 2 ** Math.floor(Math.log2(share))),
+  );
+}
+
+/** Open splices and the per-direction threshold each gets (for the admin endpoint and tests). */
+export function spliceStats(): { open: number; highWaterBytes: number } {
+  return { open: openSplices, highWaterBytes: highWater };
+}
 
 export interface SpliceResult {
   /** Bytes read from the downstream side (the connection's initiator) and written upstream: the request direction. */
@@ -82,6 +107,12 @@ export function splice(downstream: Duplex, upstream: Duplex, onDone: (result: Sp
   let sent = 0;
   let error: Error | undefined;
   let open = 2;
+  countSplice(1);
+  let counted = true;
+  const uncount = () => {
+    if (counted) countSplice(-1);
+    counted = false;
+  };
 
   const fail = (err: Error) => {
     error ??= err;
@@ -107,7 +138,7 @@ export function splice(downstream: Duplex, upstream: Duplex, onDone: (result: Sp
         });
       }
       dst.write(chunk);
-      if (dst.writableLength >= SPLICE_BUFFER_BYTES) src.pause();
+      if (dst.writableLength >= highWater) src.pause();
     });
     dst.on('drain', () => src.resume());
     const endDst = () => {
@@ -128,7 +159,10 @@ export function splice(downstream: Duplex, upstream: Duplex, onDone: (result: Sp
     s.on('close', () => {
       if (!closedCleanly(s)) fail(prematureClose(s, which));
       open -= 1;
-      if (open === 0) onDone(error === undefined ? { received, sent } : { received, sent, error });
+      if (open === 0) {
+        uncount();
+        onDone(error === undefined ? { received, sent } : { received, sent, error });
+      }
     });
   };
 
@@ -150,7 +184,10 @@ export function splice(downstream: Duplex, upstream: Duplex, onDone: (result: Sp
       open -= 1;
     }
   }
-  if (open === 0) queueMicrotask(() => onDone({ received, sent, ...(error ? { error } : {}) }));
+  if (open === 0) {
+    uncount();
+    queueMicrotask(() => onDone({ received, sent, ...(error ? { error } : {}) }));
+  }
 
   return {
     abort: (reason) => fail(reason ?? new Error('the connection was aborted')),

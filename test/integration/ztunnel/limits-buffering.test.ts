@@ -1,0 +1,118 @@
+// Issue 9 item 4, in-process: many HBONE streams into upstreams that never read. What the server side
+// holds (each stream's unread data, each upstream's queued writes) stays under the budgets instead of
+// growing to 4 MiB + 512 KiB per stream: stream windows shrink as streams open (per session and per
+// process), splice thresholds shrink as splices open, and both grow back when the streams are gone.
+
+import assert from 'node:assert/strict';
+import type * as net from 'node:net';
+import { Duplex } from 'node:stream';
+import { before, describe, test } from 'node:test';
+import {
+  type HboneTunnel,
+  PROCESS_WINDOW_BUDGET,
+  SPLICE_PROCESS_BUFFER_BYTES,
+  spliceStats,
+  type TlsMaterial,
+} from '../../../src/hbone/index.ts';
+import {
+  CLIENT,
+  HBONE_IP,
+  hboneServer,
+  materialFor,
+  newAuthority,
+  newPool,
+  SERVER,
+} from '../hbone/helpers.ts';
+
+const MiB = 1024 * 1024;
+const STREAMS = 24;
+const PER_STREAM = 6 * MiB;
+
+let client: TlsMaterial;
+let server: TlsMaterial;
+
+before(async () => {
+  const ca = await newAuthority();
+  client = await materialFor(ca, CLIENT);
+  server = await materialFor(ca, SERVER);
+});
+
+/** An upstream that accepts one write and never finishes it: nothing it is sent is ever taken. */
+function stalledUpstream(): Duplex {
+  return new Duplex({
+    read() {},
+    write(_chunk, _encoding, _done) {
+      // never calls _done: the writes queue in writableLength
+    },
+  });
+}
+
+describe('buffering bounds', () => {
+  test('streams into upstreams that never read hold the budget, not the windows', async (t) => {
+    const upstreams: Duplex[] = [];
+    const streams: Array<{ readableLength: number }> = [];
+    const hbone = await hboneServer(t, {
+      certFor: () => server,
+      onConnect: (ctx) => {
+        const up = stalledUpstream();
+        upstreams.push(up);
+        streams.push(ctx.stream);
+        return { status: 200, upstream: up as unknown as net.Socket };
+      },
+    });
+    const pool = newPool(t);
+    const tunnels: HboneTunnel[] = [];
+    for (let i = 0; i < STREAMS; i++) {
+      tunnels.push(
+        await pool.connect({
+          source: () => client,
+          destination: { address: HBONE_IP, port: hbone.port },
+          accepted: [SERVER],
+          authority: `127.0.0.3:${9000 + i}`,
+        }),
+      );
+    }
+    t.after(() => {
+      for (const tunnel of tunnels) tunnel.stream.destroy();
+      for (const up of upstreams) up.destroy();
+    });
+    const payload = Buffer.alloc(PER_STREAM, 7);
+    for (const tunnel of tunnels) tunnel.stream.write(payload);
+
+    // Wait until nothing moves any more: every stream is paused with its window closed.
+    const held = () => ({
+      unread: streams.reduce((n, s) => n + s.readableLength, 0),
+      queued: upstreams.reduce((n, u) => n + u.writableLength, 0),
+    });
+    let last = -1;
+    for (let stable = 0; stable < 3; ) {
+      await new Promise((r) => setTimeout(r, 300));
+      const h = held();
+      stable = h.unread + h.queued === last ? stable + 1 : 0;
+      last = h.unread + h.queued;
+    }
+    const h = held();
+    const window = PROCESS_WINDOW_BUDGET.windowFor(STREAMS);
+    const threshold = spliceStats().highWaterBytes;
+    t.diagnostic(`unread ${h.unread} B (window ${window}), queued ${h.queued} B (threshold ${threshold})`);
+    // Without the budgets: 24 × (4 MiB window + 512 KiB) ≈ 108 MiB.
+    assert.ok(window < 4 * MiB, `the stream window shrank with ${STREAMS} streams open: ${window}`);
+    assert.ok(
+      h.unread <= STREAMS * window + 2 * MiB && h.unread <= 16 * MiB + 2 * MiB,
+      `unread ${h.unread} bytes within ${STREAMS} × ${window} (the session's 16 MiB)`,
+    );
+    assert.ok(
+      h.queued <= STREAMS * (threshold + 64 * 1024) && h.queued <= SPLICE_PROCESS_BUFFER_BYTES,
+      `queued ${h.queued} bytes within ${STREAMS} × ${threshold} (the process's splice budget)`,
+    );
+    assert.ok(h.unread + h.queued < 40 * MiB, `held ${(h.unread + h.queued) / MiB} MiB in all`);
+
+    // When they are gone, a lone stream gets the full window and threshold again.
+    for (const tunnel of tunnels) tunnel.stream.destroy();
+    for (const up of upstreams) up.destroy();
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(PROCESS_WINDOW_BUDGET.stats().streams, 0);
+    assert.equal(PROCESS_WINDOW_BUDGET.windowFor(1), 4 * MiB);
+    assert.deepEqual(spliceStats(), { open: 0, highWaterBytes: 512 * 1024 });
+  });
+});
