@@ -1,6 +1,8 @@
 // L4 benchmark (lab, root): direct TCP vs two ztunnels (HBONE mTLS) vs an HAProxy mTLS pair on the
 // same path, cross-node and same-node: single-stream throughput, latency at a fixed request rate
-// (open loop), proxy CPU per 1,000 requests, and ztunnel memory per idle proxied connection.
+// (open loop), proxy CPU per 1,000 requests, ztunnel memory per idle proxied connection, ztunnel memory
+// under a 5,000-connection flood from one pod and after it, and the cost of the per-connection checks
+// (connection caps, window budget) measured in-process.
 // Run with `node bench/run.ts l4` (AMBIT_BENCH_L4_RAW=<file> also writes the raw figures as JSON);
 // docs/benchmarks.md explains the method and records figures.
 
@@ -12,7 +14,9 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { meshDown, meshUp } from '../src/cli/up.ts';
+import { WindowBudget } from '../src/hbone/index.ts';
 import { type Lab, nodeAddress, nodeGateway, waitUntil } from '../src/lab/index.ts';
+import { Admission } from '../src/ztunnel/index.ts';
 import type { BenchResult } from './harness.ts';
 import { type HaproxyRoute, haproxyConfig } from './l4/haproxy.ts';
 import { cpuSeconds, rssKiB } from './l4/proc.ts';
@@ -41,6 +45,9 @@ const MESSAGE = 1024;
 const WARMUP_MS = 1_000;
 const RUN_MS = 5_000;
 const IDLE_CONNS = 10_000;
+/** The idle connections come from this many pods: one pod alone may hold only its share (~4,000). */
+const IDLE_CLIENTS = 4;
+const FLOOD_CONNS = 5_000;
 
 const ECHO_PORT = 9000;
 const SINK_PORT = 9001;
@@ -109,6 +116,19 @@ interface Figures {
     failed: number;
     error?: string;
   };
+  /** VmRSS in KiB before, during and after FLOOD_CONNS connections held from one pod, and what it got. */
+  flood: {
+    before: ByNode;
+    during: ByNode;
+    after: ByNode;
+    leftAfterClose: ByNode;
+    open: number;
+    echoed: number;
+    failed: number;
+    firstError?: string;
+    /** Refused by node-1's ztunnel over the per-source cap (response_flags="UO"). */
+    refused: number;
+  };
 }
 
 function isRoot(): boolean {
@@ -176,6 +196,7 @@ async function setUp(lab: Lab, admin: { call: (m: string, p: string, b?: unknown
   const pod = (name: string, node: string, namespace: string, serviceAccount: string) =>
     lab.addPod({ name, node, namespace, serviceAccount, labels: { app: name } });
   const meshClient = await pod('mesh-client', 'node-1', AMBIENT_NS, 'a');
+  for (let i = 2; i <= IDLE_CLIENTS; i++) await pod(`mesh-client-${i}`, 'node-1', AMBIENT_NS, 'a');
   const meshFar = await pod('mesh-far', 'node-2', AMBIENT_NS, 'b');
   const meshNear = await pod('mesh-near', 'node-1', AMBIENT_NS, 'b');
   await pod('plain-client', 'node-1', PLAIN_NS, 'a');
@@ -239,7 +260,7 @@ async function setUp(lab: Lab, admin: { call: (m: string, p: string, b?: unknown
 
   // Enrolled on both nodes, then every path answers on both ports.
   for (const [node, addresses] of [
-    ['node-1', [meshClient.address, meshNear.address]],
+    ['node-1', [meshClient.address, meshNear.address, ...(await extraClientAddresses(lab))]],
     ['node-2', [meshFar.address]],
   ] as const) {
     await eventually(`${addresses.join(', ')} to be enrolled on ${node}`, 30_000, async () => {
@@ -311,58 +332,108 @@ async function rssOf(pids: Record<string, number>): Promise<ByNode> {
 const minus = (a: ByNode, b: ByNode): ByNode =>
   Object.fromEntries(Object.entries(a).map(([k, v]) => [k, v - (b[k] ?? 0)]));
 
-/** 10,000 idle connections through the ztunnels (mesh-client → mesh-far's echo), held while RSS is read. */
+/** The addresses of the extra idle-connection clients (mesh-client-2 …), from the lab's records. */
+async function extraClientAddresses(lab: Lab): Promise<string[]> {
+  const names = new Set(Array.from({ length: IDLE_CLIENTS - 1 }, (_, i) => `mesh-client-${i + 2}`));
+  return ((await lab.status())?.pods ?? []).filter((p) => names.has(p.name)).map((p) => p.address);
+}
+
+interface Held {
+  open: number;
+  echoed: number;
+  failed: number;
+  firstError?: string;
+}
+
+/**
+ * Starts hold.ts in each of `pods` (COUNT connections each to host's echo, 200 opening at a time), waits
+ * until every holder has printed what it holds, calls `whileHeld`, then stops the holders.
+ */
+async function holding<T>(
+  lab: Lab,
+  pods: string[],
+  host: string,
+  count: number,
+  whileHeld: (held: Held) => Promise<T>,
+): Promise<{ held: Held; result: T }> {
+  const holders = [];
+  for (const pod of pods) {
+    holders.push(
+      await lab.run(pod, [
+        process.execPath,
+        SCRIPT.hold,
+        host,
+        String(ECHO_PORT),
+        String(count),
+        '200',
+        '120000',
+      ]),
+    );
+  }
+  try {
+    const each = await Promise.all(
+      holders.map((h) =>
+        eventually(`the connections from ${h.command.join(' ')} to open`, 120_000, async () => {
+          const text = await readFile(h.log, 'utf8');
+          const line = text.split('\n').find((l) => l.startsWith('{"open"'));
+          return line ? (JSON.parse(line) as Held) : undefined;
+        }),
+      ),
+    );
+    const held: Held = {
+      open: each.reduce((n, h) => n + h.open, 0),
+      echoed: each.reduce((n, h) => n + h.echoed, 0),
+      failed: each.reduce((n, h) => n + h.failed, 0),
+      firstError: each.find((h) => h.firstError)?.firstError,
+    };
+    // Let the proxies finish their per-connection work (access log, metrics) before reading.
+    await new Promise((r) => setTimeout(r, 2_000));
+    return { held, result: await whileHeld(held) };
+  } finally {
+    for (const h of holders) {
+      try {
+        process.kill(h.pid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
+
+/** Waits up to 20 s for each ztunnel to track no connection; what is left per node (-1: no answer). */
+async function leftAfterClose(lab: Lab, pids: Record<string, number>): Promise<ByNode> {
+  const left: ByNode = {};
+  for (const node of Object.keys(pids)) {
+    left[node] = await trackedConnections(lab, node);
+    const deadline = Date.now() + 20_000;
+    while (left[node]! > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 500));
+      left[node] = await trackedConnections(lab, node);
+    }
+  }
+  return left;
+}
+
+/**
+ * 10,000 idle connections through the ztunnels (IDLE_CLIENTS pods on node-1 → mesh-far's echo), held
+ * while RSS is read.
+ */
 async function idleConnections(
   lab: Lab,
   host: string,
   pids: Record<string, number>,
 ): Promise<Figures['rss']> {
   const idle = await rssOf(pids);
-  const holder = await lab.run('mesh-client', [
-    process.execPath,
-    SCRIPT.hold,
-    host,
-    String(ECHO_PORT),
-    String(IDLE_CONNS),
-    '200',
-    '120000',
-  ]);
-  const stopHolder = () => {
-    try {
-      process.kill(holder.pid, 'SIGTERM');
-    } catch {
-      // already gone
-    }
-  };
-  let held: { open: number; echoed: number; failed: number; firstError?: string };
-  let loaded: ByNode;
-  try {
-    held = await eventually('the 10,000 connections to open', 120_000, async () => {
-      const text = await readFile(holder.log, 'utf8');
-      const line = text.split('\n').find((l) => l.startsWith('{"open"'));
-      return line ? (JSON.parse(line) as typeof held) : undefined;
-    });
-    // Let the proxies finish their per-connection work (access log, metrics) before reading RSS.
-    await new Promise((r) => setTimeout(r, 2_000));
-    loaded = await rssOf(pids);
-  } finally {
-    stopHolder();
-  }
-  // Once the client has gone, every proxied connection should be released on both ztunnels.
-  const leftAfterClose: ByNode = {};
-  for (const node of Object.keys(pids)) {
-    leftAfterClose[node] = await trackedConnections(lab, node);
-    const deadline = Date.now() + 20_000;
-    while (leftAfterClose[node]! > 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 500));
-      leftAfterClose[node] = await trackedConnections(lab, node);
-    }
-  }
+  const pods = ['mesh-client', ...Array.from({ length: IDLE_CLIENTS - 1 }, (_, i) => `mesh-client-${i + 2}`)];
+  const { held, result: loaded } = await holding(lab, pods, host, IDLE_CONNS / IDLE_CLIENTS, () =>
+    rssOf(pids),
+  );
+  const left = await leftAfterClose(lab, pids);
   return {
     idle,
     loaded,
     afterClose: await rssOf(pids),
-    leftAfterClose,
+    leftAfterClose: left,
     open: held.open,
     echoed: held.echoed,
     failed: held.failed,
@@ -370,11 +441,77 @@ async function idleConnections(
   };
 }
 
-/** How many connections the node's ztunnel tracks (its admin `/connections`), -1 when it cannot say. */
+/** FLOOD_CONNS connections held from one pod (mesh-client): RSS before, during and after, and the refusals. */
+async function floodFromOnePod(
+  lab: Lab,
+  host: string,
+  pids: Record<string, number>,
+): Promise<Figures['flood']> {
+  const before = await rssOf(pids);
+  const refusedBefore = await overflowCount(lab, 'node-1');
+  const { held, result: during } = await holding(lab, ['mesh-client'], host, FLOOD_CONNS, () => rssOf(pids));
+  const refused = (await overflowCount(lab, 'node-1')) - refusedBefore;
+  const left = await leftAfterClose(lab, pids);
+  return { before, during, after: await rssOf(pids), leftAfterClose: left, ...held, refused };
+}
+
+/** Connections node's ztunnel refused over a cap so far (response_flags="UO", its own metrics). */
+async function overflowCount(lab: Lab, node: string): Promise<number> {
+  const r = await lab.exec(node, ['curl', '-sf', '--max-time', '5', 'http://127.0.0.1:15020/metrics']);
+  return r.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('istio_tcp_connections_opened_total{') && l.includes('response_flags="UO"'))
+    .reduce((n, l) => n + Number(l.split(' ').at(-1)), 0);
+}
+
+/** How many connections the node's ztunnel tracks (admin `/connections` on its socket), -1 when it cannot say. */
 async function trackedConnections(lab: Lab, node: string): Promise<number> {
-  const r = await lab.exec(node, ['curl', '-sf', '--max-time', '5', 'http://127.0.0.1:15000/connections']);
+  const socket = join(lab.home, 'nodes', node, 'admin.sock');
+  const r = await lab.exec(node, [
+    'curl',
+    '-sf',
+    '--max-time',
+    '5',
+    '--unix-socket',
+    socket,
+    'http://ztunnel/connections',
+  ]);
   if (r.code !== 0) return -1;
   return (JSON.parse(r.stdout) as { connections: unknown[] }).connections.length;
+}
+
+/**
+ * What the per-connection checks cost, in-process: a connection slot taken and given back (outbound and
+ * inbound each do one), and a stream counted in and out of the window budget (each HBONE stream does).
+ */
+export function checkCosts(): { slotNs: number; windowNs: number } {
+  const N = 1_000_000;
+  const slots = new Admission(1_000_000, 100_000);
+  const keys = Array.from({ length: 64 }, (_, i) => `Kubernetes/Pod/bench/client-${i}`);
+  const time = (f: (i: number) => void) => {
+    for (let i = 0; i < N / 10; i++) f(i); // warm up
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < N; i++) f(i);
+    return Number(process.hrtime.bigint() - t0) / N;
+  };
+  const slotNs = time((i) => {
+    const key = keys[i & 63]!;
+    if (slots.tryAcquire(key)) slots.releaser(key)();
+  });
+  const budget = new WindowBudget();
+  const session = {
+    destroyed: false,
+    pendingSettingsAck: false,
+    settings: () => {},
+    once: () => session,
+  };
+  budget.track(session);
+  for (let i = 0; i < 10; i++) budget.opened(session); // a session with a few streams open
+  const windowNs = time(() => {
+    budget.opened(session);
+    budget.closed(session);
+  });
+  return { slotNs, windowNs };
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -462,6 +599,7 @@ async function measure(lab: Lab, endpoints: Record<Placement, Record<PathName, E
   }
   const far = endpoints['cross-node'].ztunnel.host;
   const rss = await idleConnections(lab, far, pids.ztunnel);
+  const flood = await floodFromOnePod(lab, far, pids.ztunnel);
   const ztunnelErrors: ByNode = {};
   for (const node of (await lab.status())?.nodes ?? []) {
     const ztunnel = node.processes.find((p) => p.command[1] === 'ztunnel');
@@ -479,6 +617,7 @@ async function measure(lab: Lab, endpoints: Record<Placement, Record<PathName, E
     ztunnelErrors,
     load: { start: loadAtStart, end: loadavg()[0]! },
     rss,
+    flood,
   };
 }
 
@@ -487,6 +626,7 @@ const round = (n: number, digits = 3) => Number(n.toFixed(digits));
 /** The figures as table rows: ratios to direct (or to the HAProxy pair), the issue's bar in the note. */
 export function rows(f: Figures): BenchResult[] {
   const out: BenchResult[] = [];
+  const fl = f.flood;
   for (const placement of PLACEMENTS) {
     const t = f.throughput[placement];
     out.push({ name: `${placement} throughput, direct`, value: t.direct, unit: 'MB/s' });
@@ -627,11 +767,60 @@ export function rows(f: Figures): BenchResult[] {
       note: 'should be 0 within 20 s; -1: admin did not answer',
     });
   }
+  for (const node of ['node-1', 'node-2']) {
+    const before = fl.before[node]!;
+    out.push({
+      name: `ztunnel ${node} RSS, ${FLOOD_CONNS.toLocaleString('en-US')}-conn flood from one pod`,
+      value: fl.during[node]!,
+      unit: 'KiB',
+      baseline: before,
+      note: 'baseline: just before the flood',
+    });
+    out.push({
+      name: `ztunnel ${node} RSS after the flood`,
+      value: fl.after[node]!,
+      unit: 'KiB',
+      baseline: before,
+    });
+    out.push({
+      name: `ztunnel ${node} connections still tracked after the flood`,
+      value: fl.leftAfterClose[node]!,
+      unit: '',
+      note: 'should be 0 within 20 s; -1: admin did not answer',
+    });
+  }
+  out.push({
+    name: `flood: connections the pod got through (of ${FLOOD_CONNS.toLocaleString('en-US')})`,
+    value: fl.echoed,
+    unit: '',
+    note: `refused UO by node-1: ${fl.refused}; failed at the client: ${fl.failed}${fl.firstError ? ` (${fl.firstError})` : ''}`,
+  });
   return out;
 }
 
+/** The per-connection checks' cost, as rows (no root needed). */
+function costRows(): BenchResult[] {
+  const c = checkCosts();
+  return [
+    {
+      name: 'per-connection check: connection slot taken and given back',
+      value: round(c.slotNs, 1),
+      unit: 'ns',
+      note: 'in-process; one per proxied connection at each ztunnel',
+    },
+    {
+      name: 'per-stream check: window budget, stream counted in and out',
+      value: round(c.windowNs, 1),
+      unit: 'ns',
+      note: 'in-process; one per HBONE stream at the server',
+    },
+  ];
+}
+
 export async function bench(): Promise<BenchResult[]> {
-  if (!isRoot()) return [{ name: 'L4 mesh benchmark', value: 0, unit: '', note: 'skipped: needs root' }];
+  const costs = costRows();
+  if (!isRoot())
+    return [...costs, { name: 'L4 mesh benchmark', value: 0, unit: '', note: 'skipped: needs root' }];
   const home = await mkdtemp(join(tmpdir(), 'ambit-bench-l4-'));
   const lab = `l4${randomBytes(3).toString('hex')}`;
   try {
@@ -641,7 +830,7 @@ export async function bench(): Promise<BenchResult[]> {
     // The raw figures (latency max, the generator's own send lateness, …) for docs and diagnosis.
     const raw = process.env.AMBIT_BENCH_L4_RAW;
     if (raw) await writeFile(raw, `${JSON.stringify(figures, null, 2)}\n`);
-    return rows(figures);
+    return [...costs, ...rows(figures)];
   } finally {
     await meshDown({ home, lab });
     await rm(home, { recursive: true, force: true });

@@ -2,6 +2,7 @@
 // the node agent that joins the mesh, registers the node's workloads and owns their capture.
 
 export {
+  Admission,
   type ConnectionLimits,
   defaultLimits,
   fileDescriptorLimit,
