@@ -1,7 +1,7 @@
 // The lab's operations: up, pod add/rm, run, exec, status, down. Each change takes the lab lock,
 // acts on the kernel, then records what it made; a failure half-way undoes what it had made.
 
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -256,7 +256,10 @@ export class Lab {
       const fd = openSync(log, 'a', 0o600);
       let pid: number;
       try {
-        const limited = opts.nofile === undefined ? [] : ['prlimit', `--nofile=${opts.nofile}`, '--'];
+        // Never above our own hard limit: raising it needs CAP_SYS_RESOURCE, which root in a container
+        // often lacks, and prlimit would then fail instead of starting the command.
+        const nofile = opts.nofile === undefined ? undefined : Math.min(opts.nofile, hardNofileLimit());
+        const limited = nofile === undefined ? [] : ['prlimit', `--nofile=${nofile}`, '--'];
         pid = spawnInNetns(where.netns, [...limited, ...expandAmbit(argv)], {
           env: { ...process.env, ...where.env, ...opts.env },
           logFd: fd,
@@ -403,4 +406,11 @@ function unknownPod(name: string, state: LabState): AmbitError {
 /** `ambit …` inside the lab means this very installation, on this very Node runtime. */
 function expandAmbit(argv: string[]): string[] {
   return argv[0] === 'ambit' ? [process.execPath, AMBIT_BIN, ...argv.slice(1)] : argv;
+}
+
+/** This process's hard RLIMIT_NOFILE (what an unprivileged raise may reach), from procfs. */
+function hardNofileLimit(): number {
+  const text = readFileSync('/proc/self/limits', 'utf8');
+  const hard = /^Max open files\s+\S+\s+(\S+)/m.exec(text)?.[1];
+  return hard === undefined || hard === 'unlimited' ? Number.MAX_SAFE_INTEGER : Number(hard);
 }
