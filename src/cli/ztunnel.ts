@@ -32,6 +32,8 @@ interface ZtunnelFlags {
   maxConnectionsPerSource?: number;
   maxHandshakes?: number;
   maxHandshakesPerSource?: number;
+  /** Milliseconds (parsed from the flag's duration). */
+  idleTimeout?: number;
 }
 
 /** An integer flag: anything else is refused with the flag's name (commander would pass NaN on). */
@@ -45,6 +47,21 @@ function count(flag: string): (value: string) => number {
     }
     return Number(value);
   };
+}
+
+const IDLE_UNITS: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600 };
+
+/** `--idle-timeout`: `0` (off), seconds, or `90s`, `30m`, `1h`; milliseconds out. */
+export function parseIdleTimeout(value: string): number {
+  const m = /^(\d{1,7})([smh]?)$/.exec(value.trim());
+  const ms = m ? Number(m[1]) * IDLE_UNITS[m[2]!]! * 1000 : Number.NaN;
+  if (!m || ms > 2 ** 31 - 1) {
+    throw new AmbitError(
+      'AMBIT_ERR_ZTUNNEL_BAD_IDLE_TIMEOUT',
+      `--idle-timeout must be 0 (off) or a duration such as 600, 90s, 30m or 1h (at most 596h), got "${value}"`,
+    );
+  }
+  return ms;
 }
 
 export function ztunnelCommand(): Command {
@@ -91,6 +108,11 @@ export function ztunnelCommand(): Command {
       'TLS handshakes in progress per source address (default: a quarter of --max-handshakes)',
       count('--max-handshakes-per-source'),
     )
+    .option(
+      '--idle-timeout <duration>',
+      'cut a proxied connection after this long with no byte either way: 0 (off), 90s, 30m, 1h (default 1h, as Envoy and Istio)',
+      parseIdleTimeout,
+    )
     .action(async (opts: ZtunnelFlags) => {
       const given = {
         ...(opts.maxConnections ? { maxConnections: opts.maxConnections } : {}),
@@ -127,6 +149,7 @@ export function ztunnelCommand(): Command {
         adminListen: opts.adminListen,
         metricsAllow,
         limits,
+        idleTimeoutMs: opts.idleTimeout,
       });
       await agent.start();
       console.log(`ztunnel for ${opts.node} ready`);

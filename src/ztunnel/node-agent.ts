@@ -48,6 +48,8 @@ export interface NodeAgentOptions {
   drainMs?: number;
   /** Caps on connections and handshakes (see ZtunnelOptions.limits). */
   limits?: Partial<ConnectionLimits>;
+  /** Proxied connections idle this long are cut (see ZtunnelOptions.idleTimeoutMs). */
+  idleTimeoutMs?: number;
 }
 
 export class NodeAgent {
@@ -105,6 +107,7 @@ export class NodeAgent {
       certificates: { fetch: (id, csr) => this.caClient!.fetch(id, csr) },
       drainMs: this.opts.drainMs,
       limits: this.opts.limits,
+      idleTimeoutMs: this.opts.idleTimeoutMs,
     });
     // A pod's link (and with it the pods' gateway address) exists before the pod is placed here, so
     // re-reading on every change knows it before the pod is captured; the poll catches the rest.

@@ -95,9 +95,19 @@ export interface ZtunnelOptions {
   /** Caps on connections and handshakes (defaults derived from the descriptor limit: `limits.ts`). */
   limits?: Partial<ConnectionLimits>;
   connectTimeoutMs?: number;
+  /**
+   * A proxied connection with no byte either way for this long is cut (default 1 h, the TCP idle timeout
+   * of Envoy and so of Istio's sidecars and waypoints; 0 turns it off). TCP keepalive (180 s, as Istio's
+   * ztunnel) finds dead peers; this ends live ones that stopped talking.
+   */
+  idleTimeoutMs?: number;
   /** On stop: how long open connections may finish before they are cut. */
   drainMs?: number;
 }
+
+export const DEFAULT_IDLE_TIMEOUT_MS = 3_600_000;
+/** TCP keepalive idle time on captured and upstream sockets: Istio's ztunnel uses 180 s. */
+const TCP_KEEPALIVE_MS = 180_000;
 
 interface Tracked {
   id: number;
@@ -109,6 +119,8 @@ interface Tracked {
   startedAt: string;
   /** Inbound connections are re-checked when policy changes; this cuts one that is now denied. */
   recheck?: (state: StateSnapshot) => boolean;
+  /** False once a workload at either end that this node knows has left the node or the mesh. */
+  workloadsStay: (state: StateSnapshot) => boolean;
   abort: (why: Error) => void;
 }
 
@@ -134,6 +146,7 @@ export class Ztunnel {
   private ready = false;
   private stopping = false;
   private readonly nodeAddresses: Set<string>;
+  private readonly idleTimeoutMs: number;
   private revokedSeen: StateSnapshot['revoked'] | undefined;
   /** The caps in force and the descriptor limit they were derived from. */
   readonly limits: ConnectionLimits;
@@ -160,6 +173,7 @@ export class Ztunnel {
     this.log = logger('ztunnel').child({ node: opts.node });
     this.accessLog = logger('access');
     this.nodeAddresses = new Set(opts.nodeAddresses);
+    this.idleTimeoutMs = idleTimeoutOption(opts.idleTimeoutMs);
     collectDefaultMetrics({ register: this.metrics });
     new Gauge({
       name: 'istio_build',
@@ -258,8 +272,50 @@ export class Ztunnel {
     }
   }
 
-  connectionsView(): Array<Omit<Tracked, 'abort' | 'recheck'>> {
-    return [...this.connections.values()].map(({ abort: _a, recheck: _r, ...rest }) => rest);
+  connectionsView(): Array<Omit<Tracked, 'abort' | 'recheck' | 'workloadsStay'>> {
+    return [...this.connections.values()].map(
+      ({ abort: _a, recheck: _r, workloadsStay: _w, ...rest }) => rest,
+    );
+  }
+
+  /**
+   * True while `w` is still, in `state`, an enrolled workload on this node at `address`: a connection of a
+   * local workload that was removed, moved or un-enrolled is cut.
+   */
+  private stillLocal(state: StateSnapshot, w: WorkloadResource, address: string): boolean {
+    const now = state.workloadByAddress.get(address);
+    return now?.uid === w.uid && now.enrolled && now.node === this.opts.node;
+  }
+
+  /**
+   * True while `w` (the remote end as known at connect time, if it was a workload) is still that workload
+   * at `address`, and still enrolled if it was: one removed from the registry or un-enrolled is gone.
+   */
+  private static stillInMesh(
+    state: StateSnapshot,
+    w: WorkloadResource | undefined,
+    address: string,
+  ): boolean {
+    if (w === undefined) return true;
+    const now = state.workloadByAddress.get(address);
+    return now?.uid === w.uid && (now.enrolled || !w.enrolled);
+  }
+
+  /**
+   * Cuts a proxied connection after the idle timeout with no byte either way. `socket` is the one side that
+   * carries both directions (its reads and its writes both restart Node's socket timer).
+   */
+  private watchIdle(socket: net.Socket, abort: (why: Error) => void): void {
+    if (this.idleTimeoutMs === 0) return;
+    socket.setTimeout(this.idleTimeoutMs);
+    socket.once('timeout', () =>
+      abort(
+        new AmbitError(
+          'AMBIT_ERR_ZTUNNEL_IDLE_TIMEOUT',
+          `no byte either way for ${this.idleTimeoutMs} ms: closed (ambit ztunnel --idle-timeout)`,
+        ),
+      ),
+    );
   }
 
   // --- listeners ---
@@ -270,7 +326,9 @@ export class Ztunnel {
     onSocket: (s: net.Socket) => void,
   ): Promise<net.Server> {
     const port = this.ports[name];
-    const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => {
+    // Keepalive on every accepted socket: a pod that vanishes without a FIN (its namespace deleted, its
+    // node gone) is found in 180 s + 10 probes 1 s apart (Node's fixed interval and count).
+    const server = net.createServer(CAPTURED_SOCKET, (s) => {
       s.on('error', () => {}); // each path attaches its own handling; never crash on a peer's reset
       try {
         onSocket(s);
@@ -426,8 +484,10 @@ export class Ztunnel {
       dst: record.dst.addr,
       workload: plan.source.name,
       startedAt: new Date(started).toISOString(),
+      workloadsStay: (st) => this.stillLocal(st, plan.source, sourceAddress),
       abort: (why) => s.abort(why),
     });
+    this.watchIdle(client, (why) => s.abort(why));
   }
 
   private async openTunnel(
@@ -578,7 +638,13 @@ export class Ztunnel {
       String(ctx.headers.forwarded ?? ''),
     )?.[1];
     const peerAddr = ctx.peerAddress?.address ?? '';
-    const sourceIp = this.sourceIpFor(ctx.peerIdentity, forwarded) ?? peerAddr;
+    const sourceWorkloadIp = this.sourceIpFor(ctx.peerIdentity, forwarded);
+    const sourceIp = sourceWorkloadIp ?? peerAddr;
+    // The source workload, when this node can tell which it is: its connections end when it leaves.
+    const sourceWorkload =
+      sourceWorkloadIp === undefined
+        ? undefined
+        : this.state.snapshot.workloadByAddress.get(sourceWorkloadIp);
     const plan = planInbound(this.state.snapshot, {
       destination: { address: ctx.destinationAddress, port: this.ports.hbone },
       authority: ctx.authority,
@@ -603,6 +669,10 @@ export class Ztunnel {
     }
     const id = ++this.nextId;
     const workload = plan.workload;
+    const abort = () => {
+      resetStream(upstream);
+      ctx.stream.close(0x8); // CANCEL
+    };
     this.connections.set(id, {
       id,
       direction: 'inbound',
@@ -618,15 +688,16 @@ export class Ztunnel {
           peerIdentity: ctx.peerIdentity,
           sourceIp,
         }).status === 200,
-      abort: () => {
-        resetStream(upstream);
-        ctx.stream.close(0x8); // CANCEL
-      },
+      workloadsStay: (st) =>
+        this.stillLocal(st, workload, ctx.destinationAddress) &&
+        Ztunnel.stillInMesh(st, sourceWorkload, sourceIp),
+      abort,
     });
     upstream.once('close', () => {
       release();
       this.connections.delete(id);
     });
+    this.watchIdle(upstream, abort);
     this.tcp.open(this.hboneLabels(ctx.peerIdentity, `${ctx.authority.address}:${ctx.authority.port}`, '-'));
     return { status: 200 as const, upstream, baggage: baggageOf(workload) };
   }
@@ -694,6 +765,7 @@ export class Ztunnel {
       sourceIp,
     });
     const state = this.state.snapshot;
+    const sourceWorkload = state.workloadByAddress.get(sourceIp);
     const labels: TcpLabels = {
       reporter: 'destination',
       ...sourceLabels(state, undefined, sourceIp),
@@ -749,8 +821,12 @@ export class Ztunnel {
           recheck: (st) =>
             planInbound(st, { destination: { address: dst.address, port: dst.port }, sourceIp }).status ===
             200,
+          workloadsStay: (st) =>
+            this.stillLocal(st, plan.workload, dst.address) &&
+            Ztunnel.stillInMesh(st, sourceWorkload, sourceIp),
           abort: (why) => s.abort(why),
         });
+        this.watchIdle(client, (why) => s.abort(why));
       },
       (err) => {
         release();
@@ -774,6 +850,18 @@ export class Ztunnel {
     const local = [...state.workloads.values()].filter((w) => w.node === this.opts.node && w.enrolled);
     this.certs.want(local.map((w) => w.identity as SpiffeId));
     if (this.opts.capture === 'none') this.syncWorkloadListeners(local);
+    // A workload that left this node or the mesh takes its connections with it, at both ends (a pod that
+    // vanished sends no FIN; nothing else would ever close them).
+    let gone = 0;
+    for (const c of this.connections.values()) {
+      if (c.workloadsStay(state)) continue;
+      c.abort(
+        new AmbitError('AMBIT_ERR_ZTUNNEL_WORKLOAD_GONE', 'a workload of this connection left the mesh'),
+      );
+      this.connections.delete(c.id);
+      gone++;
+    }
+    if (gone > 0) this.log.info({ closed: gone }, 'closed the connections of workloads that left');
     // A policy change re-checks open connections and closes those it now denies.
     for (const c of this.connections.values()) {
       if (c.recheck && !c.recheck(state)) {
@@ -880,9 +968,29 @@ function canonical(address: string | undefined): string {
   return (address && canonicalIp(address)) || '';
 }
 
+/** Captured and upstream sockets: half-close is real TCP here, and dead peers are found by keepalive. */
+const CAPTURED_SOCKET = {
+  allowHalfOpen: true,
+  noDelay: true,
+  keepAlive: true,
+  keepAliveInitialDelay: TCP_KEEPALIVE_MS,
+} as const;
+
+/** The idle timeout option: whole milliseconds, 0 for none; anything else refuses the start. */
+function idleTimeoutOption(value: number | undefined): number {
+  const ms = value ?? DEFAULT_IDLE_TIMEOUT_MS;
+  if (!Number.isInteger(ms) || ms < 0 || ms > 2 ** 31 - 1) {
+    throw new AmbitError(
+      'AMBIT_ERR_ZTUNNEL_BAD_IDLE_TIMEOUT',
+      `the idle timeout must be a whole number of milliseconds from 0 (off) to ${2 ** 31 - 1}, got ${JSON.stringify(value)}`,
+    );
+  }
+  return ms;
+}
+
 function connectTcp(to: Addr, timeoutMs: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const s = net.connect({ host: to.address, port: to.port, allowHalfOpen: true, noDelay: true });
+    const s = net.connect({ host: to.address, port: to.port, ...CAPTURED_SOCKET });
     const timer = setTimeout(() => {
       s.destroy();
       reject(

@@ -1,0 +1,196 @@
+// Issue 9, item 2, in-process (no root): connections end when their workload leaves the mesh, at the
+// source's ztunnel and at the destination's, and a connection idle past the ztunnel's idle timeout is cut.
+// Two ztunnels with capture "none" on 127.0.0.0/8; clients enter through SOCKS5 from workload addresses.
+
+import assert from 'node:assert/strict';
+import * as net from 'node:net';
+import { describe, type TestContext, test } from 'node:test';
+import type { ControlPlane } from '../../../src/control/index.ts';
+import { CaClient, CONTROL_CHANNEL_OPTIONS, controlPlaneCredentials } from '../../../src/xds/index.ts';
+import { Ztunnel } from '../../../src/ztunnel/index.ts';
+import { eventually } from '../../helpers/lab.ts';
+import { joinNode, startTestControl } from '../../helpers/mesh.ts';
+import { socksConnect } from '../../helpers/socks.ts';
+
+const CONNECTIONS = 5;
+
+/** Each test has addresses of its own: node-1 `127.0.6N.1` with the client `.2`, node-2 `127.0.7N.1`, the server `.2`. */
+function addresses(n: number) {
+  return {
+    nodes: { 'node-1': `127.0.6${n}.1`, 'node-2': `127.0.7${n}.1` },
+    client: `127.0.6${n}.2`,
+    server: `127.0.7${n}.2`,
+  };
+}
+type Addresses = ReturnType<typeof addresses>;
+
+async function ztunnel(
+  t: TestContext,
+  cp: ControlPlane,
+  at: Addresses,
+  node: 'node-1' | 'node-2',
+  idleTimeoutMs?: number,
+): Promise<Ztunnel> {
+  const cred = await joinNode(cp, node);
+  const z = new Ztunnel({
+    node,
+    capture: 'none',
+    bindAddress: at.nodes[node],
+    ports: { socks5: 0, metrics: 0, readiness: 0, admin: 0 },
+    nodeAddresses: [at.nodes[node]],
+    control: {
+      target: cp.grpcAddress,
+      credentials: () => controlPlaneCredentials(cp.ca.trustDomain, cred.trustBundlePem, cred),
+      channelOptions: CONTROL_CHANNEL_OPTIONS,
+    },
+    certificates: new CaClient({
+      address: cp.grpcAddress,
+      trustDomain: cp.ca.trustDomain,
+      trustBundlePem: cred.trustBundlePem,
+      credential: cred,
+    }),
+    drainMs: 200,
+    ...(idleTimeoutMs === undefined ? {} : { idleTimeoutMs }),
+  });
+  t.after(() => z.stop());
+  await z.start();
+  return z;
+}
+
+/** An echo server on the server workload's address that knows which of its connections are open. */
+async function echo(t: TestContext, address: string): Promise<Set<net.Socket>> {
+  const open = new Set<net.Socket>();
+  const server = net.createServer({ allowHalfOpen: true }, (s) => {
+    open.add(s);
+    s.on('close', () => open.delete(s));
+    s.on('error', () => {});
+    s.pipe(s);
+  });
+  await new Promise<void>((r) => server.listen(8080, address, r));
+  t.after(
+    () =>
+      new Promise<void>((r) => {
+        for (const s of open) s.destroy();
+        server.close(() => r());
+      }),
+  );
+  return open;
+}
+
+const we = (name: string, address: string, node: string) => ({
+  apiVersion: 'networking.istio.io/v1',
+  kind: 'WorkloadEntry',
+  metadata: { name, namespace: 'shop' },
+  spec: { address, serviceAccount: name, node, labels: { app: name } },
+});
+
+async function mesh(t: TestContext, n: number, idleTimeoutMs?: number) {
+  const at = addresses(n);
+  const cp = await startTestControl(t);
+  await cp.api.apply([
+    {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: 'shop', labels: { 'istio.io/dataplane-mode': 'ambient' } },
+    },
+    we('client', at.client, 'node-1'),
+    we('server', at.server, 'node-2'),
+  ]);
+  const z1 = await ztunnel(t, cp, at, 'node-1', idleTimeoutMs);
+  const z2 = await ztunnel(t, cp, at, 'node-2', idleTimeoutMs);
+  await eventually(async () =>
+    z1.state.snapshot.workloads.size === 2 && z2.state.snapshot.workloads.size === 2 ? true : undefined,
+  );
+  const open = await echo(t, at.server);
+  /** A connection from the client workload to the server's 8080, one echo done. */
+  const connect = async () => {
+    const s = await socksConnect(
+      { host: at.nodes['node-1'], port: z1.boundPort('socks5') },
+      { address: at.server, port: 8080 },
+      at.client,
+    );
+    s.on('error', () => {});
+    t.after(() => s.destroy());
+    const echoed = new Promise((r) => s.once('data', r));
+    s.write('ping');
+    await echoed;
+    return s;
+  };
+  return { cp, z1, z2, open, connect };
+}
+
+const closed = (s: net.Socket) => new Promise<void>((r) => (s.closed ? r() : s.once('close', () => r())));
+
+describe('connections end with their workload, or when idle', () => {
+  test('a source workload removed from the mesh leaves no connection at either ztunnel or the server', async (t) => {
+    const { cp, z1, z2, open, connect } = await mesh(t, 1);
+    const clients = [];
+    for (let i = 0; i < CONNECTIONS; i++) clients.push(await connect());
+    assert.equal(open.size, CONNECTIONS);
+    assert.equal(z1.connectionsView().length, CONNECTIONS);
+    assert.equal(z2.connectionsView().length, CONNECTIONS);
+    await cp.api.delete([{ kind: 'WorkloadEntry', namespace: 'shop', name: 'client' }]);
+    await eventually(
+      async () =>
+        open.size === 0 && z1.connectionsView().length === 0 && z2.connectionsView().length === 0
+          ? true
+          : undefined,
+      5_000,
+      'the removed workload’s connections closed everywhere',
+    );
+    await Promise.all(clients.map(closed));
+  });
+
+  test('the destination ztunnel cuts them alone when the source node never hears of the removal', async (t) => {
+    const { cp, z1, z2, open, connect } = await mesh(t, 2);
+    const clients = [];
+    for (let i = 0; i < CONNECTIONS; i++) clients.push(await connect());
+    z1.xdsClient.stop(); // node-1 keeps its last state, as when its control-plane link is down
+    await cp.api.delete([{ kind: 'WorkloadEntry', namespace: 'shop', name: 'client' }]);
+    await eventually(
+      async () => (open.size === 0 && z2.connectionsView().length === 0 ? true : undefined),
+      5_000,
+      'the destination closed the removed source’s connections',
+    );
+    await Promise.all(clients.map(closed));
+  });
+
+  test('a connection with no byte either way for the idle timeout is cut; a busy one stays', async (t) => {
+    const { z1, open, connect } = await mesh(t, 3, 400);
+    const busy = await connect();
+    const idle = await connect();
+    const idleClosed = closed(idle);
+    // Traffic every 100 ms keeps one connection alive for well past the timeout.
+    for (let i = 0; i < 12; i++) {
+      const echoed = new Promise((r) => busy.once('data', r));
+      busy.write('x');
+      await echoed;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await idleClosed;
+    assert.equal(busy.closed, false, 'the busy connection was cut');
+    assert.equal(open.size, 1, 'the server still holds the idle connection');
+    await closed(busy);
+    await eventually(
+      async () => (open.size === 0 && z1.connectionsView().length === 0 ? true : undefined),
+      5_000,
+      'the busy connection cut once it too went idle',
+    );
+  });
+
+  test('the idle timeout must be a whole number of milliseconds', () => {
+    for (const idleTimeoutMs of [-1, 1.5, Number.NaN, 2 ** 31])
+      assert.throws(
+        () =>
+          new Ztunnel({
+            node: 'node-1',
+            capture: 'none',
+            nodeAddresses: [],
+            control: { target: '127.0.0.1:1', credentials: () => undefined as never },
+            certificates: { fetch: async () => undefined as never },
+            idleTimeoutMs,
+          }),
+        (err: Error & { code?: string }) => err.code === 'AMBIT_ERR_ZTUNNEL_BAD_IDLE_TIMEOUT',
+      );
+  });
+});
