@@ -173,7 +173,7 @@ export function getCommand(
   views: Record<string, (cmd: Command, opts: GetOptions) => Promise<void>> = {},
 ): Command {
   return new Command('get')
-    .description('list or show resources (and the derived views: workloads, services)')
+    .description('list or show resources (and the derived views: workloads, services, issues)')
     .argument('<kind>', 'kind, plural or short name')
     .argument('[name]', 'one resource')
     .option('-n, --namespace <ns>', 'namespace', 'default')

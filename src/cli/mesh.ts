@@ -96,6 +96,18 @@ export const derivedViews: Record<string, (cmd: CommandType, opts: GetOptions) =
       s.waypoint ? `${s.waypoint.namespace}/${s.waypoint.name}` : '-',
     ]);
   },
+  /** What the registry found wrong or ignored: address conflicts, revoked nodes, UDP ports, … */
+  issues: async (cmd, opts) => {
+    let { items } = await client(cmd).call<{ items: Array<{ object: string; message: string }> }>(
+      'GET',
+      '/ambit/v1/issues',
+    );
+    // An issue names its object as `Kind namespace/name` (cluster-scoped: `Kind name`).
+    const namespaceOf = (object: string) => /^\S+ ([^/\s]+)\//.exec(object)?.[1];
+    if (!opts.allNamespaces) items = items.filter((i) => namespaceOf(i.object) === opts.namespace);
+    if (opts.name) items = items.filter((i) => i.object.endsWith(`/${opts.name}`));
+    print(items, opts.output, ['OBJECT', 'ISSUE'], (i) => [i.object, i.message]);
+  },
 };
 
 export function describeCommand(): Command {
