@@ -1,6 +1,7 @@
-// The admin API on 15014: Kubernetes-shaped resource paths (`/api/v1/…`, `/apis/{group}/{version}/…`)
-// for create, replace, get, list (by namespace and label selector), delete and watch; Ambit's own
-// `/ambit/v1/…` endpoints for transactional apply and the derived views; health and metrics.
+// The admin API (a Unix socket, and a TCP listener when asked): Kubernetes-shaped resource paths
+// (`/api/v1/…`, `/apis/{group}/{version}/…`) for create, replace, get, list (by namespace and label
+// selector), delete and watch; Ambit's own `/ambit/v1/…` endpoints for transactional apply, tokens
+// and the derived views; health and metrics.
 // Errors are Kubernetes `Status` objects carrying the Ambit error code.
 //
 // Who is asking: on the Unix socket, the peer's uid (SO_PEERCRED) must be root or the control plane's
