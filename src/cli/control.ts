@@ -1,11 +1,12 @@
 // `ambit control`: runs the control plane in the foreground until SIGTERM or SIGINT.
 
-import { join } from 'node:path';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadControlConfig, startControlPlane } from '../control/index.ts';
 import { AmbitError } from '../errors/index.ts';
 import { ambitHome } from '../lab/index.ts';
-import { adminClient, serverOption, tokenOption } from './client.ts';
+import { adminClient, serverOption, tokenFile, tokenOption } from './client.ts';
 import { table } from './output.ts';
 
 interface ControlFlags {
@@ -142,6 +143,7 @@ function adminTokenCommand(): Command {
     .option('-n, --namespace <ns...>', 'for edit and view: the namespaces it reaches (repeatable)')
     .option('--name <name>', 'a name to list and revoke it by (default <role>-<random>)')
     .option('--ttl <duration>', 'how long it stays valid: 3600, 90s, 30m, 24h, 7d (default: until revoked)')
+    .option('--save', 'also write it to $AMBIT_HOME/admin-token (0600), where the CLI looks for it', false)
     .addOption(serverOption())
     .addOption(tokenOption())
     .action(
@@ -150,6 +152,7 @@ function adminTokenCommand(): Command {
         namespace?: string[];
         name?: string;
         ttl?: string;
+        save: boolean;
         server?: string;
         token?: string;
       }) => {
@@ -164,8 +167,14 @@ function adminTokenCommand(): Command {
           },
         );
         console.log(res.token);
+        if (opts.save) {
+          const file = tokenFile();
+          await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+          await writeFile(`${file}.tmp`, `${res.token}\n`, { mode: 0o600 });
+          await rename(`${file}.tmp`, file);
+        }
         console.error(
-          `admin token ${res.name} (${describeRole(res)}${res.expiresAt ? `, expires ${res.expiresAt}` : ''}): it is not shown again`,
+          `admin token ${res.name} (${describeRole(res)}${res.expiresAt ? `, expires ${res.expiresAt}` : ''}): it is not shown again${opts.save ? `; saved in ${tokenFile()}` : ''}`,
         );
       },
     );

@@ -4,7 +4,7 @@
 // alias bomb and an oversized manifest get an Ambit error code, never a stack.
 
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
@@ -73,6 +73,17 @@ test('admin tokens from the CLI, and the CLI finds its token by itself', async (
   await chmod(file, 0o600);
   const byFile = await ambit(get, remote);
   assert.equal(byFile.code, 0, byFile.stderr);
+
+  // --save writes a new token where the CLI looks, readable by its owner only.
+  const saved = await ambit(
+    ['control', 'admin-token', 'create', '--role', 'view', '-n', 'shop', '--save'],
+    local,
+  );
+  assert.equal(saved.code, 0, saved.stderr);
+  assert.equal((await stat(file)).mode & 0o777, 0o600);
+  assert.equal((await readFile(file, 'utf8')).trim(), saved.stdout.trim());
+  assert.equal((await ambit(get, remote)).code, 0);
+  await writeFile(file, `${token}\n`, { mode: 0o600 });
 
   // Its role holds on the CLI's paths too: another namespace, or a cluster-scoped kind, is refused.
   const other = await ambit(
