@@ -290,9 +290,7 @@ describe('listen address parsers (property)', () => {
     );
   });
 
-  test('a host that is neither an IP literal nor a DNS name is refused', {
-    todo: 'bug: parseListen accepts "[:]:80" (host ":"), "[1.2.3.4]:80", "a b:80" and "a%b:80"; only an IPv6 address belongs in brackets, and a host must be an IP or a DNS name',
-  }, () => {
+  test('a host that is neither an IP literal nor a DNS name is refused', () => {
     const bad = fc.constantFrom('[:]:80', '[.]:80', '[1.2.3.4]:80', 'a b:80', 'a%b:80', '*:80', 'a/b:80');
     fc.assert(
       fc.property(bad, (s) => {
@@ -305,9 +303,7 @@ describe('listen address parsers (property)', () => {
     );
   });
 
-  test('what the config file accepts as adminListen, the control plane can listen on', {
-    todo: 'bug: src/control/config-file.ts accepts adminListen/grpcListen ports above 65535 ("127.0.0.1:99999"); the control plane then fails at start with AMBIT_ERR_CONTROL_BAD_LISTEN naming --admin-listen, not the file',
-  }, async (t) => {
+  test('what the config file accepts as adminListen, the control plane can listen on', async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'ambit-listen-prop-'));
     t.after(() => rm(dir, { recursive: true, force: true }));
     const file = join(dir, 'control.yaml');
