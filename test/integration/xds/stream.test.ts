@@ -115,7 +115,7 @@ describe('config stream', () => {
     assert.equal(cp.stream.status()[0]?.state === 'NACKED', false);
   });
 
-  test('a burst of 1,000 applies produces a handful of pushes', async (t) => {
+  test('a burst of 1,000 applies is coalesced into far fewer pushes', async (t) => {
     const cp = await startTestControl(t);
     await cp.api.apply([ns('shop')]);
     const p = proxy(cp, await joinNode(cp, 'node-1'));
@@ -131,7 +131,9 @@ describe('config stream', () => {
       ),
     );
     await eventually(async () => (p.names(TYPE.workload).length === 1000 ? true : undefined), 20_000);
-    assert.ok(pushes <= 10, `${pushes} pushes for 1,000 applies`);
+    // Unloaded this is a handful; a loaded machine leaves gaps longer than the 20 ms debounce between
+    // commits, so the bound is loose — without coalescing it would be about 1,000.
+    assert.ok(pushes <= 100, `${pushes} pushes for 1,000 applies`);
   });
 
   test('a stuck proxy that never ACKs does not hold the others back', async (t) => {
