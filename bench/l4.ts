@@ -44,9 +44,13 @@ const MESSAGE = 1024;
 /** Per round: WARMUP_MS unrecorded, then RUN_MS recorded; ROUNDS × RUN_MS = 10 s recorded per path. */
 const WARMUP_MS = 1_000;
 const RUN_MS = 5_000;
-const IDLE_CONNS = 10_000;
-/** The idle connections come from this many pods: one pod alone may hold only its share (~4,000). */
-const IDLE_CLIENTS = 4;
+const IDLE_CONNS = 8_000;
+/**
+ * The idle connections come from this many pods: one pod alone may hold only its share, an eighth of
+ * what its ztunnel may hold (1,122 when, as in containers without CAP_SYS_RESOURCE, the ztunnel cannot
+ * be raised above a 20,000 open-file limit; 3,968 at 65,536), and the whole must fit too (8,976 at 20,000).
+ */
+const IDLE_CLIENTS = 8;
 const FLOOD_CONNS = 5_000;
 
 const ECHO_PORT = 9000;
@@ -415,7 +419,7 @@ async function leftAfterClose(lab: Lab, pids: Record<string, number>): Promise<B
 }
 
 /**
- * 10,000 idle connections through the ztunnels (IDLE_CLIENTS pods on node-1 → mesh-far's echo), held
+ * IDLE_CONNS idle connections through the ztunnels (IDLE_CLIENTS pods on node-1 → mesh-far's echo), held
  * while RSS is read.
  */
 async function idleConnections(
