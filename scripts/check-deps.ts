@@ -11,6 +11,7 @@ export const LAYERS: Record<string, number> = {
   log: 0,
   config: 1,
   identity: 1,
+  os: 1,
   policy: 2,
   lab: 3,
   hbone: 3,

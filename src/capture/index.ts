@@ -9,4 +9,4 @@ export {
   ruleset,
   TABLE as CAPTURE_TABLE,
 } from './nftables.ts';
-export { type OrigDst, originalDst, peerUid, requireAddon } from './origdst.ts';
+export { type OrigDst, originalDst } from './origdst.ts';

@@ -2,15 +2,14 @@
 // in the data directory for the local CLI, and only if asked a TCP listener with bearer tokens) and
 // the gRPC port (15010: CSR service and the config stream).
 
-import { chmod, mkdir, stat } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { z } from 'zod';
-import { requireAddon } from '../capture/index.ts';
 import { AmbitError } from '../errors/index.ts';
 import { DEFAULT_TRUST_DOMAIN, type SpiffeId } from '../identity/index.ts';
 import { logger } from '../log/index.ts';
+import { preparePrivateDir, requireAddon } from '../os/index.ts';
 import { CERTIFICATE_SERVICE_NAME, TYPE } from '../xds/index.ts';
 import { AdminServer, type Scope, type View } from './api/admin.ts';
 import { AdminTokens } from './api/admin-tokens.ts';
@@ -97,7 +96,12 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
     for (const fn of cleanup.reverse()) await fn();
   };
   try {
-    await preparePrivateDir(opts.dataDir);
+    // It holds the CA key, the token digests and the admin socket.
+    await preparePrivateDir(opts.dataDir, {
+      code: 'AMBIT_ERR_CONTROL_DATA_DIR',
+      what: 'the data directory',
+      log,
+    });
     const store = await EmbeddedStore.open(join(opts.dataDir, 'store'));
     cleanup.push(() => store.close());
     // Applies check clusterIPs and workload addresses against what the registry allocated and knows.
@@ -328,29 +332,6 @@ export function adminListenAddress(text: string, allowRemote = false): { host: s
     );
   }
   return at;
-}
-
-/**
- * The data directory holds the CA key, the token digests and the admin socket: made 0700, tightened
- * to 0700 when it is more open (with a warning), and refused when another user owns it.
- */
-export async function preparePrivateDir(dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const info = await stat(dir);
-  const uid = process.getuid?.() ?? info.uid;
-  if (info.uid !== uid) {
-    throw new AmbitError(
-      'AMBIT_ERR_CONTROL_DATA_DIR',
-      `the data directory ${dir} belongs to uid ${info.uid}, not to this process (uid ${uid}): another user could change the CA and tokens there; use a directory of your own (--data-dir)`,
-    );
-  }
-  if ((info.mode & 0o077) !== 0) {
-    log.warn(
-      { dir, mode: (info.mode & 0o777).toString(8) },
-      'the data directory was open to others; made it 0700',
-    );
-    await chmod(dir, 0o700);
-  }
 }
 
 /** The derived views the CLI reads: `/ambit/v1/workloads`, `/services`, `/describe`, `/issues`. */

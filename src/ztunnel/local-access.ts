@@ -3,14 +3,13 @@
 // (config, certificates, connections) on a 0600 Unix socket whose peer must be root or this process's
 // user, and on loopback TCP only when asked.
 
-import { chmod, mkdir, rm, stat } from 'node:fs/promises';
 import type { Server } from 'node:http';
-import { isIP, type Socket } from 'node:net';
+import { isIP } from 'node:net';
 import { dirname } from 'node:path';
-import { peerUid } from '../capture/index.ts';
 import { isCidr } from '../config/index.ts';
-import { AmbitError, describeError } from '../errors/index.ts';
+import { AmbitError } from '../errors/index.ts';
 import type { Logger } from '../log/index.ts';
+import { listenPrivateSocket as listenOnPrivateSocket, preparePrivateDir } from '../os/index.ts';
 import { ipInCidr } from '../policy/index.ts';
 
 /** Validated `--metrics-allow` entries (CIDRs or bare addresses); a bad one refuses the whole list. */
@@ -66,59 +65,20 @@ export function parseAdminListen(text: string, defaultPort: number): { host: str
 }
 
 /**
- * Serves `server` on a Unix socket at `path`: its directory made 0700 (refused when another user owns
- * it), the socket 0600 whatever the umask, and every connection's peer uid (SO_PEERCRED, the addon's
- * `peerUid`, as the control plane's admin socket does) checked against `uids` (default root and this
- * process's own user); anyone else is cut off before a byte is read.
+ * Serves the admin `server` on a Unix socket at `path`: its directory made 0700 (refused when another
+ * user owns it), the socket 0600 whatever the umask, and every connection's peer uid checked against
+ * `uids` (default root and this process's own user), as the control plane's admin socket does.
  */
 export async function listenPrivateSocket(
   server: Server,
   path: string,
   log: Logger,
-  uids: readonly number[] = [0, process.getuid?.() ?? 0],
+  uids?: readonly number[],
 ): Promise<void> {
-  await privateDir(dirname(path), log);
-  server.on('connection', (socket: Socket) => {
-    let uid: number | undefined;
-    try {
-      uid = peerUid(socket);
-    } catch (err) {
-      log.error({ err: describeError(err) }, 'cannot read the admin socket peer uid; closing the connection');
-    }
-    if (uid !== undefined && uids.includes(uid)) return;
-    if (uid !== undefined)
-      log.warn({ uid, allowed: uids }, 'admin socket connection refused: peer uid not allowed');
-    socket.destroy();
+  await preparePrivateDir(dirname(path), {
+    code: 'AMBIT_ERR_ZTUNNEL_ADMIN_DIR',
+    what: "the admin socket's directory",
+    log,
   });
-  // A socket file left by a ztunnel that was killed: remove it and take its place.
-  await rm(path, { force: true });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(path, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  // Until this chmod the 0700 directory keeps others out; the peer check holds regardless.
-  await chmod(path, 0o600);
-}
-
-/** Makes `dir` 0700 (tightening it with a warning when open to others); refuses another user's. */
-async function privateDir(dir: string, log: Logger): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const info = await stat(dir);
-  const uid = process.getuid?.() ?? info.uid;
-  if (info.uid !== uid) {
-    throw new AmbitError(
-      'AMBIT_ERR_ZTUNNEL_ADMIN_DIR',
-      `the admin socket's directory ${dir} belongs to uid ${info.uid}, not to this process (uid ${uid}); use a data directory of your own (--data-dir)`,
-    );
-  }
-  if ((info.mode & 0o077) !== 0) {
-    log.warn(
-      { dir, mode: (info.mode & 0o777).toString(8) },
-      'the admin socket directory was open to others; made it 0700',
-    );
-    await chmod(dir, 0o700);
-  }
+  await listenOnPrivateSocket(server, path, { log, uids });
 }

@@ -8,11 +8,9 @@
 // own, and it acts as cluster-admin; on a TCP listener, every request but `GET /healthz/ready` carries
 // `Authorization: Bearer <token>`, whose role `access.ts` checks.
 
-import { chmod, unlink } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { type AddressInfo, isIP, type Socket } from 'node:net';
 import type { Registry } from 'prom-client';
-import { peerUid } from '../../capture/index.ts';
 import {
   CONFIG_INVALID,
   type ConfigIssue,
@@ -23,6 +21,7 @@ import {
 } from '../../config/index.ts';
 import { AmbitError } from '../../errors/index.ts';
 import { logger } from '../../log/index.ts';
+import { listenPrivateSocket } from '../../os/index.ts';
 import type { Change, StoredObject } from '../store/index.ts';
 import { authorize, canRead, type Principal, requireClusterAdmin, type Verb } from './access.ts';
 import type { AdminTokens } from './admin-tokens.ts';
@@ -122,39 +121,22 @@ export class AdminServer {
       this.handle(req, res, authn).catch((err) => this.fail(res, err));
     });
     server.keepAliveTimeout = 5_000;
-    if (authn.kind === 'socket') server.on('connection', (socket: Socket) => this.checkPeer(socket));
     this.servers.push(server);
-    if ('path' in where) await unlink(where.path).catch(() => {});
+    if ('path' in where) {
+      // Only root and the control plane's own user get in; they act as cluster-admin.
+      await listenPrivateSocket(server, where.path, {
+        log,
+        uids: this.opts.socketUids,
+        onPeer: (socket, uid) => this.peers.set(socket, uid),
+      });
+      return where.path;
+    }
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      if ('path' in where) server.listen(where.path, resolve);
-      else server.listen(where.port, where.host, resolve);
+      server.listen(where.port, where.host, resolve);
     });
-    // The directory (0700) keeps others out until the mode is set; the peer check stays regardless.
-    if ('path' in where) await chmod(where.path, 0o600);
-    const addr = server.address();
-    return typeof addr === 'string' ? addr : `${(addr as AddressInfo).address}:${(addr as AddressInfo).port}`;
-  }
-
-  /** Closes a socket connection at once unless its peer is root or this process's own uid. */
-  private checkPeer(socket: Socket): void {
-    const allowed = this.opts.socketUids ?? [0, process.getuid?.() ?? 0];
-    let uid: number | undefined;
-    try {
-      uid = peerUid(socket);
-    } catch (err) {
-      log.error({ err }, 'cannot read the admin socket peer uid; closing the connection');
-    }
-    if (uid !== undefined && allowed.includes(uid)) {
-      this.peers.set(socket, uid);
-      return;
-    }
-    if (uid !== undefined)
-      log.warn(
-        { uid, allowed },
-        'admin socket connection refused: the peer uid is neither root nor the control plane',
-      );
-    socket.destroy();
+    const addr = server.address() as AddressInfo;
+    return `${addr.address}:${addr.port}`;
   }
 
   /** Who is asking, or 401. `GET /healthz/ready` needs no one. */

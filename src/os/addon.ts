@@ -1,0 +1,55 @@
+// The small Node-API addon in native/ (built by node-gyp on `npm ci`; no prebuilt binary is
+// downloaded): socket options Node does not expose — SO_ORIGINAL_DST and SO_PEERCRED.
+
+import { createRequire } from 'node:module';
+import type { Socket } from 'node:net';
+import { resolve } from 'node:path';
+import { AmbitError } from '../errors/index.ts';
+
+export interface Addon {
+  getOriginalDst(fd: number): { address: string; port: number; family: 'IPv4' | 'IPv6' };
+  getPeerUid(fd: number): number;
+}
+
+let loaded: Addon | undefined;
+
+/** The addon, loaded once; AMBIT_ERR_CAPTURE_ADDON when it was not built. */
+export function addon(): Addon {
+  if (loaded) return loaded;
+  const path = resolve(import.meta.dirname, '../../build/Release/orig_dst.node');
+  try {
+    loaded = createRequire(import.meta.url)(path) as Addon;
+    return loaded;
+  } catch (cause) {
+    throw new AmbitError(
+      'AMBIT_ERR_CAPTURE_ADDON',
+      `the socket-options addon is not built (${path}); run \`npm ci\` (or \`npm run install\`) with python3, make and g++ installed`,
+      { cause },
+    );
+  }
+}
+
+/** The socket's file descriptor; Node keeps it on the handle. */
+export function fdOf(socket: Socket): number {
+  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) {
+    throw new AmbitError(
+      'AMBIT_ERR_CAPTURE_NO_FD',
+      'the connection has no file descriptor (already closed?)',
+    );
+  }
+  return fd;
+}
+
+/**
+ * The uid of the process at the other end of a connected Unix socket, as the kernel recorded it when
+ * that process connected (SO_PEERCRED): the peer cannot forge it.
+ */
+export function peerUid(socket: Socket): number {
+  return addon().getPeerUid(fdOf(socket));
+}
+
+/** Throws AMBIT_ERR_CAPTURE_ADDON now, rather than on the first connection, when the addon is missing. */
+export function requireAddon(): void {
+  addon();
+}
