@@ -3,9 +3,11 @@
 // (or an operator's WorkloadEntry) places it there. In the lab the pod API is the lab's state file,
 // owned by the operator who runs `ambit lab`; the control plane polls it and keeps the last good read.
 
+import type { Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import { describeError } from '../errors/index.ts';
+import { AmbitError, describeError } from '../errors/index.ts';
 import { labPods } from '../lab/index.ts';
 import { logger } from '../log/index.ts';
 import type { LabPod } from './registry/index.ts';
@@ -54,9 +56,16 @@ export class LabPodSource implements PodSource {
         if (err.code === 'ENOENT') return undefined;
         throw err;
       });
-      const stamp = st ? `${st.ino}:${st.size}:${st.mtimeMs}` : 'absent';
+      const dir = await stat(dirname(this.file));
+      const stamp = st
+        ? `${st.ino}:${st.size}:${st.mtimeMs}:${st.uid}:${st.mode}:${dir.uid}:${dir.mode}`
+        : 'absent';
       if (stamp === this.seen) return;
       this.seen = stamp; // a bad file is reported once, and read again when it changes
+      // The pod list decides which identities each node may get: only its owner may be able to write it.
+      if (st)
+        for (const [what, s] of [[dirname(this.file), dir] as const, [this.file, st] as const])
+          requireTrusted(what, s);
       const pods = (await labPods(this.file)).sort((a, b) =>
         `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`),
       );
@@ -76,4 +85,14 @@ export class LabPodSource implements PodSource {
   close(): void {
     clearInterval(this.timer);
   }
+}
+
+/** Throws unless `s` belongs to root or this process's user and nobody else may write it. */
+function requireTrusted(path: string, s: Stats): void {
+  const me = process.getuid?.() ?? 0;
+  if ((s.uid === 0 || s.uid === me) && (s.mode & 0o022) === 0) return;
+  throw new AmbitError(
+    'AMBIT_ERR_CONTROL_LAB_STATE_UNTRUSTED',
+    `${path} is owned by uid ${s.uid} with mode ${(s.mode & 0o777).toString(8)}: another user could place pods (and so identities) on nodes; make it owned by the operator and not group- or world-writable (chmod go-w)`,
+  );
 }

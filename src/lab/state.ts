@@ -75,7 +75,7 @@ export class LabStore {
   }
 
   async save(state: LabState): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
     const tmp = `${this.file}.${process.pid}.tmp`;
     await writeFile(tmp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
     await rename(tmp, this.file);
@@ -91,7 +91,7 @@ export class LabStore {
    * seconds and is taken over, so a crash never wedges the lab.
    */
   async withLock<T>(fn: () => Promise<T>): Promise<T> {
-    await mkdir(this.dir, { recursive: true });
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
     let release: () => Promise<void>;
     try {
       release = await lockfile.lock(this.dir, {

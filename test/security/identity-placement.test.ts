@@ -3,9 +3,9 @@
 // a node reports nothing, so there is nothing it can claim.
 
 import assert from 'node:assert/strict';
-import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { type ControlPlane, startControlPlane } from '../../src/control/index.ts';
@@ -101,6 +101,28 @@ test('a node gets certificates only for the pods the operator placed on it', asy
   ]);
   await eventually(() => ask2('web').catch(() => undefined), 10_000, 'node-2 gets shop/web after the move');
   await assert.rejects(ask1('web'), impersonation, 'node-1 no longer has it');
+});
+
+test('a pod list that another user could write places nothing', async (t) => {
+  const { cp, labState } = await setup(t);
+  const ask1 = caFor(t, cp, await joinNode(cp, 'node-1'));
+  await eventually(() => ask1('web').catch(() => undefined), 10_000, 'node-1 gets shop/web');
+  // The lab's directory becomes world-writable: anyone could now swap in a pod list of their own.
+  const dir = dirname(labState);
+  await chmod(dir, 0o777);
+  await writeLab(labState, [
+    { name: 'web', node: 'node-1', address: '198.18.1.2', namespace: 'shop', serviceAccount: 'web' },
+    { name: 'evil', node: 'node-1', address: '198.18.1.3', namespace: 'shop', serviceAccount: 'admin' },
+  ]);
+  await new Promise((r) => setTimeout(r, 1_000)); // several polls
+  await assert.rejects(ask1('admin'), impersonation, 'nothing from an untrusted pod list');
+  assert.ok(await ask1('web'), 'the last trusted pod list keeps serving');
+  await chmod(dir, 0o700);
+  await eventually(
+    () => ask1('admin').catch(() => undefined),
+    10_000,
+    'read again once only its owner can write it',
+  );
 });
 
 test('a node cannot register workloads: the registration service is gone', async (t) => {
