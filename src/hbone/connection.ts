@@ -10,7 +10,13 @@ import { formatAuthority, type SocketAddr } from './authority.ts';
 import { connectError, HBONE_ERRORS, identityError } from './errors.ts';
 import { ALPN, peerChain } from './material.ts';
 import { TCP_KEEPALIVE_MS } from './server.ts';
-import { type FlowControl, h2Settings, sessionMemoryMb } from './settings.ts';
+import {
+  type FlowControl,
+  h2Settings,
+  PROCESS_WINDOW_BUDGET,
+  sessionMemoryMb,
+  type WindowBudget,
+} from './settings.ts';
 
 const log = logger('hbone');
 
@@ -55,6 +61,8 @@ export interface ConnectionOptions {
   revoked?: RevocationList;
   maxStreams: number;
   flow: FlowControl;
+  /** Shrinks the stream window this end announces as streams open (default: the process's budget). */
+  windowBudget?: WindowBudget;
   timers: ConnectionTimers;
   /** Called once when the connection is gone (closed, failed, idled out), so the pool can forget it. */
   onGone: (conn: HboneConnection) => void;
@@ -102,6 +110,7 @@ export class HboneConnection {
   private gone = false;
   private closedLocally = false;
   private readonly goneListeners: Array<() => void> = [];
+  private readonly windows: WindowBudget;
 
   constructor(options: ConnectionOptions) {
     this.options = options;
@@ -146,6 +155,10 @@ export class HboneConnection {
       maxSessionMemory: sessionMemoryMb(options.flow),
     });
     this.session = session;
+    // What the server may send before the client reads it is bounded like the server side's: a stalled
+    // local reader holds at most its share of the session's and the process's budget, not 4 MiB a stream.
+    this.windows = options.windowBudget ?? PROCESS_WINDOW_BUDGET;
+    this.windows.track(session, options.flow.streamWindowBytes);
     // Registered before the readiness listener so the limit is known when waiters wake up.
     session.on('remoteSettings', (settings) => {
       this.remoteMax = settings.maxConcurrentStreams ?? Number.POSITIVE_INFINITY;
@@ -252,9 +265,11 @@ export class HboneConnection {
     );
     this.active += 1;
     this.opened += 1;
+    this.windows.opened(this.session);
     this.clearIdle();
     stream.once('close', () => {
       this.active -= 1;
+      this.windows.closed(this.session);
       this.checkIdle();
     });
     return stream;

@@ -115,4 +115,57 @@ describe('buffering bounds', () => {
     assert.equal(PROCESS_WINDOW_BUDGET.windowFor(1), 4 * MiB);
     assert.deepEqual(spliceStats(), { open: 0, highWaterBytes: 512 * 1024 });
   });
+
+  test('a local reader that never reads holds the budget at the source too', async (t) => {
+    const upstreams: Duplex[] = [];
+    // Upstreams that answer with PER_STREAM bytes each, as fast as they are taken.
+    const hbone = await hboneServer(t, {
+      certFor: () => server,
+      onConnect: () => {
+        let sent = 0;
+        const up = new Duplex({
+          read() {
+            if (sent >= PER_STREAM) return;
+            sent += 64 * 1024;
+            this.push(Buffer.alloc(64 * 1024, 9));
+          },
+          write(_chunk, _encoding, done) {
+            done();
+          },
+        });
+        upstreams.push(up);
+        return { status: 200, upstream: up as unknown as net.Socket };
+      },
+    });
+    const pool = newPool(t);
+    const tunnels: HboneTunnel[] = [];
+    for (let i = 0; i < STREAMS; i++) {
+      tunnels.push(
+        await pool.connect({
+          source: () => client,
+          destination: { address: HBONE_IP, port: hbone.port },
+          accepted: [SERVER],
+          authority: `127.0.0.3:${9100 + i}`,
+        }),
+      );
+    }
+    t.after(() => {
+      for (const tunnel of tunnels) tunnel.stream.destroy();
+      for (const up of upstreams) up.destroy();
+    });
+    // Nobody reads the tunnels: what arrives stays in their readable buffers, up to their windows.
+    const unread = () => tunnels.reduce((n, tunnel) => n + tunnel.stream.readableLength, 0);
+    let last = -1;
+    for (let stable = 0; stable < 3; ) {
+      await new Promise((r) => setTimeout(r, 300));
+      stable = unread() === last ? stable + 1 : 0;
+      last = unread();
+    }
+    t.diagnostic(`unread at the source: ${unread()} B`);
+    // Without the budget on the client side: 24 × 4 MiB = 96 MiB. With it, each stream fills the window it
+    // had when it opened (4 MiB while few are open, less as more open): about 36 MiB for 24 opened one by
+    // one, data already received under a larger window staying until it is read.
+    assert.ok(unread() > 0, 'data arrived');
+    assert.ok(unread() <= 40 * MiB, `unread ${unread()} bytes, not 24 × 4 MiB`);
+  });
 });
