@@ -444,8 +444,9 @@ export class Ztunnel {
       release();
       const denied = hasCode(err, HBONE_ERRORS.DENIED);
       socksReply?.(denied ? SOCKS_REPLY.notAllowed : SOCKS_REPLY.connectionRefused);
-      // A denial closes the client's connection; an unreachable destination resets it, as TCP would.
-      if (denied) client.end();
+      // A SOCKS client has its answer (not allowed) and then a close; a captured client is reset, as
+      // Istio's ztunnel resets a denied connection (curl exit 56), and so is an unreachable destination.
+      if (denied && socksReply) client.end();
       else resetStream(client);
       const flags = denied ? 'DENY' : 'CONNECT';
       if (plan.kind === 'hbone') {
@@ -786,7 +787,7 @@ export class Ztunnel {
       this.tcp.open({ ...labels, response_flags: flags });
       this.tcp.close({ ...labels, response_flags: flags }, { fromClient: 0, toClient: 0 });
       logConnection(this.accessLog, { ...record, flags, error: plan.reason });
-      client.destroy();
+      resetStream(client); // a denied connection is reset, as Istio's ztunnel does
       return;
     }
     if (!this.connectionSlots.tryAcquire(sourceIp)) {

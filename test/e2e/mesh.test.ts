@@ -229,6 +229,8 @@ describe('L4 mesh end-to-end', {
       10_000,
       'STRICT to refuse plaintext',
     );
+    // Refused as Istio's ztunnel refuses: the connection is reset (curl: (56) Recv failure).
+    assert.equal((await curl(lab, 'outsider', `${web}/plain`)).code, 56, 'plaintext under STRICT is reset');
     assert.equal(
       (await curl(lab, 'client', `${web}/mtls`)).code,
       0,
@@ -255,6 +257,7 @@ describe('L4 mesh end-to-end', {
       10_000,
       'ALLOW to refuse other',
     );
+    assert.equal((await curl(lab, 'other', `${web}/x`)).code, 56, 'a denied connection is reset');
     assert.equal((await curl(lab, 'client', `${web}/x`)).code, 0);
 
     // Real clients through the mesh: redis-benchmark, a large transfer, many concurrent connections.
