@@ -50,6 +50,30 @@ function accepted(message: string, generation: number | undefined): Condition {
   };
 }
 
+/**
+ * Valid and stored, but no proxy acts on it yet: Gateway API's initial state for a route no controller
+ * has taken (`Accepted` `Unknown`, reason `Pending`), never a claim that it is enforced.
+ */
+function pending(message: string, generation: number | undefined): Condition {
+  return {
+    type: 'Accepted',
+    status: 'Unknown',
+    reason: 'Pending',
+    message,
+    ...(generation === undefined ? {} : { observedGeneration: generation }),
+  };
+}
+
+/** Kinds that need a waypoint to act on them; Ambit does not run waypoints yet. */
+const WAITING_FOR_WAYPOINTS: ReadonlySet<string> = new Set([
+  'Gateway',
+  'HTTPRoute',
+  'GRPCRoute',
+  'DestinationRule',
+  'RateLimitPolicy',
+  'Telemetry',
+]);
+
 function unsupported(message: string, generation: number | undefined): Condition {
   return {
     type: 'Accepted',
@@ -81,8 +105,8 @@ function targetRefConditions(policy: AuthorizationPolicyResource): Condition[] {
   const foreign = crossNamespaceTargetRefs(policy);
   if (foreign.length === 0)
     return [
-      accepted(
-        'accepted for the waypoint of its targetRefs; Ambit runs no waypoints yet, so no proxy enforces it',
+      pending(
+        'valid; for the waypoint of its targetRefs, which Ambit does not run yet: nothing enforces it',
         gen,
       ),
     ];
@@ -132,5 +156,14 @@ function authorizationConditions(policy: AuthorizationPolicyResource): Condition
 /** The conditions a freshly accepted resource carries. */
 export function statusConditions(resource: Resource): Condition[] {
   if (resource.kind === 'AuthorizationPolicy') return authorizationConditions(resource);
+  if (WAITING_FOR_WAYPOINTS.has(resource.kind)) {
+    const what =
+      resource.kind === 'Gateway'
+        ? 'no waypoint is deployed for it, and traffic sent to it is refused'
+        : 'nothing acts on it';
+    return [
+      pending(`valid and stored; Ambit does not run waypoints yet, so ${what}`, resource.metadata.generation),
+    ];
+  }
   return [accepted('accepted', resource.metadata.generation)];
 }

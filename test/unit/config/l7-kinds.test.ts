@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { kindByCliName, kindByPlural, parseDuration } from '../../../src/config/index.ts';
+import { kindByCliName, kindByPlural, parseDuration, validateResource } from '../../../src/config/index.ts';
 import { type Case, res, runCase } from './helpers.ts';
 
 const GW = 'gateway.networking.k8s.io/v1';
@@ -341,4 +341,28 @@ describe('config: catalogue and durations', () => {
   for (const [text, ms] of durations) {
     it(`parseDuration(${JSON.stringify(text)}) = ${ms}`, () => assert.equal(parseDuration(text), ms));
   }
+});
+
+describe('config: status of kinds no proxy acts on yet', () => {
+  const waiting: Array<[string, unknown]> = [
+    ['Gateway', gateway(waypointSpec)],
+    ['HTTPRoute', http([{ backendRefs: [svcRef('web')] }])],
+    ['GRPCRoute', grpc([{ backendRefs: [svcRef('api')] }])],
+    ['DestinationRule', dr({ host: 'web' })],
+    ['Telemetry', tel({})],
+  ];
+  for (const [kind, doc] of waiting) {
+    it(`${kind}: Accepted Unknown, reason Pending, never "enforced"`, () => {
+      const r = validateResource(doc);
+      assert.ok(r.ok, JSON.stringify(!r.ok && r.errors));
+      const [c] = r.conditions;
+      assert.deepEqual([c!.type, c!.status, c!.reason], ['Accepted', 'Unknown', 'Pending']);
+      assert.match(c!.message, /does not run waypoints yet/);
+    });
+  }
+  it('a kind the mesh enforces is Accepted True', () => {
+    const r = validateResource({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop' } });
+    assert.ok(r.ok);
+    assert.equal(r.conditions[0]!.status, 'True');
+  });
 });

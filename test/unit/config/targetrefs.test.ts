@@ -24,8 +24,9 @@ describe('AuthorizationPolicy targetRefs across namespaces', () => {
   test('a targetRef without a namespace is accepted, and says no waypoint enforces it yet', () => {
     const result = validateResource(policy({ targetRefs: [ref('web')] }));
     assert.ok(result.ok, JSON.stringify(!result.ok && result.errors));
-    assert.equal(result.conditions[0]!.status, 'True');
-    assert.match(result.conditions[0]!.message, /no proxy enforces it/);
+    assert.equal(result.conditions[0]!.status, 'Unknown');
+    assert.equal(result.conditions[0]!.reason, 'Pending');
+    assert.match(result.conditions[0]!.message, /nothing enforces it/);
   });
 
   const refused: Array<[string, Record<string, unknown>, string]> = [
