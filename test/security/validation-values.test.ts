@@ -1,0 +1,56 @@
+// Issue 8, item 5 (one object): the object cap bounds an apply's count, but one object could still
+// carry 16 MiB of bad values, each costing zod tens of microseconds and several issues — 400,000 bad
+// labels in one Namespace took 26 s of the control plane's event loop and 1.5 GB, and ended in a
+// stack overflow (500). A resource holds at most MAX_VALUES values, refused before zod reads it.
+
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { MAX_VALUES, validateResource } from '../../src/config/validate.ts';
+import { ResourceApi } from '../../src/control/api/resources.ts';
+import { EmbeddedStore } from '../../src/control/store/index.ts';
+import { AmbitError } from '../../src/errors/index.ts';
+
+const labelled = (count: number, key: (i: number) => string) => ({
+  apiVersion: 'v1',
+  kind: 'Namespace',
+  metadata: {
+    name: 'big',
+    labels: Object.fromEntries(Array.from({ length: count }, (_, i) => [key(i), 'v'])),
+  },
+});
+
+test('a resource with more values than the cap is refused with one issue naming where, before zod reads it', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'ambit-sec-values-'));
+  const store = await EmbeddedStore.open(dir);
+  t.after(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const api = new ResourceApi(store);
+  const started = performance.now();
+  let caught: unknown;
+  await api.apply([labelled(20_000, (i) => `bad key ${i}`)]).catch((err) => {
+    caught = err;
+  });
+  const took = performance.now() - started;
+  assert.ok(caught instanceof AmbitError, String(caught));
+  assert.equal(caught.code, 'AMBIT_ERR_CONFIG_INVALID');
+  const errors = caught.detail?.errors as Array<{ path: string; message: string }>;
+  assert.equal(errors.length, 1, caught.message.slice(0, 500));
+  assert.equal(errors[0]!.path, 'metadata.labels');
+  assert.match(errors[0]!.message, new RegExp(`more than ${MAX_VALUES} values`));
+  assert.equal(caught.detail?.omitted, 0);
+  assert.ok(took < 500, `refusing it took ${Math.round(took)} ms`);
+  assert.equal(store.revision, 0);
+});
+
+test('a resource just under the value cap is still validated and accepted', () => {
+  // metadata (1) + name (1) + labels (1) + the labels + the root: under the cap.
+  const ok = validateResource(labelled(MAX_VALUES - 10, (i) => `k${i}`));
+  assert.equal(ok.ok, true);
+  const over = validateResource(labelled(MAX_VALUES, (i) => `k${i}`));
+  assert.equal(over.ok, false);
+});
