@@ -22,6 +22,7 @@ import {
   TYPE,
 } from '../xds/index.ts';
 import type { ConnectionLimits } from './limits.ts';
+import { isNodeLocal } from './plan.ts';
 import { Ztunnel, type ZtunnelPorts } from './ztunnel.ts';
 
 export interface NodeAgentOptions {
@@ -255,9 +256,11 @@ export class NodeAgent {
     this.captureChain = this.captureChain.then(async () => {
       const wanted = new Set<string>();
       for (const w of z.state.snapshot.workloads.values()) {
-        // The nftables table is IPv4 (as the lab is); other addresses are not captured.
+        // The nftables table is IPv4 (as the lab is); other addresses are not captured. Nor is the node
+        // itself: a WorkloadEntry at the node's address would take every connection to the node.
         if (w.node === this.opts.node && w.enrolled)
-          for (const a of w.addresses) if (isIPv4(a)) wanted.add(a);
+          for (const a of w.addresses)
+            if (isIPv4(a) && !isNodeLocal(a, new Set(this.addresses))) wanted.add(a);
       }
       if (isDeepStrictEqual(wanted, this.enrolled)) return;
       try {

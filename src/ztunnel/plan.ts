@@ -54,6 +54,31 @@ export function planOutbound(
   target: Addr,
   ctx: PlanContext,
 ): OutboundPlan {
+  const plan = planOutboundAny(state, sourceAddress, target, ctx);
+  // Whatever the route (a pod address or a Service's endpoint), passthrough never dials the node itself:
+  // a tenant's WorkloadEntry at the node's or a loopback address, selected by a Service, would otherwise
+  // hand a pod whatever listens on the node (its metrics answer loopback). HBONE goes to a ztunnel,
+  // which refuses a destination that is its node's own (`Ztunnel`'s inbound checks).
+  if (plan.kind === 'passthrough' && isNodeLocal(plan.actual.address, ctx.nodeAddresses)) {
+    return {
+      kind: 'refuse',
+      reason: `${plan.actual.address} (for ${target.address}:${target.port}) is local to the node; the ztunnel does not relay there`,
+    };
+  }
+  return plan;
+}
+
+/** The node's own addresses, and those that mean "this host" or "this link" anywhere. */
+export function isNodeLocal(address: string, nodeAddresses: ReadonlySet<string>): boolean {
+  return nodeAddresses.has(address) || isLocalOnly(address);
+}
+
+function planOutboundAny(
+  state: StateSnapshot,
+  sourceAddress: string,
+  target: Addr,
+  ctx: PlanContext,
+): OutboundPlan {
   const source = state.workloadByAddress.get(sourceAddress);
   if (!source) return { kind: 'refuse', reason: `no workload is known at source address ${sourceAddress}` };
   if (!source.enrolled || source.node !== ctx.node) {

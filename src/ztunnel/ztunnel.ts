@@ -38,7 +38,7 @@ import {
   resolveLimits,
 } from './limits.ts';
 import { listenPrivateSocket, mayScrape, parseAdminListen, parseMetricsAllow } from './local-access.ts';
-import { type Addr, type OutboundPlan, planInbound, planOutbound } from './plan.ts';
+import { type Addr, isNodeLocal, type OutboundPlan, planInbound, planOutbound } from './plan.ts';
 import { acceptSocks5, SOCKS_REPLY } from './socks5.ts';
 import { type StateSnapshot, ZtunnelState } from './state.ts';
 
@@ -213,6 +213,15 @@ export class Ztunnel {
     // Synchronous: no connection is ever planned against a half-filled set.
     this.nodeAddresses.clear();
     for (const a of addresses) this.nodeAddresses.add(a);
+  }
+
+  /**
+   * With kernel capture, whether `address` is the node itself (its addresses as they are now, loopback):
+   * never a workload to deliver to, even when a tenant's WorkloadEntry claims it, or a pod would reach
+   * whatever listens on the node. (With `--capture none` workloads live on loopback addresses.)
+   */
+  private isNodeItself(address: string): boolean {
+    return this.opts.capture === 'redirect' && isNodeLocal(address, this.nodeAddresses);
   }
 
   /** Starts listening and connects to the control plane; resolves once the first config arrived. */
@@ -566,7 +575,7 @@ export class Ztunnel {
     }
     // The server certificate is the destination workload's: make sure it is here before TLS starts.
     const w = this.state.snapshot.workloadByAddress.get(address);
-    if (!w?.enrolled || w.node !== this.opts.node) {
+    if (!w?.enrolled || w.node !== this.opts.node || this.isNodeItself(address)) {
       this.log.warn(
         { destination: address },
         'HBONE connection for a workload not in the mesh on this node; closing',
@@ -757,6 +766,11 @@ export class Ztunnel {
       dst = originalDst(client);
     } catch {
       client.destroy();
+      return;
+    }
+    if (this.isNodeItself(dst.address)) {
+      // Not a pod: a connection straight to this port, or a workload registered at the node's address.
+      resetStream(client);
       return;
     }
     const started = Date.now();

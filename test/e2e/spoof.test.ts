@@ -210,5 +210,51 @@ describe('anti-spoofing and the node own addresses', {
     }
     // The drops happened at node-1, on the pods' links.
     assert.ok((await counter(lab, 'node-1', 'inet', 'lab', 'spoofed')) > 0, 'node-1 dropped nothing');
+
+    // Item 6 through the registry: a tenant's WorkloadEntries at node-1's own addresses, behind a Service
+    // of its own outside the mesh or in the mesh themselves, do not make the ztunnel relay to the node.
+    const entry = (name: string, namespace: string, address: string) => ({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'WorkloadEntry',
+      metadata: { name, namespace },
+      spec: { address, labels: { app: name }, node: 'node-1', serviceAccount: name },
+    });
+    const service = (name: string, clusterIP: string, targetPort: number) => ({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name, namespace: 'legacy' },
+      spec: { clusterIP, selector: { app: name }, ports: [{ port: 80, targetPort }] },
+    });
+    await admin.call('POST', '/ambit/v1/apply', {
+      objects: [
+        entry('at-gateway', 'legacy', gateway),
+        entry('at-loopback', 'legacy', '127.0.0.1'),
+        service('at-gateway', '198.19.9.1', 7070),
+        service('at-loopback', '198.19.9.2', 15020),
+        entry('at-node', 'shop', '198.18.0.1'),
+      ],
+    });
+    const targets = ['198.19.9.1:80', '198.19.9.2:80', '198.18.0.1:7070'];
+    await eventually(async () => {
+      for (const to of targets) {
+        const r = await lab.exec('client', ['curl', '-sS', '--max-time', '3', `http://${to}/metrics`]);
+        assert.doesNotMatch(
+          r.stdout,
+          /node-secret|istio_/,
+          `a meshed pod reached node-1 itself through ${to}`,
+        );
+      }
+      // Until each target is known as the tenant's (refused, or an HBONE the node refused), try again.
+      const all = await accessLines(lab, 'node-1');
+      const known = (to: string) =>
+        all.some(
+          (l) =>
+            l.dst.addr === to &&
+            (l.flags === 'CONNECT' || /for \S+ is local/.test(String((l as { error?: string }).error))),
+        );
+      return targets.every(known) ? true : undefined;
+    }, 30_000);
+    const enrolled = await ok(lab, 'node-1', ['nft', 'list', 'set', 'ip', 'ambit', 'enrolled']);
+    assert.doesNotMatch(enrolled, /198\.18\.0\.1\b/, "node-1 captures its own address as a workload's");
   });
 });

@@ -37,6 +37,8 @@ function build() {
       workload('web-1', '198.18.1.3', { services: ['shop/web'] }),
       workload('web-2', '198.18.2.2', { services: ['shop/web'], node: 'node-2' }),
       workload('legacy', '198.18.2.9', { enrolled: false, node: 'node-2' }),
+      workload('at-gateway', '198.18.1.1', { enrolled: false, kind: 'WorkloadEntry', namespace: 'other' }),
+      workload('at-loopback', '127.0.0.1', { enrolled: false, kind: 'WorkloadEntry', namespace: 'other' }),
       workload('secure', '198.18.2.5', {
         peerAuthentication: { mode: 'STRICT', portModes: { '9000': 'PERMISSIVE' } },
         authorizationPolicies: [{ policy: 'shop/deny-6379', scope: 'workload', enforcedBy: 'ztunnel' }],
@@ -96,6 +98,21 @@ function build() {
           endpoints: [],
         },
       },
+      ...[
+        ['gw', '198.19.0.5', ep('at-gateway', '198.18.1.1', false)],
+        ['lo', '198.19.0.6', ep('at-loopback', '127.0.0.1', false)],
+      ].map(([name, vip, endpoint]) => ({
+        name: `other/${name}`,
+        value: {
+          key: `other/${name}`,
+          name: name as string,
+          namespace: 'other',
+          hostname: name as string,
+          vips: [vip as string],
+          ports: [{ port: 80, targetPort: 15020 }],
+          endpoints: [endpoint as ReturnType<typeof ep>],
+        },
+      })),
       {
         name: 'shop/l7',
         value: {
@@ -199,6 +216,19 @@ describe('outbound planning', () => {
     ['anything else on the node itself', '198.18.0.1', '22', { kind: 'refuse', reason: /local to the node/ }],
     ['loopback', '127.0.0.1', '15014', { kind: 'refuse', reason: /local to the node/ }],
     ['link-local', '169.254.169.254', '80', { kind: 'refuse', reason: /local to the node/ }],
+    // A tenant's WorkloadEntry at the node's (or a loopback) address, behind a Service of its own.
+    [
+      'a service whose endpoint is the node',
+      '198.19.0.5',
+      '80',
+      { kind: 'refuse', reason: /local to the node/ },
+    ],
+    [
+      'a service whose endpoint is loopback',
+      '198.19.0.6',
+      '80',
+      { kind: 'refuse', reason: /local to the node/ },
+    ],
   ];
   for (const [name, address, port, want] of cases) {
     test(name, () => {
