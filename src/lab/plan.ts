@@ -5,7 +5,8 @@ import { AmbitError } from '../errors/index.ts';
 
 /** Node underlay 198.18.0.0/24 (node N is .N); pods on node N in 198.18.N.0/24; VIPs 198.19.0.0/16. */
 export const UNDERLAY_PREFIX = '198.18.0';
-export const MAX_NODES = 250;
+/** Nodes take 198.18.0.1–199: from .200 on is the lab's infrastructure, which may scrape every node's metrics. */
+export const MAX_NODES = 199;
 /** Pod host numbers on a node: .1 is the node's gateway address, pods take .2 … .254. */
 export const FIRST_POD_HOST = 2;
 /** The control plane's address on the underlay, in the bridge's namespace (reachable from every node). */

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { LAB_INFRASTRUCTURE_CIDRS } from '../../../src/cli/up.ts';
 import { hasCode } from '../../../src/errors/index.ts';
 import {
   allocatePodHost,
   labNames,
+  MAX_NODES,
   nodeAddress,
   nodeGateway,
   nodeIndex,
@@ -15,6 +17,7 @@ import {
   validateNodeCount,
   validatePodName,
 } from '../../../src/lab/plan.ts';
+import { ipInCidr } from '../../../src/policy/index.ts';
 
 const code = (c: string) => (err: unknown) => hasCode(err, c);
 
@@ -115,8 +118,14 @@ describe('lab argument validation', () => {
       "a '-' would make lab a's prefix match lab a-b",
     );
     assert.equal(validateNodeCount(2), 2);
-    for (const bad of [0, -1, 1.5, 251, Number.NaN]) {
+    for (const bad of [0, -1, 1.5, 200, 251, Number.NaN]) {
       assert.throws(() => validateNodeCount(bad), code('AMBIT_ERR_LAB_INVALID_NODES'), String(bad));
+    }
+    // No node's address falls in the infrastructure range that `ambit up` lets scrape every node's metrics.
+    assert.equal(validateNodeCount(MAX_NODES), MAX_NODES);
+    for (let i = 1; i <= MAX_NODES; i++) {
+      const inside = LAB_INFRASTRUCTURE_CIDRS.filter((c) => ipInCidr(nodeAddress(i), c));
+      assert.deepEqual(inside, [], `${nodeAddress(i)} may scrape every node`);
     }
   });
 });
