@@ -52,7 +52,6 @@ export async function startControl(
   extraArgs: string[] = [],
 ): Promise<RunningControl> {
   const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'ambit-cp-')));
-  if (!dataDir) t.after(() => rm(dir, { recursive: true, force: true }));
   const child = spawn(
     process.execPath,
     [AMBIT, 'control', '--data-dir', dir, '--grpc-listen', '127.0.0.1:0', ...extraArgs],
@@ -67,6 +66,8 @@ export async function startControl(
     await exited;
   };
   t.after(() => stop());
+  // after() hooks run in the order they were added: stop first, then remove what it was using.
+  if (!dataDir) t.after(() => rm(dir, { recursive: true, force: true }));
   const ready = await new Promise<string>((resolvePromise, reject) => {
     let out = '';
     child.stdout?.on('data', (d: Buffer) => {

@@ -9,14 +9,18 @@ import { CaClient, type NodeCredential } from '../../src/xds/index.ts';
 
 export async function startTestControl(t: TestContext, dataDir?: string): Promise<ControlPlane> {
   const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'ambit-cp-')));
-  if (!dataDir) t.after(() => rm(dir, { recursive: true, force: true }));
   const cp = await startControlPlane({
     dataDir: dir,
     adminListen: '127.0.0.1:0',
     adminSocket: '',
     grpcListen: '127.0.0.1:0',
+  }).catch(async (err) => {
+    if (!dataDir) await rm(dir, { recursive: true, force: true });
+    throw err;
   });
+  // after() hooks run in the order they were added: close first, then remove what it was using.
   t.after(() => cp.close());
+  if (!dataDir) t.after(() => rm(dir, { recursive: true, force: true }));
   return cp;
 }
 

@@ -40,7 +40,6 @@ async function writeLab(file: string, pods: Pod[]): Promise<void> {
 
 async function setup(t: import('node:test').TestContext) {
   const dir = await mkdtemp(join(tmpdir(), 'ambit-sec-id-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
   const labState = join(dir, 'state.json');
   await writeLab(labState, [
     {
@@ -59,7 +58,9 @@ async function setup(t: import('node:test').TestContext) {
     grpcListen: '127.0.0.1:0',
     labState,
   });
+  // after() hooks run in the order they were added: close first, then remove its directory.
   t.after(() => cp.close());
+  t.after(() => rm(dir, { recursive: true, force: true }));
   await cp.api.apply([
     {
       apiVersion: 'v1',

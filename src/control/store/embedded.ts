@@ -42,6 +42,8 @@ export class EmbeddedStore implements Store {
   private closed = false;
   /** Set when a failed write could not be cut back: the log's end is unknown, so nothing more is written. */
   private broken: Error | undefined;
+  /** Set when the data directory's lock was lost: another writer may be there, so no more commits. */
+  private lockLost: Error | undefined;
 
   private readonly dir: string;
   private readonly wal: FileHandle;
@@ -58,6 +60,7 @@ export class EmbeddedStore implements Store {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     // One writer per data directory: a second control plane on it would interleave its log with ours.
     let unlock: () => Promise<void>;
+    let opened: EmbeddedStore | undefined;
     try {
       unlock = await lockfile.lock(dir, {
         lockfilePath: join(dir, 'store.lock'),
@@ -65,6 +68,13 @@ export class EmbeddedStore implements Store {
         stale: 3_000,
         update: 1_000,
         retries: { retries: 20, minTimeout: 100, maxTimeout: 300 },
+        // The default throws from a timer, which would take the whole control plane down; refusing
+        // further commits is enough (reads and the proxies' streams keep serving).
+        onCompromised: (err) => {
+          if (opened?.closed) return;
+          log.error({ err, dir }, "lost the data directory's lock; refusing commits until restarted");
+          if (opened) opened.lockLost = err;
+        },
       });
     } catch (cause) {
       throw new AmbitError(
@@ -78,6 +88,7 @@ export class EmbeddedStore implements Store {
       const walPath = join(dir, 'wal.jsonl');
       const wal = await open(walPath, 'a+', 0o600);
       const store = new EmbeddedStore(dir, wal, opts.compactEvery ?? 1_000);
+      opened = store;
       store.unlock = unlock;
       for (const r of snapshot.resources) store.items.set(r.key, r);
       store.rev = snapshot.rev;
@@ -112,6 +123,13 @@ export class EmbeddedStore implements Store {
   commit(build: (store: Store) => Change[]): Promise<{ rev: number; changes: Change[] }> {
     const next = this.queue.then(async () => {
       if (this.closed) throw new AmbitError('AMBIT_ERR_STORE_CLOSED', 'the store is closed');
+      if (this.lockLost) {
+        throw new AmbitError(
+          'AMBIT_ERR_STORE_LOCK_LOST',
+          `the data directory's lock was lost (${this.lockLost.message}): another control plane may be writing there; restart this one`,
+          { cause: this.lockLost },
+        );
+      }
       if (this.broken) {
         throw new AmbitError(
           'AMBIT_ERR_STORE_WRITE',

@@ -33,6 +33,21 @@ function ns(name: string, label = 'a'): StoredResource {
 }
 
 describe('embedded store', () => {
+  test('a lost data-directory lock refuses commits instead of crashing the process', async (t) => {
+    const dir = await tempDir(t);
+    const store = await EmbeddedStore.open(dir);
+    t.after(() => store.close());
+    await store.commit(() => [{ op: 'put', resource: ns('before') }]);
+    // Someone removes the lock (a cleanup, another tool): its next refresh fails.
+    await rm(join(dir, 'store.lock'), { recursive: true, force: true });
+    await new Promise((r) => setTimeout(r, 2_500));
+    await assert.rejects(
+      store.commit(() => [{ op: 'put', resource: ns('after') }]),
+      (e) => hasCode(e, 'AMBIT_ERR_STORE_LOCK_LOST'),
+    );
+    assert.ok(store.get('Namespace/before'), 'reads keep serving');
+  });
+
   test('commits atomically, stamps revisions, and survives reopen', async (t) => {
     const dir = await tempDir(t);
     const store = await EmbeddedStore.open(dir);
