@@ -50,10 +50,12 @@ export {
 export {
   assertValid,
   CONFIG_INVALID,
+  countValues,
   DEFAULT_NAMESPACE,
   invalidConfigError,
   MAX_DEPTH,
   MAX_REPORTED_ISSUES,
+  MAX_VALUES,
   tooDeep,
   type ValidationResult,
   validateResource,

@@ -20,6 +20,24 @@ export const MAX_DEPTH = 64;
  */
 export const MAX_VALUES = 10_000;
 
+/**
+ * How many values (objects, arrays, scalars, the root included) `value` holds, counting no further than
+ * `limit` (it stops there, so a huge input costs no more than the limit). Iterative: never recurses.
+ */
+export function countValues(value: unknown, limit: number): number {
+  let count = 1;
+  const stack: object[] = typeof value === 'object' && value !== null ? [value] : [];
+  while (stack.length > 0 && count <= limit) {
+    const node = stack.pop()!;
+    for (const key of Object.keys(node)) {
+      if (++count > limit) return count;
+      const child = (node as Record<string, unknown>)[key];
+      if (typeof child === 'object' && child !== null) stack.push(child);
+    }
+  }
+  return count;
+}
+
 /** An error reports this many issues and counts the rest, so a huge bad apply gets a small answer. */
 export const MAX_REPORTED_ISSUES = 100;
 

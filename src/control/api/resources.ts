@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import {
   type ConfigIssue,
+  countValues,
   invalidConfigError,
   KINDS,
   type KindInfo,
@@ -74,9 +75,18 @@ function userFields(obj: Resource | StoredObject): unknown {
 /** Objects one apply may carry unless configured otherwise (an etcd transaction allows 128 ops). */
 export const DEFAULT_MAX_OBJECTS_PER_APPLY = 1000;
 
+/**
+ * Values (objects, arrays, scalars) one apply may carry in all. Each resource holds at most MAX_VALUES,
+ * but 100 resources just under that still cost seconds of validation; a thousand ordinary resources
+ * hold about 30,000.
+ */
+export const DEFAULT_MAX_VALUES_PER_APPLY = 100_000;
+
 export interface ResourceApiOptions {
   /** The most objects one apply may carry; more is refused before any is validated. */
   maxObjectsPerApply?: number;
+  /** The most values (objects, arrays, scalars) one apply may carry in all; more is refused before validation. */
+  maxValuesPerApply?: number;
   /** Where addresses in use come from besides the store (the registry's view); see `AddressSources`. */
   addresses?: AddressSources;
 }
@@ -94,11 +104,13 @@ export interface AddressSources {
 export class ResourceApi {
   readonly store: Store;
   private readonly maxObjects: number;
+  private readonly maxValues: number;
   private readonly addresses: AddressSources;
 
   constructor(store: Store, opts: ResourceApiOptions = {}) {
     this.store = store;
     this.maxObjects = opts.maxObjectsPerApply ?? DEFAULT_MAX_OBJECTS_PER_APPLY;
+    this.maxValues = opts.maxValuesPerApply ?? DEFAULT_MAX_VALUES_PER_APPLY;
     this.addresses = opts.addresses ?? {};
   }
 
@@ -117,6 +129,21 @@ export class ResourceApi {
           message: `${objects.length} objects in one apply; at most ${this.maxObjects} are accepted, so split it into several applies`,
         },
       ]);
+    }
+    // Counted without recursing and no further than the budget, so this costs at most the budget.
+    let left = this.maxValues;
+    for (const [i, obj] of objects.entries()) {
+      left -= countValues(obj, left + 1);
+      if (left < 0) {
+        throw invalidConfigError([
+          {
+            kind: '',
+            name: '',
+            path: `objects[${i}]`,
+            message: `the apply holds more than ${this.maxValues} values by this object; split it into several applies`,
+          },
+        ]);
+      }
     }
     const valid: Array<{ resource: Resource; conditions: StoredObject['status'] }> = [];
     const errors: ConfigIssue[] = [];
