@@ -39,6 +39,8 @@ export interface MeshOptions {
   ztunnelNofile?: number;
   /** More `ambit ztunnel` flags for every node (e.g. `--max-connections-per-source`). */
   ztunnelArgs?: string[];
+  /** More `ambit control` flags (e.g. `--admin-listen 127.0.0.1:15014`, loopback in the bridge's namespace). */
+  controlArgs?: string[];
 }
 
 /**
@@ -132,6 +134,7 @@ async function meshUpLocked(opts: MeshOptions & { home: string }): Promise<Mesh>
       `${CONTROL_ADDRESS}:15010`,
       '--lab-state',
       lab.stateFile,
+      ...(opts.controlArgs ?? []),
     ]);
     await waitFor(
       'the control plane',
