@@ -3,6 +3,7 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { isCidr } from '../config/index.ts';
 import { loadControlConfig, startControlPlane } from '../control/index.ts';
 import { AmbitError } from '../errors/index.ts';
 import { ambitHome } from '../lab/index.ts';
@@ -19,6 +20,7 @@ interface ControlFlags {
   grpcListen: string;
   trustDomain: string;
   labState?: string;
+  reservedCidrs?: string[];
 }
 
 export function controlCommand(): Command {
@@ -26,7 +28,7 @@ export function controlCommand(): Command {
     .description('run the control plane: store, admin API (Unix socket), CA and config stream (15010)')
     .option(
       '--config <file>',
-      'YAML with these settings (dataDir, adminListen, adminListenAllowRemote, adminSocket, adminMaxWatches, grpcListen, trustDomain, rootNamespace, vipRange, labState); flags win',
+      'YAML with these settings (dataDir, adminListen, adminListenAllowRemote, adminSocket, adminMaxWatches, grpcListen, trustDomain, rootNamespace, vipRange, labState, reservedCidrs); flags win',
     )
     .option('--data-dir <dir>', 'where the store, CA and socket live (default $AMBIT_HOME/control)')
     .option(
@@ -48,6 +50,11 @@ export function controlCommand(): Command {
       '--lab-state <file>',
       "the lab's state file, read as the pod API: its pods are the workloads on each node",
     )
+    .option(
+      '--reserved-cidrs <cidrs>',
+      "the mesh's infrastructure addresses (nodes, pod gateways, control plane), comma-separated: no WorkloadEntry may claim one",
+      cidrList,
+    )
     .action(async (opts: ControlFlags, cmd: Command) => {
       const file = opts.config ? await loadControlConfig(opts.config) : {};
       // A flag typed on the command line wins over the file; the file wins over flag defaults.
@@ -62,7 +69,11 @@ export function controlCommand(): Command {
         grpcListen: pick('grpcListen'),
         trustDomain: pick('trustDomain'),
         labState: pick('labState'),
-        registry: { rootNamespace: file.rootNamespace, vipRange: file.vipRange },
+        registry: {
+          rootNamespace: file.rootNamespace,
+          vipRange: file.vipRange,
+          reservedCidrs: pick('reservedCidrs'),
+        },
       });
       const where = [
         ...(cp.adminSocket ? [`unix:${cp.adminSocket}`] : []),
@@ -232,6 +243,18 @@ export function parseDuration(text: string, flag: string): number {
     );
   }
   return seconds;
+}
+
+/** `--reserved-cidrs a,b,c`: each an address or CIDR, or the flag is refused naming the bad one. */
+function cidrList(value: string): string[] {
+  const list = value
+    .split(',')
+    .map((c) => c.trim())
+    .filter((c) => c !== '');
+  const bad = list.find((c) => !isCidr(c));
+  if (bad !== undefined)
+    throw new InvalidArgumentError(`"${bad}" is not an address or CIDR (for example 198.18.0.0/24)`);
+  return list;
 }
 
 function positiveInt(value: string): number {

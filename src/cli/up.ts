@@ -19,6 +19,7 @@ import {
   DEFAULT_LAB,
   LAB_TOOLS,
   Lab,
+  nodeGateway,
   nodeName,
   waitUntil,
 } from '../lab/index.ts';
@@ -134,6 +135,15 @@ async function meshUpLocked(opts: MeshOptions & { home: string }): Promise<Mesh>
       `${CONTROL_ADDRESS}:15010`,
       '--lab-state',
       lab.stateFile,
+      // The underlay (nodes, the control plane, the lab's infrastructure), loopback and each pod gateway:
+      // no WorkloadEntry may claim them, or it would be captured in place of the real host.
+      '--reserved-cidrs',
+      [
+        '198.18.0.0/24',
+        '127.0.0.0/8',
+        '::1/128',
+        ...Array.from({ length: status?.nodes.length ?? nodes }, (_, i) => `${nodeGateway(i + 1)}/32`),
+      ].join(','),
       ...(opts.controlArgs ?? []),
     ]);
     await waitFor(

@@ -1,7 +1,7 @@
 // Field schemas shared by every kind: Kubernetes names and labels, addresses, ports, durations,
 // principals, selectors and targetRefs. Each carries the message an operator sees when it fails.
 
-import { isIP } from 'node:net';
+import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -145,6 +145,57 @@ export const annotationMap = z.record(z.string(), z.string()).superRefine((annot
 export const ipAddress = z.string().refine(isIpAddress, 'must be an IPv4 or IPv6 address');
 
 export const cidr = z.string().refine(isCidr, 'must be an IP address or a CIDR block such as 198.18.0.0/15');
+
+/**
+ * Addresses no workload can own: they name every host, a link or a group, not one peer. Loopback is
+ * not among them (workloads on one host, with explicit capture, live on 127.0.0.0/8 aliases); a mesh
+ * reserves it, as its infrastructure ranges, with `ambit control --reserved-cidrs`.
+ */
+const NOT_A_WORKLOAD = (() => {
+  const list = new BlockList();
+  list.addSubnet('0.0.0.0', 8, 'ipv4'); // "this network", including the unspecified address
+  list.addSubnet('169.254.0.0', 16, 'ipv4'); // link-local
+  list.addSubnet('224.0.0.0', 4, 'ipv4'); // multicast
+  list.addAddress('255.255.255.255', 'ipv4'); // broadcast
+  list.addAddress('::', 'ipv6');
+  list.addSubnet('fe80::', 10, 'ipv6');
+  list.addSubnet('ff00::', 8, 'ipv6');
+  return list;
+})();
+
+/** True for an address a workload may own (a unicast address of one host). */
+export function isWorkloadAddress(s: string): boolean {
+  const family = isIP(s);
+  if (family === 0) return false;
+  // An IPv4-mapped IPv6 address is the IPv4 address.
+  const mapped = family === 6 ? /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(s)?.[1] : undefined;
+  if (mapped !== undefined) return !NOT_A_WORKLOAD.check(mapped, 'ipv4');
+  return !NOT_A_WORKLOAD.check(s, family === 4 ? 'ipv4' : 'ipv6');
+}
+
+/** A membership test for a list of CIDRs (or bare addresses), as `isCidr` accepts them; others are skipped. */
+export function cidrMatcher(cidrs: readonly string[]): (ip: string) => boolean {
+  const list = new BlockList();
+  for (const c of cidrs) {
+    if (!isCidr(c)) continue;
+    const [addr = '', prefix] = c.split('/');
+    const type = isIP(addr) === 4 ? 'ipv4' : 'ipv6';
+    if (prefix === undefined) list.addAddress(addr, type);
+    else list.addSubnet(addr, Number(prefix), type);
+  }
+  return (ip) => {
+    const family = isIP(ip);
+    return family !== 0 && list.check(ip, family === 4 ? 'ipv4' : 'ipv6');
+  };
+}
+
+export const workloadAddress = z
+  .string()
+  .refine(isIpAddress, 'must be an IPv4 or IPv6 address')
+  .refine(
+    (s) => !isIpAddress(s) || isWorkloadAddress(s),
+    'must be a unicast address of one host: not unspecified, link-local, multicast or broadcast',
+  );
 
 export const portNumber = z
   .number({ error: 'must be a port number from 1 to 65535' })

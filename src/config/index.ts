@@ -3,12 +3,15 @@
 
 export type { ParentRef, PolicyTargetRef, WorkloadSelector } from './fields.ts';
 export {
+  cidr,
+  cidrMatcher,
   isCidr,
   isDns1123Label,
   isDns1123Subdomain,
   isIpAddress,
   isLabelKey,
   isLabelValue,
+  isWorkloadAddress,
   MAX_ANNOTATIONS_BYTES,
   parseDuration,
 } from './fields.ts';

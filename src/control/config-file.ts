@@ -4,6 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
 import { z } from 'zod';
+import { cidr } from '../config/index.ts';
 import { AmbitError } from '../errors/index.ts';
 
 const hostPort = z
@@ -22,6 +23,7 @@ const schema = z
     trustDomain: z.string().min(1).optional(),
     rootNamespace: z.string().min(1).optional(),
     labState: z.string().min(1).optional(),
+    reservedCidrs: z.array(cidr).optional(),
     vipRange: z
       .string()
       .regex(/^\d+\.\d+\.\d+\.\d+\/\d+$/, 'must be an IPv4 CIDR such as 198.19.0.0/16')

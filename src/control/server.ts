@@ -110,6 +110,7 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
         vipRange: opts.registry?.vipRange,
         allocatedVips: () => mesh.registry.vips,
         workloads: () => mesh.registry.workloads,
+        reserved: opts.registry?.reservedCidrs,
       },
     });
 

@@ -154,3 +154,43 @@ describe('security: a workload cannot take another workload address', () => {
     assert.ok(!onNode('node-1').some((id) => id.includes('/ns/tenant/')));
   });
 });
+
+describe('addresses no workload may claim', () => {
+  test('unspecified, link-local, multicast and broadcast are refused at validation', async (t) => {
+    const { api } = await open(t);
+    for (const address of [
+      '0.0.0.0',
+      '::ffff:169.254.169.254',
+      '169.254.169.254',
+      '224.0.0.1',
+      '255.255.255.255',
+      '::',
+      'fe80::1',
+      'ff02::1',
+    ]) {
+      const issues = await refused(api.apply([entry('x', 'tenant', address)]));
+      assert.equal(issues[0]!.path, 'spec.address', address);
+      assert.match(issues[0]!.message, /unicast address of one host/, address);
+    }
+  });
+
+  test("the mesh's infrastructure (nodes, pod gateways, control plane) is reserved", async (t) => {
+    const { api, store } = await open(t, {
+      addresses: { reserved: ['198.18.0.0/24', '198.18.1.1/32', '127.0.0.0/8', '::1/128'] },
+    });
+    for (const address of ['198.18.0.1', '198.18.0.254', '198.18.1.1', '127.0.0.1', '::1']) {
+      const issues = await refused(api.apply([entry('x', 'tenant', address)]));
+      assert.equal(issues[0]!.path, 'spec.address');
+      assert.match(issues[0]!.message, /reserved for the mesh's infrastructure/, address);
+    }
+    assert.equal(store.revision, 0, 'nothing was stored');
+    await api.apply([entry('x', 'tenant', '198.18.1.9')]);
+  });
+
+  test('an entry at a reserved address stored before the rule is left out of the registry', () => {
+    const stored = assertValid(entry('x', 'tenant', '198.18.0.254')) as Resource;
+    const registry = deriveRegistry({ resources: [stored], options: { reservedCidrs: ['198.18.0.0/24'] } });
+    assert.equal(registry.workloads.length, 0);
+    assert.ok(registry.issues.some((i) => /reserved for the mesh's infrastructure/.test(i.message)));
+  });
+});

@@ -5,7 +5,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { formatPath, KINDS, parseManifests, validateResource } from '../../src/config/index.ts';
+import {
+  formatPath,
+  isWorkloadAddress,
+  KINDS,
+  parseManifests,
+  validateResource,
+} from '../../src/config/index.ts';
 
 // --- does an issue path name a field of the input? --------------------------------------------------
 
@@ -150,7 +156,8 @@ const workloadEntry = fc.record({
   metadata: fc.record({ name: dnsLabel, namespace: dnsLabel }, { requiredKeys: ['name'] }),
   spec: fc.record(
     {
-      address: fc.oneof(fc.ipV4(), fc.ipV6()),
+      // A workload's address is a unicast address of one host (not unspecified, link-local, multicast…).
+      address: fc.oneof(fc.ipV4(), fc.ipV6()).filter(isWorkloadAddress),
       labels,
       serviceAccount: dnsLabel,
       ports: fc.dictionary(fc.stringMatching(/^[a-z][a-z0-9]{0,9}$/), port, { maxKeys: 3 }),

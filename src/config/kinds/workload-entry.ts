@@ -2,12 +2,19 @@
 // labels and service account. `spec.node` is an Ambit addition naming the node whose ztunnel serves it.
 
 import { z } from 'zod';
-import { dns1123Label, dns1123Subdomain, ipAddress, labelMap, portName, portNumber } from '../fields.ts';
+import {
+  dns1123Label,
+  dns1123Subdomain,
+  labelMap,
+  portName,
+  portNumber,
+  workloadAddress,
+} from '../fields.ts';
 import { envelope, namespacedMetadata } from '../meta.ts';
 
 const workloadEntrySpec = z
   .object({
-    address: ipAddress.optional(),
+    address: workloadAddress.optional(),
     ports: z
       .record(z.string(), portNumber)
       .superRefine((ports, ctx) => {

@@ -99,6 +99,8 @@ export interface AddressSources {
   allocatedVips?: () => VipTable;
   /** Workloads the registry knows; those not in the store (pods from the pod API) hold their addresses. */
   workloads?: () => readonly WorkloadAddresses[];
+  /** Infrastructure CIDRs (nodes, pod gateways, the control plane) no WorkloadEntry may claim. */
+  reserved?: readonly string[];
 }
 
 export class ResourceApi {
@@ -252,6 +254,7 @@ export class ResourceApi {
       this.addresses.allocatedVips?.() ?? {},
       this.addresses.vipRange ?? REGISTRY_DEFAULTS.vipRange,
       this.addresses.workloads?.() ?? [],
+      this.addresses.reserved ?? [],
     );
   }
 

@@ -5,6 +5,7 @@
 
 import {
   type ConfigIssue,
+  cidrMatcher,
   type Resource,
   resourceKey,
   type ServiceResource,
@@ -108,6 +109,7 @@ export class AddressBook {
   private readonly held = new Map<string, string[]>();
   private readonly range: ReturnType<typeof parseVipRange>;
   private readonly rangeCidr: string;
+  private readonly reserved: (ip: string) => boolean;
 
   /**
    * `stored`: the store's objects; `allocated`: the registry's VIP table; `known`: the registry's
@@ -119,7 +121,9 @@ export class AddressBook {
     allocated: VipTable,
     vipRange: string,
     known: readonly WorkloadAddresses[] = [],
+    reserved: readonly string[] = [],
   ) {
+    this.reserved = cidrMatcher(reserved);
     this.rangeCidr = vipRange;
     this.range = parseVipRange(vipRange);
     for (const w of known) {
@@ -170,6 +174,14 @@ export class AddressBook {
       const addr = entryAddress(incoming);
       if (addr === undefined) return [];
       const value = `Invalid value: "${incoming.spec.address}"`;
+      if (this.reserved(addr)) {
+        return [
+          issue(
+            'spec.address',
+            `${value}: the address is reserved for the mesh's infrastructure (a node, a pod gateway, the control plane); a workload may not claim it`,
+          ),
+        ];
+      }
       if ((this.workloads.get(addr) ?? key) !== key) {
         return [issue('spec.address', `${value}: the address is already another workload's`)];
       }

@@ -3,6 +3,7 @@
 
 import {
   type AuthorizationPolicyResource,
+  cidrMatcher,
   type GatewayResource,
   isWaypointPolicy,
   type NamespaceResource,
@@ -57,11 +58,21 @@ export function deriveRegistry(input: RegistryInput): Registry {
   ].sort((a, b) => (a.uid < b.uid ? -1 : a.uid > b.uid ? 1 : 0));
   // A revoked node's workloads leave the mesh: no endpoints, no identities, until the node rejoins.
   const revoked = input.revokedNodes ?? (() => false);
+  // A WorkloadEntry at an infrastructure address (stored before the apply-time check) is left out too.
+  const reserved = cidrMatcher(opts.reservedCidrs ?? []);
   const base = placed.filter((w) => {
-    if (w.node === undefined || !revoked(w.node)) return true;
+    if (w.node !== undefined && revoked(w.node)) {
+      issues.push({
+        object: `${w.kind} ${w.namespace}/${w.name}`,
+        message: `is placed on node "${w.node}", whose credential was revoked; it is out of the mesh until the node rejoins`,
+      });
+      return false;
+    }
+    const claimed = w.kind === 'WorkloadEntry' ? w.addresses.find(reserved) : undefined;
+    if (claimed === undefined) return true;
     issues.push({
       object: `${w.kind} ${w.namespace}/${w.name}`,
-      message: `is placed on node "${w.node}", whose credential was revoked; it is out of the mesh until the node rejoins`,
+      message: `claims ${claimed}, which is reserved for the mesh's infrastructure; it is left out of the mesh`,
     });
     return false;
   });

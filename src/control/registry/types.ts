@@ -23,6 +23,11 @@ export interface RegistryOptions {
   rootNamespace?: string;
   /** IPv4 CIDR that service VIPs are allocated from. Default `198.19.0.0/16`. */
   vipRange?: string;
+  /**
+   * Addresses of the mesh's own infrastructure (nodes, pod gateways, the control plane) that no
+   * WorkloadEntry may claim: a workload there would be captured in place of the real host.
+   */
+  reservedCidrs?: readonly string[];
   /** The cluster part of workload uids. Default `Kubernetes`. */
   clusterId?: string;
 }
