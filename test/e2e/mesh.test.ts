@@ -234,9 +234,10 @@ describe('L4 mesh end-to-end', {
     );
     // Refused as Istio's ztunnel refuses: the connection is reset. curl says 56 (recv failure) or, when
     // the RST lands before it checks the connect, 7; never 52 (a clean close) or 28 (a timeout).
+    const strict = await curl(lab, 'outsider', `${web}/plain`);
     assert.ok(
-      RESET.includes((await curl(lab, 'outsider', `${web}/plain`)).code),
-      'plaintext under STRICT is reset',
+      RESET.includes(strict.code),
+      `plaintext under STRICT is reset: curl ${strict.code} ${strict.stderr}`,
     );
     assert.equal(
       (await curl(lab, 'client', `${web}/mtls`)).code,
@@ -264,7 +265,11 @@ describe('L4 mesh end-to-end', {
       10_000,
       'ALLOW to refuse other',
     );
-    assert.ok(RESET.includes((await curl(lab, 'other', `${web}/x`)).code), 'a denied connection is reset');
+    const denied = await curl(lab, 'other', `${web}/x`);
+    assert.ok(
+      RESET.includes(denied.code),
+      `a denied connection is reset: curl ${denied.code} ${denied.stderr}`,
+    );
     assert.equal((await curl(lab, 'client', `${web}/x`)).code, 0);
 
     // Real clients through the mesh: redis-benchmark, a large transfer, many concurrent connections.
