@@ -172,6 +172,15 @@ describe('tenants and addresses, end-to-end', {
       spec: { address: vault.address, serviceAccount: 'evil', labels: { app: 'evil' }, node: 'node-1' },
     };
     assert.match(await refused(lab, token, entry), /spec\.address/);
+    // …or the mesh's own infrastructure: the control plane, its node's pod gateway, loopback.
+    for (const address of ['198.18.0.254', '198.18.1.1', '127.0.0.1']) {
+      const grab = {
+        ...entry,
+        metadata: { name: 'grab-infra', namespace: 'tenant' },
+        spec: { ...entry.spec, address },
+      };
+      assert.match(await refused(lab, token, grab), /spec\.address.*reserved for the mesh's infrastructure/);
+    }
     assert.equal(
       (
         await admin.call<{ items: unknown[] }>(
