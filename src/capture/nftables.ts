@@ -1,4 +1,4 @@
-// Node-level capture with nftables (DESIGN.md §5): one table owned by Ambit in the node's network
+// Node-level capture with nftables: one table owned by Ambit in the node's network
 // namespace, a set of enrolled pod addresses, and NAT redirects to the ztunnel's listeners.
 // Every change is one `nft -f` transaction, so the kernel never sees a half-applied ruleset.
 

@@ -234,7 +234,7 @@ export class HboneServer {
       let peerIdentity: SpiffeId;
       let peerLeaf: X509Certificate;
       try {
-        // Server side of DESIGN.md §3: the chain, the trust domain and revocation, and a workload (never a
+        // The server side's peer check: the chain, the trust domain and revocation, and a workload (never a
         // node or control-plane credential); policy decides the rest.
         ({ id: peerIdentity, leaf: peerLeaf } = verifyPeer(peerChain(tlsSocket), bundle, {
           trustDomain,

@@ -1,4 +1,4 @@
-// HBONE's numbers (DESIGN.md §4, ambient-reference.md §2): the port, stream limits, timeouts, and the
+// HBONE's numbers, as Istio ambient's: the port, stream limits, timeouts, and the
 // HTTP/2 flow-control windows large enough that one stream can fill the pipe.
 
 import type { Settings } from 'node:http2';

@@ -1,5 +1,5 @@
 // Chain verification against a trust bundle (several roots, so a root can be rotated without a failed
-// handshake) and the peer checks of DESIGN.md §3: the client expects given identities, the server a trust domain.
+// handshake) and the mesh's peer checks: the client expects given identities, the server a trust domain.
 
 import type { X509Certificate } from 'node:crypto';
 import { AmbitError } from '../errors/index.ts';

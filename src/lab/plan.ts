@@ -1,4 +1,4 @@
-// Pure planning for the lab: names of namespaces and links, and the address plan of DESIGN.md §1.
+// Pure planning for the lab: names of namespaces and links, and the address plan (198.18.0.0/24 nodes, 198.18.N.0/24 pods, 198.19.0.0/16 VIPs).
 // Nothing here touches the system, so every rule is tested as a table of cases.
 
 import { AmbitError } from '../errors/index.ts';

@@ -1,4 +1,4 @@
-// The ztunnel's TCP metrics, named and labelled as Istio's are (DESIGN.md §9).
+// The ztunnel's TCP metrics, named and labelled as Istio's are (so existing dashboards and alerts work).
 
 import { Counter, type Registry } from 'prom-client';
 

@@ -12,7 +12,7 @@ import { SerialSource } from './serial.ts';
 
 export interface SigningPolicy {
   trustDomain: string;
-  /** Lifetime when the request names none (DESIGN.md §3: 24 h). */
+  /** Lifetime when the request names none (24 h, as Istio's). */
   defaultTtlSeconds: number;
   minTtlSeconds: number;
   /** Istio's maximum is 90 days. */

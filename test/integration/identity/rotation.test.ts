@@ -50,7 +50,7 @@ async function handshake(
     minVersion: 'TLSv1.3',
   });
   srv.on('secureConnection', (socket) => {
-    // Server side of DESIGN.md §3: chain (done by TLS) and same trust domain.
+    // The server side's peer check: chain (done by TLS) and same trust domain.
     try {
       verifyPeer([socket.getPeerCertificate().raw], server.bundle, { trustDomain: TD });
       socket.end('ok');

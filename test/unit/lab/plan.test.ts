@@ -22,7 +22,7 @@ import { ipInCidr } from '../../../src/policy/index.ts';
 const code = (c: string) => (err: unknown) => hasCode(err, c);
 
 describe('lab address plan', () => {
-  test('nodes and pods follow DESIGN.md §1', () => {
+  test('nodes and pods follow the lab address plan', () => {
     assert.equal(nodeAddress(1), '198.18.0.1');
     assert.equal(nodeAddress(7), '198.18.0.7');
     assert.equal(nodeGateway(2), '198.18.2.1');
