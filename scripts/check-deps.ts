@@ -19,10 +19,11 @@ export const LAYERS: Record<string, number> = {
   telemetry: 3,
   samples: 3,
   xds: 3,
-  control: 4,
-  ztunnel: 4,
-  waypoint: 4,
-  cli: 5,
+  proxy: 4,
+  control: 5,
+  ztunnel: 5,
+  waypoint: 5,
+  cli: 6,
 };
 
 const SRC = resolve(dirname(new URL(import.meta.url).pathname), '../src');

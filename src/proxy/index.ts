@@ -1,0 +1,21 @@
+// The proxy runtime: what every proxy (the ztunnel, the waypoint) is built on. The connection table that
+// tracks, meters, logs and cuts connections; draining; the metrics, readiness and admin endpoints; TCP
+// listeners, upstream dials and the idle cut.
+
+export {
+  type ConnectionBytes,
+  ConnectionTable,
+  type ConnectionView,
+  type TrackedConnection,
+} from './connections.ts';
+export { drain } from './drain.ts';
+export { adminHandler, HttpEndpoints, type HttpHandler, metricsHandler, readinessHandler } from './http.ts';
+export { proxyRegistry } from './registry.ts';
+export {
+  CAPTURED_SOCKET,
+  connectTcp,
+  listenTcp,
+  TCP_KEEPALIVE_MS,
+  type TcpTarget,
+  watchIdle,
+} from './tcp.ts';
