@@ -16,4 +16,5 @@ export type {
   MtlsMode,
   PolicyScope,
 } from './l4-types.ts';
-export { mtlsModeForPort, type PeerAuthSettings } from './peer-auth.ts';
+export { l4Authorization, mtlsMode } from './l4-types.ts';
+export { mtlsModeForPort, type PeerAuthSettings, peerAuthSettings } from './peer-auth.ts';

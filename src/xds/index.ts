@@ -25,12 +25,20 @@ export {
 export {
   type AuthorizationResource,
   authorizationResource,
+  type PolicyRef,
   parseResource,
+  policyRef,
+  type ServiceEndpoint,
+  type ServicePort,
   type ServiceResource,
+  serviceEndpoint,
+  servicePort,
   serviceResource,
   type TrustBundleResource,
   trustBundleResource,
+  type WaypointRef,
   type WorkloadResource,
+  waypointRef,
   workloadResource,
 } from './resources.ts';
 export { type ProxySyncState, StreamSession, type TypeStatus } from './session.ts';

@@ -1,15 +1,29 @@
 // The shapes of the resources on the config stream, as proxies validate them. A proxy checks every
 // resource it receives and NACKs a delta with a bad one, keeping its last good state. Unknown
 // fields are dropped rather than refused, so a newer control plane can add fields to older proxies.
+// These schemas are the one definition of each resource: the control plane's registry types extend
+// the inferred types (so its objects must satisfy them), and the L4 authorization and PeerAuthentication
+// parts are policy's own schemas, which evaluate them.
 
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { l4Authorization, peerAuthSettings } from '../policy/index.ts';
 
 // Whatever the configuration accepts, the proxies accept: an address they could not take would
 // NACK the whole type on every proxy and freeze every later change behind it.
 const ip = z.string().refine((v) => isIP(v) !== 0, 'an IP address');
 const port = z.number().int().min(1).max(65535);
-const mtlsMode = z.enum(['STRICT', 'PERMISSIVE']);
+
+/** The waypoint a workload's or service's traffic goes through. */
+export const waypointRef = z.object({
+  name: z.string(),
+  namespace: z.string(),
+  declared: z.boolean(),
+  for: z.string(),
+});
+
+/** An AuthorizationPolicy bound to a workload, and who enforces it. */
+export const policyRef = z.object({ policy: z.string(), scope: z.string(), enforcedBy: z.string() });
 
 export const workloadResource = z.object({
   uid: z.string().min(1),
@@ -25,12 +39,27 @@ export const workloadResource = z.object({
   ports: z.record(z.string(), port).default({}),
   enrolled: z.boolean(),
   isWaypoint: z.boolean().default(false),
-  waypoint: z
-    .object({ name: z.string(), namespace: z.string(), declared: z.boolean(), for: z.string() })
-    .optional(),
+  waypoint: waypointRef.optional(),
   services: z.array(z.string()),
-  authorizationPolicies: z.array(z.object({ policy: z.string(), scope: z.string(), enforcedBy: z.string() })),
-  peerAuthentication: z.object({ mode: mtlsMode, portModes: z.record(z.string(), mtlsMode).default({}) }),
+  authorizationPolicies: z.array(policyRef),
+  peerAuthentication: peerAuthSettings,
+});
+
+export const servicePort = z.object({
+  name: z.string().optional(),
+  port,
+  targetPort: z.union([port, z.string()]),
+  protocol: z.string().default('TCP'),
+});
+
+/** One workload behind a service; `ports` maps each service port to the workload port it reaches. */
+export const serviceEndpoint = z.object({
+  workload: z.string(),
+  name: z.string(),
+  address: ip,
+  node: z.string().optional(),
+  enrolled: z.boolean(),
+  ports: z.record(z.string(), port),
 });
 
 export const serviceResource = z.object({
@@ -39,71 +68,13 @@ export const serviceResource = z.object({
   namespace: z.string().min(1),
   hostname: z.string(),
   vips: z.array(ip),
-  ports: z.array(
-    z.object({
-      name: z.string().optional(),
-      port,
-      targetPort: z.union([port, z.string()]),
-      protocol: z.string().default('TCP'),
-    }),
-  ),
-  endpoints: z.array(
-    z.object({
-      workload: z.string(),
-      name: z.string(),
-      address: ip,
-      node: z.string().optional(),
-      enrolled: z.boolean(),
-      ports: z.record(z.string(), port),
-    }),
-  ),
-  waypoint: z
-    .object({ name: z.string(), namespace: z.string(), declared: z.boolean(), for: z.string() })
-    .optional(),
+  ports: z.array(servicePort),
+  endpoints: z.array(serviceEndpoint),
+  waypoint: waypointRef.optional(),
 });
 
-const stringList = z.array(z.string()).optional();
-const l4Source = z.object({
-  principals: stringList,
-  notPrincipals: stringList,
-  namespaces: stringList,
-  notNamespaces: stringList,
-  serviceAccounts: stringList,
-  notServiceAccounts: stringList,
-  ipBlocks: stringList,
-  notIpBlocks: stringList,
-});
-
-export const authorizationResource = z.object({
-  name: z.string().min(1),
-  namespace: z.string().min(1),
-  scope: z.enum(['global', 'namespace', 'workload']),
-  action: z.enum(['ALLOW', 'DENY', 'AUDIT', 'CUSTOM']),
-  dryRun: z.boolean().default(false),
-  rules: z.array(
-    z.object({
-      from: z.array(l4Source).optional(),
-      to: z
-        .array(z.object({ ports: z.array(port).optional(), notPorts: z.array(port).optional() }))
-        .optional(),
-      when: z
-        .array(
-          z.object({
-            key: z.enum([
-              'source.ip',
-              'source.namespace',
-              'source.principal',
-              'destination.ip',
-              'destination.port',
-            ]),
-            values: stringList,
-            notValues: stringList,
-          }),
-        )
-        .optional(),
-    }),
-  ),
-});
+/** The L4 form of an AuthorizationPolicy: policy's schema, which its evaluation reads. */
+export const authorizationResource = l4Authorization;
 
 /** Most revoked certificates one bundle carries (the CA keeps at most 4,096 live ones per revoked node). */
 export const MAX_REVOKED_CERTIFICATES = 200_000;
@@ -123,7 +94,11 @@ export const trustBundleResource = z.object({
     .default([]),
 });
 
+export type WaypointRef = z.infer<typeof waypointRef>;
+export type PolicyRef = z.infer<typeof policyRef>;
 export type WorkloadResource = z.infer<typeof workloadResource>;
+export type ServicePort = z.infer<typeof servicePort>;
+export type ServiceEndpoint = z.infer<typeof serviceEndpoint>;
 export type ServiceResource = z.infer<typeof serviceResource>;
 export type AuthorizationResource = z.infer<typeof authorizationResource>;
 export type TrustBundleResource = z.infer<typeof trustBundleResource>;

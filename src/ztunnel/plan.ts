@@ -279,7 +279,7 @@ export function policiesFor(state: StateSnapshot, workload: WorkloadResource): L
   for (const b of workload.authorizationPolicies) {
     if (b.enforcedBy !== 'ztunnel') continue;
     const p = state.authorizations.get(b.policy);
-    if (p) out.push(p as L4Authorization);
+    if (p) out.push(p);
   }
   return out;
 }
