@@ -25,6 +25,7 @@ export type {
   WorkloadPeerAuth,
   WorkloadUid,
 } from './types.ts';
+export { REGISTRY_ONLY_FIELDS } from './types.ts';
 export { parseVipRange } from './vips.ts';
 export { USE_WAYPOINT, USE_WAYPOINT_NAMESPACE } from './waypoints.ts';
 export { DATAPLANE_MODE, GATEWAY_NAME_LABEL, spiffeId } from './workloads.ts';

@@ -1,8 +1,19 @@
 // What the registry derives: workloads with identity, node, enrollment, waypoint and the policies
 // that bind them; services with VIPs, ports and endpoints. Plain JSON, ready to serialise.
+// Workloads, services and authorizations are what the config stream carries: each extends its wire
+// type (the proxies' schema, `xds`), so an object the registry builds must satisfy that schema, and
+// what it keeps beyond it (for operators) is named in REGISTRY_ONLY_FIELDS.
 
 import type { Resource, WaypointFor } from '../../config/index.ts';
 import type { L4Authorization, PeerAuthSettings } from '../../policy/index.ts';
+import type {
+  PolicyRef,
+  ServiceEndpoint,
+  ServicePort,
+  ServiceResource,
+  WaypointRef,
+  WorkloadResource,
+} from '../../xds/index.ts';
 
 /** A pod in the lab (or a host-mode network namespace), as the lab reports it. */
 export interface LabPod {
@@ -50,22 +61,34 @@ export type SpiffeId = string & { readonly __brand: 'SpiffeId' };
 /** `<cluster>//v1/Pod/<ns>/<name>` or `<cluster>/networking.istio.io/WorkloadEntry/<ns>/<name>`. */
 export type WorkloadUid = string & { readonly __brand: 'WorkloadUid' };
 
-export interface WaypointBinding {
-  name: string;
-  namespace: string;
+/**
+ * The fields the registry keeps beyond the wire resources, for `ambit describe` and the admin API's
+ * derived views. They travel on the config stream, and proxies, which do not read them, drop them.
+ * Paths step through arrays and objects alike. Every other field of a streamed object is in its wire
+ * schema, which a unit test checks on a representative registry.
+ */
+export const REGISTRY_ONLY_FIELDS = {
+  workload: [
+    'enrollment',
+    'waypoint.from',
+    'waypoint.via',
+    'authorizationPolicies.why',
+    'peerAuthentication.source',
+  ],
+  service: ['vipSource', 'selector', 'labels', 'ports.appProtocol', 'waypoint.from', 'waypoint.via'],
+  authorization: [],
+} as const satisfies Record<'workload' | 'service' | 'authorization', readonly string[]>;
+
+export interface WaypointBinding extends WaypointRef {
   /** Which label chose it: on the workload, on a Service selecting it, or on the namespace. */
   from: 'workload' | 'service' | 'namespace';
   /** The `namespace/name` of the object carrying the label. */
   via: string;
-  /** True when a Gateway of a waypoint class with this name exists. */
-  declared: boolean;
   /** The Gateway's `istio.io/waypoint-for` (default `service`); what traffic it takes. */
   for: WaypointFor;
 }
 
-export interface PolicyBinding {
-  /** `namespace/name` of the AuthorizationPolicy. */
-  policy: string;
+export interface PolicyBinding extends PolicyRef {
   scope: 'global' | 'namespace' | 'workload' | 'targetRef';
   enforcedBy: 'ztunnel' | 'waypoint';
   /** Why it binds, for `ambit describe`. */
@@ -77,61 +100,43 @@ export interface WorkloadPeerAuth extends PeerAuthSettings {
   source: string;
 }
 
-export interface Workload {
+/** A workload as the config stream carries it (`WorkloadResource`), typed more narrowly. */
+export interface Workload extends WorkloadResource {
   uid: WorkloadUid;
   kind: 'Pod' | 'WorkloadEntry';
-  name: string;
-  namespace: string;
-  serviceAccount: string;
-  trustDomain: string;
   identity: SpiffeId;
   node: string | undefined;
-  addresses: string[];
-  labels: Record<string, string>;
-  ports: Record<string, number>;
-  enrolled: boolean;
-  /** Why it is (or is not) in the mesh. */
+  /** Why it is (or is not) in the mesh. Registry only. */
   enrollment: string;
-  /** True when this workload is itself a waypoint (label `gateway.networking.k8s.io/gateway-name`). */
-  isWaypoint: boolean;
   waypoint: WaypointBinding | undefined;
-  /** Keys (`namespace/name`) of the Services that select it. */
-  services: string[];
   authorizationPolicies: PolicyBinding[];
   peerAuthentication: WorkloadPeerAuth;
 }
 
-export interface RegistryServicePort {
+export interface RegistryServicePort extends ServicePort {
   name: string | undefined;
-  port: number;
   /** As written: a number or the name of a workload port. */
   targetPort: number | string;
   protocol: 'TCP' | 'UDP' | 'SCTP';
+  /** Registry only. */
   appProtocol: string | undefined;
 }
 
-export interface Endpoint {
+export interface Endpoint extends ServiceEndpoint {
   workload: WorkloadUid;
-  name: string;
-  address: string;
   node: string | undefined;
-  enrolled: boolean;
-  /** Service port → the workload port it reaches (named targetPorts resolved). */
-  ports: Record<string, number>;
 }
 
-export interface RegistryService {
-  /** `namespace/name`. */
-  key: string;
-  name: string;
-  namespace: string;
-  hostname: string;
-  vips: string[];
+/** A service as the config stream carries it (`ServiceResource`), typed more narrowly. */
+export interface RegistryService extends ServiceResource {
+  /** How its VIP was chosen. Registry only. */
   vipSource: 'spec' | 'allocated' | 'none';
   ports: RegistryServicePort[];
+  /** Registry only. */
   selector: Record<string, string> | undefined;
   endpoints: Endpoint[];
   waypoint: WaypointBinding | undefined;
+  /** Registry only. */
   labels: Record<string, string>;
 }
 
