@@ -62,7 +62,10 @@ async function upMesh(t: TestContext) {
     await meshDown({ home, lab: name });
     await rm(home, { recursive: true, force: true });
   });
-  return meshUp({ home, lab: name, nodes: 2 });
+  // The control plane refuses WorkloadEntries at the mesh's infrastructure addresses (`ambit up`
+  // reserves them; test/e2e/tenant.test.ts checks that). Reserving only an unused address here lets such
+  // entries in, so that the ztunnel's own defence behind that check is tested too.
+  return meshUp({ home, lab: name, nodes: 2, controlArgs: ['--reserved-cidrs', '198.19.255.254/32'] });
 }
 
 const ns = (name: string, ambient: boolean) => ({
