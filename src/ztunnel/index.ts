@@ -12,6 +12,13 @@ export {
 export { mayScrape, parseAdminListen, parseMetricsAllow } from './local-access.ts';
 export { NodeAgent, type NodeAgentOptions } from './node-agent.ts';
 export {
+  DEFAULT_INPUTS,
+  ZTUNNEL_DEFAULT_PORTS,
+  type ZtunnelInputs,
+  type ZtunnelOptions,
+  type ZtunnelPorts,
+} from './options.ts';
+export {
   type Addr,
   type InboundPlan,
   type OutboundPlan,
@@ -21,4 +28,4 @@ export {
 } from './plan.ts';
 export { acceptSocks5, SOCKS_REPLY } from './socks5.ts';
 export { type StateSnapshot, ZtunnelState } from './state.ts';
-export { ZTUNNEL_DEFAULT_PORTS, Ztunnel, type ZtunnelOptions, type ZtunnelPorts } from './ztunnel.ts';
+export { Ztunnel } from './ztunnel.ts';

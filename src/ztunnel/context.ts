@@ -1,0 +1,62 @@
+// What the ztunnel's paths share: its state, identity, pool, connection table, limits and ports. The
+// assembly (`ztunnel.ts`) builds one; the outbound and inbound paths read it and act.
+
+import type * as net from 'node:net';
+import { AmbitError } from '../errors/index.ts';
+import type { HbonePool } from '../hbone/index.ts';
+import type { CertificateManager } from '../identity/index.ts';
+import type { Logger } from '../log/index.ts';
+import { type ConnectionTable, connectTcp, watchIdle } from '../proxy/index.ts';
+import type { ZtunnelPorts } from './options.ts';
+import type { Overload } from './overload.ts';
+import { type Addr, isNodeLocal } from './plan.ts';
+import type { StateSnapshot, ZtunnelState } from './state.ts';
+
+/** What the ztunnel asks of an open connection whenever its state changes. */
+export interface ConnectionChecks {
+  /** Inbound connections are re-checked when policy changes; false cuts one that is now denied. */
+  recheck?: (state: StateSnapshot) => boolean;
+  /** False once a workload at either end that this node knows has left the node or the mesh. */
+  workloadsStay: (state: StateSnapshot) => boolean;
+}
+
+export interface ZtunnelContext {
+  node: string;
+  capture: 'redirect' | 'none';
+  state: ZtunnelState;
+  certs: CertificateManager;
+  pool: HbonePool;
+  connections: ConnectionTable<ConnectionChecks>;
+  overload: Overload;
+  /** Bound ports (a listener given 0 writes the port it got). */
+  ports: ZtunnelPorts;
+  nodeAddresses: Set<string>;
+  log: Logger;
+  connectTimeoutMs: number;
+  idleTimeoutMs: number;
+}
+
+/**
+ * With kernel capture, whether `address` is the node itself (its addresses as they are now, loopback):
+ * never a workload to deliver to, even when a tenant's WorkloadEntry claims it, or a pod would reach
+ * whatever listens on the node. (With `--capture none` workloads live on loopback addresses.)
+ */
+export function isNodeItself(ctx: ZtunnelContext, address: string): boolean {
+  return ctx.capture === 'redirect' && isNodeLocal(address, ctx.nodeAddresses);
+}
+
+export function connectUpstream(ctx: ZtunnelContext, to: Addr): Promise<net.Socket> {
+  return connectTcp(to, ctx.connectTimeoutMs, 'AMBIT_ERR_ZTUNNEL_CONNECT_TIMEOUT');
+}
+
+/** Cuts a proxied connection after the idle timeout with no byte either way (`socket` carries both). */
+export function cutWhenIdle(ctx: ZtunnelContext, socket: net.Socket, abort: (why: Error) => void): void {
+  watchIdle(socket, ctx.idleTimeoutMs, () =>
+    abort(
+      new AmbitError(
+        'AMBIT_ERR_ZTUNNEL_IDLE_TIMEOUT',
+        `no byte either way for ${ctx.idleTimeoutMs} ms: closed (ambit ztunnel --idle-timeout)`,
+      ),
+    ),
+  );
+}

@@ -1,0 +1,54 @@
+// The ztunnel's HTTP endpoints: metrics on 15020 (the node and --metrics-allow only), readiness on 15021,
+// and the admin (config, certificates, connections) on a private Unix socket and, when asked, loopback.
+
+import type { Registry } from 'prom-client';
+import { adminHandler, type HttpEndpoints, metricsHandler, readinessHandler } from '../proxy/index.ts';
+import type { XdsClient } from '../xds/index.ts';
+import type { ZtunnelContext } from './context.ts';
+import { listenPrivateSocket, mayScrape } from './local-access.ts';
+
+export async function serveEndpoints(
+  ctx: ZtunnelContext,
+  http: HttpEndpoints,
+  opts: {
+    bind: string;
+    metrics: Registry;
+    metricsAllow: string[];
+    ready: () => boolean;
+    xds: XdsClient;
+    adminListen: { host: string; port: number } | undefined;
+    adminSocket: string | undefined;
+  },
+): Promise<void> {
+  // The metrics are the node's traffic graph with identities: the node and the allow-list only.
+  const metrics = metricsHandler({
+    registry: opts.metrics,
+    mayScrape: (source) => mayScrape(source, ctx.nodeAddresses, opts.metricsAllow),
+    refusal: (source) =>
+      `AMBIT_ERR_ZTUNNEL_METRICS_FORBIDDEN: ${source} may not scrape this node's metrics; only the node itself and --metrics-allow may\n`,
+    log: ctx.log,
+  });
+  ctx.ports.metrics = await http.listen(opts.bind, ctx.ports.metrics, metrics);
+  ctx.ports.readiness = await http.listen(opts.bind, ctx.ports.readiness, readinessHandler(opts.ready));
+  const admin = adminHandler(
+    {
+      '/config_dump': () => ({
+        node: ctx.node,
+        ...ctx.state.dump(),
+        xds: { connected: opts.xds.connected, lastError: opts.xds.lastError, versions: opts.xds.versions() },
+        certificates: ctx.certs.status(),
+        pool: ctx.pool.stats(),
+      }),
+      '/certs': () => ({ certificates: ctx.certs.status() }),
+      '/connections': () => ({ connections: ctx.connections.view(), pool: ctx.pool.stats() }),
+    },
+    'try /config_dump, /certs or /connections\n',
+  );
+  // The admin has no authentication: a private Unix socket, and loopback TCP only when asked.
+  if (opts.adminListen) {
+    ctx.ports.admin = opts.adminListen.port;
+    ctx.ports.admin = await http.listen(opts.adminListen.host, ctx.ports.admin, admin);
+  }
+  const socket = opts.adminSocket;
+  if (socket) await http.listenWith(admin, (server) => listenPrivateSocket(server, socket, ctx.log));
+}

@@ -1,0 +1,216 @@
+// The inbound HBONE path: an mTLS connection on 15008 for a workload on this node. The socket waits for
+// the destination's certificate and a handshake slot; each CONNECT stream asks the inbound plan (policy)
+// and, if allowed, is spliced to the workload by the HBONE server.
+
+import type * as net from 'node:net';
+import { describeError } from '../errors/index.ts';
+import {
+  type ConnectContext,
+  type ConnectDecision,
+  type HboneServer,
+  resetStream,
+  type StreamRecord,
+  type TlsMaterial,
+} from '../hbone/index.ts';
+import type { SpiffeId } from '../identity/index.ts';
+import { connectUpstream, cutWhenIdle, isNodeItself, type ZtunnelContext } from './context.ts';
+import { baggageOf, canonical, destinationLabels, hboneLabels, workloadFields } from './labels.ts';
+import { OVERFLOW_FLAG } from './limits.ts';
+import { stillInMesh, stillLocal } from './membership.ts';
+import { overLimit } from './overload.ts';
+import { planInbound } from './plan.ts';
+
+/** A socket on an HBONE listener; `destination` says which local address it was for. */
+export function onHboneSocket(
+  ctx: ZtunnelContext,
+  hbone: HboneServer,
+  socket: net.Socket,
+  destination: () => string,
+): void {
+  let address: string;
+  try {
+    address = destination();
+  } catch (err) {
+    ctx.log.warn({ err: describeError(err) }, 'HBONE connection without a destination; closing');
+    socket.destroy();
+    return;
+  }
+  // The server certificate is the destination workload's: make sure it is here before TLS starts.
+  const w = ctx.state.snapshot.workloadByAddress.get(address);
+  if (!w?.enrolled || w.node !== ctx.node || isNodeItself(ctx, address)) {
+    ctx.log.warn(
+      { destination: address },
+      'HBONE connection for a workload not in the mesh on this node; closing',
+    );
+    socket.destroy();
+    return;
+  }
+  // Until its handshake is done a connection has proved nothing: a source address gets a share of the
+  // handshakes in progress, and the node a whole, so a flood of silent connections cannot take them all.
+  const peer = canonical(socket.remoteAddress);
+  const slots = ctx.overload.handshakeSlots;
+  if (!slots.tryAcquire(peer)) {
+    socket.destroy();
+    ctx.overload.refuse(
+      {
+        reporter: 'destination',
+        ...destinationLabels(w),
+        connection_security_policy: 'mutual_tls',
+      },
+      {
+        direction: 'inbound',
+        src: { addr: `${peer}:${socket.remotePort}` },
+        dst: { addr: `${address}:${ctx.ports.hbone}`, ...workloadFields(w) },
+        bytes_sent: 0,
+        bytes_recv: 0,
+        duration_ms: 0,
+        flags: OVERFLOW_FLAG,
+      },
+      'handshakes',
+      peer,
+    );
+    return;
+  }
+  const handshakeDone = slots.releaser(peer);
+  socket.once('close', handshakeDone);
+  if (ctx.certs.current(w.identity as SpiffeId)) {
+    hbone.accept(socket, address, handshakeDone);
+    return;
+  }
+  // Bytes that arrive meanwhile stay buffered on the socket; the TLS layer takes them over.
+  ctx.certs.get(w.identity as SpiffeId).then(
+    () => hbone.accept(socket, address, handshakeDone),
+    (err) => {
+      ctx.log.warn(
+        { identity: w.identity, err: describeError(err) },
+        'no certificate for an inbound HBONE connection; closing',
+      );
+      socket.destroy();
+    },
+  );
+}
+
+/** The server certificate for a connection to `address`: its local workload's, once it is here. */
+export function materialForDestination(ctx: ZtunnelContext, address: string): TlsMaterial | undefined {
+  const w = ctx.state.snapshot.workloadByAddress.get(address);
+  const bundle = ctx.state.snapshot.trustBundlePem;
+  if (!w?.enrolled || w.node !== ctx.node || !bundle) return undefined;
+  const cert = ctx.certs.current(w.identity as SpiffeId);
+  if (!cert) return undefined;
+  return {
+    identity: cert.id,
+    certChainPem: cert.chain.join(''),
+    keyPem: cert.privateKeyPem,
+    trustBundlePem: bundle,
+  };
+}
+
+/** One CONNECT stream: policy decides; an allowed one gets its upstream, tracked until it closes. */
+export async function onHboneConnect(ctx: ZtunnelContext, c: ConnectContext): Promise<ConnectDecision> {
+  const forwarded = /for="?\[?([0-9a-fA-F.:]+?)\]?(?::\d+)?"?(?:;|$)/.exec(
+    String(c.headers.forwarded ?? ''),
+  )?.[1];
+  const peerAddr = c.peerAddress?.address ?? '';
+  const sourceWorkloadIp = sourceIpFor(ctx, c.peerIdentity, forwarded);
+  const sourceIp = sourceWorkloadIp ?? peerAddr;
+  // The source workload, when this node can tell which it is: its connections end when it leaves.
+  const sourceWorkload =
+    sourceWorkloadIp === undefined ? undefined : ctx.state.snapshot.workloadByAddress.get(sourceWorkloadIp);
+  const plan = planInbound(ctx.state.snapshot, {
+    destination: { address: c.destinationAddress, port: ctx.ports.hbone },
+    authority: c.authority,
+    peerIdentity: c.peerIdentity,
+    sourceIp,
+  });
+  if (plan.status !== 200) return { status: plan.status, reason: plan.reason };
+  const slots = ctx.overload.connectionSlots;
+  if (!slots.tryAcquire(sourceIp)) {
+    ctx.overload.warn('connections', sourceIp);
+    return { status: 503 as const, reason: overLimit('connections', sourceIp), flags: OVERFLOW_FLAG };
+  }
+  const release = slots.releaser(sourceIp);
+  let upstream: net.Socket;
+  try {
+    upstream = await connectUpstream(ctx, plan.upstream);
+  } catch (err) {
+    release();
+    return {
+      status: 503 as const,
+      reason: `cannot reach ${plan.upstream.address}:${plan.upstream.port}: ${describeError(err)}`,
+    };
+  }
+  const workload = plan.workload;
+  const abort = () => {
+    resetStream(upstream);
+    c.stream.close(0x8); // CANCEL
+  };
+  const id = ctx.connections.opened(
+    hboneLabels(ctx.state.snapshot, c.peerIdentity, `${c.authority.address}:${c.authority.port}`, '-'),
+  );
+  ctx.connections.track(id, {
+    direction: 'inbound',
+    src: sourceIp,
+    dst: `${plan.upstream.address}:${plan.upstream.port}`,
+    workload: workload.name,
+    peerIdentity: c.peerIdentity,
+    startedAt: new Date().toISOString(),
+    meta: {
+      recheck: (state) =>
+        planInbound(state, {
+          destination: { address: c.destinationAddress, port: ctx.ports.hbone },
+          authority: c.authority,
+          peerIdentity: c.peerIdentity,
+          sourceIp,
+        }).status === 200,
+      workloadsStay: (st) =>
+        stillLocal(st, ctx.node, workload, c.destinationAddress) && stillInMesh(st, sourceWorkload, sourceIp),
+    },
+    abort,
+  });
+  upstream.once('close', () => {
+    release();
+    ctx.connections.untrack(id);
+  });
+  cutWhenIdle(ctx, upstream, abort);
+  return { status: 200 as const, upstream, baggage: baggageOf(workload) };
+}
+
+/** A stream ended (or was refused): counted closed (and opened, if refused) and its access-log line. */
+export function onHboneComplete(ctx: ZtunnelContext, r: StreamRecord): void {
+  const state = ctx.state.snapshot;
+  const dst = r.authority ? state.workloadByAddress.get(r.authority.split(':')[0] ?? '') : undefined;
+  const flags = r.flags ?? (r.status === 401 ? 'DENY' : r.status === 200 ? '-' : 'CONNECT');
+  const labels = hboneLabels(state, r.peerIdentity, r.authority, flags);
+  const bytes = { fromClient: r.received, toClient: r.sent };
+  const record = {
+    direction: 'inbound' as const,
+    src: {
+      addr: r.peerAddress ? `${r.peerAddress.address}:${r.peerAddress.port}` : '',
+      identity: r.peerIdentity,
+    },
+    dst: {
+      addr: r.authority ?? '',
+      hbone_addr: `${r.destinationAddress}:${ctx.ports.hbone}`,
+      ...workloadFields(dst),
+    },
+    bytes_sent: r.sent,
+    bytes_recv: r.received,
+    duration_ms: Math.round(r.durationMs),
+    flags,
+    ...(r.reason ? { error: r.reason } : r.error ? { error: r.error.message } : {}),
+  };
+  // An accepted connection was counted as opened when it was accepted; a refused one opens and closes here.
+  if (r.status !== 200) ctx.connections.refused(labels, record, bytes);
+  else ctx.connections.closed(labels, bytes, record);
+}
+
+/** The client's IP for policy: the `forwarded` address when it belongs to the authenticated peer. */
+function sourceIpFor(
+  ctx: ZtunnelContext,
+  peerIdentity: string,
+  forwarded: string | undefined,
+): string | undefined {
+  if (!forwarded) return undefined;
+  const w = ctx.state.snapshot.workloadByAddress.get(forwarded);
+  return w?.identity === peerIdentity ? forwarded : undefined;
+}

@@ -1,0 +1,105 @@
+// The inbound plaintext path (15006): a captured connection to a local workload that did not come over
+// HBONE. The inbound plan (policy, without a peer identity) decides; an allowed one is spliced to the
+// workload, a denied one is reset.
+
+import type * as net from 'node:net';
+import { type OrigDst, originalDst } from '../capture/index.ts';
+import { describeError } from '../errors/index.ts';
+import { resetStream, splice } from '../hbone/index.ts';
+import type { ConnectionRecord, TcpLabels } from '../telemetry/index.ts';
+import { connectUpstream, cutWhenIdle, isNodeItself, type ZtunnelContext } from './context.ts';
+import { canonical, destinationLabels, sourceLabels, workloadFields } from './labels.ts';
+import { stillInMesh, stillLocal } from './membership.ts';
+import { planInbound } from './plan.ts';
+
+export function onPlaintextInbound(ctx: ZtunnelContext, client: net.Socket): void {
+  let dst: OrigDst;
+  try {
+    dst = originalDst(client);
+  } catch {
+    client.destroy();
+    return;
+  }
+  if (isNodeItself(ctx, dst.address)) {
+    // Not a pod: a connection straight to this port, or a workload registered at the node's address.
+    resetStream(client);
+    return;
+  }
+  const started = Date.now();
+  const sourceIp = canonical(client.remoteAddress);
+  const plan = planInbound(ctx.state.snapshot, {
+    destination: { address: dst.address, port: dst.port },
+    sourceIp,
+  });
+  const state = ctx.state.snapshot;
+  const sourceWorkload = state.workloadByAddress.get(sourceIp);
+  const labels: TcpLabels = {
+    reporter: 'destination',
+    ...sourceLabels(state, undefined, sourceIp),
+    ...destinationLabels(plan.workload),
+    connection_security_policy: 'none',
+  };
+  const record: ConnectionRecord = {
+    direction: 'inbound',
+    src: { addr: `${sourceIp}:${client.remotePort}` },
+    dst: { addr: `${dst.address}:${dst.port}`, ...workloadFields(plan.workload) },
+    bytes_sent: 0,
+    bytes_recv: 0,
+    duration_ms: 0,
+    flags: '-',
+  };
+  if (plan.status !== 200) {
+    const flags = plan.status === 401 ? 'DENY' : 'CONNECT';
+    ctx.connections.refused(labels, { ...record, flags, error: plan.reason });
+    resetStream(client); // a denied connection is reset, as Istio's ztunnel does
+    return;
+  }
+  const slots = ctx.overload.connectionSlots;
+  if (!slots.tryAcquire(sourceIp)) {
+    resetStream(client);
+    ctx.overload.refuse(labels, record, 'connections', sourceIp);
+    return;
+  }
+  const release = slots.releaser(sourceIp);
+  connectUpstream(ctx, plan.upstream).then(
+    (upstream) => {
+      const id = ctx.connections.opened(labels);
+      const s = splice(client, upstream, (result) => {
+        release();
+        ctx.connections.finish(
+          id,
+          labels,
+          { fromClient: result.received, toClient: result.sent },
+          {
+            ...record,
+            bytes_sent: result.sent,
+            bytes_recv: result.received,
+            duration_ms: Date.now() - started,
+            ...(result.error ? { error: result.error.message } : {}),
+          },
+        );
+      });
+      ctx.connections.track(id, {
+        direction: 'inbound',
+        src: record.src.addr,
+        dst: record.dst.addr,
+        workload: plan.workload.name,
+        startedAt: new Date(started).toISOString(),
+        meta: {
+          recheck: (st) =>
+            planInbound(st, { destination: { address: dst.address, port: dst.port }, sourceIp }).status ===
+            200,
+          workloadsStay: (st) =>
+            stillLocal(st, ctx.node, plan.workload, dst.address) && stillInMesh(st, sourceWorkload, sourceIp),
+        },
+        abort: (why) => s.abort(why),
+      });
+      cutWhenIdle(ctx, client, (why) => s.abort(why));
+    },
+    (err) => {
+      release();
+      resetStream(client);
+      ctx.connections.refused(undefined, { ...record, flags: 'CONNECT', error: describeError(err) });
+    },
+  );
+}

@@ -1,0 +1,110 @@
+// How a ztunnel is configured: its ports and their defaults, its options (the `ambit ztunnel` flags),
+// and the inputs it is built from (pool, HBONE server, config client, certificates), which a caller may
+// pass in instead of the defaults.
+
+import type * as grpc from '@grpc/grpc-js';
+import { AmbitError } from '../errors/index.ts';
+import { HbonePool, type HbonePoolOptions, HboneServer, type HboneServerOptions } from '../hbone/index.ts';
+import { CertificateManager, type CertificateSource } from '../identity/index.ts';
+import { XdsClient } from '../xds/index.ts';
+import type { ConnectionLimits } from './limits.ts';
+
+export const ZTUNNEL_DEFAULT_PORTS = {
+  outbound: 15001,
+  inboundPlaintext: 15006,
+  hbone: 15008,
+  socks5: 15080,
+  metrics: 15020,
+  readiness: 15021,
+  admin: 15000,
+} as const;
+
+export type ZtunnelPorts = { -readonly [K in keyof typeof ZTUNNEL_DEFAULT_PORTS]: number };
+
+/**
+ * What a ztunnel is built from. Each is made from the wiring the ztunnel gives it (its callbacks into the
+ * ztunnel's state and paths); the defaults construct the real ones, a test may pass its own.
+ */
+export interface ZtunnelInputs {
+  pool: (wiring: HbonePoolOptions) => HbonePool;
+  hbone: (wiring: HboneServerOptions) => HboneServer;
+  xds: (wiring: ConstructorParameters<typeof XdsClient>[0]) => XdsClient;
+  certs: (wiring: ConstructorParameters<typeof CertificateManager>[0]) => CertificateManager;
+}
+
+export const DEFAULT_INPUTS: ZtunnelInputs = {
+  pool: (wiring) => new HbonePool(wiring),
+  hbone: (wiring) => new HboneServer(wiring),
+  xds: (wiring) => new XdsClient(wiring),
+  certs: (wiring) => new CertificateManager(wiring),
+};
+
+export interface ZtunnelOptions {
+  node: string;
+  /**
+   * `redirect`: the node's nftables rules send traffic here; one listener per port on `bindAddress`,
+   * destinations from SO_ORIGINAL_DST. `none`: no kernel capture (tests, hosts without it): clients
+   * come through SOCKS5, and the HBONE listener binds each local workload's own address.
+   */
+  capture: 'redirect' | 'none';
+  /** Where the node-wide listeners bind (default 0.0.0.0). */
+  bindAddress?: string;
+  /**
+   * SOCKS5 (explicit capture) is opt-in: the address to listen on. Default: on `bindAddress` when
+   * capture is `none` (it is then the way in), off with kernel capture.
+   */
+  socks5?: string;
+  ports?: Partial<ZtunnelPorts>;
+  /** This node's own addresses at start (keep them current with `setNodeAddresses`). */
+  nodeAddresses: string[];
+  /**
+   * The admin (config, certificates, connections) on this Unix socket: 0600 in a 0700 directory, peers
+   * other than root and this process's user cut off (the CLI reads it from the host namespace).
+   */
+  adminSocket?: string;
+  /** The admin on loopback TCP too (`127.0.0.1` or `127.0.0.1:15000`); off by default. */
+  adminListen?: string;
+  /**
+   * Who may scrape 15020 besides the node itself (loopback and the node's own addresses): CIDRs, for
+   * Prometheus. Pods never may (readiness on 15021 stays open to all).
+   */
+  metricsAllow?: string[];
+  control: {
+    target: string;
+    credentials: () => grpc.ChannelCredentials;
+    channelOptions?: grpc.ChannelOptions;
+  };
+  certificates: CertificateSource;
+  /** Bounded: the most connections each listener accepts at once. */
+  maxConnections?: number;
+  /** Caps on connections and handshakes (defaults derived from the descriptor limit: `limits.ts`). */
+  limits?: Partial<ConnectionLimits>;
+  connectTimeoutMs?: number;
+  /**
+   * A proxied connection with no byte either way for this long is cut (default 1 h, the TCP idle timeout
+   * of Envoy and so of Istio's sidecars and waypoints; 0 turns it off). TCP keepalive (180 s, as Istio's
+   * ztunnel) finds dead peers; this ends live ones that stopped talking.
+   */
+  idleTimeoutMs?: number;
+  /** On stop: how long open connections may finish before they are cut. */
+  drainMs?: number;
+  /** The inputs to build from instead of the defaults (`DEFAULT_INPUTS`). */
+  inputs?: Partial<ZtunnelInputs>;
+}
+
+export const DEFAULT_IDLE_TIMEOUT_MS = 3_600_000;
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+export const DEFAULT_DRAIN_MS = 5_000;
+export const DEFAULT_MAX_CONNECTIONS_PER_LISTENER = 65_536;
+
+/** The idle timeout option: whole milliseconds, 0 for none; anything else refuses the start. */
+export function idleTimeoutOption(value: number | undefined): number {
+  const ms = value ?? DEFAULT_IDLE_TIMEOUT_MS;
+  if (!Number.isInteger(ms) || ms < 0 || ms > 2 ** 31 - 1) {
+    throw new AmbitError(
+      'AMBIT_ERR_ZTUNNEL_BAD_IDLE_TIMEOUT',
+      `the idle timeout must be a whole number of milliseconds from 0 (off) to ${2 ** 31 - 1}, got ${JSON.stringify(value)}`,
+    );
+  }
+  return ms;
+}

@@ -1,0 +1,168 @@
+// The outbound path: a captured (or SOCKS5) connection from a local workload. The plan decides; then
+// one of three thin actions: HBONE through the pool, passthrough TCP, or a refusal.
+
+import type * as net from 'node:net';
+import { originalDst } from '../capture/index.ts';
+import { AmbitError, describeError, hasCode } from '../errors/index.ts';
+import {
+  forwardedFor,
+  HBONE_ERRORS,
+  type HboneTunnel,
+  resetStream,
+  splice,
+  type TlsMaterial,
+} from '../hbone/index.ts';
+import type { SpiffeId } from '../identity/index.ts';
+import type { ConnectionRecord } from '../telemetry/index.ts';
+import { connectUpstream, cutWhenIdle, type ZtunnelContext } from './context.ts';
+import { baggageOf, canonical, outboundLabels, workloadFields } from './labels.ts';
+import { OVERFLOW_FLAG } from './limits.ts';
+import { stillLocal } from './membership.ts';
+import { type Addr, type OutboundPlan, planOutbound } from './plan.ts';
+import { acceptSocks5, SOCKS_REPLY } from './socks5.ts';
+
+/** 15001: the destination is where the kernel says the connection was going. */
+export function onCapturedOutbound(ctx: ZtunnelContext, client: net.Socket): void {
+  let target: Addr;
+  try {
+    const dst = originalDst(client);
+    target = { address: dst.address, port: dst.port };
+  } catch (err) {
+    ctx.log.warn({ err: describeError(err) }, 'outbound connection without an original destination');
+    client.destroy();
+    return;
+  }
+  void outbound(ctx, client, target);
+}
+
+/** SOCKS5: the client names the destination. */
+export function onSocks(ctx: ZtunnelContext, client: net.Socket): void {
+  acceptSocks5(client).then(
+    (req) => outbound(ctx, client, req.target, req.reply),
+    (err) => ctx.log.debug({ err: describeError(err) }, 'SOCKS5 handshake failed'),
+  );
+}
+
+async function outbound(
+  ctx: ZtunnelContext,
+  client: net.Socket,
+  target: Addr,
+  socksReply?: (code: number) => void,
+): Promise<void> {
+  const sourceAddress = canonical(client.remoteAddress);
+  const started = Date.now();
+  const plan = planOutbound(ctx.state.snapshot, sourceAddress, target, {
+    node: ctx.node,
+    nodeAddresses: ctx.nodeAddresses,
+  });
+  const record: ConnectionRecord = {
+    direction: 'outbound',
+    src: { addr: `${sourceAddress}:${client.remotePort}` },
+    dst: { addr: `${target.address}:${target.port}` },
+    bytes_sent: 0,
+    bytes_recv: 0,
+    duration_ms: 0,
+    flags: '-',
+  };
+  if (plan.kind === 'refuse') {
+    socksReply?.(SOCKS_REPLY.notAllowed);
+    client.destroy();
+    ctx.connections.refused(undefined, { ...record, flags: 'NR', error: plan.reason });
+    return;
+  }
+  Object.assign(record.src, workloadFields(plan.source));
+  const labels = outboundLabels(plan);
+  // Passthrough is not a mesh connection: Istio's TCP metrics count HBONE only.
+  const metered = plan.kind === 'hbone' ? labels : undefined;
+  // A source workload over its share (or the node over its whole) is refused before anything is dialled.
+  const slot = plan.source.uid;
+  const slots = ctx.overload.connectionSlots;
+  if (!slots.tryAcquire(slot)) {
+    socksReply?.(SOCKS_REPLY.generalFailure);
+    resetStream(client);
+    ctx.overload.refuse(labels, { ...record, flags: OVERFLOW_FLAG }, 'connections', plan.source.name);
+    return;
+  }
+  const release = slots.releaser(slot);
+  let upstream: net.Socket | HboneTunnel['stream'];
+  try {
+    if (plan.kind === 'hbone') {
+      const tunnel = await openTunnel(ctx, plan, client);
+      upstream = tunnel.stream;
+      record.dst.hbone_addr = `${plan.actual.address}:${plan.actual.port}`;
+      record.dst.identity = tunnel.peerIdentity;
+    } else {
+      upstream = await connectUpstream(ctx, plan.actual);
+    }
+  } catch (err) {
+    release();
+    const denied = hasCode(err, HBONE_ERRORS.DENIED);
+    socksReply?.(denied ? SOCKS_REPLY.notAllowed : SOCKS_REPLY.connectionRefused);
+    // A SOCKS client has its answer (not allowed) and then a close; a captured client is reset, as
+    // Istio's ztunnel resets a denied connection (curl exit 56), and so is an unreachable destination.
+    if (denied && socksReply) client.end();
+    else resetStream(client);
+    ctx.connections.refused(metered, {
+      ...record,
+      flags: denied ? 'DENY' : 'CONNECT',
+      duration_ms: Date.now() - started,
+      error: describeError(err),
+    });
+    return;
+  }
+  socksReply?.(SOCKS_REPLY.succeeded);
+  client.resume(); // the SOCKS handshake paused it; the splice takes over from here
+  const id = ctx.connections.opened(metered);
+  const s = splice(client, upstream, (result) => {
+    release();
+    ctx.connections.finish(
+      id,
+      metered,
+      { fromClient: result.received, toClient: result.sent },
+      {
+        ...record,
+        bytes_sent: result.received,
+        bytes_recv: result.sent,
+        duration_ms: Date.now() - started,
+        ...(result.error ? { error: result.error.message } : {}),
+      },
+    );
+  });
+  ctx.connections.track(id, {
+    direction: 'outbound',
+    src: record.src.addr,
+    dst: record.dst.addr,
+    workload: plan.source.name,
+    startedAt: new Date(started).toISOString(),
+    meta: { workloadsStay: (st) => stillLocal(st, ctx.node, plan.source, sourceAddress) },
+    abort: (why) => s.abort(why),
+  });
+  cutWhenIdle(ctx, client, (why) => s.abort(why));
+}
+
+async function openTunnel(
+  ctx: ZtunnelContext,
+  plan: Extract<OutboundPlan, { kind: 'hbone' }>,
+  client: net.Socket,
+): Promise<HboneTunnel> {
+  const cert = await ctx.certs.get(plan.source.identity as SpiffeId);
+  const trustBundlePem = ctx.state.snapshot.trustBundlePem;
+  if (!trustBundlePem)
+    throw new AmbitError('AMBIT_ERR_ZTUNNEL_NO_BUNDLE', 'no trust bundle yet from the control plane');
+  const material: TlsMaterial = {
+    identity: cert.id,
+    certChainPem: cert.chain.join(''),
+    keyPem: cert.privateKeyPem,
+    trustBundlePem,
+  };
+  return ctx.pool.connect({
+    source: () => material,
+    destination: plan.actual,
+    accepted: plan.expectedIdentities as SpiffeId[],
+    authority: `${plan.intended.address}:${plan.intended.port}`,
+    headers: {
+      forwarded: forwardedFor({ address: canonical(client.remoteAddress), port: client.remotePort ?? 0 }),
+      baggage: baggageOf(plan.source),
+    },
+  });
+}
