@@ -156,13 +156,22 @@ describe('connections end with their workload, or when idle', () => {
   });
 
   test('a connection with no byte either way for the idle timeout is cut; a busy one stays', async (t) => {
-    const { z1, open, connect } = await mesh(t, 3, 400);
+    // A timeout well above the gap between the busy connection's bytes, so a loaded machine (slow
+    // echoes) cannot make the busy one look idle.
+    const { z1, open, connect } = await mesh(t, 3, 1_500);
     const busy = await connect();
     const idle = await connect();
     const idleClosed = closed(idle);
     // Traffic every 100 ms keeps one connection alive for well past the timeout.
-    for (let i = 0; i < 12; i++) {
-      const echoed = new Promise((r) => busy.once('data', r));
+    for (let i = 0; i < 25; i++) {
+      const echoed = new Promise<void>((resolve, reject) => {
+        const cut = () => reject(new Error('the busy connection was cut'));
+        busy.once('close', cut);
+        busy.once('data', () => {
+          busy.off('close', cut);
+          resolve();
+        });
+      });
       busy.write('x');
       await echoed;
       await new Promise((r) => setTimeout(r, 100));
