@@ -154,8 +154,16 @@ describe('a flood from one pod', {
 
     const m1 = (await lab.exec('node-1', ['curl', '-s', 'http://127.0.0.1:15020/metrics'])).stdout;
     const m2 = (await lab.exec('node-2', ['curl', '-s', 'http://127.0.0.1:15020/metrics'])).stdout;
-    assert.ok(overflows(m1, 'source') >= 5000 - f.echoed, 'node-1 counted the refused connections as UO');
-    assert.ok(overflows(m2, 'destination') >= silent.closed, 'node-2 counted the refused handshakes as UO');
+    // Every connection the ztunnel cut is a refusal, counted as UO (on a loaded machine some of the rest
+    // may still be waiting for their echo when the flooder reports, so count what was closed).
+    assert.ok(
+      f.closed > 0 && overflows(m1, 'source') >= f.closed,
+      `node-1 counted the refused connections as UO: ${overflows(m1, 'source')} for ${JSON.stringify(f)}`,
+    );
+    assert.ok(
+      overflows(m2, 'destination') >= silent.closed,
+      `node-2 counted the refused handshakes as UO: ${overflows(m2, 'destination')} for ${JSON.stringify(silent)}`,
+    );
     // Generous bounds: the flood's share and the refusals cost memory, never the flood's size.
     const loaded = { z1: await rssKiB(z1), z2: await rssKiB(z2) };
     assert.ok(loaded.z1 - idle.z1 < 150 * 1024, `node-1 RSS ${idle.z1} → ${loaded.z1} KiB`);
