@@ -23,6 +23,8 @@ function run(
       const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
       resolve({ code, stdout, stderr });
     });
+    // A client refused at the handshake may exit before it reads its input: EPIPE is its answer, not ours.
+    child.stdin?.on('error', () => {});
     child.stdin?.end(input ?? '');
   });
 }
