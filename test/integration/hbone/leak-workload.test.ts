@@ -14,12 +14,15 @@ import { socksConnect } from '../../helpers/socks.ts';
 
 const CONNECTIONS = 5;
 
-/** Each test has addresses of its own: node-1 `127.0.6N.1` with the client `.2`, node-2 `127.0.7N.1`, the server `.2`. */
+/**
+ * Each test has addresses of its own, and no other test file uses these ranges (files run two at a time):
+ * node-1 `127.0.16N.1` with the client `.2`, node-2 `127.0.17N.1`, the server `.2`.
+ */
 function addresses(n: number) {
   return {
-    nodes: { 'node-1': `127.0.6${n}.1`, 'node-2': `127.0.7${n}.1` },
-    client: `127.0.6${n}.2`,
-    server: `127.0.7${n}.2`,
+    nodes: { 'node-1': `127.0.16${n}.1`, 'node-2': `127.0.17${n}.1` },
+    client: `127.0.16${n}.2`,
+    server: `127.0.17${n}.2`,
   };
 }
 type Addresses = ReturnType<typeof addresses>;
@@ -160,8 +163,7 @@ describe('connections end with their workload, or when idle', () => {
     // echoes) cannot make the busy one look idle.
     const { z1, open, connect } = await mesh(t, 3, 1_500);
     const busy = await connect();
-    const idle = await connect();
-    const idleClosed = closed(idle);
+    await connect(); // the idle one
     // Traffic every 100 ms keeps one connection alive for well past the timeout.
     for (let i = 0; i < 25; i++) {
       const echoed = new Promise<void>((resolve, reject) => {
@@ -176,10 +178,14 @@ describe('connections end with their workload, or when idle', () => {
       await echoed;
       await new Promise((r) => setTimeout(r, 100));
     }
-    await idleClosed;
+    // The idle one is gone from the ztunnel and from the server (watched there: on a loaded machine the
+    // client's own socket, in this same process, may notice the reset late), the busy one is not.
+    await eventually(
+      async () => (open.size === 1 && z1.connectionsView().length === 1 ? true : undefined),
+      10_000,
+      'the idle connection cut at the ztunnel and the server',
+    );
     assert.equal(busy.closed, false, 'the busy connection was cut');
-    assert.equal(open.size, 1, 'the server still holds the idle connection');
-    await closed(busy);
     await eventually(
       async () => (open.size === 0 && z1.connectionsView().length === 0 ? true : undefined),
       5_000,
