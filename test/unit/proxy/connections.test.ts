@@ -26,8 +26,8 @@ function table() {
 
 const RECORD: ConnectionRecord = {
   direction: 'outbound',
-  src: { addr: '10.0.0.1:1' },
-  dst: { addr: '10.0.0.2:2' },
+  src: { addr: '198.18.1.2:1' },
+  dst: { addr: '198.18.2.2:2' },
   bytes_sent: 0,
   bytes_recv: 0,
   duration_ms: 0,
