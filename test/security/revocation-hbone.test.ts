@@ -9,11 +9,10 @@ import { describe, type TestContext, test } from 'node:test';
 import type { ControlPlane } from '../../src/control/index.ts';
 import { HbonePool, HboneServer, type TlsMaterial } from '../../src/hbone/index.ts';
 import { type SpiffeId, workloadId } from '../../src/identity/index.ts';
-import { CaClient, CONTROL_CHANNEL_OPTIONS, controlPlaneCredentials } from '../../src/xds/index.ts';
-import { Ztunnel } from '../../src/ztunnel/index.ts';
 import { eventually } from '../helpers/lab.ts';
 import { joinNode, startTestControl } from '../helpers/mesh.ts';
 import { socksConnect } from '../helpers/socks.ts';
+import { ambientNamespace, inProcessZtunnel, workloadEcho, workloadEntry } from '../helpers/ztunnel.ts';
 
 const NODES = { 'node-1': '127.0.41.1', 'node-2': '127.0.42.1' } as const;
 const CLIENT = '127.0.41.2'; // on node-1 (A), sa client
@@ -23,48 +22,8 @@ const CLIENT_ID = workloadId('cluster.local', 'shop', 'client');
 const SERVER_ID = workloadId('cluster.local', 'shop', 'server');
 const WATCHDOG_MS = 10_000;
 
-async function ztunnel(t: TestContext, cp: ControlPlane, node: keyof typeof NODES): Promise<Ztunnel> {
-  const cred = await joinNode(cp, node);
-  const z = new Ztunnel({
-    node,
-    capture: 'none',
-    bindAddress: NODES[node],
-    ports: { socks5: 0, metrics: 0, readiness: 0, admin: 0 },
-    nodeAddresses: [NODES[node]],
-    control: {
-      target: cp.grpcAddress,
-      credentials: () => controlPlaneCredentials(cp.ca.trustDomain, cred.trustBundlePem, cred),
-      channelOptions: CONTROL_CHANNEL_OPTIONS,
-    },
-    certificates: new CaClient({
-      address: cp.grpcAddress,
-      trustDomain: cp.ca.trustDomain,
-      trustBundlePem: cred.trustBundlePem,
-      credential: cred,
-    }),
-    drainMs: 200,
-  });
-  t.after(() => z.stop());
-  await z.start();
-  return z;
-}
-
-async function echo(t: TestContext, address: string, port = 8080): Promise<void> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer({ allowHalfOpen: true }, (s) => {
-    sockets.add(s);
-    s.on('error', () => {});
-    s.pipe(s);
-  });
-  await new Promise<void>((r) => server.listen(port, address, r));
-  t.after(
-    () =>
-      new Promise<void>((r) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => r());
-      }),
-  );
-}
+const ztunnel = (t: TestContext, cp: ControlPlane, node: keyof typeof NODES) =>
+  inProcessZtunnel(t, cp, node, NODES[node]);
 
 /** Writes `text` and resolves with the echo, leaving the connection open. */
 function echoOnce(stream: NodeJS.ReadWriteStream, text: string): Promise<string> {
@@ -94,30 +53,21 @@ function closed(what: string, s: { once(e: 'close', f: () => void): unknown; des
   });
 }
 
-const we = (name: string, address: string, node: string) => ({
-  apiVersion: 'networking.istio.io/v1',
-  kind: 'WorkloadEntry',
-  metadata: { name, namespace: 'shop' },
-  spec: { address, serviceAccount: name, node, labels: { app: name } },
-});
+const we = (name: string, address: string, node: string) => workloadEntry('shop', name, address, node);
 
 describe('a revoked node’s workload certificates', () => {
   test('are refused in new HBONE handshakes and cut from open connections, also after it rejoins', async (t) => {
     const cp = await startTestControl(t);
     await cp.api.apply([
-      {
-        apiVersion: 'v1',
-        kind: 'Namespace',
-        metadata: { name: 'shop', labels: { 'istio.io/dataplane-mode': 'ambient' } },
-      },
+      ambientNamespace('shop'),
       we('client', CLIENT, 'node-1'),
       we('server', SERVER, 'node-2'),
     ]);
     const z1 = await ztunnel(t, cp, 'node-1');
     const z2 = await ztunnel(t, cp, 'node-2');
     await eventually(async () => (z1.state.snapshot.workloads.size === 2 ? true : undefined));
-    await echo(t, CLIENT);
-    await echo(t, SERVER);
+    await workloadEcho(t, CLIENT);
+    await workloadEcho(t, SERVER);
 
     // Node B's workload certificate, as someone who took over B would hold it.
     const stolen = await z2.certs.get(SERVER_ID as SpiffeId);

@@ -10,10 +10,10 @@ import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { promisify } from 'node:util';
 import { hasCode } from '../../src/errors/index.ts';
-import { CaClient, CONTROL_CHANNEL_OPTIONS, controlPlaneCredentials } from '../../src/xds/index.ts';
-import { parseAdminListen, parseMetricsAllow, Ztunnel } from '../../src/ztunnel/index.ts';
+import { parseAdminListen, parseMetricsAllow } from '../../src/ztunnel/index.ts';
 import { skipUnlessRoot } from '../helpers/lab.ts';
-import { joinNode, startTestControl } from '../helpers/mesh.ts';
+import { startTestControl } from '../helpers/mesh.ts';
+import { inProcessZtunnel } from '../helpers/ztunnel.ts';
 
 const execFileP = promisify(execFile);
 const NOBODY = 65534;
@@ -28,32 +28,13 @@ async function tempDir(t: TestContext): Promise<string> {
 /** A ztunnel (capture none, on a loopback address of its own) whose admin socket is `adminSocket`. */
 async function ztunnel(t: TestContext, adminSocket: string, extra: { adminListen?: string } = {}) {
   const cp = await startTestControl(t);
-  const cred = await joinNode(cp, 'node-1');
-  const z = new Ztunnel({
-    node: 'node-1',
-    capture: 'none',
-    bindAddress: NODE_ADDRESS,
+  return inProcessZtunnel(t, cp, 'node-1', NODE_ADDRESS, {
     // The admin port keeps its default (15000): the test checks nothing listens there unless asked.
     ports: { socks5: 0, metrics: 0, readiness: 0 },
-    nodeAddresses: [NODE_ADDRESS],
     adminSocket,
     ...extra,
-    control: {
-      target: cp.grpcAddress,
-      credentials: () => controlPlaneCredentials(cp.ca.trustDomain, cred.trustBundlePem, cred),
-      channelOptions: CONTROL_CHANNEL_OPTIONS,
-    },
-    certificates: new CaClient({
-      address: cp.grpcAddress,
-      trustDomain: cp.ca.trustDomain,
-      trustBundlePem: cred.trustBundlePem,
-      credential: cred,
-    }),
     drainMs: 100,
   });
-  t.after(() => z.stop());
-  await z.start();
-  return z;
 }
 
 /** TCP sockets listening on `port` that belong to this process (other tests may run ztunnels too). */

@@ -3,14 +3,14 @@
 // Two ztunnels with capture "none" on 127.0.0.0/8; clients enter through SOCKS5 from workload addresses.
 
 import assert from 'node:assert/strict';
-import * as net from 'node:net';
+import type * as net from 'node:net';
 import { describe, type TestContext, test } from 'node:test';
 import type { ControlPlane } from '../../../src/control/index.ts';
-import { CaClient, CONTROL_CHANNEL_OPTIONS, controlPlaneCredentials } from '../../../src/xds/index.ts';
 import { Ztunnel } from '../../../src/ztunnel/index.ts';
 import { eventually } from '../../helpers/lab.ts';
-import { joinNode, startTestControl } from '../../helpers/mesh.ts';
+import { startTestControl } from '../../helpers/mesh.ts';
 import { socksConnect } from '../../helpers/socks.ts';
+import { ambientNamespace, inProcessZtunnel, workloadEcho, workloadEntry } from '../../helpers/ztunnel.ts';
 
 const CONNECTIONS = 5;
 
@@ -27,75 +27,21 @@ function addresses(n: number) {
 }
 type Addresses = ReturnType<typeof addresses>;
 
-async function ztunnel(
+const ztunnel = (
   t: TestContext,
   cp: ControlPlane,
   at: Addresses,
   node: 'node-1' | 'node-2',
   idleTimeoutMs?: number,
-): Promise<Ztunnel> {
-  const cred = await joinNode(cp, node);
-  const z = new Ztunnel({
-    node,
-    capture: 'none',
-    bindAddress: at.nodes[node],
-    ports: { socks5: 0, metrics: 0, readiness: 0, admin: 0 },
-    nodeAddresses: [at.nodes[node]],
-    control: {
-      target: cp.grpcAddress,
-      credentials: () => controlPlaneCredentials(cp.ca.trustDomain, cred.trustBundlePem, cred),
-      channelOptions: CONTROL_CHANNEL_OPTIONS,
-    },
-    certificates: new CaClient({
-      address: cp.grpcAddress,
-      trustDomain: cp.ca.trustDomain,
-      trustBundlePem: cred.trustBundlePem,
-      credential: cred,
-    }),
-    drainMs: 200,
-    ...(idleTimeoutMs === undefined ? {} : { idleTimeoutMs }),
-  });
-  t.after(() => z.stop());
-  await z.start();
-  return z;
-}
+) => inProcessZtunnel(t, cp, node, at.nodes[node], { idleTimeoutMs });
 
-/** An echo server on the server workload's address that knows which of its connections are open. */
-async function echo(t: TestContext, address: string): Promise<Set<net.Socket>> {
-  const open = new Set<net.Socket>();
-  const server = net.createServer({ allowHalfOpen: true }, (s) => {
-    open.add(s);
-    s.on('close', () => open.delete(s));
-    s.on('error', () => {});
-    s.pipe(s);
-  });
-  await new Promise<void>((r) => server.listen(8080, address, r));
-  t.after(
-    () =>
-      new Promise<void>((r) => {
-        for (const s of open) s.destroy();
-        server.close(() => r());
-      }),
-  );
-  return open;
-}
-
-const we = (name: string, address: string, node: string) => ({
-  apiVersion: 'networking.istio.io/v1',
-  kind: 'WorkloadEntry',
-  metadata: { name, namespace: 'shop' },
-  spec: { address, serviceAccount: name, node, labels: { app: name } },
-});
+const we = (name: string, address: string, node: string) => workloadEntry('shop', name, address, node);
 
 async function mesh(t: TestContext, n: number, idleTimeoutMs?: number) {
   const at = addresses(n);
   const cp = await startTestControl(t);
   await cp.api.apply([
-    {
-      apiVersion: 'v1',
-      kind: 'Namespace',
-      metadata: { name: 'shop', labels: { 'istio.io/dataplane-mode': 'ambient' } },
-    },
+    ambientNamespace('shop'),
     we('client', at.client, 'node-1'),
     we('server', at.server, 'node-2'),
   ]);
@@ -104,7 +50,7 @@ async function mesh(t: TestContext, n: number, idleTimeoutMs?: number) {
   await eventually(async () =>
     z1.state.snapshot.workloads.size === 2 && z2.state.snapshot.workloads.size === 2 ? true : undefined,
   );
-  const open = await echo(t, at.server);
+  const open = await workloadEcho(t, at.server);
   /** A connection from the client workload to the server's 8080, one echo done. */
   const connect = async () => {
     const s = await socksConnect(

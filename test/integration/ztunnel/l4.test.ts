@@ -7,11 +7,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as net from 'node:net';
 import { describe, type TestContext, test } from 'node:test';
 import type { ControlPlane } from '../../../src/control/index.ts';
-import { CaClient, CONTROL_CHANNEL_OPTIONS, controlPlaneCredentials } from '../../../src/xds/index.ts';
-import { Ztunnel } from '../../../src/ztunnel/index.ts';
+import type { Ztunnel } from '../../../src/ztunnel/index.ts';
 import { eventually } from '../../helpers/lab.ts';
-import { joinNode, startTestControl } from '../../helpers/mesh.ts';
+import { startTestControl } from '../../helpers/mesh.ts';
 import { roundTrip, socksConnect } from '../../helpers/socks.ts';
+import { inProcessZtunnel } from '../../helpers/ztunnel.ts';
 
 const NODES = { 'node-1': '127.0.1.1', 'node-2': '127.0.2.1' } as const;
 const CLIENT = '127.0.1.2'; // on node-1, sa client
@@ -19,29 +19,11 @@ const OTHER = '127.0.1.3'; // on node-1, sa other
 const SERVER = '127.0.2.2'; // on node-2, sa server
 const LOCAL = '127.0.1.4'; // on node-1, sa server (same node as the client)
 
-async function ztunnel(t: TestContext, cp: ControlPlane, node: keyof typeof NODES): Promise<Ztunnel> {
-  const cred = await joinNode(cp, node);
-  const credentials = () => controlPlaneCredentials(cp.ca.trustDomain, cred.trustBundlePem, cred);
-  const z = new Ztunnel({
-    node,
-    capture: 'none',
-    bindAddress: NODES[node],
-    ports: { socks5: 0, metrics: 0, readiness: 0, admin: 0 },
+const ztunnel = (t: TestContext, cp: ControlPlane, node: keyof typeof NODES) =>
+  inProcessZtunnel(t, cp, node, NODES[node], {
     adminListen: '127.0.0.1', // off by default; the test reads the admin over loopback TCP
-    nodeAddresses: [NODES[node]],
-    control: { target: cp.grpcAddress, credentials, channelOptions: CONTROL_CHANNEL_OPTIONS },
-    certificates: new CaClient({
-      address: cp.grpcAddress,
-      trustDomain: cp.ca.trustDomain,
-      trustBundlePem: cred.trustBundlePem,
-      credential: cred,
-    }),
     drainMs: 500,
   });
-  t.after(() => z.stop());
-  await z.start();
-  return z;
-}
 
 /** A TCP echo server on a workload address; returns what it saw of each connection. */
 async function echo(t: TestContext, address: string, port = 8080) {

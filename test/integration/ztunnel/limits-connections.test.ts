@@ -7,11 +7,11 @@ import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { describe, type TestContext, test } from 'node:test';
 import type { ControlPlane } from '../../../src/control/index.ts';
-import { CaClient, CONTROL_CHANNEL_OPTIONS, controlPlaneCredentials } from '../../../src/xds/index.ts';
-import { type ConnectionLimits, Ztunnel } from '../../../src/ztunnel/index.ts';
+import type { ConnectionLimits } from '../../../src/ztunnel/index.ts';
 import { eventually } from '../../helpers/lab.ts';
-import { joinNode, startTestControl } from '../../helpers/mesh.ts';
+import { startTestControl } from '../../helpers/mesh.ts';
 import { roundTrip, socksConnect } from '../../helpers/socks.ts';
+import { ambientNamespace, inProcessZtunnel, workloadEcho, workloadEntry } from '../../helpers/ztunnel.ts';
 
 const NODES = { 'node-1': '127.0.71.1', 'node-2': '127.0.72.1' } as const;
 const CLIENT = '127.0.71.2';
@@ -20,59 +20,14 @@ const LOCAL = '127.0.71.4'; // on node-1, next to the client
 const SERVER = '127.0.72.2';
 const FLOODER = '127.0.73.1'; // not a workload: anything that can reach 15008
 
-async function ztunnel(
+const ztunnel = (
   t: TestContext,
   cp: ControlPlane,
   node: keyof typeof NODES,
   limits: Partial<ConnectionLimits>,
-): Promise<Ztunnel> {
-  const cred = await joinNode(cp, node);
-  const credentials = () => controlPlaneCredentials(cp.ca.trustDomain, cred.trustBundlePem, cred);
-  const z = new Ztunnel({
-    node,
-    capture: 'none',
-    bindAddress: NODES[node],
-    ports: { socks5: 0, metrics: 0, readiness: 0, admin: 0 },
-    nodeAddresses: [NODES[node]],
-    control: { target: cp.grpcAddress, credentials, channelOptions: CONTROL_CHANNEL_OPTIONS },
-    certificates: new CaClient({
-      address: cp.grpcAddress,
-      trustDomain: cp.ca.trustDomain,
-      trustBundlePem: cred.trustBundlePem,
-      credential: cred,
-    }),
-    drainMs: 200,
-    limits,
-  });
-  t.after(() => z.stop());
-  await z.start();
-  return z;
-}
+) => inProcessZtunnel(t, cp, node, NODES[node], { limits });
 
-async function echo(t: TestContext, address: string) {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer({ allowHalfOpen: true }, (s) => {
-    sockets.add(s);
-    s.on('error', () => {});
-    s.on('close', () => sockets.delete(s));
-    s.pipe(s);
-  });
-  await new Promise<void>((r) => server.listen(8080, address, r));
-  t.after(
-    () =>
-      new Promise<void>((r) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => r());
-      }),
-  );
-}
-
-const we = (name: string, address: string, node: string) => ({
-  apiVersion: 'networking.istio.io/v1',
-  kind: 'WorkloadEntry',
-  metadata: { name, namespace: 'limits' },
-  spec: { address, serviceAccount: name, node, labels: { app: name } },
-});
+const we = (name: string, address: string, node: string) => workloadEntry('limits', name, address, node);
 
 /** One echoed byte: the connection is really through, not just accepted. */
 async function live(s: net.Socket): Promise<net.Socket> {
@@ -100,11 +55,7 @@ describe('connection and handshake limits', () => {
   test('a source over its share is refused, others get through, refusals count as UO', async (t) => {
     const cp = await startTestControl(t);
     await cp.api.apply([
-      {
-        apiVersion: 'v1',
-        kind: 'Namespace',
-        metadata: { name: 'limits', labels: { 'istio.io/dataplane-mode': 'ambient' } },
-      },
+      ambientNamespace('limits'),
       we('client', CLIENT, 'node-1'),
       we('other', OTHER, 'node-1'),
       we('local', LOCAL, 'node-1'),
@@ -121,8 +72,8 @@ describe('connection and handshake limits', () => {
     await eventually(async () =>
       z1.state.snapshot.workloads.size === 4 && z2.state.snapshot.workloads.size === 4 ? true : undefined,
     );
-    await echo(t, SERVER);
-    await echo(t, LOCAL);
+    await workloadEcho(t, SERVER);
+    await workloadEcho(t, LOCAL);
     const via = (from: string, to: string) =>
       socksConnect(
         { host: NODES['node-1'], port: z1.boundPort('socks5') },
