@@ -9,12 +9,12 @@ import { logger } from '../log/index.ts';
 import { formatAuthority, type SocketAddr } from './authority.ts';
 import { connectError, HBONE_ERRORS, identityError } from './errors.ts';
 import { ALPN, peerChain } from './material.ts';
-import { TCP_KEEPALIVE_MS } from './server.ts';
 import {
   type FlowControl,
   h2Settings,
   PROCESS_WINDOW_BUDGET,
   sessionMemoryMb,
+  TCP_KEEPALIVE_MS,
   type WindowBudget,
 } from './settings.ts';
 

@@ -34,6 +34,7 @@ export {
   type FlowControl,
   HBONE_PORT,
   PROCESS_WINDOW_BUDGET,
+  TCP_KEEPALIVE_MS,
   WindowBudget,
   type WindowBudgetOptions,
 } from './settings.ts';

@@ -25,14 +25,12 @@ import {
   intOption,
   PROCESS_WINDOW_BUDGET,
   sessionMemoryMb,
+  TCP_KEEPALIVE_MS,
   type WindowBudget,
 } from './settings.ts';
 import { splice } from './splice.ts';
 
 const log = logger('hbone');
-
-/** TCP keepalive idle time on HBONE sockets: Istio's ztunnel uses 180 s. */
-export const TCP_KEEPALIVE_MS = 180_000;
 
 /** What the component (ztunnel, waypoint) is asked for each CONNECT. */
 export interface ConnectContext {

@@ -25,6 +25,9 @@ export const DEFAULT_FLOW_CONTROL: FlowControl = {
 
 export const DEFAULT_MAX_STREAMS = 100;
 
+/** TCP keepalive idle time on HBONE, captured and upstream sockets: Istio's ztunnel uses 180 s. */
+export const TCP_KEEPALIVE_MS = 180_000;
+
 /** The SETTINGS both ends send. No server push; HBONE never uses it. */
 export function h2Settings(flow: FlowControl, maxConcurrentStreams?: number): Settings {
   return {

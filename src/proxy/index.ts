@@ -15,7 +15,6 @@ export {
   CAPTURED_SOCKET,
   connectTcp,
   listenTcp,
-  TCP_KEEPALIVE_MS,
   type TcpTarget,
   watchIdle,
 } from './tcp.ts';

@@ -3,10 +3,8 @@
 
 import * as net from 'node:net';
 import { AmbitError } from '../errors/index.ts';
+import { TCP_KEEPALIVE_MS } from '../hbone/index.ts';
 import type { Logger } from '../log/index.ts';
-
-/** TCP keepalive idle time on captured and upstream sockets: Istio's ztunnel uses 180 s. */
-export const TCP_KEEPALIVE_MS = 180_000;
 
 /** Captured and upstream sockets: half-close is real TCP here, and dead peers are found by keepalive. */
 export const CAPTURED_SOCKET = {
