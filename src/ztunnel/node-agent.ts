@@ -255,12 +255,12 @@ export class NodeAgent {
     clearTimeout(this.captureRetry);
     this.captureChain = this.captureChain.then(async () => {
       const wanted = new Set<string>();
+      const nodeAddresses = new Set(this.addresses);
       for (const w of z.state.snapshot.workloads.values()) {
         // The nftables table is IPv4 (as the lab is); other addresses are not captured. Nor is the node
         // itself: a WorkloadEntry at the node's address would take every connection to the node.
         if (w.node === this.opts.node && w.enrolled)
-          for (const a of w.addresses)
-            if (isIPv4(a) && !isNodeLocal(a, new Set(this.addresses))) wanted.add(a);
+          for (const a of w.addresses) if (isIPv4(a) && !isNodeLocal(a, nodeAddresses)) wanted.add(a);
       }
       if (isDeepStrictEqual(wanted, this.enrolled)) return;
       try {
