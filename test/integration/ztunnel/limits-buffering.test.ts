@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import type * as net from 'node:net';
 import { Duplex } from 'node:stream';
-import { before, describe, test } from 'node:test';
+import { before, describe, type TestContext, test } from 'node:test';
 import {
   type HboneTunnel,
   PROCESS_WINDOW_BUDGET,
@@ -47,6 +47,46 @@ function stalledUpstream(): Duplex {
   });
 }
 
+/**
+ * STREAMS tunnels to the HBONE server on `port`, one authority each from `firstPort` on; they and the
+ * upstreams are destroyed when the test ends.
+ */
+async function openTunnels(
+  t: TestContext,
+  port: number,
+  firstPort: number,
+  upstreams: Duplex[],
+): Promise<HboneTunnel[]> {
+  const pool = newPool(t);
+  const tunnels: HboneTunnel[] = [];
+  for (let i = 0; i < STREAMS; i++) {
+    tunnels.push(
+      await pool.connect({
+        source: () => client,
+        destination: { address: HBONE_IP, port },
+        accepted: [SERVER],
+        authority: `127.0.0.3:${firstPort + i}`,
+      }),
+    );
+  }
+  t.after(() => {
+    for (const tunnel of tunnels) tunnel.stream.destroy();
+    for (const up of upstreams) up.destroy();
+  });
+  return tunnels;
+}
+
+/** Waits until nothing moves any more: `measure` gives the same value three times in a row, 300 ms apart. */
+async function settled(measure: () => number): Promise<void> {
+  let last = -1;
+  for (let stable = 0; stable < 3; ) {
+    await new Promise((r) => setTimeout(r, 300));
+    const now = measure();
+    stable = now === last ? stable + 1 : 0;
+    last = now;
+  }
+}
+
 describe('buffering bounds', () => {
   test('streams into upstreams that never read hold the budget, not the windows', async (t) => {
     const upstreams: Duplex[] = [];
@@ -60,22 +100,7 @@ describe('buffering bounds', () => {
         return { status: 200, upstream: up as unknown as net.Socket };
       },
     });
-    const pool = newPool(t);
-    const tunnels: HboneTunnel[] = [];
-    for (let i = 0; i < STREAMS; i++) {
-      tunnels.push(
-        await pool.connect({
-          source: () => client,
-          destination: { address: HBONE_IP, port: hbone.port },
-          accepted: [SERVER],
-          authority: `127.0.0.3:${9000 + i}`,
-        }),
-      );
-    }
-    t.after(() => {
-      for (const tunnel of tunnels) tunnel.stream.destroy();
-      for (const up of upstreams) up.destroy();
-    });
+    const tunnels = await openTunnels(t, hbone.port, 9000, upstreams);
     const payload = Buffer.alloc(PER_STREAM, 7);
     for (const tunnel of tunnels) tunnel.stream.write(payload);
 
@@ -84,13 +109,10 @@ describe('buffering bounds', () => {
       unread: streams.reduce((n, s) => n + s.readableLength, 0),
       queued: upstreams.reduce((n, u) => n + u.writableLength, 0),
     });
-    let last = -1;
-    for (let stable = 0; stable < 3; ) {
-      await new Promise((r) => setTimeout(r, 300));
+    await settled(() => {
       const h = held();
-      stable = h.unread + h.queued === last ? stable + 1 : 0;
-      last = h.unread + h.queued;
-    }
+      return h.unread + h.queued;
+    });
     const h = held();
     const window = PROCESS_WINDOW_BUDGET.windowFor(STREAMS);
     const threshold = spliceStats().highWaterBytes;
@@ -137,30 +159,10 @@ describe('buffering bounds', () => {
         return { status: 200, upstream: up as unknown as net.Socket };
       },
     });
-    const pool = newPool(t);
-    const tunnels: HboneTunnel[] = [];
-    for (let i = 0; i < STREAMS; i++) {
-      tunnels.push(
-        await pool.connect({
-          source: () => client,
-          destination: { address: HBONE_IP, port: hbone.port },
-          accepted: [SERVER],
-          authority: `127.0.0.3:${9100 + i}`,
-        }),
-      );
-    }
-    t.after(() => {
-      for (const tunnel of tunnels) tunnel.stream.destroy();
-      for (const up of upstreams) up.destroy();
-    });
+    const tunnels = await openTunnels(t, hbone.port, 9100, upstreams);
     // Nobody reads the tunnels: what arrives stays in their readable buffers, up to their windows.
     const unread = () => tunnels.reduce((n, tunnel) => n + tunnel.stream.readableLength, 0);
-    let last = -1;
-    for (let stable = 0; stable < 3; ) {
-      await new Promise((r) => setTimeout(r, 300));
-      stable = unread() === last ? stable + 1 : 0;
-      last = unread();
-    }
+    await settled(unread);
     t.diagnostic(`unread at the source: ${unread()} B`);
     // Without the budget on the client side: 24 × 4 MiB = 96 MiB. With it, each stream fills the window it
     // had when it opened (4 MiB while few are open, less as more open): about 36 MiB for 24 opened one by
