@@ -40,14 +40,24 @@ export function isWaypointPolicy(policy: AuthorizationPolicyResource): boolean {
   return policy.spec.targetRef !== undefined || (policy.spec.targetRefs?.length ?? 0) > 0;
 }
 
-function accepted(message: string, generation: number | undefined): Condition {
+/** An `Accepted` condition (with the resource's generation, when it has one). */
+function condition(
+  status: Condition['status'],
+  reason: string,
+  message: string,
+  generation: number | undefined,
+): Condition {
   return {
     type: 'Accepted',
-    status: 'True',
-    reason: 'Accepted',
+    status,
+    reason,
     message,
     ...(generation === undefined ? {} : { observedGeneration: generation }),
   };
+}
+
+function accepted(message: string, generation: number | undefined): Condition {
+  return condition('True', 'Accepted', message, generation);
 }
 
 /**
@@ -55,13 +65,7 @@ function accepted(message: string, generation: number | undefined): Condition {
  * has taken (`Accepted` `Unknown`, reason `Pending`), never a claim that it is enforced.
  */
 function pending(message: string, generation: number | undefined): Condition {
-  return {
-    type: 'Accepted',
-    status: 'Unknown',
-    reason: 'Pending',
-    message,
-    ...(generation === undefined ? {} : { observedGeneration: generation }),
-  };
+  return condition('Unknown', 'Pending', message, generation);
 }
 
 /** Kinds that need a waypoint to act on them; Ambit does not run waypoints yet. */
@@ -75,13 +79,7 @@ const WAITING_FOR_WAYPOINTS: ReadonlySet<string> = new Set([
 ]);
 
 function unsupported(message: string, generation: number | undefined): Condition {
-  return {
-    type: 'Accepted',
-    status: 'True',
-    reason: 'UnsupportedValue',
-    message,
-    ...(generation === undefined ? {} : { observedGeneration: generation }),
-  };
+  return condition('True', 'UnsupportedValue', message, generation);
 }
 
 /**
@@ -112,15 +110,9 @@ function targetRefConditions(policy: AuthorizationPolicyResource): Condition[] {
     ];
   const all = (policy.spec.targetRefs?.length ?? 0) + (policy.spec.targetRef ? 1 : 0);
   const message = `${foreign.join(', ')}: cross namespace referencing is not currently supported; as in Istio, a policy binds only targets in its own namespace (${policy.metadata.namespace ?? 'default'}), so ${foreign.length === all ? 'this policy binds nothing' : 'those are ignored'}`;
-  return [
-    {
-      type: 'Accepted',
-      status: foreign.length === all ? 'False' : 'True',
-      reason: foreign.length === all ? 'TargetNotFound' : 'UnsupportedValue',
-      message,
-      ...(gen === undefined ? {} : { observedGeneration: gen }),
-    },
-  ];
+  return foreign.length === all
+    ? [condition('False', 'TargetNotFound', message, gen)]
+    : [unsupported(message, gen)];
 }
 
 function authorizationConditions(policy: AuthorizationPolicyResource): Condition[] {
