@@ -59,7 +59,6 @@ export {
   MAX_DEPTH,
   MAX_REPORTED_ISSUES,
   MAX_VALUES,
-  tooDeep,
   type ValidationResult,
   validateResource,
 } from './validate.ts';

@@ -59,14 +59,6 @@ function looseName(obj: Record<string, unknown>, namespaced: boolean): string {
 }
 
 /**
- * The path of the first object or array nested `limit` levels deep, or undefined. Iterative, so a
- * resource nested thousands deep is measured without recursing (and refused before zod walks it).
- */
-export function tooDeep(value: unknown, limit = MAX_DEPTH): PropertyKey[] | undefined {
-  return tooLarge(value, limit, Number.POSITIVE_INFINITY)?.path;
-}
-
-/**
  * The first way `value` is too large: nested `depth` levels deep, or holding more than `values`
  * values (the path is then the object or array where the count ran over). Iterative, so it never
  * recurses, and it stops as soon as it has an answer.
