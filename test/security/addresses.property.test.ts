@@ -291,7 +291,7 @@ describe('listen address parsers (property)', () => {
   });
 
   test('a host that is neither an IP literal nor a DNS name is refused', () => {
-    const bad = fc.constantFrom('[:]:80', '[.]:80', '[1.2.3.4]:80', 'a b:80', 'a%b:80', '*:80', 'a/b:80');
+    const bad = fc.constantFrom('[:]:80', '[.]:80', '[198.18.0.1]:80', 'a b:80', 'a%b:80', '*:80', 'a/b:80');
     fc.assert(
       fc.property(bad, (s) => {
         assert.equal(
