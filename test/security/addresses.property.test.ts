@@ -77,8 +77,12 @@ describe('IP canonicaliser (property)', () => {
     fc.assert(
       fc.property(v6, zone, (ip, z) => {
         const s = `${ip}%${z}`;
-        canonicalIp(s);
-        nothingButCode(HBONE_ERRORS.BAD_AUTHORITY, () => parseAuthority(`[${s}]:80`));
+        assert.equal(canonicalIp(s), undefined, s);
+        assert.equal(
+          nothingButCode(HBONE_ERRORS.BAD_AUTHORITY, () => parseAuthority(`[${s}]:80`)),
+          undefined,
+          s,
+        );
       }),
       { numRuns: 200 },
     );
