@@ -11,6 +11,7 @@ import { authorize, type Principal } from '../../src/control/api/access.ts';
 import { AdminTokens } from '../../src/control/api/admin-tokens.ts';
 import { type ControlPlane, startControlPlane } from '../../src/control/index.ts';
 import { hasCode } from '../../src/errors/index.ts';
+import { eventually } from '../helpers/lab.ts';
 
 type After = { after: (fn: () => Promise<void>) => void };
 
@@ -171,11 +172,17 @@ test('an edit token reaches its namespaces only; a batch with anything else is r
   }
   assert.equal(cp.api.get({ kind: 'Service', namespace: 'bank', name: 'vault' }).metadata.generation, 1);
 
-  // Derived views are filtered to its namespaces; the trust bundle is public.
-  await new Promise((r) => setTimeout(r, 100));
+  // Derived views are filtered to its namespaces; the trust bundle is public. Wait for the registry to
+  // hold all three Services first, or an empty list would pass the filter check.
+  await eventually(
+    async () => ((await admin('GET', '/ambit/v1/services')).body.items?.length === 3 ? true : undefined),
+    10_000,
+    'the three Services in the registry',
+  );
   const services = await edit('GET', '/ambit/v1/services');
   assert.equal(services.status, 200);
   assert.ok(services.body.items.every((s: { namespace: string }) => s.namespace === 'shop'));
+  assert.deepEqual(services.body.items.map((s: { key: string }) => s.key).sort(), ['shop/db', 'shop/web']);
   assert.equal((await edit('GET', '/ambit/v1/trust-bundle')).status, 200);
   assert.equal((await edit('GET', '/metrics')).status, 200);
 
