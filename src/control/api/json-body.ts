@@ -8,6 +8,7 @@
 // commas, allocating nothing but the keys; JSON.parse still parses and validates the text.
 
 import type { z } from 'zod';
+import { formatPath } from '../../config/index.ts';
 import { AmbitError } from '../../errors/index.ts';
 
 export const MAX_JSON_DEPTH = 100;
@@ -125,11 +126,5 @@ export function invalidFields(issues: ReadonlyArray<{ path: string; message: str
 export function validateBody<T>(schema: z.ZodType<T>, body: unknown): T {
   const r = schema.safeParse(body);
   if (r.success) return r.data;
-  throw invalidFields(r.error.issues.map((i) => ({ path: fieldPath(i.path), message: i.message })));
-}
-
-function fieldPath(parts: ReadonlyArray<PropertyKey>): string {
-  return parts
-    .map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`))
-    .join('');
+  throw invalidFields(r.error.issues.map((i) => ({ path: formatPath(i.path), message: i.message })));
 }
