@@ -5,14 +5,11 @@
 // its share, the refusals are counted as response_flags="UO", and the ztunnel's memory stays bounded.
 
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { describe, test } from 'node:test';
-import { meshDown, meshUp } from '../../src/cli/up.ts';
 import type { Lab } from '../../src/lab/index.ts';
 import { eventually, isRoot, skipUnlessRoot } from '../helpers/lab.ts';
+import { labMesh } from '../helpers/mesh-lab.ts';
 
 const NOFILE = 4096;
 
@@ -78,13 +75,7 @@ describe('a flood from one pod', {
 }, () => {
   test('leaves another pod at 100 % and the ztunnels bounded', async (t) => {
     if (skipUnlessRoot(t)) return;
-    const home = await mkdtemp(join(tmpdir(), 'ambit-flood-'));
-    const name = `f${randomBytes(3).toString('hex')}`;
-    t.after(async () => {
-      await meshDown({ home, lab: name });
-      await rm(home, { recursive: true, force: true });
-    });
-    const { lab, admin } = await meshUp({ home, lab: name, nodes: 2, ztunnelNofile: NOFILE });
+    const { lab, admin } = await labMesh(t, 'flood', { ztunnelNofile: NOFILE });
     const pod = (n: string, node: string, namespace: string) =>
       lab.addPod({ name: n, node, namespace, serviceAccount: n, labels: { app: n } });
     const flooder = await pod('flooder', 'node-1', 'shop');

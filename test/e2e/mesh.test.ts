@@ -3,13 +3,12 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
-import { meshDown, meshUp } from '../../src/cli/up.ts';
 import type { Lab } from '../../src/lab/index.ts';
 import { eventually, isRoot, skipUnlessRoot } from '../helpers/lab.ts';
+import { labMesh } from '../helpers/mesh-lab.ts';
 
 function isAlive(pid: number): boolean {
   try {
@@ -78,16 +77,7 @@ console.log(JSON.stringify({ open, echoed }));
 /** curl's exit codes for a connection the server reset: 56 after the connect, 7 when the RST beat it. */
 const RESET = [56, 7];
 
-async function upMesh(t: TestContext) {
-  const home = await mkdtemp(join(tmpdir(), 'ambit-mesh-'));
-  const name = `m${randomBytes(3).toString('hex')}`;
-  t.after(async () => {
-    await meshDown({ home, lab: name });
-    await rm(home, { recursive: true, force: true });
-  });
-  const mesh = await meshUp({ home, lab: name, nodes: 2 });
-  return mesh;
-}
+const upMesh = (t: TestContext) => labMesh(t, 'mesh');
 
 const ns = (name: string, ambient: boolean) => ({
   apiVersion: 'v1',

@@ -5,24 +5,12 @@
 // Readiness (15021) stays open to everyone, as probes need it.
 
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
-import { meshDown, meshUp } from '../../src/cli/up.ts';
 import { CONTROL_TARGET, type Lab, nodeAddress, nodeGateway } from '../../src/lab/index.ts';
 import { eventually, isRoot, skipUnlessRoot } from '../helpers/lab.ts';
+import { labMesh } from '../helpers/mesh-lab.ts';
 
-async function upMesh(t: TestContext) {
-  const home = await mkdtemp(join(tmpdir(), 'ambit-metrics-'));
-  const name = `m${randomBytes(3).toString('hex')}`;
-  t.after(async () => {
-    await meshDown({ home, lab: name });
-    await rm(home, { recursive: true, force: true });
-  });
-  return meshUp({ home, lab: name, nodes: 2 });
-}
+const upMesh = (t: TestContext) => labMesh(t, 'metrics');
 
 const ns = (name: string, ambient: boolean) => ({
   apiVersion: 'v1',

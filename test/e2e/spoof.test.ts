@@ -4,14 +4,11 @@
 // meshed pod cannot make its node's ztunnel connect to the node's pod gateway address.
 
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { describe, type TestContext, test } from 'node:test';
-import { meshDown, meshUp } from '../../src/cli/up.ts';
 import { type Lab, nodeGateway } from '../../src/lab/index.ts';
 import { eventually, isRoot, skipUnlessRoot } from '../helpers/lab.ts';
+import { labMesh } from '../helpers/mesh-lab.ts';
 
 /** Logs every TCP connection (8080) and UDP datagram (9999) it receives, with the peer's address. */
 const SERVER = `
@@ -55,18 +52,11 @@ const SYNACK_COUNTER = `table ip spooftest {
 }
 `;
 
-async function upMesh(t: TestContext) {
-  const home = await mkdtemp(join(tmpdir(), 'ambit-spoof-'));
-  const name = `s${randomBytes(3).toString('hex')}`;
-  t.after(async () => {
-    await meshDown({ home, lab: name });
-    await rm(home, { recursive: true, force: true });
-  });
-  // The control plane refuses WorkloadEntries at the mesh's infrastructure addresses (`ambit up`
-  // reserves them; test/e2e/tenant.test.ts checks that). Reserving only an unused address here lets such
-  // entries in, so that the ztunnel's own defence behind that check is tested too.
-  return meshUp({ home, lab: name, nodes: 2, controlArgs: ['--reserved-cidrs', '198.19.255.254/32'] });
-}
+// The control plane refuses WorkloadEntries at the mesh's infrastructure addresses (`ambit up` reserves
+// them; test/e2e/tenant.test.ts checks that). Reserving only an unused address here lets such entries in,
+// so that the ztunnel's own defence behind that check is tested too.
+const upMesh = (t: TestContext) =>
+  labMesh(t, 'spoof', { controlArgs: ['--reserved-cidrs', '198.19.255.254/32'] });
 
 const ns = (name: string, ambient: boolean) => ({
   apiVersion: 'v1',

@@ -4,14 +4,11 @@
 // killed with SIGKILL leaves none of its tunnels' upstream connections open at the destination pod.
 
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { describe, type TestContext, test } from 'node:test';
-import { meshDown, meshUp } from '../../src/cli/up.ts';
 import type { Lab } from '../../src/lab/index.ts';
 import { eventually, isRoot, skipUnlessRoot } from '../helpers/lab.ts';
+import { labMesh } from '../helpers/mesh-lab.ts';
 
 const ECHO = `
 import net from 'node:net';
@@ -41,15 +38,7 @@ const SILENCE = `table inet silence {
 }
 `;
 
-async function upMesh(t: TestContext) {
-  const home = await mkdtemp(join(tmpdir(), 'ambit-teardown-'));
-  const name = `d${randomBytes(3).toString('hex')}`;
-  t.after(async () => {
-    await meshDown({ home, lab: name });
-    await rm(home, { recursive: true, force: true });
-  });
-  return meshUp({ home, lab: name, nodes: 2 });
-}
+const upMesh = (t: TestContext) => labMesh(t, 'teardown');
 
 async function ok(lab: Lab, where: string, argv: string[], input?: string): Promise<string> {
   const r = await lab.exec(where, argv, { input, timeoutMs: 15_000 });

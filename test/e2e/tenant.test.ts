@@ -6,27 +6,16 @@
 // restarts, plaintext from outside the mesh still cannot reach a STRICT pod.
 
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
-import { meshDown, meshUp } from '../../src/cli/up.ts';
 import { CONTROL_TARGET, type Lab } from '../../src/lab/index.ts';
 import { eventually, isRoot, skipUnlessRoot } from '../helpers/lab.ts';
-
-async function upMesh(t: TestContext) {
-  const home = await mkdtemp(join(tmpdir(), 'ambit-tenant-'));
-  const name = `t${randomBytes(3).toString('hex')}`;
-  t.after(async () => {
-    await meshDown({ home, lab: name });
-    await rm(home, { recursive: true, force: true });
-  });
-  return meshUp({ home, lab: name, nodes: 2, controlArgs: ['--admin-listen', `127.0.0.1:${ADMIN_PORT}`] });
-}
+import { labMesh } from '../helpers/mesh-lab.ts';
 
 /** The control plane's TCP admin listener, on loopback in the bridge's namespace (`CONTROL_TARGET`). */
 const ADMIN_PORT = 15014;
+
+const upMesh = (t: TestContext) =>
+  labMesh(t, 'tenant', { controlArgs: ['--admin-listen', `127.0.0.1:${ADMIN_PORT}`] });
 
 const curl = (lab: Lab, from: string, url: string) => lab.exec(from, ['curl', '-sS', '--max-time', '5', url]);
 
