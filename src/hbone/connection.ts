@@ -15,7 +15,6 @@ import {
   PROCESS_WINDOW_BUDGET,
   sessionMemoryMb,
   TCP_KEEPALIVE_MS,
-  type WindowBudget,
 } from './settings.ts';
 
 const log = logger('hbone');
@@ -61,8 +60,6 @@ export interface ConnectionOptions {
   revoked?: RevocationList;
   maxStreams: number;
   flow: FlowControl;
-  /** Shrinks the stream window this end announces as streams open (default: the process's budget). */
-  windowBudget?: WindowBudget;
   timers: ConnectionTimers;
   /** Called once when the connection is gone (closed, failed, idled out), so the pool can forget it. */
   onGone: (conn: HboneConnection) => void;
@@ -110,7 +107,6 @@ export class HboneConnection {
   private gone = false;
   private closedLocally = false;
   private readonly goneListeners: Array<() => void> = [];
-  private readonly windows: WindowBudget;
 
   constructor(options: ConnectionOptions) {
     this.options = options;
@@ -157,8 +153,7 @@ export class HboneConnection {
     this.session = session;
     // What the server may send before the client reads it is bounded like the server side's: a stalled
     // local reader holds at most its share of the session's and the process's budget, not 4 MiB a stream.
-    this.windows = options.windowBudget ?? PROCESS_WINDOW_BUDGET;
-    this.windows.track(session, options.flow.streamWindowBytes);
+    PROCESS_WINDOW_BUDGET.track(session, options.flow.streamWindowBytes);
     // Registered before the readiness listener so the limit is known when waiters wake up.
     session.on('remoteSettings', (settings) => {
       this.remoteMax = settings.maxConcurrentStreams ?? Number.POSITIVE_INFINITY;
@@ -265,11 +260,11 @@ export class HboneConnection {
     );
     this.active += 1;
     this.opened += 1;
-    this.windows.opened(this.session);
+    PROCESS_WINDOW_BUDGET.opened(this.session);
     this.clearIdle();
     stream.once('close', () => {
       this.active -= 1;
-      this.windows.closed(this.session);
+      PROCESS_WINDOW_BUDGET.closed(this.session);
       this.checkIdle();
     });
     return stream;

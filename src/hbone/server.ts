@@ -26,7 +26,6 @@ import {
   PROCESS_WINDOW_BUDGET,
   sessionMemoryMb,
   TCP_KEEPALIVE_MS,
-  type WindowBudget,
 } from './settings.ts';
 import { splice } from './splice.ts';
 
@@ -88,8 +87,6 @@ export interface HboneServerOptions {
   pingIntervalMs?: number;
   pingTimeoutMs?: number;
   flowControl?: Partial<FlowControl>;
-  /** Shrinks stream windows as streams open, per session and per process (default: the process's one). */
-  windowBudget?: WindowBudget;
   /** The certificates refused now although they chain to the bundle (asked at every handshake and stream). */
   revoked?: () => RevocationList;
 }
@@ -268,8 +265,7 @@ export class HboneServer {
       maxSessionMemory: sessionMemoryMb(this.flow),
     });
     this.sessions.add(session);
-    const windows = this.options.windowBudget ?? PROCESS_WINDOW_BUDGET;
-    windows.track(session, this.flow.streamWindowBytes);
+    PROCESS_WINDOW_BUDGET.track(session, this.flow.streamWindowBytes);
     this.peerLeaves.set(session, peerLeaf);
     session.once('close', () => {
       this.sessions.delete(session);
@@ -292,10 +288,10 @@ export class HboneServer {
         return;
       }
       this.streamCount += 1;
-      windows.opened(session);
+      PROCESS_WINDOW_BUDGET.opened(session);
       stream.once('close', () => {
         this.streamCount -= 1;
-        windows.closed(session);
+        PROCESS_WINDOW_BUDGET.closed(session);
       });
       this.serveStream(stream, headers, destinationAddress, peerIdentity, peerAddress).catch((err) => {
         log.error({ err }, 'HBONE stream handler failed');
