@@ -23,7 +23,14 @@ import { AmbitError } from '../../errors/index.ts';
 import { logger } from '../../log/index.ts';
 import { listenPrivateSocket } from '../../os/index.ts';
 import type { Change, StoredObject } from '../store/index.ts';
-import { authorize, canRead, type Principal, requireClusterAdmin, type Verb } from './access.ts';
+import {
+  authorize,
+  canRead,
+  type Principal,
+  type ResourceAttributes,
+  requireClusterAdmin,
+  type Verb,
+} from './access.ts';
 import type { AdminTokens } from './admin-tokens.ts';
 import { API_INVALID, invalid, parseJsonBody } from './json-body.ts';
 import { kindOf, type ResourceApi, type ResourceRef } from './resources.ts';
@@ -201,14 +208,7 @@ export class AdminServer {
     if (!target) throw badRequest(`no such path ${path}`, 'AMBIT_ERR_API_NOT_FOUND');
     const api = this.opts.api;
     const check = (verb: Verb) =>
-      authorize(who, {
-        verb,
-        resource: target.info.plural,
-        group: target.info.group,
-        namespaced: target.info.namespaced,
-        namespace: target.namespace,
-        name: target.name,
-      });
+      authorize(who, attributes(target.info, verb, target.namespace, target.name));
     if (target.name === undefined) {
       if (method === 'GET') {
         const query = {
@@ -515,29 +515,31 @@ function requireObject(body: unknown): object {
   return body;
 }
 
-/** What writing `r` means to RBAC: create-or-update of its kind in its namespace. */
-function writeOf(r: Resource) {
-  const info = kindOf(r.kind);
-  return {
-    verb: 'update' as const,
-    resource: info.plural,
-    group: info.group,
-    namespaced: info.namespaced,
-    namespace: info.namespaced ? resourceNamespace(r) : undefined,
-    name: r.metadata.name,
-  };
-}
-
-function refAttributes(ref: ResourceRef, verb: Verb) {
-  const info = kindOf(ref.kind);
+/** What RBAC is asked: `verb` on the kind `info`, in `namespace`, on `name`. */
+function attributes(
+  info: KindInfo,
+  verb: Verb,
+  namespace: string | undefined,
+  name: string | undefined,
+): ResourceAttributes {
   return {
     verb,
     resource: info.plural,
     group: info.group,
     namespaced: info.namespaced,
-    namespace: ref.namespace,
-    name: ref.name,
+    namespace,
+    name,
   };
+}
+
+/** What writing `r` means to RBAC: create-or-update of its kind in its namespace. */
+function writeOf(r: Resource): ResourceAttributes {
+  const info = kindOf(r.kind);
+  return attributes(info, 'update', info.namespaced ? resourceNamespace(r) : undefined, r.metadata.name);
+}
+
+function refAttributes(ref: ResourceRef, verb: Verb): ResourceAttributes {
+  return attributes(kindOf(ref.kind), verb, ref.namespace, ref.name);
 }
 
 function toRef(v: unknown, i: number): ResourceRef {
