@@ -22,8 +22,9 @@ import {
   TYPE,
 } from '../xds/index.ts';
 import type { ConnectionLimits } from './limits.ts';
+import type { ZtunnelPorts } from './options.ts';
 import { isNodeLocal } from './plan.ts';
-import { Ztunnel, type ZtunnelPorts } from './ztunnel.ts';
+import { Ztunnel } from './ztunnel.ts';
 
 export interface NodeAgentOptions {
   node: string;

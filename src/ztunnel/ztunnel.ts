@@ -29,14 +29,6 @@ import { Overload } from './overload.ts';
 import { ZtunnelState } from './state.ts';
 import { StateReactions } from './state-change.ts';
 
-export {
-  DEFAULT_IDLE_TIMEOUT_MS,
-  ZTUNNEL_DEFAULT_PORTS,
-  type ZtunnelInputs,
-  type ZtunnelOptions,
-  type ZtunnelPorts,
-} from './options.ts';
-
 export class Ztunnel {
   readonly state = new ZtunnelState();
   readonly metrics = proxyRegistry('ztunnel');
