@@ -3,10 +3,9 @@
 // data directory (0600, replaced atomically); a token is shown once, when it is created.
 
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { AmbitError } from '../../errors/index.ts';
-import { digest, writeJsonAtomic } from '../ca/tokens.ts';
+import { digest, readJsonIfPresent, writeJsonAtomic } from '../ca/tokens.ts';
 import { type Principal, ROLES, type Role } from './access.ts';
 import { validateBody } from './json-body.ts';
 
@@ -148,17 +147,16 @@ export class AdminTokens {
   }
 
   private load(file: string): void {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(readFileSync(file, 'utf8'));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw new AmbitError(
-        'AMBIT_ERR_API_TOKENS_UNREADABLE',
-        `the admin token file ${file} is unreadable; move it aside to start without admin tokens`,
-        { cause: err },
-      );
-    }
+    const parsed = readJsonIfPresent(
+      file,
+      (cause) =>
+        new AmbitError(
+          'AMBIT_ERR_API_TOKENS_UNREADABLE',
+          `the admin token file ${file} is unreadable; move it aside to start without admin tokens`,
+          { cause },
+        ),
+    );
+    if (parsed === undefined) return;
     const records = z.array(recordSchema).safeParse(parsed);
     if (!records.success) {
       throw new AmbitError(

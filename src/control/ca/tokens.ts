@@ -25,6 +25,16 @@ export function digest(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }
 
+/** `file` parsed as JSON; undefined when it does not exist; `unreadable(cause)` is thrown otherwise. */
+export function readJsonIfPresent(file: string, unreadable: (cause: unknown) => Error): unknown {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw unreadable(err);
+  }
+}
+
 /** Replaces `file` with `value` as JSON, readable by the owner only, in one rename. */
 export function writeJsonAtomic(file: string, value: unknown): void {
   const tmp = `${file}.tmp`;
@@ -48,19 +58,16 @@ export class JoinTokens {
   }
 
   private load(file: string): void {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(readFileSync(file, 'utf8'));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw new AmbitError(
-        'AMBIT_ERR_CA_TOKENS_UNREADABLE',
-        `the join token file ${file} is unreadable; move it aside to start without pending tokens`,
-        {
-          cause: err,
-        },
-      );
-    }
+    const parsed = readJsonIfPresent(
+      file,
+      (cause) =>
+        new AmbitError(
+          'AMBIT_ERR_CA_TOKENS_UNREADABLE',
+          `the join token file ${file} is unreadable; move it aside to start without pending tokens`,
+          { cause },
+        ),
+    );
+    if (parsed === undefined) return;
     const now = this.now();
     for (const [key, r] of Object.entries((parsed ?? {}) as Record<string, Partial<TokenRecord>>)) {
       const ok =
