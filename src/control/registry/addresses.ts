@@ -35,7 +35,9 @@ export function ageOf(resource: Resource): Age {
   return { created: meta.creationTimestamp ?? '', uid: meta.uid ?? '' };
 }
 
-const label = (w: BaseWorkload) => `${w.kind} ${w.namespace}/${w.name}`;
+/** How issues name a workload: `Kind namespace/name`. */
+export const workloadLabel = (w: { kind: string; namespace: string; name: string }) =>
+  `${w.kind} ${w.namespace}/${w.name}`;
 
 function olderFirst(a: [BaseWorkload, Age], b: [BaseWorkload, Age]): number {
   const [wa, aa] = a;
@@ -62,8 +64,8 @@ export function settleWorkloadAddresses(claimants: ReadonlyArray<[BaseWorkload, 
     const taken = w.addresses.map(canonicalAddress).find((a) => owners.has(a));
     if (taken !== undefined) {
       issues.push({
-        object: label(w),
-        message: `address ${taken} belongs to ${label(owners.get(taken)!)}, which is older; this workload is left out of the mesh until it has an address of its own`,
+        object: workloadLabel(w),
+        message: `address ${taken} belongs to ${workloadLabel(owners.get(taken)!)}, which is older; this workload is left out of the mesh until it has an address of its own`,
       });
       continue;
     }

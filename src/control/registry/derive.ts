@@ -12,7 +12,7 @@ import {
   type ServiceResource,
 } from '../../config/index.ts';
 import { type L4Authorization, toL4Authorization } from '../../policy/index.ts';
-import { ageOf, NO_AGE, settleWorkloadAddresses } from './addresses.ts';
+import { ageOf, NO_AGE, settleWorkloadAddresses, workloadLabel } from './addresses.ts';
 import { authorizationScope, bindAuthorizations, resolvePeerAuth, targetRefIssues } from './policies.ts';
 import { nonTcpPortIssues } from './protocols.ts';
 import { buildService, indexWorkloads } from './services.ts';
@@ -63,7 +63,7 @@ export function deriveRegistry(input: RegistryInput): Registry {
   const base = placed.filter((w) => {
     if (w.node !== undefined && revoked(w.node)) {
       issues.push({
-        object: `${w.kind} ${w.namespace}/${w.name}`,
+        object: workloadLabel(w),
         message: `is placed on node "${w.node}", whose credential was revoked; it is out of the mesh until the node rejoins`,
       });
       return false;
@@ -71,7 +71,7 @@ export function deriveRegistry(input: RegistryInput): Registry {
     const claimed = w.kind === 'WorkloadEntry' ? w.addresses.find(reserved) : undefined;
     if (claimed === undefined) return true;
     issues.push({
-      object: `${w.kind} ${w.namespace}/${w.name}`,
+      object: workloadLabel(w),
       message: `claims ${claimed}, which is reserved for the mesh's infrastructure; it is left out of the mesh`,
     });
     return false;
@@ -88,7 +88,7 @@ export function deriveRegistry(input: RegistryInput): Registry {
   );
   issues.push(...settled.issues);
   const owned = settled.workloads;
-  const workloadAt = new Map([...settled.owners].map(([a, w]) => [a, `${w.kind} ${w.namespace}/${w.name}`]));
+  const workloadAt = new Map([...settled.owners].map(([a, w]) => [a, workloadLabel(w)]));
 
   const gateways: GatewayResource[] = ofKind(resources, 'Gateway');
   const lookup = waypointLookup(gateways);
@@ -136,7 +136,7 @@ export function deriveRegistry(input: RegistryInput): Registry {
         );
     for (const bad of [waypoint].filter((b) => b && !b.declared)) {
       issues.push({
-        object: `${w.kind} ${w.namespace}/${w.name}`,
+        object: workloadLabel(w),
         message: `uses waypoint ${bad!.namespace}/${bad!.name} (label on ${bad!.from} ${bad!.via}), but no Gateway of class ambit-waypoint has that name`,
       });
     }
