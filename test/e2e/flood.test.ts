@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { describe, test } from 'node:test';
 import type { Lab } from '../../src/lab/index.ts';
 import { eventually, isRoot, skipUnlessRoot } from '../helpers/lab.ts';
-import { labMesh } from '../helpers/mesh-lab.ts';
+import { enrolled, labMesh } from '../helpers/mesh-lab.ts';
 
 const NOFILE = 4096;
 
@@ -98,14 +98,7 @@ describe('a flood from one pod', {
       ['node-1', [flooder.address, client.address]],
       ['node-2', [web.address]],
     ] as const) {
-      await eventually(
-        async () => {
-          const r = await lab.exec(node, ['nft', 'list', 'set', 'ip', 'ambit', 'enrolled']);
-          return addresses.every((a) => r.stdout.includes(a)) ? true : undefined;
-        },
-        30_000,
-        `${addresses.join(', ')} enrolled on ${node}`,
-      );
+      await enrolled(lab, node, [...addresses], 30_000);
     }
     const url = `http://${web.address}:8080/`;
     const get = () =>

@@ -7,16 +7,10 @@
 import assert from 'node:assert/strict';
 import { describe, type TestContext, test } from 'node:test';
 import { CONTROL_TARGET, type Lab, nodeAddress, nodeGateway } from '../../src/lab/index.ts';
-import { eventually, isRoot, skipUnlessRoot } from '../helpers/lab.ts';
-import { labMesh } from '../helpers/mesh-lab.ts';
+import { isRoot, skipUnlessRoot } from '../helpers/lab.ts';
+import { enrolled, labMesh, namespace } from '../helpers/mesh-lab.ts';
 
 const upMesh = (t: TestContext) => labMesh(t, 'metrics');
-
-const ns = (name: string, ambient: boolean) => ({
-  apiVersion: 'v1',
-  kind: 'Namespace',
-  metadata: { name, labels: ambient ? { 'istio.io/dataplane-mode': 'ambient' } : {} },
-});
 
 /** GET from inside `where`: the HTTP status ('000' when the connection was refused or reset) and body. */
 async function get(lab: Lab, where: string, url: string): Promise<{ status: string; body: string }> {
@@ -38,15 +32,10 @@ describe('metrics access', {
       serviceAccount: 'meshed',
     });
     await lab.addPod({ name: 'plain', node: 'node-1', namespace: 'legacy', serviceAccount: 'plain' });
-    await admin.call('POST', '/ambit/v1/apply', { objects: [ns('shop', true), ns('legacy', false)] });
-    await eventually(
-      async () => {
-        const r = await lab.exec('node-1', ['nft', 'list', 'set', 'ip', 'ambit', 'enrolled']);
-        return r.stdout.includes(meshed.address) ? true : undefined;
-      },
-      20_000,
-      `${meshed.address} enrolled on node-1`,
-    );
+    await admin.call('POST', '/ambit/v1/apply', {
+      objects: [namespace('shop', true), namespace('legacy', false)],
+    });
+    await enrolled(lab, 'node-1', [meshed.address]);
     const metrics = (address: string) => `http://${address}:15020/metrics`;
 
     // Allowed: the node itself (loopback and its own addresses) and the infrastructure range.

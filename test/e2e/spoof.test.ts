@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { describe, type TestContext, test } from 'node:test';
 import { type Lab, nodeGateway } from '../../src/lab/index.ts';
 import { eventually, isRoot, skipUnlessRoot } from '../helpers/lab.ts';
-import { labMesh } from '../helpers/mesh-lab.ts';
+import { enrolled, labMesh, labOk, namespace } from '../helpers/mesh-lab.ts';
 
 /** Logs every TCP connection (8080) and UDP datagram (9999) it receives, with the peer's address. */
 const SERVER = `
@@ -58,33 +58,10 @@ const SYNACK_COUNTER = `table ip spooftest {
 const upMesh = (t: TestContext) =>
   labMesh(t, 'spoof', { controlArgs: ['--reserved-cidrs', '198.19.255.254/32'] });
 
-const ns = (name: string, ambient: boolean) => ({
-  apiVersion: 'v1',
-  kind: 'Namespace',
-  metadata: { name, labels: ambient ? { 'istio.io/dataplane-mode': 'ambient' } : {} },
-});
-
-async function ok(lab: Lab, where: string, argv: string[], input?: string): Promise<string> {
-  const r = await lab.exec(where, argv, { input, timeoutMs: 15_000 });
-  assert.equal(r.code, 0, `${where}: ${argv.join(' ')} failed: ${r.stderr}`);
-  return r.stdout;
-}
-
 async function counter(lab: Lab, where: string, family: string, table: string, name: string) {
-  const out = await ok(lab, where, ['nft', '-j', 'list', 'counter', family, table, name]);
+  const out = await labOk(lab, where, ['nft', '-j', 'list', 'counter', family, table, name]);
   const parsed = JSON.parse(out) as { nftables: Array<{ counter?: { packets: number } }> };
   return parsed.nftables.find((x) => x.counter)?.counter?.packets ?? Number.NaN;
-}
-
-async function captured(lab: Lab, node: string, address: string) {
-  await eventually(
-    async () => {
-      const r = await lab.exec(node, ['nft', 'list', 'set', 'ip', 'ambit', 'enrolled']);
-      return r.stdout.includes(address) ? true : undefined;
-    },
-    20_000,
-    `${address} enrolled on ${node}`,
-  );
 }
 
 /** The ztunnel's access lines (pino JSON) from its log file. */
@@ -111,7 +88,9 @@ describe('anti-spoofing and the node own addresses', {
     const rogue = await pod('rogue', 'node-1', 'legacy');
     const server = await pod('server', 'node-2');
     const target = await pod('target', 'node-2');
-    await admin.call('POST', '/ambit/v1/apply', { objects: [ns('shop', true), ns('legacy', false)] });
+    await admin.call('POST', '/ambit/v1/apply', {
+      objects: [namespace('shop', true), namespace('legacy', false)],
+    });
     const serverProc = await lab.run('server', [process.execPath, '--input-type=module', '-e', SERVER]);
     // A plain service on node-1 itself, which no pod should reach through the ztunnel.
     await lab.run('node-1', [
@@ -119,10 +98,10 @@ describe('anti-spoofing and the node own addresses', {
       '-e',
       "require('http').createServer((q,s)=>s.end('node-secret')).listen(7070)",
     ]);
-    for (const p of [client, victim, thief]) await captured(lab, 'node-1', p.address);
-    for (const p of [server, target]) await captured(lab, 'node-2', p.address);
+    for (const p of [client, victim, thief]) await enrolled(lab, 'node-1', [p.address]);
+    for (const p of [server, target]) await enrolled(lab, 'node-2', [p.address]);
     const send = (from: string, ...args: string[]) =>
-      ok(lab, from, [process.execPath, '--input-type=module', '-e', SENDER, ...args]);
+      labOk(lab, from, [process.execPath, '--input-type=module', '-e', SENDER, ...args]);
 
     // Normal traffic still flows: pod to pod across nodes through the mesh, from its own address.
     const hello = await eventually(async () => {
@@ -130,7 +109,7 @@ describe('anti-spoofing and the node own addresses', {
       return out.includes('connected') ? out : undefined;
     }, 20_000);
     assert.match(hello, /connected/);
-    for (const p of ['victim', 'target']) await ok(lab, p, ['nft', '-f', '-'], SYNACK_COUNTER);
+    for (const p of ['victim', 'target']) await labOk(lab, p, ['nft', '-f', '-'], SYNACK_COUNTER);
 
     // Item 6: the pod gateway address is the node's own: no ztunnel port and no node service on it.
     const gateway = nodeGateway(1);
@@ -160,19 +139,19 @@ describe('anti-spoofing and the node own addresses', {
         assert.equal(l.flags, 'NR', `${gateway}:${port} was not refused: ${JSON.stringify(l)}`);
     }
     // Item 5, on one node: a meshed pod that gives itself another meshed pod's address.
-    await ok(lab, 'thief', ['ip', 'addr', 'add', `${victim.address}/32`, 'dev', 'eth0']);
+    await labOk(lab, 'thief', ['ip', 'addr', 'add', `${victim.address}/32`, 'dev', 'eth0']);
     const stolen = await send('thief', 'tcp', victim.address, String(SPOOF_PORT), server.address, '8080');
     assert.doesNotMatch(stolen, /connected/);
     // Across nodes: a pod outside the mesh that claims a meshed pod of node-2.
-    await ok(lab, 'rogue', ['ip', 'addr', 'add', `${target.address}/32`, 'dev', 'eth0']);
+    await labOk(lab, 'rogue', ['ip', 'addr', 'add', `${target.address}/32`, 'dev', 'eth0']);
     const far = await send('rogue', 'tcp', target.address, String(SPOOF_PORT), server.address, '8080');
     assert.doesNotMatch(far, /connected/);
     // Spoofed UDP is not delivered; the rogue's own datagrams are.
-    await ok(lab, 'rogue', ['ip', 'addr', 'add', `${victim.address}/32`, 'dev', 'eth0']);
+    await labOk(lab, 'rogue', ['ip', 'addr', 'add', `${victim.address}/32`, 'dev', 'eth0']);
     await send('rogue', 'udp', victim.address, server.address, '9999', 'spoofed');
     await send('rogue', 'udp', rogue.address, server.address, '9999', 'legit');
     // From the underlay: a host on the bridge that claims node-2's pod, towards node-2 and its pods.
-    await ok(lab, 'control', ['ip', 'addr', 'add', `${target.address}/32`, 'dev', 'br0']);
+    await labOk(lab, 'control', ['ip', 'addr', 'add', `${target.address}/32`, 'dev', 'br0']);
     for (const dst of [server.address, '198.18.0.2']) {
       const under = await send('control', 'tcp', target.address, String(SPOOF_PORT), dst, '8080');
       assert.doesNotMatch(under, /connected/);
@@ -180,7 +159,7 @@ describe('anti-spoofing and the node own addresses', {
 
     // Capture's own check, without the lab's: with node-2's underlay rp_filter off, a packet that
     // claims node-2's pod is still not taken as that pod's outbound (the 15001 listener would answer it).
-    await ok(lab, 'node-2', ['sysctl', '-q', '-w', 'net.ipv4.conf.eth0.rp_filter=0']);
+    await labOk(lab, 'node-2', ['sysctl', '-q', '-w', 'net.ipv4.conf.eth0.rp_filter=0']);
     const bypass = await send('control', 'tcp', target.address, String(SPOOF_PORT), '198.18.0.2', '8080');
     assert.doesNotMatch(bypass, /connected/);
 
@@ -247,7 +226,7 @@ describe('anti-spoofing and the node own addresses', {
         );
       return targets.every(known) ? true : undefined;
     }, 30_000);
-    const enrolled = await ok(lab, 'node-1', ['nft', 'list', 'set', 'ip', 'ambit', 'enrolled']);
-    assert.doesNotMatch(enrolled, /198\.18\.0\.1\b/, "node-1 captures its own address as a workload's");
+    const captureSet = await labOk(lab, 'node-1', ['nft', 'list', 'set', 'ip', 'ambit', 'enrolled']);
+    assert.doesNotMatch(captureSet, /198\.18\.0\.1\b/, "node-1 captures its own address as a workload's");
   });
 });

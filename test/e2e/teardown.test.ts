@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { describe, type TestContext, test } from 'node:test';
 import type { Lab } from '../../src/lab/index.ts';
 import { eventually, isRoot, skipUnlessRoot } from '../helpers/lab.ts';
-import { labMesh } from '../helpers/mesh-lab.ts';
+import { enrolled, labMesh, labOk } from '../helpers/mesh-lab.ts';
 
 const ECHO = `
 import net from 'node:net';
@@ -40,27 +40,10 @@ const SILENCE = `table inet silence {
 
 const upMesh = (t: TestContext) => labMesh(t, 'teardown');
 
-async function ok(lab: Lab, where: string, argv: string[], input?: string): Promise<string> {
-  const r = await lab.exec(where, argv, { input, timeoutMs: 15_000 });
-  assert.equal(r.code, 0, `${where}: ${argv.join(' ')} failed: ${r.stderr}`);
-  return r.stdout;
-}
-
 /** ESTABLISHED TCP connections in `where`'s namespace that match the `ss` filter. */
 async function established(lab: Lab, where: string, filter: string): Promise<number> {
-  const out = await ok(lab, where, ['ss', '-Htn', 'state', 'established', filter]);
+  const out = await labOk(lab, where, ['ss', '-Htn', 'state', 'established', filter]);
   return out.split('\n').filter((l) => l.trim() !== '').length;
-}
-
-async function captured(lab: Lab, node: string, address: string) {
-  await eventually(
-    async () => {
-      const r = await lab.exec(node, ['nft', 'list', 'set', 'ip', 'ambit', 'enrolled']);
-      return r.stdout.includes(address) ? true : undefined;
-    },
-    20_000,
-    `${address} enrolled on ${node}`,
-  );
 }
 
 /** Starts a holder of `n` connections in `pod` and waits until every one has been echoed. */
@@ -94,8 +77,8 @@ describe('connections end with what carries them', {
       ],
     });
     await lab.run('server', [process.execPath, '--input-type=module', '-e', ECHO]);
-    for (const p of [ghost, client]) await captured(lab, 'node-1', p.address);
-    await captured(lab, 'node-2', server.address);
+    for (const p of [ghost, client]) await enrolled(lab, 'node-1', [p.address]);
+    await enrolled(lab, 'node-2', [server.address]);
     const atServer = () => established(lab, 'server', '( sport = :8080 )');
 
     // Item 2: 20 connections from a pod that then vanishes without a FIN, and is removed from the lab.
@@ -103,7 +86,7 @@ describe('connections end with what carries them', {
     const atZtunnel = () => established(lab, 'node-1', `dst ${ghost.address}`);
     assert.equal(await atZtunnel(), 20);
     assert.equal(await atServer(), 20);
-    await ok(lab, 'ghost', ['nft', '-f', '-'], SILENCE);
+    await labOk(lab, 'ghost', ['nft', '-f', '-'], SILENCE);
     await lab.removePod('ghost');
     await eventually(
       async () => ((await atZtunnel()) === 0 && (await atServer()) === 0 ? true : undefined),

@@ -1,12 +1,15 @@
 // A whole mesh in the lab (root), as `ambit up` brings it up, for end-to-end tests: its own temp home
 // and lab name, torn down (`meshDown`) and removed when the test ends, even when it fails.
 
+import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { type Mesh, type MeshOptions, meshDown, meshUp } from '../../src/cli/up.ts';
+import type { Lab } from '../../src/lab/index.ts';
+import { eventually } from './lab.ts';
 
 /**
  * `meshUp` with 2 nodes (unless `opts` says otherwise) in a home `ambit-<prefix>-*` and a lab named after
@@ -24,4 +27,35 @@ export async function labMesh(
     await rm(home, { recursive: true, force: true });
   });
   return meshUp({ nodes: 2, ...opts, home, lab: name });
+}
+
+/** A Namespace, in the mesh (`istio.io/dataplane-mode: ambient`) or not. */
+export const namespace = (name: string, ambient: boolean) => ({
+  apiVersion: 'v1',
+  kind: 'Namespace',
+  metadata: { name, labels: ambient ? { 'istio.io/dataplane-mode': 'ambient' } : {} },
+});
+
+/** Runs `argv` in `where` (a node, a pod or the control target), asserting it exits 0; its stdout. */
+export async function labOk(lab: Lab, where: string, argv: string[], input?: string): Promise<string> {
+  const r = await lab.exec(where, argv, { input, timeoutMs: 15_000 });
+  assert.equal(r.code, 0, `${where}: ${argv.join(' ')} failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** Waits until every one of `addresses` is in `node`'s capture set (nftables `ambit enrolled`). */
+export async function enrolled(
+  lab: Lab,
+  node: string,
+  addresses: string[],
+  timeoutMs = 20_000,
+): Promise<void> {
+  await eventually(
+    async () => {
+      const r = await lab.exec(node, ['nft', 'list', 'set', 'ip', 'ambit', 'enrolled']);
+      return addresses.every((a) => r.stdout.includes(a)) ? true : undefined;
+    },
+    timeoutMs,
+    `${addresses.join(', ')} enrolled on ${node}`,
+  );
 }
