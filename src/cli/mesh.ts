@@ -4,7 +4,7 @@
 import type { Command as CommandType } from 'commander';
 import { Command, Option } from 'commander';
 import { stringify } from 'yaml';
-import type { ProxyStatus } from '../control/index.ts';
+import { issueNamespace, type ProxyStatus } from '../control/index.ts';
 import { type AdminClient, adminClient } from './client.ts';
 import type { GetOptions } from './config.ts';
 import { table } from './output.ts';
@@ -102,9 +102,7 @@ export const derivedViews: Record<string, (cmd: CommandType, opts: GetOptions) =
       'GET',
       '/ambit/v1/issues',
     );
-    // An issue names its object as `Kind namespace/name` (cluster-scoped: `Kind name`).
-    const namespaceOf = (object: string) => /^\S+ ([^/\s]+)\//.exec(object)?.[1];
-    if (!opts.allNamespaces) items = items.filter((i) => namespaceOf(i.object) === opts.namespace);
+    if (!opts.allNamespaces) items = items.filter((i) => issueNamespace(i.object) === opts.namespace);
     if (opts.name) items = items.filter((i) => i.object.endsWith(`/${opts.name}`));
     print(items, opts.output, ['OBJECT', 'ISSUE'], (i) => [i.object, i.message]);
   },

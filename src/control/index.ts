@@ -23,6 +23,7 @@ export { type ControlConfigFile, loadControlConfig } from './config-file.ts';
 export {
   deriveRegistry,
   type Endpoint,
+  issueNamespace,
   type LabPod,
   type Registry,
   type RegistryService,

@@ -27,7 +27,7 @@ import {
 import { ControlGrpcServer, certificateServiceImplementation, DEFAULT_GRPC_PORT } from './grpc/index.ts';
 import { MeshState } from './mesh.ts';
 import { LabPodSource } from './pods.ts';
-import type { RegistryOptions } from './registry/index.ts';
+import { issueNamespace, type RegistryOptions } from './registry/index.ts';
 import { EmbeddedStore, type Store } from './store/index.ts';
 import { ConfigStreamServer } from './stream.ts';
 
@@ -339,8 +339,6 @@ export function adminListenAddress(text: string, allowRemote = false): { host: s
 function registryViews(mesh: MeshState): Record<string, View> {
   const inNamespace = (q: URLSearchParams, scope: Scope) => (o: { namespace: string }) =>
     scope.visible(o.namespace) && (!q.get('namespace') || o.namespace === q.get('namespace'));
-  // An issue names its object as `Kind namespace/name`; cluster-scoped objects have no namespace.
-  const issueNamespace = (object: string) => /^\S+ ([^/\s]+)\//.exec(object)?.[1];
   return {
     workloads: {
       access: 'namespaced',

@@ -39,6 +39,11 @@ export function ageOf(resource: Resource): Age {
 export const workloadLabel = (w: { kind: string; namespace: string; name: string }) =>
   `${w.kind} ${w.namespace}/${w.name}`;
 
+/** The namespace of the object an issue names (`Kind namespace/name`); undefined for a cluster-scoped one (`Kind name`). */
+export function issueNamespace(object: string): string | undefined {
+  return /^\S+ ([^/\s]+)\//.exec(object)?.[1];
+}
+
 function olderFirst(a: [BaseWorkload, Age], b: [BaseWorkload, Age]): number {
   const [wa, aa] = a;
   const [wb, ab] = b;

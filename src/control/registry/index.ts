@@ -4,6 +4,7 @@
 export {
   AddressBook,
   canonicalAddress,
+  issueNamespace,
   settleWorkloadAddresses,
   type WorkloadAddresses,
 } from './addresses.ts';
