@@ -90,10 +90,10 @@ function unsupported(message: string, generation: number | undefined): Condition
 export function crossNamespaceTargetRefs(policy: AuthorizationPolicyResource): string[] {
   const own = policy.metadata.namespace ?? 'default';
   const out: string[] = [];
-  if (policy.spec.targetRef?.namespace !== undefined && policy.spec.targetRef.namespace !== own)
-    out.push('targetRef');
+  // An empty namespace is the policy's own, as in Istio.
+  if (policy.spec.targetRef?.namespace && policy.spec.targetRef.namespace !== own) out.push('targetRef');
   (policy.spec.targetRefs ?? []).forEach((ref, i) => {
-    if (ref.namespace !== undefined && ref.namespace !== own) out.push(`targetRefs[${i}]`);
+    if (ref.namespace && ref.namespace !== own) out.push(`targetRefs[${i}]`);
   });
   return out;
 }

@@ -56,7 +56,7 @@ export function bindAuthorizations(
       const refs = p.spec.targetRefs ?? (p.spec.targetRef ? [p.spec.targetRef] : []);
       for (const ref of refs) {
         // As in Istio, a policy binds targets in its own namespace only (see crossNamespaceTargetRefs).
-        if (ref.namespace !== undefined && ref.namespace !== pns) continue;
+        if (ref.namespace && ref.namespace !== pns) continue; // empty: the policy's own namespace
         const refNs = pns;
         if (ref.kind === 'Service') {
           const svc = servicesOfWorkload.find((s) => s.namespace === refNs && s.name === ref.name);

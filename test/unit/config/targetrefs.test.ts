@@ -55,4 +55,13 @@ describe('AuthorizationPolicy targetRefs across namespaces', () => {
     const registry = deriveRegistry({ resources: [stored as never] });
     assert.ok(registry.issues.some((i) => /targetRefs\[1\].*own namespace/.test(i.message)));
   });
+
+  test("an empty targetRef namespace is the policy's own, as in Istio", () => {
+    const result = validateResource(
+      policy({ targetRefs: [{ group: '', kind: 'Service', name: 'web', namespace: '' }] }),
+    );
+    assert.ok(result.ok, JSON.stringify(!result.ok && result.errors));
+    assert.deepEqual(crossNamespaceTargetRefs(result.resource as never), []);
+    assert.equal(result.conditions[0]!.reason, 'Pending');
+  });
 });
