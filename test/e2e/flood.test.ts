@@ -104,6 +104,14 @@ describe('a flood from one pod', {
     const get = () =>
       lab.exec('client', ['curl', '-sS', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '5', url]);
     await eventually(async () => ((await get()).stdout === '200' ? true : undefined), 30_000, url);
+    // The flood's target must be listening before it starts, or its first connections fail upstream
+    // (flag CONNECT) instead of meeting the ztunnel's caps.
+    await eventually(
+      async () =>
+        (await lab.exec('web', ['ss', '-Hltn', 'sport = :9000'])).stdout.trim() ? true : undefined,
+      30_000,
+      'tcp-echo to listen on :9000',
+    );
 
     const status = await lab.status();
     const ztunnel = (node: string) =>
