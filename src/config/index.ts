@@ -19,7 +19,12 @@ export { type ConfigIssue, formatIssue, formatPath } from './issues.ts';
 export type { NamespaceResource, ServiceResource } from './kinds/core.ts';
 export { type GatewayResource, WAYPOINT_CLASSES, WAYPOINT_FOR, type WaypointFor } from './kinds/gateway.ts';
 export type { RateLimitPolicyResource } from './kinds/ratelimit.ts';
-export type { GRPCRouteResource, HTTPRouteResource } from './kinds/routes.ts';
+export {
+  type GRPCRouteResource,
+  grpcRouteSchema,
+  type HTTPRouteResource,
+  httpRouteSchema,
+} from './kinds/routes.ts';
 export type {
   AuthorizationCondition,
   AuthorizationOperation,

@@ -107,6 +107,8 @@ export class MeshState extends EventEmitter {
       [TYPE.workload, typeSnapshot(registry.workloads.map((w) => [w.uid, w]))],
       [TYPE.service, typeSnapshot(registry.services.map((s) => [s.key, s]))],
       [TYPE.authorization, typeSnapshot(registry.authorizations.map((a) => [`${a.namespace}/${a.name}`, a]))],
+      [TYPE.httpRoute, typeSnapshot(streamedRoutes(resources, 'HTTPRoute'))],
+      [TYPE.grpcRoute, typeSnapshot(streamedRoutes(resources, 'GRPCRoute'))],
     ]);
     for (const [type, items] of this.opts.extraTypes?.() ?? []) types.set(type, typeSnapshot(items));
     const previous = this.snapshot;
@@ -118,6 +120,22 @@ export class MeshState extends EventEmitter {
     for (const issue of registry.issues) log.warn({ object: issue.object }, issue.message);
     this.emit('derived', registry, this.snapshot);
   }
+}
+
+/**
+ * Routes go to waypoints as applied, without the status and annotations the waypoint does not read
+ * (it validates them again with the same schema); keyed `namespace/name`.
+ */
+function streamedRoutes(
+  resources: readonly Resource[],
+  kind: 'HTTPRoute' | 'GRPCRoute',
+): Array<[string, unknown]> {
+  return resources
+    .filter((r) => r.kind === kind)
+    .map((r) => {
+      const { annotations: _a, ...metadata } = r.metadata as { namespace?: string; annotations?: unknown };
+      return [`${metadata.namespace ?? 'default'}/${r.metadata.name}`, { ...r, metadata, status: undefined }];
+    });
 }
 
 async function readVips(path: string): Promise<VipTable> {

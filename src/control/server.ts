@@ -278,8 +278,9 @@ const SERVING_TTL_SECONDS = 24 * 3600;
 
 /** The CA's impersonation check asks the registry: is a workload with this identity on this node? */
 function registryPlacement(mesh: MeshState): WorkloadPlacement {
-  // Only enrolled workloads need (or may get) certificates: both questions ask the same list.
-  const onNode = (node: string) => mesh.registry.workloads.filter((w) => w.node === node && w.enrolled);
+  // Only enrolled workloads and waypoints need (or may get) certificates: both questions ask the same list.
+  const onNode = (node: string) =>
+    mesh.registry.workloads.filter((w) => w.node === node && (w.enrolled || w.isWaypoint));
   return {
     hasWorkload: (node, identity) => onNode(node).some((w) => w.identity === identity),
     identitiesOnNode: (node) => [...new Set(onNode(node).map((w) => w.identity as unknown as SpiffeId))],

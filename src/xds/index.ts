@@ -25,6 +25,8 @@ export {
 export {
   type AuthorizationResource,
   authorizationResource,
+  grpcRouteResource,
+  httpRouteResource,
   type PolicyRef,
   parseResource,
   policyRef,

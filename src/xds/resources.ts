@@ -7,6 +7,7 @@
 
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { grpcRouteSchema, httpRouteSchema } from '../config/index.ts';
 import { l4Authorization, peerAuthSettings } from '../policy/index.ts';
 
 // Whatever the configuration accepts, the proxies accept: an address they could not take would
@@ -50,6 +51,8 @@ export const servicePort = z.object({
   port,
   targetPort: z.union([port, z.string()]),
   protocol: z.string().default('TCP'),
+  /** Kubernetes' `appProtocol` (`http`, `http2`, `grpc`, `kubernetes.io/h2c`, `tcp`...): how a waypoint speaks to it. */
+  appProtocol: z.string().optional(),
 });
 
 /** One workload behind a service; `ports` maps each service port to the workload port it reaches. */
@@ -93,6 +96,10 @@ export const trustBundleResource = z.object({
     .max(MAX_REVOKED_CERTIFICATES)
     .default([]),
 });
+
+/** Routes travel as applied (validated again by the waypoint): the configuration's schema is their one definition. */
+export const httpRouteResource = httpRouteSchema;
+export const grpcRouteResource = grpcRouteSchema;
 
 export type WaypointRef = z.infer<typeof waypointRef>;
 export type PolicyRef = z.infer<typeof policyRef>;

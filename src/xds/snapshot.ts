@@ -9,6 +9,8 @@ export const TYPE = {
   service: 'ambit.dev/Service',
   authorization: 'ambit.dev/Authorization',
   trustBundle: 'ambit.dev/TrustBundle',
+  httpRoute: 'ambit.dev/HTTPRoute',
+  grpcRoute: 'ambit.dev/GRPCRoute',
 } as const;
 
 export type TypeUrl = (typeof TYPE)[keyof typeof TYPE] | (string & {});

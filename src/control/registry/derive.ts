@@ -25,8 +25,14 @@ import type {
   Workload,
 } from './types.ts';
 import { allocateVips } from './vips.ts';
-import { firstSay, fromLabels, waypointLookup } from './waypoints.ts';
-import { type BaseWorkload, type Context, entryWorkload, podWorkload } from './workloads.ts';
+import { firstSay, fromLabels, type WaypointLookup, waypointLookup } from './waypoints.ts';
+import {
+  type BaseWorkload,
+  type Context,
+  entryWorkload,
+  GATEWAY_NAME_LABEL,
+  podWorkload,
+} from './workloads.ts';
 
 export const DEFAULTS = {
   trustDomain: 'cluster.local',
@@ -87,11 +93,10 @@ export function deriveRegistry(input: RegistryInput): Registry {
     base.map((w) => [w, (w.kind === 'WorkloadEntry' && entryAges.get(`${w.namespace}/${w.name}`)) || NO_AGE]),
   );
   issues.push(...settled.issues);
-  const owned = settled.workloads;
-  const workloadAt = new Map([...settled.owners].map(([a, w]) => [a, workloadLabel(w)]));
-
   const gateways: GatewayResource[] = ofKind(resources, 'Gateway');
   const lookup = waypointLookup(gateways);
+  const owned = settled.workloads.map((w) => asWaypoint(w, lookup));
+  const workloadAt = new Map([...settled.owners].map(([a, w]) => [a, workloadLabel(w)]));
   const nsWaypoint = (namespace: string) => () =>
     fromLabels(namespaces.get(namespace)?.metadata.labels, namespace, 'namespace', namespace, lookup);
 
@@ -155,6 +160,23 @@ export function deriveRegistry(input: RegistryInput): Registry {
     .sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
 
   return { workloads, services, vips: vips.table, authorizations, issues };
+}
+
+/**
+ * A workload labelled with a gateway name is that waypoint's replica only while a Gateway of the
+ * waypoint class has that name in its namespace. A waypoint is a proxy, as in Istio (whose waypoint
+ * pods carry istio.io/dataplane-mode=none): its own traffic is never captured, and it is given its
+ * certificate because it is a waypoint placed on its node, not because its namespace is ambient.
+ */
+function asWaypoint(w: BaseWorkload, lookup: WaypointLookup): BaseWorkload {
+  const name = w.labels[GATEWAY_NAME_LABEL];
+  if (name === undefined || !lookup(w.namespace, name)) return { ...w, isWaypoint: false };
+  return {
+    ...w,
+    isWaypoint: true,
+    enrolled: false,
+    enrollment: `a replica of waypoint ${w.namespace}/${name}: a proxy, its own traffic is not captured`,
+  };
 }
 
 /** The L4 policies a ztunnel evaluates for connections to `workload` (global, namespace, selector). */

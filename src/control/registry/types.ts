@@ -75,7 +75,7 @@ export const REGISTRY_ONLY_FIELDS = {
     'authorizationPolicies.why',
     'peerAuthentication.source',
   ],
-  service: ['vipSource', 'selector', 'labels', 'ports.appProtocol', 'waypoint.from', 'waypoint.via'],
+  service: ['vipSource', 'selector', 'labels', 'waypoint.from', 'waypoint.via'],
   authorization: [],
 } as const satisfies Record<'workload' | 'service' | 'authorization', readonly string[]>;
 
