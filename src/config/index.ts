@@ -17,7 +17,17 @@ export {
 } from './fields.ts';
 export { type ConfigIssue, formatIssue, formatPath } from './issues.ts';
 export type { NamespaceResource, ServiceResource } from './kinds/core.ts';
-export { type GatewayResource, WAYPOINT_CLASSES, WAYPOINT_FOR, type WaypointFor } from './kinds/gateway.ts';
+export {
+  type GatewayResource,
+  MAX_WAYPOINT_REPLICAS,
+  WAYPOINT_CLASSES,
+  WAYPOINT_FOR,
+  WAYPOINT_REPLICAS_ANNOTATION,
+  WAYPOINT_SERVICE_ACCOUNT_ANNOTATION,
+  type WaypointFor,
+  waypointReplicas,
+  waypointServiceAccount,
+} from './kinds/gateway.ts';
 export type { RateLimitPolicyResource } from './kinds/ratelimit.ts';
 export {
   type GRPCRouteResource,

@@ -1,6 +1,7 @@
 // Status conditions the control plane attaches to accepted resources, and the split of
 // AuthorizationPolicy fields into what a ztunnel can enforce at L4 and what needs a waypoint.
 
+import { WAYPOINT_CLASSES } from './kinds/gateway.ts';
 import type { AuthorizationPolicyResource, AuthorizationRule } from './kinds/security.ts';
 import type { Condition } from './meta.ts';
 import type { Resource } from './resource.ts';
@@ -68,9 +69,8 @@ function pending(message: string, generation: number | undefined): Condition {
   return condition('Unknown', 'Pending', message, generation);
 }
 
-/** Kinds that need a waypoint to act on them; Ambit does not run waypoints yet. */
+/** Kinds that need a waypoint to act on them and that the waypoint does not read yet. */
 const WAITING_FOR_WAYPOINTS: ReadonlySet<string> = new Set([
-  'Gateway',
   'HTTPRoute',
   'GRPCRoute',
   'DestinationRule',
@@ -148,13 +148,19 @@ function authorizationConditions(policy: AuthorizationPolicyResource): Condition
 /** The conditions a freshly accepted resource carries. */
 export function statusConditions(resource: Resource): Condition[] {
   if (resource.kind === 'AuthorizationPolicy') return authorizationConditions(resource);
+  if (resource.kind === 'Gateway') {
+    // A waypoint Gateway's status follows its replicas when it is read (Programmed, addresses).
+    const message = WAYPOINT_CLASSES.includes(resource.spec.gatewayClassName)
+      ? 'valid and stored; the control plane deploys this waypoint, and its status follows its replicas'
+      : 'valid and stored; Ambit runs Gateways of class istio-waypoint or ambit-waypoint only (the control plane deploys those), so nothing acts on this one';
+    return [pending(message, resource.metadata.generation)];
+  }
   if (WAITING_FOR_WAYPOINTS.has(resource.kind)) {
-    const what =
-      resource.kind === 'Gateway'
-        ? 'no waypoint is deployed for it, and traffic sent to it is refused'
-        : 'nothing acts on it';
     return [
-      pending(`valid and stored; Ambit does not run waypoints yet, so ${what}`, resource.metadata.generation),
+      pending(
+        'valid and stored; the waypoint does not act on this kind yet, so nothing acts on it',
+        resource.metadata.generation,
+      ),
     ];
   }
   return [accepted('accepted', resource.metadata.generation)];

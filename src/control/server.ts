@@ -6,8 +6,10 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { z } from 'zod';
+import { type GatewayResource, type Resource, WAYPOINT_CLASSES, waypointReplicas } from '../config/index.ts';
 import { AmbitError } from '../errors/index.ts';
 import { DEFAULT_TRUST_DOMAIN, type SpiffeId } from '../identity/index.ts';
+import { Lab } from '../lab/index.ts';
 import { logger } from '../log/index.ts';
 import { preparePrivateDir, requireAddon } from '../os/index.ts';
 import { CERTIFICATE_SERVICE_NAME, TYPE } from '../xds/index.ts';
@@ -27,9 +29,11 @@ import {
 import { ControlGrpcServer, certificateServiceImplementation, DEFAULT_GRPC_PORT } from './grpc/index.ts';
 import { MeshState } from './mesh.ts';
 import { LabPodSource } from './pods.ts';
-import { issueNamespace, type RegistryOptions } from './registry/index.ts';
-import { EmbeddedStore, type Store } from './store/index.ts';
+import { GATEWAY_NAME_LABEL, issueNamespace, type RegistryOptions } from './registry/index.ts';
+import { EmbeddedStore, type Store, type StoredObject } from './store/index.ts';
 import { ConfigStreamServer } from './stream.ts';
+import { WaypointDeployer } from './waypoint-deployer.ts';
+import { gatewayStatus } from './waypoint-status.ts';
 
 const log = logger('control');
 
@@ -112,6 +116,7 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
         workloads: () => mesh.registry.workloads,
         reserved: opts.registry?.reservedCidrs,
       },
+      liveStatus: (object) => liveStatus(object, mesh, stream),
     });
 
     // The CA: the operator's plug-in CA files in <data-dir>/ca, or a root generated on first start.
@@ -168,6 +173,34 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
       firstRequestTimeoutMs: opts.grpc?.firstRequestTimeoutMs,
     });
     mesh.on('derived', (_registry, snapshot) => stream.publish(snapshot));
+    if (opts.labState) {
+      // The deployment controller: waypoint replicas become pods in the lab's pod API.
+      const lab = Lab.atStateFile(opts.labState);
+      const deployer = new WaypointDeployer({
+        pods: {
+          pods: () => pods?.pods() ?? [],
+          add: async (p) => {
+            await lab.addPod(p);
+            await pods?.refresh();
+          },
+          remove: async (name) => {
+            await lab.removePod(name);
+            await pods?.refresh();
+          },
+        },
+        gateways: () => waypointGateways(store),
+        readyNodes: () => readyNodes(stream, caService),
+      });
+      mesh.on('derived', () => void deployer.reconcile());
+      // Node readiness changes outside the store (a ztunnel connects): look again every few seconds.
+      const every = setInterval(() => void deployer.reconcile(), DEPLOYER_INTERVAL_MS);
+      every.unref();
+      cleanup.push(async () => {
+        clearInterval(every);
+        await deployer.reconcile();
+      });
+      void deployer.reconcile();
+    }
 
     const serving = await issueServingCertificate(ca, SERVING_TTL_SECONDS);
     const grpc = new ControlGrpcServer({
@@ -268,6 +301,52 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
     await close();
     throw err;
   }
+}
+
+/** How often the waypoint deployer looks at node readiness besides every derivation. */
+const DEPLOYER_INTERVAL_MS = 2_000;
+
+/** Stored Gateways of the waypoint classes. */
+function waypointGateways(store: Store): GatewayResource[] {
+  return store
+    .list()
+    .map((r) => r.object as Resource)
+    .filter(
+      (o): o is GatewayResource => o.kind === 'Gateway' && WAYPOINT_CLASSES.includes(o.spec.gatewayClassName),
+    );
+}
+
+/** Nodes whose ztunnel is connected now and whose credential stands: where replicas may be placed. */
+function readyNodes(stream: ConfigStreamServer, caService: CaService): string[] {
+  const names = stream
+    .status()
+    .filter((p) => p.kind === 'ztunnel' && !caService.isRevoked(p.name))
+    .map((p) => p.name);
+  return [...new Set(names)].sort();
+}
+
+/** The status that follows the running mesh: a waypoint Gateway's `Programmed` and addresses. */
+function liveStatus(
+  object: StoredObject,
+  mesh: MeshState,
+  stream: ConfigStreamServer,
+): StoredObject['status'] | undefined {
+  if (object.kind !== 'Gateway') return undefined;
+  const gw = object as unknown as GatewayResource & StoredObject;
+  if (!WAYPOINT_CLASSES.includes(gw.spec.gatewayClassName)) return undefined;
+  const namespace = gw.metadata.namespace ?? 'default';
+  const connected = new Set(
+    stream
+      .status()
+      .filter((p) => p.kind === 'waypoint')
+      .map((p) => p.name),
+  );
+  const replicas = mesh.registry.workloads
+    .filter(
+      (w) => w.isWaypoint && w.namespace === namespace && w.labels[GATEWAY_NAME_LABEL] === gw.metadata.name,
+    )
+    .map((w) => ({ name: w.name, node: w.node, addresses: w.addresses, running: connected.has(w.name) }));
+  return gatewayStatus(object, replicas, waypointReplicas(gw));
 }
 
 /** How often expired entries leave the issued-certificate records and the revocation list. */

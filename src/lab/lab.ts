@@ -3,7 +3,7 @@
 
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AmbitError } from '../errors/index.ts';
 import { logger } from '../log/index.ts';
@@ -103,6 +103,12 @@ export class Lab {
     this.names = labNames(this.name);
     this.homeDir = opts.home ?? ambitHome();
     this.store = new LabStore(this.homeDir, this.name);
+  }
+
+  /** The lab whose state file is `file` (`<home>/labs/<name>/state.json`), for a part given only that path. */
+  static atStateFile(file: string): Lab {
+    const dir = dirname(resolve(file));
+    return new Lab({ home: dirname(dirname(dir)), name: basename(dir) });
   }
 
   /** Brings up `count` nodes. Up again with the same count is a no-op; leftovers of a crash are cleared first. */

@@ -10,6 +10,25 @@ export const WAYPOINT_CLASSES: readonly string[] = ['ambit-waypoint', 'istio-way
 
 /** Values of the `istio.io/waypoint-for` label; `service` is the default. */
 export const WAYPOINT_FOR = ['service', 'workload', 'all', 'none'] as const;
+
+/** How many replicas of a waypoint run (default 1, at most `MAX_WAYPOINT_REPLICAS`). */
+export const WAYPOINT_REPLICAS_ANNOTATION = 'ambit.dev/waypoint-replicas';
+export const MAX_WAYPOINT_REPLICAS = 10;
+/** The service account a waypoint runs as (its identity), as Istio's annotation; default the Gateway's name. */
+export const WAYPOINT_SERVICE_ACCOUNT_ANNOTATION = 'gateway.istio.io/service-account';
+
+/** The replicas a waypoint Gateway asks for (its annotation, validated at apply), default 1. */
+export function waypointReplicas(gw: { metadata: { annotations?: Record<string, string> } }): number {
+  const v = gw.metadata.annotations?.[WAYPOINT_REPLICAS_ANNOTATION];
+  return v === undefined ? 1 : Number(v);
+}
+
+/** The service account, and so the identity, of a waypoint's replicas. */
+export function waypointServiceAccount(gw: {
+  metadata: { name: string; annotations?: Record<string, string> };
+}): string {
+  return gw.metadata.annotations?.[WAYPOINT_SERVICE_ACCOUNT_ANNOTATION] ?? gw.metadata.name;
+}
 export type WaypointFor = (typeof WAYPOINT_FOR)[number];
 
 const objectRef = z
@@ -122,6 +141,25 @@ export const gatewaySchema = envelope(
       code: 'custom',
       path: ['metadata', 'labels', 'istio.io/waypoint-for'],
       message: `must be one of ${WAYPOINT_FOR.join(', ')}`,
+    });
+  }
+  const replicas = gw.metadata.annotations?.[WAYPOINT_REPLICAS_ANNOTATION];
+  if (
+    replicas !== undefined &&
+    !(/^\d{1,2}$/.test(replicas) && +replicas >= 1 && +replicas <= MAX_WAYPOINT_REPLICAS)
+  ) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['metadata', 'annotations', WAYPOINT_REPLICAS_ANNOTATION],
+      message: `must be a whole number from 1 to ${MAX_WAYPOINT_REPLICAS}, got "${replicas}"`,
+    });
+  }
+  const account = gw.metadata.annotations?.[WAYPOINT_SERVICE_ACCOUNT_ANNOTATION];
+  if (account !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(account)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['metadata', 'annotations', WAYPOINT_SERVICE_ACCOUNT_ANNOTATION],
+      message: 'must be a DNS-1123 label (a service account name)',
     });
   }
 });

@@ -89,6 +89,12 @@ export interface ResourceApiOptions {
   maxValuesPerApply?: number;
   /** Where addresses in use come from besides the store (the registry's view); see `AddressSources`. */
   addresses?: AddressSources;
+  /**
+   * The status as it is now, for kinds whose status follows the running mesh (a waypoint Gateway is
+   * Programmed once its replicas run; a route is Accepted once a waypoint serves its parent); undefined
+   * keeps the status written at apply.
+   */
+  liveStatus?: (object: StoredObject) => StoredObject['status'] | undefined;
 }
 
 /** What an apply checks Service clusterIPs and workload addresses against, besides the store. */
@@ -108,12 +114,19 @@ export class ResourceApi {
   private readonly maxObjects: number;
   private readonly maxValues: number;
   private readonly addresses: AddressSources;
+  private readonly liveStatus: ResourceApiOptions['liveStatus'];
 
   constructor(store: Store, opts: ResourceApiOptions = {}) {
     this.store = store;
     this.maxObjects = opts.maxObjectsPerApply ?? DEFAULT_MAX_OBJECTS_PER_APPLY;
     this.maxValues = opts.maxValuesPerApply ?? DEFAULT_MAX_VALUES_PER_APPLY;
     this.addresses = opts.addresses ?? {};
+    this.liveStatus = opts.liveStatus;
+  }
+
+  private withLiveStatus(object: StoredObject): StoredObject {
+    const status = this.liveStatus?.(object);
+    return status === undefined ? object : { ...object, status };
   }
 
   /**
@@ -313,7 +326,7 @@ export class ResourceApi {
         detail: { key: refKey(ref) },
       });
     }
-    return found.object;
+    return this.withLiveStatus(found.object);
   }
 
   list(query: ListQuery): StoredObject[] {
@@ -324,7 +337,7 @@ export class ResourceApi {
       .filter((r) => r.object.kind === info.kind)
       .filter((r) => !info.namespaced || query.namespace === undefined || namespaceOf(r) === query.namespace)
       .filter((r) => match(r.object.metadata.labels))
-      .map((r) => r.object)
+      .map((r) => this.withLiveStatus(r.object))
       .sort(byNamespaceAndName);
   }
 }

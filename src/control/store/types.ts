@@ -11,7 +11,8 @@ export type StoredObject = Resource & {
     generation: number;
     creationTimestamp: string;
   };
-  status?: { conditions?: Condition[] };
+  /** Conditions written at apply; the control plane may add live fields when it is read (addresses, parents). */
+  status?: { conditions?: Condition[]; [field: string]: unknown };
 };
 
 export interface StoredResource {

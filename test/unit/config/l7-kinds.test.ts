@@ -345,7 +345,6 @@ describe('config: catalogue and durations', () => {
 
 describe('config: status of kinds no proxy acts on yet', () => {
   const waiting: Array<[string, unknown]> = [
-    ['Gateway', gateway(waypointSpec)],
     ['HTTPRoute', http([{ backendRefs: [svcRef('web')] }])],
     ['GRPCRoute', grpc([{ backendRefs: [svcRef('api')] }])],
     ['DestinationRule', dr({ host: 'web' })],
@@ -357,9 +356,15 @@ describe('config: status of kinds no proxy acts on yet', () => {
       assert.ok(r.ok, JSON.stringify(!r.ok && r.errors));
       const [c] = r.conditions;
       assert.deepEqual([c!.type, c!.status, c!.reason], ['Accepted', 'Unknown', 'Pending']);
-      assert.match(c!.message, /does not run waypoints yet/);
+      assert.match(c!.message, /nothing acts on (it|this one)/);
     });
   }
+  it('a waypoint Gateway is Pending at apply: its status follows its replicas when read', () => {
+    const r = validateResource(gateway(waypointSpec));
+    assert.ok(r.ok);
+    assert.deepEqual([r.conditions[0]!.status, r.conditions[0]!.reason], ['Unknown', 'Pending']);
+    assert.match(r.conditions[0]!.message, /the control plane deploys this waypoint/);
+  });
   it('a kind the mesh enforces is Accepted True', () => {
     const r = validateResource({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop' } });
     assert.ok(r.ok);
