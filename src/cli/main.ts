@@ -8,6 +8,7 @@ import { labCommand } from './lab.ts';
 import { derivedViews, describeCommand, proxyStatusCommand } from './mesh.ts';
 import { sampleCommand } from './sample.ts';
 import { checkCommand, downCommand, upCommand } from './up.ts';
+import { waypointCommand } from './waypoint.ts';
 import { ztunnelCommand, ztunnelConfigCommand } from './ztunnel.ts';
 
 /** Exit codes: 0 success, 1 a reported error, 2 bad usage, 70 a bug (an unexpected exception). */
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   program.addCommand(proxyStatusCommand());
   program.addCommand(ztunnelCommand());
   program.addCommand(ztunnelConfigCommand());
+  program.addCommand(waypointCommand());
   program.addCommand(deleteCommand());
   program.addCommand(caCommand());
   applyToAll(program, (cmd) => cmd.exitOverride().showHelpAfterError());
