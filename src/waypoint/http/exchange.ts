@@ -1,0 +1,441 @@
+// One request through the waypoint, in fixed phases: route it (decide), answer it locally or forward it
+// (attempts, retries within the budget, timeouts, mirrors), stream the response back, and record it
+// (one access-log line and the Istio request metrics, always, in `finally`).
+
+import { performance } from 'node:perf_hooks';
+import { describeError } from '../../errors/index.ts';
+import type { Logger } from '../../log/index.ts';
+import type { RequestLabels } from '../../telemetry/index.ts';
+import type { RouteDecision, RouteRequest } from '../route-types.ts';
+import { type Picker, RetryBudget } from './balance.ts';
+import { BodyFeed, RETRY_BUFFER_BYTES } from './body.ts';
+import type { Downstream } from './downstream.ts';
+import {
+  downstreamResponseHeaders,
+  first,
+  type Headers,
+  shadowAuthority,
+  upstreamRequestHeaders,
+} from './headers.ts';
+import {
+  FLAGS,
+  type LocalReply,
+  NO_HEALTHY_UPSTREAM,
+  resetBeforeHeaders,
+  UPSTREAM_TIMEOUT,
+} from './replies.ts';
+import type { ConnectionMeta, Endpoint, ProxyDeps } from './types.ts';
+import {
+  UpstreamError,
+  type UpstreamExchange,
+  type UpstreamHead,
+  type UpstreamPool,
+  type UpstreamResponse,
+} from './upstream.ts';
+
+type Forward = Extract<RouteDecision, { kind: 'forward' }>;
+
+/** What the proxy shares across requests: dependencies, upstream connections, per-backend state. */
+export interface ProxyContext {
+  deps: ProxyDeps;
+  pool: UpstreamPool;
+  pick: Picker;
+  budgets: Map<string, RetryBudget>;
+  accessLog: Logger;
+  random: () => number;
+  serviceHost: (service: string) => string;
+}
+
+/** The connection a request arrived on: its meta, and the protocol spoken to backends for it. */
+export interface ConnectionState {
+  meta: ConnectionMeta;
+  upstream: 'http1' | 'h2c';
+}
+
+/** What the access log and the metrics say of one request; filled in as the phases run. */
+export interface RequestRecord {
+  method: string;
+  path: string;
+  authority: string;
+  protocol: string;
+  service: string;
+  route?: string;
+  backend?: string;
+  upstream?: string;
+  endpoint?: Endpoint;
+  status: number;
+  flags: string;
+  grpc_status?: string;
+  attempts: number;
+  bytes_received: number;
+  bytes_sent: number;
+  duration_ms: number;
+  source_principal: string;
+  error?: string;
+}
+
+function isGrpc(headers: Headers): boolean {
+  return (first(headers['content-type']) ?? '').startsWith('application/grpc');
+}
+
+function budgetFor(ctx: ProxyContext, key: string): RetryBudget {
+  let b = ctx.budgets.get(key);
+  if (!b) {
+    b = new RetryBudget();
+    ctx.budgets.set(key, b);
+  }
+  return b;
+}
+
+/** Serves one request on `ds` for the connection `conn`; never throws. */
+export async function handleRequest(ds: Downstream, conn: ConnectionState, ctx: ProxyContext): Promise<void> {
+  const started = performance.now();
+  const rec: RequestRecord = {
+    method: ds.method,
+    path: ds.path,
+    authority: ds.authority,
+    protocol: ds.protocol,
+    service: conn.meta.service,
+    status: 0,
+    flags: FLAGS.none,
+    attempts: 0,
+    bytes_received: 0,
+    bytes_sent: 0,
+    duration_ms: 0,
+    source_principal: conn.meta.source.principal,
+  };
+  const grpc = isGrpc(ds.headers);
+  try {
+    const req: RouteRequest = {
+      method: ds.method,
+      path: ds.path,
+      headers: ds.headers,
+      authority: ds.authority,
+    };
+    let decision: RouteDecision;
+    try {
+      decision = ctx.deps.routes().decide(conn.meta.service, conn.meta.port, req, ctx.random);
+    } catch (err) {
+      rec.error = describeError(err);
+      decision = { kind: 'respond', status: 500, headers: {}, body: 'route evaluation failed', flags: '-' };
+    }
+    rec.route = decision.route;
+    if (decision.kind === 'respond') {
+      rec.flags = decision.flags || FLAGS.none;
+      localReply(
+        ds,
+        rec,
+        { status: decision.status, body: decision.body, flags: rec.flags },
+        decision.headers,
+      );
+      ds.body.resume(); // the body is not needed: let it drain so the connection can serve the next request
+      return;
+    }
+    await forward(ds, decision, conn, ctx, rec);
+  } catch (err) {
+    rec.error = describeError(err);
+    if (!ds.headersSent) localReply(ds, rec, { status: 500, body: 'internal error', flags: rec.flags });
+    else ds.reset();
+  } finally {
+    rec.duration_ms = Math.round((performance.now() - started) * 1000) / 1000;
+    record(ctx, conn, rec, grpc);
+  }
+}
+
+function localReply(ds: Downstream, rec: RequestRecord, reply: LocalReply, extra: Headers = {}): void {
+  rec.status = reply.status;
+  rec.flags = reply.flags;
+  if (ds.headersSent) {
+    ds.reset();
+    return;
+  }
+  const body = Buffer.from(reply.body);
+  ds.respond(
+    reply.status,
+    { 'content-type': 'text/plain', 'content-length': String(body.length), ...extra },
+    false,
+  );
+  rec.bytes_sent += body.length;
+  ds.sink.write(body);
+  ds.end();
+}
+
+type AttemptOutcome =
+  | { kind: 'response'; res: UpstreamResponse }
+  | { kind: 'failed'; err: UpstreamError }
+  | { kind: 'attemptTimeout' }
+  | { kind: 'stopped' };
+
+/** Waits for the attempt's response head, its per-try timeout, or `stop` (overall timeout, client gone). */
+function awaitAttempt(
+  ex: UpstreamExchange,
+  perTryMs: number | undefined,
+  stop: AbortSignal,
+): Promise<AttemptOutcome> {
+  return new Promise((resolve) => {
+    let timer: NodeJS.Timeout | undefined;
+    const done = (o: AttemptOutcome) => {
+      clearTimeout(timer);
+      stop.removeEventListener('abort', onStop);
+      resolve(o);
+    };
+    const onStop = () => done({ kind: 'stopped' });
+    if (stop.aborted) return done({ kind: 'stopped' });
+    stop.addEventListener('abort', onStop);
+    if (perTryMs !== undefined) timer = setTimeout(() => done({ kind: 'attemptTimeout' }), perTryMs);
+    ex.response.then(
+      (res) => done({ kind: 'response', res }),
+      (err: unknown) =>
+        done({
+          kind: 'failed',
+          err:
+            err instanceof UpstreamError
+              ? err
+              : new UpstreamError('connection termination', {} as Endpoint, err),
+        }),
+    );
+  });
+}
+
+function sleep(ms: number, stop: AbortSignal): Promise<void> {
+  if (ms <= 0 || stop.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      stop.removeEventListener('abort', done);
+      resolve();
+    }
+    stop.addEventListener('abort', done);
+  });
+}
+
+async function forward(
+  ds: Downstream,
+  d: Forward,
+  conn: ConnectionState,
+  ctx: ProxyContext,
+  rec: RequestRecord,
+): Promise<void> {
+  const backendKey = `${d.backend.service}:${d.backend.port}`;
+  rec.backend = backendKey;
+  const budget = budgetFor(ctx, backendKey);
+  const attempts = Math.max(1, d.retry?.attempts ?? 1);
+  const feed = new BodyFeed(ds.body, attempts > 1 ? RETRY_BUFFER_BYTES : 0);
+  const head: UpstreamHead = {
+    method: ds.method,
+    path: d.path,
+    authority: d.authority ?? ds.authority,
+    headers: upstreamRequestHeaders(ds.headers, d.requestHeaders),
+  };
+  for (const m of d.mirrors) if (ctx.random() < m.fraction) mirror(ctx, conn, m.backend, head, feed);
+
+  const stop = new AbortController();
+  let timedOut = false;
+  let clientGone = false;
+  let current: UpstreamExchange | undefined;
+  ds.onAbort(() => {
+    clientGone = true;
+    if (rec.flags === FLAGS.none) rec.flags = FLAGS.downstreamTermination;
+    current?.abort();
+    stop.abort();
+  });
+  const overall =
+    d.timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          timedOut = true;
+          current?.abort();
+          stop.abort();
+        }, d.timeoutMs);
+  let retrySlot = false;
+  const releaseSlot = () => {
+    if (retrySlot) budget.retryFinished();
+    retrySlot = false;
+  };
+  budget.requestStarted();
+  try {
+    for (let attempt = 1; ; attempt++) {
+      const endpoint = ctx.pick(backendKey, ctx.deps.endpoints(d.backend));
+      if (!endpoint) {
+        localReply(ds, rec, NO_HEALTHY_UPSTREAM);
+        return;
+      }
+      rec.attempts = attempt;
+      rec.endpoint = endpoint;
+      rec.upstream = `${endpoint.address}:${endpoint.port}`;
+      const ex = ctx.pool.request(endpoint, conn.upstream, head);
+      current = ex;
+      feed.attach(ex.body);
+      const outcome = await awaitAttempt(ex, d.backendTimeoutMs, stop.signal);
+      releaseSlot();
+      if (outcome.kind === 'stopped') {
+        ex.abort();
+        if (timedOut) localReply(ds, rec, UPSTREAM_TIMEOUT);
+        return;
+      }
+      const retriable =
+        outcome.kind === 'failed' ||
+        (outcome.kind === 'attemptTimeout' && (d.retry?.codes.includes(504) ?? false)) ||
+        (outcome.kind === 'response' && (d.retry?.codes.includes(outcome.res.status) ?? false));
+      const more = attempt < attempts;
+      if (retriable && more && feed.replayable && budget.tryRetry()) {
+        retrySlot = true;
+        feed.detach();
+        ex.abort();
+        await sleep(d.retry?.backoffMs ?? 0, stop.signal);
+        if (stop.signal.aborted) {
+          if (timedOut) localReply(ds, rec, UPSTREAM_TIMEOUT);
+          return;
+        }
+        continue;
+      }
+      if (outcome.kind === 'attemptTimeout') {
+        ex.abort();
+        localReply(ds, rec, UPSTREAM_TIMEOUT);
+        return;
+      }
+      if (outcome.kind === 'failed') {
+        rec.error = describeError(outcome.err.cause ?? outcome.err);
+        localReply(ds, rec, resetBeforeHeaders(outcome.err.reason));
+        return;
+      }
+      if (retriable && d.retry && attempts > 1 && !more) rec.flags = FLAGS.retryLimit;
+      await deliver(ds, outcome.res, d, rec, stop.signal);
+      if (timedOut && rec.flags === FLAGS.none) rec.flags = FLAGS.timeout;
+      if (clientGone) ex.abort();
+      return;
+    }
+  } finally {
+    if (overall) clearTimeout(overall);
+    releaseSlot();
+    budget.requestFinished();
+    rec.bytes_received = feed.bytes;
+    if (!feed.complete && !clientGone) feed.discard();
+  }
+}
+
+/** Streams the backend's response to the client; a reset on the way resets the client's stream too. */
+async function deliver(
+  ds: Downstream,
+  res: UpstreamResponse,
+  d: Forward,
+  rec: RequestRecord,
+  stop: AbortSignal,
+): Promise<void> {
+  rec.status = res.status;
+  const headers = downstreamResponseHeaders(res.headers, d.responseHeaders);
+  ds.respond(res.status, headers, res.endOfStream);
+  if (res.endOfStream) {
+    rec.grpc_status = first(res.headers['grpc-status']);
+    return;
+  }
+  const body = res.body;
+  const sink = ds.sink;
+  const onDrain = () => body.resume();
+  sink.on('drain', onDrain);
+  body.on('data', (chunk: Buffer) => {
+    rec.bytes_sent += chunk.length;
+    if (!sink.writable) return;
+    if (!sink.write(chunk)) body.pause();
+  });
+  const stopped = new Promise<'stopped'>((resolve) => {
+    if (stop.aborted) resolve('stopped');
+    stop.addEventListener('abort', () => resolve('stopped'), { once: true });
+  });
+  try {
+    const how = await Promise.race([res.done.then(() => 'done' as const), stopped]);
+    if (how === 'stopped') {
+      ds.reset();
+      return;
+    }
+    const trailers = res.trailers();
+    rec.grpc_status = first(trailers?.['grpc-status']) ?? first(res.headers['grpc-status']);
+    ds.end(trailers && downstreamResponseHeaders(trailers, { set: [], add: [], remove: [] }));
+  } catch (err) {
+    rec.flags =
+      err instanceof UpstreamError && err.reason === 'remote reset'
+        ? FLAGS.remoteReset
+        : FLAGS.connectionTermination;
+    rec.error = describeError(err);
+    ds.reset();
+  } finally {
+    sink.off('drain', onDrain);
+  }
+}
+
+/** Sends a copy of the request to `backend`, fire and forget: its answer is read and dropped. */
+function mirror(
+  ctx: ProxyContext,
+  conn: ConnectionState,
+  backend: Forward['backend'],
+  head: UpstreamHead,
+  feed: BodyFeed,
+): void {
+  const key = `${backend.service}:${backend.port}`;
+  const endpoint = ctx.pick(key, ctx.deps.endpoints(backend));
+  if (!endpoint) return;
+  const ex = ctx.pool.request(endpoint, conn.upstream, {
+    ...head,
+    authority: shadowAuthority(head.authority),
+  });
+  ex.body.on('error', () => {});
+  feed.tap(ex.body);
+  ex.response.then(
+    (res) => {
+      res.body.resume();
+      res.done.catch(() => {});
+    },
+    (err) => ctx.deps.log.debug({ err: describeError(err), backend: key }, 'mirror request failed'),
+  );
+}
+
+function record(ctx: ProxyContext, conn: ConnectionState, rec: RequestRecord, grpc: boolean): void {
+  const { meta } = conn;
+  const backend = rec.backend?.split(':')[0] ?? meta.service;
+  const [svcNamespace, svcName] = backend.split('/');
+  const dst = rec.endpoint?.labels ?? {};
+  const labels: RequestLabels = {
+    reporter: 'waypoint',
+    source_workload: meta.source.workload,
+    source_canonical_service: meta.source.canonicalService ?? meta.source.app,
+    source_canonical_revision: meta.source.canonicalRevision ?? meta.source.version ?? 'latest',
+    source_workload_namespace: meta.source.namespace,
+    source_principal: meta.source.principal,
+    source_app: meta.source.app,
+    source_version: meta.source.version,
+    source_cluster: meta.source.cluster,
+    destination_workload: dst.workload,
+    destination_workload_namespace: dst.namespace,
+    destination_principal: rec.endpoint?.identity,
+    destination_app: dst.app,
+    destination_version: dst.version,
+    destination_service:
+      backend === meta.service && meta.destination?.hostname
+        ? meta.destination.hostname
+        : ctx.serviceHost(backend),
+    destination_service_name: svcName,
+    destination_service_namespace: svcNamespace,
+    destination_canonical_service: dst.canonicalService ?? dst.app,
+    destination_canonical_revision:
+      dst.canonicalRevision ?? dst.version ?? (rec.endpoint ? 'latest' : undefined),
+    destination_cluster: dst.cluster ?? meta.destination?.cluster,
+    request_protocol: grpc ? 'grpc' : 'http',
+    response_code: String(rec.status),
+    grpc_response_status: grpc ? (rec.grpc_status ?? '') : '',
+    response_flags: rec.flags,
+    connection_security_policy: 'mutual_tls',
+  };
+  try {
+    ctx.deps.metrics.record(labels, {
+      durationMs: rec.duration_ms,
+      requestBytes: rec.bytes_received,
+      responseBytes: rec.bytes_sent,
+    });
+  } catch (err) {
+    ctx.deps.log.warn({ err: describeError(err) }, 'request metrics failed');
+  }
+  const { endpoint: _e, ...line } = rec;
+  if (rec.status >= 500 || rec.status === 0 || rec.error) ctx.accessLog.warn(line, 'access');
+  else ctx.accessLog.info(line, 'access');
+}

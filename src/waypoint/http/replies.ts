@@ -1,0 +1,59 @@
+// The answers the waypoint gives itself when the backend cannot, with Envoy's status, body text and
+// response flag, so operators read the same access logs and dashboards as with an Istio waypoint.
+
+/** Envoy's response flags that this proxy sets (`-`: none). */
+export const FLAGS = {
+  none: '-',
+  /** No route matched (set by the route table's own 404). */
+  noRoute: 'NR',
+  /** The backend has no endpoint that may take traffic. */
+  noHealthyUpstream: 'UH',
+  /** The upstream connection could not be opened. */
+  connectFailure: 'UF',
+  /** The request timed out (the whole exchange, or the last attempt). */
+  timeout: 'UT',
+  /** The backend reset the stream (HTTP/2 RST_STREAM). */
+  remoteReset: 'UR',
+  /** The backend's connection ended before the response did. */
+  connectionTermination: 'UC',
+  /** Retries were exhausted; the last (retriable) answer was passed on. */
+  retryLimit: 'URX',
+  /** The client went away before the response was complete. */
+  downstreamTermination: 'DC',
+} as const;
+
+export interface LocalReply {
+  status: number;
+  body: string;
+  flags: string;
+}
+
+export const NO_HEALTHY_UPSTREAM: LocalReply = {
+  status: 503,
+  body: 'no healthy upstream',
+  flags: FLAGS.noHealthyUpstream,
+};
+
+export const UPSTREAM_TIMEOUT: LocalReply = {
+  status: 504,
+  body: 'upstream request timeout',
+  flags: FLAGS.timeout,
+};
+
+/** Why an attempt failed before the backend's response headers. */
+export type ResetReason = 'connection failure' | 'remote reset' | 'connection termination';
+
+/** Envoy's 503 for an attempt that got no response headers, with the reason it gives. */
+export function resetBeforeHeaders(reason: ResetReason): LocalReply {
+  const flags =
+    reason === 'connection failure'
+      ? FLAGS.connectFailure
+      : reason === 'remote reset'
+        ? FLAGS.remoteReset
+        : FLAGS.connectionTermination;
+  return {
+    status: 503,
+    body: `upstream connect error or disconnect/reset before headers. reset reason: ${reason}`,
+    flags,
+  };
+}
