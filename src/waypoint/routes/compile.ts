@@ -1,0 +1,166 @@
+// HTTPRoutes and GRPCRoutes compiled into a RouteTable: every match of every rule of every route
+// attached to a service port, in precedence order, so `decide` only walks a list and acts on the
+// first match. Nothing here runs per request except `decide`.
+//
+// Producer and consumer routes. GAMMA lets a route in the Service's own namespace (producer) and a
+// route in a client's namespace (consumer) both attach to a Service; when both exist, the consumer
+// route is meant to apply only to requests from the consumer's namespace. `decide` is not told where
+// a request comes from, so Ambit attaches both to everyone and lets precedence choose between their
+// matches (then the older route, then `namespace/name`). A consumer route can therefore steer other
+// namespaces' requests too; the route status says nothing of this yet.
+//
+// HTTPRoutes and GRPCRoutes on one service port are never merged (the GRPCRoute spec: "Merging MUST
+// not be done between GRPCRoutes and HTTPRoutes"): a gRPC request (content-type application/grpc...)
+// is routed by the GRPCRoutes when there are any, every other request by the HTTPRoutes when there
+// are any, and by the GRPCRoutes otherwise. `hostnames` is not used to match in the mesh.
+
+import type { GRPCRouteResource, HTTPRouteResource } from '../../config/index.ts';
+import { NO_HEADER_EDITS, type RouteDecision, type RouteRequest, type RouteTable } from '../route-types.ts';
+import { attachedPorts, serviceParents } from './attach.ts';
+import { act } from './decide.ts';
+import {
+  compileGrpcMatch,
+  compileHttpMatch,
+  type GrpcMatch,
+  type GrpcRank,
+  grpcMatches,
+  type HttpMatch,
+  type HttpRank,
+  headerValue,
+  httpMatches,
+  viewRequest,
+} from './match.ts';
+import { compareGrpc, compareHttp, createdAt, type Position, type Ranked } from './precedence.ts';
+import { noRoute } from './responses.ts';
+import { type CompiledRule, compileRule } from './rules.ts';
+import { type AnyRoute, routeKey, routeNamespace, type ServiceLookup } from './shapes.ts';
+
+export interface RouteInput {
+  httpRoutes: HTTPRouteResource[];
+  grpcRoutes: GRPCRouteResource[];
+  services: ServiceLookup;
+}
+
+interface HttpEntry extends Ranked<HttpRank> {
+  match: HttpMatch;
+  rule: CompiledRule;
+}
+
+interface GrpcEntry extends Ranked<GrpcRank> {
+  match: GrpcMatch;
+  rule: CompiledRule;
+}
+
+/** The matches attached to one service port, each list in precedence order. */
+interface PortRoutes {
+  http: HttpEntry[];
+  grpc: GrpcEntry[];
+}
+
+const portKey = (service: string, port: number): string => `${service}|${port}`;
+
+/** The `service|port` keys `route` attaches to (each once, even if two parentRefs name the same port). */
+function attachmentKeys(route: AnyRoute, services: ServiceLookup): Set<string> {
+  const keys = new Set<string>();
+  for (const parent of serviceParents(route)) {
+    const attached = attachedPorts(parent, services);
+    if (attached.ok) for (const port of attached.ports) keys.add(portKey(parent.service, port));
+  }
+  return keys;
+}
+
+function position(route: AnyRoute, ruleIndex: number, matchIndex: number): Position {
+  return {
+    created: createdAt(route.metadata.creationTimestamp),
+    route: routeKey(route),
+    ruleIndex,
+    matchIndex,
+  };
+}
+
+function httpEntries(route: HTTPRouteResource, services: ServiceLookup): HttpEntry[] {
+  // An HTTPRoute without rules has the CRD's default: one rule matching `PathPrefix /`, no backend.
+  const rules = route.spec.rules ?? [{}];
+  return rules.flatMap((spec, ruleIndex) => {
+    const rule = compileRule(spec, routeKey(route), routeNamespace(route), services);
+    const matches = spec.matches?.length ? spec.matches : [undefined];
+    return matches.map((m, matchIndex) => {
+      const match = compileHttpMatch(m);
+      return { match, rule, rank: match.rank, position: position(route, ruleIndex, matchIndex) };
+    });
+  });
+}
+
+function grpcEntries(route: GRPCRouteResource, services: ServiceLookup): GrpcEntry[] {
+  return (route.spec.rules ?? []).flatMap((spec, ruleIndex) => {
+    const rule = compileRule(spec, routeKey(route), routeNamespace(route), services);
+    const matches = spec.matches?.length ? spec.matches : [undefined];
+    return matches.map((m, matchIndex) => {
+      const match = compileGrpcMatch(m);
+      return { match, rule, rank: match.rank, position: position(route, ruleIndex, matchIndex) };
+    });
+  });
+}
+
+function isGrpcRequest(req: RouteRequest): boolean {
+  return headerValue(req.headers, 'content-type')?.toLowerCase().startsWith('application/grpc') ?? false;
+}
+
+/** No route is attached to the service port: the request goes to the service itself, unchanged. */
+function toService(service: string, port: number, req: RouteRequest): RouteDecision {
+  return {
+    kind: 'forward',
+    backend: { service, port },
+    path: req.path,
+    requestHeaders: NO_HEADER_EDITS,
+    responseHeaders: NO_HEADER_EDITS,
+    mirrors: [],
+    extensionRefs: [],
+  };
+}
+
+export function compileRoutes(input: RouteInput): RouteTable {
+  const table = new Map<string, PortRoutes>();
+  const at = (key: string): PortRoutes => {
+    let routes = table.get(key);
+    if (routes === undefined) {
+      routes = { http: [], grpc: [] };
+      table.set(key, routes);
+    }
+    return routes;
+  };
+  for (const route of input.httpRoutes) {
+    const keys = attachmentKeys(route, input.services);
+    if (keys.size === 0) continue;
+    const entries = httpEntries(route, input.services);
+    for (const key of keys) at(key).http.push(...entries);
+  }
+  for (const route of input.grpcRoutes) {
+    const keys = attachmentKeys(route, input.services);
+    if (keys.size === 0) continue;
+    const entries = grpcEntries(route, input.services);
+    for (const key of keys) at(key).grpc.push(...entries);
+  }
+  for (const routes of table.values()) {
+    routes.http.sort(compareHttp);
+    routes.grpc.sort(compareGrpc);
+  }
+
+  return {
+    decide(service, port, req, random = Math.random) {
+      const routes = table.get(portKey(service, port));
+      if (routes === undefined) return toService(service, port, req);
+      const view = viewRequest(req);
+      const grpcRequest = isGrpcRequest(req);
+      const byGrpcRoutes = routes.grpc.length > 0 && (grpcRequest || routes.http.length === 0);
+      const arrival = { req, view, servicePort: port, grpc: byGrpcRoutes && grpcRequest, random };
+      if (byGrpcRoutes) {
+        for (const e of routes.grpc) if (grpcMatches(e.match, view)) return act(e.rule, undefined, arrival);
+        return noRoute(arrival.grpc);
+      }
+      for (const e of routes.http)
+        if (httpMatches(e.match, view)) return act(e.rule, e.match.prefix, arrival);
+      return noRoute(false);
+    },
+  };
+}
