@@ -28,6 +28,7 @@ export class BodyFeed {
     this.limit = keep;
     this.replayable = keep > 0;
     source.pause();
+    source.on('error', () => {}); // a client that leaves is seen by the exchange (onAbort), not here
     source.on('data', (chunk: Buffer) => this.onData(chunk));
     source.once('end', () => {
       this.ended = true;

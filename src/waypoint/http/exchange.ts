@@ -33,6 +33,9 @@ import {
   type UpstreamResponse,
 } from './upstream.ts';
 
+/** How long a mirror may take when its route sets no timeout. */
+const MIRROR_TIMEOUT_MS = 60_000;
+
 type Forward = Extract<RouteDecision, { kind: 'forward' }>;
 
 /** What the proxy shares across requests: dependencies, upstream connections, per-backend state. */
@@ -228,7 +231,8 @@ async function forward(
     authority: d.authority ?? ds.authority,
     headers: upstreamRequestHeaders(ds.headers, d.requestHeaders),
   };
-  for (const m of d.mirrors) if (ctx.random() < m.fraction) mirror(ctx, conn, m.backend, head, feed);
+  for (const m of d.mirrors)
+    if (ctx.random() < m.fraction) mirror(ctx, conn, m.backend, head, feed, d.timeoutMs);
 
   const stop = new AbortController();
   let timedOut = false;
@@ -371,6 +375,7 @@ function mirror(
   backend: Forward['backend'],
   head: UpstreamHead,
   feed: BodyFeed,
+  timeoutMs: number | undefined,
 ): void {
   const key = `${backend.service}:${backend.port}`;
   const endpoint = ctx.pick(key, ctx.deps.endpoints(backend));
@@ -381,12 +386,19 @@ function mirror(
   });
   ex.body.on('error', () => {});
   feed.tap(ex.body);
+  // A mirror lives at most as long as the route lets the primary (Envoy applies the route timeout to
+  // shadows too), so a silent mirror backend cannot hold a connection forever.
+  const limit = setTimeout(() => ex.abort(), timeoutMs ?? MIRROR_TIMEOUT_MS);
+  limit.unref();
   ex.response.then(
     (res) => {
       res.body.resume();
-      res.done.catch(() => {});
+      res.done.catch(() => {}).finally(() => clearTimeout(limit));
     },
-    (err) => ctx.deps.log.debug({ err: describeError(err), backend: key }, 'mirror request failed'),
+    (err) => {
+      clearTimeout(limit);
+      ctx.deps.log.debug({ err: describeError(err), backend: key }, 'mirror request failed');
+    },
   );
 }
 

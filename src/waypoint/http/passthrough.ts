@@ -59,19 +59,17 @@ export function handleUpgrade(
   socket.on('error', () => {});
   let decision: RouteDecision;
   try {
-    decision = ctx.deps
-      .routes()
-      .decide(
-        conn.meta.service,
-        conn.meta.port,
-        {
-          method: req.method ?? 'GET',
-          path: req.url ?? '/',
-          headers: req.headers,
-          authority: req.headers.host ?? '',
-        },
-        ctx.random,
-      );
+    decision = ctx.deps.routes().decide(
+      conn.meta.service,
+      conn.meta.port,
+      {
+        method: req.method ?? 'GET',
+        path: req.url ?? '/',
+        headers: req.headers,
+        authority: req.headers.host ?? '',
+      },
+      ctx.random,
+    );
   } catch (err) {
     line.error = describeError(err);
     decision = { kind: 'respond', status: 500, headers: {}, body: 'route evaluation failed', flags: '-' };

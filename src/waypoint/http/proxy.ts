@@ -65,6 +65,9 @@ export class HttpProxy {
       headersTimeout: HEADERS_TIMEOUT_MS,
       requestTimeout: REQUEST_TIMEOUT_MS,
     });
+    // Node sets up its connection tracking (what enforces headersTimeout, and what closeAllConnections
+    // closes) on 'listening', which a server fed only through emit('connection') never sees.
+    this.h1.emit('listening');
     this.h1.on('request', (req, res) => {
       const state = this.states.get(req.socket);
       if (!state) {
@@ -169,6 +172,7 @@ export class HttpProxy {
     for (const c of this.open) c.destroy();
     this.open.clear();
     this.h1.closeAllConnections();
+    this.h1.close(); // stops Node's connection-checking interval
     this.ctx.pool.close();
   }
 

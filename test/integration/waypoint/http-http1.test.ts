@@ -231,6 +231,66 @@ describe('waypoint HTTP/1.1', () => {
     assert.equal(got, 'ping-frame');
   });
 
+  test('a mirror gets a copy with a -shadow host; its silence never delays the primary', async (t) => {
+    const b = echoServer('a');
+    const bp = await listen(t, b.server);
+    const shadowed: Array<{ host?: string; body: string }> = [];
+    const mirror = http.createServer((req) => {
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (c: string) => {
+        body += c;
+      });
+      req.on('end', () => shadowed.push({ host: req.headers.host, body })); // and never answers
+    });
+    const mp = await listen(t, mirror);
+    const h = await harness(t, {
+      routes: table((req) =>
+        forwardTo('shop/reviews', 9080, req, {
+          mirrors: [{ backend: { service: 'shop/mirror', port: 9080 }, fraction: 1 }],
+        }),
+      ),
+      endpoints: { 'shop/reviews': [bp], 'shop/mirror': [mp] },
+    });
+    const res = await request(h.port, {
+      method: 'POST',
+      path: '/order',
+      headers: { host: 'reviews.shop:9080' },
+      body: 'two books',
+    });
+    assert.equal(res.status, 200);
+    assert.equal(JSON.parse(res.body).bytes, 9);
+    await eventually(() => shadowed.length === 1);
+    assert.deepEqual(shadowed[0], { host: 'reviews.shop-shadow:9080', body: 'two books' });
+  });
+
+  test('a per-try timeout on the last attempt answers 504 UT; an earlier one is retried', async (t) => {
+    let n = 0;
+    const sometimes = http.createServer((_req, res) => {
+      n++;
+      if (n === 1) return; // the first attempt hangs
+      res.end('late but fine');
+    });
+    const sp = await listen(t, sometimes);
+    const hang = http.createServer(() => {});
+    const hp = await listen(t, hang);
+    const h = await harness(t, {
+      routes: table((req) =>
+        forwardTo(req.path === '/hang' ? 'shop/hang' : 'shop/reviews', 9080, req, {
+          backendTimeoutMs: 100,
+          retry: { attempts: 2, codes: [504], backoffMs: 0 },
+        }),
+      ),
+      endpoints: { 'shop/reviews': [sp], 'shop/hang': [hp] },
+    });
+    const retried = await request(h.port, { path: '/' });
+    assert.equal(retried.status, 200);
+    assert.equal(retried.body, 'late but fine');
+    const timedOut = await request(h.port, { path: '/hang' });
+    assert.equal(timedOut.status, 504);
+    assert.equal(timedOut.body, 'upstream request timeout');
+  });
+
   test('the request timeout answers 504 upstream request timeout (UT)', async (t) => {
     const hang = http.createServer(() => {}); // never answers
     const hp = await listen(t, hang);
