@@ -4,7 +4,8 @@
 
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import * as http2 from 'node:http2';
-import type { Readable, Writable } from 'node:stream';
+import * as net from 'node:net';
+import type { Duplex, Readable, Writable } from 'node:stream';
 import { resetStream } from '../../hbone/index.ts';
 import type { Headers } from './headers.ts';
 
@@ -51,7 +52,10 @@ export function http1Downstream(req: IncomingMessage, res: ServerResponse): Down
       res.end();
     },
     reset() {
-      resetStream(req.socket);
+      // A TCP socket gets a real RST; the tunnel's stream is destroyed with an error, which Node sends
+      // as RST_STREAM (close(code) may end it cleanly first, see h2Downstream.reset).
+      if (req.socket instanceof net.Socket) resetStream(req.socket);
+      else (req.socket as Duplex).destroy(new Error('the upstream response was reset'));
     },
     onAbort(cb) {
       res.once('close', () => {
@@ -100,7 +104,9 @@ export function h2Downstream(stream: http2.ServerHttp2Stream, all: http2.Incomin
       stream.end();
     },
     reset() {
-      if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+      // destroy(err), not close(code): on a stream whose request side already ended, close() let the
+      // client see a clean end (rstCode 0) in Node 24; destroy with an error sends RST_STREAM INTERNAL_ERROR.
+      if (!stream.destroyed) stream.destroy(new Error('the upstream response was reset'));
     },
     onAbort(cb) {
       stream.once('close', () => {

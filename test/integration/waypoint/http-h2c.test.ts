@@ -176,6 +176,55 @@ describe('waypoint h2c and gRPC', () => {
     assert.equal(missing.body, 'nope');
   });
 
+  test('h2c: a client that cancels mid-body cancels the upstream stream (DC); an upstream reset resets the client stream (UR)', async (t) => {
+    const upstreamStreams = new Set<http2.ServerHttp2Stream>();
+    const cancelled: Array<number | undefined> = [];
+    let received = 0;
+    const backend = http2.createServer();
+    backend.on('stream', (stream, headers) => {
+      stream.on('error', () => {});
+      if (headers[':path'] === '/reset') {
+        stream.respond({ ':status': 200 });
+        stream.write('partial');
+        setImmediate(() => stream.destroy(new Error('backend broke')));
+        return;
+      }
+      upstreamStreams.add(stream);
+      stream.once('close', () => {
+        cancelled.push(stream.rstCode);
+        upstreamStreams.delete(stream);
+      });
+      stream.on('data', (c: Buffer) => {
+        received += c.length;
+      });
+    });
+    const bp = await listen(t, backend);
+    const h = await harness(t, {
+      routes: table((req) => forwardTo('shop/reviews', 9080, req)),
+      endpoints: { 'shop/reviews': [bp] },
+      protocol: 'http2',
+    });
+    const session = http2.connect(`http://${HOST}:${h.port}`);
+    t.after(() => session.destroy());
+    const upload = session.request({ ':path': '/upload', ':method': 'POST' });
+    upload.on('error', () => {});
+    upload.write(Buffer.alloc(10_000, 1));
+    await eventually(() => received >= 10_000 && upstreamStreams.size === 1);
+    upload.close(http2.constants.NGHTTP2_CANCEL);
+    await eventually(() => upstreamStreams.size === 0);
+    assert.equal(cancelled[0], http2.constants.NGHTTP2_CANCEL); // a reset, not a clean end of the upload
+    await eventually(() => h.access.length === 1);
+    assert.equal(h.access[0]!.flags, 'DC');
+
+    const reset = session.request({ ':path': '/reset' });
+    reset.on('data', () => {});
+    reset.on('error', () => {});
+    await new Promise((resolve) => reset.once('close', resolve));
+    assert.equal(reset.rstCode, http2.constants.NGHTTP2_INTERNAL_ERROR);
+    await eventually(() => h.access.length === 2);
+    assert.equal(h.access[1]!.flags, 'UR');
+  });
+
   test('auto: an HTTP/1 request line, the HTTP/2 preface, and anything else passed through as TCP', async (t) => {
     const h1 = http.createServer((_req, res) => res.end('h1 backend'));
     const h2 = http2.createServer((_req, res) => res.end('h2 backend'));
