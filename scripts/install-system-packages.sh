@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Debian packages Ambit's lab, tests and benchmarks use. Idempotent; needs root.
 set -euo pipefail
-packages=(iproute2 nftables procps curl wrk nghttp2-client redis-server redis-tools haproxy tcpdump openssl
+packages=(iproute2 nftables procps util-linux curl wrk nghttp2-client redis-server redis-tools haproxy tcpdump openssl
   python3 make g++)
 missing=()
 for p in "${packages[@]}"; do

@@ -187,6 +187,9 @@ async function meshUpLocked(opts: MeshOptions & { home: string }): Promise<Mesh>
         // control plane and Prometheus run) may scrape the node's metrics; never nodes or pods.
         '--metrics-allow',
         LAB_INFRASTRUCTURE_CIDRS.join(','),
+        // Waypoint replicas the control plane places on this node run in their lab pods.
+        '--lab-state',
+        lab.stateFile,
         ...(opts.ztunnelArgs ?? []),
       ],
       {

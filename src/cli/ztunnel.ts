@@ -34,6 +34,7 @@ interface ZtunnelFlags {
   maxHandshakesPerSource?: number;
   /** Milliseconds (parsed from the flag's duration). */
   idleTimeout?: number;
+  labState?: string;
 }
 
 /** An integer flag: anything else is refused with the flag's name (commander would pass NaN on). */
@@ -73,6 +74,10 @@ export function ztunnelCommand(): Command {
     .option('--token <token>', 'join token for the first start (or $AMBIT_JOIN_TOKEN)')
     .option('--trust-domain <domain>', 'SPIFFE trust domain', 'cluster.local')
     .option('--data-dir <dir>', 'node credential and admin socket (default $AMBIT_HOME/nodes/<node>)')
+    .option(
+      '--lab-state <file>',
+      "the lab's state file: run the waypoint replicas placed on this node in their lab pods",
+    )
     .addOption(
       new Option('--capture <driver>', 'traffic capture').choices(['nftables', 'none']).default('nftables'),
     )
@@ -150,6 +155,7 @@ export function ztunnelCommand(): Command {
         metricsAllow,
         limits,
         idleTimeoutMs: opts.idleTimeout,
+        labState: opts.labState,
       });
       await agent.start();
       console.log(`ztunnel for ${opts.node} ready`);

@@ -46,9 +46,13 @@ export interface ConnectContext {
   stream: http2.ServerHttp2Stream;
 }
 
-/** 200 with an upstream socket to splice to, or a refusal. */
+/**
+ * 200 with an upstream socket to splice to; 200 with `take`, which is handed the tunnel's stream itself
+ * once answered (a waypoint serves HTTP on it, with no copy between two sockets); or a refusal.
+ */
 export type ConnectDecision =
   | { status: 200; upstream: net.Socket; baggage?: string }
+  | { status: 200; take: (stream: http2.ServerHttp2Stream) => void; baggage?: string }
   | { status: 400 | 401 | 503; reason: string; flags?: string };
 
 /** One finished CONNECT, for metrics and the access log. */
@@ -390,6 +394,21 @@ export class HboneServer {
     }
     if (decision.status !== 200) {
       refuse(decision.status, decision.reason, authorityText, decision.flags);
+      return;
+    }
+    if ('take' in decision) {
+      if (stream.destroyed) {
+        record(200, {
+          authority: authorityText,
+          error: new Error('the client reset the stream before the answer'),
+        });
+        return;
+      }
+      stream.respond({
+        ':status': 200,
+        ...(decision.baggage === undefined ? {} : { baggage: decision.baggage }),
+      });
+      decision.take(stream);
       return;
     }
     const { upstream } = decision;

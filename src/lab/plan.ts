@@ -193,6 +193,8 @@ export function planUp(names: LabNames, count: number): IpStep[] {
     for (let j = 1; j <= count; j++) {
       if (j !== i) steps.push(inNs(ns, 'route', 'add', podSubnet(j), 'via', nodeAddress(j)));
     }
+    // The control plane reaches pods as a cluster's does: a waypoint pod dials it from its own address.
+    steps.push(inNs(names.net, 'route', 'add', podSubnet(i), 'via', nodeAddress(i)));
   }
   return steps;
 }

@@ -125,9 +125,14 @@ export interface SpawnOptions {
   logFd: number;
 }
 
-/** Starts a long-running command inside a namespace, detached, its output going to `logFd`. */
+/**
+ * Starts a long-running command inside a namespace, detached, its output going to `logFd`. It enters the
+ * network namespace only (nsenter), not a mount namespace of its own as `ip netns exec` would make: a lab
+ * part that adds pods (the control plane placing waypoint replicas) must add them where everyone sees
+ * them, and a node agent must see pods added after it started. nsenter execs, so the pid is kept.
+ */
 export function spawnInNetns(netns: string, argv: string[], opts: SpawnOptions): number {
-  const child = spawn('ip', ['netns', 'exec', netns, ...argv], {
+  const child = spawn('nsenter', [`--net=/run/netns/${netns}`, '--', ...argv], {
     detached: true,
     stdio: ['ignore', opts.logFd, opts.logFd],
     env: opts.env,
@@ -182,7 +187,12 @@ function signalNumber(signal: NodeJS.Signals): number {
 }
 
 /** The system tools the lab needs, each with the Debian package that brings it. */
-export const LAB_TOOLS: Record<string, string> = { ip: 'iproute2', sysctl: 'procps', nft: 'nftables' };
+export const LAB_TOOLS: Record<string, string> = {
+  ip: 'iproute2',
+  sysctl: 'procps',
+  nft: 'nftables',
+  nsenter: 'util-linux',
+};
 
 /** Throws when not root or when a tool is missing, saying how to fix it. */
 export async function checkPrerequisites(tools: Record<string, string> = LAB_TOOLS): Promise<void> {

@@ -10,6 +10,13 @@ export {
 } from './connections.ts';
 export { drain } from './drain.ts';
 export { adminHandler, HttpEndpoints, type HttpHandler, metricsHandler, readinessHandler } from './http.ts';
+export {
+  NODE_CREDENTIAL_FILE,
+  type NodeCredentialOptions,
+  obtainNodeCredential,
+  readNodeCredential,
+  saveNodeCredential,
+} from './node-credential.ts';
 export { proxyRegistry } from './registry.ts';
 export {
   CAPTURED_SOCKET,

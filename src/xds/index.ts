@@ -27,6 +27,7 @@ export {
   authorizationResource,
   grpcRouteResource,
   httpRouteResource,
+  mergeDelta,
   type PolicyRef,
   parseResource,
   policyRef,

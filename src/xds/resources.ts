@@ -120,3 +120,19 @@ export function parseResource<T>(schema: z.ZodType<T>, type: string, name: strin
     .join('; ');
   throw new Error(`${type} "${name}" is invalid: ${problems}`);
 }
+
+/**
+ * A copy of `current` with a delta applied; every upsert is parsed before anything is copied, so a bad
+ * one throws (the delta is NACKed) and the proxy keeps its last good state.
+ */
+export function mergeDelta<T>(
+  current: ReadonlyMap<string, T>,
+  delta: { upserts: ReadonlyArray<{ name: string; value: unknown }>; removed: readonly string[] },
+  parse: (name: string, v: unknown) => T,
+): Map<string, T> {
+  const parsed = delta.upserts.map((u) => [u.name, parse(u.name, u.value)] as const);
+  const next = new Map(current);
+  for (const [name, value] of parsed) next.set(name, value);
+  for (const name of delta.removed) next.delete(name);
+  return next;
+}

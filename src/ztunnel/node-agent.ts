@@ -5,7 +5,6 @@
 // node's word, so a node credential cannot obtain an identity nobody placed on it.
 
 import { X509Certificate } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { isIPv4 } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +13,7 @@ import type { CaptureDriver } from '../capture/index.ts';
 import { AmbitError, describeError } from '../errors/index.ts';
 import { createCsr, generateKeyPair, nodeId } from '../identity/index.ts';
 import { logger } from '../log/index.ts';
+import { obtainNodeCredential, saveNodeCredential } from '../proxy/index.ts';
 import {
   CaClient,
   CONTROL_CHANNEL_OPTIONS,
@@ -24,6 +24,7 @@ import {
 import type { ConnectionLimits } from './limits.ts';
 import type { ZtunnelPorts } from './options.ts';
 import { isNodeLocal } from './plan.ts';
+import { WaypointRunner } from './waypoint-runner.ts';
 import { Ztunnel } from './ztunnel.ts';
 
 export interface NodeAgentOptions {
@@ -52,6 +53,11 @@ export interface NodeAgentOptions {
   limits?: Partial<ConnectionLimits>;
   /** Proxied connections idle this long are cut (see ZtunnelOptions.idleTimeoutMs). */
   idleTimeoutMs?: number;
+  /**
+   * The lab's state file: waypoint replicas placed on this node are run in their pods (the lab's pod
+   * namespaces). Without it, a waypoint placed here must be started by hand (`ambit waypoint`).
+   */
+  labState?: string;
 }
 
 export class NodeAgent {
@@ -67,6 +73,7 @@ export class NodeAgent {
   private enrolled = new Set<string>();
   private addresses: string[] = [];
   private addressTimer: NodeJS.Timeout | undefined;
+  private waypoints: WaypointRunner | undefined;
 
   constructor(opts: NodeAgentOptions) {
     this.opts = opts;
@@ -117,6 +124,11 @@ export class NodeAgent {
       this.trackAddresses();
       this.syncCapture();
     });
+    if (this.opts.labState) {
+      const runner = new WaypointRunner({ ...this.opts, labState: this.opts.labState, log: this.log });
+      this.waypoints = runner;
+      this.ztunnel.state.onChange((s) => runner.update(s.workloads.values()));
+    }
     this.addressTimer = setInterval(() => this.trackAddresses(), ADDRESS_POLL_MS);
     this.addressTimer.unref();
     this.scheduleRenewal();
@@ -125,6 +137,7 @@ export class NodeAgent {
   }
 
   async stop(): Promise<void> {
+    this.waypoints?.close();
     clearInterval(this.addressTimer);
     clearTimeout(this.captureRetry);
     clearTimeout(this.renewTimer);
@@ -190,47 +203,13 @@ export class NodeAgent {
     this.log.info('renewed the node credential');
   }
 
-  private async save(cred: NodeCredential): Promise<void> {
-    const file = join(this.opts.dataDir, 'node-credential.json');
-    await mkdir(this.opts.dataDir, { recursive: true, mode: 0o700 });
-    await writeFile(`${file}.tmp`, JSON.stringify(cred), { mode: 0o600 });
-    await rename(`${file}.tmp`, file);
+  private save(cred: NodeCredential): Promise<void> {
+    return saveNodeCredential(this.opts.dataDir, cred);
   }
 
   /** The saved node credential, or a new one from the join token. */
-  private async credential(): Promise<NodeCredential> {
-    const file = join(this.opts.dataDir, 'node-credential.json');
-    try {
-      const saved = JSON.parse(await readFile(file, 'utf8')) as NodeCredential;
-      const expired = Date.parse(new X509Certificate(saved.certChainPem).validTo) <= Date.now();
-      if (saved.node === this.opts.node && !expired) return saved;
-      this.log.warn(
-        { file, saved: saved.node, expired },
-        'the saved credential cannot be used; joining again',
-      );
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
-        this.log.warn({ err: describeError(err) }, 'unreadable node credential; joining again');
-    }
-    if (!this.opts.token) {
-      throw new AmbitError(
-        'AMBIT_ERR_NODE_NO_TOKEN',
-        `node "${this.opts.node}" has not joined yet: create a token with \`ambit control token create --node ${this.opts.node}\` and pass --token`,
-      );
-    }
-    const client = new CaClient({
-      address: this.opts.control,
-      trustDomain: this.opts.trustDomain,
-      trustBundlePem: this.opts.trustBundlePem,
-    });
-    try {
-      const cred = await client.join(this.opts.token, this.opts.node);
-      await this.save(cred);
-      this.log.info('joined the mesh');
-      return cred;
-    } finally {
-      client.close();
-    }
+  private credential(): Promise<NodeCredential> {
+    return obtainNodeCredential({ ...this.opts, log: this.log });
   }
 
   /** Keeps the ztunnel's view of the node's own addresses current: every one of them is the node. */

@@ -7,6 +7,7 @@ import {
   type AuthorizationResource,
   authorizationResource,
   type Delta,
+  mergeDelta,
   parseResource,
   type ServiceResource,
   serviceResource,
@@ -128,15 +129,17 @@ export class ZtunnelState {
     let revoked = s.revoked;
     switch (type) {
       case TYPE.workload:
-        workloads = merge(workloads, delta, (name, v) =>
+        workloads = mergeDelta(workloads, delta, (name, v) =>
           parseResource(workloadResource, 'workload', name, v),
         );
         break;
       case TYPE.service:
-        services = merge(services, delta, (name, v) => parseResource(serviceResource, 'service', name, v));
+        services = mergeDelta(services, delta, (name, v) =>
+          parseResource(serviceResource, 'service', name, v),
+        );
         break;
       case TYPE.authorization:
-        authorizations = merge(authorizations, delta, (name, v) =>
+        authorizations = mergeDelta(authorizations, delta, (name, v) =>
           parseResource(authorizationResource, 'authorization', name, v),
         );
         break;
@@ -178,17 +181,4 @@ export class ZtunnelState {
       shadowedVips: Object.fromEntries(s.shadowedVips),
     };
   }
-}
-
-/** A copy of `current` with the delta applied; every upsert is parsed before anything is copied. */
-function merge<T>(
-  current: Map<string, T>,
-  delta: Delta,
-  parse: (name: string, v: unknown) => T,
-): Map<string, T> {
-  const parsed = delta.upserts.map((u) => [u.name, parse(u.name, u.value)] as const);
-  const next = new Map(current);
-  for (const [name, value] of parsed) next.set(name, value);
-  for (const name of delta.removed) next.delete(name);
-  return next;
 }

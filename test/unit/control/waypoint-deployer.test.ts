@@ -51,10 +51,8 @@ describe('waypoint deployment plan', () => {
       ['node-1', 'node-2'],
       [],
     );
-    const perNode = add.reduce<Record<string, number>>(
-      (m, p) => ({ ...m, [p.node]: (m[p.node] ?? 0) + 1 }),
-      {},
-    );
+    const perNode: Record<string, number> = {};
+    for (const p of add) perNode[p.node] = (perNode[p.node] ?? 0) + 1;
     assert.deepEqual(Object.values(perNode).sort(), [1, 2]);
   });
 

@@ -66,7 +66,7 @@ describe('lab address plan', () => {
     }
   });
 
-  test("up routes each node to every other node's pod subnet via its underlay address", () => {
+  test("up routes each node, and the control plane's namespace, to every other node's pod subnet via its underlay address", () => {
     const n = labNames('t1');
     const routes = planUp(n, 3).filter((s) => s.args[0] === 'route');
     assert.deepEqual(
@@ -74,10 +74,13 @@ describe('lab address plan', () => {
       [
         [n.node(1), 'route', 'add', '198.18.2.0/24', 'via', '198.18.0.2'],
         [n.node(1), 'route', 'add', '198.18.3.0/24', 'via', '198.18.0.3'],
+        [n.net, 'route', 'add', '198.18.1.0/24', 'via', '198.18.0.1'],
         [n.node(2), 'route', 'add', '198.18.1.0/24', 'via', '198.18.0.1'],
         [n.node(2), 'route', 'add', '198.18.3.0/24', 'via', '198.18.0.3'],
+        [n.net, 'route', 'add', '198.18.2.0/24', 'via', '198.18.0.2'],
         [n.node(3), 'route', 'add', '198.18.1.0/24', 'via', '198.18.0.1'],
         [n.node(3), 'route', 'add', '198.18.2.0/24', 'via', '198.18.0.2'],
+        [n.net, 'route', 'add', '198.18.3.0/24', 'via', '198.18.0.3'],
       ],
     );
   });

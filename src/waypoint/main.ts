@@ -1,0 +1,75 @@
+// `ambit waypoint` as a process: one replica of a waypoint, on a node whose agent holds the node
+// credential in `dataDir` (the node agent starts it there in the lab; on a host, run it beside the
+// node's `ambit ztunnel` with the same data directory). It asks the CA for its own identity with that
+// credential; the CA signs it only for a waypoint replica the control plane placed on this node.
+
+import { describeError } from '../errors/index.ts';
+import { type SpiffeId, workloadId } from '../identity/index.ts';
+import { logger } from '../log/index.ts';
+import { obtainNodeCredential, readNodeCredential } from '../proxy/index.ts';
+import { CaClient, CONTROL_CHANNEL_OPTIONS, controlPlaneCredentials } from '../xds/index.ts';
+import { Waypoint, type WaypointPorts } from './waypoint.ts';
+
+export interface WaypointProcessOptions {
+  /** The node this replica runs on (whose credential is in `dataDir`). */
+  node: string;
+  dataDir: string;
+  /** The control plane's gRPC address, host:port. */
+  control: string;
+  trustDomain: string;
+  trustBundlePem: string;
+  /** For a node that has not joined yet. */
+  token?: string;
+  /** This replica's name (its pod). */
+  name: string;
+  namespace: string;
+  serviceAccount: string;
+  bindAddress?: string;
+  ports?: Partial<WaypointPorts>;
+}
+
+export async function startWaypoint(o: WaypointProcessOptions): Promise<Waypoint> {
+  const log = logger('waypoint').child({ waypoint: o.name });
+  await obtainNodeCredential({ ...o, log });
+  const identity: SpiffeId = workloadId(o.trustDomain, o.namespace, o.serviceAccount);
+  const waypoint = new Waypoint({
+    name: o.name,
+    identity,
+    trustBundlePem: o.trustBundlePem,
+    bindAddress: o.bindAddress,
+    ports: o.ports,
+    control: {
+      target: o.control,
+      credentials: (cert) => controlPlaneCredentials(o.trustDomain, o.trustBundlePem, cert),
+      channelOptions: CONTROL_CHANNEL_OPTIONS,
+    },
+    certificates: {
+      // The node agent renews the node credential in place: read it for each request.
+      fetch: async (id, csr) => {
+        const cred = await readNodeCredential(o.dataDir, o.node, log);
+        if (!cred) throw new Error(`no usable credential of node ${o.node} in ${o.dataDir}`);
+        const client = new CaClient({
+          address: o.control,
+          trustDomain: o.trustDomain,
+          trustBundlePem: cred.trustBundlePem,
+          credential: cred,
+        });
+        try {
+          return await client.fetch(id, csr);
+        } catch (err) {
+          log.warn({ identity: id, err: describeError(err) }, 'the CA refused the waypoint its certificate');
+          throw err;
+        } finally {
+          client.close();
+        }
+      },
+    },
+  });
+  try {
+    await waypoint.start();
+  } catch (err) {
+    await waypoint.stop().catch(() => {});
+    throw err;
+  }
+  return waypoint;
+}

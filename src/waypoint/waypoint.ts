@@ -1,0 +1,260 @@
+// The waypoint, assembled: a mesh workload with its own identity that terminates HBONE on 15008, serves
+// HTTP on each tunnel (routes, filters, retries, timeouts, request metrics: `http/`), and opens HBONE to
+// the chosen endpoint under its own identity, so the destination's ztunnel sees the waypoint as in Istio.
+// Its configuration comes from the config stream; without the control plane it keeps its last routes.
+
+import type * as http2 from 'node:http2';
+import type * as net from 'node:net';
+import type * as grpc from '@grpc/grpc-js';
+import { type ConnectContext, type ConnectDecision, HbonePool, HboneServer } from '../hbone/index.ts';
+import { CertificateManager, type CertificateSource, type SpiffeId, TrustBundle } from '../identity/index.ts';
+import { type Logger, logger } from '../log/index.ts';
+import {
+  drain,
+  HttpEndpoints,
+  listenTcp,
+  metricsHandler,
+  proxyRegistry,
+  readinessHandler,
+} from '../proxy/index.ts';
+import { RequestMetrics } from '../telemetry/index.ts';
+import { XdsClient } from '../xds/index.ts';
+import { HttpProxy } from './http/index.ts';
+import type { ConnectionMeta, Endpoint } from './http/types.ts';
+import type { BackendRef, RouteTable } from './route-types.ts';
+import { compileRoutes } from './routes/index.ts';
+import { WAYPOINT_TYPES, type WaypointSnapshot, WaypointState } from './state.ts';
+
+export const WAYPOINT_DEFAULT_PORTS = { hbone: 15008, metrics: 15020, readiness: 15021 } as const;
+export type WaypointPorts = { -readonly [K in keyof typeof WAYPOINT_DEFAULT_PORTS]: number };
+
+export interface WaypointOptions {
+  /** This replica's name (its pod): how the control plane knows it is running. */
+  name: string;
+  /** The waypoint's identity (`spiffe://<td>/ns/<ns>/sa/<service account>`). */
+  identity: SpiffeId;
+  /** The roots to trust before the config stream brings the bundle. */
+  trustBundlePem: string;
+  /** Where the listeners bind (default 0.0.0.0). */
+  bindAddress?: string;
+  ports?: Partial<WaypointPorts>;
+  control: {
+    target: string;
+    /** Built on every (re)connect with the waypoint's current certificate. */
+    credentials: (cert: { certChainPem: string; keyPem: string }) => grpc.ChannelCredentials;
+    channelOptions?: grpc.ChannelOptions;
+  };
+  /** Where the waypoint's own certificate comes from (the CA, through its node's credential). */
+  certificates: CertificateSource;
+  /** On stop: how long open requests may finish. */
+  drainMs?: number;
+  /** The port endpoints' ztunnels take HBONE on (15008; in-process tests give another). */
+  peerHbonePort?: number;
+}
+
+const HBONE_PORT = 15008;
+/** Tunnels from ztunnels held at once (each carries many requests). */
+const MAX_CONNECTIONS = 16_384;
+
+export class Waypoint {
+  readonly state = new WaypointState();
+  readonly metrics = proxyRegistry('waypoint');
+  private readonly opts: WaypointOptions;
+  private readonly log: Logger;
+  private readonly ports: WaypointPorts;
+  private readonly certs: CertificateManager;
+  private readonly pool: HbonePool;
+  private readonly hbone: HboneServer;
+  private readonly xds: XdsClient;
+  private readonly proxy: HttpProxy;
+  private readonly http = new HttpEndpoints();
+  private routes: RouteTable;
+  private listener: net.Server | undefined;
+  private ready = false;
+
+  constructor(opts: WaypointOptions) {
+    this.opts = opts;
+    this.ports = { ...WAYPOINT_DEFAULT_PORTS, ...opts.ports };
+    this.log = logger('waypoint').child({ waypoint: opts.name });
+    this.certs = new CertificateManager({
+      source: opts.certificates,
+      trustBundle: () => new TrustBundle(this.state.snapshot.trustBundlePem ?? opts.trustBundlePem),
+    });
+    this.pool = new HbonePool({ revoked: () => this.state.snapshot.revoked });
+    this.routes = compileRoutes(routeInput(this.state.snapshot));
+    this.state.onListenerError = (err) => this.log.error({ err }, 'a state listener failed');
+    this.state.onChange((s) => {
+      // A new configuration is compiled once; requests read the table current when they arrive.
+      this.routes = compileRoutes(routeInput(s));
+    });
+    this.proxy = new HttpProxy({
+      routes: () => this.routes,
+      endpoints: (backend) => endpointsOf(this.state.snapshot, backend),
+      connect: (endpoint, signal) => this.connect(endpoint, signal),
+      metrics: new RequestMetrics(this.metrics),
+      log: this.log,
+    });
+    this.hbone = new HboneServer({
+      certFor: () => this.material(),
+      onConnect: (c) => this.onConnect(c),
+      revoked: () => this.state.snapshot.revoked,
+    });
+    this.xds = new XdsClient({
+      target: opts.control.target,
+      credentials: () => {
+        const cert = this.certs.current(opts.identity);
+        if (!cert) throw new Error('the waypoint has no certificate yet');
+        return opts.control.credentials({ certChainPem: cert.chain.join(''), keyPem: cert.privateKeyPem });
+      },
+      channelOptions: opts.control.channelOptions,
+      node: { kind: 'waypoint', name: opts.name, build: 'ambit' },
+      types: [...WAYPOINT_TYPES],
+      apply: (type, delta) => this.state.apply(type, delta),
+    });
+  }
+
+  /** Fetches its certificate, listens, and resolves once the first configuration arrived. */
+  async start(opts: { waitForConfig?: boolean } = {}): Promise<void> {
+    this.certs.want([this.opts.identity]);
+    await this.certs.get(this.opts.identity);
+    const bind = this.opts.bindAddress ?? '0.0.0.0';
+    this.listener = await listenTcp({
+      host: bind,
+      port: this.ports.hbone,
+      maxConnections: MAX_CONNECTIONS,
+      log: this.log,
+      onSocket: (socket) => this.hbone.accept(socket, socket.localAddress ?? bind),
+    });
+    this.ports.hbone = (this.listener.address() as net.AddressInfo).port;
+    // As Istio's waypoint pods, the metrics port is open to whoever can reach the pod (Prometheus).
+    this.ports.metrics = await this.http.listen(
+      bind,
+      this.ports.metrics,
+      metricsHandler({ registry: this.metrics, mayScrape: () => true, refusal: () => '', log: this.log }),
+    );
+    this.ports.readiness = await this.http.listen(
+      bind,
+      this.ports.readiness,
+      readinessHandler(() => this.ready),
+    );
+    this.xds.start();
+    if (opts.waitForConfig !== false) await this.xds.whenSynced();
+    this.ready = true;
+    this.log.info({ ports: this.ports, identity: this.opts.identity }, 'waypoint ready');
+  }
+
+  boundPort(name: keyof WaypointPorts): number {
+    return this.ports[name];
+  }
+
+  async stop(): Promise<void> {
+    this.ready = false;
+    this.listener?.close();
+    await this.hbone.close(this.opts.drainMs ?? 5_000);
+    await drain(
+      () => this.proxy.active,
+      this.opts.drainMs ?? 5_000,
+      () => this.proxy.closeAll(),
+    );
+    this.xds.stop();
+    this.certs.close();
+    await this.pool.close();
+    this.http.close();
+  }
+
+  get configDump(): Record<string, unknown> {
+    return this.state.dump();
+  }
+
+  private material() {
+    const cert = this.certs.current(this.opts.identity);
+    const bundle = this.state.snapshot.trustBundlePem ?? this.opts.trustBundlePem;
+    if (!cert) return undefined;
+    return {
+      identity: cert.id,
+      certChainPem: cert.chain.join(''),
+      keyPem: cert.privateKeyPem,
+      trustBundlePem: bundle,
+    };
+  }
+
+  /** A tunnel for a service's `VIP:port` is served as HTTP (or TCP) by the proxy; anything else is refused. */
+  private onConnect(c: ConnectContext): ConnectDecision {
+    const s = this.state.snapshot;
+    const key = `${c.authority.address}:${c.authority.port}`;
+    const found = s.serviceByVipPort.get(key);
+    if (!found) return { status: 503, reason: `${key} is not a service port this waypoint knows` };
+    const { service, port } = found;
+    const source = s.workloadByIdentity.get(c.peerIdentity);
+    const meta: ConnectionMeta = {
+      service: service.key,
+      port: port.port,
+      protocol: protocolOf(port),
+      source: {
+        principal: c.peerIdentity,
+        workload: source?.name,
+        namespace: source?.namespace,
+        app: source?.labels.app,
+        version: source?.labels.version,
+      },
+      destination: { hostname: service.hostname },
+      peerAddress: c.peerAddress?.address,
+    };
+    return { status: 200, take: (stream: http2.ServerHttp2Stream) => this.proxy.serve(stream, meta) };
+  }
+
+  /** An HBONE tunnel to an endpoint under the waypoint's own identity. */
+  private async connect(endpoint: Endpoint, _signal: AbortSignal) {
+    const cert = await this.certs.get(this.opts.identity);
+    const material = {
+      identity: cert.id,
+      certChainPem: cert.chain.join(''),
+      keyPem: cert.privateKeyPem,
+      trustBundlePem: this.state.snapshot.trustBundlePem ?? this.opts.trustBundlePem,
+    };
+    const tunnel = await this.pool.connect({
+      source: () => material,
+      destination: { address: endpoint.address, port: this.opts.peerHbonePort ?? HBONE_PORT },
+      accepted: [endpoint.identity as SpiffeId],
+      authority: `${endpoint.address}:${endpoint.port}`,
+      headers: {},
+    });
+    return tunnel.stream;
+  }
+}
+
+/** Kubernetes' appProtocol first, then Istio's port-name prefixes; otherwise sniffed. */
+export function protocolOf(port: { name?: string; appProtocol?: string }): ConnectionMeta['protocol'] {
+  const p = (port.appProtocol ?? port.name?.split('-')[0] ?? '').toLowerCase();
+  if (p === 'http' || p === 'http1') return 'http';
+  if (p === 'http2' || p === 'kubernetes.io/h2c' || p === 'h2c') return 'http2';
+  if (p === 'grpc' || p === 'grpc-web') return 'grpc';
+  return 'auto';
+}
+
+function routeInput(s: WaypointSnapshot) {
+  return {
+    httpRoutes: [...s.httpRoutes.values()],
+    grpcRoutes: [...s.grpcRoutes.values()],
+    services: (key: string) => s.services.get(key),
+  };
+}
+
+/** The enrolled endpoints of a service port, each reached on its target port. */
+function endpointsOf(s: WaypointSnapshot, backend: BackendRef): Endpoint[] {
+  const svc = s.services.get(backend.service);
+  if (!svc) return [];
+  const out: Endpoint[] = [];
+  for (const ep of svc.endpoints) {
+    const port = ep.ports[String(backend.port)];
+    const w = s.workloads.get(ep.workload);
+    if (port === undefined || !w || !ep.enrolled) continue;
+    out.push({
+      address: ep.address,
+      port,
+      identity: w.identity,
+      labels: { workload: w.name, namespace: w.namespace, app: w.labels.app, version: w.labels.version },
+    });
+  }
+  return out;
+}
