@@ -44,7 +44,7 @@ export type {
   PeerAuthenticationResource,
 } from './kinds/security.ts';
 export type { TelemetryResource } from './kinds/telemetry.ts';
-export type { DestinationRuleResource } from './kinds/traffic.ts';
+export { type DestinationRuleResource, destinationRuleSchema } from './kinds/traffic.ts';
 export type { WorkloadEntryResource } from './kinds/workload-entry.ts';
 export { KINDS, type KindInfo, kindByCliName, kindByPlural, kindInfo } from './kinds.ts';
 export type { Condition } from './meta.ts';

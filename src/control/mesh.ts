@@ -109,6 +109,7 @@ export class MeshState extends EventEmitter {
       [TYPE.authorization, typeSnapshot(registry.authorizations.map((a) => [`${a.namespace}/${a.name}`, a]))],
       [TYPE.httpRoute, typeSnapshot(streamedRoutes(resources, 'HTTPRoute'))],
       [TYPE.grpcRoute, typeSnapshot(streamedRoutes(resources, 'GRPCRoute'))],
+      [TYPE.destinationRule, typeSnapshot(streamedRoutes(resources, 'DestinationRule'))],
     ]);
     for (const [type, items] of this.opts.extraTypes?.() ?? []) types.set(type, typeSnapshot(items));
     const previous = this.snapshot;
@@ -128,7 +129,7 @@ export class MeshState extends EventEmitter {
  */
 function streamedRoutes(
   resources: readonly Resource[],
-  kind: 'HTTPRoute' | 'GRPCRoute',
+  kind: 'HTTPRoute' | 'GRPCRoute' | 'DestinationRule',
 ): Array<[string, unknown]> {
   return resources
     .filter((r) => r.kind === kind)

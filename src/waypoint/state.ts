@@ -3,10 +3,11 @@
 // routes. One writer (`apply`) validates a whole delta before changing anything; a bad resource NACKs
 // it and the last good state keeps serving.
 
-import type { GRPCRouteResource, HTTPRouteResource } from '../config/index.ts';
+import type { DestinationRuleResource, GRPCRouteResource, HTTPRouteResource } from '../config/index.ts';
 import { RevocationList } from '../identity/index.ts';
 import {
   type Delta,
+  destinationRuleResource,
   grpcRouteResource,
   httpRouteResource,
   mergeDelta,
@@ -25,6 +26,8 @@ export interface WaypointSnapshot {
   readonly services: ReadonlyMap<string, ServiceResource>;
   readonly httpRoutes: ReadonlyMap<string, HTTPRouteResource>;
   readonly grpcRoutes: ReadonlyMap<string, GRPCRouteResource>;
+  /** DestinationRules by `namespace/name` (traffic policy for the backends). */
+  readonly destinationRules: ReadonlyMap<string, DestinationRuleResource>;
   readonly trustBundlePem: string | undefined;
   readonly revoked: RevocationList;
   readonly workloadByAddress: ReadonlyMap<string, WorkloadResource>;
@@ -43,9 +46,17 @@ export const WAYPOINT_TYPES: readonly TypeUrl[] = [
   TYPE.service,
   TYPE.httpRoute,
   TYPE.grpcRoute,
+  TYPE.destinationRule,
 ];
 
-type Maps = { -readonly [K in 'workloads' | 'services' | 'httpRoutes' | 'grpcRoutes']: WaypointSnapshot[K] };
+type Maps = {
+  -readonly [K in
+    | 'workloads'
+    | 'services'
+    | 'httpRoutes'
+    | 'grpcRoutes'
+    | 'destinationRules']: WaypointSnapshot[K];
+};
 
 function index(
   maps: Maps,
@@ -80,7 +91,13 @@ function index(
 
 export class WaypointState {
   private current: WaypointSnapshot = index(
-    { workloads: new Map(), services: new Map(), httpRoutes: new Map(), grpcRoutes: new Map() },
+    {
+      workloads: new Map(),
+      services: new Map(),
+      httpRoutes: new Map(),
+      grpcRoutes: new Map(),
+      destinationRules: new Map(),
+    },
     undefined,
     RevocationList.EMPTY,
     0,
@@ -104,6 +121,7 @@ export class WaypointState {
       services: s.services,
       httpRoutes: s.httpRoutes,
       grpcRoutes: s.grpcRoutes,
+      destinationRules: s.destinationRules,
     };
     let { trustBundlePem, revoked } = s;
     switch (type) {
@@ -125,6 +143,11 @@ export class WaypointState {
       case TYPE.grpcRoute:
         maps.grpcRoutes = mergeDelta(s.grpcRoutes, delta, (n, v) =>
           parseResource(grpcRouteResource, 'GRPCRoute', n, v),
+        );
+        break;
+      case TYPE.destinationRule:
+        maps.destinationRules = mergeDelta(s.destinationRules, delta, (n, v) =>
+          parseResource(destinationRuleResource, 'DestinationRule', n, v),
         );
         break;
       case TYPE.trustBundle: {
@@ -158,6 +181,7 @@ export class WaypointState {
       services: [...s.services.values()],
       httpRoutes: [...s.httpRoutes.values()],
       grpcRoutes: [...s.grpcRoutes.values()],
+      destinationRules: [...s.destinationRules.values()],
     };
   }
 }

@@ -25,6 +25,7 @@ export {
 export {
   type AuthorizationResource,
   authorizationResource,
+  destinationRuleResource,
   grpcRouteResource,
   httpRouteResource,
   mergeDelta,

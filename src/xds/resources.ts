@@ -7,7 +7,7 @@
 
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { grpcRouteSchema, httpRouteSchema } from '../config/index.ts';
+import { destinationRuleSchema, grpcRouteSchema, httpRouteSchema } from '../config/index.ts';
 import { l4Authorization, peerAuthSettings } from '../policy/index.ts';
 
 // Whatever the configuration accepts, the proxies accept: an address they could not take would
@@ -100,6 +100,7 @@ export const trustBundleResource = z.object({
 /** Routes travel as applied (validated again by the waypoint): the configuration's schema is their one definition. */
 export const httpRouteResource = httpRouteSchema;
 export const grpcRouteResource = grpcRouteSchema;
+export const destinationRuleResource = destinationRuleSchema;
 
 export type WaypointRef = z.infer<typeof waypointRef>;
 export type PolicyRef = z.infer<typeof policyRef>;

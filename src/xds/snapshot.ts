@@ -11,6 +11,7 @@ export const TYPE = {
   trustBundle: 'ambit.dev/TrustBundle',
   httpRoute: 'ambit.dev/HTTPRoute',
   grpcRoute: 'ambit.dev/GRPCRoute',
+  destinationRule: 'ambit.dev/DestinationRule',
 } as const;
 
 export type TypeUrl = (typeof TYPE)[keyof typeof TYPE] | (string & {});
