@@ -20,6 +20,7 @@ export const LAYERS: Record<string, number> = {
   samples: 3,
   xds: 3,
   proxy: 4,
+  routing: 4,
   control: 5,
   ztunnel: 5,
   waypoint: 5,

@@ -22,7 +22,7 @@ import { XdsClient } from '../xds/index.ts';
 import { HttpProxy } from './http/index.ts';
 import type { ConnectionMeta, Endpoint } from './http/types.ts';
 import type { BackendRef, RouteTable } from './route-types.ts';
-import { compileRoutes } from './routes/index.ts';
+import { compileRoutes } from '../routing/index.ts';
 import { WAYPOINT_TYPES, type WaypointSnapshot, WaypointState } from './state.ts';
 
 export const WAYPOINT_DEFAULT_PORTS = { hbone: 15008, metrics: 15020, readiness: 15021 } as const;

@@ -8,8 +8,8 @@ import {
   type HTTPRouteResource,
   validateResource,
 } from '../../../src/config/index.ts';
-import type { RouteDecision, RouteRequest } from '../../../src/waypoint/route-types.ts';
-import { compileRoutes } from '../../../src/waypoint/routes/index.ts';
+import type { RouteDecision, RouteRequest } from '../../../src/routing/index.ts';
+import { compileRoutes } from '../../../src/routing/index.ts';
 
 const services = (key: string) =>
   ['shop/web', 'shop/v1', 'shop/v2'].includes(key) ? { ports: [{ port: 8080 }] } : undefined;

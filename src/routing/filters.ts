@@ -2,9 +2,9 @@
 // edits, a redirect, a URL rewrite, mirrors and ExtensionRefs. Backend-level filters apply only when
 // that backend is chosen, after the rule's own (so a backend's `set` of a header wins over the rule's).
 
-import { type ExtensionRef, type HeaderEdits, type MirrorTarget, NO_HEADER_EDITS } from '../route-types.ts';
 import { resolveMirror } from './backends.ts';
 import type { Filter, MirrorSpec, PathModifierSpec, RedirectSpec, ServiceLookup } from './shapes.ts';
+import { type ExtensionRef, type HeaderEdits, type MirrorTarget, NO_HEADER_EDITS } from './types.ts';
 
 export interface Rewrite {
   path: PathModifierSpec | undefined;

@@ -1,7 +1,7 @@
 // The parts of a validated HTTPRoute or GRPCRoute the route engine reads, named once so every file
 // speaks of a Rule, a Filter or a BackendRefSpec rather than spelling out the config types.
 
-import type { GRPCRouteResource, HTTPRouteResource } from '../../config/index.ts';
+import type { GRPCRouteResource, HTTPRouteResource } from '../config/index.ts';
 
 export type AnyRoute = HTTPRouteResource | GRPCRouteResource;
 export type HttpRule = NonNullable<HTTPRouteResource['spec']['rules']>[number];

@@ -2,7 +2,7 @@
 // `port` attaches to that service port only; `sectionName` on a Service names a port by its name.
 // Parents of other kinds (a Gateway) are not the mesh's and are ignored here.
 
-import type { ParentRef } from '../../config/index.ts';
+import type { ParentRef } from '../config/index.ts';
 import { type AnyRoute, routeNamespace, type ServiceLookup } from './shapes.ts';
 
 export interface ServiceParent {

@@ -7,7 +7,7 @@
 // gRPC; an invalid backend is UNAVAILABLE (14), as GRPCRouteRule.backendRefs requires ("requests
 // that would have otherwise been routed to an invalid backend ... MUST receive an UNAVAILABLE status").
 
-import type { RouteDecision } from '../route-types.ts';
+import type { RouteDecision } from './types.ts';
 
 export type Respond = Extract<RouteDecision, { kind: 'respond' }>;
 

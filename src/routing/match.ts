@@ -2,9 +2,9 @@
 // GRPCRoute service, method and headers. Regular expressions are built here, never per request, and
 // match the whole value (as Envoy's safe_regex does), not a substring.
 
-import type { RouteRequest } from '../route-types.ts';
 import { hasPathPrefix, normalizePrefix, splitTarget } from './path.ts';
 import type { GrpcMatchSpec, HeaderMatchSpec, HttpMatchSpec, QueryMatchSpec } from './shapes.ts';
+import type { RouteRequest } from './types.ts';
 
 /** A request as matching reads it, built once per decision; the query is parsed only if a match asks. */
 export interface RequestView {

@@ -1,11 +1,11 @@
 // One route rule compiled once: its filters, its backends (each resolved, weighted, and carrying the
 // filters in force when it is chosen), its timeouts and its retry policy.
 
-import { parseDuration } from '../../config/index.ts';
-import type { RetryPolicy } from '../route-types.ts';
+import { parseDuration } from '../config/index.ts';
 import { type Resolved, resolveBackend } from './backends.ts';
 import { type CompiledFilters, compileFilters, mergeFilters } from './filters.ts';
 import type { Filter, GrpcRule, HttpRule, RetrySpec, ServiceLookup, TimeoutsSpec } from './shapes.ts';
+import type { RetryPolicy } from './types.ts';
 
 export interface CompiledBackend {
   /** Gateway API weight (default 1); 0 is never chosen. */

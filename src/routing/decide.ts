@@ -1,7 +1,6 @@
 // What a matched rule does with one request: answer a redirect, or choose a backend by weight and
 // forward with the filters in force for it; an invalid choice gets the invalid-backend answer.
 
-import type { MirrorTarget, RouteDecision, RouteRequest } from '../route-types.ts';
 import { pickWeighted } from './backends.ts';
 import type { RequestView } from './match.ts';
 import { modifyPath } from './path.ts';
@@ -9,6 +8,7 @@ import { redirectLocation } from './redirect.ts';
 import { invalidBackend, redirect } from './responses.ts';
 import type { CompiledRule } from './rules.ts';
 import type { RedirectSpec } from './shapes.ts';
+import type { MirrorTarget, RouteDecision, RouteRequest } from './types.ts';
 
 /** Where the request came in and how to draw random numbers, as `decide` received them. */
 export interface Arrival {

@@ -2,8 +2,8 @@
 // among a rule's backends. The same resolution feeds `decide` (an invalid backend's share of traffic
 // gets a 500) and the route's ResolvedRefs condition, so the two never disagree.
 
-import type { BackendRef } from '../route-types.ts';
 import type { BackendRefSpec, MirrorSpec, ServiceLookup } from './shapes.ts';
+import type { BackendRef } from './types.ts';
 
 /** Why a backendRef cannot be used, named by the ResolvedRefs reason Gateway API gives it. */
 export type BackendProblem = 'InvalidKind' | 'RefNotPermitted' | 'BackendNotFound';

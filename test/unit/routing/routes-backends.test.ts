@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { type HTTPRouteResource, validateResource } from '../../../src/config/index.ts';
-import type { RouteDecision, RouteRequest } from '../../../src/waypoint/route-types.ts';
-import { compileRoutes } from '../../../src/waypoint/routes/index.ts';
+import type { RouteDecision, RouteRequest } from '../../../src/routing/index.ts';
+import { compileRoutes } from '../../../src/routing/index.ts';
 
 const SERVICES: Record<string, Array<{ port: number; name?: string }>> = {
   'shop/web': [

@@ -14,8 +14,7 @@
 // is routed by the GRPCRoutes when there are any, every other request by the HTTPRoutes when there
 // are any, and by the GRPCRoutes otherwise. `hostnames` is not used to match in the mesh.
 
-import type { GRPCRouteResource, HTTPRouteResource } from '../../config/index.ts';
-import { NO_HEADER_EDITS, type RouteDecision, type RouteRequest, type RouteTable } from '../route-types.ts';
+import type { GRPCRouteResource, HTTPRouteResource } from '../config/index.ts';
 import { attachedPorts, serviceParents } from './attach.ts';
 import { act } from './decide.ts';
 import {
@@ -34,6 +33,7 @@ import { compareGrpc, compareHttp, createdAt, type Position, type Ranked } from 
 import { noRoute } from './responses.ts';
 import { type CompiledRule, compileRule } from './rules.ts';
 import { type AnyRoute, routeKey, routeNamespace, type ServiceLookup } from './shapes.ts';
+import { NO_HEADER_EDITS, type RouteDecision, type RouteRequest, type RouteTable } from './types.ts';
 
 export interface RouteInput {
   httpRoutes: HTTPRouteResource[];

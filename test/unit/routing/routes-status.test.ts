@@ -8,7 +8,7 @@ import {
   type HTTPRouteResource,
   validateResource,
 } from '../../../src/config/index.ts';
-import { routeParentStatuses, type StatusContext } from '../../../src/waypoint/routes/index.ts';
+import { routeParentStatuses, type StatusContext } from '../../../src/routing/index.ts';
 
 const SERVICES: Record<string, number[]> = {
   'shop/web': [80],

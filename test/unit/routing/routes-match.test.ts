@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { type HTTPRouteResource, validateResource } from '../../../src/config/index.ts';
-import type { RouteRequest } from '../../../src/waypoint/route-types.ts';
-import { compileRoutes } from '../../../src/waypoint/routes/index.ts';
+import type { RouteRequest } from '../../../src/routing/index.ts';
+import { compileRoutes } from '../../../src/routing/index.ts';
 
 const services = (key: string) =>
   ({ 'shop/web': { ports: [{ port: 80 }] }, 'shop/v1': { ports: [{ port: 8080 }] } })[key];

@@ -8,7 +8,7 @@
 // nothing enforces the route: `NoWaypoint` (no waypoint serves the Service) and `WaypointNotRunning`.
 // Neither is a missing parent, which is what NoMatchingParent says, and each has its own fix.
 
-import type { Condition, ParentRef } from '../../config/index.ts';
+import type { Condition, ParentRef } from '../config/index.ts';
 import { attachedPorts, type ServiceParent, serviceParents } from './attach.ts';
 import { type BackendProblem, resolveBackend, resolveMirror } from './backends.ts';
 import { type AnyRoute, type Filter, routeNamespace, type ServiceLookup } from './shapes.ts';
