@@ -71,8 +71,6 @@ function pending(message: string, generation: number | undefined): Condition {
 
 /** Kinds that need a waypoint to act on them and that the waypoint does not read yet. */
 const WAITING_FOR_WAYPOINTS: ReadonlySet<string> = new Set([
-  'HTTPRoute',
-  'GRPCRoute',
   'DestinationRule',
   'RateLimitPolicy',
   'Telemetry',
@@ -154,6 +152,14 @@ export function statusConditions(resource: Resource): Condition[] {
       ? 'valid and stored; the control plane deploys this waypoint, and its status follows its replicas'
       : 'valid and stored; Ambit runs Gateways of class istio-waypoint or ambit-waypoint only (the control plane deploys those), so nothing acts on this one';
     return [pending(message, resource.metadata.generation)];
+  }
+  if (resource.kind === 'HTTPRoute' || resource.kind === 'GRPCRoute') {
+    return [
+      pending(
+        'valid and stored; the waypoints of its parent Services route it, and its status follows them when read (status.parents)',
+        resource.metadata.generation,
+      ),
+    ];
   }
   if (WAITING_FOR_WAYPOINTS.has(resource.kind)) {
     return [

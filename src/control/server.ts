@@ -6,12 +6,20 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { z } from 'zod';
-import { type GatewayResource, type Resource, WAYPOINT_CLASSES, waypointReplicas } from '../config/index.ts';
+import {
+  type GatewayResource,
+  type GRPCRouteResource,
+  type HTTPRouteResource,
+  type Resource,
+  WAYPOINT_CLASSES,
+  waypointReplicas,
+} from '../config/index.ts';
 import { AmbitError } from '../errors/index.ts';
 import { DEFAULT_TRUST_DOMAIN, type SpiffeId } from '../identity/index.ts';
 import { Lab } from '../lab/index.ts';
 import { logger } from '../log/index.ts';
 import { preparePrivateDir, requireAddon } from '../os/index.ts';
+import { routeParentStatuses } from '../routing/index.ts';
 import { CERTIFICATE_SERVICE_NAME, TYPE } from '../xds/index.ts';
 import { AdminServer, type Scope, type View } from './api/admin.ts';
 import { AdminTokens } from './api/admin-tokens.ts';
@@ -33,7 +41,7 @@ import { GATEWAY_NAME_LABEL, issueNamespace, type RegistryOptions } from './regi
 import { EmbeddedStore, type Store, type StoredObject } from './store/index.ts';
 import { ConfigStreamServer } from './stream.ts';
 import { WaypointDeployer } from './waypoint-deployer.ts';
-import { gatewayStatus } from './waypoint-status.ts';
+import { gatewayStatus, routeSummary } from './waypoint-status.ts';
 
 const log = logger('control');
 
@@ -325,28 +333,45 @@ function readyNodes(stream: ConfigStreamServer, caService: CaService): string[] 
   return [...new Set(names)].sort();
 }
 
-/** The status that follows the running mesh: a waypoint Gateway's `Programmed` and addresses. */
+/**
+ * The status that follows the running mesh: a waypoint Gateway's `Programmed` and addresses; a route's
+ * parents (Gateway API RouteParentStatus: Accepted once a running waypoint serves the parent Service,
+ * ResolvedRefs), with `conditions` summing them up for `ambit get`.
+ */
 function liveStatus(
   object: StoredObject,
   mesh: MeshState,
   stream: ConfigStreamServer,
 ): StoredObject['status'] | undefined {
-  if (object.kind !== 'Gateway') return undefined;
-  const gw = object as unknown as GatewayResource & StoredObject;
-  if (!WAYPOINT_CLASSES.includes(gw.spec.gatewayClassName)) return undefined;
-  const namespace = gw.metadata.namespace ?? 'default';
+  const isRoute = object.kind === 'HTTPRoute' || object.kind === 'GRPCRoute';
+  if (object.kind !== 'Gateway' && !isRoute) return undefined;
   const connected = new Set(
     stream
       .status()
       .filter((p) => p.kind === 'waypoint')
       .map((p) => p.name),
   );
-  const replicas = mesh.registry.workloads
-    .filter(
-      (w) => w.isWaypoint && w.namespace === namespace && w.labels[GATEWAY_NAME_LABEL] === gw.metadata.name,
-    )
-    .map((w) => ({ name: w.name, node: w.node, addresses: w.addresses, running: connected.has(w.name) }));
-  return gatewayStatus(object, replicas, waypointReplicas(gw));
+  const replicasOf = (namespace: string, name: string) =>
+    mesh.registry.workloads
+      .filter((w) => w.isWaypoint && w.namespace === namespace && w.labels[GATEWAY_NAME_LABEL] === name)
+      .map((w) => ({ name: w.name, node: w.node, addresses: w.addresses, running: connected.has(w.name) }));
+  if (!isRoute) {
+    const gw = object as unknown as GatewayResource & StoredObject;
+    if (!WAYPOINT_CLASSES.includes(gw.spec.gatewayClassName)) return undefined;
+    const replicas = replicasOf(gw.metadata.namespace ?? 'default', gw.metadata.name);
+    return gatewayStatus(object, replicas, waypointReplicas(gw));
+  }
+  const services = new Map(mesh.registry.services.map((s) => [s.key, s]));
+  const parents = routeParentStatuses(object as unknown as HTTPRouteResource | GRPCRouteResource, {
+    services: (key) => services.get(key),
+    waypointFor: (key) => {
+      const wp = services.get(key)?.waypoint;
+      if (!wp?.declared) return undefined;
+      const running = replicasOf(wp.namespace, wp.name).some((r) => r.running);
+      return { name: `${wp.namespace}/${wp.name}`, running };
+    },
+  });
+  return { conditions: routeSummary(parents, object.metadata.generation), parents };
 }
 
 /** How often expired entries leave the issued-certificate records and the revocation list. */

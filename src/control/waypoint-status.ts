@@ -60,3 +60,37 @@ export function gatewayStatus(
     addresses: running.flatMap((r) => r.addresses.map((value) => ({ type: 'IPAddress', value }))),
   };
 }
+
+/**
+ * One `Accepted` condition summing up a route's parents (Gateway API keeps conditions per parent; this
+ * is for `ambit get`): True when every parent accepted it, else the first refusal's reason and message.
+ */
+export function routeSummary(
+  parents: ReadonlyArray<{ parentRef: { name: string }; conditions: Condition[] }>,
+  generation: number | undefined,
+): Condition[] {
+  const refused = parents
+    .map((p) => ({ p, c: p.conditions.find((c) => c.type === 'Accepted') }))
+    .find(({ c }) => c?.status !== 'True');
+  const base =
+    parents.length === 0
+      ? {
+          status: 'False' as const,
+          reason: 'NoMatchingParent',
+          message: 'no parentRef names a Service: no waypoint routes it',
+        }
+      : refused
+        ? {
+            status: 'False' as const,
+            reason: refused.c?.reason ?? 'NoMatchingParent',
+            message: `parent ${refused.p.parentRef.name}: ${refused.c?.message ?? 'not accepted'}`,
+          }
+        : {
+            status: 'True' as const,
+            reason: 'Accepted',
+            message: 'every parent Service is served by a running waypoint',
+          };
+  return [
+    { type: 'Accepted', ...base, ...(generation === undefined ? {} : { observedGeneration: generation }) },
+  ];
+}

@@ -345,8 +345,6 @@ describe('config: catalogue and durations', () => {
 
 describe('config: status of kinds no proxy acts on yet', () => {
   const waiting: Array<[string, unknown]> = [
-    ['HTTPRoute', http([{ backendRefs: [svcRef('web')] }])],
-    ['GRPCRoute', grpc([{ backendRefs: [svcRef('api')] }])],
     ['DestinationRule', dr({ host: 'web' })],
     ['Telemetry', tel({})],
   ];
@@ -357,6 +355,14 @@ describe('config: status of kinds no proxy acts on yet', () => {
       const [c] = r.conditions;
       assert.deepEqual([c!.type, c!.status, c!.reason], ['Accepted', 'Unknown', 'Pending']);
       assert.match(c!.message, /nothing acts on (it|this one)/);
+    });
+  }
+  for (const doc of [http([{ backendRefs: [svcRef('web')] }]), grpc([{ backendRefs: [svcRef('api')] }])]) {
+    it(`${(doc as { kind: string }).kind} is Pending at apply: its status follows its parents' waypoints when read`, () => {
+      const r = validateResource(doc);
+      assert.ok(r.ok);
+      assert.deepEqual([r.conditions[0]!.status, r.conditions[0]!.reason], ['Unknown', 'Pending']);
+      assert.match(r.conditions[0]!.message, /status follows them when read/);
     });
   }
   it('a waypoint Gateway is Pending at apply: its status follows its replicas when read', () => {
