@@ -138,6 +138,10 @@ export function describeCommand(): Command {
           console.log(
             `  ${e.name}  ${e.address}  node=${e.node ?? '-'}  mesh=${e.enrolled ? 'ambient' : 'none'}`,
           );
+        console.log('Routes:');
+        const routes = await attachedRoutes(client(cmd), s.namespace, s.name);
+        if (routes.length === 0) console.log('  none (requests go to the service itself)');
+        for (const r of routes) console.log(`  ${r}`);
         return;
       }
       const w = res.workload!;
@@ -196,4 +200,38 @@ export function proxyStatusCommand(): Command {
         ),
       );
     });
+}
+
+interface RouteView {
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  spec: { parentRefs?: Array<{ kind?: string; name: string; namespace?: string }> };
+  status?: { conditions?: Array<{ type: string; status: string; reason: string; message: string }> };
+}
+
+/** The HTTPRoutes and GRPCRoutes whose parentRefs name the Service, each with its Accepted condition. */
+async function attachedRoutes(
+  api: ReturnType<typeof client>,
+  namespace: string,
+  name: string,
+): Promise<string[]> {
+  const out: string[] = [];
+  for (const plural of ['httproutes', 'grpcroutes']) {
+    const list = await api.call<{ items: RouteView[] }>(
+      'GET',
+      `/apis/gateway.networking.k8s.io/v1/${plural}`,
+    );
+    for (const r of list.items) {
+      const own = r.metadata.namespace ?? 'default';
+      const attached = (r.spec.parentRefs ?? []).some(
+        (p) => p.kind === 'Service' && p.name === name && (p.namespace ?? own) === namespace,
+      );
+      if (!attached) continue;
+      const c = r.status?.conditions?.find((x) => x.type === 'Accepted');
+      out.push(
+        `${r.kind} ${own}/${r.metadata.name}  Accepted=${c?.status ?? 'Unknown'} (${c?.reason ?? '-'}): ${c?.message ?? ''}`,
+      );
+    }
+  }
+  return out;
 }
