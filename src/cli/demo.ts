@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { parseManifests } from '../config/index.ts';
 import { AmbitError } from '../errors/index.ts';
-import { ambitHome, DEFAULT_LAB, Lab, type PodSpec } from '../lab/index.ts';
+import { ambitHome, defaultLabName, Lab, type PodSpec } from '../lab/index.ts';
 import { meshUp } from './up.ts';
 
 const MANIFEST = resolve(import.meta.dirname, '../../examples/storefront/mesh.yaml');
@@ -57,7 +57,7 @@ async function waitServing(lab: Lab, pod: string, url: string): Promise<void> {
 
 export async function runDemo(): Promise<{ frontendVip: string; ratingsVip: string }> {
   // On a mesh that is already up, use it as it is (whatever its node count); else bring up two nodes.
-  const current = await new Lab({ home: ambitHome(), name: DEFAULT_LAB }).status();
+  const current = await new Lab({ home: ambitHome(), name: defaultLabName() }).status();
   const { lab, admin } = await meshUp({ nodes: current?.nodes.length ?? 2 });
   const existing = new Set((await lab.status())?.pods.map((p) => p.name));
   for (const pod of PODS) if (!existing.has(pod.name)) await lab.addPod(pod);

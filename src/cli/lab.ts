@@ -1,10 +1,10 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { DEFAULT_LAB, Lab, type LabStatus, parseLabels } from '../lab/index.ts';
+import { defaultLabName, Lab, type LabStatus, parseLabels } from '../lab/index.ts';
 import { table } from './output.ts';
 
 function labFrom(cmd: Command): Lab {
   const opts = cmd.optsWithGlobals<{ lab?: string }>();
-  return new Lab({ name: opts.lab ?? process.env.AMBIT_LAB ?? DEFAULT_LAB });
+  return new Lab({ name: opts.lab ?? defaultLabName() });
 }
 
 function intArg(name: string) {

@@ -16,7 +16,7 @@ import {
   CONTROL_ADDRESS,
   CONTROL_TARGET,
   checkPrerequisites,
-  DEFAULT_LAB,
+  defaultLabName,
   LAB_TOOLS,
   Lab,
   nodeGateway,
@@ -117,7 +117,7 @@ async function meshUpLocked(opts: MeshOptions & { home: string }): Promise<Mesh>
   const home = opts.home;
   const { controlDir, nodesDir } = paths(home);
   const timeoutMs = opts.timeoutMs ?? 60_000;
-  const lab = new Lab({ home, name: opts.lab ?? DEFAULT_LAB });
+  const lab = new Lab({ home, name: opts.lab ?? defaultLabName() });
   const nodes = opts.nodes ?? 2;
   await lab.up(nodes);
   const admin = meshAdmin(home);
@@ -249,7 +249,7 @@ export async function meshDown(
   opts: { home?: string; lab?: string; keepData?: boolean } = {},
 ): Promise<void> {
   const home = opts.home ?? ambitHome();
-  await new Lab({ home, name: opts.lab ?? DEFAULT_LAB }).down();
+  await new Lab({ home, name: opts.lab ?? defaultLabName() }).down();
   if (!opts.keepData) {
     const { controlDir, nodesDir } = paths(home);
     await rm(controlDir, { recursive: true, force: true });

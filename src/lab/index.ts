@@ -4,6 +4,7 @@
 export {
   CONTROL_TARGET,
   DEFAULT_LAB,
+  defaultLabName,
   Lab,
   type LabOptions,
   type LabStatus,

@@ -45,13 +45,18 @@ import {
 const log = logger('lab');
 
 export const DEFAULT_LAB = 'lab';
+
+/** The lab a command acts on when none is named: `$AMBIT_LAB`, else `lab`. */
+export function defaultLabName(env: NodeJS.ProcessEnv = process.env): string {
+  return env.AMBIT_LAB || DEFAULT_LAB;
+}
 /** `run`/`exec` target for the bridge's namespace, where the lab's control plane runs. */
 export const CONTROL_TARGET = 'control';
 
 export interface LabOptions {
   /** Data directory; `$AMBIT_HOME` or /var/lib/ambit by default. */
   home?: string;
-  /** Keeps labs apart on one host: namespaces are named `ambit-<name>-…`. Default `lab`. */
+  /** Keeps labs apart on one host: namespaces are named `ambit-<name>-…`. Default `$AMBIT_LAB`, else `lab`. */
   name?: string;
 }
 
@@ -99,7 +104,7 @@ export class Lab {
   private readonly homeDir: string;
 
   constructor(opts: LabOptions = {}) {
-    this.name = validateLabName(opts.name ?? DEFAULT_LAB);
+    this.name = validateLabName(opts.name ?? defaultLabName());
     this.names = labNames(this.name);
     this.homeDir = opts.home ?? ambitHome();
     this.store = new LabStore(this.homeDir, this.name);
