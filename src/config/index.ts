@@ -17,6 +17,7 @@ export {
 } from './fields.ts';
 export { type ConfigIssue, formatIssue, formatPath } from './issues.ts';
 export type { NamespaceResource, ServiceResource } from './kinds/core.ts';
+export { GRPC_STATUS_CODES, type HTTPFaultResource, httpFaultSchema } from './kinds/fault.ts';
 export {
   type GatewayResource,
   MAX_WAYPOINT_REPLICAS,

@@ -3,6 +3,7 @@
 
 import type { z } from 'zod';
 import { namespaceSchema, serviceSchema } from './kinds/core.ts';
+import { httpFaultSchema } from './kinds/fault.ts';
 import { gatewaySchema } from './kinds/gateway.ts';
 import { rateLimitPolicySchema } from './kinds/ratelimit.ts';
 import { grpcRouteSchema, httpRouteSchema } from './kinds/routes.ts';
@@ -110,6 +111,7 @@ export const KINDS: readonly KindInfo[] = [
     true,
     rateLimitPolicySchema,
   ),
+  kind('HTTPFault', 'ambit.dev', 'v1alpha1', 'httpfaults', ['hf', 'httpfault'], true, httpFaultSchema),
   kind('Telemetry', 'telemetry.istio.io', 'v1', 'telemetries', ['telemetry'], true, telemetrySchema, [
     'v1alpha1',
   ]),
