@@ -19,10 +19,11 @@ import {
 } from '../config/index.ts';
 import { AmbitError, hasCode } from '../errors/index.ts';
 import { ambitHome } from '../lab/index.ts';
-import { startWaypoint } from '../waypoint/index.ts';
+import { startWaypoint, waypointAdminSocket } from '../waypoint/index.ts';
 import { parseDuration } from './ca.ts';
 import { type AdminClient, adminClient, serverOption, tokenOption } from './client.ts';
 import { table } from './output.ts';
+import { adminGet } from './ztunnel.ts';
 
 /** The class `ambit waypoint apply` writes, as istioctl does (Ambit also accepts `ambit-waypoint`). */
 export const WAYPOINT_CLASS = 'istio-waypoint';
@@ -511,6 +512,92 @@ function withServer(cmd: Command): Command {
   return cmd.addOption(serverOption()).addOption(tokenOption());
 }
 
+interface ReplicaView {
+  name: string;
+  namespace: string;
+  node?: string;
+  isWaypoint: boolean;
+  labels: Record<string, string>;
+}
+
+/** `ambit waypoint config NAME [routes|clusters|endpoints|all]`: each replica's view, from its node's data directory. */
+async function config(
+  name: string,
+  what: 'routes' | 'clusters' | 'endpoints' | 'all',
+  opts: { namespace: string; output: OutputFormat; server?: string; token?: string },
+): Promise<void> {
+  const { items } = await adminClient(opts).call<{ items: ReplicaView[] }>(
+    'GET',
+    `/ambit/v1/workloads?namespace=${encodeURIComponent(opts.namespace)}`,
+  );
+  const replicas = items.filter(
+    (w) => w.isWaypoint && w.labels['gateway.networking.k8s.io/gateway-name'] === name && w.node,
+  );
+  if (replicas.length === 0) {
+    throw new AmbitError(
+      'AMBIT_ERR_CLI_NO_REPLICA',
+      `waypoint ${opts.namespace}/${name} has no replica placed on a node (see \`ambit waypoint status -n ${opts.namespace}\`)`,
+    );
+  }
+  const views = what === 'all' ? (['routes', 'clusters', 'endpoints'] as const) : ([what] as const);
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const r of replicas) {
+    const socket = waypointAdminSocket(join(ambitHome(), 'nodes', r.node!), r.name);
+    out[r.name] = {};
+    for (const v of views) out[r.name]![v] = await adminGet(socket, `/${v}`, 'waypoint');
+  }
+  if (opts.output === 'json') return void console.log(JSON.stringify(out, null, 2));
+  for (const [replica, got] of Object.entries(out)) {
+    console.log(`# ${opts.namespace}/${name} replica ${replica}`);
+    const routes = got.routes as { httpRoutes: RouteLike[]; grpcRoutes: RouteLike[] } | undefined;
+    if (routes) {
+      const rows = [...routes.httpRoutes, ...routes.grpcRoutes].map((r) => [
+        r.kind,
+        `${r.metadata.namespace ?? 'default'}/${r.metadata.name}`,
+        (r.spec.parentRefs ?? [])
+          .map((p) => `${p.kind ?? 'Gateway'}/${p.name}${p.port ? `:${p.port}` : ''}`)
+          .join(','),
+        String(r.spec.rules?.length ?? 0),
+      ]);
+      console.log(rows.length ? table(['KIND', 'ROUTE', 'PARENTS', 'RULES'], rows) : 'no routes');
+    }
+    const clusters = got.clusters as { clusters: Array<Record<string, string | number>> } | undefined;
+    if (clusters) {
+      console.log(
+        table(
+          ['CLUSTER', 'SERVICE', 'PROTOCOL', 'ENDPOINTS'],
+          clusters.clusters.map((c) => [
+            String(c.name),
+            String(c.service),
+            String(c.protocol),
+            String(c.endpoints),
+          ]),
+        ),
+      );
+    }
+    const endpoints = got.endpoints as
+      | {
+          endpoints: Array<{
+            cluster: string;
+            endpoints: Array<{ address: string; port: number; identity: string }>;
+          }>;
+        }
+      | undefined;
+    if (endpoints) {
+      const rows = endpoints.endpoints.flatMap((c) =>
+        c.endpoints.map((e) => [c.cluster, `${e.address}:${e.port}`, e.identity]),
+      );
+      console.log(rows.length ? table(['CLUSTER', 'ENDPOINT', 'IDENTITY'], rows) : 'no endpoints');
+    }
+  }
+}
+
+interface RouteLike {
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  spec: { parentRefs?: Array<{ kind?: string; name: string; port?: number }>; rules?: unknown[] };
+}
+
 /**
  * `ambit waypoint` and its subcommands. The parent has no action yet; its options are positional so
  * that options a later `ambit waypoint` process action adds (say `--token`) are never taken from a
@@ -577,7 +664,21 @@ export function waypointCommand(): Command {
     .option('--all', 'delete every waypoint in the namespace', false)
     .action(remove);
 
-  for (const cmd of [applyCmd, listCmd, statusCmd, deleteCmd]) {
+  const configCmd = new Command('config')
+    .description(
+      "what a waypoint's replicas hold, read from their admin sockets (as istioctl's proxy-config)",
+    )
+    .argument('<name>', 'the waypoint')
+    .addArgument(
+      new Command()
+        .createArgument('[what]', 'routes, clusters, endpoints or all')
+        .choices(['routes', 'clusters', 'endpoints', 'all'])
+        .default('all'),
+    )
+    .option('-o, --output <format>', 'table or json', parseOutput, 'table' as OutputFormat)
+    .action(config);
+
+  for (const cmd of [applyCmd, listCmd, statusCmd, deleteCmd, configCmd]) {
     waypoint.addCommand(withServer(namespaceOption(cmd)));
   }
   return waypoint;

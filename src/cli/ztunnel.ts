@@ -167,8 +167,8 @@ export function ztunnelCommand(): Command {
     });
 }
 
-/** GET a path from a ztunnel's admin endpoint, through its Unix socket. */
-function adminGet(socketPath: string, path: string): Promise<unknown> {
+/** GET a path from a proxy's (a ztunnel's, a waypoint's) admin endpoint, through its Unix socket. */
+export function adminGet(socketPath: string, path: string, proxy = 'ztunnel'): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const req = request({ socketPath, path, timeout: 10_000 }, (res) => {
       const chunks: Buffer[] = [];
@@ -179,7 +179,7 @@ function adminGet(socketPath: string, path: string): Promise<unknown> {
           reject(
             new AmbitError(
               'AMBIT_ERR_CLI_REQUEST',
-              `the ztunnel answered ${res.statusCode} for ${path}: ${text.trim()}`,
+              `the ${proxy} answered ${res.statusCode} for ${path}: ${text.trim()}`,
             ),
           );
           return;
@@ -188,7 +188,7 @@ function adminGet(socketPath: string, path: string): Promise<unknown> {
           resolve(JSON.parse(text));
         } catch (cause) {
           reject(
-            new AmbitError('AMBIT_ERR_CLI_REQUEST', `the ztunnel's answer for ${path} is not JSON`, {
+            new AmbitError('AMBIT_ERR_CLI_REQUEST', `the ${proxy}'s answer for ${path} is not JSON`, {
               cause,
             }),
           );
@@ -200,7 +200,7 @@ function adminGet(socketPath: string, path: string): Promise<unknown> {
       reject(
         new AmbitError(
           'AMBIT_ERR_CLI_UNREACHABLE',
-          `cannot reach the ztunnel admin socket ${socketPath} (${cause.message}); is the mesh up (\`ambit up\`)?`,
+          `cannot reach the ${proxy} admin socket ${socketPath} (${cause.message}); is the mesh up (\`ambit up\`)?`,
           { cause },
         ),
       ),

@@ -3,6 +3,7 @@
 // node's `ambit ztunnel` with the same data directory). It asks the CA for its own identity with that
 // credential; the CA signs it only for a waypoint replica the control plane placed on this node.
 
+import { join } from 'node:path';
 import { describeError } from '../errors/index.ts';
 import { type SpiffeId, workloadId } from '../identity/index.ts';
 import { logger } from '../log/index.ts';
@@ -28,6 +29,11 @@ export interface WaypointProcessOptions {
   ports?: Partial<WaypointPorts>;
 }
 
+/** Where a replica's admin socket is: in its node's data directory, by the replica's (pod's) name. */
+export function waypointAdminSocket(nodeDataDir: string, replica: string): string {
+  return join(nodeDataDir, 'waypoints', `${replica}.sock`);
+}
+
 export async function startWaypoint(o: WaypointProcessOptions): Promise<Waypoint> {
   const log = logger('waypoint').child({ waypoint: o.name });
   await obtainNodeCredential({ ...o, log });
@@ -38,6 +44,7 @@ export async function startWaypoint(o: WaypointProcessOptions): Promise<Waypoint
     trustBundlePem: o.trustBundlePem,
     bindAddress: o.bindAddress,
     ports: o.ports,
+    adminSocket: waypointAdminSocket(o.dataDir, o.name),
     control: {
       target: o.control,
       credentials: (cert) => controlPlaneCredentials(o.trustDomain, o.trustBundlePem, cert),

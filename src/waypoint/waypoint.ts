@@ -5,11 +5,14 @@
 
 import type * as http2 from 'node:http2';
 import type * as net from 'node:net';
+import { dirname } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { type ConnectContext, type ConnectDecision, HbonePool, HboneServer } from '../hbone/index.ts';
 import { CertificateManager, type CertificateSource, type SpiffeId, TrustBundle } from '../identity/index.ts';
 import { type Logger, logger } from '../log/index.ts';
+import { listenPrivateSocket, preparePrivateDir } from '../os/index.ts';
 import {
+  adminHandler,
   drain,
   HttpEndpoints,
   listenTcp,
@@ -17,12 +20,12 @@ import {
   proxyRegistry,
   readinessHandler,
 } from '../proxy/index.ts';
+import { compileRoutes } from '../routing/index.ts';
 import { RequestMetrics } from '../telemetry/index.ts';
 import { XdsClient } from '../xds/index.ts';
 import { HttpProxy } from './http/index.ts';
 import type { ConnectionMeta, Endpoint } from './http/types.ts';
 import type { BackendRef, RouteTable } from './route-types.ts';
-import { compileRoutes } from '../routing/index.ts';
 import { WAYPOINT_TYPES, type WaypointSnapshot, WaypointState } from './state.ts';
 
 export const WAYPOINT_DEFAULT_PORTS = { hbone: 15008, metrics: 15020, readiness: 15021 } as const;
@@ -48,6 +51,11 @@ export interface WaypointOptions {
   certificates: CertificateSource;
   /** On stop: how long open requests may finish. */
   drainMs?: number;
+  /**
+   * Its admin (config, routes, clusters, endpoints) on this Unix socket: 0600 in a 0700 directory, peers
+   * other than root and this process's user cut off (`ambit waypoint config` reads it).
+   */
+  adminSocket?: string;
   /** The port endpoints' ztunnels take HBONE on (15008; in-process tests give another). */
   peerHbonePort?: number;
 }
@@ -137,6 +145,16 @@ export class Waypoint {
       this.ports.readiness,
       readinessHandler(() => this.ready),
     );
+    const socket = this.opts.adminSocket;
+    if (socket) {
+      await preparePrivateDir(dirname(socket), {
+        code: 'AMBIT_ERR_WAYPOINT_ADMIN_DIR',
+        what: "the admin socket's directory",
+        log: this.log,
+      });
+      const admin = adminHandler(this.adminViews(), 'try /config_dump, /routes, /clusters or /endpoints\n');
+      await this.http.listenWith(admin, (server) => listenPrivateSocket(server, socket, { log: this.log }));
+    }
     this.xds.start();
     if (opts.waitForConfig !== false) await this.xds.whenSynced();
     this.ready = true;
@@ -164,6 +182,41 @@ export class Waypoint {
 
   get configDump(): Record<string, unknown> {
     return this.state.dump();
+  }
+
+  /** What `ambit waypoint config` shows: the routes, the backend services (clusters) and their endpoints. */
+  private adminViews(): Record<string, () => unknown> {
+    const snapshot = () => this.state.snapshot;
+    const clusters = () =>
+      [...snapshot().services.values()].flatMap((s) =>
+        s.ports.map((p) => ({
+          name: `${s.hostname}:${p.port}`,
+          service: s.key,
+          port: p.port,
+          protocol: protocolOf(p),
+          endpoints: endpointsOf(snapshot(), { service: s.key, port: p.port }),
+        })),
+      );
+    return {
+      '/config_dump': () => ({
+        name: this.opts.name,
+        identity: this.opts.identity,
+        ...this.state.dump(),
+        xds: { connected: this.xds.connected, lastError: this.xds.lastError, versions: this.xds.versions() },
+        certificates: this.certs.status(),
+        upstream: this.proxy.upstreamStats(),
+      }),
+      '/routes': () => ({
+        httpRoutes: [...snapshot().httpRoutes.values()],
+        grpcRoutes: [...snapshot().grpcRoutes.values()],
+      }),
+      '/clusters': () => ({
+        clusters: clusters().map(({ endpoints, ...c }) => ({ ...c, endpoints: endpoints.length })),
+      }),
+      '/endpoints': () => ({
+        endpoints: clusters().map((c) => ({ cluster: c.name, endpoints: c.endpoints })),
+      }),
+    };
   }
 
   private material() {
