@@ -2,6 +2,7 @@
 // `kind/namespace/name`, or `kind/name` for cluster-scoped kinds (Namespace).
 
 import type { NamespaceResource, ServiceResource } from './kinds/core.ts';
+import type { HTTPFaultResource } from './kinds/fault.ts';
 import type { GatewayResource } from './kinds/gateway.ts';
 import type { RateLimitPolicyResource } from './kinds/ratelimit.ts';
 import type { GRPCRouteResource, HTTPRouteResource } from './kinds/routes.ts';
@@ -21,6 +22,7 @@ export type Resource =
   | GRPCRouteResource
   | DestinationRuleResource
   | RateLimitPolicyResource
+  | HTTPFaultResource
   | TelemetryResource;
 
 export type ResourceKind = Resource['kind'];

@@ -72,6 +72,7 @@ function pending(message: string, generation: number | undefined): Condition {
 /** Kinds that need a waypoint to act on them and that the waypoint does not read yet. */
 const WAITING_FOR_WAYPOINTS: ReadonlySet<string> = new Set([
   'DestinationRule',
+  'HTTPFault',
   'RateLimitPolicy',
   'Telemetry',
 ]);

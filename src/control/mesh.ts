@@ -110,6 +110,7 @@ export class MeshState extends EventEmitter {
       [TYPE.httpRoute, typeSnapshot(streamedRoutes(resources, 'HTTPRoute'))],
       [TYPE.grpcRoute, typeSnapshot(streamedRoutes(resources, 'GRPCRoute'))],
       [TYPE.destinationRule, typeSnapshot(streamedRoutes(resources, 'DestinationRule'))],
+      [TYPE.httpFault, typeSnapshot(streamedRoutes(resources, 'HTTPFault'))],
     ]);
     for (const [type, items] of this.opts.extraTypes?.() ?? []) types.set(type, typeSnapshot(items));
     const previous = this.snapshot;
@@ -129,7 +130,7 @@ export class MeshState extends EventEmitter {
  */
 function streamedRoutes(
   resources: readonly Resource[],
-  kind: 'HTTPRoute' | 'GRPCRoute' | 'DestinationRule',
+  kind: 'HTTPRoute' | 'GRPCRoute' | 'DestinationRule' | 'HTTPFault',
 ): Array<[string, unknown]> {
   return resources
     .filter((r) => r.kind === kind)

@@ -3,12 +3,18 @@
 // routes. One writer (`apply`) validates a whole delta before changing anything; a bad resource NACKs
 // it and the last good state keeps serving.
 
-import type { DestinationRuleResource, GRPCRouteResource, HTTPRouteResource } from '../config/index.ts';
+import type {
+  DestinationRuleResource,
+  GRPCRouteResource,
+  HTTPFaultResource,
+  HTTPRouteResource,
+} from '../config/index.ts';
 import { RevocationList } from '../identity/index.ts';
 import {
   type Delta,
   destinationRuleResource,
   grpcRouteResource,
+  httpFaultResource,
   httpRouteResource,
   mergeDelta,
   parseResource,
@@ -28,6 +34,8 @@ export interface WaypointSnapshot {
   readonly grpcRoutes: ReadonlyMap<string, GRPCRouteResource>;
   /** DestinationRules by `namespace/name` (traffic policy for the backends). */
   readonly destinationRules: ReadonlyMap<string, DestinationRuleResource>;
+  /** HTTPFaults by `namespace/name` (what routes' ExtensionRef filters inject). */
+  readonly httpFaults: ReadonlyMap<string, HTTPFaultResource>;
   readonly trustBundlePem: string | undefined;
   readonly revoked: RevocationList;
   readonly workloadByAddress: ReadonlyMap<string, WorkloadResource>;
@@ -47,6 +55,7 @@ export const WAYPOINT_TYPES: readonly TypeUrl[] = [
   TYPE.httpRoute,
   TYPE.grpcRoute,
   TYPE.destinationRule,
+  TYPE.httpFault,
 ];
 
 type Maps = {
@@ -55,7 +64,8 @@ type Maps = {
     | 'services'
     | 'httpRoutes'
     | 'grpcRoutes'
-    | 'destinationRules']: WaypointSnapshot[K];
+    | 'destinationRules'
+    | 'httpFaults']: WaypointSnapshot[K];
 };
 
 function index(
@@ -97,6 +107,7 @@ export class WaypointState {
       httpRoutes: new Map(),
       grpcRoutes: new Map(),
       destinationRules: new Map(),
+      httpFaults: new Map(),
     },
     undefined,
     RevocationList.EMPTY,
@@ -122,6 +133,7 @@ export class WaypointState {
       httpRoutes: s.httpRoutes,
       grpcRoutes: s.grpcRoutes,
       destinationRules: s.destinationRules,
+      httpFaults: s.httpFaults,
     };
     let { trustBundlePem, revoked } = s;
     switch (type) {
@@ -148,6 +160,11 @@ export class WaypointState {
       case TYPE.destinationRule:
         maps.destinationRules = mergeDelta(s.destinationRules, delta, (n, v) =>
           parseResource(destinationRuleResource, 'DestinationRule', n, v),
+        );
+        break;
+      case TYPE.httpFault:
+        maps.httpFaults = mergeDelta(s.httpFaults, delta, (n, v) =>
+          parseResource(httpFaultResource, 'HTTPFault', n, v),
         );
         break;
       case TYPE.trustBundle: {
@@ -182,6 +199,7 @@ export class WaypointState {
       httpRoutes: [...s.httpRoutes.values()],
       grpcRoutes: [...s.grpcRoutes.values()],
       destinationRules: [...s.destinationRules.values()],
+      httpFaults: [...s.httpFaults.values()],
     };
   }
 }

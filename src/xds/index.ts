@@ -27,6 +27,7 @@ export {
   authorizationResource,
   destinationRuleResource,
   grpcRouteResource,
+  httpFaultResource,
   httpRouteResource,
   mergeDelta,
   type PolicyRef,

@@ -7,7 +7,7 @@
 
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { destinationRuleSchema, grpcRouteSchema, httpRouteSchema } from '../config/index.ts';
+import { destinationRuleSchema, grpcRouteSchema, httpFaultSchema, httpRouteSchema } from '../config/index.ts';
 import { l4Authorization, peerAuthSettings } from '../policy/index.ts';
 
 // Whatever the configuration accepts, the proxies accept: an address they could not take would
@@ -101,6 +101,7 @@ export const trustBundleResource = z.object({
 export const httpRouteResource = httpRouteSchema;
 export const grpcRouteResource = grpcRouteSchema;
 export const destinationRuleResource = destinationRuleSchema;
+export const httpFaultResource = httpFaultSchema;
 
 export type WaypointRef = z.infer<typeof waypointRef>;
 export type PolicyRef = z.infer<typeof policyRef>;

@@ -12,6 +12,7 @@ export const TYPE = {
   httpRoute: 'ambit.dev/HTTPRoute',
   grpcRoute: 'ambit.dev/GRPCRoute',
   destinationRule: 'ambit.dev/DestinationRule',
+  httpFault: 'ambit.dev/HTTPFault',
 } as const;
 
 export type TypeUrl = (typeof TYPE)[keyof typeof TYPE] | (string & {});
