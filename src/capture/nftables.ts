@@ -4,6 +4,7 @@
 
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { PORTS as MESH_PORTS } from '../config/index.ts';
 import { AmbitError } from '../errors/index.ts';
 import { logger } from '../log/index.ts';
 
@@ -11,7 +12,11 @@ const execFileP = promisify(execFile);
 const log = logger('capture');
 
 export const TABLE = 'ambit';
-export const PORTS = { outbound: 15001, inboundPlaintext: 15006, inboundHbone: 15008 } as const;
+export const PORTS = {
+  outbound: MESH_PORTS.outbound,
+  inboundPlaintext: MESH_PORTS.inboundPlaintext,
+  inboundHbone: MESH_PORTS.hbone,
+} as const;
 
 /** The capture contract; an in-pod driver (rules inside each pod's namespace) can implement it too. */
 export interface CaptureDriver {

@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { Command, InvalidArgumentError } from 'commander';
 import lockfile from 'proper-lockfile';
+import { PORTS } from '../config/index.ts';
 import { AmbitError } from '../errors/index.ts';
 import {
   ambitHome,
@@ -132,7 +133,7 @@ async function meshUpLocked(opts: MeshOptions & { home: string }): Promise<Mesh>
       '--data-dir',
       controlDir,
       '--grpc-listen',
-      `${CONTROL_ADDRESS}:15010`,
+      `${CONTROL_ADDRESS}:${PORTS.controlGrpc}`,
       '--lab-state',
       lab.stateFile,
       // The underlay (nodes, the control plane, the lab's infrastructure), loopback and each pod gateway:
@@ -178,7 +179,7 @@ async function meshUpLocked(opts: MeshOptions & { home: string }): Promise<Mesh>
         '--node',
         node,
         '--control',
-        `${CONTROL_ADDRESS}:15010`,
+        `${CONTROL_ADDRESS}:${PORTS.controlGrpc}`,
         '--ca-bundle',
         bundle,
         '--data-dir',

@@ -13,6 +13,7 @@ import {
   isDns1123Label,
   isDns1123Subdomain,
   type NamespaceResource,
+  PORTS,
   WAYPOINT_CLASSES,
   WAYPOINT_FOR,
   type WaypointFor,
@@ -143,7 +144,7 @@ export function waypointGateway(spec: WaypointSpec): WaypointGateway {
     },
     spec: {
       gatewayClassName: WAYPOINT_CLASS,
-      listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }],
+      listeners: [{ name: 'mesh', port: PORTS.hbone, protocol: 'HBONE' }],
     },
   };
 }

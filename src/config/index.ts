@@ -50,6 +50,7 @@ export type { WorkloadEntryResource } from './kinds/workload-entry.ts';
 export { KINDS, type KindInfo, kindByCliName, kindByPlural, kindInfo } from './kinds.ts';
 export type { Condition } from './meta.ts';
 export { type ParsedManifests, parseManifests } from './parse.ts';
+export { PORTS } from './ports.ts';
 export {
   ofKind,
   type Resource,

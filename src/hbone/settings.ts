@@ -2,10 +2,11 @@
 // HTTP/2 flow-control windows large enough that one stream can fill the pipe.
 
 import type { Settings } from 'node:http2';
+import { PORTS } from '../config/index.ts';
 import { AmbitError } from '../errors/index.ts';
 import { HBONE_ERRORS } from './errors.ts';
 
-export const HBONE_PORT = 15008;
+export const HBONE_PORT = PORTS.hbone;
 const MiB = 1024 * 1024;
 
 export interface FlowControl {

@@ -7,6 +7,7 @@ import type * as http2 from 'node:http2';
 import type * as net from 'node:net';
 import { dirname } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
+import { PORTS } from '../config/index.ts';
 import { type ConnectContext, type ConnectDecision, HbonePool, HboneServer } from '../hbone/index.ts';
 import { CertificateManager, type CertificateSource, type SpiffeId, TrustBundle } from '../identity/index.ts';
 import { type Logger, logger } from '../log/index.ts';
@@ -28,7 +29,11 @@ import type { ConnectionMeta, Endpoint } from './http/types.ts';
 import type { BackendRef, RouteTable } from './route-types.ts';
 import { WAYPOINT_TYPES, type WaypointSnapshot, WaypointState } from './state.ts';
 
-export const WAYPOINT_DEFAULT_PORTS = { hbone: 15008, metrics: 15020, readiness: 15021 } as const;
+export const WAYPOINT_DEFAULT_PORTS = {
+  hbone: PORTS.hbone,
+  metrics: PORTS.metrics,
+  readiness: PORTS.readiness,
+} as const;
 export type WaypointPorts = { -readonly [K in keyof typeof WAYPOINT_DEFAULT_PORTS]: number };
 
 export interface WaypointOptions {
@@ -60,7 +65,6 @@ export interface WaypointOptions {
   peerHbonePort?: number;
 }
 
-const HBONE_PORT = 15008;
 /** Tunnels from ztunnels held at once (each carries many requests). */
 const MAX_CONNECTIONS = 16_384;
 
@@ -267,7 +271,7 @@ export class Waypoint {
     };
     const tunnel = await this.pool.connect({
       source: () => material,
-      destination: { address: endpoint.address, port: this.opts.peerHbonePort ?? HBONE_PORT },
+      destination: { address: endpoint.address, port: this.opts.peerHbonePort ?? PORTS.hbone },
       accepted: [endpoint.identity as SpiffeId],
       authority: `${endpoint.address}:${endpoint.port}`,
       headers: {},

@@ -3,6 +3,7 @@
 // pass in instead of the defaults.
 
 import type * as grpc from '@grpc/grpc-js';
+import { PORTS } from '../config/index.ts';
 import { AmbitError } from '../errors/index.ts';
 import { HbonePool, type HbonePoolOptions, HboneServer, type HboneServerOptions } from '../hbone/index.ts';
 import { CertificateManager, type CertificateSource } from '../identity/index.ts';
@@ -10,13 +11,13 @@ import { XdsClient } from '../xds/index.ts';
 import type { ConnectionLimits } from './limits.ts';
 
 export const ZTUNNEL_DEFAULT_PORTS = {
-  outbound: 15001,
-  inboundPlaintext: 15006,
-  hbone: 15008,
-  socks5: 15080,
-  metrics: 15020,
-  readiness: 15021,
-  admin: 15000,
+  outbound: PORTS.outbound,
+  inboundPlaintext: PORTS.inboundPlaintext,
+  hbone: PORTS.hbone,
+  socks5: PORTS.socks5,
+  metrics: PORTS.metrics,
+  readiness: PORTS.readiness,
+  admin: PORTS.admin,
 } as const;
 
 export type ZtunnelPorts = { -readonly [K in keyof typeof ZTUNNEL_DEFAULT_PORTS]: number };

@@ -3,13 +3,22 @@
 // destination, carried as :authority), with the identities the other end may present. Inbound:
 // whether an arriving connection is let through, and to where. No sockets here.
 
+import { PORTS } from '../config/index.ts';
 import { evaluateL4, type L4Authorization, type L4Decision, mtlsModeForPort } from '../policy/index.ts';
 import type { ServiceResource, WorkloadResource } from '../xds/index.ts';
 import type { StateSnapshot } from './state.ts';
 
-export const HBONE_PORT = 15008;
+export const HBONE_PORT = PORTS.hbone;
 /** The ztunnel's own ports: a captured connection to one of them on this node is a loop. */
-export const ZTUNNEL_PORTS: ReadonlySet<number> = new Set([15001, 15006, 15008, 15080, 15000, 15020, 15021]);
+export const ZTUNNEL_PORTS: ReadonlySet<number> = new Set([
+  PORTS.outbound,
+  PORTS.inboundPlaintext,
+  PORTS.hbone,
+  PORTS.socks5,
+  PORTS.admin,
+  PORTS.metrics,
+  PORTS.readiness,
+]);
 
 /** An address and port. `actual` and `intended` are never swapped: the plan keeps them apart. */
 export interface Addr {

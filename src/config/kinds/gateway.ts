@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { dns1123Label, dns1123Subdomain, labelMap, portNumber } from '../fields.ts';
 import { envelope, namespacedMetadata } from '../meta.ts';
+import { PORTS } from '../ports.ts';
 
 /** Gateway classes that declare a waypoint. */
 export const WAYPOINT_CLASSES: readonly string[] = ['ambit-waypoint', 'istio-waypoint'];
@@ -119,7 +120,7 @@ const gatewaySpec = z
     });
     if (
       WAYPOINT_CLASSES.includes(spec.gatewayClassName) &&
-      !spec.listeners.some((l) => l.protocol === 'HBONE' && l.port === 15008)
+      !spec.listeners.some((l) => l.protocol === 'HBONE' && l.port === PORTS.hbone)
     ) {
       ctx.addIssue({
         code: 'custom',

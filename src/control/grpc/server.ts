@@ -3,6 +3,7 @@
 
 import { X509Certificate } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
+import { PORTS } from '../../config/index.ts';
 import { AmbitError } from '../../errors/index.ts';
 import { type SpiffeId, spiffeIdOf } from '../../identity/index.ts';
 import { logger } from '../../log/index.ts';
@@ -10,7 +11,7 @@ import { MutableCertificateProvider, type TlsMaterial } from './credentials.ts';
 
 const log = logger('control-grpc');
 
-export const DEFAULT_GRPC_PORT = 15010;
+export const DEFAULT_GRPC_PORT = PORTS.controlGrpc;
 
 export interface ControlGrpcServerOptions {
   host?: string;
