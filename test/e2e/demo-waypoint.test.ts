@@ -1,7 +1,8 @@
 // The waypoint as a user meets it (root): `ambit demo`, then `ambit waypoint apply -n shop
 // --enroll-namespace --wait`, then the storefront's catalog split 90/10 by an HTTPRoute from the client
 // pod, `istio_requests_total{reporter="waypoint"}` on the waypoint's metrics, `ambit waypoint status`
-// showing it programmed, and the route's status accepted. Its own AMBIT_HOME and lab name.
+// showing it programmed, and the split going on after the control plane is killed. Its own AMBIT_HOME
+// and lab name.
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -125,5 +126,18 @@ describe('the demo with a waypoint', {
       `istio_requests_total for client → catalog-v1 on the waypoint:\n${metrics.stdout.slice(0, 2000)}`,
     );
     assert.ok(Number(line.split(' ').at(-1)) >= v1, line);
+
+    // Without its control plane, the waypoint keeps its last routes: the split goes on.
+    const control = (await lab.status())?.control.processes.find(
+      (p) => p.running && p.command[1] === 'control',
+    );
+    assert.ok(control, 'the control plane runs in the lab');
+    process.kill(control.pid, 'SIGKILL');
+    const after = await count(100);
+    assert.equal((after['catalog-v1'] ?? 0) + (after['catalog-v2'] ?? 0), 100, JSON.stringify(after));
+    assert.ok(
+      (after['catalog-v1'] ?? 0) > (after['catalog-v2'] ?? 0),
+      `still split: ${JSON.stringify(after)}`,
+    );
   });
 });
