@@ -1,6 +1,17 @@
 // Endpoint choice and the retry budget: the per-backend state a request consults before an attempt.
-// Kept behind small functions so DestinationRule load balancing can replace round robin later.
+// Each backend (Service port) gets the load balancer, outlier detector and circuit breakers its
+// DestinationRule asks for (LEAST_REQUEST and no limits without one), rebuilt when the policy changes.
 
+import type { BackendRef } from '../route-types.ts';
+import {
+  CircuitBreakers,
+  createBalancer,
+  DEFAULT_TRAFFIC_POLICY,
+  endpointName,
+  type LoadBalancer,
+  OutlierDetector,
+  type ResolvedTrafficPolicy,
+} from '../traffic-policy/index.ts';
 import type { Endpoint } from './types.ts';
 
 /** Chooses one endpoint of a backend; `key` names the backend (`namespace/name:port`). */
@@ -58,5 +69,80 @@ export class RetryBudget {
 
   get stats(): { active: number; retrying: number } {
     return { active: this.active, retrying: this.retrying };
+  }
+}
+
+/** What one backend (cluster) keeps across requests: its policy and the state that policy needs. */
+export class BackendState {
+  readonly key: string;
+  readonly policy: ResolvedTrafficPolicy;
+  readonly budget = new RetryBudget();
+  readonly breakers: CircuitBreakers;
+  readonly outlier: OutlierDetector | undefined;
+  private readonly balancer: LoadBalancer<Endpoint>;
+  private readonly active = new Map<string, number>();
+
+  constructor(key: string, policy: ResolvedTrafficPolicy, random: () => number, now: () => number) {
+    this.key = key;
+    this.policy = policy;
+    this.breakers = new CircuitBreakers(policy.pool);
+    this.outlier = policy.outlier ? new OutlierDetector(policy.outlier, now) : undefined;
+    this.balancer = createBalancer<Endpoint>(policy.loadBalancer, {
+      random,
+      active: (e) => this.active.get(endpointName(e)) ?? 0,
+    });
+  }
+
+  /** One endpoint among those not ejected (all of them in panic); `hashKey` for consistent hashing. */
+  choose(endpoints: readonly Endpoint[], hashKey?: string): Endpoint | undefined {
+    const usable = this.outlier ? this.outlier.usable(endpoints) : endpoints;
+    return this.balancer.pick(usable, hashKey);
+  }
+
+  /** An attempt to `endpoint` started (least request counts these); call the result when it ends. */
+  attemptStarted(endpoint: Endpoint): () => void {
+    const name = endpointName(endpoint);
+    this.active.set(name, (this.active.get(name) ?? 0) + 1);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const n = (this.active.get(name) ?? 1) - 1;
+      if (n <= 0) this.active.delete(name);
+      else this.active.set(name, n);
+    };
+  }
+
+  activeRequests(endpoint: Endpoint): number {
+    return this.active.get(endpointName(endpoint)) ?? 0;
+  }
+}
+
+/** The state of every backend, each rebuilt when its resolved policy's fingerprint changes. */
+export class Backends {
+  private readonly states = new Map<string, BackendState>();
+  private readonly policyOf: (backend: BackendRef) => ResolvedTrafficPolicy | undefined;
+  private readonly random: () => number;
+  private readonly now: () => number;
+
+  constructor(
+    policyOf: ((backend: BackendRef) => ResolvedTrafficPolicy | undefined) | undefined,
+    random: () => number,
+    now: () => number,
+  ) {
+    this.policyOf = policyOf ?? (() => undefined);
+    this.random = random;
+    this.now = now;
+  }
+
+  of(backend: BackendRef): BackendState {
+    const key = `${backend.service}:${backend.port}`;
+    const policy = this.policyOf(backend) ?? DEFAULT_TRAFFIC_POLICY;
+    let state = this.states.get(key);
+    if (!state || state.policy.fingerprint !== policy.fingerprint) {
+      state = new BackendState(key, policy, this.random, this.now);
+      this.states.set(key, state);
+    }
+    return state;
   }
 }

@@ -7,7 +7,14 @@ import { describeError } from '../../errors/index.ts';
 import type { Logger } from '../../log/index.ts';
 import type { RequestLabels } from '../../telemetry/index.ts';
 import type { RouteDecision, RouteRequest } from '../route-types.ts';
-import { type Picker, RetryBudget } from './balance.ts';
+import {
+  grpcToHttpStatus,
+  type HashChoice,
+  hashChoice,
+  newConnectionId,
+  type OutlierResult,
+} from '../traffic-policy/index.ts';
+import type { BackendState, Backends } from './balance.ts';
 import { BodyFeed, RETRY_BUFFER_BYTES } from './body.ts';
 import type { Downstream } from './downstream.ts';
 import {
@@ -21,7 +28,9 @@ import {
   FLAGS,
   type LocalReply,
   NO_HEALTHY_UPSTREAM,
+  OVERLOADED_HEADERS,
   resetBeforeHeaders,
+  UPSTREAM_OVERFLOW,
   UPSTREAM_TIMEOUT,
 } from './replies.ts';
 import type { ConnectionMeta, Endpoint, ProxyDeps } from './types.ts';
@@ -42,8 +51,8 @@ type Forward = Extract<RouteDecision, { kind: 'forward' }>;
 export interface ProxyContext {
   deps: ProxyDeps;
   pool: UpstreamPool;
-  pick: Picker;
-  budgets: Map<string, RetryBudget>;
+  /** Per backend: load balancer, outlier detector, circuit breakers, retry budget. */
+  backends: Backends;
   accessLog: Logger;
   random: () => number;
   serviceHost: (service: string) => string;
@@ -53,6 +62,8 @@ export interface ProxyContext {
 export interface ConnectionState {
   meta: ConnectionMeta;
   upstream: 'http1' | 'h2c';
+  /** A value stable for the connection: a generated hash cookie's value (made on first need). */
+  id?: string;
 }
 
 /** What the access log and the metrics say of one request; filled in as the phases run. */
@@ -81,13 +92,36 @@ function isGrpc(headers: Headers): boolean {
   return (first(headers['content-type']) ?? '').startsWith('application/grpc');
 }
 
-function budgetFor(ctx: ProxyContext, key: string): RetryBudget {
-  let b = ctx.budgets.get(key);
-  if (!b) {
-    b = new RetryBudget();
-    ctx.budgets.set(key, b);
+/** The consistent-hash key of a request (and a cookie to set), when the backend hashes. */
+function hashFor(ds: Downstream, conn: ConnectionState, state: BackendState): HashChoice {
+  const lb = state.policy.loadBalancer;
+  if (lb.kind !== 'RING_HASH') return {};
+  return hashChoice(lb.key, {
+    headers: ds.headers,
+    path: ds.path,
+    ...(conn.meta.peerAddress ? { sourceAddress: conn.meta.peerAddress } : {}),
+    get connectionId() {
+      conn.id ??= newConnectionId();
+      return conn.id;
+    },
+  });
+}
+
+/** How an attempt's outcome counts for outlier detection (Envoy's non-split mode); undefined: not at all. */
+function outlierResult(outcome: AttemptOutcome, timedOut: boolean): OutlierResult | undefined {
+  switch (outcome.kind) {
+    case 'response': {
+      const { res } = outcome;
+      const grpc = res.endOfStream ? first(res.headers['grpc-status']) : undefined;
+      return { status: grpc !== undefined ? grpcToHttpStatus(Number(grpc)) : res.status };
+    }
+    case 'failed':
+      return outcome.err.reason === 'overflow' ? undefined : 'connect-failed';
+    case 'attemptTimeout':
+      return 'timeout';
+    case 'stopped':
+      return timedOut ? 'timeout' : undefined;
   }
-  return b;
 }
 
 /** Serves one request on `ds` for the connection `conn`; never throws. */
@@ -220,9 +254,11 @@ async function forward(
   ctx: ProxyContext,
   rec: RequestRecord,
 ): Promise<void> {
-  const backendKey = `${d.backend.service}:${d.backend.port}`;
+  const state = ctx.backends.of(d.backend);
+  const backendKey = state.key;
   rec.backend = backendKey;
-  const budget = budgetFor(ctx, backendKey);
+  const budget = state.budget;
+  const breakers = state.breakers;
   const attempts = Math.max(1, d.retry?.attempts ?? 1);
   const feed = new BodyFeed(ds.body, attempts > 1 ? RETRY_BUFFER_BYTES : 0);
   const head: UpstreamHead = {
@@ -231,6 +267,7 @@ async function forward(
     authority: d.authority ?? ds.authority,
     headers: upstreamRequestHeaders(ds.headers, d.requestHeaders),
   };
+  const hash = hashFor(ds, conn, state);
   for (const m of d.mirrors)
     if (ctx.random() < m.fraction) mirror(ctx, conn, m.backend, head, feed, d.timeoutMs);
 
@@ -254,13 +291,22 @@ async function forward(
         }, d.timeoutMs);
   let retrySlot = false;
   const releaseSlot = () => {
-    if (retrySlot) budget.retryFinished();
+    if (retrySlot) {
+      budget.retryFinished();
+      breakers.retryDone();
+    }
     retrySlot = false;
+  };
+  // The attempt in flight holds a request slot (max_requests) and counts as active at its endpoint.
+  let endAttempt: (() => void) | undefined;
+  const attemptOver = () => {
+    endAttempt?.();
+    endAttempt = undefined;
   };
   budget.requestStarted();
   try {
     for (let attempt = 1; ; attempt++) {
-      const endpoint = ctx.pick(backendKey, ctx.deps.endpoints(d.backend));
+      const endpoint = state.choose(ctx.deps.endpoints(d.backend), hash.key);
       if (!endpoint) {
         localReply(ds, rec, NO_HEALTHY_UPSTREAM);
         return;
@@ -268,14 +314,30 @@ async function forward(
       rec.attempts = attempt;
       rec.endpoint = endpoint;
       rec.upstream = `${endpoint.address}:${endpoint.port}`;
-      const ex = ctx.pool.request(endpoint, conn.upstream, head);
+      if (!breakers.tryRequest()) {
+        localReply(ds, rec, UPSTREAM_OVERFLOW, OVERLOADED_HEADERS);
+        return;
+      }
+      const inactive = state.attemptStarted(endpoint);
+      endAttempt = () => {
+        inactive();
+        breakers.requestDone();
+      };
+      const ex = ctx.pool.request(endpoint, conn.upstream, head, { cluster: backendKey, breakers });
       current = ex;
       feed.attach(ex.body);
       const outcome = await awaitAttempt(ex, d.backendTimeoutMs, stop.signal);
       releaseSlot();
+      const result = outlierResult(outcome, timedOut);
+      if (result !== undefined) state.outlier?.report(endpoint, result);
       if (outcome.kind === 'stopped') {
         ex.abort();
         if (timedOut) localReply(ds, rec, UPSTREAM_TIMEOUT);
+        return;
+      }
+      if (outcome.kind === 'failed' && outcome.err.reason === 'overflow') {
+        // Envoy neither retries a request a circuit breaker dropped nor counts it against the endpoint.
+        localReply(ds, rec, UPSTREAM_OVERFLOW, OVERLOADED_HEADERS);
         return;
       }
       const retriable =
@@ -283,10 +345,11 @@ async function forward(
         (outcome.kind === 'attemptTimeout' && (d.retry?.codes.includes(504) ?? false)) ||
         (outcome.kind === 'response' && (d.retry?.codes.includes(outcome.res.status) ?? false));
       const more = attempt < attempts;
-      if (retriable && more && feed.replayable && budget.tryRetry()) {
+      if (retriable && more && feed.replayable && takeRetry(budget, breakers)) {
         retrySlot = true;
         feed.detach();
         ex.abort();
+        attemptOver();
         await sleep(d.retry?.backoffMs ?? 0, stop.signal);
         if (stop.signal.aborted) {
           if (timedOut) localReply(ds, rec, UPSTREAM_TIMEOUT);
@@ -305,7 +368,7 @@ async function forward(
         return;
       }
       if (retriable && d.retry && attempts > 1 && !more) rec.flags = FLAGS.retryLimit;
-      await deliver(ds, outcome.res, d, rec, stop.signal);
+      await deliver(ds, outcome.res, d, rec, stop.signal, hash.setCookie);
       if (timedOut && rec.flags === FLAGS.none) rec.flags = FLAGS.timeout;
       if (clientGone) ex.abort();
       return;
@@ -313,10 +376,19 @@ async function forward(
   } finally {
     if (overall) clearTimeout(overall);
     releaseSlot();
+    attemptOver();
     budget.requestFinished();
     rec.bytes_received = feed.bytes;
     if (!feed.complete && !clientGone) feed.discard();
   }
+}
+
+/** A retry needs room in the retry budget and under the backend's maxRetries. */
+function takeRetry(budget: BackendState['budget'], breakers: BackendState['breakers']): boolean {
+  if (!budget.tryRetry()) return false;
+  if (breakers.tryRetry()) return true;
+  budget.retryFinished();
+  return false;
 }
 
 /** Streams the backend's response to the client; a reset on the way resets the client's stream too. */
@@ -326,9 +398,11 @@ async function deliver(
   d: Forward,
   rec: RequestRecord,
   stop: AbortSignal,
+  setCookie?: string,
 ): Promise<void> {
   rec.status = res.status;
   const headers = downstreamResponseHeaders(res.headers, d.responseHeaders);
+  if (setCookie) appendSetCookie(headers, setCookie);
   ds.respond(res.status, headers, res.endOfStream);
   if (res.endOfStream) {
     rec.grpc_status = first(res.headers['grpc-status']);
@@ -368,6 +442,12 @@ async function deliver(
   }
 }
 
+/** Adds a generated hash cookie to the response's own `set-cookie` lines. */
+function appendSetCookie(headers: Headers, cookie: string): void {
+  const had = headers['set-cookie'];
+  headers['set-cookie'] = had === undefined ? [cookie] : [...(typeof had === 'string' ? [had] : had), cookie];
+}
+
 /** Sends a copy of the request to `backend`, fire and forget: its answer is read and dropped. */
 function mirror(
   ctx: ProxyContext,
@@ -377,8 +457,9 @@ function mirror(
   feed: BodyFeed,
   timeoutMs: number | undefined,
 ): void {
-  const key = `${backend.service}:${backend.port}`;
-  const endpoint = ctx.pick(key, ctx.deps.endpoints(backend));
+  const state = ctx.backends.of(backend);
+  const key = state.key;
+  const endpoint = state.choose(ctx.deps.endpoints(backend));
   if (!endpoint) return;
   const ex = ctx.pool.request(endpoint, conn.upstream, {
     ...head,

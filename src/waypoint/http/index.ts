@@ -1,7 +1,7 @@
 // The waypoint's L7 core: serves HTTP/1.1, h2c and gRPC on each accepted tunnel stream, routes every
 // request through the route table and forwards it to a backend endpoint over the upstream connector.
 
-export { type Picker, RetryBudget, roundRobin } from './balance.ts';
+export { BackendState, Backends, type Picker, RetryBudget, roundRobin } from './balance.ts';
 export {
   applyEdits,
   downstreamResponseHeaders,

@@ -82,8 +82,7 @@ export function handleUpgrade(
     log();
     return;
   }
-  const key = `${decision.backend.service}:${decision.backend.port}`;
-  const endpoint = ctx.pick(key, ctx.deps.endpoints(decision.backend));
+  const endpoint = ctx.backends.of(decision.backend).choose(ctx.deps.endpoints(decision.backend));
   if (!endpoint) {
     line.status = NO_HEALTHY_UPSTREAM.status;
     line.flags = NO_HEALTHY_UPSTREAM.flags;
@@ -175,7 +174,7 @@ export function passThroughTcp(
   };
   conn.on('error', () => {});
   const backend = { service: meta.service, port: meta.port };
-  const endpoint = ctx.pick(`${meta.service}:${meta.port}`, ctx.deps.endpoints(backend));
+  const endpoint = ctx.backends.of(backend).choose(ctx.deps.endpoints(backend));
   if (!endpoint) {
     line.flags = NO_HEALTHY_UPSTREAM.flags;
     resetStream(conn);

@@ -4,10 +4,11 @@
 
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
+import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { describeError } from '../../errors/index.ts';
 import { logger } from '../../log/index.ts';
-import { roundRobin } from './balance.ts';
+import { Backends } from './balance.ts';
 import { h2Downstream, http1Downstream } from './downstream.ts';
 import { type ConnectionState, handleRequest, type ProxyContext } from './exchange.ts';
 import { handleUpgrade, passThroughTcp } from './passthrough.ts';
@@ -51,8 +52,11 @@ export class HttpProxy {
     this.ctx = {
       deps,
       pool: new UpstreamPool(deps.connect, deps.connectTimeoutMs ?? 10_000),
-      pick: roundRobin(),
-      budgets: new Map(),
+      backends: new Backends(
+        deps.trafficPolicy,
+        deps.random ?? Math.random,
+        deps.now ?? (() => performance.now()),
+      ),
       accessLog: deps.accessLog ?? logger('access'),
       random: deps.random ?? Math.random,
       serviceHost: deps.serviceHost ?? serviceHost,

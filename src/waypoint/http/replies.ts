@@ -18,6 +18,8 @@ export const FLAGS = {
   connectionTermination: 'UC',
   /** Retries were exhausted; the last (retriable) answer was passed on. */
   retryLimit: 'URX',
+  /** A connection pool limit (DestinationRule connectionPool, Envoy's circuit breakers) refused it. */
+  upstreamOverflow: 'UO',
   /** The client went away before the response was complete. */
   downstreamTermination: 'DC',
 } as const;
@@ -41,19 +43,25 @@ export const UPSTREAM_TIMEOUT: LocalReply = {
 };
 
 /** Why an attempt failed before the backend's response headers. */
-export type ResetReason = 'connection failure' | 'remote reset' | 'connection termination';
+export type ResetReason = 'connection failure' | 'remote reset' | 'connection termination' | 'overflow';
 
 /** Envoy's 503 for an attempt that got no response headers, with the reason it gives. */
 export function resetBeforeHeaders(reason: ResetReason): LocalReply {
   const flags =
-    reason === 'connection failure'
-      ? FLAGS.connectFailure
-      : reason === 'remote reset'
-        ? FLAGS.remoteReset
-        : FLAGS.connectionTermination;
+    reason === 'overflow'
+      ? FLAGS.upstreamOverflow
+      : reason === 'connection failure'
+        ? FLAGS.connectFailure
+        : reason === 'remote reset'
+          ? FLAGS.remoteReset
+          : FLAGS.connectionTermination;
   return {
     status: 503,
     body: `upstream connect error or disconnect/reset before headers. reset reason: ${reason}`,
     flags,
   };
 }
+
+/** Envoy's answer when a circuit breaker drops a request: 503 `UO`, with `x-envoy-overloaded: true`. */
+export const UPSTREAM_OVERFLOW: LocalReply = resetBeforeHeaders('overflow');
+export const OVERLOADED_HEADERS = { 'x-envoy-overloaded': 'true' } as const;

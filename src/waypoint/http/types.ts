@@ -5,6 +5,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '../../log/index.ts';
 import type { RequestMetrics } from '../../telemetry/index.ts';
 import type { BackendRef, RouteTable } from '../route-types.ts';
+import type { ResolvedTrafficPolicy } from '../traffic-policy/index.ts';
 
 /** Workload labels as Istio's metrics name them; any left out is written `unknown`. */
 export interface WorkloadLabels {
@@ -76,4 +77,11 @@ export interface ProxyDeps {
   sniffTimeoutMs?: number;
   /** How long an upstream connect may take. Default 10000 ms (Envoy's and Istio's connect_timeout). */
   connectTimeoutMs?: number;
+  /**
+   * The DestinationRule traffic policy of a backend (load balancer, pool limits, outlier detection);
+   * undefined: Istio's defaults (LEAST_REQUEST, no limits, no outlier detection). Read per request.
+   */
+  trafficPolicy?: (backend: BackendRef) => ResolvedTrafficPolicy | undefined;
+  /** A monotonic clock in ms, for outlier detection. Default performance.now. */
+  now?: () => number;
 }

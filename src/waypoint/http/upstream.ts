@@ -6,6 +6,7 @@ import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import { type Duplex, type Readable, Writable } from 'node:stream';
 import { AmbitError } from '../../errors/index.ts';
+import type { CircuitBreakers } from '../traffic-policy/index.ts';
 import type { Headers } from './headers.ts';
 import type { ResetReason } from './replies.ts';
 import type { Endpoint, ProxyDeps } from './types.ts';
@@ -49,6 +50,29 @@ export interface UpstreamExchange {
 
 type Protocol = 'http1' | 'h2c';
 
+/** The backend (cluster) a request belongs to, whose connection limits apply. */
+export interface ClusterLimits {
+  /** `namespace/name:port`. */
+  cluster: string;
+  breakers: CircuitBreakers;
+}
+
+/** An exchange refused before it started (a pool limit): its response rejects with `reason`. */
+function refused(endpoint: Endpoint, reason: ResetReason): UpstreamExchange {
+  const response = Promise.reject(new UpstreamError(reason, endpoint, undefined));
+  response.catch(() => {});
+  const body = new Writable({ write: (_c, _e, cb) => cb() });
+  return { body, response, abort: () => {} };
+}
+
+interface ClusterAgent {
+  agent: http.Agent;
+  /** The limits it was made for; other limits mean a new agent. */
+  shape: string;
+}
+
+const ENDPOINT = Symbol('ambit.endpoint');
+
 /** Node's agent keeps sockets alive with socket-only calls; a tunnel's stream may not have them. */
 function asSocketLike(d: Duplex): Duplex {
   const s = d as Duplex & Record<string, unknown>;
@@ -68,8 +92,10 @@ function isConnectFailure(err: unknown): boolean {
 }
 
 export class UpstreamPool {
-  private readonly agents = new Map<string, http.Agent>();
+  private readonly agents = new Map<string, ClusterAgent>();
   private readonly sessions = new Map<string, Promise<http2.ClientHttp2Session>>();
+  /** Sessions that are open (a request to one of them waits for no connection). */
+  private readonly ready = new Set<string>();
   private readonly closing = new AbortController();
   private readonly connect: ProxyDeps['connect'];
   private readonly connectTimeoutMs: number;
@@ -90,14 +116,26 @@ export class UpstreamPool {
     }
   }
 
-  request(endpoint: Endpoint, protocol: Protocol, head: UpstreamHead): UpstreamExchange {
-    return protocol === 'h2c' ? this.h2Request(endpoint, head) : this.h1Request(endpoint, head);
+  /**
+   * Starts a request to `endpoint`. With `limits`, it waits for a connection only if the backend's
+   * pending-request limit allows (else the response rejects with reason `overflow`), HTTP/1 connections
+   * to the backend stay within maxConnections, and a connection serves at most maxRequestsPerConnection.
+   */
+  request(
+    endpoint: Endpoint,
+    protocol: Protocol,
+    head: UpstreamHead,
+    limits?: ClusterLimits,
+  ): UpstreamExchange {
+    return protocol === 'h2c'
+      ? this.h2Request(endpoint, head, limits)
+      : this.h1Request(endpoint, head, limits);
   }
 
   /** Closes every idle connection and session; requests in flight are reset. */
   close(): void {
     this.closing.abort(new AmbitError('AMBIT_ERR_WAYPOINT_CLOSED', 'the waypoint is shutting down'));
-    for (const a of this.agents.values()) a.destroy();
+    for (const a of this.agents.values()) a.agent.destroy();
     this.agents.clear();
     for (const s of this.sessions.values())
       s.then(
@@ -110,44 +148,87 @@ export class UpstreamPool {
   /** Open upstream connections (HTTP/1 sockets in use or idle, HTTP/2 sessions), for tests and the admin. */
   stats(): { http1Sockets: number; h2Sessions: number } {
     let http1Sockets = 0;
-    for (const a of this.agents.values()) {
+    for (const { agent: a } of this.agents.values()) {
       for (const list of Object.values(a.sockets)) http1Sockets += list?.length ?? 0;
       for (const list of Object.values(a.freeSockets)) http1Sockets += list?.length ?? 0;
     }
     return { http1Sockets, h2Sessions: this.sessions.size };
   }
 
-  private agent(endpoint: Endpoint): http.Agent {
-    const key = `${endpoint.address}:${endpoint.port}`;
-    let agent = this.agents.get(key);
-    if (agent) return agent;
-    agent = new http.Agent({ keepAlive: true, scheduling: 'lifo' });
+  /**
+   * The keep-alive agent of a backend (one per cluster, so maxConnections counts all its endpoints);
+   * without limits, one per endpoint as before. Sockets are named per endpoint (`address:port`).
+   */
+  private agent(endpoint: Endpoint, limits: ClusterLimits | undefined): http.Agent {
+    const l = limits?.breakers.limits;
+    const key = limits ? `cluster ${limits.cluster}` : `${endpoint.address}:${endpoint.port}`;
+    const shape = l ? `${l.maxConnections}/${l.maxRequestsPerConnection}` : '';
+    const existing = this.agents.get(key);
+    if (existing && existing.shape === shape) return existing.agent;
+    if (existing) retire(existing.agent);
+    const agent = new http.Agent({
+      keepAlive: true,
+      scheduling: 'lifo',
+      ...(l && Number.isFinite(l.maxConnections) ? { maxTotalSockets: l.maxConnections } : {}),
+    });
     // The callback form: the agent waits for the tunnel instead of a socket returned at once.
     (agent as unknown as { createConnection: unknown }).createConnection = (
-      _options: unknown,
+      options: { [ENDPOINT]?: Endpoint },
       callback: (err: Error | null, socket?: Duplex) => void,
     ) => {
-      this.open(endpoint).then(
+      this.open(options[ENDPOINT] ?? endpoint).then(
         (d) => callback(null, asSocketLike(d)),
         (err) => callback(tagged(err)),
       );
       return undefined;
     };
-    this.agents.set(key, agent);
+    const perConnection = l?.maxRequestsPerConnection ?? Number.POSITIVE_INFINITY;
+    if (Number.isFinite(perConnection)) {
+      // Envoy's max_requests_per_connection: the connection is closed once it served that many.
+      const served = new WeakMap<object, number>();
+      const keep = agent.keepSocketAlive.bind(agent);
+      agent.keepSocketAlive = (socket) => (served.get(socket) ?? 0) < perConnection && keep(socket);
+      (agent as unknown as { served: WeakMap<object, number> }).served = served;
+    }
+    this.agents.set(key, { agent, shape });
     return agent;
   }
 
-  private h1Request(endpoint: Endpoint, head: UpstreamHead): UpstreamExchange {
+  private h1Request(endpoint: Endpoint, head: UpstreamHead, limits?: ClusterLimits): UpstreamExchange {
+    const agent = this.agent(endpoint, limits);
+    const target = { host: endpoint.address, port: endpoint.port };
+    // Envoy's pending requests: those that find no idle connection and wait for one (a new one included).
+    let pending = false;
+    if (limits) {
+      const idle = agent.freeSockets[agent.getName(target)]?.length ?? 0;
+      if (idle === 0) {
+        if (!limits.breakers.tryPending()) return refused(endpoint, 'overflow');
+        pending = true;
+      }
+    }
+    const stopPending = () => {
+      if (pending) limits?.breakers.pendingDone();
+      pending = false;
+    };
     const req = http.request({
-      agent: this.agent(endpoint),
+      agent,
+      ...target,
+      [ENDPOINT]: endpoint,
       method: head.method,
       path: head.path,
       setHost: false,
       headers: { ...head.headers, host: head.authority } as http.OutgoingHttpHeaders,
+    } as http.RequestOptions);
+    const served = (agent as unknown as { served?: WeakMap<object, number> }).served;
+    req.once('socket', (socket) => {
+      stopPending();
+      served?.set(socket, (served.get(socket) ?? 0) + 1);
     });
+    req.once('close', stopPending);
     let gotResponse = false;
     const response = new Promise<UpstreamResponse>((resolve, reject) => {
       req.once('error', (err) => {
+        stopPending();
         if (gotResponse) return;
         reject(
           new UpstreamError(
@@ -188,8 +269,12 @@ export class UpstreamPool {
     if (existing) return existing;
     const opening = this.open(endpoint).then((duplex) => {
       const session = http2.connect(`http://${key}`, { createConnection: () => duplex });
+      if (this.sessions.get(key) === opening) this.ready.add(key);
       const forget = () => {
-        if (this.sessions.get(key) === opening) this.sessions.delete(key);
+        if (this.sessions.get(key) === opening) {
+          this.sessions.delete(key);
+          this.ready.delete(key);
+        }
       };
       session.once('close', forget);
       session.once('goaway', forget);
@@ -203,14 +288,45 @@ export class UpstreamPool {
     return opening;
   }
 
-  private h2Request(endpoint: Endpoint, head: UpstreamHead): UpstreamExchange {
+  private readonly streamsServed = new WeakMap<http2.ClientHttp2Session, number>();
+
+  /** max_requests_per_connection on HTTP/2: the Nth stream is the session's last; it then drains. */
+  private countStream(key: string, session: http2.ClientHttp2Session, max: number): void {
+    const n = (this.streamsServed.get(session) ?? 0) + 1;
+    this.streamsServed.set(session, n);
+    if (n < max) return;
+    const current = this.sessions.get(key);
+    current?.then((s) => {
+      if (s !== session || this.sessions.get(key) !== current) return;
+      this.sessions.delete(key);
+      this.ready.delete(key);
+      setImmediate(() => session.close()); // after this stream is opened: close() lets it finish
+    });
+  }
+
+  private h2Request(endpoint: Endpoint, head: UpstreamHead, limits?: ClusterLimits): UpstreamExchange {
+    const key = `${endpoint.address}:${endpoint.port}`;
+    // Waiting for the session to open counts as pending, as Envoy counts a stream waiting for a connection.
+    let waiting = false;
+    if (limits && !this.ready.has(key)) {
+      if (!limits.breakers.tryPending()) return refused(endpoint, 'overflow');
+      waiting = true;
+    }
+    const stopWaiting = () => {
+      if (waiting) limits?.breakers.pendingDone();
+      waiting = false;
+    };
     // The body is written to a stand-in until the session exists, so callers write at once either way.
     let stream: http2.ClientHttp2Stream | undefined;
     let aborted = false;
     const pending = new PassThroughSink();
-    const response = this.session(endpoint).then(
+    const session = this.session(endpoint);
+    session.then(stopWaiting, stopWaiting);
+    const perConnection = limits?.breakers.limits.maxRequestsPerConnection ?? Number.POSITIVE_INFINITY;
+    const response = session.then(
       (session) =>
         new Promise<UpstreamResponse>((resolve, reject) => {
+          if (Number.isFinite(perConnection)) this.countStream(key, session, perConnection);
           if (aborted) {
             reject(new UpstreamError('connection termination', endpoint, new Error('aborted')));
             return;
@@ -272,6 +388,7 @@ export class UpstreamPool {
       response,
       abort: () => {
         aborted = true;
+        stopWaiting();
         pending.destroy();
         if (stream && !stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
       },
@@ -314,4 +431,10 @@ class PassThroughSink extends Writable {
     if (target.write(chunk)) cb();
     else target.once('drain', () => cb());
   }
+}
+
+/** An agent replaced by one with other limits: it serves its requests in flight, then lets go. */
+function retire(agent: http.Agent): void {
+  agent.keepSocketAlive = () => false;
+  for (const list of Object.values(agent.freeSockets)) for (const s of list ?? []) s.destroy();
 }

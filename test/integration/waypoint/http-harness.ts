@@ -91,6 +91,8 @@ export async function harness(
     endpoints: Record<string, number[]>;
     protocol?: ConnectionMeta['protocol'];
     random?: () => number;
+    /** DestinationRule traffic policy per backend (default: none, Istio's defaults). */
+    trafficPolicy?: ProxyDeps['trafficPolicy'];
   },
 ): Promise<Harness> {
   const registry = new Registry();
@@ -134,6 +136,7 @@ export async function harness(
     accessLog,
     sniffTimeoutMs: 200,
     ...(opts.random ? { random: opts.random } : {}),
+    ...(opts.trafficPolicy ? { trafficPolicy: opts.trafficPolicy } : {}),
   };
   const proxy = new HttpProxy(deps);
   const meta: ConnectionMeta = {
