@@ -3,6 +3,7 @@
 
 import { X509Certificate } from 'node:crypto';
 import { AmbitError } from '../errors/index.ts';
+import { IDENTITY_ERRORS } from './errors.ts';
 import { x509 } from './x509.ts';
 
 const PEM_CERT_RE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
@@ -24,7 +25,7 @@ export function parseCertificate(input: string | Buffer | X509Certificate): X509
     return new X509Certificate(input);
   } catch (err) {
     throw new AmbitError(
-      'AMBIT_ERR_IDENTITY_BAD_CERTIFICATE',
+      IDENTITY_ERRORS.BAD_CERTIFICATE,
       'cannot parse the certificate: expected PEM or DER X.509',
       {
         cause: err,

@@ -12,6 +12,7 @@ export {
   subjectAltNames,
   summarize,
 } from './certs.ts';
+export { IDENTITY_ERRORS } from './errors.ts';
 export {
   createCsr,
   ECDSA_P256,

@@ -3,6 +3,7 @@
 
 import { createPrivateKey } from 'node:crypto';
 import { AmbitError } from '../errors/index.ts';
+import { IDENTITY_ERRORS } from './errors.ts';
 import type { SpiffeId } from './spiffe.ts';
 import { subtle, x509 } from './x509.ts';
 
@@ -40,7 +41,7 @@ export function signingAlgorithmFor(pem: string): RsaHashedImportParams | EcKeyI
     return { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
   }
   throw new AmbitError(
-    'AMBIT_ERR_IDENTITY_UNSUPPORTED_KEY',
+    IDENTITY_ERRORS.UNSUPPORTED_KEY,
     `unsupported private key (${type ?? 'unknown'} ${key.asymmetricKeyDetails?.namedCurve ?? key.asymmetricKeyDetails?.modulusLength ?? ''}): use ECDSA P-256, P-384 or RSA of at least 2048 bits`,
   );
 }
@@ -54,13 +55,9 @@ export async function importPrivateKeyPem(pem: string): Promise<{ key: CryptoKey
     pkcs8 = createPrivateKey(pem).export({ format: 'der', type: 'pkcs8' });
   } catch (err) {
     if (err instanceof AmbitError) throw err;
-    throw new AmbitError(
-      'AMBIT_ERR_IDENTITY_BAD_KEY',
-      'cannot read the private key: expected a PEM private key',
-      {
-        cause: err,
-      },
-    );
+    throw new AmbitError(IDENTITY_ERRORS.BAD_KEY, 'cannot read the private key: expected a PEM private key', {
+      cause: err,
+    });
   }
   const key = (await subtle.importKey('pkcs8', pkcs8, algorithm, false, ['sign'])) as unknown as CryptoKey;
   return { key, algorithm };

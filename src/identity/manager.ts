@@ -5,6 +5,7 @@
 import { createPrivateKey } from 'node:crypto';
 import { AmbitError, describeError } from '../errors/index.ts';
 import { parseChain } from './certs.ts';
+import { IDENTITY_ERRORS } from './errors.ts';
 import { createCsr, generateKeyPair } from './keys.ts';
 import type { SpiffeId } from './spiffe.ts';
 import { spiffeIdOf, type TrustBundle, verifyChain } from './verify.ts';
@@ -135,7 +136,7 @@ export class CertificateManager {
     if (entry.fetching !== undefined) return entry.fetching;
     if (entry.backingOff) {
       throw new AmbitError(
-        'AMBIT_ERR_IDENTITY_CERT_UNAVAILABLE',
+        IDENTITY_ERRORS.CERT_UNAVAILABLE,
         `no valid certificate for ${id}: the CA could not be reached (${entry.lastError}); retrying at ${new Date(entry.nextAttempt ?? 0).toISOString()}`,
         { detail: { identity: id } },
       );
@@ -177,7 +178,7 @@ export class CertificateManager {
 
   private assertOpen(): void {
     if (this.closed)
-      throw new AmbitError('AMBIT_ERR_IDENTITY_MANAGER_CLOSED', 'the certificate manager was closed');
+      throw new AmbitError(IDENTITY_ERRORS.MANAGER_CLOSED, 'the certificate manager was closed');
   }
 
   private usable(cert: WorkloadCertificate): boolean {
@@ -247,7 +248,7 @@ export class CertificateManager {
           this.schedule(entry, this.clock.now() + delay);
         }
         throw new AmbitError(
-          'AMBIT_ERR_IDENTITY_CERT_UNAVAILABLE',
+          IDENTITY_ERRORS.CERT_UNAVAILABLE,
           `cannot get a certificate for ${entry.id}: ${describeError(err)}`,
           {
             cause: err,
@@ -268,20 +269,20 @@ export class CertificateManager {
     const chain = parseChain(chainPems);
     const leaf = chain[0];
     if (leaf === undefined) {
-      throw new AmbitError('AMBIT_ERR_IDENTITY_WRONG_CERT', `the CA returned no certificate for ${id}`);
+      throw new AmbitError(IDENTITY_ERRORS.WRONG_CERT, `the CA returned no certificate for ${id}`);
     }
     const got = this.trustBundle
       ? verifyChain(chain, this.trustBundle(), { now: new Date(this.clock.now()) }).id
       : spiffeIdOf(leaf);
     if (got !== id) {
       throw new AmbitError(
-        'AMBIT_ERR_IDENTITY_WRONG_CERT',
+        IDENTITY_ERRORS.WRONG_CERT,
         `asked the CA for ${id} but it returned a certificate for ${got}`,
       );
     }
     if (!leaf.checkPrivateKey(createPrivateKey(pair.privateKeyPem))) {
       throw new AmbitError(
-        'AMBIT_ERR_IDENTITY_WRONG_CERT',
+        IDENTITY_ERRORS.WRONG_CERT,
         `the certificate returned for ${id} is not for the key this node generated`,
       );
     }

@@ -2,6 +2,7 @@
 // issues — workload identities (`/ns/<ns>/sa/<sa>`, Istio's shape) and node credentials.
 
 import { AmbitError } from '../errors/index.ts';
+import { IDENTITY_ERRORS } from './errors.ts';
 
 /** A validated SPIFFE ID in canonical form. Only `parseSpiffeId` and the constructors below make one. */
 export type SpiffeId = string & { readonly __brand: 'SpiffeId' };
@@ -32,7 +33,7 @@ const SUBDOMAIN_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-
 
 function invalid(input: string, why: string): AmbitError {
   return new AmbitError(
-    'AMBIT_ERR_IDENTITY_INVALID_SPIFFE_ID',
+    IDENTITY_ERRORS.INVALID_SPIFFE_ID,
     `invalid SPIFFE ID ${JSON.stringify(input)}: ${why}; expected spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>`,
     { detail: { input } },
   );
@@ -42,7 +43,7 @@ function invalid(input: string, why: string): AmbitError {
 export function validateTrustDomain(td: string): string {
   if (td.length === 0 || td.length > MAX_TRUST_DOMAIN_LENGTH || !TRUST_DOMAIN_RE.test(td)) {
     throw new AmbitError(
-      'AMBIT_ERR_IDENTITY_INVALID_TRUST_DOMAIN',
+      IDENTITY_ERRORS.INVALID_TRUST_DOMAIN,
       `invalid trust domain ${JSON.stringify(td)}: use lower-case letters, digits, ".", "-" and "_" (e.g. cluster.local)`,
       { detail: { trustDomain: td } },
     );
@@ -137,7 +138,7 @@ export function nodeId(trustDomain: string, node: string): SpiffeId {
   const parsed = parseSpiffeId(id);
   if (parsed.node !== node || !SUBDOMAIN_RE.test(node)) {
     throw new AmbitError(
-      'AMBIT_ERR_IDENTITY_INVALID_NODE_NAME',
+      IDENTITY_ERRORS.INVALID_NODE_NAME,
       `invalid node name ${JSON.stringify(node)}: use a lower-case DNS name (letters, digits, "-", ".")`,
       { detail: { node } },
     );

@@ -4,6 +4,7 @@
 import type { X509Certificate } from 'node:crypto';
 import { AmbitError } from '../errors/index.ts';
 import { parseChain, splitPem, subjectAltNames } from './certs.ts';
+import { IDENTITY_ERRORS } from './errors.ts';
 import { parseSpiffeId, type SpiffeId, SYSTEM_NAMESPACE } from './spiffe.ts';
 
 /** The roots a proxy trusts. Immutable: `with` and `without` return a new bundle. */
@@ -14,14 +15,14 @@ export class TrustBundle {
     const parsed = parseChain(roots);
     if (parsed.length === 0) {
       throw new AmbitError(
-        'AMBIT_ERR_IDENTITY_EMPTY_BUNDLE',
+        IDENTITY_ERRORS.EMPTY_BUNDLE,
         'the trust bundle holds no certificate: give at least one root in PEM',
       );
     }
     for (const root of parsed) {
       if (!root.ca) {
         throw new AmbitError(
-          'AMBIT_ERR_IDENTITY_BAD_ROOT',
+          IDENTITY_ERRORS.BAD_ROOT,
           `certificate "${root.subject}" (serial ${root.serialNumber}) is not a CA and cannot be a trust root`,
         );
       }
@@ -99,14 +100,14 @@ function checkValidity(cert: X509Certificate, now: Date): void {
   const detail = { serial: cert.serialNumber, subject: cert.subject };
   if (now < cert.validFromDate) {
     throw new AmbitError(
-      'AMBIT_ERR_IDENTITY_CERT_NOT_YET_VALID',
+      IDENTITY_ERRORS.CERT_NOT_YET_VALID,
       `certificate ${cert.serialNumber} is not valid until ${cert.validFromDate.toISOString()}: check the clocks of both ends`,
       { detail },
     );
   }
   if (now > cert.validToDate) {
     throw new AmbitError(
-      'AMBIT_ERR_IDENTITY_CERT_EXPIRED',
+      IDENTITY_ERRORS.CERT_EXPIRED,
       `certificate ${cert.serialNumber} expired at ${cert.validToDate.toISOString()}: it must be renewed`,
       { detail },
     );
@@ -130,11 +131,11 @@ export function verifyChain(
   const chain = parseChain(chainInput);
   const leaf = chain[0];
   if (leaf === undefined) {
-    throw new AmbitError('AMBIT_ERR_IDENTITY_EMPTY_CHAIN', 'the peer presented no certificate');
+    throw new AmbitError(IDENTITY_ERRORS.EMPTY_CHAIN, 'the peer presented no certificate');
   }
   if (leaf.ca) {
     throw new AmbitError(
-      'AMBIT_ERR_IDENTITY_LEAF_IS_CA',
+      IDENTITY_ERRORS.LEAF_IS_CA,
       `certificate ${leaf.serialNumber} is a CA and cannot be a workload identity`,
     );
   }
@@ -155,14 +156,14 @@ export function verifyChain(
     if (next === undefined) break;
     if (!next.ca || !signedBy(cert, next)) {
       throw new AmbitError(
-        'AMBIT_ERR_IDENTITY_BAD_CHAIN',
+        IDENTITY_ERRORS.BAD_CHAIN,
         `certificate ${cert.serialNumber} is not signed by the next certificate in the chain ("${next.subject}"): send the chain leaf first, in issuing order`,
       );
     }
   }
   if (root === undefined) {
     throw new AmbitError(
-      'AMBIT_ERR_IDENTITY_UNTRUSTED_ROOT',
+      IDENTITY_ERRORS.UNTRUSTED_ROOT,
       `certificate ${leaf.serialNumber} does not chain to any root in the trust bundle: it was issued by another CA (issuer "${chain.at(-1)!.issuer}")`,
       { detail: { serial: leaf.serialNumber, issuer: chain.at(-1)!.issuer } },
     );
@@ -170,7 +171,7 @@ export function verifyChain(
   const revoked = options.revoked?.size ? chain.find((c) => options.revoked!.has(c)) : undefined;
   if (revoked !== undefined) {
     throw new AmbitError(
-      'AMBIT_ERR_IDENTITY_CERT_REVOKED',
+      IDENTITY_ERRORS.CERT_REVOKED,
       `certificate ${revoked.serialNumber} (issuer "${revoked.issuer}") was revoked: the node it was issued to lost its credential`,
       { detail: { serial: revoked.serialNumber, issuer: revoked.issuer } },
     );
@@ -184,7 +185,7 @@ export function spiffeIdOf(leaf: X509Certificate): SpiffeId {
   const { uris } = subjectAltNames(leaf);
   if (uris.length !== 1) {
     throw new AmbitError(
-      'AMBIT_ERR_IDENTITY_NO_SPIFFE_ID',
+      IDENTITY_ERRORS.NO_SPIFFE_ID,
       `certificate ${leaf.serialNumber} carries ${uris.length} URI SANs; a mesh identity has exactly one spiffe:// URI SAN`,
     );
   }
@@ -192,7 +193,7 @@ export function spiffeIdOf(leaf: X509Certificate): SpiffeId {
     return parseSpiffeId(uris[0]!).id;
   } catch (err) {
     throw new AmbitError(
-      'AMBIT_ERR_IDENTITY_NO_SPIFFE_ID',
+      IDENTITY_ERRORS.NO_SPIFFE_ID,
       `certificate ${leaf.serialNumber} has a URI SAN that is not a SPIFFE ID`,
       {
         cause: err,
@@ -205,7 +206,7 @@ export function spiffeIdOf(leaf: X509Certificate): SpiffeId {
 export function checkExpectedPeer(verified: VerifiedIdentity, expected: readonly SpiffeId[]): void {
   if (!expected.includes(verified.id)) {
     throw new AmbitError(
-      'AMBIT_ERR_IDENTITY_UNEXPECTED_PEER',
+      IDENTITY_ERRORS.UNEXPECTED_PEER,
       `peer presented ${verified.id}, expected ${expected.length === 1 ? expected[0] : `one of ${expected.join(', ')}`}`,
       { detail: { actual: verified.id, expected } },
     );
@@ -216,7 +217,7 @@ export function checkExpectedPeer(verified: VerifiedIdentity, expected: readonly
 export function checkTrustDomain(verified: VerifiedIdentity, trustDomain: string): void {
   if (verified.trustDomain !== trustDomain) {
     throw new AmbitError(
-      'AMBIT_ERR_IDENTITY_FOREIGN_TRUST_DOMAIN',
+      IDENTITY_ERRORS.FOREIGN_TRUST_DOMAIN,
       `peer ${verified.id} is from trust domain "${verified.trustDomain}", not "${trustDomain}"`,
       { detail: { actual: verified.trustDomain, expected: trustDomain } },
     );
@@ -238,7 +239,7 @@ export function checkWorkloadPeer(verified: VerifiedIdentity): void {
   const { namespace, serviceAccount } = parseSpiffeId(verified.id);
   if (namespace === undefined || serviceAccount === undefined || namespace === SYSTEM_NAMESPACE) {
     throw new AmbitError(
-      'AMBIT_ERR_IDENTITY_NOT_A_WORKLOAD',
+      IDENTITY_ERRORS.NOT_A_WORKLOAD,
       `peer ${verified.id} is not a workload identity (/ns/<namespace>/sa/<service-account> outside ${SYSTEM_NAMESPACE}): node and control-plane credentials never carry mesh traffic`,
       { detail: { actual: verified.id } },
     );
@@ -247,7 +248,7 @@ export function checkWorkloadPeer(verified: VerifiedIdentity): void {
   const usages = verified.leaf.keyUsage ?? [];
   if (!usages.includes(SERVER_AUTH) || !usages.includes(CLIENT_AUTH)) {
     throw new AmbitError(
-      'AMBIT_ERR_IDENTITY_NOT_A_WORKLOAD',
+      IDENTITY_ERRORS.NOT_A_WORKLOAD,
       `certificate ${verified.leaf.serialNumber} of ${verified.id} lacks a workload certificate's usages (extended key usage serverAuth and clientAuth; it has ${usages.length ? usages.join(', ') : 'none'})`,
       { detail: { actual: verified.id, usages } },
     );
