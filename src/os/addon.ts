@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import { resolve } from 'node:path';
 import { AmbitError } from '../errors/index.ts';
+import { OS_ERRORS } from './errors.ts';
 
 export interface Addon {
   getOriginalDst(fd: number): { address: string; port: number; family: 'IPv4' | 'IPv6' };
@@ -22,7 +23,7 @@ export function addon(): Addon {
     return loaded;
   } catch (cause) {
     throw new AmbitError(
-      'AMBIT_ERR_CAPTURE_ADDON',
+      OS_ERRORS.ADDON,
       `the socket-options addon is not built (${path}); run \`npm ci\` (or \`npm run install\`) with python3, make and g++ installed`,
       { cause },
     );
@@ -33,10 +34,7 @@ export function addon(): Addon {
 export function fdOf(socket: Socket): number {
   const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
   if (typeof fd !== 'number' || fd < 0) {
-    throw new AmbitError(
-      'AMBIT_ERR_CAPTURE_NO_FD',
-      'the connection has no file descriptor (already closed?)',
-    );
+    throw new AmbitError(OS_ERRORS.NO_FD, 'the connection has no file descriptor (already closed?)');
   }
   return fd;
 }

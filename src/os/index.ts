@@ -3,4 +3,5 @@
 // on them (0700 directories, 0600 sockets whose peers are checked).
 
 export { type Addon, addon, fdOf, peerUid, requireAddon } from './addon.ts';
+export { OS_ERRORS } from './errors.ts';
 export { listenPrivateSocket, type PrivateSocketOptions, preparePrivateDir } from './private.ts';
