@@ -16,6 +16,10 @@ const MODULES: Record<string, { title: string; load: () => Promise<{ bench: Benc
     title: 'L4 mesh: direct vs two ztunnels vs an HAProxy mTLS pair (lab, root)',
     load: () => import('./l4.ts'),
   },
+  l7: {
+    title: 'L7: direct vs the L4 mesh vs the waypoint vs an HAProxy http mTLS pair (lab, root)',
+    load: () => import('./l7.ts'),
+  },
 };
 
 const wanted = process.argv.slice(2);

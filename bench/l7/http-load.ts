@@ -1,0 +1,162 @@
+// Runs inside the client pod: an open-loop HTTP/1.1 load generator (wrk2 is not installed, and
+// h2load's --rate paces connections, not requests). CONNS keep-alive connections, `GET /` scheduled at
+// a fixed total RATE (request i is due at start + i/RATE, round-robin over the connections); a
+// connection sends its next request only after the previous response, and latency runs from the
+// *scheduled* time, so a stall delays every request queued behind it and is counted (no coordinated
+// omission). The first WARMUP_MS of requests are sent but not recorded. A response other than 200, or a
+// request lost with its connection, counts as failed (the connection is opened again). Prints one JSON
+// line: {requests, completed, failed, connectionErrors, firstFailure, seconds, latencies}, every
+// recorded sample in ms.
+// Usage: node http-load.ts HOST PORT RATE CONNS WARMUP_MS DURATION_MS
+
+import { connect, type Socket } from 'node:net';
+
+const [host = '', port = '', rate = '', conns = '', warmupMs = '', durationMs = ''] = process.argv.slice(2);
+const interval = 1000 / Number(rate);
+const total = Math.round(((Number(warmupMs) + Number(durationMs)) / 1000) * Number(rate));
+const request = Buffer.from(`GET / HTTP/1.1\r\nHost: ${host}:${port}\r\nUser-Agent: ambit-bench-l7\r\n\r\n`);
+
+interface Lane {
+  socket: Socket;
+  due: number[];
+  inflight?: number;
+  buffer: Buffer;
+}
+
+const latencies: number[] = [];
+let completed = 0;
+let failed = 0;
+let connectionErrors = 0;
+let firstFailure: string | undefined;
+let start = 0;
+let finish: () => void = () => {};
+const done = new Promise<void>((resolve) => {
+  finish = resolve;
+});
+
+/** The length of the first whole response in `b` and its status, or undefined if it has not all arrived. */
+function parseResponse(b: Buffer): { length: number; status: number } | undefined {
+  const head = b.indexOf('\r\n\r\n');
+  if (head < 0) return undefined;
+  const lines = b.subarray(0, head).toString('latin1').split('\r\n');
+  const status = Number(lines[0]?.split(' ')[1]);
+  let length = 0;
+  let chunked = false;
+  for (const line of lines.slice(1)) {
+    const colon = line.indexOf(':');
+    const name = line.slice(0, colon).trim().toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    if (name === 'content-length') length = Number(value);
+    else if (name === 'transfer-encoding' && value.toLowerCase().includes('chunked')) chunked = true;
+  }
+  const bodyStart = head + 4;
+  if (!chunked) return b.length >= bodyStart + length ? { length: bodyStart + length, status } : undefined;
+  // Chunked: walk the chunk sizes up to the last (empty) chunk and its empty trailer.
+  let at = bodyStart;
+  for (;;) {
+    const eol = b.indexOf('\r\n', at);
+    if (eol < 0) return undefined;
+    const size = Number.parseInt(b.subarray(at, eol).toString('latin1'), 16);
+    if (size === 0) {
+      const end = b.indexOf('\r\n\r\n', eol);
+      return end < 0 ? undefined : { length: end + 4, status };
+    }
+    at = eol + 2 + size + 2;
+    if (at > b.length) return undefined;
+  }
+}
+
+function fail(why: string): void {
+  failed++;
+  firstFailure ??= why;
+}
+
+function sendNext(lane: Lane): void {
+  if (lane.inflight !== undefined || lane.due.length === 0 || lane.socket.connecting) return;
+  lane.inflight = lane.due.shift()!;
+  lane.socket.write(request);
+}
+
+function answered(lane: Lane, ok: boolean): void {
+  const scheduled = lane.inflight!;
+  if (ok && scheduled >= start + Number(warmupMs)) latencies.push(performance.now() - scheduled);
+  lane.inflight = undefined;
+  if (++completed === total) finish();
+  sendNext(lane);
+}
+
+function onData(lane: Lane, d: Buffer): void {
+  lane.buffer = lane.buffer.length === 0 ? d : Buffer.concat([lane.buffer, d]);
+  for (;;) {
+    const r = parseResponse(lane.buffer);
+    if (!r || lane.inflight === undefined) return;
+    lane.buffer = lane.buffer.subarray(r.length);
+    if (r.status !== 200) fail(`HTTP ${r.status}`);
+    answered(lane, r.status === 200);
+  }
+}
+
+function open(lane: Lane): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host, port: Number(port), noDelay: true });
+    lane.socket = socket;
+    lane.buffer = Buffer.alloc(0);
+    socket.once('connect', () => {
+      resolve();
+      sendNext(lane);
+    });
+    socket.on('data', (d: Buffer) => onData(lane, d));
+    socket.once('error', (err) => {
+      reject(err);
+      connectionErrors++;
+      firstFailure ??= `connection: ${err.message}`;
+    });
+    // A closed connection loses its request in flight (failed) and is opened again for the rest.
+    socket.once('close', () => {
+      if (lane.socket !== socket || completed === total) return;
+      if (lane.inflight !== undefined) {
+        fail('connection closed with a request in flight');
+        answered(lane, false);
+      }
+      setTimeout(() => open(lane).catch(() => {}), 10);
+    });
+  });
+}
+
+const lanes: Lane[] = Array.from({ length: Number(conns) }, () => ({
+  socket: undefined as unknown as Socket,
+  due: [],
+  buffer: Buffer.alloc(0),
+}));
+await Promise.all(lanes.map(open));
+
+let issued = 0;
+function tick(): void {
+  const now = performance.now();
+  while (issued < total && start + issued * interval <= now) {
+    const lane = lanes[issued % lanes.length]!;
+    lane.due.push(start + issued * interval);
+    sendNext(lane);
+    issued++;
+  }
+  if (issued < total) setTimeout(tick, Math.max(0, start + issued * interval - performance.now()));
+}
+start = performance.now();
+tick();
+const deadline = setTimeout(finish, Number(warmupMs) + Number(durationMs) + 15_000);
+await done;
+clearTimeout(deadline);
+const seconds = (performance.now() - start) / 1000;
+for (const lane of lanes) lane.socket.destroy();
+
+console.log(
+  JSON.stringify({
+    requests: total,
+    completed,
+    failed,
+    connectionErrors,
+    firstFailure,
+    seconds,
+    latencies: latencies.map((x) => Math.round(x * 1000) / 1000),
+  }),
+);
