@@ -1,6 +1,7 @@
 // Traffic capture: the kernel rules that send enrolled pods' TCP to the ztunnel (nftables, one table
 // per node) and the original destination of each redirected connection (SO_ORIGINAL_DST addon).
 
+export { CAPTURE_ERRORS } from './errors.ts';
 export {
   type CaptureDriver,
   NftablesCapture,

@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { PORTS as MESH_PORTS } from '../config/index.ts';
 import { AmbitError } from '../errors/index.ts';
 import { logger } from '../log/index.ts';
+import { CAPTURE_ERRORS } from './errors.ts';
 
 const execFileP = promisify(execFile);
 const log = logger('capture');
@@ -34,7 +35,7 @@ const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]
 function checkAddress(address: string): string {
   if (!IPV4.test(address)) {
     throw new AmbitError(
-      'AMBIT_ERR_CAPTURE_BAD_ADDRESS',
+      CAPTURE_ERRORS.BAD_ADDRESS,
       `"${address}" is not an IPv4 address; only IPv4 pods can be enrolled`,
     );
   }
@@ -136,13 +137,13 @@ export class NftablesCapture implements CaptureDriver {
       const e = cause as NodeJS.ErrnoException & { stderr?: string };
       if (e.code === 'ENOENT') {
         throw new AmbitError(
-          'AMBIT_ERR_CAPTURE_NO_NFT',
+          CAPTURE_ERRORS.NO_NFT,
           'the `nft` command is missing: `apt-get install -y nftables`',
           { cause },
         );
       }
       throw new AmbitError(
-        'AMBIT_ERR_CAPTURE_NFT',
+        CAPTURE_ERRORS.NFT,
         `nft ${args.join(' ')} failed: ${(e.stderr ?? e.message).trim()}`,
         { cause },
       );

@@ -4,6 +4,7 @@
 import type { Socket } from 'node:net';
 import { AmbitError } from '../errors/index.ts';
 import { addon, fdOf } from '../os/index.ts';
+import { CAPTURE_ERRORS } from './errors.ts';
 
 /** Where a captured connection was really going, before REDIRECT sent it to the proxy. */
 export type OrigDst = {
@@ -24,7 +25,7 @@ export function originalDst(socket: Socket): OrigDst {
   } catch (err) {
     if ((err as { code?: string }).code === 'ENOENT') {
       throw new AmbitError(
-        'AMBIT_ERR_CAPTURE_NOT_REDIRECTED',
+        CAPTURE_ERRORS.NOT_REDIRECTED,
         'the connection was not redirected by the capture rules, so it has no original destination',
         { cause: err },
       );
