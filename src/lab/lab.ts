@@ -7,6 +7,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AmbitError } from '../errors/index.ts';
 import { logger } from '../log/index.ts';
+import { LAB_ERRORS } from './errors.ts';
 import {
   allocatePodHost,
   antiSpoofRuleset,
@@ -131,7 +132,7 @@ export class Lab {
       if (existing) {
         if (existing.nodes === count) return existing;
         throw new AmbitError(
-          'AMBIT_ERR_LAB_ALREADY_UP',
+          LAB_ERRORS.ALREADY_UP,
           `lab "${this.name}" is already up with ${existing.nodes} node(s); run \`ambit lab down\` first to change the node count`,
         );
       }
@@ -174,7 +175,7 @@ export class Lab {
     validatePodName(spec.name);
     if (spec.name === CONTROL_TARGET || /^node-\d+$/.test(spec.name)) {
       throw new AmbitError(
-        'AMBIT_ERR_LAB_INVALID_POD_NAME',
+        LAB_ERRORS.INVALID_POD_NAME,
         `"${spec.name}" names a node or the control plane; pick another pod name`,
       );
     }
@@ -187,12 +188,12 @@ export class Lab {
       const idx = nodeIndex(spec.node, state.nodes);
       if (idx === undefined) {
         throw new AmbitError(
-          'AMBIT_ERR_LAB_UNKNOWN_NODE',
+          LAB_ERRORS.UNKNOWN_NODE,
           `unknown node "${spec.node}": this lab has ${listNodes(state.nodes)}`,
         );
       }
       if (state.pods.some((p) => p.name === spec.name)) {
-        throw new AmbitError('AMBIT_ERR_LAB_DUPLICATE_POD', `a pod named "${spec.name}" already exists`);
+        throw new AmbitError(LAB_ERRORS.DUPLICATE_POD, `a pod named "${spec.name}" already exists`);
       }
       // A pod namespace the state does not know was left by an `add` killed half-way; it still holds
       // its link on the node, which would collide with the one about to be made.
@@ -256,8 +257,7 @@ export class Lab {
       nofile?: number;
     } = {},
   ): Promise<ProcessRecord> {
-    if (argv.length === 0)
-      throw new AmbitError('AMBIT_ERR_LAB_NO_COMMAND', 'give the command to run after `--`');
+    if (argv.length === 0) throw new AmbitError(LAB_ERRORS.NO_COMMAND, 'give the command to run after `--`');
     await checkPrerequisites();
     return this.store.withLock(async () => {
       const state = await this.requireState();
@@ -295,8 +295,7 @@ export class Lab {
     argv: string[],
     opts: { inherit?: boolean; timeoutMs?: number; input?: string | Buffer } = {},
   ): Promise<CommandResult> {
-    if (argv.length === 0)
-      throw new AmbitError('AMBIT_ERR_LAB_NO_COMMAND', 'give the command to run after `--`');
+    if (argv.length === 0) throw new AmbitError(LAB_ERRORS.NO_COMMAND, 'give the command to run after `--`');
     await checkPrerequisites();
     const where = this.target(await this.requireState(), target);
     return execInNetns(where.netns, expandAmbit(argv), { ...opts, env: { ...process.env, ...where.env } });
@@ -375,10 +374,7 @@ export class Lab {
   private async requireState(): Promise<LabState> {
     const state = await this.store.load();
     if (!state) {
-      throw new AmbitError(
-        'AMBIT_ERR_LAB_NOT_UP',
-        `lab "${this.name}" is not up: run \`ambit lab up\` first`,
-      );
+      throw new AmbitError(LAB_ERRORS.NOT_UP, `lab "${this.name}" is not up: run \`ambit lab up\` first`);
     }
     return state;
   }
@@ -409,7 +405,7 @@ function listNodes(count: number): string {
 function unknownPod(name: string, state: LabState): AmbitError {
   const pods = state.pods.map((p) => p.name).join(', ') || 'none';
   return new AmbitError(
-    'AMBIT_ERR_LAB_UNKNOWN_POD',
+    LAB_ERRORS.UNKNOWN_POD,
     `no pod or node named "${name}" (pods: ${pods}; nodes: ${listNodes(state.nodes)})`,
   );
 }

@@ -2,6 +2,7 @@
 // Nothing here touches the system, so every rule is tested as a table of cases.
 
 import { AmbitError } from '../errors/index.ts';
+import { LAB_ERRORS } from './errors.ts';
 
 /** Node underlay 198.18.0.0/24 (node N is .N); pods on node N in 198.18.N.0/24; VIPs 198.19.0.0/16. */
 export const UNDERLAY_PREFIX = '198.18.0';
@@ -25,13 +26,13 @@ const LABEL_VALUE = /^([A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)?$/;
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 function invalid(code: string, message: string): AmbitError {
-  return new AmbitError(`AMBIT_ERR_LAB_${code}`, message);
+  return new AmbitError(code, message);
 }
 
 export function validateLabName(name: string): string {
   if (!LAB_NAME.test(name)) {
     throw invalid(
-      'INVALID_NAME',
+      LAB_ERRORS.INVALID_NAME,
       `lab name "${name}" is invalid: use 1-16 lowercase letters and digits (no '-': it separates the lab's name in its namespaces)`,
     );
   }
@@ -41,7 +42,7 @@ export function validateLabName(name: string): string {
 export function validatePodName(name: string): string {
   if (!POD_NAME.test(name)) {
     throw invalid(
-      'INVALID_POD_NAME',
+      LAB_ERRORS.INVALID_POD_NAME,
       `pod name "${name}" is invalid: use 1-40 lowercase letters, digits or '-', starting and ending with a letter or digit`,
     );
   }
@@ -52,7 +53,7 @@ export function validatePodName(name: string): string {
 export function validateDnsLabel(what: string, value: string): string {
   if (!DNS_LABEL.test(value)) {
     throw invalid(
-      'INVALID_NAME',
+      LAB_ERRORS.INVALID_NAME,
       `${what} "${value}" is invalid: use 1-63 lowercase letters, digits or '-', starting and ending with a letter or digit`,
     );
   }
@@ -61,7 +62,10 @@ export function validateDnsLabel(what: string, value: string): string {
 
 export function validateNodeCount(n: number): number {
   if (!Number.isInteger(n) || n < 1 || n > MAX_NODES) {
-    throw invalid('INVALID_NODES', `--nodes must be a whole number from 1 to ${MAX_NODES}, got "${n}"`);
+    throw invalid(
+      LAB_ERRORS.INVALID_NODES,
+      `--nodes must be a whole number from 1 to ${MAX_NODES}, got "${n}"`,
+    );
   }
   return n;
 }
@@ -72,13 +76,14 @@ export function parseLabels(text: string): Record<string, string> {
   if (text.trim() === '') return labels;
   for (const [i, part] of text.split(',').entries()) {
     const eq = part.indexOf('=');
-    if (eq <= 0) throw invalid('INVALID_LABEL', `label #${i + 1} "${part}" is malformed: write key=value`);
+    if (eq <= 0)
+      throw invalid(LAB_ERRORS.INVALID_LABEL, `label #${i + 1} "${part}" is malformed: write key=value`);
     const key = part.slice(0, eq).trim();
     const value = part.slice(eq + 1).trim();
-    if (!LABEL_KEY.test(key)) throw invalid('INVALID_LABEL', `label key "${key}" is invalid`);
+    if (!LABEL_KEY.test(key)) throw invalid(LAB_ERRORS.INVALID_LABEL, `label key "${key}" is invalid`);
     if (!LABEL_VALUE.test(value))
-      throw invalid('INVALID_LABEL', `label value "${value}" for "${key}" is invalid`);
-    if (Object.hasOwn(labels, key)) throw invalid('INVALID_LABEL', `label "${key}" is given twice`);
+      throw invalid(LAB_ERRORS.INVALID_LABEL, `label value "${value}" for "${key}" is invalid`);
+    if (Object.hasOwn(labels, key)) throw invalid(LAB_ERRORS.INVALID_LABEL, `label "${key}" is given twice`);
     labels[key] = value;
   }
   return labels;
@@ -125,7 +130,10 @@ export function allocatePodHost(nodeIdx: number, taken: readonly string[]): numb
   for (let host = FIRST_POD_HOST; host <= LAST_POD_HOST; host++) {
     if (!used.has(podAddress(nodeIdx, host))) return host;
   }
-  throw invalid('NODE_FULL', `${nodeName(nodeIdx)} has no free pod address left in ${podSubnet(nodeIdx)}`);
+  throw invalid(
+    LAB_ERRORS.NODE_FULL,
+    `${nodeName(nodeIdx)} has no free pod address left in ${podSubnet(nodeIdx)}`,
+  );
 }
 
 /** Names of the kernel objects of one lab; the lab name keeps two labs on one host apart. */

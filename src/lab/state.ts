@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { z } from 'zod';
 import { AmbitError } from '../errors/index.ts';
+import { LAB_ERRORS } from './errors.ts';
 
 const processRecord = z.object({
   pid: z.number().int().positive(),
@@ -104,7 +105,7 @@ export class LabStore {
     } catch (cause) {
       if ((cause as NodeJS.ErrnoException).code !== 'ELOCKED') throw cause;
       throw new AmbitError(
-        'AMBIT_ERR_LAB_LOCKED',
+        LAB_ERRORS.LOCKED,
         `another ambit command holds the lab lock ${this.dir}.lock; wait for it to finish`,
         { cause },
       );
@@ -119,7 +120,7 @@ export class LabStore {
 
 function corrupt(file: string, why: string, cause: unknown): AmbitError {
   return new AmbitError(
-    'AMBIT_ERR_LAB_STATE_CORRUPT',
+    LAB_ERRORS.STATE_CORRUPT,
     `lab state ${file} is unreadable (${why}); run \`ambit lab down\` to clean up and start again`,
     { cause },
   );

@@ -6,6 +6,7 @@ import { access, constants } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { promisify } from 'node:util';
 import { AmbitError } from '../errors/index.ts';
+import { LAB_ERRORS } from './errors.ts';
 import type { IpStep } from './plan.ts';
 
 const execFileP = promisify(execFile);
@@ -27,13 +28,9 @@ export async function run(cmd: string, args: string[], input?: string): Promise<
     const e = cause as NodeJS.ErrnoException & { stderr?: string };
     if (e.code === 'ENOENT') throw missingTool(cmd, cause);
     const stderr = (e.stderr ?? '').trim();
-    throw new AmbitError(
-      'AMBIT_ERR_LAB_COMMAND',
-      `\`${cmd} ${args.join(' ')}\` failed: ${stderr || e.message}`,
-      {
-        cause,
-      },
-    );
+    throw new AmbitError(LAB_ERRORS.COMMAND, `\`${cmd} ${args.join(' ')}\` failed: ${stderr || e.message}`, {
+      cause,
+    });
   }
 }
 
@@ -141,7 +138,7 @@ export function spawnInNetns(netns: string, argv: string[], opts: SpawnOptions):
   // A spawn that fails later (EAGAIN, EMFILE) reports through 'error'; without a listener it would crash us.
   child.on('error', () => {});
   if (child.pid === undefined) {
-    throw new AmbitError('AMBIT_ERR_LAB_COMMAND', `could not start \`${argv.join(' ')}\` in ${netns}`);
+    throw new AmbitError(LAB_ERRORS.COMMAND, `could not start \`${argv.join(' ')}\` in ${netns}`);
   }
   return child.pid;
 }
@@ -198,7 +195,7 @@ export const LAB_TOOLS: Record<string, string> = {
 export async function checkPrerequisites(tools: Record<string, string> = LAB_TOOLS): Promise<void> {
   if (process.getuid?.() !== 0) {
     throw new AmbitError(
-      'AMBIT_ERR_LAB_NOT_ROOT',
+      LAB_ERRORS.NOT_ROOT,
       'the lab creates network namespaces and needs root: run it as root (for example with sudo)',
     );
   }
@@ -221,7 +218,7 @@ async function onPath(tool: string): Promise<boolean> {
 
 function missingTool(tool: string, cause?: unknown, pkg = LAB_TOOLS[tool]): AmbitError {
   const fix = pkg ? `install it with \`apt-get install -y ${pkg}\`` : 'install it';
-  return new AmbitError('AMBIT_ERR_LAB_MISSING_TOOL', `the \`${tool}\` command is not available: ${fix}`, {
+  return new AmbitError(LAB_ERRORS.MISSING_TOOL, `the \`${tool}\` command is not available: ${fix}`, {
     cause,
   });
 }
@@ -246,7 +243,7 @@ export async function waitUntil<T>(
   }
   const why = last instanceof Error ? ` (last: ${last.message})` : '';
   throw new AmbitError(
-    'AMBIT_ERR_LAB_TIMEOUT',
+    LAB_ERRORS.TIMEOUT,
     `timed out after ${timeoutMs / 1000} s waiting for ${what}${why}`,
     {
       cause: last,
