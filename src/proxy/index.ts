@@ -9,6 +9,7 @@ export {
   type TrackedConnection,
 } from './connections.ts';
 export { drain } from './drain.ts';
+export { PROXY_ERRORS } from './errors.ts';
 export { adminHandler, HttpEndpoints, type HttpHandler, metricsHandler, readinessHandler } from './http.ts';
 export {
   NODE_CREDENTIAL_FILE,

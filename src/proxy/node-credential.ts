@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { AmbitError, describeError } from '../errors/index.ts';
 import type { Logger } from '../log/index.ts';
 import { CaClient, type NodeCredential } from '../xds/index.ts';
+import { PROXY_ERRORS } from './errors.ts';
 
 export const NODE_CREDENTIAL_FILE = 'node-credential.json';
 
@@ -56,7 +57,7 @@ export async function obtainNodeCredential(opts: NodeCredentialOptions): Promise
   if (saved) return saved;
   if (!opts.token) {
     throw new AmbitError(
-      'AMBIT_ERR_NODE_NO_TOKEN',
+      PROXY_ERRORS.NODE_NO_TOKEN,
       `node "${opts.node}" has not joined yet: create a token with \`ambit control token create --node ${opts.node}\` and pass --token`,
     );
   }
