@@ -1,6 +1,7 @@
 // Policy: authorization decided from a connection alone (the ztunnel's L4 view), the translation of
 // AuthorizationPolicy resources into that view, and PeerAuthentication mode per port.
 
+export { POLICY_ERRORS } from './errors.ts';
 export { evaluateL4, ipInCidr, policyMatches, stringMatches } from './l4-evaluate.ts';
 export { toL4Authorization } from './l4-translate.ts';
 export type {
