@@ -2,5 +2,6 @@
 // one structured access-log line per connection.
 
 export { type ConnectionRecord, logConnection } from './access-log.ts';
+export { TELEMETRY_ERRORS } from './errors.ts';
 export { type RequestLabels, RequestMetrics, type RequestSample } from './request-metrics.ts';
 export { type TcpLabels, TcpMetrics } from './tcp-metrics.ts';
