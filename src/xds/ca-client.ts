@@ -8,6 +8,7 @@ import {
   controlPlaneId,
   createCsr,
   generateKeyPair,
+  IDENTITY_ERRORS,
   nodeId,
   type SpiffeId,
   TrustBundle,
@@ -114,7 +115,7 @@ export class CaClient implements CertificateSource {
     const id = verifyChain(chain, new TrustBundle(res.trust_bundle)).id;
     if (id !== nodeId(this.options.trustDomain, node)) {
       throw new AmbitError(
-        'AMBIT_ERR_IDENTITY_WRONG_CERT',
+        IDENTITY_ERRORS.WRONG_CERT,
         `joined as ${node} but the CA returned a credential for ${id}`,
       );
     }
@@ -135,7 +136,7 @@ export class CaClient implements CertificateSource {
       impersonated_identity: id,
     });
     if (res.cert_chain.length === 0) {
-      throw new AmbitError('AMBIT_ERR_IDENTITY_WRONG_CERT', `the CA returned an empty chain for ${id}`);
+      throw new AmbitError(IDENTITY_ERRORS.WRONG_CERT, `the CA returned an empty chain for ${id}`);
     }
     return res.cert_chain;
   }

@@ -17,6 +17,7 @@ export {
   type JoinResponse,
 } from './ca-proto.ts';
 export { type Delta, XdsClient, type XdsClientOptions } from './client.ts';
+export { XDS_ERRORS } from './errors.ts';
 export {
   CONFIG_STREAM_SERVICE,
   ConfigStreamClient,

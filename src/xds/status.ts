@@ -2,10 +2,14 @@
 // `ambit-error-code` trailer (and leads the message) so clients can assert on it.
 
 import * as grpc from '@grpc/grpc-js';
+import { CONFIG_INVALID } from '../config/index.ts';
 import { AmbitError } from '../errors/index.ts';
+import { XDS_ERRORS } from './errors.ts';
 
 export const ERROR_CODE_KEY = 'ambit-error-code';
 
+// The CA and config-stream refusals below are raised by src/control (CONTROL_ERRORS), a higher layer
+// this folder may not import, so they stay literal codes here; keep them in step with that catalogue.
 const STATUS_BY_CODE: Record<string, grpc.status> = {
   AMBIT_ERR_CA_BAD_CSR: grpc.status.INVALID_ARGUMENT,
   AMBIT_ERR_CA_BAD_CSR_SIGNATURE: grpc.status.INVALID_ARGUMENT,
@@ -23,7 +27,7 @@ const STATUS_BY_CODE: Record<string, grpc.status> = {
   AMBIT_ERR_CA_UNAUTHENTICATED: grpc.status.UNAUTHENTICATED,
   AMBIT_ERR_CA_NODE_REVOKED: grpc.status.UNAUTHENTICATED,
   AMBIT_ERR_CA_IMPERSONATION: grpc.status.PERMISSION_DENIED,
-  AMBIT_ERR_CONFIG_INVALID: grpc.status.INVALID_ARGUMENT,
+  [CONFIG_INVALID]: grpc.status.INVALID_ARGUMENT,
   AMBIT_ERR_XDS_BAD_REQUEST: grpc.status.INVALID_ARGUMENT,
   AMBIT_ERR_XDS_UNKNOWN_TYPE: grpc.status.INVALID_ARGUMENT,
   AMBIT_ERR_XDS_FIRST_REQUEST_TIMEOUT: grpc.status.DEADLINE_EXCEEDED,
@@ -40,7 +44,7 @@ export function toServiceError(err: unknown): Partial<grpc.ServiceError> {
       metadata,
     };
   }
-  metadata.set(ERROR_CODE_KEY, 'AMBIT_ERR_INTERNAL');
+  metadata.set(ERROR_CODE_KEY, XDS_ERRORS.INTERNAL);
   return { code: grpc.status.INTERNAL, details: 'internal error', metadata };
 }
 
@@ -52,7 +56,7 @@ export function fromServiceError(err: grpc.ServiceError): AmbitError {
     return new AmbitError(code, message, { cause: err, detail: { grpcStatus: err.code } });
   }
   return new AmbitError(
-    'AMBIT_ERR_CA_UNREACHABLE',
+    XDS_ERRORS.CA_UNREACHABLE,
     `the control plane's CA could not be reached: ${err.details || err.message}`,
     {
       cause: err,
