@@ -71,7 +71,6 @@ function pending(message: string, generation: number | undefined): Condition {
 
 /** Kinds that need a waypoint to act on them and that the waypoint does not read yet. */
 const WAITING_FOR_WAYPOINTS: ReadonlySet<string> = new Set([
-  'DestinationRule',
   'HTTPFault',
   'RateLimitPolicy',
   'Telemetry',
@@ -158,6 +157,15 @@ export function statusConditions(resource: Resource): Condition[] {
     return [
       pending(
         'valid and stored; the waypoints of its parent Services route it, and its status follows them when read (status.parents)',
+        resource.metadata.generation,
+      ),
+    ];
+  }
+  if (resource.kind === 'DestinationRule') {
+    // As in Istio's ambient mode, a DestinationRule applies where L7 traffic is handled: at waypoints.
+    return [
+      accepted(
+        "applied by the waypoints that send to its host (load balancing, connection pool, outlier detection); traffic that takes no waypoint is not affected, as in Istio's ambient mode",
         resource.metadata.generation,
       ),
     ];

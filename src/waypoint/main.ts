@@ -40,6 +40,7 @@ export async function startWaypoint(o: WaypointProcessOptions): Promise<Waypoint
   const identity: SpiffeId = workloadId(o.trustDomain, o.namespace, o.serviceAccount);
   const waypoint = new Waypoint({
     name: o.name,
+    namespace: o.namespace,
     identity,
     trustBundlePem: o.trustBundlePem,
     bindAddress: o.bindAddress,

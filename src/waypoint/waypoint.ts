@@ -28,6 +28,7 @@ import { HttpProxy } from './http/index.ts';
 import type { ConnectionMeta, Endpoint } from './http/types.ts';
 import type { BackendRef, RouteTable } from './route-types.ts';
 import { WAYPOINT_TYPES, type WaypointSnapshot, WaypointState } from './state.ts';
+import { trafficPolicyLookup } from './traffic-policy/index.ts';
 
 export const WAYPOINT_DEFAULT_PORTS = {
   hbone: PORTS.hbone,
@@ -39,6 +40,8 @@ export type WaypointPorts = { -readonly [K in keyof typeof WAYPOINT_DEFAULT_PORT
 export interface WaypointOptions {
   /** This replica's name (its pod): how the control plane knows it is running. */
   name: string;
+  /** The waypoint's namespace (where DestinationRules apply from first, as for Istio's proxies). */
+  namespace: string;
   /** The waypoint's identity (`spiffe://<td>/ns/<ns>/sa/<service account>`). */
   identity: SpiffeId;
   /** The roots to trust before the config stream brings the bundle. */
@@ -105,6 +108,11 @@ export class Waypoint {
       connect: (endpoint, signal) => this.connect(endpoint, signal),
       metrics: new RequestMetrics(this.metrics),
       log: this.log,
+      trafficPolicy: trafficPolicyLookup(
+        () => this.state.snapshot.destinationRules,
+        (service) => this.state.snapshot.services.get(service)?.hostname,
+        { proxyNamespace: opts.namespace },
+      ),
     });
     this.hbone = new HboneServer({
       certFor: () => this.material(),

@@ -345,7 +345,6 @@ describe('config: catalogue and durations', () => {
 
 describe('config: status of kinds no proxy acts on yet', () => {
   const waiting: Array<[string, unknown]> = [
-    ['DestinationRule', dr({ host: 'web' })],
     ['Telemetry', tel({})],
   ];
   for (const [kind, doc] of waiting) {
@@ -365,6 +364,12 @@ describe('config: status of kinds no proxy acts on yet', () => {
       assert.match(r.conditions[0]!.message, /status follows them when read/);
     });
   }
+  it('a DestinationRule is Accepted: waypoints apply it', () => {
+    const r = validateResource(dr({ host: 'web' }));
+    assert.ok(r.ok);
+    assert.deepEqual([r.conditions[0]!.status, r.conditions[0]!.reason], ['True', 'Accepted']);
+    assert.match(r.conditions[0]!.message, /applied by the waypoints/);
+  });
   it('a waypoint Gateway is Pending at apply: its status follows its replicas when read', () => {
     const r = validateResource(gateway(waypointSpec));
     assert.ok(r.ok);
