@@ -7,6 +7,7 @@ import type { HbonePool } from '../hbone/index.ts';
 import type { CertificateManager } from '../identity/index.ts';
 import type { Logger } from '../log/index.ts';
 import { type ConnectionTable, connectTcp, watchIdle } from '../proxy/index.ts';
+import { ZTUNNEL_ERRORS } from './errors.ts';
 import type { ZtunnelPorts } from './options.ts';
 import type { Overload } from './overload.ts';
 import { type Addr, isNodeLocal } from './plan.ts';
@@ -46,7 +47,7 @@ export function isNodeItself(ctx: ZtunnelContext, address: string): boolean {
 }
 
 export function connectUpstream(ctx: ZtunnelContext, to: Addr): Promise<net.Socket> {
-  return connectTcp(to, ctx.connectTimeoutMs, 'AMBIT_ERR_ZTUNNEL_CONNECT_TIMEOUT');
+  return connectTcp(to, ctx.connectTimeoutMs, ZTUNNEL_ERRORS.CONNECT_TIMEOUT);
 }
 
 /** Cuts a proxied connection after the idle timeout with no byte either way (`socket` carries both). */
@@ -54,7 +55,7 @@ export function cutWhenIdle(ctx: ZtunnelContext, socket: net.Socket, abort: (why
   watchIdle(socket, ctx.idleTimeoutMs, () =>
     abort(
       new AmbitError(
-        'AMBIT_ERR_ZTUNNEL_IDLE_TIMEOUT',
+        ZTUNNEL_ERRORS.IDLE_TIMEOUT,
         `no byte either way for ${ctx.idleTimeoutMs} ms: closed (ambit ztunnel --idle-timeout)`,
       ),
     ),

@@ -5,6 +5,7 @@ import type { Registry } from 'prom-client';
 import { adminHandler, type HttpEndpoints, metricsHandler, readinessHandler } from '../proxy/index.ts';
 import type { XdsClient } from '../xds/index.ts';
 import type { ZtunnelContext } from './context.ts';
+import { ZTUNNEL_ERRORS } from './errors.ts';
 import { listenPrivateSocket, mayScrape } from './local-access.ts';
 
 export async function serveEndpoints(
@@ -25,7 +26,7 @@ export async function serveEndpoints(
     registry: opts.metrics,
     mayScrape: (source) => mayScrape(source, ctx.nodeAddresses, opts.metricsAllow),
     refusal: (source) =>
-      `AMBIT_ERR_ZTUNNEL_METRICS_FORBIDDEN: ${source} may not scrape this node's metrics; only the node itself and --metrics-allow may\n`,
+      `${ZTUNNEL_ERRORS.METRICS_FORBIDDEN}: ${source} may not scrape this node's metrics; only the node itself and --metrics-allow may\n`,
     log: ctx.log,
   });
   ctx.ports.metrics = await http.listen(opts.bind, ctx.ports.metrics, metrics);

@@ -1,6 +1,7 @@
 // The ztunnel: the per-node L4 proxy (outbound, inbound, HBONE, SOCKS5, policy, TCP telemetry) and
 // the node agent that joins the mesh, registers the node's workloads and owns their capture.
 
+export { ZTUNNEL_ERRORS } from './errors.ts';
 export {
   Admission,
   type ConnectionLimits,

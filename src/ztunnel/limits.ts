@@ -5,6 +5,7 @@
 
 import { readFileSync } from 'node:fs';
 import { AmbitError } from '../errors/index.ts';
+import { ZTUNNEL_ERRORS } from './errors.ts';
 
 export interface ConnectionLimits {
   /** Proxied connections open at once, every direction together (each holds up to two descriptors). */
@@ -67,7 +68,7 @@ export function resolveLimits(
   for (const [name, value] of Object.entries(limits)) {
     if (!Number.isSafeInteger(value) || value < 1) {
       throw new AmbitError(
-        'AMBIT_ERR_ZTUNNEL_BAD_LIMIT',
+        ZTUNNEL_ERRORS.BAD_LIMIT,
         `limit ${name} must be a positive integer, got ${JSON.stringify(value)}`,
         { detail: { limit: name, value } },
       );
@@ -78,7 +79,7 @@ export function resolveLimits(
     limits.maxHandshakesPerSource > limits.maxHandshakes
   ) {
     throw new AmbitError(
-      'AMBIT_ERR_ZTUNNEL_BAD_LIMIT',
+      ZTUNNEL_ERRORS.BAD_LIMIT,
       'a per-source limit is above its whole (maxConnectionsPerSource ≤ maxConnections, maxHandshakesPerSource ≤ maxHandshakes)',
       { detail: limits },
     );
@@ -86,7 +87,7 @@ export function resolveLimits(
   const needed = limits.maxConnections * 2 + limits.maxHandshakes;
   if (needed >= fdLimit) {
     throw new AmbitError(
-      'AMBIT_ERR_ZTUNNEL_BAD_LIMIT',
+      ZTUNNEL_ERRORS.BAD_LIMIT,
       `${limits.maxConnections} connections (2 descriptors each) and ${limits.maxHandshakes} handshakes need ${needed} descriptors, and the process may open ${fdLimit}: raise its limit (prlimit --nofile, ulimit -n) or lower the caps`,
       { detail: { ...limits, fdLimit } },
     );

@@ -11,13 +11,14 @@ import { AmbitError } from '../errors/index.ts';
 import type { Logger } from '../log/index.ts';
 import { listenPrivateSocket as listenOnPrivateSocket, preparePrivateDir } from '../os/index.ts';
 import { ipInCidr } from '../policy/index.ts';
+import { ZTUNNEL_ERRORS } from './errors.ts';
 
 /** Validated `--metrics-allow` entries (CIDRs or bare addresses); a bad one refuses the whole list. */
 export function parseMetricsAllow(entries: readonly string[]): string[] {
   const bad = entries.filter((e) => !isCidr(e));
   if (bad.length > 0) {
     throw new AmbitError(
-      'AMBIT_ERR_ZTUNNEL_BAD_METRICS_ALLOW',
+      ZTUNNEL_ERRORS.BAD_METRICS_ALLOW,
       `--metrics-allow: ${bad.map((b) => JSON.stringify(b)).join(', ')} ${bad.length === 1 ? 'is' : 'are'} not an address or CIDR (for example 198.18.0.200/29)`,
     );
   }
@@ -51,13 +52,13 @@ export function parseAdminListen(text: string, defaultPort: number): { host: str
   const loopback = (isIP(host) === 4 && host.startsWith('127.')) || host === '::1';
   if (!m || isIP(host) === 0 || port > 65535) {
     throw new AmbitError(
-      'AMBIT_ERR_ZTUNNEL_BAD_ADMIN_LISTEN',
+      ZTUNNEL_ERRORS.BAD_ADMIN_LISTEN,
       `--admin-listen "${text}" is not an address with an optional port (for example 127.0.0.1:15000)`,
     );
   }
   if (!loopback) {
     throw new AmbitError(
-      'AMBIT_ERR_ZTUNNEL_BAD_ADMIN_LISTEN',
+      ZTUNNEL_ERRORS.BAD_ADMIN_LISTEN,
       `--admin-listen ${text} is not a loopback address: the ztunnel admin has no authentication, so it listens on 127.0.0.0/8 or ::1 only (read it remotely through the Unix socket, e.g. over ssh)`,
     );
   }
@@ -76,7 +77,7 @@ export async function listenPrivateSocket(
   uids?: readonly number[],
 ): Promise<void> {
   await preparePrivateDir(dirname(path), {
-    code: 'AMBIT_ERR_ZTUNNEL_ADMIN_DIR',
+    code: ZTUNNEL_ERRORS.ADMIN_DIR,
     what: "the admin socket's directory",
     log,
   });

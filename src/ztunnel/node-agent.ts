@@ -21,6 +21,7 @@ import {
   type NodeCredential,
   TYPE,
 } from '../xds/index.ts';
+import { ZTUNNEL_ERRORS } from './errors.ts';
 import type { ConnectionLimits } from './limits.ts';
 import type { ZtunnelPorts } from './options.ts';
 import { isNodeLocal } from './plan.ts';
@@ -147,7 +148,7 @@ export class NodeAgent {
   }
 
   private get current(): NodeCredential {
-    if (!this.cred) throw new AmbitError('AMBIT_ERR_NODE_NO_CREDENTIAL', 'the node has no credential yet');
+    if (!this.cred) throw new AmbitError(ZTUNNEL_ERRORS.NODE_NO_CREDENTIAL, 'the node has no credential yet');
     return this.cred;
   }
 

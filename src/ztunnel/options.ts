@@ -8,6 +8,7 @@ import { AmbitError } from '../errors/index.ts';
 import { HbonePool, type HbonePoolOptions, HboneServer, type HboneServerOptions } from '../hbone/index.ts';
 import { CertificateManager, type CertificateSource } from '../identity/index.ts';
 import { XdsClient } from '../xds/index.ts';
+import { ZTUNNEL_ERRORS } from './errors.ts';
 import type { ConnectionLimits } from './limits.ts';
 
 export const ZTUNNEL_DEFAULT_PORTS = {
@@ -103,7 +104,7 @@ export function idleTimeoutOption(value: number | undefined): number {
   const ms = value ?? DEFAULT_IDLE_TIMEOUT_MS;
   if (!Number.isInteger(ms) || ms < 0 || ms > 2 ** 31 - 1) {
     throw new AmbitError(
-      'AMBIT_ERR_ZTUNNEL_BAD_IDLE_TIMEOUT',
+      ZTUNNEL_ERRORS.BAD_IDLE_TIMEOUT,
       `the idle timeout must be a whole number of milliseconds from 0 (off) to ${2 ** 31 - 1}, got ${JSON.stringify(value)}`,
     );
   }

@@ -15,6 +15,7 @@ import {
 import type { SpiffeId } from '../identity/index.ts';
 import type { ConnectionRecord } from '../telemetry/index.ts';
 import { connectUpstream, cutWhenIdle, type ZtunnelContext } from './context.ts';
+import { ZTUNNEL_ERRORS } from './errors.ts';
 import { baggageOf, canonical, outboundLabels, workloadFields } from './labels.ts';
 import { OVERFLOW_FLAG } from './limits.ts';
 import { stillLocal } from './membership.ts';
@@ -148,7 +149,7 @@ async function openTunnel(
   const cert = await ctx.certs.get(plan.source.identity as SpiffeId);
   const trustBundlePem = ctx.state.snapshot.trustBundlePem;
   if (!trustBundlePem)
-    throw new AmbitError('AMBIT_ERR_ZTUNNEL_NO_BUNDLE', 'no trust bundle yet from the control plane');
+    throw new AmbitError(ZTUNNEL_ERRORS.NO_BUNDLE, 'no trust bundle yet from the control plane');
   const material: TlsMaterial = {
     identity: cert.id,
     certChainPem: cert.chain.join(''),

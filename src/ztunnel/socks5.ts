@@ -6,6 +6,7 @@ import type { Socket } from 'node:net';
 import { isIP } from 'node:net';
 import { AmbitError } from '../errors/index.ts';
 import { canonicalIp } from '../hbone/index.ts';
+import { ZTUNNEL_ERRORS } from './errors.ts';
 import type { Addr } from './plan.ts';
 
 /** Reply codes the ztunnel uses (RFC 1928 §6). */
@@ -47,9 +48,9 @@ function reader(socket: Socket, timeoutMs: number) {
     pump();
   };
   const onEnd = () =>
-    fail(new AmbitError('AMBIT_ERR_SOCKS_PROTOCOL', 'the client closed during the SOCKS5 handshake'));
+    fail(new AmbitError(ZTUNNEL_ERRORS.SOCKS_PROTOCOL, 'the client closed during the SOCKS5 handshake'));
   const timer = setTimeout(
-    () => fail(new AmbitError('AMBIT_ERR_SOCKS_PROTOCOL', 'SOCKS5 handshake timed out')),
+    () => fail(new AmbitError(ZTUNNEL_ERRORS.SOCKS_PROTOCOL, 'SOCKS5 handshake timed out')),
     timeoutMs,
   );
   socket.on('data', onData);
@@ -82,21 +83,21 @@ export async function acceptSocks5(socket: Socket, timeoutMs = 10_000): Promise<
     r.done();
     socket.write(Buffer.from([5, code, 0, 1, 0, 0, 0, 0, 0, 0]));
     socket.destroySoon();
-    throw new AmbitError('AMBIT_ERR_SOCKS_PROTOCOL', message);
+    throw new AmbitError(ZTUNNEL_ERRORS.SOCKS_PROTOCOL, message);
   };
   try {
     const [version, nMethods] = await r.read(2);
     if (version !== 5) {
       r.done();
       socket.destroy();
-      throw new AmbitError('AMBIT_ERR_SOCKS_PROTOCOL', `not SOCKS5 (version byte ${version})`);
+      throw new AmbitError(ZTUNNEL_ERRORS.SOCKS_PROTOCOL, `not SOCKS5 (version byte ${version})`);
     }
     const methods = await r.read(nMethods!);
     if (!methods.includes(0)) {
       r.done();
       socket.write(Buffer.from([5, 0xff]));
       socket.destroySoon();
-      throw new AmbitError('AMBIT_ERR_SOCKS_PROTOCOL', 'the client offers no "no authentication" method');
+      throw new AmbitError(ZTUNNEL_ERRORS.SOCKS_PROTOCOL, 'the client offers no "no authentication" method');
     }
     socket.write(Buffer.from([5, 0]));
     const [, cmd, , atyp] = await r.read(4);

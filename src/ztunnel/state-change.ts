@@ -6,6 +6,7 @@ import { AmbitError } from '../errors/index.ts';
 import type { HboneServer } from '../hbone/index.ts';
 import type { SpiffeId } from '../identity/index.ts';
 import type { ZtunnelContext } from './context.ts';
+import { ZTUNNEL_ERRORS } from './errors.ts';
 import type { WorkloadListeners } from './listeners.ts';
 import type { StateSnapshot } from './state.ts';
 
@@ -38,14 +39,14 @@ export class StateReactions {
     // vanished sends no FIN; nothing else would ever close them).
     const gone = ctx.connections.cutWhere(
       (c) => !c.meta.workloadsStay(state),
-      () => new AmbitError('AMBIT_ERR_ZTUNNEL_WORKLOAD_GONE', 'a workload of this connection left the mesh'),
+      () => new AmbitError(ZTUNNEL_ERRORS.WORKLOAD_GONE, 'a workload of this connection left the mesh'),
     );
     if (gone.length > 0)
       ctx.log.info({ closed: gone.length }, 'closed the connections of workloads that left');
     // A policy change re-checks open connections and closes those it now denies.
     const denied = ctx.connections.cutWhere(
       (c) => c.meta.recheck !== undefined && !c.meta.recheck(state),
-      () => new AmbitError('AMBIT_ERR_ZTUNNEL_DENIED', 'policy now denies this connection'),
+      () => new AmbitError(ZTUNNEL_ERRORS.DENIED, 'policy now denies this connection'),
     );
     for (const c of denied)
       ctx.log.info(
