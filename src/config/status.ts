@@ -70,11 +70,7 @@ function pending(message: string, generation: number | undefined): Condition {
 }
 
 /** Kinds that need a waypoint to act on them and that the waypoint does not read yet. */
-const WAITING_FOR_WAYPOINTS: ReadonlySet<string> = new Set([
-  'HTTPFault',
-  'RateLimitPolicy',
-  'Telemetry',
-]);
+const WAITING_FOR_WAYPOINTS: ReadonlySet<string> = new Set(['RateLimitPolicy', 'Telemetry']);
 
 function unsupported(message: string, generation: number | undefined): Condition {
   return condition('True', 'UnsupportedValue', message, generation);
@@ -157,6 +153,14 @@ export function statusConditions(resource: Resource): Condition[] {
     return [
       pending(
         'valid and stored; the waypoints of its parent Services route it, and its status follows them when read (status.parents)',
+        resource.metadata.generation,
+      ),
+    ];
+  }
+  if (resource.kind === 'HTTPFault') {
+    return [
+      accepted(
+        'valid; waypoints inject it into the requests of routes whose ExtensionRef filters name it (group ambit.dev, kind HTTPFault)',
         resource.metadata.generation,
       ),
     ];

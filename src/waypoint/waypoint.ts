@@ -104,6 +104,7 @@ export class Waypoint {
     });
     this.proxy = new HttpProxy({
       routes: () => this.routes,
+      faults: (namespace, name) => this.state.snapshot.httpFaults.get(`${namespace}/${name}`),
       endpoints: (backend) => endpointsOf(this.state.snapshot, backend),
       connect: (endpoint, signal) => this.connect(endpoint, signal),
       metrics: new RequestMetrics(this.metrics),

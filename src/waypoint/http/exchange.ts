@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { describeError } from '../../errors/index.ts';
 import type { Logger } from '../../log/index.ts';
 import type { RequestLabels } from '../../telemetry/index.ts';
+import { abortReply, DELAY_INJECTED, type FaultReply, faultFor, invalidFilterReply } from '../fault.ts';
 import type { RouteDecision, RouteRequest } from '../route-types.ts';
 import {
   grpcToHttpStatus,
@@ -168,6 +169,7 @@ export async function handleRequest(ds: Downstream, conn: ConnectionState, ctx: 
       ds.body.resume(); // the body is not needed: let it drain so the connection can serve the next request
       return;
     }
+    if (decision.extensionRefs.length > 0 && !(await injectFault(ds, decision, ctx, rec, grpc))) return;
     await forward(ds, decision, conn, ctx, rec);
   } catch (err) {
     rec.error = describeError(err);
@@ -177,6 +179,41 @@ export async function handleRequest(ds: Downstream, conn: ConnectionState, ctx: 
     rec.duration_ms = Math.round((performance.now() - started) * 1000) / 1000;
     record(ctx, conn, rec, grpc);
   }
+}
+
+/**
+ * The route's ExtensionRef filters (HTTPFault): a delay, then perhaps an abort answered here; false when
+ * the request was answered (aborted, an unresolvable filter, or the client left during the delay).
+ */
+async function injectFault(
+  ds: Downstream,
+  d: Forward,
+  ctx: ProxyContext,
+  rec: RequestRecord,
+  grpc: boolean,
+): Promise<boolean> {
+  const fault = faultFor(d.extensionRefs, (ns, name) => ctx.deps.faults?.(ns, name), ctx.random);
+  const answer = (reply: FaultReply) => {
+    localReply(ds, rec, { status: reply.status, body: reply.body, flags: reply.flags }, reply.headers);
+    ds.body.resume();
+    return false;
+  };
+  if ('invalid' in fault) {
+    rec.error = fault.invalid;
+    return answer(invalidFilterReply(grpc));
+  }
+  if (fault.delayMs !== undefined) {
+    const gone = new AbortController();
+    ds.onAbort(() => gone.abort());
+    await sleep(fault.delayMs, gone.signal);
+    rec.flags = DELAY_INJECTED;
+    if (gone.signal.aborted) {
+      rec.flags = `${DELAY_INJECTED},${FLAGS.downstreamTermination}`;
+      return false;
+    }
+  }
+  if (fault.abort) return answer(abortReply(fault.abort, grpc));
+  return true;
 }
 
 function localReply(ds: Downstream, rec: RequestRecord, reply: LocalReply, extra: Headers = {}): void {
@@ -268,8 +305,8 @@ async function forward(
     headers: upstreamRequestHeaders(ds.headers, d.requestHeaders),
   };
   const hash = hashFor(ds, conn, state);
-  for (const m of d.mirrors)
-    if (ctx.random() < m.fraction) mirror(ctx, conn, m.backend, head, feed, d.timeoutMs);
+  // The route table already drew each mirror's fraction: every one listed is sent.
+  for (const m of d.mirrors) mirror(ctx, conn, m.backend, head, feed, d.timeoutMs);
 
   const stop = new AbortController();
   let timedOut = false;

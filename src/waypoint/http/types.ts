@@ -2,6 +2,7 @@
 // and what it works with (ProxyDeps: the route table, endpoints, the upstream connector, metrics, logs).
 
 import type { Duplex } from 'node:stream';
+import type { HTTPFaultResource } from '../../config/index.ts';
 import type { Logger } from '../../log/index.ts';
 import type { RequestMetrics } from '../../telemetry/index.ts';
 import type { BackendRef, RouteTable } from '../route-types.ts';
@@ -58,6 +59,8 @@ export interface Endpoint {
 export interface ProxyDeps {
   /** The current route table (read per request, so a new configuration applies to the next request). */
   routes: () => RouteTable;
+  /** The HTTPFault a route's ExtensionRef filter names (`ambit.dev/v1alpha1`), if it exists. */
+  faults?: (namespace: string, name: string) => HTTPFaultResource | undefined;
   /** The endpoints of a backend Service port that may take traffic now (healthy); empty: none. */
   endpoints: (backend: BackendRef) => readonly Endpoint[];
   /**

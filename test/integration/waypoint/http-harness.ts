@@ -93,6 +93,8 @@ export async function harness(
     random?: () => number;
     /** DestinationRule traffic policy per backend (default: none, Istio's defaults). */
     trafficPolicy?: ProxyDeps['trafficPolicy'];
+    /** HTTPFaults by `namespace/name`, for ExtensionRef filters. */
+    faults?: ProxyDeps['faults'];
   },
 ): Promise<Harness> {
   const registry = new Registry();
@@ -104,6 +106,7 @@ export async function harness(
   const sockets = new Set<net.Socket>();
   const deps: ProxyDeps = {
     routes: () => opts.routes,
+    faults: opts.faults,
     endpoints: (backend: BackendRef): Endpoint[] =>
       (opts.endpoints[backend.service] ?? []).map((port) => ({
         address: HOST,

@@ -370,6 +370,17 @@ describe('config: status of kinds no proxy acts on yet', () => {
     assert.deepEqual([r.conditions[0]!.status, r.conditions[0]!.reason], ['True', 'Accepted']);
     assert.match(r.conditions[0]!.message, /applied by the waypoints/);
   });
+  it('an HTTPFault is Accepted: waypoints inject it', () => {
+    const r = validateResource({
+      apiVersion: 'ambit.dev/v1alpha1',
+      kind: 'HTTPFault',
+      metadata: { name: 'f', namespace: 'shop' },
+      spec: { abort: { httpStatus: 503 } },
+    });
+    assert.ok(r.ok, JSON.stringify(!r.ok && r.errors));
+    assert.deepEqual([r.conditions[0]!.status, r.conditions[0]!.reason], ['True', 'Accepted']);
+    assert.match(r.conditions[0]!.message, /waypoints inject it/);
+  });
   it('a waypoint Gateway is Pending at apply: its status follows its replicas when read', () => {
     const r = validateResource(gateway(waypointSpec));
     assert.ok(r.ok);
