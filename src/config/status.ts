@@ -98,7 +98,7 @@ function targetRefConditions(policy: AuthorizationPolicyResource): Condition[] {
   if (foreign.length === 0)
     return [
       pending(
-        'valid; for the waypoint of its targetRefs, which Ambit does not run yet: nothing enforces it',
+        'valid; for the waypoint of its targetRefs, which does not enforce authorization yet: nothing enforces it',
         gen,
       ),
     ];
