@@ -6,6 +6,7 @@ import { parse } from 'yaml';
 import { z } from 'zod';
 import { cidr } from '../config/index.ts';
 import { AmbitError } from '../errors/index.ts';
+import { CONTROL_ERRORS } from './errors.ts';
 
 const hostPort = z
   .string()
@@ -39,7 +40,7 @@ export async function loadControlConfig(path: string): Promise<ControlConfigFile
     text = await readFile(path, 'utf8');
   } catch (cause) {
     throw new AmbitError(
-      'AMBIT_ERR_CONTROL_CONFIG',
+      CONTROL_ERRORS.CONFIG,
       `cannot read the config file ${path}: ${(cause as Error).message}`,
       { cause },
     );
@@ -49,7 +50,7 @@ export async function loadControlConfig(path: string): Promise<ControlConfigFile
     value = parse(text) ?? {};
   } catch (cause) {
     throw new AmbitError(
-      'AMBIT_ERR_CONTROL_CONFIG',
+      CONTROL_ERRORS.CONFIG,
       `${path} is not valid YAML: ${(cause as Error).message.split('\n')[0]}`,
       { cause },
     );
@@ -59,7 +60,7 @@ export async function loadControlConfig(path: string): Promise<ControlConfigFile
     const problems = r.error.issues
       .map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`)
       .join('; ');
-    throw new AmbitError('AMBIT_ERR_CONTROL_CONFIG', `${path}: ${problems}`);
+    throw new AmbitError(CONTROL_ERRORS.CONFIG, `${path}: ${problems}`);
   }
   return r.data;
 }

@@ -20,6 +20,7 @@ export {
   writePemFiles,
 } from './ca/index.ts';
 export { type ControlConfigFile, loadControlConfig } from './config-file.ts';
+export { CONTROL_ERRORS } from './errors.ts';
 export {
   deriveRegistry,
   type Endpoint,

@@ -10,6 +10,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { AmbitError, describeError } from '../errors/index.ts';
 import { labPods } from '../lab/index.ts';
 import { logger } from '../log/index.ts';
+import { CONTROL_ERRORS } from './errors.ts';
 import type { LabPod } from './registry/index.ts';
 
 const log = logger('pods');
@@ -92,7 +93,7 @@ function requireTrusted(path: string, s: Stats): void {
   const me = process.getuid?.() ?? 0;
   if ((s.uid === 0 || s.uid === me) && (s.mode & 0o022) === 0) return;
   throw new AmbitError(
-    'AMBIT_ERR_CONTROL_LAB_STATE_UNTRUSTED',
+    CONTROL_ERRORS.LAB_STATE_UNTRUSTED,
     `${path} is owned by uid ${s.uid} with mode ${(s.mode & 0o777).toString(8)}: another user could place pods (and so identities) on nodes; make it owned by the operator and not group- or world-writable (chmod go-w)`,
   );
 }

@@ -34,6 +34,7 @@ import {
   loadOrCreateCa,
   type WorkloadPlacement,
 } from './ca/index.ts';
+import { CONTROL_ERRORS } from './errors.ts';
 import { ControlGrpcServer, certificateServiceImplementation, DEFAULT_GRPC_PORT } from './grpc/index.ts';
 import { MeshState } from './mesh.ts';
 import { LabPodSource } from './pods.ts';
@@ -110,7 +111,7 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
   try {
     // It holds the CA key, the token digests and the admin socket.
     await preparePrivateDir(opts.dataDir, {
-      code: 'AMBIT_ERR_CONTROL_DATA_DIR',
+      code: CONTROL_ERRORS.DATA_DIR,
       what: 'the data directory',
       log,
     });
@@ -402,7 +403,7 @@ export function parseListen(text: string, flag: string): { host: string; port: n
   const hostOk = m && (m[1] !== undefined ? isIP(m[1]) === 6 : isIP(m[2]!) === 4 || DNS_NAME.test(m[2]!));
   if (!m || !hostOk || port > 65535) {
     throw new AmbitError(
-      'AMBIT_ERR_CONTROL_BAD_LISTEN',
+      CONTROL_ERRORS.BAD_LISTEN,
       `${flag} "${text}" is not host:port (for example 127.0.0.1:15014)`,
     );
   }
@@ -433,7 +434,7 @@ export function adminListenAddress(text: string, allowRemote = false): { host: s
     at.host === 'localhost' || (isIP(at.host) === 4 && at.host.startsWith('127.')) || at.host === '::1';
   if (!loopback && !allowRemote) {
     throw new AmbitError(
-      'AMBIT_ERR_CONTROL_REMOTE_ADMIN',
+      CONTROL_ERRORS.REMOTE_ADMIN,
       `--admin-listen ${text} is not a loopback address: anyone who can reach it can try tokens, and they travel in clear; add --admin-listen-allow-remote (adminListenAllowRemote: true) to mean it`,
     );
   }
@@ -474,7 +475,7 @@ function describe(mesh: MeshState, q: URLSearchParams, scope: Scope): unknown {
   const namespace = q.get('namespace') ?? 'default';
   if (!scope.visible(namespace)) {
     throw new AmbitError(
-      'AMBIT_ERR_API_FORBIDDEN',
+      CONTROL_ERRORS.API_FORBIDDEN,
       `describe in namespace "${namespace}" is forbidden: the token's role does not reach that namespace`,
     );
   }
@@ -482,7 +483,7 @@ function describe(mesh: MeshState, q: URLSearchParams, scope: Scope): unknown {
   const found = items.find((o) => o.name === name && o.namespace === namespace);
   if (!found) {
     throw new AmbitError(
-      'AMBIT_ERR_API_NOT_FOUND',
+      CONTROL_ERRORS.API_NOT_FOUND,
       `${kind ?? 'workload'} "${name}" not found in namespace ${namespace}`,
     );
   }

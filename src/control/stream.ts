@@ -16,6 +16,7 @@ import {
   TYPE,
   toServiceError,
 } from '../xds/index.ts';
+import { CONTROL_ERRORS } from './errors.ts';
 import { callerIdentity } from './grpc/index.ts';
 
 const log = logger('config-stream');
@@ -143,7 +144,7 @@ export class ConfigStreamServer {
       log.warn({ identity }, 'config stream sent no first request in time; ending it');
       refuse(
         new AmbitError(
-          'AMBIT_ERR_XDS_FIRST_REQUEST_TIMEOUT',
+          CONTROL_ERRORS.XDS_FIRST_REQUEST_TIMEOUT,
           `no first request within ${this.firstRequestTimeoutMs} ms: a proxy must name itself (node { kind, name }) as soon as the stream opens`,
         ),
       );
@@ -160,7 +161,7 @@ export class ConfigStreamServer {
         }
         if (!KNOWN_TYPES.has(req.typeUrl)) {
           throw new AmbitError(
-            'AMBIT_ERR_XDS_UNKNOWN_TYPE',
+            CONTROL_ERRORS.XDS_UNKNOWN_TYPE,
             `unknown resource type "${req.typeUrl}"; known: ${[...KNOWN_TYPES].join(', ')}`,
           );
         }
@@ -215,16 +216,16 @@ export class ConfigStreamServer {
 }
 
 function unauthenticated(message: string): AmbitError {
-  return new AmbitError('AMBIT_ERR_CA_UNAUTHENTICATED', message);
+  return new AmbitError(CONTROL_ERRORS.CA_UNAUTHENTICATED, message);
 }
 
 function revoked(node: string): AmbitError {
   return new AmbitError(
-    'AMBIT_ERR_CA_NODE_REVOKED',
+    CONTROL_ERRORS.CA_NODE_REVOKED,
     `the credential of node "${node}" was revoked: rejoin with a new token`,
   );
 }
 
 function invalid(message: string): AmbitError {
-  return new AmbitError('AMBIT_ERR_XDS_BAD_REQUEST', message);
+  return new AmbitError(CONTROL_ERRORS.XDS_BAD_REQUEST, message);
 }

@@ -3,6 +3,7 @@
 // namespaces; `view` only reads them. Pure functions: the server asks, they answer or throw 403.
 
 import { AmbitError } from '../../errors/index.ts';
+import { CONTROL_ERRORS } from '../errors.ts';
 
 export const ROLES = ['cluster-admin', 'edit', 'view'] as const;
 export type Role = (typeof ROLES)[number];
@@ -29,7 +30,7 @@ export interface ResourceAttributes {
   name?: string;
 }
 
-export const FORBIDDEN = 'AMBIT_ERR_API_FORBIDDEN';
+export const FORBIDDEN = CONTROL_ERRORS.API_FORBIDDEN;
 
 const WRITES: ReadonlySet<Verb> = new Set(['create', 'update', 'delete']);
 

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { AmbitError } from '../../errors/index.ts';
 import { digest, readJsonIfPresent, writeJsonAtomic } from '../ca/tokens.ts';
+import { CONTROL_ERRORS } from '../errors.ts';
 import { type Principal, ROLES, type Role } from './access.ts';
 import { validateBody } from './json-body.ts';
 
@@ -83,7 +84,7 @@ export class AdminTokens {
     const name = req.name ?? `${req.role}-${randomBytes(3).toString('hex')}`;
     if (this.byName.has(name)) {
       throw new AmbitError(
-        'AMBIT_ERR_API_ALREADY_EXISTS',
+        CONTROL_ERRORS.API_ALREADY_EXISTS,
         `an admin token named "${name}" already exists; revoke it first or pick another name`,
       );
     }
@@ -112,7 +113,7 @@ export class AdminTokens {
 
   revoke(name: string): AdminTokenInfo {
     const record = this.byName.get(name);
-    if (!record) throw new AmbitError('AMBIT_ERR_API_NOT_FOUND', `admin token "${name}" not found`);
+    if (!record) throw new AmbitError(CONTROL_ERRORS.API_NOT_FOUND, `admin token "${name}" not found`);
     this.byName.delete(name);
     this.byDigest.delete(record.digest);
     this.save();
@@ -151,7 +152,7 @@ export class AdminTokens {
       file,
       (cause) =>
         new AmbitError(
-          'AMBIT_ERR_API_TOKENS_UNREADABLE',
+          CONTROL_ERRORS.API_TOKENS_UNREADABLE,
           `the admin token file ${file} is unreadable; move it aside to start without admin tokens`,
           { cause },
         ),
@@ -160,7 +161,7 @@ export class AdminTokens {
     const records = z.array(recordSchema).safeParse(parsed);
     if (!records.success) {
       throw new AmbitError(
-        'AMBIT_ERR_API_TOKENS_UNREADABLE',
+        CONTROL_ERRORS.API_TOKENS_UNREADABLE,
         `the admin token file ${file} is not a list of token records; move it aside to start without admin tokens`,
       );
     }

@@ -22,6 +22,7 @@ import {
 import { AmbitError } from '../../errors/index.ts';
 import { logger } from '../../log/index.ts';
 import { listenPrivateSocket } from '../../os/index.ts';
+import { CONTROL_ERRORS } from '../errors.ts';
 import type { Change, StoredObject } from '../store/index.ts';
 import {
   authorize,
@@ -32,7 +33,7 @@ import {
   type Verb,
 } from './access.ts';
 import type { AdminTokens } from './admin-tokens.ts';
-import { API_INVALID, invalid, parseJsonBody } from './json-body.ts';
+import { invalid, parseJsonBody } from './json-body.ts';
 import { kindOf, type ResourceApi, type ResourceRef } from './resources.ts';
 import { parseLabelSelector } from './selector.ts';
 
@@ -87,18 +88,18 @@ interface Target {
 
 const STATUS_BY_CODE: Record<string, [number, string]> = {
   [CONFIG_INVALID]: [422, 'Invalid'],
-  AMBIT_ERR_API_NOT_FOUND: [404, 'NotFound'],
-  AMBIT_ERR_API_UNKNOWN_KIND: [404, 'NotFound'],
-  AMBIT_ERR_API_ALREADY_EXISTS: [409, 'AlreadyExists'],
-  AMBIT_ERR_API_BAD_SELECTOR: [400, 'BadRequest'],
-  AMBIT_ERR_API_BAD_REQUEST: [400, 'BadRequest'],
-  AMBIT_ERR_API_METHOD: [405, 'MethodNotAllowed'],
-  AMBIT_ERR_API_TOO_LARGE: [413, 'RequestEntityTooLarge'],
-  AMBIT_ERR_API_FORBIDDEN: [403, 'Forbidden'],
-  AMBIT_ERR_API_UNSUPPORTED_MEDIA: [415, 'UnsupportedMediaType'],
-  AMBIT_ERR_API_UNAUTHORIZED: [401, 'Unauthorized'],
-  AMBIT_ERR_API_TOO_MANY_WATCHES: [429, 'TooManyRequests'],
-  [API_INVALID]: [422, 'Invalid'],
+  [CONTROL_ERRORS.API_NOT_FOUND]: [404, 'NotFound'],
+  [CONTROL_ERRORS.API_UNKNOWN_KIND]: [404, 'NotFound'],
+  [CONTROL_ERRORS.API_ALREADY_EXISTS]: [409, 'AlreadyExists'],
+  [CONTROL_ERRORS.API_BAD_SELECTOR]: [400, 'BadRequest'],
+  [CONTROL_ERRORS.API_BAD_REQUEST]: [400, 'BadRequest'],
+  [CONTROL_ERRORS.API_METHOD]: [405, 'MethodNotAllowed'],
+  [CONTROL_ERRORS.API_TOO_LARGE]: [413, 'RequestEntityTooLarge'],
+  [CONTROL_ERRORS.API_FORBIDDEN]: [403, 'Forbidden'],
+  [CONTROL_ERRORS.API_UNSUPPORTED_MEDIA]: [415, 'UnsupportedMediaType'],
+  [CONTROL_ERRORS.API_UNAUTHORIZED]: [401, 'Unauthorized'],
+  [CONTROL_ERRORS.API_TOO_MANY_WATCHES]: [429, 'TooManyRequests'],
+  [CONTROL_ERRORS.API_INVALID]: [422, 'Invalid'],
 };
 
 const SOCKET_PRINCIPAL = (uid: number): Principal => ({
@@ -151,7 +152,7 @@ export class AdminServer {
     if (authn.kind === 'socket') {
       const uid = this.peers.get(req.socket);
       if (uid === undefined)
-        throw new AmbitError('AMBIT_ERR_API_UNAUTHORIZED', 'the socket peer was not checked');
+        throw new AmbitError(CONTROL_ERRORS.API_UNAUTHORIZED, 'the socket peer was not checked');
       return SOCKET_PRINCIPAL(uid);
     }
     const header = req.headers.authorization ?? '';
@@ -159,7 +160,7 @@ export class AdminServer {
     const found = m ? this.opts.tokens?.authenticate(m[1]!) : undefined;
     if (found) return found;
     throw new AmbitError(
-      'AMBIT_ERR_API_UNAUTHORIZED',
+      CONTROL_ERRORS.API_UNAUTHORIZED,
       m
         ? 'the bearer token is unknown, revoked or expired'
         : 'this listener needs Authorization: Bearer <token> (create one with `ambit control admin-token create`)',
@@ -205,7 +206,7 @@ export class AdminServer {
       return this.handleAmbit(who, method, path.slice('/ambit/v1/'.length), url, req, res);
 
     const target = parseResourcePath(path);
-    if (!target) throw badRequest(`no such path ${path}`, 'AMBIT_ERR_API_NOT_FOUND');
+    if (!target) throw badRequest(`no such path ${path}`, CONTROL_ERRORS.API_NOT_FOUND);
     const api = this.opts.api;
     const check = (verb: Verb) =>
       authorize(who, attributes(target.info, verb, target.namespace, target.name));
@@ -305,7 +306,7 @@ export class AdminServer {
     }
     const view = this.opts.views?.[name];
     if (!view || method !== 'GET')
-      throw badRequest(`no such path ${url.pathname}`, 'AMBIT_ERR_API_NOT_FOUND');
+      throw badRequest(`no such path ${url.pathname}`, CONTROL_ERRORS.API_NOT_FOUND);
     const access = view.access ?? 'cluster';
     if (access === 'cluster') requireClusterAdmin(who, `GET /ambit/v1/${name}`);
     const asked = url.searchParams.get('namespace');
@@ -334,7 +335,7 @@ export class AdminServer {
   ): Promise<void> {
     requireClusterAdmin(who, 'admin tokens');
     const tokens = this.opts.tokens;
-    if (!tokens) throw badRequest('this control plane keeps no admin tokens', 'AMBIT_ERR_API_NOT_FOUND');
+    if (!tokens) throw badRequest('this control plane keeps no admin tokens', CONTROL_ERRORS.API_NOT_FOUND);
     const tokenName = name.slice('admin-tokens/'.length);
     if (name === 'admin-tokens') {
       if (method === 'POST') return json(res, 201, tokens.create(await readJson(req)));
@@ -360,7 +361,7 @@ export class AdminServer {
     const max = this.opts.maxWatches ?? DEFAULT_MAX_WATCHES;
     if (this.watches.size >= max) {
       throw new AmbitError(
-        'AMBIT_ERR_API_TOO_MANY_WATCHES',
+        CONTROL_ERRORS.API_TOO_MANY_WATCHES,
         `too many open watches (the limit is ${max}); retry later, or raise adminMaxWatches`,
       );
     }
@@ -392,7 +393,7 @@ export class AdminServer {
       res.destroy();
       return;
     }
-    const code = err instanceof AmbitError ? err.code : 'AMBIT_ERR_API_INTERNAL';
+    const code = err instanceof AmbitError ? err.code : CONTROL_ERRORS.API_INTERNAL;
     const [status, reason] =
       STATUS_BY_CODE[code] ?? (err instanceof AmbitError ? [400, 'BadRequest'] : [500, 'InternalError']);
     if (status === 500) log.error({ err }, 'admin API request failed');
@@ -441,7 +442,7 @@ function checkBrowserSafety(req: IncomingMessage, method: string): void {
   const host = (req.headers.host ?? '').replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
   if (host !== '' && host !== 'localhost' && isIP(host) === 0) {
     throw new AmbitError(
-      'AMBIT_ERR_API_FORBIDDEN',
+      CONTROL_ERRORS.API_FORBIDDEN,
       `the admin API answers requests for IP addresses or localhost only, not "${host}"`,
     );
   }
@@ -450,7 +451,7 @@ function checkBrowserSafety(req: IncomingMessage, method: string): void {
     !/^application\/json\b/i.test(req.headers['content-type'] ?? '')
   ) {
     throw new AmbitError(
-      'AMBIT_ERR_API_UNSUPPORTED_MEDIA',
+      CONTROL_ERRORS.API_UNSUPPORTED_MEDIA,
       'writes must be sent with content-type: application/json',
     );
   }
@@ -562,7 +563,10 @@ function toRef(v: unknown, i: number): ResourceRef {
 /** The body as JSON: at most MAX_BODY bytes (413), no duplicate keys and not too deep (422). */
 async function readJson(req: IncomingMessage): Promise<unknown> {
   const tooLarge = () =>
-    new AmbitError('AMBIT_ERR_API_TOO_LARGE', `the request body is larger than ${MAX_BODY} bytes, the limit`);
+    new AmbitError(
+      CONTROL_ERRORS.API_TOO_LARGE,
+      `the request body is larger than ${MAX_BODY} bytes, the limit`,
+    );
   if (Number(req.headers['content-length'] ?? 0) > MAX_BODY) throw tooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
@@ -598,10 +602,10 @@ function isDryRun(url: URL): boolean {
   return url.searchParams.get('dryRun') === 'All' || isTrue(url.searchParams.get('dryRun'));
 }
 
-function badRequest(message: string, code = 'AMBIT_ERR_API_BAD_REQUEST'): AmbitError {
+function badRequest(message: string, code: string = CONTROL_ERRORS.API_BAD_REQUEST): AmbitError {
   return new AmbitError(code, message);
 }
 
 function methodNotAllowed(method: string, path: string): AmbitError {
-  return new AmbitError('AMBIT_ERR_API_METHOD', `${method} is not allowed on ${path}`);
+  return new AmbitError(CONTROL_ERRORS.API_METHOD, `${method} is not allowed on ${path}`);
 }

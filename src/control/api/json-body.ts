@@ -10,10 +10,11 @@
 import type { z } from 'zod';
 import { formatPath } from '../../config/index.ts';
 import { AmbitError } from '../../errors/index.ts';
+import { CONTROL_ERRORS } from '../errors.ts';
 
 export const MAX_JSON_DEPTH = 100;
 
-export const API_INVALID = 'AMBIT_ERR_API_INVALID';
+export const API_INVALID = CONTROL_ERRORS.API_INVALID;
 
 interface Frame {
   array: boolean;
@@ -30,7 +31,7 @@ export function parseJsonBody(text: string, maxDepth = MAX_JSON_DEPTH): unknown 
     return JSON.parse(text);
   } catch (cause) {
     throw new AmbitError(
-      'AMBIT_ERR_API_BAD_REQUEST',
+      CONTROL_ERRORS.API_BAD_REQUEST,
       `the request body is not valid JSON: ${(cause as Error).message}`,
       {
         cause,

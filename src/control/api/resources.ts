@@ -19,6 +19,7 @@ import {
   validateResource,
 } from '../../config/index.ts';
 import { AmbitError } from '../../errors/index.ts';
+import { CONTROL_ERRORS } from '../errors.ts';
 import { AddressBook, REGISTRY_DEFAULTS, type VipTable, type WorkloadAddresses } from '../registry/index.ts';
 import type { Change, Store, StoredObject, StoredResource } from '../store/index.ts';
 import { type LabelSelector, parseLabelSelector } from './selector.ts';
@@ -281,7 +282,7 @@ export class ResourceApi {
       guard: (incoming, existing) => {
         if (existing) {
           throw new AmbitError(
-            'AMBIT_ERR_API_ALREADY_EXISTS',
+            CONTROL_ERRORS.API_ALREADY_EXISTS,
             `${incoming.kind} ${resourceName(incoming)} already exists`,
             {
               detail: { key },
@@ -322,7 +323,7 @@ export class ResourceApi {
     if (!found) {
       const info = kindOf(ref.kind);
       const where = info.namespaced ? ` in namespace ${ref.namespace ?? 'default'}` : '';
-      throw new AmbitError('AMBIT_ERR_API_NOT_FOUND', `${info.kind} "${ref.name}" not found${where}`, {
+      throw new AmbitError(CONTROL_ERRORS.API_NOT_FOUND, `${info.kind} "${ref.name}" not found${where}`, {
         detail: { key: refKey(ref) },
       });
     }
@@ -354,7 +355,7 @@ export function kindOf(name: string): KindInfo {
   const info = kindInfo(name) ?? kindByCliName(name);
   if (!info) {
     throw new AmbitError(
-      'AMBIT_ERR_API_UNKNOWN_KIND',
+      CONTROL_ERRORS.API_UNKNOWN_KIND,
       `unknown kind "${name}"; known kinds: ${KINDS.map((k) => k.plural).join(', ')}`,
     );
   }

@@ -3,6 +3,7 @@
 
 import { isLabelKey, isLabelValue } from '../../config/index.ts';
 import { AmbitError } from '../../errors/index.ts';
+import { CONTROL_ERRORS } from '../errors.ts';
 
 type Requirement =
   | { op: 'eq' | 'neq'; key: string; value: string }
@@ -36,7 +37,7 @@ function splitTop(text: string): string[] {
 }
 
 function bad(text: string, why: string): AmbitError {
-  return new AmbitError('AMBIT_ERR_API_BAD_SELECTOR', `label selector ${JSON.stringify(text)}: ${why}`, {
+  return new AmbitError(CONTROL_ERRORS.API_BAD_SELECTOR, `label selector ${JSON.stringify(text)}: ${why}`, {
     detail: { labelSelector: text },
   });
 }

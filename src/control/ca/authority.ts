@@ -4,6 +4,7 @@
 import { createPrivateKey, createPublicKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { AmbitError } from '../../errors/index.ts';
 import { type SpiffeId, splitPem, TrustBundle, validateTrustDomain } from '../../identity/index.ts';
+import { CONTROL_ERRORS } from '../errors.ts';
 import { spkiElementOf, type ValidatedCsr, validateCsr } from './csr.ts';
 import { pemOf } from './der.ts';
 import { LeafSigner, type LeafUsage } from './leaf.ts';
@@ -63,11 +64,11 @@ async function loadSigner(material: CaMaterial, now: Date): Promise<Signer> {
   try {
     cert = new X509Certificate(material.certPem);
   } catch (err) {
-    throw caError('AMBIT_ERR_CA_BAD_MATERIAL', 'the CA certificate is not a PEM X.509 certificate', err);
+    throw caError(CONTROL_ERRORS.CA_BAD_MATERIAL, 'the CA certificate is not a PEM X.509 certificate', err);
   }
   if (!cert.ca) {
     throw caError(
-      'AMBIT_ERR_CA_BAD_MATERIAL',
+      CONTROL_ERRORS.CA_BAD_MATERIAL,
       `certificate "${cert.subject}" is not a CA (basicConstraints CA:FALSE)`,
     );
   }
@@ -75,17 +76,17 @@ async function loadSigner(material: CaMaterial, now: Date): Promise<Signer> {
   try {
     privateKey = createPrivateKey(material.keyPem);
   } catch (err) {
-    throw caError('AMBIT_ERR_CA_BAD_MATERIAL', 'the CA key is not a PEM private key', err);
+    throw caError(CONTROL_ERRORS.CA_BAD_MATERIAL, 'the CA key is not a PEM private key', err);
   }
   if (!sameKey(createPublicKey(privateKey), cert.publicKey)) {
     throw caError(
-      'AMBIT_ERR_CA_KEY_MISMATCH',
+      CONTROL_ERRORS.CA_KEY_MISMATCH,
       `the CA key does not belong to certificate "${cert.subject}": check you paired the right files`,
     );
   }
   if (now > cert.validToDate || now < cert.validFromDate) {
     throw caError(
-      'AMBIT_ERR_CA_EXPIRED',
+      CONTROL_ERRORS.CA_EXPIRED,
       `the CA certificate "${cert.subject}" is valid only from ${cert.validFromDate.toISOString()} to ${cert.validToDate.toISOString()}`,
     );
   }
@@ -101,7 +102,7 @@ async function loadSigner(material: CaMaterial, now: Date): Promise<Signer> {
     const parent = full[i + 1]!;
     if (!parent.ca || !child.checkIssued(parent) || !child.verify(parent.publicKey)) {
       throw caError(
-        'AMBIT_ERR_CA_BAD_CHAIN',
+        CONTROL_ERRORS.CA_BAD_CHAIN,
         `the CA chain is broken: "${child.subject}" is not signed by "${parent.subject}"; list it from the CA certificate up to the root`,
       );
     }
@@ -109,7 +110,7 @@ async function loadSigner(material: CaMaterial, now: Date): Promise<Signer> {
   const root = full.at(-1)!;
   if (!root.checkIssued(root) || !root.verify(root.publicKey)) {
     throw caError(
-      'AMBIT_ERR_CA_BAD_CHAIN',
+      CONTROL_ERRORS.CA_BAD_CHAIN,
       `the CA chain ends at "${root.subject}", which is not a self-signed root: add the root certificate to the chain`,
     );
   }
@@ -148,7 +149,7 @@ export class CertificateAuthority {
     validateTrustDomain(policy.trustDomain);
     if (!(policy.minTtlSeconds > 0 && policy.minTtlSeconds <= policy.maxTtlSeconds)) {
       throw caError(
-        'AMBIT_ERR_CA_BAD_POLICY',
+        CONTROL_ERRORS.CA_BAD_POLICY,
         `minimum lifetime ${policy.minTtlSeconds}s must be positive and at most the maximum ${policy.maxTtlSeconds}s`,
       );
     }
@@ -193,7 +194,7 @@ export class CertificateAuthority {
     const old = new X509Certificate(pem);
     if (old.fingerprint256 === this.signer.root.fingerprint256) {
       throw caError(
-        'AMBIT_ERR_CA_RETIRE_SIGNING_ROOT',
+        CONTROL_ERRORS.CA_RETIRE_SIGNING_ROOT,
         'cannot retire the root that is still signing: switch signing to the new root first',
       );
     }

@@ -7,6 +7,7 @@ import { id_ce_subjectAltName, Name, SubjectAlternativeName } from '@peculiar/as
 import * as asn1js from 'asn1js';
 import { AmbitError } from '../../errors/index.ts';
 import { type ParsedSpiffeId, parseSpiffeId, type SubjectAltNames, x509 } from '../../identity/index.ts';
+import { CONTROL_ERRORS } from '../errors.ts';
 import { childrenOf, DerShapeError, decode, oidOf, PreEncoded, rawOf } from './der.ts';
 
 export interface ValidatedCsr {
@@ -55,7 +56,7 @@ function refuse(code: string, message: string, detail?: Record<string, unknown>)
 
 function badCsr(err: unknown): AmbitError {
   return new AmbitError(
-    'AMBIT_ERR_CA_BAD_CSR',
+    CONTROL_ERRORS.CA_BAD_CSR,
     'the certificate request is not valid PKCS#10: regenerate it',
     { cause: err },
   );
@@ -80,7 +81,7 @@ interface ParsedCsr {
 function parseCsr(pem: string): ParsedCsr {
   if (typeof pem !== 'string' || !pem.includes('-----BEGIN CERTIFICATE REQUEST-----')) {
     throw refuse(
-      'AMBIT_ERR_CA_BAD_CSR',
+      CONTROL_ERRORS.CA_BAD_CSR,
       'the request holds no PEM certificate request (-----BEGIN CERTIFICATE REQUEST-----)',
     );
   }
@@ -146,7 +147,7 @@ function checkKey(csr: ParsedCsr): { publicKey: KeyObject; keyType: 'ec' | 'rsa'
     publicKey = createPublicKey(`-----BEGIN PUBLIC KEY-----\n${b64}\n-----END PUBLIC KEY-----\n`);
   } catch (err) {
     throw new AmbitError(
-      'AMBIT_ERR_CA_WEAK_KEY',
+      CONTROL_ERRORS.CA_WEAK_KEY,
       'the request carries a public key this CA cannot read: use ECDSA P-256',
       {
         cause: err,
@@ -168,7 +169,7 @@ function checkKey(csr: ParsedCsr): { publicKey: KeyObject; keyType: 'ec' | 'rsa'
         ? `EC ${details.namedCurve}`
         : String(type);
   throw refuse(
-    'AMBIT_ERR_CA_WEAK_KEY',
+    CONTROL_ERRORS.CA_WEAK_KEY,
     `the request's key (${what}) is not accepted: use ECDSA P-256 or RSA of at least 2048 bits`,
     {
       key: what,
@@ -256,21 +257,21 @@ export async function validateCsr(pem: string, trustDomain: string): Promise<Val
   const { publicKey, keyType } = checkKey(csr);
   if (!(await signatureHolds(csr, publicKey, keyType))) {
     throw refuse(
-      'AMBIT_ERR_CA_BAD_CSR_SIGNATURE',
+      CONTROL_ERRORS.CA_BAD_CSR_SIGNATURE,
       "the request's signature does not match its public key: it was altered or signed with another key",
     );
   }
   const san = requestedSans(csr);
   if (san.uris.length === 0) {
     throw refuse(
-      'AMBIT_ERR_CA_NO_URI_SAN',
+      CONTROL_ERRORS.CA_NO_URI_SAN,
       `the request has no URI SAN${san.dns.length > 0 ? ` (only DNS: ${san.dns.join(', ')})` : ''}: put the SPIFFE ID in a URI SAN`,
       { dns: san.dns },
     );
   }
   if (san.uris.length > 1) {
     throw refuse(
-      'AMBIT_ERR_CA_MULTIPLE_URI_SANS',
+      CONTROL_ERRORS.CA_MULTIPLE_URI_SANS,
       `the request has ${san.uris.length} URI SANs (${san.uris.join(', ')}): exactly one is allowed`,
       {
         uris: san.uris,
@@ -283,7 +284,7 @@ export async function validateCsr(pem: string, trustDomain: string): Promise<Val
     identity = parseSpiffeId(uri);
   } catch (err) {
     throw new AmbitError(
-      'AMBIT_ERR_CA_NOT_SPIFFE',
+      CONTROL_ERRORS.CA_NOT_SPIFFE,
       `the request's URI SAN ${JSON.stringify(uri)} is not a valid SPIFFE ID`,
       {
         cause: err,
@@ -293,14 +294,14 @@ export async function validateCsr(pem: string, trustDomain: string): Promise<Val
   }
   if (identity.trustDomain !== trustDomain) {
     throw refuse(
-      'AMBIT_ERR_CA_FOREIGN_TRUST_DOMAIN',
+      CONTROL_ERRORS.CA_FOREIGN_TRUST_DOMAIN,
       `the request names ${uri}, outside this CA's trust domain "${trustDomain}"`,
       { uri, trustDomain },
     );
   }
   if (san.dns.length > 0 || san.ips.length > 0 || san.other > 0) {
     throw refuse(
-      'AMBIT_ERR_CA_UNEXPECTED_SAN',
+      CONTROL_ERRORS.CA_UNEXPECTED_SAN,
       'the request carries SANs besides its SPIFFE ID: a mesh certificate carries only the URI SAN',
       {
         dns: san.dns,

@@ -18,6 +18,7 @@ import {
 import { join } from 'node:path';
 import { AmbitError } from '../../errors/index.ts';
 import type { RevokedCertificate } from '../../identity/index.ts';
+import { CONTROL_ERRORS } from '../errors.ts';
 
 /** Unexpired certificates one node may hold at once: ample for renewals at half life, bounded against a loop. */
 export const DEFAULT_MAX_PER_NODE = 4096;
@@ -57,7 +58,7 @@ export class IssuedCertificates {
     const live = (this.byNode.get(node) ?? []).filter((e) => e.expiresMs > now);
     if (live.length >= this.maxPerNode) {
       throw new AmbitError(
-        'AMBIT_ERR_CA_TOO_MANY_CERTIFICATES',
+        CONTROL_ERRORS.CA_TOO_MANY_CERTIFICATES,
         `node "${node}" already holds ${live.length} unexpired certificates (the most is ${this.maxPerNode}): it is asking far more often than renewal needs`,
         { detail: { node, live: live.length, max: this.maxPerNode } },
       );
@@ -176,7 +177,7 @@ function writeAtomic(dir: string, path: string, entries: Entry[]): void {
     renameSync(tmp, path);
   } catch (err) {
     throw new AmbitError(
-      'AMBIT_ERR_CA_RECORD_UNWRITABLE',
+      CONTROL_ERRORS.CA_RECORD_UNWRITABLE,
       `cannot record issued certificates in ${dir}: ${(err as Error).message}; no certificate is issued until it can`,
       { cause: err, detail: { path } },
     );
@@ -206,7 +207,7 @@ function readEntries(path: string): Entry[] {
 function unreadable(path: string, cause: unknown): AmbitError {
   // Refuse to start rather than forget a revocation: a lost list would make revoked certificates valid again.
   return new AmbitError(
-    'AMBIT_ERR_CA_RECORDS_UNREADABLE',
+    CONTROL_ERRORS.CA_RECORDS_UNREADABLE,
     `the issued-certificate records at ${path} are unreadable (${(cause as Error).message}); restore them from a backup — starting without them would accept revoked certificates again`,
     { cause, detail: { path } },
   );

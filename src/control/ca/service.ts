@@ -4,6 +4,7 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { AmbitError } from '../../errors/index.ts';
 import { nodeId, type SpiffeId, SYSTEM_NAMESPACE } from '../../identity/index.ts';
+import { CONTROL_ERRORS } from '../errors.ts';
 import type { CertificateAuthority, IssuedCertificate } from './authority.ts';
 import type { IssuedCertificates } from './issued.ts';
 import type { WorkloadPlacement } from './placement.ts';
@@ -85,7 +86,7 @@ export class CaService {
       const expected = nodeId(this.ca.trustDomain, node);
       if (csr.identity.id !== expected) {
         throw new AmbitError(
-          'AMBIT_ERR_CA_IMPERSONATION',
+          CONTROL_ERRORS.CA_IMPERSONATION,
           `the join request asks for ${csr.identity.id}, but the token was issued for node "${node}" (${expected})`,
           { detail: { requested: csr.identity.id, node } },
         );
@@ -117,7 +118,7 @@ export class CaService {
     const prefix = `spiffe://${this.ca.trustDomain}/ns/ambit-system/sa/node/`;
     if (caller === undefined || !caller.startsWith(prefix)) {
       throw new AmbitError(
-        'AMBIT_ERR_CA_UNAUTHENTICATED',
+        CONTROL_ERRORS.CA_UNAUTHENTICATED,
         caller === undefined
           ? 'the caller presented no node credential: join with a token first, then call with the node certificate'
           : `the caller ${caller} is not a node of trust domain "${this.ca.trustDomain}"`,
@@ -126,7 +127,7 @@ export class CaService {
     const node = caller.slice(prefix.length);
     if (this.revokedNodes.has(node)) {
       throw new AmbitError(
-        'AMBIT_ERR_CA_NODE_REVOKED',
+        CONTROL_ERRORS.CA_NODE_REVOKED,
         `the credential of node "${node}" was revoked: rejoin with a new token`,
       );
     }
@@ -146,7 +147,7 @@ export class CaService {
     const id = csr.identity.id;
     if (options.impersonatedIdentity && options.impersonatedIdentity !== id) {
       throw new AmbitError(
-        'AMBIT_ERR_CA_IDENTITY_MISMATCH',
+        CONTROL_ERRORS.CA_IDENTITY_MISMATCH,
         `the request is for ${options.impersonatedIdentity} but its CSR names ${id}: they must be the same`,
       );
     }
@@ -156,14 +157,14 @@ export class CaService {
     // The mesh's own identities (the control plane's, other nodes') are never a workload's to ask for.
     if (csr.identity.namespace === SYSTEM_NAMESPACE) {
       throw new AmbitError(
-        'AMBIT_ERR_CA_IMPERSONATION',
+        CONTROL_ERRORS.CA_IMPERSONATION,
         `node "${node}" asked for ${id}: identities in namespace ${SYSTEM_NAMESPACE} belong to the mesh itself`,
         { detail: { node, identity: id } },
       );
     }
     if (csr.identity.namespace === undefined || !this.placement.hasWorkload(node, id)) {
       throw new AmbitError(
-        'AMBIT_ERR_CA_IMPERSONATION',
+        CONTROL_ERRORS.CA_IMPERSONATION,
         `node "${node}" asked for ${id}, but no workload with that identity is placed on it`,
         { detail: { node, identity: id } },
       );
@@ -181,7 +182,7 @@ export class CaService {
   private recorded(node: string, issued: IssuedCertificate): IssuedCertificate {
     if (this.revokedNodes.has(node)) {
       throw new AmbitError(
-        'AMBIT_ERR_CA_NODE_REVOKED',
+        CONTROL_ERRORS.CA_NODE_REVOKED,
         `the credential of node "${node}" was revoked: rejoin with a new token`,
       );
     }

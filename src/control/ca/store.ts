@@ -6,6 +6,7 @@ import { chmod, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises
 import { join } from 'node:path';
 import { AmbitError } from '../../errors/index.ts';
 import { pemText } from '../../identity/index.ts';
+import { CONTROL_ERRORS } from '../errors.ts';
 import { type CaMaterial, createRootCa } from './root.ts';
 
 const AMBIT_NAMES = { cert: 'cert.pem', key: 'key.pem', chain: 'chain.pem' } as const;
@@ -30,7 +31,7 @@ async function readText(path: string, what: string): Promise<string> {
     return await readFile(path, 'utf8');
   } catch (err) {
     throw new AmbitError(
-      'AMBIT_ERR_CA_FILE_UNREADABLE',
+      CONTROL_ERRORS.CA_FILE_UNREADABLE,
       `cannot read the ${what} at ${path}: ${(err as Error).message}`,
       {
         cause: err,
@@ -61,7 +62,7 @@ export async function readCaDir(dir: string): Promise<CaMaterial> {
   const certPath = join(dir, AMBIT_NAMES.cert);
   if (!(await exists(certPath))) {
     throw new AmbitError(
-      'AMBIT_ERR_CA_FILE_UNREADABLE',
+      CONTROL_ERRORS.CA_FILE_UNREADABLE,
       `no CA in ${dir}: expected cert.pem and key.pem (from \`ambit ca create-root\`) or Istio's ca-cert.pem and ca-key.pem`,
       { detail: { dir } },
     );
@@ -101,7 +102,7 @@ export async function writePemFiles(
   for (const name of Object.keys(files)) if (await exists(join(dir, name))) present.push(name);
   if (present.length > 0) {
     throw new AmbitError(
-      'AMBIT_ERR_CA_FILES_EXIST',
+      CONTROL_ERRORS.CA_FILES_EXIST,
       `${dir} already holds ${present.join(', ')}: choose an empty directory or remove them first`,
       { detail: { dir, present } },
     );
@@ -115,7 +116,7 @@ export async function writePemFiles(
   } catch (err) {
     for (const name of written) await rm(join(dir, name), { force: true });
     throw new AmbitError(
-      'AMBIT_ERR_CA_FILE_UNWRITABLE',
+      CONTROL_ERRORS.CA_FILE_UNWRITABLE,
       `cannot write into ${dir}: ${(err as Error).message}`,
       { cause: err },
     );

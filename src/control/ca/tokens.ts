@@ -5,6 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { AmbitError } from '../../errors/index.ts';
 import { nodeId } from '../../identity/index.ts';
+import { CONTROL_ERRORS } from '../errors.ts';
 
 export interface IssuedToken {
   token: string;
@@ -62,7 +63,7 @@ export class JoinTokens {
       file,
       (cause) =>
         new AmbitError(
-          'AMBIT_ERR_CA_TOKENS_UNREADABLE',
+          CONTROL_ERRORS.CA_TOKENS_UNREADABLE,
           `the join token file ${file} is unreadable; move it aside to start without pending tokens`,
           { cause },
         ),
@@ -108,19 +109,19 @@ export class JoinTokens {
     if (record === undefined) throw unknownToken();
     if (record.state === 'revoked') {
       throw new AmbitError(
-        'AMBIT_ERR_CA_REVOKED_TOKEN',
+        CONTROL_ERRORS.CA_REVOKED_TOKEN,
         `the join token for node "${record.node}" was revoked: ask the operator for a new one`,
       );
     }
     if (record.state === 'used') {
       throw new AmbitError(
-        'AMBIT_ERR_CA_TOKEN_USED',
+        CONTROL_ERRORS.CA_TOKEN_USED,
         `the join token for node "${record.node}" was already exchanged: a token works once; ask for a new one`,
       );
     }
     if (this.now() > record.expiresAt) {
       throw new AmbitError(
-        'AMBIT_ERR_CA_EXPIRED_TOKEN',
+        CONTROL_ERRORS.CA_EXPIRED_TOKEN,
         `the join token for node "${record.node}" has expired: ask for a new one`,
       );
     }
@@ -147,7 +148,7 @@ export class JoinTokens {
 
 function unknownToken(): AmbitError {
   return new AmbitError(
-    'AMBIT_ERR_CA_UNKNOWN_TOKEN',
+    CONTROL_ERRORS.CA_UNKNOWN_TOKEN,
     'the join token is not one this control plane issued: check it was copied whole',
   );
 }

@@ -7,6 +7,7 @@ import { PORTS } from '../../config/index.ts';
 import { AmbitError } from '../../errors/index.ts';
 import { type SpiffeId, spiffeIdOf } from '../../identity/index.ts';
 import { logger } from '../../log/index.ts';
+import { CONTROL_ERRORS } from '../errors.ts';
 import { MutableCertificateProvider, type TlsMaterial } from './credentials.ts';
 
 const log = logger('control-grpc');
@@ -65,7 +66,7 @@ export class ControlGrpcServer {
   ): void {
     if (this.boundPort !== undefined) {
       throw new AmbitError(
-        'AMBIT_ERR_CONTROL_GRPC_STARTED',
+        CONTROL_ERRORS.GRPC_STARTED,
         `cannot add service ${name}: the gRPC server is already listening`,
       );
     }
@@ -89,7 +90,7 @@ export class ControlGrpcServer {
         if (err) {
           reject(
             new AmbitError(
-              'AMBIT_ERR_CONTROL_GRPC_BIND',
+              CONTROL_ERRORS.GRPC_BIND,
               `cannot listen on ${target}: ${err.message}; is another control plane running?`,
               {
                 cause: err,
@@ -105,7 +106,7 @@ export class ControlGrpcServer {
 
   get address(): string {
     if (this.boundPort === undefined)
-      throw new AmbitError('AMBIT_ERR_CONTROL_GRPC_NOT_STARTED', 'the gRPC server is not listening');
+      throw new AmbitError(CONTROL_ERRORS.GRPC_NOT_STARTED, 'the gRPC server is not listening');
     return this.host.includes(':') ? `[${this.host}]:${this.boundPort}` : `${this.host}:${this.boundPort}`;
   }
 
@@ -140,7 +141,7 @@ function withHandshakeTimeout(creds: grpc.ServerCredentials, ms: number): void {
   )._getConstructorOptions?.();
   if (options === null || typeof options !== 'object') {
     throw new AmbitError(
-      'AMBIT_ERR_CONTROL_GRPC_TLS_OPTIONS',
+      CONTROL_ERRORS.GRPC_TLS_OPTIONS,
       'this grpc-js version hides its TLS server options: the handshake timeout cannot be set; pin @grpc/grpc-js 1.14',
     );
   }
@@ -150,7 +151,7 @@ function withHandshakeTimeout(creds: grpc.ServerCredentials, ms: number): void {
 function positiveInt(name: string, value: number): number {
   if (!Number.isInteger(value) || value < 1 || value > 2 ** 31 - 1) {
     throw new AmbitError(
-      'AMBIT_ERR_CONTROL_GRPC_BAD_OPTION',
+      CONTROL_ERRORS.GRPC_BAD_OPTION,
       `gRPC server option ${name} must be a positive whole number, got ${value}`,
     );
   }

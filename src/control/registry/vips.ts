@@ -6,6 +6,7 @@
 import { isIP } from 'node:net';
 import type { ServiceResource } from '../../config/index.ts';
 import { AmbitError } from '../../errors/index.ts';
+import { CONTROL_ERRORS } from '../errors.ts';
 import { canonicalAddress, explicitClusterIps } from './addresses.ts';
 import type { RegistryIssue, VipTable } from './types.ts';
 
@@ -29,7 +30,7 @@ export function parseVipRange(cidr: string): Range {
   const prefix = Number(prefixText);
   if (parts.length !== 2 || isIP(addr) !== 4 || !/^\d+$/.test(prefixText) || prefix < 8 || prefix > 30) {
     throw new AmbitError(
-      'AMBIT_ERR_CONFIG_BAD_VIP_RANGE',
+      CONTROL_ERRORS.CONFIG_BAD_VIP_RANGE,
       `VIP range "${cidr}" must be an IPv4 CIDR with a prefix from /8 to /30, such as 198.19.0.0/16`,
     );
   }

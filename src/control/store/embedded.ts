@@ -11,6 +11,7 @@ import { crc32 } from 'node:zlib';
 import lockfile from 'proper-lockfile';
 import { AmbitError } from '../../errors/index.ts';
 import { logger } from '../../log/index.ts';
+import { CONTROL_ERRORS } from '../errors.ts';
 import type { Change, Store, StoredResource, StoreListener } from './types.ts';
 
 const log = logger('store');
@@ -78,7 +79,7 @@ export class EmbeddedStore implements Store {
       });
     } catch (cause) {
       throw new AmbitError(
-        'AMBIT_ERR_STORE_LOCKED',
+        CONTROL_ERRORS.STORE_LOCKED,
         `another control plane is using the data directory ${dir}; stop it, or give this one its own --data-dir`,
         { cause },
       );
@@ -122,17 +123,17 @@ export class EmbeddedStore implements Store {
    */
   commit(build: (store: Store) => Change[]): Promise<{ rev: number; changes: Change[] }> {
     const next = this.queue.then(async () => {
-      if (this.closed) throw new AmbitError('AMBIT_ERR_STORE_CLOSED', 'the store is closed');
+      if (this.closed) throw new AmbitError(CONTROL_ERRORS.STORE_CLOSED, 'the store is closed');
       if (this.lockLost) {
         throw new AmbitError(
-          'AMBIT_ERR_STORE_LOCK_LOST',
+          CONTROL_ERRORS.STORE_LOCK_LOST,
           `the data directory's lock was lost (${this.lockLost.message}): another control plane may be writing there; restart this one`,
           { cause: this.lockLost },
         );
       }
       if (this.broken) {
         throw new AmbitError(
-          'AMBIT_ERR_STORE_WRITE',
+          CONTROL_ERRORS.STORE_WRITE,
           `the store's log could not be repaired after a failed write (${this.broken.message}); restart the control plane`,
           { cause: this.broken },
         );
@@ -154,7 +155,7 @@ export class EmbeddedStore implements Store {
           this.broken = err;
         });
         throw new AmbitError(
-          'AMBIT_ERR_STORE_WRITE',
+          CONTROL_ERRORS.STORE_WRITE,
           `could not write the store's log: ${(cause as Error).message}`,
           { cause },
         );
@@ -355,7 +356,7 @@ function corruptLog(path: string, line: number, offset: number, lastGood: number
       ? 'or move the log aside: no record before it is intact'
       : `or cut the log there with "truncate -s ${offset} ${path}" to keep revisions up to ${lastGood} and lose the rest`;
   return new AmbitError(
-    'AMBIT_ERR_STORE_CORRUPT',
+    CONTROL_ERRORS.STORE_CORRUPT,
     `the store's log ${path} is damaged at line ${line} (byte ${offset}): ${why}; this is not a record torn by a crash (one follows it, or it is whole), so it is not dropped silently: restore the data directory from a backup, ${cut}`,
     { detail: { path, line, offset } },
   );
@@ -383,7 +384,7 @@ async function readSnapshot(path: string): Promise<Snapshot> {
     value = JSON.parse(text);
   } catch (cause) {
     throw new AmbitError(
-      'AMBIT_ERR_STORE_CORRUPT',
+      CONTROL_ERRORS.STORE_CORRUPT,
       `the store snapshot ${path} is not valid JSON; restore it from a backup or move the data directory aside`,
       { cause },
     );
@@ -397,7 +398,7 @@ async function readSnapshot(path: string): Promise<Snapshot> {
     value.resources.every((r) => isObject(r) && typeof r.key === 'string' && isObject(r.object));
   if (!ok) {
     throw new AmbitError(
-      'AMBIT_ERR_STORE_CORRUPT',
+      CONTROL_ERRORS.STORE_CORRUPT,
       `the store snapshot ${path} is not a snapshot (a revision and a list of resources); restore it from a backup or move the data directory aside`,
     );
   }
