@@ -145,6 +145,9 @@ export class HboneConnection {
     this.socket = socket;
     // A server that vanished without a FIN is noticed by PING first; TCP keepalive is the floor under it.
     socket.setKeepAlive(true, TCP_KEEPALIVE_MS);
+    // Small frames (HEADERS, WINDOW_UPDATE, a short request) go out at once: waiting for an ACK the peer
+    // delays (Nagle) would add tens of milliseconds to request/response exchanges over the tunnel.
+    socket.setNoDelay(true);
     const session = http2.connect(`https://${server}`, {
       createConnection: () => socket,
       settings: h2Settings(options.flow),
