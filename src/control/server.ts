@@ -14,7 +14,7 @@ import {
   WAYPOINT_CLASSES,
   waypointReplicas,
 } from '../config/index.ts';
-import { AmbitError } from '../errors/index.ts';
+import { AmbitError, describeError } from '../errors/index.ts';
 import { DEFAULT_TRUST_DOMAIN, type SpiffeId } from '../identity/index.ts';
 import { Lab } from '../lab/index.ts';
 import { logger } from '../log/index.ts';
@@ -182,9 +182,10 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
       firstRequestTimeoutMs: opts.grpc?.firstRequestTimeoutMs,
     });
     mesh.on('derived', (_registry, snapshot) => stream.publish(snapshot));
-    if (opts.labState) {
-      // The deployment controller: waypoint replicas become pods in the lab's pod API.
-      const lab = Lab.atStateFile(opts.labState);
+    // The deployment controller: waypoint replicas become pods in the lab's pod API (a pod list that is
+    // not a lab's, e.g. one an operator writes, has no API to add pods through: nothing is placed).
+    const lab = opts.labState ? labAt(opts.labState) : undefined;
+    if (opts.labState && lab) {
       const deployer = new WaypointDeployer({
         pods: {
           pods: () => pods?.pods() ?? [],
@@ -309,6 +310,19 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
   } catch (err) {
     await close();
     throw err;
+  }
+}
+
+/** The lab whose state file `file` is, or undefined (logged) when it is not a lab's. */
+function labAt(file: string): Lab | undefined {
+  try {
+    return Lab.atStateFile(file);
+  } catch (err) {
+    log.warn(
+      { file, err: describeError(err) },
+      'the pod list is not a lab state file: waypoint replicas cannot be placed through it',
+    );
+    return undefined;
   }
 }
 
