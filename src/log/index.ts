@@ -23,3 +23,25 @@ export type { Logger };
 export function logger(component: string): Logger {
   return root.child({ component });
 }
+
+/** How often buffered access-log lines are written out at the latest (Envoy's access log flush interval). */
+const ACCESS_FLUSH_MS = 1_000;
+
+let access: Logger | undefined;
+
+/**
+ * The access log (one line per connection or request): buffered and written at most a second late, as
+ * Envoy's access log is, so that a busy proxy does not make one synchronous write per request; what is
+ * buffered is written when the process exits. Same level and format as the other logs, on stderr.
+ */
+export function accessLogger(): Logger {
+  if (!access) {
+    const dest = pino.destination({ dest: 2, sync: false, minLength: 16 * 1024 });
+    setInterval(() => dest.flush(), ACCESS_FLUSH_MS).unref();
+    access = pino(
+      { level: root.level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
+      dest,
+    ).child({ component: 'access' });
+  }
+  return access;
+}

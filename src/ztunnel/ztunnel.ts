@@ -5,7 +5,7 @@
 
 import type { HbonePool, HboneServer } from '../hbone/index.ts';
 import { type CertificateManager, TrustBundle } from '../identity/index.ts';
-import { type Logger, logger } from '../log/index.ts';
+import { accessLogger, type Logger, logger } from '../log/index.ts';
 import { ConnectionTable, type ConnectionView, drain, HttpEndpoints, proxyRegistry } from '../proxy/index.ts';
 import { TcpMetrics } from '../telemetry/index.ts';
 import { TYPE, type XdsClient } from '../xds/index.ts';
@@ -62,7 +62,7 @@ export class Ztunnel {
     this.log = logger('ztunnel').child({ node: opts.node });
     const idleTimeoutMs = idleTimeoutOption(opts.idleTimeoutMs);
     const inputs = { ...DEFAULT_INPUTS, ...opts.inputs };
-    const connections = new ConnectionTable<ConnectionChecks>(new TcpMetrics(this.metrics), logger('access'));
+    const connections = new ConnectionTable<ConnectionChecks>(new TcpMetrics(this.metrics), accessLogger());
     this.certs = inputs.certs({
       source: opts.certificates,
       trustBundle: () => new TrustBundle(this.state.snapshot.trustBundlePem ?? ''),

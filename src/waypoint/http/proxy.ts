@@ -7,7 +7,7 @@ import * as http2 from 'node:http2';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { describeError } from '../../errors/index.ts';
-import { logger } from '../../log/index.ts';
+import { accessLogger } from '../../log/index.ts';
 import { Backends } from './balance.ts';
 import { h2Downstream, http1Downstream } from './downstream.ts';
 import { type ConnectionState, handleRequest, type ProxyContext } from './exchange.ts';
@@ -57,7 +57,7 @@ export class HttpProxy {
         deps.random ?? Math.random,
         deps.now ?? (() => performance.now()),
       ),
-      accessLog: deps.accessLog ?? logger('access'),
+      accessLog: deps.accessLog ?? accessLogger(),
       random: deps.random ?? Math.random,
       serviceHost: deps.serviceHost ?? serviceHost,
     };
