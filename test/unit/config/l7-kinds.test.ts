@@ -344,9 +344,7 @@ describe('config: catalogue and durations', () => {
 });
 
 describe('config: status of kinds no proxy acts on yet', () => {
-  const waiting: Array<[string, unknown]> = [
-    ['Telemetry', tel({})],
-  ];
+  const waiting: Array<[string, unknown]> = [['Telemetry', tel({})]];
   for (const [kind, doc] of waiting) {
     it(`${kind}: Accepted Unknown, reason Pending, never "enforced"`, () => {
       const r = validateResource(doc);
