@@ -4,6 +4,8 @@
 import { Argument, Command, InvalidArgumentError, Option } from 'commander';
 import { AmbitError, describeError } from '../errors/index.ts';
 import {
+  callEcho,
+  DEFAULT_CALL_TIMEOUT_MS,
   DEFAULT_HOST,
   DEFAULT_TIMEOUT_MS,
   type PodOverrides,
@@ -141,6 +143,76 @@ function storefrontCommand(): Command {
     });
 }
 
+interface EchoFlags extends CommonFlags {
+  keepAlive?: number;
+}
+
+function echoCommand(): Command {
+  const cmd = new Command('echo').description(
+    'HTTP/1.1, h2c and WebSocket echo: JSON about the pod and the request; ?delay= ?status= ?size= ?fail=',
+  );
+  return withCommonFlags(cmd, 8080)
+    .addOption(
+      new Option(
+        '--keep-alive <ms>',
+        'idle HTTP/1.1 keep-alive before the echo closes (default 5000)',
+      ).argParser(flag((v) => parseInteger(v, '--keep-alive (ms)', 1, 3_600_000))),
+    )
+    .action((flags: EchoFlags) =>
+      serveUntilSignal(() =>
+        startEcho({
+          host: flags.host,
+          port: flags.port,
+          pod: podOverrides(flags),
+          keepAliveMs: flags.keepAlive,
+        }),
+      ),
+    );
+}
+
+interface GrpcClientFlags {
+  target: string;
+  message: string;
+  stream?: number;
+  interval: number;
+  timeout: number;
+}
+
+/** One call to the gRPC echo; prints `{rpc, replies, status}` as JSON and exits 1 unless the status is OK. */
+function grpcClientCommand(): Command {
+  return new Command('grpc-client')
+    .description('calls the gRPC echo once (unary, or --stream N replies) and prints replies and grpc-status')
+    .requiredOption('--target <host:port>', 'the gRPC echo to call, e.g. a Service VIP and port')
+    .option('--message <text>', 'the message to send', 'hello')
+    .addOption(
+      new Option(
+        '--stream <count>',
+        'call the server stream for this many replies instead of unary Echo',
+      ).argParser(flag((v) => parseInteger(v, '--stream', 0, 1_000_000))),
+    )
+    .addOption(
+      new Option('--interval <ms>', 'gap between streamed replies')
+        .default(0)
+        .argParser(flag((v) => parseInteger(v, '--interval (ms)', 0, 600_000))),
+    )
+    .addOption(
+      new Option('--timeout <ms>', 'deadline of the call')
+        .default(DEFAULT_CALL_TIMEOUT_MS)
+        .argParser(flag((v) => parseInteger(v, '--timeout (ms)', 1, 600_000))),
+    )
+    .action(async (flags: GrpcClientFlags) => {
+      const result = await callEcho({
+        target: flags.target,
+        message: flags.message,
+        stream: flags.stream,
+        intervalMs: flags.interval,
+        timeoutMs: flags.timeout,
+      });
+      console.log(JSON.stringify(result));
+      if (result.status.code !== 0) process.exitCode = 1;
+    });
+}
+
 function misplaced(option: string, owner: string, role: string): AmbitError {
   return new AmbitError('AMBIT_ERR_CLI_USAGE', `${option} is for the storefront ${owner}, not the ${role}`);
 }
@@ -148,14 +220,7 @@ function misplaced(option: string, owner: string, role: string): AmbitError {
 export function sampleCommand(): Command {
   return new Command('sample')
     .description('sample workloads for demos and tests (run them inside lab pods)')
-    .addCommand(
-      simple(
-        'echo',
-        'HTTP/1.1 and h2c echo: JSON about the pod and the request; ?delay= ?status= ?size=',
-        8080,
-        startEcho,
-      ),
-    )
+    .addCommand(echoCommand())
     .addCommand(simple('tcp-echo', 'TCP echo; ends after the client half-closes', 9000, startTcpEcho))
     .addCommand(
       simple('sink', 'swallows TCP bytes; answers the count when the client half-closes', 9001, startSink),
@@ -163,5 +228,6 @@ export function sampleCommand(): Command {
     .addCommand(
       simple('grpc-echo', 'gRPC ambit.sample.v1.Echo (unary, streams, bidi), insecure', 9090, startGrpcEcho),
     )
+    .addCommand(grpcClientCommand())
     .addCommand(storefrontCommand());
 }

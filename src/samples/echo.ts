@@ -1,5 +1,6 @@
 // `ambit sample echo`: answers every HTTP/1.1 or h2c request with JSON describing the pod that
-// served it and the request it saw; `?delay=`, `?status=` and `?size=` shape the answer.
+// served it and the request it saw; `?delay=`, `?status=`, `?size=` and `?fail=` shape the answer.
+// An HTTP/1.1 WebSocket upgrade is answered too: each message comes back as it was sent.
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AmbitError } from '../errors/index.ts';
@@ -8,14 +9,20 @@ import { type AnyRequest, type AnyResponse, errorBody, sendJson } from './http.t
 import { startHttpSample } from './http-server.ts';
 import type { ListenOptions, SampleServer } from './lifecycle.ts';
 import { type PodInfo, type PodOverrides, resolvePod } from './pod.ts';
+import { WebSocketEcho } from './websocket.ts';
 
 export const SAMPLE_BAD_QUERY = 'AMBIT_ERR_SAMPLE_BAD_QUERY';
 export const MAX_DELAY_MS = 60_000;
 export const MAX_SIZE_BYTES = 64 * 1024 * 1024;
+/** The status of an injected failure (`?fail=`): what Envoy and retry policies call retriable. */
+export const INJECTED_FAILURE_STATUS = 503;
+export const SAMPLE_INJECTED_FAILURE = 'AMBIT_ERR_SAMPLE_INJECTED_FAILURE';
 
 export interface EchoOptions extends ListenOptions {
   /** Identity overrides; unset fields come from the AMBIT_* environment. */
   pod?: PodOverrides;
+  /** Draws the `?fail=` coin, a number in [0, 1); Math.random unless a test fixes it. */
+  random?: () => number;
 }
 
 /** What the query asks the echo to do. */
@@ -23,6 +30,8 @@ export interface EchoShape {
   delayMs: number;
   status: number;
   sizeBytes: number;
+  /** Probability in [0, 1] of answering 503 instead of the echo. */
+  failProbability: number;
 }
 
 /** The JSON the echo answers with. */
@@ -47,7 +56,7 @@ export interface EchoReply {
 const log = logger('sample-echo');
 
 /**
- * Reads `delay`, `status` and `size` from a query. Throws AmbitError SAMPLE_BAD_QUERY with
+ * Reads `delay`, `status`, `size` and `fail` from a query. Throws AmbitError SAMPLE_BAD_QUERY with
  * `detail.parameter` naming the first bad one.
  */
 export function parseEchoQuery(query: URLSearchParams): EchoShape {
@@ -55,7 +64,19 @@ export function parseEchoQuery(query: URLSearchParams): EchoShape {
     delayMs: intParam(query, 'delay', 0, MAX_DELAY_MS, 0, 'milliseconds'),
     status: intParam(query, 'status', 200, 599, 200, 'an HTTP status'),
     sizeBytes: intParam(query, 'size', 0, MAX_SIZE_BYTES, 0, 'bytes'),
+    failProbability: probabilityParam(query, 'fail'),
   };
+}
+
+const badParam = (name: string, why: string) =>
+  new AmbitError(SAMPLE_BAD_QUERY, `query parameter '${name}' ${why}`, { detail: { parameter: name } });
+
+/** The one value of `name`, or undefined when absent; given twice is an error. */
+function oneValue(query: URLSearchParams, name: string): string | undefined {
+  const values = query.getAll(name);
+  if (values.length === 0) return undefined;
+  if (values.length > 1) throw badParam(name, 'is given more than once; give it once');
+  return values[0] ?? '';
 }
 
 function intParam(
@@ -66,15 +87,22 @@ function intParam(
   fallback: number,
   unit: string,
 ): number {
-  const values = query.getAll(name);
-  if (values.length === 0) return fallback;
-  const bad = (why: string) =>
-    new AmbitError(SAMPLE_BAD_QUERY, `query parameter '${name}' ${why}`, { detail: { parameter: name } });
-  if (values.length > 1) throw bad('is given more than once; give it once');
-  const text = values[0] ?? '';
+  const text = oneValue(query, name);
+  if (text === undefined) return fallback;
   const value = /^\d{1,9}$/.test(text) ? Number(text) : Number.NaN;
   if (!Number.isInteger(value) || value < min || value > max) {
-    throw bad(`must be an integer from ${min} to ${max} (${unit}), got '${text}'`);
+    throw badParam(name, `must be an integer from ${min} to ${max} (${unit}), got '${text}'`);
+  }
+  return value;
+}
+
+/** A probability written as a plain decimal from 0 to 1 (`0`, `0.5`, `1`, `.25`); 0 when absent. */
+function probabilityParam(query: URLSearchParams, name: string): number {
+  const text = oneValue(query, name);
+  if (text === undefined) return 0;
+  const value = /^(?:\d{1,9}(?:\.\d{0,9})?|\.\d{1,9})$/.test(text) ? Number(text) : Number.NaN;
+  if (!(value >= 0 && value <= 1)) {
+    throw badParam(name, `must be a probability from 0 to 1, e.g. 0.5, got '${text}'`);
   }
   return value;
 }
@@ -114,20 +142,35 @@ export function describeRequest(pod: PodInfo, req: AnyRequest, url: URL): EchoRe
 /** Starts the echo server (HTTP/1.1 and h2c prior knowledge on one port). */
 export async function startEcho(options: EchoOptions): Promise<SampleServer> {
   const pod = resolvePod(options.pod);
+  const random = options.random ?? Math.random;
   return startHttpSample(
     options,
     log,
-    (req, res) => handle(pod, req, res),
-    'echo listening (HTTP/1.1 and h2c)',
+    (req, res) => handle(pod, random, req, res),
+    'echo listening (HTTP/1.1, h2c and WebSocket)',
     {
       pod: pod.pod,
       version: pod.version,
     },
+    new WebSocketEcho(log),
   );
 }
 
-async function handle(pod: PodInfo, req: AnyRequest, res: AnyResponse): Promise<void> {
+async function handle(pod: PodInfo, random: () => number, req: AnyRequest, res: AnyResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://echo.invalid');
+  // One access line per request, so a test can count what reached this pod (a mirror's copies, say).
+  res.once('finish', () =>
+    log.info(
+      {
+        method: req.method,
+        path: url.pathname,
+        authority: req.headers[':authority'] ?? req.headers.host,
+        status: res.statusCode,
+        peer: req.socket.remoteAddress,
+      },
+      'access',
+    ),
+  );
   let shape: EchoShape;
   try {
     shape = parseEchoQuery(url.searchParams);
@@ -149,6 +192,18 @@ async function handle(pod: PodInfo, req: AnyRequest, res: AnyResponse): Promise<
     } finally {
       res.off('close', onClose);
     }
+  }
+  if (shape.failProbability > 0 && random() < shape.failProbability) {
+    sendJson(
+      req,
+      res,
+      INJECTED_FAILURE_STATUS,
+      errorBody(SAMPLE_INJECTED_FAILURE, `failure injected by ?fail=${shape.failProbability}`, {
+        pod: pod.pod,
+        version: pod.version ?? null,
+      }),
+    );
+    return;
   }
   const reply = describeRequest(pod, req, url);
   if (shape.sizeBytes > 0) reply.payload = 'x'.repeat(shape.sizeBytes);

@@ -1,7 +1,9 @@
 // The HTTP side of every HTTP sample: HTTP/1.1 and h2c on one port, a handler that may be async
-// (a throw becomes a 500, never a crash), and a close that drains both protocols.
+// (a throw becomes a 500, never a crash), optional HTTP/1.1 upgrades, and a close that drains them all.
 
+import type { IncomingMessage } from 'node:http';
 import type { Http2Session } from 'node:http2';
+import type { Duplex } from 'node:stream';
 import type { Logger } from '../log/index.ts';
 import { createDualServer } from './h2c.ts';
 import { type AnyRequest, type AnyResponse, errorBody, Http1Activity, sendJson } from './http.ts';
@@ -17,6 +19,12 @@ import {
 
 export type HttpHandler = (req: AnyRequest, res: AnyResponse) => Promise<void> | void;
 
+/** Takes HTTP/1.1 `Upgrade` requests (the socket is its own from then on); `drain` asks them to end. */
+export interface UpgradeHandler {
+  handle(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  drain(): void;
+}
+
 /** Listens with `handler`; logs `startMessage` once with the bound address and `startFields`. */
 export async function startHttpSample(
   options: ListenOptions,
@@ -24,10 +32,11 @@ export async function startHttpSample(
   handler: HttpHandler,
   startMessage: string,
   startFields: Record<string, unknown>,
+  upgrades?: UpgradeHandler,
 ): Promise<SampleServer> {
   const activity = new Http1Activity();
   const sessions = new Set<Http2Session>();
-  const { listener, http2 } = createDualServer((req, res) => {
+  const { listener, http1, http2 } = createDualServer((req, res) => {
     activity.begin(req, res);
     Promise.resolve()
       .then(() => handler(req, res))
@@ -36,7 +45,12 @@ export async function startHttpSample(
         sendJson(req, res, 500, errorBody('AMBIT_ERR_SAMPLE_INTERNAL', 'the sample failed; see its log'));
       });
   });
+  if (options.keepAliveMs !== undefined) http1.keepAliveTimeout = options.keepAliveMs;
   const tracker = new ConnectionTracker(listener);
+  if (upgrades)
+    http1.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+      upgrades.handle(req, socket, head),
+    );
   http2.on('session', (session: Http2Session) => {
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
@@ -49,6 +63,7 @@ export async function startHttpSample(
     tracker.close(listener, options.drainMs ?? DEFAULT_DRAIN_MS, {
       beginDrain: () => {
         activity.drain();
+        upgrades?.drain();
         for (const session of sessions) session.close();
       },
       isIdle: (socket) => activity.isIdle(socket),

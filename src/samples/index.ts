@@ -1,5 +1,6 @@
-// The sample workloads the demo, docs and tests run inside pods: HTTP/h2c echo, TCP echo, sink,
-// gRPC echo and the storefront app. Each starts from a function here and from `ambit sample`.
+// The sample workloads the demo, docs and tests run inside pods: HTTP/h2c/WebSocket echo, TCP echo,
+// sink, gRPC echo (and a client for it) and the storefront app. Each starts from a function here
+// and from `ambit sample`.
 
 export {
   hostPort,
@@ -15,12 +16,23 @@ export {
   type EchoOptions,
   type EchoReply,
   type EchoShape,
+  INJECTED_FAILURE_STATUS,
   MAX_DELAY_MS,
   MAX_SIZE_BYTES,
   parseEchoQuery,
   SAMPLE_BAD_QUERY,
+  SAMPLE_INJECTED_FAILURE,
   startEcho,
 } from './echo.ts';
+export {
+  type CallStatus,
+  callEcho,
+  DEFAULT_CALL_TIMEOUT_MS,
+  type EchoCall,
+  type EchoCallResult,
+  statusName,
+  validateCall,
+} from './grpc-client.ts';
 export {
   type CollectReply,
   createEchoClient,
@@ -62,3 +74,16 @@ export {
   startRatings,
 } from './storefront/index.ts';
 export { startSink, startTcpEcho, type TcpSampleOptions } from './tcp.ts';
+export {
+  acceptKey,
+  CLOSE,
+  closePayload,
+  encodeFrame,
+  type Frame,
+  handshakeProblem,
+  MAX_FRAME_BYTES,
+  OPCODE,
+  type ParseResult,
+  parseFrame,
+  WEBSOCKET_GUID,
+} from './websocket.ts';

@@ -27,6 +27,11 @@ export interface ListenOptions {
   port: number;
   /** How long `close()` waits for open connections before destroying them (ms, default 5000). */
   drainMs?: number;
+  /**
+   * HTTP samples: how long an idle HTTP/1.1 keep-alive connection stays open (ms; Node's default,
+   * 5000, when unset). Proxies that pool connections to the sample meet the close after this.
+   */
+  keepAliveMs?: number;
 }
 
 export const DEFAULT_HOST = '0.0.0.0';

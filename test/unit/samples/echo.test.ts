@@ -5,9 +5,11 @@ import { after, before, describe, it } from 'node:test';
 import { hasCode } from '../../../src/errors/index.ts';
 import {
   type EchoReply,
+  INJECTED_FAILURE_STATUS,
   MAX_SIZE_BYTES,
   parseEchoQuery,
   SAMPLE_BAD_QUERY,
+  SAMPLE_INJECTED_FAILURE,
   type SampleServer,
   startEcho,
 } from '../../../src/samples/index.ts';
@@ -15,16 +17,38 @@ import { close2, get1, get2, open2 } from './client.ts';
 
 describe('parseEchoQuery', () => {
   it('defaults to no delay, status 200 and no padding', () => {
-    assert.deepEqual(parseEchoQuery(new URLSearchParams('')), { delayMs: 0, status: 200, sizeBytes: 0 });
-  });
-
-  it('reads delay, status and size', () => {
-    assert.deepEqual(parseEchoQuery(new URLSearchParams('delay=60000&status=503&size=67108864&x=1')), {
-      delayMs: 60000,
-      status: 503,
-      sizeBytes: MAX_SIZE_BYTES,
+    assert.deepEqual(parseEchoQuery(new URLSearchParams('')), {
+      delayMs: 0,
+      status: 200,
+      sizeBytes: 0,
+      failProbability: 0,
     });
   });
+
+  it('reads delay, status, size and fail', () => {
+    assert.deepEqual(
+      parseEchoQuery(new URLSearchParams('delay=60000&status=503&size=67108864&fail=0.25&x=1')),
+      {
+        delayMs: 60000,
+        status: 503,
+        sizeBytes: MAX_SIZE_BYTES,
+        failProbability: 0.25,
+      },
+    );
+  });
+
+  for (const [text, want] of [
+    ['0', 0],
+    ['1', 1],
+    ['0.5', 0.5],
+    ['.5', 0.5],
+    ['1.0', 1],
+    ['0.001', 0.001],
+  ] as const) {
+    it(`reads fail=${text} as ${want}`, () => {
+      assert.equal(parseEchoQuery(new URLSearchParams(`fail=${text}`)).failProbability, want);
+    });
+  }
 
   const bad: Array<[string, string]> = [
     ['delay=abc', 'delay'],
@@ -40,6 +64,14 @@ describe('parseEchoQuery', () => {
     ['size=67108865', 'size'],
     ['size=0x10', 'size'],
     ['size=9999999999', 'size'],
+    ['fail=', 'fail'],
+    ['fail=1.5', 'fail'],
+    ['fail=-0.1', 'fail'],
+    ['fail=abc', 'fail'],
+    ['fail=1e-1', 'fail'],
+    ['fail=NaN', 'fail'],
+    ['fail=Infinity', 'fail'],
+    ['fail=0.5&fail=0.5', 'fail'],
   ];
   for (const [query, parameter] of bad) {
     it(`rejects ${query} naming '${parameter}'`, () => {
@@ -146,6 +178,7 @@ describe('echo server', () => {
       ['delay=soon', 'delay'],
       ['status=700', 'status'],
       [`size=${MAX_SIZE_BYTES + 1}`, 'size'],
+      ['fail=2', 'fail'],
     ]) {
       const reply = await get1(echo.address.port, `/?${query}`);
       assert.equal(reply.status, 400, query);
@@ -170,6 +203,91 @@ describe('echo server', () => {
       req.on('socket', (s) => s.on('connect', () => setImmediate(() => req.destroy())));
     });
     assert.equal((await get1(echo.address.port, '/')).status, 200);
+  });
+});
+
+describe('echo ?fail=', () => {
+  /** An echo whose coin comes up `draws` in turn, so which request fails is known. */
+  async function withDraws(draws: number[], fn: (port: number) => Promise<void>): Promise<void> {
+    let i = 0;
+    const echo = await startEcho({
+      host: '127.0.0.1',
+      port: 0,
+      pod: { pod: 'flaky-1', version: 'v1' },
+      random: () => draws[i++ % draws.length] ?? 0,
+    });
+    try {
+      await fn(echo.address.port);
+    } finally {
+      await echo.close();
+    }
+  }
+
+  it('answers 503 when the draw is below P and the echo otherwise', async () => {
+    await withDraws([0.1, 0.7, 0.49, 0.5], async (port) => {
+      const statuses = [];
+      for (let n = 0; n < 4; n++) statuses.push((await get1(port, '/?fail=0.5')).status);
+      assert.deepEqual(statuses, [503, 200, 503, 200]);
+    });
+  });
+
+  it('names the failure and the pod in the 503 body', async () => {
+    await withDraws([0], async (port) => {
+      const reply = await get1(port, '/x?fail=1');
+      assert.equal(reply.status, INJECTED_FAILURE_STATUS);
+      const body = JSON.parse(reply.body) as { error: { code: string; pod: string; version: string } };
+      assert.equal(body.error.code, SAMPLE_INJECTED_FAILURE);
+      assert.equal(body.error.pod, 'flaky-1');
+      assert.equal(body.error.version, 'v1');
+    });
+  });
+
+  it('never fails with fail=0 and always with fail=1, over both protocols', async () => {
+    await withDraws([0, 0.999999], async (port) => {
+      for (let n = 0; n < 4; n++) assert.equal((await get1(port, '/?fail=0')).status, 200);
+      for (let n = 0; n < 4; n++) assert.equal((await get1(port, '/?fail=1')).status, 503);
+      const session = await open2(port);
+      try {
+        assert.equal((await get2(session, '/?fail=1')).status, 503);
+      } finally {
+        await close2(session);
+      }
+    });
+  });
+
+  it('fails about P of the time with the real coin', async () => {
+    const echo = await startEcho({ host: '127.0.0.1', port: 0, pod: { pod: 'p' } });
+    try {
+      let failed = 0;
+      for (let n = 0; n < 400; n++)
+        if ((await get1(echo.address.port, '/?fail=0.5')).status === 503) failed++;
+      // Binomial(400, 0.5): 200 ± 60 is more than six standard deviations either way.
+      assert.ok(failed > 140 && failed < 260, `${failed} of 400 failed`);
+    } finally {
+      await echo.close();
+    }
+  });
+});
+
+describe('echo keep-alive', () => {
+  it('closes an idle HTTP/1.1 connection after keepAliveMs', { timeout: 10_000 }, async () => {
+    const echo = await startEcho({ host: '127.0.0.1', port: 0, keepAliveMs: 50, pod: { pod: 'p' } });
+    const agent = new Agent({ keepAlive: true });
+    try {
+      const closed = await new Promise<boolean>((resolve, reject) => {
+        request({ host: '127.0.0.1', port: echo.address.port, path: '/', agent }, (res) => {
+          res.resume();
+          // The server, not the client, ends the kept-alive connection once it has been idle.
+          res.socket.once('close', () => resolve(true));
+        })
+          .on('error', reject)
+          .end();
+      });
+      assert.equal(closed, true);
+    } finally {
+      agent.destroy();
+      await echo.close();
+    }
   });
 });
 
