@@ -36,7 +36,7 @@ let access: Logger | undefined;
  */
 export function accessLogger(): Logger {
   if (!access) {
-    const dest = pino.destination({ dest: 2, sync: false, minLength: 16 * 1024 });
+    const dest = pino.destination({ dest: 2, sync: false, minLength: 8 * 1024 });
     setInterval(() => dest.flush(), ACCESS_FLUSH_MS).unref();
     access = pino(
       { level: root.level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
