@@ -10,6 +10,7 @@ export {
   parseAuthority,
   type SocketAddr,
 } from './authority.ts';
+export { buffersOnly } from './buffers-only.ts';
 export { HBONE_ERRORS } from './errors.ts';
 export { isTraceparent, newTraceparent, requestHeaders } from './headers.ts';
 export { TLS_MIN_VERSION, type TlsMaterial } from './material.ts';

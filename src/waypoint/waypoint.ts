@@ -8,7 +8,13 @@ import type * as net from 'node:net';
 import { dirname } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { PORTS } from '../config/index.ts';
-import { type ConnectContext, type ConnectDecision, HbonePool, HboneServer } from '../hbone/index.ts';
+import {
+  buffersOnly,
+  type ConnectContext,
+  type ConnectDecision,
+  HbonePool,
+  HboneServer,
+} from '../hbone/index.ts';
 import { CertificateManager, type CertificateSource, type SpiffeId, TrustBundle } from '../identity/index.ts';
 import { type Logger, logger } from '../log/index.ts';
 import { listenPrivateSocket, preparePrivateDir } from '../os/index.ts';
@@ -266,7 +272,10 @@ export class Waypoint {
       destination: { hostname: service.hostname },
       peerAddress: c.peerAddress?.address,
     };
-    return { status: 200, take: (stream: http2.ServerHttp2Stream) => this.proxy.serve(stream, meta) };
+    return {
+      status: 200,
+      take: (stream: http2.ServerHttp2Stream) => this.proxy.serve(buffersOnly(stream), meta),
+    };
   }
 
   /** An HBONE tunnel to an endpoint under the waypoint's own identity. */
@@ -285,7 +294,7 @@ export class Waypoint {
       authority: `${endpoint.address}:${endpoint.port}`,
       headers: {},
     });
-    return tunnel.stream;
+    return buffersOnly(tunnel.stream);
   }
 }
 
