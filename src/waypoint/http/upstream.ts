@@ -80,6 +80,10 @@ function asSocketLike(d: Duplex): Duplex {
     if (typeof s[name] !== 'function') s[name] = () => s;
   }
   if (typeof s.setTimeout !== 'function') s.setTimeout = () => s;
+  // An HTTP/1 backend that closes an idle keep-alive connection half-closes the tunnel: the stream ends
+  // but never closes, and the agent would hand the dead connection to the next request (which then
+  // hangs). A backend's end is the connection's end: destroy it, once the parser has seen the EOF.
+  d.once('end', () => setImmediate(() => d.destroy()));
   return d;
 }
 

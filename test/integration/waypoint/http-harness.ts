@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import * as http from 'node:http';
 import type * as http2 from 'node:http2';
 import * as net from 'node:net';
+import { duplexPair } from 'node:stream';
 import type { TestContext } from 'node:test';
 import { Registry } from 'prom-client';
 import type { Logger } from '../../../src/log/index.ts';
@@ -93,6 +94,11 @@ export async function harness(
     random?: () => number;
     /** DestinationRule traffic policy per backend (default: none, Istio's defaults). */
     trafficPolicy?: ProxyDeps['trafficPolicy'];
+    /**
+     * Connect through an in-memory pipe, as over an HBONE tunnel: the backend's close only ends the
+     * stream, and what is written after it vanishes (no error comes back).
+     */
+    tunnel?: boolean;
     /** HTTPFaults by `namespace/name`, for ExtensionRef filters. */
     faults?: ProxyDeps['faults'];
   },
@@ -117,7 +123,8 @@ export async function harness(
     connect: (endpoint, signal) =>
       new Promise((resolve, reject) => {
         connects.set(endpoint.port, (connects.get(endpoint.port) ?? 0) + 1);
-        const s = net.connect({ host: endpoint.address, port: endpoint.port });
+        // Half-open, as an HBONE tunnel is: the backend's FIN ends the stream and closes nothing.
+        const s = net.connect({ host: endpoint.address, port: endpoint.port, allowHalfOpen: true });
         sockets.add(s);
         s.once('close', () => sockets.delete(s));
         const abort = () => {
@@ -127,7 +134,12 @@ export async function harness(
         signal.addEventListener('abort', abort, { once: true });
         s.once('connect', () => {
           signal.removeEventListener('abort', abort);
-          resolve(s);
+          if (!opts.tunnel) return resolve(s);
+          const [near, far] = duplexPair();
+          far.pipe(s);
+          s.pipe(far);
+          s.on('error', () => {});
+          resolve(near);
         });
         s.once('error', (err) => {
           signal.removeEventListener('abort', abort);

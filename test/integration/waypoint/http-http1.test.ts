@@ -31,6 +31,27 @@ function echoServer(name: string) {
 }
 
 describe('waypoint HTTP/1.1', () => {
+  test('a backend that closed an idle keep-alive connection gets the next request on a new one', async (t) => {
+    const b = echoServer('idle');
+    b.server.keepAliveTimeout = 100;
+    const bp = await listen(t, b.server);
+    const h = await harness(t, {
+      routes: table((req) => forwardTo('shop/idle', 80, req)),
+      endpoints: { 'shop/idle': [bp] },
+      tunnel: true,
+    });
+    assert.equal((await request(h.port, { path: '/first' })).status, 200);
+    await new Promise((r) => setTimeout(r, 1500)); // the backend closes its idle connection
+    const second = await request(h.port, { path: '/second' });
+    assert.equal(second.status, 200);
+    assert.equal(JSON.parse(second.body).url, '/second');
+    assert.equal(
+      h.connects.get(bp),
+      2,
+      `the closed connection was not reused: ${h.connects.get(bp)} connects`,
+    );
+  });
+
   test('forwards to the backend, drops hop-by-hop headers, sets x-forwarded-proto, logs and counts', async (t) => {
     const b = echoServer('a');
     const bp = await listen(t, b.server);
