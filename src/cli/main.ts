@@ -19,6 +19,9 @@ export function buildProgram(): Command {
   const program = new Command('ambit')
     .description('Ambit: an ambient (sidecar-less) service mesh for Linux')
     .showHelpAfterError()
+    // `ambit waypoint` runs a replica with its own flags and has subcommands with flags of the same
+    // names (--name, --token): a command's options are read only before its subcommand.
+    .enablePositionalOptions()
     .exitOverride();
   program.addCommand(upCommand());
   program.addCommand(downCommand());
