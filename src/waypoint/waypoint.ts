@@ -29,8 +29,8 @@ import {
 } from '../proxy/index.ts';
 import { compileRoutes } from '../routing/index.ts';
 import { RequestMetrics } from '../telemetry/index.ts';
-import { XdsClient } from '../xds/index.ts';
-import { HttpProxy } from './http/index.ts';
+import { type WorkloadResource, XdsClient } from '../xds/index.ts';
+import { HttpProxy, workloadTarget, workloadTargetAddress } from './http/index.ts';
 import type { ConnectionMeta, Endpoint } from './http/types.ts';
 import type { BackendRef, RouteTable } from './route-types.ts';
 import { WAYPOINT_TYPES, type WaypointSnapshot, WaypointState } from './state.ts';
@@ -250,18 +250,23 @@ export class Waypoint {
     };
   }
 
-  /** A tunnel for a service's `VIP:port` is served as HTTP (or TCP) by the proxy; anything else is refused. */
+  /**
+   * A tunnel for a service's `VIP:port` is served as HTTP (or TCP) by the proxy, by that port's protocol
+   * and routes; one for a workload's own `address:port` (a waypoint for `workload` or `all`) goes to that
+   * workload, its protocol sniffed; anything else is refused.
+   */
   private onConnect(c: ConnectContext): ConnectDecision {
     const s = this.state.snapshot;
     const key = `${c.authority.address}:${c.authority.port}`;
     const found = s.serviceByVipPort.get(key);
-    if (!found) return { status: 503, reason: `${key} is not a service port this waypoint knows` };
-    const { service, port } = found;
+    const workload = found ? undefined : s.workloadByAddress.get(c.authority.address);
+    if (!found && !workload?.enrolled)
+      return { status: 503, reason: `${key} is neither a service port nor a workload this waypoint knows` };
     const source = s.workloadByIdentity.get(c.peerIdentity);
     const meta: ConnectionMeta = {
-      service: service.key,
-      port: port.port,
-      protocol: protocolOf(port),
+      service: found ? found.service.key : workloadTarget(c.authority.address),
+      port: found ? found.port.port : c.authority.port,
+      protocol: found ? protocolOf(found.port) : 'auto',
       source: {
         principal: c.peerIdentity,
         workload: source?.name,
@@ -269,7 +274,7 @@ export class Waypoint {
         app: source?.labels.app,
         version: source?.labels.version,
       },
-      destination: { hostname: service.hostname },
+      ...(found ? { destination: { hostname: found.service.hostname } } : {}),
       peerAddress: c.peerAddress?.address,
     };
     return {
@@ -315,8 +320,13 @@ function routeInput(s: WaypointSnapshot) {
   };
 }
 
-/** The enrolled endpoints of a service port, each reached on its target port. */
+/** The enrolled endpoints of a service port, each reached on its target port; or the workload a connection was addressed to. */
 function endpointsOf(s: WaypointSnapshot, backend: BackendRef): Endpoint[] {
+  const address = workloadTargetAddress(backend.service);
+  if (address !== undefined) {
+    const w = s.workloadByAddress.get(address);
+    return w?.enrolled ? [endpointOf(w, address, backend.port)] : [];
+  }
   const svc = s.services.get(backend.service);
   if (!svc) return [];
   const out: Endpoint[] = [];
@@ -324,12 +334,16 @@ function endpointsOf(s: WaypointSnapshot, backend: BackendRef): Endpoint[] {
     const port = ep.ports[String(backend.port)];
     const w = s.workloads.get(ep.workload);
     if (port === undefined || !w || !ep.enrolled) continue;
-    out.push({
-      address: ep.address,
-      port,
-      identity: w.identity,
-      labels: { workload: w.name, namespace: w.namespace, app: w.labels.app, version: w.labels.version },
-    });
+    out.push(endpointOf(w, ep.address, port));
   }
   return out;
+}
+
+function endpointOf(w: WorkloadResource, address: string, port: number): Endpoint {
+  return {
+    address,
+    port,
+    identity: w.identity,
+    labels: { workload: w.name, namespace: w.namespace, app: w.labels.app, version: w.labels.version },
+  };
 }

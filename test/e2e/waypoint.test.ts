@@ -715,6 +715,46 @@ describe('the waypoint, end-to-end', {
     }
   });
 
+  test('a waypoint for workloads takes what is addressed to a pod that uses it, and delivers it to that pod', async (t) => {
+    if (skipUnlessRoot(t)) return;
+    const { lab, admin } = env.mesh;
+    const direct = await lab.addPod({
+      name: 'direct',
+      node: 'node-2',
+      namespace: NS,
+      serviceAccount: 'direct',
+      labels: { app: 'direct', 'istio.io/use-waypoint': 'wl' },
+    });
+    await admin.call('POST', '/ambit/v1/apply', {
+      objects: [
+        {
+          apiVersion: GATEWAY_API,
+          kind: 'Gateway',
+          metadata: { name: 'wl', namespace: NS, labels: { 'istio.io/waypoint-for': 'workload' } },
+          spec: {
+            gatewayClassName: 'istio-waypoint',
+            listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }],
+          },
+        },
+      ],
+    });
+    await lab.run('direct', ['ambit', 'sample', 'echo', '--port', '8080']);
+    await enrolled(lab, 'node-2', [direct.address], 30_000);
+    // Through the workload's waypoint (it adds x-forwarded-proto), to the pod itself.
+    const seen = await eventually(
+      async () => {
+        const r = await curl(env, [`http://${direct.address}:8080/direct?x=1`]);
+        if (r.code !== 0) return undefined;
+        const body = JSON.parse(r.stdout);
+        return body.request?.headers?.['x-forwarded-proto'] === 'http' ? body : undefined;
+      },
+      60_000,
+      'requests to the pod to go through waypoint wl',
+    );
+    assert.equal(seen.pod, 'direct');
+    assert.equal(seen.request.path, '/direct');
+  });
+
   test('a backend closing an idle keep-alive connection (Node default, 5 s) does not hang the next request', async (t) => {
     if (skipUnlessRoot(t)) return;
     const url = `http://${env.vips['web-idle']}/idle`;

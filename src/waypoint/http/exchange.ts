@@ -34,7 +34,7 @@ import {
   UPSTREAM_OVERFLOW,
   UPSTREAM_TIMEOUT,
 } from './replies.ts';
-import type { ConnectionMeta, Endpoint, ProxyDeps } from './types.ts';
+import { type ConnectionMeta, type Endpoint, type ProxyDeps, workloadTargetAddress } from './types.ts';
 import {
   UpstreamError,
   type UpstreamExchange,
@@ -523,7 +523,9 @@ function mirror(
 function record(ctx: ProxyContext, conn: ConnectionState, rec: RequestRecord, grpc: boolean): void {
   const { meta } = conn;
   const backend = rec.backend?.split(':')[0] ?? meta.service;
-  const [svcNamespace, svcName] = backend.split('/');
+  // Traffic addressed to a workload has no destination service: Istio writes `unknown`.
+  const toWorkload = workloadTargetAddress(backend) !== undefined;
+  const [svcNamespace, svcName] = toWorkload ? [] : backend.split('/');
   const dst = rec.endpoint?.labels ?? {};
   const labels: RequestLabels = {
     reporter: 'waypoint',
@@ -540,8 +542,9 @@ function record(ctx: ProxyContext, conn: ConnectionState, rec: RequestRecord, gr
     destination_principal: rec.endpoint?.identity,
     destination_app: dst.app,
     destination_version: dst.version,
-    destination_service:
-      backend === meta.service && meta.destination?.hostname
+    destination_service: toWorkload
+      ? undefined
+      : backend === meta.service && meta.destination?.hostname
         ? meta.destination.hostname
         : ctx.serviceHost(backend),
     destination_service_name: svcName,

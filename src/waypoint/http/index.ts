@@ -13,4 +13,12 @@ export {
 export { closeProxy, HttpProxy, MAX_HEADER_BYTES, serveConnection } from './proxy.ts';
 export { FLAGS } from './replies.ts';
 export { type Sniffed, sniff } from './sniff.ts';
-export type { ConnectionMeta, Endpoint, ProxyDeps, SourceMeta, WorkloadLabels } from './types.ts';
+export {
+  type ConnectionMeta,
+  type Endpoint,
+  type ProxyDeps,
+  type SourceMeta,
+  type WorkloadLabels,
+  workloadTarget,
+  workloadTargetAddress,
+} from './types.ts';

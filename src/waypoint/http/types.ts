@@ -26,6 +26,22 @@ export interface SourceMeta extends WorkloadLabels {
 }
 
 /**
+ * The `service` of a connection addressed to a workload rather than a Service (a waypoint for
+ * `workload` or `all`): no route attaches to it, so it goes to that workload itself. `@` cannot begin a
+ * `namespace/name` key; an IPv6 address's colons are written `_` (keys are split on `:`).
+ */
+export const WORKLOAD_TARGET = '@';
+
+export function workloadTarget(address: string): string {
+  return `${WORKLOAD_TARGET}${address.replaceAll(':', '_')}`;
+}
+
+/** The address a `workloadTarget` key names, or undefined for a Service key. */
+export function workloadTargetAddress(service: string): string | undefined {
+  return service.startsWith(WORKLOAD_TARGET) ? service.slice(1).replaceAll('_', ':') : undefined;
+}
+
+/**
  * One accepted CONNECT stream: the Service port it was sent to (the *logical* destination), the protocol
  * that port declares, and who sent it.
  */
