@@ -2,6 +2,7 @@
 // Gateway of the waypoint class. It terminates HBONE, routes HTTP and gRPC by Gateway API routes, and
 // opens HBONE to the chosen endpoint under its own identity.
 
+export { WAYPOINT_ERRORS } from './errors.ts';
 export { startWaypoint, type WaypointProcessOptions, waypointAdminSocket } from './main.ts';
 export type { RouteDecision, RouteRequest, RouteTable } from './route-types.ts';
 export { WaypointState } from './state.ts';

@@ -30,6 +30,7 @@ import {
 import { compileRoutes } from '../routing/index.ts';
 import { RequestMetrics } from '../telemetry/index.ts';
 import { type WorkloadResource, XdsClient } from '../xds/index.ts';
+import { WAYPOINT_ERRORS } from './errors.ts';
 import { HttpProxy, workloadTarget, workloadTargetAddress } from './http/index.ts';
 import type { ConnectionMeta, Endpoint } from './http/types.ts';
 import type { BackendRef, RouteTable } from './route-types.ts';
@@ -167,7 +168,7 @@ export class Waypoint {
     const socket = this.opts.adminSocket;
     if (socket) {
       await preparePrivateDir(dirname(socket), {
-        code: 'AMBIT_ERR_WAYPOINT_ADMIN_DIR',
+        code: WAYPOINT_ERRORS.ADMIN_DIR,
         what: "the admin socket's directory",
         log: this.log,
       });

@@ -6,12 +6,13 @@ import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import { type Duplex, type Readable, Writable } from 'node:stream';
 import { AmbitError } from '../../errors/index.ts';
+import { WAYPOINT_ERRORS } from '../errors.ts';
 import type { CircuitBreakers } from '../traffic-policy/index.ts';
 import type { Headers } from './headers.ts';
 import type { ResetReason } from './replies.ts';
 import type { Endpoint, ProxyDeps } from './types.ts';
 
-export const ERR_UPSTREAM = 'AMBIT_ERR_WAYPOINT_UPSTREAM';
+export const ERR_UPSTREAM = WAYPOINT_ERRORS.UPSTREAM;
 
 /** An attempt that got no response headers: why (Envoy's reset reason), and the error beneath. */
 export class UpstreamError extends AmbitError {
@@ -138,7 +139,7 @@ export class UpstreamPool {
 
   /** Closes every idle connection and session; requests in flight are reset. */
   close(): void {
-    this.closing.abort(new AmbitError('AMBIT_ERR_WAYPOINT_CLOSED', 'the waypoint is shutting down'));
+    this.closing.abort(new AmbitError(WAYPOINT_ERRORS.CLOSED, 'the waypoint is shutting down'));
     for (const a of this.agents.values()) a.agent.destroy();
     this.agents.clear();
     for (const s of this.sessions.values())
