@@ -2,8 +2,9 @@
 // throws an AmbitError naming the bad value, so the CLI and tests report the same message.
 
 import { AmbitError } from '../errors/index.ts';
+import { SAMPLE_ERRORS } from './errors.ts';
 
-export const SAMPLE_BAD_ARG = 'AMBIT_ERR_SAMPLE_BAD_ARG';
+export const SAMPLE_BAD_ARG = SAMPLE_ERRORS.BAD_ARG;
 
 /** A decimal integer from `min` to `max`, as given on a command line; `what` names it in errors. */
 export function parseInteger(value: string | number, what: string, min: number, max: number): number {

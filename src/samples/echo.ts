@@ -5,18 +5,19 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AmbitError } from '../errors/index.ts';
 import { logger } from '../log/index.ts';
+import { SAMPLE_ERRORS } from './errors.ts';
 import { type AnyRequest, type AnyResponse, errorBody, sendJson } from './http.ts';
 import { startHttpSample } from './http-server.ts';
 import type { ListenOptions, SampleServer } from './lifecycle.ts';
 import { type PodInfo, type PodOverrides, resolvePod } from './pod.ts';
 import { WebSocketEcho } from './websocket.ts';
 
-export const SAMPLE_BAD_QUERY = 'AMBIT_ERR_SAMPLE_BAD_QUERY';
+export const SAMPLE_BAD_QUERY = SAMPLE_ERRORS.BAD_QUERY;
 export const MAX_DELAY_MS = 60_000;
 export const MAX_SIZE_BYTES = 64 * 1024 * 1024;
 /** The status of an injected failure (`?fail=`): what Envoy and retry policies call retriable. */
 export const INJECTED_FAILURE_STATUS = 503;
-export const SAMPLE_INJECTED_FAILURE = 'AMBIT_ERR_SAMPLE_INJECTED_FAILURE';
+export const SAMPLE_INJECTED_FAILURE = SAMPLE_ERRORS.INJECTED_FAILURE;
 
 export interface EchoOptions extends ListenOptions {
   /** Identity overrides; unset fields come from the AMBIT_* environment. */

@@ -4,6 +4,7 @@
 
 import * as grpc from '@grpc/grpc-js';
 import { AmbitError } from '../errors/index.ts';
+import { SAMPLE_ERRORS } from './errors.ts';
 import { createEchoClient, type EchoReply } from './grpc-echo.ts';
 
 export const DEFAULT_CALL_TIMEOUT_MS = 10_000;
@@ -46,7 +47,7 @@ function toStatus(s: { code: number; details: string }): CallStatus {
 /** Checks a call before it is made; AMBIT_ERR_SAMPLE_BAD_ARG names the bad field. */
 export function validateCall(call: EchoCall): void {
   const bad = (field: string, why: string) =>
-    new AmbitError('AMBIT_ERR_SAMPLE_BAD_ARG', `${field} ${why}`, { detail: { field } });
+    new AmbitError(SAMPLE_ERRORS.BAD_ARG, `${field} ${why}`, { detail: { field } });
   if (!/^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(call.target)) {
     throw bad('--target', `must be host:port, got '${call.target}'`);
   }

@@ -5,6 +5,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Http2Session } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../log/index.ts';
+import { SAMPLE_ERRORS } from './errors.ts';
 import { createDualServer } from './h2c.ts';
 import { type AnyRequest, type AnyResponse, errorBody, Http1Activity, sendJson } from './http.ts';
 import {
@@ -42,7 +43,7 @@ export async function startHttpSample(
       .then(() => handler(req, res))
       .catch((err: unknown) => {
         log.error({ err, path: req.url }, 'request failed');
-        sendJson(req, res, 500, errorBody('AMBIT_ERR_SAMPLE_INTERNAL', 'the sample failed; see its log'));
+        sendJson(req, res, 500, errorBody(SAMPLE_ERRORS.INTERNAL, 'the sample failed; see its log'));
       });
   });
   if (options.keepAliveMs !== undefined) http1.keepAliveTimeout = options.keepAliveMs;

@@ -24,6 +24,7 @@ export {
   SAMPLE_INJECTED_FAILURE,
   startEcho,
 } from './echo.ts';
+export { SAMPLE_ERRORS } from './errors.ts';
 export {
   type CallStatus,
   callEcho,

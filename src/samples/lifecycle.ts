@@ -4,8 +4,9 @@
 import type { Server, Socket } from 'node:net';
 import { AmbitError } from '../errors/index.ts';
 import { hostPort } from './args.ts';
+import { SAMPLE_ERRORS } from './errors.ts';
 
-export const SAMPLE_LISTEN_FAILED = 'AMBIT_ERR_SAMPLE_LISTEN';
+export const SAMPLE_LISTEN_FAILED = SAMPLE_ERRORS.LISTEN;
 
 /** Where a sample is listening (the real port when 0 was asked for). */
 export interface SampleAddress {

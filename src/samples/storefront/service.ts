@@ -3,6 +3,7 @@
 
 import { AmbitError } from '../../errors/index.ts';
 import type { Logger } from '../../log/index.ts';
+import { SAMPLE_ERRORS } from '../errors.ts';
 import { type AnyRequest, type AnyResponse, errorBody, sendJson } from '../http.ts';
 import type { ListenOptions } from '../lifecycle.ts';
 import type { PodInfo, PodOverrides } from '../pod.ts';
@@ -82,7 +83,7 @@ export function answerUpstreamError(
 /** 404 and 405 answers with the same JSON error shape as everything else. */
 export function notFound(req: AnyRequest, res: AnyResponse, me: ServedBy, what: string): void {
   sendJson(req, res, 404, {
-    ...errorBody('AMBIT_ERR_SAMPLE_NOT_FOUND', `${what} does not exist`),
+    ...errorBody(SAMPLE_ERRORS.NOT_FOUND, `${what} does not exist`),
     servedBy: me,
   });
 }
@@ -91,7 +92,7 @@ export function onlyGet(req: AnyRequest, res: AnyResponse, me: ServedBy): boolea
   if (req.method === 'GET' || req.method === 'HEAD') return true;
   res.setHeader('allow', 'GET, HEAD');
   sendJson(req, res, 405, {
-    ...errorBody('AMBIT_ERR_SAMPLE_METHOD', `method ${req.method} is not served here; use GET`),
+    ...errorBody(SAMPLE_ERRORS.METHOD, `method ${req.method} is not served here; use GET`),
     servedBy: me,
   });
   return false;

@@ -2,9 +2,10 @@
 // passed along, and every failure turned into one error that names the upstream.
 
 import { AmbitError } from '../../errors/index.ts';
+import { SAMPLE_ERRORS } from '../errors.ts';
 import type { AnyRequest } from '../http.ts';
 
-export const SAMPLE_UPSTREAM_FAILED = 'AMBIT_ERR_SAMPLE_UPSTREAM';
+export const SAMPLE_UPSTREAM_FAILED = SAMPLE_ERRORS.UPSTREAM;
 
 /** Which storefront services exist; upstream errors name one of them. */
 export type StorefrontRole = 'frontend' | 'catalog' | 'ratings';
