@@ -1,6 +1,7 @@
 // Configuration: the resource kinds Ambit accepts (Istio and Gateway API shapes), their validation
 // with errors that name the field, manifest parsing, resource keys and status conditions.
 
+export { CONFIG_ERRORS } from './errors.ts';
 export type { ParentRef, PolicyTargetRef, WorkloadSelector } from './fields.ts';
 export {
   cidr,

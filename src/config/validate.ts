@@ -2,6 +2,7 @@
 // its status conditions) or every problem found, each naming kind, name and field path.
 
 import { AmbitError } from '../errors/index.ts';
+import { CONFIG_ERRORS } from './errors.ts';
 import { type ConfigIssue, clipIssue, formatIssue, formatPath, fromZodIssues } from './issues.ts';
 import { KINDS, kindInfo } from './kinds.ts';
 import type { Condition } from './meta.ts';
@@ -179,7 +180,7 @@ export function validateResource(obj: unknown, source?: string): ValidationResul
 }
 
 /** Thrown by `assertValid` and by callers that refuse a whole batch. */
-export const CONFIG_INVALID = 'AMBIT_ERR_CONFIG_INVALID';
+export const CONFIG_INVALID = CONFIG_ERRORS.INVALID;
 
 /**
  * An AmbitError listing the first MAX_REPORTED_ISSUES issues, one per line (each clipped), and how
