@@ -18,6 +18,7 @@ import {
   parseWorkloadId,
   validateTrustDomain,
 } from '../identity/index.ts';
+import { CLI_ERRORS } from './errors.ts';
 
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
 
@@ -27,7 +28,7 @@ export function parseDuration(text: string, flag: string): number {
   const total = parts.reduce((sum, m) => sum + Number(m[1]) * UNITS[m[2]!]!, 0);
   if (parts.length === 0 || parts.map((m) => m[0]).join('') !== text || total <= 0) {
     throw new AmbitError(
-      'AMBIT_ERR_CLI_BAD_DURATION',
+      CLI_ERRORS.BAD_DURATION,
       `${flag} ${JSON.stringify(text)} is not a duration: write it like 90s, 30m, 1h or 365d`,
     );
   }

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Option } from 'commander';
 import { AmbitError } from '../errors/index.ts';
 import { ambitHome } from '../lab/index.ts';
+import { CLI_ERRORS } from './errors.ts';
 
 export interface ApiError {
   message: string;
@@ -48,7 +49,7 @@ export function resolveToken(
   }
   if ((mode & 0o077) !== 0) {
     throw new AmbitError(
-      'AMBIT_ERR_CLI_TOKEN_FILE_OPEN',
+      CLI_ERRORS.TOKEN_FILE_OPEN,
       `${file} may be read by other users (mode ${(mode & 0o777).toString(8)}); run \`chmod 600 ${file}\``,
     );
   }
@@ -73,7 +74,7 @@ export class AdminClient {
     // The admin API speaks plain HTTP on loopback or a local socket; an https URL would be sent in clear.
     if (!/^(http:\/\/|unix:)/.test(server)) {
       throw new AmbitError(
-        'AMBIT_ERR_CLI_BAD_SERVER',
+        CLI_ERRORS.BAD_SERVER,
         `--server "${server}" must be http://host:port or unix:/path/to/admin.sock`,
       );
     }
@@ -114,12 +115,12 @@ export class AdminClient {
         reject(
           cause.code === 'EACCES'
             ? new AmbitError(
-                'AMBIT_ERR_CLI_NOT_ALLOWED',
+                CLI_ERRORS.NOT_ALLOWED,
                 `the admin socket ${this.server} is for root and the control plane's user only; run as one of them, or use a TCP listener with a token (--server, --token)`,
                 { cause },
               )
             : new AmbitError(
-                'AMBIT_ERR_CLI_UNREACHABLE',
+                CLI_ERRORS.UNREACHABLE,
                 `cannot reach the control plane at ${this.server} (${cause.message}); is \`ambit control\` running? Set --server or $AMBIT_SERVER`,
                 { cause },
               ),
@@ -140,7 +141,7 @@ export class AdminClient {
           ? ` (no token found: pass --token, set $AMBIT_TOKEN or write it to ${tokenFile()})`
           : '';
       throw new AmbitError(
-        e.details?.ambitCode ?? 'AMBIT_ERR_CLI_REQUEST',
+        e.details?.ambitCode ?? CLI_ERRORS.REQUEST,
         `${e.message ?? `HTTP ${status}`}${hint}`,
         {
           detail: { status, causes: e.details?.causes ?? [] },

@@ -5,6 +5,7 @@ import { extname, join } from 'node:path';
 import { Command, Option } from 'commander';
 import { stringify } from 'yaml';
 import {
+  CONFIG_ERRORS,
   formatIssue,
   type KindInfo,
   kindByCliName,
@@ -12,9 +13,10 @@ import {
   type Resource,
   resourceNamespace,
 } from '../config/index.ts';
-import type { ApplyResultLike, StoredObject } from '../control/index.ts';
+import { type ApplyResultLike, CONTROL_ERRORS, type StoredObject } from '../control/index.ts';
 import { AmbitError } from '../errors/index.ts';
 import { type AdminClient, adminClient, serverOption, tokenOption } from './client.ts';
+import { CLI_ERRORS } from './errors.ts';
 import { table } from './output.ts';
 
 function client(cmd: Command): AdminClient {
@@ -26,7 +28,7 @@ export const MAX_MANIFEST_BYTES = 8 * 1024 * 1024;
 
 function tooLarge(name: string, size: number | string): AmbitError {
   return new AmbitError(
-    'AMBIT_ERR_CLI_MANIFEST_TOO_LARGE',
+    CLI_ERRORS.MANIFEST_TOO_LARGE,
     `${name} is ${size} bytes; manifests are refused above ${MAX_MANIFEST_BYTES} bytes (8 MiB): split it`,
   );
 }
@@ -54,7 +56,7 @@ export async function readManifests(sources: string[]): Promise<Resource[]> {
       continue;
     }
     const info = await stat(source).catch((cause) => {
-      throw new AmbitError('AMBIT_ERR_CLI_NO_FILE', `cannot read ${source}: ${(cause as Error).message}`, {
+      throw new AmbitError(CLI_ERRORS.NO_FILE, `cannot read ${source}: ${(cause as Error).message}`, {
         cause,
       });
     });
@@ -77,12 +79,12 @@ export async function readManifests(sources: string[]): Promise<Resource[]> {
   }
   if (problems.length > 0) {
     throw new AmbitError(
-      'AMBIT_ERR_CONFIG_INVALID',
+      CONFIG_ERRORS.INVALID,
       `nothing was applied; fix these first:\n  ${problems.join('\n  ')}`,
     );
   }
   if (resources.length === 0)
-    throw new AmbitError('AMBIT_ERR_CLI_NO_RESOURCES', `no resources found in ${sources.join(', ')}`);
+    throw new AmbitError(CLI_ERRORS.NO_RESOURCES, `no resources found in ${sources.join(', ')}`);
   return resources;
 }
 
@@ -96,7 +98,7 @@ function printResults(results: ApplyResultLike[], dryRun: boolean): void {
 
 function requireKind(name: string): KindInfo {
   const info = kindByCliName(name);
-  if (!info) throw new AmbitError('AMBIT_ERR_API_UNKNOWN_KIND', `unknown kind "${name}"`);
+  if (!info) throw new AmbitError(CONTROL_ERRORS.API_UNKNOWN_KIND, `unknown kind "${name}"`);
   return info;
 }
 
@@ -150,7 +152,7 @@ export function deleteCommand(): Command {
           }));
         } else {
           if (!kind || names.length === 0)
-            throw new AmbitError('AMBIT_ERR_CLI_USAGE', 'give -f FILE, or a kind and one or more names');
+            throw new AmbitError(CLI_ERRORS.USAGE, 'give -f FILE, or a kind and one or more names');
           const info = requireKind(kind);
           refs = names.map((name) => ({
             kind: info.kind,

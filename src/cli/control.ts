@@ -8,6 +8,7 @@ import { loadControlConfig, startControlPlane } from '../control/index.ts';
 import { AmbitError } from '../errors/index.ts';
 import { ambitHome } from '../lab/index.ts';
 import { adminClient, serverOption, tokenFile, tokenOption } from './client.ts';
+import { CLI_ERRORS } from './errors.ts';
 import { table } from './output.ts';
 
 interface ControlFlags {
@@ -101,7 +102,7 @@ export function controlCommand(): Command {
       const ttlSeconds = Number(opts.ttl);
       if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0) {
         throw new AmbitError(
-          'AMBIT_ERR_CLI_USAGE',
+          CLI_ERRORS.USAGE,
           `--ttl must be a positive whole number of seconds, got "${opts.ttl}"`,
         );
       }
@@ -238,7 +239,7 @@ export function parseDuration(text: string, flag: string): number {
   const seconds = m ? Number(m[1]) * UNITS[m[2]!]! : Number.NaN;
   if (!m || seconds <= 0) {
     throw new AmbitError(
-      'AMBIT_ERR_CLI_USAGE',
+      CLI_ERRORS.USAGE,
       `${flag} must be a duration such as 3600, 90s, 30m, 24h or 7d, got "${text}"`,
     );
   }

@@ -7,6 +7,7 @@ import { Command } from 'commander';
 import { parseManifests } from '../config/index.ts';
 import { AmbitError } from '../errors/index.ts';
 import { ambitHome, defaultLabName, Lab, type PodSpec } from '../lab/index.ts';
+import { CLI_ERRORS } from './errors.ts';
 import { meshUp } from './up.ts';
 
 const MANIFEST = resolve(import.meta.dirname, '../../examples/storefront/mesh.yaml');
@@ -50,7 +51,7 @@ async function waitServing(lab: Lab, pod: string, url: string): Promise<void> {
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new AmbitError(
-    'AMBIT_ERR_DEMO_TIMEOUT',
+    CLI_ERRORS.DEMO_TIMEOUT,
     `${url} did not answer from ${pod}; see the pod logs in $AMBIT_HOME/labs/lab/logs`,
   );
 }
@@ -73,7 +74,7 @@ export async function runDemo(): Promise<{ frontendVip: string; ratingsVip: stri
       if (v) return v;
       await new Promise((r) => setTimeout(r, 100));
     }
-    throw new AmbitError('AMBIT_ERR_DEMO_TIMEOUT', `service ${name} got no VIP from the control plane`);
+    throw new AmbitError(CLI_ERRORS.DEMO_TIMEOUT, `service ${name} got no VIP from the control plane`);
   };
   const [frontend, catalog, ratings] = [await vip('frontend'), await vip('catalog'), await vip('ratings')];
   const running = new Set(

@@ -23,6 +23,7 @@ import {
   startSink,
   startTcpEcho,
 } from '../samples/index.ts';
+import { CLI_ERRORS } from './errors.ts';
 
 interface CommonFlags extends PodOverrides {
   host: string;
@@ -132,7 +133,7 @@ function storefrontCommand(): Command {
       if (role !== 'catalog' && flags.ratings) throw misplaced('--ratings', 'catalog', role);
       if (role === 'frontend') {
         if (!flags.catalog) {
-          throw new AmbitError('AMBIT_ERR_CLI_USAGE', 'storefront frontend needs --catalog URL[,URL...]');
+          throw new AmbitError(CLI_ERRORS.USAGE, 'storefront frontend needs --catalog URL[,URL...]');
         }
         const catalog = flags.catalog;
         return serveUntilSignal(() => startFrontend({ ...base, catalog }));
@@ -214,7 +215,7 @@ function grpcClientCommand(): Command {
 }
 
 function misplaced(option: string, owner: string, role: string): AmbitError {
-  return new AmbitError('AMBIT_ERR_CLI_USAGE', `${option} is for the storefront ${owner}, not the ${role}`);
+  return new AmbitError(CLI_ERRORS.USAGE, `${option} is for the storefront ${owner}, not the ${role}`);
 }
 
 export function sampleCommand(): Command {

@@ -25,6 +25,7 @@ import {
   waitUntil,
 } from '../lab/index.ts';
 import { AdminClient } from './client.ts';
+import { CLI_ERRORS } from './errors.ts';
 import { table } from './output.ts';
 
 const execFileP = promisify(execFile);
@@ -79,7 +80,7 @@ async function waitFor<T>(
   } catch (err) {
     const tail = log ? (await readFile(log, 'utf8').catch(() => '')).split('\n').slice(-15).join('\n') : '';
     throw new AmbitError(
-      'AMBIT_ERR_UP_TIMEOUT',
+      CLI_ERRORS.UP_TIMEOUT,
       `${(err as Error).message}${tail ? `; its log ends:\n${tail}` : ''}`,
       { cause: err },
     );
@@ -103,7 +104,7 @@ export async function meshUp(opts: MeshOptions = {}): Promise<Mesh> {
       retries: { retries: 600, minTimeout: 100, maxTimeout: 200 },
     });
   } catch (cause) {
-    throw new AmbitError('AMBIT_ERR_UP_LOCKED', `another \`ambit up\` is running in ${home}; wait for it`, {
+    throw new AmbitError(CLI_ERRORS.UP_LOCKED, `another \`ambit up\` is running in ${home}; wait for it`, {
       cause,
     });
   }

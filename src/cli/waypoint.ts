@@ -18,11 +18,13 @@ import {
   WAYPOINT_FOR,
   type WaypointFor,
 } from '../config/index.ts';
+import { CONTROL_ERRORS } from '../control/index.ts';
 import { AmbitError, hasCode } from '../errors/index.ts';
 import { ambitHome } from '../lab/index.ts';
 import { startWaypoint, waypointAdminSocket } from '../waypoint/index.ts';
 import { parseDuration } from './ca.ts';
 import { type AdminClient, adminClient, serverOption, tokenOption } from './client.ts';
+import { CLI_ERRORS } from './errors.ts';
 import { table } from './output.ts';
 import { adminGet } from './ztunnel.ts';
 
@@ -58,13 +60,13 @@ export type WaypointGateway = Omit<GatewayResource, 'status'> & {
 export function parseWaypointName(value: string, flag = '--name'): string {
   if (value === 'none') {
     throw new AmbitError(
-      'AMBIT_ERR_CLI_WAYPOINT_BAD_NAME',
+      CLI_ERRORS.WAYPOINT_BAD_NAME,
       `${flag} "none" is reserved: istio.io/use-waypoint: none means "no waypoint"; pick another name`,
     );
   }
   if (!isDns1123Subdomain(value) || value.length > 63) {
     throw new AmbitError(
-      'AMBIT_ERR_CLI_WAYPOINT_BAD_NAME',
+      CLI_ERRORS.WAYPOINT_BAD_NAME,
       `${flag} "${value}" must be a DNS-1123 name (lower-case letters, digits, "-" and "."), at most 63 characters, since the istio.io/use-waypoint label carries it`,
     );
   }
@@ -74,7 +76,7 @@ export function parseWaypointName(value: string, flag = '--name'): string {
 export function parseNamespace(value: string): string {
   if (!isDns1123Label(value)) {
     throw new AmbitError(
-      'AMBIT_ERR_CLI_BAD_NAMESPACE',
+      CLI_ERRORS.BAD_NAMESPACE,
       `-n/--namespace "${value}" must be a DNS-1123 label: lower-case letters, digits and "-", at most 63 characters`,
     );
   }
@@ -84,7 +86,7 @@ export function parseNamespace(value: string): string {
 export function parseWaypointFor(value: string): WaypointFor {
   if (!(WAYPOINT_FOR as readonly string[]).includes(value)) {
     throw new AmbitError(
-      'AMBIT_ERR_CLI_WAYPOINT_BAD_FOR',
+      CLI_ERRORS.WAYPOINT_BAD_FOR,
       `--for "${value}" is not a traffic type; use one of ${WAYPOINT_FOR.join(', ')}`,
     );
   }
@@ -95,7 +97,7 @@ export function parseReplicas(value: string): number {
   const n = /^\d{1,3}$/.test(value.trim()) ? Number(value.trim()) : Number.NaN;
   if (!(n >= 1 && n <= MAX_REPLICAS)) {
     throw new AmbitError(
-      'AMBIT_ERR_CLI_WAYPOINT_BAD_REPLICAS',
+      CLI_ERRORS.WAYPOINT_BAD_REPLICAS,
       `--replicas must be a whole number from 1 to ${MAX_REPLICAS}, got "${value}"`,
     );
   }
@@ -112,7 +114,7 @@ export type OutputFormat = 'table' | 'json' | 'yaml';
 export function parseOutput(value: string): OutputFormat {
   if (value !== 'table' && value !== 'json' && value !== 'yaml') {
     throw new AmbitError(
-      'AMBIT_ERR_CLI_BAD_OUTPUT',
+      CLI_ERRORS.BAD_OUTPUT,
       `-o/--output "${value}" is not a format; use table, json or yaml`,
     );
   }
@@ -155,7 +157,7 @@ export function isWaypoint(gw: { spec?: { gatewayClassName?: string } }): boolea
 
 function notAWaypoint(gw: WaypointGateway, what: string): AmbitError {
   return new AmbitError(
-    'AMBIT_ERR_CLI_NOT_A_WAYPOINT',
+    CLI_ERRORS.NOT_A_WAYPOINT,
     `gateway ${gw.metadata.namespace ?? 'default'}/${gw.metadata.name} is of class "${gw.spec.gatewayClassName}", not a waypoint (${WAYPOINT_CLASSES.join(' or ')}); ${what}`,
   );
 }
@@ -308,7 +310,7 @@ async function getIfExists<T>(api: AdminClient, path: string): Promise<T | undef
   try {
     return await api.call<T>('GET', path);
   } catch (err) {
-    if (hasCode(err, 'AMBIT_ERR_API_NOT_FOUND')) return undefined;
+    if (hasCode(err, CONTROL_ERRORS.API_NOT_FOUND)) return undefined;
     throw err;
   }
 }
@@ -322,7 +324,7 @@ async function readNamespace(api: AdminClient, name: string): Promise<NamespaceR
   const ns = await getIfExists<NamespaceResource>(api, `/api/v1/namespaces/${encodeURIComponent(name)}`);
   if (!ns) {
     throw new AmbitError(
-      'AMBIT_ERR_CLI_NO_NAMESPACE',
+      CLI_ERRORS.NO_NAMESPACE,
       `namespace ${name} not found: --enroll-namespace labels an existing Namespace; apply one first (kind: Namespace, usually with ${DATAPLANE_MODE}: ambient)`,
     );
   }
@@ -359,7 +361,7 @@ export async function waitProgrammed(
   }
   const said = lastError === undefined ? describeStatus(last) : `last error: ${(lastError as Error).message}`;
   throw new AmbitError(
-    'AMBIT_ERR_CLI_WAYPOINT_TIMEOUT',
+    CLI_ERRORS.WAYPOINT_TIMEOUT,
     `timed out after ${timeoutMs / 1000}s waiting for waypoint ${namespace}/${name} to be programmed; ${said}`,
     { cause: lastError },
   );
@@ -386,7 +388,7 @@ async function apply(opts: ApplyFlags): Promise<void> {
   if (opts.enrollNamespace) {
     namespace = await readNamespace(api, ns);
     const conflict = enrollmentConflict(namespace, name, opts.overwrite);
-    if (conflict) throw new AmbitError('AMBIT_ERR_CLI_WAYPOINT_ENROLLED', conflict);
+    if (conflict) throw new AmbitError(CLI_ERRORS.WAYPOINT_ENROLLED, conflict);
     if (namespace.metadata.labels?.[DATAPLANE_MODE] !== 'ambient') {
       console.error(
         `⚠️ Warning: namespace ${ns} is not enrolled in ambient. Consider labeling it ${DATAPLANE_MODE}=ambient`,
@@ -440,7 +442,7 @@ async function status(opts: {
   if (opts.name) {
     const gw = await getIfExists<WaypointGateway>(api, gatewayPath(opts.namespace, opts.name));
     if (!gw) {
-      throw new AmbitError('AMBIT_ERR_API_NOT_FOUND', `waypoint ${opts.namespace}/${opts.name} not found`);
+      throw new AmbitError(CONTROL_ERRORS.API_NOT_FOUND, `waypoint ${opts.namespace}/${opts.name} not found`);
     }
     if (!isWaypoint(gw)) throw notAWaypoint(gw, 'it has no waypoint status');
     items = [gw];
@@ -457,11 +459,11 @@ async function remove(
 ): Promise<void> {
   if (opts.all && names.length > 0)
     throw new AmbitError(
-      'AMBIT_ERR_CLI_USAGE',
+      CLI_ERRORS.USAGE,
       'cannot specify waypoint names when deleting all waypoints (--all)',
     );
   if (!opts.all && names.length === 0)
-    throw new AmbitError('AMBIT_ERR_CLI_USAGE', 'must specify a waypoint name or delete all using --all');
+    throw new AmbitError(CLI_ERRORS.USAGE, 'must specify a waypoint name or delete all using --all');
   for (const n of names) parseWaypointName(n, 'waypoint name');
   const api = adminClient(opts);
   const ns = opts.namespace;
@@ -485,7 +487,7 @@ async function remove(
     // Refused before anything is deleted, so a typo never removes half of the list.
     if (refused.length > 0) {
       throw new AmbitError(
-        'AMBIT_ERR_CLI_NOT_A_WAYPOINT',
+        CLI_ERRORS.NOT_A_WAYPOINT,
         `nothing was deleted: ${refused.map((e) => e.message).join('; ')}`,
       );
     }
@@ -536,7 +538,7 @@ async function config(
   );
   if (replicas.length === 0) {
     throw new AmbitError(
-      'AMBIT_ERR_CLI_NO_REPLICA',
+      CLI_ERRORS.NO_REPLICA,
       `waypoint ${opts.namespace}/${name} has no replica placed on a node (see \`ambit waypoint status -n ${opts.namespace}\`)`,
     );
   }
@@ -705,13 +707,13 @@ async function runWaypointProcess(flags: WaypointProcessFlags): Promise<void> {
   );
   if (missing.length > 0) {
     throw new AmbitError(
-      'AMBIT_ERR_CLI_USAGE',
+      CLI_ERRORS.USAGE,
       `to run a waypoint replica give ${missing.map((f) => `--${f.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}; to manage waypoints use a subcommand (apply, list, status, delete)`,
     );
   }
   const trustBundlePem = await readFile(flags.caBundle!, 'utf8').catch((cause) => {
     throw new AmbitError(
-      'AMBIT_ERR_CLI_NO_FILE',
+      CLI_ERRORS.NO_FILE,
       `cannot read --ca-bundle ${flags.caBundle}: ${(cause as Error).message}`,
     );
   });

@@ -14,7 +14,9 @@ import {
   parseMetricsAllow,
   resolveLimits,
   ZTUNNEL_DEFAULT_PORTS,
+  ZTUNNEL_ERRORS,
 } from '../ztunnel/index.ts';
+import { CLI_ERRORS } from './errors.ts';
 import { table } from './output.ts';
 
 interface ZtunnelFlags {
@@ -41,10 +43,7 @@ interface ZtunnelFlags {
 function count(flag: string): (value: string) => number {
   return (value) => {
     if (!/^[1-9]\d*$/.test(value) || !Number.isSafeInteger(Number(value))) {
-      throw new AmbitError(
-        'AMBIT_ERR_ZTUNNEL_BAD_LIMIT',
-        `${flag} must be a positive integer, got "${value}"`,
-      );
+      throw new AmbitError(ZTUNNEL_ERRORS.BAD_LIMIT, `${flag} must be a positive integer, got "${value}"`);
     }
     return Number(value);
   };
@@ -58,7 +57,7 @@ export function parseIdleTimeout(value: string): number {
   const ms = m ? Number(m[1]) * IDLE_UNITS[m[2]!]! * 1000 : Number.NaN;
   if (!m || ms > 2 ** 31 - 1) {
     throw new AmbitError(
-      'AMBIT_ERR_ZTUNNEL_BAD_IDLE_TIMEOUT',
+      ZTUNNEL_ERRORS.BAD_IDLE_TIMEOUT,
       `--idle-timeout must be 0 (off) or a duration such as 600, 90s, 30m or 1h (at most 596h), got "${value}"`,
     );
   }
@@ -138,7 +137,7 @@ export function ztunnelCommand(): Command {
       if (opts.adminListen) parseAdminListen(opts.adminListen, ZTUNNEL_DEFAULT_PORTS.admin);
       const trustBundlePem = await readFile(opts.caBundle, 'utf8').catch((cause) => {
         throw new AmbitError(
-          'AMBIT_ERR_CLI_NO_FILE',
+          CLI_ERRORS.NO_FILE,
           `cannot read --ca-bundle ${opts.caBundle}: ${(cause as Error).message}`,
         );
       });
@@ -178,7 +177,7 @@ export function adminGet(socketPath: string, path: string, proxy = 'ztunnel'): P
         if ((res.statusCode ?? 0) >= 400) {
           reject(
             new AmbitError(
-              'AMBIT_ERR_CLI_REQUEST',
+              CLI_ERRORS.REQUEST,
               `the ${proxy} answered ${res.statusCode} for ${path}: ${text.trim()}`,
             ),
           );
@@ -188,7 +187,7 @@ export function adminGet(socketPath: string, path: string, proxy = 'ztunnel'): P
           resolve(JSON.parse(text));
         } catch (cause) {
           reject(
-            new AmbitError('AMBIT_ERR_CLI_REQUEST', `the ${proxy}'s answer for ${path} is not JSON`, {
+            new AmbitError(CLI_ERRORS.REQUEST, `the ${proxy}'s answer for ${path} is not JSON`, {
               cause,
             }),
           );
@@ -199,7 +198,7 @@ export function adminGet(socketPath: string, path: string, proxy = 'ztunnel'): P
     req.on('error', (cause) =>
       reject(
         new AmbitError(
-          'AMBIT_ERR_CLI_UNREACHABLE',
+          CLI_ERRORS.UNREACHABLE,
           `cannot reach the ${proxy} admin socket ${socketPath} (${cause.message}); is the mesh up (\`ambit up\`)?`,
           { cause },
         ),
