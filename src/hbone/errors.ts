@@ -26,6 +26,8 @@ export const HBONE_ERRORS = {
   BAD_OPTIONS: 'AMBIT_ERR_HBONE_BAD_OPTIONS',
   /** The pool or server is closed. */
   CLOSED: 'AMBIT_ERR_HBONE_CLOSED',
+  /** A spliced side (socket or CONNECT stream) closed without a clean end both ways, e.g. reset or RST_STREAM: the splice's error; the other side is reset too. */
+  RESET: 'AMBIT_ERR_HBONE_RESET',
 } as const;
 
 const STATUS_CODES: Record<number, { code: string; what: string }> = {

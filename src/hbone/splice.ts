@@ -5,6 +5,7 @@ import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
+import { HBONE_ERRORS } from './errors.ts';
 
 /** How much may wait, per direction, for the slower side before the faster one is paused. */
 export const SPLICE_BUFFER_BYTES = 512 * 1024;
@@ -92,7 +93,7 @@ function closedCleanly(s: Duplex): boolean {
 function prematureClose(s: Duplex, which: string): Error {
   const rst = isHttp2Stream(s) && s.rstCode !== undefined ? ` (RST_STREAM code ${s.rstCode})` : '';
   return Object.assign(new Error(`the ${which} side closed before ending cleanly${rst}`), {
-    code: 'AMBIT_ERR_HBONE_RESET',
+    code: HBONE_ERRORS.RESET,
   });
 }
 

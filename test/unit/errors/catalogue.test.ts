@@ -80,10 +80,6 @@ const ALLOWED_LITERALS: Record<string, { codes: string[]; why: string; mustBeIn?
       'AMBIT_ERR_XDS_FIRST_REQUEST_TIMEOUT',
     ],
   },
-  'src/hbone/splice.ts': {
-    why: 'a stream-reset code that HBONE_ERRORS does not list yet',
-    codes: ['AMBIT_ERR_HBONE_RESET'],
-  },
 };
 
 const CODE = /^AMBIT_ERR_[A-Z0-9_]+$/;
