@@ -755,6 +755,79 @@ describe('the waypoint, end-to-end', {
     assert.equal(seen.request.path, '/direct');
   });
 
+  test('outlier detection (DestinationRule) ejects a backend that always fails; the rest takes the traffic', async (t) => {
+    if (skipUnlessRoot(t)) return;
+    const { lab, admin } = env.mesh;
+    const labels = { app: 'outlier', pool: 'outlier' };
+    const good = await lab.addPod({
+      name: 'good',
+      node: 'node-1',
+      namespace: NS,
+      serviceAccount: 'web',
+      labels,
+    });
+    // Nothing listens in this one: every connection to it is refused (a gateway error, 503 UF).
+    const broken = await lab.addPod({
+      name: 'broken',
+      node: 'node-2',
+      namespace: NS,
+      serviceAccount: 'web',
+      labels,
+    });
+    await lab.run('good', ['ambit', 'sample', 'echo', '--port', '8080']);
+    await admin.call('POST', '/ambit/v1/apply', {
+      objects: [
+        service('web-outlier', { pool: 'outlier' }, http('http')),
+        {
+          apiVersion: 'networking.istio.io/v1',
+          kind: 'DestinationRule',
+          metadata: { name: 'web-outlier', namespace: NS },
+          spec: {
+            host: 'web-outlier',
+            trafficPolicy: {
+              loadBalancer: { simple: 'ROUND_ROBIN' },
+              outlierDetection: {
+                consecutiveGatewayErrors: 2,
+                interval: '1s',
+                baseEjectionTime: '60s',
+                maxEjectionPercent: 100,
+              },
+            },
+          },
+        },
+      ],
+    });
+    await enrolled(lab, 'node-1', [good.address], 30_000);
+    await enrolled(lab, 'node-2', [broken.address], 30_000);
+    // The good one serves before the DestinationRule's backend sees any request (else it, too, is ejected).
+    await eventually(
+      async () => ((await curl(env, [`http://${good.address}:8080/`])).code === 0 ? true : undefined),
+      30_000,
+      'the good endpoint to serve',
+    );
+    const { items } = await admin.call<{
+      items: Array<{ name: string; vips: string[]; endpoints: unknown[] }>;
+    }>('GET', `/ambit/v1/services?namespace=${NS}`);
+    const vip = items.find((x) => x.name === 'web-outlier')?.vips[0];
+    assert.ok(vip, 'web-outlier has a VIP');
+    // Both are endpoints: until the broken one is ejected, some requests fail.
+    const first = await eventually(
+      async () => {
+        const h = await hit(env, `http://${vip}/first`, 10, 1);
+        return (h.status['503'] ?? 0) > 0 ? h : undefined;
+      },
+      30_000,
+      'the broken endpoint to be tried (503)',
+    );
+    assert.ok(
+      (first.status['200'] ?? 0) > 0,
+      `the good endpoint answers too: ${JSON.stringify(first.status)}`,
+    );
+    // Ejected after two consecutive gateway errors: from then on every request goes to the good one.
+    const after = await hit(env, `http://${vip}/after`, 30, 1);
+    assert.deepEqual(after.status, { 200: 30 }, `after ejection: ${JSON.stringify(after)}`);
+  });
+
   test('a backend closing an idle keep-alive connection (Node default, 5 s) does not hang the next request', async (t) => {
     if (skipUnlessRoot(t)) return;
     const url = `http://${env.vips['web-idle']}/idle`;
