@@ -72,7 +72,14 @@ export class WaypointRunner {
     if (this.wanted.length === 0) return;
     const status = await this.lab.status();
     for (const w of this.wanted) {
-      const pod = status?.pods.find((p) => p.name === w.name);
+      // The replica's own pod: same name, namespace, service account and node as the control plane says.
+      const pod = status?.pods.find(
+        (p) =>
+          p.name === w.name &&
+          p.namespace === w.namespace &&
+          p.serviceAccount === w.serviceAccount &&
+          p.node === this.opts.node,
+      );
       if (!pod) continue; // the pod API has not made it yet
       if (pod.processes.some((p) => p.running && p.command[1] === 'waypoint')) continue;
       const restart = pod.processes.some((p) => p.command[1] === 'waypoint');

@@ -163,14 +163,17 @@ export function deriveRegistry(input: RegistryInput): Registry {
 }
 
 /**
- * A workload labelled with a gateway name is that waypoint's replica only while a Gateway of the
- * waypoint class has that name in its namespace. A waypoint is a proxy, as in Istio (whose waypoint
+ * A pod labelled with a gateway name is that waypoint's replica only while a Gateway of the waypoint
+ * class has that name in its namespace. A waypoint is a proxy, as in Istio (whose waypoint
  * pods carry istio.io/dataplane-mode=none): its own traffic is never captured, and it is given its
  * certificate because it is a waypoint placed on its node, not because its namespace is ambient.
  */
 function asWaypoint(w: BaseWorkload, lookup: WaypointLookup): BaseWorkload {
   const name = w.labels[GATEWAY_NAME_LABEL];
-  if (name === undefined || !lookup(w.namespace, name)) return { ...w, isWaypoint: false };
+  // Only a pod, which the operator's pod API holds (the deployer writes replicas there), is a replica:
+  // a tenant's WorkloadEntry with the label would have a node run a waypoint it never was given.
+  if (w.kind !== 'Pod' || name === undefined || !lookup(w.namespace, name))
+    return { ...w, isWaypoint: false };
   return {
     ...w,
     isWaypoint: true,

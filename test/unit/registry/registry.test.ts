@@ -295,6 +295,24 @@ describe('registry: waypoint precedence', () => {
     });
   }
 
+  it('only a pod is a waypoint replica: a WorkloadEntry with the gateway label stays a workload', () => {
+    const reg = deriveRegistry({
+      resources: [
+        namespace('app', { 'istio.io/dataplane-mode': 'ambient' }),
+        waypointGateway('wp', 'app'),
+        entry('fake', 'app', {
+          address: '198.18.1.40',
+          serviceAccount: 'wp',
+          node: 'node-1',
+          labels: { 'gateway.networking.k8s.io/gateway-name': 'wp' },
+        }),
+      ],
+      pods: [pod('wp-0', 'app', { 'gateway.networking.k8s.io/gateway-name': 'wp' })],
+    });
+    assert.equal(workload(reg, 'fake').isWaypoint, false);
+    assert.equal(workload(reg, 'wp-0').isWaypoint, true);
+  });
+
   it('honours use-waypoint-namespace and reports waypoint-for and undeclared waypoints', () => {
     const reg = deriveRegistry({
       resources: [namespace('app'), waypointGateway('shared', 'mesh', 'all')],
