@@ -20,6 +20,7 @@ export { type ConfigIssue, formatIssue, formatPath } from './issues.ts';
 export type { NamespaceResource, ServiceResource } from './kinds/core.ts';
 export { GRPC_STATUS_CODES, type HTTPFaultResource, httpFaultSchema } from './kinds/fault.ts';
 export {
+  GATEWAY_NAME_LABEL,
   type GatewayResource,
   MAX_WAYPOINT_REPLICAS,
   WAYPOINT_CLASSES,

@@ -3,11 +3,9 @@
 // first match. Nothing here runs per request except `decide`.
 //
 // Producer and consumer routes. GAMMA lets a route in the Service's own namespace (producer) and a
-// route in a client's namespace (consumer) both attach to a Service; when both exist, the consumer
-// route is meant to apply only to requests from the consumer's namespace. `decide` is not told where
-// a request comes from, so Ambit attaches both to everyone and lets precedence choose between their
-// matches (then the older route, then `namespace/name`). A consumer route can therefore steer other
-// namespaces' requests too; the route status says nothing of this yet.
+// route in a client's namespace (consumer) both attach to a Service; a consumer route applies only to
+// requests from its own namespace (the request's `sourceNamespace`, from the client's identity), and
+// for those it replaces the producer routes (`forSource`).
 //
 // HTTPRoutes and GRPCRoutes on one service port are never merged (the GRPCRoute spec: "Merging MUST
 // not be done between GRPCRoutes and HTTPRoutes"): a gRPC request (content-type application/grpc...)
@@ -44,11 +42,29 @@ export interface RouteInput {
 interface HttpEntry extends Ranked<HttpRank> {
   match: HttpMatch;
   rule: CompiledRule;
+  /** A consumer route's namespace (the route is in another namespace than the Service); else undefined. */
+  consumer?: string;
 }
 
 interface GrpcEntry extends Ranked<GrpcRank> {
   match: GrpcMatch;
   rule: CompiledRule;
+  consumer?: string;
+}
+
+/**
+ * GAMMA's producer and consumer routes: a consumer route (in another namespace than its Service) applies
+ * only to requests from its own namespace, and for those it replaces the producer routes; everyone
+ * else gets the producer routes (the Service's own namespace). So no namespace can steer another's
+ * requests, nor those of the Service's other clients.
+ */
+function forSource<T extends { consumer?: string }>(
+  list: readonly T[],
+  source: string | undefined,
+): readonly T[] {
+  if (!list.some((e) => e.consumer !== undefined)) return list;
+  const mine = source === undefined ? [] : list.filter((e) => e.consumer === source);
+  return mine.length > 0 ? mine : list.filter((e) => e.consumer === undefined);
 }
 
 /** The matches attached to one service port, each list in precedence order. */
@@ -129,17 +145,28 @@ export function compileRoutes(input: RouteInput): RouteTable {
     }
     return routes;
   };
+  // A consumer route is marked with its namespace where it attaches to another namespace's Service.
+  const consumerAt = (route: HTTPRouteResource | GRPCRouteResource, key: string) => {
+    const ns = routeNamespace(route);
+    return key.startsWith(`${ns}/`) ? undefined : ns;
+  };
   for (const route of input.httpRoutes) {
     const keys = attachmentKeys(route, input.services);
     if (keys.size === 0) continue;
     const entries = httpEntries(route, input.services);
-    for (const key of keys) at(key).http.push(...entries);
+    for (const key of keys) {
+      const consumer = consumerAt(route, key);
+      at(key).http.push(...(consumer ? entries.map((e) => ({ ...e, consumer })) : entries));
+    }
   }
   for (const route of input.grpcRoutes) {
     const keys = attachmentKeys(route, input.services);
     if (keys.size === 0) continue;
     const entries = grpcEntries(route, input.services);
-    for (const key of keys) at(key).grpc.push(...entries);
+    for (const key of keys) {
+      const consumer = consumerAt(route, key);
+      at(key).grpc.push(...(consumer ? entries.map((e) => ({ ...e, consumer })) : entries));
+    }
   }
   for (const routes of table.values()) {
     routes.http.sort(compareHttp);
@@ -148,8 +175,14 @@ export function compileRoutes(input: RouteInput): RouteTable {
 
   return {
     decide(service, port, req, random = Math.random) {
-      const routes = table.get(portKey(service, port));
-      if (routes === undefined) return toService(service, port, req);
+      const attached = table.get(portKey(service, port));
+      if (attached === undefined) return toService(service, port, req);
+      const routes = {
+        http: forSource(attached.http, req.sourceNamespace),
+        grpc: forSource(attached.grpc, req.sourceNamespace),
+      };
+      // Only other namespaces' consumer routes attach here: none applies to this client.
+      if (routes.http.length === 0 && routes.grpc.length === 0) return toService(service, port, req);
       const view = viewRequest(req);
       const grpcRequest = isGrpcRequest(req);
       const byGrpcRoutes = routes.grpc.length > 0 && (grpcRequest || routes.http.length === 0);

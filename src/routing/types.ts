@@ -8,6 +8,8 @@ export interface RouteRequest {
   headers: Readonly<Record<string, string | readonly string[] | undefined>>;
   /** The value of :authority / Host. */
   authority: string;
+  /** The client's namespace (from its identity): consumer routes apply only to their own namespace's requests. */
+  sourceNamespace?: string;
 }
 
 /** A Service port that traffic is sent to: `namespace/name` and the service port. */

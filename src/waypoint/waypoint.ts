@@ -7,7 +7,7 @@ import type * as http2 from 'node:http2';
 import type * as net from 'node:net';
 import { dirname } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
-import { PORTS } from '../config/index.ts';
+import { GATEWAY_NAME_LABEL, PORTS } from '../config/index.ts';
 import {
   buffersOnly,
   type ConnectContext,
@@ -263,6 +263,11 @@ export class Waypoint {
     const workload = found ? undefined : s.workloadByAddress.get(c.authority.address);
     if (!found && !workload?.enrolled)
       return { status: 503, reason: `${key} is neither a service port nor a workload this waypoint knows` };
+    // Only what uses this waypoint: it never lends its identity to traffic for someone else's.
+    const bound = found ? found.service.waypoint : workload?.waypoint;
+    const me = this.gateway(s);
+    if (!me || bound?.name !== me.name || bound.namespace !== me.namespace)
+      return { status: 400, reason: `${key} does not use this waypoint` };
     const source = s.workloadByIdentity.get(c.peerIdentity);
     const meta: ConnectionMeta = {
       service: found ? found.service.key : workloadTarget(c.authority.address),
@@ -282,6 +287,17 @@ export class Waypoint {
       status: 200,
       take: (stream: http2.ServerHttp2Stream) => this.proxy.serve(buffersOnly(stream), meta),
     };
+  }
+
+  /** The Gateway this replica serves: its own pod's label, as the control plane placed it. */
+  private gateway(s: WaypointSnapshot): { name: string; namespace: string } | undefined {
+    for (const w of s.workloads.values()) {
+      if (w.isWaypoint && w.name === this.opts.name && w.namespace === this.opts.namespace) {
+        const name = w.labels[GATEWAY_NAME_LABEL];
+        return name === undefined ? undefined : { name, namespace: w.namespace };
+      }
+    }
+    return undefined;
   }
 
   /** An HBONE tunnel to an endpoint under the waypoint's own identity. */

@@ -12,6 +12,9 @@ export const WAYPOINT_CLASSES: readonly string[] = ['ambit-waypoint', 'istio-way
 /** Values of the `istio.io/waypoint-for` label; `service` is the default. */
 export const WAYPOINT_FOR = ['service', 'workload', 'all', 'none'] as const;
 
+/** The label that makes a pod a replica of the waypoint Gateway it names (as Istio labels them). */
+export const GATEWAY_NAME_LABEL = 'gateway.networking.k8s.io/gateway-name';
+
 /** How many replicas of a waypoint run (default 1, at most `MAX_WAYPOINT_REPLICAS`). */
 export const WAYPOINT_REPLICAS_ANNOTATION = 'ambit.dev/waypoint-replicas';
 export const MAX_WAYPOINT_REPLICAS = 10;

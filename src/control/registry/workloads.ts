@@ -1,11 +1,15 @@
 // Workloads from lab pods and WorkloadEntries: uid, identity, node, addresses, labels, and whether
 // they are enrolled (namespace label, workload label, or the per-workload opt-out `none`).
 
-import type { NamespaceResource, WorkloadEntryResource } from '../../config/index.ts';
+import {
+  GATEWAY_NAME_LABEL,
+  type NamespaceResource,
+  type WorkloadEntryResource,
+} from '../../config/index.ts';
 import type { LabPod, SpiffeId, Workload, WorkloadUid } from './types.ts';
 
 export const DATAPLANE_MODE = 'istio.io/dataplane-mode';
-export const GATEWAY_NAME_LABEL = 'gateway.networking.k8s.io/gateway-name';
+export { GATEWAY_NAME_LABEL };
 
 export interface Context {
   trustDomain: string;

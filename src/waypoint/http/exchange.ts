@@ -149,6 +149,7 @@ export async function handleRequest(ds: Downstream, conn: ConnectionState, ctx: 
       path: ds.path,
       headers: ds.headers,
       authority: ds.authority,
+      sourceNamespace: conn.meta.source.namespace,
     };
     let decision: RouteDecision;
     try {

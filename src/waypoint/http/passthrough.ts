@@ -67,6 +67,7 @@ export function handleUpgrade(
         path: req.url ?? '/',
         headers: req.headers,
         authority: req.headers.host ?? '',
+        sourceNamespace: conn.meta.source.namespace,
       },
       ctx.random,
     );

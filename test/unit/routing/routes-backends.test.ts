@@ -215,13 +215,22 @@ describe('attachment to service ports', () => {
     });
   }
 
-  test('a consumer route (another namespace) attaches to the service too', () => {
+  test("a consumer route (another namespace) applies to its own namespace's requests only (GAMMA)", () => {
     const consumer = route(
       { parentRefs: [{ kind: 'Service', group: '', name: 'web', namespace: 'shop' }], rules: [{}] },
       'client',
     );
     // Its rule has no backend (one in `shop` would not be permitted): the 500 shows it applied.
-    assert.equal(outcome(table([consumer]).decide('shop/web', 80, req)), '500 NC');
+    assert.equal(
+      outcome(table([consumer]).decide('shop/web', 80, { ...req, sourceNamespace: 'client' })),
+      '500 NC',
+    );
+    // Anyone else's requests are not steered by it: they go to the Service itself.
+    assert.equal(
+      outcome(table([consumer]).decide('shop/web', 80, { ...req, sourceNamespace: 'other' })),
+      'shop/web',
+    );
+    assert.equal(outcome(table([consumer]).decide('shop/web', 80, req)), 'shop/web');
   });
 
   test('a parentRef to a Service that does not exist attaches nothing', () => {

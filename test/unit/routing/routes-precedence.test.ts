@@ -186,7 +186,7 @@ describe('HTTPRoute precedence', () => {
       'a/0',
     ],
     [
-      'namespace/name: the namespace counts first (a consumer route in client/ beats shop/)',
+      "GAMMA: a consumer route replaces the producer routes for its own namespace's requests",
       [
         { name: 'a', created: '2024-01-01T00:00:00Z', rules: [[{ path: { value: '/foo' } }]] },
         {
@@ -196,8 +196,22 @@ describe('HTTPRoute precedence', () => {
           rules: [[{ path: { value: '/foo' } }]],
         },
       ],
-      get('/foo'),
+      { ...get('/foo'), sourceNamespace: 'client' },
       'z/0',
+    ],
+    [
+      "GAMMA: other namespaces' requests keep the producer routes",
+      [
+        { name: 'a', created: '2024-01-01T00:00:00Z', rules: [[{ path: { value: '/foo' } }]] },
+        {
+          name: 'z',
+          namespace: 'client',
+          created: '2024-01-01T00:00:00Z',
+          rules: [[{ path: { value: '/foo' } }]],
+        },
+      ],
+      { ...get('/foo'), sourceNamespace: 'elsewhere' },
+      'a/0',
     ],
     [
       'an older route does not beat a more specific match in a newer one',
