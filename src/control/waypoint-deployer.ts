@@ -29,10 +29,18 @@ export interface PodApi {
   remove(name: string): Promise<void>;
 }
 
-/** The pod name of replica `i` of a Gateway: short (the lab allows 40 characters), stable, unique per namespace/name. */
+/** At most this many waypoint replicas in one namespace, and in the whole mesh (a tenant cannot fill the nodes). */
+export const MAX_WAYPOINT_PODS_PER_NAMESPACE = 10;
+export const MAX_WAYPOINT_PODS = 50;
+
+/**
+ * The pod name of replica `i` of a Gateway: short (the lab allows 40 characters of `a-z0-9-`), stable,
+ * and unique per namespace/name up to a 40-bit hash (a collision is refused, never overwritten).
+ */
 export function replicaPodName(namespace: string, name: string, i: number): string {
-  const hash = createHash('sha256').update(`${namespace}/${name}`).digest('hex').slice(0, 6);
-  return `${name.slice(0, 28).replace(/-+$/, '')}-${hash}-${i}`;
+  const hash = createHash('sha256').update(`${namespace}/${name}`).digest('hex').slice(0, 10);
+  const base = name.replaceAll('.', '-').slice(0, 24).replace(/-+$/, '');
+  return `${base}-${hash}-${i}`;
 }
 
 /** Rendezvous hashing: each replica ranks the nodes by hash, so a node set change moves few replicas. */
@@ -41,10 +49,14 @@ function rank(nodes: readonly string[], key: string): string[] {
   return [...nodes].sort((a, b) => score(b) - score(a) || (a < b ? -1 : 1));
 }
 
+const age = (gw: GatewayResource) =>
+  `${gw.metadata.creationTimestamp ?? ''}|${gw.metadata.namespace ?? 'default'}/${gw.metadata.name}`;
+
 /**
  * What to add and remove so that each waypoint Gateway has its replicas: a replica already placed on a
- * ready node stays; a missing one goes to the highest-ranked ready node not already holding a replica
- * of the same Gateway (several on one node only when there are more replicas than nodes). Pure.
+ * ready node stays; a missing one goes to the highest-ranked ready node holding the fewest replicas of
+ * the same Gateway (several on one node only when there are more replicas than nodes). Older Gateways
+ * are served first, within the per-namespace and mesh-wide caps. Pure.
  */
 export function planWaypointPods(
   gateways: readonly GatewayResource[],
@@ -53,33 +65,47 @@ export function planWaypointPods(
 ): { add: WaypointPod[]; remove: string[] } {
   const wanted = new Map<string, WaypointPod>();
   const existingByName = new Map(existing.map((p) => [p.name, p]));
-  for (const gw of gateways) {
+  const perNamespace = new Map<string, number>();
+  for (const gw of [...gateways].sort((a, b) => (age(a) < age(b) ? -1 : 1))) {
     const namespace = gw.metadata.namespace ?? 'default';
     const name = gw.metadata.name;
-    const used = new Map<string, number>();
-    const replicas = waypointReplicas(gw);
     const serviceAccount = waypointServiceAccount(gw);
-    for (let i = 0; i < replicas; i++) {
+    const replicas: Array<{ pod: string; i: number; node?: string }> = [];
+    for (let i = 0; i < waypointReplicas(gw); i++) {
+      const inNamespace = perNamespace.get(namespace) ?? 0;
+      if (
+        inNamespace >= MAX_WAYPOINT_PODS_PER_NAMESPACE ||
+        wanted.size + replicas.length >= MAX_WAYPOINT_PODS
+      )
+        break;
       const pod = replicaPodName(namespace, name, i);
+      if (wanted.has(pod)) break; // another Gateway's name hashes the same: the older keeps it
+      perNamespace.set(namespace, inNamespace + 1);
       const have = existingByName.get(pod);
       const keep =
-        have && have.namespace === namespace && have.serviceAccount === serviceAccount
-          ? readyNodes.includes(have.node) || readyNodes.length === 0
-          : false;
-      let node = keep ? have!.node : undefined;
-      if (!node) {
-        const ranked = rank(readyNodes, `${namespace}/${name}/${i}`);
+        have &&
+        have.namespace === namespace &&
+        have.serviceAccount === serviceAccount &&
+        (readyNodes.includes(have.node) || readyNodes.length === 0);
+      replicas.push({ pod, i, ...(keep ? { node: have.node } : {}) });
+    }
+    // Kept replicas count first, so a new one never doubles up beside them while a node is empty.
+    const used = new Map<string, number>();
+    for (const r of replicas) if (r.node) used.set(r.node, (used.get(r.node) ?? 0) + 1);
+    for (const r of replicas) {
+      if (!r.node) {
+        const ranked = rank(readyNodes, `${namespace}/${name}/${r.i}`);
         const least = Math.min(...ranked.map((n) => used.get(n) ?? 0));
-        node = ranked.find((n) => (used.get(n) ?? 0) === least);
+        r.node = ranked.find((n) => (used.get(n) ?? 0) === least);
+        if (!r.node) continue; // no ready node: nothing to place it on yet
+        used.set(r.node, (used.get(r.node) ?? 0) + 1);
       }
-      if (!node) continue; // no ready node: nothing to place it on yet
-      used.set(node, (used.get(node) ?? 0) + 1);
-      wanted.set(pod, {
-        name: pod,
-        node,
+      wanted.set(r.pod, {
+        name: r.pod,
+        node: r.node,
         namespace,
         serviceAccount,
-        labels: { [GATEWAY_NAME_LABEL]: name, [REPLICA_LABEL]: String(i) },
+        labels: { [GATEWAY_NAME_LABEL]: name, [REPLICA_LABEL]: String(r.i) },
       });
     }
   }
@@ -88,7 +114,13 @@ export function planWaypointPods(
   for (const p of existing) {
     if (p.labels[REPLICA_LABEL] === undefined) continue; // not ours
     const w = wanted.get(p.name);
-    if (!w || w.node !== p.node || w.namespace !== p.namespace || w.serviceAccount !== p.serviceAccount)
+    if (
+      !w ||
+      w.node !== p.node ||
+      w.namespace !== p.namespace ||
+      w.serviceAccount !== p.serviceAccount ||
+      w.labels[GATEWAY_NAME_LABEL] !== p.labels[GATEWAY_NAME_LABEL]
+    )
       remove.push(p.name);
   }
   for (const w of wanted.values()) {

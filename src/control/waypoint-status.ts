@@ -45,7 +45,7 @@ export function gatewayStatus(
       status: 'False',
       reason: 'NoResources',
       message:
-        'no replica is placed yet: the control plane places replicas on ready nodes through the pod API (ambit control --lab-state); traffic sent to this waypoint is refused until one runs',
+        'no replica is placed yet: the control plane places replicas on ready nodes through the pod API (ambit control --lab-state), at most 10 per namespace and 50 in the mesh, older Gateways first; traffic sent to this waypoint is refused until one runs',
     });
   } else {
     programmed = at({

@@ -5,7 +5,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { assertValid, type GatewayResource } from '../../../src/config/index.ts';
 import type { LabPod } from '../../../src/control/registry/index.ts';
-import { planWaypointPods, replicaPodName } from '../../../src/control/waypoint-deployer.ts';
+import {
+  MAX_WAYPOINT_PODS,
+  MAX_WAYPOINT_PODS_PER_NAMESPACE,
+  planWaypointPods,
+  replicaPodName,
+} from '../../../src/control/waypoint-deployer.ts';
 
 const gw = (name: string, namespace: string, annotations: Record<string, string> = {}): GatewayResource =>
   assertValid({
@@ -87,6 +92,34 @@ describe('waypoint deployment plan', () => {
     const { add, remove } = planWaypointPods([g], ['node-1'], [pod(name, 'node-1')]);
     assert.deepEqual(remove, [name]);
     assert.equal(add[0]!.serviceAccount, 'edge');
+  });
+
+  it('a new replica does not double up beside a kept one while a node is empty', () => {
+    const g = gw('waypoint', 'shop', { 'ambit.dev/waypoint-replicas': '2' });
+    const kept = replicaPodName('shop', 'waypoint', 1);
+    for (const node of ['node-1', 'node-2']) {
+      const { add } = planWaypointPods([g], ['node-1', 'node-2'], [pod(kept, node, 'shop', 'waypoint', '1')]);
+      assert.deepEqual(
+        add.map((p) => p.node),
+        [node === 'node-1' ? 'node-2' : 'node-1'],
+      );
+    }
+  });
+
+  it('caps the replicas of a namespace (older Gateways first) and of the mesh', () => {
+    const many = Array.from({ length: 3 }, (_, i) =>
+      gw(`w${i}`, 'shop', { 'ambit.dev/waypoint-replicas': '5' }),
+    );
+    const { add } = planWaypointPods(many, ['node-1'], []);
+    assert.equal(add.length, MAX_WAYPOINT_PODS_PER_NAMESPACE);
+    const spread = Array.from({ length: 8 }, (_, i) =>
+      gw('w', `ns${i}`, { 'ambit.dev/waypoint-replicas': '10' }),
+    );
+    assert.equal(planWaypointPods(spread, ['node-1'], []).add.length, MAX_WAYPOINT_PODS);
+  });
+
+  it('a Gateway name with dots still makes a lab pod name', () => {
+    assert.match(replicaPodName('shop', 'edge.v2.waypoint', 0), /^[a-z0-9][a-z0-9-]{0,38}[a-z0-9]$/);
   });
 
   it('places nothing without a ready node', () => {
