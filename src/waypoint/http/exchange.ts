@@ -220,19 +220,38 @@ async function injectFault(
 function localReply(ds: Downstream, rec: RequestRecord, reply: LocalReply, extra: Headers = {}): void {
   rec.status = reply.status;
   rec.flags = reply.flags;
-  if (ds.headersSent) {
-    ds.reset();
-    return;
+  try {
+    if (ds.headersSent) {
+      ds.reset();
+      return;
+    }
+    // A gRPC answer with no body is trailers-only (one HEADERS frame that ends the stream), where gRPC
+    // clients read grpc-status; HEADERS and an empty DATA frame would read as "no status".
+    if (extra['grpc-status'] !== undefined && reply.body === '') {
+      ds.respond(reply.status, { ...extra }, true);
+      return;
+    }
+    const body = Buffer.from(reply.body);
+    ds.respond(
+      reply.status,
+      { 'content-type': 'text/plain', 'content-length': String(body.length), ...extra },
+      false,
+    );
+    rec.bytes_sent += body.length;
+    ds.sink.write(body);
+    ds.end();
+  } catch (err) {
+    // The client is already gone (an HTTP/2 stream reset while we answered): nothing left to tell it.
+    rec.error ??= describeError(err);
+    try {
+      ds.reset();
+    } catch {}
   }
-  const body = Buffer.from(reply.body);
-  ds.respond(
-    reply.status,
-    { 'content-type': 'text/plain', 'content-length': String(body.length), ...extra },
-    false,
-  );
-  rec.bytes_sent += body.length;
-  ds.sink.write(body);
-  ds.end();
+}
+
+/** A backend's grpc-status as a label: a code 0–16, else left out (a bad backend cannot mint series). */
+function grpcStatusLabel(value: string | undefined): string | undefined {
+  return value !== undefined && /^(?:\d|1[0-6])$/.test(value) ? value : undefined;
 }
 
 type AttemptOutcome =
@@ -443,7 +462,7 @@ async function deliver(
   if (setCookie) appendSetCookie(headers, setCookie);
   ds.respond(res.status, headers, res.endOfStream);
   if (res.endOfStream) {
-    rec.grpc_status = first(res.headers['grpc-status']);
+    rec.grpc_status = grpcStatusLabel(first(res.headers['grpc-status']));
     return;
   }
   const body = res.body;
@@ -466,7 +485,7 @@ async function deliver(
       return;
     }
     const trailers = res.trailers();
-    rec.grpc_status = first(trailers?.['grpc-status']) ?? first(res.headers['grpc-status']);
+    rec.grpc_status = grpcStatusLabel(first(trailers?.['grpc-status']) ?? first(res.headers['grpc-status']));
     ds.end(trailers && downstreamResponseHeaders(trailers, { set: [], add: [], remove: [] }));
   } catch (err) {
     rec.flags =

@@ -78,7 +78,7 @@ export class HttpProxy {
         res.writeHead(500).end();
         return;
       }
-      void handleRequest(http1Downstream(req, res), state, this.ctx);
+      served(handleRequest(http1Downstream(req, res), state, this.ctx), deps);
     });
     this.h1.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       const state = this.states.get(socket);
@@ -116,7 +116,7 @@ export class HttpProxy {
         stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
         return;
       }
-      void handleRequest(h2Downstream(stream, headers), state, this.ctx);
+      served(handleRequest(h2Downstream(stream, headers), state, this.ctx), deps);
     });
   }
 
@@ -205,4 +205,9 @@ export function serveConnection(conn: Duplex, meta: ConnectionMeta, deps: ProxyD
 export function closeProxy(deps: ProxyDeps): void {
   proxies.get(deps)?.close();
   proxies.delete(deps);
+}
+
+/** A request's handling never rejects into the void: a bug is logged, and the proxy serves on. */
+function served(handling: Promise<void>, deps: ProxyDeps): void {
+  handling.catch((err: unknown) => deps.log.error({ err: describeError(err) }, 'a request handler failed'));
 }

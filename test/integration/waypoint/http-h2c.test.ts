@@ -134,6 +134,30 @@ describe('waypoint h2c and gRPC', () => {
     assert.equal(h.connects.get(bp), 1); // one h2c session per endpoint, reused
   });
 
+  test("the waypoint's own gRPC answer (no route: grpc-status 12) is trailers-only, as gRPC clients read it", async (t) => {
+    const h = await harness(t, {
+      routes: table(() => ({
+        kind: 'respond',
+        status: 200,
+        headers: {
+          'content-type': 'application/grpc',
+          'grpc-status': '12',
+          'grpc-message': 'route not found',
+        },
+        body: '',
+        flags: 'NR',
+      })),
+      endpoints: {},
+      protocol: 'grpc',
+    });
+    const client = grpcClient(t, h.port);
+    const err = await new Promise<grpc.ServiceError>((resolve) =>
+      client.unary(Buffer.from('hi'), (e: grpc.ServiceError) => resolve(e)),
+    );
+    assert.equal(err.code, grpc.status.UNIMPLEMENTED);
+    assert.equal(err.details, 'route not found');
+  });
+
   test('node:http2 prior knowledge: forward with response headers, and a local 404', async (t) => {
     const backend = http2.createServer();
     backend.on('stream', (stream, headers) => {
