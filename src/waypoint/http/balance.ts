@@ -135,6 +135,11 @@ export class Backends {
     this.now = now;
   }
 
+  /** How many backends have state now. */
+  get size(): number {
+    return this.states.size;
+  }
+
   of(backend: BackendRef): BackendState {
     const key = `${backend.service}:${backend.port}`;
     const policy = this.policyOf(backend) ?? DEFAULT_TRAFFIC_POLICY;
@@ -142,7 +147,16 @@ export class Backends {
     if (!state || state.policy.fingerprint !== policy.fingerprint) {
       state = new BackendState(key, policy, this.random, this.now);
       this.states.set(key, state);
+      // Bounded: the backends least recently added go first (their requests in flight keep their
+      // state object; the next request starts afresh), so no client can grow this without end.
+      if (this.states.size > MAX_BACKEND_STATES) {
+        const oldest = this.states.keys().next().value;
+        if (oldest !== undefined && oldest !== key) this.states.delete(oldest);
+      }
     }
     return state;
   }
 }
+
+/** Backends whose balancer, breakers and outlier state are kept at most. */
+const MAX_BACKEND_STATES = 4096;

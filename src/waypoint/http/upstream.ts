@@ -196,6 +196,17 @@ export class UpstreamPool {
       (agent as unknown as { served: WeakMap<object, number> }).served = served;
     }
     this.agents.set(key, { agent, shape });
+    // Bounded: beyond the cap, the oldest agents with no connection in use are retired (a client that
+    // walks ports of a workload through its waypoint must not grow this without end).
+    if (this.agents.size > MAX_AGENTS) {
+      for (const [k, a] of this.agents) {
+        if (this.agents.size <= MAX_AGENTS) break;
+        if (a.agent !== agent && Object.keys(a.agent.sockets).length === 0) {
+          retire(a.agent);
+          this.agents.delete(k);
+        }
+      }
+    }
     return agent;
   }
 
@@ -439,6 +450,9 @@ class PassThroughSink extends Writable {
 }
 
 /** An agent replaced by one with other limits: it serves its requests in flight, then lets go. */
+/** Keep-alive agents kept at most (one per endpoint, or per backend with limits). */
+const MAX_AGENTS = 4096;
+
 function retire(agent: http.Agent): void {
   agent.keepSocketAlive = () => false;
   for (const list of Object.values(agent.freeSockets)) for (const s of list ?? []) s.destroy();

@@ -189,9 +189,9 @@ describe('RequestRedirect', () => {
     [
       'an IPv6 Host keeps its brackets',
       {},
-      { authority: '[fd00::1]:8080', port: 8080 },
+      { authority: '[2001:db8::1]:8080', port: 8080 },
       302,
-      'http://[fd00::1]:8080/',
+      'http://[2001:db8::1]:8080/',
     ],
   ];
   for (const [name, spec, sent, status, location, matches] of cases) {

@@ -2,9 +2,10 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { Backends } from '../../../src/waypoint/http/balance.ts';
 import { type Endpoint, RetryBudget, roundRobin } from '../../../src/waypoint/http/index.ts';
 
-const ep = (port: number): Endpoint => ({ address: '10.0.0.1', port, identity: 'spiffe://td/ns/a/sa/b' });
+const ep = (port: number): Endpoint => ({ address: '198.18.1.1', port, identity: 'spiffe://td/ns/a/sa/b' });
 
 describe('waypoint http endpoint choice', () => {
   test('round robin cycles per backend, each with its own counter', () => {
@@ -51,4 +52,16 @@ describe('waypoint http retry budget', () => {
     assert.equal(b.tryRetry(), false); // 9 in flight, 25 active: 5 allowed
     assert.deepEqual(b.stats, { active: 25, retrying: 9 });
   });
+});
+
+test('backend state is bounded: a client walking ports cannot grow it without end', () => {
+  const backends = new Backends(
+    undefined,
+    () => 0.5,
+    () => 0,
+  );
+  for (let port = 1; port <= 5000; port++) backends.of({ service: '@198.18.1.9', port });
+  assert.ok(backends.size <= 4096, `${backends.size} backends kept`);
+  const last = backends.of({ service: '@198.18.1.9', port: 5000 });
+  assert.equal(backends.of({ service: '@198.18.1.9', port: 5000 }), last, 'the recent ones keep their state');
 });

@@ -79,6 +79,6 @@ describe('waypoint http headers', () => {
   test('the mirror authority is suffixed -shadow before any port', () => {
     assert.equal(shadowAuthority('reviews'), 'reviews-shadow');
     assert.equal(shadowAuthority('reviews.shop:9080'), 'reviews.shop-shadow:9080');
-    assert.equal(shadowAuthority('[fd00::1]:80'), '[fd00::1]-shadow:80');
+    assert.equal(shadowAuthority('[2001:db8::1]:80'), '[2001:db8::1]-shadow:80');
   });
 });

@@ -206,7 +206,7 @@ describe('traffic policy: which DestinationRule applies', () => {
   });
 });
 
-const ep = (port: number) => ({ address: '10.0.0.1', port });
+const ep = (port: number) => ({ address: '198.18.1.1', port });
 const EPS = [ep(1), ep(2), ep(3), ep(4)];
 /** A random that returns the given values in turn. */
 const seq = (...values: number[]) => {
@@ -275,7 +275,7 @@ describe('traffic policy: hash keys', () => {
   const input = (headers: Record<string, string | string[]>, path = '/') => ({
     headers,
     path,
-    sourceAddress: '10.1.1.1',
+    sourceAddress: '198.18.1.7',
     connectionId: 'c0ffee',
   });
   test('header, query, source IP, cookie', () => {
@@ -287,7 +287,7 @@ describe('traffic policy: hash keys', () => {
     });
     assert.deepEqual(hashChoice({ kind: 'header', name: 'x-user' }, input({})), {});
     assert.deepEqual(hashChoice({ kind: 'query', name: 'u' }, input({}, '/p?x=1&u=bob')), { key: 'bob' });
-    assert.deepEqual(hashChoice({ kind: 'sourceIp' }, input({})), { key: '10.1.1.1' });
+    assert.deepEqual(hashChoice({ kind: 'sourceIp' }, input({})), { key: '198.18.1.7' });
     assert.deepEqual(hashChoice({ kind: 'cookie', name: 's' }, input({ cookie: 'a=1; s="xyz"' })), {
       key: 'xyz',
     });
