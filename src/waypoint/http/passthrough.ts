@@ -109,16 +109,24 @@ export function handleUpgrade(
         return;
       }
       tunnel.on('error', () => {});
-      const upReq = http.request({
-        createConnection: () => tunnel as never,
-        method: req.method,
-        path: req.url,
-        setHost: false,
-        headers: {
-          ...upstreamRequestHeaders(req.headers, { set: [], add: [], remove: [] }, { upgrade: true }),
-          host: req.headers.host ?? '',
-        } as http.OutgoingHttpHeaders,
-      });
+      // The rule's rewrite and request header edits apply to the upgrade request as to any other.
+      let upReq: http.ClientRequest;
+      try {
+        upReq = http.request({
+          createConnection: () => tunnel as never,
+          method: req.method,
+          path: decision.path,
+          setHost: false,
+          headers: {
+            ...upstreamRequestHeaders(req.headers, decision.requestHeaders, { upgrade: true }),
+            host: decision.authority ?? req.headers.host ?? '',
+          } as http.OutgoingHttpHeaders,
+        });
+      } catch (err) {
+        tunnel.destroy();
+        fail('connection failure', err);
+        return;
+      }
       upReq.once('upgrade', (res, upSocket, upHead) => {
         line.status = res.statusCode;
         socket.write(

@@ -213,9 +213,11 @@ describe('waypoint HTTP/1.1', () => {
     assert.equal(h.connects.get(bp), 1);
   });
 
-  test('a WebSocket-style upgrade is passed through and echoes', async (t) => {
+  test("a WebSocket-style upgrade is passed through and echoes, with the rule's rewrite and header edits", async (t) => {
     const upstream = http.createServer((_req, res) => res.writeHead(426).end());
+    const seen: Array<{ url?: string; edited?: string | string[] }> = [];
     upstream.on('upgrade', (req, socket: net.Socket) => {
+      seen.push({ url: req.url, edited: req.headers['x-edited'] });
       socket.write(
         `HTTP/1.1 101 Switching Protocols\r\nupgrade: ${req.headers.upgrade}\r\nconnection: Upgrade\r\n\r\n`,
       );
@@ -223,7 +225,12 @@ describe('waypoint HTTP/1.1', () => {
     });
     const up = await listen(t, upstream);
     const h = await harness(t, {
-      routes: table((req) => forwardTo('shop/reviews', 9080, req)),
+      routes: table((req) =>
+        forwardTo('shop/reviews', 9080, req, {
+          path: '/v2/ws',
+          requestHeaders: { set: [['x-edited', 'yes']], add: [], remove: [] },
+        }),
+      ),
       endpoints: { 'shop/reviews': [up] },
     });
     const { socket, head } = await new Promise<{ socket: net.Socket; head: Buffer }>((resolve, reject) => {
@@ -250,6 +257,7 @@ describe('waypoint HTTP/1.1', () => {
     let got = head.toString();
     while (got.length < 'ping-frame'.length) got += (await once(socket, 'data'))[0].toString();
     assert.equal(got, 'ping-frame');
+    assert.deepEqual(seen, [{ url: '/v2/ws', edited: 'yes' }]);
   });
 
   test('a mirror gets a copy with a -shadow host; its silence never delays the primary', async (t) => {
