@@ -15,7 +15,7 @@ export type LoadBalancerPolicy =
   /** Envoy's power of two choices (`choice_count` 2) over the active requests per endpoint. */
   | { kind: 'LEAST_REQUEST' }
   | { kind: 'RANDOM' }
-  /** Envoy's ring hash; Maglev is served by the same ring (see README of the folder: index.ts). */
+  /** Envoy's ring hash; MAGLEV is served by the same ring, sized by Maglev's table size. */
   | { kind: 'RING_HASH'; key: HashKey; minimumRingSize: number };
 
 /** Envoy's circuit breaker thresholds for one backend (cluster); Infinity: no limit (Istio's default). */
