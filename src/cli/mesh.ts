@@ -217,10 +217,12 @@ async function attachedRoutes(
 ): Promise<string[]> {
   const out: string[] = [];
   for (const plural of ['httproutes', 'grpcroutes']) {
-    const list = await api.call<{ items: RouteView[] }>(
-      'GET',
-      `/apis/gateway.networking.k8s.io/v1/${plural}`,
-    );
+    // Every namespace's (consumer routes live in the clients' namespaces); a token that may read only
+    // some namespaces sees the routes of the Service's own.
+    const base = '/apis/gateway.networking.k8s.io/v1';
+    const list = await api
+      .call<{ items: RouteView[] }>('GET', `${base}/${plural}`)
+      .catch(() => api.call<{ items: RouteView[] }>('GET', `${base}/namespaces/${namespace}/${plural}`));
     for (const r of list.items) {
       const own = r.metadata.namespace ?? 'default';
       const attached = (r.spec.parentRefs ?? []).some(
