@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { after, before, describe, type TestContext, test } from 'node:test';
 import type { Mesh } from '../../src/cli/up.ts';
 import type { Lab, LabStatus } from '../../src/lab/index.ts';
+import { ambit } from '../helpers/control.ts';
 import { eventually, isRoot, skipUnlessRoot } from '../helpers/lab.ts';
 import { enrolled, labMesh } from '../helpers/mesh-lab.ts';
 
@@ -677,6 +678,31 @@ describe('the waypoint, end-to-end', {
       code: 1000,
       clean: true,
     });
+  });
+
+  test('ambit waypoint config shows what the replica holds, from its admin socket', async (t) => {
+    if (skipUnlessRoot(t)) return;
+    const env2 = { AMBIT_HOME: env.mesh.home, AMBIT_LAB: env.mesh.lab.name };
+    const r = await ambit(['waypoint', 'config', WAYPOINT, '-n', NS, '-o', 'json'], env2);
+    assert.equal(r.code, 0, r.stderr);
+    const views = JSON.parse(r.stdout) as Record<
+      string,
+      {
+        routes: { httpRoutes: Array<{ metadata: { name: string } }> };
+        clusters: { clusters: Array<{ name: string; protocol: string; endpoints: number }> };
+        endpoints: { endpoints: Array<{ cluster: string; endpoints: Array<{ address: string }> }> };
+      }
+    >;
+    const replica = views[env.waypoint.name];
+    assert.ok(replica, `the replica ${env.waypoint.name} answered: ${Object.keys(views)}`);
+    const web = replica.clusters.clusters.find((c) => c.name === `web.${NS}.svc.cluster.local:80`);
+    assert.deepEqual(web && [web.protocol, web.endpoints], ['http', 2]);
+    const eps = replica.endpoints.endpoints.find((c) => c.cluster === `web-v1.${NS}.svc.cluster.local:80`);
+    assert.deepEqual(
+      eps?.endpoints.map((e) => e.address),
+      [env.pods['web-v1']],
+    );
+    assert.ok(replica.routes.httpRoutes.length > 0, 'the routes applied so far are held');
   });
 
   test("istio_requests_total on the waypoint pod's metrics names the service, the code and the client", async (t) => {
