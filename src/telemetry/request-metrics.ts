@@ -74,7 +74,6 @@ export class RequestMetrics {
   private readonly duration: Histogram;
   private readonly requestBytes: Histogram;
   private readonly responseBytes: Histogram;
-  private readonly series = new Map<string, Series>();
 
   constructor(registry: Registry) {
     const labelNames = [...REQUEST_LABELS];
@@ -95,32 +94,9 @@ export class RequestMetrics {
   /** One finished request (or one the client gave up on: `response_code` 0, flag `DC`). */
   record(labels: RequestLabels, sample: RequestSample): void {
     const l = complete(labels);
-    // The series of one label set, looked up once: prom-client validates and hashes labels per call.
-    const key = REQUEST_LABELS.map((n) => l[n]).join('\u0000');
-    let series = this.series.get(key);
-    if (!series) {
-      if (this.series.size >= MAX_CACHED_SERIES) this.series.clear();
-      series = {
-        requests: this.requests.labels(l),
-        duration: this.duration.labels(l),
-        requestBytes: this.requestBytes.labels(l),
-        responseBytes: this.responseBytes.labels(l),
-      };
-      this.series.set(key, series);
-    }
-    series.requests.inc();
-    series.duration.observe(sample.durationMs);
-    series.requestBytes.observe(sample.requestBytes);
-    series.responseBytes.observe(sample.responseBytes);
+    this.requests.inc(l);
+    this.duration.observe(l, sample.durationMs);
+    this.requestBytes.observe(l, sample.requestBytes);
+    this.responseBytes.observe(l, sample.responseBytes);
   }
-}
-
-/** Label sets whose series are kept at hand (the cache is emptied, never grown, beyond it). */
-const MAX_CACHED_SERIES = 10_000;
-
-interface Series {
-  requests: { inc(): void };
-  duration: { observe(v: number): void };
-  requestBytes: { observe(v: number): void };
-  responseBytes: { observe(v: number): void };
 }
