@@ -5,7 +5,7 @@
 // Producer and consumer routes. GAMMA lets a route in the Service's own namespace (producer) and a
 // route in a client's namespace (consumer) both attach to a Service; a consumer route applies only to
 // requests from its own namespace (the request's `sourceNamespace`, from the client's identity), and
-// for those it replaces the producer routes (`forSource`).
+// for those it replaces the producer routes of its kind (`PortRoutes`).
 //
 // HTTPRoutes and GRPCRoutes on one service port are never merged (the GRPCRoute spec: "Merging MUST
 // not be done between GRPCRoutes and HTTPRoutes"): a gRPC request (content-type application/grpc...)
@@ -42,35 +42,29 @@ export interface RouteInput {
 interface HttpEntry extends Ranked<HttpRank> {
   match: HttpMatch;
   rule: CompiledRule;
-  /** A consumer route's namespace (the route is in another namespace than the Service); else undefined. */
-  consumer?: string;
 }
 
 interface GrpcEntry extends Ranked<GrpcRank> {
   match: GrpcMatch;
   rule: CompiledRule;
-  consumer?: string;
+}
+
+/** The matches of one kind of route attached to one service port, in precedence order. */
+interface RouteLists {
+  http: HttpEntry[];
+  grpc: GrpcEntry[];
 }
 
 /**
- * GAMMA's producer and consumer routes: a consumer route (in another namespace than its Service) applies
- * only to requests from its own namespace, and for those it replaces the producer routes; everyone
- * else gets the producer routes (the Service's own namespace). So no namespace can steer another's
- * requests, nor those of the Service's other clients.
+ * What attaches to one service port. GAMMA's producer and consumer routes: a consumer route (in another
+ * namespace than its Service) applies only to requests from its own namespace, and for those it
+ * replaces the producer routes of its kind; everyone else gets the producer routes. So no namespace
+ * can steer another's requests, nor those of the Service's other clients.
  */
-function forSource<T extends { consumer?: string }>(
-  list: readonly T[],
-  source: string | undefined,
-): readonly T[] {
-  if (!list.some((e) => e.consumer !== undefined)) return list;
-  const mine = source === undefined ? [] : list.filter((e) => e.consumer === source);
-  return mine.length > 0 ? mine : list.filter((e) => e.consumer === undefined);
-}
-
-/** The matches attached to one service port, each list in precedence order. */
 interface PortRoutes {
-  http: HttpEntry[];
-  grpc: GrpcEntry[];
+  producer: RouteLists;
+  /** By the consumer routes' namespace. */
+  consumers: Map<string, RouteLists>;
 }
 
 const portKey = (service: string, port: number): string => `${service}|${port}`;
@@ -137,49 +131,50 @@ function toService(service: string, port: number, req: RouteRequest): RouteDecis
 
 export function compileRoutes(input: RouteInput): RouteTable {
   const table = new Map<string, PortRoutes>();
-  const at = (key: string): PortRoutes => {
+  // The lists a route's entries join at `key`: the producer's, or its own namespace's as a consumer.
+  const listsAt = (route: AnyRoute, key: string): RouteLists => {
     let routes = table.get(key);
     if (routes === undefined) {
-      routes = { http: [], grpc: [] };
+      routes = { producer: { http: [], grpc: [] }, consumers: new Map() };
       table.set(key, routes);
     }
-    return routes;
-  };
-  // A consumer route is marked with its namespace where it attaches to another namespace's Service.
-  const consumerAt = (route: HTTPRouteResource | GRPCRouteResource, key: string) => {
     const ns = routeNamespace(route);
-    return key.startsWith(`${ns}/`) ? undefined : ns;
+    if (key.startsWith(`${ns}/`)) return routes.producer;
+    let lists = routes.consumers.get(ns);
+    if (lists === undefined) {
+      lists = { http: [], grpc: [] };
+      routes.consumers.set(ns, lists);
+    }
+    return lists;
   };
   for (const route of input.httpRoutes) {
     const keys = attachmentKeys(route, input.services);
     if (keys.size === 0) continue;
     const entries = httpEntries(route, input.services);
-    for (const key of keys) {
-      const consumer = consumerAt(route, key);
-      at(key).http.push(...(consumer ? entries.map((e) => ({ ...e, consumer })) : entries));
-    }
+    for (const key of keys) listsAt(route, key).http.push(...entries);
   }
   for (const route of input.grpcRoutes) {
     const keys = attachmentKeys(route, input.services);
     if (keys.size === 0) continue;
     const entries = grpcEntries(route, input.services);
-    for (const key of keys) {
-      const consumer = consumerAt(route, key);
-      at(key).grpc.push(...(consumer ? entries.map((e) => ({ ...e, consumer })) : entries));
-    }
+    for (const key of keys) listsAt(route, key).grpc.push(...entries);
   }
   for (const routes of table.values()) {
-    routes.http.sort(compareHttp);
-    routes.grpc.sort(compareGrpc);
+    for (const lists of [routes.producer, ...routes.consumers.values()]) {
+      lists.http.sort(compareHttp);
+      lists.grpc.sort(compareGrpc);
+    }
   }
 
   return {
     decide(service, port, req, random = Math.random) {
       const attached = table.get(portKey(service, port));
       if (attached === undefined) return toService(service, port, req);
+      const mine =
+        req.sourceNamespace === undefined ? undefined : attached.consumers.get(req.sourceNamespace);
       const routes = {
-        http: forSource(attached.http, req.sourceNamespace),
-        grpc: forSource(attached.grpc, req.sourceNamespace),
+        http: mine?.http.length ? mine.http : attached.producer.http,
+        grpc: mine?.grpc.length ? mine.grpc : attached.producer.grpc,
       };
       // Only other namespaces' consumer routes attach here: none applies to this client.
       if (routes.http.length === 0 && routes.grpc.length === 0) return toService(service, port, req);

@@ -77,6 +77,17 @@ export interface WaypointOptions {
 
 /** Tunnels from ztunnels held at once (each carries many requests). */
 const MAX_CONNECTIONS = 16_384;
+/** Backends whose endpoints are kept worked out (a client walking a workload's ports cannot grow it). */
+const MAX_CACHED_BACKENDS = 4096;
+
+/** What one configuration compiles to. */
+interface Derived {
+  routes: RouteTable;
+  /** This replica's Gateway; undefined until its own pod is in the configuration. */
+  gateway: { name: string; namespace: string } | undefined;
+  /** Endpoints by `service:port`, filled as requests ask. */
+  endpoints: Map<string, Endpoint[]>;
+}
 
 export class Waypoint {
   readonly state = new WaypointState();
@@ -90,7 +101,7 @@ export class Waypoint {
   private readonly xds: XdsClient;
   private readonly proxy: HttpProxy;
   private readonly http = new HttpEndpoints();
-  private routes: RouteTable;
+  private derived: Derived;
   private listener: net.Server | undefined;
   private ready = false;
 
@@ -103,16 +114,16 @@ export class Waypoint {
       trustBundle: () => new TrustBundle(this.state.snapshot.trustBundlePem ?? opts.trustBundlePem),
     });
     this.pool = new HbonePool({ revoked: () => this.state.snapshot.revoked });
-    this.routes = compileRoutes(routeInput(this.state.snapshot));
+    this.derived = this.derive(this.state.snapshot);
     this.state.onListenerError = (err) => this.log.error({ err }, 'a state listener failed');
+    // A new configuration is compiled once; requests and tunnels read what is current when they arrive.
     this.state.onChange((s) => {
-      // A new configuration is compiled once; requests read the table current when they arrive.
-      this.routes = compileRoutes(routeInput(s));
+      this.derived = this.derive(s);
     });
     this.proxy = new HttpProxy({
-      routes: () => this.routes,
+      routes: () => this.derived.routes,
       faults: (namespace, name) => this.state.snapshot.httpFaults.get(`${namespace}/${name}`),
-      endpoints: (backend) => endpointsOf(this.state.snapshot, backend),
+      endpoints: (backend) => this.endpoints(backend),
       connect: (endpoint, signal) => this.connect(endpoint, signal),
       metrics: new RequestMetrics(this.metrics),
       log: this.log,
@@ -265,7 +276,7 @@ export class Waypoint {
       return { status: 503, reason: `${key} is neither a service port nor a workload this waypoint knows` };
     // Only what uses this waypoint: it never lends its identity to traffic for someone else's.
     const bound = found ? found.service.waypoint : workload?.waypoint;
-    const me = this.gateway(s);
+    const me = this.derived.gateway;
     if (!me || bound?.name !== me.name || bound.namespace !== me.namespace)
       return { status: 400, reason: `${key} does not use this waypoint` };
     const source = s.workloadByIdentity.get(c.peerIdentity);
@@ -289,8 +300,12 @@ export class Waypoint {
     };
   }
 
+  private derive(s: WaypointSnapshot): Derived {
+    return { routes: compileRoutes(routeInput(s)), gateway: this.gatewayIn(s), endpoints: new Map() };
+  }
+
   /** The Gateway this replica serves: its own pod's label, as the control plane placed it. */
-  private gateway(s: WaypointSnapshot): { name: string; namespace: string } | undefined {
+  private gatewayIn(s: WaypointSnapshot): { name: string; namespace: string } | undefined {
     for (const w of s.workloads.values()) {
       if (w.isWaypoint && w.name === this.opts.name && w.namespace === this.opts.namespace) {
         const name = w.labels[GATEWAY_NAME_LABEL];
@@ -298,6 +313,19 @@ export class Waypoint {
       }
     }
     return undefined;
+  }
+
+  /** A backend's endpoints, worked out once per configuration (requests ask on every request). */
+  private endpoints(backend: BackendRef): Endpoint[] {
+    const { endpoints } = this.derived;
+    const key = `${backend.service}:${backend.port}`;
+    let found = endpoints.get(key);
+    if (!found) {
+      if (endpoints.size >= MAX_CACHED_BACKENDS) endpoints.clear();
+      found = endpointsOf(this.state.snapshot, backend);
+      endpoints.set(key, found);
+    }
+    return found;
   }
 
   /** An HBONE tunnel to an endpoint under the waypoint's own identity. */
