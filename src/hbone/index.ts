@@ -13,7 +13,7 @@ export {
 export { buffersOnly } from './buffers-only.ts';
 export { HBONE_ERRORS } from './errors.ts';
 export { isTraceparent, newTraceparent, requestHeaders } from './headers.ts';
-export { TLS_MIN_VERSION, type TlsMaterial } from './material.ts';
+export { materialOf, TLS_MIN_VERSION, type TlsMaterial } from './material.ts';
 export {
   type ConnectRequest,
   HbonePool,

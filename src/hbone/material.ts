@@ -15,6 +15,14 @@ export interface TlsMaterial {
   trustBundlePem: string;
 }
 
+/** The material of a workload certificate (as the certificate manager holds it) and the roots to trust. */
+export function materialOf(
+  cert: { id: SpiffeId; chain: readonly string[]; privateKeyPem: string },
+  trustBundlePem: string,
+): TlsMaterial {
+  return { identity: cert.id, certChainPem: cert.chain.join(''), keyPem: cert.privateKeyPem, trustBundlePem };
+}
+
 /** HBONE's TLS: 1.3 only (so no renegotiation, no RSA key exchange), ALPN h2. */
 export const TLS_MIN_VERSION = 'TLSv1.3';
 export const ALPN = ['h2'];

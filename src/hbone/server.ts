@@ -396,23 +396,8 @@ export class HboneServer {
       refuse(decision.status, decision.reason, authorityText, decision.flags);
       return;
     }
-    if ('take' in decision) {
-      if (stream.destroyed) {
-        record(200, {
-          authority: authorityText,
-          error: new Error('the client reset the stream before the answer'),
-        });
-        return;
-      }
-      stream.respond({
-        ':status': 200,
-        ...(decision.baggage === undefined ? {} : { baggage: decision.baggage }),
-      });
-      decision.take(stream);
-      return;
-    }
-    const { upstream } = decision;
-    if (upstream === undefined || typeof upstream.pipe !== 'function') {
+    const upstream = 'take' in decision ? undefined : decision.upstream;
+    if (!('take' in decision) && (upstream === undefined || typeof upstream.pipe !== 'function')) {
       log.error(
         { authority: authorityText },
         'HBONE onConnect answered 200 without an upstream socket; answering 503',
@@ -422,7 +407,7 @@ export class HboneServer {
     }
     if (stream.destroyed) {
       // The client gave up while we were dialling.
-      upstream.destroy();
+      upstream?.destroy();
       record(200, {
         authority: authorityText,
         error: new Error('the client reset the stream before the answer'),
@@ -433,7 +418,12 @@ export class HboneServer {
       ':status': 200,
       ...(decision.baggage === undefined ? {} : { baggage: decision.baggage }),
     });
-    splice(stream, upstream, (result) => record(200, { authority: authorityText, ...result }));
+    // The component serves the stream itself (the waypoint), or it is spliced to the upstream socket.
+    if ('take' in decision) {
+      decision.take(stream);
+      return;
+    }
+    splice(stream, decision.upstream, (result) => record(200, { authority: authorityText, ...result }));
   }
 
   /**

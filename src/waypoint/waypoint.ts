@@ -14,6 +14,8 @@ import {
   type ConnectDecision,
   HbonePool,
   HboneServer,
+  materialOf,
+  type TlsMaterial,
 } from '../hbone/index.ts';
 import { CertificateManager, type CertificateSource, type SpiffeId, TrustBundle } from '../identity/index.ts';
 import { type Logger, logger } from '../log/index.ts';
@@ -250,16 +252,10 @@ export class Waypoint {
     };
   }
 
-  private material() {
+  /** Its own certificate and the roots, for both ends of HBONE; undefined until it has one. */
+  private material(): TlsMaterial | undefined {
     const cert = this.certs.current(this.opts.identity);
-    const bundle = this.state.snapshot.trustBundlePem ?? this.opts.trustBundlePem;
-    if (!cert) return undefined;
-    return {
-      identity: cert.id,
-      certChainPem: cert.chain.join(''),
-      keyPem: cert.privateKeyPem,
-      trustBundlePem: bundle,
-    };
+    return cert && materialOf(cert, this.state.snapshot.trustBundlePem ?? this.opts.trustBundlePem);
   }
 
   /**
@@ -330,13 +326,10 @@ export class Waypoint {
 
   /** An HBONE tunnel to an endpoint under the waypoint's own identity. */
   private async connect(endpoint: Endpoint, _signal: AbortSignal) {
-    const cert = await this.certs.get(this.opts.identity);
-    const material = {
-      identity: cert.id,
-      certChainPem: cert.chain.join(''),
-      keyPem: cert.privateKeyPem,
-      trustBundlePem: this.state.snapshot.trustBundlePem ?? this.opts.trustBundlePem,
-    };
+    const material = materialOf(
+      await this.certs.get(this.opts.identity),
+      this.state.snapshot.trustBundlePem ?? this.opts.trustBundlePem,
+    );
     const tunnel = await this.pool.connect({
       source: () => material,
       destination: { address: endpoint.address, port: this.opts.peerHbonePort ?? PORTS.hbone },

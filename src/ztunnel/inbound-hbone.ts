@@ -8,6 +8,7 @@ import {
   type ConnectContext,
   type ConnectDecision,
   type HboneServer,
+  materialOf,
   resetStream,
   type StreamRecord,
   type TlsMaterial,
@@ -96,13 +97,7 @@ export function materialForDestination(ctx: ZtunnelContext, address: string): Tl
   const bundle = ctx.state.snapshot.trustBundlePem;
   if (!w?.enrolled || w.node !== ctx.node || !bundle) return undefined;
   const cert = ctx.certs.current(w.identity as SpiffeId);
-  if (!cert) return undefined;
-  return {
-    identity: cert.id,
-    certChainPem: cert.chain.join(''),
-    keyPem: cert.privateKeyPem,
-    trustBundlePem: bundle,
-  };
+  return cert && materialOf(cert, bundle);
 }
 
 /** One CONNECT stream: policy decides; an allowed one gets its upstream, tracked until it closes. */

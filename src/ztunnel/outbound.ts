@@ -8,9 +8,9 @@ import {
   forwardedFor,
   HBONE_ERRORS,
   type HboneTunnel,
+  materialOf,
   resetStream,
   splice,
-  type TlsMaterial,
 } from '../hbone/index.ts';
 import type { SpiffeId } from '../identity/index.ts';
 import type { ConnectionRecord } from '../telemetry/index.ts';
@@ -150,12 +150,7 @@ async function openTunnel(
   const trustBundlePem = ctx.state.snapshot.trustBundlePem;
   if (!trustBundlePem)
     throw new AmbitError(ZTUNNEL_ERRORS.NO_BUNDLE, 'no trust bundle yet from the control plane');
-  const material: TlsMaterial = {
-    identity: cert.id,
-    certChainPem: cert.chain.join(''),
-    keyPem: cert.privateKeyPem,
-    trustBundlePem,
-  };
+  const material = materialOf(cert, trustBundlePem);
   return ctx.pool.connect({
     source: () => material,
     destination: plan.actual,
