@@ -11,23 +11,19 @@ import type {
 } from '../config/index.ts';
 import { RevocationList } from '../identity/index.ts';
 import {
+  bundleOf,
   type Delta,
-  destinationRuleResource,
-  grpcRouteResource,
-  httpFaultResource,
-  httpRouteResource,
+  indexMesh,
+  type MeshIndex,
   mergeDelta,
-  parseResource,
+  PARSE,
   type ServiceResource,
-  serviceResource,
   TYPE,
   type TypeUrl,
-  trustBundleResource,
   type WorkloadResource,
-  workloadResource,
 } from '../xds/index.ts';
 
-export interface WaypointSnapshot {
+export interface WaypointSnapshot extends MeshIndex {
   readonly workloads: ReadonlyMap<string, WorkloadResource>;
   readonly services: ReadonlyMap<string, ServiceResource>;
   readonly httpRoutes: ReadonlyMap<string, HTTPRouteResource>;
@@ -38,13 +34,6 @@ export interface WaypointSnapshot {
   readonly httpFaults: ReadonlyMap<string, HTTPFaultResource>;
   readonly trustBundlePem: string | undefined;
   readonly revoked: RevocationList;
-  readonly workloadByAddress: ReadonlyMap<string, WorkloadResource>;
-  readonly workloadByIdentity: ReadonlyMap<string, WorkloadResource>;
-  /** `vip:port` → the service and its port entry. */
-  readonly serviceByVipPort: ReadonlyMap<
-    string,
-    { service: ServiceResource; port: ServiceResource['ports'][number] }
-  >;
   readonly version: number;
 }
 
@@ -58,45 +47,21 @@ export const WAYPOINT_TYPES: readonly TypeUrl[] = [
   TYPE.httpFault,
 ];
 
-type Maps = {
+/** What the stream delivers; the rest of a snapshot is derived from it. */
+type Held = {
   -readonly [K in
     | 'workloads'
     | 'services'
     | 'httpRoutes'
     | 'grpcRoutes'
     | 'destinationRules'
-    | 'httpFaults']: WaypointSnapshot[K];
+    | 'httpFaults'
+    | 'trustBundlePem'
+    | 'revoked']: WaypointSnapshot[K];
 };
 
-function index(
-  maps: Maps,
-  trustBundlePem: string | undefined,
-  revoked: RevocationList,
-  version: number,
-): WaypointSnapshot {
-  const workloadByAddress = new Map<string, WorkloadResource>();
-  const workloadByIdentity = new Map<string, WorkloadResource>();
-  for (const w of maps.workloads.values()) {
-    for (const a of w.addresses) if (!workloadByAddress.has(a)) workloadByAddress.set(a, w);
-    if (!workloadByIdentity.has(w.identity)) workloadByIdentity.set(w.identity, w);
-  }
-  const serviceByVipPort = new Map<
-    string,
-    { service: ServiceResource; port: ServiceResource['ports'][number] }
-  >();
-  for (const s of maps.services.values()) {
-    for (const vip of s.vips)
-      for (const p of s.ports) serviceByVipPort.set(`${vip}:${p.port}`, { service: s, port: p });
-  }
-  return {
-    ...maps,
-    trustBundlePem,
-    revoked,
-    workloadByAddress,
-    workloadByIdentity,
-    serviceByVipPort,
-    version,
-  };
+function index(held: Held, version: number): WaypointSnapshot {
+  return { ...held, ...indexMesh(held.workloads, held.services), version };
 }
 
 export class WaypointState {
@@ -108,9 +73,9 @@ export class WaypointState {
       grpcRoutes: new Map(),
       destinationRules: new Map(),
       httpFaults: new Map(),
+      trustBundlePem: undefined,
+      revoked: RevocationList.EMPTY,
     },
-    undefined,
-    RevocationList.EMPTY,
     0,
   );
   private readonly listeners = new Set<(s: WaypointSnapshot) => void>();
@@ -127,59 +92,49 @@ export class WaypointState {
   /** The one mutator: throws (NACK) without changing anything when a resource is invalid. */
   apply(type: TypeUrl, delta: Delta): void {
     const s = this.current;
-    const maps: Maps = {
-      workloads: s.workloads,
-      services: s.services,
-      httpRoutes: s.httpRoutes,
-      grpcRoutes: s.grpcRoutes,
-      destinationRules: s.destinationRules,
-      httpFaults: s.httpFaults,
+    const { workloads, services, httpRoutes, grpcRoutes, destinationRules, httpFaults } = s;
+    const { trustBundlePem, revoked } = s;
+    const held: Held = {
+      workloads,
+      services,
+      httpRoutes,
+      grpcRoutes,
+      destinationRules,
+      httpFaults,
+      trustBundlePem,
+      revoked,
     };
-    let { trustBundlePem, revoked } = s;
     switch (type) {
       case TYPE.workload:
-        maps.workloads = mergeDelta(s.workloads, delta, (n, v) =>
-          parseResource(workloadResource, 'workload', n, v),
-        );
+        held.workloads = mergeDelta(s.workloads, delta, PARSE[TYPE.workload]);
         break;
       case TYPE.service:
-        maps.services = mergeDelta(s.services, delta, (n, v) =>
-          parseResource(serviceResource, 'service', n, v),
-        );
+        held.services = mergeDelta(s.services, delta, PARSE[TYPE.service]);
         break;
       case TYPE.httpRoute:
-        maps.httpRoutes = mergeDelta(s.httpRoutes, delta, (n, v) =>
-          parseResource(httpRouteResource, 'HTTPRoute', n, v),
-        );
+        held.httpRoutes = mergeDelta(s.httpRoutes, delta, PARSE[TYPE.httpRoute]);
         break;
       case TYPE.grpcRoute:
-        maps.grpcRoutes = mergeDelta(s.grpcRoutes, delta, (n, v) =>
-          parseResource(grpcRouteResource, 'GRPCRoute', n, v),
-        );
+        held.grpcRoutes = mergeDelta(s.grpcRoutes, delta, PARSE[TYPE.grpcRoute]);
         break;
       case TYPE.destinationRule:
-        maps.destinationRules = mergeDelta(s.destinationRules, delta, (n, v) =>
-          parseResource(destinationRuleResource, 'DestinationRule', n, v),
-        );
+        held.destinationRules = mergeDelta(s.destinationRules, delta, PARSE[TYPE.destinationRule]);
         break;
       case TYPE.httpFault:
-        maps.httpFaults = mergeDelta(s.httpFaults, delta, (n, v) =>
-          parseResource(httpFaultResource, 'HTTPFault', n, v),
-        );
+        held.httpFaults = mergeDelta(s.httpFaults, delta, PARSE[TYPE.httpFault]);
         break;
       case TYPE.trustBundle: {
-        const bundle = delta.upserts.find((u) => u.name === 'bundle');
+        const bundle = bundleOf(delta);
         if (bundle) {
-          const parsed = parseResource(trustBundleResource, 'trust bundle', 'bundle', bundle.value);
-          trustBundlePem = parsed.pem;
-          revoked = new RevocationList(parsed.revoked);
+          held.trustBundlePem = bundle.pem;
+          held.revoked = bundle.revoked;
         }
         break;
       }
       default:
         throw new Error(`unknown resource type ${type}`);
     }
-    this.current = index(maps, trustBundlePem, revoked, s.version + 1);
+    this.current = index(held, s.version + 1);
     for (const fn of this.listeners) {
       try {
         fn(this.current);

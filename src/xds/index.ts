@@ -19,6 +19,13 @@ export {
 export { type Delta, XdsClient, type XdsClientOptions } from './client.ts';
 export { XDS_ERRORS } from './errors.ts';
 export {
+  bundleOf,
+  indexMesh,
+  type MeshIndex,
+  PARSE,
+  type ServicePortEntry,
+} from './mesh-index.ts';
+export {
   CONFIG_STREAM_SERVICE,
   ConfigStreamClient,
   configStreamDefinition,

@@ -5,98 +5,52 @@
 import { RevocationList } from '../identity/index.ts';
 import {
   type AuthorizationResource,
-  authorizationResource,
+  bundleOf,
   type Delta,
+  indexMesh,
+  type MeshIndex,
   mergeDelta,
-  parseResource,
+  PARSE,
   type ServiceResource,
-  serviceResource,
   TYPE,
   type TypeUrl,
-  trustBundleResource,
   type WorkloadResource,
-  workloadResource,
 } from '../xds/index.ts';
 
-export interface StateSnapshot {
+export interface StateSnapshot extends MeshIndex {
   readonly workloads: ReadonlyMap<string, WorkloadResource>;
   readonly services: ReadonlyMap<string, ServiceResource>;
   readonly authorizations: ReadonlyMap<string, AuthorizationResource>;
   readonly trustBundlePem: string | undefined;
   /** Certificates that chain to the bundle but are refused (their node was revoked); comes with it. */
   readonly revoked: RevocationList;
-  /** Address → workload (the first listed wins; the registry reports duplicates). */
-  readonly workloadByAddress: ReadonlyMap<string, WorkloadResource>;
-  /** SPIFFE ID → a workload running as it (the labels of connections from that identity). */
-  readonly workloadByIdentity: ReadonlyMap<string, WorkloadResource>;
-  /** `vip:port` → service and the port entry. */
-  readonly serviceByVipPort: ReadonlyMap<
-    string,
-    { service: ServiceResource; port: ServiceResource['ports'][number] }
-  >;
-  /** VIPs, to tell "a service port that does not exist" from "not a service". */
-  readonly vips: ReadonlySet<string>;
-  /**
-   * VIPs that are also a workload's address, by VIP → service key. The workload wins: these VIPs are
-   * left out of `vips` and `serviceByVipPort`, so a Service can never capture traffic to a workload.
-   */
-  readonly shadowedVips: ReadonlyMap<string, string>;
   readonly version: number;
 }
 
+/** What the stream delivers; the rest of a snapshot is derived from it. */
+type Held = {
+  -readonly [K in
+    | 'workloads'
+    | 'services'
+    | 'authorizations'
+    | 'trustBundlePem'
+    | 'revoked']: StateSnapshot[K];
+};
+
+function index(held: Held, version: number): StateSnapshot {
+  return { ...held, ...indexMesh(held.workloads, held.services), version };
+}
+
 export const EMPTY_STATE: StateSnapshot = index(
-  new Map(),
-  new Map(),
-  new Map(),
-  undefined,
-  RevocationList.EMPTY,
+  {
+    workloads: new Map(),
+    services: new Map(),
+    authorizations: new Map(),
+    trustBundlePem: undefined,
+    revoked: RevocationList.EMPTY,
+  },
   0,
 );
-
-function index(
-  workloads: Map<string, WorkloadResource>,
-  services: Map<string, ServiceResource>,
-  authorizations: Map<string, AuthorizationResource>,
-  trustBundlePem: string | undefined,
-  revoked: RevocationList,
-  version: number,
-): StateSnapshot {
-  const workloadByAddress = new Map<string, WorkloadResource>();
-  const workloadByIdentity = new Map<string, WorkloadResource>();
-  for (const w of workloads.values()) {
-    for (const a of w.addresses) if (!workloadByAddress.has(a)) workloadByAddress.set(a, w);
-    if (!workloadByIdentity.has(w.identity)) workloadByIdentity.set(w.identity, w);
-  }
-  const serviceByVipPort = new Map<
-    string,
-    { service: ServiceResource; port: ServiceResource['ports'][number] }
-  >();
-  const vips = new Set<string>();
-  const shadowedVips = new Map<string, string>();
-  for (const s of services.values()) {
-    for (const vip of s.vips) {
-      if (workloadByAddress.has(vip)) {
-        shadowedVips.set(vip, s.key);
-        continue;
-      }
-      vips.add(vip);
-      for (const p of s.ports) serviceByVipPort.set(`${vip}:${p.port}`, { service: s, port: p });
-    }
-  }
-  return {
-    workloads,
-    services,
-    authorizations,
-    trustBundlePem,
-    revoked,
-    workloadByAddress,
-    workloadByIdentity,
-    serviceByVipPort,
-    vips,
-    shadowedVips,
-    version,
-  };
-}
 
 export class ZtunnelState {
   private current: StateSnapshot = EMPTY_STATE;
@@ -122,40 +76,30 @@ export class ZtunnelState {
   /** The one mutator. Validates every upsert first; throws (NACK) without changing anything. */
   apply(type: TypeUrl, delta: Delta): void {
     const s = this.current;
-    let workloads = s.workloads as Map<string, WorkloadResource>;
-    let services = s.services as Map<string, ServiceResource>;
-    let authorizations = s.authorizations as Map<string, AuthorizationResource>;
-    let trustBundlePem = s.trustBundlePem;
-    let revoked = s.revoked;
+    const { workloads, services, authorizations, trustBundlePem, revoked } = s;
+    const held: Held = { workloads, services, authorizations, trustBundlePem, revoked };
     switch (type) {
       case TYPE.workload:
-        workloads = mergeDelta(workloads, delta, (name, v) =>
-          parseResource(workloadResource, 'workload', name, v),
-        );
+        held.workloads = mergeDelta(s.workloads, delta, PARSE[TYPE.workload]);
         break;
       case TYPE.service:
-        services = mergeDelta(services, delta, (name, v) =>
-          parseResource(serviceResource, 'service', name, v),
-        );
+        held.services = mergeDelta(s.services, delta, PARSE[TYPE.service]);
         break;
       case TYPE.authorization:
-        authorizations = mergeDelta(authorizations, delta, (name, v) =>
-          parseResource(authorizationResource, 'authorization', name, v),
-        );
+        held.authorizations = mergeDelta(s.authorizations, delta, PARSE[TYPE.authorization]);
         break;
       case TYPE.trustBundle: {
-        const bundle = delta.upserts.find((u) => u.name === 'bundle');
+        const bundle = bundleOf(delta);
         if (bundle) {
-          const parsed = parseResource(trustBundleResource, 'trust bundle', 'bundle', bundle.value);
-          trustBundlePem = parsed.pem;
-          revoked = new RevocationList(parsed.revoked);
+          held.trustBundlePem = bundle.pem;
+          held.revoked = bundle.revoked;
         }
         break;
       }
       default:
         throw new Error(`unknown resource type ${type}`);
     }
-    this.current = index(workloads, services, authorizations, trustBundlePem, revoked, s.version + 1);
+    this.current = index(held, s.version + 1);
     this.received.add(type);
     // The change is made; a listener's failure must neither undo it nor turn it into a NACK.
     for (const fn of this.listeners) {
