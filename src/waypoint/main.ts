@@ -7,20 +7,12 @@ import { join } from 'node:path';
 import { describeError } from '../errors/index.ts';
 import { type SpiffeId, workloadId } from '../identity/index.ts';
 import { logger } from '../log/index.ts';
-import { obtainNodeCredential, readNodeCredential } from '../proxy/index.ts';
+import { type NodeCredentialOptions, obtainNodeCredential, readNodeCredential } from '../proxy/index.ts';
 import { CaClient, CONTROL_CHANNEL_OPTIONS, controlPlaneCredentials } from '../xds/index.ts';
 import { Waypoint, type WaypointPorts } from './waypoint.ts';
 
-export interface WaypointProcessOptions {
-  /** The node this replica runs on (whose credential is in `dataDir`). */
-  node: string;
-  dataDir: string;
-  /** The control plane's gRPC address, host:port. */
-  control: string;
-  trustDomain: string;
-  trustBundlePem: string;
-  /** For a node that has not joined yet. */
-  token?: string;
+/** The credential options of the node this replica runs on (its credential is in `dataDir`), and the replica's. */
+export interface WaypointProcessOptions extends Omit<NodeCredentialOptions, 'log'> {
   /** This replica's name (its pod). */
   name: string;
   namespace: string;

@@ -13,7 +13,7 @@ import type { CaptureDriver } from '../capture/index.ts';
 import { AmbitError, describeError } from '../errors/index.ts';
 import { createCsr, generateKeyPair, nodeId } from '../identity/index.ts';
 import { logger } from '../log/index.ts';
-import { obtainNodeCredential, saveNodeCredential } from '../proxy/index.ts';
+import { type NodeCredentialOptions, obtainNodeCredential, saveNodeCredential } from '../proxy/index.ts';
 import {
   CaClient,
   CONTROL_CHANNEL_OPTIONS,
@@ -28,17 +28,8 @@ import { isNodeLocal } from './plan.ts';
 import { WaypointRunner } from './waypoint-runner.ts';
 import { Ztunnel } from './ztunnel.ts';
 
-export interface NodeAgentOptions {
-  node: string;
-  /** Where the node credential and the admin socket live. */
-  dataDir: string;
-  /** The control plane's gRPC address, host:port. */
-  control: string;
-  trustDomain: string;
-  /** Roots that vouch for the control plane (the first contact needs them). */
-  trustBundlePem: string;
-  /** Needed only on the first start, before the node has a credential. */
-  token?: string;
+/** The node's credential options (its data directory also holds the admin socket), and the ztunnel's. */
+export interface NodeAgentOptions extends Omit<NodeCredentialOptions, 'log'> {
   /** Kernel capture; undefined runs the ztunnel without it (SOCKS5 only). */
   capture?: CaptureDriver;
   bindAddress?: string;
