@@ -1,6 +1,8 @@
 // What every benchmark module returns, and how `npm run bench` prints it: one table per module, each
 // row an absolute figure, and where a baseline was measured in the same run, the ratio beside it.
 
+import { availableParallelism } from 'node:os';
+
 export interface BenchResult {
   name: string;
   value: number;
@@ -11,6 +13,20 @@ export interface BenchResult {
 }
 
 export type Bench = () => Promise<BenchResult[]>;
+
+/** `n` to `digits` decimals, as a number. */
+export const round = (n: number, digits = 3): number => Number(n.toFixed(digits));
+
+/** The host's 1-minute load average at the start and end of a run, with how many CPUs it has. */
+export function loadAverageRows(load: { start: number; end: number }): BenchResult[] {
+  const cpus = availableParallelism();
+  return (['start', 'end'] as const).map((when) => ({
+    name: `host 1-min load average at ${when}`,
+    value: round(load[when], 2),
+    unit: '',
+    note: `${cpus} CPUs; load beyond what the benchmark makes itself skews the figures`,
+  }));
+}
 
 function fmt(n: number): string {
   if (!Number.isFinite(n)) return String(n);

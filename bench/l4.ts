@@ -9,7 +9,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -17,7 +17,7 @@ import { meshDown, meshUp } from '../src/cli/up.ts';
 import { WindowBudget } from '../src/hbone/index.ts';
 import { type Lab, nodeAddress, nodeGateway, waitUntil } from '../src/lab/index.ts';
 import { Admission } from '../src/ztunnel/index.ts';
-import type { BenchResult } from './harness.ts';
+import { type BenchResult, loadAverageRows, round } from './harness.ts';
 import { type HaproxyRoute, haproxyConfig } from './l4/haproxy.ts';
 import { cpuSeconds, rssKiB } from './l4/proc.ts';
 
@@ -625,8 +625,6 @@ async function measure(lab: Lab, endpoints: Record<Placement, Record<PathName, E
   };
 }
 
-const round = (n: number, digits = 3) => Number(n.toFixed(digits));
-
 /** The figures as table rows: ratios to direct (or to the HAProxy pair), the issue's bar in the note. */
 export function rows(f: Figures): BenchResult[] {
   const out: BenchResult[] = [];
@@ -725,18 +723,7 @@ export function rows(f: Figures): BenchResult[] {
       note: 'pino level ≥ 50, whole run',
     });
   }
-  const cpus = availableParallelism();
-  for (const [when, value] of [
-    ['start', f.load.start],
-    ['end', f.load.end],
-  ] as const) {
-    out.push({
-      name: `host 1-min load average at ${when}`,
-      value: round(value, 2),
-      unit: '',
-      note: `${cpus} CPUs; load beyond what the benchmark makes itself skews the figures`,
-    });
-  }
+  out.push(...loadAverageRows(f.load));
   const r = f.rss;
   const held = r.open === IDLE_CONNS && r.echoed === IDLE_CONNS;
   const why = held

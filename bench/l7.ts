@@ -10,13 +10,13 @@
 
 import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Mesh, meshDown, meshUp } from '../src/cli/up.ts';
 import { waitProgrammed, waypointGateway } from '../src/cli/waypoint.ts';
 import { type Lab, nodeAddress, nodeGateway, waitUntil } from '../src/lab/index.ts';
-import type { BenchResult } from './harness.ts';
+import { type BenchResult, loadAverageRows, round } from './harness.ts';
 import { cpuSeconds, rssKiB } from './l4/proc.ts';
 import { pairConfig, staticServerConfig, throwawayCa } from './l7/haproxy.ts';
 
@@ -453,7 +453,6 @@ async function measure(lab: Lab, s: Setup): Promise<Figures> {
   };
 }
 
-const round = (n: number, digits = 3) => Number(n.toFixed(digits));
 const sum = <T>(xs: T[], f: (x: T) => number) => xs.reduce((n, x) => n + f(x), 0);
 const cpuSum = (runs: Array<{ cpu: ByProc }>, role?: string) =>
   sum(runs, (r) => sum(Object.entries(r.cpu), ([k, v]) => (role === undefined || k === role ? v : 0)));
@@ -619,18 +618,7 @@ export function rows(f: Figures): BenchResult[] {
     unit: '',
     note: `1 = never restarted; ${f.waypointErrors} lines at pino level ≥ 50; on ${f.waypointNode}; log ${f.waypointLog}`,
   });
-  const cpus = availableParallelism();
-  for (const [when, value] of [
-    ['start', f.load.start],
-    ['end', f.load.end],
-  ] as const) {
-    out.push({
-      name: `host 1-min load average at ${when}`,
-      value: round(value, 2),
-      unit: '',
-      note: `${cpus} CPUs; load beyond what the benchmark makes itself skews the figures`,
-    });
-  }
+  out.push(...loadAverageRows(f.load));
   return out;
 }
 
