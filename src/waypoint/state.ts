@@ -18,6 +18,7 @@ import {
   mergeDelta,
   PARSE,
   type ServiceResource,
+  StreamedState,
   TYPE,
   type TypeUrl,
   type WorkloadResource,
@@ -64,89 +65,75 @@ function index(held: Held, version: number): WaypointSnapshot {
   return { ...held, ...indexMesh(held.workloads, held.services), version };
 }
 
-export class WaypointState {
-  private current: WaypointSnapshot = index(
-    {
-      workloads: new Map(),
-      services: new Map(),
-      httpRoutes: new Map(),
-      grpcRoutes: new Map(),
-      destinationRules: new Map(),
-      httpFaults: new Map(),
-      trustBundlePem: undefined,
-      revoked: RevocationList.EMPTY,
-    },
-    0,
-  );
-  private readonly listeners = new Set<(s: WaypointSnapshot) => void>();
-  onListenerError: ((err: unknown) => void) | undefined;
-
-  get snapshot(): WaypointSnapshot {
-    return this.current;
-  }
-
-  onChange(fn: (s: WaypointSnapshot) => void): void {
-    this.listeners.add(fn);
-  }
-
-  /** The one mutator: throws (NACK) without changing anything when a resource is invalid. */
-  apply(type: TypeUrl, delta: Delta): void {
-    const s = this.current;
-    const { workloads, services, httpRoutes, grpcRoutes, destinationRules, httpFaults } = s;
-    const { trustBundlePem, revoked } = s;
-    const held: Held = {
-      workloads,
-      services,
-      httpRoutes,
-      grpcRoutes,
-      destinationRules,
-      httpFaults,
-      trustBundlePem,
-      revoked,
-    };
-    switch (type) {
-      case TYPE.workload:
-        held.workloads = mergeDelta(s.workloads, delta, PARSE[TYPE.workload]);
-        break;
-      case TYPE.service:
-        held.services = mergeDelta(s.services, delta, PARSE[TYPE.service]);
-        break;
-      case TYPE.httpRoute:
-        held.httpRoutes = mergeDelta(s.httpRoutes, delta, PARSE[TYPE.httpRoute]);
-        break;
-      case TYPE.grpcRoute:
-        held.grpcRoutes = mergeDelta(s.grpcRoutes, delta, PARSE[TYPE.grpcRoute]);
-        break;
-      case TYPE.destinationRule:
-        held.destinationRules = mergeDelta(s.destinationRules, delta, PARSE[TYPE.destinationRule]);
-        break;
-      case TYPE.httpFault:
-        held.httpFaults = mergeDelta(s.httpFaults, delta, PARSE[TYPE.httpFault]);
-        break;
-      case TYPE.trustBundle: {
-        const bundle = bundleOf(delta);
-        if (bundle) {
-          held.trustBundlePem = bundle.pem;
-          held.revoked = bundle.revoked;
-        }
-        break;
+/** How a delta of one of the waypoint's types makes the next snapshot. */
+function next(s: WaypointSnapshot, type: TypeUrl, delta: Delta): WaypointSnapshot {
+  const { workloads, services, httpRoutes, grpcRoutes, destinationRules, httpFaults } = s;
+  const { trustBundlePem, revoked } = s;
+  const held: Held = {
+    workloads,
+    services,
+    httpRoutes,
+    grpcRoutes,
+    destinationRules,
+    httpFaults,
+    trustBundlePem,
+    revoked,
+  };
+  switch (type) {
+    case TYPE.workload:
+      held.workloads = mergeDelta(s.workloads, delta, PARSE[TYPE.workload]);
+      break;
+    case TYPE.service:
+      held.services = mergeDelta(s.services, delta, PARSE[TYPE.service]);
+      break;
+    case TYPE.httpRoute:
+      held.httpRoutes = mergeDelta(s.httpRoutes, delta, PARSE[TYPE.httpRoute]);
+      break;
+    case TYPE.grpcRoute:
+      held.grpcRoutes = mergeDelta(s.grpcRoutes, delta, PARSE[TYPE.grpcRoute]);
+      break;
+    case TYPE.destinationRule:
+      held.destinationRules = mergeDelta(s.destinationRules, delta, PARSE[TYPE.destinationRule]);
+      break;
+    case TYPE.httpFault:
+      held.httpFaults = mergeDelta(s.httpFaults, delta, PARSE[TYPE.httpFault]);
+      break;
+    case TYPE.trustBundle: {
+      const bundle = bundleOf(delta);
+      if (bundle) {
+        held.trustBundlePem = bundle.pem;
+        held.revoked = bundle.revoked;
       }
-      default:
-        throw new Error(`unknown resource type ${type}`);
+      break;
     }
-    this.current = index(held, s.version + 1);
-    for (const fn of this.listeners) {
-      try {
-        fn(this.current);
-      } catch (err) {
-        this.onListenerError?.(err);
-      }
-    }
+    default:
+      throw new Error(`unknown resource type ${type}`);
+  }
+  return index(held, s.version + 1);
+}
+
+const EMPTY: WaypointSnapshot = index(
+  {
+    workloads: new Map(),
+    services: new Map(),
+    httpRoutes: new Map(),
+    grpcRoutes: new Map(),
+    destinationRules: new Map(),
+    httpFaults: new Map(),
+    trustBundlePem: undefined,
+    revoked: RevocationList.EMPTY,
+  },
+  0,
+);
+
+export class WaypointState extends StreamedState<WaypointSnapshot> {
+  constructor() {
+    super(EMPTY, next);
   }
 
   /** What the waypoint holds, as JSON (its admin's config dump). */
   dump(): Record<string, unknown> {
-    const s = this.current;
+    const s = this.snapshot;
     return {
       version: s.version,
       workloads: [...s.workloads.values()],

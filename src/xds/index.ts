@@ -24,6 +24,7 @@ export {
   type MeshIndex,
   PARSE,
   type ServicePortEntry,
+  StreamedState,
 } from './mesh-index.ts';
 export {
   CONFIG_STREAM_SERVICE,

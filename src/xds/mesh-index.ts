@@ -16,7 +16,8 @@ import {
   type WorkloadResource,
   workloadResource,
 } from './resources.ts';
-import { TYPE } from './snapshot.ts';
+import type { Delta } from './client.ts';
+import { TYPE, type TypeUrl } from './snapshot.ts';
 
 /** One streamed resource validated (throws naming it: the delta is NACKed), by type. */
 export const PARSE = {
@@ -85,4 +86,52 @@ export function indexMesh(
     }
   }
   return { workloadByAddress, workloadByIdentity, serviceByVipPort, vips, shadowedVips };
+}
+
+/**
+ * A proxy's view of the mesh, fed by the config stream. One writer — `apply` — computes the next
+ * snapshot from a whole delta before anything changes (a bad resource throws: the delta is NACKed and the
+ * last good state stays); readers take the current immutable snapshot; listeners hear of each change.
+ * Each proxy says how a delta of each of its types makes the next snapshot (`next`).
+ */
+export class StreamedState<S> {
+  private current: S;
+  private readonly next: (current: S, type: TypeUrl, delta: Delta) => S;
+  private readonly received = new Set<TypeUrl>();
+  private readonly listeners = new Set<(s: S) => void>();
+  /** Where a failing listener is reported (the proxy logs it). */
+  onListenerError: ((err: unknown) => void) | undefined;
+
+  constructor(initial: S, next: (current: S, type: TypeUrl, delta: Delta) => S) {
+    this.current = initial;
+    this.next = next;
+  }
+
+  get snapshot(): S {
+    return this.current;
+  }
+
+  onChange(fn: (s: S) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  /** True once a delta of `type` has been applied: until then an empty map means "not known yet". */
+  hasReceived(type: TypeUrl): boolean {
+    return this.received.has(type);
+  }
+
+  /** The one mutator: throws (NACK) without changing anything when a resource is invalid. */
+  apply(type: TypeUrl, delta: Delta): void {
+    this.current = this.next(this.current, type, delta);
+    this.received.add(type);
+    // The change is made; a listener's failure must neither undo it nor turn it into a NACK.
+    for (const fn of this.listeners) {
+      try {
+        fn(this.current);
+      } catch (err) {
+        this.onListenerError?.(err);
+      }
+    }
+  }
 }

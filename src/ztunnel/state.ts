@@ -12,6 +12,7 @@ import {
   mergeDelta,
   PARSE,
   type ServiceResource,
+  StreamedState,
   TYPE,
   type TypeUrl,
   type WorkloadResource,
@@ -52,68 +53,42 @@ export const EMPTY_STATE: StateSnapshot = index(
   0,
 );
 
-export class ZtunnelState {
-  private current: StateSnapshot = EMPTY_STATE;
-  private readonly received = new Set<TypeUrl>();
-  /** Where a failing listener is reported (the ztunnel logs it). */
-  onListenerError: ((err: unknown) => void) | undefined;
-  private readonly listeners = new Set<(s: StateSnapshot) => void>();
-
-  get snapshot(): StateSnapshot {
-    return this.current;
-  }
-
-  onChange(fn: (s: StateSnapshot) => void): () => void {
-    this.listeners.add(fn);
-    return () => this.listeners.delete(fn);
-  }
-
-  /** True once a delta of `type` has been applied: until then an empty map means "not known yet". */
-  hasReceived(type: TypeUrl): boolean {
-    return this.received.has(type);
-  }
-
-  /** The one mutator. Validates every upsert first; throws (NACK) without changing anything. */
-  apply(type: TypeUrl, delta: Delta): void {
-    const s = this.current;
-    const { workloads, services, authorizations, trustBundlePem, revoked } = s;
-    const held: Held = { workloads, services, authorizations, trustBundlePem, revoked };
-    switch (type) {
-      case TYPE.workload:
-        held.workloads = mergeDelta(s.workloads, delta, PARSE[TYPE.workload]);
-        break;
-      case TYPE.service:
-        held.services = mergeDelta(s.services, delta, PARSE[TYPE.service]);
-        break;
-      case TYPE.authorization:
-        held.authorizations = mergeDelta(s.authorizations, delta, PARSE[TYPE.authorization]);
-        break;
-      case TYPE.trustBundle: {
-        const bundle = bundleOf(delta);
-        if (bundle) {
-          held.trustBundlePem = bundle.pem;
-          held.revoked = bundle.revoked;
-        }
-        break;
+/** How a delta of one of the ztunnel's types makes the next snapshot. */
+function next(s: StateSnapshot, type: TypeUrl, delta: Delta): StateSnapshot {
+  const { workloads, services, authorizations, trustBundlePem, revoked } = s;
+  const held: Held = { workloads, services, authorizations, trustBundlePem, revoked };
+  switch (type) {
+    case TYPE.workload:
+      held.workloads = mergeDelta(s.workloads, delta, PARSE[TYPE.workload]);
+      break;
+    case TYPE.service:
+      held.services = mergeDelta(s.services, delta, PARSE[TYPE.service]);
+      break;
+    case TYPE.authorization:
+      held.authorizations = mergeDelta(s.authorizations, delta, PARSE[TYPE.authorization]);
+      break;
+    case TYPE.trustBundle: {
+      const bundle = bundleOf(delta);
+      if (bundle) {
+        held.trustBundlePem = bundle.pem;
+        held.revoked = bundle.revoked;
       }
-      default:
-        throw new Error(`unknown resource type ${type}`);
+      break;
     }
-    this.current = index(held, s.version + 1);
-    this.received.add(type);
-    // The change is made; a listener's failure must neither undo it nor turn it into a NACK.
-    for (const fn of this.listeners) {
-      try {
-        fn(this.current);
-      } catch (err) {
-        this.onListenerError?.(err);
-      }
-    }
+    default:
+      throw new Error(`unknown resource type ${type}`);
+  }
+  return index(held, s.version + 1);
+}
+
+export class ZtunnelState extends StreamedState<StateSnapshot> {
+  constructor() {
+    super(EMPTY_STATE, next);
   }
 
   /** The whole state as plain JSON, for /config_dump. */
   dump(): Record<string, unknown> {
-    const s = this.current;
+    const s = this.snapshot;
     return {
       version: s.version,
       workloads: [...s.workloads.values()],
