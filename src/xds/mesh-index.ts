@@ -2,6 +2,7 @@
 // parsed: one definition for the ztunnel and the waypoint, so the two read the mesh the same way.
 
 import { RevocationList } from '../identity/index.ts';
+import type { Delta } from './client.ts';
 import {
   type AuthorizationResource,
   authorizationResource,
@@ -16,7 +17,6 @@ import {
   type WorkloadResource,
   workloadResource,
 } from './resources.ts';
-import type { Delta } from './client.ts';
 import { TYPE, type TypeUrl } from './snapshot.ts';
 
 /** One streamed resource validated (throws naming it: the delta is NACKed), by type. */
