@@ -31,6 +31,14 @@ export {
   waypointReplicas,
   waypointServiceAccount,
 } from './kinds/gateway.ts';
+export {
+  type ExtAuthzHttpProvider,
+  type ExtensionProvider,
+  MESH_CONFIG_NAME,
+  type MeshConfigResource,
+  type OpenTelemetryProvider,
+  type RateLimitBackend,
+} from './kinds/mesh-config.ts';
 export type { RateLimitPolicyResource } from './kinds/ratelimit.ts';
 export {
   type GRPCRouteResource,

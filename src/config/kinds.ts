@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import { namespaceSchema, serviceSchema } from './kinds/core.ts';
 import { httpFaultSchema } from './kinds/fault.ts';
 import { gatewaySchema } from './kinds/gateway.ts';
+import { meshConfigSchema } from './kinds/mesh-config.ts';
 import { rateLimitPolicySchema } from './kinds/ratelimit.ts';
 import { grpcRouteSchema, httpRouteSchema } from './kinds/routes.ts';
 import { authorizationPolicySchema, peerAuthenticationSchema } from './kinds/security.ts';
@@ -115,6 +116,7 @@ export const KINDS: readonly KindInfo[] = [
   kind('Telemetry', 'telemetry.istio.io', 'v1', 'telemetries', ['telemetry'], true, telemetrySchema, [
     'v1alpha1',
   ]),
+  kind('MeshConfig', 'ambit.dev', 'v1alpha1', 'meshconfigs', ['meshconfig'], false, meshConfigSchema),
 ];
 
 const byKind = new Map(KINDS.map((k) => [k.kind, k]));

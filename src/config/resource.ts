@@ -1,9 +1,10 @@
 // The Resource union (one typed shape per kind) and the key that names a resource in the store:
-// `kind/namespace/name`, or `kind/name` for cluster-scoped kinds (Namespace).
+// `kind/namespace/name`, or `kind/name` for cluster-scoped kinds (Namespace, MeshConfig).
 
 import type { NamespaceResource, ServiceResource } from './kinds/core.ts';
 import type { HTTPFaultResource } from './kinds/fault.ts';
 import type { GatewayResource } from './kinds/gateway.ts';
+import type { MeshConfigResource } from './kinds/mesh-config.ts';
 import type { RateLimitPolicyResource } from './kinds/ratelimit.ts';
 import type { GRPCRouteResource, HTTPRouteResource } from './kinds/routes.ts';
 import type { AuthorizationPolicyResource, PeerAuthenticationResource } from './kinds/security.ts';
@@ -23,7 +24,8 @@ export type Resource =
   | DestinationRuleResource
   | RateLimitPolicyResource
   | HTTPFaultResource
-  | TelemetryResource;
+  | TelemetryResource
+  | MeshConfigResource;
 
 export type ResourceKind = Resource['kind'];
 

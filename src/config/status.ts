@@ -70,7 +70,7 @@ function pending(message: string, generation: number | undefined): Condition {
 }
 
 /** Kinds that need a waypoint to act on them and that the waypoint does not read yet. */
-const WAITING_FOR_WAYPOINTS: ReadonlySet<string> = new Set(['RateLimitPolicy', 'Telemetry']);
+const WAITING_FOR_WAYPOINTS: ReadonlySet<string> = new Set(['RateLimitPolicy', 'Telemetry', 'MeshConfig']);
 
 function unsupported(message: string, generation: number | undefined): Condition {
   return condition('True', 'UnsupportedValue', message, generation);
