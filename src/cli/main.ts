@@ -6,6 +6,7 @@ import { controlCommand } from './control.ts';
 import { demoCommand } from './demo.ts';
 import { labCommand } from './lab.ts';
 import { derivedViews, describeCommand, proxyStatusCommand } from './mesh.ts';
+import { prometheusCommand } from './prometheus.ts';
 import { sampleCommand } from './sample.ts';
 import { checkCommand, downCommand, upCommand } from './up.ts';
 import { waypointCommand } from './waypoint.ts';
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   program.addCommand(waypointCommand());
   program.addCommand(deleteCommand());
   program.addCommand(caCommand());
+  program.addCommand(prometheusCommand());
   applyToAll(program, (cmd) => cmd.exitOverride().showHelpAfterError());
   return program;
 }

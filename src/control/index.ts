@@ -21,6 +21,7 @@ export {
 } from './ca/index.ts';
 export { type ControlConfigFile, loadControlConfig } from './config-file.ts';
 export { CONTROL_ERRORS } from './errors.ts';
+export { PROMETHEUS_SD_FILES, type TargetGroup, type TargetKind } from './prometheus-sd.ts';
 export {
   deriveRegistry,
   type Endpoint,

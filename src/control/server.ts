@@ -38,6 +38,7 @@ import { CONTROL_ERRORS } from './errors.ts';
 import { ControlGrpcServer, certificateServiceImplementation, DEFAULT_GRPC_PORT } from './grpc/index.ts';
 import { MeshState } from './mesh.ts';
 import { LabPodSource } from './pods.ts';
+import { PrometheusTargetFiles } from './prometheus-sd.ts';
 import { GATEWAY_NAME_LABEL, issueNamespace, type RegistryOptions } from './registry/index.ts';
 import { EmbeddedStore, type Store, type StoredObject } from './store/index.ts';
 import { ConfigStreamServer } from './stream.ts';
@@ -288,6 +289,15 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
       await admin.listen({ path: adminSocket });
     }
     const adminAddress = adminAt ? await admin.listen(adminAt) : undefined;
+    if (lab) {
+      const sd = new PrometheusTargetFiles({
+        dir: join(opts.dataDir, 'prometheus'),
+        lab,
+        controlAddress: adminAddress,
+      });
+      await sd.start();
+      cleanup.push(() => sd.stop());
+    }
     log.info(
       { adminAddress, adminSocket, grpcAddress: grpc.address, revision: store.revision },
       'control plane ready',

@@ -1,0 +1,168 @@
+// `ambit prometheus config`: a Prometheus scrape configuration for the running mesh, with the job names
+// operators know from Istio (`istiod` for the control plane; `kubernetes-pods`, labelled as Istio's
+// sample labels pods, for the ztunnels and waypoints) and file-based discovery from the target files
+// the control plane keeps current in its data directory, so the config is printed once and stays right.
+
+import { readFile, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { Command } from 'commander';
+import { stringify } from 'yaml';
+import { PROMETHEUS_SD_FILES, type TargetKind } from '../control/index.ts';
+import { AmbitError } from '../errors/index.ts';
+import { ambitHome } from '../lab/index.ts';
+import { CLI_ERRORS } from './errors.ts';
+
+/** Istio's sample Prometheus scrapes every 15 s. */
+export const DEFAULT_SCRAPE_INTERVAL = '15s';
+/** Prometheus re-reads target files on change (inotify); this is the backstop if a change is missed. */
+export const SD_REFRESH_INTERVAL = '30s';
+
+export interface PrometheusConfigOptions {
+  /** The directory holding the control plane's target files. */
+  sdDir: string;
+  scrapeInterval: string;
+  /** A file holding a bearer token for the control plane's admin listener (its /metrics needs one). */
+  controlTokenFile?: string;
+}
+
+interface FileSd {
+  files: string[];
+  refresh_interval: string;
+}
+
+export interface ScrapeConfig {
+  job_name: string;
+  honor_labels?: boolean;
+  metrics_path: string;
+  authorization?: { type: 'Bearer'; credentials_file: string };
+  file_sd_configs: FileSd[];
+}
+
+export interface PrometheusConfig {
+  global: { scrape_interval: string; evaluation_interval: string };
+  scrape_configs: ScrapeConfig[];
+}
+
+/** The scrape configuration. Pure: paths are taken as given (the caller makes them absolute). */
+export function prometheusConfig(opts: PrometheusConfigOptions): PrometheusConfig {
+  const sd = (...kinds: TargetKind[]): FileSd[] => [
+    {
+      files: kinds.map((k) => join(opts.sdDir, PROMETHEUS_SD_FILES[k])),
+      refresh_interval: SD_REFRESH_INTERVAL,
+    },
+  ];
+  return {
+    global: { scrape_interval: opts.scrapeInterval, evaluation_interval: opts.scrapeInterval },
+    scrape_configs: [
+      {
+        job_name: 'istiod',
+        metrics_path: '/metrics',
+        ...(opts.controlTokenFile
+          ? { authorization: { type: 'Bearer', credentials_file: opts.controlTokenFile } }
+          : {}),
+        file_sd_configs: sd('control'),
+      },
+      // As Istio's sample: the proxies' own labels win over the target's where both name one.
+      {
+        job_name: 'kubernetes-pods',
+        honor_labels: true,
+        metrics_path: '/metrics',
+        file_sd_configs: sd('ztunnel', 'waypoint'),
+      },
+    ],
+  };
+}
+
+/** A Prometheus duration as the flag takes it: a whole number of ms, s, m or h, above zero. */
+export function parseScrapeInterval(value: string): string {
+  const m = /^([0-9]{1,6})(ms|s|m|h)$/.exec(value.trim());
+  if (!m || Number(m[1]) === 0) {
+    throw new AmbitError(
+      CLI_ERRORS.BAD_DURATION,
+      `--scrape-interval "${value}" is not a Prometheus duration such as 1s, 15s or 1m`,
+    );
+  }
+  return `${Number(m[1])}${m[2]}`;
+}
+
+export type PrometheusOutput = 'yaml' | 'json';
+
+export function parsePrometheusOutput(value: string): PrometheusOutput {
+  if (value !== 'yaml' && value !== 'json') {
+    throw new AmbitError(CLI_ERRORS.BAD_OUTPUT, `-o/--output "${value}" is not a format; use yaml or json`);
+  }
+  return value;
+}
+
+export function renderPrometheusConfig(config: PrometheusConfig, output: PrometheusOutput): string {
+  if (output === 'json') return JSON.stringify(config, null, 2);
+  return `# Prometheus scrape configuration for the Ambit mesh (ambit prometheus config).\n${stringify(config).trimEnd()}`;
+}
+
+/** What the operator should know before using the config: missing target files, no control plane target, no token. */
+async function warnings(opts: PrometheusConfigOptions): Promise<string[]> {
+  const out: string[] = [];
+  const control = await readFile(join(opts.sdDir, PROMETHEUS_SD_FILES.control), 'utf8').catch(
+    () => undefined,
+  );
+  if (control === undefined) {
+    out.push(
+      `no target files in ${opts.sdDir}: the control plane writes them while it runs with a lab (\`ambit up\`); Prometheus will find the targets once they appear`,
+    );
+  } else if (control.trim() === '[]') {
+    out.push(
+      'the control plane serves its metrics only on its admin socket: run it with --admin-listen (e.g. 127.0.0.1:15014, beside Prometheus) to scrape it',
+    );
+  }
+  if (!opts.controlTokenFile) {
+    out.push(
+      'the control plane answers /metrics only with a bearer token: pass --control-token-file (a token from `ambit control admin-token create --role view -n ambit-system`)',
+    );
+  } else if (!(await stat(opts.controlTokenFile).catch(() => undefined))) {
+    out.push(
+      `--control-token-file ${opts.controlTokenFile} does not exist yet; the istiod job fails until it does`,
+    );
+  }
+  return out;
+}
+
+export function prometheusCommand(): Command {
+  const prometheus = new Command('prometheus').description(
+    'Prometheus integration: scrape configuration for the mesh',
+  );
+  prometheus
+    .command('config')
+    .description(
+      "print a Prometheus scrape configuration for every ztunnel, waypoint and the control plane (file-based discovery from the control plane's target files)",
+    )
+    .option('--sd-dir <dir>', "the control plane's target files (default $AMBIT_HOME/control/prometheus)")
+    .option(
+      '--scrape-interval <duration>',
+      'how often to scrape (1s, 15s, 1m)',
+      parseScrapeInterval,
+      DEFAULT_SCRAPE_INTERVAL,
+    )
+    .option(
+      '--control-token-file <file>',
+      "a file with a bearer token for the control plane's admin listener",
+    )
+    .option('-o, --output <format>', 'yaml or json', parsePrometheusOutput, 'yaml' as PrometheusOutput)
+    .action(
+      async (flags: {
+        sdDir?: string;
+        scrapeInterval: string;
+        controlTokenFile?: string;
+        output: PrometheusOutput;
+      }) => {
+        // Prometheus resolves relative paths against its config file's directory: write absolute ones.
+        const opts: PrometheusConfigOptions = {
+          sdDir: resolve(flags.sdDir ?? join(ambitHome(), 'control', 'prometheus')),
+          scrapeInterval: flags.scrapeInterval,
+          ...(flags.controlTokenFile ? { controlTokenFile: resolve(flags.controlTokenFile) } : {}),
+        };
+        for (const w of await warnings(opts)) console.error(`⚠️ ${w}`);
+        console.log(renderPrometheusConfig(prometheusConfig(opts), flags.output));
+      },
+    );
+  return prometheus;
+}
