@@ -7,6 +7,7 @@ import { httpFaultSchema } from './kinds/fault.ts';
 import { gatewaySchema } from './kinds/gateway.ts';
 import { meshConfigSchema } from './kinds/mesh-config.ts';
 import { rateLimitPolicySchema } from './kinds/ratelimit.ts';
+import { requestAuthenticationSchema } from './kinds/request-authentication.ts';
 import { grpcRouteSchema, httpRouteSchema } from './kinds/routes.ts';
 import { authorizationPolicySchema, peerAuthenticationSchema } from './kinds/security.ts';
 import { telemetrySchema } from './kinds/telemetry.ts';
@@ -84,6 +85,16 @@ export const KINDS: readonly KindInfo[] = [
     ['ap', 'authorizationpolicy'],
     true,
     authorizationPolicySchema,
+    ['v1beta1'],
+  ),
+  kind(
+    'RequestAuthentication',
+    'security.istio.io',
+    'v1',
+    'requestauthentications',
+    ['ra', 'requestauthentication'],
+    true,
+    requestAuthenticationSchema,
     ['v1beta1'],
   ),
   kind('Gateway', 'gateway.networking.k8s.io', 'v1', 'gateways', ['gtw', 'gateway'], true, gatewaySchema, [

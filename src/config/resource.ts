@@ -6,6 +6,7 @@ import type { HTTPFaultResource } from './kinds/fault.ts';
 import type { GatewayResource } from './kinds/gateway.ts';
 import type { MeshConfigResource } from './kinds/mesh-config.ts';
 import type { RateLimitPolicyResource } from './kinds/ratelimit.ts';
+import type { RequestAuthenticationResource } from './kinds/request-authentication.ts';
 import type { GRPCRouteResource, HTTPRouteResource } from './kinds/routes.ts';
 import type { AuthorizationPolicyResource, PeerAuthenticationResource } from './kinds/security.ts';
 import type { TelemetryResource } from './kinds/telemetry.ts';
@@ -18,6 +19,7 @@ export type Resource =
   | WorkloadEntryResource
   | PeerAuthenticationResource
   | AuthorizationPolicyResource
+  | RequestAuthenticationResource
   | GatewayResource
   | HTTPRouteResource
   | GRPCRouteResource
