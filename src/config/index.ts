@@ -39,7 +39,13 @@ export {
   type OpenTelemetryProvider,
   type RateLimitBackend,
 } from './kinds/mesh-config.ts';
-export type { RateLimitPolicyResource } from './kinds/ratelimit.ts';
+export {
+  type RateLimitClientSelector,
+  type RateLimitPolicyResource,
+  type RateLimitRule,
+  type RateLimitUnit,
+  rateLimitRuleName,
+} from './kinds/ratelimit.ts';
 export {
   type JwtRule,
   jwksProblem,

@@ -229,60 +229,234 @@ const cases: Case[] = [
     paths: ['spec.subsets[1].name'],
   },
   {
-    name: 'RateLimitPolicy per principal and per header',
+    name: 'RateLimitPolicy local and global rules with every selector',
     doc: rlp({
-      targetRefs: [{ kind: 'Service', group: '', name: 'web' }],
-      limits: [
-        {
-          name: 'per-client',
-          key: { type: 'SourcePrincipal' },
-          bucket: { maxTokens: 100, tokensPerFill: 10, fillInterval: '1s' },
-        },
-        {
-          route: { name: 'r', rule: 'canary' },
-          key: { type: 'Header', header: 'x-user' },
-          bucket: { maxTokens: 5, fillInterval: '1m' },
-        },
+      targetRefs: [
+        { kind: 'Service', group: '', name: 'web' },
+        { kind: 'HTTPRoute', group: 'gateway.networking.k8s.io', name: 'r' },
+        { kind: 'Gateway', name: 'wp' },
       ],
+      local: {
+        rules: [
+          { limit: { requests: 100, unit: 'Second' } },
+          {
+            name: 'per-user',
+            clientSelectors: [
+              {
+                headers: [
+                  { name: 'x-user', type: 'Distinct' },
+                  { name: 'x-tier', value: 'free' },
+                  { name: 'x-canary', type: 'Present', invert: true },
+                  { name: 'x-client', type: 'RegularExpression', value: 'app-[0-9]+' },
+                ],
+                methods: [{ value: 'POST' }, { value: 'GET', invert: true }],
+                path: { type: 'PathPrefix', value: '/api' },
+              },
+            ],
+            limit: { requests: 5, unit: 'Minute' },
+          },
+        ],
+      },
+      global: {
+        rules: [
+          {
+            clientSelectors: [
+              { sourceCIDR: { type: 'Distinct', value: '198.18.0.0/15' } },
+              { sourcePrincipal: { value: 'cluster.local/ns/shop/sa/cart', invert: true } },
+              { sourceNamespace: { type: 'Distinct' } },
+            ],
+            limit: { requests: 1000, unit: 'Day' },
+          },
+          {
+            clientSelectors: [{ sourcePrincipal: { type: 'RegularExpression', value: '.*/sa/batch-.*' } }],
+            limit: { requests: 10, unit: 'Hour' },
+          },
+        ],
+      },
     }),
     paths: [],
   },
   {
-    name: 'RateLimitPolicy header key without header',
-    doc: rlp({
-      targetRefs: [{ kind: 'Service', name: 'web' }],
-      limits: [{ key: { type: 'Header' }, bucket: { maxTokens: 1, fillInterval: '1s' } }],
-    }),
-    paths: ['spec.limits[0].key.header'],
+    name: 'RateLimitPolicy without local or global rules',
+    doc: rlp({ targetRefs: [{ kind: 'Service', name: 'web' }] }),
+    paths: ['spec'],
+    messages: { spec: 'needs local or global rules' },
   },
   {
-    name: 'RateLimitPolicy zero interval',
+    name: 'RateLimitPolicy the older limits[] shape',
     doc: rlp({
       targetRefs: [{ kind: 'Service', name: 'web' }],
-      limits: [{ bucket: { maxTokens: 1, fillInterval: '0s' } }],
+      limits: [{ bucket: { maxTokens: 1, fillInterval: '1s' } }],
     }),
-    paths: ['spec.limits[0].bucket.fillInterval'],
+    paths: ['spec', 'spec.limits'],
+    messages: { 'spec.limits': 'allowed fields are targetRefs, local, global' },
   },
   {
-    name: 'RateLimitPolicy fill above max',
+    name: 'RateLimitPolicy bad limits',
     doc: rlp({
       targetRefs: [{ kind: 'Service', name: 'web' }],
-      limits: [{ bucket: { maxTokens: 1, tokensPerFill: 2, fillInterval: '1s' } }],
+      local: {
+        rules: [
+          { limit: { requests: 0, unit: 'Second' } },
+          { limit: { requests: 1.5, unit: 'Minute' } },
+          { limit: { requests: 1, unit: 'Week' } },
+          { limit: { requests: 4_294_967_296, unit: 'Hour' } },
+        ],
+      },
+      global: { rules: [] },
     }),
-    paths: ['spec.limits[0].bucket.tokensPerFill'],
+    paths: [
+      'spec.local.rules[0].limit.requests',
+      'spec.local.rules[1].limit.requests',
+      'spec.local.rules[2].limit.unit',
+      'spec.local.rules[3].limit.requests',
+      'spec.global.rules',
+    ],
+    messages: { 'spec.local.rules[2].limit.unit': '"Second", "Minute", "Hour", "Day"' },
+  },
+  {
+    name: 'RateLimitPolicy header selectors that contradict their type',
+    doc: rlp({
+      targetRefs: [{ kind: 'Service', name: 'web' }],
+      local: {
+        rules: [
+          {
+            clientSelectors: [
+              {
+                headers: [
+                  { name: 'x-a' },
+                  { name: 'x-b', type: 'Distinct', value: 'v' },
+                  { name: 'x-c', type: 'Distinct', invert: true },
+                  { name: 'x-d', type: 'Present', value: 'v' },
+                  { name: 'bad header', value: 'v' },
+                ],
+              },
+            ],
+            limit: { requests: 1, unit: 'Second' },
+          },
+        ],
+      },
+    }),
+    paths: [
+      'spec.local.rules[0].clientSelectors[0].headers[0].value',
+      'spec.local.rules[0].clientSelectors[0].headers[1].value',
+      'spec.local.rules[0].clientSelectors[0].headers[2].invert',
+      'spec.local.rules[0].clientSelectors[0].headers[3].value',
+      'spec.local.rules[0].clientSelectors[0].headers[4].name',
+    ],
+  },
+  {
+    name: 'RateLimitPolicy regular expressions RE2 would refuse or that backtrack',
+    doc: rlp({
+      targetRefs: [{ kind: 'Service', name: 'web' }],
+      global: {
+        rules: [
+          {
+            clientSelectors: [
+              {
+                headers: [
+                  { name: 'x-a', type: 'RegularExpression', value: 'foo(?=bar)' },
+                  { name: 'x-b', type: 'RegularExpression', value: '(?<!x)y' },
+                  { name: 'x-c', type: 'RegularExpression', value: '(a)\\1' },
+                  { name: 'x-d', type: 'RegularExpression', value: '(a+)+$' },
+                  { name: 'x-e', type: 'RegularExpression', value: '([a-z' },
+                  { name: 'x-f', type: 'RegularExpression', value: '(a+)?b{2}\\(c\\)+' },
+                ],
+                path: { type: 'RegularExpression', value: '/(?<v>\\w+)\\k<v>' },
+              },
+            ],
+            limit: { requests: 1, unit: 'Second' },
+          },
+        ],
+      },
+    }),
+    paths: [
+      'spec.global.rules[0].clientSelectors[0].headers[0].value',
+      'spec.global.rules[0].clientSelectors[0].headers[1].value',
+      'spec.global.rules[0].clientSelectors[0].headers[2].value',
+      'spec.global.rules[0].clientSelectors[0].headers[3].value',
+      'spec.global.rules[0].clientSelectors[0].headers[4].value',
+      'spec.global.rules[0].clientSelectors[0].path.value',
+    ],
+    messages: {
+      'spec.global.rules[0].clientSelectors[0].headers[0].value': 'lookahead or lookbehind',
+      'spec.global.rules[0].clientSelectors[0].headers[2].value': 'backreference',
+      'spec.global.rules[0].clientSelectors[0].headers[3].value': 'exponential',
+      'spec.global.rules[0].clientSelectors[0].headers[4].value': 'not a valid regular expression',
+    },
+  },
+  {
+    name: 'RateLimitPolicy source selectors out of shape',
+    doc: rlp({
+      targetRefs: [{ kind: 'Service', name: 'web' }],
+      local: {
+        rules: [
+          {
+            clientSelectors: [
+              {},
+              { sourceCIDR: { value: '198.18.0.0/33' } },
+              { sourcePrincipal: { value: 'spiffe://cluster.local/ns/a/sa/b' } },
+              { sourceNamespace: { value: 'Not_A_Namespace' } },
+              { path: { value: 'api' } },
+              { methods: [{ value: 'FETCH' }] },
+            ],
+            limit: { requests: 1, unit: 'Second' },
+          },
+        ],
+      },
+    }),
+    paths: [
+      'spec.local.rules[0].clientSelectors[0]',
+      'spec.local.rules[0].clientSelectors[1].sourceCIDR.value',
+      'spec.local.rules[0].clientSelectors[2].sourcePrincipal.value',
+      'spec.local.rules[0].clientSelectors[3].sourceNamespace.value',
+      'spec.local.rules[0].clientSelectors[4].path.value',
+      'spec.local.rules[0].clientSelectors[5].methods[0].value',
+    ],
+    messages: { 'spec.local.rules[0].clientSelectors[0]': 'needs at least one of headers' },
+  },
+  {
+    name: 'RateLimitPolicy rule names are unique, including the default ones',
+    doc: rlp({
+      targetRefs: [{ kind: 'Service', name: 'web' }],
+      local: {
+        rules: [
+          { limit: { requests: 1, unit: 'Second' } },
+          { name: 'a', limit: { requests: 1, unit: 'Second' } },
+        ],
+      },
+      global: {
+        rules: [
+          { name: 'local-0', limit: { requests: 1, unit: 'Second' } },
+          { name: 'a', limit: { requests: 1, unit: 'Second' } },
+        ],
+      },
+    }),
+    paths: ['spec.global.rules[0].name', 'spec.global.rules[1].name'],
+    messages: { 'spec.global.rules[1].name': 'local.rules[1]' },
   },
   {
     name: 'RateLimitPolicy no targets',
-    doc: rlp({ targetRefs: [], limits: [{ bucket: { maxTokens: 1, fillInterval: '1s' } }] }),
+    doc: rlp({ targetRefs: [], local: { rules: [{ limit: { requests: 1, unit: 'Second' } }] } }),
     paths: ['spec.targetRefs'],
   },
   {
-    name: 'RateLimitPolicy bad target kind',
+    name: 'RateLimitPolicy bad target kind and group',
     doc: rlp({
-      targetRefs: [{ kind: 'Pod', name: 'x' }],
-      limits: [{ bucket: { maxTokens: 1, fillInterval: '1s' } }],
+      targetRefs: [
+        { kind: 'Pod', name: 'x' },
+        { kind: 'GRPCRoute', name: 'g' },
+        { kind: 'Service', group: 'gateway.networking.k8s.io', name: 'web' },
+        { kind: 'HTTPRoute', group: '', name: 'r' },
+      ],
+      local: { rules: [{ limit: { requests: 1, unit: 'Second' } }] },
     }),
-    paths: ['spec.targetRefs[0].kind'],
+    paths: [
+      'spec.targetRefs[0].kind',
+      'spec.targetRefs[1].kind',
+      'spec.targetRefs[2].group',
+      'spec.targetRefs[3].group',
+    ],
   },
   {
     name: 'Telemetry tracing and access logs',
