@@ -1,0 +1,84 @@
+// Local rules' token buckets, as Envoy's local_ratelimit keeps them (its AtomicTokenBucket): a bucket
+// holds at most `requests` tokens and refills continuously at `requests` per unit, so
+// max_tokens = tokens_per_fill = requests and fill_interval = unit. A bucket is one number, the
+// moment it was (or would have been) empty; a full bucket is the same as none, so forgetting the
+// least recently used bucket beyond the cap changes nothing for a client that is not over its limit.
+
+import type { CompiledRule } from './compile.ts';
+import type { DescriptorEntry } from './selectors.ts';
+
+/** What one bucket says after a request took (or failed to take) a token. */
+export interface BucketState {
+  /** Whole tokens left. */
+  remaining: number;
+  /** Seconds until the bucket is full again. */
+  reset: number;
+  /** Seconds until it holds one token (0 when it holds one now). */
+  nextToken: number;
+}
+
+/** Floating-point slack: a bucket refilled to 0.9999999999 of a token holds one. */
+const EPSILON = 1e-9;
+
+export class TokenBuckets {
+  readonly #max: number;
+  /** Bucket key → the time (s, from #epoch) at which it held no token; Map order is recency. */
+  readonly #emptyAt = new Map<string, number>();
+  #epoch: number | undefined;
+  #last = 0;
+
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  get size(): number {
+    return this.#emptyAt.size;
+  }
+
+  /** The key of a rule's bucket: a changed limit is a new bucket, as a new Envoy filter config is. */
+  static key(rule: CompiledRule, entries: readonly DescriptorEntry[]): string {
+    const id = `${rule.policy}\n${rule.name}\n${rule.requests}/${rule.windowSeconds}`;
+    return entries.length === 0 ? id : `${id}\n${JSON.stringify(entries)}`;
+  }
+
+  /** Seconds since the first call; never goes back, so a clock step back cannot empty a bucket. */
+  #seconds(nowMs: number): number {
+    this.#epoch ??= nowMs;
+    this.#last = Math.max(this.#last, (nowMs - this.#epoch) / 1000);
+    return this.#last;
+  }
+
+  #tokens(rule: CompiledRule, key: string, now: number): number {
+    const emptyAt = this.#emptyAt.get(key) ?? now - rule.windowSeconds;
+    return Math.min(rule.requests, (now - emptyAt) * rule.fillRate);
+  }
+
+  #state(rule: CompiledRule, tokens: number): BucketState {
+    return {
+      remaining: Math.floor(tokens + EPSILON),
+      reset: Math.max(0, Math.ceil((rule.requests - tokens) / rule.fillRate - EPSILON)),
+      nextToken: tokens + EPSILON >= 1 ? 0 : Math.ceil((1 - tokens) / rule.fillRate - EPSILON),
+    };
+  }
+
+  /** Takes a token when there is one; `taken` false means the request is over the limit. */
+  take(rule: CompiledRule, key: string, nowMs: number): BucketState & { taken: boolean } {
+    const now = this.#seconds(nowMs);
+    const tokens = this.#tokens(rule, key, now);
+    const taken = tokens + EPSILON >= 1;
+    const left = taken ? Math.max(0, tokens - 1) : tokens;
+    this.#emptyAt.delete(key);
+    this.#emptyAt.set(key, now - left / rule.fillRate);
+    while (this.#emptyAt.size > this.#max) {
+      const oldest = this.#emptyAt.keys().next().value as string;
+      this.#emptyAt.delete(oldest);
+    }
+    return { taken, ...this.#state(rule, left) };
+  }
+
+  /** A bucket's state without taking from it (for the headers of rules not reached). */
+  peek(rule: CompiledRule, key: string, nowMs: number): BucketState {
+    const now = this.#seconds(nowMs);
+    return this.#state(rule, this.#tokens(rule, key, now));
+  }
+}
