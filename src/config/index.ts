@@ -36,6 +36,7 @@ export {
   type ExtensionProvider,
   MESH_CONFIG_NAME,
   type MeshConfigResource,
+  meshConfigSchema,
   type OpenTelemetryProvider,
   type RateLimitBackend,
 } from './kinds/mesh-config.ts';
@@ -58,13 +59,14 @@ export {
   type HTTPRouteResource,
   httpRouteSchema,
 } from './kinds/routes.ts';
-export type {
-  AuthorizationCondition,
-  AuthorizationOperation,
-  AuthorizationPolicyResource,
-  AuthorizationRule,
-  AuthorizationSource,
-  PeerAuthenticationResource,
+export {
+  type AuthorizationCondition,
+  type AuthorizationOperation,
+  type AuthorizationPolicyResource,
+  type AuthorizationRule,
+  type AuthorizationSource,
+  authorizationPolicySchema,
+  type PeerAuthenticationResource,
 } from './kinds/security.ts';
 export type { TelemetryResource } from './kinds/telemetry.ts';
 export { type DestinationRuleResource, destinationRuleSchema } from './kinds/traffic.ts';

@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { isDeepStrictEqual } from 'node:util';
-import { kindInfo, type Resource } from '../config/index.ts';
+import { isWaypointPolicy, kindInfo, type Resource } from '../config/index.ts';
 import { logger } from '../log/index.ts';
 import { changesBetween, type Snapshot, TYPE, type TypeUrl, typeSnapshot } from '../xds/index.ts';
 import {
@@ -111,6 +111,16 @@ export class MeshState extends EventEmitter {
       [TYPE.grpcRoute, typeSnapshot(streamedRoutes(resources, 'GRPCRoute'))],
       [TYPE.destinationRule, typeSnapshot(streamedRoutes(resources, 'DestinationRule'))],
       [TYPE.httpFault, typeSnapshot(streamedRoutes(resources, 'HTTPFault'))],
+      [
+        TYPE.waypointAuthorization,
+        typeSnapshot(
+          streamedAsApplied(
+            resources.filter((r) => r.kind === 'AuthorizationPolicy' && isWaypointPolicy(r)),
+            DRY_RUN,
+          ),
+        ),
+      ],
+      [TYPE.meshConfig, typeSnapshot(streamedAsApplied(resources.filter((r) => r.kind === 'MeshConfig')))],
     ]);
     for (const [type, items] of this.opts.extraTypes?.() ?? []) types.set(type, typeSnapshot(items));
     const previous = this.snapshot;
@@ -124,20 +134,39 @@ export class MeshState extends EventEmitter {
   }
 }
 
+/** The annotation a waypoint reads on an AuthorizationPolicy: dry-run policies are reported, never enforced. */
+const DRY_RUN = 'istio.io/dry-run';
+
 /**
- * Routes go to waypoints as applied, without the status and annotations the waypoint does not read
- * (it validates them again with the same schema); keyed `namespace/name`.
+ * Resources go to waypoints as applied (they validate them again with the same schema), without status
+ * and without annotations other than `keep`; keyed `namespace/name` (or `name` when cluster-scoped).
  */
+function streamedAsApplied(resources: readonly Resource[], ...keep: string[]): Array<[string, unknown]> {
+  return resources.map((r) => {
+    const { annotations, ...metadata } = r.metadata as {
+      namespace?: string;
+      annotations?: Record<string, string>;
+    };
+    const kept = Object.fromEntries(Object.entries(annotations ?? {}).filter(([k]) => keep.includes(k)));
+    const key = kindInfo(r.kind)?.namespaced
+      ? `${metadata.namespace ?? 'default'}/${r.metadata.name}`
+      : r.metadata.name;
+    return [
+      key,
+      {
+        ...r,
+        metadata: Object.keys(kept).length > 0 ? { ...metadata, annotations: kept } : metadata,
+        status: undefined,
+      },
+    ];
+  });
+}
+
 function streamedRoutes(
   resources: readonly Resource[],
   kind: 'HTTPRoute' | 'GRPCRoute' | 'DestinationRule' | 'HTTPFault',
 ): Array<[string, unknown]> {
-  return resources
-    .filter((r) => r.kind === kind)
-    .map((r) => {
-      const { annotations: _a, ...metadata } = r.metadata as { namespace?: string; annotations?: unknown };
-      return [`${metadata.namespace ?? 'default'}/${r.metadata.name}`, { ...r, metadata, status: undefined }];
-    });
+  return streamedAsApplied(resources.filter((r) => r.kind === kind));
 }
 
 async function readVips(path: string): Promise<VipTable> {

@@ -106,3 +106,9 @@ export function authorityMatchesDestination(authority: SocketAddr, destinationAd
 export function forwardedFor(client: SocketAddr): string {
   return `for="${formatAuthority(client)}"`;
 }
+
+/** The address in a `forwarded` header's `for=` (as `forwardedFor` writes it), or undefined. */
+export function forwardedAddress(header: string | readonly string[] | undefined): string | undefined {
+  const value = typeof header === 'string' ? header : header?.[0];
+  return /for="?\[?([0-9a-fA-F.:]+?)\]?(?::\d+)?"?(?:;|,|$)/.exec(value ?? '')?.[1];
+}

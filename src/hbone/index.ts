@@ -6,6 +6,7 @@ export {
   canonicalIp,
   checkSocketAddr,
   formatAuthority,
+  forwardedAddress,
   forwardedFor,
   parseAuthority,
   type SocketAddr,

@@ -1,5 +1,6 @@
 // Policy: authorization decided from a connection alone (the ztunnel's L4 view), the translation of
-// AuthorizationPolicy resources into that view, and PeerAuthentication mode per port.
+// AuthorizationPolicy resources into that view, PeerAuthentication mode per port, and the waypoint's
+// request-level authorization (Istio's whole rule language over one HTTP request).
 
 export { POLICY_ERRORS } from './errors.ts';
 export { evaluateL4, ipInCidr, policyMatches, stringMatches } from './l4-evaluate.ts';
@@ -18,4 +19,15 @@ export type {
   PolicyScope,
 } from './l4-types.ts';
 export { l4Authorization, mtlsMode } from './l4-types.ts';
+export {
+  type CompiledPolicy,
+  compileL7Policy,
+  evaluateL7,
+  hostMatches,
+  type L7Action,
+  type L7Decision,
+  matchingCustom,
+  pathMatches,
+} from './l7-evaluate.ts';
+export type { RequestAttributes, RequestAuth, RequestHeaders } from './l7-types.ts';
 export { mtlsModeForPort, type PeerAuthSettings, peerAuthSettings } from './peer-auth.ts';

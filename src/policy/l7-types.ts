@@ -43,4 +43,9 @@ export interface RequestAttributes {
   sni?: string;
   /** Set once RequestAuthentication accepted a token; absent: no (or no valid) token. */
   auth?: RequestAuth;
+  /**
+   * A connection a waypoint passes through as TCP: no HTTP attribute is known, and every test of one
+   * fails closed (never lets an ALLOW rule match; makes a DENY or CUSTOM rule match).
+   */
+  tcp?: boolean;
 }

@@ -19,6 +19,33 @@ export function splitTarget(target: string): Target {
   return q < 0 ? { path: rest, query: '' } : { path: rest.slice(0, q), query: rest.slice(q) };
 }
 
+const DOT_SEGMENT = /^(?:\.|%2e){1,2}$/i;
+
+/**
+ * A request target with its path normalized as Envoy's `normalize_path` does for Istio (RFC 3986 dot
+ * segments removed, `%2e` read as `.` in them, `\` as `/`), so that routes and authorization see the path
+ * the backend will; the query is kept as sent. Targets that are not a path (`*`, absolute form) are kept.
+ */
+export function normalizeTarget(target: string): string {
+  if (!target.startsWith('/')) return target;
+  const q = target.search(/[?#]/);
+  const raw = q < 0 ? target : target.slice(0, q);
+  const query = q < 0 ? '' : target.slice(q);
+  if (!/[.\\%]/.test(raw)) return target;
+  const out: string[] = [];
+  const segments = raw.replaceAll('\\', '/').split('/').slice(1);
+  segments.forEach((seg, i) => {
+    const last = i === segments.length - 1;
+    if (DOT_SEGMENT.test(seg)) {
+      if (seg.replace(/%2e/gi, '.') === '..') out.pop();
+      if (last) out.push('');
+      return;
+    }
+    out.push(seg);
+  });
+  return `/${out.join('/')}${query}`;
+}
+
 /** A PathPrefix value as it matches: trailing `/` ignored, so `/` becomes '' (every path). */
 export function normalizePrefix(prefix: string): string {
   let end = prefix.length;

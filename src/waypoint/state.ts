@@ -4,10 +4,12 @@
 // it and the last good state keeps serving.
 
 import type {
+  AuthorizationPolicyResource,
   DestinationRuleResource,
   GRPCRouteResource,
   HTTPFaultResource,
   HTTPRouteResource,
+  MeshConfigResource,
 } from '../config/index.ts';
 import { RevocationList } from '../identity/index.ts';
 import {
@@ -33,6 +35,10 @@ export interface WaypointSnapshot extends MeshIndex {
   readonly destinationRules: ReadonlyMap<string, DestinationRuleResource>;
   /** HTTPFaults by `namespace/name` (what routes' ExtensionRef filters inject). */
   readonly httpFaults: ReadonlyMap<string, HTTPFaultResource>;
+  /** AuthorizationPolicies with targetRefs by `namespace/name` (the gate binds those naming its targets). */
+  readonly authorizationPolicies: ReadonlyMap<string, AuthorizationPolicyResource>;
+  /** The mesh's MeshConfig (extension providers), when one is applied. */
+  readonly meshConfig: MeshConfigResource | undefined;
   readonly trustBundlePem: string | undefined;
   readonly revoked: RevocationList;
   readonly version: number;
@@ -46,6 +52,8 @@ export const WAYPOINT_TYPES: readonly TypeUrl[] = [
   TYPE.grpcRoute,
   TYPE.destinationRule,
   TYPE.httpFault,
+  TYPE.waypointAuthorization,
+  TYPE.meshConfig,
 ];
 
 /** What the stream delivers; the rest of a snapshot is derived from it. */
@@ -57,6 +65,8 @@ type Held = {
     | 'grpcRoutes'
     | 'destinationRules'
     | 'httpFaults'
+    | 'authorizationPolicies'
+    | 'meshConfig'
     | 'trustBundlePem'
     | 'revoked']: WaypointSnapshot[K];
 };
@@ -68,7 +78,7 @@ function index(held: Held, version: number): WaypointSnapshot {
 /** How a delta of one of the waypoint's types makes the next snapshot. */
 function next(s: WaypointSnapshot, type: TypeUrl, delta: Delta): WaypointSnapshot {
   const { workloads, services, httpRoutes, grpcRoutes, destinationRules, httpFaults } = s;
-  const { trustBundlePem, revoked } = s;
+  const { authorizationPolicies, meshConfig, trustBundlePem, revoked } = s;
   const held: Held = {
     workloads,
     services,
@@ -76,6 +86,8 @@ function next(s: WaypointSnapshot, type: TypeUrl, delta: Delta): WaypointSnapsho
     grpcRoutes,
     destinationRules,
     httpFaults,
+    authorizationPolicies,
+    meshConfig,
     trustBundlePem,
     revoked,
   };
@@ -97,6 +109,20 @@ function next(s: WaypointSnapshot, type: TypeUrl, delta: Delta): WaypointSnapsho
       break;
     case TYPE.httpFault:
       held.httpFaults = mergeDelta(s.httpFaults, delta, PARSE[TYPE.httpFault]);
+      break;
+    case TYPE.waypointAuthorization:
+      held.authorizationPolicies = mergeDelta(
+        s.authorizationPolicies,
+        delta,
+        PARSE[TYPE.waypointAuthorization],
+      );
+      break;
+    case TYPE.meshConfig:
+      held.meshConfig = mergeDelta(
+        new Map(s.meshConfig ? [['default', s.meshConfig]] : []),
+        delta,
+        PARSE[TYPE.meshConfig],
+      ).get('default');
       break;
     case TYPE.trustBundle: {
       const bundle = bundleOf(delta);
@@ -120,6 +146,8 @@ const EMPTY: WaypointSnapshot = index(
     grpcRoutes: new Map(),
     destinationRules: new Map(),
     httpFaults: new Map(),
+    authorizationPolicies: new Map(),
+    meshConfig: undefined,
     trustBundlePem: undefined,
     revoked: RevocationList.EMPTY,
   },
@@ -142,6 +170,8 @@ export class WaypointState extends StreamedState<WaypointSnapshot> {
       grpcRoutes: [...s.grpcRoutes.values()],
       destinationRules: [...s.destinationRules.values()],
       httpFaults: [...s.httpFaults.values()],
+      authorizationPolicies: [...s.authorizationPolicies.values()],
+      ...(s.meshConfig ? { meshConfig: s.meshConfig } : {}),
     };
   }
 }

@@ -12,6 +12,7 @@ import {
   buffersOnly,
   type ConnectContext,
   type ConnectDecision,
+  forwardedAddress,
   HbonePool,
   HboneServer,
   materialOf,
@@ -31,10 +32,11 @@ import {
 } from '../proxy/index.ts';
 import { compileRoutes } from '../routing/index.ts';
 import { RequestMetrics } from '../telemetry/index.ts';
-import { type WorkloadResource, XdsClient } from '../xds/index.ts';
+import { sourceIpOf, type WorkloadResource, XdsClient } from '../xds/index.ts';
 import { WAYPOINT_ERRORS } from './errors.ts';
 import { HttpProxy, workloadTarget, workloadTargetAddress } from './http/index.ts';
 import type { ConnectionMeta, Endpoint } from './http/types.ts';
+import { type AuthorizerAddress, PolicyGate } from './policy/index.ts';
 import type { BackendRef, RouteTable } from './route-types.ts';
 import { WAYPOINT_TYPES, type WaypointSnapshot, WaypointState } from './state.ts';
 import { trafficPolicyLookup } from './traffic-policy/index.ts';
@@ -104,6 +106,7 @@ export class Waypoint {
   private readonly proxy: HttpProxy;
   private readonly http = new HttpEndpoints();
   private derived: Derived;
+  private readonly gate: PolicyGate;
   private listener: net.Server | undefined;
   private ready = false;
 
@@ -116,6 +119,14 @@ export class Waypoint {
       trustBundle: () => new TrustBundle(this.state.snapshot.trustBundlePem ?? opts.trustBundlePem),
     });
     this.pool = new HbonePool({ revoked: () => this.state.snapshot.revoked });
+    this.gate = new PolicyGate({
+      log: this.log,
+      gateway: () => {
+        const g = this.derived.gateway;
+        return g && `${g.namespace}/${g.name}`;
+      },
+      resolve: (service, port) => providerAddress(this.state.snapshot, service, port),
+    });
     this.derived = this.derive(this.state.snapshot);
     this.state.onListenerError = (err) => this.log.error({ err }, 'a state listener failed');
     // A new configuration is compiled once; requests and tunnels read what is current when they arrive.
@@ -123,6 +134,7 @@ export class Waypoint {
       this.derived = this.derive(s);
     });
     this.proxy = new HttpProxy({
+      gate: this.gate,
       routes: () => this.derived.routes,
       faults: (namespace, name) => this.state.snapshot.httpFaults.get(`${namespace}/${name}`),
       endpoints: (backend) => this.endpoints(backend),
@@ -276,12 +288,20 @@ export class Waypoint {
     if (!me || bound?.name !== me.name || bound.namespace !== me.namespace)
       return { status: 400, reason: `${key} does not use this waypoint` };
     const source = s.workloadByIdentity.get(c.peerIdentity);
+    const { ip } = sourceIpOf(
+      s,
+      c.peerIdentity,
+      forwardedAddress(c.headers.forwarded),
+      c.peerAddress?.address,
+    );
     const meta: ConnectionMeta = {
       service: found ? found.service.key : workloadTarget(c.authority.address),
       port: found ? found.port.port : c.authority.port,
       protocol: found ? protocolOf(found.port) : 'auto',
+      address: c.authority.address,
       source: {
         principal: c.peerIdentity,
+        ...(ip ? { ip } : {}),
         workload: source?.name,
         namespace: source?.namespace,
         app: source?.labels.app,
@@ -297,6 +317,7 @@ export class Waypoint {
   }
 
   private derive(s: WaypointSnapshot): Derived {
+    this.gate.update({ authorizationPolicies: s.authorizationPolicies.values(), meshConfig: s.meshConfig });
     return { routes: compileRoutes(routeInput(s)), gateway: this.gatewayIn(s), endpoints: new Map() };
   }
 
@@ -356,6 +377,19 @@ function routeInput(s: WaypointSnapshot) {
     grpcRoutes: [...s.grpcRoutes.values()],
     services: (key: string) => s.services.get(key),
   };
+}
+
+/**
+ * Where an extension provider's `service` is: a mesh Service (by hostname, or Istio's `namespace/hostname`)
+ * is reached at its endpoints through the mesh; an IP address or another name directly.
+ */
+function providerAddress(s: WaypointSnapshot, service: string, port: number): AuthorizerAddress | undefined {
+  const host = service.includes('/') ? service.slice(service.indexOf('/') + 1) : service;
+  for (const svc of s.services.values()) {
+    if (svc.hostname !== host && `${svc.name}.${svc.namespace}` !== host) continue;
+    return { mesh: endpointsOf(s, { service: svc.key, port }) };
+  }
+  return { host, port };
 }
 
 /** The enrolled endpoints of a service port, each reached on its target port; or the workload a connection was addressed to. */

@@ -25,6 +25,7 @@ export {
   PARSE,
   type ServicePortEntry,
   StreamedState,
+  sourceIpOf,
 } from './mesh-index.ts';
 export {
   CONFIG_STREAM_SERVICE,

@@ -10,11 +10,13 @@ import {
   grpcRouteResource,
   httpFaultResource,
   httpRouteResource,
+  meshConfigResource,
   parseResource,
   type ServiceResource,
   serviceResource,
   trustBundleResource,
   type WorkloadResource,
+  waypointAuthorizationResource,
   workloadResource,
 } from './resources.ts';
 import { TYPE, type TypeUrl } from './snapshot.ts';
@@ -32,6 +34,9 @@ export const PARSE = {
   [TYPE.destinationRule]: (name: string, v: unknown) =>
     parseResource(destinationRuleResource, 'DestinationRule', name, v),
   [TYPE.httpFault]: (name: string, v: unknown) => parseResource(httpFaultResource, 'HTTPFault', name, v),
+  [TYPE.waypointAuthorization]: (name: string, v: unknown) =>
+    parseResource(waypointAuthorizationResource, 'AuthorizationPolicy', name, v),
+  [TYPE.meshConfig]: (name: string, v: unknown) => parseResource(meshConfigResource, 'MeshConfig', name, v),
 } as const;
 
 /** The trust bundle a delta brings (its one resource, `bundle`), or undefined when it brings none. */
@@ -86,6 +91,21 @@ export function indexMesh(
     }
   }
   return { workloadByAddress, workloadByIdentity, serviceByVipPort, vips, shadowedVips };
+}
+
+/**
+ * The client's IP for policy: the address the tunnel's `forwarded` header names when it is a workload
+ * running as the authenticated peer (a peer cannot claim another's address), else the peer's own.
+ */
+export function sourceIpOf(
+  index: MeshIndex,
+  peerIdentity: string,
+  forwarded: string | undefined,
+  peerAddress: string | undefined,
+): { ip: string | undefined; workloadIp: string | undefined } {
+  const w = forwarded === undefined ? undefined : index.workloadByAddress.get(forwarded);
+  const workloadIp = w?.identity === peerIdentity ? forwarded : undefined;
+  return { ip: workloadIp ?? peerAddress, workloadIp };
 }
 
 /**

@@ -7,7 +7,14 @@
 
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { destinationRuleSchema, grpcRouteSchema, httpFaultSchema, httpRouteSchema } from '../config/index.ts';
+import {
+  authorizationPolicySchema,
+  destinationRuleSchema,
+  grpcRouteSchema,
+  httpFaultSchema,
+  httpRouteSchema,
+  meshConfigSchema,
+} from '../config/index.ts';
 import { l4Authorization, peerAuthSettings } from '../policy/index.ts';
 
 // Whatever the configuration accepts, the proxies accept: an address they could not take would
@@ -102,6 +109,9 @@ export const httpRouteResource = httpRouteSchema;
 export const grpcRouteResource = grpcRouteSchema;
 export const destinationRuleResource = destinationRuleSchema;
 export const httpFaultResource = httpFaultSchema;
+/** AuthorizationPolicies with targetRefs travel as applied too: the waypoint compiles Istio's whole rule language. */
+export const waypointAuthorizationResource = authorizationPolicySchema;
+export const meshConfigResource = meshConfigSchema;
 
 export type WaypointRef = z.infer<typeof waypointRef>;
 export type PolicyRef = z.infer<typeof policyRef>;

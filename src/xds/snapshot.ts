@@ -13,6 +13,9 @@ export const TYPE = {
   grpcRoute: 'ambit.dev/GRPCRoute',
   destinationRule: 'ambit.dev/DestinationRule',
   httpFault: 'ambit.dev/HTTPFault',
+  /** AuthorizationPolicies with targetRefs, as applied: what waypoints enforce. */
+  waypointAuthorization: 'ambit.dev/WaypointAuthorization',
+  meshConfig: 'ambit.dev/MeshConfig',
 } as const;
 
 export type TypeUrl = (typeof TYPE)[keyof typeof TYPE] | (string & {});

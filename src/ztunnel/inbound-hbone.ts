@@ -7,6 +7,7 @@ import { describeError } from '../errors/index.ts';
 import {
   type ConnectContext,
   type ConnectDecision,
+  forwardedAddress,
   type HboneServer,
   materialOf,
   resetStream,
@@ -14,6 +15,7 @@ import {
   type TlsMaterial,
 } from '../hbone/index.ts';
 import type { SpiffeId } from '../identity/index.ts';
+import { sourceIpOf } from '../xds/index.ts';
 import { connectUpstream, cutWhenIdle, isNodeItself, type ZtunnelContext } from './context.ts';
 import { baggageOf, canonical, destinationLabels, hboneLabels, workloadFields } from './labels.ts';
 import { OVERFLOW_FLAG } from './limits.ts';
@@ -102,12 +104,13 @@ export function materialForDestination(ctx: ZtunnelContext, address: string): Tl
 
 /** One CONNECT stream: policy decides; an allowed one gets its upstream, tracked until it closes. */
 export async function onHboneConnect(ctx: ZtunnelContext, c: ConnectContext): Promise<ConnectDecision> {
-  const forwarded = /for="?\[?([0-9a-fA-F.:]+?)\]?(?::\d+)?"?(?:;|$)/.exec(
-    String(c.headers.forwarded ?? ''),
-  )?.[1];
-  const peerAddr = c.peerAddress?.address ?? '';
-  const sourceWorkloadIp = sourceIpFor(ctx, c.peerIdentity, forwarded);
-  const sourceIp = sourceWorkloadIp ?? peerAddr;
+  const { workloadIp: sourceWorkloadIp } = sourceIpOf(
+    ctx.state.snapshot,
+    c.peerIdentity,
+    forwardedAddress(c.headers.forwarded),
+    undefined,
+  );
+  const sourceIp = sourceWorkloadIp ?? c.peerAddress?.address ?? '';
   // The source workload, when this node can tell which it is: its connections end when it leaves.
   const sourceWorkload =
     sourceWorkloadIp === undefined ? undefined : ctx.state.snapshot.workloadByAddress.get(sourceWorkloadIp);
@@ -197,15 +200,4 @@ export function onHboneComplete(ctx: ZtunnelContext, r: StreamRecord): void {
   // An accepted connection was counted as opened when it was accepted; a refused one opens and closes here.
   if (r.status !== 200) ctx.connections.refused(labels, record, bytes);
   else ctx.connections.closed(labels, bytes, record);
-}
-
-/** The client's IP for policy: the `forwarded` address when it belongs to the authenticated peer. */
-function sourceIpFor(
-  ctx: ZtunnelContext,
-  peerIdentity: string,
-  forwarded: string | undefined,
-): string | undefined {
-  if (!forwarded) return undefined;
-  const w = ctx.state.snapshot.workloadByAddress.get(forwarded);
-  return w?.identity === peerIdentity ? forwarded : undefined;
 }

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import {
   cidr,
   dns1123Subdomain,
+  isStringMatch,
   policyTargetRef,
   portString,
   principal,
@@ -86,6 +87,33 @@ const source = z
     }
   });
 
+/** Signs of a regular expression, which Istio's paths are not: they would match only literally. */
+const REGEX_LOOKING = /^\^|\$$|\.[*+]|\\|\[.*\]|\(.*\)|\|/;
+
+/** An operation path: Istio's exact, `prefix*`, `*suffix`, `*`, or a template of `{*}` / `{**}` segments. */
+const authzPath = z.string().superRefine((p, ctx) => {
+  const problem = REGEX_LOOKING.test(p)
+    ? 'looks like a regular expression, which Istio matches only literally; write an exact path, "prefix*", "*suffix", or a template with {*} (one segment) and {**} (the rest)'
+    : p.includes('{')
+      ? templateProblem(p)
+      : isStringMatch(p)
+        ? undefined
+        : 'must be an exact path, "prefix*", "*suffix" or "*" ("*" only at one end), or a template with {*} and {**}';
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+function templateProblem(p: string): string | undefined {
+  if (p.includes('*') && !/^[^*]*$/.test(p.replace(/\{\*\*?\}/g, '')))
+    return 'a path template cannot also use "*" outside {*} and {**}';
+  const segments = p.split('/');
+  for (const [i, seg] of segments.entries()) {
+    if (!seg.includes('{')) continue;
+    if (seg !== '{*}' && seg !== '{**}') return `segment "${seg}" must be exactly {*} or {**}`;
+    if (seg === '{**}' && i !== segments.length - 1) return '{**} may only be the last segment';
+  }
+  return undefined;
+}
+
 const operation = z
   .object({
     hosts: z.array(stringMatch).optional(),
@@ -94,8 +122,8 @@ const operation = z
     notPorts: z.array(portString).optional(),
     methods: z.array(stringMatch).optional(),
     notMethods: z.array(stringMatch).optional(),
-    paths: z.array(stringMatch).optional(),
-    notPaths: z.array(stringMatch).optional(),
+    paths: z.array(authzPath).optional(),
+    notPaths: z.array(authzPath).optional(),
   })
   .strict()
   .superRefine((o, ctx) => {

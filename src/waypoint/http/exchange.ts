@@ -6,8 +6,15 @@ import { performance } from 'node:perf_hooks';
 import { describeError } from '../../errors/index.ts';
 import type { Logger } from '../../log/index.ts';
 import type { RequestLabels } from '../../telemetry/index.ts';
-import { abortReply, DELAY_INJECTED, type FaultReply, faultFor, invalidFilterReply } from '../fault.ts';
-import type { RouteDecision, RouteRequest } from '../route-types.ts';
+import {
+  abortReply,
+  DELAY_INJECTED,
+  type FaultReply,
+  faultFor,
+  httpToGrpcStatus,
+  invalidFilterReply,
+} from '../fault.ts';
+import { normalizeTarget, type RouteDecision, type RouteRequest } from '../route-types.ts';
 import {
   grpcToHttpStatus,
   type HashChoice,
@@ -34,7 +41,14 @@ import {
   UPSTREAM_OVERFLOW,
   UPSTREAM_TIMEOUT,
 } from './replies.ts';
-import { type ConnectionMeta, type Endpoint, type ProxyDeps, workloadTargetAddress } from './types.ts';
+import {
+  type ConnectionMeta,
+  type Endpoint,
+  type GateReply,
+  type GateVerdict,
+  type ProxyDeps,
+  workloadTargetAddress,
+} from './types.ts';
 import {
   UpstreamError,
   type UpstreamExchange,
@@ -86,6 +100,10 @@ export interface RequestRecord {
   bytes_sent: number;
   duration_ms: number;
   source_principal: string;
+  /** Why the proxy answered itself, in Envoy's words (`rbac_access_denied_matched_policy[...]`). */
+  details?: string;
+  /** What request policy decided (the policy, AUDIT and dry-run hits). */
+  policy?: Record<string, unknown>;
   error?: string;
 }
 
@@ -143,10 +161,11 @@ export async function handleRequest(ds: Downstream, conn: ConnectionState, ctx: 
     source_principal: conn.meta.source.principal,
   };
   const grpc = isGrpc(ds.headers);
+  const path = normalizeTarget(ds.path);
   try {
     const req: RouteRequest = {
       method: ds.method,
-      path: ds.path,
+      path,
       headers: ds.headers,
       authority: ds.authority,
       sourceNamespace: conn.meta.source.namespace,
@@ -159,6 +178,27 @@ export async function handleRequest(ds: Downstream, conn: ConnectionState, ctx: 
       decision = { kind: 'respond', status: 500, headers: {}, body: 'route evaluation failed', flags: '-' };
     }
     rec.route = decision.route;
+    const gate = ctx.deps.gate?.admit(
+      {
+        method: ds.method,
+        path,
+        authority: ds.authority,
+        headers: ds.headers,
+        meta: conn.meta,
+        route: decision.route,
+      },
+      { request: (endpoint, head) => ctx.pool.request(endpoint, 'http1', head) },
+    );
+    const verdict = gate === undefined ? undefined : await gate;
+    if (verdict?.log) rec.policy = verdict.log;
+    if (verdict?.reply) {
+      rec.details = verdict.reply.details;
+      const reply = grpc ? asGrpcReply(verdict.reply) : verdict.reply;
+      if (grpc) rec.grpc_status = reply.headers['grpc-status'] as string;
+      localReply(ds, rec, reply, reply.headers);
+      ds.body.resume();
+      return;
+    }
     if (decision.kind === 'respond') {
       rec.flags = decision.flags || FLAGS.none;
       localReply(
@@ -171,7 +211,7 @@ export async function handleRequest(ds: Downstream, conn: ConnectionState, ctx: 
       return;
     }
     if (decision.extensionRefs.length > 0 && !(await injectFault(ds, decision, ctx, rec, grpc))) return;
-    await forward(ds, decision, conn, ctx, rec);
+    await forward(ds, decision, conn, ctx, rec, verdict);
   } catch (err) {
     rec.error = describeError(err);
     if (!ds.headersSent) localReply(ds, rec, { status: 500, body: 'internal error', flags: rec.flags });
@@ -215,6 +255,21 @@ async function injectFault(
   }
   if (fault.abort) return answer(abortReply(fault.abort, grpc));
   return true;
+}
+
+/** Envoy's local reply to a gRPC request: HTTP 200, trailers-only, the status mapped to a gRPC code. */
+function asGrpcReply(reply: GateReply): GateReply {
+  return {
+    status: 200,
+    body: '',
+    flags: reply.flags,
+    headers: {
+      ...reply.headers,
+      'content-type': 'application/grpc',
+      'grpc-status': String(httpToGrpcStatus(reply.status)),
+      'grpc-message': reply.body,
+    },
+  };
 }
 
 function localReply(ds: Downstream, rec: RequestRecord, reply: LocalReply, extra: Headers = {}): void {
@@ -310,6 +365,7 @@ async function forward(
   conn: ConnectionState,
   ctx: ProxyContext,
   rec: RequestRecord,
+  verdict: GateVerdict | undefined,
 ): Promise<void> {
   const state = ctx.backends.of(d.backend);
   const backendKey = state.key;
@@ -322,7 +378,7 @@ async function forward(
     method: ds.method,
     path: d.path,
     authority: d.authority ?? ds.authority,
-    headers: upstreamRequestHeaders(ds.headers, d.requestHeaders),
+    headers: upstreamRequestHeaders(verdict?.headers ?? ds.headers, d.requestHeaders),
   };
   const hash = hashFor(ds, conn, state);
   // The route table already drew each mirror's fraction: every one listed is sent.
@@ -425,7 +481,7 @@ async function forward(
         return;
       }
       if (retriable && d.retry && attempts > 1 && !more) rec.flags = FLAGS.retryLimit;
-      await deliver(ds, outcome.res, d, rec, stop.signal, hash.setCookie);
+      await deliver(ds, outcome.res, d, rec, stop.signal, hash.setCookie, verdict?.responseHeaders);
       if (timedOut && rec.flags === FLAGS.none) rec.flags = FLAGS.timeout;
       if (clientGone) ex.abort();
       return;
@@ -456,9 +512,11 @@ async function deliver(
   rec: RequestRecord,
   stop: AbortSignal,
   setCookie?: string,
+  extra?: Headers,
 ): Promise<void> {
   rec.status = res.status;
   const headers = downstreamResponseHeaders(res.headers, d.responseHeaders);
+  if (extra) Object.assign(headers, extra);
   if (setCookie) appendSetCookie(headers, setCookie);
   ds.respond(res.status, headers, res.endOfStream);
   if (res.endOfStream) {

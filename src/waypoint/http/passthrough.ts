@@ -5,10 +5,11 @@ import * as http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { describeError } from '../../errors/index.ts';
 import { resetStream, splice } from '../../hbone/index.ts';
-import type { RouteDecision } from '../route-types.ts';
+import { normalizeTarget, type RouteDecision } from '../route-types.ts';
 import type { ConnectionState, ProxyContext } from './exchange.ts';
 import { type Headers, upstreamRequestHeaders } from './headers.ts';
 import { NO_HEALTHY_UPSTREAM, resetBeforeHeaders } from './replies.ts';
+import type { GateVerdict } from './types.ts';
 
 function rawHead(status: number, message: string, rawHeaders: readonly string[]): string {
   let out = `HTTP/1.1 ${status} ${message}\r\n`;
@@ -57,6 +58,7 @@ export function handleUpgrade(
     ctx.accessLog.info(line, 'access');
   };
   socket.on('error', () => {});
+  const path = normalizeTarget(req.url ?? '/');
   let decision: RouteDecision;
   try {
     decision = ctx.deps.routes().decide(
@@ -64,7 +66,7 @@ export function handleUpgrade(
       conn.meta.port,
       {
         method: req.method ?? 'GET',
-        path: req.url ?? '/',
+        path,
         headers: req.headers,
         authority: req.headers.host ?? '',
         sourceNamespace: conn.meta.source.namespace,
@@ -76,6 +78,49 @@ export function handleUpgrade(
     decision = { kind: 'respond', status: 500, headers: {}, body: 'route evaluation failed', flags: '-' };
   }
   line.route = decision.route;
+  const gate = ctx.deps.gate?.admit(
+    {
+      method: req.method ?? 'GET',
+      path,
+      authority: req.headers.host ?? '',
+      headers: req.headers,
+      meta: conn.meta,
+      route: decision.route,
+    },
+    { request: (endpoint, h) => ctx.pool.request(endpoint, 'http1', h) },
+  );
+  const chosen = decision;
+  const admitted = (verdict: GateVerdict | undefined) => {
+    if (verdict?.log) line.policy = verdict.log;
+    if (verdict?.reply) {
+      line.status = verdict.reply.status;
+      line.flags = verdict.reply.flags;
+      line.details = verdict.reply.details;
+      rawReply(socket, verdict.reply.status, verdict.reply.body, verdict.reply.headers);
+      log();
+      return;
+    }
+    upgrade(req, socket, head, chosen, ctx, line, log, verdict?.headers);
+  };
+  if (gate === undefined) admitted(undefined);
+  else
+    Promise.resolve(gate).then(admitted, (err: unknown) => {
+      line.error = describeError(err);
+      admitted({ reply: { status: 500, body: 'internal error', flags: '-', headers: {} } });
+    });
+}
+
+/** The routed upgrade: answered by the route itself, or forwarded to an endpoint and, on 101, spliced. */
+function upgrade(
+  req: http.IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  decision: RouteDecision,
+  ctx: ProxyContext,
+  line: Record<string, unknown>,
+  log: () => void,
+  headers: Headers | undefined,
+): void {
   if (decision.kind === 'respond') {
     line.status = decision.status;
     line.flags = decision.flags;
@@ -118,7 +163,7 @@ export function handleUpgrade(
           path: decision.path,
           setHost: false,
           headers: {
-            ...upstreamRequestHeaders(req.headers, decision.requestHeaders, { upgrade: true }),
+            ...upstreamRequestHeaders(headers ?? req.headers, decision.requestHeaders, { upgrade: true }),
             host: decision.authority ?? req.headers.host ?? '',
           } as http.OutgoingHttpHeaders,
         });
@@ -182,6 +227,39 @@ export function passThroughTcp(
     else ctx.accessLog.info(line, 'access');
   };
   conn.on('error', () => {});
+  // L7 policy on a connection that is not HTTP: only its L4 parts can match (fail closed, as Istio).
+  const gate = ctx.deps.gate?.admit(
+    { method: '', path: '', authority: '', headers: {}, meta, tcp: true },
+    { request: (endpoint, h) => ctx.pool.request(endpoint, 'http1', h) },
+  );
+  const admitted = (verdict: GateVerdict | undefined) => {
+    if (verdict?.log) line.policy = verdict.log;
+    if (verdict?.reply) {
+      line.flags = verdict.reply.flags;
+      line.details = verdict.reply.details;
+      resetStream(conn);
+      log();
+      return;
+    }
+    tcpToService(conn, head, state, ctx, line, log);
+  };
+  if (gate === undefined) admitted(undefined);
+  else
+    Promise.resolve(gate).then(admitted, (err: unknown) => {
+      line.error = describeError(err);
+      admitted({ reply: { status: 500, body: '', flags: '-', headers: {} } });
+    });
+}
+
+function tcpToService(
+  conn: Duplex,
+  head: Buffer | undefined,
+  state: ConnectionState,
+  ctx: ProxyContext,
+  line: Record<string, unknown>,
+  log: () => void,
+): void {
+  const { meta } = state;
   const backend = { service: meta.service, port: meta.port };
   const endpoint = ctx.backends.of(backend).choose(ctx.deps.endpoints(backend));
   if (!endpoint) {

@@ -7,6 +7,8 @@ import type { Logger } from '../../log/index.ts';
 import type { RequestMetrics } from '../../telemetry/index.ts';
 import type { BackendRef, RouteTable } from '../route-types.ts';
 import type { ResolvedTrafficPolicy } from '../traffic-policy/index.ts';
+import type { Headers } from './headers.ts';
+import type { UpstreamExchange, UpstreamHead } from './upstream.ts';
 
 /** Workload labels as Istio's metrics name them; any left out is written `unknown`. */
 export interface WorkloadLabels {
@@ -23,6 +25,8 @@ export interface WorkloadLabels {
 export interface SourceMeta extends WorkloadLabels {
   /** The client's SPIFFE id (its mTLS identity), e.g. `spiffe://cluster.local/ns/shop/sa/web`. */
   principal: string;
+  /** The client's IP for policy (`source.ip`): its workload address when the tunnel proves it, else the peer's. */
+  ip?: string;
 }
 
 /**
@@ -57,6 +61,8 @@ export interface ConnectionMeta {
    */
   protocol: 'http' | 'http2' | 'grpc' | 'auto';
   source: SourceMeta;
+  /** The address the tunnel was for: the Service's VIP, or the workload's own address (`destination.ip`). */
+  address?: string;
   /** The Service's own labels for metrics; `hostname` defaults to `<name>.<namespace>.svc.cluster.local`. */
   destination?: { hostname?: string; cluster?: string };
   /** The client's address as the tunnel reported it, for the access log. */
@@ -72,7 +78,58 @@ export interface Endpoint {
   labels?: WorkloadLabels;
 }
 
+/** One request (or a connection passed through as TCP) as the request gate sees it. */
+export interface GateRequest {
+  method: string;
+  /** Path and query, normalized. */
+  path: string;
+  authority: string;
+  headers: Headers;
+  meta: ConnectionMeta;
+  /** `namespace/name` of the route that matched, when one did. */
+  route?: string;
+  /** A connection passed through as TCP: HTTP attributes are unknown (policy fails closed on them). */
+  tcp?: boolean;
+}
+
+/** A local answer the gate gives instead of forwarding (401, 403, 429...). */
+export interface GateReply {
+  status: number;
+  body: string;
+  /** Envoy's response flag (`UAEX`, `RL`, or `-`). */
+  flags: string;
+  headers: Headers;
+  /** Envoy's response code details (`rbac_access_denied_matched_policy[...]`), for the access log. */
+  details?: string;
+}
+
+export interface GateVerdict {
+  reply?: GateReply;
+  /** The request headers to send upstream instead of the client's (JWT outputs, an authorizer's additions). */
+  headers?: Headers;
+  /** Added to the response the client gets (rate-limit headers, an authorizer's additions). */
+  responseHeaders?: Headers;
+  /** What the access log says of the gate's decisions (policy, audit, dry-run hits). */
+  log?: Record<string, unknown>;
+}
+
+/** What the gate may send through (an external authorizer in the mesh): the proxy's upstream connections. */
+export interface GateUpstream {
+  request(endpoint: Endpoint, head: UpstreamHead): UpstreamExchange;
+}
+
+/**
+ * Request-level policy ahead of every request's forwarding, in Envoy's filter order: JWT authentication,
+ * CUSTOM (an external authorizer), DENY and ALLOW authorization, rate limits. Returns undefined
+ * synchronously when nothing binds the request, so unpoliced traffic pays nothing.
+ */
+export interface RequestGate {
+  admit(req: GateRequest, upstream: GateUpstream): GateVerdict | Promise<GateVerdict> | undefined;
+}
+
 export interface ProxyDeps {
+  /** Request-level policy (authentication, authorization, rate limits); none: every request passes. */
+  gate?: RequestGate;
   /** The current route table (read per request, so a new configuration applies to the next request). */
   routes: () => RouteTable;
   /** The HTTPFault a route's ExtensionRef filter names (`ambit.dev/v1alpha1`), if it exists. */
