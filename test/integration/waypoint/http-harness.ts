@@ -101,6 +101,10 @@ export async function harness(
     tunnel?: boolean;
     /** HTTPFaults by `namespace/name`, for ExtensionRef filters. */
     faults?: ProxyDeps['faults'];
+    /** Request-level policy (authorization, authentication, rate limits). */
+    gate?: ProxyDeps['gate'];
+    /** The connection's meta, over the default (client `shop/web` to `shop/reviews:9080`). */
+    meta?: Partial<ConnectionMeta>;
   },
 ): Promise<Harness> {
   const registry = new Registry();
@@ -113,6 +117,7 @@ export async function harness(
   const deps: ProxyDeps = {
     routes: () => opts.routes,
     faults: opts.faults,
+    ...(opts.gate ? { gate: opts.gate } : {}),
     endpoints: (backend: BackendRef): Endpoint[] =>
       (opts.endpoints[backend.service] ?? []).map((port) => ({
         address: HOST,
@@ -159,6 +164,7 @@ export async function harness(
     port: 9080,
     protocol: opts.protocol ?? 'http',
     source: { principal: SOURCE, workload: 'web', namespace: 'shop', app: 'web', version: 'v1' },
+    ...opts.meta,
   };
   const front = net.createServer((s) => {
     s.on('error', () => {});
