@@ -8,10 +8,12 @@
 // field numbers, and @grpc/proto-loader decodes the bodies with it.
 
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as net from 'node:net';
 import { describe, type TestContext, test } from 'node:test';
+import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { logger } from '../../../src/log/index.ts';
@@ -598,5 +600,22 @@ describe('a collector that is down or slow', () => {
       traceparent: `00-${TRACE}-${SPAN}-01`,
     });
     span.end({ status: 200, flags: '-' });
+  });
+});
+
+describe('loading', () => {
+  test('a waypoint that never traces never loads the SDK; loadTracing() does', async () => {
+    const front = new URL('../../../src/telemetry/tracing/index.ts', import.meta.url).href;
+    const script = [
+      "import { createRequire } from 'node:module';",
+      'const require = createRequire(import.meta.url);',
+      "const sdk = () => Object.keys(require.cache).filter((k) => k.includes('@opentelemetry')).length;",
+      `const tracing = await import(${JSON.stringify(front)});`,
+      'const before = sdk();',
+      'await tracing.loadTracing();',
+      'console.log(JSON.stringify({ before, after: sdk() > 0 }));',
+    ].join('\n');
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script]);
+    assert.deepEqual(JSON.parse(stdout), { before: 0, after: true });
   });
 });
