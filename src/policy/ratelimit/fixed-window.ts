@@ -4,10 +4,13 @@
 // Key shape: `<domain>_<key>_<value>_..._<window start, unix seconds>`, with domain `ambit` and the
 // entries `policy` (namespace/name), `rule`, then one per Distinct selector.
 
+import { createHash } from 'node:crypto';
 import type { CompiledRule } from './compile.ts';
 import type { DescriptorEntry } from './selectors.ts';
 
 const DOMAIN = 'ambit';
+/** A Distinct value longer than this (clients choose it) is counted under its SHA-256 instead. */
+const MAX_VALUE_IN_KEY = 128;
 
 /**
  * Distinct values come from clients; "_" (the key's separator) and "%" are percent-encoded so that
@@ -24,7 +27,13 @@ export function windowKey(
 ): string {
   const start = Math.floor(nowSeconds / rule.windowSeconds) * rule.windowSeconds;
   let key = `${DOMAIN}_policy_${keyPart(rule.policy)}_rule_${keyPart(rule.name)}_`;
-  for (const e of entries) key += `${keyPart(e.key)}_${keyPart(e.value)}_`;
+  for (const e of entries) {
+    const value =
+      e.value.length > MAX_VALUE_IN_KEY
+        ? `sha256:${createHash('sha256').update(e.value).digest('hex')}`
+        : e.value;
+    key += `${keyPart(e.key)}_${keyPart(value)}_`;
+  }
   return key + start;
 }
 

@@ -4,6 +4,7 @@
 // moment it was (or would have been) empty; a full bucket is the same as none, so forgetting the
 // least recently used bucket beyond the cap changes nothing for a client that is not over its limit.
 
+import { createHash } from 'node:crypto';
 import type { CompiledRule } from './compile.ts';
 import type { DescriptorEntry } from './selectors.ts';
 
@@ -16,6 +17,9 @@ export interface BucketState {
   /** Seconds until it holds one token (0 when it holds one now). */
   nextToken: number;
 }
+
+/** Distinct values longer than this are kept as their digest, so a bucket's key stays small. */
+const MAX_KEY_VALUES = 256;
 
 /** Floating-point slack: a bucket refilled to 0.9999999999 of a token holds one. */
 const EPSILON = 1e-9;
@@ -38,7 +42,9 @@ export class TokenBuckets {
   /** The key of a rule's bucket: a changed limit is a new bucket, as a new Envoy filter config is. */
   static key(rule: CompiledRule, entries: readonly DescriptorEntry[]): string {
     const id = `${rule.policy}\n${rule.name}\n${rule.requests}/${rule.windowSeconds}`;
-    return entries.length === 0 ? id : `${id}\n${JSON.stringify(entries)}`;
+    if (entries.length === 0) return id;
+    const values = JSON.stringify(entries);
+    return `${id}\n${values.length > MAX_KEY_VALUES ? createHash('sha256').update(values).digest('base64') : values}`;
   }
 
   /** Seconds since the first call; never goes back, so a clock step back cannot empty a bucket. */

@@ -3,6 +3,7 @@
 // bucket cap, and that a waypoint without global rules never loads the Redis client.
 
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { registerHooks } from 'node:module';
 import { describe, it } from 'node:test';
 import { assertValid, type RateLimitPolicyResource } from '../../../src/config/index.ts';
@@ -384,6 +385,17 @@ describe('rate limit: local token buckets', () => {
     assert.deepEqual(await l.check(p, req()), { limited: false, headers: {} });
   });
 
+  it('long Distinct values are told apart (and kept small) by their digest', async () => {
+    const l = limiter(clock().now);
+    const p = [localRule([{ headers: [{ name: 'x-token', type: 'Distinct' }] }])];
+    const long = 'x'.repeat(5_000);
+    const as = async (v: string) => (await l.check(p, req({ headers: { 'x-token': v } }))).limited;
+    assert.deepEqual(
+      [await as(`${long}a`), await as(`${long}b`), await as(`${long}a`)],
+      [false, false, true],
+    );
+  });
+
   it('several rules: the strictest is taken first, and a denial leaves the others untouched', async () => {
     const c = clock();
     const l = limiter(c.now);
@@ -465,6 +477,10 @@ describe('rate limit: global rules', () => {
       'ambit_policy_shop/rl_rule_per-user_header.x-user_a%5Fb%25c_1700000100',
     );
     assert.equal(windowKey(rule!, [], now), 'ambit_policy_shop/rl_rule_per-user_1700000100');
+    assert.equal(
+      windowKey(rule!, [{ key: 'header.x-user', value: 'v'.repeat(129) }], now),
+      `ambit_policy_shop/rl_rule_per-user_header.x-user_sha256:${createHash('sha256').update('v'.repeat(129)).digest('hex')}_1700000100`,
+    );
     assert.deepEqual(windowState(rule!, 10, now), { over: false, remaining: 0, reset: 37 });
     assert.deepEqual(windowState(rule!, 11, now), { over: true, remaining: 0, reset: 37 });
   });
