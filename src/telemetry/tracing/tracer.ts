@@ -145,7 +145,11 @@ class ServerSpan implements RequestSpan {
       };
     } catch (err) {
       this.#tracer.failed(err);
-      return { headers: injectTrace(this.#span.spanContext(), this.#b3), end: () => {} };
+      let headers: Record<string, string> = {};
+      this.#tracer.guard(() => {
+        headers = injectTrace(this.#span.spanContext(), this.#b3);
+      });
+      return { headers, end: () => {} };
     }
   }
 
