@@ -523,10 +523,10 @@ interface ReplicaView {
   labels: Record<string, string>;
 }
 
-/** `ambit waypoint config NAME [routes|clusters|endpoints|all]`: each replica's view, from its node's data directory. */
+/** `ambit waypoint config NAME [routes|clusters|endpoints|policies|all]`: each replica's view, from its node's data directory. */
 async function config(
   name: string,
-  what: 'routes' | 'clusters' | 'endpoints' | 'all',
+  what: 'routes' | 'clusters' | 'endpoints' | 'policies' | 'all',
   opts: { namespace: string; output: OutputFormat; server?: string; token?: string },
 ): Promise<void> {
   const { items } = await adminClient(opts).call<{ items: ReplicaView[] }>(
@@ -542,7 +542,8 @@ async function config(
       `waypoint ${opts.namespace}/${name} has no replica placed on a node (see \`ambit waypoint status -n ${opts.namespace}\`)`,
     );
   }
-  const views = what === 'all' ? (['routes', 'clusters', 'endpoints'] as const) : ([what] as const);
+  const views =
+    what === 'all' ? (['routes', 'clusters', 'endpoints', 'policies'] as const) : ([what] as const);
   const out: Record<string, Record<string, unknown>> = {};
   for (const r of replicas) {
     const socket = waypointAdminSocket(join(ambitHome(), 'nodes', r.node!), r.name);
@@ -592,7 +593,41 @@ async function config(
       );
       console.log(rows.length ? table(['CLUSTER', 'ENDPOINT', 'IDENTITY'], rows) : 'no endpoints');
     }
+    const policies = got.policies as PoliciesView | undefined;
+    if (policies) printPolicies(policies);
   }
+}
+
+interface PoliciesView {
+  targets: Array<{
+    target: string;
+    authorizationPolicies: Array<{ name: string; action: string; dryRun?: boolean; provider?: string }>;
+    requestAuthentications: string[];
+    rateLimitPolicies: string[];
+  }>;
+  routeRateLimitPolicies: string[];
+  jwks: Array<{ uri: string; ok: boolean; keys?: number; error?: string }>;
+  rateLimiter: { redis?: { url: string; ok: boolean; error?: string }; localBuckets: number };
+}
+
+/** The request policies a replica enforces, per target, in evaluation order. */
+function printPolicies(p: PoliciesView): void {
+  const rows = p.targets.flatMap((t) => [
+    ...t.authorizationPolicies.map((a) => [
+      t.target,
+      'AuthorizationPolicy',
+      a.name,
+      `${a.action}${a.provider ? ` (${a.provider})` : ''}${a.dryRun ? ' dry-run' : ''}`,
+    ]),
+    ...t.requestAuthentications.map((r) => [t.target, 'RequestAuthentication', r, '']),
+    ...t.rateLimitPolicies.map((r) => [t.target, 'RateLimitPolicy', r, '']),
+  ]);
+  for (const r of p.routeRateLimitPolicies) rows.push(['(its routes)', 'RateLimitPolicy', r, '']);
+  console.log(rows.length ? table(['TARGET', 'KIND', 'POLICY', 'ACTION'], rows) : 'no policies');
+  for (const j of p.jwks)
+    console.log(`jwks ${j.uri}: ${j.ok ? `ok, ${j.keys ?? 0} key(s)` : `failing: ${j.error}`}`);
+  const redis = p.rateLimiter.redis;
+  if (redis) console.log(`rate-limit redis ${redis.url}: ${redis.ok ? 'ok' : `failing: ${redis.error}`}`);
 }
 
 interface RouteLike {
@@ -674,8 +709,8 @@ export function waypointCommand(): Command {
     .argument('<name>', 'the waypoint')
     .addArgument(
       new Command()
-        .createArgument('[what]', 'routes, clusters, endpoints or all')
-        .choices(['routes', 'clusters', 'endpoints', 'all'])
+        .createArgument('[what]', 'routes, clusters, endpoints, policies or all')
+        .choices(['routes', 'clusters', 'endpoints', 'policies', 'all'])
         .default('all'),
     )
     .option('-o, --output <format>', 'table or json', parseOutput, 'table' as OutputFormat)

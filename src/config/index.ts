@@ -45,6 +45,7 @@ export {
   type RateLimitPolicyResource,
   type RateLimitRule,
   type RateLimitUnit,
+  rateLimitPolicySchema,
   rateLimitRuleName,
 } from './kinds/ratelimit.ts';
 export {

@@ -70,7 +70,7 @@ function pending(message: string, generation: number | undefined): Condition {
 }
 
 /** Kinds that need a waypoint to act on them and that the waypoint does not read yet. */
-const WAITING_FOR_WAYPOINTS: ReadonlySet<string> = new Set(['RateLimitPolicy', 'Telemetry', 'MeshConfig']);
+const WAITING_FOR_WAYPOINTS: ReadonlySet<string> = new Set(['Telemetry']);
 
 function unsupported(message: string, generation: number | undefined): Condition {
   return condition('True', 'UnsupportedValue', message, generation);
@@ -97,8 +97,8 @@ function targetRefConditions(policy: AuthorizationPolicyResource): Condition[] {
   const foreign = crossNamespaceTargetRefs(policy);
   if (foreign.length === 0)
     return [
-      pending(
-        'valid; for the waypoint of its targetRefs, which does not enforce authorization yet: nothing enforces it',
+      accepted(
+        'valid; enforced at L7 by the waypoints its targetRefs bind it to (condition WaypointAccepted says which)',
         gen,
       ),
     ];
@@ -170,6 +170,38 @@ export function statusConditions(resource: Resource): Condition[] {
     return [
       accepted(
         "applied by the waypoints that send to its host (load balancing, connection pool, outlier detection); traffic that takes no waypoint is not affected, as in Istio's ambient mode",
+        resource.metadata.generation,
+      ),
+    ];
+  }
+  if (resource.kind === 'RequestAuthentication') {
+    const refs = resource.spec.targetRefs?.length ?? (resource.spec.targetRef ? 1 : 0);
+    if (refs === 0)
+      return [
+        unsupported(
+          'valid, but Ambit enforces RequestAuthentication at waypoints only: give it targetRefs (a Service or the waypoint Gateway); with a selector or none, nothing enforces it',
+          resource.metadata.generation,
+        ),
+      ];
+    return [
+      accepted(
+        'valid; the waypoints its targetRefs bind it to check JWTs (condition WaypointAccepted says which)',
+        resource.metadata.generation,
+      ),
+    ];
+  }
+  if (resource.kind === 'RateLimitPolicy') {
+    return [
+      accepted(
+        'valid; enforced by the waypoints its targetRefs bind it to (condition WaypointAccepted says which); global rules need MeshConfig spec.rateLimit',
+        resource.metadata.generation,
+      ),
+    ];
+  }
+  if (resource.kind === 'MeshConfig') {
+    return [
+      accepted(
+        'valid; waypoints use its extension providers (CUSTOM authorization) and its rate-limit Redis',
         resource.metadata.generation,
       ),
     ];

@@ -120,6 +120,16 @@ export class MeshState extends EventEmitter {
           ),
         ),
       ],
+      [
+        TYPE.requestAuthentication,
+        typeSnapshot(
+          streamedAsApplied(resources.filter((r) => r.kind === 'RequestAuthentication' && hasTargetRefs(r))),
+        ),
+      ],
+      [
+        TYPE.rateLimitPolicy,
+        typeSnapshot(streamedAsApplied(resources.filter((r) => r.kind === 'RateLimitPolicy'))),
+      ],
       [TYPE.meshConfig, typeSnapshot(streamedAsApplied(resources.filter((r) => r.kind === 'MeshConfig')))],
     ]);
     for (const [type, items] of this.opts.extraTypes?.() ?? []) types.set(type, typeSnapshot(items));
@@ -132,6 +142,11 @@ export class MeshState extends EventEmitter {
     for (const issue of registry.issues) log.warn({ object: issue.object }, issue.message);
     this.emit('derived', registry, this.snapshot);
   }
+}
+
+function hasTargetRefs(r: Resource): boolean {
+  const spec = r.spec as { targetRef?: unknown; targetRefs?: unknown[] };
+  return spec.targetRef !== undefined || (spec.targetRefs?.length ?? 0) > 0;
 }
 
 /** The annotation a waypoint reads on an AuthorizationPolicy: dry-run policies are reported, never enforced. */

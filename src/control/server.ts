@@ -7,9 +7,11 @@ import { join } from 'node:path';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { z } from 'zod';
 import {
+  type AuthorizationPolicyResource,
   type GatewayResource,
   type GRPCRouteResource,
   type HTTPRouteResource,
+  type MeshConfigResource,
   type Resource,
   WAYPOINT_CLASSES,
   waypointReplicas,
@@ -38,6 +40,7 @@ import { CONTROL_ERRORS } from './errors.ts';
 import { ControlGrpcServer, certificateServiceImplementation, DEFAULT_GRPC_PORT } from './grpc/index.ts';
 import { MeshState } from './mesh.ts';
 import { LabPodSource } from './pods.ts';
+import { waypointPolicyStatus } from './policy-status.ts';
 import { PrometheusTargetFiles } from './prometheus-sd.ts';
 import { GATEWAY_NAME_LABEL, issueNamespace, type RegistryOptions } from './registry/index.ts';
 import { EmbeddedStore, type Store, type StoredObject } from './store/index.ts';
@@ -126,7 +129,7 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
         workloads: () => mesh.registry.workloads,
         reserved: opts.registry?.reservedCidrs,
       },
-      liveStatus: (object) => liveStatus(object, mesh, stream),
+      liveStatus: (object) => liveStatus(object, mesh, stream, store),
     });
 
     // The CA: the operator's plug-in CA files in <data-dir>/ca, or a root generated on first start.
@@ -367,7 +370,9 @@ function liveStatus(
   object: StoredObject,
   mesh: MeshState,
   stream: ConfigStreamServer,
+  store: Store,
 ): StoredObject['status'] | undefined {
+  if (WAYPOINT_POLICY_KINDS.has(object.kind)) return policyStatus(object, mesh, store);
   const isRoute = object.kind === 'HTTPRoute' || object.kind === 'GRPCRoute';
   if (object.kind !== 'Gateway' && !isRoute) return undefined;
   const connected = new Set(
@@ -397,6 +402,48 @@ function liveStatus(
     },
   });
   return { conditions: routeSummary(parents, object.metadata.generation), parents };
+}
+
+/** Kinds whose targetRefs bind them to waypoints, which report where they are bound. */
+const WAYPOINT_POLICY_KINDS: ReadonlySet<string> = new Set([
+  'AuthorizationPolicy',
+  'RequestAuthentication',
+  'RateLimitPolicy',
+]);
+
+function policyStatus(
+  object: StoredObject,
+  mesh: MeshState,
+  store: Store,
+): StoredObject['status'] | undefined {
+  const services = new Map(mesh.registry.services.map((s) => [s.key, s]));
+  const gateways = new Set(
+    waypointGateways(store).map((g) => `${g.metadata.namespace ?? 'default'}/${g.metadata.name}`),
+  );
+  return waypointPolicyStatus(object, {
+    serviceWaypoint: (key) => {
+      const svc = services.get(key);
+      if (!svc) return undefined;
+      return svc.waypoint ? `${svc.waypoint.namespace}/${svc.waypoint.name}` : null;
+    },
+    isWaypoint: (key) => gateways.has(key),
+    problems: (o) => customProviderProblems(o, store),
+  });
+}
+
+/** A CUSTOM AuthorizationPolicy whose provider the MeshConfig does not define: it denies what it matches. */
+function customProviderProblems(object: StoredObject, store: Store): string[] {
+  const spec = (object as unknown as AuthorizationPolicyResource).spec;
+  if (object.kind !== 'AuthorizationPolicy' || spec.action !== 'CUSTOM' || !spec.provider) return [];
+  const meshConfig = store
+    .list()
+    .map((r) => r.object as Resource)
+    .find((o): o is MeshConfigResource => o.kind === 'MeshConfig');
+  const provider = meshConfig?.spec.extensionProviders?.find((p) => p.name === spec.provider?.name);
+  if (provider?.envoyExtAuthzHttp) return [];
+  return [
+    `provider "${spec.provider.name}" is not an envoyExtAuthzHttp extension provider in MeshConfig default: the requests its rules match are denied (403)`,
+  ];
 }
 
 /** How often expired entries leave the issued-certificate records and the revocation list. */

@@ -1,5 +1,8 @@
-// The policy error catalogue: stable codes for what evaluating or translating authorization can fail at.
-// Empty for now: policy decides (allow or deny) and raises nothing; a denial is reported by the proxy
-// that enforces it. A code policy comes to raise goes here.
+// The policy error catalogue: stable codes for what policy can fail at. Authorization decides (allow or
+// deny) and raises nothing; the JWT authenticator's keys and the rate limiter's Redis can fail, and
+// their codes are part of this catalogue (each defined beside its code, in jwt/ and ratelimit/).
 
-export const POLICY_ERRORS = {} as const;
+import { JWT_ERRORS } from './jwt/errors.ts';
+import { RATELIMIT_ERRORS } from './ratelimit/errors.ts';
+
+export const POLICY_ERRORS = { ...JWT_ERRORS, ...RATELIMIT_ERRORS } as const;

@@ -1,8 +1,10 @@
 // Policy: authorization decided from a connection alone (the ztunnel's L4 view), the translation of
 // AuthorizationPolicy resources into that view, PeerAuthentication mode per port, and the waypoint's
-// request-level authorization (Istio's whole rule language over one HTTP request).
+// request-level policy: authorization (Istio's whole rule language over one HTTP request), JWT
+// authentication (RequestAuthentication) and rate limits (RateLimitPolicy).
 
 export { POLICY_ERRORS } from './errors.ts';
+export { type JwksStatus, JwtAuthenticator, type JwtResult } from './jwt/index.ts';
 export { evaluateL4, ipInCidr, policyMatches, stringMatches } from './l4-evaluate.ts';
 export { toL4Authorization } from './l4-translate.ts';
 export type {
@@ -31,3 +33,4 @@ export {
 } from './l7-evaluate.ts';
 export type { RequestAttributes, RequestAuth, RequestHeaders } from './l7-types.ts';
 export { mtlsModeForPort, type PeerAuthSettings, peerAuthSettings } from './peer-auth.ts';
+export { RateLimiter, type RateLimitVerdict } from './ratelimit/index.ts';

@@ -10,6 +10,8 @@ import type {
   HTTPFaultResource,
   HTTPRouteResource,
   MeshConfigResource,
+  RateLimitPolicyResource,
+  RequestAuthenticationResource,
 } from '../config/index.ts';
 import { RevocationList } from '../identity/index.ts';
 import {
@@ -37,6 +39,10 @@ export interface WaypointSnapshot extends MeshIndex {
   readonly httpFaults: ReadonlyMap<string, HTTPFaultResource>;
   /** AuthorizationPolicies with targetRefs by `namespace/name` (the gate binds those naming its targets). */
   readonly authorizationPolicies: ReadonlyMap<string, AuthorizationPolicyResource>;
+  /** RequestAuthentications with targetRefs by `namespace/name`. */
+  readonly requestAuthentications: ReadonlyMap<string, RequestAuthenticationResource>;
+  /** RateLimitPolicies by `namespace/name`. */
+  readonly rateLimitPolicies: ReadonlyMap<string, RateLimitPolicyResource>;
   /** The mesh's MeshConfig (extension providers), when one is applied. */
   readonly meshConfig: MeshConfigResource | undefined;
   readonly trustBundlePem: string | undefined;
@@ -54,6 +60,8 @@ export const WAYPOINT_TYPES: readonly TypeUrl[] = [
   TYPE.httpFault,
   TYPE.waypointAuthorization,
   TYPE.meshConfig,
+  TYPE.requestAuthentication,
+  TYPE.rateLimitPolicy,
 ];
 
 /** What the stream delivers; the rest of a snapshot is derived from it. */
@@ -66,6 +74,8 @@ type Held = {
     | 'destinationRules'
     | 'httpFaults'
     | 'authorizationPolicies'
+    | 'requestAuthentications'
+    | 'rateLimitPolicies'
     | 'meshConfig'
     | 'trustBundlePem'
     | 'revoked']: WaypointSnapshot[K];
@@ -78,7 +88,8 @@ function index(held: Held, version: number): WaypointSnapshot {
 /** How a delta of one of the waypoint's types makes the next snapshot. */
 function next(s: WaypointSnapshot, type: TypeUrl, delta: Delta): WaypointSnapshot {
   const { workloads, services, httpRoutes, grpcRoutes, destinationRules, httpFaults } = s;
-  const { authorizationPolicies, meshConfig, trustBundlePem, revoked } = s;
+  const { authorizationPolicies, requestAuthentications, rateLimitPolicies, meshConfig } = s;
+  const { trustBundlePem, revoked } = s;
   const held: Held = {
     workloads,
     services,
@@ -87,6 +98,8 @@ function next(s: WaypointSnapshot, type: TypeUrl, delta: Delta): WaypointSnapsho
     destinationRules,
     httpFaults,
     authorizationPolicies,
+    requestAuthentications,
+    rateLimitPolicies,
     meshConfig,
     trustBundlePem,
     revoked,
@@ -116,6 +129,16 @@ function next(s: WaypointSnapshot, type: TypeUrl, delta: Delta): WaypointSnapsho
         delta,
         PARSE[TYPE.waypointAuthorization],
       );
+      break;
+    case TYPE.requestAuthentication:
+      held.requestAuthentications = mergeDelta(
+        s.requestAuthentications,
+        delta,
+        PARSE[TYPE.requestAuthentication],
+      );
+      break;
+    case TYPE.rateLimitPolicy:
+      held.rateLimitPolicies = mergeDelta(s.rateLimitPolicies, delta, PARSE[TYPE.rateLimitPolicy]);
       break;
     case TYPE.meshConfig:
       held.meshConfig = mergeDelta(
@@ -147,6 +170,8 @@ const EMPTY: WaypointSnapshot = index(
     destinationRules: new Map(),
     httpFaults: new Map(),
     authorizationPolicies: new Map(),
+    requestAuthentications: new Map(),
+    rateLimitPolicies: new Map(),
     meshConfig: undefined,
     trustBundlePem: undefined,
     revoked: RevocationList.EMPTY,
@@ -171,6 +196,8 @@ export class WaypointState extends StreamedState<WaypointSnapshot> {
       destinationRules: [...s.destinationRules.values()],
       httpFaults: [...s.httpFaults.values()],
       authorizationPolicies: [...s.authorizationPolicies.values()],
+      requestAuthentications: [...s.requestAuthentications.values()],
+      rateLimitPolicies: [...s.rateLimitPolicies.values()],
       ...(s.meshConfig ? { meshConfig: s.meshConfig } : {}),
     };
   }

@@ -197,7 +197,10 @@ export class Waypoint {
         what: "the admin socket's directory",
         log: this.log,
       });
-      const admin = adminHandler(this.adminViews(), 'try /config_dump, /routes, /clusters or /endpoints\n');
+      const admin = adminHandler(
+        this.adminViews(),
+        'try /config_dump, /routes, /clusters, /endpoints or /policies\n',
+      );
       await this.http.listenWith(admin, (server) => listenPrivateSocket(server, socket, { log: this.log }));
     }
     this.xds.start();
@@ -220,6 +223,7 @@ export class Waypoint {
       () => this.proxy.closeAll(),
     );
     this.xds.stop();
+    await this.gate.close();
     this.certs.close();
     await this.pool.close();
     this.http.close();
@@ -261,6 +265,53 @@ export class Waypoint {
       '/endpoints': () => ({
         endpoints: clusters().map((c) => ({ cluster: c.name, endpoints: c.endpoints })),
       }),
+      '/policies': () => this.policiesView(),
+    };
+  }
+
+  /**
+   * The request policies as this replica holds them: for its Gateway and each Service it serves, the
+   * AuthorizationPolicies (in evaluation order), RequestAuthentications and RateLimitPolicies that bind
+   * it; the JWKS it fetched and the rate limiter's Redis.
+   */
+  private policiesView(): Record<string, unknown> {
+    const s = this.state.snapshot;
+    const me = this.derived.gateway;
+    const gateway = me && `${me.namespace}/${me.name}`;
+    const served = [...s.services.values()]
+      .filter((svc) => me && svc.waypoint?.name === me.name && svc.waypoint.namespace === me.namespace)
+      .map((svc) => svc.key)
+      .sort();
+    const targets = [undefined, ...served].map((service) => {
+      const bound = this.gate.boundTo({ gateway, service });
+      const order = { CUSTOM: 0, DENY: 1, ALLOW: 2, AUDIT: 3 } as const;
+      return {
+        target: service ? `Service ${service}` : `Gateway ${gateway ?? '(none yet)'}`,
+        authorizationPolicies: [...bound.authorization]
+          .sort((a, b) => order[a.action] - order[b.action])
+          .map((p) => ({
+            name: p.id,
+            action: p.action,
+            ...(p.dryRun ? { dryRun: true } : {}),
+            ...(p.provider ? { provider: p.provider } : {}),
+          })),
+        requestAuthentications: bound.authentication.map(
+          (p) => `${p.metadata.namespace ?? 'default'}/${p.metadata.name}`,
+        ),
+        rateLimitPolicies: bound.rateLimits.map(
+          (p) => `${p.metadata.namespace ?? 'default'}/${p.metadata.name}`,
+        ),
+      };
+    });
+    return {
+      gateway,
+      targets,
+      routeRateLimitPolicies: [...s.rateLimitPolicies.values()]
+        .filter((p) => p.spec.targetRefs.some((r) => r.kind === 'HTTPRoute' || r.kind === 'GRPCRoute'))
+        .map((p) => `${p.metadata.namespace ?? 'default'}/${p.metadata.name}`),
+      jwks: this.gate.jwt.jwksStatus(),
+      rateLimiter: this.gate.limiter.status(),
+      extensionProviders: (s.meshConfig?.spec.extensionProviders ?? []).map((p) => p.name),
     };
   }
 
@@ -317,7 +368,12 @@ export class Waypoint {
   }
 
   private derive(s: WaypointSnapshot): Derived {
-    this.gate.update({ authorizationPolicies: s.authorizationPolicies.values(), meshConfig: s.meshConfig });
+    this.gate.update({
+      authorizationPolicies: s.authorizationPolicies.values(),
+      requestAuthentications: s.requestAuthentications.values(),
+      rateLimitPolicies: s.rateLimitPolicies.values(),
+      meshConfig: s.meshConfig,
+    });
     return { routes: compileRoutes(routeInput(s)), gateway: this.gatewayIn(s), endpoints: new Map() };
   }
 

@@ -12,6 +12,8 @@ import {
   httpRouteResource,
   meshConfigResource,
   parseResource,
+  rateLimitPolicyResource,
+  requestAuthenticationResource,
   type ServiceResource,
   serviceResource,
   trustBundleResource,
@@ -37,6 +39,10 @@ export const PARSE = {
   [TYPE.waypointAuthorization]: (name: string, v: unknown) =>
     parseResource(waypointAuthorizationResource, 'AuthorizationPolicy', name, v),
   [TYPE.meshConfig]: (name: string, v: unknown) => parseResource(meshConfigResource, 'MeshConfig', name, v),
+  [TYPE.requestAuthentication]: (name: string, v: unknown) =>
+    parseResource(requestAuthenticationResource, 'RequestAuthentication', name, v),
+  [TYPE.rateLimitPolicy]: (name: string, v: unknown) =>
+    parseResource(rateLimitPolicyResource, 'RateLimitPolicy', name, v),
 } as const;
 
 /** The trust bundle a delta brings (its one resource, `bundle`), or undefined when it brings none. */

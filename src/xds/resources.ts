@@ -14,6 +14,8 @@ import {
   httpFaultSchema,
   httpRouteSchema,
   meshConfigSchema,
+  rateLimitPolicySchema,
+  requestAuthenticationSchema,
 } from '../config/index.ts';
 import { l4Authorization, peerAuthSettings } from '../policy/index.ts';
 
@@ -112,6 +114,8 @@ export const httpFaultResource = httpFaultSchema;
 /** AuthorizationPolicies with targetRefs travel as applied too: the waypoint compiles Istio's whole rule language. */
 export const waypointAuthorizationResource = authorizationPolicySchema;
 export const meshConfigResource = meshConfigSchema;
+export const requestAuthenticationResource = requestAuthenticationSchema;
+export const rateLimitPolicyResource = rateLimitPolicySchema;
 
 export type WaypointRef = z.infer<typeof waypointRef>;
 export type PolicyRef = z.infer<typeof policyRef>;

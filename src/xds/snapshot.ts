@@ -16,6 +16,9 @@ export const TYPE = {
   /** AuthorizationPolicies with targetRefs, as applied: what waypoints enforce. */
   waypointAuthorization: 'ambit.dev/WaypointAuthorization',
   meshConfig: 'ambit.dev/MeshConfig',
+  /** RequestAuthentications and RateLimitPolicies with targetRefs, as applied: what waypoints enforce. */
+  requestAuthentication: 'ambit.dev/RequestAuthentication',
+  rateLimitPolicy: 'ambit.dev/RateLimitPolicy',
 } as const;
 
 export type TypeUrl = (typeof TYPE)[keyof typeof TYPE] | (string & {});

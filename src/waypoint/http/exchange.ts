@@ -191,6 +191,11 @@ export async function handleRequest(ds: Downstream, conn: ConnectionState, ctx: 
     );
     const verdict = gate === undefined ? undefined : await gate;
     if (verdict?.log) rec.policy = verdict.log;
+    if (verdict?.path !== undefined) {
+      // JWT authentication took a token out of the query: the request is routed as it now reads.
+      req.path = verdict.path;
+      decision = ctx.deps.routes().decide(conn.meta.service, conn.meta.port, req, ctx.random);
+    }
     if (verdict?.reply) {
       rec.details = verdict.reply.details;
       const reply = grpc ? asGrpcReply(verdict.reply) : verdict.reply;

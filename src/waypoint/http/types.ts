@@ -107,6 +107,8 @@ export interface GateVerdict {
   reply?: GateReply;
   /** The request headers to send upstream instead of the client's (JWT outputs, an authorizer's additions). */
   headers?: Headers;
+  /** The request target to route and send instead (JWT authentication removed a token from the query). */
+  path?: string;
   /** Added to the response the client gets (rate-limit headers, an authorizer's additions). */
   responseHeaders?: Headers;
   /** What the access log says of the gate's decisions (policy, audit, dry-run hits). */

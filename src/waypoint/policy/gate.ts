@@ -1,16 +1,25 @@
 // The waypoint's request gate: for each request, the policies that bind it (by targetRefs, see bind.ts),
-// applied in Envoy's filter order as Istio configures a waypoint — CUSTOM (the external authorizer), then
-// DENY, then ALLOW, with AUDIT and dry-run policies only reported. Policies are compiled once per
-// configuration; a request to a target that nothing binds costs one map lookup.
+// applied in Envoy's filter order as Istio configures a waypoint — JWT authentication
+// (RequestAuthentication), CUSTOM (the external authorizer), DENY, ALLOW (AUDIT and dry-run policies
+// only reported), then rate limits (RateLimitPolicy). Policies are compiled once per configuration; a
+// request to a target that nothing binds costs one map lookup.
 
-import type { AuthorizationPolicyResource, MeshConfigResource } from '../../config/index.ts';
+import type {
+  AuthorizationPolicyResource,
+  MeshConfigResource,
+  RateLimitPolicyResource,
+  RequestAuthenticationResource,
+} from '../../config/index.ts';
 import { describeError } from '../../errors/index.ts';
 import type { Logger } from '../../log/index.ts';
 import {
   type CompiledPolicy,
   compileL7Policy,
   evaluateL7,
+  JwtAuthenticator,
+  type JwtResult,
   matchingCustom,
+  RateLimiter,
   type RequestAttributes,
 } from '../../policy/index.ts';
 import type { Headers } from '../http/headers.ts';
@@ -40,12 +49,50 @@ export interface PolicyGateOptions {
   random?: () => number;
 }
 
+/** What binds one target (`gateway|service`). */
+interface Bound {
+  authorization: CompiledPolicy[];
+  authentication: RequestAuthenticationResource[];
+  /** Rate limits bound by the Gateway or the Service (those naming a route are picked per request). */
+  rateLimits: RateLimitPolicyResource[];
+}
+
 /** What the gate holds for one configuration. */
 interface Compiled {
   authorization: Array<{ policy: AuthorizationPolicyResource; compiled: CompiledPolicy }>;
+  authentication: RequestAuthenticationResource[];
+  rateLimits: RateLimitPolicyResource[];
+  /** RateLimitPolicies that name a route: checked per request against the route that matched. */
+  routeRateLimits: RateLimitPolicyResource[];
   mesh: MeshConfigResource | undefined;
-  /** Bound policies by target key (`gateway|service`). */
-  bound: Map<string, CompiledPolicy[]>;
+  bound: Map<string, Bound>;
+}
+
+const NOTHING: Compiled = {
+  authorization: [],
+  authentication: [],
+  rateLimits: [],
+  routeRateLimits: [],
+  mesh: undefined,
+  bound: new Map(),
+};
+
+function namesRoute(p: RateLimitPolicyResource): boolean {
+  return p.spec.targetRefs.some((r) => r.kind === 'HTTPRoute' || r.kind === 'GRPCRoute');
+}
+
+/** Envoy's response code details for a JWT refusal: `jwt_authn_access_denied{Jwt_is_expired}`. */
+function jwtDetails(body: string): string {
+  return `jwt_authn_access_denied{${body.replace(/[^A-Za-z0-9]+/g, '_')}}`;
+}
+
+/** The request headers after JWT authentication's edits (its output headers, the token removed). */
+function editedHeaders(headers: Headers, edits: { set: Array<[string, string]>; remove: string[] }): Headers {
+  if (edits.set.length === 0 && edits.remove.every((h) => headers[h] === undefined)) return headers;
+  const out: Headers = { ...headers };
+  for (const name of edits.remove) delete out[name];
+  for (const [name, value] of edits.set) out[name] = value;
+  return out;
 }
 
 function rbacDenied(details: string | undefined): GateReply {
@@ -74,32 +121,53 @@ export function attributesOf(req: GateRequest): RequestAttributes {
 
 export class PolicyGate implements RequestGate {
   private readonly opts: PolicyGateOptions;
-  private compiled: Compiled = { authorization: [], mesh: undefined, bound: new Map() };
+  private compiled: Compiled = NOTHING;
+  readonly jwt: JwtAuthenticator;
+  readonly limiter: RateLimiter;
 
   constructor(opts: PolicyGateOptions) {
     this.opts = opts;
+    this.jwt = new JwtAuthenticator({ log: opts.log });
+    this.limiter = new RateLimiter({ log: opts.log, backend: () => this.compiled.mesh?.spec.rateLimit });
   }
 
   /** Compiles a new configuration's policies; requests after this see them. */
   update(config: {
     authorizationPolicies: Iterable<AuthorizationPolicyResource>;
+    requestAuthentications?: Iterable<RequestAuthenticationResource>;
+    rateLimitPolicies?: Iterable<RateLimitPolicyResource>;
     meshConfig: MeshConfigResource | undefined;
   }): void {
     const authorization = [...config.authorizationPolicies].map((policy) => ({
       policy,
       compiled: compileL7Policy(policy),
     }));
-    this.compiled = { authorization, mesh: config.meshConfig, bound: new Map() };
+    const limits = [...(config.rateLimitPolicies ?? [])];
+    this.compiled = {
+      authorization,
+      authentication: [...(config.requestAuthentications ?? [])],
+      rateLimits: limits,
+      routeRateLimits: limits.filter(namesRoute),
+      mesh: config.meshConfig,
+      bound: new Map(),
+    };
   }
 
-  /** The authorization policies that bind a target, as compiled (what `waypoint config policies` shows). */
-  boundTo(target: PolicyTarget): CompiledPolicy[] {
-    const { bound, authorization } = this.compiled;
+  /** The policies that bind a target (what `waypoint config policies` shows); route-bound limits aside. */
+  boundTo(target: PolicyTarget): Bound {
+    const { bound } = this.compiled;
     const key = `${target.gateway}|${target.service ?? ''}`;
     let found = bound.get(key);
     if (!found) {
       if (bound.size >= MAX_CACHED_TARGETS) bound.clear();
-      found = authorization.filter((a) => bindsTarget(a.policy, target)).map((a) => a.compiled);
+      const at = { gateway: target.gateway, service: target.service };
+      found = {
+        authorization: this.compiled.authorization
+          .filter((a) => bindsTarget(a.policy, at))
+          .map((a) => a.compiled),
+        authentication: this.compiled.authentication.filter((p) => bindsTarget(p, at)),
+        rateLimits: this.compiled.rateLimits.filter((p) => bindsTarget(p, at)),
+      };
       bound.set(key, found);
     }
     return found;
@@ -107,19 +175,63 @@ export class PolicyGate implements RequestGate {
 
   admit(req: GateRequest, upstream: GateUpstream): GateVerdict | Promise<GateVerdict> | undefined {
     const service = workloadTargetAddress(req.meta.service) === undefined ? req.meta.service : undefined;
-    const policies = this.boundTo({ gateway: this.opts.gateway(), service });
-    if (policies.length === 0) return undefined;
-    return this.decide(req, policies, upstream);
+    const gateway = this.opts.gateway();
+    const bound = this.boundTo({ gateway, service });
+    // Rate limits are HTTP's: a connection passed through as TCP is never counted.
+    const byRoute =
+      req.route === undefined || req.tcp
+        ? []
+        : this.compiled.routeRateLimits.filter((p) => bindsTarget(p, { gateway, service, route: req.route }));
+    const limits = req.tcp
+      ? []
+      : byRoute.length > 0
+        ? [...new Set([...bound.rateLimits, ...byRoute])]
+        : bound.rateLimits;
+    const authentication = req.tcp ? [] : bound.authentication;
+    if (bound.authorization.length === 0 && authentication.length === 0 && limits.length === 0)
+      return undefined;
+    return this.decide(req, bound.authorization, authentication, limits, upstream);
+  }
+
+  /** Stops key refreshes and Redis. */
+  async close(): Promise<void> {
+    this.jwt.close();
+    await this.limiter.close();
   }
 
   private async decide(
     req: GateRequest,
     policies: readonly CompiledPolicy[],
+    authentication: readonly RequestAuthenticationResource[],
+    limits: readonly RateLimitPolicyResource[],
     upstream: GateUpstream,
   ): Promise<GateVerdict> {
     const attrs = attributesOf(req);
     let headers: Headers | undefined;
+    let path: string | undefined;
     const responseHeaders: Headers = {};
+    if (authentication.length > 0) {
+      const jwt: JwtResult = await this.jwt.authenticate(
+        { headers: req.headers, path: req.path, method: req.method, scheme: 'http' },
+        authentication,
+      );
+      if (jwt.kind === 'denied') {
+        return {
+          reply: {
+            status: jwt.status,
+            body: jwt.body,
+            flags: '-',
+            headers: jwt.headers,
+            details: jwtDetails(jwt.body),
+          },
+        };
+      }
+      headers = editedHeaders(req.headers, jwt.headers);
+      if (jwt.kind === 'authenticated') {
+        attrs.auth = jwt.auth;
+        if (jwt.path !== undefined) path = jwt.path;
+      }
+    }
     for (const custom of matchingCustom(policies, attrs)) {
       const outcome = await this.askProvider(custom, req, upstream);
       if (outcome.reply) return { reply: outcome.reply, log: { policy: custom.id, ...outcome.log } };
@@ -127,15 +239,26 @@ export class PolicyGate implements RequestGate {
       Object.assign(responseHeaders, outcome.downstreamHeaders);
     }
     const decision = evaluateL7(policies, attrs);
-    const log = {
+    const log: Record<string, unknown> = {
+      ...(attrs.auth ? { request_principal: attrs.auth.principal } : {}),
       ...(decision.policy ? { policy: decision.policy } : {}),
       ...(decision.audit.length > 0 ? { audit: decision.audit } : {}),
       ...(decision.dryRun.length > 0 ? { dry_run: decision.dryRun } : {}),
     };
     if (!decision.allow)
       return { reply: rbacDenied(decision.details), log: { ...log, reason: decision.reason } };
+    if (limits.length > 0) {
+      const limit = await this.limiter.check(limits, attrs);
+      if (limit.limited) {
+        const reply = { status: limit.status, body: limit.body, flags: limit.flags, headers: limit.headers };
+        return { reply: { ...reply, details: 'rate_limited' }, log };
+      }
+      Object.assign(responseHeaders, limit.headers);
+      if (limit.failedOpen) log.rate_limit = 'failed open: Redis did not answer in time';
+    }
     return {
-      ...(headers ? { headers } : {}),
+      ...(headers && headers !== req.headers ? { headers } : {}),
+      ...(path !== undefined ? { path } : {}),
       ...(Object.keys(responseHeaders).length > 0 ? { responseHeaders } : {}),
       log,
     };

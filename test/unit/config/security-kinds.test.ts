@@ -278,15 +278,15 @@ describe('config: AuthorizationPolicy status conditions', () => {
     assert.match(c.message, /deny more than written/);
   });
 
-  it('the same L7 fields with targetRefs are valid, pending a waypoint (none runs yet)', () => {
+  it('the same L7 fields with targetRefs are valid, enforced by waypoints', () => {
     const c = conditionOf(
       ap({
         targetRefs: [{ kind: 'Gateway', name: 'wp' }],
         rules: [{ to: [{ operation: { methods: ['GET'] } }] }],
       }),
     );
-    assert.equal(c.reason, 'Pending');
-    assert.equal(c.status, 'Unknown');
+    assert.equal(c.reason, 'Accepted');
+    assert.equal(c.status, 'True');
   });
 
   it('AUDIT and CUSTOM at a ztunnel are flagged', () => {

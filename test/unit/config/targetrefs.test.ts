@@ -21,12 +21,12 @@ const ref = (name: string, namespace?: string) => ({
 });
 
 describe('AuthorizationPolicy targetRefs across namespaces', () => {
-  test('a targetRef without a namespace is accepted, and says no waypoint enforces it yet', () => {
+  test('a targetRef without a namespace is accepted, enforced by the waypoints it binds', () => {
     const result = validateResource(policy({ targetRefs: [ref('web')] }));
     assert.ok(result.ok, JSON.stringify(!result.ok && result.errors));
-    assert.equal(result.conditions[0]!.status, 'Unknown');
-    assert.equal(result.conditions[0]!.reason, 'Pending');
-    assert.match(result.conditions[0]!.message, /nothing enforces it/);
+    assert.equal(result.conditions[0]!.status, 'True');
+    assert.equal(result.conditions[0]!.reason, 'Accepted');
+    assert.match(result.conditions[0]!.message, /enforced at L7 by the waypoints/);
   });
 
   const refused: Array<[string, Record<string, unknown>, string]> = [
@@ -62,6 +62,6 @@ describe('AuthorizationPolicy targetRefs across namespaces', () => {
     );
     assert.ok(result.ok, JSON.stringify(!result.ok && result.errors));
     assert.deepEqual(crossNamespaceTargetRefs(result.resource as never), []);
-    assert.equal(result.conditions[0]!.reason, 'Pending');
+    assert.equal(result.conditions[0]!.reason, 'Accepted');
   });
 });
