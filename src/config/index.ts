@@ -69,7 +69,7 @@ export {
   authorizationPolicySchema,
   type PeerAuthenticationResource,
 } from './kinds/security.ts';
-export type { TelemetryResource } from './kinds/telemetry.ts';
+export { type TelemetryResource, telemetrySchema } from './kinds/telemetry.ts';
 export { type DestinationRuleResource, destinationRuleSchema } from './kinds/traffic.ts';
 export type { WorkloadEntryResource } from './kinds/workload-entry.ts';
 export { KINDS, type KindInfo, kindByCliName, kindByPlural, kindInfo } from './kinds.ts';

@@ -130,6 +130,7 @@ export class MeshState extends EventEmitter {
         TYPE.rateLimitPolicy,
         typeSnapshot(streamedAsApplied(resources.filter((r) => r.kind === 'RateLimitPolicy'))),
       ],
+      [TYPE.telemetry, typeSnapshot(streamedAsApplied(resources.filter((r) => r.kind === 'Telemetry')))],
       [TYPE.meshConfig, typeSnapshot(streamedAsApplied(resources.filter((r) => r.kind === 'MeshConfig')))],
     ]);
     for (const [type, items] of this.opts.extraTypes?.() ?? []) types.set(type, typeSnapshot(items));

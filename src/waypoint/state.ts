@@ -12,6 +12,7 @@ import type {
   MeshConfigResource,
   RateLimitPolicyResource,
   RequestAuthenticationResource,
+  TelemetryResource,
 } from '../config/index.ts';
 import { RevocationList } from '../identity/index.ts';
 import {
@@ -43,6 +44,8 @@ export interface WaypointSnapshot extends MeshIndex {
   readonly requestAuthentications: ReadonlyMap<string, RequestAuthenticationResource>;
   /** RateLimitPolicies by `namespace/name`. */
   readonly rateLimitPolicies: ReadonlyMap<string, RateLimitPolicyResource>;
+  /** Telemetry resources by `namespace/name` (tracing and access logging). */
+  readonly telemetries: ReadonlyMap<string, TelemetryResource>;
   /** The mesh's MeshConfig (extension providers), when one is applied. */
   readonly meshConfig: MeshConfigResource | undefined;
   readonly trustBundlePem: string | undefined;
@@ -62,6 +65,7 @@ export const WAYPOINT_TYPES: readonly TypeUrl[] = [
   TYPE.meshConfig,
   TYPE.requestAuthentication,
   TYPE.rateLimitPolicy,
+  TYPE.telemetry,
 ];
 
 /** What the stream delivers; the rest of a snapshot is derived from it. */
@@ -76,6 +80,7 @@ type Held = {
     | 'authorizationPolicies'
     | 'requestAuthentications'
     | 'rateLimitPolicies'
+    | 'telemetries'
     | 'meshConfig'
     | 'trustBundlePem'
     | 'revoked']: WaypointSnapshot[K];
@@ -88,7 +93,7 @@ function index(held: Held, version: number): WaypointSnapshot {
 /** How a delta of one of the waypoint's types makes the next snapshot. */
 function next(s: WaypointSnapshot, type: TypeUrl, delta: Delta): WaypointSnapshot {
   const { workloads, services, httpRoutes, grpcRoutes, destinationRules, httpFaults } = s;
-  const { authorizationPolicies, requestAuthentications, rateLimitPolicies, meshConfig } = s;
+  const { authorizationPolicies, requestAuthentications, rateLimitPolicies, telemetries, meshConfig } = s;
   const { trustBundlePem, revoked } = s;
   const held: Held = {
     workloads,
@@ -100,6 +105,7 @@ function next(s: WaypointSnapshot, type: TypeUrl, delta: Delta): WaypointSnapsho
     authorizationPolicies,
     requestAuthentications,
     rateLimitPolicies,
+    telemetries,
     meshConfig,
     trustBundlePem,
     revoked,
@@ -140,6 +146,9 @@ function next(s: WaypointSnapshot, type: TypeUrl, delta: Delta): WaypointSnapsho
     case TYPE.rateLimitPolicy:
       held.rateLimitPolicies = mergeDelta(s.rateLimitPolicies, delta, PARSE[TYPE.rateLimitPolicy]);
       break;
+    case TYPE.telemetry:
+      held.telemetries = mergeDelta(s.telemetries, delta, PARSE[TYPE.telemetry]);
+      break;
     case TYPE.meshConfig:
       held.meshConfig = mergeDelta(
         new Map(s.meshConfig ? [['default', s.meshConfig]] : []),
@@ -172,6 +181,7 @@ const EMPTY: WaypointSnapshot = index(
     authorizationPolicies: new Map(),
     requestAuthentications: new Map(),
     rateLimitPolicies: new Map(),
+    telemetries: new Map(),
     meshConfig: undefined,
     trustBundlePem: undefined,
     revoked: RevocationList.EMPTY,
@@ -198,6 +208,7 @@ export class WaypointState extends StreamedState<WaypointSnapshot> {
       authorizationPolicies: [...s.authorizationPolicies.values()],
       requestAuthentications: [...s.requestAuthentications.values()],
       rateLimitPolicies: [...s.rateLimitPolicies.values()],
+      telemetries: [...s.telemetries.values()],
       ...(s.meshConfig ? { meshConfig: s.meshConfig } : {}),
     };
   }

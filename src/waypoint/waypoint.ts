@@ -39,6 +39,7 @@ import type { ConnectionMeta, Endpoint } from './http/types.ts';
 import { type AuthorizerAddress, PolicyGate } from './policy/index.ts';
 import type { BackendRef, RouteTable } from './route-types.ts';
 import { WAYPOINT_TYPES, type WaypointSnapshot, WaypointState } from './state.ts';
+import { WaypointTelemetry } from './telemetry.ts';
 import { trafficPolicyLookup } from './traffic-policy/index.ts';
 
 export const WAYPOINT_DEFAULT_PORTS = {
@@ -107,6 +108,7 @@ export class Waypoint {
   private readonly http = new HttpEndpoints();
   private derived: Derived;
   private readonly gate: PolicyGate;
+  private readonly telemetry: WaypointTelemetry;
   private listener: net.Server | undefined;
   private ready = false;
 
@@ -127,14 +129,24 @@ export class Waypoint {
       },
       resolve: (service, port) => providerAddress(this.state.snapshot, service, port),
     });
+    this.telemetry = new WaypointTelemetry({
+      log: this.log,
+      namespace: opts.namespace,
+      replica: opts.name,
+      resolve: (service, port) => directAddress(this.state.snapshot, service, port),
+    });
     this.derived = this.derive(this.state.snapshot);
     this.state.onListenerError = (err) => this.log.error({ err }, 'a state listener failed');
     // A new configuration is compiled once; requests and tunnels read what is current when they arrive.
     this.state.onChange((s) => {
       this.derived = this.derive(s);
     });
+    const served = (meta: ConnectionMeta) =>
+      workloadTargetAddress(meta.service) === undefined ? meta.service : undefined;
     this.proxy = new HttpProxy({
       gate: this.gate,
+      tracing: (meta) => this.telemetry.tracing(served(meta)),
+      accessLogging: (meta) => this.telemetry.accessLogging(served(meta)),
       routes: () => this.derived.routes,
       faults: (namespace, name) => this.state.snapshot.httpFaults.get(`${namespace}/${name}`),
       endpoints: (backend) => this.endpoints(backend),
@@ -224,6 +236,7 @@ export class Waypoint {
     );
     this.xds.stop();
     await this.gate.close();
+    await this.telemetry.close();
     this.certs.close();
     await this.pool.close();
     this.http.close();
@@ -254,6 +267,7 @@ export class Waypoint {
         xds: { connected: this.xds.connected, lastError: this.xds.lastError, versions: this.xds.versions() },
         certificates: this.certs.status(),
         upstream: this.proxy.upstreamStats(),
+        tracing: this.telemetry.stats(),
       }),
       '/routes': () => ({
         httpRoutes: [...snapshot().httpRoutes.values()],
@@ -368,13 +382,15 @@ export class Waypoint {
   }
 
   private derive(s: WaypointSnapshot): Derived {
+    const gateway = this.gatewayIn(s);
+    this.telemetry.update({ telemetries: s.telemetries.values(), meshConfig: s.meshConfig, gateway });
     this.gate.update({
       authorizationPolicies: s.authorizationPolicies.values(),
       requestAuthentications: s.requestAuthentications.values(),
       rateLimitPolicies: s.rateLimitPolicies.values(),
       meshConfig: s.meshConfig,
     });
-    return { routes: compileRoutes(routeInput(s)), gateway: this.gatewayIn(s), endpoints: new Map() };
+    return { routes: compileRoutes(routeInput(s)), gateway, endpoints: new Map() };
   }
 
   /** The Gateway this replica serves: its own pod's label, as the control plane placed it. */
@@ -446,6 +462,20 @@ function providerAddress(s: WaypointSnapshot, service: string, port: number): Au
     return { mesh: endpointsOf(s, { service: svc.key, port }) };
   }
   return { host, port };
+}
+
+/**
+ * Where a process of the waypoint's own (a trace exporter) connects for a provider's `service:port`:
+ * a mesh Service's first endpoint that may take traffic, directly (the waypoint's pod is not captured),
+ * or the address or name itself.
+ */
+function directAddress(s: WaypointSnapshot, service: string, port: number): { host: string; port: number } {
+  const found = providerAddress(s, service, port);
+  if (found && 'mesh' in found) {
+    const ep = found.mesh[0];
+    return ep ? { host: ep.address, port: ep.port } : { host: service, port };
+  }
+  return found ?? { host: service, port };
 }
 
 /** The enrolled endpoints of a service port, each reached on its target port; or the workload a connection was addressed to. */

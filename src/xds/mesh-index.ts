@@ -16,6 +16,7 @@ import {
   requestAuthenticationResource,
   type ServiceResource,
   serviceResource,
+  telemetryResource,
   trustBundleResource,
   type WorkloadResource,
   waypointAuthorizationResource,
@@ -43,6 +44,7 @@ export const PARSE = {
     parseResource(requestAuthenticationResource, 'RequestAuthentication', name, v),
   [TYPE.rateLimitPolicy]: (name: string, v: unknown) =>
     parseResource(rateLimitPolicyResource, 'RateLimitPolicy', name, v),
+  [TYPE.telemetry]: (name: string, v: unknown) => parseResource(telemetryResource, 'Telemetry', name, v),
 } as const;
 
 /** The trust bundle a delta brings (its one resource, `bundle`), or undefined when it brings none. */

@@ -16,6 +16,7 @@ import {
   meshConfigSchema,
   rateLimitPolicySchema,
   requestAuthenticationSchema,
+  telemetrySchema,
 } from '../config/index.ts';
 import { l4Authorization, peerAuthSettings } from '../policy/index.ts';
 
@@ -116,6 +117,7 @@ export const waypointAuthorizationResource = authorizationPolicySchema;
 export const meshConfigResource = meshConfigSchema;
 export const requestAuthenticationResource = requestAuthenticationSchema;
 export const rateLimitPolicyResource = rateLimitPolicySchema;
+export const telemetryResource = telemetrySchema;
 
 export type WaypointRef = z.infer<typeof waypointRef>;
 export type PolicyRef = z.infer<typeof policyRef>;

@@ -19,6 +19,8 @@ export const TYPE = {
   /** RequestAuthentications and RateLimitPolicies with targetRefs, as applied: what waypoints enforce. */
   requestAuthentication: 'ambit.dev/RequestAuthentication',
   rateLimitPolicy: 'ambit.dev/RateLimitPolicy',
+  /** Telemetry resources, as applied: waypoints resolve tracing and access logging from them. */
+  telemetry: 'ambit.dev/Telemetry',
 } as const;
 
 export type TypeUrl = (typeof TYPE)[keyof typeof TYPE] | (string & {});

@@ -5,7 +5,12 @@
 import { performance } from 'node:perf_hooks';
 import { describeError } from '../../errors/index.ts';
 import type { Logger } from '../../log/index.ts';
-import type { RequestLabels } from '../../telemetry/index.ts';
+import {
+  PROPAGATION_HEADERS,
+  type RequestLabels,
+  type RequestSpan,
+  type UpstreamAttempt,
+} from '../../telemetry/index.ts';
 import {
   abortReply,
   DELAY_INJECTED,
@@ -162,6 +167,18 @@ export async function handleRequest(ds: Downstream, conn: ConnectionState, ctx: 
   };
   const grpc = isGrpc(ds.headers);
   const path = normalizeTarget(ds.path);
+  const tracing = ctx.deps.tracing?.(conn.meta);
+  const span = tracing?.tracer.startRequest(
+    {
+      method: ds.method,
+      path,
+      host: ds.authority,
+      headers: ds.headers,
+      protocol: ds.protocol,
+      ...(conn.meta.peerAddress ? { peerAddress: conn.meta.peerAddress } : {}),
+    },
+    tracing.settings,
+  );
   try {
     const req: RouteRequest = {
       method: ds.method,
@@ -216,15 +233,58 @@ export async function handleRequest(ds: Downstream, conn: ConnectionState, ctx: 
       return;
     }
     if (decision.extensionRefs.length > 0 && !(await injectFault(ds, decision, ctx, rec, grpc))) return;
-    await forward(ds, decision, conn, ctx, rec, verdict);
+    await forward(ds, decision, conn, ctx, rec, verdict, span);
   } catch (err) {
     rec.error = describeError(err);
     if (!ds.headersSent) localReply(ds, rec, { status: 500, body: 'internal error', flags: rec.flags });
     else ds.reset();
   } finally {
     rec.duration_ms = Math.round((performance.now() - started) * 1000) / 1000;
+    span?.end(spanResult(ctx, conn, rec));
     record(ctx, conn, rec, grpc);
   }
+}
+
+/** What the request's server span says when it ends. */
+function spanResult(ctx: ProxyContext, conn: ConnectionState, rec: RequestRecord) {
+  const { source } = conn.meta;
+  const dst = rec.endpoint?.labels;
+  return {
+    status: rec.status,
+    flags: rec.flags,
+    ...(rec.backend ? { upstreamCluster: clusterName(ctx, rec.backend) } : {}),
+    source: {
+      workload: source.workload,
+      namespace: source.namespace,
+      principal: source.principal,
+      canonicalService: source.canonicalService ?? source.app,
+    },
+    ...(dst
+      ? {
+          destination: {
+            workload: dst.workload,
+            namespace: dst.namespace,
+            principal: rec.endpoint?.identity,
+            canonicalService: dst.canonicalService ?? dst.app,
+          },
+        }
+      : {}),
+  };
+}
+
+/** Envoy's name for a backend's cluster: `outbound|<port>||<hostname>`. */
+function clusterName(ctx: ProxyContext, backend: string): string {
+  const [service = '', port = ''] = backend.split(':');
+  const address = workloadTargetAddress(service);
+  return `outbound|${port}||${address ?? ctx.serviceHost(service)}`;
+}
+
+/** The upstream request's head with this attempt's trace context in place of the client's. */
+function traced(head: UpstreamHead, attempt: UpstreamAttempt | undefined): UpstreamHead {
+  if (!attempt) return head;
+  const headers: Headers = { ...head.headers };
+  for (const name of PROPAGATION_HEADERS) delete headers[name];
+  return { ...head, headers: { ...headers, ...attempt.headers } };
 }
 
 /**
@@ -371,6 +431,7 @@ async function forward(
   ctx: ProxyContext,
   rec: RequestRecord,
   verdict: GateVerdict | undefined,
+  span: RequestSpan | undefined,
 ): Promise<void> {
   const state = ctx.backends.of(d.backend);
   const backendKey = state.key;
@@ -441,10 +502,20 @@ async function forward(
         inactive();
         breakers.requestDone();
       };
-      const ex = ctx.pool.request(endpoint, conn.upstream, head, { cluster: backendKey, breakers });
+      const attemptSpan = span?.startAttempt({
+        cluster: clusterName(ctx, backendKey),
+        address: `${endpoint.address.includes(':') ? `[${endpoint.address}]` : endpoint.address}:${endpoint.port}`,
+      });
+      const ex = ctx.pool.request(endpoint, conn.upstream, traced(head, attemptSpan), {
+        cluster: backendKey,
+        breakers,
+      });
       current = ex;
       feed.attach(ex.body);
       const outcome = await awaitAttempt(ex, d.backendTimeoutMs, stop.signal);
+      attemptSpan?.end(
+        outcome.kind === 'response' ? { status: outcome.res.status } : { error: attemptError(outcome) },
+      );
       releaseSlot();
       const result = outlierResult(outcome, timedOut);
       if (result !== undefined) state.outlier?.report(endpoint, result);
@@ -499,6 +570,11 @@ async function forward(
     rec.bytes_received = feed.bytes;
     if (!feed.complete && !clientGone) feed.discard();
   }
+}
+
+function attemptError(outcome: Exclude<AttemptOutcome, { kind: 'response' }>): string {
+  if (outcome.kind === 'failed') return outcome.err.reason;
+  return outcome.kind === 'attemptTimeout' ? 'per-try timeout' : 'stopped';
 }
 
 /** A retry needs room in the retry budget and under the backend's maxRetries. */
@@ -651,6 +727,7 @@ function record(ctx: ProxyContext, conn: ConnectionState, rec: RequestRecord, gr
   } catch (err) {
     ctx.deps.log.warn({ err: describeError(err) }, 'request metrics failed');
   }
+  if (ctx.deps.accessLogging?.(meta) === false) return;
   const { endpoint: _e, ...line } = rec;
   if (rec.status >= 500 || rec.status === 0 || rec.error) ctx.accessLog.warn(line, 'access');
   else ctx.accessLog.info(line, 'access');

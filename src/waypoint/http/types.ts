@@ -4,7 +4,7 @@
 import type { Duplex } from 'node:stream';
 import type { HTTPFaultResource } from '../../config/index.ts';
 import type { Logger } from '../../log/index.ts';
-import type { RequestMetrics } from '../../telemetry/index.ts';
+import type { RequestMetrics, RequestSettings, RequestTracer } from '../../telemetry/index.ts';
 import type { BackendRef, RouteTable } from '../route-types.ts';
 import type { ResolvedTrafficPolicy } from '../traffic-policy/index.ts';
 import type { Headers } from './headers.ts';
@@ -132,6 +132,10 @@ export interface RequestGate {
 export interface ProxyDeps {
   /** Request-level policy (authentication, authorization, rate limits); none: every request passes. */
   gate?: RequestGate;
+  /** The tracer and its settings for requests on this connection, when a Telemetry turns tracing on. */
+  tracing?: (meta: ConnectionMeta) => { tracer: RequestTracer; settings: RequestSettings } | undefined;
+  /** Whether requests on this connection are written to the access log (Telemetry); default yes. */
+  accessLogging?: (meta: ConnectionMeta) => boolean;
   /** The current route table (read per request, so a new configuration applies to the next request). */
   routes: () => RouteTable;
   /** The HTTPFault a route's ExtensionRef filter names (`ambit.dev/v1alpha1`), if it exists. */

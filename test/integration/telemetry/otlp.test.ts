@@ -2,20 +2,15 @@
 // the server span and the client span of one request, in the client's trace, linked parent to child,
 // with the semantic-convention, Envoy and Istio attributes and the custom tags. A collector that is down
 // or never answers costs spans (dropped and failed, counted), never a request.
-//
-// No package ships the OTLP .proto files (the SDK's transformer writes protobuf itself and only decodes
-// responses), so the receivers describe the messages they read below, from the opentelemetry-proto
-// field numbers, and @grpc/proto-loader decodes the bodies with it.
+// The receivers decode what they get with test/helpers/otlp.ts.
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as net from 'node:net';
 import { describe, type TestContext, test } from 'node:test';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { logger } from '../../../src/log/index.ts';
 import {
   loadTracing,
@@ -23,213 +18,10 @@ import {
   type RequestTracer,
   type TracerOptions,
 } from '../../../src/telemetry/tracing/index.ts';
+import { httpCollector, type Received, spansOf, traceService, type WireRequest } from '../../helpers/otlp.ts';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const SPAN = '00f067aa0ba902b7';
-
-const kv = { key: { type: 'string', id: 1 }, value: { type: 'AnyValue', id: 2 } };
-/** The parts of opentelemetry-proto's trace export messages these receivers read. */
-const OTLP: Parameters<typeof protoLoader.fromJSON>[0] = {
-  nested: {
-    opentelemetry: {
-      nested: {
-        proto: {
-          nested: {
-            common: {
-              nested: {
-                v1: {
-                  nested: {
-                    AnyValue: {
-                      oneofs: { value: { oneof: ['stringValue', 'boolValue', 'intValue', 'doubleValue'] } },
-                      fields: {
-                        stringValue: { type: 'string', id: 1 },
-                        boolValue: { type: 'bool', id: 2 },
-                        intValue: { type: 'int64', id: 3 },
-                        doubleValue: { type: 'double', id: 4 },
-                      },
-                    },
-                    KeyValue: { fields: kv },
-                    InstrumentationScope: {
-                      fields: { name: { type: 'string', id: 1 }, version: { type: 'string', id: 2 } },
-                    },
-                  },
-                },
-              },
-            },
-            resource: {
-              nested: {
-                v1: {
-                  nested: {
-                    Resource: {
-                      fields: {
-                        attributes: {
-                          rule: 'repeated',
-                          type: 'opentelemetry.proto.common.v1.KeyValue',
-                          id: 1,
-                        },
-                      },
-                    },
-                  },
-                },
-              },
-            },
-            trace: {
-              nested: {
-                v1: {
-                  nested: {
-                    ResourceSpans: {
-                      fields: {
-                        resource: { type: 'opentelemetry.proto.resource.v1.Resource', id: 1 },
-                        scopeSpans: { rule: 'repeated', type: 'ScopeSpans', id: 2 },
-                      },
-                    },
-                    ScopeSpans: {
-                      fields: {
-                        scope: { type: 'opentelemetry.proto.common.v1.InstrumentationScope', id: 1 },
-                        spans: { rule: 'repeated', type: 'Span', id: 2 },
-                      },
-                    },
-                    Span: {
-                      fields: {
-                        traceId: { type: 'bytes', id: 1 },
-                        spanId: { type: 'bytes', id: 2 },
-                        traceState: { type: 'string', id: 3 },
-                        parentSpanId: { type: 'bytes', id: 4 },
-                        name: { type: 'string', id: 5 },
-                        kind: { type: 'SpanKind', id: 6 },
-                        attributes: {
-                          rule: 'repeated',
-                          type: 'opentelemetry.proto.common.v1.KeyValue',
-                          id: 9,
-                        },
-                        status: { type: 'Status', id: 15 },
-                      },
-                    },
-                    Status: {
-                      fields: { message: { type: 'string', id: 2 }, code: { type: 'StatusCode', id: 3 } },
-                    },
-                    SpanKind: {
-                      values: {
-                        SPAN_KIND_UNSPECIFIED: 0,
-                        SPAN_KIND_INTERNAL: 1,
-                        SPAN_KIND_SERVER: 2,
-                        SPAN_KIND_CLIENT: 3,
-                        SPAN_KIND_PRODUCER: 4,
-                        SPAN_KIND_CONSUMER: 5,
-                      },
-                    },
-                    StatusCode: { values: { STATUS_CODE_UNSET: 0, STATUS_CODE_OK: 1, STATUS_CODE_ERROR: 2 } },
-                  },
-                },
-              },
-            },
-            collector: {
-              nested: {
-                trace: {
-                  nested: {
-                    v1: {
-                      nested: {
-                        ExportTraceServiceRequest: {
-                          fields: {
-                            resourceSpans: {
-                              rule: 'repeated',
-                              type: 'opentelemetry.proto.trace.v1.ResourceSpans',
-                              id: 1,
-                            },
-                          },
-                        },
-                        ExportTraceServiceResponse: { fields: {} },
-                        TraceService: {
-                          methods: {
-                            Export: {
-                              requestType: 'ExportTraceServiceRequest',
-                              responseType: 'ExportTraceServiceResponse',
-                              comment: '',
-                            },
-                          },
-                        },
-                      },
-                    },
-                  },
-                },
-              },
-            },
-          },
-        },
-      },
-    },
-  },
-};
-
-const definition = protoLoader.fromJSON(OTLP, {
-  longs: Number,
-  enums: String,
-  defaults: false,
-  oneofs: true,
-});
-const traceService = definition[
-  'opentelemetry.proto.collector.trace.v1.TraceService'
-] as grpc.ServiceDefinition;
-const exportMethod = traceService.Export!;
-
-interface WireKeyValue {
-  key: string;
-  value?: { stringValue?: string; boolValue?: boolean; intValue?: number; doubleValue?: number };
-}
-interface WireSpan {
-  traceId: Buffer;
-  spanId: Buffer;
-  parentSpanId?: Buffer;
-  traceState?: string;
-  name: string;
-  kind: string;
-  attributes?: WireKeyValue[];
-  status?: { code?: string };
-}
-interface WireRequest {
-  resourceSpans?: Array<{
-    resource?: { attributes?: WireKeyValue[] };
-    scopeSpans?: Array<{ spans?: WireSpan[] }>;
-  }>;
-}
-
-/** A span as the test reads it: hex ids and plain attributes. */
-interface Received {
-  traceId: string;
-  spanId: string;
-  parentSpanId: string;
-  name: string;
-  kind: string;
-  status: string;
-  attributes: Record<string, string | number | boolean>;
-  resource: Record<string, string | number | boolean>;
-}
-
-function plain(kvs: WireKeyValue[] = []): Record<string, string | number | boolean> {
-  const out: Record<string, string | number | boolean> = {};
-  for (const { key, value } of kvs) {
-    const v = value?.stringValue ?? value?.intValue ?? value?.boolValue ?? value?.doubleValue;
-    if (v !== undefined) out[key] = v;
-  }
-  return out;
-}
-
-function spansOf(req: WireRequest): Received[] {
-  return (req.resourceSpans ?? []).flatMap((rs) =>
-    (rs.scopeSpans ?? []).flatMap((ss) =>
-      (ss.spans ?? []).map((s) => ({
-        traceId: s.traceId.toString('hex'),
-        spanId: s.spanId.toString('hex'),
-        parentSpanId: s.parentSpanId?.toString('hex') ?? '',
-        name: s.name,
-        kind: s.kind,
-        status: s.status?.code ?? 'STATUS_CODE_UNSET',
-        attributes: plain(s.attributes),
-        resource: plain(rs.resource?.attributes),
-      })),
-    ),
-  );
-}
 
 interface Collector {
   port: number;
@@ -238,32 +30,10 @@ interface Collector {
   headers: Array<Record<string, unknown>>;
 }
 
-async function httpCollector(t: TestContext): Promise<Collector> {
-  const c: Collector = { port: 0, spans: [], headers: [] };
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (d: Buffer) => chunks.push(d));
-    req.on('end', () => {
-      if (
-        req.method !== 'POST' ||
-        req.url !== '/v1/traces' ||
-        req.headers['content-type'] !== 'application/x-protobuf'
-      ) {
-        res.writeHead(404).end();
-        return;
-      }
-      c.headers.push(req.headers);
-      c.spans.push(...spansOf(exportMethod.requestDeserialize(Buffer.concat(chunks)) as WireRequest));
-      res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.after(() => {
-    server.closeAllConnections();
-    return new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-  c.port = (server.address() as AddressInfo).port;
-  return c;
+async function collectorOver(t: TestContext): Promise<Collector> {
+  const c = await httpCollector('127.0.0.1', 0);
+  t.after(() => c.close());
+  return c as unknown as Collector;
 }
 
 async function grpcCollector(t: TestContext): Promise<Collector> {
@@ -460,7 +230,7 @@ function checkRequestSpans(spans: Received[], upstream: string[]): void {
 
 describe('OTLP export', () => {
   test('HTTP/protobuf: a request’s spans reach the collector, linked, with their attributes and headers', async (t) => {
-    const collector = await httpCollector(t);
+    const collector = await collectorOver(t);
     const tracer = await tracerFor(
       t,
       {
@@ -496,7 +266,7 @@ describe('OTLP export', () => {
   });
 
   test('a 5xx marks the server span as an error', async (t) => {
-    const collector = await httpCollector(t);
+    const collector = await collectorOver(t);
     const tracer = await tracerFor(t, { service: 'otel', port: 4318, http: {} }, collector.port);
     oneRequest(tracer, 503);
     await tracer.shutdown();
@@ -507,7 +277,7 @@ describe('OTLP export', () => {
   });
 
   test('unsampled requests export nothing', async (t) => {
-    const collector = await httpCollector(t);
+    const collector = await collectorOver(t);
     const tracer = await tracerFor(t, { service: 'otel', port: 4318, http: {} }, collector.port);
     for (let i = 0; i < 5; i++) {
       const span = tracer.startRequest(
