@@ -69,9 +69,6 @@ function pending(message: string, generation: number | undefined): Condition {
   return condition('Unknown', 'Pending', message, generation);
 }
 
-/** Kinds that need a waypoint to act on them and that the waypoint does not read yet. */
-const WAITING_FOR_WAYPOINTS: ReadonlySet<string> = new Set(['Telemetry']);
-
 function unsupported(message: string, generation: number | undefined): Condition {
   return condition('True', 'UnsupportedValue', message, generation);
 }
@@ -206,12 +203,14 @@ export function statusConditions(resource: Resource): Condition[] {
       ),
     ];
   }
-  if (WAITING_FOR_WAYPOINTS.has(resource.kind)) {
+  if (resource.kind === 'Telemetry') {
+    const message = resource.spec.selector
+      ? "valid; a selector picks workloads, and Ambit applies Telemetry at waypoints only (root namespace, the waypoint's namespace, or targetRefs to its Gateway or a Service): nothing applies this one"
+      : "valid; waypoints apply its tracing and access logging with Istio's precedence (mesh, namespace, targetRefs)";
     return [
-      pending(
-        'valid and stored; the waypoint does not act on this kind yet, so nothing acts on it',
-        resource.metadata.generation,
-      ),
+      resource.spec.selector
+        ? unsupported(message, resource.metadata.generation)
+        : accepted(message, resource.metadata.generation),
     ];
   }
   return [accepted('accepted', resource.metadata.generation)];

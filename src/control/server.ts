@@ -13,6 +13,7 @@ import {
   type HTTPRouteResource,
   type MeshConfigResource,
   type Resource,
+  type TelemetryResource,
   WAYPOINT_CLASSES,
   waypointReplicas,
 } from '../config/index.ts';
@@ -409,6 +410,7 @@ const WAYPOINT_POLICY_KINDS: ReadonlySet<string> = new Set([
   'AuthorizationPolicy',
   'RequestAuthentication',
   'RateLimitPolicy',
+  'Telemetry',
 ]);
 
 function policyStatus(
@@ -431,15 +433,30 @@ function policyStatus(
   });
 }
 
-/** A CUSTOM AuthorizationPolicy whose provider the MeshConfig does not define: it denies what it matches. */
+/**
+ * Providers a policy names that the MeshConfig does not define as the right type: a CUSTOM
+ * AuthorizationPolicy's (it then denies what it matches), a Telemetry's tracing (it then does not trace).
+ */
 function customProviderProblems(object: StoredObject, store: Store): string[] {
-  const spec = (object as unknown as AuthorizationPolicyResource).spec;
-  if (object.kind !== 'AuthorizationPolicy' || spec.action !== 'CUSTOM' || !spec.provider) return [];
   const meshConfig = store
     .list()
     .map((r) => r.object as Resource)
     .find((o): o is MeshConfigResource => o.kind === 'MeshConfig');
-  const provider = meshConfig?.spec.extensionProviders?.find((p) => p.name === spec.provider?.name);
+  const providers = meshConfig?.spec.extensionProviders ?? [];
+  if (object.kind === 'Telemetry') {
+    const names = ((object as unknown as TelemetryResource).spec.tracing ?? []).flatMap((t) =>
+      (t.providers ?? []).map((p) => p.name),
+    );
+    return names
+      .filter((n) => !providers.some((p) => p.name === n && p.opentelemetry))
+      .map(
+        (n) =>
+          `tracing provider "${n}" is not an opentelemetry extension provider in MeshConfig default: no tracing from this Telemetry`,
+      );
+  }
+  const spec = (object as unknown as AuthorizationPolicyResource).spec;
+  if (object.kind !== 'AuthorizationPolicy' || spec.action !== 'CUSTOM' || !spec.provider) return [];
+  const provider = providers.find((p) => p.name === spec.provider?.name);
   if (provider?.envoyExtAuthzHttp) return [];
   return [
     `provider "${spec.provider.name}" is not an envoyExtAuthzHttp extension provider in MeshConfig default: the requests its rules match are denied (403)`,

@@ -517,17 +517,17 @@ describe('config: catalogue and durations', () => {
   }
 });
 
-describe('config: status of kinds no proxy acts on yet', () => {
-  const waiting: Array<[string, unknown]> = [['Telemetry', tel({})]];
-  for (const [kind, doc] of waiting) {
-    it(`${kind}: Accepted Unknown, reason Pending, never "enforced"`, () => {
-      const r = validateResource(doc);
-      assert.ok(r.ok, JSON.stringify(!r.ok && r.errors));
-      const [c] = r.conditions;
-      assert.deepEqual([c!.type, c!.status, c!.reason], ['Accepted', 'Unknown', 'Pending']);
-      assert.match(c!.message, /nothing acts on (it|this one)/);
-    });
-  }
+describe('config: status of the L7 kinds at apply', () => {
+  it('Telemetry: Accepted, applied by waypoints; with a selector nothing applies it', () => {
+    const r = validateResource(tel({}));
+    assert.ok(r.ok, JSON.stringify(!r.ok && r.errors));
+    assert.deepEqual([r.conditions[0]!.status, r.conditions[0]!.reason], ['True', 'Accepted']);
+    assert.match(r.conditions[0]!.message, /waypoints apply its tracing/);
+    const selected = validateResource(tel({ selector: { matchLabels: { app: 'web' } } }));
+    assert.ok(selected.ok);
+    assert.equal(selected.conditions[0]!.reason, 'UnsupportedValue');
+    assert.match(selected.conditions[0]!.message, /nothing applies this one/);
+  });
   for (const doc of [http([{ backendRefs: [svcRef('web')] }]), grpc([{ backendRefs: [svcRef('api')] }])]) {
     it(`${(doc as { kind: string }).kind} is Pending at apply: its status follows its parents' waypoints when read`, () => {
       const r = validateResource(doc);
