@@ -2,14 +2,18 @@
 // operators know from Istio (`istiod` for the control plane; `kubernetes-pods`, labelled as Istio's
 // sample labels pods, for the ztunnels and waypoints) and file-based discovery from the target files
 // the control plane keeps current in its data directory, so the config is printed once and stays right.
+// Also the `view` admin token `ambit up` mints for that Prometheus (the control plane's /metrics needs one).
 
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { stringify } from 'yaml';
+import { PORTS } from '../config/index.ts';
 import { PROMETHEUS_SD_FILES, type TargetKind } from '../control/index.ts';
 import { AmbitError } from '../errors/index.ts';
+import { SYSTEM_NAMESPACE } from '../identity/index.ts';
 import { ambitHome } from '../lab/index.ts';
+import type { AdminClient } from './client.ts';
 import { CLI_ERRORS } from './errors.ts';
 
 /** Istio's sample Prometheus scrapes every 15 s. */
@@ -22,7 +26,7 @@ export interface PrometheusConfigOptions {
   sdDir: string;
   scrapeInterval: string;
   /** A file holding a bearer token for the control plane's admin listener (its /metrics needs one). */
-  controlTokenFile?: string;
+  controlTokenFile: string;
 }
 
 interface FileSd {
@@ -57,9 +61,8 @@ export function prometheusConfig(opts: PrometheusConfigOptions): PrometheusConfi
       {
         job_name: 'istiod',
         metrics_path: '/metrics',
-        ...(opts.controlTokenFile
-          ? { authorization: { type: 'Bearer', credentials_file: opts.controlTokenFile } }
-          : {}),
+        // Prometheus reads the file at every scrape: a token `ambit up` replaces is picked up without a reload.
+        authorization: { type: 'Bearer', credentials_file: opts.controlTokenFile },
         file_sd_configs: sd('control'),
       },
       // As Istio's sample: the proxies' own labels win over the target's where both name one.
@@ -100,7 +103,7 @@ export function renderPrometheusConfig(config: PrometheusConfig, output: Prometh
 }
 
 /** What the operator should know before using the config: missing target files, no control plane target, no token. */
-async function warnings(opts: PrometheusConfigOptions): Promise<string[]> {
+async function warnings(opts: PrometheusConfigOptions, tokenGiven: boolean): Promise<string[]> {
   const out: string[] = [];
   const control = await readFile(join(opts.sdDir, PROMETHEUS_SD_FILES.control), 'utf8').catch(
     () => undefined,
@@ -111,19 +114,57 @@ async function warnings(opts: PrometheusConfigOptions): Promise<string[]> {
     );
   } else if (control.trim() === '[]') {
     out.push(
-      'the control plane serves its metrics only on its admin socket: run it with --admin-listen (e.g. 127.0.0.1:15014, beside Prometheus) to scrape it',
+      `the control plane serves its metrics only on its admin socket: \`ambit up\` gives it a TCP listener (127.0.0.1:${PORTS.controlAdmin} in the lab's bridge namespace); one started by hand needs --admin-listen`,
     );
   }
-  if (!opts.controlTokenFile) {
+  if (!(await stat(opts.controlTokenFile).catch(() => undefined))) {
     out.push(
-      'the control plane answers /metrics only with a bearer token: pass --control-token-file (a token from `ambit control admin-token create --role view -n ambit-system`)',
-    );
-  } else if (!(await stat(opts.controlTokenFile).catch(() => undefined))) {
-    out.push(
-      `--control-token-file ${opts.controlTokenFile} does not exist yet; the istiod job fails until it does`,
+      tokenGiven
+        ? `--control-token-file ${opts.controlTokenFile} does not exist yet; the istiod job fails until it does`
+        : `no token in ${opts.controlTokenFile} yet: \`ambit up\` saves one there; the istiod job fails until it does (or pass --control-token-file)`,
     );
   }
   return out;
+}
+
+/** The admin token `ambit up` mints for Prometheus, by name (`ambit control admin-token list` shows it). */
+export const PROMETHEUS_TOKEN_NAME = 'ambit-prometheus';
+
+/** Where `ambit up` saves that token (0600) and where `ambit prometheus config` points Prometheus by default. */
+export function prometheusTokenFile(home = ambitHome()): string {
+  return join(home, 'prometheus-token');
+}
+
+/**
+ * Makes sure `file` holds a live token Prometheus can scrape the control plane with: `view` in
+ * ambit-system, the least any token is (every role may read /metrics; it reads no resource outside
+ * that namespace and may change nothing). A saved token the control plane still knows is kept, so
+ * `ambit up` again does not break a running Prometheus; else any old one of that name is revoked (its
+ * secret is lost) and a new one saved, replaced atomically.
+ */
+export async function ensurePrometheusToken(admin: AdminClient, file: string): Promise<'kept' | 'created'> {
+  const { items } = await admin.call<{ items: Array<{ name: string }> }>('GET', '/ambit/v1/admin-tokens');
+  const known = items.some((t) => t.name === PROMETHEUS_TOKEN_NAME);
+  const saved = (await readFile(file, 'utf8').catch(() => '')).trim();
+  if (known && saved !== '') return 'kept';
+  if (known) await admin.call('DELETE', `/ambit/v1/admin-tokens/${PROMETHEUS_TOKEN_NAME}`);
+  const { token } = await admin.call<{ token: string }>('POST', '/ambit/v1/admin-tokens', {
+    name: PROMETHEUS_TOKEN_NAME,
+    role: 'view',
+    namespaces: [SYSTEM_NAMESPACE],
+  });
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, `${token}\n`, { mode: 0o600 });
+  await rename(tmp, file);
+  return 'created';
+}
+
+/**
+ * Revokes the token `ensurePrometheusToken` minted. Best effort: a control plane that is not running
+ * or never had it leaves nothing to revoke now, and the next `ensurePrometheusToken` replaces a stale one.
+ */
+export async function revokePrometheusToken(admin: AdminClient): Promise<void> {
+  await admin.call('DELETE', `/ambit/v1/admin-tokens/${PROMETHEUS_TOKEN_NAME}`).catch(() => {});
 }
 
 export function prometheusCommand(): Command {
@@ -144,7 +185,7 @@ export function prometheusCommand(): Command {
     )
     .option(
       '--control-token-file <file>',
-      "a file with a bearer token for the control plane's admin listener",
+      "a file with a bearer token for the control plane's admin listener (default $AMBIT_HOME/prometheus-token, which `ambit up` writes)",
     )
     .option('-o, --output <format>', 'yaml or json', parsePrometheusOutput, 'yaml' as PrometheusOutput)
     .action(
@@ -158,9 +199,9 @@ export function prometheusCommand(): Command {
         const opts: PrometheusConfigOptions = {
           sdDir: resolve(flags.sdDir ?? join(ambitHome(), 'control', 'prometheus')),
           scrapeInterval: flags.scrapeInterval,
-          ...(flags.controlTokenFile ? { controlTokenFile: resolve(flags.controlTokenFile) } : {}),
+          controlTokenFile: resolve(flags.controlTokenFile ?? prometheusTokenFile()),
         };
-        for (const w of await warnings(opts)) console.error(`⚠️ ${w}`);
+        for (const w of await warnings(opts, flags.controlTokenFile !== undefined)) console.error(`⚠️ ${w}`);
         console.log(renderPrometheusConfig(prometheusConfig(opts), flags.output));
       },
     );

@@ -1,6 +1,7 @@
 // `ambit up` / `ambit down`: the whole mesh on this machine — the lab's nodes, the control plane in
 // the bridge's namespace (198.18.0.254), and one node agent + ztunnel per node — in the background,
-// ready when `up` returns. `ambit check` reports missing prerequisites with the fix.
+// ready when `up` returns, with a token for a Prometheus beside the control plane to scrape it.
+// `ambit check` reports missing prerequisites with the fix.
 
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
@@ -27,6 +28,7 @@ import {
 import { AdminClient } from './client.ts';
 import { CLI_ERRORS } from './errors.ts';
 import { table } from './output.ts';
+import { ensurePrometheusToken, prometheusTokenFile, revokePrometheusToken } from './prometheus.ts';
 
 const execFileP = promisify(execFile);
 /** The lab's infrastructure addresses, 198.18.0.200–254 (.255 is the bridge's broadcast). */
@@ -42,7 +44,7 @@ export interface MeshOptions {
   ztunnelNofile?: number;
   /** More `ambit ztunnel` flags for every node (e.g. `--max-connections-per-source`). */
   ztunnelArgs?: string[];
-  /** More `ambit control` flags (e.g. `--admin-listen 127.0.0.1:15014`, loopback in the bridge's namespace). */
+  /** More `ambit control` flags (e.g. `--reserved-cidrs`); a flag given here wins over `up`'s own. */
   controlArgs?: string[];
 }
 
@@ -146,6 +148,11 @@ async function meshUpLocked(opts: MeshOptions & { home: string }): Promise<Mesh>
         '::1/128',
         ...Array.from({ length: status?.nodes.length ?? nodes }, (_, i) => `${nodeGateway(i + 1)}/32`),
       ].join(','),
+      // The admin API (and its /metrics) on TCP for a Prometheus run beside the control plane: on the
+      // bridge namespace's own loopback, which nodes, pods and the host cannot reach (each has its
+      // own), and, as on any TCP listener, every request but readiness needs a bearer token.
+      '--admin-listen',
+      `127.0.0.1:${PORTS.controlAdmin}`,
       ...(opts.controlArgs ?? []),
     ]);
     await waitFor(
@@ -158,6 +165,8 @@ async function meshUpLocked(opts: MeshOptions & { home: string }): Promise<Mesh>
       control.log,
     );
   }
+
+  await ensurePrometheusToken(admin, prometheusTokenFile(home));
 
   const { pem } = await admin.call<{ pem: string }>('GET', '/ambit/v1/trust-bundle');
   await mkdir(nodesDir, { recursive: true, mode: 0o700 });
@@ -246,12 +255,20 @@ export async function needsJoinToken(
   }
 }
 
-/** Stops everything `up` started and removes the lab; `keepData` keeps the control plane's store and CA. */
+/**
+ * Stops everything `up` started and removes the lab and Prometheus's token file; `keepData` keeps the
+ * control plane's store and CA.
+ */
 export async function meshDown(
   opts: { home?: string; lab?: string; keepData?: boolean } = {},
 ): Promise<void> {
   const home = opts.home ?? ambitHome();
+  const tokenFile = prometheusTokenFile(home);
+  // A kept store keeps its admin tokens: revoke Prometheus's while the control plane still answers,
+  // so no live credential outlives its file. Without --keep-data the store goes with the token.
+  if (opts.keepData && existsSync(tokenFile)) await revokePrometheusToken(meshAdmin(home));
   await new Lab({ home, name: opts.lab ?? defaultLabName() }).down();
+  await rm(tokenFile, { force: true });
   if (!opts.keepData) {
     const { controlDir, nodesDir } = paths(home);
     await rm(controlDir, { recursive: true, force: true });
@@ -271,7 +288,7 @@ export function upCommand(): Command {
     .action(async (opts: { nodes: number }) => {
       await meshUp({ nodes: opts.nodes });
       console.log(
-        `mesh is up: ${opts.nodes} node(s), control plane at ${CONTROL_ADDRESS}:15010 (admin: ambit get …)`,
+        `mesh is up: ${opts.nodes} node(s), control plane at ${CONTROL_ADDRESS}:15010 (admin: ambit get …; Prometheus: ambit prometheus config)`,
       );
     });
 }

@@ -8,6 +8,7 @@ import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PORTS } from '../config/index.ts';
 import { describeError } from '../errors/index.ts';
+import { SYSTEM_NAMESPACE } from '../identity/index.ts';
 import type { LabStatus } from '../lab/index.ts';
 import { logger } from '../log/index.ts';
 import { GATEWAY_NAME_LABEL } from './registry/index.ts';
@@ -28,9 +29,6 @@ export const PROMETHEUS_SD_FILES: Readonly<Record<TargetKind, string>> = {
   waypoint: 'waypoints.json',
   control: 'control-plane.json',
 };
-
-/** The namespace Ambit's own parts (node proxies, control plane) take their identities in. */
-export const SYSTEM_NAMESPACE = 'ambit-system';
 
 /** What the targets are derived from: the lab's nodes and pods, and where the control plane serves /metrics. */
 export interface TargetSource {

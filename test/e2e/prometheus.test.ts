@@ -1,20 +1,20 @@
-// Prometheus compatibility, proven with a real Prometheus (root): the demo with a waypoint, traffic
-// through it (some of it aborted 503 by an HTTPFault) and plain TCP between ztunnels, then Debian's
-// `prometheus` server run with what `ambit prometheus config` prints, in the lab's bridge namespace (the
-// infrastructure range, where the nodes' metrics are open and the control plane's admin listener is on
-// loopback). The queries are those of Istio's Mesh, Service and Workload dashboards, with only their
-// Grafana variables filled in. Scaling the waypoint adds a target without restarting Prometheus.
+// Prometheus compatibility, proven with a real Prometheus (root), out of the box: `ambit up`, the demo
+// with a waypoint, traffic through it (some of it aborted 503 by an HTTPFault) and plain TCP between
+// ztunnels, then Debian's `prometheus` server run with what `ambit prometheus config` prints, unedited,
+// in the lab's bridge namespace (the infrastructure range, where the nodes' metrics are open and the
+// control plane's admin listener is on loopback, read with the token `ambit up` saved). The queries are
+// those of Istio's Mesh, Service and Workload dashboards, with only their Grafana variables filled in.
+// Scaling the waypoint adds a target without restarting Prometheus; `ambit down` takes the token back.
 // Its own AMBIT_HOME, lab name and Prometheus storage; everything is torn down even on failure.
 
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, test } from 'node:test';
-import { meshUp } from '../../src/cli/up.ts';
-import { CONTROL_TARGET, Lab, labNames } from '../../src/lab/index.ts';
+import { CONTROL_ADDRESS, CONTROL_TARGET, Lab, labNames } from '../../src/lab/index.ts';
 import { eventually, isRoot, skipUnlessRoot } from '../helpers/lab.ts';
 
 const AMBIT = resolve(import.meta.dirname, '../../bin/ambit.js');
@@ -95,40 +95,52 @@ describe('Prometheus scrapes the mesh', {
       return r;
     };
     let prometheus: ChildProcess | undefined;
-    t.after(async () => {
-      if (prometheus && prometheus.exitCode === null) {
+    const stopPrometheus = async () => {
+      if (prometheus && prometheus.exitCode === null && prometheus.signalCode === null) {
         const gone = new Promise((r) => prometheus!.once('exit', r));
         prometheus.kill('SIGTERM');
         await gone;
       }
+    };
+    t.after(async () => {
+      await stopPrometheus();
       await ambit(['down']);
       await rm(home, { recursive: true, force: true });
     });
 
-    // The control plane's metrics are on its admin API: a TCP listener on the bridge namespace's loopback,
-    // beside Prometheus, with a bearer token (`ambit up` serves only the Unix socket).
-    await meshUp({ home, lab: name, nodes: 2, controlArgs: ['--admin-listen', '127.0.0.1:15014'] });
+    // Out of the box: `ambit up` gives the control plane a TCP admin listener on the bridge namespace's
+    // loopback and saves a token for Prometheus; the demo's own `up` keeps that token.
+    await ok(['up']);
+    const tokenFile = join(home, 'prometheus-token');
+    assert.equal((await stat(tokenFile)).mode & 0o777, 0o600, 'the token file is for root only');
+    const token = await readFile(tokenFile, 'utf8');
     await ok(['demo']);
+    assert.equal(await readFile(tokenFile, 'utf8'), token, '`ambit demo` on a running mesh keeps the token');
     await ok(['waypoint', 'apply', '-n', 'shop', '--enroll-namespace', '--wait']);
     await ok(['apply', '-f', '-'], FAULT);
-    const token = (
-      await ok(['control', 'admin-token', 'create', '--role', 'view', '-n', 'ambit-system'])
-    ).stdout.trim();
-    const tokenFile = join(home, 'prometheus-token');
-    await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
-    const printed = await ok([
-      'prometheus',
-      'config',
-      '--scrape-interval',
-      '1s',
-      '--control-token-file',
-      tokenFile,
-    ]);
+    const printed = await ok(['prometheus', 'config', '--scrape-interval', '1s']);
     assert.doesNotMatch(printed.stderr, /⚠️/, 'nothing to warn about: targets, control plane listener, token');
+    assert.match(printed.stdout, new RegExp(`credentials_file: ${tokenFile}\\n`));
     const configFile = join(home, 'prometheus.yml');
     await writeFile(configFile, printed.stdout);
 
     const lab = new Lab({ home, name });
+    // The listener is the bridge namespace's own: a node (and so a pod, and the host) cannot reach it.
+    const fromNode = await lab.exec('node-1', [
+      'curl',
+      '-s',
+      '--max-time',
+      '2',
+      '-o',
+      '/dev/null',
+      `http://${CONTROL_ADDRESS}:15014/healthz/ready`,
+    ]);
+    assert.equal(
+      fromNode.code,
+      7,
+      `a node cannot connect to the control plane's admin port: ${fromNode.stderr}`,
+    );
+
     prometheus = spawn(
       'nsenter',
       [
@@ -363,5 +375,19 @@ describe('Prometheus scrapes the mesh', {
     );
     assert.equal(prometheus.pid, pid);
     assert.equal(prometheus.exitCode, null, 'the same Prometheus process found the new replica');
+
+    // `ambit down --keep-data` takes back what `up` gave Prometheus: the token file, and the token
+    // itself from the kept store (the listener went with the control plane).
+    await stopPrometheus();
+    await ok(['down', '--keep-data']);
+    await assert.rejects(stat(tokenFile), { code: 'ENOENT' });
+    const kept = JSON.parse(await readFile(join(home, 'control', 'admin-tokens.json'), 'utf8')) as Array<{
+      name: string;
+    }>;
+    assert.deepEqual(
+      kept.filter((r) => r.name === 'ambit-prometheus'),
+      [],
+      'no token for Prometheus left in the kept store',
+    );
   });
 });
