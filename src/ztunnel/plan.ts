@@ -111,7 +111,7 @@ function planOutboundAny(
 
   const workload = state.workloadByAddress.get(target.address);
   if (workload?.enrolled) {
-    const waypoint = workloadWaypoint(state, source, workload);
+    const waypoint = workloadWaypoint(state, source, workload, ctx);
     if (waypoint === null)
       return {
         kind: 'refuse',
@@ -159,7 +159,7 @@ function planService(
   ctx: PlanContext,
 ): OutboundPlan {
   if (service.waypoint?.declared && !isWaypoint(source, service.waypoint)) {
-    const waypoint = findWaypoint(state, service.waypoint);
+    const waypoint = findWaypoint(state, service.waypoint, ctx);
     if (!waypoint)
       return {
         kind: 'refuse',
@@ -221,9 +221,19 @@ function isWaypoint(w: WorkloadResource, ref: WaypointRef): boolean {
   );
 }
 
-function findWaypoint(state: StateSnapshot, ref: WaypointRef): WorkloadResource | undefined {
-  for (const w of state.workloads.values()) if (isWaypoint(w, ref) && w.addresses.length > 0) return w;
-  return undefined;
+/**
+ * One of the waypoint's replicas, picked per connection as endpoints are (Istio sends to the waypoint's
+ * Service, balanced across its pods), so that every replica takes a share.
+ */
+function findWaypoint(
+  state: StateSnapshot,
+  ref: WaypointRef,
+  ctx: PlanContext,
+): WorkloadResource | undefined {
+  const replicas: WorkloadResource[] = [];
+  for (const w of state.workloads.values())
+    if (isWaypoint(w, ref) && w.addresses.length > 0) replicas.push(w);
+  return replicas.length > 0 ? replicas[(ctx.pick ?? randomPick)(replicas.length)] : undefined;
 }
 
 /** The waypoint a pod-addressed connection must take: undefined for none, null when it has no instance. */
@@ -231,11 +241,12 @@ function workloadWaypoint(
   state: StateSnapshot,
   source: WorkloadResource,
   target: WorkloadResource,
+  ctx: PlanContext,
 ): WorkloadResource | undefined | null {
   const ref = target.waypoint;
   if (!ref?.declared || !(ref.for === 'workload' || ref.for === 'all') || isWaypoint(source, ref))
     return undefined;
-  return findWaypoint(state, ref) ?? null;
+  return findWaypoint(state, ref, ctx) ?? null;
 }
 
 function randomPick(n: number): number {

@@ -29,10 +29,11 @@ function workload(name: string, address: string, o: Record<string, unknown> = {}
   };
 }
 
-function build() {
+function build(extra: ReturnType<typeof workload>[] = []) {
   const s = new ZtunnelState();
   s.apply(TYPE.workload, {
     upserts: [
+      ...extra,
       workload('client', '198.18.1.2'),
       workload('web-1', '198.18.1.3', { services: ['shop/web'] }),
       workload('web-2', '198.18.2.2', { services: ['shop/web'], node: 'node-2' }),
@@ -265,6 +266,28 @@ describe('outbound planning', () => {
       { ...ctx, pick: () => 0 },
     );
     assert.equal(fromWaypoint.kind === 'hbone' && fromWaypoint.via, 'direct');
+  });
+});
+
+describe('waypoint replicas', () => {
+  test('each connection picks one of the replicas, as endpoints are picked', () => {
+    const state = build([
+      workload('wp-2', '198.18.1.7', {
+        isWaypoint: true,
+        labels: { 'gateway.networking.k8s.io/gateway-name': 'waypoint' },
+      }),
+    ]);
+    const ctx = { node: 'node-1', nodeAddresses: new Set<string>() };
+    const to = (pick: number) => {
+      const p = planOutbound(
+        state,
+        '198.18.1.2',
+        { address: '198.18.2.8', port: 80 },
+        { ...ctx, pick: () => pick },
+      );
+      return p.kind === 'hbone' ? p.actual.address : p.kind;
+    };
+    assert.deepEqual(new Set([to(0), to(1)]), new Set(['198.18.2.7', '198.18.1.7']));
   });
 });
 
