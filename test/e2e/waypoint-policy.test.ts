@@ -1,0 +1,382 @@
+// L7 policy at the waypoint as a user meets it (root): `ambit demo` with a waypoint for shop, then
+// Istio's L7 scenarios applied with `ambit apply` and checked from the client pod — the storefront's
+// "catalog answers only GET from the frontend" (403 `RBAC: access denied` for the client's DELETE while
+// the frontend's GET works), a JWT-protected frontend (valid, expired, wrong issuer, missing), CUSTOM
+// with a small external authorizer, a 10 requests/s limit (429 with retry-after and the ratelimit
+// headers), the same limit held by two waypoint replicas through Redis, and one request's trace
+// through frontend → catalog → ratings arriving at an OTLP collector with its parent/child links.
+// The collector, Redis and the authorizer run in a pod of their own, outside the mesh.
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, test } from 'node:test';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { stringify } from 'yaml';
+import { Lab } from '../../src/lab/index.ts';
+import { eventually, isRoot, skipUnlessRoot } from '../helpers/lab.ts';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const AMBIT = join(ROOT, 'bin/ambit.js');
+const EXAMPLES = join(ROOT, 'examples/storefront');
+const COLLECTOR = join(ROOT, 'test/helpers/otlp.ts');
+
+/** Sends the requests given as JSON (one new connection each, `parallel` at a time); prints the answers. */
+const REQUEST = `
+import * as http from 'node:http';
+const { requests, parallel = 1 } = JSON.parse(process.argv[1]);
+const one = (r) => new Promise((done) => {
+  const u = new URL(r.url);
+  const req = http.request({ host: u.hostname, port: u.port || 80, path: u.pathname + u.search, method: r.method ?? 'GET', headers: r.headers ?? {}, agent: false }, (res) => {
+    let body = '';
+    res.setEncoding('utf8');
+    res.on('data', (c) => (body += c));
+    res.on('end', () => done({ status: res.statusCode, headers: res.headers, body: body.slice(0, 300), at: Date.now() }));
+  });
+  req.setTimeout(10000, () => req.destroy(new Error('timeout')));
+  req.on('error', (e) => done({ status: 0, body: String(e), headers: {}, at: Date.now() }));
+  req.end();
+});
+const out = new Array(requests.length);
+let next = 0;
+await Promise.all(Array.from({ length: parallel }, async () => {
+  while (next < requests.length) { const i = next++; out[i] = await one(requests[i]); }
+}));
+console.log(JSON.stringify(out));
+`;
+
+/** A small external authorizer: allows a request whose check carries `x-ext-authz: allow`. */
+const AUTHORIZER = `
+import * as http from 'node:http';
+http.createServer((req, res) => {
+  if (req.headers['x-ext-authz'] === 'allow') res.writeHead(200, { 'x-ext-authz-check-result': 'allowed' }).end();
+  else res.writeHead(403, { 'content-type': 'text/plain', 'x-ext-authz-check-result': 'denied' }).end('denied by ext_authz for not found header x-ext-authz: allow');
+}).listen(9000, '0.0.0.0');
+`;
+
+interface Answer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+  at: number;
+}
+
+interface Span {
+  traceId: string;
+  spanId: string;
+  parentSpanId: string;
+  name: string;
+  kind: string;
+  attributes: Record<string, string | number | boolean>;
+}
+
+describe('L7 policy at the waypoint', {
+  skip: !isRoot && 'NOT ROOT: waypoint end-to-end tests need root (CI runs them as root)',
+}, () => {
+  test("Istio's L7 scenarios through the demo's waypoint", async (t) => {
+    if (skipUnlessRoot(t)) return;
+    const home = await mkdtemp(join(tmpdir(), 'ambit-l7-'));
+    const name = `p${randomBytes(3).toString('hex')}`;
+    const env = { ...process.env, AMBIT_HOME: home, AMBIT_LAB: name, AMBIT_LOG_LEVEL: 'warn' };
+    const ambit = (args: string[], input?: string) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
+        const child = spawn(process.execPath, [AMBIT, ...args], { env });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (b) => (stdout += b));
+        child.stderr.on('data', (b) => (stderr += b));
+        child.stdin.end(input ?? '');
+        child.on('close', (code) => done({ code: code ?? -1, stdout, stderr }));
+      });
+    const ok = async (args: string[], input?: string) => {
+      const r = await ambit(args, input);
+      assert.equal(r.code, 0, `ambit ${args.join(' ')}: ${r.stderr}`);
+      return r.stdout;
+    };
+    const apply = (...docs: unknown[]) =>
+      ok(['apply', '-f', '-'], docs.map((d) => stringify(d)).join('---\n'));
+    t.after(async () => {
+      await ambit(['down']);
+      await rm(home, { recursive: true, force: true });
+    });
+
+    await ok(['demo']);
+    await ok(['waypoint', 'apply', '-n', 'shop', '--enroll-namespace', '--wait']);
+    const lab = new Lab({ home, name });
+    const services = JSON.parse(await ok(['get', 'services', '-n', 'shop', '-o', 'json'])) as {
+      items: Array<{ name: string; vips: string[] }>;
+    };
+    const vip = (svc: string) => services.items.find((s) => s.name === svc)!.vips[0]!;
+    const send = async (requests: Array<Record<string, unknown>>, parallel = 1): Promise<Answer[]> => {
+      const r = await lab.exec(
+        'client',
+        [process.execPath, '--input-type=module', '-e', REQUEST, JSON.stringify({ requests, parallel })],
+        {
+          timeoutMs: 120_000,
+        },
+      );
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout) as Answer[];
+    };
+    const frontend = `http://${vip('frontend')}/api/products`;
+    const catalog = `http://${vip('catalog')}/products`;
+
+    // Outside the mesh: an OTLP collector, Redis, and an external authorizer, in a pod of their own.
+    const obs = await lab.addPod({ name: 'obs', node: 'node-1', namespace: 'obs', serviceAccount: 'obs' });
+    const collector = await lab.run('obs', [process.execPath, COLLECTOR, '0.0.0.0', '4318']);
+    await lab.run('obs', [
+      'redis-server',
+      '--port',
+      '6379',
+      '--bind',
+      '0.0.0.0',
+      '--protected-mode',
+      'no',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+    ]);
+    await lab.run('obs', [process.execPath, '--input-type=module', '-e', AUTHORIZER]);
+    await eventually(
+      async () => ((await lab.exec('obs', ['redis-cli', 'ping'])).stdout.includes('PONG') ? true : undefined),
+      20_000,
+      'redis in the obs pod',
+    );
+    await apply({
+      apiVersion: 'ambit.dev/v1alpha1',
+      kind: 'MeshConfig',
+      metadata: { name: 'default' },
+      spec: {
+        extensionProviders: [
+          {
+            name: 'otel',
+            opentelemetry: { service: obs.address, port: 4318, http: { path: '/v1/traces', timeout: '2s' } },
+          },
+          {
+            name: 'ext-authz',
+            envoyExtAuthzHttp: {
+              service: obs.address,
+              port: 9000,
+              includeRequestHeadersInCheck: ['x-ext-authz'],
+            },
+          },
+        ],
+        rateLimit: { backend: { type: 'Redis', redis: { url: `redis://${obs.address}:6379` } } },
+      },
+    });
+
+    // 1. The storefront's example: catalog answers only GET from the frontend.
+    await ok(['apply', '-f', join(EXAMPLES, 'catalog-get-from-frontend.yaml')]);
+    const denied = await eventually(
+      async () => {
+        const [a] = await send([{ url: catalog, method: 'DELETE' }]);
+        return a!.status === 403 ? a : undefined;
+      },
+      30_000,
+      "the client's DELETE to be refused",
+    );
+    assert.equal(denied!.body, 'RBAC: access denied');
+    const [clientGet] = await send([{ url: catalog }]);
+    assert.equal(clientGet!.status, 403, 'the client is not the frontend');
+    const [viaFrontend] = await send([{ url: frontend }]);
+    assert.equal(viaFrontend!.status, 200, `the frontend's GET works: ${viaFrontend!.body}`);
+    const status = JSON.parse(
+      await ok(['get', 'authorizationpolicy', 'catalog-get-from-frontend', '-n', 'shop', '-o', 'json']),
+    ) as { status: { conditions: Array<{ type: string; status: string; message: string }> } };
+    const bound = status.status.conditions.find((c) => c.type === 'WaypointAccepted');
+    assert.equal(bound?.status, 'True', JSON.stringify(status.status));
+    assert.match(bound!.message, /bound to shop\/waypoint/);
+    const policies = await ok(['waypoint', 'config', 'waypoint', 'policies', '-n', 'shop']);
+    assert.match(
+      policies,
+      /Service shop\/catalog\s+AuthorizationPolicy\s+shop\/catalog-get-from-frontend\s+ALLOW/,
+    );
+
+    // 2. A trace the client started, through frontend → catalog → ratings, at the collector.
+    await apply({
+      apiVersion: 'telemetry.istio.io/v1',
+      kind: 'Telemetry',
+      metadata: { name: 'tracing', namespace: 'shop' },
+      spec: { tracing: [{ providers: [{ name: 'otel' }], randomSamplingPercentage: 100 }] },
+    });
+    const traceId = randomBytes(16).toString('hex');
+    const parent = randomBytes(8).toString('hex');
+    const spans = await eventually(
+      async () => {
+        const [a] = await send([{ url: frontend, headers: { traceparent: `00-${traceId}-${parent}-01` } }]);
+        assert.equal(a!.status, 200);
+        await new Promise((r) => setTimeout(r, 6_000)); // the exporter's batch leaves every 5 s
+        const lines = (await readFile(collector.log, 'utf8'))
+          .split('\n')
+          .filter((l) => l.startsWith('{"traceId"'));
+        const mine = lines.map((l) => JSON.parse(l) as Span).filter((s) => s.traceId === traceId);
+        return mine.filter((s) => s.kind === 'SPAN_KIND_SERVER').length >= 3 ? mine : undefined;
+      },
+      90_000,
+      'the trace at the collector',
+    );
+    const byId = new Map(spans.map((s) => [s.spanId, s]));
+    const servers = spans.filter((s) => s.kind === 'SPAN_KIND_SERVER');
+    const first = servers.find((s) => s.parentSpanId === parent);
+    assert.ok(first, `a server span continues the client's span ${parent}: ${JSON.stringify(spans)}`);
+    // Each later server span's parent is a client span of the waypoint (the app passed the context on).
+    const chained = servers.filter((s) => byId.get(s.parentSpanId)?.kind === 'SPAN_KIND_CLIENT');
+    assert.ok(chained.length >= 2, `frontend → catalog → ratings linked: ${JSON.stringify(spans)}`);
+    const destinations = new Set(servers.map((s) => String(s.attributes['istio.canonical_service'] ?? '')));
+    assert.ok(destinations.size >= 1);
+    await ok(['delete', 'telemetry', 'tracing', '-n', 'shop']);
+
+    // 3. JWT: the frontend requires a token from one issuer.
+    const { publicKey, privateKey } = await generateKeyPair('ES256');
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
+    const token = (iss: string, exp: number) =>
+      new SignJWT({ sub: 'alice' })
+        .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+        .setIssuer(iss)
+        .setIssuedAt()
+        .setExpirationTime(exp)
+        .sign(privateKey);
+    const now = Math.floor(Date.now() / 1000);
+    await apply(
+      {
+        apiVersion: 'security.istio.io/v1',
+        kind: 'RequestAuthentication',
+        metadata: { name: 'frontend-jwt', namespace: 'shop' },
+        spec: {
+          targetRefs: [{ kind: 'Service', group: '', name: 'frontend' }],
+          jwtRules: [{ issuer: 'https://issuer.example', jwks: JSON.stringify({ keys: [jwk] }) }],
+        },
+      },
+      {
+        apiVersion: 'security.istio.io/v1',
+        kind: 'AuthorizationPolicy',
+        metadata: { name: 'frontend-needs-jwt', namespace: 'shop' },
+        spec: {
+          targetRefs: [{ kind: 'Service', group: '', name: 'frontend' }],
+          action: 'ALLOW',
+          rules: [{ from: [{ source: { requestPrincipals: ['https://issuer.example/alice'] } }] }],
+        },
+      },
+    );
+    const bearer = async (jwt: string) => ({ authorization: `Bearer ${jwt}` });
+    await eventually(
+      async () => ((await send([{ url: frontend }]))[0]!.status === 403 ? true : undefined),
+      30_000,
+      'a request without a token to be refused',
+    );
+    const [valid, expired, wrongIssuer, missing] = await send([
+      { url: frontend, headers: await bearer(await token('https://issuer.example', now + 600)) },
+      { url: frontend, headers: await bearer(await token('https://issuer.example', now - 600)) },
+      { url: frontend, headers: await bearer(await token('https://other.example', now + 600)) },
+      { url: frontend },
+    ]);
+    assert.equal(valid!.status, 200, valid!.body);
+    assert.equal(expired!.status, 401);
+    assert.equal(expired!.body, 'Jwt is expired');
+    assert.equal(wrongIssuer!.status, 401);
+    assert.equal(wrongIssuer!.body, 'Jwt issuer is not configured');
+    assert.equal(missing!.status, 403, 'no token: no request principal, so the ALLOW policy refuses');
+    assert.equal(missing!.body, 'RBAC: access denied');
+    await ok(['delete', 'requestauthentication', 'frontend-jwt', '-n', 'shop']);
+    await ok(['delete', 'authorizationpolicy', 'frontend-needs-jwt', '-n', 'shop']);
+
+    // 4. CUSTOM: an external authorizer decides requests to /api/private.
+    await apply({
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name: 'ext-authz', namespace: 'shop' },
+      spec: {
+        targetRefs: [{ kind: 'Service', group: '', name: 'frontend' }],
+        action: 'CUSTOM',
+        provider: { name: 'ext-authz' },
+        rules: [{ to: [{ operation: { paths: ['/api/private*'] } }] }],
+      },
+    });
+    const privateUrl = `http://${vip('frontend')}/api/private`;
+    await eventually(
+      async () => ((await send([{ url: privateUrl }]))[0]!.status === 403 ? true : undefined),
+      30_000,
+      'the authorizer to refuse',
+    );
+    const [refused, allowed, open] = await send([
+      { url: privateUrl },
+      { url: privateUrl, headers: { 'x-ext-authz': 'allow' } },
+      { url: frontend },
+    ]);
+    assert.match(refused!.body, /denied by ext_authz/);
+    assert.notEqual(allowed!.status, 403, 'allowed by the authorizer: the frontend answers itself');
+    assert.equal(open!.status, 200, 'a path no CUSTOM rule matches is not sent to the authorizer');
+    await ok(['delete', 'authorizationpolicy', 'ext-authz', '-n', 'shop']);
+
+    // 5. The storefront's example: 10 requests/s to the frontend, per replica.
+    await ok(['apply', '-f', join(EXAMPLES, 'frontend-rate-limit.yaml')]);
+    const limited = await eventually(
+      async () => {
+        const answers = await send(
+          Array.from({ length: 40 }, () => ({ url: frontend })),
+          8,
+        );
+        return answers.some((a) => a.status === 429) ? answers : undefined;
+      },
+      30_000,
+      'requests beyond 10/s to be limited',
+    );
+    const over = limited.find((a) => a.status === 429)!;
+    assert.equal(over.body, 'local_rate_limited');
+    assert.ok(Number(over.headers['retry-after']) >= 1, JSON.stringify(over.headers));
+    assert.match(over.headers.ratelimit ?? '', /;r=0;t=\d+/);
+    assert.match(over.headers['ratelimit-policy'] ?? '', /;q=10;w=1/);
+    assert.ok(limited.filter((a) => a.status === 200).length >= 1);
+    await ok(['delete', 'ratelimitpolicy', 'frontend-10rps', '-n', 'shop']);
+
+    // 6. The same limit across two replicas, through Redis.
+    await ok(['waypoint', 'apply', '-n', 'shop', '--replicas', '2', '--wait']);
+    await apply({
+      apiVersion: 'ambit.dev/v1alpha1',
+      kind: 'RateLimitPolicy',
+      metadata: { name: 'frontend-global', namespace: 'shop' },
+      spec: {
+        targetRefs: [{ kind: 'Service', group: '', name: 'frontend' }],
+        global: { rules: [{ limit: { requests: 10, unit: 'Second' } }] },
+      },
+    });
+    const replicas = (await lab.status())!.pods.filter(
+      (p) => p.labels['gateway.networking.k8s.io/gateway-name'] === 'waypoint',
+    );
+    assert.equal(replicas.length, 2);
+    const globally = await eventually(
+      async () => {
+        const answers = await send(
+          Array.from({ length: 60 }, () => ({ url: frontend })),
+          6,
+        );
+        return answers.some((a) => a.status === 429) ? answers : undefined;
+      },
+      60_000,
+      'the global limit to apply',
+    );
+    const windows = new Set(globally.map((a) => Math.floor(a.at / 1000)));
+    const passed = globally.filter((a) => a.status === 200).length;
+    assert.ok(
+      passed <= 10 * (windows.size + 1),
+      `${passed} passed in ${windows.size} one-second windows: the two replicas share one limit`,
+    );
+    const throttled = globally.find((a) => a.status === 429)!;
+    assert.equal(throttled.headers['x-envoy-ratelimited'], 'true');
+    // Both replicas took part (each counted requests to the frontend).
+    for (const r of replicas) {
+      const m = await lab.exec(r.name, ['curl', '-s', 'http://127.0.0.1:15020/metrics']);
+      assert.match(
+        m.stdout,
+        /istio_requests_total\{[^}]*destination_service="frontend\.shop\.svc\.cluster\.local"[^}]*response_code="429"/,
+        r.name,
+      );
+    }
+    const keys = await lab.exec('obs', ['redis-cli', '--scan', '--pattern', 'ambit_*']);
+    assert.match(keys.stdout, /frontend-global/, 'the counters live in Redis');
+  });
+});
