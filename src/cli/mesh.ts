@@ -7,6 +7,7 @@ import { stringify } from 'yaml';
 import { issueNamespace, type ProxyStatus } from '../control/index.ts';
 import { type AdminClient, adminClient } from './client.ts';
 import type { GetOptions } from './config.ts';
+import { l7Lines } from './describe-l7.ts';
 import { table } from './output.ts';
 
 interface WorkloadView {
@@ -142,6 +143,9 @@ export function describeCommand(): Command {
         const routes = await attachedRoutes(client(cmd), s.namespace, s.name);
         if (routes.length === 0) console.log('  none (requests go to the service itself)');
         for (const r of routes) console.log(`  ${r}`);
+        console.log('L7:');
+        for (const line of await l7Lines(client(cmd), s.namespace, [`${s.namespace}/${s.name}`], s.waypoint))
+          console.log(line);
         return;
       }
       const w = res.workload!;
@@ -159,6 +163,8 @@ export function describeCommand(): Command {
       if (w.authorizationPolicies.length === 0) console.log('  none (all connections allowed)');
       for (const b of w.authorizationPolicies)
         console.log(`  ${b.policy}  [${b.scope}, enforced by ${b.enforcedBy}]  ${b.why}`);
+      console.log('L7 (traffic to its services):');
+      for (const line of await l7Lines(client(cmd), w.namespace, w.services, w.waypoint)) console.log(line);
     });
 }
 
