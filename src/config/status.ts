@@ -89,16 +89,35 @@ export function crossNamespaceTargetRefs(policy: AuthorizationPolicyResource): s
   return out;
 }
 
+/** The `when` keys a waypoint evaluates; others (`connection.sni`, the MySQL filter's) fail closed. */
+const WAYPOINT_WHEN_KEY =
+  /^(source\.ip|source\.namespace|source\.principal|remote\.ip|destination\.ip|destination\.port|request\.auth\.(principal|audiences|presenter)|request\.headers\[[^\]]+\]|request\.auth\.claims(\[[^\]]+\])+)$/;
+
 function targetRefConditions(policy: AuthorizationPolicyResource): Condition[] {
   const gen = policy.metadata.generation;
   const foreign = crossNamespaceTargetRefs(policy);
-  if (foreign.length === 0)
+  if (foreign.length === 0) {
+    const keys = [
+      ...new Set(
+        (policy.spec.rules ?? [])
+          .flatMap((r) => (r.when ?? []).map((c) => c.key))
+          .filter((k) => !WAYPOINT_WHEN_KEY.test(k)),
+      ),
+    ];
+    if (keys.length > 0)
+      return [
+        unsupported(
+          `valid, but a waypoint cannot evaluate ${keys.join(', ')} (plaintext HTTP inside the tunnel carries no such value): it fails closed — ALLOW rules with it match nothing, DENY and CUSTOM rules match as if it held`,
+          gen,
+        ),
+      ];
     return [
       accepted(
         'valid; enforced at L7 by the waypoints its targetRefs bind it to (condition WaypointAccepted says which)',
         gen,
       ),
     ];
+  }
   const all = (policy.spec.targetRefs?.length ?? 0) + (policy.spec.targetRef ? 1 : 0);
   const message = `${foreign.join(', ')}: cross namespace referencing is not currently supported; as in Istio, a policy binds only targets in its own namespace (${policy.metadata.namespace ?? 'default'}), so ${foreign.length === all ? 'this policy binds nothing' : 'those are ignored'}`;
   return foreign.length === all

@@ -158,7 +158,11 @@ function claimValues(
   return typeof v === 'string' ? [v] : typeof v === 'object' ? [] : [String(v)];
 }
 
-/** The values a `when` key reads from a request, or undefined when Ambit cannot evaluate the key. */
+/**
+ * The values a `when` key reads from a request, or undefined when a waypoint cannot evaluate the key:
+ * `connection.sni` (the client's HTTP arrives in plaintext inside the mTLS tunnel, with no SNI of its
+ * own) and the MySQL filter's keys.
+ */
 function conditionValues(key: string): ((r: RequestAttributes) => string[]) | undefined {
   const header = /^request\.headers\[([^\]]+)\]$/.exec(key);
   if (header) return (r) => headerValues(r, header[1]!);
@@ -180,8 +184,6 @@ function conditionValues(key: string): ((r: RequestAttributes) => string[]) | un
       return (r) => one(r.destination.ip);
     case 'destination.port':
       return (r) => [String(r.destination.port)];
-    case 'connection.sni':
-      return (r) => one(r.sni);
     case 'request.auth.principal':
       return (r) => one(r.auth?.principal);
     case 'request.auth.audiences':
@@ -198,8 +200,7 @@ const IP_KEYS = new Set(['source.ip', 'remote.ip', 'destination.ip']);
 function compileCondition(c: AuthorizationCondition, unknownMatches: boolean): Test {
   const values = conditionValues(c.key);
   if (!values) return () => unknownMatches;
-  if (c.key.startsWith('request.') || c.key === 'connection.sni')
-    return httpOnly(conditionTest(c, values), unknownMatches)!;
+  if (c.key.startsWith('request.')) return httpOnly(conditionTest(c, values), unknownMatches)!;
   return conditionTest(c, values);
 }
 

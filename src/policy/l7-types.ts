@@ -39,8 +39,6 @@ export interface RequestAttributes {
    */
   remoteIp?: string;
   destination: { ip?: string; port: number };
-  /** The TLS SNI the client sent (`connection.sni`); a waypoint serving plaintext HTTP has none. */
-  sni?: string;
   /** Set once RequestAuthentication accepted a token; absent: no (or no valid) token. */
   auth?: RequestAuth;
   /**

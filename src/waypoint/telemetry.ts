@@ -3,6 +3,7 @@
 // per OpenTelemetry provider in use, created only when some Telemetry turns tracing on (the SDK is not
 // even loaded otherwise) and shut down when no Telemetry uses its provider any more.
 
+import { Gauge, type Registry } from 'prom-client';
 import type { MeshConfigResource, TelemetryResource } from '../config/index.ts';
 import { describeError } from '../errors/index.ts';
 import type { Logger } from '../log/index.ts';
@@ -43,6 +44,24 @@ const ACCESS_LOG_ONLY: EffectiveTelemetry = { accessLogging: true, problems: [] 
 /** A provider's identity: a change of any setting makes a new tracer. */
 function providerKey(p: TracingProviderRef, endpoint: { host: string; port: number }): string {
   return JSON.stringify([p.name, p.opentelemetry, endpoint]);
+}
+
+/** Spans by provider and outcome, read at each scrape: a collector that is down shows as dropped or failed. */
+export function tracingSpansGauge(registry: Registry, stats: () => Record<string, TracerStats>): void {
+  new Gauge({
+    name: 'ambit_waypoint_tracing_spans',
+    help: 'Spans of this waypoint since its tracer for the provider started, by outcome: exported (accepted by the collector), dropped (the queue was full), failed (sent and lost)',
+    labelNames: ['provider', 'outcome'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [provider, st] of Object.entries(stats())) {
+        this.set({ provider, outcome: 'exported' }, st.exported);
+        this.set({ provider, outcome: 'dropped' }, st.dropped);
+        this.set({ provider, outcome: 'failed' }, st.failed);
+      }
+    },
+  });
 }
 
 export class WaypointTelemetry {

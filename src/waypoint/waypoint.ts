@@ -39,7 +39,7 @@ import type { ConnectionMeta, Endpoint } from './http/types.ts';
 import { type AuthorizerAddress, PolicyGate } from './policy/index.ts';
 import type { BackendRef, RouteTable } from './route-types.ts';
 import { WAYPOINT_TYPES, type WaypointSnapshot, WaypointState } from './state.ts';
-import { WaypointTelemetry } from './telemetry.ts';
+import { tracingSpansGauge, WaypointTelemetry } from './telemetry.ts';
 import { trafficPolicyLookup } from './traffic-policy/index.ts';
 
 export const WAYPOINT_DEFAULT_PORTS = {
@@ -135,6 +135,7 @@ export class Waypoint {
       replica: opts.name,
       resolve: (service, port) => directAddress(this.state.snapshot, service, port),
     });
+    tracingSpansGauge(this.metrics, () => this.telemetry.stats());
     this.derived = this.derive(this.state.snapshot);
     this.state.onListenerError = (err) => this.log.error({ err }, 'a state listener failed');
     // A new configuration is compiled once; requests and tunnels read what is current when they arrive.

@@ -228,6 +228,11 @@ describe('L7 policy at the waypoint', {
     assert.ok(chained.length >= 2, `frontend → catalog → ratings linked: ${JSON.stringify(spans)}`);
     const destinations = new Set(servers.map((s) => String(s.attributes['istio.canonical_service'] ?? '')));
     assert.ok(destinations.size >= 1);
+    const wp = (await lab.status())!.pods.find(
+      (p) => p.labels['gateway.networking.k8s.io/gateway-name'] === 'waypoint',
+    )!;
+    const exported = await lab.exec(wp.name, ['curl', '-s', 'http://127.0.0.1:15020/metrics']);
+    assert.match(exported.stdout, /ambit_waypoint_tracing_spans\{provider="otel",outcome="exported"\} [1-9]/);
     await ok(['delete', 'telemetry', 'tracing', '-n', 'shop']);
 
     // 3. JWT: the frontend requires a token from one issuer.

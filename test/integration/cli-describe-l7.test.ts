@@ -95,5 +95,5 @@ test('ambit describe service shows the L7 policies, rate limits and tracing at i
     .status.conditions;
   const bound = conditions.find((c) => c.type === 'WaypointAccepted');
   assert.equal(bound?.status, 'True', JSON.stringify(conditions));
-  assert.match(bound!.message, /bound to shop\/waypoint/);
+  assert.match(bound!.message!, /bound to shop\/waypoint/);
 });

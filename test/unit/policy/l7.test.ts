@@ -367,6 +367,9 @@ describe('L7 authorization fails closed on what it cannot evaluate', () => {
   test('an unknown when key never lets ALLOW match, and makes DENY match', () => {
     assert.equal(policy({ action: 'ALLOW', rules: [{ when: [mysql] }] }).match(request()), -1);
     assert.equal(policy({ action: 'DENY', rules: [{ when: [mysql] }] }).match(request()), 0);
+    const sni = { key: 'connection.sni', notValues: ['*.example'] };
+    assert.equal(policy({ action: 'ALLOW', rules: [{ when: [sni] }] }).match(request()), -1);
+    assert.equal(policy({ action: 'DENY', rules: [{ when: [sni] }] }).match(request()), 0);
   });
 
   test('a connection passed through as TCP: HTTP fields never match ALLOW and widen DENY', () => {
@@ -424,5 +427,40 @@ describe('operation paths are validated', () => {
     assert.match(errorsOf(['/a/{**}/b'])[0]!, /\{\*\*\} may only be the last segment/);
     assert.match(errorsOf(['/a/*/b'])[0]!, /"\*" only at one end/);
     assert.deepEqual(errorsOf(['/a/{*}/b/{**}', '/prefix*', '*suffix', '*', '/exact']), []);
+  });
+});
+
+describe("a waypoint policy's status names what it cannot evaluate", () => {
+  test('connection.sni and the MySQL filter key fail closed, and the status says so', () => {
+    const r = validateResource({
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name: 'p', namespace: 'shop' },
+      spec: {
+        targetRefs: [{ kind: 'Service', group: '', name: 'catalog' }],
+        rules: [{ when: [{ key: 'connection.sni', values: ['*.example'] }] }],
+      },
+    });
+    assert.ok(r.ok);
+    assert.equal(r.conditions[0]!.reason, 'UnsupportedValue');
+    assert.match(r.conditions[0]!.message, /cannot evaluate connection\.sni .*fails closed/);
+    const fine = validateResource({
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name: 'p', namespace: 'shop' },
+      spec: {
+        targetRefs: [{ kind: 'Service', group: '', name: 'catalog' }],
+        rules: [
+          {
+            when: [
+              { key: 'request.auth.claims[org][team]', values: ['blue'] },
+              { key: 'request.headers[x-a]', values: ['1'] },
+            ],
+          },
+        ],
+      },
+    });
+    assert.ok(fine.ok);
+    assert.equal(fine.conditions[0]!.reason, 'Accepted');
   });
 });
