@@ -17,11 +17,24 @@ import { type Mesh, meshDown, meshUp } from '../src/cli/up.ts';
 import { waitProgrammed, waypointGateway } from '../src/cli/waypoint.ts';
 import { type Lab, nodeAddress, nodeGateway, waitUntil } from '../src/lab/index.ts';
 import { type BenchResult, loadAverageRows, round } from './harness.ts';
-import { cpuSeconds, rssKiB } from './l4/proc.ts';
+import { rssKiB } from './l4/proc.ts';
+import { type CostFigures, costRows, measureCosts } from './l7/costs.ts';
+import { features, REDIS_PORT, SINK_PORT } from './l7/features.ts';
 import { pairConfig, staticServerConfig, throwawayCa } from './l7/haproxy.ts';
+import {
+  atRate,
+  type ByProc,
+  type Endpoint,
+  type LatRun,
+  type Percentiles,
+  type Procs,
+  percentiles,
+  type SatRun,
+  saturate,
+  wrk,
+} from './l7/load.ts';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const LOAD = join(HERE, 'l7/http-load.ts');
+const SINK = join(dirname(fileURLToPath(import.meta.url)), 'l7/otlp-sink.ts');
 
 const QUICK = process.env.AMBIT_BENCH_L7_QUICK === '1';
 /** Every measurement runs in ROUNDS rounds, each visiting every path in turn, so host noise lands on all. */
@@ -40,6 +53,9 @@ const RATE = 1_000;
 const LAT_CONNS = 16;
 const WARMUP_MS = 1_000;
 const RUN_MS = QUICK ? 3_000 : 5_000;
+const AT_RATE = { rate: RATE, conns: LAT_CONNS, warmupMs: WARMUP_MS, runMs: RUN_MS };
+/** Which parts run: the four paths, the request features' costs, or both (unset). */
+const PART = process.env.AMBIT_BENCH_L7_PART;
 
 const SERVER_PORT = 8080;
 const SERVICE_PORT = 80;
@@ -66,45 +82,7 @@ const LABEL: Record<PathName, string> = {
   haproxy: 'HAProxy http mTLS pair',
 };
 
-/** Where a path's client runs and the address:port it asks for. */
-interface Endpoint {
-  client: string;
-  host: string;
-  port: number;
-}
-
-/** A proxy process counted for a path: its role (`ztunnel node-1`, `waypoint`, …) and pid. */
-type Procs = Record<string, number>;
-/** CPU seconds, KiB, … per proxy role. */
-type ByProc = Record<string, number>;
-
-interface SatRun {
-  requests: number;
-  seconds: number;
-  /** Responses other than 2xx/3xx and socket errors (connect, read, write, timeout), as wrk counts them. */
-  non2xx: number;
-  socketErrors: number;
-  cpu: ByProc;
-}
-
-interface LoadRun {
-  requests: number;
-  completed: number;
-  failed: number;
-  connectionErrors: number;
-  firstFailure?: string;
-  seconds: number;
-  latencies: number[];
-}
-
-interface LatRun extends Omit<LoadRun, 'latencies'> {
-  cpu: ByProc;
-  /** Highest VmRSS (KiB) sampled every 250 ms during the run. */
-  rssMax: ByProc;
-}
-
-interface Figures {
-  waypointNode: string;
+interface PathFigures {
   /** The waypoint's VmRSS (KiB) once set up, before any load, and AFTER_MS after the last run. */
   waypointIdleRss: number;
   waypointAfterRss: number;
@@ -112,11 +90,14 @@ interface Figures {
   serial: Record<PathName, number>;
   sat: Record<PathName, SatRun[]>;
   lat: Record<PathName, LatRun[]>;
-  latency: Record<PathName, { p50: number; p90: number; p99: number; max: number; recorded: number }>;
-  /** Waypoint processes the pod has run (1: never restarted), and its error log lines (pino level ≥ 50). */
-  waypointProcesses: number;
-  waypointErrors: number;
-  waypointLog: string;
+  latency: Record<PathName, Percentiles>;
+}
+
+interface Figures {
+  paths?: PathFigures;
+  costs?: CostFigures;
+  /** At the end of the run: where the waypoint ran, processes its pod has run (1: never restarted), and its error log lines (pino level ≥ 50). */
+  waypoint: { node: string; processes: number; errors: number; log: string };
   load: { start: number; end: number };
 }
 
@@ -219,9 +200,14 @@ interface Started {
 
 interface Setup extends Started {
   endpoints: Record<PathName, Endpoint>;
+  /** The un-enrolled pod that runs the features' Redis and span sink. */
+  backends: { pod: string; address: string };
 }
 
-/** Pods, namespaces, Services, the waypoint and its route, the servers and the HAProxy pair. */
+/**
+ * Pods, namespaces, Services, the waypoint and its route, the servers and the HAProxy pair; for the
+ * features' costs, a second mesh client (another identity) and a pod outside the mesh for their backends.
+ */
 async function setUp(mesh: Mesh, tlsDir: string, started: Started): Promise<Setup> {
   const { lab, admin } = mesh;
   const pod = (name: string, node: string, ns: string) =>
@@ -231,6 +217,8 @@ async function setUp(mesh: Mesh, tlsDir: string, started: Started): Promise<Setu
   const meshClient = await pod('mesh-client', 'node-1', MESH_NS);
   const meshServer = await pod('mesh-server', 'node-2', MESH_NS);
   const wpServer = await pod('wp-server', 'node-2', WAYPOINT_NS);
+  const stranger = await pod('mesh-stranger', 'node-1', MESH_NS);
+  const backends = await pod('plain-backends', 'node-2', PLAIN_NS);
   const ambient = { 'istio.io/dataplane-mode': 'ambient' };
   await admin.call('POST', '/ambit/v1/apply', {
     objects: [
@@ -275,7 +263,7 @@ async function setUp(mesh: Mesh, tlsDir: string, started: Started): Promise<Setu
     objects: [namespace(WAYPOINT_NS, { ...ambient, 'istio.io/use-waypoint': WAYPOINT })],
   });
   for (const [node, addresses] of [
-    ['node-1', [meshClient.address]],
+    ['node-1', [meshClient.address, stranger.address]],
     ['node-2', [meshServer.address, wpServer.address]],
   ] as const) {
     await eventually(`${addresses.join(', ')} to be enrolled on ${node}`, 30_000, async () => {
@@ -307,18 +295,8 @@ async function setUp(mesh: Mesh, tlsDir: string, started: Started): Promise<Setu
       return r && new RegExp(`^${RULE_HEADER}: ${rule}\\r?$`, 'im').test(r) ? true : undefined;
     });
   }
-  return { endpoints, haproxyPids, serverPids };
+  return { endpoints, haproxyPids, serverPids, backends: { pod: backends.name, address: backends.address } };
 }
-
-/** CPU seconds per role; NaN for a process gone meanwhile (a waypoint that died: its restart is counted). */
-async function cpuOf(procs: Procs): Promise<ByProc> {
-  const out: ByProc = {};
-  for (const [role, pid] of Object.entries(procs)) out[role] = await cpuSeconds(pid).catch(() => Number.NaN);
-  return out;
-}
-
-const minus = (a: ByProc, b: ByProc): ByProc =>
-  Object.fromEntries(Object.entries(a).map(([k, v]) => [k, v - (b[k] ?? 0)]));
 
 /** The proxy processes a path goes through (none for direct), read afresh (a waypoint may restart). */
 async function procsOf(lab: Lab, path: PathName, haproxy: Procs): Promise<Procs> {
@@ -331,81 +309,11 @@ async function procsOf(lab: Lab, path: PathName, haproxy: Procs): Promise<Procs>
   return { waypoint: w.pid, ...z };
 }
 
-/** One wrk run (one thread, SAT_CONNS connections, `ms` long) from the path's client. */
-async function wrk(lab: Lab, e: Endpoint, ms: number, conns = SAT_CONNS): Promise<Omit<SatRun, 'cpu'>> {
-  const r = await lab.exec(
-    e.client,
-    ['wrk', '-t1', `-c${conns}`, `-d${ms / 1000}s`, `http://${e.host}:${e.port}/`],
-    { timeoutMs: ms + 30_000 },
-  );
-  const done = /(\d+) requests in ([\d.]+)(m?s)/.exec(r.stdout);
-  if (r.code !== 0 || !done) throw new Error(`wrk in ${e.client} exited ${r.code}: ${r.stderr || r.stdout}`);
-  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(r.stdout);
-  return {
-    requests: Number(done[1]),
-    seconds: Number(done[2]) / (done[3] === 'ms' ? 1000 : 1),
-    non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(r.stdout)?.[1] ?? 0),
-    socketErrors: socket ? socket.slice(1).reduce((n, x) => n + Number(x), 0) : 0,
-  };
-}
-
-async function saturate(lab: Lab, path: PathName, e: Endpoint, haproxy: Procs): Promise<SatRun> {
-  const procs = await procsOf(lab, path, haproxy);
-  const before = await cpuOf(procs);
-  const run = await wrk(lab, e, SAT_MS);
-  return { ...run, cpu: minus(await cpuOf(procs), before) };
-}
-
-/** One open-loop run at RATE, the proxies' CPU over it and their highest RSS sampled during it. */
-async function atRate(lab: Lab, path: PathName, e: Endpoint, haproxy: Procs): Promise<LoadRun & LatRun> {
-  const procs = await procsOf(lab, path, haproxy);
-  const rssMax: ByProc = {};
-  const sample = async () => {
-    for (const [role, pid] of Object.entries(procs)) {
-      const kib = await rssKiB(pid).catch(() => 0);
-      rssMax[role] = Math.max(rssMax[role] ?? 0, kib);
-    }
-  };
-  await sample();
-  const before = await cpuOf(procs);
-  const sampler = setInterval(() => void sample(), 250);
-  let r: Awaited<ReturnType<typeof lab.exec>>;
-  try {
-    r = await lab.exec(
-      e.client,
-      [
-        process.execPath,
-        LOAD,
-        e.host,
-        String(e.port),
-        String(RATE),
-        String(LAT_CONNS),
-        String(WARMUP_MS),
-        String(RUN_MS),
-      ],
-      { timeoutMs: WARMUP_MS + RUN_MS + 30_000 },
-    );
-  } finally {
-    clearInterval(sampler);
-  }
-  const cpu = minus(await cpuOf(procs), before);
-  await sample();
-  const last = r.stdout.trim().split('\n').at(-1) ?? '';
-  if (r.code !== 0 || !last.startsWith('{')) {
-    throw new Error(`http-load.ts in ${e.client} exited ${r.code}: ${r.stderr.trim() || r.stdout}`);
-  }
-  return { ...(JSON.parse(last) as LoadRun), cpu, rssMax };
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
-}
-
-async function measure(lab: Lab, s: Setup): Promise<Figures> {
-  const loadAtStart = loadavg()[0]!;
+/** The four paths: warm-up, one connection, then saturation and the fixed rate in interleaved rounds. */
+async function measurePaths(lab: Lab, s: Setup): Promise<PathFigures> {
   const idle = await waypointProcess(lab);
   const waypointIdleRss = idle ? await rssKiB(idle.pid) : Number.NaN;
-  for (const path of PATHS) await wrk(lab, s.endpoints[path], WARM_MS);
+  for (const path of PATHS) await wrk(lab, s.endpoints[path], WARM_MS, SAT_CONNS);
   const serial = {} as Record<PathName, number>;
   for (const path of PATHS) {
     const r = await wrk(lab, s.endpoints[path], SERIAL_MS, 1);
@@ -415,41 +323,93 @@ async function measure(lab: Lab, s: Setup): Promise<Figures> {
   const lat = { direct: [], ztunnel: [], waypoint: [], haproxy: [] } as Record<PathName, LatRun[]>;
   const samples = { direct: [], ztunnel: [], waypoint: [], haproxy: [] } as Record<PathName, number[]>;
   for (let round = 0; round < ROUNDS; round++) {
-    for (const path of PATHS) sat[path].push(await saturate(lab, path, s.endpoints[path], s.haproxyPids));
     for (const path of PATHS) {
-      const { latencies, ...run } = await atRate(lab, path, s.endpoints[path], s.haproxyPids);
+      const procs = await procsOf(lab, path, s.haproxyPids);
+      sat[path].push(await saturate(lab, s.endpoints[path], procs, SAT_MS, SAT_CONNS));
+    }
+    for (const path of PATHS) {
+      const procs = await procsOf(lab, path, s.haproxyPids);
+      const { latencies, ...run } = await atRate(lab, s.endpoints[path], procs, AT_RATE);
       samples[path].push(...latencies);
       lat[path].push(run);
     }
   }
-  const latency = {} as Figures['latency'];
-  for (const path of PATHS) {
-    const all = samples[path].sort((a, b) => a - b);
-    latency[path] = {
-      p50: percentile(all, 50),
-      p90: percentile(all, 90),
-      p99: percentile(all, 99),
-      max: all.at(-1) ?? Number.NaN,
-      recorded: all.length,
-    };
-  }
+  const latency = {} as PathFigures['latency'];
+  for (const path of PATHS) latency[path] = percentiles(samples[path]);
   await new Promise((r) => setTimeout(r, AFTER_MS));
   const w = await waypointProcess(lab);
   const waypointAfterRss = w ? await rssKiB(w.pid) : Number.NaN;
+  return { waypointIdleRss, waypointAfterRss, serial, sat, lat, latency };
+}
+
+/** Redis and the span sink in the un-enrolled backends pod, each answering before it is used. */
+async function startBackends(lab: Lab, s: Setup, home: string): Promise<Procs> {
+  const { pod, address } = s.backends;
+  const redis = await lab.run(pod, [
+    'redis-server',
+    '--bind',
+    address,
+    '--port',
+    String(REDIS_PORT),
+    '--protected-mode',
+    'no',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    home,
+  ]);
+  s.serverPids.push(redis.pid);
+  const sink = await lab.run(pod, [process.execPath, SINK, address, String(SINK_PORT)]);
+  s.serverPids.push(sink.pid);
+  await eventually('redis-server to answer', 15_000, async () => {
+    const r = await lab.exec(pod, ['redis-cli', '-h', address, '-p', String(REDIS_PORT), 'PING']);
+    return r.stdout.includes('PONG') ? true : undefined;
+  });
+  await eventually('the span sink to answer', 15_000, async () => {
+    const r = await lab.exec(pod, ['curl', '-sf', '--max-time', '2', `http://${address}:${SINK_PORT}/stats`]);
+    return r.code === 0 ? true : undefined;
+  });
+  return { redis: redis.pid, sink: sink.pid };
+}
+
+/** The plain waypoint and each request feature applied alone, against it (bench/l7/costs.ts). */
+async function measureFeatures(mesh: Mesh, s: Setup, home: string): Promise<CostFigures> {
+  const { lab } = mesh;
+  const backends = await startBackends(lab, s, home);
+  const e = s.endpoints.waypoint;
+  const list = await features({
+    mesh,
+    namespace: WAYPOINT_NS,
+    service: SERVICE,
+    url: `http://${e.host}:${e.port}/`,
+    client: e.client,
+    principal: `cluster.local/ns/${MESH_NS}/sa/mesh-client`,
+    stranger: 'mesh-stranger',
+    backends: s.backends,
+  });
+  const only = process.env.AMBIT_BENCH_L7_FEATURES?.split(',').filter(Boolean);
+  return measureCosts(
+    lab,
+    e,
+    () => procsOf(lab, 'waypoint', s.haproxyPids),
+    backends,
+    only ? list.filter((f) => only.includes(f.name)) : list,
+    { rounds: ROUNDS, warmMs: WARM_MS, satMs: SAT_MS, satConns: SAT_CONNS, rate: AT_RATE },
+  );
+}
+
+/** The waypoint process at the end of the run: its node, how many processes its pod ran, its error lines. */
+async function waypointAtEnd(lab: Lab): Promise<Figures['waypoint']> {
+  const w = await waypointProcess(lab);
   const log = w?.log ?? '';
   const text = log ? await readFile(log, 'utf8').catch(() => '') : '';
   return {
-    waypointNode: w?.node ?? 'none running',
-    waypointIdleRss,
-    waypointAfterRss,
-    serial,
-    sat,
-    lat,
-    latency,
-    waypointProcesses: w?.processes ?? 0,
-    waypointErrors: text.split('\n').filter((l) => /"level":(5|6)\d/.test(l)).length,
-    waypointLog: log,
-    load: { start: loadAtStart, end: loadavg()[0]! },
+    node: w?.node ?? 'none running',
+    processes: w?.processes ?? 0,
+    errors: text.split('\n').filter((l) => /"level":(5|6)\d/.test(l)).length,
+    log,
   };
 }
 
@@ -458,8 +418,8 @@ const cpuSum = (runs: Array<{ cpu: ByProc }>, role?: string) =>
   sum(runs, (r) => sum(Object.entries(r.cpu), ([k, v]) => (role === undefined || k === role ? v : 0)));
 const verdict = (ok: boolean) => (ok ? 'PASS' : 'MISS');
 
-/** The figures as table rows: ratios to direct or to the HAProxy pair, targets with PASS/MISS in notes. */
-export function rows(f: Figures): BenchResult[] {
+/** The four paths as table rows: ratios to direct or to the HAProxy pair, targets with PASS/MISS in notes. */
+function pathRows(f: PathFigures): BenchResult[] {
   const out: BenchResult[] = [];
   const rps = (p: PathName) => sum(f.sat[p], (r) => r.requests) / sum(f.sat[p], (r) => r.seconds);
   const perCore = (p: PathName) => sum(f.sat[p], (r) => r.requests) / cpuSum(f.sat[p]);
@@ -612,14 +572,23 @@ export function rows(f: Figures): BenchResult[] {
       note: `wrk non-2xx ${sum(s, (x) => x.non2xx)}, socket errors ${sum(s, (x) => x.socketErrors)}; at rate: failed ${sum(r, (x) => x.failed)}, connection errors ${sum(r, (x) => x.connectionErrors)}, unanswered ${lost}${first ? ` (first: ${first})` : ''}`,
     });
   }
-  out.push({
-    name: 'waypoint processes run / error log lines',
-    value: f.waypointProcesses,
-    unit: '',
-    note: `1 = never restarted; ${f.waypointErrors} lines at pino level ≥ 50; on ${f.waypointNode}; log ${f.waypointLog}`,
-  });
-  out.push(...loadAverageRows(f.load));
   return out;
+}
+
+/** The path comparison's rows, then the features' costs, then the waypoint's health and the host's load. */
+export function rows(f: Figures): BenchResult[] {
+  const w = f.waypoint;
+  return [
+    ...(f.paths ? pathRows(f.paths) : []),
+    ...(f.costs ? costRows(f.costs) : []),
+    {
+      name: 'waypoint processes run / error log lines',
+      value: w.processes,
+      unit: '',
+      note: `1 = never restarted; ${w.errors} lines at pino level ≥ 50; on ${w.node}; log ${w.log}`,
+    },
+    ...loadAverageRows(f.load),
+  ];
 }
 
 export async function bench(): Promise<BenchResult[]> {
@@ -632,15 +601,24 @@ export async function bench(): Promise<BenchResult[]> {
     await mkdir(tlsDir, { mode: 0o700 });
     const mesh = await meshUp({ home, lab, nodes: 2 });
     const setup = await setUp(mesh, tlsDir, started);
-    const figures = await measure(mesh.lab, setup);
+    const start = loadavg()[0]!;
+    const paths = PART === 'costs' ? undefined : await measurePaths(mesh.lab, setup);
+    const costs = PART === 'paths' ? undefined : await measureFeatures(mesh, setup, home);
+    const figures: Figures = {
+      ...(paths ? { paths } : {}),
+      ...(costs ? { costs } : {}),
+      waypoint: await waypointAtEnd(mesh.lab),
+      load: { start, end: loadavg()[0]! },
+    };
     const raw = process.env.AMBIT_BENCH_L7_RAW;
     if (raw) await writeFile(raw, `${JSON.stringify(figures, null, 2)}\n`);
     // The waypoint's log lives in the lab's home, which goes: keep a copy only when asked.
     const keep = process.env.AMBIT_BENCH_L7_WAYPOINT_LOG;
-    if (keep && figures.waypointLog) await copyFile(figures.waypointLog, keep);
+    if (keep && figures.waypoint.log) await copyFile(figures.waypoint.log, keep);
     return rows(figures);
   } finally {
-    // The haproxies first (meshDown also stops whatever runs in the lab's namespaces), then the lab.
+    // The haproxies, Redis and the span sink first (meshDown also stops whatever runs in the lab's
+    // namespaces), then the lab.
     for (const pid of [...Object.values(started.haproxyPids), ...started.serverPids]) {
       try {
         process.kill(pid, 'SIGTERM');

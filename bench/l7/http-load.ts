@@ -6,15 +6,21 @@
 // omission). The first WARMUP_MS of requests are sent but not recorded. A response other than 200, or a
 // request lost with its connection, counts as failed (the connection is opened again). Prints one JSON
 // line: {requests, completed, failed, connectionErrors, firstFailure, seconds, latencies}, every
-// recorded sample in ms.
-// Usage: node http-load.ts HOST PORT RATE CONNS WARMUP_MS DURATION_MS
+// recorded sample in ms. Each HEADER (`Name: value`) is sent with every request.
+// Usage: node http-load.ts HOST PORT RATE CONNS WARMUP_MS DURATION_MS [HEADER...]
 
 import { connect, type Socket } from 'node:net';
 
-const [host = '', port = '', rate = '', conns = '', warmupMs = '', durationMs = ''] = process.argv.slice(2);
+const [host = '', port = '', rate = '', conns = '', warmupMs = '', durationMs = '', ...headers] =
+  process.argv.slice(2);
+for (const h of headers) {
+  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+: [^\r\n]*$/.test(h)) throw new Error(`not a header line: ${h}`);
+}
 const interval = 1000 / Number(rate);
 const total = Math.round(((Number(warmupMs) + Number(durationMs)) / 1000) * Number(rate));
-const request = Buffer.from(`GET / HTTP/1.1\r\nHost: ${host}:${port}\r\nUser-Agent: ambit-bench-l7\r\n\r\n`);
+const request = Buffer.from(
+  `GET / HTTP/1.1\r\nHost: ${host}:${port}\r\nUser-Agent: ambit-bench-l7\r\n${headers.map((h) => `${h}\r\n`).join('')}\r\n`,
+);
 
 interface Lane {
   socket: Socket;
