@@ -19,8 +19,9 @@ import { type Lab, nodeAddress, nodeGateway, waitUntil } from '../src/lab/index.
 import { type BenchResult, loadAverageRows, round } from './harness.ts';
 import { rssKiB } from './l4/proc.ts';
 import { type CostFigures, costRows, measureCosts } from './l7/costs.ts';
-import { features, REDIS_PORT, SINK_PORT } from './l7/features.ts';
+import { features, jwtMaterial, REDIS_PORT, SINK_PORT } from './l7/features.ts';
 import { pairConfig, staticServerConfig, throwawayCa } from './l7/haproxy.ts';
+import { inProcessRows } from './l7/in-process.ts';
 import {
   atRate,
   type ByProc,
@@ -96,6 +97,7 @@ interface PathFigures {
 interface Figures {
   paths?: PathFigures;
   costs?: CostFigures;
+  inProcess?: BenchResult[];
   /** At the end of the run: where the waypoint ran, processes its pod has run (1: never restarted), and its error log lines (pino level ≥ 50). */
   waypoint: { node: string; processes: number; errors: number; log: string };
   load: { start: number; end: number };
@@ -374,23 +376,35 @@ async function startBackends(lab: Lab, s: Setup, home: string): Promise<Procs> {
   return { redis: redis.pid, sink: sink.pid };
 }
 
-/** The plain waypoint and each request feature applied alone, against it (bench/l7/costs.ts). */
-async function measureFeatures(mesh: Mesh, s: Setup, home: string): Promise<CostFigures> {
+/**
+ * The plain waypoint and each request feature applied alone, against it (bench/l7/costs.ts); then the
+ * two computed features timed in this process (bench/l7/in-process.ts).
+ */
+async function measureFeatures(
+  mesh: Mesh,
+  s: Setup,
+  home: string,
+): Promise<{ costs: CostFigures; inProcess: BenchResult[] }> {
   const { lab } = mesh;
   const backends = await startBackends(lab, s, home);
   const e = s.endpoints.waypoint;
-  const list = await features({
-    mesh,
-    namespace: WAYPOINT_NS,
-    service: SERVICE,
-    url: `http://${e.host}:${e.port}/`,
-    client: e.client,
-    principal: `cluster.local/ns/${MESH_NS}/sa/mesh-client`,
-    stranger: 'mesh-stranger',
-    backends: s.backends,
-  });
+  const jwt = await jwtMaterial();
+  const principal = `cluster.local/ns/${MESH_NS}/sa/mesh-client`;
+  const list = features(
+    {
+      mesh,
+      namespace: WAYPOINT_NS,
+      service: SERVICE,
+      url: `http://${e.host}:${e.port}/`,
+      client: e.client,
+      principal,
+      stranger: 'mesh-stranger',
+      backends: s.backends,
+    },
+    jwt,
+  );
   const only = process.env.AMBIT_BENCH_L7_FEATURES?.split(',').filter(Boolean);
-  return measureCosts(
+  const costs = await measureCosts(
     lab,
     e,
     () => procsOf(lab, 'waypoint', s.haproxyPids),
@@ -398,6 +412,11 @@ async function measureFeatures(mesh: Mesh, s: Setup, home: string): Promise<Cost
     only ? list.filter((f) => only.includes(f.name)) : list,
     { rounds: ROUNDS, warmMs: WARM_MS, satMs: SAT_MS, satConns: SAT_CONNS, rate: AT_RATE },
   );
+  const inProcess = await inProcessRows(
+    { namespace: WAYPOINT_NS, service: SERVICE, principal, clientNamespace: MESH_NS },
+    jwt,
+  );
+  return { costs, inProcess };
 }
 
 /** The waypoint process at the end of the run: its node, how many processes its pod ran, its error lines. */
@@ -581,6 +600,7 @@ export function rows(f: Figures): BenchResult[] {
   return [
     ...(f.paths ? pathRows(f.paths) : []),
     ...(f.costs ? costRows(f.costs) : []),
+    ...(f.inProcess ?? []),
     {
       name: 'waypoint processes run / error log lines',
       value: w.processes,
@@ -606,7 +626,7 @@ export async function bench(): Promise<BenchResult[]> {
     const costs = PART === 'paths' ? undefined : await measureFeatures(mesh, setup, home);
     const figures: Figures = {
       ...(paths ? { paths } : {}),
-      ...(costs ? { costs } : {}),
+      ...(costs ?? {}),
       waypoint: await waypointAtEnd(mesh.lab),
       load: { start, end: loadavg()[0]! },
     };

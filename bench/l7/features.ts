@@ -128,7 +128,15 @@ export function allowPolicy(namespace: string, service: string, principal: strin
   };
 }
 
-async function jwtMaterial() {
+export interface JwtMaterial {
+  /** The inline JWKS (the public key), a token it verifies, and one signed by another key with the same kid. */
+  jwks: string;
+  token: string;
+  forged: string;
+}
+
+/** An RS256 key pair made for this run, and the tokens the load sends. */
+export async function jwtMaterial(): Promise<JwtMaterial> {
   const { publicKey, privateKey } = await generateKeyPair('RS256', { extractable: true });
   const jwk = { ...(await exportJWK(publicKey)), kid: 'bench', alg: 'RS256', use: 'sig' };
   const sign = (key: CryptoKey) =>
@@ -149,8 +157,21 @@ async function jwtMaterial() {
   };
 }
 
-/** The features, ready to apply one at a time (the JWT key pair is made here). */
-export async function features(site: FeatureSite): Promise<Feature[]> {
+/** The RequestAuthentication on the Service: the run's issuer, audience and inline JWKS. */
+export function requestAuthentication(namespace: string, service: string, jwks: string) {
+  return {
+    apiVersion: 'security.istio.io/v1',
+    kind: 'RequestAuthentication',
+    metadata: { name: 'bench-jwt', namespace },
+    spec: {
+      targetRefs: [{ group: '', kind: 'Service', name: service }],
+      jwtRules: [{ issuer: ISSUER, audiences: [AUDIENCE], jwks }],
+    },
+  };
+}
+
+/** The features, ready to apply one at a time. */
+export function features(site: FeatureSite, jwt: JwtMaterial): Feature[] {
   const { mesh, namespace, service, url, client } = site;
   const { lab, admin } = mesh;
   const apply = (objects: unknown[]) => admin.call('POST', '/ambit/v1/apply', { objects });
@@ -202,7 +223,6 @@ export async function features(site: FeatureSite): Promise<Feature[]> {
     }
     return {};
   };
-  const jwt = await jwtMaterial();
 
   const authz: Feature = {
     name: 'authz',
@@ -226,20 +246,13 @@ export async function features(site: FeatureSite): Promise<Feature[]> {
   };
 
   const bearer = (t: string) => `Authorization: Bearer ${t}`;
-  const requestAuthentication: Feature = {
+  const authentication: Feature = {
     name: 'jwt',
     label: 'JWT (RS256) on every request',
     headers: [bearer(jwt.token)],
     refusedHeaders: [bearer(jwt.forged)],
     async apply() {
-      await apply([
-        {
-          apiVersion: 'security.istio.io/v1',
-          kind: 'RequestAuthentication',
-          metadata: { name: 'bench-jwt', namespace },
-          spec: { targetRefs: target, jwtRules: [{ issuer: ISSUER, audiences: [AUDIENCE], jwks: jwt.jwks }] },
-        },
-      ]);
+      await apply([requestAuthentication(namespace, service, jwt.jwks)]);
       await eventually('RequestAuthentication to refuse a forged token and admit a valid one', async () =>
         (await status(client, { headers: [bearer(jwt.forged)] })) === 401 &&
         (await status(client, { headers: [bearer(jwt.token)] })) === 200
@@ -382,5 +395,5 @@ export async function features(site: FeatureSite): Promise<Feature[]> {
     },
   };
 
-  return [authz, requestAuthentication, rateLimit, tracing];
+  return [authz, authentication, rateLimit, tracing];
 }
