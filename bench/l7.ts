@@ -3,8 +3,12 @@
 // the waypoint (client ztunnel → waypoint → server ztunnel, an HTTPRoute with a header rule and a
 // default rule in place) and an HAProxy pair in `mode http` with mutual TLS — for requests per second
 // per proxy core at saturation (wrk), latency added at a fixed 1,000 requests/s (an open-loop
-// generator), and the waypoint's CPU and RSS at that rate, beside the issue's targets.
+// generator), and the waypoint's CPU and RSS at that rate, beside the issue's targets. Then, in the same
+// run, what each request feature costs the waypoint against the plain waypoint (bench/l7/costs.ts): a
+// 100-rule ALLOW, a JWT on every request, a global rate limit through Redis, tracing at 100 %.
 // Run with `node bench/run.ts l7` (AMBIT_BENCH_L7_QUICK=1: one round of shorter runs;
+// AMBIT_BENCH_L7_PART=paths|costs: only the path comparison or only the features;
+// AMBIT_BENCH_L7_FEATURES=authz,jwt,ratelimit,tracing: only those features;
 // AMBIT_BENCH_L7_RAW=<file> also writes the raw figures as JSON; AMBIT_BENCH_L7_WAYPOINT_LOG=<file>
 // keeps a copy of the waypoint's log); docs/benchmarks.md explains the method.
 

@@ -5,6 +5,7 @@
 // at a fixed rate, and what the feature's backend saw of those requests. Rows: each feature against the
 // plain waypoint of the same run, as a ratio (req/s, CPU per request) or a difference (p50, p99).
 
+import { loadavg } from 'node:os';
 import type { Lab } from '../../src/lab/index.ts';
 import { type BenchResult, round } from '../harness.ts';
 import type { Evidence, Feature, FeatureName } from './features.ts';
@@ -44,6 +45,8 @@ export interface CostFigures {
   plain: ConfigFigures;
   features: Partial<Record<FeatureName, ConfigFigures>>;
   method: CostMethod;
+  /** The host's 1-minute load average when the phase's rounds started and ended. */
+  load: { start: number; end: number };
 }
 
 /** Both generators send the headers the feature must refuse; every request must be refused. */
@@ -84,8 +87,13 @@ export async function measureCosts(
       samples: [],
     });
   }
+  // The plain waypoint warms up first (in a costs-only run nothing has loaded it yet).
+  await wrk(lab, e, 2 * m.warmMs, m.satConns);
+  const loadAtStart = loadavg()[0]!;
   for (let r = 0; r < m.rounds; r++) {
-    for (const f of configs) {
+    // Odd rounds run backwards (plain, A, B, …, then …, B, A, plain): a drift over the phase (the host's
+    // load, the waypoint's heap) falls on every configuration alike instead of on the last ones.
+    for (const f of r % 2 === 0 ? configs : [...configs].reverse()) {
       const into = runs.get(f)!;
       const headers = f?.headers ?? [];
       await f?.apply();
@@ -105,7 +113,12 @@ export async function measureCosts(
       }
     }
   }
-  const out: CostFigures = { plain: undefined as unknown as ConfigFigures, features: {}, method: m };
+  const out: CostFigures = {
+    plain: undefined as unknown as ConfigFigures,
+    features: {},
+    method: m,
+    load: { start: loadAtStart, end: loadavg()[0]! },
+  };
   for (const [f, { samples, ...figures }] of runs) {
     const done = { ...figures, latency: percentiles(samples) };
     if (f) out.features[f.name] = done;
@@ -216,5 +229,11 @@ export function costRows(f: CostFigures): BenchResult[] {
       note: `wrk non-2xx ${sum(c.sat, (x) => x.non2xx)}, socket errors ${sum(c.sat, (x) => x.socketErrors)}; at rate: failed ${sum(c.lat, (x) => x.failed)}, connection errors ${sum(c.lat, (x) => x.connectionErrors)}, unanswered ${lost}${first ? ` (first: ${first})` : ''}`,
     });
   }
+  out.push({
+    name: 'host 1-min load average, feature phase start / end',
+    value: round(f.load.start, 2),
+    unit: '',
+    note: `${round(f.load.end, 2)} at its end; load beyond what the benchmark makes itself skews the figures`,
+  });
   return out;
 }
