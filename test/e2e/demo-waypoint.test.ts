@@ -5,16 +5,10 @@
 // and lab name.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { describe, test } from 'node:test';
-import { Lab } from '../../src/lab/index.ts';
-import { eventually, isRoot, skipUnlessRoot } from '../helpers/lab.ts';
+import { cliLab, eventually, isRoot, skipUnlessRoot } from '../helpers/lab.ts';
 
-const AMBIT = resolve(import.meta.dirname, '../../bin/ambit.js');
 const SPLIT = resolve(import.meta.dirname, '../../examples/storefront/catalog-split.yaml');
 
 /** Counts, from inside the client pod, which catalog pod served each of N requests to URL. */
@@ -35,28 +29,10 @@ describe('the demo with a waypoint', {
 }, () => {
   test('splits catalog 90/10 through the waypoint and reports it', async (t) => {
     if (skipUnlessRoot(t)) return;
-    const home = await mkdtemp(join(tmpdir(), 'ambit-demo-wp-'));
-    const name = `d${randomBytes(3).toString('hex')}`;
-    const env = { ...process.env, AMBIT_HOME: home, AMBIT_LAB: name, AMBIT_LOG_LEVEL: 'warn' };
-    const ambit = (args: string[], input?: string) =>
-      new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
-        const child = spawn(process.execPath, [AMBIT, ...args], { env });
-        let stdout = '';
-        let stderr = '';
-        child.stdout.on('data', (b) => (stdout += b));
-        child.stderr.on('data', (b) => (stderr += b));
-        child.stdin.end(input ?? '');
-        child.on('close', (code) => done({ code: code ?? -1, stdout, stderr }));
-      });
-    const ok = async (args: string[], input?: string) => {
-      const r = await ambit(args, input);
-      assert.equal(r.code, 0, `ambit ${args.join(' ')}: ${r.stderr}`);
-      return r.stdout;
-    };
-    t.after(async () => {
-      await ambit(['down']);
-      await rm(home, { recursive: true, force: true });
-    });
+    const cli = await cliLab('d');
+    const { lab } = cli;
+    const ok = async (args: string[], input?: string) => (await cli.ok(args, input)).stdout;
+    t.after(cli.down);
 
     await ok(['demo']);
     const applied = await ok(['waypoint', 'apply', '-n', 'shop', '--enroll-namespace', '--wait']);
@@ -66,7 +42,6 @@ describe('the demo with a waypoint', {
     assert.match(status, /shop\s+waypoint\s+True\s+Programmed\s+Programmed/);
 
     await ok(['apply', '-f', SPLIT]);
-    const lab = new Lab({ home, name });
     const services = JSON.parse(await ok(['get', 'services', '-n', 'shop', '-o', 'json'])) as {
       items: Array<{ name: string; vips: string[] }>;
     };

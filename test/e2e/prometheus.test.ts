@@ -9,15 +9,12 @@
 
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { CONTROL_ADDRESS, CONTROL_TARGET, Lab, labNames } from '../../src/lab/index.ts';
-import { eventually, isRoot, skipUnlessRoot } from '../helpers/lab.ts';
+import { CONTROL_ADDRESS, CONTROL_TARGET, labNames } from '../../src/lab/index.ts';
+import { cliLab, eventually, isRoot, skipUnlessRoot } from '../helpers/lab.ts';
 
-const AMBIT = resolve(import.meta.dirname, '../../bin/ambit.js');
 /** Prometheus listens on loopback of the lab's own bridge namespace, where nothing else uses this port. */
 const PROM = 'http://127.0.0.1:9090';
 const GATEWAY_NAME = 'gateway.networking.k8s.io/gateway-name';
@@ -76,24 +73,8 @@ describe('Prometheus scrapes the mesh', {
 }, () => {
   test("Istio's dashboard queries answer from a real Prometheus; a new waypoint replica is found", async (t) => {
     if (skipUnlessRoot(t)) return;
-    const home = await mkdtemp(join(tmpdir(), 'ambit-prom-'));
-    const name = `p${randomBytes(3).toString('hex')}`;
-    const env = { ...process.env, AMBIT_HOME: home, AMBIT_LAB: name, AMBIT_LOG_LEVEL: 'warn' };
-    const ambit = (args: string[], input?: string) =>
-      new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
-        const child = spawn(process.execPath, [AMBIT, ...args], { env });
-        let stdout = '';
-        let stderr = '';
-        child.stdout.on('data', (b) => (stdout += b));
-        child.stderr.on('data', (b) => (stderr += b));
-        child.stdin.end(input ?? '');
-        child.on('close', (code) => done({ code: code ?? -1, stdout, stderr }));
-      });
-    const ok = async (args: string[], input?: string) => {
-      const r = await ambit(args, input);
-      assert.equal(r.code, 0, `ambit ${args.join(' ')}: ${r.stderr}`);
-      return r;
-    };
+    const cli = await cliLab('p');
+    const { home, name, lab, ok } = cli;
     let prometheus: ChildProcess | undefined;
     const stopPrometheus = async () => {
       if (prometheus && prometheus.exitCode === null && prometheus.signalCode === null) {
@@ -104,8 +85,7 @@ describe('Prometheus scrapes the mesh', {
     };
     t.after(async () => {
       await stopPrometheus();
-      await ambit(['down']);
-      await rm(home, { recursive: true, force: true });
+      await cli.down();
     });
 
     // Out of the box: `ambit up` gives the control plane a TCP admin listener on the bridge namespace's
@@ -124,7 +104,6 @@ describe('Prometheus scrapes the mesh', {
     const configFile = join(home, 'prometheus.yml');
     await writeFile(configFile, printed.stdout);
 
-    const lab = new Lab({ home, name });
     // The listener is the bridge namespace's own: a node (and so a pod, and the host) cannot reach it.
     const fromNode = await lab.exec('node-1', [
       'curl',
