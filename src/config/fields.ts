@@ -272,6 +272,51 @@ export const policyTargetRef = z
   })
   .strict();
 
+/**
+ * Istio's rules for where a policy attaches: `selector` or `targetRef(s)`, not both; `targetRef` or
+ * `targetRefs`, not both; each target one of `kinds`, whose value is the group it must name (Istio writes
+ * the core group "" or "core"), or undefined when any group is taken.
+ */
+export function refinePolicyAttachment(
+  spec: { selector?: unknown; targetRef?: PolicyTargetRef; targetRefs?: readonly PolicyTargetRef[] },
+  ctx: z.RefinementCtx,
+  kinds: Readonly<Record<string, string | undefined>>,
+): void {
+  const targeted = spec.targetRef !== undefined || (spec.targetRefs?.length ?? 0) > 0;
+  if (targeted && spec.selector !== undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['selector'],
+      message: 'cannot be set together with targetRefs; use one or the other',
+    });
+  }
+  if (spec.targetRef !== undefined && spec.targetRefs !== undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['targetRef'],
+      message: 'cannot be set together with targetRefs; move it into targetRefs',
+    });
+  }
+  const names = Object.keys(kinds);
+  const allowed = `${names.slice(0, -1).join(', ')}${names.length > 1 ? ' or ' : ''}${names.at(-1)}`;
+  const refs = spec.targetRefs ?? (spec.targetRef ? [spec.targetRef] : []);
+  refs.forEach((ref, i) => {
+    const at = spec.targetRefs ? ['targetRefs', i] : ['targetRef'];
+    if (!Object.hasOwn(kinds, ref.kind)) {
+      ctx.addIssue({ code: 'custom', path: [...at, 'kind'], message: `must be ${allowed}` });
+      return;
+    }
+    const group = kinds[ref.kind];
+    if (group !== undefined && (ref.group || 'core') !== group) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [...at, 'group'],
+        message: `must be "${group === 'core' ? '' : group}" for kind ${ref.kind}`,
+      });
+    }
+  });
+}
+
 /** Gateway API ParentReference. */
 export const parentRef = z
   .object({

@@ -3,7 +3,14 @@
 
 import { createPublicKey } from 'node:crypto';
 import { z } from 'zod';
-import { dns1123Subdomain, duration, parseDuration, policyTargetRef, workloadSelector } from '../fields.ts';
+import {
+  dns1123Subdomain,
+  duration,
+  parseDuration,
+  policyTargetRef,
+  refinePolicyAttachment,
+  workloadSelector,
+} from '../fields.ts';
 import { envelope, namespacedMetadata } from '../meta.ts';
 
 /** RFC 9110 token characters: what a header name may be made of. */
@@ -121,35 +128,7 @@ const requestAuthenticationSpec = z
   })
   .strict()
   .superRefine((spec, ctx) => {
-    const targeted = spec.targetRef !== undefined || (spec.targetRefs?.length ?? 0) > 0;
-    if (targeted && spec.selector !== undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['selector'],
-        message: 'cannot be set together with targetRefs; use one or the other',
-      });
-    }
-    if (spec.targetRef !== undefined && spec.targetRefs !== undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['targetRef'],
-        message: 'cannot be set together with targetRefs; move it into targetRefs',
-      });
-    }
-    const refs = spec.targetRefs ?? (spec.targetRef ? [spec.targetRef] : []);
-    refs.forEach((ref, i) => {
-      const at = spec.targetRefs ? ['targetRefs', i] : ['targetRef'];
-      const group = TARGET_KINDS[ref.kind];
-      if (group === undefined) {
-        ctx.addIssue({ code: 'custom', path: [...at, 'kind'], message: 'must be Service or Gateway' });
-      } else if ((ref.group || 'core') !== group) {
-        ctx.addIssue({
-          code: 'custom',
-          path: [...at, 'group'],
-          message: `must be "${group === 'core' ? '' : group}" for kind ${ref.kind}`,
-        });
-      }
-    });
+    refinePolicyAttachment(spec, ctx, TARGET_KINDS);
     // One rule per issuer: with two, which rule's keys and outputs a token meets would depend on order.
     const issuers = new Map<string, number>();
     spec.jwtRules?.forEach((rule, i) => {

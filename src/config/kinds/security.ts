@@ -9,6 +9,7 @@ import {
   policyTargetRef,
   portString,
   principal,
+  refinePolicyAttachment,
   serviceAccountRef,
   stringMatch,
   workloadSelector,
@@ -200,6 +201,14 @@ const rule = z
   })
   .strict();
 
+/** What an AuthorizationPolicy may target, as Istio's CRD lists it (any group). */
+const AUTHORIZATION_TARGETS = {
+  Service: undefined,
+  Gateway: undefined,
+  GatewayClass: undefined,
+  ServiceEntry: undefined,
+} as const;
+
 const authorizationPolicySpec = z
   .object({
     selector: workloadSelector.optional(),
@@ -214,38 +223,13 @@ const authorizationPolicySpec = z
   })
   .strict()
   .superRefine((spec, ctx) => {
-    const targeted = spec.targetRef !== undefined || (spec.targetRefs?.length ?? 0) > 0;
-    if (targeted && spec.selector !== undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['selector'],
-        message: 'cannot be set together with targetRefs; use one or the other',
-      });
-    }
-    if (spec.targetRef !== undefined && spec.targetRefs !== undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['targetRef'],
-        message: 'cannot be set together with targetRefs; move it into targetRefs',
-      });
-    }
+    refinePolicyAttachment(spec, ctx, AUTHORIZATION_TARGETS);
     if (spec.action === 'CUSTOM' && spec.provider === undefined) {
       ctx.addIssue({ code: 'custom', path: ['provider'], message: 'is required when action is CUSTOM' });
     }
     if (spec.action !== 'CUSTOM' && spec.provider !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['provider'], message: 'is only allowed when action is CUSTOM' });
     }
-    const refs = spec.targetRefs ?? (spec.targetRef ? [spec.targetRef] : []);
-    refs.forEach((ref, i) => {
-      const path = spec.targetRefs ? ['targetRefs', i, 'kind'] : ['targetRef', 'kind'];
-      if (!['Service', 'Gateway', 'GatewayClass', 'ServiceEntry'].includes(ref.kind)) {
-        ctx.addIssue({
-          code: 'custom',
-          path,
-          message: 'must be Service, Gateway, GatewayClass or ServiceEntry',
-        });
-      }
-    });
   });
 
 export const authorizationPolicySchema = envelope(

@@ -2,7 +2,13 @@
 // namespace, selected workloads, or the waypoint of its targetRefs.
 
 import { z } from 'zod';
-import { dns1123Subdomain, percentage, policyTargetRef, workloadSelector } from '../fields.ts';
+import {
+  dns1123Subdomain,
+  percentage,
+  policyTargetRef,
+  refinePolicyAttachment,
+  workloadSelector,
+} from '../fields.ts';
 import { envelope, namespacedMetadata } from '../meta.ts';
 
 const providers = z.array(z.object({ name: z.string().min(1) }).strict());
@@ -84,13 +90,12 @@ const telemetrySpec = z
   })
   .strict()
   .superRefine((spec, ctx) => {
-    if (spec.selector !== undefined && (spec.targetRef !== undefined || spec.targetRefs !== undefined)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['selector'],
-        message: 'cannot be set together with targetRefs; use one or the other',
-      });
-    }
+    refinePolicyAttachment(spec, ctx, {
+      Service: undefined,
+      Gateway: undefined,
+      GatewayClass: undefined,
+      ServiceEntry: undefined,
+    });
   });
 
 export const telemetrySchema = envelope('Telemetry', namespacedMetadata(dns1123Subdomain), telemetrySpec);
