@@ -90,82 +90,55 @@ function index(held: Held, version: number): WaypointSnapshot {
   return { ...held, ...indexMesh(held.workloads, held.services), version };
 }
 
+/** The streamed types the waypoint holds as a map by name, and the field of the snapshot each fills. */
+const MAPS = {
+  [TYPE.workload]: 'workloads',
+  [TYPE.service]: 'services',
+  [TYPE.httpRoute]: 'httpRoutes',
+  [TYPE.grpcRoute]: 'grpcRoutes',
+  [TYPE.destinationRule]: 'destinationRules',
+  [TYPE.httpFault]: 'httpFaults',
+  [TYPE.waypointAuthorization]: 'authorizationPolicies',
+  [TYPE.requestAuthentication]: 'requestAuthentications',
+  [TYPE.rateLimitPolicy]: 'rateLimitPolicies',
+  [TYPE.telemetry]: 'telemetries',
+} as const satisfies Partial<Record<TypeUrl, keyof Held>>;
+
 /** How a delta of one of the waypoint's types makes the next snapshot. */
 function next(s: WaypointSnapshot, type: TypeUrl, delta: Delta): WaypointSnapshot {
-  const { workloads, services, httpRoutes, grpcRoutes, destinationRules, httpFaults } = s;
-  const { authorizationPolicies, requestAuthentications, rateLimitPolicies, telemetries, meshConfig } = s;
-  const { trustBundlePem, revoked } = s;
-  const held: Held = {
-    workloads,
-    services,
-    httpRoutes,
-    grpcRoutes,
-    destinationRules,
-    httpFaults,
-    authorizationPolicies,
-    requestAuthentications,
-    rateLimitPolicies,
-    telemetries,
-    meshConfig,
-    trustBundlePem,
-    revoked,
-  };
-  switch (type) {
-    case TYPE.workload:
-      held.workloads = mergeDelta(s.workloads, delta, PARSE[TYPE.workload]);
-      break;
-    case TYPE.service:
-      held.services = mergeDelta(s.services, delta, PARSE[TYPE.service]);
-      break;
-    case TYPE.httpRoute:
-      held.httpRoutes = mergeDelta(s.httpRoutes, delta, PARSE[TYPE.httpRoute]);
-      break;
-    case TYPE.grpcRoute:
-      held.grpcRoutes = mergeDelta(s.grpcRoutes, delta, PARSE[TYPE.grpcRoute]);
-      break;
-    case TYPE.destinationRule:
-      held.destinationRules = mergeDelta(s.destinationRules, delta, PARSE[TYPE.destinationRule]);
-      break;
-    case TYPE.httpFault:
-      held.httpFaults = mergeDelta(s.httpFaults, delta, PARSE[TYPE.httpFault]);
-      break;
-    case TYPE.waypointAuthorization:
-      held.authorizationPolicies = mergeDelta(
-        s.authorizationPolicies,
-        delta,
-        PARSE[TYPE.waypointAuthorization],
-      );
-      break;
-    case TYPE.requestAuthentication:
-      held.requestAuthentications = mergeDelta(
-        s.requestAuthentications,
-        delta,
-        PARSE[TYPE.requestAuthentication],
-      );
-      break;
-    case TYPE.rateLimitPolicy:
-      held.rateLimitPolicies = mergeDelta(s.rateLimitPolicies, delta, PARSE[TYPE.rateLimitPolicy]);
-      break;
-    case TYPE.telemetry:
-      held.telemetries = mergeDelta(s.telemetries, delta, PARSE[TYPE.telemetry]);
-      break;
-    case TYPE.meshConfig:
-      held.meshConfig = mergeDelta(
-        new Map(s.meshConfig ? [['default', s.meshConfig]] : []),
-        delta,
-        PARSE[TYPE.meshConfig],
-      ).get('default');
-      break;
-    case TYPE.trustBundle: {
-      const bundle = bundleOf(delta);
-      if (bundle) {
-        held.trustBundlePem = bundle.pem;
-        held.revoked = bundle.revoked;
-      }
-      break;
+  const {
+    version: _v,
+    workloadByAddress: _a,
+    workloadByIdentity: _i,
+    serviceByVipPort: _s,
+    vips: _p,
+    shadowedVips: _h,
+    ...kept
+  } = s;
+  const held: Held = kept;
+  const field = MAPS[type as keyof typeof MAPS];
+  if (field !== undefined) {
+    const parse = PARSE[type as keyof typeof MAPS] as (name: string, v: unknown) => never;
+    (held as Record<string, unknown>)[field] = mergeDelta(
+      held[field] as ReadonlyMap<string, unknown>,
+      delta,
+      parse,
+    );
+  } else if (type === TYPE.meshConfig) {
+    // One object, named `default`.
+    held.meshConfig = mergeDelta(
+      new Map(s.meshConfig ? [['default', s.meshConfig]] : []),
+      delta,
+      PARSE[TYPE.meshConfig],
+    ).get('default');
+  } else if (type === TYPE.trustBundle) {
+    const bundle = bundleOf(delta);
+    if (bundle) {
+      held.trustBundlePem = bundle.pem;
+      held.revoked = bundle.revoked;
     }
-    default:
-      throw new Error(`unknown resource type ${type}`);
+  } else {
+    throw new Error(`unknown resource type ${type}`);
   }
   return index(held, s.version + 1);
 }
