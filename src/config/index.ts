@@ -76,6 +76,7 @@ export { KINDS, type KindInfo, kindByCliName, kindByPlural, kindInfo } from './k
 export type { Condition } from './meta.ts';
 export { type ParsedManifests, parseManifests } from './parse.ts';
 export { PORTS } from './ports.ts';
+export { fullMatchRegExp } from './regexp.ts';
 export {
   ofKind,
   type Resource,

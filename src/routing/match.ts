@@ -2,6 +2,7 @@
 // GRPCRoute service, method and headers. Regular expressions are built here, never per request, and
 // match the whole value (as Envoy's safe_regex does), not a substring.
 
+import { fullMatchRegExp } from '../config/index.ts';
 import { hasPathPrefix, normalizePrefix, splitTarget } from './path.ts';
 import type { GrpcMatchSpec, HeaderMatchSpec, HttpMatchSpec, QueryMatchSpec } from './shapes.ts';
 import type { RouteRequest } from './types.ts';
@@ -45,9 +46,7 @@ interface ValueTest {
   test: (value: string) => boolean;
 }
 
-function fullMatch(source: string): RegExp {
-  return new RegExp(`^(?:${source})$`);
-}
+const fullMatch = fullMatchRegExp;
 
 function valueTest(
   name: string,

@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { cidr, dns1123Label, dns1123Subdomain, policyTargetRef } from '../fields.ts';
 import { envelope, namespacedMetadata } from '../meta.ts';
+import { regexProblem } from '../regexp.ts';
 
 /** Envoy Gateway's RateLimitUnit values that Ambit enforces, and how long each window lasts. */
 export const RATE_LIMIT_UNIT_SECONDS = { Second: 1, Minute: 60, Hour: 3_600, Day: 86_400 } as const;
@@ -26,56 +27,6 @@ const TARGET_KINDS: Record<string, readonly string[]> = {
   Gateway: ['gateway.networking.k8s.io'],
   HTTPRoute: ['gateway.networking.k8s.io'],
 };
-
-/**
- * Why `pattern` cannot be a selector's regular expression, or undefined when it can. Envoy runs RE2,
- * which has neither lookaround nor backreferences and never backtracks; the waypoint runs V8's
- * backtracking engine, so those constructs are refused, and so is a repeated group that itself
- * repeats (`(a+)+`), the shape that takes exponential time on a hostile header.
- */
-export function regexProblem(pattern: string): string | undefined {
-  try {
-    new RegExp(pattern);
-  } catch (err) {
-    return `is not a valid regular expression: ${(err as Error).message}`;
-  }
-  // Each open group: whether it holds a quantifier yet.
-  const groups: boolean[] = [];
-  let inClass = false;
-  let lastGroupRepeats = false;
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i]!;
-    const afterGroup = lastGroupRepeats;
-    lastGroupRepeats = false;
-    if (c === '\\') {
-      const next = pattern[i + 1] ?? '';
-      if (/[1-9]/.test(next) || (next === 'k' && pattern[i + 2] === '<'))
-        return 'uses a backreference, which RE2 (Envoy) does not support; match the value without it';
-      i++;
-      continue;
-    }
-    if (inClass) {
-      if (c === ']') inClass = false;
-      continue;
-    }
-    if (c === '[') inClass = true;
-    else if (c === '(') {
-      if (/^\(\?<?[=!]/.test(pattern.slice(i, i + 4)))
-        return 'uses a lookahead or lookbehind, which RE2 (Envoy) does not support';
-      groups.push(false);
-    } else if (c === ')') {
-      lastGroupRepeats = groups.pop() ?? false;
-      // A group holding a quantifier makes its enclosing group hold one too.
-      if (lastGroupRepeats && groups.length > 0) groups[groups.length - 1] = true;
-    } else if (c === '*' || c === '+' || c === '?' || c === '{') {
-      const repeats = c !== '?' && !(c === '{' && /^\{\d+\}/.test(pattern.slice(i)));
-      if (afterGroup && repeats)
-        return 'repeats a group that itself repeats (such as (a+)+), which can take exponential time; simplify it';
-      if (groups.length > 0) groups[groups.length - 1] = true;
-    }
-  }
-  return undefined;
-}
 
 const headerName = z
   .string()

@@ -4,25 +4,16 @@
 import { z } from 'zod';
 import { dns1123Label, dns1123Subdomain, duration, parentRef, parseDuration, portNumber } from '../fields.ts';
 import { envelope, namespacedMetadata } from '../meta.ts';
+import { regexProblem } from '../regexp.ts';
 
 const headerName = z.string().regex(/^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$/, 'must be an HTTP header name');
-
-const regexValue = (s: string): boolean => {
-  try {
-    new RegExp(s);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 const headerMatch = z
   .object({ type: z.enum(['Exact', 'RegularExpression']).optional(), name: headerName, value: z.string() })
   .strict()
   .superRefine((m, ctx) => {
-    if (m.type === 'RegularExpression' && !regexValue(m.value)) {
-      ctx.addIssue({ code: 'custom', path: ['value'], message: 'is not a valid regular expression' });
-    }
+    const problem = m.type === 'RegularExpression' ? regexProblem(m.value) : undefined;
+    if (problem) ctx.addIssue({ code: 'custom', path: ['value'], message: problem });
   });
 
 const pathMatch = z
@@ -36,9 +27,8 @@ const pathMatch = z
     if ((m.type ?? 'PathPrefix') !== 'RegularExpression' && !value.startsWith('/')) {
       ctx.addIssue({ code: 'custom', path: ['value'], message: 'must start with "/"' });
     }
-    if (m.type === 'RegularExpression' && !regexValue(value)) {
-      ctx.addIssue({ code: 'custom', path: ['value'], message: 'is not a valid regular expression' });
-    }
+    const problem = m.type === 'RegularExpression' ? regexProblem(value) : undefined;
+    if (problem) ctx.addIssue({ code: 'custom', path: ['value'], message: problem });
   });
 
 const httpMatch = z

@@ -3,7 +3,7 @@
 // Distinct selector; none when one bucket serves every request the rule counts).
 
 import { isIP } from 'node:net';
-import type { RateLimitClientSelector } from '../../config/index.ts';
+import { fullMatchRegExp, type RateLimitClientSelector } from '../../config/index.ts';
 import { ipInCidr } from '../l4-evaluate.ts';
 import type { RequestAttributes } from '../l7-types.ts';
 
@@ -18,9 +18,7 @@ export type RuleMatcher = (req: RequestAttributes) => DescriptorEntry[] | undefi
 type Test = (req: RequestAttributes, out: DescriptorEntry[]) => boolean;
 
 /** Envoy and RE2 match a header value or path against the whole pattern. */
-function fullMatch(pattern: string): RegExp {
-  return new RegExp(`^(?:${pattern})$`);
-}
+const fullMatch = fullMatchRegExp;
 
 /** Envoy joins a repeated header's values with ","; absent is undefined, present-but-empty is "". */
 function headerValue(req: RequestAttributes, name: string): string | undefined {
