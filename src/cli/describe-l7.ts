@@ -2,15 +2,15 @@
 // the AuthorizationPolicies, RequestAuthentications and RateLimitPolicies whose targetRefs bind them,
 // and the tracing and access-log settings Telemetry gives — what that waypoint enforces for them.
 
-import type {
-  AuthorizationPolicyResource,
-  MeshConfigResource,
-  RateLimitPolicyResource,
-  RequestAuthenticationResource,
-  TelemetryResource,
+import {
+  type AuthorizationPolicyResource,
+  bindsTarget,
+  type MeshConfigResource,
+  type RateLimitPolicyResource,
+  type RequestAuthenticationResource,
+  type TelemetryResource,
 } from '../config/index.ts';
 import { resolveTelemetry } from '../telemetry/index.ts';
-import { bindsTarget } from '../waypoint/index.ts';
 import type { AdminClient } from './client.ts';
 
 type Listed<T> = { items: T[] };

@@ -3,6 +3,7 @@
 
 import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
+import { TARGET_GROUPS, targetGroupMatches } from './targets.ts';
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -274,13 +275,12 @@ export const policyTargetRef = z
 
 /**
  * Istio's rules for where a policy attaches: `selector` or `targetRef(s)`, not both; `targetRef` or
- * `targetRefs`, not both; each target one of `kinds`, whose value is the group it must name (Istio writes
- * the core group "" or "core"), or undefined when any group is taken.
+ * `targetRefs`, not both; each target one of `kinds`, in its kind's group when a group is written.
  */
 export function refinePolicyAttachment(
   spec: { selector?: unknown; targetRef?: PolicyTargetRef; targetRefs?: readonly PolicyTargetRef[] },
   ctx: z.RefinementCtx,
-  kinds: Readonly<Record<string, string | undefined>>,
+  kinds: readonly string[],
 ): void {
   const targeted = spec.targetRef !== undefined || (spec.targetRefs?.length ?? 0) > 0;
   if (targeted && spec.selector !== undefined) {
@@ -297,21 +297,18 @@ export function refinePolicyAttachment(
       message: 'cannot be set together with targetRefs; move it into targetRefs',
     });
   }
-  const names = Object.keys(kinds);
-  const allowed = `${names.slice(0, -1).join(', ')}${names.length > 1 ? ' or ' : ''}${names.at(-1)}`;
+  const allowed = `${kinds.slice(0, -1).join(', ')}${kinds.length > 1 ? ' or ' : ''}${kinds.at(-1)}`;
   const refs = spec.targetRefs ?? (spec.targetRef ? [spec.targetRef] : []);
   refs.forEach((ref, i) => {
     const at = spec.targetRefs ? ['targetRefs', i] : ['targetRef'];
-    if (!Object.hasOwn(kinds, ref.kind)) {
+    if (!kinds.includes(ref.kind)) {
       ctx.addIssue({ code: 'custom', path: [...at, 'kind'], message: `must be ${allowed}` });
-      return;
-    }
-    const group = kinds[ref.kind];
-    if (group !== undefined && (ref.group || 'core') !== group) {
+    } else if (!targetGroupMatches(ref)) {
+      const group = TARGET_GROUPS[ref.kind];
       ctx.addIssue({
         code: 'custom',
         path: [...at, 'group'],
-        message: `must be "${group === 'core' ? '' : group}" for kind ${ref.kind}`,
+        message: `must be "${group === 'core' ? '' : group}" for kind ${ref.kind} (or left out)`,
       });
     }
   });

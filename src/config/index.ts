@@ -94,6 +94,14 @@ export {
   statusConditions,
 } from './status.ts';
 export {
+  bindsTarget,
+  GATEWAY_API_GROUP,
+  type PolicyTarget,
+  TARGET_GROUPS,
+  targetGroupMatches,
+  targetRefsOf,
+} from './targets.ts';
+export {
   assertValid,
   CONFIG_INVALID,
   countValues,

@@ -3,7 +3,7 @@
 // Service with no waypoint, a Gateway that is not a waypoint, a target that does not exist — so an
 // operator can tell an enforced policy from one that nothing enforces.
 
-import type { Condition, PolicyTargetRef } from '../config/index.ts';
+import { type Condition, type PolicyTargetRef, targetGroupMatches } from '../config/index.ts';
 import type { StoredObject } from './store/index.ts';
 
 export interface PolicyStatusContext {
@@ -33,6 +33,8 @@ function bindings(object: StoredObject, ctx: PolicyStatusContext): { bound: stri
     const key = `${ns}/${ref.name}`;
     if (ref.namespace && ref.namespace !== ns) {
       unbound.push(`${ref.kind} ${ref.namespace}/${ref.name}: another namespace`);
+    } else if (!targetGroupMatches(ref)) {
+      unbound.push(`${ref.kind} ${key}: group "${ref.group}" is not the group of ${ref.kind}`);
     } else if (ref.kind === 'Gateway') {
       if (ctx.isWaypoint(key)) bound.add(key);
       else unbound.push(`Gateway ${key}: not a waypoint Gateway that exists`);

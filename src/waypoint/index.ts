@@ -5,7 +5,6 @@
 
 export { WAYPOINT_ERRORS } from './errors.ts';
 export { startWaypoint, type WaypointProcessOptions, waypointAdminSocket } from './main.ts';
-export { bindsTarget, type PolicyTarget } from './policy/index.ts';
 export type { RouteDecision, RouteRequest, RouteTable } from './route-types.ts';
 export { WaypointState } from './state.ts';
 export {

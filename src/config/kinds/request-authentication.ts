@@ -116,8 +116,8 @@ const jwtRule = z
     });
   });
 
-/** The group each target kind lives in; Istio writes the core group as "" or "core". */
-const TARGET_KINDS: Record<string, string> = { Service: 'core', Gateway: 'gateway.networking.k8s.io' };
+/** What a RequestAuthentication may target: what a waypoint enforces it for. */
+const TARGET_KINDS = ['Service', 'Gateway'];
 
 const requestAuthenticationSpec = z
   .object({

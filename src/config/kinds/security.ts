@@ -201,13 +201,8 @@ const rule = z
   })
   .strict();
 
-/** What an AuthorizationPolicy may target, as Istio's CRD lists it (any group). */
-const AUTHORIZATION_TARGETS = {
-  Service: undefined,
-  Gateway: undefined,
-  GatewayClass: undefined,
-  ServiceEntry: undefined,
-} as const;
+/** What an AuthorizationPolicy may target, as Istio's CRD lists it. */
+const AUTHORIZATION_TARGETS = ['Service', 'Gateway', 'GatewayClass', 'ServiceEntry'];
 
 const authorizationPolicySpec = z
   .object({

@@ -90,12 +90,7 @@ const telemetrySpec = z
   })
   .strict()
   .superRefine((spec, ctx) => {
-    refinePolicyAttachment(spec, ctx, {
-      Service: undefined,
-      Gateway: undefined,
-      GatewayClass: undefined,
-      ServiceEntry: undefined,
-    });
+    refinePolicyAttachment(spec, ctx, ['Service', 'Gateway', 'GatewayClass', 'ServiceEntry']);
   });
 
 export const telemetrySchema = envelope('Telemetry', namespacedMetadata(dns1123Subdomain), telemetrySpec);

@@ -1,14 +1,16 @@
-// The waypoint's request gate: for each request, the policies that bind it (by targetRefs, see bind.ts),
+// The waypoint's request gate: for each request, the policies that bind it (by targetRefs: config's bindsTarget),
 // applied in Envoy's filter order as Istio configures a waypoint — JWT authentication
 // (RequestAuthentication), CUSTOM (the external authorizer), DENY, ALLOW (AUDIT and dry-run policies
 // only reported), then rate limits (RateLimitPolicy). Policies are compiled once per configuration; a
 // request to a target that nothing binds costs one map lookup.
 
-import type {
-  AuthorizationPolicyResource,
-  MeshConfigResource,
-  RateLimitPolicyResource,
-  RequestAuthenticationResource,
+import {
+  type AuthorizationPolicyResource,
+  bindsTarget,
+  type MeshConfigResource,
+  type PolicyTarget,
+  type RateLimitPolicyResource,
+  type RequestAuthenticationResource,
 } from '../../config/index.ts';
 import { describeError } from '../../errors/index.ts';
 import type { Logger } from '../../log/index.ts';
@@ -31,7 +33,6 @@ import {
   type RequestGate,
   workloadTargetAddress,
 } from '../http/types.ts';
-import { bindsTarget, type PolicyTarget } from './bind.ts';
 import { type AuthorizerAddress, checkExternal } from './ext-authz.ts';
 
 /** Envoy's RBAC denial: 403 with this body; it sets no response flag (`-`). */

@@ -7,6 +7,7 @@ import { describe, test } from 'node:test';
 import {
   type AuthorizationPolicyResource,
   assertValid,
+  bindsTarget,
   validateResource,
 } from '../../../src/config/index.ts';
 import {
@@ -462,5 +463,32 @@ describe("a waypoint policy's status names what it cannot evaluate", () => {
     });
     assert.ok(fine.ok);
     assert.equal(fine.conditions[0]!.reason, 'Accepted');
+  });
+});
+
+describe('targetRefs: kind and group', () => {
+  const spec = (ref: Record<string, unknown>) => ({
+    apiVersion: 'security.istio.io/v1',
+    kind: 'AuthorizationPolicy',
+    metadata: { name: 'p', namespace: 'shop' },
+    spec: { targetRefs: [ref], action: 'DENY', rules: [{}] },
+  });
+  test("a group that is not the kind's is refused at apply, naming the field", () => {
+    const r = validateResource(spec({ kind: 'Service', group: 'networking.istio.io', name: 'web' }));
+    assert.ok(!r.ok);
+    assert.match(JSON.stringify(r.errors), /targetRefs\[0\]\.group/);
+  });
+  test('the group may be left out; it binds what the kind names', () => {
+    const r = validateResource(spec({ kind: 'Gateway', name: 'waypoint' }));
+    assert.ok(r.ok, JSON.stringify(!r.ok && r.errors));
+    const p = r.resource as AuthorizationPolicyResource;
+    assert.equal(bindsTarget(p, { gateway: 'shop/waypoint', service: undefined }), true);
+    assert.equal(bindsTarget(p, { gateway: 'other/waypoint', service: undefined }), false);
+    const svc = validateResource(spec({ kind: 'Service', group: '', name: 'web' }));
+    assert.ok(svc.ok);
+    assert.equal(
+      bindsTarget(svc.resource as AuthorizationPolicyResource, { gateway: 'shop/wp', service: 'shop/web' }),
+      true,
+    );
   });
 });
