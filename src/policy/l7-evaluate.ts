@@ -62,10 +62,13 @@ function headerValues(r: RequestAttributes, name: string): string[] {
 
 /** `positive` must match one (when set); `negative` must match none (when set); neither set: no test. */
 function fieldOf<T>(
-  positive: readonly T[] | undefined,
-  negative: readonly T[] | undefined,
+  positiveList: readonly T[] | undefined,
+  negativeList: readonly T[] | undefined,
   matches: (pattern: T, r: RequestAttributes) => boolean,
 ): Test | undefined {
+  // An empty list is an unset one, as in Istio's protobuf: `methods: []` does not match nothing.
+  const positive = positiveList?.length ? positiveList : undefined;
+  const negative = negativeList?.length ? negativeList : undefined;
   if (positive === undefined && negative === undefined) return undefined;
   return (r) =>
     (positive === undefined || positive.some((p) => matches(p, r))) &&
@@ -73,15 +76,12 @@ function fieldOf<T>(
 }
 
 /**
- * Istio's host match: case-insensitive, `*` forms at either end, and a host written without a port
- * also matches the authority with any port.
+ * Istio's host match: the `:authority` as sent, case-insensitive, exact or with `*` at either end. A
+ * host without a port does not match an authority with one: write `example.com:*` for that, as Istio's
+ * documentation says.
  */
 export function hostMatches(pattern: string, authority: string): boolean {
-  const a = authority.toLowerCase();
-  const p = pattern.toLowerCase();
-  if (stringMatches(p, a)) return true;
-  const bare = a.startsWith('[') ? a.slice(0, a.indexOf(']') + 1) : a.replace(/:\d+$/, '');
-  return bare !== a && stringMatches(p, bare);
+  return stringMatches(pattern.toLowerCase(), authority.toLowerCase());
 }
 
 /**
@@ -143,7 +143,13 @@ function compileOperation(o: AuthorizationOperation, unknown: boolean): Test[] {
   ].filter((t): t is Test => t !== undefined);
 }
 
-/** A claim by path (`claims[a][b]`): lists match by any element, other values by their string form. */
+/** Claims Istio reads as space-separated lists by default (OAuth 2.0 scopes). */
+const SPACE_DELIMITED_CLAIMS = new Set(['scope', 'permission']);
+
+/**
+ * A claim by path (`claims[a][b]`): lists match by any element, a top-level `scope` or `permission`
+ * string by any of its space-separated words (as Istio), other values by their string form.
+ */
 function claimValues(
   claims: Readonly<Record<string, unknown>> | undefined,
   path: readonly string[],
@@ -155,6 +161,8 @@ function claimValues(
   }
   if (v === undefined || v === null) return [];
   if (Array.isArray(v)) return v.filter((x) => typeof x === 'string');
+  if (typeof v === 'string' && path.length === 1 && SPACE_DELIMITED_CLAIMS.has(path[0]!))
+    return v.split(' ').filter((w) => w !== '');
   return typeof v === 'string' ? [v] : typeof v === 'object' ? [] : [String(v)];
 }
 
@@ -205,15 +213,19 @@ function compileCondition(c: AuthorizationCondition, unknownMatches: boolean): T
 }
 
 function conditionTest(c: AuthorizationCondition, values: (r: RequestAttributes) => string[]): Test {
+  const positive = c.values?.length ? c.values : undefined;
+  const negative = c.notValues?.length ? c.notValues : undefined;
+  // For a header, `*` is Envoy's presence match: a header sent with an empty value is present.
+  const header = c.key.startsWith('request.headers[');
   const test = IP_KEYS.has(c.key)
     ? (pattern: string, v: string) => ipInCidr(v, pattern)
     : c.key === 'destination.port'
       ? (pattern: string, v: string) => pattern === v
-      : (pattern: string, v: string) => stringMatches(pattern, v);
+      : (pattern: string, v: string) => (header && pattern === '*') || stringMatches(pattern, v);
   return (r) => {
     const got = values(r);
     const hit = (p: string) => got.some((v) => test(p, v));
-    return (c.values === undefined || c.values.some(hit)) && !(c.notValues?.some(hit) ?? false);
+    return (positive === undefined || positive.some(hit)) && !(negative?.some(hit) ?? false);
   };
 }
 

@@ -3,7 +3,7 @@
 // and how (the waypoint), and the status each route earns (the control plane).
 
 export { compileRoutes, type RouteInput } from './compile.ts';
-export { normalizeTarget } from './path.ts';
+export { type RequestTarget, requestTarget } from './path.ts';
 export type { ServiceLookup } from './shapes.ts';
 export {
   CONTROLLER_NAME,

@@ -19,31 +19,57 @@ export function splitTarget(target: string): Target {
   return q < 0 ? { path: rest, query: '' } : { path: rest.slice(0, q), query: rest.slice(q) };
 }
 
-const DOT_SEGMENT = /^(?:\.|%2e){1,2}$/i;
+const DOT_SEGMENT = /^\.{1,2}$/;
+/** Percent-encoded unreserved characters (RFC 3986 §2.3), which mean the same decoded. */
+const ENCODED_UNRESERVED = /%(2[dDeE]|3[0-9]|[46][1-9a-fA-F]|[57][0-9aA]|5[fF]|7[eE])/g;
+
+/** A request target as the waypoint takes it, or why it refuses it (answered 400). */
+export type RequestTarget = { path: string; authority?: string } | { invalid: string };
 
 /**
- * A request target with its path normalized as Envoy's `normalize_path` does for Istio (RFC 3986 dot
- * segments removed, `%2e` read as `.` in them, `\` as `/`), so that routes and authorization see the path
- * the backend will; the query is kept as sent. Targets that are not a path (`*`, absolute form) are kept.
+ * A request target as Envoy's connection manager takes it for Istio, before routes and policies read
+ * it: an absolute-form target (`http://host/p`) becomes its path, with its authority; a fragment (`#`),
+ * an encoded NUL and anything that is not a path (but `*` for OPTIONS) are refused; in the path,
+ * percent-encoded unreserved characters are decoded, `\` is `/`, and dot segments are removed (Istio's
+ * default path normalization). The query is kept as sent. What routes and policies read is what the
+ * backend gets, so the two never disagree on a path.
  */
-export function normalizeTarget(target: string): string {
-  if (!target.startsWith('/')) return target;
-  const q = target.search(/[?#]/);
-  const raw = q < 0 ? target : target.slice(0, q);
-  const query = q < 0 ? '' : target.slice(q);
-  if (!/[.\\%]/.test(raw)) return target;
+export function requestTarget(target: string, method: string): RequestTarget {
+  if (target.includes('#')) return { invalid: 'the request target carries a fragment (#)' };
+  let authority: string | undefined;
+  let rest = target;
+  const origin = ABSOLUTE_FORM.exec(target);
+  if (origin) {
+    authority = origin[0].slice(origin[0].indexOf('//') + 2);
+    rest = target.slice(origin[0].length) || '/';
+    if (rest.startsWith('?')) rest = `/${rest}`;
+  } else if (target === '*') {
+    return method === 'OPTIONS' ? { path: '*' } : { invalid: '"*" is a request target for OPTIONS only' };
+  }
+  if (!rest.startsWith('/')) return { invalid: 'the request target is not a path' };
+  const q = rest.indexOf('?');
+  const raw = q < 0 ? rest : rest.slice(0, q);
+  const query = q < 0 ? '' : rest.slice(q);
+  if (/%00/.test(raw)) return { invalid: 'the path carries an encoded NUL (%00)' };
+  return { path: `${normalizePath(raw)}${query}`, ...(authority ? { authority } : {}) };
+}
+
+function normalizePath(raw: string): string {
+  if (!/[.\\%]/.test(raw)) return raw;
+  const decoded = raw.replace(ENCODED_UNRESERVED, (e) =>
+    String.fromCharCode(Number.parseInt(e.slice(1), 16)),
+  );
   const out: string[] = [];
-  const segments = raw.replaceAll('\\', '/').split('/').slice(1);
+  const segments = decoded.replaceAll('\\', '/').split('/').slice(1);
   segments.forEach((seg, i) => {
-    const last = i === segments.length - 1;
     if (DOT_SEGMENT.test(seg)) {
-      if (seg.replace(/%2e/gi, '.') === '..') out.pop();
-      if (last) out.push('');
+      if (seg === '..') out.pop();
+      if (i === segments.length - 1) out.push('');
       return;
     }
     out.push(seg);
   });
-  return `/${out.join('/')}${query}`;
+  return `/${out.join('/')}`;
 }
 
 /** A PathPrefix value as it matches: trailing `/` ignored, so `/` becomes '' (every path). */

@@ -10,4 +10,4 @@ export type {
   RouteRequest,
   RouteTable,
 } from '../routing/index.ts';
-export { NO_HEADER_EDITS, normalizeTarget } from '../routing/index.ts';
+export { NO_HEADER_EDITS, requestTarget } from '../routing/index.ts';

@@ -43,7 +43,7 @@ export interface RateLimiterOptions {
   now?: () => number;
   /** MeshConfig `spec.rateLimit`, read on every check that has global rules (it can change). */
   backend: () => RateLimitBackend | undefined;
-  /** At most this many local buckets (Distinct values) are kept; the least recently used go first. */
+  /** At most this many local buckets (Distinct values) are kept per rule; the least recently used go first. */
   maxLocalBuckets?: number;
 }
 

@@ -19,7 +19,7 @@ import {
   httpToGrpcStatus,
   invalidFilterReply,
 } from '../fault.ts';
-import { normalizeTarget, type RouteDecision, type RouteRequest } from '../route-types.ts';
+import { type RouteDecision, type RouteRequest, requestTarget } from '../route-types.ts';
 import {
   grpcToHttpStatus,
   type HashChoice,
@@ -38,6 +38,7 @@ import {
   upstreamRequestHeaders,
 } from './headers.ts';
 import {
+  BAD_REQUEST,
   FLAGS,
   type LocalReply,
   NO_HEALTHY_UPSTREAM,
@@ -166,13 +167,26 @@ export async function handleRequest(ds: Downstream, conn: ConnectionState, ctx: 
     source_principal: conn.meta.source.principal,
   };
   const grpc = isGrpc(ds.headers);
-  const path = normalizeTarget(ds.path);
+  const target = requestTarget(ds.path, ds.method);
+  if ('invalid' in target || /[a-z]/.test(ds.method)) {
+    // Before routes and policies: what they could not read the same way as the backend is refused.
+    rec.details = 'invalid' in target ? target.invalid : 'the method is not upper-case';
+    localReply(ds, rec, BAD_REQUEST);
+    ds.body.resume();
+    rec.duration_ms = Math.round((performance.now() - started) * 1000) / 1000;
+    record(ctx, conn, rec, grpc);
+    return;
+  }
+  const { path } = target;
+  const authority = target.authority ?? ds.authority;
+  rec.path = path;
+  rec.authority = authority;
   const tracing = ctx.deps.tracing?.(conn.meta);
   const span = tracing?.tracer.startRequest(
     {
       method: ds.method,
       path,
-      host: ds.authority,
+      host: authority,
       headers: ds.headers,
       protocol: ds.protocol,
       ...(conn.meta.peerAddress ? { peerAddress: conn.meta.peerAddress } : {}),
@@ -184,7 +198,7 @@ export async function handleRequest(ds: Downstream, conn: ConnectionState, ctx: 
       method: ds.method,
       path,
       headers: ds.headers,
-      authority: ds.authority,
+      authority,
       sourceNamespace: conn.meta.source.namespace,
     };
     let decision: RouteDecision;
@@ -199,7 +213,7 @@ export async function handleRequest(ds: Downstream, conn: ConnectionState, ctx: 
       {
         method: ds.method,
         path,
-        authority: ds.authority,
+        authority,
         headers: ds.headers,
         meta: conn.meta,
         route: decision.route,
@@ -211,6 +225,7 @@ export async function handleRequest(ds: Downstream, conn: ConnectionState, ctx: 
     if (verdict?.path !== undefined) {
       // JWT authentication took a token out of the query: the request is routed as it now reads.
       req.path = verdict.path;
+      rec.path = verdict.path;
       decision = ctx.deps.routes().decide(conn.meta.service, conn.meta.port, req, ctx.random);
     }
     if (verdict?.reply) {
@@ -443,7 +458,7 @@ async function forward(
   const head: UpstreamHead = {
     method: ds.method,
     path: d.path,
-    authority: d.authority ?? ds.authority,
+    authority: d.authority ?? rec.authority,
     headers: upstreamRequestHeaders(verdict?.headers ?? ds.headers, d.requestHeaders),
   };
   const hash = hashFor(ds, conn, state);

@@ -5,10 +5,10 @@ import * as http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { describeError } from '../../errors/index.ts';
 import { resetStream, splice } from '../../hbone/index.ts';
-import { normalizeTarget, type RouteDecision } from '../route-types.ts';
+import { type RouteDecision, requestTarget } from '../route-types.ts';
 import type { ConnectionState, ProxyContext } from './exchange.ts';
 import { type Headers, upstreamRequestHeaders } from './headers.ts';
-import { NO_HEALTHY_UPSTREAM, resetBeforeHeaders } from './replies.ts';
+import { BAD_REQUEST, NO_HEALTHY_UPSTREAM, resetBeforeHeaders } from './replies.ts';
 import type { GateVerdict } from './types.ts';
 
 function rawHead(status: number, message: string, rawHeaders: readonly string[]): string {
@@ -58,38 +58,39 @@ export function handleUpgrade(
     ctx.accessLog.info(line, 'access');
   };
   socket.on('error', () => {});
-  const path = normalizeTarget(req.url ?? '/');
-  let decision: RouteDecision;
-  try {
-    decision = ctx.deps.routes().decide(
-      conn.meta.service,
-      conn.meta.port,
-      {
-        method: req.method ?? 'GET',
-        path,
-        headers: req.headers,
-        authority: req.headers.host ?? '',
-        sourceNamespace: conn.meta.source.namespace,
-      },
-      ctx.random,
-    );
-  } catch (err) {
-    line.error = describeError(err);
-    decision = { kind: 'respond', status: 500, headers: {}, body: 'route evaluation failed', flags: '-' };
+  const method = req.method ?? 'GET';
+  const target = requestTarget(req.url ?? '/', method);
+  if ('invalid' in target) {
+    line.status = BAD_REQUEST.status;
+    line.details = target.invalid;
+    rawReply(socket, BAD_REQUEST.status, BAD_REQUEST.body);
+    log();
+    return;
   }
+  const { path } = target;
+  const authority = target.authority ?? req.headers.host ?? '';
+  line.path = path;
+  const decide = (p: string): RouteDecision => {
+    try {
+      return ctx.deps
+        .routes()
+        .decide(
+          conn.meta.service,
+          conn.meta.port,
+          { method, path: p, headers: req.headers, authority, sourceNamespace: conn.meta.source.namespace },
+          ctx.random,
+        );
+    } catch (err) {
+      line.error = describeError(err);
+      return { kind: 'respond', status: 500, headers: {}, body: 'route evaluation failed', flags: '-' };
+    }
+  };
+  const decision = decide(path);
   line.route = decision.route;
   const gate = ctx.deps.gate?.admit(
-    {
-      method: req.method ?? 'GET',
-      path,
-      authority: req.headers.host ?? '',
-      headers: req.headers,
-      meta: conn.meta,
-      route: decision.route,
-    },
+    { method, path, authority, headers: req.headers, meta: conn.meta, route: decision.route },
     { request: (endpoint, h) => ctx.pool.request(endpoint, 'http1', h) },
   );
-  const chosen = decision;
   const admitted = (verdict: GateVerdict | undefined) => {
     if (verdict?.log) line.policy = verdict.log;
     if (verdict?.reply) {
@@ -100,7 +101,10 @@ export function handleUpgrade(
       log();
       return;
     }
-    upgrade(req, socket, head, chosen, ctx, line, log, verdict?.headers);
+    // JWT authentication may have taken a token out of the query: route the upgrade as it now reads.
+    const chosen = verdict?.path === undefined ? decision : decide(verdict.path);
+    if (verdict?.path !== undefined) line.path = verdict.path;
+    upgrade(req, socket, head, chosen, ctx, line, log, { headers: verdict?.headers, authority });
   };
   if (gate === undefined) admitted(undefined);
   else
@@ -119,7 +123,7 @@ function upgrade(
   ctx: ProxyContext,
   line: Record<string, unknown>,
   log: () => void,
-  headers: Headers | undefined,
+  sent: { headers: Headers | undefined; authority: string },
 ): void {
   if (decision.kind === 'respond') {
     line.status = decision.status;
@@ -163,8 +167,10 @@ function upgrade(
           path: decision.path,
           setHost: false,
           headers: {
-            ...upstreamRequestHeaders(headers ?? req.headers, decision.requestHeaders, { upgrade: true }),
-            host: decision.authority ?? req.headers.host ?? '',
+            ...upstreamRequestHeaders(sent.headers ?? req.headers, decision.requestHeaders, {
+              upgrade: true,
+            }),
+            host: decision.authority ?? sent.authority,
           } as http.OutgoingHttpHeaders,
         });
       } catch (err) {

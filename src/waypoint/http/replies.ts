@@ -30,6 +30,9 @@ export interface LocalReply {
   flags: string;
 }
 
+/** A request target or method routes and policies could not read as the backend would (Envoy's 400). */
+export const BAD_REQUEST: LocalReply = { status: 400, body: 'Bad Request', flags: '-' };
+
 export const NO_HEALTHY_UPSTREAM: LocalReply = {
   status: 503,
   body: 'no healthy upstream',

@@ -8,6 +8,7 @@ import * as http from 'node:http';
 import type { ExtAuthzHttpProvider } from '../../config/index.ts';
 import { parseDuration } from '../../config/index.ts';
 import { describeError } from '../../errors/index.ts';
+import { stringMatches } from '../../policy/index.ts';
 import type { Headers } from '../http/headers.ts';
 import type { Endpoint, GateReply, GateUpstream } from '../http/types.ts';
 
@@ -38,11 +39,15 @@ function firstValue(v: string | readonly string[] | undefined): string | undefin
   return typeof v === 'string' ? v : v?.[0];
 }
 
+/**
+ * The headers of `from` that `names` match: Istio's header lists take exact names and `prefix*`,
+ * `*suffix` or `*` patterns, case-insensitive (header names are lower-case here).
+ */
 function picked(from: Headers, names: readonly string[] | undefined): Headers {
   const out: Headers = {};
-  for (const name of names ?? []) {
-    const v = from[name];
-    if (v !== undefined) out[name] = v;
+  if (!names?.length) return out;
+  for (const [name, v] of Object.entries(from)) {
+    if (v !== undefined && names.some((n) => stringMatches(n.toLowerCase(), name))) out[name] = v;
   }
   return out;
 }

@@ -38,6 +38,15 @@ import { type AuthorizerAddress, checkExternal } from './ext-authz.ts';
 /** Envoy's RBAC denial: 403 with this body; it sets no response flag (`-`). */
 export const RBAC_DENIED_BODY = 'RBAC: access denied';
 
+/** A connection passed through as TCP to a target with HTTP-only policy: reset, with these details. */
+const TCP_REFUSED: GateReply = {
+  status: 403,
+  body: '',
+  flags: '-',
+  headers: {},
+  details: 'http_policy_on_tcp: rate limits, JWT or CUSTOM authorization bind this target',
+};
+
 /** Bound policies per target key kept at most (a client walking workload addresses cannot grow it). */
 const MAX_CACHED_TARGETS = 4096;
 
@@ -178,17 +187,24 @@ export class PolicyGate implements RequestGate {
     const service = workloadTargetAddress(req.meta.service) === undefined ? req.meta.service : undefined;
     const gateway = this.opts.gateway();
     const bound = this.boundTo({ gateway, service });
-    // Rate limits are HTTP's: a connection passed through as TCP is never counted.
+    if (req.tcp) {
+      // A connection passed through as TCP (not HTTP, or it waited past sniffing) cannot be counted,
+      // authenticated or shown to an HTTP authorizer: where any of that binds, it is refused, else any
+      // number of requests could ride on it unchecked.
+      const httpOnly =
+        bound.rateLimits.length > 0 ||
+        bound.authentication.length > 0 ||
+        bound.authorization.some((p) => p.action === 'CUSTOM' && !p.dryRun);
+      if (httpOnly) return { reply: { ...TCP_REFUSED } };
+      if (bound.authorization.length === 0) return undefined;
+      return this.decide(req, bound.authorization, [], [], upstream);
+    }
     const byRoute =
-      req.route === undefined || req.tcp
+      req.route === undefined
         ? []
         : this.compiled.routeRateLimits.filter((p) => bindsTarget(p, { gateway, service, route: req.route }));
-    const limits = req.tcp
-      ? []
-      : byRoute.length > 0
-        ? [...new Set([...bound.rateLimits, ...byRoute])]
-        : bound.rateLimits;
-    const authentication = req.tcp ? [] : bound.authentication;
+    const limits = byRoute.length > 0 ? [...new Set([...bound.rateLimits, ...byRoute])] : bound.rateLimits;
+    const authentication = bound.authentication;
     if (bound.authorization.length === 0 && authentication.length === 0 && limits.length === 0)
       return undefined;
     return this.decide(req, bound.authorization, authentication, limits, upstream);
@@ -227,16 +243,29 @@ export class PolicyGate implements RequestGate {
           },
         };
       }
+      // What JWT authentication wrote (or took out) is what every later stage reads, as in Envoy's
+      // filter chain: a client cannot forge an output header for authorization, an authorizer or a limit.
       headers = editedHeaders(req.headers, jwt.headers);
+      attrs.headers = headers;
       if (jwt.kind === 'authenticated') {
         attrs.auth = jwt.auth;
-        if (jwt.path !== undefined) path = jwt.path;
+        if (jwt.path !== undefined) {
+          path = jwt.path;
+          attrs.path = path;
+        }
       }
     }
     for (const custom of matchingCustom(policies, attrs)) {
-      const outcome = await this.askProvider(custom, req, upstream);
+      const outcome = await this.askProvider(
+        custom,
+        { ...req, headers: attrs.headers as Headers, path: attrs.path },
+        upstream,
+      );
       if (outcome.reply) return { reply: outcome.reply, log: { policy: custom.id, ...outcome.log } };
-      if (outcome.upstreamHeaders) headers = { ...(headers ?? req.headers), ...outcome.upstreamHeaders };
+      if (outcome.upstreamHeaders && Object.keys(outcome.upstreamHeaders).length > 0) {
+        headers = { ...(headers ?? req.headers), ...outcome.upstreamHeaders };
+        attrs.headers = headers;
+      }
       Object.assign(responseHeaders, outcome.downstreamHeaders);
     }
     const decision = evaluateL7(policies, attrs);

@@ -6,11 +6,16 @@
 
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
+import * as http2 from 'node:http2';
+import * as net from 'node:net';
 import { describe, test } from 'node:test';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import {
   type AuthorizationPolicyResource,
   assertValid,
   type MeshConfigResource,
+  type RateLimitPolicyResource,
+  type RequestAuthenticationResource,
 } from '../../../src/config/index.ts';
 import type { Logger } from '../../../src/log/index.ts';
 import { PolicyGate } from '../../../src/waypoint/policy/index.ts';
@@ -60,11 +65,29 @@ function gate(policies: AuthorizationPolicyResource[], meshConfig?: MeshConfigRe
 
 async function backend(t: Parameters<typeof listen>[0]) {
   const seen: http.IncomingHttpHeaders[] = [];
+  const urls: string[] = [];
   const server = http.createServer((req, res) => {
     seen.push(req.headers);
+    urls.push(req.url ?? '');
     res.end('served');
   });
-  return { port: await listen(t, server), seen };
+  return { port: await listen(t, server), seen, urls };
+}
+
+/** Sends `text` as is on a new connection; resolves with all that came back before it closed. */
+function raw(port: number, text: string): Promise<string> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port });
+    let got = '';
+    s.setEncoding('utf8');
+    s.on('data', (d: string) => {
+      got += d;
+      if (/\r\n\r\n/.test(got) && /content-length: (\d+)/i.test(got)) s.end();
+    });
+    s.on('error', () => resolve(got));
+    s.on('close', () => resolve(got));
+    s.write(text);
+  });
 }
 
 describe('waypoint L7 authorization', () => {
@@ -116,12 +139,122 @@ describe('waypoint L7 authorization', () => {
         ap('no-admin', { action: 'DENY', rules: [{ to: [{ operation: { paths: ['/admin*'] } }] }] }),
       ]),
     });
-    for (const path of ['/admin', '/public/../admin', '/public/%2e%2e/admin/x']) {
+    for (const path of [
+      '/admin',
+      '/public/../admin',
+      '/public/%2e%2e/admin/x',
+      '/%61dmin',
+      '/public\\..\\admin',
+    ]) {
       const r = await request(h.port, { path });
       assert.equal(r.status, 403, path);
     }
-    assert.equal((await request(h.port, { path: '/public/./x' })).status, 200);
+    // An absolute-form target is read as its path (and the backend gets only that).
+    assert.match(await raw(h.port, 'GET http://evil/admin HTTP/1.1\r\nhost: x\r\n\r\n'), /^HTTP\/1\.1 403/);
+    // What a backend could read otherwise is refused: a fragment, an encoded NUL, a target that is no path.
+    for (const target of ['/public/#/../admin', '/x%00', 'admin']) {
+      const answer = await raw(h.port, `GET ${target} HTTP/1.1\r\nhost: x\r\n\r\n`);
+      assert.match(answer, /^HTTP\/1\.1 400/, target);
+    }
+    assert.equal((await request(h.port, { path: '/public/./%7ex' })).status, 200);
     assert.equal(b.seen.length, 1);
+    assert.equal(b.urls[0], '/public/~x', 'the backend gets the normalized path');
+  });
+
+  test('headers JWT authentication writes cannot be forged for authorization', async (t) => {
+    const b = await backend(t);
+    const { publicKey, privateKey } = await generateKeyPair('ES256');
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' };
+    const ra = assertValid({
+      apiVersion: 'security.istio.io/v1',
+      kind: 'RequestAuthentication',
+      metadata: { name: 'jwt', namespace: 'shop' },
+      spec: {
+        targetRefs: [{ kind: 'Service', group: '', name: 'reviews' }],
+        jwtRules: [
+          {
+            issuer: 'https://issuer.example',
+            jwks: JSON.stringify({ keys: [jwk] }),
+            outputClaimToHeaders: [{ header: 'x-jwt-group', claim: 'group' }],
+          },
+        ],
+      },
+    }) as RequestAuthenticationResource;
+    const g = gate([]);
+    g.update({
+      authorizationPolicies: [
+        ap('admins', {
+          action: 'ALLOW',
+          rules: [{ when: [{ key: 'request.headers[x-jwt-group]', values: ['admin'] }] }],
+        }),
+      ],
+      requestAuthentications: [ra],
+      meshConfig: undefined,
+    });
+    const h = await harness(t, {
+      routes: table((req) => forwardTo('shop/reviews', 9080, req)),
+      endpoints: { 'shop/reviews': [b.port] },
+      gate: g,
+    });
+    const forged = await request(h.port, { path: '/', headers: { 'x-jwt-group': 'admin' } });
+    assert.equal(forged.status, 403, 'a client-sent x-jwt-group is taken out before authorization');
+    const token = await new SignJWT({ sub: 'alice', group: 'admin' })
+      .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+      .setIssuer('https://issuer.example')
+      .setExpirationTime('10m')
+      .sign(privateKey);
+    const real = await request(h.port, { path: '/', headers: { authorization: `Bearer ${token}` } });
+    assert.equal(real.status, 200);
+    assert.equal(b.seen[0]?.['x-jwt-group'], 'admin');
+    assert.equal(b.seen[0]?.authorization, undefined, 'the token is not forwarded');
+  });
+
+  test('an HTTP/2 method that is not upper-case is refused, not matched past a DENY', async (t) => {
+    const b = await backend(t);
+    const h = await harness(t, {
+      routes: table((req) => forwardTo('shop/reviews', 9080, req)),
+      endpoints: { 'shop/reviews': [b.port] },
+      protocol: 'http2',
+      gate: gate([
+        ap('no-delete', { action: 'DENY', rules: [{ to: [{ operation: { methods: ['DELETE'] } }] }] }),
+      ]),
+    });
+    const session = http2.connect(`http://127.0.0.1:${h.port}`);
+    t.after(() => session.close());
+    const status = await new Promise<number>((resolve, reject) => {
+      const stream = session.request({ ':method': 'delete', ':path': '/r/1' });
+      stream.on('response', (head) => resolve(Number(head[':status'])));
+      stream.on('error', reject);
+      stream.end();
+    });
+    assert.equal(status, 400);
+    assert.equal(b.seen.length, 0);
+  });
+
+  test('a connection that falls back to TCP is refused where rate limits bind', async (t) => {
+    let bytes = 0;
+    const sink = net.createServer((s) => s.on('data', (d: Buffer) => (bytes += d.length)));
+    const port = await listen(t, sink);
+    const rlp = assertValid({
+      apiVersion: 'ambit.dev/v1alpha1',
+      kind: 'RateLimitPolicy',
+      metadata: { name: 'one', namespace: 'shop' },
+      spec: {
+        targetRefs: [{ kind: 'Service', group: '', name: 'reviews' }],
+        local: { rules: [{ limit: { requests: 1, unit: 'Hour' } }] },
+      },
+    }) as RateLimitPolicyResource;
+    const g = gate([]);
+    g.update({ authorizationPolicies: [], rateLimitPolicies: [rlp], meshConfig: undefined });
+    const h = await harness(t, {
+      routes: table((req) => forwardTo('shop/reviews', 9080, req)),
+      endpoints: { 'shop/reviews': [port] },
+      protocol: 'auto',
+      gate: g,
+    });
+    const answer = await raw(h.port, 'not http at all\r\n\r\n');
+    assert.equal(answer, '', 'the connection is reset, nothing answered');
+    assert.equal(bytes, 0, 'nothing reached the backend');
   });
 
   test('CUSTOM asks the external authorizer: allow, deny as it answers, failure by statusOnError or failOpen', async (t) => {

@@ -159,13 +159,40 @@ describe('L7 authorization: one rule against one request', () => {
       match: true,
     },
     {
-      name: 'hosts without port match any port',
+      name: 'hosts are exact: without a port, not the authority with one (Istio)',
       rule: { to: [{ operation: { hosts: ['catalog.shop.svc.cluster.local'] } }] },
+      match: false,
+    },
+    {
+      name: 'hosts with any port, as Istio documents it',
+      rule: { to: [{ operation: { hosts: ['catalog.shop.svc.cluster.local:*'] } }] },
       match: true,
     },
     {
       name: 'hosts case-insensitive suffix',
-      rule: { to: [{ operation: { hosts: ['*.SHOP.svc.cluster.local'] } }] },
+      rule: { to: [{ operation: { hosts: ['*.SHOP.svc.cluster.local:8080'] } }] },
+      match: true,
+    },
+    {
+      name: 'an empty list is unset, not "none"',
+      rule: { to: [{ operation: { paths: ['/items'], methods: [] } }] },
+      match: true,
+    },
+    {
+      name: 'empty values with notValues: only notValues count',
+      rule: { when: [{ key: 'request.headers[x-token]', values: [], notValues: ['guest'] }] },
+      match: true,
+    },
+    {
+      name: 'a header sent empty is present for "*"',
+      rule: { when: [{ key: 'request.headers[x-debug]', values: ['*'] }] },
+      req: { headers: { 'x-debug': '' } },
+      match: true,
+    },
+    {
+      name: 'scope is a space-separated list, as Istio reads it',
+      rule: { when: [{ key: 'request.auth.claims[scope]', values: ['admin'] }] },
+      req: { auth: { ...AUTH, claims: { ...AUTH.claims, scope: 'read admin' } } },
       match: true,
     },
     { name: 'notHosts', rule: { to: [{ operation: { notHosts: ['catalog*'] } }] }, match: false },
@@ -386,11 +413,11 @@ describe('L7 authorization fails closed on what it cannot evaluate', () => {
 
 describe('match forms', () => {
   test('hosts', () => {
-    assert.equal(hostMatches('example.com', 'EXAMPLE.com:80'), true);
-    assert.equal(hostMatches('example.com:80', 'example.com'), false);
+    assert.equal(hostMatches('example.com', 'EXAMPLE.com'), true);
+    assert.equal(hostMatches('example.com', 'example.com:80'), false);
+    assert.equal(hostMatches('example.com:*', 'example.com:80'), true);
     assert.equal(hostMatches('*.com', 'a.example.com'), true);
     assert.equal(hostMatches('example.*', 'example.org:8443'), true);
-    assert.equal(hostMatches('[2001:db8::1]', '[2001:db8::1]:80'), true);
   });
   test('paths', () => {
     assert.equal(pathMatches('/a/{*}', '/a/'), false, '{*} is a non-empty segment');

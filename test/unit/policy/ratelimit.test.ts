@@ -464,6 +464,18 @@ describe('rate limit: local token buckets', () => {
     assert.equal(await as('u1'), false);
     assert.equal(l.status().localBuckets, 3);
   });
+
+  it("a flood of distinct values in one rule cannot push out another rule's buckets", async () => {
+    const l = limiter(clock().now, { maxLocalBuckets: 3 });
+    const mine = [localRule(undefined, 1, 'Hour')];
+    const theirs = [localRule([{ headers: [{ name: 'user-agent', type: 'Distinct' }] }], 5, 'Hour', 'other')];
+    assert.deepEqual(
+      (await run(l, mine, req(), 2)).map((v) => v.limited),
+      [false, true],
+    );
+    for (let i = 0; i < 10; i++) await l.check(theirs, req({ headers: { 'user-agent': `ua-${i}` } }));
+    assert.equal((await l.check(mine, req())).limited, true, 'still limited: its bucket was kept');
+  });
 });
 
 describe('rate limit: global rules', () => {
