@@ -36,6 +36,7 @@ import {
   type Headers,
   shadowAuthority,
   upstreamRequestHeaders,
+  withoutHopByHop,
 } from './headers.ts';
 import {
   BAD_REQUEST,
@@ -214,7 +215,9 @@ export async function handleRequest(ds: Downstream, conn: ConnectionState, ctx: 
         method: ds.method,
         path,
         authority,
-        headers: ds.headers,
+        // As in Envoy, hop-by-hop headers (and those `connection` names) are gone before any filter
+        // reads them: a client cannot make policy see a header the backend will not get.
+        headers: gateHeaders(ds.headers),
         meta: conn.meta,
         route: decision.route,
       },
@@ -335,6 +338,12 @@ async function injectFault(
   }
   if (fault.abort) return answer(abortReply(fault.abort, grpc));
   return true;
+}
+
+function gateHeaders(headers: Headers): Headers {
+  const out = withoutHopByHop(headers);
+  if (headers.host !== undefined) out.host = headers.host;
+  return out;
 }
 
 /** Envoy's local reply to a gRPC request: HTTP 200, trailers-only, the status mapped to a gRPC code. */
