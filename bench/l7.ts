@@ -8,7 +8,7 @@
 // 100-rule ALLOW, a JWT on every request, a global rate limit through Redis, tracing at 100 %.
 // Run with `node bench/run.ts l7` (AMBIT_BENCH_L7_QUICK=1: one round of shorter runs;
 // AMBIT_BENCH_L7_PART=paths|costs: only the path comparison or only the features;
-// AMBIT_BENCH_L7_FEATURES=authz,jwt,ratelimit,tracing: only those features;
+// AMBIT_BENCH_L7_FEATURES=authz1,authz,jwt,ratelimit,tracing: only those features;
 // AMBIT_BENCH_L7_RAW=<file> also writes the raw figures as JSON; AMBIT_BENCH_L7_WAYPOINT_LOG=<file>
 // keeps a copy of the waypoint's log); docs/benchmarks.md explains the method.
 

@@ -17,12 +17,11 @@ export const REDIS_PORT = 6379;
 export const SINK_PORT = 4318;
 const ISSUER = 'https://issuer.bench.ambit.test';
 const AUDIENCE = 'bench';
-const RULES = 100;
 const PROVIDER = 'bench-otlp';
 /** The tracer's batch flush interval (tracer.ts) and a margin: every span is exported within it. */
 const FLUSH_MS = 5_000 + 2_000;
 
-export type FeatureName = 'authz' | 'jwt' | 'ratelimit' | 'tracing';
+export type FeatureName = 'authz' | 'authz1' | 'jwt' | 'ratelimit' | 'tracing';
 
 /** What a feature run is checked against after its measurement: a ratio and a line saying what it is. */
 export interface Evidence {
@@ -97,8 +96,18 @@ function eventually<T>(
 
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The 100-rule ALLOW: every rule's `from` and `to` fit the client, only the last rule's `when` does. */
-export function allowPolicy(namespace: string, service: string, principal: string, clientNs: string) {
+/**
+ * An ALLOW of `rules` rules (100 for the feature; 1, its last rule alone, to tell the gate's fixed cost
+ * from the rules'): every rule's `from` and `to` fit the client, only the last rule's `when` does.
+ */
+export function allowPolicy(
+  namespace: string,
+  service: string,
+  principal: string,
+  clientNs: string,
+  rules: number,
+) {
+  const first = 100 - rules;
   const rule = (i: number) => ({
     from: [
       {
@@ -112,18 +121,18 @@ export function allowPolicy(namespace: string, service: string, principal: strin
     // Rules 0–98 want a tenant header the load never sends: each is evaluated through `from` and `to`
     // and fails on its last part, so all 100 are walked for every request.
     when:
-      i < RULES - 1
+      i < 99
         ? [{ key: 'request.headers[x-bench-tenant]', values: [`tenant-${i}`] }]
         : [{ key: 'source.namespace', values: [clientNs] }],
   });
   return {
     apiVersion: 'security.istio.io/v1',
     kind: 'AuthorizationPolicy',
-    metadata: { name: 'bench-allow-100', namespace },
+    metadata: { name: `bench-allow-${rules}`, namespace },
     spec: {
       targetRefs: [{ group: '', kind: 'Service', name: service }],
       action: 'ALLOW',
-      rules: Array.from({ length: RULES }, (_, i) => rule(i)),
+      rules: Array.from({ length: rules }, (_, i) => rule(first + i)),
     },
   };
 }
@@ -224,26 +233,26 @@ export function features(site: FeatureSite, jwt: JwtMaterial): Feature[] {
     return {};
   };
 
-  const authz: Feature = {
-    name: 'authz',
-    label: 'ALLOW policy, 100 rules',
+  const authz = (rules: number): Feature => ({
+    name: rules === 100 ? 'authz' : 'authz1',
+    label: `ALLOW policy, ${rules} rule${rules === 1 ? '' : 's'}`,
     headers: [],
     async apply() {
       const clientNs = site.principal.split('/')[2]!;
-      await apply([allowPolicy(namespace, service, site.principal, clientNs)]);
-      await eventually('the 100-rule ALLOW to refuse another identity and admit the client', async () =>
+      await apply([allowPolicy(namespace, service, site.principal, clientNs, rules)]);
+      await eventually(`the ${rules}-rule ALLOW to refuse another identity and admit the client`, async () =>
         (await status(site.stranger)) === 403 && (await status(client)) === 200 ? true : undefined,
       );
       const post = await probe(lab, client, url, { method: 'POST' });
       if (post.status !== 403) throw new Error(`a POST (no rule allows it) got ${post.status}, not 403`);
     },
     async remove() {
-      await remove([{ kind: 'AuthorizationPolicy', namespace, name: 'bench-allow-100' }]);
+      await remove([{ kind: 'AuthorizationPolicy', namespace, name: `bench-allow-${rules}` }]);
       await eventually('the ALLOW policy to be gone', async () =>
         (await status(site.stranger)) === 200 ? true : undefined,
       );
     },
-  };
+  });
 
   const bearer = (t: string) => `Authorization: Bearer ${t}`;
   const authentication: Feature = {
@@ -395,5 +404,5 @@ export function features(site: FeatureSite, jwt: JwtMaterial): Feature[] {
     },
   };
 
-  return [authz, authentication, rateLimit, tracing];
+  return [authz(1), authz(100), authentication, rateLimit, tracing];
 }
