@@ -229,6 +229,17 @@ export function costRows(f: CostFigures): BenchResult[] {
       note: `wrk non-2xx ${sum(c.sat, (x) => x.non2xx)}, socket errors ${sum(c.sat, (x) => x.socketErrors)}; at rate: failed ${sum(c.lat, (x) => x.failed)}, connection errors ${sum(c.lat, (x) => x.connectionErrors)}, unanswered ${lost}${first ? ` (first: ${first})` : ''}`,
     });
   }
+  // Round 1 runs plain, then each feature in turn: each step shows what loading that feature kept.
+  const rssMiB = (c: ConfigFigures) => Math.round((c.lat[0]?.rssMax.waypoint ?? Number.NaN) / 1024);
+  const highest = Math.max(
+    ...[plain, ...all.map(([, c]) => c)].flatMap((c) => c.lat.map((r) => r.rssMax.waypoint ?? 0)),
+  );
+  out.push({
+    name: 'waypoint RSS over the feature phase (highest sample)',
+    value: round((highest * 1024) / 1e6, 1),
+    unit: 'MB',
+    note: `round 1, highest sample at ${rate} req/s: ${[plain, ...all.map(([, c]) => c)].map((c) => `${c.label} ${rssMiB(c)}`).join(' → ')} MiB (modules a feature loads stay loaded)`,
+  });
   out.push({
     name: 'host 1-min load average, feature phase start / end',
     value: round(f.load.start, 2),
