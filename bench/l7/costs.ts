@@ -97,6 +97,7 @@ export async function measureCosts(
       const into = runs.get(f)!;
       const headers = f?.headers ?? [];
       await f?.apply();
+      let measured = false;
       try {
         const counted = { ...(await procs()), ...backends };
         if (f?.refusedHeaders && r === 0) into.refused = await checkRefused(lab, e, f, m, counted);
@@ -108,8 +109,12 @@ export async function measureCosts(
         into.lat.push(lat);
         into.samples.push(...latencies);
         if (f?.evidence) into.evidence.push(await f.evidence(sat.requests + lat.completed));
+        measured = true;
       } finally {
-        await f?.remove();
+        // A failed removal after a failed measurement must not hide the measurement's error.
+        await f?.remove().catch((err: unknown) => {
+          if (measured) throw err;
+        });
       }
     }
   }
