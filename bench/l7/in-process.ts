@@ -63,7 +63,11 @@ export async function inProcessRows(site: InProcessSite, jwt: JwtMaterial): Prom
     const decision = evaluateL7(compiled, attrs);
     if (!decision.allow || decision.rule !== rules - 1)
       throw new Error(`the ${rules}-rule ALLOW does not admit the bench client by its last rule`);
-    return cpuPerSyncCall(POLICY_CALLS, () => evaluateL7(compiled, attrs));
+    // A fresh request each call, as the waypoint makes one per request (what rules derive from it once
+    // per request is derived on every call here too).
+    return cpuPerSyncCall(POLICY_CALLS, () =>
+      evaluateL7(compiled, { ...attrs, source: { ...attrs.source } }),
+    );
   };
   const one = evaluation(1);
   const hundred = evaluation(100);
