@@ -7,10 +7,18 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import { isDeepStrictEqual } from 'node:util';
 import { isWaypointPolicy, kindInfo, type Resource } from '../config/index.ts';
 import { logger } from '../log/index.ts';
-import { changesBetween, type Snapshot, TYPE, type TypeUrl, typeSnapshot } from '../xds/index.ts';
+import {
+  changesBetween,
+  type MeshSettingsResource,
+  type Snapshot,
+  TYPE,
+  type TypeUrl,
+  typeSnapshot,
+} from '../xds/index.ts';
 import {
   deriveRegistry,
   type LabPod,
+  REGISTRY_DEFAULTS,
   type Registry,
   type RegistryOptions,
   type VipTable,
@@ -132,6 +140,7 @@ export class MeshState extends EventEmitter {
       ],
       [TYPE.telemetry, typeSnapshot(streamedAsApplied(resources.filter((r) => r.kind === 'Telemetry')))],
       [TYPE.meshConfig, typeSnapshot(streamedAsApplied(resources.filter((r) => r.kind === 'MeshConfig')))],
+      [TYPE.meshSettings, typeSnapshot([['mesh', meshSettings(this.opts.registry)]])],
     ]);
     for (const [type, items] of this.opts.extraTypes?.() ?? []) types.set(type, typeSnapshot(items));
     const previous = this.snapshot;
@@ -143,6 +152,16 @@ export class MeshState extends EventEmitter {
     for (const issue of registry.issues) log.warn({ object: issue.object }, issue.message);
     this.emit('derived', registry, this.snapshot);
   }
+}
+
+/** The settings waypoints resolve policy by: the control plane's own, not a resource. */
+function meshSettings(
+  options: { rootNamespace?: string; trustDomain?: string } | undefined,
+): MeshSettingsResource {
+  return {
+    rootNamespace: options?.rootNamespace ?? REGISTRY_DEFAULTS.rootNamespace,
+    trustDomain: options?.trustDomain ?? REGISTRY_DEFAULTS.trustDomain,
+  };
 }
 
 function hasTargetRefs(r: Resource): boolean {

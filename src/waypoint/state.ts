@@ -20,6 +20,7 @@ import {
   type Delta,
   indexMesh,
   type MeshIndex,
+  type MeshSettingsResource,
   mergeDelta,
   PARSE,
   type ServiceResource,
@@ -46,6 +47,8 @@ export interface WaypointSnapshot extends MeshIndex {
   readonly rateLimitPolicies: ReadonlyMap<string, RateLimitPolicyResource>;
   /** Telemetry resources by `namespace/name` (tracing and access logging). */
   readonly telemetries: ReadonlyMap<string, TelemetryResource>;
+  /** The control plane's root namespace and trust domain (until it says: Istio's defaults). */
+  readonly meshSettings: MeshSettingsResource;
   /** The mesh's MeshConfig (extension providers), when one is applied. */
   readonly meshConfig: MeshConfigResource | undefined;
   readonly trustBundlePem: string | undefined;
@@ -66,6 +69,7 @@ export const WAYPOINT_TYPES: readonly TypeUrl[] = [
   TYPE.requestAuthentication,
   TYPE.rateLimitPolicy,
   TYPE.telemetry,
+  TYPE.meshSettings,
 ];
 
 /** What the stream delivers; the rest of a snapshot is derived from it. */
@@ -81,6 +85,7 @@ type Held = {
     | 'requestAuthentications'
     | 'rateLimitPolicies'
     | 'telemetries'
+    | 'meshSettings'
     | 'meshConfig'
     | 'trustBundlePem'
     | 'revoked']: WaypointSnapshot[K];
@@ -131,6 +136,9 @@ function next(s: WaypointSnapshot, type: TypeUrl, delta: Delta): WaypointSnapsho
       delta,
       PARSE[TYPE.meshConfig],
     ).get('default');
+  } else if (type === TYPE.meshSettings) {
+    const settings = mergeDelta(new Map(), delta, PARSE[TYPE.meshSettings]).get('mesh');
+    if (settings) held.meshSettings = settings;
   } else if (type === TYPE.trustBundle) {
     const bundle = bundleOf(delta);
     if (bundle) {
@@ -155,6 +163,7 @@ const EMPTY: WaypointSnapshot = index(
     requestAuthentications: new Map(),
     rateLimitPolicies: new Map(),
     telemetries: new Map(),
+    meshSettings: { rootNamespace: 'istio-system', trustDomain: 'cluster.local' },
     meshConfig: undefined,
     trustBundlePem: undefined,
     revoked: RevocationList.EMPTY,

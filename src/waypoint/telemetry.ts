@@ -28,8 +28,6 @@ export interface WaypointTelemetryOptions {
   /** The waypoint's namespace and this replica's name (its pod), for the spans' identity. */
   namespace: string;
   replica: string;
-  /** The mesh's root namespace (mesh-wide Telemetry lives there). */
-  rootNamespace?: string;
   /** Where a provider's `service:port` is reached (a mesh Service's endpoint, or the address itself). */
   resolve: (service: string, port: number) => { host: string; port: number } | undefined;
 }
@@ -69,6 +67,7 @@ export class WaypointTelemetry {
   private held: Held = { settings: new Map() };
   private gateway: { namespace: string; name: string } | undefined;
   private telemetries: TelemetryResource[] = [];
+  private rootNamespace = 'istio-system';
   private mesh: MeshConfigResource | undefined;
   /** Tracers by provider key; a pending one is being created (the SDK loads asynchronously). */
   private readonly tracers = new Map<string, RequestTracer | 'loading'>();
@@ -83,7 +82,10 @@ export class WaypointTelemetry {
     telemetries: Iterable<TelemetryResource>;
     meshConfig: MeshConfigResource | undefined;
     gateway: { namespace: string; name: string } | undefined;
+    /** The mesh's root namespace (mesh-wide Telemetry lives there). */
+    rootNamespace: string;
   }): void {
+    this.rootNamespace = config.rootNamespace;
     this.telemetries = [...config.telemetries];
     this.mesh = config.meshConfig;
     this.gateway = config.gateway;
@@ -116,7 +118,7 @@ export class WaypointTelemetry {
     if (!this.gateway) return ACCESS_LOG_ONLY;
     const [namespace, name] = service.split('/');
     found = resolveTelemetry(this.telemetries, this.mesh, {
-      rootNamespace: this.opts.rootNamespace ?? 'istio-system',
+      rootNamespace: this.rootNamespace,
       gateway: this.gateway,
       ...(namespace && name ? { service: { namespace, name } } : {}),
     });

@@ -144,6 +144,7 @@ export class Waypoint {
     });
     const served = (meta: ConnectionMeta) =>
       workloadTargetAddress(meta.service) === undefined ? meta.service : undefined;
+    const state = this.state;
     this.proxy = new HttpProxy({
       gate: this.gate,
       tracing: (meta) => this.telemetry.tracing(served(meta)),
@@ -157,7 +158,13 @@ export class Waypoint {
       trafficPolicy: trafficPolicyLookup(
         () => this.state.snapshot.destinationRules,
         (service) => this.state.snapshot.services.get(service)?.hostname,
-        { proxyNamespace: opts.namespace },
+        {
+          proxyNamespace: opts.namespace,
+          // Read when a backend's policy is worked out: the control plane says it on the stream.
+          get rootNamespace() {
+            return state.snapshot.meshSettings.rootNamespace;
+          },
+        },
       ),
     });
     this.hbone = new HboneServer({
@@ -384,7 +391,12 @@ export class Waypoint {
 
   private derive(s: WaypointSnapshot): Derived {
     const gateway = this.gatewayIn(s);
-    this.telemetry.update({ telemetries: s.telemetries.values(), meshConfig: s.meshConfig, gateway });
+    this.telemetry.update({
+      telemetries: s.telemetries.values(),
+      meshConfig: s.meshConfig,
+      gateway,
+      rootNamespace: s.meshSettings.rootNamespace,
+    });
     this.gate.update({
       authorizationPolicies: s.authorizationPolicies.values(),
       requestAuthentications: s.requestAuthentications.values(),

@@ -39,6 +39,7 @@ export {
   grpcRouteResource,
   httpFaultResource,
   httpRouteResource,
+  type MeshSettingsResource,
   mergeDelta,
   type PolicyRef,
   parseResource,

@@ -11,6 +11,7 @@ import {
   httpFaultResource,
   httpRouteResource,
   meshConfigResource,
+  meshSettingsResource,
   parseResource,
   rateLimitPolicyResource,
   requestAuthenticationResource,
@@ -45,6 +46,8 @@ export const PARSE = {
   [TYPE.rateLimitPolicy]: (name: string, v: unknown) =>
     parseResource(rateLimitPolicyResource, 'RateLimitPolicy', name, v),
   [TYPE.telemetry]: (name: string, v: unknown) => parseResource(telemetryResource, 'Telemetry', name, v),
+  [TYPE.meshSettings]: (name: string, v: unknown) =>
+    parseResource(meshSettingsResource, 'mesh settings', name, v),
 } as const;
 
 /** The trust bundle a delta brings (its one resource, `bundle`), or undefined when it brings none. */

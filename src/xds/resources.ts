@@ -119,6 +119,13 @@ export const requestAuthenticationResource = requestAuthenticationSchema;
 export const rateLimitPolicyResource = rateLimitPolicySchema;
 export const telemetryResource = telemetrySchema;
 
+/** The control plane's own mesh-wide settings (flags, not resources): what waypoints resolve policy by. */
+export const meshSettingsResource = z.object({
+  rootNamespace: z.string().min(1),
+  trustDomain: z.string().min(1),
+});
+export type MeshSettingsResource = z.infer<typeof meshSettingsResource>;
+
 export type WaypointRef = z.infer<typeof waypointRef>;
 export type PolicyRef = z.infer<typeof policyRef>;
 export type WorkloadResource = z.infer<typeof workloadResource>;

@@ -21,6 +21,8 @@ export const TYPE = {
   rateLimitPolicy: 'ambit.dev/RateLimitPolicy',
   /** Telemetry resources, as applied: waypoints resolve tracing and access logging from them. */
   telemetry: 'ambit.dev/Telemetry',
+  /** The mesh's own settings a waypoint needs: its root namespace and trust domain (one resource, `mesh`). */
+  meshSettings: 'ambit.dev/MeshSettings',
 } as const;
 
 export type TypeUrl = (typeof TYPE)[keyof typeof TYPE] | (string & {});

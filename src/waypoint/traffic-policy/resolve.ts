@@ -252,7 +252,7 @@ export function trafficPolicyLookup(
     }
     const [ns, name] = backend.service.split('/');
     const hostname = serviceHostname(backend.service) ?? `${name}.${ns}.svc.cluster.local`;
-    const key = `${backend.service}:${backend.port}|${hostname}`;
+    const key = `${backend.service}:${backend.port}|${hostname}|${opts.rootNamespace ?? ''}`;
     if (cache.has(key)) return cache.get(key);
     const found = trafficPolicyFor(now.values(), backend, hostname, opts);
     cache.set(key, found);

@@ -52,4 +52,18 @@ describe('waypoint state', () => {
     assert.equal(s.snapshot.meshConfig, undefined);
     assert.throws(() => s.apply('ambit.dev/Unknown', { upserts: [], removed: [] }), /unknown resource type/);
   });
+
+  test("the control plane's root namespace replaces Istio's default", () => {
+    const s = new WaypointState();
+    assert.equal(s.snapshot.meshSettings.rootNamespace, 'istio-system');
+    s.apply(TYPE.meshSettings, {
+      upserts: [{ name: 'mesh', value: { rootNamespace: 'mesh-root', trustDomain: 'example.org' } }],
+      removed: [],
+    });
+    assert.deepEqual(s.snapshot.meshSettings, { rootNamespace: 'mesh-root', trustDomain: 'example.org' });
+    assert.throws(() =>
+      s.apply(TYPE.meshSettings, { upserts: [{ name: 'mesh', value: { rootNamespace: '' } }], removed: [] }),
+    );
+    assert.equal(s.snapshot.meshSettings.rootNamespace, 'mesh-root');
+  });
 });
