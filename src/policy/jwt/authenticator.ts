@@ -3,6 +3,7 @@
 // allow_missing]`), and the request gets one of three answers: no token (passes, no request
 // principal), a valid token (who it names and what to change upstream), or an invalid one (Envoy's 401).
 
+import { createHash } from 'node:crypto';
 import type { JwtRule, RequestAuthenticationResource } from '../../config/index.ts';
 import { parseDuration } from '../../config/index.ts';
 import { type Logger, logger } from '../../log/index.ts';
@@ -20,6 +21,9 @@ import { audiencesAllowed, checkTime, type ParsedJwt, type ParseResult, parseJwt
  * tokens (JwtBadFormat).
  */
 export const DEFAULT_MAX_TOKEN_BYTES = 60 * 1024;
+
+/** Verified tokens remembered per key set (Envoy's jwt_cache default size is 100; a waypoint serves more). */
+const MAX_VERIFIED_TOKENS = 4096;
 
 /** Envoy cuts the path in the `www-authenticate` realm to this many characters. */
 const MAX_REALM_PATH = 256;
@@ -69,6 +73,13 @@ export class JwtAuthenticator {
   readonly #maxTokenBytes: number;
   readonly #keys: JwksCache;
   readonly #locations = new WeakMap<JwtRule, readonly TokenLocation[]>();
+  /**
+   * Tokens whose signature a key set verified (their SHA-256), as Envoy's jwt_authn cache keeps verified
+   * tokens: a client sends the same token on every request, and checking its signature again is most of
+   * the cost. Issuer, time and audiences are checked on every request all the same; a new key set (a
+   * rotation, a refetch) starts empty.
+   */
+  readonly #verified = new WeakMap<KeySet, Set<string>>();
 
   constructor(opts: JwtAuthenticatorOptions = {}) {
     this.#now = opts.now ?? Date.now;
@@ -179,8 +190,18 @@ export class JwtAuthenticator {
     if (!audiencesAllowed(rule.audiences, jwt)) return { status: 'JwtAudienceNotAllowed' };
     const keys = await this.#keysFor(rule, jwt);
     if ('status' in keys) return keys;
+    const digest = createHash('sha256').update(token).digest('base64');
+    let verified = this.#verified.get(keys);
+    if (verified?.has(digest)) return { status: 'Ok', jwt };
     const signature = await verifySignature(jwt, keys);
-    return signature === 'Ok' ? { status: 'Ok', jwt } : { status: signature };
+    if (signature !== 'Ok') return { status: signature };
+    if (!verified) {
+      verified = new Set();
+      this.#verified.set(keys, verified);
+    }
+    if (verified.size >= MAX_VERIFIED_TOKENS) verified.clear();
+    verified.add(digest);
+    return { status: 'Ok', jwt };
   }
 
   /** The rule's keys: its inline JWKS when set (as Istio prefers it), else its jwksUri's. */

@@ -492,3 +492,26 @@ describe('JWT: rules from several policies are merged', () => {
     });
   });
 });
+
+describe('JWT: verified tokens are remembered, their claims never', () => {
+  it('a token verified once is still refused once it expires, or under another issuer or key set', async () => {
+    let now = NOW;
+    const auth = new JwtAuthenticator({ now: () => now });
+    after(() => auth.close());
+    const token = await sign({ claims: { exp: NOW_S + 60 } });
+    const req = { headers: bearer(token), path: '/' };
+    assert.equal((await auth.authenticate(req, [policy([rule()])])).kind, 'authenticated');
+    assert.equal((await auth.authenticate(req, [policy([rule()])])).kind, 'authenticated');
+    now = NOW + 200_000; // past exp and the 60 s skew
+    assertDenied(await auth.authenticate(req, [policy([rule()])]), 'Jwt is expired');
+    now = NOW;
+    assertDenied(
+      await auth.authenticate(req, [policy([{ ...rule(), issuer: 'https://other.example' }])]),
+      'Jwt issuer is not configured',
+    );
+    // Another key set (a rotation) that lacks the signing key: the remembered verification does not carry over.
+    const other = await exportJWK((await generateKeyPair('RS256')).publicKey);
+    const rotated = JSON.stringify({ keys: [{ ...other, kid: 'k-RS256', alg: 'RS256', use: 'sig' }] });
+    assertDenied(await auth.authenticate(req, [policy([rule({ jwks: rotated })])]), 'Jwt verification fails');
+  });
+});
