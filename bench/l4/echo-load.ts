@@ -8,6 +8,7 @@
 // Usage: node echo-load.ts HOST PORT RATE CONNS SIZE WARMUP_MS DURATION_MS
 
 import { connect, type Socket } from 'node:net';
+import { openLoop } from '../open-loop.ts';
 
 const [host = '', port = '', rate = '', conns = '', size = '', warmupMs = '', durationMs = ''] =
   process.argv.slice(2);
@@ -77,19 +78,7 @@ for (const lane of lanes) {
   });
 }
 
-let issued = 0;
-function tick(): void {
-  const now = performance.now();
-  while (issued < total && start + issued * interval <= now) {
-    const lane = lanes[issued % lanes.length]!;
-    lane.due.push(start + issued * interval);
-    sendNext(lane);
-    issued++;
-  }
-  if (issued < total) setTimeout(tick, Math.max(0, start + issued * interval - performance.now()));
-}
-start = performance.now();
-tick();
+start = openLoop(lanes, total, interval, sendNext);
 const deadline = setTimeout(finish, Number(warmupMs) + Number(durationMs) + 15_000);
 await done;
 clearTimeout(deadline);

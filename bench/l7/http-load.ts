@@ -10,6 +10,7 @@
 // Usage: node http-load.ts HOST PORT RATE CONNS WARMUP_MS DURATION_MS [HEADER...]
 
 import { connect, type Socket } from 'node:net';
+import { openLoop } from '../open-loop.ts';
 
 const [host = '', port = '', rate = '', conns = '', warmupMs = '', durationMs = '', ...headers] =
   process.argv.slice(2);
@@ -136,19 +137,7 @@ const lanes: Lane[] = Array.from({ length: Number(conns) }, () => ({
 }));
 await Promise.all(lanes.map(open));
 
-let issued = 0;
-function tick(): void {
-  const now = performance.now();
-  while (issued < total && start + issued * interval <= now) {
-    const lane = lanes[issued % lanes.length]!;
-    lane.due.push(start + issued * interval);
-    sendNext(lane);
-    issued++;
-  }
-  if (issued < total) setTimeout(tick, Math.max(0, start + issued * interval - performance.now()));
-}
-start = performance.now();
-tick();
+start = openLoop(lanes, total, interval, sendNext);
 const deadline = setTimeout(finish, Number(warmupMs) + Number(durationMs) + 15_000);
 await done;
 clearTimeout(deadline);

@@ -15,14 +15,25 @@ import type { AdminClient } from './client.ts';
 
 type Listed<T> = { items: T[] };
 
-/** Every object of a kind the token may read (all namespaces, else the one given). */
-async function listAll<T>(api: AdminClient, base: string, plural: string, namespace: string): Promise<T[]> {
+/**
+ * Every object of a kind the token may read: across all namespaces, or (a token for some namespaces
+ * only) the one given.
+ */
+export async function listAll<T>(
+  api: AdminClient,
+  base: string,
+  plural: string,
+  namespace: string,
+): Promise<T[]> {
   const list = await api
     .call<Listed<T>>('GET', `${base}/${plural}`)
-    .catch(() => api.call<Listed<T>>('GET', `${base}/namespaces/${namespace}/${plural}`))
-    .catch(() => ({ items: [] as T[] }));
+    .catch(() => api.call<Listed<T>>('GET', `${base}/namespaces/${namespace}/${plural}`));
   return list.items;
 }
+
+/** `listAll`, or none when the token may read none: what describe shows is what it may see. */
+const readable = <T>(api: AdminClient, base: string, plural: string, namespace: string): Promise<T[]> =>
+  listAll<T>(api, base, plural, namespace).catch(() => []);
 
 const id = (r: { metadata: { name: string; namespace?: string } }) =>
   `${r.metadata.namespace ?? 'default'}/${r.metadata.name}`;
@@ -36,21 +47,21 @@ export async function l7Lines(
 ): Promise<string[]> {
   if (!waypoint) return ['  none: no waypoint, so no L7 policy, rate limit or tracing applies'];
   const [aps, ras, rlps, tels, meshes] = await Promise.all([
-    listAll<AuthorizationPolicyResource>(
+    readable<AuthorizationPolicyResource>(
       api,
       '/apis/security.istio.io/v1',
       'authorizationpolicies',
       namespace,
     ),
-    listAll<RequestAuthenticationResource>(
+    readable<RequestAuthenticationResource>(
       api,
       '/apis/security.istio.io/v1',
       'requestauthentications',
       namespace,
     ),
-    listAll<RateLimitPolicyResource>(api, '/apis/ambit.dev/v1alpha1', 'ratelimitpolicies', namespace),
-    listAll<TelemetryResource>(api, '/apis/telemetry.istio.io/v1', 'telemetries', namespace),
-    listAll<MeshConfigResource>(api, '/apis/ambit.dev/v1alpha1', 'meshconfigs', namespace),
+    readable<RateLimitPolicyResource>(api, '/apis/ambit.dev/v1alpha1', 'ratelimitpolicies', namespace),
+    readable<TelemetryResource>(api, '/apis/telemetry.istio.io/v1', 'telemetries', namespace),
+    readable<MeshConfigResource>(api, '/apis/ambit.dev/v1alpha1', 'meshconfigs', namespace),
   ]);
   const gateway = `${waypoint.namespace}/${waypoint.name}`;
   const out: string[] = [`  at waypoint ${gateway}`];

@@ -7,7 +7,7 @@ import { stringify } from 'yaml';
 import { issueNamespace, type ProxyStatus } from '../control/index.ts';
 import { type AdminClient, adminClient } from './client.ts';
 import type { GetOptions } from './config.ts';
-import { l7Lines } from './describe-l7.ts';
+import { l7Lines, listAll } from './describe-l7.ts';
 import { table } from './output.ts';
 
 interface WorkloadView {
@@ -225,11 +225,8 @@ async function attachedRoutes(
   for (const plural of ['httproutes', 'grpcroutes']) {
     // Every namespace's (consumer routes live in the clients' namespaces); a token that may read only
     // some namespaces sees the routes of the Service's own.
-    const base = '/apis/gateway.networking.k8s.io/v1';
-    const list = await api
-      .call<{ items: RouteView[] }>('GET', `${base}/${plural}`)
-      .catch(() => api.call<{ items: RouteView[] }>('GET', `${base}/namespaces/${namespace}/${plural}`));
-    for (const r of list.items) {
+    const items = await listAll<RouteView>(api, '/apis/gateway.networking.k8s.io/v1', plural, namespace);
+    for (const r of items) {
       const own = r.metadata.namespace ?? 'default';
       const attached = (r.spec.parentRefs ?? []).some(
         (p) => p.kind === 'Service' && p.name === name && (p.namespace ?? own) === namespace,

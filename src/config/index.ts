@@ -34,7 +34,6 @@ export {
 export {
   type ExtAuthzHttpProvider,
   type ExtensionProvider,
-  MESH_CONFIG_NAME,
   type MeshConfigResource,
   meshConfigSchema,
   type OpenTelemetryProvider,

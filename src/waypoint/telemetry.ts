@@ -8,7 +8,6 @@ import type { MeshConfigResource, TelemetryResource } from '../config/index.ts';
 import { describeError } from '../errors/index.ts';
 import type { Logger } from '../log/index.ts';
 import {
-  type EffectiveTelemetry,
   loadTracing,
   type RequestSettings,
   type RequestTracer,
@@ -32,12 +31,24 @@ export interface WaypointTelemetryOptions {
   resolve: (service: string, port: number) => { host: string; port: number } | undefined;
 }
 
-interface Held {
-  /** By destination key: '' for the Gateway itself (traffic to a workload), else the Service key. */
-  settings: Map<string, EffectiveTelemetry>;
+/**
+ * What requests to one destination get, worked out once per configuration: whether they are logged, and
+ * when they are traced, their provider's tracer key, where it sends and the settings each request takes.
+ */
+interface Destination {
+  accessLogging: boolean;
+  trace?: {
+    key: string;
+    provider: TracingProviderRef;
+    endpoint: { host: string; port: number };
+    settings: RequestSettings;
+  };
 }
 
-const ACCESS_LOG_ONLY: EffectiveTelemetry = { accessLogging: true, problems: [] };
+const ACCESS_LOG_ONLY: Destination = { accessLogging: true };
+
+/** Destinations kept worked out (a client walking workload addresses cannot grow it). */
+const MAX_DESTINATIONS = 4096;
 
 /** A provider's identity: a change of any setting makes a new tracer. */
 function providerKey(p: TracingProviderRef, endpoint: { host: string; port: number }): string {
@@ -64,7 +75,8 @@ export function tracingSpansGauge(registry: Registry, stats: () => Record<string
 
 export class WaypointTelemetry {
   private readonly opts: WaypointTelemetryOptions;
-  private held: Held = { settings: new Map() };
+  /** By destination key: '' for the Gateway itself (traffic to a workload), else the Service key. */
+  private destinations = new Map<string, Destination>();
   private gateway: { namespace: string; name: string } | undefined;
   private telemetries: TelemetryResource[] = [];
   private rootNamespace = 'istio-system';
@@ -89,21 +101,16 @@ export class WaypointTelemetry {
     this.telemetries = [...config.telemetries];
     this.mesh = config.meshConfig;
     this.gateway = config.gateway;
-    this.held = { settings: new Map() };
-    const wanted = new Set<string>();
-    // Tracers are made for the providers the Gateway-level and the Services' settings name.
+    this.destinations = new Map();
+    // Tracers are kept for the providers the Gateway-level and the Services' settings name.
     for (const t of this.telemetries) {
       for (const ref of t.spec.targetRefs ?? (t.spec.targetRef ? [t.spec.targetRef] : [])) {
-        if (ref.kind === 'Service') this.settingsFor(`${t.metadata.namespace ?? 'default'}/${ref.name}`);
+        if (ref.kind === 'Service') this.destinationOf(`${t.metadata.namespace ?? 'default'}/${ref.name}`);
       }
     }
-    this.settingsFor('');
-    for (const s of this.held.settings.values()) {
-      const tracing = s.tracing;
-      if (!tracing || tracing.disableSpanReporting) continue;
-      const endpoint = this.endpointOf(tracing.provider);
-      if (endpoint) wanted.add(providerKey(tracing.provider, endpoint));
-    }
+    this.destinationOf('');
+    const wanted = new Set<string>();
+    for (const d of this.destinations.values()) if (d.trace) wanted.add(d.trace.key);
     for (const [key, tracer] of this.tracers) {
       if (wanted.has(key)) continue;
       this.tracers.delete(key);
@@ -111,18 +118,33 @@ export class WaypointTelemetry {
     }
   }
 
-  /** The settings for traffic to `service` (`namespace/name`; undefined: addressed to a workload). */
-  private settingsFor(service: string): EffectiveTelemetry {
-    let found = this.held.settings.get(service);
+  /** What requests to `service` (`namespace/name`; '': addressed to a workload) get. */
+  private destinationOf(service: string): Destination {
+    let found = this.destinations.get(service);
     if (found) return found;
     if (!this.gateway) return ACCESS_LOG_ONLY;
     const [namespace, name] = service.split('/');
-    found = resolveTelemetry(this.telemetries, this.mesh, {
+    const t = resolveTelemetry(this.telemetries, this.mesh, {
       rootNamespace: this.rootNamespace,
       gateway: this.gateway,
       ...(namespace && name ? { service: { namespace, name } } : {}),
     });
-    if (this.held.settings.size < 4096) this.held.settings.set(service, found);
+    found = { accessLogging: t.accessLogging };
+    const tracing = t.tracing;
+    const endpoint = tracing && !tracing.disableSpanReporting ? this.endpointOf(tracing.provider) : undefined;
+    if (tracing && endpoint) {
+      found.trace = {
+        key: providerKey(tracing.provider, endpoint),
+        provider: tracing.provider,
+        endpoint,
+        settings: {
+          samplingPercentage: tracing.samplingPercentage,
+          customTags: tracing.customTags,
+          disableSpanReporting: false,
+        },
+      };
+    }
+    if (this.destinations.size < MAX_DESTINATIONS) this.destinations.set(service, found);
     return found;
   }
 
@@ -140,25 +162,16 @@ export class WaypointTelemetry {
 
   /** Whether requests to `service` are written to the access log. */
   accessLogging(service: string | undefined): boolean {
-    return this.settingsFor(service ?? '').accessLogging;
+    return this.destinationOf(service ?? '').accessLogging;
   }
 
   /** The tracing for requests to `service`, when a Telemetry turns it on and its tracer is ready. */
   tracing(service: string | undefined): RequestTracing | undefined {
-    const tracing = this.settingsFor(service ?? '').tracing;
-    if (!tracing) return undefined;
-    const settings: RequestSettings = {
-      samplingPercentage: tracing.samplingPercentage,
-      customTags: tracing.customTags,
-      disableSpanReporting: tracing.disableSpanReporting,
-    };
-    if (tracing.disableSpanReporting) return undefined;
-    const endpoint = this.endpointOf(tracing.provider);
-    if (!endpoint) return undefined;
-    const key = providerKey(tracing.provider, endpoint);
-    const tracer = this.tracers.get(key);
-    if (tracer === undefined) this.create(key, tracing.provider, endpoint);
-    return tracer === undefined || tracer === 'loading' ? undefined : { tracer, settings };
+    const trace = this.destinationOf(service ?? '').trace;
+    if (!trace) return undefined;
+    const tracer = this.tracers.get(trace.key);
+    if (tracer === undefined) this.create(trace.key, trace.provider, trace.endpoint);
+    return tracer === undefined || tracer === 'loading' ? undefined : { tracer, settings: trace.settings };
   }
 
   /** What each provider's tracer did (exported, dropped, failed), for the admin and metrics. */

@@ -90,6 +90,8 @@ interface Derived {
   routes: RouteTable;
   /** This replica's Gateway; undefined until its own pod is in the configuration. */
   gateway: { name: string; namespace: string } | undefined;
+  /** The same, as policies' targetRefs name it: `namespace/name`. */
+  gatewayKey: string | undefined;
   /** Endpoints by `service:port`, filled as requests ask. */
   endpoints: Map<string, Endpoint[]>;
 }
@@ -123,10 +125,7 @@ export class Waypoint {
     this.pool = new HbonePool({ revoked: () => this.state.snapshot.revoked });
     this.gate = new PolicyGate({
       log: this.log,
-      gateway: () => {
-        const g = this.derived.gateway;
-        return g && `${g.namespace}/${g.name}`;
-      },
+      gateway: () => this.derived.gatewayKey,
       resolve: (service, port) => providerAddress(this.state.snapshot, service, port),
     });
     this.telemetry = new WaypointTelemetry({
@@ -299,7 +298,7 @@ export class Waypoint {
   private policiesView(): Record<string, unknown> {
     const s = this.state.snapshot;
     const me = this.derived.gateway;
-    const gateway = me && `${me.namespace}/${me.name}`;
+    const gateway = this.derived.gatewayKey;
     const served = [...s.services.values()]
       .filter((svc) => me && svc.waypoint?.name === me.name && svc.waypoint.namespace === me.namespace)
       .map((svc) => svc.key)
@@ -403,7 +402,12 @@ export class Waypoint {
       rateLimitPolicies: s.rateLimitPolicies.values(),
       meshConfig: s.meshConfig,
     });
-    return { routes: compileRoutes(routeInput(s)), gateway, endpoints: new Map() };
+    return {
+      routes: compileRoutes(routeInput(s)),
+      gateway,
+      gatewayKey: gateway && `${gateway.namespace}/${gateway.name}`,
+      endpoints: new Map(),
+    };
   }
 
   /** The Gateway this replica serves: its own pod's label, as the control plane placed it. */

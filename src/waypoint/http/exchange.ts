@@ -36,7 +36,6 @@ import {
   type Headers,
   shadowAuthority,
   upstreamRequestHeaders,
-  withoutHopByHop,
 } from './headers.ts';
 import {
   BAD_REQUEST,
@@ -119,12 +118,12 @@ function isGrpc(headers: Headers): boolean {
 }
 
 /** The consistent-hash key of a request (and a cookie to set), when the backend hashes. */
-function hashFor(ds: Downstream, conn: ConnectionState, state: BackendState): HashChoice {
+function hashFor(ds: Downstream, path: string, conn: ConnectionState, state: BackendState): HashChoice {
   const lb = state.policy.loadBalancer;
   if (lb.kind !== 'RING_HASH') return {};
   return hashChoice(lb.key, {
     headers: ds.headers,
-    path: ds.path,
+    path,
     ...(conn.meta.peerAddress ? { sourceAddress: conn.meta.peerAddress } : {}),
     get connectionId() {
       conn.id ??= newConnectionId();
@@ -215,9 +214,7 @@ export async function handleRequest(ds: Downstream, conn: ConnectionState, ctx: 
         method: ds.method,
         path,
         authority,
-        // As in Envoy, hop-by-hop headers (and those `connection` names) are gone before any filter
-        // reads them: a client cannot make policy see a header the backend will not get.
-        headers: gateHeaders(ds.headers),
+        headers: ds.headers,
         meta: conn.meta,
         route: decision.route,
       },
@@ -338,12 +335,6 @@ async function injectFault(
   }
   if (fault.abort) return answer(abortReply(fault.abort, grpc));
   return true;
-}
-
-function gateHeaders(headers: Headers): Headers {
-  const out = withoutHopByHop(headers);
-  if (headers.host !== undefined) out.host = headers.host;
-  return out;
 }
 
 /** Envoy's local reply to a gRPC request: HTTP 200, trailers-only, the status mapped to a gRPC code. */
@@ -470,7 +461,7 @@ async function forward(
     authority: d.authority ?? rec.authority,
     headers: upstreamRequestHeaders(verdict?.headers ?? ds.headers, d.requestHeaders),
   };
-  const hash = hashFor(ds, conn, state);
+  const hash = hashFor(ds, rec.path, conn, state);
   // The route table already drew each mirror's fraction: every one listed is sent.
   for (const m of d.mirrors) mirror(ctx, conn, m.backend, head, feed, d.timeoutMs);
 

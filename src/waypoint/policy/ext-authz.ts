@@ -19,7 +19,7 @@ const MAX_BODY_BYTES = 64 * 1024;
 /** Envoy always sends these to an HTTP authorization service, besides those the provider lists. */
 const ALWAYS_SENT = ['authorization'];
 
-export const EXT_AUTHZ_DENIED = 'UAEX';
+const EXT_AUTHZ_DENIED = 'UAEX';
 
 export type ExtAuthzOutcome =
   | { allow: true; upstreamHeaders: Headers; downstreamHeaders: Headers; error?: string }

@@ -24,7 +24,7 @@ import {
   RateLimiter,
   type RequestAttributes,
 } from '../../policy/index.ts';
-import type { Headers } from '../http/headers.ts';
+import { type Headers, withoutHopByHop } from '../http/headers.ts';
 import {
   type GateReply,
   type GateRequest,
@@ -36,7 +36,7 @@ import {
 import { type AuthorizerAddress, checkExternal } from './ext-authz.ts';
 
 /** Envoy's RBAC denial: 403 with this body; it sets no response flag (`-`). */
-export const RBAC_DENIED_BODY = 'RBAC: access denied';
+const RBAC_DENIED_BODY = 'RBAC: access denied';
 
 /** A connection passed through as TCP to a target with HTTP-only policy: reset, with these details. */
 const TCP_REFUSED: GateReply = {
@@ -115,13 +115,23 @@ function rbacDenied(details: string | undefined): GateReply {
   };
 }
 
-export function attributesOf(req: GateRequest): RequestAttributes {
+/**
+ * The headers policy reads: as Envoy's filters see them, without hop-by-hop headers (and those
+ * `connection` names), so a client cannot make policy see a header the backend will not get.
+ */
+function policyHeaders(headers: Headers): Headers {
+  const out = withoutHopByHop(headers);
+  if (headers.host !== undefined) out.host = headers.host;
+  return out;
+}
+
+function attributesOf(req: GateRequest): RequestAttributes {
   const { meta } = req;
   return {
     method: req.method,
     path: req.path,
     host: req.authority,
-    headers: req.headers,
+    headers: req.tcp ? req.headers : policyHeaders(req.headers),
     source: { principal: meta.source.principal, ...(meta.source.ip ? { ip: meta.source.ip } : {}) },
     ...(meta.source.ip ? { remoteIp: meta.source.ip } : {}),
     destination: { port: meta.port, ...(meta.address ? { ip: meta.address } : {}) },
@@ -229,7 +239,7 @@ export class PolicyGate implements RequestGate {
     const responseHeaders: Headers = {};
     if (authentication.length > 0) {
       const jwt: JwtResult = await this.jwt.authenticate(
-        { headers: req.headers, path: req.path, method: req.method, scheme: 'http' },
+        { headers: attrs.headers, path: req.path, method: req.method, scheme: 'http' },
         authentication,
       );
       if (jwt.kind === 'denied') {
@@ -245,8 +255,9 @@ export class PolicyGate implements RequestGate {
       }
       // What JWT authentication wrote (or took out) is what every later stage reads, as in Envoy's
       // filter chain: a client cannot forge an output header for authorization, an authorizer or a limit.
+      // The backend gets the client's headers with the same edits (it strips hop-by-hop ones itself).
       headers = editedHeaders(req.headers, jwt.headers);
-      attrs.headers = headers;
+      attrs.headers = editedHeaders(attrs.headers as Headers, jwt.headers);
       if (jwt.kind === 'authenticated') {
         attrs.auth = jwt.auth;
         if (jwt.path !== undefined) {
@@ -264,7 +275,7 @@ export class PolicyGate implements RequestGate {
       if (outcome.reply) return { reply: outcome.reply, log: { policy: custom.id, ...outcome.log } };
       if (outcome.upstreamHeaders && Object.keys(outcome.upstreamHeaders).length > 0) {
         headers = { ...(headers ?? req.headers), ...outcome.upstreamHeaders };
-        attrs.headers = headers;
+        attrs.headers = { ...attrs.headers, ...outcome.upstreamHeaders };
       }
       Object.assign(responseHeaders, outcome.downstreamHeaders);
     }
