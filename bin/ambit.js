@@ -1,13 +1,55 @@
 #!/usr/bin/env node
 // The `ambit` command. Node 24 runs the TypeScript sources directly (type stripping); the compile
 // cache keeps the stripped and compiled modules between runs, which makes the CLI start much faster.
+// The long-running processes (ztunnel, waypoint replica, control plane) run from the bundles that
+// scripts/build.ts writes to dist/daemons/ (npm ci and npm test build them), which load only what
+// the process runs, without the type stripper; but only while that build is newer than every source
+// it was built from, so that an edit is never shadowed by a stale build.
+import { readFileSync, statSync } from 'node:fs';
 import { enableCompileCache } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 enableCompileCache();
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const DAEMONS = new Set(['control', 'ztunnel', 'waypoint']);
+const command = process.argv[2] ?? '';
 // One-shot commands are quiet (warnings and errors only); the daemons log at info.
-const DAEMONS = new Set(['control', 'ztunnel', 'sample']);
-if (!DAEMONS.has(process.argv[2] ?? '')) globalThis.AMBIT_DEFAULT_LOG_LEVEL = 'warn';
-const { main } = await import('../src/cli/main.ts');
+if (!DAEMONS.has(command) && command !== 'sample') globalThis.AMBIT_DEFAULT_LOG_LEVEL = 'warn';
+
+/** The built entry point of the daemon this command line runs, or undefined to run from the sources. */
+function builtDaemon(argv) {
+  const rest = argv.slice(3);
+  // A subcommand (`ambit control admin-token`, `ambit waypoint apply`) or help is the full CLI's.
+  if (!DAEMONS.has(command) || (rest[0] !== undefined && !rest[0].startsWith('-'))) return undefined;
+  if (rest.includes('-h') || rest.includes('--help') || process.env.AMBIT_FROM_SOURCES === '1')
+    return undefined;
+  const dir = join(ROOT, 'dist', 'daemons');
+  let manifest;
+  try {
+    manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+  } catch {
+    return undefined; // never built
+  }
+  for (const source of manifest.sources) {
+    let mtime;
+    try {
+      mtime = statSync(join(ROOT, source)).mtimeMs;
+    } catch {
+      mtime = Number.POSITIVE_INFINITY; // gone since the build
+    }
+    if (mtime > manifest.builtAt) {
+      console.error(
+        `ambit: ${source} changed after the build in dist/; running from the sources (npm run build)`,
+      );
+      return undefined;
+    }
+  }
+  return join(dir, manifest.entries[command]);
+}
+
+const built = builtDaemon(process.argv);
+const { main } = await import(built ?? '../src/cli/main.ts');
 
 main(process.argv).catch((err) => {
   console.error(`ambit: ${err?.stack ?? err}`);

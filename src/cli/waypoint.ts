@@ -3,7 +3,6 @@
 // and reports it in the Gateway's status (`Programmed`, `addresses`). `--enroll-namespace` labels the
 // Namespace `istio.io/use-waypoint`.
 
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { stringify } from 'yaml';
@@ -21,11 +20,12 @@ import {
 import { CONTROL_ERRORS } from '../control/index.ts';
 import { AmbitError, hasCode } from '../errors/index.ts';
 import { ambitHome } from '../lab/index.ts';
-import { startWaypoint, waypointAdminSocket } from '../waypoint/index.ts';
+import { waypointAdminSocket } from '../waypoint/index.ts';
 import { parseDuration } from './ca.ts';
 import { type AdminClient, adminClient, serverOption, tokenOption } from './client.ts';
 import { CLI_ERRORS } from './errors.ts';
 import { table } from './output.ts';
+import { waypointProcess } from './waypoint-process.ts';
 import { adminGet } from './ztunnel.ts';
 
 /** The class `ambit waypoint apply` writes, as istioctl does (Ambit also accepts `ambit-waypoint`). */
@@ -642,23 +642,11 @@ interface RouteLike {
  * subcommand's arguments.
  */
 export function waypointCommand(): Command {
-  const waypoint = new Command('waypoint')
+  const waypoint = waypointProcess(new Command('waypoint'))
     .description(
       'manage waypoints (the L7 proxies of ambient mode), as istioctl waypoint does; with no subcommand, run one waypoint replica',
     )
-    .enablePositionalOptions()
-    // The process itself: one replica, beside its node's agent (whose data directory holds the node credential).
-    .option('--node <name>', 'run a waypoint replica: the node it runs on')
-    .option('--control <host:port>', "the control plane's gRPC address")
-    .option('--ca-bundle <file>', 'PEM roots that vouch for the control plane')
-    .option('--token <token>', 'join token, if the node has not joined yet (or $AMBIT_JOIN_TOKEN)')
-    .option('--trust-domain <domain>', 'SPIFFE trust domain', 'cluster.local')
-    .option('--data-dir <dir>', "the node's data directory (default $AMBIT_HOME/nodes/<node>)")
-    .option('--name <pod>', "this replica's name (its pod)")
-    .option('--namespace <ns>', "the waypoint's namespace")
-    .option('--service-account <sa>', 'its service account (its identity)')
-    .option('--bind <address>', 'where its listeners bind', '0.0.0.0')
-    .action(async (flags: WaypointProcessFlags) => runWaypointProcess(flags));
+    .enablePositionalOptions();
 
   const applyCmd = new Command('apply')
     .description('create or update a waypoint Gateway (class istio-waypoint, HBONE on 15008)')
@@ -720,54 +708,4 @@ export function waypointCommand(): Command {
     waypoint.addCommand(withServer(namespaceOption(cmd)));
   }
   return waypoint;
-}
-
-interface WaypointProcessFlags {
-  node?: string;
-  control?: string;
-  caBundle?: string;
-  token?: string;
-  trustDomain: string;
-  dataDir?: string;
-  name?: string;
-  namespace?: string;
-  serviceAccount?: string;
-  bind: string;
-}
-
-/** `ambit waypoint --node … --control … --ca-bundle … --name … --namespace …`: one replica, until SIGTERM. */
-async function runWaypointProcess(flags: WaypointProcessFlags): Promise<void> {
-  const missing = (['node', 'control', 'caBundle', 'name', 'namespace', 'serviceAccount'] as const).filter(
-    (f) => !flags[f],
-  );
-  if (missing.length > 0) {
-    throw new AmbitError(
-      CLI_ERRORS.USAGE,
-      `to run a waypoint replica give ${missing.map((f) => `--${f.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}; to manage waypoints use a subcommand (apply, list, status, delete)`,
-    );
-  }
-  const trustBundlePem = await readFile(flags.caBundle!, 'utf8').catch((cause) => {
-    throw new AmbitError(
-      CLI_ERRORS.NO_FILE,
-      `cannot read --ca-bundle ${flags.caBundle}: ${(cause as Error).message}`,
-    );
-  });
-  const waypoint = await startWaypoint({
-    node: flags.node!,
-    dataDir: flags.dataDir ?? join(ambitHome(), 'nodes', flags.node!),
-    control: flags.control!,
-    trustDomain: flags.trustDomain,
-    trustBundlePem,
-    token: flags.token ?? process.env.AMBIT_JOIN_TOKEN,
-    name: flags.name!,
-    namespace: flags.namespace!,
-    serviceAccount: flags.serviceAccount!,
-    bindAddress: flags.bind,
-  });
-  console.log(`waypoint ${flags.namespace}/${flags.name} ready`);
-  await new Promise<void>((resolve) => {
-    process.once('SIGTERM', () => resolve());
-    process.once('SIGINT', () => resolve());
-  });
-  await waypoint.stop();
 }
