@@ -97,6 +97,142 @@ function prematureClose(s: Duplex, which: string): Error {
   });
 }
 
+/** Where a spliced stream finds its splice: one property, read by the listeners every splice shares. */
+const SPLICE = Symbol('ambit.splice');
+type Spliced = Duplex & { [SPLICE]?: SpliceRecord };
+
+/**
+ * One splice's state, the only thing allocated per proxied connection here: the listeners on both sides
+ * are module functions shared by every splice (each finds its record through the emitter), so a splice
+ * costs this record and no closures, whatever it carries.
+ */
+class SpliceRecord implements Splice {
+  readonly downstream: Duplex;
+  readonly upstream: Duplex;
+  readonly downH2: boolean;
+  readonly upH2: boolean;
+  readonly onDone: (result: SpliceResult) => void;
+  received = 0;
+  sent = 0;
+  error: Error | undefined;
+  open = 2;
+  counted = true;
+  /** A write toward downstream / upstream is corked until the next tick (bulk chunks in one writev). */
+  corkedDown = false;
+  corkedUp = false;
+
+  constructor(downstream: Duplex, upstream: Duplex, onDone: (result: SpliceResult) => void) {
+    this.downstream = downstream;
+    this.upstream = upstream;
+    this.downH2 = isHttp2Stream(downstream);
+    this.upH2 = isHttp2Stream(upstream);
+    this.onDone = onDone;
+  }
+
+  abort(reason?: Error): void {
+    this.fail(reason ?? new Error('the connection was aborted'));
+  }
+
+  fail(err: Error): void {
+    this.error ??= err;
+    resetStream(this.downstream);
+    resetStream(this.upstream);
+  }
+
+  uncount(): void {
+    if (this.counted) countSplice(-1);
+    this.counted = false;
+  }
+
+  result(): SpliceResult {
+    return this.error === undefined
+      ? { received: this.received, sent: this.sent }
+      : { received: this.received, sent: this.sent, error: this.error };
+  }
+
+  /** The side `s` copies to, and what it is called. */
+  other(s: Duplex): Duplex {
+    return s === this.downstream ? this.upstream : this.downstream;
+  }
+
+  which(s: Duplex): 'downstream' | 'upstream' {
+    return s === this.downstream ? 'downstream' : 'upstream';
+  }
+
+  isH2(s: Duplex): boolean {
+    return s === this.downstream ? this.downH2 : this.upH2;
+  }
+}
+
+function recordOf(s: Duplex): SpliceRecord {
+  return (s as Spliced)[SPLICE]!;
+}
+
+function onData(this: Duplex, chunk: Buffer): void {
+  const sp = recordOf(this);
+  const fromDownstream = this === sp.downstream;
+  if (fromDownstream) sp.received += chunk.length;
+  else sp.sent += chunk.length;
+  const dst = fromDownstream ? sp.upstream : sp.downstream;
+  if (dst.destroyed) return;
+  // Streams and sockets report "full" at 16 KiB; pausing there makes every 64 KiB read a stop-and-wait
+  // round. Let up to the splice's high-water mark queue instead: still bounded, per direction. Bulk chunks
+  // that arrive in one turn go out in one writev instead of a syscall each; a small message
+  // (request/response traffic) goes out at once, without waiting a tick.
+  if (chunk.length >= CORK_MIN_BYTES && !(fromDownstream ? sp.corkedUp : sp.corkedDown)) {
+    if (fromDownstream) sp.corkedUp = true;
+    else sp.corkedDown = true;
+    dst.cork();
+    process.nextTick(uncorkTick, sp, dst);
+  }
+  dst.write(chunk);
+  if (dst.writableLength >= highWater) this.pause();
+}
+
+function uncorkTick(sp: SpliceRecord, dst: Duplex): void {
+  if (dst === sp.upstream) sp.corkedUp = false;
+  else sp.corkedDown = false;
+  dst.uncork();
+}
+
+/** `this` (a destination) drained: its source may read again. */
+function onDrain(this: Duplex): void {
+  const sp = recordOf(this);
+  sp.other(this).resume();
+}
+
+function onEnd(this: Duplex): void {
+  const sp = recordOf(this);
+  // Node emits 'end' on an HTTP/2 stream for a peer's RST_STREAM too, with 'aborted' and the code only
+  // right after; wait a turn so a reset is passed on as a reset, not as a clean half-close.
+  if (sp.isH2(this)) setImmediate(endOther, sp, this);
+  else endOther(sp, this);
+}
+
+function endOther(sp: SpliceRecord, src: Duplex): void {
+  const dst = sp.other(src);
+  if (sp.error === undefined && !dst.destroyed && !dst.writableEnded) dst.end();
+}
+
+function onError(this: Duplex, err: Error): void {
+  recordOf(this).fail(err);
+}
+
+function onAborted(this: Duplex): void {
+  const sp = recordOf(this);
+  sp.fail(prematureClose(this, sp.which(this)));
+}
+
+function onClose(this: Duplex): void {
+  const sp = recordOf(this);
+  if (!closedCleanly(this)) sp.fail(prematureClose(this, sp.which(this)));
+  sp.open -= 1;
+  if (sp.open === 0) {
+    sp.uncount();
+    sp.onDone(sp.result());
+  }
+}
+
 /**
  * Copies bytes both ways between `downstream` (the side the connection came from) and `upstream` until both
  * directions have ended, then calls `onDone` once, after both sides have closed. A clean end on one side
@@ -104,99 +240,31 @@ function prematureClose(s: Duplex, which: string): Error {
  * Sockets are switched to allowHalfOpen so a FIN from one end does not close the other direction.
  */
 export function splice(downstream: Duplex, upstream: Duplex, onDone: (result: SpliceResult) => void): Splice {
-  let received = 0;
-  let sent = 0;
-  let error: Error | undefined;
-  let open = 2;
+  const sp = new SpliceRecord(downstream, upstream, onDone);
   countSplice(1);
-  let counted = true;
-  const uncount = () => {
-    if (counted) countSplice(-1);
-    counted = false;
-  };
-
-  const fail = (err: Error) => {
-    error ??= err;
-    resetStream(downstream);
-    resetStream(upstream);
-  };
-
-  const pump = (src: Duplex, dst: Duplex, count: (n: number) => void) => {
-    let corked = false;
-    src.on('data', (chunk: Buffer) => {
-      count(chunk.length);
-      if (dst.destroyed) return;
-      // Streams and sockets report "full" at 16 KiB; pausing there makes every 64 KiB read a
-      // stop-and-wait round. Let up to SPLICE_BUFFER_BYTES queue instead: still bounded, per direction.
-      // Bulk chunks that arrive in one turn go out in one writev instead of a syscall each; a small
-      // message (request/response traffic) goes out at once, without waiting a tick.
-      if (!corked && chunk.length >= CORK_MIN_BYTES) {
-        corked = true;
-        dst.cork();
-        process.nextTick(() => {
-          corked = false;
-          dst.uncork();
-        });
-      }
-      dst.write(chunk);
-      if (dst.writableLength >= highWater) src.pause();
-    });
-    dst.on('drain', () => src.resume());
-    const endDst = () => {
-      if (error === undefined && !dst.destroyed && !dst.writableEnded) dst.end();
-    };
-    src.on('end', () => {
-      // Node emits 'end' on an HTTP/2 stream for a peer's RST_STREAM too, with 'aborted' and the code only
-      // right after; wait a turn so a reset is passed on as a reset, not as a clean half-close.
-      if (isHttp2Stream(src)) setImmediate(endDst);
-      else endDst();
-    });
-  };
-
-  const watch = (s: Duplex, which: string) => {
+  for (const s of [downstream, upstream]) {
+    (s as Spliced)[SPLICE] = sp;
     if (s instanceof net.Socket) s.allowHalfOpen = true;
-    s.on('error', (err: Error) => fail(err));
-    if (isHttp2Stream(s)) s.on('aborted', () => fail(prematureClose(s, which)));
-    s.on('close', () => {
-      if (!closedCleanly(s)) fail(prematureClose(s, which));
-      open -= 1;
-      if (open === 0) {
-        uncount();
-        onDone(error === undefined ? { received, sent } : { received, sent, error });
-      }
-    });
-  };
-
-  watch(downstream, 'downstream');
-  watch(upstream, 'upstream');
-  pump(downstream, upstream, (n) => {
-    received += n;
-  });
-  pump(upstream, downstream, (n) => {
-    sent += n;
-  });
+    s.on('error', onError);
+    if (sp.isH2(s)) s.on('aborted', onAborted);
+    s.on('close', onClose);
+  }
+  for (const s of [downstream, upstream]) {
+    s.on('data', onData);
+    // 'drain' on the destination resumes its source.
+    sp.other(s).on('drain', onDrain);
+    s.on('end', onEnd);
+  }
   // A side that already finished both ways before we were called will never emit 'close' again.
-  for (const [s, which] of [
-    [downstream, 'downstream'],
-    [upstream, 'upstream'],
-  ] as const) {
+  for (const s of [downstream, upstream]) {
     if (s.closed) {
-      if (!closedCleanly(s)) fail(prematureClose(s, which));
-      open -= 1;
+      if (!closedCleanly(s)) sp.fail(prematureClose(s, sp.which(s)));
+      sp.open -= 1;
     }
   }
-  if (open === 0) {
-    uncount();
-    queueMicrotask(() => onDone({ received, sent, ...(error ? { error } : {}) }));
+  if (sp.open === 0) {
+    sp.uncount();
+    queueMicrotask(() => onDone(sp.result()));
   }
-
-  return {
-    abort: (reason) => fail(reason ?? new Error('the connection was aborted')),
-    get received() {
-      return received;
-    },
-    get sent() {
-      return sent;
-    },
-  };
+  return sp;
 }
