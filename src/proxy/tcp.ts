@@ -1,5 +1,6 @@
 // The TCP a proxy speaks at its edges: listeners that accept captured connections, upstream dials with a
-// deadline, and the idle cut. Half-close is real TCP here, and dead peers are found by keepalive.
+// deadline, and the idle cut (one shared sweep, not a timer per connection). Half-close is real TCP here,
+// and dead peers are found by keepalive.
 
 import * as net from 'node:net';
 import { AmbitError } from '../errors/index.ts';
@@ -70,13 +71,93 @@ export function connectTcp(to: TcpTarget, timeoutMs: number, timeoutCode: string
   });
 }
 
+interface IdleWatch {
+  socket: net.Socket;
+  onIdle: () => void;
+  /** Bytes read and written at the last sweep that saw them move. */
+  bytes: number;
+  quietSince: number;
+}
+
+/**
+ * Every socket watched with one idle time, swept together by one timer every quarter of it: a connection
+ * is cut at the first sweep that finds its byte counts unmoved for `idleMs` (so between 1 and 1.25 ×
+ * `idleMs` of silence). No timer, closure or refresh per connection or per chunk: a socket's own timeout
+ * (`setTimeout`) costs a Timer and its listener per connection and a timer refresh per read and write.
+ */
+class IdleSweep {
+  private readonly idleMs: number;
+  private readonly watched = new Map<net.Socket, IdleWatch>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(idleMs: number) {
+    this.idleMs = idleMs;
+  }
+
+  add(socket: net.Socket, onIdle: () => void): void {
+    const bytes = socket.bytesRead + socket.bytesWritten;
+    this.watched.set(socket, { socket, onIdle, bytes, quietSince: performance.now() });
+    if (this.timer === undefined) {
+      this.timer = setInterval(() => this.sweep(), Math.max(1, Math.ceil(this.idleMs / 4)));
+      this.timer.unref();
+    }
+  }
+
+  get size(): number {
+    return this.watched.size;
+  }
+
+  delete(socket: net.Socket): void {
+    if (!this.watched.delete(socket) || this.watched.size > 0) return;
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private sweep(): void {
+    const now = performance.now();
+    for (const w of this.watched.values()) {
+      const bytes = w.socket.bytesRead + w.socket.bytesWritten;
+      if (bytes !== w.bytes) {
+        w.bytes = bytes;
+        w.quietSince = now;
+      } else if (now - w.quietSince >= this.idleMs) {
+        this.delete(w.socket);
+        try {
+          w.onIdle();
+        } catch {
+          // One connection's cut failing must not stop the sweep (or the process).
+        }
+      }
+    }
+  }
+}
+
+const sweeps = new Map<number, IdleSweep>();
+
+/** A watched socket closed: forgotten (one shared listener, not a closure per socket). */
+function forgetClosed(this: net.Socket): void {
+  for (const sweep of sweeps.values()) sweep.delete(this);
+}
+
 /**
  * Cuts a proxied connection after `idleMs` with no byte either way (0: never). `socket` is the one side
- * that carries both directions (its reads and its writes both restart Node's socket timer), so this
- * costs a timer refresh per chunk and no timer per connection.
+ * that carries both directions (its bytes read and written both count), so one shared sweep per idle time
+ * watches every connection.
  */
 export function watchIdle(socket: net.Socket, idleMs: number, onIdle: () => void): void {
-  if (idleMs === 0) return;
-  socket.setTimeout(idleMs);
-  socket.once('timeout', onIdle);
+  if (idleMs === 0 || socket.destroyed) return;
+  let sweep = sweeps.get(idleMs);
+  if (sweep === undefined) {
+    sweep = new IdleSweep(idleMs);
+    sweeps.set(idleMs, sweep);
+  }
+  sweep.add(socket, onIdle);
+  socket.on('close', forgetClosed);
+}
+
+/** Sockets watched for idleness, in all (for tests and the admin endpoint). */
+export function idleWatched(): number {
+  let n = 0;
+  for (const sweep of sweeps.values()) n += sweep.size;
+  return n;
 }
