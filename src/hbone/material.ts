@@ -6,6 +6,7 @@ import * as tls from 'node:tls';
 import { AmbitError } from '../errors/index.ts';
 import { type SpiffeId, TrustBundle } from '../identity/index.ts';
 import { HBONE_ERRORS } from './errors.ts';
+import { intOption } from './settings.ts';
 
 /** What one end presents and trusts: a workload identity's chain (leaf first) and key, and the roots. */
 export interface TlsMaterial {
@@ -35,9 +36,27 @@ interface Built {
   bundle: TrustBundle;
 }
 
-/** Secure contexts and parsed trust bundles, one per identity, rebuilt only when the material changes. */
+/** How many identities' contexts a cache keeps by default: more than a node's workloads, bounded all the same. */
+export const DEFAULT_MAX_CONTEXTS = 256;
+
+/**
+ * Secure contexts and parsed trust bundles, one per identity, rebuilt only when the material changes. It
+ * never only grows: at most `max` identities are kept (the least recently used goes first; a miss costs one
+ * rebuild), and `retain` forgets every identity its owner no longer holds a certificate for.
+ */
 export class ContextCache {
   private readonly byIdentity = new Map<SpiffeId, Built>();
+  private readonly max: number;
+  /** The identity used last, so a run of hits on one identity does not reorder the map each time. */
+  private lastKey: SpiffeId | undefined;
+
+  constructor(max = DEFAULT_MAX_CONTEXTS) {
+    this.max = intOption('ContextCache', 'maxContexts', max, 1, 2 ** 31 - 1);
+  }
+
+  get size(): number {
+    return this.byIdentity.size;
+  }
 
   get(material: TlsMaterial): { context: tls.SecureContext; bundle: TrustBundle } {
     checkMaterial(material);
@@ -48,6 +67,7 @@ export class ContextCache {
       hit.keyPem === material.keyPem &&
       hit.trustBundlePem === material.trustBundlePem
     ) {
+      this.touch(material.identity, hit);
       return hit;
     }
     let bundle: TrustBundle;
@@ -70,13 +90,36 @@ export class ContextCache {
         { cause: err, detail: { identity: material.identity } },
       );
     }
-    const built = { ...material, context, bundle };
-    this.byIdentity.set(material.identity, built);
+    const built = {
+      certChainPem: material.certChainPem,
+      keyPem: material.keyPem,
+      trustBundlePem: material.trustBundlePem,
+      context,
+      bundle,
+    };
+    this.touch(material.identity, built);
+    if (this.byIdentity.size > this.max) {
+      const oldest = this.byIdentity.keys().next().value;
+      if (oldest !== undefined) this.byIdentity.delete(oldest);
+    }
     return built;
   }
 
   forget(identity: SpiffeId): void {
     this.byIdentity.delete(identity);
+  }
+
+  /** Forgets every identity `holds` says is gone (call it when the certificates held change). */
+  retain(holds: (identity: SpiffeId) => boolean): void {
+    for (const id of [...this.byIdentity.keys()]) if (!holds(id)) this.byIdentity.delete(id);
+  }
+
+  /** Most recently used last (Map keeps insertion order); a no-op when it already is. */
+  private touch(identity: SpiffeId, built: Built): void {
+    if (this.byIdentity.get(identity) === built && this.lastKey === identity) return;
+    this.byIdentity.delete(identity);
+    this.byIdentity.set(identity, built);
+    this.lastKey = identity;
   }
 }
 

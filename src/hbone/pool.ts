@@ -33,6 +33,8 @@ export interface HbonePoolOptions {
   flowControl?: Partial<FlowControl>;
   /** The certificates refused now although they chain to the bundle (asked at every handshake). */
   revoked?: () => RevocationList;
+  /** Source identities whose TLS contexts are kept built (default 256, least recently used forgotten first). */
+  maxContexts?: number;
 }
 
 export interface ConnectRequest {
@@ -97,7 +99,7 @@ function badRequest(why: string, detail?: Record<string, unknown>): AmbitError {
 
 export class HbonePool {
   private readonly entries = new Map<string, Entry>();
-  private readonly contexts = new ContextCache();
+  private readonly contexts: ContextCache;
   private readonly maxStreams: number;
   private readonly timers: ConnectionTimers;
   private readonly flow: FlowControl;
@@ -128,6 +130,15 @@ export class HbonePool {
     };
     this.flow = flowControlOptions(where, options.flowControl);
     this.revoked = options.revoked;
+    this.contexts = new ContextCache(options.maxContexts);
+  }
+
+  /**
+   * Forgets the TLS contexts of source identities `holds` says are gone (call it when the node's
+   * certificates change); pooled connections already open keep theirs until they close.
+   */
+  retainIdentities(holds: (identity: SpiffeId) => boolean): void {
+    this.contexts.retain(holds);
   }
 
   /** Opens one CONNECT stream to `req.destination`, reusing a pooled connection when one has room. */

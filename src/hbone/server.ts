@@ -93,6 +93,8 @@ export interface HboneServerOptions {
   flowControl?: Partial<FlowControl>;
   /** The certificates refused now although they chain to the bundle (asked at every handshake and stream). */
   revoked?: () => RevocationList;
+  /** Destination identities whose TLS contexts are kept built (default 256, least recently used forgotten first). */
+  maxContexts?: number;
 }
 
 /**
@@ -101,7 +103,7 @@ export interface HboneServerOptions {
  */
 export class HboneServer {
   private readonly options: HboneServerOptions;
-  private readonly contexts = new ContextCache();
+  private readonly contexts: ContextCache;
   private readonly flow: FlowControl;
   private readonly maxStreams: number;
   private readonly handshakeTimeoutMs: number;
@@ -124,6 +126,7 @@ export class HboneServer {
       );
     }
     this.options = options;
+    this.contexts = new ContextCache(options.maxContexts);
     this.flow = flowControlOptions('HboneServer', options.flowControl);
     this.maxStreams = intOption(
       'HboneServer',
@@ -153,6 +156,14 @@ export class HboneServer {
       1,
       2 ** 31 - 1,
     );
+  }
+
+  /**
+   * Forgets the TLS contexts of identities `holds` says are gone (call it when the node's certificates
+   * change); sessions already up keep theirs until they close.
+   */
+  retainIdentities(holds: (identity: SpiffeId) => boolean): void {
+    this.contexts.retain(holds);
   }
 
   /** Open HTTP/2 sessions and CONNECT streams, for the admin endpoint. */
