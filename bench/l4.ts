@@ -1,9 +1,12 @@
 // L4 benchmark (lab, root): direct TCP vs two ztunnels (HBONE mTLS) vs an HAProxy mTLS pair on the
 // same path, cross-node and same-node: single-stream throughput, latency at a fixed request rate
 // (open loop), proxy CPU per 1,000 requests, ztunnel memory per idle proxied connection, ztunnel memory
-// under a 5,000-connection flood from one pod and after it, and the cost of the per-connection checks
-// (connection caps, window budget) measured in-process.
-// Run with `node bench/run.ts l4` (AMBIT_BENCH_L4_RAW=<file> also writes the raw figures as JSON);
+// under a 5,000-connection flood from one pod and after it, real clients (redis-benchmark SET/GET,
+// pgbench select-only) cross-node, ztunnel memory fresh, before the load and a settling time after it,
+// and the cost of the per-connection checks (connection caps, window budget) measured in-process.
+// Run with `node bench/run.ts l4` (AMBIT_BENCH_L4_RAW=<file> also writes the raw figures as JSON;
+// AMBIT_BENCH_L4_PHASES=throughput,latency,idle,flood,redis,pgbench runs only those load phases;
+// AMBIT_BENCH_L4_SETTLE_S=<s> waits that long after the load instead of 60 s);
 // docs/benchmarks.md explains the method and records figures.
 
 import { execFile } from 'node:child_process';
@@ -19,7 +22,20 @@ import { type Lab, nodeAddress, nodeGateway, waitUntil } from '../src/lab/index.
 import { Admission } from '../src/ztunnel/index.ts';
 import { type BenchResult, loadAverageRows, round } from './harness.ts';
 import { type HaproxyRoute, haproxyConfig } from './l4/haproxy.ts';
+import { PATHS, type PathName } from './l4/paths.ts';
+import { POSTGRES_PORT } from './l4/postgres.ts';
 import { cpuSeconds, rssKiB } from './l4/proc.ts';
+import {
+  type PgbenchFigures,
+  pgbenchPhase,
+  pgbenchRows,
+  type RealEndpoint,
+  type RedisFigures,
+  redisPhase,
+  redisRows,
+  type ServerPod,
+} from './l4/real-clients.ts';
+import { REDIS_PORT } from './l4/redis.ts';
 
 const execFileP = promisify(execFile);
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -52,15 +68,44 @@ const IDLE_CONNS = 8_000;
  */
 const IDLE_CLIENTS = 8;
 const FLOOD_CONNS = 5_000;
+/**
+ * The fresh idle reading waits this long after the ztunnels report ready: their first configuration
+ * and start-up garbage land in the first seconds, and a reading taken at once would catch them mid-way.
+ */
+const FRESH_WAIT_MS = 5_000;
+/** After the last load phase, wait this long and read each ztunnel's RSS again (the issue's bar: 60 s). */
+const SETTLE_S = 60;
+
+/** The load phases, in the order they run; AMBIT_BENCH_L4_PHASES picks some for a quick run. */
+const ALL_PHASES = ['throughput', 'latency', 'idle', 'flood', 'redis', 'pgbench'] as const;
+type Phase = (typeof ALL_PHASES)[number];
+
+/** What the environment asks of this run: the load phases and the settling time, checked up front. */
+export function runOptions(env: NodeJS.ProcessEnv): { phases: Set<Phase>; settleS: number } {
+  const asked = env.AMBIT_BENCH_L4_PHASES?.split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
+  const unknown = asked?.filter((p) => !(ALL_PHASES as readonly string[]).includes(p)) ?? [];
+  if (unknown.length > 0) {
+    throw new Error(
+      `AMBIT_BENCH_L4_PHASES: unknown phase ${unknown.join(', ')}; known: ${ALL_PHASES.join(', ')}`,
+    );
+  }
+  const settleS = Number(env.AMBIT_BENCH_L4_SETTLE_S ?? SETTLE_S);
+  if (!Number.isFinite(settleS) || settleS < 0) {
+    throw new Error(
+      `AMBIT_BENCH_L4_SETTLE_S must be a number of seconds ≥ 0, not "${env.AMBIT_BENCH_L4_SETTLE_S}"`,
+    );
+  }
+  return { phases: new Set((asked as Phase[] | undefined) ?? ALL_PHASES), settleS };
+}
 
 const ECHO_PORT = 9000;
 const SINK_PORT = 9001;
 const AMBIENT_NS = 'bench';
 const PLAIN_NS = 'bench-plain';
 
-const PATHS = ['direct', 'ztunnel', 'haproxy'] as const;
 const PLACEMENTS = ['cross-node', 'same-node'] as const;
-type PathName = (typeof PATHS)[number];
 type Placement = (typeof PLACEMENTS)[number];
 
 /** Where one path's client runs and what it dials for the echo and the sink. */
@@ -97,18 +142,46 @@ interface Latency {
 /** One figure per node (CPU seconds, KiB, a count), keyed by node name. */
 type ByNode = Record<string, number>;
 
-interface Figures {
-  /** MB/s, best of the rounds; every round's figure in `throughputRuns`. */
+/** Each ztunnel's VmRSS (KiB) at one moment, and how many pod addresses its node had enrolled then. */
+interface MemorySnapshot {
+  rss: ByNode;
+  /** Entries in the node's nftables set of enrolled pod addresses; -1 when it could not be read. */
+  enrolled: ByNode;
+}
+
+/** MB/s per path, best of the rounds, and every round's figure. */
+interface ThroughputFigures {
   throughput: Record<Placement, Record<PathName, number>>;
   throughputRuns: Record<Placement, Record<PathName, number[]>>;
+}
+
+interface LatencyFigures {
   latency: Record<Placement, Record<PathName, Latency>>;
   /** Proxy CPU per latency run: the ztunnels for the ztunnel path, the haproxies for the haproxy path. */
   cpu: Record<Placement, { ztunnel: ByNode; haproxy: ByNode }>;
+}
+
+/** A phase left out by AMBIT_BENCH_L4_PHASES leaves its figures out. */
+interface Figures extends Partial<ThroughputFigures>, Partial<LatencyFigures> {
+  /** The load phases this run made. */
+  phases: Phase[];
+  memory: {
+    /** FRESH_WAIT_MS after the mesh was up and ready: no pods yet, no traffic. */
+    fresh: MemorySnapshot;
+    /** After the setup: pods enrolled, servers up, each path probed once; before any measured load. */
+    beforeLoad: MemorySnapshot;
+    /** Right after the last load phase ended (its connections closed), and `settleS` later. */
+    loadEnded: ByNode;
+    settled: ByNode;
+    settleS: number;
+  };
+  redis?: RedisFigures;
+  pgbench?: PgbenchFigures;
   /** Lines each ztunnel logged at error level or worse (pino level ≥ 50) during the whole benchmark. */
   ztunnelErrors: ByNode;
   /** The host's 1-minute load average when measuring started and ended (other work skews figures). */
   load: { start: number; end: number };
-  rss: {
+  rss?: {
     /** VmRSS in KiB, idle, with the connections held, and after they closed. */
     idle: ByNode;
     loaded: ByNode;
@@ -121,7 +194,7 @@ interface Figures {
     error?: string;
   };
   /** VmRSS in KiB before, during and after FLOOD_CONNS connections held from one pod, and what it got. */
-  flood: {
+  flood?: {
     before: ByNode;
     during: ByNode;
     after: ByNode;
@@ -229,6 +302,9 @@ async function setUp(lab: Lab, admin: { call: (m: string, p: string, b?: unknown
   const far = [
     route('far_echo', 0, 2, plainFar.address, ECHO_PORT),
     route('far_sink', 1, 2, plainFar.address, SINK_PORT),
+    // The real clients' servers, cross-node only; started by their phases.
+    route('far_redis', 2, 2, plainFar.address, REDIS_PORT),
+    route('far_postgres', 3, 2, plainFar.address, POSTGRES_PORT),
   ];
   const near = [
     route('near_echo', 100, 1, plainNear.address, ECHO_PORT),
@@ -297,28 +373,64 @@ async function setUp(lab: Lab, admin: { call: (m: string, p: string, b?: unknown
       });
     }
   }
-  return endpoints;
+  const real = (port: number, haproxyPort: number): Record<PathName, RealEndpoint> => ({
+    direct: { client: 'plain-client', host: plainFar.address, port },
+    ztunnel: { client: 'mesh-client', host: meshFar.address, port },
+    haproxy: { client: 'plain-client', host: gateway, port: haproxyPort },
+  });
+  return {
+    endpoints,
+    redis: real(REDIS_PORT, 21002),
+    postgres: real(POSTGRES_PORT, 21003),
+    servers: [
+      { pod: 'plain-far', address: plainFar.address },
+      { pod: 'mesh-far', address: meshFar.address },
+    ] as ServerPod[],
+  };
 }
+
+type Setup = Awaited<ReturnType<typeof setUp>>;
+
+/** The pid of each node's running process whose command `is`, from the lab's records. */
+async function nodePids(
+  lab: Lab,
+  what: string,
+  is: (command: string[]) => boolean,
+): Promise<Record<string, number>> {
+  const pids: Record<string, number> = {};
+  for (const node of (await lab.status())?.nodes ?? []) {
+    for (const p of node.processes) if (p.running && is(p.command)) pids[node.name] = p.pid;
+  }
+  for (const node of ['node-1', 'node-2']) {
+    if (!pids[node]) throw new Error(`no running ${what} recorded on ${node}`);
+  }
+  return pids;
+}
+
+const ztunnelPids = (lab: Lab) => nodePids(lab, 'ztunnel', (c) => c[0] === 'ambit' && c[1] === 'ztunnel');
 
 /** The pid of each node's `ambit ztunnel` and `haproxy`, from the lab's records. */
 async function proxyPids(
   lab: Lab,
 ): Promise<{ ztunnel: Record<string, number>; haproxy: Record<string, number> }> {
-  const status = await lab.status();
-  const ztunnel: Record<string, number> = {};
-  const haproxy: Record<string, number> = {};
-  for (const node of status?.nodes ?? []) {
-    for (const p of node.processes) {
-      if (!p.running) continue;
-      if (p.command[0] === 'ambit' && p.command[1] === 'ztunnel') ztunnel[node.name] = p.pid;
-      if (p.command[0] === 'haproxy') haproxy[node.name] = p.pid;
-    }
-  }
-  for (const node of ['node-1', 'node-2']) {
-    if (!ztunnel[node] || !haproxy[node])
-      throw new Error(`no running ztunnel or haproxy recorded on ${node}`);
-  }
-  return { ztunnel, haproxy };
+  return {
+    ztunnel: await ztunnelPids(lab),
+    haproxy: await nodePids(lab, 'haproxy', (c) => c[0] === 'haproxy'),
+  };
+}
+
+/** How many pod addresses node's ztunnel has enrolled (its nftables set), -1 when the set cannot be read. */
+async function enrolledCount(lab: Lab, node: string): Promise<number> {
+  const r = await lab.exec(node, ['nft', 'list', 'set', 'ip', 'ambit', 'enrolled']);
+  if (r.code !== 0) return -1;
+  const elements = /elements = \{([^}]*)\}/.exec(r.stdout)?.[1] ?? '';
+  return elements.split(',').filter((e) => e.trim() !== '').length;
+}
+
+async function memoryNow(lab: Lab, pids: Record<string, number>): Promise<MemorySnapshot> {
+  const enrolled: ByNode = {};
+  for (const node of Object.keys(pids)) enrolled[node] = await enrolledCount(lab, node);
+  return { rss: await rssOf(pids), enrolled };
 }
 
 async function cpuOf(pids: Record<string, number>): Promise<ByNode> {
@@ -544,9 +656,11 @@ function table<T>(make: () => T): Record<Placement, Record<PathName, T>> {
   return { 'cross-node': row(), 'same-node': row() };
 }
 
-async function measure(lab: Lab, endpoints: Record<Placement, Record<PathName, Endpoint>>): Promise<Figures> {
-  const pids = await proxyPids(lab);
-  const loadAtStart = loadavg()[0]!;
+/** Single-stream throughput on every path, ROUNDS interleaved rounds. */
+async function throughputPhase(
+  lab: Lab,
+  endpoints: Record<Placement, Record<PathName, Endpoint>>,
+): Promise<ThroughputFigures> {
   const throughputRuns = table<number[]>(() => []);
   for (let round = 0; round < ROUNDS; round++) {
     for (const placement of PLACEMENTS) {
@@ -566,7 +680,19 @@ async function measure(lab: Lab, endpoints: Record<Placement, Record<PathName, E
       }
     }
   }
+  const throughput = table(() => 0);
+  for (const placement of PLACEMENTS) {
+    for (const path of PATHS) throughput[placement][path] = Math.max(...throughputRuns[placement][path]);
+  }
+  return { throughput, throughputRuns };
+}
 
+/** Latency at a fixed rate and the proxies' CPU on every path, ROUNDS interleaved rounds. */
+async function latencyPhase(
+  lab: Lab,
+  endpoints: Record<Placement, Record<PathName, Endpoint>>,
+  pids: { ztunnel: Record<string, number>; haproxy: Record<string, number> },
+): Promise<LatencyFigures> {
   const runs = table<LoadRun[]>(() => []);
   const cpu = table<ByNode>(() => ({}));
   for (let round = 0; round < ROUNDS; round++) {
@@ -592,18 +718,47 @@ async function measure(lab: Lab, endpoints: Record<Placement, Record<PathName, E
       }
     }
   }
-
-  const throughput = table(() => 0);
   const latency = table<Latency | undefined>(() => undefined) as Record<Placement, Record<PathName, Latency>>;
   for (const placement of PLACEMENTS) {
-    for (const path of PATHS) {
-      throughput[placement][path] = Math.max(...throughputRuns[placement][path]);
-      latency[placement][path] = pool(runs[placement][path]);
-    }
+    for (const path of PATHS) latency[placement][path] = pool(runs[placement][path]);
   }
+  return {
+    latency,
+    cpu: {
+      'cross-node': { ztunnel: cpu['cross-node'].ztunnel, haproxy: cpu['cross-node'].haproxy },
+      'same-node': { ztunnel: cpu['same-node'].ztunnel, haproxy: cpu['same-node'].haproxy },
+    },
+  };
+}
+
+/**
+ * The load phases asked for, in order, with each ztunnel's memory before them (`fresh` was read by the
+ * caller before the setup), right after the last, and `settleS` later.
+ */
+async function measure(
+  lab: Lab,
+  setup: Setup,
+  fresh: MemorySnapshot,
+  run: { phases: Set<Phase>; settleS: number },
+): Promise<Figures> {
+  const { endpoints } = setup;
+  const pids = await proxyPids(lab);
+  const beforeLoad = await memoryNow(lab, pids.ztunnel);
+  const loadAtStart = loadavg()[0]!;
+  const has = (p: Phase) => run.phases.has(p);
+  const throughput = has('throughput') ? await throughputPhase(lab, endpoints) : undefined;
+  const latency = has('latency') ? await latencyPhase(lab, endpoints, pids) : undefined;
   const far = endpoints['cross-node'].ztunnel.host;
-  const rss = await idleConnections(lab, far, pids.ztunnel);
-  const flood = await floodFromOnePod(lab, far, pids.ztunnel);
+  const rss = has('idle') ? await idleConnections(lab, far, pids.ztunnel) : undefined;
+  const flood = has('flood') ? await floodFromOnePod(lab, far, pids.ztunnel) : undefined;
+  const redis = has('redis')
+    ? await redisPhase(lab, setup.servers, setup.redis, ROUNDS, lab.home)
+    : undefined;
+  const pgbench = has('pgbench') ? await pgbenchPhase(lab, setup.servers, setup.postgres, ROUNDS) : undefined;
+  const loadAtEnd = loadavg()[0]!;
+  const loadEnded = await rssOf(pids.ztunnel);
+  await new Promise((r) => setTimeout(r, run.settleS * 1000));
+  const settled = await rssOf(pids.ztunnel);
   const ztunnelErrors: ByNode = {};
   for (const node of (await lab.status())?.nodes ?? []) {
     const ztunnel = node.processes.find((p) => p.command[1] === 'ztunnel');
@@ -611,26 +766,39 @@ async function measure(lab: Lab, endpoints: Record<Placement, Record<PathName, E
     ztunnelErrors[node.name] = text.split('\n').filter((l) => /"level":(5|6)\d/.test(l)).length;
   }
   return {
-    throughput,
-    throughputRuns,
-    latency,
-    cpu: {
-      'cross-node': { ztunnel: cpu['cross-node'].ztunnel, haproxy: cpu['cross-node'].haproxy },
-      'same-node': { ztunnel: cpu['same-node'].ztunnel, haproxy: cpu['same-node'].haproxy },
-    },
+    phases: ALL_PHASES.filter(has),
+    ...throughput,
+    ...latency,
+    memory: { fresh, beforeLoad, loadEnded, settled, settleS: run.settleS },
     ztunnelErrors,
-    load: { start: loadAtStart, end: loadavg()[0]! },
+    load: { start: loadAtStart, end: loadAtEnd },
     rss,
     flood,
+    redis,
+    pgbench,
   };
 }
 
 /** The figures as table rows: ratios to direct (or to the HAProxy pair), the issue's bar in the note. */
 export function rows(f: Figures): BenchResult[] {
+  return [
+    ...(f.throughput ? throughputRows(f.throughput) : []),
+    ...(f.latency && f.cpu ? latencyRows({ latency: f.latency, cpu: f.cpu }) : []),
+    ...errorRows(f.ztunnelErrors),
+    ...loadAverageRows(f.load),
+    ...memoryBeforeRows(f.memory),
+    ...(f.rss ? idleRows(f.rss) : []),
+    ...(f.flood ? floodRows(f.flood) : []),
+    ...(f.redis ? redisRows(f.redis) : []),
+    ...(f.pgbench ? pgbenchRows(f.pgbench) : []),
+    ...memoryAfterRows(f.memory),
+  ];
+}
+
+function throughputRows(best: ThroughputFigures['throughput']): BenchResult[] {
   const out: BenchResult[] = [];
-  const fl = f.flood;
   for (const placement of PLACEMENTS) {
-    const t = f.throughput[placement];
+    const t = best[placement];
     out.push({ name: `${placement} throughput, direct`, value: t.direct, unit: 'MB/s' });
     out.push({
       name: `${placement} throughput, 2 ztunnels`,
@@ -652,6 +820,11 @@ export function rows(f: Figures): BenchResult[] {
       note: 'bar: ≥ 1.00× the HAProxy pair',
     });
   }
+  return out;
+}
+
+function latencyRows(f: LatencyFigures): BenchResult[] {
+  const out: BenchResult[] = [];
   for (const placement of PLACEMENTS) {
     const l = f.latency[placement];
     for (const p of ['p50', 'p90', 'p99'] as const) {
@@ -715,16 +888,70 @@ export function rows(f: Figures): BenchResult[] {
       });
     }
   }
-  for (const [node, n] of Object.entries(f.ztunnelErrors)) {
+  return out;
+}
+
+function errorRows(errors: ByNode): BenchResult[] {
+  return Object.entries(errors).map(([node, n]) => ({
+    name: `ztunnel ${node} error log lines`,
+    value: n,
+    unit: '',
+    note: 'pino level ≥ 50, whole run',
+  }));
+}
+
+/** The issue's bar for a fresh idle ztunnel: 64 MB. */
+const FRESH_BAR_KIB = 64 * 1024;
+/** …and for one after the load: at most this times its fresh figure, SETTLE_S after the load ends. */
+const SETTLED_BAR = 1.25;
+
+const enrolledNote = (n: number) => (n < 0 ? 'enrolled pods: unknown' : `${n} pod address(es) enrolled`);
+
+function memoryBeforeRows(m: Figures['memory']): BenchResult[] {
+  const out: BenchResult[] = [];
+  for (const node of ['node-1', 'node-2']) {
+    const fresh = m.fresh.rss[node]!;
     out.push({
-      name: `ztunnel ${node} error log lines`,
-      value: n,
-      unit: '',
-      note: 'pino level ≥ 50, whole run',
+      name: `ztunnel ${node} RSS fresh idle`,
+      value: fresh,
+      unit: 'KiB',
+      note: `${FRESH_WAIT_MS / 1000} s after ready, no traffic; ${enrolledNote(m.fresh.enrolled[node]!)}; bar: ≤ ${FRESH_BAR_KIB.toLocaleString('en-US')} KiB`,
+    });
+    out.push({
+      name: `ztunnel ${node} RSS idle before the load`,
+      value: m.beforeLoad.rss[node]!,
+      unit: 'KiB',
+      baseline: fresh,
+      note: `servers up, each path probed once; ${enrolledNote(m.beforeLoad.enrolled[node]!)}; baseline: fresh`,
     });
   }
-  out.push(...loadAverageRows(f.load));
-  const r = f.rss;
+  return out;
+}
+
+function memoryAfterRows(m: Figures['memory']): BenchResult[] {
+  const out: BenchResult[] = [];
+  for (const node of ['node-1', 'node-2']) {
+    const fresh = m.fresh.rss[node]!;
+    out.push({
+      name: `ztunnel ${node} RSS when the load ended`,
+      value: m.loadEnded[node]!,
+      unit: 'KiB',
+      baseline: fresh,
+      note: 'after the last load phase; baseline: fresh idle',
+    });
+    out.push({
+      name: `ztunnel ${node} RSS ${m.settleS} s after the load ended`,
+      value: m.settled[node]!,
+      unit: 'KiB',
+      baseline: fresh,
+      note: `bar: ≤ ${SETTLED_BAR.toFixed(2)}× fresh idle (= ${Math.round(fresh * SETTLED_BAR).toLocaleString('en-US')} KiB)`,
+    });
+  }
+  return out;
+}
+
+function idleRows(r: NonNullable<Figures['rss']>): BenchResult[] {
+  const out: BenchResult[] = [];
   const held = r.open === IDLE_CONNS && r.echoed === IDLE_CONNS;
   const why = held
     ? ''
@@ -758,6 +985,11 @@ export function rows(f: Figures): BenchResult[] {
       note: 'should be 0 within 20 s; -1: admin did not answer',
     });
   }
+  return out;
+}
+
+function floodRows(fl: NonNullable<Figures['flood']>): BenchResult[] {
+  const out: BenchResult[] = [];
   for (const node of ['node-1', 'node-2']) {
     const before = fl.before[node]!;
     out.push({
@@ -812,12 +1044,15 @@ export async function bench(): Promise<BenchResult[]> {
   const costs = costRows();
   if (!isRoot())
     return [...costs, { name: 'L4 mesh benchmark', value: 0, unit: '', note: 'skipped: needs root' }];
+  const run = runOptions(process.env);
   const home = await mkdtemp(join(tmpdir(), 'ambit-bench-l4-'));
   const lab = `l4${randomBytes(3).toString('hex')}`;
   try {
     const mesh = await meshUp({ home, lab, nodes: 2 });
-    const endpoints = await setUp(mesh.lab, mesh.admin);
-    const figures = await measure(mesh.lab, endpoints);
+    await new Promise((r) => setTimeout(r, FRESH_WAIT_MS));
+    const fresh = await memoryNow(mesh.lab, await ztunnelPids(mesh.lab));
+    const setup = await setUp(mesh.lab, mesh.admin);
+    const figures = await measure(mesh.lab, setup, fresh, run);
     // The raw figures (latency max, the generator's own send lateness, …) for docs and diagnosis.
     const raw = process.env.AMBIT_BENCH_L4_RAW;
     if (raw) await writeFile(raw, `${JSON.stringify(figures, null, 2)}\n`);

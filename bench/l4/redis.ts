@@ -1,0 +1,34 @@
+// The Redis server of the L4 benchmark's real-client row, in a server pod, started as bench/l7.ts
+// starts it: bound to the pod's address, no persistence (the row measures the path, not the disk).
+
+import type { Lab } from '../../src/lab/index.ts';
+
+export const REDIS_PORT = 6379;
+
+/** Starts redis-server in pod on address:REDIS_PORT; returns its pid. `dir` is its working directory. */
+export async function startRedis(lab: Lab, pod: string, address: string, dir: string): Promise<number> {
+  const redis = await lab.run(pod, [
+    'redis-server',
+    '--bind',
+    address,
+    '--port',
+    String(REDIS_PORT),
+    '--protected-mode',
+    'no',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    dir,
+  ]);
+  return redis.pid;
+}
+
+/** Whether redis at host:port answers PING from client's pod (so through whatever path lies between). */
+export async function redisAnswers(lab: Lab, client: string, host: string, port: number): Promise<boolean> {
+  const r = await lab.exec(client, ['redis-cli', '-h', host, '-p', String(port), 'PING'], {
+    timeoutMs: 5_000,
+  });
+  return r.stdout.includes('PONG');
+}
