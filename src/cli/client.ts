@@ -3,11 +3,11 @@
 // listener (`http://host:port`), where it sends the bearer token it finds by itself.
 
 import { readFileSync, statSync } from 'node:fs';
-import { request } from 'node:http';
 import { join } from 'node:path';
 import { Option } from 'commander';
 import { AmbitError } from '../errors/index.ts';
 import { ambitHome } from '../lab/index.ts';
+import { http } from '../os/index.ts';
 import { CLI_ERRORS } from './errors.ts';
 
 export interface ApiError {
@@ -91,7 +91,7 @@ export class AdminClient {
           return { host: u.hostname, port: Number(u.port || 80), path: `${u.pathname}${u.search}` };
         })();
     const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = request(
+      const req = http.request(
         {
           ...target,
           method,

@@ -10,6 +10,7 @@ import { ambitHome } from '../lab/index.ts';
 import { adminClient, serverOption, tokenFile, tokenOption } from './client.ts';
 import { CLI_ERRORS } from './errors.ts';
 import { table } from './output.ts';
+import { serveUntilSignal } from './serve.ts';
 
 interface ControlFlags {
   config?: string;
@@ -80,15 +81,10 @@ export function controlCommand(): Command {
         ...(cp.adminSocket ? [`unix:${cp.adminSocket}`] : []),
         ...(cp.adminAddress ? [`http://${cp.adminAddress} (bearer tokens)`] : []),
       ];
-      console.log(
+      await serveUntilSignal(
         `control plane ready: admin API on ${where.join(' and ') || 'nothing'}, gRPC on ${cp.grpcAddress}`,
+        () => cp.close(),
       );
-      await new Promise<void>((resolve) => {
-        const stop = () => resolve();
-        process.once('SIGTERM', stop);
-        process.once('SIGINT', stop);
-      });
-      await cp.close();
     });
   const token = control.command('token').description('join tokens that let a node join the mesh');
   token

@@ -9,6 +9,7 @@ import { AmbitError } from '../errors/index.ts';
 import { ambitHome } from '../lab/index.ts';
 import { startWaypoint } from '../waypoint/index.ts';
 import { CLI_ERRORS } from './errors.ts';
+import { serveUntilSignal } from './serve.ts';
 
 /** Adds the replica's flags and action to `cmd` (the `waypoint` command). */
 export function waypointProcess(cmd: Command): Command {
@@ -68,10 +69,5 @@ async function runWaypointProcess(flags: WaypointProcessFlags): Promise<void> {
     serviceAccount: flags.serviceAccount!,
     bindAddress: flags.bind,
   });
-  console.log(`waypoint ${flags.namespace}/${flags.name} ready`);
-  await new Promise<void>((resolve) => {
-    process.once('SIGTERM', () => resolve());
-    process.once('SIGINT', () => resolve());
-  });
-  await waypoint.stop();
+  await serveUntilSignal(`waypoint ${flags.namespace}/${flags.name} ready`, () => waypoint.stop());
 }

@@ -1,12 +1,12 @@
 // `ambit ztunnel` runs a node's agent and ztunnel; `ambit ztunnel-config` reads a ztunnel's admin endpoint.
 
 import { readFile } from 'node:fs/promises';
-import { request } from 'node:http';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { NftablesCapture } from '../capture/index.ts';
 import { AmbitError } from '../errors/index.ts';
 import { ambitHome } from '../lab/index.ts';
+import { http } from '../os/index.ts';
 import {
   fileDescriptorLimit,
   NodeAgent,
@@ -18,6 +18,7 @@ import {
 } from '../ztunnel/index.ts';
 import { CLI_ERRORS } from './errors.ts';
 import { table } from './output.ts';
+import { serveUntilSignal } from './serve.ts';
 
 interface ZtunnelFlags {
   node: string;
@@ -157,19 +158,14 @@ export function ztunnelCommand(): Command {
         labState: opts.labState,
       });
       await agent.start();
-      console.log(`ztunnel for ${opts.node} ready`);
-      await new Promise<void>((resolve) => {
-        process.once('SIGTERM', () => resolve());
-        process.once('SIGINT', () => resolve());
-      });
-      await agent.stop();
+      await serveUntilSignal(`ztunnel for ${opts.node} ready`, () => agent.stop());
     });
 }
 
 /** GET a path from a proxy's (a ztunnel's, a waypoint's) admin endpoint, through its Unix socket. */
 export function adminGet(socketPath: string, path: string, proxy = 'ztunnel'): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath, path, timeout: 10_000 }, (res) => {
+    const req = http.request({ socketPath, path, timeout: 10_000 }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {

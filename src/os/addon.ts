@@ -1,5 +1,5 @@
 // The small Node-API addon in native/ (built by node-gyp on `npm ci`; no prebuilt binary is
-// downloaded): socket options Node does not expose — SO_ORIGINAL_DST and SO_PEERCRED.
+// downloaded): socket options Node does not expose — SO_ORIGINAL_DST and SO_PEERCRED — and malloc_trim.
 
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
@@ -10,6 +10,8 @@ import { OS_ERRORS } from './errors.ts';
 export interface Addon {
   getOriginalDst(fd: number): { address: string; port: number; family: 'IPv4' | 'IPv6' };
   getPeerUid(fd: number): number;
+  /** malloc_trim(0): gives the C allocator's free pages back to the system; true if it released any. */
+  trimMemory(): boolean;
 }
 
 let loaded: Addon | undefined;

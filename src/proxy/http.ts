@@ -1,12 +1,13 @@
 // The HTTP endpoints every proxy serves besides its traffic: Prometheus metrics, readiness and the
 // admin views. The handlers decide; `HttpEndpoints` owns the servers, so stop closes each one.
 
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { describeError } from '../errors/index.ts';
 import { canonicalIp } from '../hbone/index.ts';
 import type { Logger } from '../log/index.ts';
+import { http } from '../os/index.ts';
 
 export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -37,7 +38,7 @@ export class HttpEndpoints {
   }
 
   private server(handler: HttpHandler): Server {
-    const server = createServer((req, res) => {
+    const server = http.createServer((req, res) => {
       try {
         handler(req, res);
       } catch (err) {

@@ -1,6 +1,6 @@
 // The proxy runtime: what every proxy (the ztunnel, the waypoint) is built on. The connection table that
 // tracks, meters, logs and cuts connections; draining; the metrics, readiness and admin endpoints; TCP
-// listeners, upstream dials and the idle cut.
+// listeners, upstream dials and the idle cut; memory given back to the system after a burst.
 
 export {
   type ConnectionBytes,
@@ -11,6 +11,7 @@ export {
 export { drain } from './drain.ts';
 export { PROXY_ERRORS } from './errors.ts';
 export { adminHandler, HttpEndpoints, type HttpHandler, metricsHandler, readinessHandler } from './http.ts';
+export { type MemoryTrimOptions, trimMemoryWhenQuiet } from './memory.ts';
 export {
   NODE_CREDENTIAL_FILE,
   type NodeCredentialOptions,

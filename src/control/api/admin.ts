@@ -8,7 +8,7 @@
 // own, and it acts as cluster-admin; on a TCP listener, every request but `GET /healthz/ready` carries
 // `Authorization: Bearer <token>`, whose role `access.ts` checks.
 
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { type AddressInfo, isIP, type Socket } from 'node:net';
 import type { Registry } from 'prom-client';
 import {
@@ -21,7 +21,7 @@ import {
 } from '../../config/index.ts';
 import { AmbitError } from '../../errors/index.ts';
 import { logger } from '../../log/index.ts';
-import { listenPrivateSocket } from '../../os/index.ts';
+import { http, listenPrivateSocket } from '../../os/index.ts';
 import { CONTROL_ERRORS } from '../errors.ts';
 import type { Change, StoredObject } from '../store/index.ts';
 import {
@@ -125,7 +125,7 @@ export class AdminServer {
    */
   async listen(where: { host: string; port: number } | { path: string }): Promise<string> {
     const authn: Authn = 'path' in where ? { kind: 'socket' } : { kind: 'token' };
-    const server = createServer((req, res) => {
+    const server = http.createServer((req, res) => {
       this.handle(req, res, authn).catch((err) => this.fail(res, err));
     });
     server.keepAliveTimeout = 5_000;

@@ -1,10 +1,11 @@
 // The byte paths: HTTP/1.1 `Upgrade` requests (WebSocket and others), forwarded and, on 101, spliced;
 // and connections on an `auto` port that are not HTTP, spliced to an endpoint of the service itself.
 
-import * as http from 'node:http';
+import type * as http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { describeError } from '../../errors/index.ts';
 import { resetStream, splice } from '../../hbone/index.ts';
+import { http as nodeHttp } from '../../os/index.ts';
 import { type RouteDecision, requestTarget } from '../route-types.ts';
 import type { ConnectionState, ProxyContext } from './exchange.ts';
 import { type Headers, upstreamRequestHeaders } from './headers.ts';
@@ -27,7 +28,7 @@ function rawReply(socket: Duplex, status: number, body: string, extra: Headers =
     'close',
   ];
   for (const [k, v] of Object.entries(extra)) if (typeof v === 'string') headers.push(k, v);
-  socket.end(`${rawHead(status, http.STATUS_CODES[status] ?? '', headers)}${body}`);
+  socket.end(`${rawHead(status, nodeHttp.STATUS_CODES[status] ?? '', headers)}${body}`);
 }
 
 /**
@@ -161,7 +162,7 @@ function upgrade(
       // The rule's rewrite and request header edits apply to the upgrade request as to any other.
       let upReq: http.ClientRequest;
       try {
-        upReq = http.request({
+        upReq = nodeHttp.request({
           createConnection: () => tunnel as never,
           method: req.method,
           path: decision.path,

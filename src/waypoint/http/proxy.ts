@@ -2,12 +2,13 @@
 // accepted tunnel streams (a generic Duplex works with `emit('connection')` in Node 24: HTTP/1 reads it
 // through 'data' events, HTTP/2 wraps it in a JS stream socket), and the per-request exchange behind them.
 
-import * as http from 'node:http';
+import type * as http from 'node:http';
 import * as http2 from 'node:http2';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { describeError } from '../../errors/index.ts';
 import { accessLogger } from '../../log/index.ts';
+import { http as nodeHttp } from '../../os/index.ts';
 import { Backends } from './balance.ts';
 import { h2Downstream, http1Downstream } from './downstream.ts';
 import { type ConnectionState, handleRequest, type ProxyContext } from './exchange.ts';
@@ -61,7 +62,7 @@ export class HttpProxy {
       random: deps.random ?? Math.random,
       serviceHost: deps.serviceHost ?? serviceHost,
     };
-    this.h1 = http.createServer({
+    this.h1 = nodeHttp.createServer({
       maxHeaderSize: MAX_HEADER_BYTES,
       insecureHTTPParser: false,
       keepAlive: true,
@@ -98,7 +99,7 @@ export class HttpProxy {
       const status =
         err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
       socket.end(
-        `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`,
+        `HTTP/1.1 ${status} ${nodeHttp.STATUS_CODES[status]}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`,
       );
     });
     this.h2 = http2.createServer({

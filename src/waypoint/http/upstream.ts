@@ -2,10 +2,11 @@
 // `http.Agent` per endpoint, h2c through one HTTP/2 session per endpoint, reused while it lives. Each
 // request is an `UpstreamExchange`: a body to write, and a response (or the reason there is none).
 
-import * as http from 'node:http';
+import type * as http from 'node:http';
 import * as http2 from 'node:http2';
 import { type Duplex, type Readable, Writable } from 'node:stream';
 import { AmbitError } from '../../errors/index.ts';
+import { http as nodeHttp } from '../../os/index.ts';
 import { WAYPOINT_ERRORS } from '../errors.ts';
 import type { CircuitBreakers } from '../traffic-policy/index.ts';
 import type { Headers } from './headers.ts';
@@ -171,7 +172,7 @@ export class UpstreamPool {
     const existing = this.agents.get(key);
     if (existing && existing.shape === shape) return existing.agent;
     if (existing) retire(existing.agent);
-    const agent = new http.Agent({
+    const agent = new nodeHttp.Agent({
       keepAlive: true,
       scheduling: 'lifo',
       ...(l && Number.isFinite(l.maxConnections) ? { maxTotalSockets: l.maxConnections } : {}),
@@ -226,7 +227,7 @@ export class UpstreamPool {
       if (pending) limits?.breakers.pendingDone();
       pending = false;
     };
-    const req = http.request({
+    const req = nodeHttp.request({
       agent,
       ...target,
       [ENDPOINT]: endpoint,

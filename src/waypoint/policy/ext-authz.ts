@@ -4,10 +4,11 @@
 // it, any other answer is a denial passed to the client as the authorizer wrote it; a failure (cannot
 // connect, timeout) denies with `statusOnError` (default 403) unless `failOpen`. A denial's flag is UAEX.
 
-import * as http from 'node:http';
+import type * as http from 'node:http';
 import type { ExtAuthzHttpProvider } from '../../config/index.ts';
 import { parseDuration } from '../../config/index.ts';
 import { describeError } from '../../errors/index.ts';
+import { http as nodeHttp } from '../../os/index.ts';
 import { stringMatches } from '../../policy/index.ts';
 import type { Headers } from '../http/headers.ts';
 import type { Endpoint, GateReply, GateUpstream } from '../http/types.ts';
@@ -113,7 +114,7 @@ function viaMesh(
 
 function direct(host: string, port: number, head: ExtAuthzRequest, signal: AbortSignal): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = http.request(
+    const req = nodeHttp.request(
       {
         host,
         port,

@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { addon } from '../../../src/os/index.ts';
+import { trimMemoryWhenQuiet } from '../../../src/proxy/index.ts';
+
+describe('giving memory back after a burst', () => {
+  it('the addon trims the C allocator and says whether it released anything', () => {
+    assert.equal(typeof addon().trimMemory(), 'boolean');
+  });
+
+  it('trims once the process is quiet and has grown, and never after stop', async () => {
+    const trims: Array<[number, number]> = [];
+    const stop = trimMemoryWhenQuiet({
+      intervalMs: 20,
+      quietCpuShare: 1, // any interval counts as quiet
+      minGrowthBytes: 0,
+      onTrim: (before, after) => trims.push([before, after]),
+    });
+    try {
+      for (let i = 0; i < 100 && trims.length === 0; i++) await sleep(20);
+      assert.ok(trims.length > 0, 'a quiet process that grew is trimmed');
+      assert.ok(trims.every(([before, after]) => before > 0 && after > 0));
+    } finally {
+      stop();
+    }
+    const seen = trims.length;
+    await sleep(100);
+    assert.equal(trims.length, seen, 'no trim after stop');
+  });
+
+  it('leaves a busy process alone', async () => {
+    const trims: number[] = [];
+    const stop = trimMemoryWhenQuiet({
+      intervalMs: 20,
+      quietCpuShare: 0, // no interval is ever quiet
+      minGrowthBytes: 0,
+      onTrim: (before) => trims.push(before),
+    });
+    try {
+      await sleep(200);
+      assert.deepEqual(trims, []);
+    } finally {
+      stop();
+    }
+  });
+
+  it('leaves a process that has not grown alone', async () => {
+    const trims: number[] = [];
+    const stop = trimMemoryWhenQuiet({
+      intervalMs: 20,
+      quietCpuShare: 1,
+      minGrowthBytes: Number.MAX_SAFE_INTEGER,
+      onTrim: (before) => trims.push(before),
+    });
+    try {
+      await sleep(200);
+      assert.deepEqual(trims, []);
+    } finally {
+      stop();
+    }
+  });
+});
