@@ -97,7 +97,8 @@ export function runOptions(env: NodeJS.ProcessEnv): { phases: Set<Phase>; settle
       `AMBIT_BENCH_L4_SETTLE_S must be a number of seconds ≥ 0, not "${env.AMBIT_BENCH_L4_SETTLE_S}"`,
     );
   }
-  return { phases: new Set((asked as Phase[] | undefined) ?? ALL_PHASES), settleS };
+  // Unset or empty: every phase.
+  return { phases: new Set(asked?.length ? (asked as Phase[]) : ALL_PHASES), settleS };
 }
 
 const ECHO_PORT = 9000;
