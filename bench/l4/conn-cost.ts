@@ -8,7 +8,7 @@
 //
 // Usage: npx node --expose-gc bench/l4/conn-cost.ts [--counts 1000,10000] [--modes hbone,tcp]
 //   [--after-wait-s 0] [--snapshot-conns 1000] [--rate 1000] [--conns 16] [--size 1024] [--cpu-s 10]
-//   [--json out.json] [--v8 '--max-semi-space-size=1' (flags for the ztunnel processes)] [--hold-s 0 (hold the connections open this long at each count, to inspect)]
+//   [--json out.json] [--v8=--max-semi-space-size=1 (flags for the ztunnel processes)] [--hold-s 0 (hold the connections open this long at each count, to inspect)]
 
 import { type ChildProcess, fork } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
