@@ -7,6 +7,7 @@ import { NftablesCapture } from '../capture/index.ts';
 import { AmbitError } from '../errors/index.ts';
 import { ambitHome } from '../lab/index.ts';
 import { http } from '../os/index.ts';
+import type { MemoryReport } from '../proxy/index.ts';
 import {
   fileDescriptorLimit,
   NodeAgent,
@@ -226,7 +227,7 @@ type Dump = {
   certificates: Array<{ identity: string; state: string; serial?: string; notAfter?: string }>;
 };
 
-const VIEWS = ['workloads', 'services', 'policies', 'certificates', 'connections', 'all'] as const;
+const VIEWS = ['workloads', 'services', 'policies', 'certificates', 'connections', 'memory', 'all'] as const;
 
 export function ztunnelConfigCommand(): Command {
   return new Command('ztunnel-config')
@@ -257,6 +258,11 @@ export function ztunnelConfigCommand(): Command {
             ]),
           ),
         );
+      }
+      if (view === 'memory') {
+        const m = (await adminGet(socket, '/memory')) as MemoryReport & { connections: number };
+        if (opts.output === 'json') return void console.log(JSON.stringify(m, null, 2));
+        return void console.log(memoryTable(m));
       }
       const d = (await adminGet(socket, '/config_dump')) as Dump;
       if (opts.output === 'json' || view === 'all') {
@@ -306,4 +312,27 @@ export function ztunnelConfigCommand(): Command {
       };
       console.log(rows[view]());
     });
+}
+
+const MIB = 1024 * 1024;
+const mib = (bytes: number) => `${(bytes / MIB).toFixed(1)} MiB`;
+
+/** A proxy's /memory as a table: where the resident set goes. */
+export function memoryTable(m: MemoryReport & { connections?: number }): string {
+  const rows: string[][] = [
+    ['resident (RSS)', mib(m.rss)],
+    ['  anonymous (its own)', mib(m.rssAnon)],
+    ['  file-backed (node binary, libraries)', mib(m.rssFile)],
+    ['V8 heap, reserved / used', `${mib(m.heap.total)} / ${mib(m.heap.used)}`],
+    ...Object.entries(m.heap.spaces).map(([name, s]) => [`  ${name}`, `${mib(s.size)} / ${mib(s.used)}`]),
+    [
+      'code, bytecode, source kept',
+      `${mib(m.code.code)}, ${mib(m.code.bytecode)}, ${mib(m.code.scriptSource)}`,
+    ],
+    ['external (TLS, HTTP/2, Buffers)', mib(m.external)],
+    ['  of which Buffers', mib(m.arrayBuffers)],
+    ...(m.connections === undefined ? [] : [['proxied connections open', String(m.connections)]]),
+    ['runs from', m.build === 'bundle' ? 'the build (dist/daemons)' : 'the TypeScript sources'],
+  ];
+  return table(['MEMORY', 'BYTES'], rows);
 }

@@ -2,7 +2,10 @@
 // goes idle, but the C allocator keeps what TLS and HTTP/2 sessions freed in its arenas: without this, a
 // proxy that once held 10,000 connections would hold their memory for good. Trimming walks every arena
 // (milliseconds, more after a large burst), so it runs only when the process is quiet and has grown.
+// And where the memory is, for the proxies' /memory admin view.
 
+import { readFileSync } from 'node:fs';
+import v8 from 'node:v8';
 import { addon } from '../os/index.ts';
 
 export interface MemoryTrimOptions {
@@ -45,4 +48,57 @@ function trimFunction(): (() => boolean) | undefined {
   } catch {
     return undefined; // no addon: nothing to trim with (a proxy without capture can still run)
   }
+}
+
+/** Where a proxy's memory is, in bytes: what `/memory` on its admin endpoint answers. */
+export interface MemoryReport {
+  /** Resident set, and its anonymous (the process's own) and file-backed (the node binary, shared libraries) parts. */
+  rss: number;
+  rssAnon: number;
+  rssFile: number;
+  heap: { total: number; used: number; spaces: Record<string, { size: number; used: number }> };
+  /** Compiled code and bytecode, and the JavaScript source V8 keeps. */
+  code: { code: number; bytecode: number; scriptSource: number };
+  /** Memory of C++ objects bound to JavaScript ones (TLS sessions, HTTP/2 sessions), and Buffers' share of it. */
+  external: number;
+  arrayBuffers: number;
+  /** Where this process runs from: the bundled build (dist/daemons) or the TypeScript sources. */
+  build: 'bundle' | 'sources';
+}
+
+export function memoryReport(): MemoryReport {
+  const usage = process.memoryUsage();
+  const status = readStatus();
+  const code = v8.getHeapCodeStatistics();
+  const spaces: MemoryReport['heap']['spaces'] = {};
+  for (const s of v8.getHeapSpaceStatistics()) {
+    if (s.space_size > 0) spaces[s.space_name] = { size: s.space_size, used: s.space_used_size };
+  }
+  return {
+    rss: usage.rss,
+    rssAnon: status.RssAnon ?? 0,
+    rssFile: status.RssFile ?? 0,
+    heap: { total: usage.heapTotal, used: usage.heapUsed, spaces },
+    code: {
+      code: code.code_and_metadata_size,
+      bytecode: code.bytecode_and_metadata_size,
+      scriptSource: code.external_script_source_size,
+    },
+    external: usage.external,
+    arrayBuffers: usage.arrayBuffers,
+    build: import.meta.url.includes('/dist/') ? 'bundle' : 'sources',
+  };
+}
+
+/** The kB lines of /proc/self/status, in bytes (empty where there is no /proc). */
+function readStatus(): Record<string, number> {
+  const out: Record<string, number> = {};
+  let text = '';
+  try {
+    text = readFileSync('/proc/self/status', 'utf8');
+  } catch {
+    return out;
+  }
+  for (const match of text.matchAll(/^(\w+):\s+(\d+) kB$/gm)) out[match[1]!] = Number(match[2]) * 1024;
+  return out;
 }

@@ -26,6 +26,7 @@ import {
   drain,
   HttpEndpoints,
   listenTcp,
+  memoryReport,
   metricsHandler,
   proxyRegistry,
   readinessHandler,
@@ -218,7 +219,7 @@ export class Waypoint {
       });
       const admin = adminHandler(
         this.adminViews(),
-        'try /config_dump, /routes, /clusters, /endpoints or /policies\n',
+        'try /config_dump, /routes, /clusters, /endpoints, /policies or /memory\n',
       );
       await this.http.listenWith(admin, (server) => listenPrivateSocket(server, socket, { log: this.log }));
     }
@@ -287,6 +288,7 @@ export class Waypoint {
         endpoints: clusters().map((c) => ({ cluster: c.name, endpoints: c.endpoints })),
       }),
       '/policies': () => this.policiesView(),
+      '/memory': () => memoryReport(),
     };
   }
 

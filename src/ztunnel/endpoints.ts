@@ -1,8 +1,14 @@
 // The ztunnel's HTTP endpoints: metrics on 15020 (the node and --metrics-allow only), readiness on 15021,
-// and the admin (config, certificates, connections) on a private Unix socket and, when asked, loopback.
+// and the admin (config, certificates, connections, memory) on a private Unix socket and, when asked, loopback.
 
 import type { Registry } from 'prom-client';
-import { adminHandler, type HttpEndpoints, metricsHandler, readinessHandler } from '../proxy/index.ts';
+import {
+  adminHandler,
+  type HttpEndpoints,
+  memoryReport,
+  metricsHandler,
+  readinessHandler,
+} from '../proxy/index.ts';
 import type { XdsClient } from '../xds/index.ts';
 import type { ZtunnelContext } from './context.ts';
 import { ZTUNNEL_ERRORS } from './errors.ts';
@@ -42,8 +48,9 @@ export async function serveEndpoints(
       }),
       '/certs': () => ({ certificates: ctx.certs.status() }),
       '/connections': () => ({ connections: ctx.connections.view(), pool: ctx.pool.stats() }),
+      '/memory': () => ({ ...memoryReport(), connections: ctx.connections.size }),
     },
-    'try /config_dump, /certs or /connections\n',
+    'try /config_dump, /certs, /connections or /memory\n',
   );
   // The admin has no authentication: a private Unix socket, and loopback TCP only when asked.
   if (opts.adminListen) {

@@ -6,7 +6,9 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
+import { adminGet } from '../../src/cli/ztunnel.ts';
 import type { Lab } from '../../src/lab/index.ts';
+import type { MemoryReport } from '../../src/proxy/index.ts';
 import { eventually, isRoot, skipUnlessRoot } from '../helpers/lab.ts';
 import { labMesh } from '../helpers/mesh-lab.ts';
 
@@ -122,7 +124,12 @@ describe('L4 mesh end-to-end', {
 }, () => {
   test('mTLS on the wire, policy, metrics, real clients, and un-enrollment', async (t) => {
     if (skipUnlessRoot(t)) return;
-    const { lab, admin } = await upMesh(t);
+    const { lab, admin, home } = await upMesh(t);
+    // The ztunnels run from the build that `npm test` made first (not from the sources), and their admin
+    // socket says where their memory is.
+    const memory = (await adminGet(join(home, 'nodes', 'node-1', 'admin.sock'), '/memory')) as MemoryReport;
+    assert.equal(memory.build, 'bundle', 'the ztunnel runs from dist/daemons');
+    assert.ok(memory.rss > 0 && memory.heap.used > 0);
     const pods = {
       client: await lab.addPod({
         name: 'client',

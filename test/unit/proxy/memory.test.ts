@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { addon } from '../../../src/os/index.ts';
-import { trimMemoryWhenQuiet } from '../../../src/proxy/index.ts';
+import { memoryReport, trimMemoryWhenQuiet } from '../../../src/proxy/index.ts';
 
 describe('giving memory back after a burst', () => {
   it('the addon trims the C allocator and says whether it released anything', () => {
@@ -59,5 +59,16 @@ describe('giving memory back after a burst', () => {
     } finally {
       stop();
     }
+  });
+
+  it('reports where the resident set goes', () => {
+    const m = memoryReport();
+    assert.ok(m.rss > 0 && m.rssAnon > 0 && m.rssFile > 0);
+    // RSS is anonymous + file-backed + shared memory; read at slightly different moments.
+    assert.ok(Math.abs(m.rssAnon + m.rssFile - m.rss) < m.rss / 4, JSON.stringify(m));
+    assert.ok(m.heap.used <= m.heap.total);
+    assert.ok(m.heap.spaces.old_space !== undefined && m.heap.spaces.old_space.used > 0);
+    assert.ok(m.code.bytecode > 0);
+    assert.equal(m.build, 'sources', 'the tests run from the TypeScript sources');
   });
 });
