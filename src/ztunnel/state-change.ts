@@ -1,5 +1,5 @@
 // What a new state does to what the ztunnel holds: revoked certificates cut their HBONE connections,
-// local identities get their certificates ahead of need, capture=none listeners follow the workloads,
+// local identities get their certificates ahead of need (and identities gone, their TLS contexts), capture=none listeners follow the workloads,
 // and open connections whose workload left or whose policy now denies them are cut.
 
 import { AmbitError } from '../errors/index.ts';
@@ -33,7 +33,11 @@ export class StateReactions {
         ctx.log.info({ inbound, outbound }, 'closed HBONE connections made with revoked certificates');
     }
     const local = [...state.workloads.values()].filter((w) => w.node === ctx.node && w.enrolled);
-    ctx.certs.want(local.map((w) => w.identity as SpiffeId));
+    const identities = new Set(local.map((w) => w.identity as SpiffeId));
+    ctx.certs.want([...identities]);
+    // TLS contexts of identities that left the node go with them (they would be rebuilt if one returns).
+    ctx.pool.retainIdentities((id) => identities.has(id));
+    this.hbone.retainIdentities((id) => identities.has(id));
     this.workloadListeners?.sync(local);
     // A workload that left this node or the mesh takes its connections with it, at both ends (a pod that
     // vanished sends no FIN; nothing else would ever close them).
