@@ -124,6 +124,29 @@ static napi_value trim_memory(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// mallocInfo() -> { arena, inUse, free, mmapped } in bytes from glibc's mallinfo2(): how much of the C
+// heap is live and how much is free but still held (undefined elsewhere).
+static napi_value malloc_usage(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value result;
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+  struct mallinfo2 mi = mallinfo2();
+  napi_value v;
+  napi_create_object(env, &result);
+  napi_create_double(env, (double)mi.arena + (double)mi.hblkhd, &v);
+  napi_set_named_property(env, result, "arena", v);
+  napi_create_double(env, (double)mi.uordblks + (double)mi.hblkhd, &v);
+  napi_set_named_property(env, result, "inUse", v);
+  napi_create_double(env, (double)mi.fordblks, &v);
+  napi_set_named_property(env, result, "free", v);
+  napi_create_double(env, (double)mi.hblkhd, &v);
+  napi_set_named_property(env, result, "mmapped", v);
+#else
+  napi_get_undefined(env, &result);
+#endif
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_value fn;
   napi_create_function(env, "getOriginalDst", NAPI_AUTO_LENGTH, get_original_dst, NULL, &fn);
@@ -132,6 +155,8 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "getPeerUid", fn);
   napi_create_function(env, "trimMemory", NAPI_AUTO_LENGTH, trim_memory, NULL, &fn);
   napi_set_named_property(env, exports, "trimMemory", fn);
+  napi_create_function(env, "mallocInfo", NAPI_AUTO_LENGTH, malloc_usage, NULL, &fn);
+  napi_set_named_property(env, exports, "mallocInfo", fn);
   return exports;
 }
 

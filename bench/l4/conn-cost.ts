@@ -8,7 +8,7 @@
 //
 // Usage: npx node --expose-gc bench/l4/conn-cost.ts [--counts 1000,10000] [--modes hbone,tcp]
 //   [--after-wait-s 0] [--snapshot-conns 1000] [--rate 1000] [--conns 16] [--size 1024] [--cpu-s 10]
-//   [--json out.json] [--v8=--max-semi-space-size=1 (flags for the ztunnel processes)] [--hold-s 0 (hold the connections open this long at each count, to inspect)]
+//   [--json out.json] [--v8='<flags for the ztunnel processes>' (default: the daemons', --max-semi-space-size=2)] [--hold-s 0 (hold the connections open this long at each count, to inspect)]
 
 import { type ChildProcess, fork } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -35,7 +35,8 @@ const { values: args } = parseArgs({
     'cpu-s': { type: 'string', default: '10' },
     json: { type: 'string' },
     'hold-s': { type: 'string', default: '0' },
-    v8: { type: 'string', default: '' },
+    // The V8 flags bin/ambit.js gives the daemons.
+    v8: { type: 'string', default: '--max-semi-space-size=2' },
   },
 });
 const counts = args.counts.split(',').map(Number);
@@ -73,7 +74,12 @@ class Child {
     this.name = name;
     this.proc = fork(ROLE, [], {
       execArgv: ['--expose-gc', ...args.v8.split(' ').filter(Boolean)],
-      env: { ...process.env, AMBIT_LOG_LEVEL: process.env.AMBIT_LOG_LEVEL ?? 'warn' },
+      // As bin/ambit.js runs the daemons.
+      env: {
+        ...process.env,
+        AMBIT_LOG_LEVEL: process.env.AMBIT_LOG_LEVEL ?? 'warn',
+        MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2',
+      },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     this.ready = new Promise((resolve, reject) => {
@@ -352,7 +358,7 @@ function report(r: ModeResult): void {
         `  ${n} idle, per connection (KiB): RSS ${per('rss')} = malloc ${per('mallocRss')} + anonymous ${per('anonRss')} + other; heapUsed ${per('heapUsed')}, heapTotal ${per('heapTotal')}, external ${per('external')}, arrayBuffers ${per('arrayBuffers')}  (RSS ${mib(a.rss)} MiB)`,
       );
       console.log(
-        `    after close: RSS ${mib(c.rss)} MiB (${(c.rss / b.rss).toFixed(2)}× base; malloc ${mib(c.mallocRss)}, anonymous ${mib(c.anonRss)}), heapUsed ${mib(c.heapUsed)} MiB, heapTotal ${mib(c.heapTotal)} MiB`,
+        `    after close: RSS ${mib(c.rss)} MiB (${(c.rss / b.rss).toFixed(2)}× base; malloc ${mib(c.mallocRss)} (C heap live ${mib(c.mallocInUse)}, free but held ${mib(c.mallocFree)}), anonymous ${mib(c.anonRss)}), heapUsed ${mib(c.heapUsed)} MiB, heapTotal ${mib(c.heapTotal)} MiB`,
       );
     }
     const w = r.afterWait?.[z];

@@ -20,7 +20,14 @@ import {
 } from '../../src/hbone/index.ts';
 import type { SpiffeId } from '../../src/identity/index.ts';
 import { accessLogger, logger } from '../../src/log/index.ts';
-import { ConnectionTable, connectTcp, listenTcp, watchIdle } from '../../src/proxy/index.ts';
+import { addon } from '../../src/os/index.ts';
+import {
+  ConnectionTable,
+  connectTcp,
+  listenTcp,
+  trimMemoryWhenQuiet,
+  watchIdle,
+} from '../../src/proxy/index.ts';
 import { TcpMetrics } from '../../src/telemetry/index.ts';
 
 export type Role = 'outbound' | 'inbound' | 'echo';
@@ -260,6 +267,9 @@ export interface Measure {
   mallocRss: number;
   /** RSS of anonymous mappings: V8's heap pages, other malloc arenas, large allocations. */
   anonRss: number;
+  /** The C heap (every malloc arena): bytes live, and bytes free but still held (mallinfo2). */
+  mallocInUse: number;
+  mallocFree: number;
   open: number;
 }
 
@@ -305,6 +315,7 @@ if (process.send) {
       case 'measure': {
         collect();
         const m = process.memoryUsage();
+        const mallocNow = addon().mallocInfo();
         return {
           rss: m.rss,
           heapUsed: m.heapUsed,
@@ -312,6 +323,8 @@ if (process.send) {
           external: m.external,
           arrayBuffers: m.arrayBuffers,
           ...mappedRss(),
+          mallocInUse: mallocNow?.inUse ?? 0,
+          mallocFree: mallocNow?.free ?? 0,
           open: running?.open() ?? 0,
         } satisfies Measure;
       }
@@ -352,5 +365,10 @@ if (process.send) {
     );
   });
   process.on('disconnect', () => process.exit(0));
+  // As the daemons do (src/cli/serve.ts): give memory back once quiet.
+  trimMemoryWhenQuiet({
+    onTrim: (before, after) =>
+      process.stderr.write(`TRIM ${process.pid} ${before >> 20} -> ${after >> 20} MiB\n`),
+  });
   send({ ready: true });
 }

@@ -12,6 +12,8 @@ export interface Addon {
   getPeerUid(fd: number): number;
   /** malloc_trim(0): gives the C allocator's free pages back to the system; true if it released any. */
   trimMemory(): boolean;
+  /** The C heap across arenas (glibc's mallinfo2): bytes live and free-but-held; undefined without glibc. */
+  mallocInfo(): { arena: number; inUse: number; free: number; mmapped: number } | undefined;
 }
 
 let loaded: Addon | undefined;
