@@ -331,6 +331,9 @@ export function memoryTable(m: MemoryReport & { connections?: number }): string 
     ],
     ['external (TLS, HTTP/2, Buffers)', mib(m.external)],
     ['  of which Buffers', mib(m.arrayBuffers)],
+    ...(m.malloc === undefined
+      ? []
+      : [['C heap, live / free but held', `${mib(m.malloc.inUse)} / ${mib(m.malloc.free)}`]]),
     ...(m.connections === undefined ? [] : [['proxied connections open', String(m.connections)]]),
     ['runs from', m.build === 'bundle' ? 'the build (dist/daemons)' : 'the TypeScript sources'],
   ];

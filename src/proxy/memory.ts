@@ -62,6 +62,8 @@ export interface MemoryReport {
   /** Memory of C++ objects bound to JavaScript ones (TLS sessions, HTTP/2 sessions), and Buffers' share of it. */
   external: number;
   arrayBuffers: number;
+  /** The C heap (every glibc arena): bytes live, and bytes free but still held; absent without glibc. */
+  malloc?: { inUse: number; free: number };
   /** Where this process runs from: the bundled build (dist/daemons) or the TypeScript sources. */
   build: 'bundle' | 'sources';
 }
@@ -86,8 +88,18 @@ export function memoryReport(): MemoryReport {
     },
     external: usage.external,
     arrayBuffers: usage.arrayBuffers,
+    ...mallocNow(),
     build: import.meta.url.includes('/dist/') ? 'bundle' : 'sources',
   };
+}
+
+function mallocNow(): { malloc?: { inUse: number; free: number } } {
+  try {
+    const info = addon().mallocInfo();
+    return info === undefined ? {} : { malloc: { inUse: info.inUse, free: info.free } };
+  } catch {
+    return {}; // no addon
+  }
 }
 
 /** The kB lines of /proc/self/status, in bytes (empty where there is no /proc). */

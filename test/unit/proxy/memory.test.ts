@@ -69,6 +69,7 @@ describe('giving memory back after a burst', () => {
     assert.ok(m.heap.used <= m.heap.total);
     assert.ok(m.heap.spaces.old_space !== undefined && m.heap.spaces.old_space.used > 0);
     assert.ok(m.code.bytecode > 0);
+    assert.ok(m.malloc !== undefined && m.malloc.inUse > 0 && m.malloc.free >= 0, 'glibc reports its heap');
     assert.equal(m.build, 'sources', 'the tests run from the TypeScript sources');
   });
 });
