@@ -29,6 +29,28 @@ describe('giving memory back after a burst', () => {
     assert.equal(trims.length, seen, 'no trim after stop');
   });
 
+  it('returns the pages V8 kept after a burst, without giving the process a global gc', async () => {
+    let garbage: unknown[] | null = [];
+    for (let i = 0; i < 10_000; i++)
+      garbage.push(Array.from({ length: 50 }, (_, j) => ({ j, s: `x${i}.${j}` })));
+    garbage = null;
+    const trims: Array<[number, number]> = [];
+    const stop = trimMemoryWhenQuiet({
+      intervalMs: 20,
+      quietCpuShare: 1,
+      minGrowthBytes: 0,
+      onTrim: (before, after) => trims.push([before, after]),
+    });
+    try {
+      for (let i = 0; i < 100 && trims.length === 0; i++) await sleep(20);
+      const [before, after] = trims[0]!;
+      assert.ok(before - after > 16 * 1024 * 1024, `released ${(before - after) >> 20} MiB`);
+      assert.equal(typeof (globalThis as { gc?: unknown }).gc, 'undefined');
+    } finally {
+      stop();
+    }
+  });
+
   it('leaves a busy process alone', async () => {
     const trims: number[] = [];
     const stop = trimMemoryWhenQuiet({
