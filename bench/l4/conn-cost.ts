@@ -5,10 +5,12 @@
 // with --after-wait-s, that long later), heap objects per connection by constructor (heap snapshots),
 // and vCPU per 1,000 req/s with the top self-time functions at a fixed request rate. The `tcp` mode is
 // the same shape with a plain TCP hop instead of HBONE: what Node's sockets alone cost, the baseline.
+// With --throughput-s, single-stream throughput too: one connection sends as fast as the chain allows
+// (conn-throughput.ts), MB/s landed at the echo's sink and each ztunnel's vCPU while it runs.
 //
 // Usage: npx node --expose-gc bench/l4/conn-cost.ts [--counts 1000,10000] [--modes hbone,tcp]
 //   [--after-wait-s 0] [--snapshot-conns 1000] [--rate 1000] [--conns 16] [--size 1024] [--cpu-s 10]
-//   [--json out.json] [--v8='<flags for the ztunnel processes>' (default: the daemons', --max-semi-space-size=2)] [--hold-s 0 (hold the connections open this long at each count, to inspect)]
+//   [--throughput-s 0] [--throughput-profile] [--json out.json] [--v8='<flags for the ztunnel processes>' (default: the daemons', --max-semi-space-size=2)] [--hold-s 0 (hold the connections open this long at each count, to inspect)]
 
 import { type ChildProcess, fork } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,6 +24,7 @@ import { openLoop } from '../open-loop.ts';
 import { countHeap, type PerConnection, perConnection } from './conn-heap.ts';
 import { type CpuProfile, type SelfTime, topSelfTime } from './conn-profile.ts';
 import type { Measure, Mode, Request, RoleSetup } from './conn-role.ts';
+import { pump } from './conn-throughput.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -33,13 +36,15 @@ const { values: args } = parseArgs({
     conns: { type: 'string', default: '16' },
     size: { type: 'string', default: '1024' },
     'cpu-s': { type: 'string', default: '10' },
+    'throughput-s': { type: 'string', default: '0' },
+    'throughput-profile': { type: 'boolean', default: false },
     json: { type: 'string' },
     'hold-s': { type: 'string', default: '0' },
     // The V8 flags bin/ambit.js gives the daemons.
     v8: { type: 'string', default: '--max-semi-space-size=2' },
   },
 });
-const counts = args.counts.split(',').map(Number);
+const counts = args.counts.split(',').filter(Boolean).map(Number);
 const modes = args.modes.split(',') as Mode[];
 const afterWaitMs = Number(args['after-wait-s']) * 1000;
 const snapshotConns = Number(args['snapshot-conns']);
@@ -48,6 +53,7 @@ const loadConns = Number(args.conns);
 const size = Number(args.size);
 const cpuMs = Number(args['cpu-s']) * 1000;
 const holdMs = Number(args['hold-s']) * 1000;
+const throughputMs = Number(args['throughput-s']) * 1000;
 
 /** The soft RLIMIT_NOFILE, from procfs (1024 where there is none). */
 function fdLimit(): number {
@@ -205,6 +211,7 @@ interface ModeResult {
   heap?: Record<string, PerConnection[]>;
   cpu?: { rate: number; p50Ms: number; p99Ms: number; vcpu: Record<string, number> };
   profile?: Record<string, SelfTime[]>;
+  throughput?: { mbPerS: number; vcpu: Record<string, number>; profile?: Record<string, SelfTime[]> };
 }
 
 async function runMode(mode: Mode, ca: CertificateAuthority): Promise<ModeResult> {
@@ -280,6 +287,7 @@ async function runMode(mode: Mode, ca: CertificateAuthority): Promise<ModeResult
       result.cpu = cpu.cpu;
       result.profile = cpu.profile;
     }
+    if (throughputMs > 0) result.throughput = await throughputPhase(o.port, ztunnels, echo);
     return result;
   } finally {
     await Promise.all(all.map((c) => c.stop()));
@@ -336,6 +344,42 @@ async function cpuPhase(port: number, ztunnels: Child[]) {
   }
 }
 
+/**
+ * One stream at full speed for `throughputMs` after a second's warm-up: MB/s counted at the echo's sink
+ * over the window, each ztunnel's vCPU over the same window, and (--throughput-profile) their profiles.
+ */
+async function throughputPhase(port: number, ztunnels: Child[], echo: Child) {
+  const stream = await pump(HOSTS.outbound, port);
+  try {
+    await new Promise((r) => setTimeout(r, 1000));
+    const from = await echo.call<number>({ cmd: 'sunk' });
+    const started = performance.now();
+    await Promise.all(ztunnels.map((z) => z.call({ cmd: 'cpu' })));
+    await new Promise((r) => setTimeout(r, throughputMs));
+    const used = await Promise.all(ztunnels.map((z) => z.call<{ vcpu: number }>({ cmd: 'cpu' })));
+    const to = await echo.call<number>({ cmd: 'sunk' });
+    const mbPerS = (to - from) / 1e6 / ((performance.now() - started) / 1000);
+    const vcpu: Record<string, number> = {};
+    ztunnels.forEach((z, k) => {
+      vcpu[z.name] = used[k]!.vcpu;
+    });
+    if (!args['throughput-profile']) return { mbPerS, vcpu };
+    await Promise.all(ztunnels.map((z) => z.call({ cmd: 'profile-start' })));
+    await new Promise((r) => setTimeout(r, throughputMs));
+    const profiles = await Promise.all(
+      ztunnels.map((z) => z.call<{ profile: CpuProfile }>({ cmd: 'profile-stop' })),
+    );
+    const profile: Record<string, SelfTime[]> = {};
+    ztunnels.forEach((z, k) => {
+      profile[z.name] = topSelfTime(profiles[k]!.profile);
+    });
+    return { mbPerS, vcpu, profile };
+  } finally {
+    stream.stop();
+    await until(ztunnels, 0);
+  }
+}
+
 function log(line: string): void {
   process.stderr.write(`${line}\n`);
 }
@@ -387,6 +431,16 @@ function report(r: ModeResult): void {
   for (const [z, rows] of Object.entries(r.profile ?? {})) {
     console.log(`\n${z}: top self time`);
     for (const x of rows) console.log(`  ${(x.share * 100).toFixed(1).padStart(5)}%  ${x.fn}`);
+  }
+  if (r.throughput) {
+    const t = r.throughput;
+    console.log(`\nsingle stream: ${t.mbPerS.toFixed(1)} MB/s over ${throughputMs / 1000} s`);
+    for (const [z, v] of Object.entries(t.vcpu))
+      console.log(`  ${z}: ${v.toFixed(3)} vCPU, ${((v / t.mbPerS) * 1000).toFixed(2)} vCPU-ms per MB`);
+    for (const [z, rows] of Object.entries(t.profile ?? {})) {
+      console.log(`\n${z}: top self time at full speed`);
+      for (const x of rows) console.log(`  ${(x.share * 100).toFixed(1).padStart(5)}%  ${x.fn}`);
+    }
   }
 }
 

@@ -29,6 +29,7 @@ import {
   watchIdle,
 } from '../../src/proxy/index.ts';
 import { TcpMetrics } from '../../src/telemetry/index.ts';
+import { echoOrSink } from './conn-throughput.ts';
 
 export type Role = 'outbound' | 'inbound' | 'echo';
 export type Mode = 'hbone' | 'tcp';
@@ -54,6 +55,8 @@ export type Request =
   | { cmd: 'cpu' }
   | { cmd: 'profile-start' }
   | { cmd: 'profile-stop' }
+  /** The echo's count of bytes its sink connections received (conn-throughput.ts). */
+  | { cmd: 'sunk' }
   | { cmd: 'stop' };
 
 const log = logger('bench');
@@ -71,14 +74,22 @@ function collect(): void {
   }
 }
 
-async function start(setup: RoleSetup): Promise<{ port: number; open: () => number; stop: () => void }> {
+interface Running {
+  port: number;
+  open: () => number;
+  stop: () => void;
+  sunk?: () => number;
+}
+
+async function start(setup: RoleSetup): Promise<Running> {
   if (setup.role === 'echo') return echo(setup.host);
   const table = new ConnectionTable<undefined>(new TcpMetrics(new Registry()), accessLogger());
   return setup.role === 'outbound' ? outbound(setup, table) : inbound(setup, table);
 }
 
-async function echo(host: string) {
+async function echo(host: string): Promise<Running> {
   const sockets = new Set<net.Socket>();
+  const sunk = { bytes: 0 };
   const server = await listenTcp({
     host,
     port: 0,
@@ -87,12 +98,13 @@ async function echo(host: string) {
     onSocket: (s) => {
       sockets.add(s);
       s.once('close', () => sockets.delete(s));
-      s.pipe(s);
+      echoOrSink(s, sunk);
     },
   });
   return {
     port: (server.address() as net.AddressInfo).port,
     open: () => sockets.size,
+    sunk: () => sunk.bytes,
     stop: () => {
       for (const s of sockets) s.destroy();
       server.close();
@@ -301,7 +313,7 @@ function mappedRss(): { mallocRss: number; anonRss: number } {
 
 if (process.send) {
   const send = process.send.bind(process);
-  let running: Awaited<ReturnType<typeof start>> | undefined;
+  let running: Running | undefined;
   let session: inspector.Session | undefined;
   let cpuFrom = process.cpuUsage();
   let wallFrom = performance.now();
@@ -312,6 +324,8 @@ if (process.send) {
         return { port: running.port };
       case 'open':
         return running?.open() ?? 0;
+      case 'sunk':
+        return running?.sunk?.() ?? 0;
       case 'measure': {
         collect();
         const m = process.memoryUsage();
