@@ -35,7 +35,7 @@ import {
   redisRows,
   type ServerPod,
 } from './l4/real-clients.ts';
-import { REDIS_PORT } from './l4/redis.ts';
+import { REDIS_PORT } from './redis.ts';
 
 const execFileP = promisify(execFile);
 const HERE = dirname(fileURLToPath(import.meta.url));

@@ -23,7 +23,7 @@ import { type Lab, nodeAddress, nodeGateway, waitUntil } from '../src/lab/index.
 import { type BenchResult, loadAverageRows, round } from './harness.ts';
 import { rssKiB } from './l4/proc.ts';
 import { type CostFigures, costRows, measureCosts } from './l7/costs.ts';
-import { features, jwtMaterial, REDIS_PORT, SINK_PORT } from './l7/features.ts';
+import { features, jwtMaterial, SINK_PORT } from './l7/features.ts';
 import { pairConfig, staticServerConfig, throwawayCa } from './l7/haproxy.ts';
 import { inProcessRows } from './l7/in-process.ts';
 import {
@@ -38,6 +38,7 @@ import {
   saturate,
   wrk,
 } from './l7/load.ts';
+import { REDIS_PORT, redisAnswers, startRedis } from './redis.ts';
 
 const SINK = join(dirname(fileURLToPath(import.meta.url)), 'l7/otlp-sink.ts');
 
@@ -351,28 +352,13 @@ async function measurePaths(lab: Lab, s: Setup): Promise<PathFigures> {
 /** Redis and the span sink in the un-enrolled backends pod, each answering before it is used. */
 async function startBackends(lab: Lab, s: Setup, home: string): Promise<Procs> {
   const { pod, address } = s.backends;
-  const redis = await lab.run(pod, [
-    'redis-server',
-    '--bind',
-    address,
-    '--port',
-    String(REDIS_PORT),
-    '--protected-mode',
-    'no',
-    '--save',
-    '',
-    '--appendonly',
-    'no',
-    '--dir',
-    home,
-  ]);
+  const redis = { pid: await startRedis(lab, pod, address, home) };
   s.serverPids.push(redis.pid);
   const sink = await lab.run(pod, [process.execPath, SINK, address, String(SINK_PORT)]);
   s.serverPids.push(sink.pid);
-  await eventually('redis-server to answer', 15_000, async () => {
-    const r = await lab.exec(pod, ['redis-cli', '-h', address, '-p', String(REDIS_PORT), 'PING']);
-    return r.stdout.includes('PONG') ? true : undefined;
-  });
+  await eventually('redis-server to answer', 15_000, async () =>
+    (await redisAnswers(lab, pod, address, REDIS_PORT)) ? true : undefined,
+  );
   await eventually('the span sink to answer', 15_000, async () => {
     const r = await lab.exec(pod, ['curl', '-sf', '--max-time', '2', `http://${address}:${SINK_PORT}/stats`]);
     return r.code === 0 ? true : undefined;

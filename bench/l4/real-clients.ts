@@ -6,10 +6,10 @@
 import { join } from 'node:path';
 import { type Lab, waitUntil } from '../../src/lab/index.ts';
 import { type BenchResult, round } from '../harness.ts';
+import { redisAnswers, startRedis } from '../redis.ts';
 import { PATH_LABEL, PATHS, type PathName } from './paths.ts';
 import { type PgbenchRun, pgbench } from './pgbench.ts';
 import { type PostgresServer, postgresBin, startPostgres, stopPostgres } from './postgres.ts';
-import { redisAnswers, startRedis } from './redis.ts';
 import { type RedisRun, redisBenchmark } from './redis-benchmark.ts';
 import { stopProcess } from './stop.ts';
 

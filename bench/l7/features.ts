@@ -12,8 +12,8 @@ import type { Mesh } from '../../src/cli/up.ts';
 import { adminGet } from '../../src/cli/ztunnel.ts';
 import { type Lab, waitUntil } from '../../src/lab/index.ts';
 import { waypointAdminSocket } from '../../src/waypoint/index.ts';
+import { REDIS_PORT } from '../redis.ts';
 
-export const REDIS_PORT = 6379;
 export const SINK_PORT = 4318;
 const ISSUER = 'https://issuer.bench.ambit.test';
 const AUDIENCE = 'bench';

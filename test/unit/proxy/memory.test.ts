@@ -51,37 +51,26 @@ describe('giving memory back after a burst', () => {
     }
   });
 
-  it('leaves a busy process alone', async () => {
-    const trims: number[] = [];
-    const stop = trimMemoryWhenQuiet({
-      intervalMs: 20,
-      quietCpuShare: 0, // no interval is ever quiet
-      minGrowthBytes: 0,
-      onTrim: (before) => trims.push(before),
+  for (const [what, quietCpuShare, minGrowthBytes] of [
+    ['a busy process', 0, 0], // no interval is ever quiet
+    ['a process that has not grown', 1, Number.MAX_SAFE_INTEGER],
+  ] as const) {
+    it(`leaves ${what} alone`, async () => {
+      const trims: number[] = [];
+      const stop = trimMemoryWhenQuiet({
+        intervalMs: 20,
+        quietCpuShare,
+        minGrowthBytes,
+        onTrim: (before) => trims.push(before),
+      });
+      try {
+        await sleep(200);
+        assert.deepEqual(trims, []);
+      } finally {
+        stop();
+      }
     });
-    try {
-      await sleep(200);
-      assert.deepEqual(trims, []);
-    } finally {
-      stop();
-    }
-  });
-
-  it('leaves a process that has not grown alone', async () => {
-    const trims: number[] = [];
-    const stop = trimMemoryWhenQuiet({
-      intervalMs: 20,
-      quietCpuShare: 1,
-      minGrowthBytes: Number.MAX_SAFE_INTEGER,
-      onTrim: (before) => trims.push(before),
-    });
-    try {
-      await sleep(200);
-      assert.deepEqual(trims, []);
-    } finally {
-      stop();
-    }
-  });
+  }
 
   it('reports where the resident set goes', () => {
     const m = memoryReport();

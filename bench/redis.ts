@@ -1,7 +1,7 @@
-// The Redis server of the L4 benchmark's real-client row, in a server pod, started as bench/l7.ts
-// starts it: bound to the pod's address, no persistence (the row measures the path, not the disk).
+// A Redis server in a lab pod for the benchmarks (L4's real-client row, L7's global rate limits): bound
+// to the pod's address, no persistence (they measure the path, not the disk).
 
-import type { Lab } from '../../src/lab/index.ts';
+import type { Lab } from '../src/lab/index.ts';
 
 export const REDIS_PORT = 6379;
 
