@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // The `ambit` command. Node 24 runs the TypeScript sources directly (type stripping); the compile
 // cache keeps the stripped and compiled modules between runs, which makes the CLI start much faster.
-// The long-running processes (ztunnel, waypoint replica, control plane) run from the bundles that
-// scripts/build.ts writes to dist/daemons/ (npm ci and npm test build them), which load only what
-// the process runs, without the type stripper; but only while that build is newer than every source
-// it was built from, so that an edit is never shadowed by a stale build.
+// The long-running processes (ztunnel, waypoint replica, control plane) run with V8 and allocator
+// settings of their own, and from the bundles that scripts/build.ts writes to dist/daemons/ (npm ci
+// and npm test build them), which load only what the process runs, without the type stripper; but
+// only while that build is newer than every source it was built from, so that an edit is never
+// shadowed by a stale build.
 import { readFileSync, statSync } from 'node:fs';
 import { enableCompileCache } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
@@ -17,13 +18,16 @@ const command = process.argv[2] ?? '';
 // One-shot commands are quiet (warnings and errors only); the daemons log at info.
 if (!DAEMONS.has(command) && command !== 'sample') globalThis.AMBIT_DEFAULT_LOG_LEVEL = 'warn';
 
-/** The built entry point of the daemon this command line runs, or undefined to run from the sources. */
-function builtDaemon(argv) {
+/** Whether this command line runs a daemon: not a subcommand (`ambit waypoint apply`) nor help. */
+function runsDaemon(argv) {
   const rest = argv.slice(3);
-  // A subcommand (`ambit control admin-token`, `ambit waypoint apply`) or help is the full CLI's.
-  if (!DAEMONS.has(command) || (rest[0] !== undefined && !rest[0].startsWith('-'))) return undefined;
-  if (rest.includes('-h') || rest.includes('--help') || process.env.AMBIT_FROM_SOURCES === '1')
-    return undefined;
+  if (!DAEMONS.has(command) || (rest[0] !== undefined && !rest[0].startsWith('-'))) return false;
+  return !rest.includes('-h') && !rest.includes('--help');
+}
+
+/** The built entry point of the daemon, or undefined to run from the sources. */
+function builtDaemon() {
+  if (process.env.AMBIT_FROM_SOURCES === '1') return undefined;
   const dir = join(ROOT, 'dist', 'daemons');
   let manifest;
   try {
@@ -49,21 +53,27 @@ function builtDaemon(argv) {
 }
 
 /**
- * V8 settings for a proxy: a young generation of 2 MB semi-spaces instead of up to 16 MB, which a
- * process that allocates little per request and holds its state in the old generation never needs,
- * and whose pages would otherwise stay resident.
+ * V8 settings per daemon. The young generation's semi-spaces otherwise grow to 16 MB and their pages
+ * stay resident: 2 MB for the ztunnel and the control plane, which allocate little per request and
+ * hold their state in the old generation; 8 MB for a waypoint, whose HTTP work allocates per request
+ * (measured on its HTTP core at ~4.5k requests/s: 240 MB RSS instead of 330 MB, ~5 % fewer requests/s).
  */
-const DAEMON_V8_FLAGS = ['--max-semi-space-size=2'];
+const DAEMON_V8_FLAGS = {
+  ztunnel: ['--max-semi-space-size=2'],
+  control: ['--max-semi-space-size=2'],
+  waypoint: ['--max-semi-space-size=8'],
+};
 /** Two C-allocator arenas, not eight per core: V8's and libuv's threads each keep freed memory in their own. */
 const DAEMON_ENV = { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' };
 
-const built = builtDaemon(process.argv);
-if (built !== undefined && !DAEMON_V8_FLAGS.every((f) => process.execArgv.includes(f))) {
+const daemon = runsDaemon(process.argv);
+const flags = daemon ? DAEMON_V8_FLAGS[command] : [];
+if (!flags.every((f) => process.execArgv.includes(f))) {
   // V8 reads its heap settings at start only: start again with them, as the same process (same pid).
-  const args = [...DAEMON_V8_FLAGS, ...process.execArgv, ...process.argv.slice(1)];
+  const args = [...flags, ...process.execArgv, ...process.argv.slice(1)];
   process.execve(process.execPath, [process.execPath, ...args], { ...process.env, ...DAEMON_ENV });
 }
-const { main } = await import(built ?? '../src/cli/main.ts');
+const { main } = await import((daemon ? builtDaemon() : undefined) ?? '../src/cli/main.ts');
 
 main(process.argv).catch((err) => {
   console.error(`ambit: ${err?.stack ?? err}`);
