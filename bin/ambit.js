@@ -53,25 +53,24 @@ function builtDaemon() {
 }
 
 /**
- * V8 settings per daemon. The young generation's semi-spaces otherwise grow to 16 MB and their pages
- * stay resident: 2 MB for the ztunnel and the control plane, which allocate little per request and
- * hold their state in the old generation; 8 MB for a waypoint, whose HTTP work allocates per request
- * (measured on its HTTP core at ~4.5k requests/s: 240 MB RSS instead of 330 MB, ~5 % fewer requests/s).
+ * The daemons' process settings (daemon-settings.json, which the benchmarks that run their data paths
+ * in processes of their own read too). V8's young generation otherwise grows to 16 MB semi-spaces
+ * whose pages stay resident: 2 MB for the ztunnel and the control plane, which allocate little per
+ * request and hold their state in the old generation; 8 MB for a waypoint, whose HTTP work allocates
+ * per request (measured on its HTTP core at ~4.5k requests/s: 240 MB RSS instead of 330 MB, ~5 % fewer
+ * requests/s). And two C-allocator arenas, not eight per core: V8's and libuv's threads each keep freed
+ * memory in their own.
  */
-const DAEMON_V8_FLAGS = {
-  ztunnel: ['--max-semi-space-size=2'],
-  control: ['--max-semi-space-size=2'],
-  waypoint: ['--max-semi-space-size=8'],
-};
-/** Two C-allocator arenas, not eight per core: V8's and libuv's threads each keep freed memory in their own. */
-const DAEMON_ENV = { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' };
-
 const daemon = runsDaemon(process.argv);
-const flags = daemon ? DAEMON_V8_FLAGS[command] : [];
+const settings = daemon
+  ? JSON.parse(readFileSync(join(ROOT, 'bin', 'daemon-settings.json'), 'utf8'))
+  : undefined;
+const flags = settings?.v8Flags[command] ?? [];
 if (!flags.every((f) => process.execArgv.includes(f))) {
   // V8 reads its heap settings at start only: start again with them, as the same process (same pid).
+  // The environment's own values win over the settings' defaults.
   const args = [...flags, ...process.execArgv, ...process.argv.slice(1)];
-  process.execve(process.execPath, [process.execPath, ...args], { ...process.env, ...DAEMON_ENV });
+  process.execve(process.execPath, [process.execPath, ...args], { ...settings.env, ...process.env });
 }
 const { main } = await import((daemon ? builtDaemon() : undefined) ?? '../src/cli/main.ts');
 

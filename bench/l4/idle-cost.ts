@@ -11,11 +11,12 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import settings from '../../bin/daemon-settings.json' with { type: 'json' };
 
 const ROOT = resolve(import.meta.dirname, '../..');
-/** The flags and environment bin/ambit.js gives a daemon run from the build. */
-const DAEMON_FLAGS = ['--max-semi-space-size=2'];
-const DAEMON_ENV = { MALLOC_ARENA_MAX: '2' };
+/** The flags and environment bin/ambit.js gives the ztunnel. */
+const DAEMON_FLAGS = settings.v8Flags.ztunnel;
+const DAEMON_ENV = settings.env;
 
 interface Case {
   name: string;
