@@ -16,7 +16,13 @@ export const SPLICE_BUFFER_BYTES = 512 * 1024;
  */
 export const SPLICE_PROCESS_BUFFER_BYTES = 32 * 1024 * 1024;
 const SPLICE_MIN_BUFFER_BYTES = 16 * 1024;
-const CORK_MIN_BYTES = 16 * 1024;
+/**
+ * A chunk this big starts a cork. HTTP/2 hands over a stream's data as it cuts through TLS records (16 KiB
+ * of plaintext holding the tail of one 16 KiB DATA frame and the head of the next: chunks of 16,375 B and
+ * 9 B), so bulk from an HBONE stream comes in chunks just under 16 KiB; request/response messages are
+ * smaller and go out at once.
+ */
+const CORK_MIN_BYTES = 4 * 1024;
 
 let openSplices = 0;
 /** The per-direction pause threshold now; read per chunk, recomputed only as splices open and close. */
@@ -117,7 +123,7 @@ class SpliceRecord implements Splice {
   error: Error | undefined;
   open = 2;
   counted = true;
-  /** A write toward downstream / upstream is corked until the next tick (bulk chunks in one writev). */
+  /** A write toward downstream / upstream is corked until this loop turn's I/O is done (one writev). */
   corkedDown = false;
   corkedUp = false;
 
@@ -177,13 +183,14 @@ function onData(this: Duplex, chunk: Buffer): void {
   if (dst.destroyed) return;
   // Streams and sockets report "full" at 16 KiB; pausing there makes every 64 KiB read a stop-and-wait
   // round. Let up to the splice's high-water mark queue instead: still bounded, per direction. Bulk chunks
-  // that arrive in one turn go out in one writev instead of a syscall each; a small message
-  // (request/response traffic) goes out at once, without waiting a tick.
+  // that arrive in one turn of the event loop go out in one writev (setImmediate: after every read of this
+  // turn's poll; an HTTP/2 stream's chunks each run their own tick, so nextTick would flush each alone)
+  // instead of a syscall each; a small message (request/response traffic) goes out at once.
   if (chunk.length >= CORK_MIN_BYTES && !(fromDownstream ? sp.corkedUp : sp.corkedDown)) {
     if (fromDownstream) sp.corkedUp = true;
     else sp.corkedDown = true;
     dst.cork();
-    process.nextTick(uncorkTick, sp, dst);
+    setImmediate(uncorkTick, sp, dst);
   }
   dst.write(chunk);
   if (dst.writableLength >= highWater) this.pause();
