@@ -5,8 +5,8 @@
 // with --after-wait-s, that long later), heap objects per connection by constructor (heap snapshots),
 // and vCPU per 1,000 req/s with the top self-time functions at a fixed request rate. The `tcp` mode is
 // the same shape with a plain TCP hop instead of HBONE: what Node's sockets alone cost, the baseline.
-// With --throughput-s, single-stream throughput too: one connection sends as fast as the chain allows
-// (conn-throughput.ts), MB/s landed at the echo's sink and each ztunnel's vCPU while it runs.
+// With --throughput-s, single-stream throughput too, each way: one connection carries bytes as fast as the
+// chain allows (conn-throughput.ts), MB/s where they land and each ztunnel's vCPU while it runs.
 //
 // Usage: npx node --expose-gc bench/l4/conn-cost.ts [--counts 1000,10000] [--modes hbone,tcp]
 //   [--after-wait-s 0] [--snapshot-conns 1000] [--rate 1000] [--conns 16] [--size 1024] [--cpu-s 10]
@@ -211,7 +211,7 @@ interface ModeResult {
   heap?: Record<string, PerConnection[]>;
   cpu?: { rate: number; p50Ms: number; p99Ms: number; vcpu: Record<string, number> };
   profile?: Record<string, SelfTime[]>;
-  throughput?: { mbPerS: number; vcpu: Record<string, number>; profile?: Record<string, SelfTime[]> };
+  throughput?: Partial<Record<Direction, Throughput>>;
 }
 
 async function runMode(mode: Mode, ca: CertificateAuthority): Promise<ModeResult> {
@@ -344,20 +344,39 @@ async function cpuPhase(port: number, ztunnels: Child[]) {
   }
 }
 
+type Direction = 'up' | 'down';
+
+interface Throughput {
+  mbPerS: number;
+  vcpu: Record<string, number>;
+  profile?: Record<string, SelfTime[]>;
+}
+
 /**
- * One stream at full speed for `throughputMs` after a second's warm-up: MB/s counted at the echo's sink
- * over the window, each ztunnel's vCPU over the same window, and (--throughput-profile) their profiles.
+ * One stream at full speed each way for `throughputMs` after a second's warm-up: MB/s counted where the
+ * bytes land (the echo's sink uploading, the client downloading) over the window, each ztunnel's vCPU over
+ * the same window, and (--throughput-profile) their profiles.
  */
 async function throughputPhase(port: number, ztunnels: Child[], echo: Child) {
-  const stream = await pump(HOSTS.outbound, port);
+  const out: Partial<Record<Direction, Throughput>> = {};
+  for (const direction of ['up', 'down'] as const) {
+    out[direction] = await oneStream(port, ztunnels, echo, direction);
+  }
+  return out;
+}
+
+async function oneStream(port: number, ztunnels: Child[], echo: Child, direction: Direction) {
+  const stream = await pump(HOSTS.outbound, port, direction);
+  const landed = () =>
+    direction === 'up' ? echo.call<number>({ cmd: 'sunk' }) : Promise.resolve(stream.bytes);
   try {
     await new Promise((r) => setTimeout(r, 1000));
-    const from = await echo.call<number>({ cmd: 'sunk' });
+    const from = await landed();
     const started = performance.now();
     await Promise.all(ztunnels.map((z) => z.call({ cmd: 'cpu' })));
     await new Promise((r) => setTimeout(r, throughputMs));
     const used = await Promise.all(ztunnels.map((z) => z.call<{ vcpu: number }>({ cmd: 'cpu' })));
-    const to = await echo.call<number>({ cmd: 'sunk' });
+    const to = await landed();
     const mbPerS = (to - from) / 1e6 / ((performance.now() - started) / 1000);
     const vcpu: Record<string, number> = {};
     ztunnels.forEach((z, k) => {
@@ -432,13 +451,12 @@ function report(r: ModeResult): void {
     console.log(`\n${z}: top self time`);
     for (const x of rows) console.log(`  ${(x.share * 100).toFixed(1).padStart(5)}%  ${x.fn}`);
   }
-  if (r.throughput) {
-    const t = r.throughput;
-    console.log(`\nsingle stream: ${t.mbPerS.toFixed(1)} MB/s over ${throughputMs / 1000} s`);
+  for (const [direction, t] of Object.entries(r.throughput ?? {})) {
+    console.log(`\nsingle stream ${direction}: ${t.mbPerS.toFixed(1)} MB/s over ${throughputMs / 1000} s`);
     for (const [z, v] of Object.entries(t.vcpu))
       console.log(`  ${z}: ${v.toFixed(3)} vCPU, ${((v / t.mbPerS) * 1000).toFixed(2)} vCPU-ms per MB`);
     for (const [z, rows] of Object.entries(t.profile ?? {})) {
-      console.log(`\n${z}: top self time at full speed`);
+      console.log(`\n${z}: top self time at full speed ${direction}`);
       for (const x of rows) console.log(`  ${(x.share * 100).toFixed(1).padStart(5)}%  ${x.fn}`);
     }
   }
