@@ -17,12 +17,12 @@ export const SPLICE_BUFFER_BYTES = 512 * 1024;
 export const SPLICE_PROCESS_BUFFER_BYTES = 32 * 1024 * 1024;
 const SPLICE_MIN_BUFFER_BYTES = 16 * 1024;
 /**
- * A chunk this big starts a cork. HTTP/2 hands over a stream's data as it cuts through TLS records (16 KiB
- * of plaintext holding the tail of one 16 KiB DATA frame and the head of the next: chunks of 16,375 B and
- * 9 B), so bulk from an HBONE stream comes in chunks just under 16 KiB; request/response messages are
- * smaller and go out at once.
+ * A chunk this big starts a cork: a socket's 64 KiB reads, and an HTTP/2 stream's bulk, which it hands over
+ * as it cuts through TLS records (16 KiB of plaintext holding the tail of one 16 KiB DATA frame and the
+ * head of the next: chunks of 16,375 B and 9 B). Request/response messages, smaller, go out at once: a cork
+ * costs them a turn's wait and an immediate each (8 KiB messages took more CPU corked).
  */
-const CORK_MIN_BYTES = 4 * 1024;
+const CORK_MIN_BYTES = 12 * 1024;
 
 let openSplices = 0;
 /** The per-direction pause threshold now; read per chunk, recomputed only as splices open and close. */
