@@ -10,7 +10,7 @@
 //
 // Usage: npx node --expose-gc bench/l4/conn-cost.ts [--counts 1000,10000] [--modes hbone,tcp]
 //   [--after-wait-s 0] [--snapshot-conns 1000] [--rate 1000] [--conns 16] [--size 1024] [--cpu-s 10]
-//   [--throughput-s 0] [--throughput-profile] [--json out.json] [--v8='<flags for the ztunnel processes>' (default: the daemons', --max-semi-space-size=2)] [--hold-s 0 (hold the connections open this long at each count, to inspect)]
+//   [--throughput-s 0] [--throughput-profile] [--json out.json] [--v8='<flags for the ztunnel processes>' (default: the ztunnel's, from bin/daemon-settings.json)] [--hold-s 0 (hold the connections open this long at each count, to inspect)]
 
 import { type ChildProcess, fork } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,6 +18,7 @@ import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import settings from '../../bin/daemon-settings.json' with { type: 'json' };
 import { CertificateAuthority, createRootCa } from '../../src/control/ca/index.ts';
 import { createCsr, generateKeyPair, type SpiffeId, workloadId } from '../../src/identity/index.ts';
 import { openLoop } from '../open-loop.ts';
@@ -40,8 +41,8 @@ const { values: args } = parseArgs({
     'throughput-profile': { type: 'boolean', default: false },
     json: { type: 'string' },
     'hold-s': { type: 'string', default: '0' },
-    // The V8 flags bin/ambit.js gives the daemons.
-    v8: { type: 'string', default: '--max-semi-space-size=2' },
+    // The V8 flags bin/ambit.js gives the ztunnel.
+    v8: { type: 'string', default: settings.v8Flags.ztunnel.join(' ') },
   },
 });
 const counts = args.counts.split(',').filter(Boolean).map(Number);
@@ -84,7 +85,7 @@ class Child {
       env: {
         ...process.env,
         AMBIT_LOG_LEVEL: process.env.AMBIT_LOG_LEVEL ?? 'warn',
-        MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2',
+        MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? settings.env.MALLOC_ARENA_MAX,
       },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
