@@ -54,7 +54,7 @@ export async function listenTcp(opts: {
 export function connectTcp(to: TcpTarget, timeoutMs: number, timeoutCode: string): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const s = net.connect({ host: to.address, port: to.port, ...CAPTURED_SOCKET });
-    const timer = setTimeout(() => {
+    let timer: NodeJS.Timeout | undefined = setTimeout(() => {
       s.destroy();
       reject(
         new AmbitError(timeoutCode, `connecting to ${to.address}:${to.port} timed out after ${timeoutMs} ms`),
@@ -62,6 +62,9 @@ export function connectTcp(to: TcpTarget, timeoutMs: number, timeoutCode: string
     }, timeoutMs);
     s.once('connect', () => {
       clearTimeout(timer);
+      // The error listener below stays for the socket's life (a later error must never go unheard
+      // before the caller adds its own); it must not keep the cleared timer alive with it.
+      timer = undefined;
       resolve(s);
     });
     s.once('error', (err) => {
