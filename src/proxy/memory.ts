@@ -16,33 +16,50 @@ export interface MemoryTrimOptions {
   intervalMs?: number;
   /** CPU time below which an interval counts as quiet, as a share of one core (default 0.05). */
   quietCpuShare?: number;
-  /** Growth of the resident set since the last trim that makes a trim worth it (default 16 MiB). */
+  /** How far above the lowest resident set a trim has left the process must be for a trim (default 16 MiB). */
   minGrowthBytes?: number;
+  /** The shortest time between two trims (default 30 s). */
+  minGapMs?: number;
   /** Told what each trim released. */
   onTrim?: (before: number, after: number) => void;
 }
 
-/** Starts looking; the returned function stops. The timer never keeps the process alive. */
+/**
+ * Starts looking; the returned function stops. The timer never keeps the process alive. A trim comes
+ * when the process goes quiet after being busy (start-up counts as busy) and holds more than it did
+ * after its leanest trim: once per burst, and never during one. Measured against the leanest trim, not
+ * the last: a trim while a burst's connections are still held leaves a high mark, and the memory those
+ * connections free when they close is worth giving back too.
+ */
 export function trimMemoryWhenQuiet(opts: MemoryTrimOptions = {}): () => void {
   const trimC = trimFunction();
   const compact = compactingCollection();
   const intervalMs = opts.intervalMs ?? 5_000;
   const quietMicros = intervalMs * 1_000 * (opts.quietCpuShare ?? 0.05);
   const minGrowth = opts.minGrowthBytes ?? 16 * 1024 * 1024;
-  // Zero: the first quiet interval after the start trims too, giving back what starting up used (loading
-  // the code, the first configuration): ~12 MB of an idle ztunnel's ~82.
-  let baseline = 0;
+  const minGapMs = opts.minGapMs ?? 30_000;
+  let floor = 0; // the lowest resident set a trim has left; 0 before the first
+  let busy = true;
+  let lastTrim = Number.NEGATIVE_INFINITY;
   let cpu = process.cpuUsage();
   const timer = setInterval(() => {
     const used = process.cpuUsage(cpu);
     cpu = process.cpuUsage();
+    if (used.user + used.system > quietMicros) {
+      busy = true;
+      return;
+    }
+    if (!busy || performance.now() - lastTrim < minGapMs) return;
+    busy = false;
     const rss = process.memoryUsage.rss();
-    if (used.user + used.system > quietMicros || rss < baseline + minGrowth) return;
+    if (rss < floor + minGrowth) return;
     compact?.();
     trimC?.();
-    baseline = process.memoryUsage.rss();
+    const after = process.memoryUsage.rss();
+    floor = floor === 0 ? after : Math.min(floor, after);
+    lastTrim = performance.now();
     cpu = process.cpuUsage(); // the trim's own work does not make the next interval busy
-    opts.onTrim?.(rss, baseline);
+    opts.onTrim?.(rss, after);
   }, intervalMs);
   timer.unref();
   return () => clearInterval(timer);

@@ -15,6 +15,7 @@ describe('giving memory back after a burst', () => {
       intervalMs: 20,
       quietCpuShare: 1, // any interval counts as quiet
       minGrowthBytes: 0,
+      minGapMs: 0,
       onTrim: (before, after) => trims.push([before, after]),
     });
     try {
@@ -29,6 +30,29 @@ describe('giving memory back after a burst', () => {
     assert.equal(trims.length, seen, 'no trim after stop');
   });
 
+  it('trims once per burst: not again while quiet, again after the next busy stretch', async () => {
+    const trims: number[] = [];
+    const stop = trimMemoryWhenQuiet({
+      intervalMs: 20,
+      quietCpuShare: 0.5, // busy: more than 10 ms of CPU in 20 ms
+      minGrowthBytes: 0,
+      minGapMs: 0,
+      onTrim: (before) => trims.push(before),
+    });
+    try {
+      for (let i = 0; i < 100 && trims.length === 0; i++) await sleep(20);
+      assert.equal(trims.length, 1, 'start-up counts as a burst');
+      await sleep(200);
+      assert.equal(trims.length, 1, 'no burst, no trim');
+      const until = performance.now() + 100;
+      while (performance.now() < until); // a busy stretch: the event loop is blocked, the CPU used
+      for (let i = 0; i < 100 && trims.length === 1; i++) await sleep(20);
+      assert.equal(trims.length, 2, 'the next quiet interval after the burst trims');
+    } finally {
+      stop();
+    }
+  });
+
   it('returns the pages V8 kept after a burst, without giving the process a global gc', async () => {
     let garbage: unknown[] | null = [];
     for (let i = 0; i < 10_000; i++)
@@ -39,6 +63,7 @@ describe('giving memory back after a burst', () => {
       intervalMs: 20,
       quietCpuShare: 1,
       minGrowthBytes: 0,
+      minGapMs: 0,
       onTrim: (before, after) => trims.push([before, after]),
     });
     try {
@@ -61,6 +86,7 @@ describe('giving memory back after a burst', () => {
         intervalMs: 20,
         quietCpuShare,
         minGrowthBytes,
+        minGapMs: 0,
         onTrim: (before) => trims.push(before),
       });
       try {
