@@ -19,6 +19,7 @@ import { promisify } from 'node:util';
 import { meshDown, meshUp } from '../src/cli/up.ts';
 import { WindowBudget } from '../src/hbone/index.ts';
 import { type Lab, nodeAddress, nodeGateway, waitUntil } from '../src/lab/index.ts';
+import type { MemoryReport } from '../src/proxy/index.ts';
 import { Admission } from '../src/ztunnel/index.ts';
 import { type BenchResult, loadAverageRows, round } from './harness.ts';
 import { type HaproxyRoute, haproxyConfig } from './l4/haproxy.ts';
@@ -174,6 +175,8 @@ interface Figures extends Partial<ThroughputFigures>, Partial<LatencyFigures> {
     /** Right after the last load phase ended (its connections closed), and `settleS` later. */
     loadEnded: ByNode;
     settled: ByNode;
+    /** Where each ztunnel's memory is at `settled`, from its admin `/memory`. */
+    settledParts: Record<string, MemoryReport | undefined>;
     settleS: number;
   };
   redis?: RedisFigures;
@@ -597,6 +600,21 @@ async function trackedConnections(lab: Lab, node: string): Promise<number> {
   return (JSON.parse(r.stdout) as { connections: unknown[] }).connections.length;
 }
 
+/** Where the node's ztunnel's memory is (admin `/memory` on its socket), undefined when it cannot say. */
+async function memoryParts(lab: Lab, node: string): Promise<MemoryReport | undefined> {
+  const socket = join(lab.home, 'nodes', node, 'admin.sock');
+  const r = await lab.exec(node, [
+    'curl',
+    '-sf',
+    '--max-time',
+    '5',
+    '--unix-socket',
+    socket,
+    'http://ztunnel/memory',
+  ]);
+  return r.code === 0 ? (JSON.parse(r.stdout) as MemoryReport) : undefined;
+}
+
 /**
  * What the per-connection checks cost, in-process: a connection slot taken and given back (outbound and
  * inbound each do one), and a stream counted in and out of the window budget (each HBONE stream does).
@@ -760,6 +778,8 @@ async function measure(
   const loadEnded = await rssOf(pids.ztunnel);
   await new Promise((r) => setTimeout(r, run.settleS * 1000));
   const settled = await rssOf(pids.ztunnel);
+  const settledParts: Record<string, MemoryReport | undefined> = {};
+  for (const node of Object.keys(pids.ztunnel)) settledParts[node] = await memoryParts(lab, node);
   const ztunnelErrors: ByNode = {};
   for (const node of (await lab.status())?.nodes ?? []) {
     const ztunnel = node.processes.find((p) => p.command[1] === 'ztunnel');
@@ -770,7 +790,7 @@ async function measure(
     phases: ALL_PHASES.filter(has),
     ...throughput,
     ...latency,
-    memory: { fresh, beforeLoad, loadEnded, settled, settleS: run.settleS },
+    memory: { fresh, beforeLoad, loadEnded, settled, settledParts, settleS: run.settleS },
     ztunnelErrors,
     load: { start: loadAtStart, end: loadAtEnd },
     rss,
@@ -945,10 +965,18 @@ function memoryAfterRows(m: Figures['memory']): BenchResult[] {
       value: m.settled[node]!,
       unit: 'KiB',
       baseline: fresh,
-      note: `bar: ≤ ${SETTLED_BAR.toFixed(2)}× fresh idle (= ${Math.round(fresh * SETTLED_BAR).toLocaleString('en-US')} KiB)`,
+      note: `bar: ≤ ${SETTLED_BAR.toFixed(2)}× fresh idle (= ${Math.round(fresh * SETTLED_BAR).toLocaleString('en-US')} KiB)${partsNote(m.settledParts[node])}`,
     });
   }
   return out;
+}
+
+/** A /memory report in a row's note: where the resident set is, in KiB. */
+function partsNote(m: MemoryReport | undefined): string {
+  if (m === undefined) return '';
+  const k = (n: number) => Math.round(n / 1024).toLocaleString('en-US');
+  const c = m.malloc ? `; C heap live ${k(m.malloc.inUse)}, free but held ${k(m.malloc.free)}` : '';
+  return `; anonymous ${k(m.rssAnon)}, file-backed ${k(m.rssFile)}; V8 heap used ${k(m.heap.used)} of ${k(m.heap.total)}${c}`;
 }
 
 function idleRows(r: NonNullable<Figures['rss']>): BenchResult[] {
