@@ -20,6 +20,13 @@ export const DAEMON_ENTRIES: Record<string, string> = {
   control: 'src/cli/daemons/control.ts',
 };
 
+/** CommonJS packages imported only with import(): by tracing's exporters and the global rate limits. */
+const LAZY_COMMONJS = [
+  '@opentelemetry/exporter-trace-otlp-proto',
+  '@opentelemetry/exporter-trace-otlp-grpc',
+  '@redis/client',
+];
+
 const builtAt = Date.now();
 rmSync(OUT, { recursive: true, force: true });
 const result = await build({
@@ -37,6 +44,10 @@ const result = await build({
   minifyWhitespace: true,
   minifySyntax: true,
   legalComments: 'none',
+  // CommonJS packages that a daemon imports only on demand stay out of the bundle and load as Node loads
+  // them: a dynamic import() of bundled CommonJS across split chunks yields only its default export (the
+  // named ones, say OTLPTraceExporter, come out undefined).
+  external: LAZY_COMMONJS,
   metafile: true,
   logLevel: 'warning',
   // CommonJS dependencies call require(); give the ES module output one.

@@ -3,6 +3,7 @@
 // flight never exceed `maxQueueSize`, so a collector that is down or slow costs dropped spans (counted),
 // never memory, a blocked request or a log line per span.
 
+import * as grpc from '@grpc/grpc-js';
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 import { parseDuration } from '../../config/index.ts';
@@ -47,10 +48,7 @@ export async function otlpExporter(
     const headers = Object.fromEntries((p.http.headers ?? []).map((h) => [h.name, h.value]));
     return new OTLPTraceExporter({ url, headers, timeoutMillis });
   }
-  const [{ OTLPTraceExporter }, grpc] = await Promise.all([
-    import('@opentelemetry/exporter-trace-otlp-grpc'),
-    import('@grpc/grpc-js'),
-  ]);
+  const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-grpc');
   const metadata = new grpc.Metadata();
   for (const m of p.grpc?.initialMetadata ?? []) metadata.add(m.name, m.value);
   return new OTLPTraceExporter({
