@@ -14,7 +14,7 @@ const ROOT = resolve(dirname(new URL(import.meta.url).pathname), '..');
 /** Two levels below the root, like src/<folder>/, so that paths a module builds from import.meta.dirname
  * (the proto files beside it, ../../build/Release for the addon, ../../bin) hold in the bundle too. */
 const OUT = join(ROOT, 'dist', 'daemons');
-export const DAEMON_ENTRIES: Record<string, string> = {
+const DAEMON_ENTRIES: Record<string, string> = {
   ztunnel: 'src/cli/daemons/ztunnel.ts',
   waypoint: 'src/cli/daemons/waypoint.ts',
   control: 'src/cli/daemons/control.ts',
@@ -31,11 +31,11 @@ const builtAt = Date.now();
 rmSync(OUT, { recursive: true, force: true });
 const result = await build({
   absWorkingDir: ROOT,
-  entryPoints: Object.fromEntries(Object.entries(DAEMON_ENTRIES).map(([name, src]) => [name, src])),
+  entryPoints: DAEMON_ENTRIES,
   outdir: OUT,
   bundle: true,
-  // Shared code in one chunk, and what a process loads only on demand (the OpenTelemetry SDK, the Redis
-  // client, jose) in chunks of their own, so that a process that never needs them never reads them.
+  // Shared code in one chunk, and what a process loads only on demand (the OpenTelemetry SDK, jose) in
+  // chunks of their own, so that a process that never needs them never reads them.
   splitting: true,
   chunkNames: 'chunk-[hash]',
   format: 'esm',
