@@ -584,8 +584,8 @@ async function overflowCount(lab: Lab, node: string): Promise<number> {
     .reduce((n, l) => n + Number(l.split(' ').at(-1)), 0);
 }
 
-/** How many connections the node's ztunnel tracks (admin `/connections` on its socket), -1 when it cannot say. */
-async function trackedConnections(lab: Lab, node: string): Promise<number> {
+/** GET path from the node's ztunnel admin socket, as JSON; undefined when it does not answer. */
+async function ztunnelAdmin<T>(lab: Lab, node: string, path: string): Promise<T | undefined> {
   const socket = join(lab.home, 'nodes', node, 'admin.sock');
   const r = await lab.exec(node, [
     'curl',
@@ -594,25 +594,20 @@ async function trackedConnections(lab: Lab, node: string): Promise<number> {
     '5',
     '--unix-socket',
     socket,
-    'http://ztunnel/connections',
+    `http://ztunnel${path}`,
   ]);
-  if (r.code !== 0) return -1;
-  return (JSON.parse(r.stdout) as { connections: unknown[] }).connections.length;
+  return r.code === 0 ? (JSON.parse(r.stdout) as T) : undefined;
 }
 
-/** Where the node's ztunnel's memory is (admin `/memory` on its socket), undefined when it cannot say. */
-async function memoryParts(lab: Lab, node: string): Promise<MemoryReport | undefined> {
-  const socket = join(lab.home, 'nodes', node, 'admin.sock');
-  const r = await lab.exec(node, [
-    'curl',
-    '-sf',
-    '--max-time',
-    '5',
-    '--unix-socket',
-    socket,
-    'http://ztunnel/memory',
-  ]);
-  return r.code === 0 ? (JSON.parse(r.stdout) as MemoryReport) : undefined;
+/** How many connections the node's ztunnel tracks (admin `/connections`), -1 when it cannot say. */
+async function trackedConnections(lab: Lab, node: string): Promise<number> {
+  const view = await ztunnelAdmin<{ connections: unknown[] }>(lab, node, '/connections');
+  return view === undefined ? -1 : view.connections.length;
+}
+
+/** Where the node's ztunnel's memory is (admin `/memory`), undefined when it cannot say. */
+function memoryParts(lab: Lab, node: string): Promise<MemoryReport | undefined> {
+  return ztunnelAdmin<MemoryReport>(lab, node, '/memory');
 }
 
 /**
