@@ -20,13 +20,14 @@ import {
 import { CONTROL_ERRORS } from '../control/index.ts';
 import { AmbitError, hasCode } from '../errors/index.ts';
 import { ambitHome } from '../lab/index.ts';
+import type { MemoryReport } from '../proxy/index.ts';
 import { waypointAdminSocket } from '../waypoint/index.ts';
 import { parseDuration } from './ca.ts';
 import { type AdminClient, adminClient, serverOption, tokenOption } from './client.ts';
 import { CLI_ERRORS } from './errors.ts';
 import { table } from './output.ts';
 import { waypointProcess } from './waypoint-process.ts';
-import { adminGet } from './ztunnel.ts';
+import { adminGet, memoryTable } from './ztunnel.ts';
 
 /** The class `ambit waypoint apply` writes, as istioctl does (Ambit also accepts `ambit-waypoint`). */
 export const WAYPOINT_CLASS = 'istio-waypoint';
@@ -523,10 +524,10 @@ interface ReplicaView {
   labels: Record<string, string>;
 }
 
-/** `ambit waypoint config NAME [routes|clusters|endpoints|policies|all]`: each replica's view, from its node's data directory. */
+/** `ambit waypoint config NAME [routes|clusters|endpoints|policies|memory|all]`: each replica's view, from its node's data directory. */
 async function config(
   name: string,
-  what: 'routes' | 'clusters' | 'endpoints' | 'policies' | 'all',
+  what: 'routes' | 'clusters' | 'endpoints' | 'policies' | 'memory' | 'all',
   opts: { namespace: string; output: OutputFormat; server?: string; token?: string },
 ): Promise<void> {
   const { items } = await adminClient(opts).call<{ items: ReplicaView[] }>(
@@ -595,6 +596,8 @@ async function config(
     }
     const policies = got.policies as PoliciesView | undefined;
     if (policies) printPolicies(policies);
+    const memory = got.memory as MemoryReport | undefined;
+    if (memory) console.log(memoryTable(memory));
   }
 }
 
@@ -697,8 +700,11 @@ export function waypointCommand(): Command {
     .argument('<name>', 'the waypoint')
     .addArgument(
       new Command()
-        .createArgument('[what]', 'routes, clusters, endpoints, policies or all')
-        .choices(['routes', 'clusters', 'endpoints', 'policies', 'all'])
+        .createArgument(
+          '[what]',
+          'routes, clusters, endpoints, policies, memory or all (every view but memory)',
+        )
+        .choices(['routes', 'clusters', 'endpoints', 'policies', 'memory', 'all'])
         .default('all'),
     )
     .option('-o, --output <format>', 'table or json', parseOutput, 'table' as OutputFormat)

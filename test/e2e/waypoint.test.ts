@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { after, before, describe, type TestContext, test } from 'node:test';
 import type { Mesh } from '../../src/cli/up.ts';
 import type { Lab, LabStatus } from '../../src/lab/index.ts';
+import type { MemoryReport } from '../../src/proxy/index.ts';
 import { ambit } from '../helpers/control.ts';
 import { eventually, isRoot, skipUnlessRoot } from '../helpers/lab.ts';
 import { enrolled, labMesh } from '../helpers/mesh-lab.ts';
@@ -703,6 +704,12 @@ describe('the waypoint, end-to-end', {
       [env.pods['web-v1']],
     );
     assert.ok(replica.routes.httpRoutes.length > 0, 'the routes applied so far are held');
+    // And where its memory is: the replica runs from the build, as every daemon does under `npm test`.
+    const m = await ambit(['waypoint', 'config', WAYPOINT, 'memory', '-n', NS, '-o', 'json'], env2);
+    assert.equal(m.code, 0, m.stderr);
+    const memory = (JSON.parse(m.stdout) as Record<string, { memory: MemoryReport }>)[env.waypoint.name];
+    assert.equal(memory?.memory.build, 'bundle');
+    assert.ok(memory.memory.rss > 0 && memory.memory.heap.used > 0);
   });
 
   test("istio_requests_total on the waypoint pod's metrics names the service, the code and the client", async (t) => {
