@@ -67,7 +67,7 @@ export class ContextCache {
       hit.keyPem === material.keyPem &&
       hit.trustBundlePem === material.trustBundlePem
     ) {
-      this.touch(material.identity, hit);
+      if (this.lastKey !== material.identity) this.touch(material.identity, hit);
       return hit;
     }
     let bundle: TrustBundle;
@@ -114,9 +114,8 @@ export class ContextCache {
     for (const id of [...this.byIdentity.keys()]) if (!holds(id)) this.byIdentity.delete(id);
   }
 
-  /** Most recently used last (Map keeps insertion order); a no-op when it already is. */
+  /** Most recently used last (Map keeps insertion order). */
   private touch(identity: SpiffeId, built: Built): void {
-    if (this.byIdentity.get(identity) === built && this.lastKey === identity) return;
     this.byIdentity.delete(identity);
     this.byIdentity.set(identity, built);
     this.lastKey = identity;

@@ -179,7 +179,7 @@ function onData(this: Duplex, chunk: Buffer): void {
   const fromDownstream = this === sp.downstream;
   if (fromDownstream) sp.received += chunk.length;
   else sp.sent += chunk.length;
-  const dst = fromDownstream ? sp.upstream : sp.downstream;
+  const dst = sp.other(this);
   if (dst.destroyed) return;
   // Streams and sockets report "full" at 16 KiB; pausing there makes every 64 KiB read a stop-and-wait
   // round. Let up to the splice's high-water mark queue instead: still bounded, per direction. Bulk chunks
@@ -255,11 +255,8 @@ export function splice(downstream: Duplex, upstream: Duplex, onDone: (result: Sp
     s.on('error', onError);
     if (sp.isH2(s)) s.on('aborted', onAborted);
     s.on('close', onClose);
-  }
-  for (const s of [downstream, upstream]) {
     s.on('data', onData);
-    // 'drain' on the destination resumes its source.
-    sp.other(s).on('drain', onDrain);
+    s.on('drain', onDrain); // this side drained: the other side may read again
     s.on('end', onEnd);
   }
   // A side that already finished both ways before we were called will never emit 'close' again.

@@ -75,7 +75,6 @@ export function connectTcp(to: TcpTarget, timeoutMs: number, timeoutCode: string
 }
 
 interface IdleWatch {
-  socket: net.Socket;
   onIdle: () => void;
   /** Bytes read and written at the last sweep that saw them move. */
   bytes: number;
@@ -99,7 +98,7 @@ class IdleSweep {
 
   add(socket: net.Socket, onIdle: () => void): void {
     const bytes = socket.bytesRead + socket.bytesWritten;
-    this.watched.set(socket, { socket, onIdle, bytes, quietSince: performance.now() });
+    this.watched.set(socket, { onIdle, bytes, quietSince: performance.now() });
     if (this.timer === undefined) {
       this.timer = setInterval(() => this.sweep(), Math.max(1, Math.ceil(this.idleMs / 4)));
       this.timer.unref();
@@ -118,13 +117,13 @@ class IdleSweep {
 
   private sweep(): void {
     const now = performance.now();
-    for (const w of this.watched.values()) {
-      const bytes = w.socket.bytesRead + w.socket.bytesWritten;
+    for (const [socket, w] of this.watched) {
+      const bytes = socket.bytesRead + socket.bytesWritten;
       if (bytes !== w.bytes) {
         w.bytes = bytes;
         w.quietSince = now;
       } else if (now - w.quietSince >= this.idleMs) {
-        this.delete(w.socket);
+        this.delete(socket);
         try {
           w.onIdle();
         } catch {
