@@ -18,6 +18,8 @@ export const PORTS = {
   metrics: 15020,
   /** A proxy's readiness (`/healthz/ready`). */
   readiness: 15021,
+  /** The ztunnel's DNS proxy, UDP and TCP (enrolled pods' DNS is captured to it). */
+  dns: 15053,
   /** The ztunnel's opt-in SOCKS5 listener (explicit capture without root). */
   socks5: 15080,
 } as const;
