@@ -14,6 +14,7 @@ export const LAYERS: Record<string, number> = {
   os: 1,
   policy: 2,
   lab: 3,
+  dns: 3,
   hbone: 3,
   capture: 3,
   telemetry: 3,
