@@ -6,6 +6,7 @@ import { Command, Option } from 'commander';
 import { stringify } from 'yaml';
 import {
   CONFIG_ERRORS,
+  DEFAULT_NAMESPACE,
   formatIssue,
   type KindInfo,
   kindByCliName,
@@ -17,7 +18,9 @@ import { type ApplyResultLike, CONTROL_ERRORS, type StoredObject } from '../cont
 import { AmbitError } from '../errors/index.ts';
 import { type AdminClient, adminClient, serverOption, tokenOption } from './client.ts';
 import { CLI_ERRORS } from './errors.ts';
+import { placeInNamespace, writtenNamespaces } from './manifest-namespace.ts';
 import { table } from './output.ts';
+import { parseNamespace } from './waypoint.ts';
 
 function client(cmd: Command): AdminClient {
   return adminClient(cmd.opts<{ server?: string; token?: string }>());
@@ -40,8 +43,12 @@ async function readBounded(path: string): Promise<string> {
   return readFile(path, 'utf8');
 }
 
-/** Reads `-f` sources: a file, every .yaml/.yml/.json file of a directory (sorted), or `-` for stdin. */
-export async function readManifests(sources: string[]): Promise<Resource[]> {
+/**
+ * Reads `-f` sources: a file, every .yaml/.yml/.json file of a directory (sorted), or `-` for stdin.
+ * With `namespace` (-n), as kubectl: namespaced resources that name none go into it, and any that
+ * names another refuses the whole read.
+ */
+export async function readManifests(sources: string[], namespace?: string): Promise<Resource[]> {
   const texts: Array<{ name: string; text: string }> = [];
   for (const source of sources) {
     if (source === '-') {
@@ -72,15 +79,28 @@ export async function readManifests(sources: string[]): Promise<Resource[]> {
   }
   const resources: Resource[] = [];
   const problems: string[] = [];
+  const elsewhere: string[] = [];
   for (const { name, text } of texts) {
     const parsed = parseManifests(text, name);
-    resources.push(...parsed.resources);
     problems.push(...parsed.errors.map(formatIssue));
+    if (namespace === undefined || parsed.errors.length > 0) {
+      resources.push(...parsed.resources);
+      continue;
+    }
+    const placed = placeInNamespace(parsed.resources, writtenNamespaces(text, name), namespace);
+    resources.push(...placed.resources);
+    elsewhere.push(...placed.issues.map(formatIssue));
   }
   if (problems.length > 0) {
     throw new AmbitError(
       CONFIG_ERRORS.INVALID,
       `nothing was applied; fix these first:\n  ${problems.join('\n  ')}`,
+    );
+  }
+  if (elsewhere.length > 0) {
+    throw new AmbitError(
+      CLI_ERRORS.NAMESPACE_MISMATCH,
+      `nothing was sent; ${elsewhere.length === 1 ? 'a resource names' : 'resources name'} another namespace than -n:\n  ${elsewhere.join('\n  ')}`,
     );
   }
   if (resources.length === 0)
@@ -113,11 +133,16 @@ export function applyCommand(): Command {
   return new Command('apply')
     .description('create or update resources from YAML or JSON (multi-document; a directory; - for stdin)')
     .requiredOption('-f, --filename <path...>', 'file, directory or - (repeatable)')
+    .option(
+      '-n, --namespace <ns>',
+      'namespace for the resources that name none; refuse any that names another',
+      parseNamespace,
+    )
     .option('--dry-run', 'validate and show what would change, change nothing', false)
     .addOption(serverOption())
     .addOption(tokenOption())
-    .action(async (opts: { filename: string[]; dryRun: boolean }, cmd: Command) => {
-      const objects = await readManifests(opts.filename);
+    .action(async (opts: { filename: string[]; namespace?: string; dryRun: boolean }, cmd: Command) => {
+      const objects = await readManifests(opts.filename, opts.namespace);
       const { results } = await client(cmd).call<{ results: ApplyResultLike[] }>('POST', '/ambit/v1/apply', {
         objects,
         dryRun: opts.dryRun,
@@ -132,7 +157,11 @@ export function deleteCommand(): Command {
     .argument('[kind]', 'kind, plural or short name (svc, ap, pa, we …)')
     .argument('[names...]', 'resource names')
     .option('-f, --filename <path...>', 'delete the resources in these files')
-    .option('-n, --namespace <ns>', 'namespace', 'default')
+    .option(
+      '-n, --namespace <ns>',
+      `namespace of KIND NAME (default: ${DEFAULT_NAMESPACE}); with -f, for the resources that name none`,
+      parseNamespace,
+    )
     .option('--dry-run', 'show what would be deleted, delete nothing', false)
     .addOption(serverOption())
     .addOption(tokenOption())
@@ -140,12 +169,12 @@ export function deleteCommand(): Command {
       async (
         kind: string | undefined,
         names: string[],
-        opts: { filename?: string[]; namespace: string; dryRun: boolean },
+        opts: { filename?: string[]; namespace?: string; dryRun: boolean },
         cmd: Command,
       ) => {
         let refs: Array<{ kind: string; namespace?: string; name: string }>;
         if (opts.filename) {
-          refs = (await readManifests(opts.filename)).map((r) => ({
+          refs = (await readManifests(opts.filename, opts.namespace)).map((r) => ({
             kind: r.kind,
             namespace: resourceNamespace(r),
             name: r.metadata.name,
@@ -156,7 +185,7 @@ export function deleteCommand(): Command {
           const info = requireKind(kind);
           refs = names.map((name) => ({
             kind: info.kind,
-            namespace: info.namespaced ? opts.namespace : undefined,
+            namespace: info.namespaced ? (opts.namespace ?? DEFAULT_NAMESPACE) : undefined,
             name,
           }));
         }

@@ -28,6 +28,8 @@ export const CLI_ERRORS = {
   NO_FILE: 'AMBIT_ERR_CLI_NO_FILE',
   /** A manifest (a file, or stdin) above the 8 MiB limit, refused before it is read. */
   MANIFEST_TOO_LARGE: 'AMBIT_ERR_CLI_MANIFEST_TOO_LARGE',
+  /** With -n, a manifest's resource names another namespace in its metadata (kubectl refuses it too). */
+  NAMESPACE_MISMATCH: 'AMBIT_ERR_CLI_NAMESPACE_MISMATCH',
   /** The -f sources hold no resources. */
   NO_RESOURCES: 'AMBIT_ERR_CLI_NO_RESOURCES',
   /** The admin token file may be read by other users (its mode is not 0600). */
