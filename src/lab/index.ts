@@ -13,6 +13,7 @@ export {
   type ProcessStatus,
 } from './lab.ts';
 export {
+  CLUSTER_DNS_ADDRESS,
   CONTROL_ADDRESS,
   formatLabels,
   labNames,

@@ -19,10 +19,12 @@ import {
   nodeAddress,
   nodeIndex,
   nodeName,
+  nodeResolvConf,
   planPodAdd,
   planUp,
   podAddress,
   podLinkSysctls,
+  podResolvConf,
   validateDnsLabel,
   validateLabName,
   validateNodeCount,
@@ -37,10 +39,13 @@ import {
   ip,
   isAlive,
   listNetns,
+  listNetnsEtc,
   nftApply,
+  removeNetnsEtc,
   setSysctls,
   spawnInNetns,
   stopNetnsProcesses,
+  writeNetnsResolvConf,
 } from './system.ts';
 
 const log = logger('lab');
@@ -142,6 +147,7 @@ export class Lab {
         for (let i = 1; i <= count; i++) {
           await setSysctls(this.names.node(i), NODE_SYSCTLS);
           await nftApply(this.names.node(i), antiSpoofRuleset(i));
+          await writeNetnsResolvConf(this.names.node(i), nodeResolvConf());
         }
       } catch (err) {
         await this.removeKernelObjects();
@@ -208,6 +214,7 @@ export class Lab {
       try {
         for (const step of planPodAdd(this.names, spec.name, idx, host)) await ip(step);
         await setSysctls(this.names.node(idx), podLinkSysctls(host));
+        await writeNetnsResolvConf(this.names.pod(spec.name), podResolvConf(namespace));
       } catch (err) {
         await deleteNetns(this.names.pod(spec.name)).catch(() => {});
         throw err;
@@ -395,6 +402,8 @@ export class Lab {
     all.sort((a, b) => order(a) - order(b));
     await Promise.all(all.map((ns) => stopNetnsProcesses(ns)));
     for (const ns of all) await deleteNetns(ns);
+    // Files under /etc/netns outlive their namespaces across a reboot.
+    for (const ns of await listNetnsEtc(this.names.prefix)) await removeNetnsEtc(ns);
   }
 }
 

@@ -13,6 +13,8 @@ export const FIRST_POD_HOST = 2;
 /** The control plane's address on the underlay, in the bridge's namespace (reachable from every node). */
 export const CONTROL_ADDRESS = '198.18.0.254';
 export const LAST_POD_HOST = 254;
+/** The cluster DNS the lab's pods and nodes use: the control plane serves it there (`ambit up`). */
+export const CLUSTER_DNS_ADDRESS = CONTROL_ADDRESS;
 
 /** Every namespace the lab makes starts with this, so cleanup finds leftovers after a crash. */
 export const NETNS_PREFIX = 'ambit-';
@@ -277,4 +279,29 @@ export function planPodAdd(names: LabNames, pod: string, nodeIdx: number, host: 
     inNs(podNs, 'route', 'add', gateway, 'dev', POD_IFACE, 'scope', 'link'),
     inNs(podNs, 'route', 'add', 'default', 'via', gateway, 'dev', POD_IFACE),
   ];
+}
+
+/**
+ * A pod's resolv.conf, as a cluster gives it: the cluster DNS, and the search path of the pod's namespace
+ * (so `<svc>` and `<svc>.<ns>` resolve); ndots 5 as a kubelet writes it.
+ */
+export function podResolvConf(namespace: string): string {
+  return [
+    `# ambit lab: cluster DNS for a pod in namespace ${namespace}`,
+    `search ${namespace}.svc.cluster.local svc.cluster.local cluster.local`,
+    `nameserver ${CLUSTER_DNS_ADDRESS}`,
+    'options ndots:5',
+    '',
+  ].join('\n');
+}
+
+/** A node's resolv.conf: the cluster DNS, with full names (`<svc>.<ns>`) found through the search path. */
+export function nodeResolvConf(): string {
+  return [
+    '# ambit lab: cluster DNS for a node',
+    'search svc.cluster.local cluster.local',
+    `nameserver ${CLUSTER_DNS_ADDRESS}`,
+    'options ndots:5',
+    '',
+  ].join('\n');
 }

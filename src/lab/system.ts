@@ -2,8 +2,9 @@
 // the processes that live in a namespace. Every failure names the command and what it printed.
 
 import { execFile, spawn } from 'node:child_process';
-import { access, constants } from 'node:fs/promises';
+import { access, constants, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { AmbitError } from '../errors/index.ts';
 import { LAB_ERRORS } from './errors.ts';
@@ -107,7 +108,30 @@ export async function stopNetnsProcesses(netns: string, graceMs = 2_000): Promis
   }
 }
 
+/**
+ * Per-namespace files that `ip netns exec` bind-mounts over /etc (a pod's resolv.conf). They live on the
+ * host's disk, so they go with their namespace and a reboot's leftovers are found by prefix.
+ */
+const NETNS_ETC = '/etc/netns';
+
+export async function writeNetnsResolvConf(netns: string, text: string): Promise<void> {
+  const dir = join(NETNS_ETC, netns);
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  await writeFile(join(dir, 'resolv.conf'), text, { mode: 0o644 });
+}
+
+/** The /etc/netns directories whose names start with `prefix`. */
+export async function listNetnsEtc(prefix: string): Promise<string[]> {
+  const names = await readdir(NETNS_ETC).catch(() => [] as string[]);
+  return names.filter((n) => n.startsWith(prefix));
+}
+
+export async function removeNetnsEtc(netns: string): Promise<void> {
+  await rm(join(NETNS_ETC, netns), { recursive: true, force: true });
+}
+
 export async function deleteNetns(netns: string): Promise<void> {
+  await removeNetnsEtc(netns);
   try {
     await run('ip', ['netns', 'delete', netns]);
   } catch (err) {

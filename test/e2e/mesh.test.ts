@@ -9,7 +9,7 @@ import { describe, type TestContext, test } from 'node:test';
 import { adminGet } from '../../src/cli/ztunnel.ts';
 import type { Lab } from '../../src/lab/index.ts';
 import type { MemoryReport } from '../../src/proxy/index.ts';
-import { eventually, isRoot, skipUnlessRoot } from '../helpers/lab.ts';
+import { CURL_RESET, eventually, isRoot, skipUnlessRoot } from '../helpers/lab.ts';
 import { labMesh } from '../helpers/mesh-lab.ts';
 
 function isAlive(pid: number): boolean {
@@ -75,13 +75,6 @@ const open = sockets.filter((s) => !s.destroyed).length;
 for (const s of sockets) s.destroy();
 console.log(JSON.stringify({ open, echoed }));
 `;
-
-/**
- * curl's exit codes for a connection the server reset: 56 after the connect, 7 when the RST beat it,
- * 55 when it landed between the connect and curl's getpeername() ("Transport endpoint is not
- * connected"). Never 52 (a clean close) or 28 (a timeout).
- */
-const RESET = [56, 7, 55];
 
 const upMesh = (t: TestContext) => labMesh(t, 'mesh');
 
@@ -233,10 +226,10 @@ describe('L4 mesh end-to-end', {
       10_000,
       'STRICT to refuse plaintext',
     );
-    // Refused as Istio's ztunnel refuses: the connection is reset (see RESET for how curl says so).
+    // Refused as Istio's ztunnel refuses: the connection is reset (see CURL_RESET for how curl says so).
     const strict = await curl(lab, 'outsider', `${web}/plain`);
     assert.ok(
-      RESET.includes(strict.code),
+      CURL_RESET.includes(strict.code),
       `plaintext under STRICT is reset: curl ${strict.code} ${strict.stderr}`,
     );
     assert.equal(
@@ -267,7 +260,7 @@ describe('L4 mesh end-to-end', {
     );
     const denied = await curl(lab, 'other', `${web}/x`);
     assert.ok(
-      RESET.includes(denied.code),
+      CURL_RESET.includes(denied.code),
       `a denied connection is reset: curl ${denied.code} ${denied.stderr}`,
     );
     assert.equal((await curl(lab, 'client', `${web}/x`)).code, 0);

@@ -38,6 +38,13 @@ export async function withLab(t: TestContext, nodes = 2): Promise<TestLab> {
   return { lab, home };
 }
 
+/**
+ * curl's exit codes for a connection the server reset: 56 after the connect, 7 when the RST beat it,
+ * 55 when it landed between the connect and curl's getpeername() ("Transport endpoint is not
+ * connected"). Never 52 (a clean close) or 28 (a timeout).
+ */
+export const CURL_RESET = [56, 7, 55];
+
 /** Polls `fn` until it returns a value other than undefined, or fails after `timeoutMs`. */
 export function eventually<T>(
   fn: () => Promise<T | undefined>,

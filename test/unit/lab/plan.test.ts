@@ -9,9 +9,11 @@ import {
   nodeAddress,
   nodeGateway,
   nodeIndex,
+  nodeResolvConf,
   parseLabels,
   planPodAdd,
   planUp,
+  podResolvConf,
   podSubnet,
   validateLabName,
   validateNodeCount,
@@ -130,5 +132,19 @@ describe('lab argument validation', () => {
       const inside = LAB_INFRASTRUCTURE_CIDRS.filter((c) => ipInCidr(nodeAddress(i), c));
       assert.deepEqual(inside, [], `${nodeAddress(i)} may scrape every node`);
     }
+  });
+});
+
+describe('resolv.conf for the lab', () => {
+  test("a pod's searches its own namespace first, then the cluster's, at the cluster DNS", () => {
+    const text = podResolvConf('shop');
+    assert.match(text, /^search shop\.svc\.cluster\.local svc\.cluster\.local cluster\.local$/m);
+    assert.match(text, /^nameserver 198\.18\.0\.254$/m);
+    assert.match(text, /^options ndots:5$/m);
+    assert.equal(text.match(/^nameserver /gm)?.length, 1, 'one resolver: nothing outside the lab');
+  });
+  test("a node's searches the cluster's Services", () => {
+    assert.match(nodeResolvConf(), /^search svc\.cluster\.local cluster\.local$/m);
+    assert.match(nodeResolvConf(), /^nameserver 198\.18\.0\.254$/m);
   });
 });
