@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, test } from 'node:test';
@@ -38,10 +38,12 @@ function exited(child: ChildProcess): Promise<number | null> {
   return new Promise((r) => child.once('exit', (code) => r(code)));
 }
 
-async function leftovers(prefix: string): Promise<{ netns: string[]; links: string[] }> {
+async function leftovers(prefix: string): Promise<{ netns: string[]; links: string[]; etc: string[] }> {
   const netns = (await run('ip', ['netns', 'list'])).split('\n').filter((l) => l.startsWith(prefix));
   const links = (await run('ip', ['-o', 'link'])).split('\n').filter((l) => l.includes(prefix));
-  return { netns, links };
+  // Pods' resolv.conf files live on the host's disk under /etc/netns.
+  const etc = (await readdir('/etc/netns').catch(() => [] as string[])).filter((n) => n.startsWith(prefix));
+  return { netns, links, etc };
 }
 
 describe('lab end-to-end', {
@@ -71,6 +73,11 @@ describe('lab end-to-end', {
     assert.equal(cross.version, 'v7');
     const seen = cross.request as { path: string; peer: { address: string } };
     assert.equal(seen.peer.address, addr('client'), 'the echo server sees the client pod address, not NAT');
+
+    // Each pod sees the cluster DNS and its own namespace's search path (`ip netns exec` mounts them).
+    const resolv = await lab.exec('other', ['cat', '/etc/resolv.conf']);
+    assert.match(resolv.stdout, /^search shop\.svc\.cluster\.local svc\.cluster\.local cluster\.local$/m);
+    assert.match(resolv.stdout, /^nameserver 198\.18\.0\.254$/m);
 
     const same = await curlJson(lab, 'peer', `http://${addr('echo')}:8080/`);
     assert.equal((same.request as { peer: { address: string } }).peer.address, addr('peer'));
@@ -239,7 +246,7 @@ describe('lab end-to-end', {
 
     const down = spawn(process.execPath, [AMBIT, 'lab', 'down'], { env, stdio: 'inherit' });
     assert.equal(await exited(down), 0);
-    assert.deepEqual(await leftovers(lab.names.prefix), { netns: [], links: [] });
+    assert.deepEqual(await leftovers(lab.names.prefix), { netns: [], links: [], etc: [] });
     for (const pid of [sink.pid, sleeper.pid])
       assert.equal(isAlive(pid), false, `process ${pid} outlived the lab`);
   });
