@@ -1,5 +1,6 @@
-// Traffic capture: the kernel rules that send enrolled pods' TCP to the ztunnel (nftables, one table
-// per node) and the original destination of each redirected connection (SO_ORIGINAL_DST addon).
+// Traffic capture: the kernel rules that send enrolled pods' TCP and DNS to the ztunnel (nftables, one
+// table per node), every pod's Service VIPs (a second table, kube-proxy's job), and the original
+// destination of each redirected connection (SO_ORIGINAL_DST addon).
 
 export { CAPTURE_ERRORS } from './errors.ts';
 export {
@@ -7,7 +8,18 @@ export {
   NftablesCapture,
   type NftablesCaptureOptions,
   PORTS as CAPTURE_PORTS,
+  type RulesetOptions,
   ruleset,
   TABLE as CAPTURE_TABLE,
 } from './nftables.ts';
 export { type OrigDst, originalDst } from './origdst.ts';
+export {
+  HAIRPIN_MARK,
+  SERVICES_TABLE,
+  type ServicePortRule,
+  type ServiceVipInput,
+  ServiceVips,
+  type ServiceVipsOptions,
+  servicePlan,
+  serviceRuleset,
+} from './services.ts';

@@ -2,14 +2,12 @@
 // namespace, a set of enrolled pod addresses, and NAT redirects to the ztunnel's listeners.
 // Every change is one `nft -f` transaction, so the kernel never sees a half-applied ruleset.
 
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { PORTS as MESH_PORTS } from '../config/index.ts';
 import { AmbitError } from '../errors/index.ts';
 import { logger } from '../log/index.ts';
 import { CAPTURE_ERRORS } from './errors.ts';
+import { runNft } from './nft.ts';
 
-const execFileP = promisify(execFile);
 const log = logger('capture');
 
 export const TABLE = 'ambit';
@@ -17,6 +15,7 @@ export const PORTS = {
   outbound: MESH_PORTS.outbound,
   inboundPlaintext: MESH_PORTS.inboundPlaintext,
   inboundHbone: MESH_PORTS.hbone,
+  dns: MESH_PORTS.dns,
 } as const;
 
 /** The capture contract; an in-pod driver (rules inside each pod's namespace) can implement it too. */
@@ -54,8 +53,18 @@ function checkAddress(address: string): string {
  * connections to the pods' applications are left alone. Every rule counts what it redirects
  * (`nft list table ip ambit`). Dropping spoofed packets is the pod network's job (the lab's own
  * table; a CNI in a cluster), and the node's `rp_filter` drops them again at routing.
+ *
+ * With `dns`, an enrolled pod's DNS (UDP and TCP to port 53, whatever server it names) goes to the
+ * ztunnel's DNS proxy first, as Istio ambient's does; the same reverse-path check applies, and the
+ * rules come before the TCP outbound rule, which would otherwise take DNS over TCP.
  */
-export function ruleset(enrolled: readonly string[]): string {
+export function ruleset(enrolled: readonly string[], opts: RulesetOptions = {}): string {
+  const dnsPort = opts.dnsPort ?? PORTS.dns;
+  const dns = opts.dns
+    ? `
+    ip saddr @enrolled fib saddr . iif oif exists udp dport 53 counter redirect to :${dnsPort}
+    ip saddr @enrolled fib saddr . iif oif exists tcp dport 53 counter redirect to :${dnsPort}`
+    : '';
   const elements = enrolled.length > 0 ? `\n    elements = { ${enrolled.map(checkAddress).join(', ')} }` : '';
   return `add table ip ${TABLE}
 delete table ip ${TABLE}
@@ -64,7 +73,7 @@ table ip ${TABLE} {
     type ipv4_addr${elements}
   }
   chain prerouting {
-    type nat hook prerouting priority -100; policy accept;
+    type nat hook prerouting priority -100; policy accept;${dns}
     ip saddr @enrolled fib saddr . iif oif exists meta l4proto tcp counter redirect to :${PORTS.outbound}
     ip daddr @enrolled tcp dport ${PORTS.inboundHbone} counter redirect to :${PORTS.inboundHbone}
     ip daddr @enrolled meta l4proto tcp counter redirect to :${PORTS.inboundPlaintext}
@@ -77,21 +86,32 @@ table ip ${TABLE} {
 `;
 }
 
+export interface RulesetOptions {
+  /** Capture enrolled pods' DNS to the ztunnel's DNS proxy. */
+  dns?: boolean;
+  /** Where the DNS proxy listens (PORTS.dns, 15053). */
+  dnsPort?: number;
+}
+
 export interface NftablesCaptureOptions {
   /** Prefix that runs a command in the node's namespace, e.g. `['ip', 'netns', 'exec', ns]`; [] when already in it. */
   inNetns?: string[];
+  /** Capture enrolled pods' DNS (port 53) to the ztunnel's DNS proxy on PORTS.dns. */
+  dns?: boolean;
 }
 
 export class NftablesCapture implements CaptureDriver {
   private readonly prefix: string[];
+  private readonly dns: boolean;
 
   constructor(opts: NftablesCaptureOptions = {}) {
     this.prefix = opts.inNetns ?? [];
+    this.dns = opts.dns ?? false;
   }
 
   async install(enrolled: readonly string[]): Promise<void> {
-    await this.nft(['-f', '-'], ruleset(enrolled));
-    log.info({ enrolled: enrolled.length }, 'capture rules installed');
+    await this.nft(['-f', '-'], ruleset(enrolled, { dns: this.dns }));
+    log.info({ enrolled: enrolled.length, dns: this.dns }, 'capture rules installed');
   }
 
   async enroll(address: string): Promise<void> {
@@ -125,28 +145,7 @@ export class NftablesCapture implements CaptureDriver {
     log.info('capture rules removed');
   }
 
-  private async nft(args: string[], input?: string): Promise<string> {
-    const [cmd, ...rest] = [...this.prefix, 'nft', ...args];
-    try {
-      const child = execFileP(cmd!, rest, { maxBuffer: 16 * 1024 * 1024 });
-      if (input !== undefined) {
-        child.child.stdin?.end(input);
-      }
-      return (await child).stdout;
-    } catch (cause) {
-      const e = cause as NodeJS.ErrnoException & { stderr?: string };
-      if (e.code === 'ENOENT') {
-        throw new AmbitError(
-          CAPTURE_ERRORS.NO_NFT,
-          'the `nft` command is missing: `apt-get install -y nftables`',
-          { cause },
-        );
-      }
-      throw new AmbitError(
-        CAPTURE_ERRORS.NFT,
-        `nft ${args.join(' ')} failed: ${(e.stderr ?? e.message).trim()}`,
-        { cause },
-      );
-    }
+  private nft(args: string[], input?: string): Promise<string> {
+    return runNft(this.prefix, args, input);
   }
 }
