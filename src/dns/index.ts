@@ -1,0 +1,9 @@
+// The DNS library: name tables (exact names, wildcards, authoritative zones), a UDP+TCP DNS server that
+// answers from a table and forwards the rest upstream, and its metrics. The cluster DNS and the ztunnel's DNS proxy are built on it.
+
+export { DNS_ERRORS } from './errors.ts';
+export { type Forwarding, parseUpstreams, resolvConfNameservers, type Upstream } from './forward.ts';
+export { type AnswerSource, type DnsLabels, DnsMetrics, type DropReason } from './metrics.ts';
+export { type DnsRecordSet, type Lookup, NameTable, normalizeName } from './names.ts';
+export { DNS_DEFAULTS, DnsServer, type DnsServerOptions } from './server.ts';
+export { type NamedService, serviceRecords } from './service-names.ts';
