@@ -27,7 +27,7 @@ export const HAIRPIN_MARK = 0x4000;
 
 /** A Service as the VIP rules need it (the xds ServiceResource has this shape). */
 export interface ServiceVipInput {
-  /** `ns/name`: names the service's chains and its rules' comments. */
+  /** Unique and stable, e.g. `Service/ns/name`: names the service's chains and its rules' comments. */
   key: string;
   vips: readonly string[];
   ports: ReadonlyArray<{ port: number; protocol: string }>;
@@ -38,6 +38,7 @@ export interface ServiceVipInput {
 /** One VIP port of one Service, decided: where its connections go (none: they are reset). */
 export interface ServicePortRule {
   key: string;
+  /** nft identifier of the port's chain, unique and stable per key and port. */
   chain: string;
   port: number;
   vips: string[];
@@ -45,8 +46,10 @@ export interface ServicePortRule {
 }
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-// Kubernetes keys (namespace/name) fit; the cap is nft's longest rule comment.
-const KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,126}$/;
+// Registry keys (`Kind/namespace/name`) fit; nothing that could end the quoted comment it goes in.
+const KEY = /^[A-Za-z0-9][A-Za-z0-9._/:*@-]{0,511}$/;
+// nft's longest rule comment; a longer key is cut there (the chain name's hash still tells keys apart).
+const COMMENT_MAX = 128;
 
 function bad(key: string, what: string): AmbitError {
   return new AmbitError(
@@ -78,7 +81,10 @@ function chainBase(key: string): string {
 function servicePorts(svc: ServiceVipInput): ServicePortRule[] {
   const key = svc.key;
   if (typeof key !== 'string' || !KEY.test(key))
-    throw bad(String(key), 'the key must be namespace/name (letters, digits, . _ / -, at most 127)');
+    throw bad(
+      String(key),
+      'the key must be Kind/namespace/name (letters, digits and . _ / : * @ -, at most 512)',
+    );
   const vips = [...new Set(svc.vips.filter((v) => ipv4(key, 'VIP', v)))].sort();
   const endpoints = svc.endpoints.filter((ep) => ipv4(key, 'endpoint address', ep.address));
   const rules: ServicePortRule[] = [];
@@ -122,9 +128,10 @@ export function servicePlan(services: readonly ServiceVipInput[]): ServicePortRu
 const MARK = `0x${HAIRPIN_MARK.toString(16).padStart(8, '0')}`;
 
 function portChains(rule: ServicePortRule): string {
+  const comment = `comment "${rule.key.slice(0, COMMENT_MAX)}"`;
   if (rule.endpoints.length === 0) {
     return `  chain ${rule.chain} {
-    counter reject with tcp reset comment "${rule.key}"
+    counter reject with tcp reset ${comment}
   }
 `;
   }
@@ -143,7 +150,7 @@ function portChains(rule: ServicePortRule): string {
 `,
   );
   return `  chain ${rule.chain} {
-    counter ${pick} comment "${rule.key}"
+    counter ${pick} ${comment}
   }
 ${endpointChains.join('')}`;
 }

@@ -265,7 +265,7 @@ describe('serviceRuleset: bad input is refused with the service named', () => {
     ['a key with a quote', { ...base, key: 'ns/a"b' }],
     ['a key with a space', { ...base, key: 'ns/a b' }],
     ['an empty key', { ...base, key: '' }],
-    ['a key too long for a comment', { ...base, key: `ns/${'a'.repeat(130)}` }],
+    ['a key longer than 512', { ...base, key: `ns/${'a'.repeat(510)}` }],
     ['the same key twice', [base, { ...base, vips: ['198.19.0.2'] }]],
   ];
   for (const [name, input] of bad) {
@@ -297,6 +297,8 @@ describe('serviceRuleset: the kernel takes it', () => {
           ports: [tcp(80), { port: 53, protocol: 'UDP' }],
           endpoints: [],
         },
+        // A registry key longer than nft's longest comment: the comment is cut, the chain still unique.
+        { key: `Service/shop/${'x'.repeat(200)}`, vips: ['198.19.0.14'], ports: [tcp(80)], endpoints: [] },
         {
           key: 'shop/multi',
           vips: ['198.19.0.12', '198.19.0.13'],
@@ -309,6 +311,7 @@ describe('serviceRuleset: the kernel takes it', () => {
     assert.match(listed, /numgen random mod 2 vmap/);
     assert.match(listed, /dnat to 198\.18\.1\.2:8443/);
     assert.match(listed, /reject with tcp reset comment "shop\/empty"/);
+    assert.match(listed, new RegExp(`comment "Service/shop/${'x'.repeat(115)}"\n`));
   });
 
   test('the empty table loads too', async (t) => {
