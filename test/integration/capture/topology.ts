@@ -21,6 +21,23 @@ require('node:net').createServer((s) => {
 }).listen(+port, '0.0.0.0', () => console.log('ready'));
 `;
 
+// The same over UDP: one datagram back for each one received.
+const UDP_ECHO = `
+const [name, port] = process.argv.slice(1);
+const s = require('node:dgram').createSocket('udp4');
+s.on('message', (d, peer) => s.send(name + ' ' + peer.address + ' ' + d, peer.port, peer.address));
+s.bind(+port, '0.0.0.0', () => console.log('ready'));
+`;
+
+// One datagram to host:port; the reply, or TIMEOUT.
+const UDP_CLIENT = `
+const [host, port] = process.argv.slice(1);
+const s = require('node:dgram').createSocket('udp4');
+const timer = setTimeout(() => { console.log(JSON.stringify('TIMEOUT')); s.close(); }, 3000);
+s.on('message', (d) => { clearTimeout(timer); console.log(JSON.stringify(String(d))); s.close(); });
+s.send('hello', +port, host);
+`;
+
 // Connects COUNT times, one after another; each outcome is the reply or the error code.
 const CLIENT = `
 const net = require('node:net');
@@ -88,9 +105,10 @@ export class Topology {
     return run('ip', ['netns', 'exec', ns, cmd, ...args]);
   }
 
-  /** An echo server in `ns` on `port`, answering with `name`; resolves once it listens. */
-  echo(ns: string, name: string, port: number): Promise<void> {
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', ECHO, name, String(port)], {
+  /** An echo server in `ns` on `port` (TCP, or UDP), answering with `name`; resolves once it listens. */
+  echo(ns: string, name: string, port: number, protocol: 'tcp' | 'udp' = 'tcp'): Promise<void> {
+    const script = protocol === 'tcp' ? ECHO : UDP_ECHO;
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', script, name, String(port)], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     this.children.push(child);
@@ -114,6 +132,11 @@ export class Topology {
       String(count),
     ]);
     return JSON.parse(out) as string[];
+  }
+
+  /** One UDP datagram from `ns` to host:port: the reply, or TIMEOUT. */
+  async datagram(ns: string, host: string, port: number): Promise<string> {
+    return JSON.parse(await this.in(ns, process.execPath, '-e', UDP_CLIENT, host, String(port))) as string;
   }
 
   async destroy(): Promise<void> {
