@@ -5,7 +5,7 @@
 import { randomInt } from 'node:crypto';
 import dgram from 'node:dgram';
 import net, { isIP, isIPv6 } from 'node:net';
-import { type DecodedPacket, decode, type Question } from 'dns-packet';
+import { type DecodedPacket, decode, type Question, RECURSION_AVAILABLE } from 'dns-packet';
 import { AmbitError } from '../errors/index.ts';
 import { DNS_ERRORS } from './errors.ts';
 
@@ -244,8 +244,11 @@ export function forward(req: ForwardRequest): Forwarding {
       try {
         let got = await tryOne(u, req.transport);
         if (got.truncated && req.transport === 'udp') got = await tryOne(u, 'tcp');
+        // Back to the client's id; and recursion is available to the client (we did it), whatever the
+        // upstream says of itself. Both are header fields at fixed offsets: id at 0, flags at 2.
         const bytes = Buffer.from(got.bytes);
         bytes.writeUInt16BE(req.id, 0);
+        bytes.writeUInt16BE(bytes.readUInt16BE(2) | RECURSION_AVAILABLE, 2);
         return { bytes, rcode: got.rcode };
       } catch (err) {
         if (cancelled) throw closedError();

@@ -146,3 +146,24 @@ test('an answer that does not fit is truncated: TC set, records gone, question k
   assert.equal(p.answers?.length, 0);
   assert.deepEqual(p.questions, [{ name: 'Many.Test', type: 'A', class: 'IN' }]);
 });
+
+test('parseQuery never throws, whatever the bytes', async () => {
+  const fc = (await import('fast-check')).default;
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 600 }), (raw) => {
+      const parsed = parseQuery(Buffer.from(raw));
+      if (!parsed.ok && parsed.reply) decode(parsed.reply);
+    }),
+    { numRuns: 2000 },
+  );
+  // Mutations of a good query reach deeper than random bytes do.
+  const good = query({ questions: [{ type: 'AAAA', name: 'httpbin.foo.svc.cluster.local' }] });
+  fc.assert(
+    fc.property(fc.nat(good.length - 1), fc.integer({ min: 0, max: 255 }), (at, byte) => {
+      const bytes = Buffer.from(good);
+      bytes[at] = byte;
+      parseQuery(bytes);
+    }),
+    { numRuns: 2000 },
+  );
+});
