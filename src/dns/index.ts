@@ -1,5 +1,5 @@
-// The DNS library: name tables (exact names, wildcards, authoritative zones), a UDP+TCP DNS server that
-// answers from a table and forwards the rest upstream, and its metrics. The cluster DNS and the ztunnel's DNS proxy are built on it.
+// DNS: name tables (exact names, wildcards, authoritative zones) and a UDP+TCP server that answers from
+// a table and forwards the rest upstream, with its metrics; the cluster DNS and the ztunnel's proxy use it.
 
 export { DNS_ERRORS } from './errors.ts';
 export { type Forwarding, parseUpstreams, resolvConfNameservers, type Upstream } from './forward.ts';

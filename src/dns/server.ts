@@ -56,8 +56,8 @@ export const DNS_DEFAULTS = {
 
 /** Port 0 binds UDP on any port and TCP on the same one; another process may hold that TCP port. */
 const PORT_TRIES = 8;
-/** Upstream failures are logged at most this often; the metrics count every one. */
-const WARN_EVERY_MS = 10_000;
+/** A failure that repeats per query (upstreams down, a broken table) is logged at most this often; the metrics count every one. */
+const LOG_EVERY_MS = 10_000;
 
 type Send = (answer: Buffer) => void;
 type Transport = 'udp' | 'tcp';
@@ -89,8 +89,8 @@ export class DnsServer {
   private tcp: net.Server | undefined;
   private boundPort = 0;
   private closed = false;
-  private lastWarn = 0;
-  private unwarned = 0;
+  /** Per message: when it was last logged, and how many were left unlogged since. */
+  private readonly logged = new Map<string, { at: number; unlogged: number }>();
 
   constructor(opts: DnsServerOptions) {
     this.opts = opts;
@@ -260,7 +260,11 @@ export class DnsServer {
             ? this.opts.table().lookup(q.question.name, q.question.type)
             : { kind: 'unknown' };
       } catch (err) {
-        this.opts.log?.error({ err, name: q.question.name }, 'DNS name table failed; answering SERVFAIL');
+        this.logSometimes(
+          'error',
+          { err, name: q.question.name },
+          'DNS name table failed; answering SERVFAIL',
+        );
         refuse('SERVFAIL');
         return;
       }
@@ -313,7 +317,7 @@ export class DnsServer {
             return;
           }
           failed = true;
-          this.warnUpstream(err);
+          this.logSometimes('warn', { err }, 'DNS upstreams failed; answering SERVFAIL');
           this.answered(
             send,
             fit(answer(q, 'SERVFAIL', [], { aa: false, ra: true }), limit),
@@ -331,14 +335,14 @@ export class DnsServer {
       });
   }
 
-  private warnUpstream(err: unknown): void {
+  private logSometimes(level: 'warn' | 'error', fields: Record<string, unknown>, message: string): void {
     const now = Date.now();
-    if (now - this.lastWarn < WARN_EVERY_MS) {
-      this.unwarned++;
+    const seen = this.logged.get(message);
+    if (seen && now - seen.at < LOG_EVERY_MS) {
+      seen.unlogged++;
       return;
     }
-    this.opts.log?.warn({ err, since: this.unwarned }, 'DNS upstreams failed; answering SERVFAIL');
-    this.lastWarn = now;
-    this.unwarned = 0;
+    this.opts.log?.[level]({ ...fields, unloggedSinceLast: seen?.unlogged ?? 0 }, message);
+    this.logged.set(message, { at: now, unlogged: 0 });
   }
 }
