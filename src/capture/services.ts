@@ -127,32 +127,42 @@ export function servicePlan(services: readonly ServiceVipInput[]): ServicePortRu
 
 const MARK = `0x${HAIRPIN_MARK.toString(16).padStart(8, '0')}`;
 
-function portChains(rule: ServicePortRule): string {
+type Endpoint = ServicePortRule['endpoints'][number];
+
+/** One chain per endpoint address and port, shared by every Service port that reaches it. */
+function endpointChain(e: Endpoint): string {
+  return `ep_${e.address.replaceAll('.', '_')}_${e.targetPort}`;
+}
+
+function portChain(rule: ServicePortRule): string {
   const comment = `comment "${rule.key.slice(0, COMMENT_MAX)}"`;
-  if (rule.endpoints.length === 0) {
-    return `  chain ${rule.chain} {
-    counter reject with tcp reset ${comment}
+  const n = rule.endpoints.length;
+  const verdict =
+    n === 0
+      ? 'reject with tcp reset'
+      : n === 1
+        ? `goto ${endpointChain(rule.endpoints[0]!)}`
+        : `numgen random mod ${n} vmap { ${rule.endpoints.map((e, i) => `${i} : goto ${endpointChain(e)}`).join(', ')} }`;
+  return `  chain ${rule.chain} {
+    counter ${verdict} ${comment}
   }
 `;
-  }
-  const ep = (i: number) => `${rule.chain}_ep${i}`;
-  const pick =
-    rule.endpoints.length === 1
-      ? `goto ${ep(0)}`
-      : `numgen random mod ${rule.endpoints.length} vmap { ${rule.endpoints.map((_, i) => `${i} : goto ${ep(i)}`).join(', ')} }`;
-  // A pod that reaches itself through the VIP would get its own address as the source and drop the
-  // packet as a martian: the mark has postrouting masquerade it behind the node.
-  const endpointChains = rule.endpoints.map(
-    (e, i) => `  chain ${ep(i)} {
+}
+
+// A pod that reaches itself through the VIP would get its own address as the source and drop the
+// packet as a martian: the mark has postrouting masquerade it behind the node.
+function endpointChains(rules: readonly ServicePortRule[]): string {
+  const byName = new Map(rules.flatMap((r) => r.endpoints.map((e) => [endpointChain(e), e] as const)));
+  return [...byName]
+    .sort(([a], [b]) => compare(a, b))
+    .map(
+      ([name, e]) => `  chain ${name} {
     ip saddr ${e.address} meta mark set meta mark | ${MARK}
     meta l4proto tcp dnat to ${e.address}:${e.targetPort}
   }
 `,
-  );
-  return `  chain ${rule.chain} {
-    counter ${pick} ${comment}
-  }
-${endpointChains.join('')}`;
+    )
+    .join('');
 }
 
 /**
@@ -188,7 +198,7 @@ table ip ${SERVICES_TABLE} {
   chain services {${lookup}
     ip daddr @vips meta l4proto tcp counter reject with tcp reset
   }
-${rules.map(portChains).join('')}}
+${rules.map(portChain).join('')}${endpointChains(rules)}}
 `;
 }
 

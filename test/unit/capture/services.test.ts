@@ -191,9 +191,9 @@ describe('serviceRuleset: the script', () => {
     const pick = lines.find((l) => l.includes('numgen'));
     assert.equal(
       pick,
-      `counter numgen random mod 3 vmap { 0 : goto ${webChain}_ep0, 1 : goto ${webChain}_ep1, 2 : goto ${webChain}_ep2 } comment "shop/web"`,
+      'counter numgen random mod 3 vmap { 0 : goto ep_198_18_1_2_8080, 1 : goto ep_198_18_1_3_8080, 2 : goto ep_198_18_2_2_8080 } comment "shop/web"',
     );
-    const body = /chain \S+_ep0 \{\n([^}]*)\}/
+    const body = /chain ep_198_18_1_2_8080 \{\n([^}]*)\}/
       .exec(text)![1]!
       .trim()
       .split('\n')
@@ -209,7 +209,13 @@ describe('serviceRuleset: the script', () => {
     assert.ok(lines.includes('counter reject with tcp reset comment "shop/empty"'));
     const one = serviceRuleset([{ ...web, endpoints: [web.endpoints[0]!] }]);
     assert.doesNotMatch(one, /numgen/);
-    assert.match(one, new RegExp(`counter goto ${webChain}_ep0 comment "shop/web"`));
+    assert.match(one, /counter goto ep_198_18_1_3_8080 comment "shop\/web"/);
+  });
+
+  test('an endpoint reached by several Service ports has one chain', () => {
+    const twice = serviceRuleset([web, { ...web, key: 'shop/web-canary', vips: ['198.19.0.20'] }]);
+    assert.equal(twice.match(/chain ep_198_18_1_2_8080 \{/g)?.length, 1);
+    assert.equal(twice.match(/goto ep_198_18_1_2_8080/g)?.length, 2);
   });
 
   test('no services: an empty table (no map, no elements)', () => {
