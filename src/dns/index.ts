@@ -4,6 +4,6 @@
 export { DNS_ERRORS } from './errors.ts';
 export { type Forwarding, parseUpstreams, resolvConfNameservers, type Upstream } from './forward.ts';
 export { type AnswerSource, type DnsLabels, DnsMetrics, type DropReason } from './metrics.ts';
-export { type DnsRecordSet, type Lookup, NameTable, normalizeName } from './names.ts';
+export { type DnsRecordSet, type Lookup, NameTable, type NameTableOptions, normalizeName } from './names.ts';
 export { DNS_DEFAULTS, DnsServer, type DnsServerOptions } from './server.ts';
 export { type NamedService, serviceRecords } from './service-names.ts';

@@ -45,6 +45,13 @@ export function invalidNameReason(name: string): string | undefined {
   return undefined;
 }
 
+export interface NameTableOptions {
+  /** Zones the table speaks for: a name inside one that the table does not know is NXDOMAIN, not forwarded. */
+  authoritativeZones?: readonly string[];
+  /** Leave out a bad record set and report it here, instead of throwing. */
+  skipInvalid?: (err: AmbitError) => void;
+}
+
 interface Entry {
   ipv4: string[];
   ipv6: string[];
@@ -87,8 +94,12 @@ export class NameTable {
   /** Names above a record inside a zone (`svc.cluster.local`): they exist, so they are NODATA, not NXDOMAIN. */
   private readonly between = new Set<string>();
 
-  /** Throws AMBIT_ERR_DNS_BAD_RECORD or AMBIT_ERR_DNS_BAD_ZONE naming the offending entry. */
-  constructor(records: Iterable<DnsRecordSet>, opts?: { authoritativeZones?: readonly string[] }) {
+  /**
+   * Throws AMBIT_ERR_DNS_BAD_ZONE for a bad zone, and AMBIT_ERR_DNS_BAD_RECORD for a bad record set
+   * unless `skipInvalid` is given: then that record set is left out and handed to it (a proxy building
+   * its table from config would rather answer every other name than none).
+   */
+  constructor(records: Iterable<DnsRecordSet>, opts?: NameTableOptions) {
     for (const zone of opts?.authoritativeZones ?? []) {
       const z = normalizeName(zone);
       const why = z === '' ? 'empty name' : invalidNameReason(z);
@@ -101,16 +112,25 @@ export class NameTable {
       this.zoneSuffixes.push(`.${z}`);
     }
     for (const r of records) {
-      const name = recordName(r.name);
-      const entry = { ipv4: addresses(r.name, r.ipv4, 4), ipv6: addresses(r.name, r.ipv6, 6) };
-      const wild = name.startsWith('*.');
-      const key = wild ? name.slice(2) : name;
-      const map = wild ? this.wildcards : this.exact;
-      const had = map.get(key);
-      if (had) merge(had, entry);
-      else map.set(key, entry);
-      if (this.zones.size > 0) this.markAncestors(wild ? name : key);
+      try {
+        this.add(r);
+      } catch (err) {
+        if (opts?.skipInvalid && err instanceof AmbitError) opts.skipInvalid(err);
+        else throw err;
+      }
     }
+  }
+
+  private add(r: DnsRecordSet): void {
+    const name = recordName(r.name);
+    const entry = { ipv4: addresses(r.name, r.ipv4, 4), ipv6: addresses(r.name, r.ipv6, 6) };
+    const wild = name.startsWith('*.');
+    const key = wild ? name.slice(2) : name;
+    const map = wild ? this.wildcards : this.exact;
+    const had = map.get(key);
+    if (had) merge(had, entry);
+    else map.set(key, entry);
+    if (this.zones.size > 0) this.markAncestors(wild ? name : key);
   }
 
   get size(): number {

@@ -173,3 +173,19 @@ test('service names (_http._tcp) are valid record names', () => {
   const t = new NameTable([{ name: '_http._tcp.web.test', ipv4: ['10.0.0.1'], ipv6: [] }]);
   assert.equal(t.lookup('_HTTP._tcp.web.test', 'A').kind, 'answer');
 });
+
+test('skipInvalid: a bad record set is left out and reported; the others are answered', () => {
+  const skipped: string[] = [];
+  const t = new NameTable(
+    [
+      { name: 'good.test', ipv4: ['10.0.0.1'], ipv6: [] },
+      { name: 'bad name.test', ipv4: ['10.0.0.2'], ipv6: [] },
+      { name: 'bad-address.test', ipv4: ['fd00::1'], ipv6: [] },
+    ],
+    { skipInvalid: (err) => skipped.push(err.code) },
+  );
+  assert.equal(t.size, 1);
+  assert.equal(t.lookup('good.test', 'A').kind, 'answer');
+  assert.equal(t.lookup('bad-address.test', 'A').kind, 'unknown');
+  assert.deepEqual(skipped, [DNS_ERRORS.BAD_RECORD, DNS_ERRORS.BAD_RECORD]);
+});
