@@ -68,6 +68,15 @@ export {
   authorizationPolicySchema,
   type PeerAuthenticationResource,
 } from './kinds/security.ts';
+export {
+  isWildcardHost,
+  SERVICE_ENTRY_PROTOCOLS,
+  type ServiceEntryLocation,
+  type ServiceEntryProtocol,
+  type ServiceEntryResolution,
+  type ServiceEntryResource,
+  serviceEntrySchema,
+} from './kinds/service-entry.ts';
 export { type TelemetryResource, telemetrySchema } from './kinds/telemetry.ts';
 export { type DestinationRuleResource, destinationRuleSchema } from './kinds/traffic.ts';
 export type { WorkloadEntryResource } from './kinds/workload-entry.ts';

@@ -10,6 +10,7 @@ import { rateLimitPolicySchema } from './kinds/ratelimit.ts';
 import { requestAuthenticationSchema } from './kinds/request-authentication.ts';
 import { grpcRouteSchema, httpRouteSchema } from './kinds/routes.ts';
 import { authorizationPolicySchema, peerAuthenticationSchema } from './kinds/security.ts';
+import { serviceEntrySchema } from './kinds/service-entry.ts';
 import { telemetrySchema } from './kinds/telemetry.ts';
 import { destinationRuleSchema } from './kinds/traffic.ts';
 import { workloadEntrySchema } from './kinds/workload-entry.ts';
@@ -65,6 +66,16 @@ export const KINDS: readonly KindInfo[] = [
     ['we', 'workloadentry'],
     true,
     workloadEntrySchema,
+    ['v1beta1', 'v1alpha3'],
+  ),
+  kind(
+    'ServiceEntry',
+    'networking.istio.io',
+    'v1',
+    'serviceentries',
+    ['se', 'serviceentry'],
+    true,
+    serviceEntrySchema,
     ['v1beta1', 'v1alpha3'],
   ),
   kind(

@@ -9,6 +9,7 @@ import type { RateLimitPolicyResource } from './kinds/ratelimit.ts';
 import type { RequestAuthenticationResource } from './kinds/request-authentication.ts';
 import type { GRPCRouteResource, HTTPRouteResource } from './kinds/routes.ts';
 import type { AuthorizationPolicyResource, PeerAuthenticationResource } from './kinds/security.ts';
+import type { ServiceEntryResource } from './kinds/service-entry.ts';
 import type { TelemetryResource } from './kinds/telemetry.ts';
 import type { DestinationRuleResource } from './kinds/traffic.ts';
 import type { WorkloadEntryResource } from './kinds/workload-entry.ts';
@@ -17,6 +18,7 @@ export type Resource =
   | NamespaceResource
   | ServiceResource
   | WorkloadEntryResource
+  | ServiceEntryResource
   | PeerAuthenticationResource
   | AuthorizationPolicyResource
   | RequestAuthenticationResource
