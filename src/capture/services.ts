@@ -7,7 +7,10 @@
 // `dstnat + 10` reads better but nft takes `dstnat` only in prerouting, and output needs the same). The
 // kernel makes one destination NAT binding per connection and runs no later NAT chain once it exists,
 // so an enrolled pod's connection, already redirected to the ztunnel, never reaches these rules; only
-// pods outside the mesh (and the node's own processes, through output) are load-balanced here.
+// pods outside the mesh (and the node's own processes, through output) are load-balanced here. The
+// same rule cuts the other way: a connection DNATed here to a meshed pod on this node never meets the
+// capture table's inbound redirect, so such endpoints are redirected to the ztunnel instead
+// (`inboundCapture`).
 //
 // Only TCP: UDP and SCTP ports are skipped (the registry reports them as unsupported), as are IPv6
 // VIPs and endpoints (the lab and the capture rules are IPv4).
@@ -18,6 +21,7 @@ import { AmbitError } from '../errors/index.ts';
 import { logger } from '../log/index.ts';
 import { CAPTURE_ERRORS } from './errors.ts';
 import { runNft } from './nft.ts';
+import { PORTS } from './nftables.ts';
 
 const log = logger('capture');
 
@@ -32,7 +36,17 @@ export interface ServiceVipInput {
   vips: readonly string[];
   ports: ReadonlyArray<{ port: number; protocol: string }>;
   /** Each endpoint's `ports` maps a service port (as a string) to the endpoint's target port. */
-  endpoints: ReadonlyArray<{ address: string; ports: Readonly<Record<string, number>> }>;
+  endpoints: ReadonlyArray<{
+    address: string;
+    ports: Readonly<Record<string, number>>;
+    /**
+     * A pod on this node in the mesh. The capture table's inbound redirect never sees a connection this
+     * table DNATs (one NAT binding per connection), so such a pod is not DNATed to but sent to the
+     * ztunnel's inbound plaintext listener, whose original destination is then the VIP and port: the
+     * ztunnel must resolve that to its local endpoint. Without it, STRICT is bypassed on the node.
+     */
+    inboundCapture?: boolean;
+  }>;
 }
 
 /** One VIP port of one Service, decided: where its connections go (none: they are reset). */
@@ -42,7 +56,8 @@ export interface ServicePortRule {
   chain: string;
   port: number;
   vips: string[];
-  endpoints: Array<{ address: string; targetPort: number }>;
+  /** `inbound`: the ztunnel's inbound listener takes it (see ServiceVipInput's `inboundCapture`). */
+  endpoints: Array<{ address: string; targetPort: number; inbound: boolean }>;
 }
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
@@ -101,6 +116,7 @@ function servicePorts(svc: ServiceVipInput): ServicePortRule[] {
       targets.push({
         address: ep.address,
         targetPort: checkPort(key, `target port of ${ep.address}`, target),
+        inbound: ep.inboundCapture === true,
       });
     }
     targets.sort((a, b) => compare(a.address, b.address) || a.targetPort - b.targetPort);
@@ -129,9 +145,11 @@ const MARK = `0x${HAIRPIN_MARK.toString(16).padStart(8, '0')}`;
 
 type Endpoint = ServicePortRule['endpoints'][number];
 
+const INBOUND_CHAIN = 'inbound_capture';
+
 /** One chain per endpoint address and port, shared by every Service port that reaches it. */
 function endpointChain(e: Endpoint): string {
-  return `ep_${e.address.replaceAll('.', '_')}_${e.targetPort}`;
+  return e.inbound ? INBOUND_CHAIN : `ep_${e.address.replaceAll('.', '_')}_${e.targetPort}`;
 }
 
 function portChain(rule: ServicePortRule): string {
@@ -152,17 +170,27 @@ function portChain(rule: ServicePortRule): string {
 // A pod that reaches itself through the VIP would get its own address as the source and drop the
 // packet as a martian: the mark has postrouting masquerade it behind the node.
 function endpointChains(rules: readonly ServicePortRule[]): string {
-  const byName = new Map(rules.flatMap((r) => r.endpoints.map((e) => [endpointChain(e), e] as const)));
-  return [...byName]
-    .sort(([a], [b]) => compare(a, b))
-    .map(
-      ([name, e]) => `  chain ${name} {
+  const all = rules.flatMap((r) => r.endpoints);
+  const inbound = all.some((e) => e.inbound)
+    ? `  chain ${INBOUND_CHAIN} {
+    meta l4proto tcp counter redirect to :${PORTS.inboundPlaintext}
+  }
+`
+    : '';
+  const byName = new Map(all.filter((e) => !e.inbound).map((e) => [endpointChain(e), e] as const));
+  return (
+    inbound +
+    [...byName]
+      .sort(([a], [b]) => compare(a, b))
+      .map(
+        ([name, e]) => `  chain ${name} {
     ip saddr ${e.address} meta mark set meta mark | ${MARK}
     meta l4proto tcp dnat to ${e.address}:${e.targetPort}
   }
 `,
-    )
-    .join('');
+      )
+      .join('')
+  );
 }
 
 /**

@@ -104,6 +104,30 @@ describe('Service VIPs for pods outside the mesh', { skip: isRoot ? false : SKIP
     }
   });
 
+  test("a meshed pod on this node behind the VIP: DNAT would skip inbound capture, so it goes to the ztunnel's 15006", async () => {
+    const meshed = topo.pod(A);
+    const capture = new NftablesCapture({ inNetns: topo.exec(topo.node) });
+    await capture.install([meshed.address]);
+    try {
+      await topo.echo(topo.node, 'inbound', 15006);
+      // Direct, the capture table sends the connection to the ztunnel's inbound listener.
+      assert.deepEqual(await topo.connect(client.ns, meshed.address, 8080, 1), [
+        `inbound ${client.address} hello`,
+      ]);
+      // Through a plain DNAT it would not: the one NAT binding is the DNAT, and the pod is reached unseen.
+      await vips.sync([web([A])]);
+      assert.deepEqual(await topo.connect(client.ns, VIP, 80, 1), [`a ${client.address} hello`]);
+      // Marked as meshed and local, it is redirected to the inbound listener instead.
+      await vips.sync([{ ...web([]), endpoints: [{ ...web([A]).endpoints[0]!, inboundCapture: true }] }]);
+      assert.deepEqual(
+        await topo.connect(client.ns, VIP, 80, 3),
+        Array(3).fill(`inbound ${client.address} hello`),
+      );
+    } finally {
+      await capture.remove();
+    }
+  });
+
   test('remove takes the table away, and again is no error', async () => {
     await vips.remove();
     await vips.remove();

@@ -21,9 +21,19 @@ const web: ServiceVipInput = {
   ],
 };
 
-/** The plan without chain names: what goes where. */
+type PlannedEndpoint = { address: string; targetPort: number; inbound?: true };
+
+/** The plan without chain names: what goes where (`inbound` shown only when set). */
 const plan = (services: ServiceVipInput[]) =>
-  servicePlan(services).map(({ key, port, vips, endpoints }) => ({ key, port, vips, endpoints }));
+  servicePlan(services).map(({ key, port, vips, endpoints }) => ({
+    key,
+    port,
+    vips,
+    endpoints: endpoints.map(
+      ({ address, targetPort, inbound }): PlannedEndpoint =>
+        inbound ? { address, targetPort, inbound } : { address, targetPort },
+    ),
+  }));
 
 describe('servicePlan: what each Service port becomes', () => {
   const cases: Array<{ name: string; in: ServiceVipInput[]; out: ReturnType<typeof plan> }> = [
@@ -134,6 +144,31 @@ describe('servicePlan: what each Service port becomes', () => {
       ],
     },
     {
+      name: "a pod on this node in the mesh is marked for the ztunnel's inbound listener",
+      in: [
+        {
+          key: 'a/meshed',
+          vips: ['198.19.0.1'],
+          ports: [tcp(80)],
+          endpoints: [
+            { ...ep('198.18.1.2', { '80': 8080 }), inboundCapture: true },
+            ep('198.18.2.2', { '80': 8080 }),
+          ],
+        },
+      ],
+      out: [
+        {
+          key: 'a/meshed',
+          port: 80,
+          vips: ['198.19.0.1'],
+          endpoints: [
+            { address: '198.18.1.2', targetPort: 8080, inbound: true },
+            { address: '198.18.2.2', targetPort: 8080 },
+          ],
+        },
+      ],
+    },
+    {
       name: 'a Service with no IPv4 VIP (headless, or IPv6 only) has no rules',
       in: [
         { key: 'a/headless', vips: [], ports: [tcp(80)], endpoints: [ep('198.18.1.2', { '80': 80 })] },
@@ -216,6 +251,19 @@ describe('serviceRuleset: the script', () => {
     const twice = serviceRuleset([web, { ...web, key: 'shop/web-canary', vips: ['198.19.0.20'] }]);
     assert.equal(twice.match(/chain ep_198_18_1_2_8080 \{/g)?.length, 1);
     assert.equal(twice.match(/goto ep_198_18_1_2_8080/g)?.length, 2);
+  });
+
+  test("a meshed pod on this node is picked like any endpoint, then redirected to the ztunnel's 15006", () => {
+    const meshed = serviceRuleset([
+      { ...web, endpoints: web.endpoints.map((e, i) => (i === 0 ? { ...e, inboundCapture: true } : e)) },
+    ]);
+    assert.match(
+      meshed,
+      /numgen random mod 3 vmap \{ 0 : goto ep_198_18_1_2_8080, 1 : goto inbound_capture, 2 : goto ep_198_18_2_2_8080 \}/,
+    );
+    assert.match(meshed, /chain inbound_capture \{\n\s+meta l4proto tcp counter redirect to :15006\n/);
+    assert.doesNotMatch(meshed, /dnat to 198\.18\.1\.3/);
+    assert.doesNotMatch(text, /inbound_capture/);
   });
 
   test('no services: an empty table (no map, no elements)', () => {
@@ -309,13 +357,17 @@ describe('serviceRuleset: the kernel takes it', () => {
           key: 'shop/multi',
           vips: ['198.19.0.12', '198.19.0.13'],
           ports: [tcp(80), tcp(443)],
-          endpoints: [ep('198.18.1.2', { '80': 8080, '443': 8443 }), ep('198.18.1.3', { '443': 8443 })],
+          endpoints: [
+            ep('198.18.1.2', { '80': 8080, '443': 8443 }),
+            { ...ep('198.18.1.3', { '443': 8443 }), inboundCapture: true },
+          ],
         },
       ]),
     );
     assert.match(listed, /table ip ambit_services/);
     assert.match(listed, /numgen random mod 2 vmap/);
     assert.match(listed, /dnat to 198\.18\.1\.2:8443/);
+    assert.match(listed, /redirect to :15006/);
     assert.match(listed, /reject with tcp reset comment "shop\/empty"/);
     assert.match(listed, new RegExp(`comment "Service/shop/${'x'.repeat(115)}"\n`));
   });
