@@ -77,7 +77,8 @@ export class Topology {
     await this.netns(this.node);
     const inNode = (...args: string[]) => run('ip', ['-n', this.node, ...args]);
     await inNode('link', 'set', 'lo', 'up');
-    await run('ip', ['netns', 'exec', this.node, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+    // As a lab node: it routes, with strict reverse-path filtering on each pod link only.
+    await this.in(this.node, 'sysctl', '-qw', 'net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0');
     for (const host of hosts) {
       const { ns, address } = this.pod(host);
       const link = `p${host}`;
@@ -87,6 +88,7 @@ export class Topology {
       await inNode('link', 'add', link, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
       await inNode('addr', 'add', `${GATEWAY}/32`, 'dev', link);
       await inNode('link', 'set', link, 'up');
+      await this.in(this.node, 'sysctl', '-qw', `net.ipv4.conf.${link}.rp_filter=1`);
       await inNode('route', 'add', `${address}/32`, 'dev', link);
       await inPod('addr', 'add', `${address}/32`, 'dev', 'eth0');
       await inPod('link', 'set', 'eth0', 'up');
