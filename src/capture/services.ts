@@ -106,7 +106,7 @@ function servicePorts(svc: ServiceVipInput): ServicePortRule[] {
   const seen = new Set<number>();
   for (const p of svc.ports) {
     const port = checkPort(key, 'port', p.port);
-    if (p.protocol.toUpperCase() !== 'TCP' || seen.has(port)) continue;
+    if (String(p.protocol).toUpperCase() !== 'TCP' || seen.has(port)) continue;
     seen.add(port);
     const targets: ServicePortRule['endpoints'] = [];
     for (const ep of endpoints) {
@@ -137,6 +137,16 @@ export function servicePlan(services: readonly ServiceVipInput[]): ServicePortRu
     if (keys.has(svc.key)) throw bad(svc.key, 'the key appears twice');
     keys.add(svc.key);
     rules.push(...servicePorts(svc));
+  }
+  // nft refuses a verdict map with one key twice, which would leave every Service without its rules.
+  const owner = new Map<string, string>();
+  for (const r of rules) {
+    for (const vip of r.vips) {
+      const other = owner.get(`${vip}:${r.port}`);
+      if (other !== undefined)
+        throw bad(r.key, `VIP ${vip} port ${r.port} is also service ${JSON.stringify(other)}'s`);
+      owner.set(`${vip}:${r.port}`, r.key);
+    }
   }
   return rules;
 }

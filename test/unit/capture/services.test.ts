@@ -321,6 +321,13 @@ describe('serviceRuleset: bad input is refused with the service named', () => {
     ['an empty key', { ...base, key: '' }],
     ['a key longer than 512', { ...base, key: `ns/${'a'.repeat(510)}` }],
     ['the same key twice', [base, { ...base, vips: ['198.19.0.2'] }]],
+    [
+      'a VIP and port another service has',
+      [
+        { ...base, key: 'ns/zz' },
+        { ...base, key: 'ns/aa', vips: ['198.19.0.9', '198.19.0.1'] },
+      ],
+    ],
   ];
   for (const [name, input] of bad) {
     test(name, () => {
