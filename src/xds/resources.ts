@@ -75,6 +75,12 @@ export const serviceEndpoint = z.object({
   ports: z.record(z.string(), port),
 });
 
+/** A ServiceEntry endpoint found by DNS (resolution DNS): the proxy resolves `hostname` when it connects. */
+export const dnsEndpoint = z.object({
+  hostname: z.string().min(1).max(253),
+  ports: z.record(z.string(), port),
+});
+
 export const serviceResource = z.object({
   key: z.string().min(1),
   name: z.string().min(1),
@@ -84,6 +90,14 @@ export const serviceResource = z.object({
   ports: z.array(servicePort),
   endpoints: z.array(serviceEndpoint),
   waypoint: waypointRef.optional(),
+  // `ServiceEntry` for a ServiceEntry host (absent for a Service). Strings, not enums: a value a newer
+  // control plane adds must not NACK every service; a proxy treats a resolution it does not know as STATIC.
+  kind: z.string().optional(),
+  /** `MESH_EXTERNAL` or `MESH_INTERNAL`. */
+  location: z.string().optional(),
+  /** `NONE` (to the original destination), `STATIC` (`endpoints`), `DNS` or `DNS_ROUND_ROBIN` (`dnsEndpoints`). */
+  resolution: z.string().optional(),
+  dnsEndpoints: z.array(dnsEndpoint).optional(),
 });
 
 /** The L4 form of an AuthorizationPolicy: policy's schema, which its evaluation reads. */
@@ -131,6 +145,7 @@ export type PolicyRef = z.infer<typeof policyRef>;
 export type WorkloadResource = z.infer<typeof workloadResource>;
 export type ServicePort = z.infer<typeof servicePort>;
 export type ServiceEndpoint = z.infer<typeof serviceEndpoint>;
+export type DnsEndpoint = z.infer<typeof dnsEndpoint>;
 export type ServiceResource = z.infer<typeof serviceResource>;
 export type AuthorizationResource = z.infer<typeof authorizationResource>;
 export type TrustBundleResource = z.infer<typeof trustBundleResource>;

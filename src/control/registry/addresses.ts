@@ -138,8 +138,12 @@ export class AddressBook {
       for (const a of w.addresses)
         this.workloads.set(canonicalAddress(a), `${w.kind}/${w.namespace}/${w.name}`);
     }
+    // A ServiceEntry host's key is already `ServiceEntry/namespace/host`; a Service's is `namespace/name`.
     for (const [service, ip] of Object.entries(allocated))
-      this.vips.set(canonicalAddress(ip), `Service/${service}`);
+      this.vips.set(
+        canonicalAddress(ip),
+        service.startsWith('ServiceEntry/') ? service : `Service/${service}`,
+      );
     for (const r of stored) this.put(r);
   }
 

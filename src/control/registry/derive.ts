@@ -15,6 +15,7 @@ import { type L4Authorization, toL4Authorization } from '../../policy/index.ts';
 import { ageOf, NO_AGE, settleWorkloadAddresses, workloadLabel } from './addresses.ts';
 import { authorizationScope, bindAuthorizations, resolvePeerAuth, targetRefIssues } from './policies.ts';
 import { nonTcpPortIssues } from './protocols.ts';
+import { buildEntryService, entryVipClaims, entryVips, settleEntryHosts } from './service-entries.ts';
 import { buildService, indexWorkloads } from './services.ts';
 import type {
   Registry,
@@ -104,20 +105,44 @@ export function deriveRegistry(input: RegistryInput): Registry {
   const serviceResources = new Map<string, ServiceResource>(
     ofKind(resources, 'Service').map((s) => [`${s.metadata.namespace ?? 'default'}/${s.metadata.name}`, s]),
   );
-  const vips = allocateVips(serviceResources, input.previousVips ?? {}, opts.vipRange, workloadAt);
+  const entries = settleEntryHosts(ofKind(resources, 'ServiceEntry'));
+  issues.push(...entries.issues);
+  const vips = allocateVips(
+    serviceResources,
+    input.previousVips ?? {},
+    opts.vipRange,
+    workloadAt,
+    entryVipClaims(entries.hosts),
+  );
   issues.push(...vips.issues);
   issues.push(...nonTcpPortIssues(serviceResources, namespaces));
   const candidates = indexWorkloads(owned);
-  const services: RegistryService[] = [...serviceResources.entries()]
-    .map(([key, svc]) => {
-      const namespace = svc.metadata.namespace ?? 'default';
-      const waypoint = firstSay(
-        () => fromLabels(svc.metadata.labels, namespace, 'service', key, lookup),
-        nsWaypoint(namespace),
-      );
-      return buildService(key, svc, vips.byService.get(key)!, candidates, waypoint);
-    })
-    .sort(byKey);
+  const services: RegistryService[] = [...serviceResources.entries()].map(([key, svc]) => {
+    const namespace = svc.metadata.namespace ?? 'default';
+    const waypoint = firstSay(
+      () => fromLabels(svc.metadata.labels, namespace, 'service', key, lookup),
+      nsWaypoint(namespace),
+    );
+    return buildService(key, svc, vips.byService.get(key)!, candidates, waypoint);
+  });
+  // A ServiceEntry's own address loses to a workload's and to a Service's or allocated VIP.
+  const vipHolder = new Map<string, string>();
+  for (const svc of services) for (const ip of svc.vips) vipHolder.set(ip, `Service ${svc.key}`);
+  for (const h of entries.hosts) {
+    const allocated = vips.byService.get(h.key);
+    for (const ip of allocated?.vips ?? [])
+      vipHolder.set(ip, `ServiceEntry ${h.namespace}/${h.entry.metadata.name}`);
+  }
+  for (const h of entries.hosts) {
+    const own = entryVips(h, vips.byService.get(h.key), (ip) => workloadAt.get(ip) ?? vipHolder.get(ip));
+    issues.push(...own.issues);
+    const waypoint = firstSay(
+      () => fromLabels(h.entry.metadata.labels, h.namespace, 'service', h.key, lookup),
+      nsWaypoint(h.namespace),
+    );
+    services.push(buildEntryService(h, own.vips, candidates, waypoint));
+  }
+  services.sort(byKey);
 
   const servicesOf = new Map<string, RegistryService[]>();
   for (const svc of services) {

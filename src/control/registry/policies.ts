@@ -59,7 +59,9 @@ export function bindAuthorizations(
         if (ref.namespace && ref.namespace !== pns) continue; // empty: the policy's own namespace
         const refNs = pns;
         if (ref.kind === 'Service') {
-          const svc = servicesOfWorkload.find((s) => s.namespace === refNs && s.name === ref.name);
+          const svc = servicesOfWorkload.find(
+            (s) => s.kind === undefined && s.namespace === refNs && s.name === ref.name,
+          );
           if (svc) {
             const wp = svc.waypoint
               ? `its waypoint ${svc.waypoint.namespace}/${svc.waypoint.name}`

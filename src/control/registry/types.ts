@@ -4,7 +4,12 @@
 // type (the proxies' schema, `xds`), so an object the registry builds must satisfy that schema, and
 // what it keeps beyond it (for operators) is named in REGISTRY_ONLY_FIELDS.
 
-import type { Resource, WaypointFor } from '../../config/index.ts';
+import type {
+  Resource,
+  ServiceEntryLocation,
+  ServiceEntryResolution,
+  WaypointFor,
+} from '../../config/index.ts';
 import type { L4Authorization, PeerAuthSettings } from '../../policy/index.ts';
 import type {
   PolicyRef,
@@ -43,7 +48,10 @@ export interface RegistryOptions {
   clusterId?: string;
 }
 
-/** Allocated VIPs by service (`namespace/name` → address). Feed it back in so restarts keep VIPs. */
+/**
+ * Allocated VIPs by service key (`namespace/name`, or `ServiceEntry/namespace/host` for a ServiceEntry
+ * host with no `addresses`) → address. Feed it back in so restarts keep VIPs.
+ */
 export type VipTable = Record<string, string>;
 
 export interface RegistryInput {
@@ -127,9 +135,16 @@ export interface Endpoint extends ServiceEndpoint {
   node: string | undefined;
 }
 
-/** A service as the config stream carries it (`ServiceResource`), typed more narrowly. */
+/**
+ * A service as the config stream carries it (`ServiceResource`), typed more narrowly: a Service
+ * (key `namespace/name`) or one host of a ServiceEntry (key `ServiceEntry/namespace/host`, which no
+ * Service key can be: those have one "/" and a lower-case namespace).
+ */
 export interface RegistryService extends ServiceResource {
-  /** How its VIP was chosen. Registry only. */
+  kind?: 'ServiceEntry';
+  location?: ServiceEntryLocation;
+  resolution?: ServiceEntryResolution;
+  /** How its VIP was chosen (a ServiceEntry's `spec.addresses` count as `spec`). Registry only. */
   vipSource: 'spec' | 'allocated' | 'none';
   ports: RegistryServicePort[];
   /** Registry only. */

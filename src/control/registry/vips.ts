@@ -51,6 +51,18 @@ export interface VipAssignment {
   source: 'spec' | 'allocated' | 'none';
 }
 
+/**
+ * What ServiceEntries ask of the range: `auto`, the keys of hosts that get an address allocated like a
+ * Service's (Istio's auto-allocation); `fixed`, addresses their `spec.addresses` name (canonical address
+ * → who), which are never handed out.
+ */
+export interface EntryVipClaims {
+  auto: readonly string[];
+  fixed: ReadonlyMap<string, string>;
+  /** How issues name the object behind each `auto` key (`ServiceEntry namespace/name`). */
+  objects?: ReadonlyMap<string, string>;
+}
+
 export interface VipResult {
   byService: Map<string, VipAssignment>;
   table: VipTable;
@@ -77,6 +89,7 @@ export function allocateVips(
   previous: VipTable,
   rangeCidr: string,
   workloadAddresses: ReadonlyMap<string, string> = new Map(),
+  entries: EntryVipClaims = { auto: [], fixed: new Map() },
 ): VipResult {
   const range = parseVipRange(rangeCidr);
   const keys = [...services.keys()].sort(byAge(services));
@@ -100,8 +113,11 @@ export function allocateVips(
   }
 
   // (1) Addresses handed out before stay where they are: an allocation is never moved for a newcomer.
+  needs.push(...entries.auto);
+  const objectOf = (key: string) => entries.objects?.get(key) ?? `Service ${key}`;
   const table: VipTable = {};
   const fresh: string[] = [];
+  const taken = (ip: string) => used.has(ip) || workloadAddresses.has(ip) || entries.fixed.has(ip);
   for (const key of needs) {
     const prev = previous[key];
     if (prev !== undefined && inVipRange(prev, range) && !used.has(prev)) {
@@ -114,7 +130,7 @@ export function allocateVips(
   for (const [key, ips] of explicit) {
     const clash = ips.find((ip) => used.has(ip) || workloadAddresses.has(ip));
     if (clash !== undefined) {
-      const holder = used.has(clash) ? `Service ${used.get(clash)}` : workloadAddresses.get(clash);
+      const holder = used.has(clash) ? objectOf(used.get(clash)!) : workloadAddresses.get(clash);
       issues.push({
         object: `Service ${key}`,
         message: `clusterIP ${clash} is already allocated to ${holder}, which keeps it; this service gets no VIP until you pick another or remove clusterIP to get one allocated`,
@@ -130,11 +146,10 @@ export function allocateVips(
   let next = range.first;
   fresh.sort();
   for (const key of fresh) {
-    while (next <= range.last && (used.has(intToIpv4(next)) || workloadAddresses.has(intToIpv4(next))))
-      next++;
+    while (next <= range.last && taken(intToIpv4(next))) next++;
     if (next > range.last) {
       issues.push({
-        object: `Service ${key}`,
+        object: objectOf(key),
         message: `the VIP range ${rangeCidr} is exhausted; widen it or delete unused services`,
       });
       byService.set(key, { vips: [], source: 'none' });
@@ -152,7 +167,7 @@ export function allocateVips(
     const holder = workloadAddresses.get(ip);
     if (holder !== undefined) {
       issues.push({
-        object: `Service ${key}`,
+        object: objectOf(key),
         message: `its VIP ${ip} is also the address of ${holder}; the workload wins, so the service has no VIP until that workload is gone`,
       });
       byService.set(key, { vips: [], source: 'none' });

@@ -202,7 +202,11 @@ const cases: Case[] = [
 ];
 
 describe('ServiceEntry validation', () => {
-  for (const c of cases) it(c.name, () => runCase(c));
+  for (const c of cases) {
+    it(c.name, () => {
+      runCase(c);
+    });
+  }
 
   it('defaults location MESH_EXTERNAL and resolution NONE; protocol upper-cased', () => {
     const r = validateResource(

@@ -67,6 +67,17 @@ const resources: Resource[] = [
   }),
   r({
     apiVersion: 'networking.istio.io/v1',
+    kind: 'ServiceEntry',
+    metadata: meta('external', 'other'),
+    spec: {
+      hosts: ['api.example.com'],
+      ports: [{ number: 443, name: 'tls', protocol: 'TLS' }],
+      resolution: 'DNS',
+      endpoints: [{ address: 'origin.example.net' }],
+    },
+  }),
+  r({
+    apiVersion: 'networking.istio.io/v1',
     kind: 'WorkloadEntry',
     metadata: meta('vm-1', 'other'),
     spec: { address: '198.18.2.50', serviceAccount: 'vm', node: 'node-2', labels: { app: 'vm' } },
