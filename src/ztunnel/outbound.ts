@@ -1,6 +1,7 @@
 // The outbound path: a captured (or SOCKS5) connection from a local workload. The plan decides; then
 // one of three thin actions: HBONE through the pool, passthrough TCP, or a refusal.
 
+import { lookup } from 'node:dns/promises';
 import type * as net from 'node:net';
 import { originalDst } from '../capture/index.ts';
 import { AmbitError, describeError, hasCode } from '../errors/index.ts';
@@ -19,7 +20,7 @@ import { ZTUNNEL_ERRORS } from './errors.ts';
 import { baggageOf, canonical, outboundLabels, workloadFields } from './labels.ts';
 import { OVERFLOW_FLAG } from './limits.ts';
 import { stillLocal } from './membership.ts';
-import { type Addr, type OutboundPlan, planOutbound } from './plan.ts';
+import { type Addr, type OutboundPlan, planOutbound, planResolved } from './plan.ts';
 import { acceptSocks5, SOCKS_REPLY } from './socks5.ts';
 
 /** 15001: the destination is where the kernel says the connection was going. */
@@ -52,10 +53,12 @@ async function outbound(
 ): Promise<void> {
   const sourceAddress = canonical(client.remoteAddress);
   const started = Date.now();
-  const plan = planOutbound(ctx.state.snapshot, sourceAddress, target, {
+  const planned = planOutbound(ctx.state.snapshot, sourceAddress, target, {
     node: ctx.node,
     nodeAddresses: ctx.nodeAddresses,
   });
+  const { plan, flags: refusedFlags } =
+    planned.kind === 'resolve' ? await resolveEndpoint(ctx, planned) : { plan: planned, flags: 'NR' };
   const record: ConnectionRecord = {
     direction: 'outbound',
     src: { addr: `${sourceAddress}:${client.remotePort}` },
@@ -65,16 +68,25 @@ async function outbound(
     duration_ms: 0,
     flags: '-',
   };
-  if (plan.kind === 'refuse') {
-    socksReply?.(SOCKS_REPLY.notAllowed);
-    client.destroy();
-    ctx.connections.refused(undefined, { ...record, flags: 'NR', error: plan.reason });
+  if (plan.kind === 'refuse' || plan.kind === 'resolve') {
+    const reason = plan.kind === 'refuse' ? plan.reason : `${plan.hostname} was not resolved`;
+    // A SOCKS client hears "not allowed"; a captured one is reset, as Istio's ztunnel resets it.
+    if (socksReply) {
+      socksReply(SOCKS_REPLY.notAllowed);
+      client.destroy();
+    } else resetStream(client);
+    // A ServiceEntry's name that did not resolve (or resolved to the node) is counted against it.
+    const entry = planned.kind === 'resolve' ? resolveLabels(planned) : undefined;
+    ctx.connections.refused(entry, { ...record, flags: refusedFlags, error: reason });
     return;
   }
   Object.assign(record.src, workloadFields(plan.source));
+  const service = plan.destination.service;
+  if (service) record.dst.service = service.hostname;
   const labels = outboundLabels(plan);
-  // Passthrough is not a mesh connection: Istio's TCP metrics count HBONE only.
-  const metered = plan.kind === 'hbone' ? labels : undefined;
+  // Passthrough is not a mesh connection (Istio's TCP metrics count HBONE), except to a ServiceEntry:
+  // the registry names that destination, so its traffic is counted against it.
+  const metered = plan.kind === 'hbone' || service?.kind === 'ServiceEntry' ? labels : undefined;
   // A source workload over its share (or the node over its whole) is refused before anything is dialled.
   const slot = plan.source.uid;
   const slots = ctx.overload.connectionSlots;
@@ -139,6 +151,44 @@ async function outbound(
     abort: (why) => s.abort(why),
   });
   cutWhenIdle(ctx, client, (why) => s.abort(why));
+}
+
+/** The labels of a connection to a ServiceEntry's DNS endpoint, before it has an address. */
+function resolveLabels(plan: Extract<OutboundPlan, { kind: 'resolve' }>) {
+  const unresolved = { address: plan.hostname, port: plan.port };
+  return outboundLabels({ ...plan, kind: 'passthrough', actual: unresolved, intended: unresolved });
+}
+
+/**
+ * A ServiceEntry's DNS endpoint resolved through the node's resolver (getaddrinfo: /etc/hosts, then
+ * the configured servers), bounded by the connect timeout; one of its addresses, then the plan for it.
+ * A name that does not resolve is refused with Envoy's flag DF (DNS resolution failure).
+ */
+async function resolveEndpoint(
+  ctx: ZtunnelContext,
+  plan: Extract<OutboundPlan, { kind: 'resolve' }>,
+): Promise<{ plan: OutboundPlan; flags: string }> {
+  const service = plan.destination.service?.key ?? '?';
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const answers = await Promise.race([
+      lookup(plan.hostname, { all: true }),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`no answer within ${ctx.connectTimeoutMs} ms`)),
+          ctx.connectTimeoutMs,
+        );
+      }),
+    ]);
+    const chosen = answers[Math.floor(Math.random() * answers.length)];
+    if (!chosen) throw new Error('no address');
+    return { plan: planResolved(plan, canonical(chosen.address), ctx), flags: 'NR' };
+  } catch (err) {
+    const reason = `${plan.hostname} (an endpoint of ${service}) did not resolve: ${describeError(err)}; check the name and the node's resolver (/etc/resolv.conf)`;
+    return { plan: { kind: 'refuse', reason }, flags: 'DF' };
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function openTunnel(

@@ -3,6 +3,7 @@
 // destination, carried as :authority), with the identities the other end may present. Inbound:
 // whether an arriving connection is let through, and to where. No sockets here.
 
+import { BlockList, isIP } from 'node:net';
 import { PORTS } from '../config/index.ts';
 import { evaluateL4, type L4Authorization, type L4Decision, mtlsModeForPort } from '../policy/index.ts';
 import type { ServiceResource, WorkloadResource } from '../xds/index.ts';
@@ -44,6 +45,17 @@ export type OutboundPlan =
       destination: Destination;
     }
   | { kind: 'passthrough'; source: WorkloadResource; actual: Addr; intended: Addr; destination: Destination }
+  | {
+      /**
+       * A ServiceEntry endpoint found by DNS: the outbound path resolves `hostname` through the node's
+       * resolver, then `planResolved` turns the answer into a passthrough (or a refusal).
+       */
+      kind: 'resolve';
+      source: WorkloadResource;
+      hostname: string;
+      port: number;
+      destination: Destination;
+    }
   | { kind: 'refuse'; reason: string };
 
 export interface PlanContext {
@@ -75,6 +87,31 @@ export function planOutbound(
     };
   }
   return plan;
+}
+
+/**
+ * A `resolve` plan once its hostname has an address: a passthrough there, unless the address is the
+ * node's own or local-only (a name that resolves to loopback must not hand a pod the node's services).
+ */
+export function planResolved(
+  plan: Extract<OutboundPlan, { kind: 'resolve' }>,
+  address: string,
+  ctx: Pick<PlanContext, 'nodeAddresses'>,
+): OutboundPlan {
+  if (isNodeLocal(address, ctx.nodeAddresses)) {
+    return {
+      kind: 'refuse',
+      reason: `${plan.hostname} resolves to ${address}, which is local to the node; the ztunnel does not relay there`,
+    };
+  }
+  const actual = addr(address, plan.port);
+  return {
+    kind: 'passthrough',
+    source: plan.source,
+    actual,
+    intended: actual,
+    destination: plan.destination,
+  };
 }
 
 /** The node's own addresses, and those that mean "this host" or "this link" anywhere. */
@@ -145,9 +182,29 @@ function planOutboundAny(
   };
 }
 
-/** 0.0.0.0/8, 127.0.0.0/8 and 169.254.0.0/16: addresses that mean "this host" or "this link". */
+/**
+ * Addresses that mean "this host" or "this link": 0.0.0.0/8, 127.0.0.0/8, 169.254.0.0/16, and in IPv6
+ * `::`, `::1`, fe80::/10 and the IPv4-mapped forms of the IPv4 ones.
+ */
+const LOCAL_ONLY = (() => {
+  const list = new BlockList();
+  for (const [net, prefix] of [
+    ['0.0.0.0', 8],
+    ['127.0.0.0', 8],
+    ['169.254.0.0', 16],
+  ] as const) {
+    list.addSubnet(net, prefix, 'ipv4');
+    list.addSubnet(`::ffff:${net}`, 96 + prefix, 'ipv6');
+  }
+  list.addAddress('::', 'ipv6');
+  list.addAddress('::1', 'ipv6');
+  list.addSubnet('fe80::', 10, 'ipv6');
+  return list;
+})();
+
 function isLocalOnly(address: string): boolean {
-  return /^(0|127)\./.test(address) || address.startsWith('169.254.');
+  const family = isIP(address);
+  return family !== 0 && LOCAL_ONLY.check(address, family === 4 ? 'ipv4' : 'ipv6');
 }
 
 function planService(
@@ -167,10 +224,21 @@ function planService(
       };
     return viaWaypoint(source, waypoint, target, { service });
   }
+  // A ServiceEntry with resolution NONE has no endpoints: the connection goes where it was sent, as
+  // the ServiceEntry's (attributed to it in metrics and the access log).
+  if (service.kind === 'ServiceEntry' && service.resolution === 'NONE')
+    return { kind: 'passthrough', source, actual: target, intended: target, destination: { service } };
   const candidates = service.endpoints.filter((e) => e.ports[String(port.port)] !== undefined);
-  if (candidates.length === 0)
+  const named = (service.dnsEndpoints ?? []).filter((e) => e.ports[String(port.port)] !== undefined);
+  if (candidates.length + named.length === 0)
     return { kind: 'refuse', reason: `service ${service.key} has no endpoints for port ${port.port}` };
-  const endpoint = candidates[(ctx.pick ?? randomPick)(candidates.length)]!;
+  const picked = (ctx.pick ?? randomPick)(candidates.length + named.length);
+  if (picked >= candidates.length) {
+    const dns = named[picked - candidates.length]!;
+    const dnsPort = dns.ports[String(port.port)]!;
+    return { kind: 'resolve', source, hostname: dns.hostname, port: dnsPort, destination: { service } };
+  }
+  const endpoint = candidates[picked]!;
   const targetPort = endpoint.ports[String(port.port)]!;
   const workload = state.workloads.get(endpoint.workload);
   const intended = addr(endpoint.address, targetPort);

@@ -236,6 +236,7 @@ describe('outbound planning', () => {
       const p = planOutbound(state, '198.18.1.2', { address, port: Number(port) }, ctx);
       assert.equal(p.kind, want.kind);
       if (p.kind === 'refuse') return assert.match(p.reason, want.reason as RegExp);
+      assert.ok(p.kind !== 'resolve', 'no DNS endpoint in these cases');
       if (want.actual) assert.equal(`${p.actual.address}:${p.actual.port}`, want.actual);
       if (want.intended) assert.equal(`${p.intended.address}:${p.intended.port}`, want.intended);
       if (p.kind === 'hbone') {
