@@ -37,6 +37,8 @@ export {
   type MeshConfigResource,
   meshConfigSchema,
   type OpenTelemetryProvider,
+  OUTBOUND_TRAFFIC_MODES,
+  type OutboundTrafficMode,
   type RateLimitBackend,
 } from './kinds/mesh-config.ts';
 export {

@@ -22,6 +22,7 @@ export {
   bundleOf,
   indexMesh,
   type MeshIndex,
+  outboundTrafficMode,
   PARSE,
   type ServicePortEntry,
   StreamedState,

@@ -1,6 +1,7 @@
 // What every proxy derives from the streamed workloads and services, and how each streamed type is
 // parsed: one definition for the ztunnel and the waypoint, so the two read the mesh the same way.
 
+import type { OutboundTrafficMode } from '../config/index.ts';
 import { RevocationList } from '../identity/index.ts';
 import type { Delta } from './client.ts';
 import {
@@ -76,6 +77,8 @@ export interface MeshIndex {
    * left out of `vips` and `serviceByVipPort`, so a Service can never capture traffic to a workload.
    */
   readonly shadowedVips: ReadonlyMap<string, string>;
+  /** Addresses of every service endpoint (a ServiceEntry's inline IPs among them): known destinations. */
+  readonly endpointAddresses: ReadonlySet<string>;
 }
 
 export function indexMesh(
@@ -91,7 +94,9 @@ export function indexMesh(
   const serviceByVipPort = new Map<string, ServicePortEntry>();
   const vips = new Set<string>();
   const shadowedVips = new Map<string, string>();
+  const endpointAddresses = new Set<string>();
   for (const s of services.values()) {
+    for (const ep of s.endpoints) endpointAddresses.add(ep.address);
     for (const vip of s.vips) {
       if (workloadByAddress.has(vip)) {
         shadowedVips.set(vip, s.key);
@@ -101,7 +106,21 @@ export function indexMesh(
       for (const p of s.ports) serviceByVipPort.set(`${vip}:${p.port}`, { service: s, port: p });
     }
   }
-  return { workloadByAddress, workloadByIdentity, serviceByVipPort, vips, shadowedVips };
+  return { workloadByAddress, workloadByIdentity, serviceByVipPort, vips, shadowedVips, endpointAddresses };
+}
+
+/**
+ * The mesh's outbound traffic policy from the streamed MeshConfigs (Istio's default ALLOW_ANY when
+ * there is none or it says nothing).
+ */
+export function outboundTrafficMode(
+  meshConfigs: Iterable<{ spec: { outboundTrafficPolicy?: { mode?: OutboundTrafficMode } } }>,
+): OutboundTrafficMode {
+  for (const mc of meshConfigs) {
+    const mode = mc.spec.outboundTrafficPolicy?.mode;
+    if (mode) return mode;
+  }
+  return 'ALLOW_ANY';
 }
 
 /**

@@ -4,7 +4,7 @@
 // whether an arriving connection is let through, and to where. No sockets here.
 
 import { BlockList, isIP } from 'node:net';
-import { PORTS } from '../config/index.ts';
+import { type OutboundTrafficMode, PORTS } from '../config/index.ts';
 import { evaluateL4, type L4Authorization, type L4Decision, mtlsModeForPort } from '../policy/index.ts';
 import type { ServiceResource, WorkloadResource } from '../xds/index.ts';
 import type { StateSnapshot } from './state.ts';
@@ -65,6 +65,8 @@ export interface PlanContext {
   nodeAddresses: ReadonlySet<string>;
   /** Picks one of `n` endpoints (random in production, fixed in tests). */
   pick?: (n: number) => number;
+  /** MeshConfig `outboundTrafficPolicy.mode`; REGISTRY_ONLY refuses destinations the registry does not know. */
+  outboundTrafficMode?: OutboundTrafficMode;
 }
 
 const addr = (address: string, port: number): Addr => ({ address, port });
@@ -171,6 +173,16 @@ function planOutboundAny(
     return {
       kind: 'refuse',
       reason: `${target.address} is local to the node; the ztunnel does not relay there`,
+    };
+  }
+  if (
+    ctx.outboundTrafficMode === 'REGISTRY_ONLY' &&
+    !workload &&
+    !state.endpointAddresses.has(target.address)
+  ) {
+    return {
+      kind: 'refuse',
+      reason: `${target.address}:${target.port} is not in the mesh's registry (no workload, Service or ServiceEntry has it) and outboundTrafficPolicy is REGISTRY_ONLY; add a ServiceEntry for it`,
     };
   }
   return {

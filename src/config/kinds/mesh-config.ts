@@ -121,9 +121,21 @@ const redisUrl = z.string().refine((s) => {
   }
 }, 'must be a Redis URL such as redis://198.18.0.10:6379');
 
+/** Istio's `outboundTrafficPolicy.mode`: where mesh pods may connect outside the registry. */
+export const OUTBOUND_TRAFFIC_MODES = ['ALLOW_ANY', 'REGISTRY_ONLY'] as const;
+export type OutboundTrafficMode = (typeof OUTBOUND_TRAFFIC_MODES)[number];
+
 const meshConfigSpec = z
   .object({
     extensionProviders: z.array(extensionProvider).optional(),
+    /**
+     * ALLOW_ANY (the default): a mesh pod may connect anywhere. REGISTRY_ONLY: ztunnels refuse a
+     * connection to an address the registry does not know (no workload, Service VIP or ServiceEntry).
+     */
+    outboundTrafficPolicy: z
+      .object({ mode: z.enum(OUTBOUND_TRAFFIC_MODES).optional() })
+      .strict()
+      .optional(),
     defaultProviders: z
       .object({
         tracing: z.array(z.string().min(1)).optional(),

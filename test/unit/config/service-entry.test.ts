@@ -224,3 +224,36 @@ describe('ServiceEntry validation', () => {
     assert.equal(kindByCliName('serviceentries')?.apiVersion, 'networking.istio.io/v1');
   });
 });
+
+describe('MeshConfig outboundTrafficPolicy', () => {
+  const meshConfig = (spec: unknown) => ({
+    apiVersion: 'ambit.dev/v1alpha1',
+    kind: 'MeshConfig',
+    metadata: { name: 'default' },
+    spec,
+  });
+  const table: Case[] = [
+    {
+      name: 'REGISTRY_ONLY',
+      doc: meshConfig({ outboundTrafficPolicy: { mode: 'REGISTRY_ONLY' } }),
+      paths: [],
+    },
+    { name: 'ALLOW_ANY', doc: meshConfig({ outboundTrafficPolicy: { mode: 'ALLOW_ANY' } }), paths: [] },
+    { name: 'no mode', doc: meshConfig({ outboundTrafficPolicy: {} }), paths: [] },
+    {
+      name: 'an unknown mode',
+      doc: meshConfig({ outboundTrafficPolicy: { mode: 'DENY_ALL' } }),
+      paths: ['spec.outboundTrafficPolicy.mode'],
+    },
+    {
+      name: 'an unknown field',
+      doc: meshConfig({ outboundTrafficPolicy: { mode: 'ALLOW_ANY', egressProxy: {} } }),
+      paths: ['spec.outboundTrafficPolicy.egressProxy'],
+    },
+  ];
+  for (const c of table) {
+    it(c.name, () => {
+      runCase(c);
+    });
+  }
+});

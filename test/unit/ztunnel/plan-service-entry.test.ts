@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { TYPE } from '../../../src/xds/index.ts';
+import { outboundTrafficMode, TYPE } from '../../../src/xds/index.ts';
 import { type OutboundPlan, planOutbound, planResolved } from '../../../src/ztunnel/plan.ts';
 import { ZtunnelState } from '../../../src/ztunnel/state.ts';
 
@@ -48,6 +48,7 @@ function build() {
     upserts: [
       workload('client', '198.18.1.2'),
       workload('vm', '198.18.2.50', { kind: 'WorkloadEntry', node: 'node-2' }),
+      workload('outside', '198.18.3.3', { enrolled: false, node: 'node-2' }),
     ].map((w) => ({ name: w.uid, value: w })),
     removed: [],
   });
@@ -221,5 +222,59 @@ describe('outbound planning to ServiceEntries', () => {
         describePlan(planOutbound(state, '198.18.1.2', { address, port: 80 }, ctx())),
         /local to the node/,
       );
+  });
+
+  describe('outboundTrafficPolicy REGISTRY_ONLY', () => {
+    const registryOnly = { ...ctx(), outboundTrafficMode: 'REGISTRY_ONLY' as const };
+    const table: Array<[string, string, number, string | RegExp]> = [
+      [
+        'an address nobody registered',
+        '203.0.113.99',
+        443,
+        /refuse: .*not in the mesh's registry.*REGISTRY_ONLY/,
+      ],
+      [
+        'a ServiceEntry address (NONE)',
+        '203.0.113.20',
+        443,
+        'passthrough 203.0.113.20:443 for legacy.example.com',
+      ],
+      ['a ServiceEntry VIP', '198.19.0.10', 443, 'passthrough 203.0.113.5:8443 for static.example.com'],
+      [
+        'a ServiceEntry endpoint addressed directly',
+        '203.0.113.5',
+        8443,
+        'passthrough 203.0.113.5:8443 for -',
+      ],
+      ['a known workload outside the mesh', '198.18.3.3', 80, 'passthrough 198.18.3.3:80 for -'],
+    ];
+    for (const [name, address, port, want] of table) {
+      test(name, () => {
+        const got = describePlan(planOutbound(state, '198.18.1.2', { address, port }, registryOnly));
+        if (typeof want === 'string') assert.equal(got, want);
+        else assert.match(got, want);
+      });
+    }
+
+    test('ALLOW_ANY (the default) lets an unknown address through', () => {
+      for (const mode of [undefined, 'ALLOW_ANY'] as const) {
+        const plan = planOutbound(
+          state,
+          '198.18.1.2',
+          { address: '203.0.113.99', port: 443 },
+          { ...ctx(), outboundTrafficMode: mode },
+        );
+        assert.equal(describePlan(plan), 'passthrough 203.0.113.99:443 for -');
+      }
+    });
+
+    test('the mode comes from the MeshConfig, ALLOW_ANY when none says', () => {
+      assert.equal(outboundTrafficMode([]), 'ALLOW_ANY');
+      assert.equal(outboundTrafficMode([{ spec: {} }]), 'ALLOW_ANY');
+      assert.equal(
+        outboundTrafficMode([{ spec: { outboundTrafficPolicy: { mode: 'REGISTRY_ONLY' } } }]),
+        'REGISTRY_ONLY',
+      );
+    });
   });
 });
