@@ -214,9 +214,12 @@ const LOCAL_ONLY = (() => {
   return list;
 })();
 
+// IPv4 by a regex: BlockList.check costs ~0.3 µs a call, on every passthrough plan.
+const LOCAL_ONLY_V4 = /^(0|127)\.|^169\.254\./;
+
 function isLocalOnly(address: string): boolean {
-  const family = isIP(address);
-  return family !== 0 && LOCAL_ONLY.check(address, family === 4 ? 'ipv4' : 'ipv6');
+  if (!address.includes(':')) return LOCAL_ONLY_V4.test(address);
+  return isIP(address) === 6 && LOCAL_ONLY.check(address, 'ipv6');
 }
 
 function planService(
