@@ -78,6 +78,7 @@ async function outbound(
     } else resetStream(client);
     // A ServiceEntry's name that did not resolve (or resolved to the node) is counted against it.
     const entry = planned.kind === 'resolve' ? resolveLabels(planned) : undefined;
+    if (entry?.destination_service) record.dst.service = entry.destination_service;
     ctx.connections.refused(entry, { ...record, flags: refusedFlags, error: reason });
     return;
   }
