@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { isCidr } from '../config/index.ts';
 import { loadControlConfig, startControlPlane } from '../control/index.ts';
+import { parseUpstreams } from '../dns/index.ts';
 import { AmbitError } from '../errors/index.ts';
 import { ambitHome } from '../lab/index.ts';
 import { adminClient, serverOption, tokenFile, tokenOption } from './client.ts';
@@ -23,6 +24,8 @@ interface ControlFlags {
   trustDomain: string;
   labState?: string;
   reservedCidrs?: string[];
+  dnsListen?: string;
+  dnsUpstream?: string;
 }
 
 export function controlCommand(): Command {
@@ -30,7 +33,7 @@ export function controlCommand(): Command {
     .description('run the control plane: store, admin API (Unix socket), CA and config stream (15010)')
     .option(
       '--config <file>',
-      'YAML with these settings (dataDir, adminListen, adminListenAllowRemote, adminSocket, adminMaxWatches, grpcListen, trustDomain, rootNamespace, vipRange, labState, reservedCidrs); flags win',
+      'YAML with these settings (dataDir, adminListen, adminListenAllowRemote, adminSocket, adminMaxWatches, grpcListen, trustDomain, rootNamespace, vipRange, labState, reservedCidrs, dnsListen, dnsUpstream); flags win',
     )
     .option('--data-dir <dir>', 'where the store, CA and socket live (default $AMBIT_HOME/control)')
     .option(
@@ -57,11 +60,20 @@ export function controlCommand(): Command {
       "the mesh's infrastructure addresses (nodes, pod gateways, control plane), comma-separated: no WorkloadEntry may claim one",
       cidrList,
     )
+    .option(
+      '--dns-listen <host:port>',
+      'serve cluster DNS (<svc>.<ns>.svc.cluster.local) on UDP and TCP here (the lab: 198.18.0.254:53); default: none',
+    )
+    .option(
+      '--dns-upstream <addresses>',
+      'where the cluster DNS forwards names outside cluster.local: host[:port],…; default: none (they are refused)',
+    )
     .action(async (opts: ControlFlags, cmd: Command) => {
       const file = opts.config ? await loadControlConfig(opts.config) : {};
       // A flag typed on the command line wins over the file; the file wins over flag defaults.
       const pick = <K extends keyof ControlFlags & keyof typeof file>(key: K) =>
         cmd.getOptionValueSource(key) === 'cli' ? opts[key] : (file[key] ?? opts[key]);
+      const upstreams = pick('dnsUpstream');
       const cp = await startControlPlane({
         dataDir: pick('dataDir') ?? join(ambitHome(), 'control'),
         adminListen: pick('adminListen'),
@@ -71,6 +83,8 @@ export function controlCommand(): Command {
         grpcListen: pick('grpcListen'),
         trustDomain: pick('trustDomain'),
         labState: pick('labState'),
+        dnsListen: pick('dnsListen'),
+        dnsUpstreams: upstreams === undefined ? [] : parseUpstreams(upstreams),
         registry: {
           rootNamespace: file.rootNamespace,
           vipRange: file.vipRange,
@@ -81,8 +95,9 @@ export function controlCommand(): Command {
         ...(cp.adminSocket ? [`unix:${cp.adminSocket}`] : []),
         ...(cp.adminAddress ? [`http://${cp.adminAddress} (bearer tokens)`] : []),
       ];
+      const dns = cp.dnsAddress ? `, cluster DNS on ${cp.dnsAddress}` : '';
       await serveUntilSignal(
-        `control plane ready: admin API on ${where.join(' and ') || 'nothing'}, gRPC on ${cp.grpcAddress}`,
+        `control plane ready: admin API on ${where.join(' and ') || 'nothing'}, gRPC on ${cp.grpcAddress}${dns}`,
         () => cp.close(),
       );
     });

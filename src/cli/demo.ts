@@ -42,6 +42,15 @@ const PODS: PodSpec[] = [
     serviceAccount: 'ratings',
     labels: { app: 'ratings', version: 'v1' },
   },
+  // A client outside the mesh (its namespace is not enrolled): it reaches Services through their VIPs
+  // as any pod on a cluster does, and STRICT mTLS refuses its plaintext.
+  {
+    name: 'legacy',
+    node: 'node-2',
+    namespace: 'legacy',
+    serviceAccount: 'default',
+    labels: { app: 'legacy' },
+  },
 ];
 
 async function waitServing(lab: Lab, pod: string, url: string): Promise<void> {
@@ -56,7 +65,7 @@ async function waitServing(lab: Lab, pod: string, url: string): Promise<void> {
   );
 }
 
-export async function runDemo(): Promise<{ frontendVip: string; ratingsVip: string }> {
+export async function runDemo(): Promise<void> {
   // On a mesh that is already up, use it as it is (whatever its node count); else bring up two nodes.
   const current = await new Lab({ home: ambitHome(), name: defaultLabName() }).status();
   const { lab, admin } = await meshUp({ nodes: current?.nodes.length ?? 2 });
@@ -76,7 +85,7 @@ export async function runDemo(): Promise<{ frontendVip: string; ratingsVip: stri
     }
     throw new AmbitError(CLI_ERRORS.DEMO_TIMEOUT, `service ${name} got no VIP from the control plane`);
   };
-  const [frontend, catalog, ratings] = [await vip('frontend'), await vip('catalog'), await vip('ratings')];
+  const [catalog, ratings] = [await vip('catalog'), await vip('ratings')];
   const running = new Set(
     (await lab.status())?.pods.filter((p) => p.processes.some((x) => x.running)).map((p) => p.name),
   );
@@ -87,24 +96,26 @@ export async function runDemo(): Promise<{ frontendVip: string; ratingsVip: stri
   await start('catalog-v1', ['catalog', '--ratings', `http://${ratings}`]);
   await start('catalog-v2', ['catalog', '--ratings', `http://${ratings}`]);
   await start('frontend', ['frontend', '--catalog', `http://${catalog}`]);
-  await waitServing(lab, 'client', `http://${frontend}/healthz`);
-  return { frontendVip: frontend, ratingsVip: ratings };
+  // By name: the pod's DNS goes through its ztunnel's DNS proxy, which answers from the mesh's services.
+  await waitServing(lab, 'client', 'http://frontend.shop/healthz');
 }
 
 export function demoCommand(): Command {
   return new Command('demo')
     .description('bring up the meshed storefront (STRICT mTLS, an example policy) and print what to try')
     .action(async () => {
-      const { frontendVip, ratingsVip } = await runDemo();
+      await runDemo();
       console.log(`The storefront is up in namespace "shop", meshed in ambient mode (STRICT mTLS).
 
 Try:
-  npx ambit lab exec client -- curl -s http://${frontendVip}/api/products     # frontend → catalog v1 or v2 → ratings, over mTLS
+  npx ambit lab exec client -- curl -s http://frontend.shop/api/products        # frontend → catalog v1 or v2 → ratings, over mTLS
   npx ambit get workloads -n shop                                               # identities, nodes, mesh state
   npx ambit get services -n shop                                                # VIPs and endpoints
   npx ambit ztunnel-config certificates --node node-1                           # one certificate per identity
   npx ambit lab exec node-2 -- curl -s http://127.0.0.1:15020/metrics | grep istio_tcp
-  npx ambit lab exec client -- curl -s --max-time 3 http://${ratingsVip}/ratings/p1   # refused: only catalog may call ratings
+  npx ambit lab exec client -- curl -s --max-time 3 http://ratings.shop/ratings/p1   # reset: only catalog may call ratings
+  npx ambit lab exec legacy -- curl -s --max-time 3 http://frontend.shop/api/products   # reset: outside the mesh, and shop is STRICT
+  npx ambit lab exec client -- dig +short frontend.shop.svc.cluster.local      # the ztunnel's DNS proxy answers the VIP
   npx ambit describe workload ratings -n shop                                   # the policy that applies, and why
 
 Tear it down with: npx ambit down`);

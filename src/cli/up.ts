@@ -15,6 +15,7 @@ import { PORTS } from '../config/index.ts';
 import { AmbitError } from '../errors/index.ts';
 import {
   ambitHome,
+  CLUSTER_DNS_ADDRESS,
   CONTROL_ADDRESS,
   CONTROL_TARGET,
   checkPrerequisites,
@@ -153,6 +154,10 @@ async function meshUpLocked(opts: MeshOptions & { home: string }): Promise<Mesh>
       // own), and, as on any TCP listener, every request but readiness needs a bearer token.
       '--admin-listen',
       `127.0.0.1:${PORTS.controlAdmin}`,
+      // The lab's cluster DNS: what every pod's and node's resolv.conf names. Nothing beyond the lab is
+      // asked (no upstream): names outside cluster.local are refused at once.
+      '--dns-listen',
+      `${CLUSTER_DNS_ADDRESS}:53`,
       ...(opts.controlArgs ?? []),
     ]);
     await waitFor(
@@ -201,6 +206,11 @@ async function meshUpLocked(opts: MeshOptions & { home: string }): Promise<Mesh>
         // Waypoint replicas the control plane places on this node run in their lab pods.
         '--lab-state',
         lab.stateFile,
+        // Names the mesh does not know go to the lab's cluster DNS, never to the host's resolvers; and
+        // every pod, meshed or not, reaches Services by VIP, as on a cluster.
+        '--dns-upstream',
+        `${CLUSTER_DNS_ADDRESS}:53`,
+        '--service-vips',
         ...(opts.ztunnelArgs ?? []),
       ],
       {
@@ -285,8 +295,12 @@ export function upCommand(): Command {
   return new Command('up')
     .description('bring up the mesh on this machine: lab nodes, control plane, a ztunnel per node')
     .option('--nodes <n>', 'number of nodes', nodesArg, 2)
-    .action(async (opts: { nodes: number }) => {
-      await meshUp({ nodes: opts.nodes });
+    .option(
+      '--no-dns-proxy',
+      "leave enrolled pods' DNS to the cluster DNS (the ztunnels' DNS proxy is on by default)",
+    )
+    .action(async (opts: { nodes: number; dnsProxy: boolean }) => {
+      await meshUp({ nodes: opts.nodes, ztunnelArgs: opts.dnsProxy ? [] : ['--no-dns-proxy'] });
       console.log(
         `mesh is up: ${opts.nodes} node(s), control plane at ${CONTROL_ADDRESS}:15010 (admin: ambit get …; Prometheus: ambit prometheus config)`,
       );

@@ -3,7 +3,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
-import { NftablesCapture } from '../capture/index.ts';
+import { NftablesCapture, ServiceVips } from '../capture/index.ts';
+import { parseUpstreams, resolvConfNameservers } from '../dns/index.ts';
 import { AmbitError } from '../errors/index.ts';
 import { ambitHome } from '../lab/index.ts';
 import { http } from '../os/index.ts';
@@ -39,6 +40,16 @@ interface ZtunnelFlags {
   /** Milliseconds (parsed from the flag's duration). */
   idleTimeout?: number;
   labState?: string;
+  dnsProxy: boolean;
+  dnsUpstream?: string;
+  serviceVips: boolean;
+}
+
+/** `--dns-upstream`, or the nameservers of the node's /etc/resolv.conf (none: other names are refused). */
+async function dnsUpstreams(flag: string | undefined): Promise<Array<{ host: string; port: number }>> {
+  if (flag !== undefined) return parseUpstreams(flag);
+  const text = await readFile('/etc/resolv.conf', 'utf8').catch(() => '');
+  return resolvConfNameservers(text);
 }
 
 /** An integer flag: anything else is refused with the flag's name (commander would pass NaN on). */
@@ -119,6 +130,19 @@ export function ztunnelCommand(): Command {
       'cut a proxied connection after this long with no byte either way: 0 (off), 90s, 30m, 1h (default 1h, as Envoy and Istio)',
       parseIdleTimeout,
     )
+    .option(
+      '--no-dns-proxy',
+      "don't capture enrolled pods' DNS (port 53) to the ztunnel's DNS proxy on 15053 (on by default with nftables capture)",
+    )
+    .option(
+      '--dns-upstream <addresses>',
+      "where the DNS proxy forwards names that are not the mesh's: host[:port],… (default: the nameservers in /etc/resolv.conf)",
+    )
+    .option(
+      '--service-vips',
+      "give every pod on the node, meshed or not, the Services' VIPs (what kube-proxy does on a cluster; the lab turns it on)",
+      false,
+    )
     .action(async (opts: ZtunnelFlags) => {
       const given = {
         ...(opts.maxConnections ? { maxConnections: opts.maxConnections } : {}),
@@ -137,6 +161,8 @@ export function ztunnelCommand(): Command {
           .filter((s) => s !== ''),
       );
       if (opts.adminListen) parseAdminListen(opts.adminListen, ZTUNNEL_DEFAULT_PORTS.admin);
+      const dnsOn = opts.dnsProxy && opts.capture === 'nftables';
+      const dns = dnsOn ? { upstreams: await dnsUpstreams(opts.dnsUpstream) } : undefined;
       const trustBundlePem = await readFile(opts.caBundle, 'utf8').catch((cause) => {
         throw new AmbitError(
           CLI_ERRORS.NO_FILE,
@@ -150,7 +176,9 @@ export function ztunnelCommand(): Command {
         trustDomain: opts.trustDomain,
         trustBundlePem,
         token: opts.token ?? process.env.AMBIT_JOIN_TOKEN,
-        capture: opts.capture === 'nftables' ? new NftablesCapture() : undefined,
+        capture: opts.capture === 'nftables' ? new NftablesCapture({ dns: dnsOn }) : undefined,
+        serviceVips: opts.serviceVips ? new ServiceVips() : undefined,
+        dns,
         socks5: opts.socks5,
         adminListen: opts.adminListen,
         metricsAllow,

@@ -25,6 +25,8 @@ const schema = z
     rootNamespace: z.string().min(1).optional(),
     labState: z.string().min(1).optional(),
     reservedCidrs: z.array(cidr).optional(),
+    dnsListen: hostPort.optional(),
+    dnsUpstream: z.string().min(1).optional(),
     vipRange: z
       .string()
       .regex(/^\d+\.\d+\.\d+\.\d+\/\d+$/, 'must be an IPv4 CIDR such as 198.19.0.0/16')

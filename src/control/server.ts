@@ -37,6 +37,7 @@ import {
   loadOrCreateCa,
   type WorkloadPlacement,
 } from './ca/index.ts';
+import { startClusterDns } from './cluster-dns.ts';
 import { CONTROL_ERRORS } from './errors.ts';
 import { ControlGrpcServer, certificateServiceImplementation, DEFAULT_GRPC_PORT } from './grpc/index.ts';
 import { MeshState } from './mesh.ts';
@@ -76,6 +77,12 @@ export interface ControlOptions {
   caLifetimes?: { minTtlSeconds?: number; maxTtlSeconds?: number; defaultTtlSeconds?: number };
   registry?: RegistryOptions;
   /**
+   * Cluster DNS (`<svc>.<ns>.svc.cluster.local`) on this `host:port`, UDP and TCP; off when undefined.
+   * Names outside cluster.local go to `dnsUpstreams` (none: REFUSED).
+   */
+  dnsListen?: string;
+  dnsUpstreams?: ReadonlyArray<{ host: string; port: number }>;
+  /**
    * The lab's state file, read as the cluster's pod API: its pods are the workloads (and so the
    * identities) placed on each node. Nodes report nothing themselves.
    */
@@ -99,6 +106,8 @@ export interface ControlPlane {
   adminTokens: AdminTokens;
   /** Where the gRPC port listens, as `host:port`. */
   grpcAddress: string;
+  /** Where the cluster DNS listens, as `host:port`; undefined when off. */
+  dnsAddress: string | undefined;
   close(): Promise<void>;
 }
 
@@ -109,6 +118,7 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
       ? undefined
       : adminListenAddress(opts.adminListen, opts.adminListenAllowRemote);
   const grpcAt = parseListen(opts.grpcListen ?? `0.0.0.0:${DEFAULT_GRPC_PORT}`, '--grpc-listen');
+  const dnsAt = opts.dnsListen === undefined ? undefined : parseListen(opts.dnsListen, '--dns-listen');
   const cleanup: Array<() => Promise<void> | void> = [];
   const close = async () => {
     for (const fn of cleanup.reverse()) await fn();
@@ -293,6 +303,12 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
       await admin.listen({ path: adminSocket });
     }
     const adminAddress = adminAt ? await admin.listen(adminAt) : undefined;
+    let dnsAddress: string | undefined;
+    if (dnsAt) {
+      const dns = await startClusterDns({ listen: dnsAt, upstreams: opts.dnsUpstreams ?? [], mesh, metrics });
+      cleanup.push(() => dns.close());
+      dnsAddress = `${dnsAt.host.includes(':') ? `[${dnsAt.host}]` : dnsAt.host}:${dns.port}`;
+    }
     if (lab) {
       const sd = new PrometheusTargetFiles({
         dir: join(opts.dataDir, 'prometheus'),
@@ -303,7 +319,7 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
       cleanup.push(() => sd.stop());
     }
     log.info(
-      { adminAddress, adminSocket, grpcAddress: grpc.address, revision: store.revision },
+      { adminAddress, adminSocket, grpcAddress: grpc.address, dnsAddress, revision: store.revision },
       'control plane ready',
     );
     return {
@@ -319,6 +335,7 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
       adminSocket,
       adminTokens,
       grpcAddress: grpc.address,
+      dnsAddress,
       close,
     };
   } catch (err) {

@@ -25,10 +25,19 @@ export function onPlaintextInbound(ctx: ZtunnelContext, client: net.Socket): voi
     resetStream(client);
     return;
   }
+  // A pod outside the mesh that reached a VIP whose chosen endpoint is in the mesh on this node: the
+  // node's Service rules sent it here still addressed to the VIP. It goes to a local endpoint of that
+  // Service, under that workload's policy, as it would arrive from another node.
+  const local = localEndpointOfVip(ctx, dst);
+  if (local === null) {
+    resetStream(client);
+    return;
+  }
+  const to = local ?? { address: dst.address, port: dst.port };
   const started = Date.now();
   const sourceIp = canonical(client.remoteAddress);
   const plan = planInbound(ctx.state.snapshot, {
-    destination: { address: dst.address, port: dst.port },
+    destination: { address: to.address, port: to.port },
     sourceIp,
   });
   const state = ctx.state.snapshot;
@@ -42,7 +51,7 @@ export function onPlaintextInbound(ctx: ZtunnelContext, client: net.Socket): voi
   const record: ConnectionRecord = {
     direction: 'inbound',
     src: { addr: `${sourceIp}:${client.remotePort}` },
-    dst: { addr: `${dst.address}:${dst.port}`, ...workloadFields(plan.workload) },
+    dst: { addr: `${to.address}:${to.port}`, ...workloadFields(plan.workload) },
     bytes_sent: 0,
     bytes_recv: 0,
     duration_ms: 0,
@@ -87,10 +96,9 @@ export function onPlaintextInbound(ctx: ZtunnelContext, client: net.Socket): voi
         startedAt: new Date(started).toISOString(),
         meta: {
           recheck: (st) =>
-            planInbound(st, { destination: { address: dst.address, port: dst.port }, sourceIp }).status ===
-            200,
+            planInbound(st, { destination: { address: to.address, port: to.port }, sourceIp }).status === 200,
           workloadsStay: (st) =>
-            stillLocal(st, ctx.node, plan.workload, dst.address) && stillInMesh(st, sourceWorkload, sourceIp),
+            stillLocal(st, ctx.node, plan.workload, to.address) && stillInMesh(st, sourceWorkload, sourceIp),
         },
         abort: (why) => s.abort(why),
       });
@@ -102,4 +110,23 @@ export function onPlaintextInbound(ctx: ZtunnelContext, client: net.Socket): voi
       ctx.connections.refused(undefined, { ...record, flags: 'CONNECT', error: describeError(err) });
     },
   );
+}
+
+type Target = { address: string; port: number };
+
+/**
+ * For an original destination that is a Service's VIP and port: one of the Service's endpoints in the
+ * mesh on this node (its target port); null when it has none; undefined when it is no VIP.
+ */
+function localEndpointOfVip(ctx: ZtunnelContext, dst: OrigDst): Target | null | undefined {
+  const entry = ctx.state.snapshot.serviceByVipPort.get(`${dst.address}:${dst.port}`);
+  if (!entry) return undefined;
+  const candidates: Target[] = [];
+  for (const e of entry.service.endpoints) {
+    const port = e.ports[String(dst.port)];
+    if (e.enrolled && e.node === ctx.node && port !== undefined)
+      candidates.push({ address: e.address, port });
+  }
+  if (candidates.length === 0) return null;
+  return candidates[Math.floor(Math.random() * candidates.length)]!;
 }

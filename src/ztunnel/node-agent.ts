@@ -9,7 +9,7 @@ import { isIPv4 } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import type { CaptureDriver } from '../capture/index.ts';
+import type { CaptureDriver, ServiceVips } from '../capture/index.ts';
 import { AmbitError, describeError } from '../errors/index.ts';
 import { createCsr, generateKeyPair, nodeId } from '../identity/index.ts';
 import { logger } from '../log/index.ts';
@@ -25,6 +25,7 @@ import { ZTUNNEL_ERRORS } from './errors.ts';
 import type { ConnectionLimits } from './limits.ts';
 import type { ZtunnelPorts } from './options.ts';
 import { isNodeLocal } from './plan.ts';
+import { ServiceVipSync } from './service-vips.ts';
 import { WaypointRunner } from './waypoint-runner.ts';
 import { Ztunnel } from './ztunnel.ts';
 
@@ -32,6 +33,10 @@ import { Ztunnel } from './ztunnel.ts';
 export interface NodeAgentOptions extends Omit<NodeCredentialOptions, 'log'> {
   /** Kernel capture; undefined runs the ztunnel without it (SOCKS5 only). */
   capture?: CaptureDriver;
+  /** Service VIPs for every pod on the node, meshed or not (kube-proxy's job; the lab's nodes have it). */
+  serviceVips?: ServiceVips;
+  /** The ztunnel's DNS proxy (see ZtunnelOptions.dns); the capture driver sends pods' DNS to it. */
+  dns?: { upstreams: ReadonlyArray<{ host: string; port: number }> };
   bindAddress?: string;
   /** Opt-in SOCKS5 listen address (see ZtunnelOptions.socks5). */
   socks5?: string;
@@ -66,6 +71,7 @@ export class NodeAgent {
   private addresses: string[] = [];
   private addressTimer: NodeJS.Timeout | undefined;
   private waypoints: WaypointRunner | undefined;
+  private vips: ServiceVipSync | undefined;
 
   constructor(opts: NodeAgentOptions) {
     this.opts = opts;
@@ -109,6 +115,7 @@ export class NodeAgent {
       drainMs: this.opts.drainMs,
       limits: this.opts.limits,
       idleTimeoutMs: this.opts.idleTimeoutMs,
+      dns: this.opts.dns,
     });
     // A pod's link (and with it the pods' gateway address) exists before the pod is placed here, so
     // re-reading on every change knows it before the pod is captured; the poll catches the rest.
@@ -116,6 +123,15 @@ export class NodeAgent {
       this.trackAddresses();
       this.syncCapture();
     });
+    if (this.opts.serviceVips) {
+      const vips = new ServiceVipSync(this.opts.serviceVips, this.opts.node, this.log);
+      this.vips = vips;
+      const z = this.ztunnel;
+      // Until the services first arrive, "none" means "not known yet": the rules written before stay.
+      z.state.onChange((s) => {
+        if (z.state.hasReceived(TYPE.service)) vips.update(s.services);
+      });
+    }
     if (this.opts.labState) {
       const runner = new WaypointRunner({ ...this.opts, labState: this.opts.labState, log: this.log });
       this.waypoints = runner;
@@ -135,6 +151,7 @@ export class NodeAgent {
     clearTimeout(this.renewTimer);
     this.caClient?.close();
     await this.ztunnel?.stop();
+    await this.vips?.close();
     await this.captureChain;
   }
 

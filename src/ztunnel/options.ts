@@ -19,6 +19,7 @@ export const ZTUNNEL_DEFAULT_PORTS = {
   metrics: PORTS.metrics,
   readiness: PORTS.readiness,
   admin: PORTS.admin,
+  dns: PORTS.dns,
 } as const;
 
 export type ZtunnelPorts = { -readonly [K in keyof typeof ZTUNNEL_DEFAULT_PORTS]: number };
@@ -88,6 +89,11 @@ export interface ZtunnelOptions {
    * ztunnel) finds dead peers; this ends live ones that stopped talking.
    */
   idleTimeoutMs?: number;
+  /**
+   * The DNS proxy on `ports.dns` (UDP and TCP, on `bindAddress`): answers the mesh's service names and
+   * forwards the rest to `upstreams` (none: other names are REFUSED). Off when undefined.
+   */
+  dns?: { upstreams: ReadonlyArray<{ host: string; port: number }> };
   /** On stop: how long open connections may finish before they are cut. */
   drainMs?: number;
   /** The inputs to build from instead of the defaults (`DEFAULT_INPUTS`). */

@@ -10,6 +10,7 @@ import { ConnectionTable, type ConnectionView, drain, HttpEndpoints, proxyRegist
 import { TcpMetrics } from '../telemetry/index.ts';
 import { TYPE, type XdsClient } from '../xds/index.ts';
 import type { ConnectionChecks, ZtunnelContext } from './context.ts';
+import { DnsProxy } from './dns-proxy.ts';
 import { serveEndpoints } from './endpoints.ts';
 import { materialForDestination, onHboneComplete, onHboneConnect } from './inbound-hbone.ts';
 import { type ConnectionLimits, fileDescriptorLimit, resolveLimits } from './limits.ts';
@@ -45,6 +46,7 @@ export class Ztunnel {
   private readonly xds: XdsClient;
   private readonly listeners: NodeListeners;
   private readonly workloadListeners: WorkloadListeners | undefined;
+  private dnsProxy: DnsProxy | undefined;
   private readonly http = new HttpEndpoints();
   private readonly metricsAllow: string[];
   private readonly adminListen: { host: string; port: number } | undefined;
@@ -122,6 +124,18 @@ export class Ztunnel {
     const bind = this.opts.bindAddress ?? '0.0.0.0';
     const socks = this.opts.socks5 ?? (this.opts.capture === 'none' ? bind : undefined);
     await this.listeners.start(bind, socks, this.hbone);
+    if (this.opts.dns) {
+      this.dnsProxy = new DnsProxy({
+        host: bind,
+        port: this.ctx.ports.dns,
+        upstreams: this.opts.dns.upstreams,
+        state: this.state,
+        metrics: this.metrics,
+        log: this.log,
+      });
+      await this.dnsProxy.start();
+      this.ctx.ports.dns = this.dnsProxy.port;
+    }
     await serveEndpoints(this.ctx, this.http, {
       bind,
       metrics: this.metrics,
@@ -155,6 +169,7 @@ export class Ztunnel {
     this.log.info({ open: connections.size, drainMs }, 'draining');
     this.listeners.close();
     this.workloadListeners?.close();
+    await this.dnsProxy?.close();
     const hboneClosed = this.hbone.close(drainMs);
     await drain(
       () => connections.size,
