@@ -57,6 +57,7 @@ async function outbound(
   const planned = planOutbound(ctx.state.snapshot, sourceAddress, target, {
     node: ctx.node,
     nodeAddresses: ctx.nodeAddresses,
+    outboundTrafficMode: ctx.state.snapshot.outboundTrafficMode,
   });
   const { plan, flags: refusedFlags } =
     planned.kind === 'resolve' ? await resolveEndpoint(ctx, planned) : { plan: planned, flags: 'NR' };

@@ -2,6 +2,7 @@
 // whole delta before it changes anything (a bad resource NACKs the delta and the last good state
 // stays); readers take the current immutable snapshot, which serialises as JSON for /config_dump.
 
+import type { OutboundTrafficMode } from '../config/index.ts';
 import { RevocationList } from '../identity/index.ts';
 import {
   type AuthorizationResource,
@@ -10,6 +11,7 @@ import {
   indexMesh,
   type MeshIndex,
   mergeDelta,
+  outboundTrafficMode,
   PARSE,
   type ServiceResource,
   StreamedState,
@@ -18,10 +20,16 @@ import {
   type WorkloadResource,
 } from '../xds/index.ts';
 
+type MeshConfig = ReturnType<(typeof PARSE)[typeof TYPE.meshConfig]>;
+
 export interface StateSnapshot extends MeshIndex {
   readonly workloads: ReadonlyMap<string, WorkloadResource>;
   readonly services: ReadonlyMap<string, ServiceResource>;
   readonly authorizations: ReadonlyMap<string, AuthorizationResource>;
+  /** The mesh's MeshConfigs: the ztunnel reads `outboundTrafficPolicy` from them. */
+  readonly meshConfigs: ReadonlyMap<string, MeshConfig>;
+  /** REGISTRY_ONLY refuses connections to destinations the registry does not know. */
+  readonly outboundTrafficMode: OutboundTrafficMode;
   readonly trustBundlePem: string | undefined;
   /** Certificates that chain to the bundle but are refused (their node was revoked); comes with it. */
   readonly revoked: RevocationList;
@@ -34,12 +42,18 @@ type Held = {
     | 'workloads'
     | 'services'
     | 'authorizations'
+    | 'meshConfigs'
     | 'trustBundlePem'
     | 'revoked']: StateSnapshot[K];
 };
 
 function index(held: Held, version: number): StateSnapshot {
-  return { ...held, ...indexMesh(held.workloads, held.services), version };
+  return {
+    ...held,
+    ...indexMesh(held.workloads, held.services),
+    outboundTrafficMode: outboundTrafficMode(held.meshConfigs.values()),
+    version,
+  };
 }
 
 export const EMPTY_STATE: StateSnapshot = index(
@@ -47,6 +61,7 @@ export const EMPTY_STATE: StateSnapshot = index(
     workloads: new Map(),
     services: new Map(),
     authorizations: new Map(),
+    meshConfigs: new Map(),
     trustBundlePem: undefined,
     revoked: RevocationList.EMPTY,
   },
@@ -55,8 +70,8 @@ export const EMPTY_STATE: StateSnapshot = index(
 
 /** How a delta of one of the ztunnel's types makes the next snapshot. */
 function next(s: StateSnapshot, type: TypeUrl, delta: Delta): StateSnapshot {
-  const { workloads, services, authorizations, trustBundlePem, revoked } = s;
-  const held: Held = { workloads, services, authorizations, trustBundlePem, revoked };
+  const { workloads, services, authorizations, meshConfigs, trustBundlePem, revoked } = s;
+  const held: Held = { workloads, services, authorizations, meshConfigs, trustBundlePem, revoked };
   switch (type) {
     case TYPE.workload:
       held.workloads = mergeDelta(s.workloads, delta, PARSE[TYPE.workload]);
@@ -66,6 +81,9 @@ function next(s: StateSnapshot, type: TypeUrl, delta: Delta): StateSnapshot {
       break;
     case TYPE.authorization:
       held.authorizations = mergeDelta(s.authorizations, delta, PARSE[TYPE.authorization]);
+      break;
+    case TYPE.meshConfig:
+      held.meshConfigs = mergeDelta(s.meshConfigs, delta, PARSE[TYPE.meshConfig]);
       break;
     case TYPE.trustBundle: {
       const bundle = bundleOf(delta);
@@ -94,6 +112,7 @@ export class ZtunnelState extends StreamedState<StateSnapshot> {
       workloads: [...s.workloads.values()],
       services: [...s.services.values()],
       authorizations: [...s.authorizations.values()],
+      outboundTrafficMode: s.outboundTrafficMode,
       trustBundle: s.trustBundlePem,
       revokedCertificates: s.revoked.entries,
       // VIPs ignored because a workload has the address (the control plane reports the conflict).

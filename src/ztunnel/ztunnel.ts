@@ -96,7 +96,7 @@ export class Ztunnel {
       credentials: opts.control.credentials,
       channelOptions: opts.control.channelOptions,
       node: { kind: 'ztunnel', name: opts.node, build: 'ambit' },
-      types: [TYPE.trustBundle, TYPE.workload, TYPE.service, TYPE.authorization],
+      types: [TYPE.trustBundle, TYPE.workload, TYPE.service, TYPE.authorization, TYPE.meshConfig],
       apply: (type, delta) => this.state.apply(type, delta),
     });
     const maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS_PER_LISTENER;

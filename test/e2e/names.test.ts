@@ -8,6 +8,31 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { CURL_RESET, cliLab, eventually, isRoot, skipUnlessRoot } from '../helpers/lab.ts';
 
+/** A host outside the mesh (a pod in a namespace that is not enrolled), known by name as the mesh's. */
+const serviceEntry = (address: string) => `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: outside-api
+  namespace: shop
+spec:
+  hosts: [api.outside.test]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports:
+    - { number: 80, name: http, protocol: HTTP, targetPort: 8080 }
+  endpoints:
+    - address: ${address}
+`;
+
+const REGISTRY_ONLY = `apiVersion: ambit.dev/v1alpha1
+kind: MeshConfig
+metadata:
+  name: default
+spec:
+  outboundTrafficPolicy:
+    mode: REGISTRY_ONLY
+`;
+
 const PERMISSIVE = `apiVersion: security.istio.io/v1
 kind: PeerAuthentication
 metadata:
@@ -82,36 +107,77 @@ describe('cluster names and Service VIPs', {
     assert.deepEqual(answers(legacyDig), [frontendVip], legacyDig);
     const external = await dig('legacy', ['example.com']);
     assert.equal(status(external), 'REFUSED', 'the lab asks nothing beyond itself');
-    const strict = await exec('legacy', [
-      'curl',
-      '-s',
-      '--max-time',
-      '5',
-      'http://frontend.shop/api/products',
-    ]);
-    assert.ok(
-      CURL_RESET.includes(strict.code),
-      `plaintext through the VIP under STRICT is reset: curl ${strict.code} ${strict.stderr}`,
-    );
+    // From the other node (legacy), and from the frontend's own node (legacy-1: the node's rules send
+    // it to the ztunnel's inbound listener, which resolves the VIP to the local frontend).
+    await lab.addPod({ name: 'legacy-1', node: 'node-1', namespace: 'legacy' });
+    const toFrontend = ['curl', '-s', '--max-time', '5', 'http://frontend.shop/api/products'];
+    for (const pod of ['legacy', 'legacy-1']) {
+      const strict = await exec(pod, toFrontend);
+      assert.ok(
+        CURL_RESET.includes(strict.code),
+        `plaintext from ${pod} through the VIP under STRICT is reset: curl ${strict.code} ${strict.stderr}`,
+      );
+    }
     // A denied connection is reset too (only catalog may call ratings).
     const denied = await exec('client', ['curl', '-s', '--max-time', '5', 'http://ratings.shop/ratings/p1']);
     assert.ok(CURL_RESET.includes(denied.code), `a denied connection is reset: curl ${denied.code}`);
 
     // PERMISSIVE, applied the way Istio's docs apply it (`-n` for a document without a namespace).
     await ok(['apply', '-n', 'shop', '-f', '-'], PERMISSIVE);
+    for (const pod of ['legacy', 'legacy-1']) {
+      await eventually(
+        async () => ((await exec(pod, toFrontend)).code === 0 ? true : undefined),
+        20_000,
+        `${pod}, outside the mesh, to reach frontend under PERMISSIVE`,
+      );
+    }
+
+    // The outside world: a server in a namespace outside the mesh, reached by a ServiceEntry's name.
+    const web = await lab.addPod({ name: 'web', node: 'node-2', namespace: 'outside' });
+    await lab.run('web', ['ambit', 'sample', 'echo', '--port', '8080']);
+    const toWeb = ['curl', '-s', '--max-time', '3', `http://${web.address}:8080/`];
+    const byName = ['curl', '-s', '--max-time', '3', 'http://api.outside.test/'];
     await eventually(
+      async () => ((await exec('client', toWeb)).code === 0 ? true : undefined),
+      20_000,
+      'the outside server to answer (ALLOW_ANY: a mesh pod may reach any address)',
+    );
+    await ok(['apply', '-f', '-'], serviceEntry(web.address));
+    const reply = await eventually(
       async () => {
-        const r = await exec('legacy', [
-          'curl',
-          '-sf',
-          '--max-time',
-          '5',
-          'http://frontend.shop/api/products',
-        ]);
-        return r.code === 0 ? true : undefined;
+        const r = await exec('client', byName);
+        return r.code === 0 ? r.stdout : undefined;
       },
       20_000,
-      'a pod outside the mesh to reach frontend under PERMISSIVE',
+      'api.outside.test to answer by name',
     );
+    assert.match(reply, /"pod":\s*"web"/, reply);
+    const seDig = await dig('client', ['api.outside.test']);
+    assert.equal(answers(seDig).length, 1, `the ztunnel gives the ServiceEntry an address: ${seDig}`);
+    assert.match(answers(seDig)[0]!, /^198\.19\./, 'auto-allocated from the VIP range');
+
+    // REGISTRY_ONLY. A lab pod is in the registry, as a cluster's pods are in Istio's; a server in the
+    // lab's infrastructure namespace (198.18.0.254, no workload's) stands for the internet.
+    await lab.run('control', ['ambit', 'sample', 'echo', '--port', '8081']);
+    const toInternet = ['curl', '-s', '--max-time', '3', 'http://198.18.0.254:8081/'];
+    await eventually(
+      async () => ((await exec('client', toInternet)).code === 0 ? true : undefined),
+      20_000,
+      'the server outside the registry to answer under ALLOW_ANY',
+    );
+    await ok(['apply', '-f', '-'], REGISTRY_ONLY);
+    await eventually(
+      async () => (CURL_RESET.includes((await exec('client', toInternet)).code) ? true : undefined),
+      20_000,
+      'an address outside the registry to be reset under REGISTRY_ONLY',
+    );
+    const still = await exec('client', byName);
+    assert.equal(
+      still.code,
+      0,
+      `a ServiceEntry's host is in the registry: curl ${still.code} ${still.stderr}`,
+    );
+    const pod = await exec('client', toWeb);
+    assert.equal(pod.code, 0, `a pod is in the registry: curl ${pod.code} ${pod.stderr}`);
   });
 });
