@@ -8,27 +8,10 @@ import { TYPE } from '../../../src/xds/index.ts';
 import { localAddresses } from '../../../src/ztunnel/node-agent.ts';
 import { planOutbound } from '../../../src/ztunnel/plan.ts';
 import { ZtunnelState } from '../../../src/ztunnel/state.ts';
+import { workloadFixture } from '../../helpers/workloads.ts';
 
-const td = 'cluster.local';
 function workload(name: string, address: string, node: string, enrolled = true) {
-  return {
-    uid: `uid/${name}`,
-    kind: 'Pod',
-    name,
-    namespace: 'shop',
-    serviceAccount: name,
-    trustDomain: td,
-    identity: `spiffe://${td}/ns/shop/sa/${name}`,
-    node,
-    addresses: [address],
-    labels: {},
-    ports: {},
-    enrolled,
-    isWaypoint: false,
-    services: [],
-    authorizationPolicies: [],
-    peerAuthentication: { mode: 'PERMISSIVE', portModes: {} },
-  };
+  return workloadFixture(name, address, { node, enrolled });
 }
 
 function state() {

@@ -6,29 +6,9 @@ import { describe, test } from 'node:test';
 import { outboundTrafficMode, TYPE } from '../../../src/xds/index.ts';
 import { type OutboundPlan, planOutbound, planResolved } from '../../../src/ztunnel/plan.ts';
 import { ZtunnelState } from '../../../src/ztunnel/state.ts';
+import { workloadFixture } from '../../helpers/workloads.ts';
 
-const td = 'cluster.local';
-function workload(name: string, address: string, o: Record<string, unknown> = {}) {
-  return {
-    uid: `uid/${name}`,
-    kind: 'Pod',
-    name,
-    namespace: 'shop',
-    serviceAccount: name,
-    trustDomain: td,
-    identity: `spiffe://${td}/ns/shop/sa/${name}`,
-    node: 'node-1',
-    addresses: [address],
-    labels: {},
-    ports: {},
-    enrolled: true,
-    isWaypoint: false,
-    services: [],
-    authorizationPolicies: [],
-    peerAuthentication: { mode: 'PERMISSIVE', portModes: {} },
-    ...o,
-  };
-}
+const workload = workloadFixture;
 
 const entry = (host: string, o: Record<string, unknown>) => ({
   key: `ServiceEntry/shop/${host}`,

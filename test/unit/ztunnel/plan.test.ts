@@ -5,29 +5,9 @@ import { describe, test } from 'node:test';
 import { TYPE } from '../../../src/xds/index.ts';
 import { planInbound, planOutbound } from '../../../src/ztunnel/plan.ts';
 import { ZtunnelState } from '../../../src/ztunnel/state.ts';
+import { workloadFixture } from '../../helpers/workloads.ts';
 
-const td = 'cluster.local';
-function workload(name: string, address: string, o: Record<string, unknown> = {}) {
-  return {
-    uid: `uid/${name}`,
-    kind: 'Pod',
-    name,
-    namespace: (o.namespace as string) ?? 'shop',
-    serviceAccount: name,
-    trustDomain: td,
-    identity: `spiffe://${td}/ns/${(o.namespace as string) ?? 'shop'}/sa/${name}`,
-    node: 'node-1',
-    addresses: [address],
-    labels: {},
-    ports: {},
-    enrolled: true,
-    isWaypoint: false,
-    services: [],
-    authorizationPolicies: [],
-    peerAuthentication: { mode: 'PERMISSIVE', portModes: {} },
-    ...o,
-  };
-}
+const workload = workloadFixture;
 
 function build(extra: ReturnType<typeof workload>[] = []) {
   const s = new ZtunnelState();
