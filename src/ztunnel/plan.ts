@@ -19,6 +19,7 @@ export const ZTUNNEL_PORTS: ReadonlySet<number> = new Set([
   PORTS.admin,
   PORTS.metrics,
   PORTS.readiness,
+  PORTS.dns,
 ]);
 
 /** An address and port. `actual` and `intended` are never swapped: the plan keeps them apart. */
