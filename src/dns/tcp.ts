@@ -28,13 +28,15 @@ export class DnsTcpConnection {
   private readonly metrics: DnsMetrics | undefined;
   private buffered: Buffer = Buffer.alloc(0);
   private clientEnded = false;
-  private idleOnce = false;
+  private readonly idleMs: number;
+  private endTimer: NodeJS.Timeout | undefined;
   private readonly send = (answer: Buffer): void => this.write(answer);
 
   constructor(socket: Socket, handler: TcpHandler, idleMs: number, metrics: DnsMetrics | undefined) {
     this.socket = socket;
     this.handler = handler;
     this.metrics = metrics;
+    this.idleMs = idleMs;
     socket.setNoDelay(true);
     socket.setTimeout(idleMs);
     socket.on('data', (chunk: Buffer) => this.read(chunk));
@@ -46,6 +48,7 @@ export class DnsTcpConnection {
     // An error is followed by 'close', where everything is released; nothing to add here.
     socket.on('error', () => {});
     socket.on('close', () => {
+      clearTimeout(this.endTimer);
       for (const f of this.forwards) f.cancel();
       this.forwards.clear();
     });
@@ -61,9 +64,10 @@ export class DnsTcpConnection {
   }
 
   private read(chunk: Buffer): void {
-    this.idleOnce = false;
-    this.buffered = this.buffered.length === 0 ? chunk : Buffer.concat([this.buffered, chunk]);
-    while (this.buffered.length >= LENGTH_BYTES && !this.socket.destroyed) {
+    if (chunk.length > 0)
+      this.buffered = this.buffered.length === 0 ? chunk : Buffer.concat([this.buffered, chunk]);
+    // Paused: a client that does not read its answers gets no more until they drain (bounded memory).
+    while (this.buffered.length >= LENGTH_BYTES && !this.socket.destroyed && !this.socket.isPaused()) {
       const length = this.buffered.readUInt16BE(0);
       if (length > MAX_QUERY_BYTES) {
         this.oversize();
@@ -100,17 +104,22 @@ export class DnsTcpConnection {
     this.socket.write(Buffer.concat([prefix, answer]));
     if (this.socket.writableLength > WRITE_HIGH_WATER && !this.socket.isPaused()) {
       this.socket.pause();
-      this.socket.once('drain', () => this.socket.resume());
+      this.socket.once('drain', () => {
+        this.socket.resume();
+        this.read(Buffer.alloc(0)); // the queries already read but not yet answered
+      });
     }
   }
 
-  /** Idle: nothing read for the idle time and nothing being forwarded. End first; destroy if the client does not close. */
+  /**
+   * Idle: nothing read for the idle time and nothing being forwarded. End first; a client that never
+   * closes its side (a half-open connection sends nothing more, so no second timeout would come) is
+   * destroyed one idle time later.
+   */
   private idle(): void {
-    if (this.forwards.size > 0) return;
-    if (this.idleOnce) this.socket.destroy();
-    else {
-      this.idleOnce = true;
-      this.socket.end();
-    }
+    if (this.forwards.size > 0 || this.endTimer) return;
+    this.socket.end();
+    this.endTimer = setTimeout(() => this.socket.destroy(), this.idleMs);
+    this.endTimer.unref();
   }
 }

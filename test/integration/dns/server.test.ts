@@ -553,6 +553,23 @@ test('TCP: an idle connection is closed by the server', async (t) => {
   await new Promise<void>((resolve) => socket.once('end', () => resolve()));
 });
 
+test('TCP: a client that keeps its side open and silent is cut, and its slot is free again', async (t) => {
+  const { server } = await serve(t, { limits: { tcpIdleMs: 100, maxTcpConnections: 1 } });
+  // allowHalfOpen: the client never answers the server's FIN, as a stuck or hostile client would not.
+  const socket = net.connect({ host: '127.0.0.1', port: server.port, allowHalfOpen: true });
+  t.after(() => socket.destroy());
+  socket.resume();
+  await new Promise<void>((resolve) => socket.once('end', () => resolve()));
+  // The server lets go of its end one idle time after its FIN (the client never sees it: its FIN was
+  // sent); until then the one slot is taken and a new connection is closed at once.
+  let answered: Reply | undefined;
+  for (let i = 0; i < 50 && !answered; i++) {
+    answered = await tcp(server.port, q('httpbin.foo.svc.cluster.local')).catch(() => undefined);
+    if (!answered) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(answered?.rcode, 'NOERROR', 'the slot of the silent client is free again');
+});
+
 test('close() cancels queries being forwarded and ends TCP connections', async (t) => {
   const silent = await silentUpstream(t);
   const registry = new Registry();
