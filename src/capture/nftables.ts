@@ -56,7 +56,13 @@ function checkAddress(address: string): string {
  *
  * With `dns`, an enrolled pod's DNS (UDP and TCP to port 53, whatever server it names) goes to the
  * ztunnel's DNS proxy first, as Istio ambient's does; the same reverse-path check applies, and the
- * rules come before the TCP outbound rule, which would otherwise take DNS over TCP.
+ * rules come before the TCP outbound rule, which would otherwise take DNS over TCP; and only enrolled
+ * pods and the node itself reach the proxy's port.
+ *
+ * In forward, TCP to a local enrolled pod that was DNATed (by the Service VIP table, which sends only
+ * non-mesh endpoints there) is reset: a VIP rule written before the pod was enrolled would otherwise
+ * deliver plaintext past its policy until the Service rules catch up. Legitimate TCP to a local enrolled
+ * pod never crosses forward: it comes from the ztunnel on the node itself.
  */
 export function ruleset(enrolled: readonly string[], opts: RulesetOptions = {}): string {
   const dnsPort = opts.dnsPort ?? PORTS.dns;
@@ -64,6 +70,15 @@ export function ruleset(enrolled: readonly string[], opts: RulesetOptions = {}):
     ? `
     ip saddr @enrolled fib saddr . iif oif exists udp dport 53 counter redirect to :${dnsPort}
     ip saddr @enrolled fib saddr . iif oif exists tcp dport 53 counter redirect to :${dnsPort}`
+    : '';
+  // Only enrolled pods (captured) and the node itself may ask the DNS proxy: not an open forwarder to
+  // the upstreams for every pod and node that can route here.
+  const dnsInput = opts.dns
+    ? `
+  chain input {
+    type filter hook input priority 0; policy accept;
+    meta l4proto { tcp, udp } th dport ${dnsPort} iifname != "lo" ip saddr != @enrolled counter drop
+  }`
     : '';
   const elements = enrolled.length > 0 ? `\n    elements = { ${enrolled.map(checkAddress).join(', ')} }` : '';
   return `add table ip ${TABLE}
@@ -82,6 +97,10 @@ table ip ${TABLE} {
     type nat hook output priority -100; policy accept;
     ip daddr @enrolled tcp dport ${PORTS.inboundHbone} counter redirect to :${PORTS.inboundHbone}
   }
+  chain forward {
+    type filter hook forward priority 0; policy accept;
+    ip daddr @enrolled meta l4proto tcp ct status dnat counter reject with tcp reset
+  }${dnsInput}
 }
 `;
 }

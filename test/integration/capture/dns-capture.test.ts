@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { NftablesCapture } from '../../../src/capture/nftables.ts';
-import { Topology } from './topology.ts';
+import { GATEWAY, Topology } from './topology.ts';
 
 const isRoot = process.getuid?.() === 0;
 const SKIP =
@@ -40,6 +40,9 @@ describe("DNS capture to the ztunnel's DNS port", { skip: isRoot ? false : SKIP 
     ]);
     assert.equal(await topo.datagram(plain.ns, server.address, 53), `server ${plain.address} hello`);
     assert.deepEqual(await topo.connect(plain.ns, server.address, 53, 1), [`server ${plain.address} hello`]);
+    // The proxy is the enrolled pods' (and the node's): a pod outside the mesh asking it straight is dropped.
+    assert.equal(await topo.datagram(plain.ns, GATEWAY, 15053), 'TIMEOUT');
+    assert.equal(await topo.datagram(enrolled.ns, GATEWAY, 15053), `ztunnel ${enrolled.address} hello`);
   });
 
   test("without dns: the enrolled pod's UDP DNS reaches the server it asked", async () => {
