@@ -77,8 +77,11 @@ export interface MeshIndex {
    * left out of `vips` and `serviceByVipPort`, so a Service can never capture traffic to a workload.
    */
   readonly shadowedVips: ReadonlyMap<string, string>;
-  /** Addresses of every service endpoint (a ServiceEntry's inline IPs among them): known destinations. */
-  readonly endpointAddresses: ReadonlySet<string>;
+  /**
+   * `address:port` of every service endpoint on each port it serves (a ServiceEntry's inline IPs among
+   * them): the known destinations REGISTRY_ONLY lets through, the port as well as the address.
+   */
+  readonly endpointTargets: ReadonlySet<string>;
 }
 
 export function indexMesh(
@@ -94,9 +97,10 @@ export function indexMesh(
   const serviceByVipPort = new Map<string, ServicePortEntry>();
   const vips = new Set<string>();
   const shadowedVips = new Map<string, string>();
-  const endpointAddresses = new Set<string>();
+  const endpointTargets = new Set<string>();
   for (const s of services.values()) {
-    for (const ep of s.endpoints) endpointAddresses.add(ep.address);
+    for (const ep of s.endpoints)
+      for (const port of Object.values(ep.ports)) endpointTargets.add(`${ep.address}:${port}`);
     for (const vip of s.vips) {
       if (workloadByAddress.has(vip)) {
         shadowedVips.set(vip, s.key);
@@ -106,7 +110,7 @@ export function indexMesh(
       for (const p of s.ports) serviceByVipPort.set(`${vip}:${p.port}`, { service: s, port: p });
     }
   }
-  return { workloadByAddress, workloadByIdentity, serviceByVipPort, vips, shadowedVips, endpointAddresses };
+  return { workloadByAddress, workloadByIdentity, serviceByVipPort, vips, shadowedVips, endpointTargets };
 }
 
 /**

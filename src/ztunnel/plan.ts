@@ -179,7 +179,7 @@ function planOutboundAny(
   if (
     ctx.outboundTrafficMode === 'REGISTRY_ONLY' &&
     !workload &&
-    !state.endpointAddresses.has(target.address)
+    !state.endpointTargets.has(`${target.address}:${target.port}`)
   ) {
     return {
       kind: 'refuse',

@@ -226,6 +226,12 @@ describe('outbound planning to ServiceEntries', () => {
         8443,
         'passthrough 203.0.113.5:8443 for -',
       ],
+      [
+        "a ServiceEntry endpoint on a port it doesn't serve",
+        '203.0.113.5',
+        22,
+        /refuse: 203\.0\.113\.5:22 is not in the mesh's registry/,
+      ],
       ['a known workload outside the mesh', '198.18.3.3', 80, 'passthrough 198.18.3.3:80 for -'],
     ];
     for (const [name, address, port, want] of table) {
