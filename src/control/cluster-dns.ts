@@ -33,12 +33,15 @@ export interface ClusterDnsOptions {
   metrics: Metrics;
 }
 
-/** Starts the cluster DNS; the table follows every derivation of the registry. */
-export async function startClusterDns(opts: ClusterDnsOptions): Promise<DnsServer> {
+/** Starts the cluster DNS; the table follows every derivation of the registry until it is closed. */
+export async function startClusterDns(
+  opts: ClusterDnsOptions,
+): Promise<{ port: number; close: () => Promise<void> }> {
   let table = clusterNameTable(opts.mesh.registry);
-  opts.mesh.on('derived', (registry: Registry) => {
+  const follow = (registry: Registry) => {
     table = clusterNameTable(registry);
-  });
+  };
+  opts.mesh.on('derived', follow);
   const server = new DnsServer({
     host: opts.listen.host,
     port: opts.listen.port,
@@ -47,6 +50,17 @@ export async function startClusterDns(opts: ClusterDnsOptions): Promise<DnsServe
     metrics: new DnsMetrics(opts.metrics),
     log,
   });
-  await server.start();
-  return server;
+  try {
+    await server.start();
+  } catch (err) {
+    opts.mesh.off('derived', follow);
+    throw err;
+  }
+  return {
+    port: server.port,
+    close: async () => {
+      opts.mesh.off('derived', follow);
+      await server.close();
+    },
+  };
 }

@@ -118,6 +118,11 @@ function check(reply: Buffer, id: number, q: Question): Check {
   }
   const got = p.questions?.[0];
   if (!p.flag_qr || p.id !== id) return { ok: false, why: 'an answer to another query' };
+  // Servers often refuse (FORMERR, NOTIMP, REFUSED) with the header alone: that is this query's answer.
+  const rcode = p.rcode ?? 'NOERROR';
+  if (got === undefined && rcode !== 'NOERROR') {
+    return { ok: true, got: { bytes: reply, rcode, truncated: p.flag_tc } };
+  }
   if (got === undefined || got.type !== q.type || got.name.toLowerCase() !== q.name.toLowerCase()) {
     return { ok: false, why: 'an answer to another question' };
   }

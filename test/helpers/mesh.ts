@@ -4,16 +4,21 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { type ControlPlane, startControlPlane } from '../../src/control/index.ts';
+import { type ControlOptions, type ControlPlane, startControlPlane } from '../../src/control/index.ts';
 import { CaClient, type NodeCredential } from '../../src/xds/index.ts';
 
-export async function startTestControl(t: TestContext, dataDir?: string): Promise<ControlPlane> {
+export async function startTestControl(
+  t: TestContext,
+  dataDir?: string,
+  more: Partial<ControlOptions> = {},
+): Promise<ControlPlane> {
   const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'ambit-cp-')));
   const cp = await startControlPlane({
     dataDir: dir,
     adminListen: '127.0.0.1:0',
     adminSocket: '',
     grpcListen: '127.0.0.1:0',
+    ...more,
   }).catch(async (err) => {
     if (!dataDir) await rm(dir, { recursive: true, force: true });
     throw err;

@@ -570,6 +570,25 @@ test('TCP: a client that keeps its side open and silent is cut, and its slot is 
   assert.equal(answered?.rcode, 'NOERROR', 'the slot of the silent client is free again');
 });
 
+test('an upstream that refuses with the header alone is an answer, not a wait: the client gets SERVFAIL', async (t) => {
+  const refusing = dgram.createSocket('udp4');
+  refusing.on('message', (query, from) => {
+    // The id, QR and REFUSED (rcode 5), no question: as many servers refuse what they will not parse.
+    const reply = Buffer.alloc(12);
+    query.copy(reply, 0, 0, 2);
+    reply.writeUInt16BE(0x8005, 2);
+    refusing.send(reply, from.port, from.address);
+  });
+  await new Promise<void>((r) => refusing.bind(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => refusing.close(() => r())));
+  const { server } = await serve(t, {
+    upstreams: [{ host: '127.0.0.1', port: refusing.address().port }],
+    upstreamTimeoutMs: 600_000, // were the reply ignored, the query would wait past the test's timeout
+  });
+  const r = await udp(server.port, q('refused.elsewhere.org'));
+  assert.equal(r.rcode, 'SERVFAIL');
+});
+
 test('close() cancels queries being forwarded and ends TCP connections', async (t) => {
   const silent = await silentUpstream(t);
   const registry = new Registry();
