@@ -132,6 +132,7 @@ export function answer(
   rcode: Rcode,
   answers: Answer[],
   o: Pick<AnswerOptions, 'aa' | 'ra'>,
+  authorities: Answer[] = [],
 ): Buffer {
   let flags = (q.flags & (OPCODE_BITS | RECURSION_DESIRED | CHECKING_DISABLED)) | RCODE[rcode];
   if (o.aa) flags |= AUTHORITATIVE_ANSWER;
@@ -142,6 +143,7 @@ export function answer(
     flags,
     questions: [q.question],
     answers,
+    authorities,
     additionals: q.edns ? [opt()] : [],
   });
 }
@@ -156,9 +158,12 @@ export function tableAnswer(
     case 'unknown':
       return undefined;
     case 'nxdomain':
-      return { bytes: answer(q, 'NXDOMAIN', [], o), rcode: 'NXDOMAIN' };
+      return { bytes: answer(q, 'NXDOMAIN', [], o, [soa(found.zone, o.ttl)]), rcode: 'NXDOMAIN' };
     case 'nodata':
-      return { bytes: answer(q, 'NOERROR', [], o), rcode: 'NOERROR' };
+      return {
+        bytes: answer(q, 'NOERROR', [], o, found.zone === undefined ? [] : [soa(found.zone, o.ttl)]),
+        rcode: 'NOERROR',
+      };
     case 'answer': {
       const name = q.question.name;
       const records: Answer[] = found.addresses.map((data) => ({
@@ -171,6 +176,28 @@ export function tableAnswer(
       return { bytes: answer(q, 'NOERROR', records, o), rcode: 'NOERROR' };
     }
   }
+}
+
+/**
+ * The zone's SOA for a negative answer, so resolvers cache the miss for the answer TTL (RFC 2308): with
+ * ndots 5 every outside name is first asked under each search domain. Names as CoreDNS gives them.
+ */
+function soa(zone: string, ttl: number): Answer {
+  return {
+    type: 'SOA',
+    name: zone,
+    ttl,
+    class: 'IN',
+    data: {
+      mname: `ns.dns.${zone}`,
+      rname: `hostmaster.${zone}`,
+      serial: 1,
+      refresh: 7200,
+      retry: 1800,
+      expire: 86400,
+      minimum: ttl,
+    },
+  };
 }
 
 /**

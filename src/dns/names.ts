@@ -15,8 +15,9 @@ export interface DnsRecordSet {
 
 export type Lookup =
   | { kind: 'answer'; name: string; addresses: string[]; type: 'A' | 'AAAA' }
-  | { kind: 'nodata' }
-  | { kind: 'nxdomain' }
+  // `zone`: the authoritative zone the name is in, whose SOA a negative answer carries (RFC 2308).
+  | { kind: 'nodata'; zone?: string }
+  | { kind: 'nxdomain'; zone: string }
   | { kind: 'unknown' };
 
 const MAX_NAME = 253;
@@ -144,11 +145,15 @@ export class NameTable {
     if (entry) {
       const t = type.toUpperCase();
       const list = t === 'A' ? entry.ipv4 : t === 'AAAA' ? entry.ipv6 : undefined;
-      if (list === undefined || list.length === 0) return { kind: 'nodata' };
+      if (list === undefined || list.length === 0) {
+        const zone = this.zoneOf(n);
+        return zone === undefined ? { kind: 'nodata' } : { kind: 'nodata', zone };
+      }
       return { kind: 'answer', name: n, addresses: list.slice(), type: t as 'A' | 'AAAA' };
     }
-    if (!this.inZone(n)) return { kind: 'unknown' };
-    return this.zones.has(n) || this.between.has(n) ? { kind: 'nodata' } : { kind: 'nxdomain' };
+    const zone = this.zoneOf(n);
+    if (zone === undefined) return { kind: 'unknown' };
+    return this.zones.has(n) || this.between.has(n) ? { kind: 'nodata', zone } : { kind: 'nxdomain', zone };
   }
 
   /** The most specific wildcard covering `n`: its nearest parent that has one. */
@@ -161,10 +166,11 @@ export class NameTable {
     return undefined;
   }
 
-  private inZone(n: string): boolean {
-    if (this.zones.has(n)) return true;
-    for (const suffix of this.zoneSuffixes) if (n.endsWith(suffix)) return true;
-    return false;
+  /** The authoritative zone `n` is in (its apex), or undefined. */
+  private zoneOf(n: string): string | undefined {
+    if (this.zones.has(n)) return n;
+    for (const suffix of this.zoneSuffixes) if (n.endsWith(suffix)) return suffix.slice(1);
+    return undefined;
   }
 
   private markAncestors(name: string): void {

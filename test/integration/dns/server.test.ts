@@ -237,6 +237,11 @@ test('NXDOMAIN inside the zone, NODATA for a family the name lacks and for other
   const { server, registry } = await serve(t);
   const nx = await udp(server.port, q('nope.foo.svc.cluster.local'));
   assert.equal(nx.rcode, 'NXDOMAIN');
+  // The zone's SOA, so resolvers cache the miss (RFC 2308), as CoreDNS answers.
+  const soa = nx.authorities?.[0] as { type: string; name: string; data: { minimum: number } } | undefined;
+  assert.equal(soa?.type, 'SOA');
+  assert.equal(soa?.name, 'cluster.local');
+  assert.equal(soa?.data.minimum, 30, 'cached for the answer TTL');
   assert.equal(nx.flag_aa, true);
   assert.equal(nx.answers?.length, 0);
   for (const type of ['AAAA', 'TXT'] as const) {
