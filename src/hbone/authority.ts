@@ -14,7 +14,7 @@ export interface SocketAddr {
 function badAuthority(input: string, why: string): AmbitError {
   return new AmbitError(
     HBONE_ERRORS.BAD_AUTHORITY,
-    `invalid authority ${JSON.stringify(input)}: ${why}; expected <ip>:<port> such as 198.18.0.5:8080 or [fd00::5]:8080`,
+    `invalid authority ${JSON.stringify(input)}: ${why}; expected <ip>:<port> such as 198.18.0.5:8080 or [2001:2::5]:8080`,
     { detail: { input } },
   );
 }

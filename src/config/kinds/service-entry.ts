@@ -90,7 +90,7 @@ const serviceEntrySpec = z
   .object({
     hosts: z.array(host).min(1, 'must have at least one host'),
     addresses: z
-      .array(z.string().refine(isCidr, 'must be an IP address or a CIDR block such as 203.0.113.0/24'))
+      .array(z.string().refine(isCidr, 'must be an IP address or a CIDR block such as 198.18.200.0/24'))
       .optional(),
     ports: z.array(port).optional(),
     location: z.enum(SERVICE_ENTRY_LOCATIONS).default('MESH_EXTERNAL'),

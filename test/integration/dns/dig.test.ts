@@ -24,10 +24,10 @@ const skip = digInstalled()
   : 'dig is not installed (apt-get install dnsutils): the dig tests did NOT run';
 if (skip) console.warn(`\n*** ${skip} ***\n`);
 
-const MANY = Array.from({ length: 60 }, (_, i) => `10.1.0.${i + 1}`);
+const MANY = Array.from({ length: 60 }, (_, i) => `198.19.2.${i + 1}`);
 const table = new NameTable(
   [
-    { name: 'httpbin.foo.svc.cluster.local', ipv4: ['10.96.0.10'], ipv6: ['fd00::10'] },
+    { name: 'httpbin.foo.svc.cluster.local', ipv4: ['198.19.0.10'], ipv6: ['2001:2::10'] },
     { name: 'many.foo.svc.cluster.local', ipv4: MANY, ipv6: [] },
   ],
   { authoritativeZones: ['cluster.local'] },
@@ -57,10 +57,10 @@ function status(out: string): string | undefined {
 
 test('dig: A, AAAA, NXDOMAIN and NODATA over UDP', { skip }, async (t) => {
   const server = await serve(t, table);
-  assert.equal((await dig(server.port, 'httpbin.foo.svc.cluster.local', '+short')).trim(), '10.96.0.10');
+  assert.equal((await dig(server.port, 'httpbin.foo.svc.cluster.local', '+short')).trim(), '198.19.0.10');
   assert.equal(
     (await dig(server.port, 'AAAA', 'httpbin.foo.svc.cluster.local', '+short')).trim(),
-    'fd00::10',
+    '2001:2::10',
   );
   const nx = await dig(server.port, 'nope.foo.svc.cluster.local');
   assert.equal(status(nx), 'NXDOMAIN');

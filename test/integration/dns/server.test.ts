@@ -19,13 +19,13 @@ import { hasCode } from '../../../src/errors/index.ts';
 
 type Reply = DecodedPacket & { rcode: string };
 
-const MANY = Array.from({ length: 60 }, (_, i) => `10.1.0.${i + 1}`);
+const MANY = Array.from({ length: 60 }, (_, i) => `198.19.2.${i + 1}`);
 const table = new NameTable(
   [
-    { name: 'httpbin.foo.svc.cluster.local', ipv4: ['10.96.0.10'], ipv6: ['fd00::10'] },
-    { name: 'v4only.foo.svc.cluster.local', ipv4: ['10.96.0.11'], ipv6: [] },
+    { name: 'httpbin.foo.svc.cluster.local', ipv4: ['198.19.0.10'], ipv6: ['2001:2::10'] },
+    { name: 'v4only.foo.svc.cluster.local', ipv4: ['198.19.0.11'], ipv6: [] },
     { name: 'many.foo.svc.cluster.local', ipv4: MANY, ipv6: [] },
-    { name: '*.example.com', ipv4: ['240.240.0.1'], ipv6: [] },
+    { name: '*.example.com', ipv4: ['198.19.3.1'], ipv6: [] },
   ],
   { authoritativeZones: ['cluster.local'] },
 );
@@ -224,13 +224,13 @@ test('A and AAAA from the table: authoritative, the question echoed in its case,
       data: r.type === 'A' ? r.data : '',
       ttl: 'ttl' in r ? r.ttl : 0,
     })),
-    [{ name: 'HttpBin.Foo.svc.cluster.local', type: 'A', data: '10.96.0.10', ttl: 17 }],
+    [{ name: 'HttpBin.Foo.svc.cluster.local', type: 'A', data: '198.19.0.10', ttl: 17 }],
   );
   const aaaa = await udp(server.port, q('httpbin.foo.svc.cluster.local.', 'AAAA'));
   assert.equal(aaaa.rcode, 'NOERROR');
-  assert.deepEqual(data(aaaa), ['fd00::10']);
+  assert.deepEqual(data(aaaa), ['2001:2::10']);
   const wild = await udp(server.port, q('www.example.com'));
-  assert.deepEqual(data(wild), ['240.240.0.1']);
+  assert.deepEqual(data(wild), ['198.19.3.1']);
 });
 
 test('NXDOMAIN inside the zone, NODATA for a family the name lacks and for other types', async (t) => {
@@ -274,7 +274,7 @@ test('TCP: one query, then several pipelined in one write, answered each with it
   const { server, registry } = await serve(t);
   const one = await tcp(server.port, q('httpbin.foo.svc.cluster.local', 'A', 9));
   assert.equal(one.id, 9);
-  assert.deepEqual(data(one), ['10.96.0.10']);
+  assert.deepEqual(data(one), ['198.19.0.10']);
   const names = [
     'httpbin.foo.svc.cluster.local',
     'nope.foo.svc.cluster.local',
@@ -636,12 +636,12 @@ test('a table that throws gets SERVFAIL, and the server goes on', async (t) => {
 test('IPv6 loopback: UDP and TCP on [::1]', async (t) => {
   const { server } = await serve(t, { host: '::1' });
   const r = await udp(server.port, q('httpbin.foo.svc.cluster.local', 'AAAA'), '::1');
-  assert.deepEqual(data(r), ['fd00::10']);
+  assert.deepEqual(data(r), ['2001:2::10']);
   const socket = net.connect({ host: '::1', port: server.port });
   t.after(() => socket.destroy());
   socket.write(frame(q('httpbin.foo.svc.cluster.local', 'A', 3)));
   const chunk = await new Promise<Buffer>((resolve) => socket.once('data', resolve));
-  assert.deepEqual(data(decode(chunk.subarray(2)) as Reply), ['10.96.0.10']);
+  assert.deepEqual(data(decode(chunk.subarray(2)) as Reply), ['198.19.0.10']);
 });
 
 test('a port in use is a clear error naming host:port', async (t) => {

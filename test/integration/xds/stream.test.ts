@@ -106,7 +106,7 @@ describe('config stream', () => {
 
   test('whatever the configuration accepts reaches the proxies (an IPv6 WorkloadEntry does not freeze the stream)', async (t) => {
     const cp = await startTestControl(t);
-    await cp.api.apply([ns('shop'), we('v6', 'fd00::1')]);
+    await cp.api.apply([ns('shop'), we('v6', '2001:2::1')]);
     const p = proxy(cp, await joinNode(cp, 'node-1'));
     t.after(() => p.client.stop());
     await eventually(async () => (p.names(TYPE.workload).length === 1 ? true : undefined));

@@ -105,9 +105,9 @@ describe('servicePlan: what each Service port becomes', () => {
       in: [
         {
           key: 'a/dual',
-          vips: ['198.19.0.2', 'fd00::2', '198.19.0.1'],
+          vips: ['198.19.0.2', '2001:2::2', '198.19.0.1'],
           ports: [tcp(80)],
-          endpoints: [ep('fd00::10', { '80': 80 }), ep('198.18.1.2', { '80': 80 })],
+          endpoints: [ep('2001:2::10', { '80': 80 }), ep('198.18.1.2', { '80': 80 })],
         },
       ],
       out: [
@@ -172,7 +172,7 @@ describe('servicePlan: what each Service port becomes', () => {
       name: 'a Service with no IPv4 VIP (headless, or IPv6 only) has no rules',
       in: [
         { key: 'a/headless', vips: [], ports: [tcp(80)], endpoints: [ep('198.18.1.2', { '80': 80 })] },
-        { key: 'a/v6', vips: ['fd00::1'], ports: [tcp(80)], endpoints: [ep('198.18.1.2', { '80': 80 })] },
+        { key: 'a/v6', vips: ['2001:2::1'], ports: [tcp(80)], endpoints: [ep('198.18.1.2', { '80': 80 })] },
       ],
       out: [],
     },

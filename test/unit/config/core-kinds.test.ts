@@ -138,7 +138,7 @@ const cases: Case[] = [
     }),
     paths: [],
   },
-  { name: 'WorkloadEntry IPv6', doc: we({ address: 'fd00::1' }), paths: [] },
+  { name: 'WorkloadEntry IPv6', doc: we({ address: '2001:2::1' }), paths: [] },
   {
     name: 'WorkloadEntry bad address',
     doc: we({ address: 'vm.example.com' }),

@@ -78,7 +78,7 @@ const cases: Case[] = [
                 namespaces: ['a', 'prod-*'],
                 notNamespaces: ['b'],
                 ipBlocks: ['198.18.0.0/15', '198.18.1.5'],
-                notIpBlocks: ['fd00::/8'],
+                notIpBlocks: ['2001:2::/48'],
               },
             },
           ],

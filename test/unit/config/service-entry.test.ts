@@ -39,7 +39,7 @@ const cases: Case[] = [
     name: 'STATIC with IP endpoints, ports by name, labels, service account',
     doc: se({
       hosts: ['db.internal'],
-      addresses: ['203.0.113.10', '2001:db8::10', '203.0.113.0/24'],
+      addresses: ['198.18.200.10', '2001:2::10', '198.18.200.0/24'],
       ports: [{ ...tcp, targetPort: 5433 }],
       location: 'MESH_INTERNAL',
       resolution: 'STATIC',
@@ -62,7 +62,7 @@ const cases: Case[] = [
       hosts: ['*.example.com'],
       ports: [http],
       resolution: 'DNS',
-      endpoints: [{ address: 'origin.example.net' }, { address: '203.0.113.7' }],
+      endpoints: [{ address: 'origin.example.net' }, { address: '198.18.200.7' }],
     }),
     paths: [],
   },
@@ -80,7 +80,7 @@ const cases: Case[] = [
   { name: 'hosts missing', doc: se({ ports: [http] }), paths: ['spec.hosts'] },
   {
     name: 'a bare * and an IP as hosts, a bad wildcard, a duplicate',
-    doc: se({ hosts: ['*', '203.0.113.1', 'a.*.example.com', 'x.example.com', 'x.example.com'] }),
+    doc: se({ hosts: ['*', '198.18.200.1', 'a.*.example.com', 'x.example.com', 'x.example.com'] }),
     paths: ['spec.hosts[0]', 'spec.hosts[1]', 'spec.hosts[2]', 'spec.hosts[4]'],
     messages: {
       'spec.hosts[0]': 'bare "*"',
@@ -91,12 +91,12 @@ const cases: Case[] = [
   },
   {
     name: 'bad addresses',
-    doc: se({ hosts: ['a.example.com'], addresses: ['203.0.113.1/33', 'example.com'] }),
+    doc: se({ hosts: ['a.example.com'], addresses: ['198.18.200.1/33', 'example.com'] }),
     paths: ['spec.addresses[0]', 'spec.addresses[1]'],
   },
   {
     name: 'a CIDR with DNS',
-    doc: se({ hosts: ['a.example.com'], addresses: ['203.0.113.0/24'], resolution: 'DNS' }),
+    doc: se({ hosts: ['a.example.com'], addresses: ['198.18.200.0/24'], resolution: 'DNS' }),
     paths: ['spec.addresses[0]'],
     messages: { 'spec.addresses[0]': 'NONE or STATIC' },
   },
@@ -124,7 +124,7 @@ const cases: Case[] = [
   },
   {
     name: 'NONE with endpoints',
-    doc: se({ hosts: ['a.example.com'], endpoints: [{ address: '203.0.113.1' }] }),
+    doc: se({ hosts: ['a.example.com'], endpoints: [{ address: '198.18.200.1' }] }),
     paths: ['spec.endpoints'],
     messages: { 'spec.endpoints': 'resolution NONE' },
   },
@@ -148,7 +148,7 @@ const cases: Case[] = [
     doc: se({
       hosts: ['a.example.com'],
       resolution: 'STATIC',
-      endpoints: [{ address: '203.0.113.1' }],
+      endpoints: [{ address: '198.18.200.1' }],
       workloadSelector: { labels: { app: 'x' } },
     }),
     paths: ['spec.workloadSelector'],
@@ -175,7 +175,7 @@ const cases: Case[] = [
       hosts: ['a.example.com'],
       ports: [http],
       resolution: 'STATIC',
-      endpoints: [{ address: '203.0.113.1', ports: { http: 8080, grpc: 9090 } }],
+      endpoints: [{ address: '198.18.200.1', ports: { http: 8080, grpc: 9090 } }],
     }),
     paths: ['spec.endpoints[0].ports.grpc'],
   },
@@ -183,7 +183,7 @@ const cases: Case[] = [
     name: 'several hosts sharing addresses with a TCP port',
     doc: se({
       hosts: ['a.example.com', 'b.example.com'],
-      addresses: ['203.0.113.9'],
+      addresses: ['198.18.200.9'],
       ports: [http, tcp],
       resolution: 'DNS',
     }),

@@ -37,7 +37,7 @@ describe('ServiceEntry in the registry', () => {
       resources: [
         se('db', 'app', {
           hosts: ['db.internal', 'db-alt.internal'],
-          addresses: ['203.0.113.10'],
+          addresses: ['198.18.200.10'],
           ports: [
             { number: 5432, name: 'pg', protocol: 'TLS', targetPort: 6432 },
             { number: 80, name: 'http', protocol: 'HTTP' },
@@ -54,7 +54,7 @@ describe('ServiceEntry in the registry', () => {
     assert.equal(db.kind, 'ServiceEntry');
     assert.equal(db.location, 'MESH_INTERNAL');
     assert.equal(db.resolution, 'STATIC');
-    assert.deepEqual(db.vips, ['203.0.113.10']);
+    assert.deepEqual(db.vips, ['198.18.200.10']);
     assert.equal(db.vipSource, 'spec');
     assert.deepEqual(
       db.ports.map((p) => [p.port, p.targetPort, p.appProtocol]),
@@ -70,7 +70,7 @@ describe('ServiceEntry in the registry', () => {
         ['ServiceEntry/app/db/1', '198.18.5.3', false, { 5432: 6432, 80: 80 }],
       ],
     );
-    assert.deepEqual(serviceOf(reg, 'ServiceEntry/app/db-alt.internal').vips, ['203.0.113.10']);
+    assert.deepEqual(serviceOf(reg, 'ServiceEntry/app/db-alt.internal').vips, ['198.18.200.10']);
     assert.equal(db.dnsEndpoints, undefined);
     assert.deepEqual(reg.issues, []);
     // What the registry streams is what the proxies accept.
@@ -103,7 +103,7 @@ describe('ServiceEntry in the registry', () => {
           hosts: ['*.example.com'],
           ports: [{ number: 80, name: 'http', protocol: 'HTTP', targetPort: 8080 }],
           resolution: 'DNS',
-          endpoints: [{ address: 'origin.example.net', ports: { http: 9090 } }, { address: '203.0.113.7' }],
+          endpoints: [{ address: 'origin.example.net', ports: { http: 9090 } }, { address: '198.18.200.7' }],
         }),
       ],
     });
@@ -113,19 +113,19 @@ describe('ServiceEntry in the registry', () => {
     assert.deepEqual(api.dnsEndpoints, [{ hostname: 'origin.example.net', ports: { 80: 9090 } }]);
     assert.deepEqual(
       api.endpoints.map((e) => [e.address, e.ports]),
-      [['203.0.113.7', { 80: 8080 }]],
+      [['198.18.200.7', { 80: 8080 }]],
     );
   });
 
   it('NONE: addresses are VIPs with no endpoints; without addresses there is no VIP', () => {
     const reg = deriveRegistry({
       resources: [
-        se('legacy', 'app', { hosts: ['legacy.example.com'], addresses: ['203.0.113.20'], ports: [tls] }),
+        se('legacy', 'app', { hosts: ['legacy.example.com'], addresses: ['198.18.200.20'], ports: [tls] }),
         se('any', 'app', { hosts: ['any.example.com'], ports: [tls] }),
       ],
     });
     const legacy = serviceOf(reg, 'ServiceEntry/app/legacy.example.com');
-    assert.deepEqual(legacy.vips, ['203.0.113.20']);
+    assert.deepEqual(legacy.vips, ['198.18.200.20']);
     assert.equal(legacy.resolution, 'NONE');
     assert.deepEqual(legacy.endpoints, []);
     assert.deepEqual(serviceOf(reg, 'ServiceEntry/app/any.example.com').vips, []);
@@ -190,21 +190,21 @@ describe('ServiceEntry in the registry', () => {
         se(
           'newer',
           'app',
-          { hosts: ['x.example.com', 'y.example.com'], addresses: ['203.0.113.2'] },
+          { hosts: ['x.example.com', 'y.example.com'], addresses: ['198.18.200.2'] },
           '2026-02-01T00:00:00Z',
         ),
-        se('older', 'app', { hosts: ['x.example.com'], addresses: ['203.0.113.1'] }, '2026-01-01T00:00:00Z'),
+        se('older', 'app', { hosts: ['x.example.com'], addresses: ['198.18.200.1'] }, '2026-01-01T00:00:00Z'),
         se(
           'elsewhere',
           'other',
-          { hosts: ['x.example.com'], addresses: ['203.0.113.3'] },
+          { hosts: ['x.example.com'], addresses: ['198.18.200.3'] },
           '2026-03-01T00:00:00Z',
         ),
       ],
     });
-    assert.deepEqual(serviceOf(reg, 'ServiceEntry/app/x.example.com').vips, ['203.0.113.1']);
+    assert.deepEqual(serviceOf(reg, 'ServiceEntry/app/x.example.com').vips, ['198.18.200.1']);
     assert.equal(serviceOf(reg, 'ServiceEntry/app/y.example.com').name, 'newer');
-    assert.deepEqual(serviceOf(reg, 'ServiceEntry/other/x.example.com').vips, ['203.0.113.3']);
+    assert.deepEqual(serviceOf(reg, 'ServiceEntry/other/x.example.com').vips, ['198.18.200.3']);
     assert.equal(reg.issues.length, 1);
     assert.equal(reg.issues[0]?.object, 'ServiceEntry app/newer');
     assert.match(
@@ -219,17 +219,17 @@ describe('ServiceEntry in the registry', () => {
         service('web', 'app', { clusterIP: '198.19.0.9', ports: [{ port: 80 }] }),
         se('net', 'app', {
           hosts: ['net.example.com'],
-          addresses: ['203.0.113.0/24', '203.0.113.200/32', '198.19.0.9'],
+          addresses: ['198.18.200.0/24', '198.18.200.200/32', '198.19.0.9'],
           ports: [tls],
         }),
       ],
     });
     const net = serviceOf(reg, 'ServiceEntry/app/net.example.com');
-    assert.deepEqual(net.vips, ['203.0.113.200']);
+    assert.deepEqual(net.vips, ['198.18.200.200']);
     assert.deepEqual(serviceOf(reg, 'app/web').vips, ['198.19.0.9']);
     const messages = reg.issues.map((i) => `${i.object}: ${i.message}`);
     assert.equal(messages.length, 2, messages.join('\n'));
-    assert.match(messages[0]!, /^ServiceEntry app\/net: address 203\.0\.113\.0\/24 is a CIDR block/);
+    assert.match(messages[0]!, /^ServiceEntry app\/net: address 198\.18\.200\.0\/24 is a CIDR block/);
     assert.match(
       messages[1]!,
       /^ServiceEntry app\/net: address 198\.19\.0\.9 of host net\.example\.com is already Service app\/web's/,

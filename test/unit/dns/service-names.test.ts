@@ -11,8 +11,8 @@ const svc = (hostname: string, vips: string[], endpoints: string[] = [], kind?: 
 
 describe('the names services give', () => {
   test('a Service answers with its VIPs, split by family', () => {
-    assert.deepEqual(serviceRecords([svc('web.shop.svc.cluster.local', ['198.19.0.9', 'fd00::9'])]), [
-      { name: 'web.shop.svc.cluster.local', ipv4: ['198.19.0.9'], ipv6: ['fd00::9'] },
+    assert.deepEqual(serviceRecords([svc('web.shop.svc.cluster.local', ['198.19.0.9', '2001:2::9'])]), [
+      { name: 'web.shop.svc.cluster.local', ipv4: ['198.19.0.9'], ipv6: ['2001:2::9'] },
     ]);
   });
   test("a headless Service answers with its endpoints' addresses; one without any is left out", () => {

@@ -22,8 +22,8 @@ const good: Array<[string, Array<{ host: string; port: number }>]> = [
     ],
   ],
   ['[::1]:5353', [{ host: '::1', port: 5353 }]],
-  ['[fd00::1]', [{ host: 'fd00::1', port: 53 }]],
-  ['fd00::1', [{ host: 'fd00::1', port: 53 }]],
+  ['[::1]', [{ host: '::1', port: 53 }]],
+  ['::1', [{ host: '::1', port: 53 }]],
   ['', []],
   ['   ', []],
 ];
@@ -62,8 +62,8 @@ test('resolv.conf: nameservers in order, port 53, comments and other lines ignor
     '# generated',
     'search foo.svc.cluster.local svc.cluster.local cluster.local',
     'nameserver 198.18.0.254',
-    'nameserver   fd00::53   # the v6 one',
-    '; nameserver 10.0.0.9',
+    'nameserver   ::1   # the v6 one',
+    '; nameserver 198.18.0.9',
     'nameserver not-an-address',
     'nameserver 198.18.0.254',
     'options ndots:5',
@@ -72,7 +72,7 @@ test('resolv.conf: nameservers in order, port 53, comments and other lines ignor
   ].join('\n');
   assert.deepEqual(resolvConfNameservers(text), [
     { host: '198.18.0.254', port: 53 },
-    { host: 'fd00::53', port: 53 },
+    { host: '::1', port: 53 },
     { host: '127.0.0.53', port: 53 },
   ]);
 });

@@ -26,8 +26,8 @@ describe('parseAuthority', () => {
     ['198.18.0.5:8080', '198.18.0.5', 8080],
     ['198.19.0.1:1', '198.19.0.1', 1],
     ['127.0.0.3:65535', '127.0.0.3', 65535],
-    ['[fd00::5]:80', 'fd00::5', 80],
-    ['[FD00:0:0::5]:80', 'fd00::5', 80],
+    ['[2001:2::5]:80', '2001:2::5', 80],
+    ['[2001:2:0:0::5]:80', '2001:2::5', 80],
     ['[::ffff:198.18.2.3]:443', '198.18.2.3', 443],
   ];
   for (const [input, address, port] of good) {
@@ -44,9 +44,9 @@ describe('parseAuthority', () => {
     ['198.18.0.5:65536', /outside 1-65535/],
     ['web.default.svc:80', /not an IP address/],
     ['198.18.0.256:80', /not an IP address/],
-    ['fd00::5:80', /brackets/],
-    ['[fd00::5:80', /closing/],
-    ['[fd00::5]', /port is missing/],
+    ['2001:2::5:80', /brackets/],
+    ['[2001:2::5:80', /closing/],
+    ['[2001:2::5]', /port is missing/],
     ['[198.18.0.5]:80', /not an IPv6/],
   ];
   for (const [input, why] of bad) {
@@ -61,7 +61,7 @@ describe('parseAuthority', () => {
 describe('addresses', () => {
   it('formats IPv4 and bracketed IPv6', () => {
     assert.equal(formatAuthority({ address: '198.18.0.5', port: 15008 }), '198.18.0.5:15008');
-    assert.equal(formatAuthority({ address: 'FD00:0::1', port: 15008 }), '[fd00::1]:15008');
+    assert.equal(formatAuthority({ address: '2001:2:0::1', port: 15008 }), '[2001:2::1]:15008');
     assert.equal(formatAuthority({ address: '::ffff:127.0.0.2', port: 1 }), '127.0.0.2:1');
   });
 
@@ -75,7 +75,7 @@ describe('addresses', () => {
     const cases: Array<[string, string, boolean]> = [
       ['198.18.0.5:80', '198.18.0.5', true],
       ['198.18.0.5:80', '::ffff:198.18.0.5', true],
-      ['[fd00::5]:80', 'fd00:0::5', true],
+      ['[2001:2::5]:80', '2001:2:0::5', true],
       ['198.19.0.1:80', '198.18.0.5', false],
       ['198.18.0.5:80', 'not-an-ip', false],
     ];
@@ -90,7 +90,7 @@ describe('addresses', () => {
 
   it('writes forwarded as RFC 7239 asks', () => {
     assert.equal(forwardedFor({ address: '198.18.0.9', port: 4242 }), 'for="198.18.0.9:4242"');
-    assert.equal(forwardedFor({ address: 'fd00::9', port: 4242 }), 'for="[fd00::9]:4242"');
+    assert.equal(forwardedFor({ address: '2001:2::9', port: 4242 }), 'for="[2001:2::9]:4242"');
   });
 });
 
@@ -111,7 +111,7 @@ describe('poolKey', () => {
   });
   it('names the destination canonically', () => {
     assert.equal(poolKey(A, [B], { address: '::ffff:198.18.0.5', port: 15008 }), poolKey(A, [B], dst));
-    assert.match(poolKey(A, [B], { address: 'fd00::5', port: 15008 }), /\|\[fd00::5\]:15008$/);
+    assert.match(poolKey(A, [B], { address: '2001:2::5', port: 15008 }), /\|\[2001:2::5\]:15008$/);
   });
 });
 

@@ -33,7 +33,7 @@ function build() {
     removed: [],
   });
   const services = [
-    entry('legacy.example.com', { resolution: 'NONE', vips: ['203.0.113.20'] }),
+    entry('legacy.example.com', { resolution: 'NONE', vips: ['198.18.200.20'] }),
     entry('static.example.com', {
       resolution: 'STATIC',
       vips: ['198.19.0.10'],
@@ -41,7 +41,7 @@ function build() {
         {
           workload: 'ServiceEntry/shop/static/0',
           name: 'static/endpoints[0]',
-          address: '203.0.113.5',
+          address: '198.18.200.5',
           enrolled: false,
           ports: { '443': 8443 },
         },
@@ -75,7 +75,7 @@ function build() {
         {
           workload: 'ServiceEntry/shop/mixed/1',
           name: 'mixed/endpoints[1]',
-          address: '203.0.113.7',
+          address: '198.18.200.7',
           enrolled: false,
           ports: { '443': 443 },
         },
@@ -112,24 +112,24 @@ describe('outbound planning to ServiceEntries', () => {
   const cases: Array<[string, string, number, number, string | RegExp]> = [
     [
       'NONE with addresses: to the original destination, as the entry',
-      '203.0.113.20',
+      '198.18.200.20',
       443,
       0,
-      'passthrough 203.0.113.20:443 for legacy.example.com',
+      'passthrough 198.18.200.20:443 for legacy.example.com',
     ],
     [
       'NONE, a port the entry does not have',
-      '203.0.113.20',
+      '198.18.200.20',
       80,
       0,
-      /refuse: the service at 203\.0\.113\.20 has no port 80/,
+      /refuse: the service at 198\.18\.200\.20 has no port 80/,
     ],
     [
       'STATIC: plain to the endpoint, targetPort mapped',
       '198.19.0.10',
       443,
       0,
-      'passthrough 203.0.113.5:8443 for static.example.com',
+      'passthrough 198.18.200.5:8443 for static.example.com',
     ],
     [
       'MESH_INTERNAL with an enrolled endpoint: HBONE to it',
@@ -150,7 +150,7 @@ describe('outbound planning to ServiceEntries', () => {
       '198.19.0.13',
       443,
       0,
-      'passthrough 203.0.113.7:443 for mixed.example.com',
+      'passthrough 198.18.200.7:443 for mixed.example.com',
     ],
     [
       'DNS with a hostname endpoint picked',
@@ -180,8 +180,8 @@ describe('outbound planning to ServiceEntries', () => {
     assert.equal(plan.kind, 'resolve');
     if (plan.kind !== 'resolve') return;
     assert.equal(
-      describePlan(planResolved(plan, '203.0.113.9', ctx())),
-      'passthrough 203.0.113.9:443 for api.example.com',
+      describePlan(planResolved(plan, '198.18.200.9', ctx())),
+      'passthrough 198.18.200.9:443 for api.example.com',
     );
     for (const local of [
       '127.0.0.1',
@@ -209,28 +209,28 @@ describe('outbound planning to ServiceEntries', () => {
     const table: Array<[string, string, number, string | RegExp]> = [
       [
         'an address nobody registered',
-        '203.0.113.99',
+        '198.18.200.99',
         443,
         /refuse: .*not in the mesh's registry.*REGISTRY_ONLY/,
       ],
       [
         'a ServiceEntry address (NONE)',
-        '203.0.113.20',
+        '198.18.200.20',
         443,
-        'passthrough 203.0.113.20:443 for legacy.example.com',
+        'passthrough 198.18.200.20:443 for legacy.example.com',
       ],
-      ['a ServiceEntry VIP', '198.19.0.10', 443, 'passthrough 203.0.113.5:8443 for static.example.com'],
+      ['a ServiceEntry VIP', '198.19.0.10', 443, 'passthrough 198.18.200.5:8443 for static.example.com'],
       [
         'a ServiceEntry endpoint addressed directly',
-        '203.0.113.5',
+        '198.18.200.5',
         8443,
-        'passthrough 203.0.113.5:8443 for -',
+        'passthrough 198.18.200.5:8443 for -',
       ],
       [
         "a ServiceEntry endpoint on a port it doesn't serve",
-        '203.0.113.5',
+        '198.18.200.5',
         22,
-        /refuse: 203\.0\.113\.5:22 is not in the mesh's registry/,
+        /refuse: 198\.18\.200\.5:22 is not in the mesh's registry/,
       ],
       ['a known workload outside the mesh', '198.18.3.3', 80, 'passthrough 198.18.3.3:80 for -'],
     ];
@@ -247,10 +247,10 @@ describe('outbound planning to ServiceEntries', () => {
         const plan = planOutbound(
           state,
           '198.18.1.2',
-          { address: '203.0.113.99', port: 443 },
+          { address: '198.18.200.99', port: 443 },
           { ...ctx(), outboundTrafficMode: mode },
         );
-        assert.equal(describePlan(plan), 'passthrough 203.0.113.99:443 for -');
+        assert.equal(describePlan(plan), 'passthrough 198.18.200.99:443 for -');
       }
     });
 

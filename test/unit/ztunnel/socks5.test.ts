@@ -84,7 +84,7 @@ describe('SOCKS5 handshake', () => {
         'real IPv6',
         Buffer.concat([
           Buffer.from([5, 1, 0, 4]),
-          ipv6('fd00:0000:0000:0000:0000:0000:0000:0001'),
+          ipv6('2001:0002:0000:0000:0000:0000:0000:0001'),
           Buffer.from([0, 80]),
         ]),
         8,
@@ -109,7 +109,7 @@ describe('SOCKS5 handshake', () => {
       ['::ffff:1.2.3.4', '1.2.3.4'],
       ['0:0:0:0:0:ffff:102:304', '1.2.3.4'],
       ['::FFFF:0102:0304', '1.2.3.4'],
-      ['fd00::1', undefined],
+      ['2001:2::1', undefined],
       ['::1', undefined],
       ['not an address', undefined],
     ];
