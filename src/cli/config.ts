@@ -18,7 +18,6 @@ import { type ApplyResultLike, CONTROL_ERRORS, type StoredObject } from '../cont
 import { AmbitError } from '../errors/index.ts';
 import { type AdminClient, adminClient, serverOption, tokenOption } from './client.ts';
 import { CLI_ERRORS } from './errors.ts';
-import { placeInNamespace, writtenNamespaces } from './manifest-namespace.ts';
 import { table } from './output.ts';
 import { parseNamespace } from './waypoint.ts';
 
@@ -81,15 +80,10 @@ export async function readManifests(sources: string[], namespace?: string): Prom
   const problems: string[] = [];
   const elsewhere: string[] = [];
   for (const { name, text } of texts) {
-    const parsed = parseManifests(text, name);
+    const parsed = parseManifests(text, name, { namespace });
     problems.push(...parsed.errors.map(formatIssue));
-    if (namespace === undefined || parsed.errors.length > 0) {
-      resources.push(...parsed.resources);
-      continue;
-    }
-    const placed = placeInNamespace(parsed.resources, writtenNamespaces(text, name), namespace);
-    resources.push(...placed.resources);
-    elsewhere.push(...placed.issues.map(formatIssue));
+    resources.push(...parsed.resources);
+    elsewhere.push(...parsed.elsewhere.map(formatIssue));
   }
   if (problems.length > 0) {
     throw new AmbitError(

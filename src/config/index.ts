@@ -84,7 +84,7 @@ export { type DestinationRuleResource, destinationRuleSchema } from './kinds/tra
 export type { WorkloadEntryResource } from './kinds/workload-entry.ts';
 export { KINDS, type KindInfo, kindByCliName, kindByPlural, kindInfo } from './kinds.ts';
 export type { Condition } from './meta.ts';
-export { type ParsedManifests, parseManifests } from './parse.ts';
+export { namespaceMismatch, type ParsedManifests, type ParseOptions, parseManifests } from './parse.ts';
 export { PORTS } from './ports.ts';
 export { fullMatchRegExp } from './regexp.ts';
 export {

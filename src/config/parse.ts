@@ -3,7 +3,8 @@
 
 import { LineCounter, parseAllDocuments } from 'yaml';
 import type { ConfigIssue } from './issues.ts';
-import type { Resource } from './resource.ts';
+import { kindInfo } from './kinds.ts';
+import { type Resource, resourceName } from './resource.ts';
 import { validateResource } from './validate.ts';
 
 export interface ParsedManifests {
@@ -11,17 +12,33 @@ export interface ParsedManifests {
   resources: Resource[];
   /** Every problem: YAML syntax errors and invalid resources. A document with problems yields no resource. */
   errors: ConfigIssue[];
+  /** With `namespace`: valid resources that name another namespace (not in `resources`). */
+  elsewhere: ConfigIssue[];
+}
+
+export interface ParseOptions {
+  /**
+   * As `kubectl apply -n`: a namespaced resource that names no namespace is put into this one, and one
+   * that names another is left out and listed in `elsewhere`. Cluster-scoped kinds are left alone.
+   */
+  namespace?: string;
+}
+
+/** kubectl's words for a resource in another namespace than `-n`, so scripts and habits that know them keep working. */
+export function namespaceMismatch(written: string, flag: string): string {
+  return `the namespace from the provided object "${written}" does not match the namespace "${flag}". You must pass '--namespace=${written}' to perform this operation.`;
 }
 
 /**
  * Parse every document in `text`. Empty documents are skipped; a `kind: List` document (what
  * `kubectl get -o yaml` prints) contributes its `items`. `source` names the input in errors.
  */
-export function parseManifests(text: string, source: string): ParsedManifests {
+export function parseManifests(text: string, source: string, opts: ParseOptions = {}): ParsedManifests {
   const lines = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
   const resources: Resource[] = [];
   const errors: ConfigIssue[] = [];
+  const elsewhere: ConfigIssue[] = [];
   const list = Array.isArray(docs) ? docs : [docs];
   list.forEach((doc, i) => {
     const offset = doc.contents?.range[0] ?? doc.range[0];
@@ -65,13 +82,34 @@ export function parseManifests(text: string, source: string): ParsedManifests {
       return;
     }
     items.forEach((item, j) => {
-      const result = validateResource(
-        item,
-        items.length > 1 || item !== value ? `${where}, item ${j}` : where,
-      );
-      if (result.ok) resources.push(result.resource);
-      else errors.push(...result.errors);
+      const at = items.length > 1 || item !== value ? `${where}, item ${j}` : where;
+      const { value: placed, written } = inNamespace(item, opts.namespace);
+      const result = validateResource(placed, at);
+      if (!result.ok) errors.push(...result.errors);
+      else if (written === undefined || written === opts.namespace) resources.push(result.resource);
+      else
+        elsewhere.push({
+          kind: result.resource.kind,
+          name: resourceName(result.resource),
+          path: 'metadata.namespace',
+          message: namespaceMismatch(written, opts.namespace!),
+          source: at,
+        });
     });
   });
-  return { resources, errors };
+  return { resources, errors, elsewhere };
+}
+
+/** The item with `namespace` put in when it is namespaced and names none, and the namespace it wrote. */
+function inNamespace(item: unknown, namespace: string | undefined): { value: unknown; written?: string } {
+  if (namespace === undefined || !isObject(item) || !isObject(item.metadata)) return { value: item };
+  if (typeof item.kind !== 'string' || !kindInfo(item.kind)?.namespaced) return { value: item };
+  const written = item.metadata.namespace;
+  if (written !== undefined)
+    return { value: item, written: typeof written === 'string' ? written : undefined };
+  return { value: { ...item, metadata: { ...item.metadata, namespace } } };
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

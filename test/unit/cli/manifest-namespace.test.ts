@@ -8,12 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { readManifests } from '../../../src/cli/config.ts';
-import {
-  namespaceMismatch,
-  placeInNamespace,
-  writtenNamespaces,
-} from '../../../src/cli/manifest-namespace.ts';
-import { parseManifests, resourceNamespace } from '../../../src/config/index.ts';
+import { namespaceMismatch, parseManifests, resourceNamespace } from '../../../src/config/index.ts';
 import { hasCode } from '../../../src/errors/index.ts';
 
 const POLICY = (meta: string) => `apiVersion: security.istio.io/v1
@@ -31,14 +26,14 @@ metadata: { name: default }
 spec: {}
 `;
 
-/** parseManifests then placeInNamespace, as readManifests does; every text here is valid. */
+/** parseManifests with a namespace, as readManifests calls it; every text here is valid. */
 function place(text: string, namespace: string) {
-  const parsed = parseManifests(text, 'f.yaml');
+  const parsed = parseManifests(text, 'f.yaml', { namespace });
   assert.deepEqual(parsed.errors, []);
-  return placeInNamespace(parsed.resources, writtenNamespaces(text, 'f.yaml'), namespace);
+  return { resources: parsed.resources, issues: parsed.elsewhere };
 }
 
-describe('placeInNamespace', () => {
+describe('parseManifests with a namespace', () => {
   const cases: Array<{ name: string; text: string; ns: string; want: Array<string | undefined> }> = [
     {
       name: 'a policy with no namespace goes into -n',
@@ -107,15 +102,21 @@ items:
     assert.equal(issues[0]!.source, 'f.yaml (document 1, line 1), item 1');
   });
 
-  test('the input resources are not changed', () => {
+  test('without a namespace, one that names none is in default, and none is elsewhere', () => {
     const parsed = parseManifests(POLICY('{ name: p }'), 'f.yaml');
-    placeInNamespace(parsed.resources, writtenNamespaces(POLICY('{ name: p }'), 'f.yaml'), 'foo');
     assert.equal(resourceNamespace(parsed.resources[0]!), 'default');
+    assert.deepEqual(parsed.elsewhere, []);
   });
 
-  test('counts that disagree are a bug, not a silent misplacement', () => {
-    const parsed = parseManifests(POLICY('{ name: p }'), 'f.yaml');
-    assert.throws(() => placeInNamespace(parsed.resources, [], 'foo'), /read 0 documents for 1 resources/);
+  test('an invalid resource under -n is named in the namespace it was put into', () => {
+    const parsed = parseManifests(
+      POLICY('{ name: p }').replace('spec: {}', 'spec: { action: NOPE }'),
+      'f.yaml',
+      {
+        namespace: 'foo',
+      },
+    );
+    assert.equal(parsed.errors[0]?.name, 'foo/p');
   });
 });
 
