@@ -1,6 +1,7 @@
 // `ambit sample …`: runs one sample workload in the foreground (inside a lab pod, usually) until
 // SIGTERM or SIGINT, then drains it. Identity defaults come from the AMBIT_* pod environment.
 
+import { readFile } from 'node:fs/promises';
 import { Argument, Command, InvalidArgumentError, Option } from 'commander';
 import { AmbitError, describeError } from '../errors/index.ts';
 import {
@@ -146,6 +147,8 @@ function storefrontCommand(): Command {
 
 interface EchoFlags extends CommonFlags {
   keepAlive?: number;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 function echoCommand(): Command {
@@ -159,16 +162,33 @@ function echoCommand(): Command {
         'idle HTTP/1.1 keep-alive before the echo closes (default 5000)',
       ).argParser(flag((v) => parseInteger(v, '--keep-alive (ms)', 1, 3_600_000))),
     )
+    .option('--tls-cert <file>', 'serve HTTPS with this certificate chain (PEM; with --tls-key)')
+    .option('--tls-key <file>', "the certificate's private key (PEM)")
     .action((flags: EchoFlags) =>
-      serveUntilSignal(() =>
+      serveUntilSignal(async () =>
         startEcho({
           host: flags.host,
           port: flags.port,
           pod: podOverrides(flags),
           keepAliveMs: flags.keepAlive,
+          ...(await servingCertificate(flags)),
         }),
       ),
     );
+}
+
+/** `--tls-cert` and `--tls-key`, read; both or neither. */
+async function servingCertificate(flags: EchoFlags): Promise<{ tls?: { certPem: string; keyPem: string } }> {
+  if (flags.tlsCert === undefined && flags.tlsKey === undefined) return {};
+  if (flags.tlsCert === undefined || flags.tlsKey === undefined)
+    throw new AmbitError(CLI_ERRORS.USAGE, '--tls-cert and --tls-key go together: give both, or neither');
+  const read = (path: string, flag: string) =>
+    readFile(path, 'utf8').catch((err: unknown) => {
+      throw new AmbitError(CLI_ERRORS.USAGE, `${flag} ${path}: ${describeError(err)}`);
+    });
+  return {
+    tls: { certPem: await read(flags.tlsCert, '--tls-cert'), keyPem: await read(flags.tlsKey, '--tls-key') },
+  };
 }
 
 interface GrpcClientFlags {

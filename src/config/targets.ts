@@ -30,6 +30,8 @@ export interface PolicyTarget {
   gateway: string | undefined;
   /** The destination Service; undefined for traffic addressed to a workload. */
   service: string | undefined;
+  /** The ServiceEntry whose host the destination is, `namespace/name` (its own name, not the host). */
+  serviceEntry?: string;
   /** The route that matched (HTTPRoute or GRPCRoute), when one did. */
   route?: string;
 }
@@ -43,7 +45,7 @@ export function targetRefsOf(policy: Targeted): readonly PolicyTargetRef[] {
   return policy.spec.targetRefs ?? (policy.spec.targetRef ? [policy.spec.targetRef] : []);
 }
 
-/** True when one of the policy's targetRefs names the target's Gateway, Service or route. */
+/** True when one of the policy's targetRefs names the target's Gateway, Service, ServiceEntry or route. */
 export function bindsTarget(policy: Targeted, target: PolicyTarget): boolean {
   const ns = policy.metadata.namespace ?? 'default';
   for (const ref of targetRefsOf(policy)) {
@@ -51,6 +53,7 @@ export function bindsTarget(policy: Targeted, target: PolicyTarget): boolean {
     const key = `${ns}/${ref.name}`;
     if (ref.kind === 'Gateway' && key === target.gateway) return true;
     if (ref.kind === 'Service' && key === target.service) return true;
+    if (ref.kind === 'ServiceEntry' && key === target.serviceEntry) return true;
     if ((ref.kind === 'HTTPRoute' || ref.kind === 'GRPCRoute') && key === target.route) return true;
   }
   return false;

@@ -3,6 +3,7 @@
 
 export { DNS_ERRORS } from './errors.ts';
 export { type Forwarding, parseUpstreams, resolvConfNameservers, type Upstream } from './forward.ts';
+export { resolveOne } from './lookup.ts';
 export { type AnswerSource, type DnsLabels, DnsMetrics, type DropReason } from './metrics.ts';
 export { type DnsRecordSet, type Lookup, NameTable, type NameTableOptions, normalizeName } from './names.ts';
 export { DNS_DEFAULTS, DnsServer, type DnsServerOptions } from './server.ts';

@@ -3,6 +3,7 @@
 // An HTTP/1.1 WebSocket upgrade is answered too: each message comes back as it was sent.
 
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { TLSSocket } from 'node:tls';
 import { AmbitError } from '../errors/index.ts';
 import { logger } from '../log/index.ts';
 import { SAMPLE_ERRORS } from './errors.ts';
@@ -50,6 +51,8 @@ export interface EchoReply {
     headers: Record<string, string | string[]>;
     httpVersion: string;
     peer: { address: string | null; port: number | null };
+    /** Over TLS: the name the client asked for (SNI) and the protocol ALPN settled. */
+    tls?: { sni: string | null; alpn: string | null };
   };
   payload?: string;
 }
@@ -136,8 +139,18 @@ export function describeRequest(pod: PodInfo, req: AnyRequest, url: URL): EchoRe
       headers,
       httpVersion: req.httpVersion,
       peer: { address: req.socket.remoteAddress ?? null, port: req.socket.remotePort ?? null },
+      ...tlsOf(req),
     },
   };
+}
+
+/** What a TLS connection said of itself; nothing for cleartext. */
+function tlsOf(req: AnyRequest): { tls?: { sni: string | null; alpn: string | null } } {
+  const socket = req.socket as Partial<TLSSocket>;
+  if (socket.encrypted !== true) return {};
+  const sni = socket.servername;
+  const alpn = socket.alpnProtocol;
+  return { tls: { sni: typeof sni === 'string' ? sni : null, alpn: typeof alpn === 'string' ? alpn : null } };
 }
 
 /** Starts the echo server (HTTP/1.1 and h2c prior knowledge on one port). */
@@ -148,7 +161,9 @@ export async function startEcho(options: EchoOptions): Promise<SampleServer> {
     options,
     log,
     (req, res) => handle(pod, random, req, res),
-    'echo listening (HTTP/1.1, h2c and WebSocket)',
+    options.tls
+      ? 'echo listening (HTTPS: HTTP/1.1, h2 and WebSocket)'
+      : 'echo listening (HTTP/1.1, h2c and WebSocket)',
     {
       pod: pod.pod,
       version: pod.version,

@@ -1,10 +1,12 @@
 // One TCP port serving HTTP/1.1 and h2c with prior knowledge: node:http2 accepts HTTP/1.1 only
 // over TLS, so each connection's first bytes are compared with the HTTP/2 preface and the socket
-// is handed to the matching server.
+// is handed to the matching server. With a certificate, the port serves TLS instead, and ALPN
+// (`h2`, else HTTP/1.1) chooses the server.
 
 import { createServer as createHttp1Server, type Server as Http1Server } from 'node:http';
 import { createServer as createHttp2Server, type Http2Server } from 'node:http2';
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { AnyRequest, AnyResponse } from './http.ts';
 
 /** RFC 9113 §3.4: every HTTP/2 connection opens with these 24 bytes. */
@@ -18,11 +20,29 @@ export interface DualServer {
   readonly http2: Http2Server;
 }
 
-/** Builds a listener that sends each connection to HTTP/1.1 or HTTP/2 by its first bytes. */
-export function createDualServer(onRequest: (req: AnyRequest, res: AnyResponse) => void): DualServer {
+/** A certificate and key (PEM) to serve TLS with. */
+export interface ServingCertificate {
+  certPem: string;
+  keyPem: string;
+}
+
+/**
+ * Builds a listener that sends each connection to HTTP/1.1 or HTTP/2 by its first bytes, or with
+ * `tls`, by the protocol ALPN settled.
+ */
+export function createDualServer(
+  onRequest: (req: AnyRequest, res: AnyResponse) => void,
+  tls?: ServingCertificate,
+): DualServer {
   const http1 = createHttp1Server(onRequest);
   const http2 = createHttp2Server(onRequest);
-  const listener = createNetServer((socket) => sniff(socket, http1, http2));
+  const listener = tls
+    ? createTlsServer(
+        { cert: tls.certPem, key: tls.keyPem, ALPNProtocols: ['h2', 'http/1.1'] },
+        (socket: TLSSocket) =>
+          socket.alpnProtocol === 'h2' ? http2.emit('connection', socket) : http1.emit('connection', socket),
+      )
+    : createNetServer((socket) => sniff(socket, http1, http2));
   // The inner servers never listen; closing the front stops new connections for both.
   return { listener, http1, http2 };
 }

@@ -45,7 +45,7 @@ export async function startHttpSample(
         log.error({ err, path: req.url }, 'request failed');
         sendJson(req, res, 500, errorBody(SAMPLE_ERRORS.INTERNAL, 'the sample failed; see its log'));
       });
-  });
+  }, options.tls);
   if (options.keepAliveMs !== undefined) http1.keepAliveTimeout = options.keepAliveMs;
   const tracker = new ConnectionTracker(listener);
   if (upgrades)

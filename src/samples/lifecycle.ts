@@ -33,6 +33,8 @@ export interface ListenOptions {
    * 5000, when unset). Proxies that pool connections to the sample meet the close after this.
    */
   keepAliveMs?: number;
+  /** HTTP samples: serve TLS with this certificate (ALPN `h2` or HTTP/1.1) instead of cleartext. */
+  tls?: { certPem: string; keyPem: string };
 }
 
 export const DEFAULT_HOST = '0.0.0.0';

@@ -6,6 +6,8 @@ export const WAYPOINT_ERRORS = {
   UPSTREAM: 'AMBIT_ERR_WAYPOINT_UPSTREAM',
   /** The upstream connector was closed (the waypoint is shutting down): requests still in flight are aborted with it. */
   CLOSED: 'AMBIT_ERR_WAYPOINT_CLOSED',
+  /** TLS the waypoint originates (DestinationRule tls) cannot be set up: a certificate file unreadable, a Secret named, MUTUAL without a client certificate. */
+  ORIGINATION: 'AMBIT_ERR_WAYPOINT_ORIGINATION',
   /** The admin socket's directory belongs to another user. */
   ADMIN_DIR: 'AMBIT_ERR_WAYPOINT_ADMIN_DIR',
 } as const;

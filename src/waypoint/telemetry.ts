@@ -15,6 +15,7 @@ import {
   type TracerStats,
   type TracingProviderRef,
 } from '../telemetry/index.ts';
+import { serviceKeyParts } from '../xds/index.ts';
 
 /** The tracing a request gets: the tracer of its provider and the settings for it. */
 export interface RequestTracing {
@@ -123,11 +124,12 @@ export class WaypointTelemetry {
     let found = this.destinations.get(service);
     if (found) return found;
     if (!this.gateway) return ACCESS_LOG_ONLY;
-    const [namespace, name] = service.split('/');
+    const { namespace, name, entry } = serviceKeyParts(service);
     const t = resolveTelemetry(this.telemetries, this.mesh, {
       rootNamespace: this.rootNamespace,
       gateway: this.gateway,
-      ...(namespace && name ? { service: { namespace, name } } : {}),
+      // Telemetry targetRefs name Services; a ServiceEntry's traffic gets the Gateway's and the mesh's.
+      ...(namespace && name && !entry ? { service: { namespace, name } } : {}),
     });
     found = { accessLogging: t.accessLogging };
     const tracing = t.tracing;

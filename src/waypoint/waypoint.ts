@@ -7,7 +7,7 @@ import type * as http2 from 'node:http2';
 import type * as net from 'node:net';
 import { dirname } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
-import { GATEWAY_NAME_LABEL, PORTS } from '../config/index.ts';
+import { GATEWAY_NAME_LABEL, isWildcardHost, PORTS } from '../config/index.ts';
 import {
   buffersOnly,
   type ConnectContext,
@@ -36,12 +36,13 @@ import { RequestMetrics } from '../telemetry/index.ts';
 import { sourceIpOf, type WorkloadResource, XdsClient } from '../xds/index.ts';
 import { WAYPOINT_ERRORS } from './errors.ts';
 import { HttpProxy, workloadTarget, workloadTargetAddress } from './http/index.ts';
-import type { ConnectionMeta, Endpoint } from './http/types.ts';
+import type { ConnectionMeta, ConnectOptions, Endpoint } from './http/types.ts';
+import { CertificateFiles, connectOutside } from './outside.ts';
 import { type AuthorizerAddress, PolicyGate } from './policy/index.ts';
 import type { BackendRef, RouteTable } from './route-types.ts';
 import { WAYPOINT_TYPES, type WaypointSnapshot, WaypointState } from './state.ts';
 import { tracingSpansGauge, WaypointTelemetry } from './telemetry.ts';
-import { trafficPolicyLookup } from './traffic-policy/index.ts';
+import { type OriginationTls, trafficPolicyLookup } from './traffic-policy/index.ts';
 
 export const WAYPOINT_DEFAULT_PORTS = {
   hbone: PORTS.hbone,
@@ -83,6 +84,8 @@ export interface WaypointOptions {
 
 /** Tunnels from ztunnels held at once (each carries many requests). */
 const MAX_CONNECTIONS = 16_384;
+/** How long a ServiceEntry's DNS endpoint may take to resolve (the connect timeout covers the rest). */
+const RESOLVE_TIMEOUT_MS = 5_000;
 /** Backends whose endpoints are kept worked out (a client walking a workload's ports cannot grow it). */
 const MAX_CACHED_BACKENDS = 4096;
 
@@ -114,6 +117,9 @@ export class Waypoint {
   private readonly telemetry: WaypointTelemetry;
   private listener: net.Server | undefined;
   private ready = false;
+  /** The DestinationRule traffic policy of a backend, memoised per rule set. */
+  private readonly trafficPolicy: ReturnType<typeof trafficPolicyLookup>;
+  private readonly certificateFiles = new CertificateFiles();
 
   constructor(opts: WaypointOptions) {
     this.opts = opts;
@@ -128,6 +134,10 @@ export class Waypoint {
       log: this.log,
       gateway: () => this.derived.gatewayKey,
       resolve: (service, port) => providerAddress(this.state.snapshot, service, port),
+      serviceEntryOf: (service) => {
+        const svc = this.state.snapshot.services.get(service);
+        return svc?.kind === 'ServiceEntry' ? `${svc.namespace}/${svc.name}` : undefined;
+      },
     });
     this.telemetry = new WaypointTelemetry({
       log: this.log,
@@ -145,6 +155,20 @@ export class Waypoint {
     const served = (meta: ConnectionMeta) =>
       workloadTargetAddress(meta.service) === undefined ? meta.service : undefined;
     const state = this.state;
+    this.trafficPolicy = trafficPolicyLookup(
+      () => this.state.snapshot.destinationRules,
+      (key) => {
+        const svc = this.state.snapshot.services.get(key);
+        return svc && { hostname: svc.hostname, namespace: svc.namespace };
+      },
+      {
+        proxyNamespace: opts.namespace,
+        // Read when a backend's policy is worked out: the control plane says it on the stream.
+        get rootNamespace() {
+          return state.snapshot.meshSettings.rootNamespace;
+        },
+      },
+    );
     this.proxy = new HttpProxy({
       gate: this.gate,
       tracing: (meta) => this.telemetry.tracing(served(meta)),
@@ -152,20 +176,10 @@ export class Waypoint {
       routes: () => this.derived.routes,
       faults: (namespace, name) => this.state.snapshot.httpFaults.get(`${namespace}/${name}`),
       endpoints: (backend) => this.endpoints(backend),
-      connect: (endpoint, signal) => this.connect(endpoint, signal),
+      connect: (endpoint, signal, how) => this.connect(endpoint, signal, how),
       metrics: new RequestMetrics(this.metrics),
       log: this.log,
-      trafficPolicy: trafficPolicyLookup(
-        () => this.state.snapshot.destinationRules,
-        (service) => this.state.snapshot.services.get(service)?.hostname,
-        {
-          proxyNamespace: opts.namespace,
-          // Read when a backend's policy is worked out: the control plane says it on the stream.
-          get rootNamespace() {
-            return state.snapshot.meshSettings.rootNamespace;
-          },
-        },
-      ),
+      trafficPolicy: this.trafficPolicy,
     });
     this.hbone = new HboneServer({
       certFor: () => this.material(),
@@ -430,14 +444,19 @@ export class Waypoint {
     let found = endpoints.get(key);
     if (!found) {
       if (endpoints.size >= MAX_CACHED_BACKENDS) endpoints.clear();
-      found = endpointsOf(this.state.snapshot, backend);
+      found = endpointsOf(this.state.snapshot, backend, this.trafficPolicy(backend)?.tls);
       endpoints.set(key, found);
     }
     return found;
   }
 
-  /** An HBONE tunnel to an endpoint under the waypoint's own identity. */
-  private async connect(endpoint: Endpoint, _signal: AbortSignal) {
+  /**
+   * An HBONE tunnel to a mesh endpoint under the waypoint's own identity; to an endpoint outside the
+   * mesh, TCP from the waypoint's address, with the TLS a DestinationRule originates.
+   */
+  private async connect(endpoint: Endpoint, signal: AbortSignal, how?: ConnectOptions) {
+    if (endpoint.identity === undefined)
+      return connectOutside(endpoint, signal, how, this.certificateFiles, RESOLVE_TIMEOUT_MS);
     const material = materialOf(
       await this.certs.get(this.opts.identity),
       this.state.snapshot.trustBundlePem ?? this.opts.trustBundlePem,
@@ -497,8 +516,12 @@ function directAddress(s: WaypointSnapshot, service: string, port: number): { ho
   return found ?? { host: service, port };
 }
 
-/** The enrolled endpoints of a service port, each reached on its target port; or the workload a connection was addressed to. */
-function endpointsOf(s: WaypointSnapshot, backend: BackendRef): Endpoint[] {
+/**
+ * The endpoints of a service port, each reached on its target port; or the workload a connection was
+ * addressed to. A Service's endpoints are its enrolled workloads (over HBONE); a ServiceEntry's may be
+ * outside the mesh too: its addresses and DNS names, reached directly with the TLS `tls` originates.
+ */
+function endpointsOf(s: WaypointSnapshot, backend: BackendRef, tls?: OriginationTls): Endpoint[] {
   const address = workloadTargetAddress(backend.service);
   if (address !== undefined) {
     const w = s.workloadByAddress.get(address);
@@ -506,12 +529,25 @@ function endpointsOf(s: WaypointSnapshot, backend: BackendRef): Endpoint[] {
   }
   const svc = s.services.get(backend.service);
   if (!svc) return [];
+  const entry = svc.kind === 'ServiceEntry';
+  const outside = (address: string, port: number, resolve?: boolean): Endpoint => ({
+    address,
+    port,
+    ...(resolve ? { resolve } : {}),
+    ...(tls ? { tls } : {}),
+    ...(isWildcardHost(svc.hostname) ? {} : { host: svc.hostname }),
+  });
   const out: Endpoint[] = [];
   for (const ep of svc.endpoints) {
     const port = ep.ports[String(backend.port)];
     const w = s.workloads.get(ep.workload);
-    if (port === undefined || !w || !ep.enrolled) continue;
-    out.push(endpointOf(w, ep.address, port));
+    if (port === undefined) continue;
+    if (w && ep.enrolled) out.push(endpointOf(w, ep.address, port));
+    else if (entry) out.push(outside(ep.address, port));
+  }
+  for (const named of svc.dnsEndpoints ?? []) {
+    const port = named.ports[String(backend.port)];
+    if (port !== undefined) out.push(outside(named.hostname, port, true));
   }
   return out;
 }

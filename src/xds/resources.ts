@@ -81,6 +81,23 @@ export const dnsEndpoint = z.object({
   ports: z.record(z.string(), port),
 });
 
+/** How a ServiceEntry host's key begins: `ServiceEntry/<namespace>/<host>` (a Service's is `namespace/name`). */
+export const SERVICE_ENTRY_KEY_PREFIX = 'ServiceEntry/';
+
+/**
+ * A service key's namespace and name as Istio labels them: a Service's own; for a ServiceEntry host, the
+ * entry's namespace and the host (`destination_service_name` is the host for a ServiceEntry).
+ */
+export function serviceKeyParts(key: string): { namespace: string; name: string; entry: boolean } {
+  if (key.startsWith(SERVICE_ENTRY_KEY_PREFIX)) {
+    const rest = key.slice(SERVICE_ENTRY_KEY_PREFIX.length);
+    const slash = rest.indexOf('/');
+    return { namespace: rest.slice(0, slash), name: rest.slice(slash + 1), entry: true };
+  }
+  const slash = key.indexOf('/');
+  return { namespace: key.slice(0, slash), name: key.slice(slash + 1), entry: false };
+}
+
 export const serviceResource = z.object({
   key: z.string().min(1),
   name: z.string().min(1),

@@ -1,10 +1,9 @@
 // The outbound path: a captured (or SOCKS5) connection from a local workload. The plan decides; then
 // one of three thin actions: HBONE through the pool, passthrough TCP, or a refusal.
 
-import type { LookupAddress } from 'node:dns';
-import { lookup } from 'node:dns/promises';
 import type * as net from 'node:net';
 import { originalDst } from '../capture/index.ts';
+import { resolveOne } from '../dns/index.ts';
 import { AmbitError, describeError, hasCode } from '../errors/index.ts';
 import {
   forwardedFor,
@@ -156,30 +155,6 @@ async function outbound(
   cutWhenIdle(ctx, client, (why) => s.abort(why));
 }
 
-/**
- * Lookups in flight or answered in the last few seconds, by name. getaddrinfo runs on libuv's four
- * threads, which certificate signing and file I/O share: a burst of connections to one ServiceEntry
- * name costs one lookup, not one each. Bounded (the oldest name goes first); a failure is not kept.
- */
-const LOOKUP_REUSE_MS = 5_000;
-const MAX_LOOKUPS = 1024;
-const lookups = new Map<string, { at: number; answer: Promise<LookupAddress[]> }>();
-
-function lookupShared(hostname: string): Promise<LookupAddress[]> {
-  const now = Date.now();
-  const kept = lookups.get(hostname);
-  if (kept && now - kept.at < LOOKUP_REUSE_MS) return kept.answer;
-  const answer = lookup(hostname, { all: true });
-  const entry = { at: now, answer };
-  lookups.delete(hostname);
-  if (lookups.size >= MAX_LOOKUPS) lookups.delete(lookups.keys().next().value!);
-  lookups.set(hostname, entry);
-  answer.catch(() => {
-    if (lookups.get(hostname) === entry) lookups.delete(hostname);
-  });
-  return answer;
-}
-
 /** The labels of a connection to a ServiceEntry's DNS endpoint, before it has an address. */
 function resolveLabels(plan: Extract<OutboundPlan, { kind: 'resolve' }>) {
   const unresolved = { address: plan.hostname, port: plan.port };
@@ -196,25 +171,12 @@ async function resolveEndpoint(
   plan: Extract<OutboundPlan, { kind: 'resolve' }>,
 ): Promise<{ plan: OutboundPlan; flags: string }> {
   const service = plan.destination.service?.key ?? '?';
-  let timer: NodeJS.Timeout | undefined;
   try {
-    const answers = await Promise.race([
-      lookupShared(plan.hostname),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`no answer within ${ctx.connectTimeoutMs} ms`)),
-          ctx.connectTimeoutMs,
-        );
-      }),
-    ]);
-    const chosen = answers[Math.floor(Math.random() * answers.length)];
-    if (!chosen) throw new Error('no address');
-    return { plan: planResolved(plan, canonical(chosen.address), ctx), flags: 'NR' };
+    const address = await resolveOne(plan.hostname, ctx.connectTimeoutMs);
+    return { plan: planResolved(plan, canonical(address), ctx), flags: 'NR' };
   } catch (err) {
     const reason = `${plan.hostname} (an endpoint of ${service}) did not resolve: ${describeError(err)}; check the name and the node's resolver (/etc/resolv.conf)`;
     return { plan: { kind: 'refuse', reason }, flags: 'DF' };
-  } finally {
-    clearTimeout(timer);
   }
 }
 

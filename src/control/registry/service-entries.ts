@@ -6,6 +6,7 @@
 
 import { isIP } from 'node:net';
 import { isWildcardHost, type Resource, resourceKey, type ServiceEntryResource } from '../../config/index.ts';
+import { SERVICE_ENTRY_KEY_PREFIX } from '../../xds/index.ts';
 import { ageOf, canonicalAddress } from './addresses.ts';
 import type { WorkloadIndex } from './services.ts';
 import type {
@@ -18,8 +19,6 @@ import type {
 } from './types.ts';
 import type { EntryVipClaims, VipAssignment } from './vips.ts';
 import { selects } from './workloads.ts';
-
-export const SERVICE_ENTRY_KEY_PREFIX = 'ServiceEntry/';
 
 /** The registry key of one host of a ServiceEntry in `namespace`. */
 export function entryHostKey(namespace: string, host: string): string {

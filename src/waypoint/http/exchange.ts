@@ -11,6 +11,7 @@ import {
   type RequestSpan,
   type UpstreamAttempt,
 } from '../../telemetry/index.ts';
+import { serviceKeyParts } from '../../xds/index.ts';
 import {
   abortReply,
   DELAY_INJECTED,
@@ -699,7 +700,8 @@ function record(ctx: ProxyContext, conn: ConnectionState, rec: RequestRecord, gr
   const backend = rec.backend?.split(':')[0] ?? meta.service;
   // Traffic addressed to a workload has no destination service: Istio writes `unknown`.
   const toWorkload = workloadTargetAddress(backend) !== undefined;
-  const [svcNamespace, svcName] = toWorkload ? [] : backend.split('/');
+  const parts = toWorkload ? undefined : serviceKeyParts(backend);
+  const [svcNamespace, svcName] = parts ? [parts.namespace, parts.name] : [];
   const dst = rec.endpoint?.labels ?? {};
   const labels: RequestLabels = {
     reporter: 'waypoint',

@@ -15,6 +15,7 @@ export { FLAGS } from './replies.ts';
 export { type Sniffed, sniff } from './sniff.ts';
 export {
   type ConnectionMeta,
+  type ConnectOptions,
   type Endpoint,
   type ProxyDeps,
   type SourceMeta,

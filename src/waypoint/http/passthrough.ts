@@ -11,6 +11,7 @@ import type { ConnectionState, ProxyContext } from './exchange.ts';
 import { type Headers, upstreamRequestHeaders } from './headers.ts';
 import { BAD_REQUEST, NO_HEALTHY_UPSTREAM, resetBeforeHeaders } from './replies.ts';
 import type { GateVerdict } from './types.ts';
+import { connectionFor } from './upstream.ts';
 
 function rawHead(status: number, message: string, rawHeaders: readonly string[]): string {
   let out = `HTTP/1.1 ${status} ${message}\r\n`;
@@ -152,7 +153,8 @@ function upgrade(
   };
   const gone = new AbortController();
   socket.once('close', () => gone.abort());
-  ctx.pool.open(endpoint, gone.signal).then(
+  const how = connectionFor(endpoint, decision.authority ?? sent.authority, 'http1');
+  ctx.pool.open(endpoint, gone.signal, how.opts).then(
     (tunnel) => {
       if (socket.destroyed) {
         tunnel.destroy();

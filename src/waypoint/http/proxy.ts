@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream';
 import { describeError } from '../../errors/index.ts';
 import { accessLogger } from '../../log/index.ts';
 import { http as nodeHttp } from '../../os/index.ts';
+import { serviceKeyParts } from '../../xds/index.ts';
 import { Backends } from './balance.ts';
 import { h2Downstream, http1Downstream } from './downstream.ts';
 import { type ConnectionState, handleRequest, type ProxyContext } from './exchange.ts';
@@ -36,8 +37,8 @@ export const KEEP_ALIVE_TIMEOUT_MS = 60 * 60 * 1000;
 export const REQUEST_TIMEOUT_MS = 0;
 
 function serviceHost(service: string): string {
-  const [namespace, name] = service.split('/');
-  return `${name}.${namespace}.svc.cluster.local`;
+  const { namespace, name, entry } = serviceKeyParts(service);
+  return entry ? name : `${name}.${namespace}.svc.cluster.local`;
 }
 
 export class HttpProxy {

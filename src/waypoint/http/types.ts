@@ -6,7 +6,7 @@ import type { HTTPFaultResource } from '../../config/index.ts';
 import type { Logger } from '../../log/index.ts';
 import type { RequestMetrics, RequestSettings, RequestTracer } from '../../telemetry/index.ts';
 import type { BackendRef, RouteTable } from '../route-types.ts';
-import type { ResolvedTrafficPolicy } from '../traffic-policy/index.ts';
+import type { OriginationTls, ResolvedTrafficPolicy } from '../traffic-policy/index.ts';
 import type { Headers } from './headers.ts';
 import type { UpstreamExchange, UpstreamHead } from './upstream.ts';
 
@@ -71,11 +71,30 @@ export interface ConnectionMeta {
 
 /** One backend address (the *endpoint*): where `connect` opens a tunnel to, and whose it is. */
 export interface Endpoint {
+  /** An IP address; for a ServiceEntry's DNS endpoint, the name, resolved when a connection is opened. */
   address: string;
   port: number;
-  /** The endpoint's SPIFFE id, which the connector verifies; also `destination_principal`. */
-  identity: string;
+  /**
+   * The endpoint's SPIFFE id, which the connector verifies over HBONE; also `destination_principal`.
+   * Undefined: the endpoint is outside the mesh (a ServiceEntry's), reached directly, in plain TCP or
+   * over the TLS that `tls` says the waypoint originates.
+   */
+  identity?: string;
+  /** `address` is a name to resolve (a ServiceEntry with resolution DNS). */
+  resolve?: boolean;
+  /** TLS the waypoint originates to this endpoint outside the mesh (DestinationRule `tls` SIMPLE/MUTUAL). */
+  tls?: OriginationTls;
+  /** The host an originated TLS names when no request does (a TCP connection): the ServiceEntry's. */
+  host?: string;
   labels?: WorkloadLabels;
+}
+
+/** How a connection to an endpoint is opened, beyond where: for originated TLS, the name and ALPN. */
+export interface ConnectOptions {
+  /** The SNI (and the name verified) when the rule sets none: the request's host. */
+  serverName?: string;
+  /** ALPN to offer: `h2` for an HTTP/2 upstream. */
+  alpn?: string[];
 }
 
 /** One request (or a connection passed through as TCP) as the request gate sees it. */
@@ -143,10 +162,11 @@ export interface ProxyDeps {
   /** The endpoints of a backend Service port that may take traffic now (healthy); empty: none. */
   endpoints: (backend: BackendRef) => readonly Endpoint[];
   /**
-   * Opens a byte stream to `endpoint` (an HBONE tunnel under the waypoint's identity); rejects when it
-   * cannot (the proxy answers 503 `UF`). Aborting `signal` abandons the attempt.
+   * Opens a byte stream to `endpoint` (an HBONE tunnel under the waypoint's identity; to an endpoint
+   * outside the mesh, TCP or originated TLS); rejects when it cannot (the proxy answers 503 `UF`).
+   * Aborting `signal` abandons the attempt.
    */
-  connect: (endpoint: Endpoint, signal: AbortSignal) => Promise<Duplex>;
+  connect: (endpoint: Endpoint, signal: AbortSignal, opts?: ConnectOptions) => Promise<Duplex>;
   metrics: RequestMetrics;
   log: Logger;
   /** Where the access log goes; default the `access` component logger. */

@@ -11,7 +11,7 @@ import { WAYPOINT_ERRORS } from '../errors.ts';
 import type { CircuitBreakers } from '../traffic-policy/index.ts';
 import type { Headers } from './headers.ts';
 import type { ResetReason } from './replies.ts';
-import type { Endpoint, ProxyDeps } from './types.ts';
+import type { ConnectOptions, Endpoint, ProxyDeps } from './types.ts';
 
 export const ERR_UPSTREAM = WAYPOINT_ERRORS.UPSTREAM;
 
@@ -74,6 +74,35 @@ interface ClusterAgent {
 }
 
 const ENDPOINT = Symbol('ambit.endpoint');
+/** On a request's options: how its connection is opened (originated TLS's name), and its pool's tag. */
+const CONNECT = Symbol('ambit.connect');
+const POOL_TAG = Symbol('ambit.pool-tag');
+
+/** The host of an authority (`name:port`, `[v6]:port`), as SNI names it. */
+function hostOf(authority: string): string {
+  if (authority.startsWith('[')) return authority.slice(1, authority.indexOf(']'));
+  const colon = authority.lastIndexOf(':');
+  return colon < 0 ? authority : authority.slice(0, colon);
+}
+
+/**
+ * How a request to `endpoint` opens its connection: for an endpoint the waypoint originates TLS to, the
+ * request's host as the SNI (Envoy's auto_sni, when the rule sets none) and `h2` offered for HTTP/2;
+ * and the tag that keeps such connections apart (one name's connection never serves another's).
+ */
+export function connectionFor(
+  endpoint: Endpoint,
+  authority: string | undefined,
+  protocol?: Protocol,
+): { opts: ConnectOptions | undefined; tag: string } {
+  const tls = endpoint.tls;
+  if (!tls) return { opts: undefined, tag: '' };
+  const opts: ConnectOptions = {
+    ...(authority ? { serverName: hostOf(authority) } : {}),
+    ...(protocol === 'h2c' ? { alpn: ['h2'] } : {}),
+  };
+  return { opts, tag: `|tls ${JSON.stringify([tls, tls.sni ?? opts.serverName ?? ''])}` };
+}
 
 /** Node's agent keeps sockets alive with socket-only calls; a tunnel's stream may not have them. */
 function asSocketLike(d: Duplex): Duplex {
@@ -112,11 +141,11 @@ export class UpstreamPool {
   }
 
   /** Opens a tunnel to `endpoint`, failing after the connect timeout or when the pool closes. */
-  async open(endpoint: Endpoint, signal?: AbortSignal): Promise<Duplex> {
+  async open(endpoint: Endpoint, signal?: AbortSignal, opts?: ConnectOptions): Promise<Duplex> {
     const signals = [this.closing.signal, AbortSignal.timeout(this.connectTimeoutMs)];
     if (signal) signals.push(signal);
     try {
-      return await this.connect(endpoint, AbortSignal.any(signals));
+      return await this.connect(endpoint, AbortSignal.any(signals), opts);
     } catch (err) {
       throw tagged(err);
     }
@@ -167,7 +196,9 @@ export class UpstreamPool {
    */
   private agent(endpoint: Endpoint, limits: ClusterLimits | undefined): http.Agent {
     const l = limits?.breakers.limits;
-    const key = limits ? `cluster ${limits.cluster}` : `${endpoint.address}:${endpoint.port}`;
+    const key = limits
+      ? `cluster ${limits.cluster}`
+      : `${endpoint.address}:${endpoint.port}${connectionFor(endpoint, undefined).tag}`;
     const shape = l ? `${l.maxConnections}/${l.maxRequestsPerConnection}` : '';
     const existing = this.agents.get(key);
     if (existing && existing.shape === shape) return existing.agent;
@@ -177,12 +208,15 @@ export class UpstreamPool {
       scheduling: 'lifo',
       ...(l && Number.isFinite(l.maxConnections) ? { maxTotalSockets: l.maxConnections } : {}),
     });
+    // Connections with originated TLS are pooled per name as well as per endpoint.
+    const baseName = agent.getName.bind(agent);
+    agent.getName = (o) => `${baseName(o)}${(o as { [POOL_TAG]?: string })[POOL_TAG] ?? ''}`;
     // The callback form: the agent waits for the tunnel instead of a socket returned at once.
     (agent as unknown as { createConnection: unknown }).createConnection = (
-      options: { [ENDPOINT]?: Endpoint },
+      options: { [ENDPOINT]?: Endpoint; [CONNECT]?: ConnectOptions },
       callback: (err: Error | null, socket?: Duplex) => void,
     ) => {
-      this.open(options[ENDPOINT] ?? endpoint).then(
+      this.open(options[ENDPOINT] ?? endpoint, undefined, options[CONNECT]).then(
         (d) => callback(null, asSocketLike(d)),
         (err) => callback(tagged(err)),
       );
@@ -213,7 +247,8 @@ export class UpstreamPool {
 
   private h1Request(endpoint: Endpoint, head: UpstreamHead, limits?: ClusterLimits): UpstreamExchange {
     const agent = this.agent(endpoint, limits);
-    const target = { host: endpoint.address, port: endpoint.port };
+    const how = connectionFor(endpoint, head.authority, 'http1');
+    const target = { host: endpoint.address, port: endpoint.port, [POOL_TAG]: how.tag };
     // Envoy's pending requests: those that find no idle connection and wait for one (a new one included).
     let pending = false;
     if (limits) {
@@ -231,6 +266,7 @@ export class UpstreamPool {
       agent,
       ...target,
       [ENDPOINT]: endpoint,
+      [CONNECT]: how.opts,
       method: head.method,
       path: head.path,
       setHost: false,
@@ -280,12 +316,18 @@ export class UpstreamPool {
     return { body: req, response, abort: () => req.destroy() };
   }
 
-  private session(endpoint: Endpoint): Promise<http2.ClientHttp2Session> {
-    const key = `${endpoint.address}:${endpoint.port}`;
+  private session(
+    endpoint: Endpoint,
+    key: string,
+    opts: ConnectOptions | undefined,
+  ): Promise<http2.ClientHttp2Session> {
     const existing = this.sessions.get(key);
     if (existing) return existing;
-    const opening = this.open(endpoint).then((duplex) => {
-      const session = http2.connect(`http://${key}`, { createConnection: () => duplex });
+    const opening = this.open(endpoint, undefined, opts).then((duplex) => {
+      const scheme = endpoint.tls ? 'https' : 'http';
+      const session = http2.connect(`${scheme}://${endpoint.address}:${endpoint.port}`, {
+        createConnection: () => duplex,
+      });
       if (this.sessions.get(key) === opening) this.ready.add(key);
       const forget = () => {
         if (this.sessions.get(key) === opening) {
@@ -322,7 +364,8 @@ export class UpstreamPool {
   }
 
   private h2Request(endpoint: Endpoint, head: UpstreamHead, limits?: ClusterLimits): UpstreamExchange {
-    const key = `${endpoint.address}:${endpoint.port}`;
+    const how = connectionFor(endpoint, head.authority, 'h2c');
+    const key = `${endpoint.address}:${endpoint.port}${how.tag}`;
     // Waiting for the session to open counts as pending, as Envoy counts a stream waiting for a connection.
     let waiting = false;
     if (limits && !this.ready.has(key)) {
@@ -337,7 +380,7 @@ export class UpstreamPool {
     let stream: http2.ClientHttp2Stream | undefined;
     let aborted = false;
     const pending = new PassThroughSink();
-    const session = this.session(endpoint);
+    const session = this.session(endpoint, key, how.opts);
     session.then(stopWaiting, stopWaiting);
     const perConnection = limits?.breakers.limits.maxRequestsPerConnection ?? Number.POSITIVE_INFINITY;
     const response = session.then(
@@ -354,7 +397,7 @@ export class UpstreamPool {
               ':method': head.method,
               ':path': head.path,
               ':authority': head.authority,
-              ':scheme': 'http',
+              ':scheme': endpoint.tls ? 'https' : 'http',
               ...head.headers,
             });
           } catch (err) {

@@ -56,6 +56,8 @@ export interface PolicyGateOptions {
   gateway: () => string | undefined;
   /** Where an extension provider's `service:port` is reached (a mesh Service's endpoints, or an address). */
   resolve: (service: string, port: number) => AuthorizerAddress | undefined;
+  /** The ServiceEntry (`namespace/name`) whose host a service key is, for targetRefs of that kind. */
+  serviceEntryOf?: (service: string) => string | undefined;
   random?: () => number;
 }
 
@@ -180,7 +182,10 @@ export class PolicyGate implements RequestGate {
     let found = bound.get(key);
     if (!found) {
       if (bound.size >= MAX_CACHED_TARGETS) bound.clear();
-      const at = { gateway: target.gateway, service: target.service };
+      const serviceEntry =
+        target.serviceEntry ??
+        (target.service === undefined ? undefined : this.opts.serviceEntryOf?.(target.service));
+      const at = { gateway: target.gateway, service: target.service, serviceEntry };
       found = {
         authorization: this.compiled.authorization
           .filter((a) => bindsTarget(a.policy, at))

@@ -22,6 +22,7 @@ export {
   type LookupOptions,
   loadBalancerOf,
   MAX_RING_SIZE,
+  originationOf,
   outlierOf,
   poolOf,
   trafficPolicyFor,
@@ -32,6 +33,7 @@ export { entriesPerItem, HashRing, hashKey } from './ring.ts';
 export type {
   HashKey,
   LoadBalancerPolicy,
+  OriginationTls,
   OutlierPolicy,
   PoolLimits,
   ResolvedTrafficPolicy,

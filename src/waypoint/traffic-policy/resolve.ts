@@ -5,11 +5,13 @@
 // Per-port settings replace the top-level component they set (Istio's MergeTrafficPolicy).
 
 import { type DestinationRuleResource, parseDuration } from '../../config/index.ts';
+import { serviceKeyParts } from '../../xds/index.ts';
 import type { BackendRef } from '../route-types.ts';
 import { domainOf, mostSpecificHost, resolveHost } from './hosts.ts';
 import type {
   HashKey,
   LoadBalancerPolicy,
+  OriginationTls,
   OutlierPolicy,
   PoolLimits,
   ResolvedTrafficPolicy,
@@ -17,13 +19,15 @@ import type {
 
 type Spec = DestinationRuleResource['spec'];
 type Policy = NonNullable<Spec['trafficPolicy']>;
-type Settings = Pick<Policy, 'loadBalancer' | 'connectionPool' | 'outlierDetection'>;
+type Settings = Pick<Policy, 'loadBalancer' | 'connectionPool' | 'outlierDetection' | 'tls'>;
 
 export interface LookupOptions {
   /** The waypoint's namespace (the "client" namespace of the lookup); default: the service's. */
   proxyNamespace?: string;
   /** Istio's root configuration namespace. Default `istio-system`. */
   rootNamespace?: string;
+  /** The backend's namespace, where its key does not begin with it (a ServiceEntry host's). */
+  serviceNamespace?: string;
 }
 
 /** Istio's circuit breaker defaults: every threshold at its maximum (not Envoy's 1024). */
@@ -133,6 +137,21 @@ export function outlierOf(od: Settings['outlierDetection']): OutlierPolicy | und
   };
 }
 
+/** `tls` → what the waypoint originates to an endpoint outside the mesh; undefined: nothing. */
+export function originationOf(tls: Settings['tls']): OriginationTls | undefined {
+  if (tls?.mode !== 'SIMPLE' && tls?.mode !== 'MUTUAL') return undefined;
+  return {
+    mode: tls.mode,
+    insecureSkipVerify: tls.insecureSkipVerify ?? false,
+    ...(tls.sni !== undefined ? { sni: tls.sni } : {}),
+    ...(tls.caCertificates !== undefined ? { caCertificates: tls.caCertificates } : {}),
+    ...(tls.clientCertificate !== undefined ? { clientCertificate: tls.clientCertificate } : {}),
+    ...(tls.privateKey !== undefined ? { privateKey: tls.privateKey } : {}),
+    ...(tls.subjectAltNames?.length ? { subjectAltNames: tls.subjectAltNames } : {}),
+    ...(tls.credentialName !== undefined ? { credentialName: tls.credentialName } : {}),
+  };
+}
+
 /** The top-level settings with a matching `portLevelSettings` entry's components in their place. */
 function settingsFor(policy: Policy, port: number): Settings {
   const at = policy.portLevelSettings?.find((p) => p.port.number === port);
@@ -140,6 +159,7 @@ function settingsFor(policy: Policy, port: number): Settings {
     loadBalancer: at?.loadBalancer ?? policy.loadBalancer,
     connectionPool: at?.connectionPool ?? policy.connectionPool,
     outlierDetection: at?.outlierDetection ?? policy.outlierDetection,
+    tls: at?.tls ?? policy.tls,
   };
 }
 
@@ -147,11 +167,13 @@ function resolved(rule: DestinationRuleResource, port: number): ResolvedTrafficP
   const policy = rule.spec.trafficPolicy;
   if (!policy) return undefined;
   const s = settingsFor(policy, port);
+  const tls = originationOf(s.tls);
   const out = {
     rule: keyOf(rule),
     loadBalancer: loadBalancerOf(s.loadBalancer),
     pool: poolOf(s.connectionPool),
     ...(s.outlierDetection ? { outlier: outlierOf(s.outlierDetection) } : {}),
+    ...(tls ? { tls } : {}),
   };
   // Infinity does not survive JSON; the fingerprint only has to tell policies apart.
   const fingerprint = JSON.stringify({ ...out, rule: undefined }, (_k, v) =>
@@ -197,7 +219,7 @@ export function trafficPolicyFor(
   serviceHostname: string,
   opts: LookupOptions = {},
 ): ResolvedTrafficPolicy | undefined {
-  const serviceNs = backend.service.split('/')[0] ?? 'default';
+  const serviceNs = opts.serviceNamespace ?? (serviceKeyParts(backend.service).namespace || 'default');
   const client = opts.proxyNamespace ?? serviceNs;
   const root = opts.rootNamespace ?? 'istio-system';
   const domain = domainOf(serviceHostname);
@@ -239,7 +261,7 @@ export function trafficPolicyFor(
  */
 export function trafficPolicyLookup(
   rules: () => ReadonlyMap<string, DestinationRuleResource>,
-  serviceHostname: (service: string) => string | undefined,
+  serviceOf: (service: string) => { hostname: string; namespace: string } | undefined,
   opts: LookupOptions = {},
 ): (backend: BackendRef) => ResolvedTrafficPolicy | undefined {
   let current: ReadonlyMap<string, DestinationRuleResource> | undefined;
@@ -250,11 +272,16 @@ export function trafficPolicyLookup(
       current = now;
       cache = new Map();
     }
-    const [ns, name] = backend.service.split('/');
-    const hostname = serviceHostname(backend.service) ?? `${name}.${ns}.svc.cluster.local`;
+    const service = serviceOf(backend.service);
+    const { namespace: ns, name, entry } = serviceKeyParts(backend.service);
+    const hostname = service?.hostname ?? (entry ? name : `${name}.${ns}.svc.cluster.local`);
     const key = `${backend.service}:${backend.port}|${hostname}|${opts.rootNamespace ?? ''}`;
     if (cache.has(key)) return cache.get(key);
-    const found = trafficPolicyFor(now.values(), backend, hostname, opts);
+    const found = trafficPolicyFor(now.values(), backend, hostname, {
+      proxyNamespace: opts.proxyNamespace,
+      rootNamespace: opts.rootNamespace,
+      serviceNamespace: service?.namespace ?? ns,
+    });
     cache.set(key, found);
     return found;
   };

@@ -47,6 +47,26 @@ export interface OutlierPolicy {
   minHealthPercent: number;
 }
 
+/**
+ * A DestinationRule's `tls` where the waypoint itself originates TLS: to an endpoint outside the mesh (a
+ * ServiceEntry's). SIMPLE verifies the server; MUTUAL also presents a client certificate. Mesh endpoints
+ * are always reached over HBONE, whatever the rule says.
+ */
+export interface OriginationTls {
+  mode: 'SIMPLE' | 'MUTUAL';
+  /** The SNI to send; undefined: the request's host (Envoy's auto_sni), else the ServiceEntry's host. */
+  sni?: string;
+  /** Files on the waypoint's host: the roots to verify with (default: the system's), and MUTUAL's pair. */
+  caCertificates?: string;
+  clientCertificate?: string;
+  privateKey?: string;
+  /** Names one of which the server's certificate must carry; undefined: the SNI (auto SAN validation). */
+  subjectAltNames?: string[];
+  insecureSkipVerify: boolean;
+  /** A Kubernetes Secret's name: Ambit has no secret store, so a rule naming one fails its connections. */
+  credentialName?: string;
+}
+
 export interface ResolvedTrafficPolicy {
   /** `namespace/name` of the DestinationRule it came from. */
   rule: string;
@@ -54,6 +74,8 @@ export interface ResolvedTrafficPolicy {
   pool: PoolLimits;
   /** Undefined: no outlier detection (the rule sets none). */
   outlier?: OutlierPolicy;
+  /** Undefined: the rule originates no TLS (unset, DISABLE, or ISTIO_MUTUAL, which HBONE already is). */
+  tls?: OriginationTls;
   /** Equal for equal policies: per-backend state is rebuilt only when this changes. */
   fingerprint: string;
 }

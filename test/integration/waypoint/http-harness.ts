@@ -105,6 +105,9 @@ export async function harness(
     gate?: ProxyDeps['gate'];
     /** The connection's meta, over the default (client `shop/web` to `shop/reviews:9080`). */
     meta?: Partial<ConnectionMeta>;
+    /** Endpoints and the connector as the test gives them, instead of 127.0.0.1 ports over plain TCP. */
+    endpointsOf?: ProxyDeps['endpoints'];
+    connect?: ProxyDeps['connect'];
   },
 ): Promise<Harness> {
   const registry = new Registry();
@@ -118,39 +121,43 @@ export async function harness(
     routes: () => opts.routes,
     faults: opts.faults,
     ...(opts.gate ? { gate: opts.gate } : {}),
-    endpoints: (backend: BackendRef): Endpoint[] =>
-      (opts.endpoints[backend.service] ?? []).map((port) => ({
-        address: HOST,
-        port,
-        identity: `spiffe://cluster.local/ns/shop/sa/backend-${port}`,
-        labels: { workload: `backend-${port}`, namespace: 'shop', app: 'backend', version: 'v1' },
-      })),
-    connect: (endpoint, signal) =>
-      new Promise((resolve, reject) => {
-        connects.set(endpoint.port, (connects.get(endpoint.port) ?? 0) + 1);
-        // Half-open, as an HBONE tunnel is: the backend's FIN ends the stream and closes nothing.
-        const s = net.connect({ host: endpoint.address, port: endpoint.port, allowHalfOpen: true });
-        sockets.add(s);
-        s.once('close', () => sockets.delete(s));
-        const abort = () => {
-          s.destroy();
-          reject(signal.reason);
-        };
-        signal.addEventListener('abort', abort, { once: true });
-        s.once('connect', () => {
-          signal.removeEventListener('abort', abort);
-          if (!opts.tunnel) return resolve(s);
-          const [near, far] = duplexPair();
-          far.pipe(s);
-          s.pipe(far);
-          s.on('error', () => {});
-          resolve(near);
-        });
-        s.once('error', (err) => {
-          signal.removeEventListener('abort', abort);
-          reject(err);
-        });
-      }),
+    endpoints:
+      opts.endpointsOf ??
+      ((backend: BackendRef): Endpoint[] =>
+        (opts.endpoints[backend.service] ?? []).map((port) => ({
+          address: HOST,
+          port,
+          identity: `spiffe://cluster.local/ns/shop/sa/backend-${port}`,
+          labels: { workload: `backend-${port}`, namespace: 'shop', app: 'backend', version: 'v1' },
+        }))),
+    connect:
+      opts.connect ??
+      ((endpoint, signal) =>
+        new Promise((resolve, reject) => {
+          connects.set(endpoint.port, (connects.get(endpoint.port) ?? 0) + 1);
+          // Half-open, as an HBONE tunnel is: the backend's FIN ends the stream and closes nothing.
+          const s = net.connect({ host: endpoint.address, port: endpoint.port, allowHalfOpen: true });
+          sockets.add(s);
+          s.once('close', () => sockets.delete(s));
+          const abort = () => {
+            s.destroy();
+            reject(signal.reason);
+          };
+          signal.addEventListener('abort', abort, { once: true });
+          s.once('connect', () => {
+            signal.removeEventListener('abort', abort);
+            if (!opts.tunnel) return resolve(s);
+            const [near, far] = duplexPair();
+            far.pipe(s);
+            s.pipe(far);
+            s.on('error', () => {});
+            resolve(near);
+          });
+          s.once('error', (err) => {
+            signal.removeEventListener('abort', abort);
+            reject(err);
+          });
+        })),
     metrics: new RequestMetrics(registry),
     log: quiet,
     accessLog,

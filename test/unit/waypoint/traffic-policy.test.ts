@@ -197,7 +197,7 @@ describe('traffic policy: which DestinationRule applies', () => {
     let rules = new Map([['shop/a', dr('shop', 'a', { host: 'catalog' })]]);
     const lookup = trafficPolicyLookup(
       () => rules,
-      () => CATALOG_HOST,
+      () => ({ hostname: CATALOG_HOST, namespace: 'shop' }),
     );
     const first = lookup(CATALOG);
     assert.equal(lookup(CATALOG), first);
