@@ -1,5 +1,6 @@
 // DestinationRule (networking.istio.io/v1): load balancing, connection limits and outlier detection
-// for a service host, per subset and per port. TLS settings are accepted; HBONE supplies mTLS.
+// for a service host, per subset and per port, and the TLS a waypoint originates to endpoints outside
+// the mesh (a ServiceEntry's); to mesh endpoints, HBONE supplies mTLS whatever `tls` says.
 
 import { z } from 'zod';
 import {
@@ -120,7 +121,25 @@ const tls = z
     sni: z.string().optional(),
     insecureSkipVerify: z.boolean().optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((tls, ctx) => {
+    // Istio's validation of ClientTLSSettings.
+    const files = ['clientCertificate', 'privateKey', 'caCertificates'] as const;
+    if (tls.mode === 'ISTIO_MUTUAL') {
+      for (const f of files)
+        if (tls[f] !== undefined)
+          ctx.addIssue({ code: 'custom', path: [f], message: 'cannot be set when mode is ISTIO_MUTUAL' });
+    }
+    if (tls.credentialName !== undefined) {
+      for (const f of files)
+        if (tls[f] !== undefined)
+          ctx.addIssue({ code: 'custom', path: [f], message: 'cannot be set together with credentialName' });
+    } else if (tls.mode === 'MUTUAL') {
+      for (const f of ['clientCertificate', 'privateKey'] as const)
+        if (tls[f] === undefined)
+          ctx.addIssue({ code: 'custom', path: [f], message: 'is required when mode is MUTUAL' });
+    }
+  });
 
 const settings = {
   loadBalancer: loadBalancer.optional(),

@@ -201,6 +201,36 @@ const cases: Case[] = [
   },
   { name: 'DestinationRule missing host', doc: dr({}), paths: ['spec.host'] },
   {
+    name: 'DestinationRule tls SIMPLE with a CA file (Istio egress TLS origination)',
+    doc: dr({
+      host: 'httpbin.org',
+      trafficPolicy: { tls: { mode: 'SIMPLE', caCertificates: '/etc/ca.pem' } },
+    }),
+    paths: [],
+  },
+  {
+    name: 'DestinationRule tls MUTUAL without its client certificate and key',
+    doc: dr({ host: 'a.example', trafficPolicy: { tls: { mode: 'MUTUAL' } } }),
+    paths: ['spec.trafficPolicy.tls.clientCertificate', 'spec.trafficPolicy.tls.privateKey'],
+  },
+  {
+    name: 'DestinationRule tls credentialName with files too',
+    doc: dr({
+      host: 'a.example',
+      trafficPolicy: {
+        portLevelSettings: [
+          { port: { number: 443 }, tls: { mode: 'SIMPLE', credentialName: 'x', caCertificates: '/ca' } },
+        ],
+      },
+    }),
+    paths: ['spec.trafficPolicy.portLevelSettings[0].tls.caCertificates'],
+  },
+  {
+    name: 'DestinationRule tls ISTIO_MUTUAL with a CA file',
+    doc: dr({ host: 'a', trafficPolicy: { tls: { mode: 'ISTIO_MUTUAL', caCertificates: '/ca' } } }),
+    paths: ['spec.trafficPolicy.tls.caCertificates'],
+  },
+  {
     name: 'DestinationRule bad algorithm',
     doc: dr({ host: 'a', trafficPolicy: { loadBalancer: { simple: 'ROUNDROBIN' } } }),
     paths: ['spec.trafficPolicy.loadBalancer.simple'],
