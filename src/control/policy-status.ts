@@ -9,6 +9,8 @@ import type { StoredObject } from './store/index.ts';
 export interface PolicyStatusContext {
   /** The waypoint a Service (`namespace/name`) uses, `namespace/name`; null: the Service has none; undefined: no such Service. */
   serviceWaypoint: (key: string) => string | null | undefined;
+  /** The same for a ServiceEntry (`namespace/name` of the entry): the waypoint its hosts use. */
+  entryWaypoint?: (key: string) => string | null | undefined;
   /** True when `namespace/name` is a Gateway of a waypoint class. */
   isWaypoint: (key: string) => boolean;
   /** Extra problems that make the policy fail closed (a CUSTOM provider MeshConfig does not define). */
@@ -42,11 +44,16 @@ function bindings(object: StoredObject, ctx: PolicyStatusContext): { bound: stri
       const wp = ctx.serviceWaypoint(key);
       if (wp) bound.add(wp);
       else unbound.push(wp === null ? `Service ${key}: uses no waypoint` : `Service ${key}: not found`);
+    } else if (ref.kind === 'ServiceEntry') {
+      const wp = ctx.entryWaypoint?.(key);
+      if (wp) bound.add(wp);
+      else
+        unbound.push(wp === null ? `ServiceEntry ${key}: uses no waypoint` : `ServiceEntry ${key}: not found`);
     } else if (ref.kind === 'HTTPRoute' || ref.kind === 'GRPCRoute') {
       // A route binds at the waypoints of its parent Services; the route's own status tells which.
       bound.add(`the waypoints of ${ref.kind} ${key}`);
     } else {
-      unbound.push(`${ref.kind} ${key}: Ambit's waypoints bind Gateway and Service targets only`);
+      unbound.push(`${ref.kind} ${key}: Ambit's waypoints bind Gateway, Service and ServiceEntry targets only`);
     }
   }
   return { bound: [...bound].sort(), unbound };

@@ -445,6 +445,14 @@ function policyStatus(
       if (!svc) return undefined;
       return svc.waypoint ? `${svc.waypoint.namespace}/${svc.waypoint.name}` : null;
     },
+    entryWaypoint: (key) => {
+      const hosts = mesh.registry.services.filter(
+        (s) => s.kind === 'ServiceEntry' && `${s.namespace}/${s.name}` === key,
+      );
+      if (hosts.length === 0) return undefined;
+      const wp = hosts.find((h) => h.waypoint)?.waypoint;
+      return wp ? `${wp.namespace}/${wp.name}` : null;
+    },
     isWaypoint: (key) => gateways.has(key),
     problems: (o) => customProviderProblems(o, store),
   });

@@ -281,6 +281,7 @@ export class Lab {
         pid = spawnInNetns(where.netns, [...limited, ...expandAmbit(argv)], {
           env: { ...process.env, ...where.env, ...opts.env },
           logFd: fd,
+          ownEtc: target !== CONTROL_TARGET,
         });
       } finally {
         closeSync(fd);

@@ -144,16 +144,22 @@ export async function deleteNetns(netns: string): Promise<void> {
 export interface SpawnOptions {
   env: NodeJS.ProcessEnv;
   logFd: number;
+  /**
+   * Run as `ip netns exec` does: in a mount namespace of its own where the namespace's /etc files (its
+   * resolv.conf) replace the host's, so the process resolves names as a pod does. Mounts the host adds
+   * later (new pods' namespaces) still reach it (the mounts are slaves of the host's), but mounts it
+   * makes stay its own: a process that adds pods (the control plane placing waypoint replicas) must not
+   * have it, and enters the network namespace only (nsenter). Both exec, so the pid is kept.
+   */
+  ownEtc: boolean;
 }
 
-/**
- * Starts a long-running command inside a namespace, detached, its output going to `logFd`. It enters the
- * network namespace only (nsenter), not a mount namespace of its own as `ip netns exec` would make: a lab
- * part that adds pods (the control plane placing waypoint replicas) must add them where everyone sees
- * them, and a node agent must see pods added after it started. nsenter execs, so the pid is kept.
- */
+/** Starts a long-running command inside a namespace, detached, its output going to `logFd`. */
 export function spawnInNetns(netns: string, argv: string[], opts: SpawnOptions): number {
-  const child = spawn('nsenter', [`--net=/run/netns/${netns}`, '--', ...argv], {
+  const [command, args]: [string, string[]] = opts.ownEtc
+    ? ['ip', ['netns', 'exec', netns, ...argv]]
+    : ['nsenter', [`--net=/run/netns/${netns}`, '--', ...argv]];
+  const child = spawn(command, args, {
     detached: true,
     stdio: ['ignore', opts.logFd, opts.logFd],
     env: opts.env,
