@@ -73,6 +73,11 @@ describe('ambit sample: bad flags', () => {
     ],
     [['storefront', 'catalog', '--version', 'v2', '--host', '127.0.0.1'], /needs the ratings service's URL/],
     [['grpc-echo', '--labels', 'version'], /--labels entry 'version' must be written key=value/],
+    [['echo', '--tls-cert', '/dev/null'], /--tls-cert and --tls-key go together/],
+    [
+      ['echo', '--tls-cert', '/nonexistent/cert.pem', '--tls-key', '/nonexistent/key.pem'],
+      /--tls-cert \/nonexistent\/cert.pem: .*ENOENT/,
+    ],
   ];
   for (const [args, message] of cases) {
     it(`${args.join(' ')} → non-zero with a clear message`, async () => {
