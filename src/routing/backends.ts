@@ -2,7 +2,8 @@
 // among a rule's backends. The same resolution feeds `decide` (an invalid backend's share of traffic
 // gets a 500) and the route's ResolvedRefs condition, so the two never disagree.
 
-import type { BackendRefSpec, MirrorSpec, ServiceLookup } from './shapes.ts';
+import { SERVICE_ENTRY_KEY_PREFIX } from '../xds/index.ts';
+import { type BackendRefSpec, ISTIO_NETWORKING_GROUP, type MeshLookup, type MirrorSpec } from './shapes.ts';
 import type { BackendRef } from './types.ts';
 
 /** Why a backendRef cannot be used, named by the ResolvedRefs reason Gateway API gives it. */
@@ -14,9 +15,50 @@ export type Resolved =
 
 type ObjectRef = Pick<BackendRefSpec, 'group' | 'kind' | 'name' | 'namespace' | 'port'>;
 
-/** True for the core Service kind: kind `Service` (the default), group '' or `core` (the default is ''). */
-export function isCoreService(group: string | undefined, kind: string | undefined): boolean {
-  return (kind ?? 'Service') === 'Service' && (group === undefined || group === '' || group === 'core');
+/**
+ * The backend kinds Ambit sends to: a core Service (kind `Service`, the default, group '' or `core`);
+ * Istio's ServiceEntry, and Istio's `Hostname` (a host of a ServiceEntry, by name). Both Istio kinds
+ * exist only in networking.istio.io, so an omitted group is read as that one.
+ */
+type BackendKind = 'Service' | 'ServiceEntry' | 'Hostname';
+
+function backendKind(group: string | undefined, kind: string | undefined): BackendKind | undefined {
+  const k = kind ?? 'Service';
+  if (k === 'Service') return group === undefined || group === '' || group === 'core' ? k : undefined;
+  if (k === 'ServiceEntry' || k === 'Hostname')
+    return group === undefined || group === ISTIO_NETWORKING_GROUP ? k : undefined;
+  return undefined;
+}
+
+const notFound = (message: string): Resolved => ({ ok: false, problem: 'BackendNotFound', message });
+
+/** The registry key a backendRef of `kind` in `namespace` sends to, or why it names none. */
+function backendKey(
+  kind: BackendKind,
+  ref: ObjectRef,
+  namespace: string,
+  mesh: MeshLookup,
+): { key: string; label: string } | Resolved {
+  if (kind === 'Service')
+    return { key: `${namespace}/${ref.name}`, label: `Service ${namespace}/${ref.name}` };
+  if (kind === 'Hostname') {
+    return {
+      key: `${SERVICE_ENTRY_KEY_PREFIX}${namespace}/${ref.name}`,
+      label: `Hostname ${ref.name} (a ServiceEntry host in ${namespace})`,
+    };
+  }
+  const label = `ServiceEntry ${namespace}/${ref.name}`;
+  const hosts = mesh.entryHosts(namespace, ref.name);
+  if (hosts.length === 0) return notFound(`backendRef ${label} does not exist or holds no host`);
+  // Istio has no ServiceEntry backend kind; with one host the entry names it plainly, with several it
+  // does not say which, and guessing would send traffic somewhere the route did not ask for.
+  if (hosts.length > 1) {
+    const names = hosts.map((h) => h.slice(h.lastIndexOf('/') + 1)).join(', ');
+    return notFound(
+      `backendRef ${label} has ${hosts.length} hosts (${names}): name one with group ${ISTIO_NETWORKING_GROUP}, kind Hostname`,
+    );
+  }
+  return { key: hosts[0]!, label };
 }
 
 /**
@@ -24,42 +66,39 @@ export function isCoreService(group: string | undefined, kind: string | undefine
  * another namespace needs a ReferenceGrant in Gateway API; Ambit has no ReferenceGrant, so such a
  * reference is never permitted (RefNotPermitted) and is treated as any other invalid backend.
  */
-export function resolveBackend(ref: ObjectRef, routeNamespace: string, services: ServiceLookup): Resolved {
+export function resolveBackend(ref: ObjectRef, routeNamespace: string, mesh: MeshLookup): Resolved {
   const namespace = ref.namespace ?? routeNamespace;
-  const key = `${namespace}/${ref.name}`;
-  if (!isCoreService(ref.group, ref.kind)) {
+  const named = `${namespace}/${ref.name}`;
+  const kind = backendKind(ref.group, ref.kind);
+  if (kind === undefined) {
     const gk = ref.group ? `${ref.kind ?? 'Service'}.${ref.group}` : (ref.kind ?? 'Service');
     return {
       ok: false,
       problem: 'InvalidKind',
-      message: `backendRef ${key} is a ${gk}: only core Services (group "", kind Service) are supported`,
+      message: `backendRef ${named} is a ${gk}: only core Services (group "", kind Service) and, of group ${ISTIO_NETWORKING_GROUP}, ServiceEntry and Hostname are supported`,
     };
   }
   if (namespace !== routeNamespace) {
     return {
       ok: false,
       problem: 'RefNotPermitted',
-      message: `backendRef ${key} is in another namespace: Ambit has no ReferenceGrant, so a route may only send to Services in its own namespace (${routeNamespace})`,
+      message: `backendRef ${named} is in another namespace: Ambit has no ReferenceGrant, so a route may only send to Services in its own namespace (${routeNamespace})`,
     };
   }
-  const service = services(key);
-  if (service === undefined) {
-    return { ok: false, problem: 'BackendNotFound', message: `backendRef Service ${key} does not exist` };
-  }
-  // Validation requires a port on a Service backendRef; without one there is nothing to send to.
+  const target = backendKey(kind, ref, namespace, mesh);
+  if ('ok' in target) return target;
+  const service = mesh.services(target.key);
+  if (service === undefined) return notFound(`backendRef ${target.label} does not exist`);
+  // Validation requires a port on every backendRef kind Ambit sends to; without one there is nothing to send to.
   if (ref.port === undefined || !service.ports.some((p) => p.port === ref.port)) {
-    return {
-      ok: false,
-      problem: 'BackendNotFound',
-      message: `backendRef Service ${key} has no port ${ref.port ?? '(none given)'}`,
-    };
+    return notFound(`backendRef ${target.label} has no port ${ref.port ?? '(none given)'}`);
   }
-  return { ok: true, backend: { service: key, port: ref.port } };
+  return { ok: true, backend: { service: target.key, port: ref.port } };
 }
 
 /** A mirror's backendRef, resolved the same way. */
-export function resolveMirror(spec: MirrorSpec, routeNamespace: string, services: ServiceLookup): Resolved {
-  return resolveBackend(spec.backendRef, routeNamespace, services);
+export function resolveMirror(spec: MirrorSpec, routeNamespace: string, mesh: MeshLookup): Resolved {
+  return resolveBackend(spec.backendRef, routeNamespace, mesh);
 }
 
 /** A weighted entry of a rule: weight 0 is never chosen. */

@@ -3,7 +3,8 @@
 // first match. Nothing here runs per request except `decide`.
 //
 // Producer and consumer routes. GAMMA lets a route in the Service's own namespace (producer) and a
-// route in a client's namespace (consumer) both attach to a Service; a consumer route applies only to
+// route in a client's namespace (consumer) both attach to a Service (or, as in Istio's ambient mode, a
+// ServiceEntry: a route in the entry's namespace is its producer); a consumer route applies only to
 // requests from its own namespace (the request's `sourceNamespace`, from the client's identity), and
 // for those it replaces the producer routes of its kind (`PortRoutes`).
 //
@@ -13,7 +14,7 @@
 // are any, and by the GRPCRoutes otherwise. `hostnames` is not used to match in the mesh.
 
 import type { GRPCRouteResource, HTTPRouteResource } from '../config/index.ts';
-import { attachedPorts, serviceParents } from './attach.ts';
+import { attachedPorts, meshParents } from './attach.ts';
 import { act } from './decide.ts';
 import {
   compileGrpcMatch,
@@ -30,13 +31,23 @@ import {
 import { compareGrpc, compareHttp, createdAt, type Position, type Ranked } from './precedence.ts';
 import { noRoute } from './responses.ts';
 import { type CompiledRule, compileRule } from './rules.ts';
-import { type AnyRoute, routeKey, routeNamespace, type ServiceLookup } from './shapes.ts';
+import {
+  type AnyRoute,
+  type EntryHostsLookup,
+  type MeshLookup,
+  meshLookup,
+  routeKey,
+  routeNamespace,
+  type ServiceLookup,
+} from './shapes.ts';
 import { NO_HEADER_EDITS, type RouteDecision, type RouteRequest, type RouteTable } from './types.ts';
 
 export interface RouteInput {
   httpRoutes: HTTPRouteResource[];
   grpcRoutes: GRPCRouteResource[];
   services: ServiceLookup;
+  /** A ServiceEntry's host keys, for ServiceEntry parents and backends; without it none is known. */
+  entryHosts?: EntryHostsLookup;
 }
 
 interface HttpEntry extends Ranked<HttpRank> {
@@ -69,12 +80,17 @@ interface PortRoutes {
 
 const portKey = (service: string, port: number): string => `${service}|${port}`;
 
-/** The `service|port` keys `route` attaches to (each once, even if two parentRefs name the same port). */
-function attachmentKeys(route: AnyRoute, services: ServiceLookup): Set<string> {
-  const keys = new Set<string>();
-  for (const parent of serviceParents(route)) {
-    const attached = attachedPorts(parent, services);
-    if (attached.ok) for (const port of attached.ports) keys.add(portKey(parent.service, port));
+/**
+ * The `service|port` keys `route` attaches to (each once, even if two parentRefs name the same port),
+ * each with the namespace of the parent it came from (the Service's or the ServiceEntry's).
+ */
+function attachmentKeys(route: AnyRoute, mesh: MeshLookup): Map<string, string> {
+  const keys = new Map<string, string>();
+  for (const parent of meshParents(route)) {
+    const attached = attachedPorts(parent, mesh);
+    if (!attached.ok) continue;
+    for (const { service, ports } of attached.services)
+      for (const port of ports) keys.set(portKey(service, port), parent.namespace);
   }
   return keys;
 }
@@ -88,11 +104,11 @@ function position(route: AnyRoute, ruleIndex: number, matchIndex: number): Posit
   };
 }
 
-function httpEntries(route: HTTPRouteResource, services: ServiceLookup): HttpEntry[] {
+function httpEntries(route: HTTPRouteResource, mesh: MeshLookup): HttpEntry[] {
   // An HTTPRoute without rules has the CRD's default: one rule matching `PathPrefix /`, no backend.
   const rules = route.spec.rules ?? [{}];
   return rules.flatMap((spec, ruleIndex) => {
-    const rule = compileRule(spec, routeKey(route), routeNamespace(route), services);
+    const rule = compileRule(spec, routeKey(route), routeNamespace(route), mesh);
     const matches = spec.matches?.length ? spec.matches : [undefined];
     return matches.map((m, matchIndex) => {
       const match = compileHttpMatch(m);
@@ -101,9 +117,9 @@ function httpEntries(route: HTTPRouteResource, services: ServiceLookup): HttpEnt
   });
 }
 
-function grpcEntries(route: GRPCRouteResource, services: ServiceLookup): GrpcEntry[] {
+function grpcEntries(route: GRPCRouteResource, mesh: MeshLookup): GrpcEntry[] {
   return (route.spec.rules ?? []).flatMap((spec, ruleIndex) => {
-    const rule = compileRule(spec, routeKey(route), routeNamespace(route), services);
+    const rule = compileRule(spec, routeKey(route), routeNamespace(route), mesh);
     const matches = spec.matches?.length ? spec.matches : [undefined];
     return matches.map((m, matchIndex) => {
       const match = compileGrpcMatch(m);
@@ -130,16 +146,18 @@ function toService(service: string, port: number, req: RouteRequest): RouteDecis
 }
 
 export function compileRoutes(input: RouteInput): RouteTable {
+  const mesh = meshLookup(input);
   const table = new Map<string, PortRoutes>();
-  // The lists a route's entries join at `key`: the producer's, or its own namespace's as a consumer.
-  const listsAt = (route: AnyRoute, key: string): RouteLists => {
+  // The lists a route's entries join at `key`, whose parent is in `parentNamespace`: the producer's,
+  // or its own namespace's as a consumer.
+  const listsAt = (route: AnyRoute, key: string, parentNamespace: string): RouteLists => {
     let routes = table.get(key);
     if (routes === undefined) {
       routes = { producer: { http: [], grpc: [] }, consumers: new Map() };
       table.set(key, routes);
     }
     const ns = routeNamespace(route);
-    if (key.startsWith(`${ns}/`)) return routes.producer;
+    if (ns === parentNamespace) return routes.producer;
     let lists = routes.consumers.get(ns);
     if (lists === undefined) {
       lists = { http: [], grpc: [] };
@@ -148,16 +166,16 @@ export function compileRoutes(input: RouteInput): RouteTable {
     return lists;
   };
   for (const route of input.httpRoutes) {
-    const keys = attachmentKeys(route, input.services);
+    const keys = attachmentKeys(route, mesh);
     if (keys.size === 0) continue;
-    const entries = httpEntries(route, input.services);
-    for (const key of keys) listsAt(route, key).http.push(...entries);
+    const entries = httpEntries(route, mesh);
+    for (const [key, ns] of keys) listsAt(route, key, ns).http.push(...entries);
   }
   for (const route of input.grpcRoutes) {
-    const keys = attachmentKeys(route, input.services);
+    const keys = attachmentKeys(route, mesh);
     if (keys.size === 0) continue;
-    const entries = grpcEntries(route, input.services);
-    for (const key of keys) listsAt(route, key).grpc.push(...entries);
+    const entries = grpcEntries(route, mesh);
+    for (const [key, ns] of keys) listsAt(route, key, ns).grpc.push(...entries);
   }
   for (const routes of table.values()) {
     for (const lists of [routes.producer, ...routes.consumers.values()]) {

@@ -3,7 +3,7 @@
 // that backend is chosen, after the rule's own (so a backend's `set` of a header wins over the rule's).
 
 import { resolveMirror } from './backends.ts';
-import type { Filter, MirrorSpec, PathModifierSpec, RedirectSpec, ServiceLookup } from './shapes.ts';
+import type { Filter, MeshLookup, MirrorSpec, PathModifierSpec, RedirectSpec } from './shapes.ts';
 import { type ExtensionRef, type HeaderEdits, type MirrorTarget, NO_HEADER_EDITS } from './types.ts';
 
 export interface Rewrite {
@@ -59,7 +59,7 @@ export function mirrorFraction(spec: MirrorSpec): number {
 export function compileFilters(
   filters: readonly Filter[] | undefined,
   routeNamespace: string,
-  services: ServiceLookup,
+  mesh: MeshLookup,
 ): CompiledFilters {
   if (filters === undefined || filters.length === 0) return NO_FILTERS;
   const request: Modifier[] = [];
@@ -74,7 +74,7 @@ export function compileFilters(
     if (f.requestRedirect) redirect = f.requestRedirect;
     if (f.urlRewrite) rewrite = { path: f.urlRewrite.path, hostname: f.urlRewrite.hostname };
     if (f.requestMirror) {
-      const target = resolveMirror(f.requestMirror, routeNamespace, services);
+      const target = resolveMirror(f.requestMirror, routeNamespace, mesh);
       if (target.ok) mirrors.push({ backend: target.backend, fraction: mirrorFraction(f.requestMirror) });
     }
     if (f.extensionRef) extensionRefs.push({ ...f.extensionRef, namespace: routeNamespace });

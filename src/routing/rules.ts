@@ -4,7 +4,7 @@
 import { parseDuration } from '../config/index.ts';
 import { type Resolved, resolveBackend } from './backends.ts';
 import { type CompiledFilters, compileFilters, mergeFilters } from './filters.ts';
-import type { Filter, GrpcRule, HttpRule, RetrySpec, ServiceLookup, TimeoutsSpec } from './shapes.ts';
+import type { Filter, GrpcRule, HttpRule, MeshLookup, RetrySpec, TimeoutsSpec } from './shapes.ts';
 import type { RetryPolicy } from './types.ts';
 
 export interface CompiledBackend {
@@ -65,14 +65,14 @@ export function compileRule(
   rule: HttpRule | GrpcRule,
   route: string,
   routeNamespace: string,
-  services: ServiceLookup,
+  mesh: MeshLookup,
 ): CompiledRule {
-  const filters = compileFilters(rule.filters, routeNamespace, services);
+  const filters = compileFilters(rule.filters, routeNamespace, mesh);
   const backends = (rule.backendRefs ?? []).map(
     (ref): CompiledBackend => ({
       weight: ref.weight ?? 1,
-      resolved: resolveBackend(ref, routeNamespace, services),
-      filters: mergeFilters(filters, compileFilters(backendFilters(ref), routeNamespace, services)),
+      resolved: resolveBackend(ref, routeNamespace, mesh),
+      filters: mergeFilters(filters, compileFilters(backendFilters(ref), routeNamespace, mesh)),
     }),
   );
   return { route, filters, backends, ...timeouts(rule.timeouts), retry: retryPolicy(rule.retry) };

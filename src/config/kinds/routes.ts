@@ -1,5 +1,6 @@
 // Gateway API routes (gateway.networking.k8s.io/v1): HTTPRoute and GRPCRoute — matches, filters,
-// weighted backends, timeouts and retries, attached to a Service or waypoint by parentRefs.
+// weighted backends, timeouts and retries, attached to a Service or waypoint by parentRefs (or, as in
+// Istio's ambient mode, to a ServiceEntry, and sending to one or to an Istio `Hostname`).
 
 import { z } from 'zod';
 import { dns1123Label, dns1123Subdomain, duration, parentRef, parseDuration, portNumber } from '../fields.ts';
@@ -82,16 +83,57 @@ const backendObjectRef = {
   port: portNumber.optional(),
 };
 
-function requirePortForService(
-  ref: { kind?: string | undefined; port?: number | undefined },
+/** Istio's group: its ServiceEntry kind, and the `Hostname` backend kind Istio adds, exist only there. */
+const ISTIO_NETWORKING_GROUP = 'networking.istio.io';
+const ISTIO_KINDS = ['ServiceEntry', 'Hostname'];
+
+/** A group written for an Istio kind must be Istio's (left out, it is read as Istio's: no other has the kind). */
+function requireIstioGroup(
+  ref: { group?: string | undefined; kind?: string | undefined },
   ctx: z.RefinementCtx,
-): void {
-  if ((ref.kind ?? 'Service') === 'Service' && ref.port === undefined) {
-    ctx.addIssue({ code: 'custom', path: ['port'], message: 'is required when the backend is a Service' });
+) {
+  if (ref.kind !== undefined && ISTIO_KINDS.includes(ref.kind) && ref.group !== undefined) {
+    if (ref.group !== ISTIO_NETWORKING_GROUP)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['group'],
+        message: `must be ${ISTIO_NETWORKING_GROUP} when kind is ${ref.kind}`,
+      });
   }
 }
 
-const mirrorBackend = z.object(backendObjectRef).strict().superRefine(requirePortForService);
+/**
+ * Every backend kind Ambit sends to needs a port (Istio requires one on each kind too), and a
+ * `Hostname` is looked up in the route's own namespace, as Istio does, so it takes none.
+ */
+function checkBackendRef(
+  ref: {
+    group?: string | undefined;
+    kind?: string | undefined;
+    namespace?: string | undefined;
+    port?: number | undefined;
+  },
+  ctx: z.RefinementCtx,
+): void {
+  const kind = ref.kind ?? 'Service';
+  if ((kind === 'Service' || ISTIO_KINDS.includes(kind)) && ref.port === undefined) {
+    const what = kind === 'Service' ? 'a Service' : `a ${kind}`;
+    ctx.addIssue({ code: 'custom', path: ['port'], message: `is required when the backend is ${what}` });
+  }
+  if (kind === 'Hostname' && ref.namespace !== undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['namespace'],
+      message: "may not be set when kind is Hostname: the host is looked up in the route's namespace",
+    });
+  }
+  requireIstioGroup(ref, ctx);
+}
+
+const mirrorBackend = z.object(backendObjectRef).strict().superRefine(checkBackendRef);
+
+/** A route's parentRef: a ServiceEntry parent (as Istio's ambient mode allows) is of Istio's group. */
+const routeParentRef = parentRef.superRefine(requireIstioGroup);
 
 const FILTER_FIELDS = {
   RequestHeaderModifier: 'requestHeaderModifier',
@@ -183,7 +225,7 @@ function backendRef(filter: z.ZodType) {
       filters: z.array(filter).optional(),
     })
     .strict()
-    .superRefine(requirePortForService);
+    .superRefine(checkBackendRef);
 }
 
 const timeouts = z
@@ -214,7 +256,10 @@ const retry = z
   })
   .strict();
 
-const routeCommon = { parentRefs: z.array(parentRef).optional(), hostnames: z.array(z.string()).optional() };
+const routeCommon = {
+  parentRefs: z.array(routeParentRef).optional(),
+  hostnames: z.array(z.string()).optional(),
+};
 
 const httpRouteSpec = z
   .object({
