@@ -22,7 +22,7 @@ import { DEFAULT_TRUST_DOMAIN, type SpiffeId } from '../identity/index.ts';
 import { Lab } from '../lab/index.ts';
 import { logger } from '../log/index.ts';
 import { preparePrivateDir, requireAddon } from '../os/index.ts';
-import { routeParentStatuses } from '../routing/index.ts';
+import { entryHostsOf, routeParentStatuses } from '../routing/index.ts';
 import { CERTIFICATE_SERVICE_NAME, TYPE } from '../xds/index.ts';
 import { AdminServer, type Scope, type View } from './api/admin.ts';
 import { AdminTokens } from './api/admin-tokens.ts';
@@ -412,6 +412,7 @@ function liveStatus(
   const services = new Map(mesh.registry.services.map((s) => [s.key, s]));
   const parents = routeParentStatuses(object as unknown as HTTPRouteResource | GRPCRouteResource, {
     services: (key) => services.get(key),
+    entryHosts: entryHostsOf(mesh.registry.services),
     waypointFor: (key) => {
       const wp = services.get(key)?.waypoint;
       if (!wp?.declared) return undefined;

@@ -31,7 +31,7 @@ import {
   proxyRegistry,
   readinessHandler,
 } from '../proxy/index.ts';
-import { compileRoutes } from '../routing/index.ts';
+import { compileRoutes, entryHostsOf } from '../routing/index.ts';
 import { RequestMetrics } from '../telemetry/index.ts';
 import { sourceIpOf, type WorkloadResource, XdsClient } from '../xds/index.ts';
 import { WAYPOINT_ERRORS } from './errors.ts';
@@ -486,6 +486,7 @@ function routeInput(s: WaypointSnapshot) {
     httpRoutes: [...s.httpRoutes.values()],
     grpcRoutes: [...s.grpcRoutes.values()],
     services: (key: string) => s.services.get(key),
+    entryHosts: entryHostsOf(s.services.values()),
   };
 }
 
