@@ -81,13 +81,13 @@ export function attachedPorts(parent: MeshParent, mesh: MeshLookup): Attachment 
   }
   if (!found) return { ok: false, message: missing(parent) };
   if (services.length === 0) {
-    const wanted = [
-      port === undefined ? '' : `port ${port}`,
-      sectionName === undefined ? '' : `a port named ${sectionName}`,
-    ]
-      .filter(Boolean)
-      .join(' and ');
-    return { ok: false, message: `parent ${parentLabel(parent)} has no ${wanted || 'ports'}` };
+    const wanted =
+      port === undefined && sectionName === undefined
+        ? 'ports'
+        : ['port', port, sectionName === undefined ? undefined : `named ${sectionName}`]
+            .filter((w) => w !== undefined)
+            .join(' ');
+    return { ok: false, message: `parent ${parentLabel(parent)} has no ${wanted}` };
   }
   return { ok: true, services };
 }
