@@ -2,7 +2,7 @@
 # The Debian packages Ambit's lab, tests and benchmarks use. Idempotent; needs root.
 set -euo pipefail
 packages=(iproute2 nftables procps util-linux curl wrk nghttp2-client redis-server redis-tools haproxy tcpdump openssl
-  python3 make g++ prometheus postgresql dnsutils)
+  python3 make g++ prometheus postgresql dnsutils etcd-server etcd-client)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -20,6 +20,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
   if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null &&
     systemctl is-active --quiet prometheus 2>/dev/null; then
     systemctl disable --now prometheus >/dev/null 2>&1 || true
+  fi
+  # Likewise etcd: the tests and `ambit up --ha` run their own members (own ports and data).
+  if [[ " ${missing[*]} " == *" etcd-server "* ]] && command -v systemctl >/dev/null &&
+    systemctl is-active --quiet etcd 2>/dev/null; then
+    systemctl disable --now etcd >/dev/null 2>&1 || true
   fi
 fi
 echo "system packages present: ${packages[*]}"

@@ -152,4 +152,8 @@ export const CONTROL_ERRORS = {
   STORE_WRITE: 'AMBIT_ERR_STORE_WRITE',
   /** The store's log is damaged in a way a crash cannot explain, or its snapshot is not one. */
   STORE_CORRUPT: 'AMBIT_ERR_STORE_CORRUPT',
+  /** etcd did not answer (unreachable, or no quorum): the write was refused, or the store could not open. */
+  STORE_UNAVAILABLE: 'AMBIT_ERR_STORE_UNAVAILABLE',
+  /** A commit kept losing the race to other control-plane replicas writing at the same time. */
+  STORE_CONFLICT: 'AMBIT_ERR_STORE_CONFLICT',
 } as const;

@@ -12,7 +12,7 @@ import lockfile from 'proper-lockfile';
 import { AmbitError } from '../../errors/index.ts';
 import { logger } from '../../log/index.ts';
 import { CONTROL_ERRORS } from '../errors.ts';
-import type { Change, Store, StoredResource, StoreListener } from './types.ts';
+import { type Change, type Store, type StoredResource, type StoreListener, stamp } from './types.ts';
 
 const log = logger('store');
 
@@ -360,15 +360,6 @@ function corruptLog(path: string, line: number, offset: number, lastGood: number
     `the store's log ${path} is damaged at line ${line} (byte ${offset}): ${why}; this is not a record torn by a crash (one follows it, or it is whole), so it is not dropped silently: restore the data directory from a backup, ${cut}`,
     { detail: { path, line, offset } },
   );
-}
-
-/** Records the commit's revision on the resource, where Kubernetes clients look for it too. */
-function stamp(resource: StoredResource, rev: number): StoredResource {
-  const object = {
-    ...resource.object,
-    metadata: { ...resource.object.metadata, resourceVersion: String(rev) },
-  };
-  return { ...resource, rev, object };
 }
 
 async function readSnapshot(path: string): Promise<Snapshot> {

@@ -41,3 +41,12 @@ export interface Store {
   watch(listener: StoreListener): () => void;
   close(): Promise<void>;
 }
+
+/** Records the commit's revision on the resource, where Kubernetes clients look for it too. */
+export function stamp(resource: StoredResource, rev: number): StoredResource {
+  const object = {
+    ...resource.object,
+    metadata: { ...resource.object.metadata, resourceVersion: String(rev) },
+  };
+  return { ...resource, rev, object };
+}

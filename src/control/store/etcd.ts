@@ -1,0 +1,413 @@
+// The etcd store: resources as JSON under a key prefix in etcd (v3 API), mirrored in memory from a
+// watch so reads stay synchronous, as the embedded store's are. Every replica of the control plane
+// keeps its own mirror of the same keys; etcd's revision is the store's revision and a resource's
+// mod_revision its resourceVersion.
+//
+// Commits are optimistic and serial across replicas: each one is a transaction that also rewrites a
+// marker key and only succeeds if the marker is as this replica last saw it, so a commit is built on
+// every earlier one wherever it was made (a replica that lost the race catches up and builds again).
+// The marker holds the commit's id, so a transaction that succeeded although its answer was lost (a
+// retry after a timeout) is recognised as ours instead of being built twice.
+//
+// A watch that falls behind compaction (etcd cancels it) is replaced by a full relist, whose difference
+// from the mirror is told to listeners as one change set; a lost connection resumes from the last
+// revision seen.
+
+import { randomUUID } from 'node:crypto';
+import { ConsecutiveBreaker, circuitBreaker, handleWhen } from 'cockatiel';
+import { Etcd3, type IKeyValue, isRecoverableError, type Namespace, type Watcher } from 'etcd3';
+import { AmbitError, describeError } from '../../errors/index.ts';
+import { logger } from '../../log/index.ts';
+import { CONTROL_ERRORS } from '../errors.ts';
+import {
+  type Change,
+  type Store,
+  type StoredObject,
+  type StoredResource,
+  type StoreListener,
+  stamp,
+} from './types.ts';
+
+const log = logger('store');
+
+export interface EtcdStoreOptions {
+  /** Client URLs of the etcd members, `http://host:2379` or `https://…`. */
+  endpoints: string[];
+  /** Where the store's keys live (default `/ambit`): resources under `<prefix>/resources/`. */
+  prefix?: string;
+  /** PEM: the CA that signed the members' certificates, and this client's pair for mutual TLS. */
+  tls?: { caPem: string; certPem?: string; keyPem?: string };
+  /** How long one request to etcd may take before it is refused (default 5 s). */
+  requestTimeoutMs?: number;
+  /** How long `open` keeps trying an etcd that does not answer (default 30 s). */
+  startTimeoutMs?: number;
+  /** How many times a commit that lost the race to another replica is built again (default 20). */
+  maxAttempts?: number;
+}
+
+export const DEFAULT_ETCD_PREFIX = '/ambit';
+const RESOURCES = 'resources/';
+const MARKER = 'commit';
+
+/** The part of the store's state a commit's compare reads. */
+interface MarkerState {
+  /** The marker's mod_revision; 0 while absent. */
+  rev: number;
+  value: string;
+}
+
+function unavailable(what: string, endpoints: readonly string[], cause: unknown): AmbitError {
+  return new AmbitError(
+    CONTROL_ERRORS.STORE_UNAVAILABLE,
+    `${what}: etcd at ${endpoints.join(', ')} did not answer (${describeError(cause)}); with a quorum of members up this clears by itself`,
+    { cause },
+  );
+}
+
+export class EtcdStore implements Store {
+  private readonly client: Etcd3;
+  private readonly ns: Namespace;
+  private readonly opts: Required<Omit<EtcdStoreOptions, 'tls'>>;
+  private readonly items = new Map<string, StoredResource>();
+  private readonly listeners = new Set<StoreListener>();
+  private readonly waiters = new Set<{ rev: number; done: () => void }>();
+  private marker: MarkerState = { rev: 0, value: '' };
+  private rev = 0;
+  private watcher: Watcher | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+  private relisting: Promise<void> | undefined;
+
+  private constructor(client: Etcd3, opts: EtcdStoreOptions) {
+    this.client = client;
+    this.opts = {
+      endpoints: opts.endpoints,
+      prefix: opts.prefix ?? DEFAULT_ETCD_PREFIX,
+      requestTimeoutMs: opts.requestTimeoutMs ?? 5_000,
+      startTimeoutMs: opts.startTimeoutMs ?? 30_000,
+      maxAttempts: opts.maxAttempts ?? 20,
+    };
+    this.ns = client.namespace(`${this.opts.prefix.replace(/\/+$/, '')}/`);
+  }
+
+  /** Connects, loads every resource under the prefix and starts following it; retries until etcd answers. */
+  static async open(opts: EtcdStoreOptions): Promise<EtcdStore> {
+    if (opts.endpoints.length === 0)
+      throw new AmbitError(CONTROL_ERRORS.STORE_UNAVAILABLE, 'the etcd store needs at least one endpoint');
+    const timeout = opts.requestTimeoutMs ?? 5_000;
+    const client = new Etcd3({
+      hosts: opts.endpoints,
+      dialTimeout: timeout,
+      defaultCallOptions: () => ({ deadline: Date.now() + timeout }),
+      // A member that failed three times in a row is skipped for a second (the client's default is five),
+      // so writes resume soon after a member or the quorum is back.
+      faultHandling: {
+        host: () =>
+          circuitBreaker(handleWhen(isRecoverableError), {
+            halfOpenAfter: 1_000,
+            breaker: new ConsecutiveBreaker(3),
+          }),
+      },
+      ...(opts.tls
+        ? {
+            credentials: {
+              rootCertificate: Buffer.from(opts.tls.caPem),
+              ...(opts.tls.certPem ? { certChain: Buffer.from(opts.tls.certPem) } : {}),
+              ...(opts.tls.keyPem ? { privateKey: Buffer.from(opts.tls.keyPem) } : {}),
+            },
+          }
+        : {}),
+    });
+    const store = new EtcdStore(client, opts);
+    const deadline = Date.now() + store.opts.startTimeoutMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await store.load();
+        break;
+      } catch (err) {
+        if (Date.now() >= deadline) {
+          client.close();
+          throw unavailable('cannot open the store', opts.endpoints, err);
+        }
+        log.warn(
+          { attempt, endpoints: opts.endpoints, err: describeError(err) },
+          'etcd does not answer yet; retrying',
+        );
+        await new Promise((r) => setTimeout(r, Math.min(2_000, 200 * attempt)));
+      }
+    }
+    store.follow();
+    log.info(
+      {
+        endpoints: opts.endpoints,
+        prefix: store.opts.prefix,
+        revision: store.rev,
+        resources: store.items.size,
+      },
+      'store opened (etcd)',
+    );
+    return store;
+  }
+
+  get revision(): number {
+    return this.rev;
+  }
+
+  list(): StoredResource[] {
+    return [...this.items.values()];
+  }
+
+  get(key: string): StoredResource | undefined {
+    return this.items.get(key);
+  }
+
+  commit(build: (store: Store) => Change[]): Promise<{ rev: number; changes: Change[] }> {
+    const next = this.queue.then(() => this.commitNow(build));
+    this.queue = next.catch(() => {});
+    return next;
+  }
+
+  watch(listener: StoreListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.queue;
+    await this.watcher?.cancel().catch(() => {});
+    this.listeners.clear();
+    for (const w of this.waiters) w.done();
+    this.client.close();
+  }
+
+  private async commitNow(build: (store: Store) => Change[]): Promise<{ rev: number; changes: Change[] }> {
+    for (let attempt = 1; attempt <= this.opts.maxAttempts; attempt++) {
+      if (this.closed) throw new AmbitError(CONTROL_ERRORS.STORE_CLOSED, 'the store is closed');
+      const changes = build(this);
+      if (changes.length === 0) return { rev: this.rev, changes };
+      const id = randomUUID();
+      const seen = this.marker;
+      const ops = changes.map((c) =>
+        c.op === 'put'
+          ? this.ns.put(RESOURCES + c.resource.key).value(JSON.stringify(unstamped(c.resource.object)))
+          : this.ns.delete().key(RESOURCES + c.key),
+      );
+      let answer: { succeeded: boolean; revision: number };
+      try {
+        const res = await this.ns
+          .if(MARKER, 'Mod', '==', seen.rev)
+          .then(...ops, this.ns.put(MARKER).value(id))
+          .commit();
+        answer = { succeeded: res.succeeded, revision: Number(res.header.revision) };
+      } catch (err) {
+        // The transaction may or may not have been applied: the marker says, once we see it.
+        const rev = await this.currentRevision().catch(() => undefined);
+        if (rev === undefined) throw unavailable('the change was not confirmed', this.opts.endpoints, err);
+        await this.caughtUp(rev);
+        if (this.marker.value !== id) throw unavailable('the change was not made', this.opts.endpoints, err);
+        answer = { succeeded: true, revision: this.marker.rev };
+      }
+      await this.caughtUp(answer.revision);
+      if (answer.succeeded || this.marker.value === id) {
+        const rev = this.marker.value === id ? this.marker.rev : answer.revision;
+        return {
+          rev,
+          changes: changes.map((c) => (c.op === 'put' ? { ...c, resource: stamp(c.resource, rev) } : c)),
+        };
+      }
+      log.debug({ attempt }, 'another replica committed first; building the change again');
+    }
+    throw new AmbitError(
+      CONTROL_ERRORS.STORE_CONFLICT,
+      `the change lost ${this.opts.maxAttempts} races in a row to other control-plane replicas; try again`,
+    );
+  }
+
+  /** etcd's current revision (a linearizable read: what every replica will see). */
+  private async currentRevision(): Promise<number> {
+    const res = await this.ns.get(MARKER).exec();
+    return Number(res.header.revision);
+  }
+
+  /** Resolves once the mirror has seen revision `rev` (or after the request timeout: the write stands). */
+  private caughtUp(rev: number): Promise<void> {
+    if (this.rev >= rev || this.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiter = {
+        rev,
+        done: () => {
+          clearTimeout(timer);
+          this.waiters.delete(waiter);
+          resolve();
+        },
+      };
+      const timer = setTimeout(() => {
+        log.warn({ want: rev, have: this.rev }, 'the store watch is behind; answering before it catches up');
+        waiter.done();
+      }, this.opts.requestTimeoutMs);
+      this.waiters.add(waiter);
+    });
+  }
+
+  /** Reads every resource and the marker at one revision into the mirror (the first load, or a relist). */
+  private async load(): Promise<Change[]> {
+    const res = await this.ns.getAll().exec();
+    const rev = Number(res.header.revision);
+    const fresh = new Map<string, StoredResource>();
+    let marker: MarkerState = { rev: 0, value: '' };
+    for (const kv of res.kvs) {
+      const key = kv.key.toString();
+      if (key === MARKER) marker = { rev: Number(kv.mod_revision), value: kv.value.toString() };
+      else if (key.startsWith(RESOURCES)) {
+        const resource = this.decode(kv);
+        if (resource) fresh.set(resource.key, resource);
+      }
+    }
+    const changes: Change[] = [];
+    for (const [key, previous] of this.items)
+      if (!fresh.has(key)) changes.push({ op: 'delete', key, previous });
+    for (const [key, resource] of fresh)
+      if (this.items.get(key)?.rev !== resource.rev) changes.push({ op: 'put', resource });
+    this.items.clear();
+    for (const [key, resource] of fresh) this.items.set(key, resource);
+    this.marker = marker;
+    this.rev = Math.max(this.rev, rev);
+    return changes;
+  }
+
+  /** Starts the watch from the revision after the mirror's. */
+  private follow(): void {
+    if (this.closed) return;
+    const watcher = this.ns
+      .watch()
+      .prefix('')
+      .withPreviousKV()
+      .startRevision(String(this.rev + 1))
+      .watcher();
+    this.watcher = watcher;
+    watcher.on('data', (res) => {
+      try {
+        this.onEvents(res.events ?? []);
+        const rev = Number(res.header?.revision ?? 0);
+        if (rev > this.rev && (res.events ?? []).length === 0) this.advance(rev);
+      } catch (err) {
+        log.error({ err }, 'the store watch could not apply a change; relisting');
+        this.relist();
+      }
+    });
+    watcher.on('disconnected', (err) =>
+      log.warn({ err: describeError(err) }, 'lost the etcd watch; resuming from the last revision seen'),
+    );
+    watcher.on('error', (err) => {
+      if (this.closed || watcher !== this.watcher) return;
+      // Canceled by etcd, most often because the revision to resume from was compacted away.
+      log.warn({ err: describeError(err) }, 'the etcd watch ended; relisting');
+      this.relist();
+    });
+  }
+
+  /** Reads everything again and tells listeners what differs (after a compaction, a canceled watch). */
+  private relist(): void {
+    if (this.relisting || this.closed) return;
+    const old = this.watcher;
+    this.watcher = undefined;
+    void old?.cancel().catch(() => {});
+    this.relisting = (async () => {
+      for (let attempt = 1; !this.closed; attempt++) {
+        try {
+          const changes = await this.load();
+          if (changes.length > 0) this.notify(this.rev, changes);
+          this.advance(this.rev);
+          this.follow();
+          return;
+        } catch (err) {
+          log.warn({ attempt, err: describeError(err) }, 'relisting the store failed; retrying');
+          await new Promise((r) => setTimeout(r, Math.min(5_000, 250 * attempt)));
+        }
+      }
+    })().finally(() => {
+      this.relisting = undefined;
+    });
+  }
+
+  /** One watch response: its events grouped by the revision (the transaction) that made them. */
+  private onEvents(events: ReadonlyArray<{ type: unknown; kv: IKeyValue; prev_kv?: IKeyValue }>): void {
+    let group: Change[] = [];
+    let groupRev = 0;
+    const flush = () => {
+      if (groupRev > this.rev) {
+        if (group.length > 0) this.notify(groupRev, group);
+        this.advance(groupRev);
+      }
+      group = [];
+    };
+    for (const e of events) {
+      const rev = Number(e.kv.mod_revision);
+      if (rev !== groupRev) {
+        flush();
+        groupRev = rev;
+      }
+      if (rev <= this.rev) continue; // already in the mirror (a relist read it)
+      const key = e.kv.key.toString();
+      const deleted = e.type === 'Delete';
+      if (key === MARKER) {
+        this.marker = deleted ? { rev: 0, value: '' } : { rev, value: e.kv.value.toString() };
+        continue;
+      }
+      if (!key.startsWith(RESOURCES)) continue;
+      const name = key.slice(RESOURCES.length);
+      if (deleted) {
+        const previous = this.items.get(name);
+        this.items.delete(name);
+        if (previous) group.push({ op: 'delete', key: name, previous });
+      } else {
+        const resource = this.decode(e.kv);
+        if (!resource) continue;
+        this.items.set(name, resource);
+        group.push({ op: 'put', resource });
+      }
+    }
+    flush();
+  }
+
+  private advance(rev: number): void {
+    if (rev > this.rev) this.rev = rev;
+    for (const w of [...this.waiters]) if (w.rev <= this.rev) w.done();
+  }
+
+  private notify(rev: number, changes: Change[]): void {
+    this.rev = Math.max(this.rev, rev);
+    for (const listener of this.listeners) {
+      try {
+        listener(rev, changes);
+      } catch (err) {
+        log.error({ err }, 'store listener failed');
+      }
+    }
+  }
+
+  /** A stored resource from its key-value; one that is not JSON of an object is logged and skipped. */
+  private decode(kv: IKeyValue): StoredResource | undefined {
+    const key = kv.key.toString().slice(RESOURCES.length);
+    try {
+      const object = JSON.parse(kv.value.toString()) as StoredObject;
+      if (typeof object !== 'object' || object === null || typeof object.metadata !== 'object')
+        throw new Error('not a resource');
+      return stamp({ key, rev: Number(kv.mod_revision), object }, Number(kv.mod_revision));
+    } catch (err) {
+      log.error(
+        { key, prefix: this.opts.prefix, err: describeError(err) },
+        'a key under the store prefix is not a resource; ignoring it (was it written by something else?)',
+      );
+      return undefined;
+    }
+  }
+}
+
+/** The object as written to etcd: its resourceVersion is the key's mod_revision, not part of the value. */
+function unstamped(object: StoredObject): StoredObject {
+  const { resourceVersion: _rv, ...metadata } = object.metadata;
+  return { ...object, metadata: metadata as StoredObject['metadata'] };
+}
