@@ -16,49 +16,30 @@ export type Resolved =
 type ObjectRef = Pick<BackendRefSpec, 'group' | 'kind' | 'name' | 'namespace' | 'port'>;
 
 /**
- * The backend kinds Ambit sends to: a core Service (kind `Service`, the default, group '' or `core`);
- * Istio's ServiceEntry, and Istio's `Hostname` (a host of a ServiceEntry, by name). Both Istio kinds
- * exist only in networking.istio.io, so an omitted group is read as that one.
+ * The backend kinds Ambit sends to, as Istio's ambient mode: a core Service (kind `Service`, the
+ * default, group '' or `core`) and Istio's `Hostname` (a ServiceEntry's host, by name), which exists
+ * only in networking.istio.io, so an omitted group is read as that one. Istio has no ServiceEntry
+ * backend kind (it reports it unsupported), and neither does Ambit.
  */
-type BackendKind = 'Service' | 'ServiceEntry' | 'Hostname';
+type BackendKind = 'Service' | 'Hostname';
 
 function backendKind(group: string | undefined, kind: string | undefined): BackendKind | undefined {
   const k = kind ?? 'Service';
   if (k === 'Service') return group === undefined || group === '' || group === 'core' ? k : undefined;
-  if (k === 'ServiceEntry' || k === 'Hostname')
-    return group === undefined || group === ISTIO_NETWORKING_GROUP ? k : undefined;
+  if (k === 'Hostname') return group === undefined || group === ISTIO_NETWORKING_GROUP ? k : undefined;
   return undefined;
 }
 
 const notFound = (message: string): Resolved => ({ ok: false, problem: 'BackendNotFound', message });
 
-/** The registry key a backendRef of `kind` in `namespace` sends to, or why it names none. */
-function backendKey(
-  kind: BackendKind,
-  ref: ObjectRef,
-  namespace: string,
-  mesh: MeshLookup,
-): { key: string; label: string } | Resolved {
+/** The registry key a backendRef of `kind` in `namespace` sends to. */
+function backendKey(kind: BackendKind, ref: ObjectRef, namespace: string): { key: string; label: string } {
   if (kind === 'Service')
     return { key: `${namespace}/${ref.name}`, label: `Service ${namespace}/${ref.name}` };
-  if (kind === 'Hostname') {
-    return {
-      key: `${SERVICE_ENTRY_KEY_PREFIX}${namespace}/${ref.name}`,
-      label: `Hostname ${ref.name} (a ServiceEntry host in ${namespace})`,
-    };
-  }
-  const label = `ServiceEntry ${namespace}/${ref.name}`;
-  const hosts = mesh.entryHosts(namespace, ref.name);
-  if (hosts.length === 0) return notFound(`backendRef ${label} does not exist or holds no host`);
-  // Istio has no ServiceEntry backend kind; with one host the entry names it plainly, with several it
-  // does not say which, and guessing would send traffic somewhere the route did not ask for.
-  if (hosts.length > 1) {
-    const names = hosts.map((h) => h.slice(h.lastIndexOf('/') + 1)).join(', ');
-    return notFound(
-      `backendRef ${label} has ${hosts.length} hosts (${names}): name one with group ${ISTIO_NETWORKING_GROUP}, kind Hostname`,
-    );
-  }
-  return { key: hosts[0]!, label };
+  return {
+    key: `${SERVICE_ENTRY_KEY_PREFIX}${namespace}/${ref.name}`,
+    label: `Hostname ${ref.name} (a ServiceEntry host in ${namespace})`,
+  };
 }
 
 /**
@@ -75,7 +56,7 @@ export function resolveBackend(ref: ObjectRef, routeNamespace: string, mesh: Mes
     return {
       ok: false,
       problem: 'InvalidKind',
-      message: `backendRef ${named} is a ${gk}: only core Services (group "", kind Service) and, of group ${ISTIO_NETWORKING_GROUP}, ServiceEntry and Hostname are supported`,
+      message: `backendRef ${named} is a ${gk}: only core Services (group "", kind Service) and Istio's Hostname (group ${ISTIO_NETWORKING_GROUP}) are supported`,
     };
   }
   if (namespace !== routeNamespace) {
@@ -85,8 +66,7 @@ export function resolveBackend(ref: ObjectRef, routeNamespace: string, mesh: Mes
       message: `backendRef ${named} is in another namespace: Ambit has no ReferenceGrant, so a route may only send to Services in its own namespace (${routeNamespace})`,
     };
   }
-  const target = backendKey(kind, ref, namespace, mesh);
-  if ('ok' in target) return target;
+  const target = backendKey(kind, ref, namespace);
   const service = mesh.services(target.key);
   if (service === undefined) return notFound(`backendRef ${target.label} does not exist`);
   // Validation requires a port on every backendRef kind Ambit sends to; without one there is nothing to send to.

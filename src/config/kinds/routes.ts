@@ -1,6 +1,6 @@
 // Gateway API routes (gateway.networking.k8s.io/v1): HTTPRoute and GRPCRoute — matches, filters,
 // weighted backends, timeouts and retries, attached to a Service or waypoint by parentRefs (or, as in
-// Istio's ambient mode, to a ServiceEntry, and sending to one or to an Istio `Hostname`).
+// Istio's ambient mode, to a ServiceEntry, and sending to a ServiceEntry's host by Istio's `Hostname`).
 
 import { z } from 'zod';
 import { dns1123Label, dns1123Subdomain, duration, parentRef, parseDuration, portNumber } from '../fields.ts';
@@ -83,28 +83,27 @@ const backendObjectRef = {
   port: portNumber.optional(),
 };
 
-/** Istio's group: its ServiceEntry kind, and the `Hostname` backend kind Istio adds, exist only there. */
+/** Istio's group: the ServiceEntry parent kind and the `Hostname` backend kind exist only there. */
 const ISTIO_NETWORKING_GROUP = 'networking.istio.io';
-const ISTIO_KINDS = ['ServiceEntry', 'Hostname'];
 
-/** A group written for an Istio kind must be Istio's (left out, it is read as Istio's: no other has the kind). */
+/** A group written for Istio's `kind` must be Istio's (left out, it is read as Istio's: no other has the kind). */
 function requireIstioGroup(
+  istioKind: string,
   ref: { group?: string | undefined; kind?: string | undefined },
   ctx: z.RefinementCtx,
 ) {
-  if (ref.kind !== undefined && ISTIO_KINDS.includes(ref.kind) && ref.group !== undefined) {
-    if (ref.group !== ISTIO_NETWORKING_GROUP)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['group'],
-        message: `must be ${ISTIO_NETWORKING_GROUP} when kind is ${ref.kind}`,
-      });
-  }
+  if (ref.kind === istioKind && ref.group !== undefined && ref.group !== ISTIO_NETWORKING_GROUP)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['group'],
+      message: `must be ${ISTIO_NETWORKING_GROUP} when kind is ${ref.kind}`,
+    });
 }
 
 /**
- * Every backend kind Ambit sends to needs a port (Istio requires one on each kind too), and a
- * `Hostname` is looked up in the route's own namespace, as Istio does, so it takes none.
+ * The backend kinds Ambit sends to need a port (Istio requires one too), and a `Hostname` is looked up
+ * in the route's own namespace, as Istio does, so it takes none. Other kinds are left to the route's
+ * status (ResolvedRefs InvalidKind), as Gateway API has it.
  */
 function checkBackendRef(
   ref: {
@@ -116,9 +115,8 @@ function checkBackendRef(
   ctx: z.RefinementCtx,
 ): void {
   const kind = ref.kind ?? 'Service';
-  if ((kind === 'Service' || ISTIO_KINDS.includes(kind)) && ref.port === undefined) {
-    const what = kind === 'Service' ? 'a Service' : `a ${kind}`;
-    ctx.addIssue({ code: 'custom', path: ['port'], message: `is required when the backend is ${what}` });
+  if ((kind === 'Service' || kind === 'Hostname') && ref.port === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['port'], message: `is required when the backend is a ${kind}` });
   }
   if (kind === 'Hostname' && ref.namespace !== undefined) {
     ctx.addIssue({
@@ -127,13 +125,13 @@ function checkBackendRef(
       message: "may not be set when kind is Hostname: the host is looked up in the route's namespace",
     });
   }
-  requireIstioGroup(ref, ctx);
+  requireIstioGroup('Hostname', ref, ctx);
 }
 
 const mirrorBackend = z.object(backendObjectRef).strict().superRefine(checkBackendRef);
 
 /** A route's parentRef: a ServiceEntry parent (as Istio's ambient mode allows) is of Istio's group. */
-const routeParentRef = parentRef.superRefine(requireIstioGroup);
+const routeParentRef = parentRef.superRefine((ref, ctx) => requireIstioGroup('ServiceEntry', ref, ctx));
 
 const FILTER_FIELDS = {
   RequestHeaderModifier: 'requestHeaderModifier',
