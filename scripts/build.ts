@@ -20,11 +20,16 @@ const DAEMON_ENTRIES: Record<string, string> = {
   control: 'src/cli/daemons/control.ts',
 };
 
-/** CommonJS packages imported only with import(): by tracing's exporters and the global rate limits. */
+/**
+ * CommonJS packages imported only with import(): by tracing's exporters, the global rate limits and
+ * the etcd store (whose client also reads its proto files from beside itself).
+ */
 const LAZY_COMMONJS = [
   '@opentelemetry/exporter-trace-otlp-proto',
   '@opentelemetry/exporter-trace-otlp-grpc',
   '@redis/client',
+  'etcd3',
+  'cockatiel',
 ];
 
 const builtAt = Date.now();

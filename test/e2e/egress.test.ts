@@ -3,8 +3,9 @@
 // an outside host. A mesh pod calls `http://api.outside.test/get` by name; the ztunnel sends it to the
 // waypoint, which resolves the entry's DNS endpoint (a Service of a namespace outside the mesh, through
 // the cluster DNS) and connects to it itself. Then an AuthorizationPolicy that targets the ServiceEntry
-// admits only GET, and a DestinationRule with `tls.mode: SIMPLE` makes the waypoint originate TLS to
-// the outside server (the entry's port 80 now targets 8443), verified against the rule's CA file.
+// admits only GET, an HTTPRoute attached to the ServiceEntry edits requests, and a DestinationRule
+// with `tls.mode: SIMPLE` makes the waypoint originate TLS to the outside server (the entry's port 80
+// now targets 8443), verified against the rule's CA file.
 
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
@@ -174,6 +175,39 @@ test('egress through a waypoint: by name, L7 policy on the ServiceEntry, TLS ori
   const bound = policy.status?.conditions?.find((c) => c.type === 'WaypointAccepted');
   assert.equal(bound?.status, 'True', JSON.stringify(policy.status));
   assert.match(bound?.message ?? '', new RegExp(`bound to ${EGRESS}/waypoint`));
+
+  // L7 routing on the ServiceEntry: an HTTPRoute whose parent is the entry (Istio's ambient form).
+  await apply([
+    {
+      apiVersion: GATEWAY_API,
+      kind: 'HTTPRoute',
+      metadata: { name: 'outside', namespace: EGRESS },
+      spec: {
+        parentRefs: [{ group: 'networking.istio.io', kind: 'ServiceEntry', name: HOST }],
+        rules: [
+          {
+            filters: [
+              {
+                type: 'RequestHeaderModifier',
+                requestHeaderModifier: { set: [{ name: 'x-egress-route', value: 'outside' }] },
+              },
+            ],
+            backendRefs: [{ group: 'networking.istio.io', kind: 'Hostname', name: HOST, port: 80 }],
+          },
+        ],
+      },
+    },
+  ]);
+  await eventually(
+    async () => {
+      const r = await get('/get');
+      return r.status === 200 && JSON.parse(r.body).request.headers['x-egress-route'] === 'outside'
+        ? true
+        : undefined;
+    },
+    30_000,
+    'the HTTPRoute on the ServiceEntry to apply at the waypoint',
+  );
 
   // 3. TLS origination: the application still speaks plain HTTP to port 80; the waypoint speaks TLS
   // to the outside server's 8443, with the request host as SNI, and verifies it against the CA file.

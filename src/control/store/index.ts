@@ -1,3 +1,12 @@
 export { EmbeddedStore, type EmbeddedStoreOptions } from './embedded.ts';
-export { DEFAULT_ETCD_PREFIX, EtcdStore, type EtcdStoreOptions } from './etcd.ts';
+// The etcd adapter (and its client library) loads only when a control plane is told to use etcd.
+export type { EtcdStore, EtcdStoreOptions } from './etcd.ts';
+
+import type { EtcdStore, EtcdStoreOptions } from './etcd.ts';
+
+/** Opens the etcd store (see etcd.ts), loading the adapter on first use. */
+export async function openEtcdStore(opts: EtcdStoreOptions): Promise<EtcdStore> {
+  const { EtcdStore } = await import('./etcd.ts');
+  return EtcdStore.open(opts);
+}
 export type { Change, Store, StoredObject, StoredResource, StoreListener } from './types.ts';

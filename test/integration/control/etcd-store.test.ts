@@ -5,7 +5,12 @@
 import assert from 'node:assert/strict';
 import { describe, type TestContext, test } from 'node:test';
 import { Etcd3 } from 'etcd3';
-import { EtcdStore, type StoredResource } from '../../../src/control/store/index.ts';
+import {
+  type EtcdStore,
+  type EtcdStoreOptions,
+  openEtcdStore,
+  type StoredResource,
+} from '../../../src/control/store/index.ts';
 import { hasCode } from '../../../src/errors/index.ts';
 import { NO_ETCD, startEtcd } from '../../helpers/etcd.ts';
 
@@ -28,8 +33,8 @@ function ns(name: string, label = 'a'): StoredResource {
   };
 }
 
-async function open(t: TestContext, url: string, more: Partial<Parameters<typeof EtcdStore.open>[0]> = {}) {
-  const store = await EtcdStore.open({ endpoints: [url], prefix: '/test', requestTimeoutMs: 2_000, ...more });
+async function open(t: TestContext, url: string, more: Partial<EtcdStoreOptions> = {}) {
+  const store = await openEtcdStore({ endpoints: [url], prefix: '/test', requestTimeoutMs: 2_000, ...more });
   t.after(() => store.close());
   return store;
 }
