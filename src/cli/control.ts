@@ -4,7 +4,7 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { isCidr } from '../config/index.ts';
-import { loadControlConfig, startControlPlane } from '../control/index.ts';
+import { loadControlConfig, startControlPlane, storeChoice } from '../control/index.ts';
 import { parseUpstreams } from '../dns/index.ts';
 import { AmbitError } from '../errors/index.ts';
 import { ambitHome } from '../lab/index.ts';
@@ -26,6 +26,12 @@ interface ControlFlags {
   reservedCidrs?: string[];
   dnsListen?: string;
   dnsUpstream?: string;
+  store?: 'embedded' | 'etcd';
+  etcdEndpoints?: string;
+  etcdPrefix?: string;
+  etcdCa?: string;
+  etcdCert?: string;
+  etcdKey?: string;
 }
 
 export function controlCommand(): Command {
@@ -33,7 +39,7 @@ export function controlCommand(): Command {
     .description('run the control plane: store, admin API (Unix socket), CA and config stream (15010)')
     .option(
       '--config <file>',
-      'YAML with these settings (dataDir, adminListen, adminListenAllowRemote, adminSocket, adminMaxWatches, grpcListen, trustDomain, rootNamespace, vipRange, labState, reservedCidrs, dnsListen, dnsUpstream); flags win',
+      'YAML with these settings (dataDir, adminListen, adminListenAllowRemote, adminSocket, adminMaxWatches, grpcListen, trustDomain, rootNamespace, vipRange, labState, reservedCidrs, dnsListen, dnsUpstream, store, etcdEndpoints, etcdPrefix, etcdCa, etcdCert, etcdKey); flags win',
     )
     .option('--data-dir <dir>', 'where the store, CA and socket live (default $AMBIT_HOME/control)')
     .option(
@@ -68,13 +74,36 @@ export function controlCommand(): Command {
       '--dns-upstream <addresses>',
       'where the cluster DNS forwards names outside cluster.local: host[:port],…; default: none (they are refused)',
     )
+    .addOption(
+      new Option(
+        '--store <kind>',
+        'where resources are kept: embedded (in the data directory) or etcd',
+      ).choices(['embedded', 'etcd']),
+    )
+    .option(
+      '--etcd-endpoints <urls>',
+      "the etcd members' client URLs, comma-separated (http://127.0.0.1:2379)",
+    )
+    .option('--etcd-prefix <prefix>', 'the key prefix the resources live under (default /ambit)')
+    .option('--etcd-ca <file>', 'for https:// endpoints: the CA that signed the members (PEM)')
+    .option('--etcd-cert <file>', "this client's certificate, when the members ask for one (PEM)")
+    .option('--etcd-key <file>', 'its private key (PEM)')
     .action(async (opts: ControlFlags, cmd: Command) => {
       const file = opts.config ? await loadControlConfig(opts.config) : {};
       // A flag typed on the command line wins over the file; the file wins over flag defaults.
       const pick = <K extends keyof ControlFlags & keyof typeof file>(key: K) =>
         cmd.getOptionValueSource(key) === 'cli' ? opts[key] : (file[key] ?? opts[key]);
       const upstreams = pick('dnsUpstream');
+      const store = await storeChoice({
+        store: pick('store'),
+        etcdEndpoints: pick('etcdEndpoints'),
+        etcdPrefix: pick('etcdPrefix'),
+        etcdCa: pick('etcdCa'),
+        etcdCert: pick('etcdCert'),
+        etcdKey: pick('etcdKey'),
+      });
       const cp = await startControlPlane({
+        store,
         dataDir: pick('dataDir') ?? join(ambitHome(), 'control'),
         adminListen: pick('adminListen'),
         adminListenAllowRemote: pick('adminListenAllowRemote'),
@@ -96,8 +125,12 @@ export function controlCommand(): Command {
         ...(cp.adminAddress ? [`http://${cp.adminAddress} (bearer tokens)`] : []),
       ];
       const dns = cp.dnsAddress ? `, cluster DNS on ${cp.dnsAddress}` : '';
+      const kept =
+        store.kind === 'etcd'
+          ? `, resources in etcd (${store.etcd.endpoints.join(',')}${store.etcd.prefix})`
+          : '';
       await serveUntilSignal(
-        `control plane ready: admin API on ${where.join(' and ') || 'nothing'}, gRPC on ${cp.grpcAddress}${dns}`,
+        `control plane ready: admin API on ${where.join(' and ') || 'nothing'}, gRPC on ${cp.grpcAddress}${dns}${kept}`,
         () => cp.close(),
       );
     });

@@ -27,6 +27,12 @@ const schema = z
     reservedCidrs: z.array(cidr).optional(),
     dnsListen: hostPort.optional(),
     dnsUpstream: z.string().min(1).optional(),
+    store: z.enum(['embedded', 'etcd']).optional(),
+    etcdEndpoints: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+    etcdPrefix: z.string().min(1).optional(),
+    etcdCa: z.string().min(1).optional(),
+    etcdCert: z.string().min(1).optional(),
+    etcdKey: z.string().min(1).optional(),
     vipRange: z
       .string()
       .regex(/^\d+\.\d+\.\d+\.\d+\/\d+$/, 'must be an IPv4 CIDR such as 198.19.0.0/16')

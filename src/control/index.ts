@@ -32,5 +32,5 @@ export {
   type Workload,
 } from './registry/index.ts';
 export { type ControlOptions, type ControlPlane, parseListen, startControlPlane } from './server.ts';
-export type { StoredObject } from './store/index.ts';
+export { type StoredObject, type StoreSettings, storeChoice } from './store/index.ts';
 export type { ProxyStatus } from './stream.ts';

@@ -48,12 +48,16 @@ function bindings(object: StoredObject, ctx: PolicyStatusContext): { bound: stri
       const wp = ctx.entryWaypoint?.(key);
       if (wp) bound.add(wp);
       else
-        unbound.push(wp === null ? `ServiceEntry ${key}: uses no waypoint` : `ServiceEntry ${key}: not found`);
+        unbound.push(
+          wp === null ? `ServiceEntry ${key}: uses no waypoint` : `ServiceEntry ${key}: not found`,
+        );
     } else if (ref.kind === 'HTTPRoute' || ref.kind === 'GRPCRoute') {
       // A route binds at the waypoints of its parent Services; the route's own status tells which.
       bound.add(`the waypoints of ${ref.kind} ${key}`);
     } else {
-      unbound.push(`${ref.kind} ${key}: Ambit's waypoints bind Gateway, Service and ServiceEntry targets only`);
+      unbound.push(
+        `${ref.kind} ${key}: Ambit's waypoints bind Gateway, Service and ServiceEntry targets only`,
+      );
     }
   }
   return { bound: [...bound].sort(), unbound };

@@ -45,7 +45,13 @@ import { LabPodSource } from './pods.ts';
 import { waypointPolicyStatus } from './policy-status.ts';
 import { PrometheusTargetFiles } from './prometheus-sd.ts';
 import { GATEWAY_NAME_LABEL, issueNamespace, type RegistryOptions } from './registry/index.ts';
-import { EmbeddedStore, type Store, type StoredObject } from './store/index.ts';
+import {
+  EmbeddedStore,
+  openEtcdStore,
+  type Store,
+  type StoreChoice,
+  type StoredObject,
+} from './store/index.ts';
 import { ConfigStreamServer } from './stream.ts';
 import { WaypointDeployer } from './waypoint-deployer.ts';
 import { gatewayStatus, routeSummary } from './waypoint-status.ts';
@@ -82,6 +88,8 @@ export interface ControlOptions {
    */
   dnsListen?: string;
   dnsUpstreams?: ReadonlyArray<{ host: string; port: number }>;
+  /** Where resources are kept: the embedded store in the data directory (default), or etcd. */
+  store?: StoreChoice;
   /**
    * The lab's state file, read as the cluster's pod API: its pods are the workloads (and so the
    * identities) placed on each node. Nodes report nothing themselves.
@@ -130,7 +138,10 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
       what: 'the data directory',
       log,
     });
-    const store = await EmbeddedStore.open(join(opts.dataDir, 'store'));
+    const store =
+      opts.store?.kind === 'etcd'
+        ? await openEtcdStore(opts.store.etcd)
+        : await EmbeddedStore.open(join(opts.dataDir, 'store'));
     cleanup.push(() => store.close());
     // Applies check clusterIPs and workload addresses against what the registry allocated and knows.
     const api = new ResourceApi(store, {

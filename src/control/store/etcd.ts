@@ -19,6 +19,7 @@ import { Etcd3, type IKeyValue, isRecoverableError, type Namespace, type Watcher
 import { AmbitError, describeError } from '../../errors/index.ts';
 import { logger } from '../../log/index.ts';
 import { CONTROL_ERRORS } from '../errors.ts';
+import { DEFAULT_ETCD_PREFIX } from './settings.ts';
 import {
   type Change,
   type Store,
@@ -45,7 +46,6 @@ export interface EtcdStoreOptions {
   maxAttempts?: number;
 }
 
-export const DEFAULT_ETCD_PREFIX = '/ambit';
 const RESOURCES = 'resources/';
 const MARKER = 'commit';
 
