@@ -4,22 +4,14 @@
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
+import { freePort } from './ports.ts';
 
 export const hasEtcd = spawnSync('etcd', ['--version'], { stdio: 'ignore' }).status === 0;
 export const NO_ETCD =
   !hasEtcd && 'NO ETCD: install etcd-server (scripts/install-system-packages.sh) to run these tests';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 export interface EtcdMember {
   url: string;

@@ -8,35 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import fc from 'fast-check';
-import { EmbeddedStore, type StoredResource } from '../../src/control/store/index.ts';
+import { EmbeddedStore } from '../../src/control/store/index.ts';
 import { hasCode } from '../../src/errors/index.ts';
+import { storedNamespace } from '../helpers/store.ts';
 
 const CORRUPT = 'AMBIT_ERR_STORE_CORRUPT';
 const RECORDS = 6;
 
-function ns(
-  name: string,
-  labels: Record<string, string>,
-  annotations: Record<string, string>,
-): StoredResource {
-  return {
-    key: `Namespace/${name}`,
-    rev: 0,
-    object: {
-      apiVersion: 'v1',
-      kind: 'Namespace',
-      metadata: {
-        name,
-        labels,
-        annotations,
-        uid: name,
-        resourceVersion: '',
-        generation: 1,
-        creationTimestamp: '',
-      },
-    } as unknown as StoredResource['object'],
-  };
-}
+const ns = storedNamespace;
 
 /** The state a store holds, comparable with deepEqual. */
 const stateOf = (store: EmbeddedStore) => ({

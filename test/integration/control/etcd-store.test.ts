@@ -5,33 +5,12 @@
 import assert from 'node:assert/strict';
 import { describe, type TestContext, test } from 'node:test';
 import { Etcd3 } from 'etcd3';
-import {
-  type EtcdStore,
-  type EtcdStoreOptions,
-  openEtcdStore,
-  type StoredResource,
-} from '../../../src/control/store/index.ts';
+import { type EtcdStore, type EtcdStoreOptions, openEtcdStore } from '../../../src/control/store/index.ts';
 import { hasCode } from '../../../src/errors/index.ts';
 import { NO_ETCD, startEtcd } from '../../helpers/etcd.ts';
+import { storedNamespace } from '../../helpers/store.ts';
 
-function ns(name: string, label = 'a'): StoredResource {
-  return {
-    key: `Namespace/${name}`,
-    rev: 0,
-    object: {
-      apiVersion: 'v1',
-      kind: 'Namespace',
-      metadata: {
-        name,
-        labels: { l: label },
-        uid: name,
-        resourceVersion: '',
-        generation: 1,
-        creationTimestamp: '',
-      },
-    } as unknown as StoredResource['object'],
-  };
-}
+const ns = (name: string, label = 'a') => storedNamespace(name, { l: label });
 
 async function open(t: TestContext, url: string, more: Partial<EtcdStoreOptions> = {}) {
   const store = await openEtcdStore({ endpoints: [url], prefix: '/test', requestTimeoutMs: 2_000, ...more });

@@ -5,11 +5,11 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { subjectAltNames } from '../../../src/identity/index.ts';
+import { freePort } from '../../helpers/ports.ts';
 
 const AMBIT = join(import.meta.dirname, '../../../bin/ambit.js');
 
@@ -30,14 +30,6 @@ function run(
 }
 
 const ambit = (...args: string[]) => run(process.execPath, [AMBIT, ...args]);
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as { port: number };
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 describe('ambit ca and OpenSSL', () => {
   let dir: string;

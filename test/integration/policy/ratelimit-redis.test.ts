@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -24,6 +23,7 @@ import {
   type RateLimitVerdict,
   type RequestAttributes,
 } from '../../../src/policy/ratelimit/index.ts';
+import { freePort } from '../../helpers/ports.ts';
 
 const log = logger('ratelimit-redis-test');
 /** Half a second into a window, so that a fixed clock keeps every check in one window. */
@@ -38,14 +38,6 @@ function redisInstalled(): void {
     assert.fail(
       `redis-server is not installed (${probe.error.message}): the global rate-limit tests run a real Redis; install it (apt-get install redis-server), as CI does`,
     );
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as { port: number };
-  await new Promise((r) => srv.close(r));
-  return port;
 }
 
 /** One redis-server on 127.0.0.1:port, without persistence; start it again on the same port after stop. */

@@ -4,8 +4,9 @@ import { appendFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/pro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { EmbeddedStore, type StoredResource } from '../../../src/control/store/index.ts';
+import { EmbeddedStore } from '../../../src/control/store/index.ts';
 import { hasCode } from '../../../src/errors/index.ts';
+import { storedNamespace } from '../../helpers/store.ts';
 
 async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'ambit-store-'));
@@ -13,24 +14,7 @@ async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise
   return dir;
 }
 
-function ns(name: string, label = 'a'): StoredResource {
-  return {
-    key: `Namespace/${name}`,
-    rev: 0,
-    object: {
-      apiVersion: 'v1',
-      kind: 'Namespace',
-      metadata: {
-        name,
-        labels: { l: label },
-        uid: name,
-        resourceVersion: '',
-        generation: 1,
-        creationTimestamp: '',
-      },
-    } as unknown as StoredResource['object'],
-  };
-}
+const ns = (name: string, label = 'a') => storedNamespace(name, { l: label });
 
 describe('embedded store', () => {
   test('a lost data-directory lock refuses commits instead of crashing the process', async (t) => {

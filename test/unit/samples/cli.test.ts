@@ -3,10 +3,10 @@
 
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { EchoReply } from '../../../src/samples/index.ts';
+import { freePort } from '../../helpers/ports.ts';
 import { exchange, get1 } from './client.ts';
 
 const AMBIT = fileURLToPath(new URL('../../../bin/ambit.js', import.meta.url));
@@ -47,15 +47,6 @@ async function started(r: Run, what: string): Promise<void> {
       r.exited,
     ]);
   }
-}
-
-/** A free loopback port (bind to 0, read it, close); the CLI rejects port 0. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 describe('ambit sample: bad flags', () => {
