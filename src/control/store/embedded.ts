@@ -12,6 +12,7 @@ import lockfile from 'proper-lockfile';
 import { AmbitError } from '../../errors/index.ts';
 import { logger } from '../../log/index.ts';
 import { CONTROL_ERRORS } from '../errors.ts';
+import { StoreMirror } from './mirror.ts';
 import { type Change, type Store, type StoredResource, type StoreListener, stamp } from './types.ts';
 
 const log = logger('store');
@@ -32,9 +33,7 @@ export interface EmbeddedStoreOptions {
 }
 
 export class EmbeddedStore implements Store {
-  private readonly items = new Map<string, StoredResource>();
-  private readonly listeners = new Set<StoreListener>();
-  private rev = 0;
+  private readonly mirror = new StoreMirror();
   private walRecords = 0;
   private unlock: (() => Promise<void>) | undefined;
   /** Size of the log's acknowledged records: a failed write is cut back to this. */
@@ -91,13 +90,15 @@ export class EmbeddedStore implements Store {
       const store = new EmbeddedStore(dir, wal, opts.compactEvery ?? 1_000);
       opened = store;
       store.unlock = unlock;
-      for (const r of snapshot.resources) store.items.set(r.key, r);
-      store.rev = snapshot.rev;
+      store.mirror.apply(
+        snapshot.rev,
+        snapshot.resources.map((resource) => ({ op: 'put', resource })),
+      );
       await store.replay(walPath).catch(async (err) => {
         await wal.close().catch(() => {});
         throw err;
       });
-      log.info({ dir, revision: store.rev, resources: store.items.size }, 'store opened');
+      log.info({ dir, revision: store.revision, resources: store.mirror.size }, 'store opened');
       return store;
     } catch (err) {
       await unlock().catch(() => {});
@@ -106,15 +107,15 @@ export class EmbeddedStore implements Store {
   }
 
   get revision(): number {
-    return this.rev;
+    return this.mirror.revision;
   }
 
   list(): StoredResource[] {
-    return [...this.items.values()];
+    return this.mirror.list();
   }
 
   get(key: string): StoredResource | undefined {
-    return this.items.get(key);
+    return this.mirror.get(key);
   }
 
   /**
@@ -139,8 +140,8 @@ export class EmbeddedStore implements Store {
         );
       }
       const changes = build(this);
-      if (changes.length === 0) return { rev: this.rev, changes };
-      const rev = this.rev + 1;
+      if (changes.length === 0) return { rev: this.revision, changes };
+      const rev = this.revision + 1;
       const stamped = changes.map((c) => (c.op === 'put' ? { ...c, resource: stamp(c.resource, rev) } : c));
       const line = encodeRecord({ rev, changes: stamped });
       try {
@@ -161,7 +162,7 @@ export class EmbeddedStore implements Store {
         );
       }
       this.walBytes += line.length;
-      this.apply(rev, stamped);
+      this.mirror.apply(rev, stamped);
       this.walRecords++;
       if (this.walRecords >= this.compactEvery) {
         // The commit is already durable; a compaction failure must not report it as failed.
@@ -176,8 +177,7 @@ export class EmbeddedStore implements Store {
   }
 
   watch(listener: StoreListener): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.mirror.watch(listener);
   }
 
   async close(): Promise<void> {
@@ -185,23 +185,8 @@ export class EmbeddedStore implements Store {
     this.closed = true;
     await this.queue;
     await this.wal.close();
-    this.listeners.clear();
+    this.mirror.close();
     await this.unlock?.().catch(() => {});
-  }
-
-  private apply(rev: number, changes: Change[]): void {
-    for (const c of changes) {
-      if (c.op === 'put') this.items.set(c.resource.key, c.resource);
-      else this.items.delete(c.key);
-    }
-    this.rev = rev;
-    for (const listener of this.listeners) {
-      try {
-        listener(rev, changes);
-      } catch (err) {
-        log.error({ err }, 'store listener failed');
-      }
-    }
   }
 
   /**
@@ -232,17 +217,17 @@ export class EmbeddedStore implements Store {
           prevRev,
           `its revision ${record.rev} does not follow ${prevRev}`,
         );
-      if (record.rev > this.rev) {
-        if (record.rev !== this.rev + 1) {
+      if (record.rev > this.revision) {
+        if (record.rev !== this.revision + 1) {
           throw corruptLog(
             walPath,
             line,
             offset,
             prevRev,
-            `its revision ${record.rev} leaves a gap after revision ${this.rev}`,
+            `its revision ${record.rev} leaves a gap after revision ${this.revision}`,
           );
         }
-        this.apply(record.rev, record.changes);
+        this.mirror.apply(record.rev, record.changes);
       }
       prevRev = record.rev;
       offset = end + 1;
@@ -262,7 +247,7 @@ export class EmbeddedStore implements Store {
     const tmp = `${path}.tmp`;
     const fh = await open(tmp, 'w', 0o600);
     try {
-      await fh.write(JSON.stringify({ rev: this.rev, resources: this.list() } satisfies Snapshot));
+      await fh.write(JSON.stringify({ rev: this.revision, resources: this.list() } satisfies Snapshot));
       await fh.sync();
     } finally {
       await fh.close();

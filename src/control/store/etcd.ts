@@ -19,6 +19,7 @@ import { Etcd3, type IKeyValue, isRecoverableError, type Namespace, type Watcher
 import { AmbitError, describeError } from '../../errors/index.ts';
 import { logger } from '../../log/index.ts';
 import { CONTROL_ERRORS } from '../errors.ts';
+import { StoreMirror } from './mirror.ts';
 import { DEFAULT_ETCD_PREFIX } from './settings.ts';
 import {
   type Change,
@@ -68,11 +69,9 @@ export class EtcdStore implements Store {
   private readonly client: Etcd3;
   private readonly ns: Namespace;
   private readonly opts: Required<Omit<EtcdStoreOptions, 'tls'>>;
-  private readonly items = new Map<string, StoredResource>();
-  private readonly listeners = new Set<StoreListener>();
+  private readonly mirror = new StoreMirror();
   private readonly waiters = new Set<{ rev: number; done: () => void }>();
   private marker: MarkerState = { rev: 0, value: '' };
-  private rev = 0;
   private watcher: Watcher | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
@@ -141,8 +140,8 @@ export class EtcdStore implements Store {
       {
         endpoints: opts.endpoints,
         prefix: store.opts.prefix,
-        revision: store.rev,
-        resources: store.items.size,
+        revision: store.revision,
+        resources: store.mirror.size,
       },
       'store opened (etcd)',
     );
@@ -150,15 +149,15 @@ export class EtcdStore implements Store {
   }
 
   get revision(): number {
-    return this.rev;
+    return this.mirror.revision;
   }
 
   list(): StoredResource[] {
-    return [...this.items.values()];
+    return this.mirror.list();
   }
 
   get(key: string): StoredResource | undefined {
-    return this.items.get(key);
+    return this.mirror.get(key);
   }
 
   commit(build: (store: Store) => Change[]): Promise<{ rev: number; changes: Change[] }> {
@@ -168,8 +167,7 @@ export class EtcdStore implements Store {
   }
 
   watch(listener: StoreListener): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.mirror.watch(listener);
   }
 
   async close(): Promise<void> {
@@ -177,7 +175,7 @@ export class EtcdStore implements Store {
     this.closed = true;
     await this.queue;
     await this.watcher?.cancel().catch(() => {});
-    this.listeners.clear();
+    this.mirror.close();
     for (const w of this.waiters) w.done();
     this.client.close();
   }
@@ -186,7 +184,7 @@ export class EtcdStore implements Store {
     for (let attempt = 1; attempt <= this.opts.maxAttempts; attempt++) {
       if (this.closed) throw new AmbitError(CONTROL_ERRORS.STORE_CLOSED, 'the store is closed');
       const changes = build(this);
-      if (changes.length === 0) return { rev: this.rev, changes };
+      if (changes.length === 0) return { rev: this.revision, changes };
       const id = randomUUID();
       const seen = this.marker;
       const ops = changes.map((c) =>
@@ -233,7 +231,7 @@ export class EtcdStore implements Store {
 
   /** Resolves once the mirror has seen revision `rev` (or after the request timeout: the write stands). */
   private caughtUp(rev: number): Promise<void> {
-    if (this.rev >= rev || this.closed) return Promise.resolve();
+    if (this.revision >= rev || this.closed) return Promise.resolve();
     return new Promise((resolve) => {
       const waiter = {
         rev,
@@ -244,15 +242,21 @@ export class EtcdStore implements Store {
         },
       };
       const timer = setTimeout(() => {
-        log.warn({ want: rev, have: this.rev }, 'the store watch is behind; answering before it catches up');
+        log.warn(
+          { want: rev, have: this.revision },
+          'the store watch is behind; answering before it catches up',
+        );
         waiter.done();
       }, this.opts.requestTimeoutMs);
       this.waiters.add(waiter);
     });
   }
 
-  /** Reads every resource and the marker at one revision into the mirror (the first load, or a relist). */
-  private async load(): Promise<Change[]> {
+  /**
+   * Reads every resource and the marker at one revision into the mirror (the first load, or a relist),
+   * telling listeners what differs from what the mirror held.
+   */
+  private async load(): Promise<void> {
     const res = await this.ns.getAll().exec();
     const rev = Number(res.header.revision);
     const fresh = new Map<string, StoredResource>();
@@ -266,15 +270,13 @@ export class EtcdStore implements Store {
       }
     }
     const changes: Change[] = [];
-    for (const [key, previous] of this.items)
-      if (!fresh.has(key)) changes.push({ op: 'delete', key, previous });
+    for (const previous of this.mirror.list())
+      if (!fresh.has(previous.key)) changes.push({ op: 'delete', key: previous.key, previous });
     for (const [key, resource] of fresh)
-      if (this.items.get(key)?.rev !== resource.rev) changes.push({ op: 'put', resource });
-    this.items.clear();
-    for (const [key, resource] of fresh) this.items.set(key, resource);
+      if (this.mirror.get(key)?.rev !== resource.rev) changes.push({ op: 'put', resource });
     this.marker = marker;
-    this.rev = Math.max(this.rev, rev);
-    return changes;
+    this.mirror.apply(Math.max(this.revision, rev), changes);
+    this.advance(this.revision);
   }
 
   /** Starts the watch from the revision after the mirror's. */
@@ -283,15 +285,14 @@ export class EtcdStore implements Store {
     const watcher = this.ns
       .watch()
       .prefix('')
-      .withPreviousKV()
-      .startRevision(String(this.rev + 1))
+      .startRevision(String(this.revision + 1))
       .watcher();
     this.watcher = watcher;
     watcher.on('data', (res) => {
       try {
         this.onEvents(res.events ?? []);
         const rev = Number(res.header?.revision ?? 0);
-        if (rev > this.rev && (res.events ?? []).length === 0) this.advance(rev);
+        if (rev > this.revision && (res.events ?? []).length === 0) this.advance(rev);
       } catch (err) {
         log.error({ err }, 'the store watch could not apply a change; relisting');
         this.relist();
@@ -317,9 +318,7 @@ export class EtcdStore implements Store {
     this.relisting = (async () => {
       for (let attempt = 1; !this.closed; attempt++) {
         try {
-          const changes = await this.load();
-          if (changes.length > 0) this.notify(this.rev, changes);
-          this.advance(this.rev);
+          await this.load();
           this.follow();
           return;
         } catch (err) {
@@ -333,12 +332,12 @@ export class EtcdStore implements Store {
   }
 
   /** One watch response: its events grouped by the revision (the transaction) that made them. */
-  private onEvents(events: ReadonlyArray<{ type: unknown; kv: IKeyValue; prev_kv?: IKeyValue }>): void {
+  private onEvents(events: ReadonlyArray<{ type: string; kv: IKeyValue }>): void {
     let group: Change[] = [];
     let groupRev = 0;
     const flush = () => {
-      if (groupRev > this.rev) {
-        if (group.length > 0) this.notify(groupRev, group);
+      if (groupRev > this.revision) {
+        this.mirror.apply(groupRev, group);
         this.advance(groupRev);
       }
       group = [];
@@ -349,7 +348,7 @@ export class EtcdStore implements Store {
         flush();
         groupRev = rev;
       }
-      if (rev <= this.rev) continue; // already in the mirror (a relist read it)
+      if (rev <= this.revision) continue; // already in the mirror (a relist read it)
       const key = e.kv.key.toString();
       const deleted = e.type === 'Delete';
       if (key === MARKER) {
@@ -359,33 +358,20 @@ export class EtcdStore implements Store {
       if (!key.startsWith(RESOURCES)) continue;
       const name = key.slice(RESOURCES.length);
       if (deleted) {
-        const previous = this.items.get(name);
-        this.items.delete(name);
+        const previous = this.mirror.get(name);
         if (previous) group.push({ op: 'delete', key: name, previous });
       } else {
         const resource = this.decode(e.kv);
-        if (!resource) continue;
-        this.items.set(name, resource);
-        group.push({ op: 'put', resource });
+        if (resource) group.push({ op: 'put', resource });
       }
     }
     flush();
   }
 
+  /** Moves the revision forward and wakes the commits waiting for it. */
   private advance(rev: number): void {
-    if (rev > this.rev) this.rev = rev;
-    for (const w of [...this.waiters]) if (w.rev <= this.rev) w.done();
-  }
-
-  private notify(rev: number, changes: Change[]): void {
-    this.rev = Math.max(this.rev, rev);
-    for (const listener of this.listeners) {
-      try {
-        listener(rev, changes);
-      } catch (err) {
-        log.error({ err }, 'store listener failed');
-      }
-    }
+    this.mirror.advance(rev);
+    for (const w of [...this.waiters]) if (w.rev <= this.revision) w.done();
   }
 
   /** A stored resource from its key-value; one that is not JSON of an object is logged and skipped. */
