@@ -1,9 +1,14 @@
 // The control plane's derived view of the mesh: it re-derives the registry after store commits
 // (debounced, so a burst of applies costs a handful of derivations), keeps VIP allocations stable
 // across restarts, and turns each derivation into the snapshot every proxy is streamed.
+//
+// VIP allocations are a document in the store (`~ambit/vips`), written in the same serialised commits
+// as resources, so every replica on a shared store hands out the same addresses. A derivation that
+// allocates publishes only once its table is committed; one whose table another replica changed first
+// derives again from the new one, so no replica ever streams an address the store does not hold.
 
 import { EventEmitter } from 'node:events';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { isDeepStrictEqual } from 'node:util';
 import { isWaypointPolicy, kindInfo, type Resource } from '../config/index.ts';
 import { logger } from '../log/index.ts';
@@ -23,13 +28,16 @@ import {
   type RegistryOptions,
   type VipTable,
 } from './registry/index.ts';
-import type { Store } from './store/index.ts';
+import { readInternal, type Store, writeInternal } from './store/index.ts';
+
+/** The store document holding the VIP allocations. */
+const VIPS = 'vips';
 
 const log = logger('mesh');
 
 export interface MeshStateOptions {
-  /** Where VIP allocations are kept, so a restart hands out the same addresses. */
-  vipFile: string;
+  /** Where an older control plane kept VIP allocations: read once, when the store holds none yet. */
+  vipFile?: string;
   registry?: RegistryOptions;
   /** Quiet time after a commit before deriving (default 20 ms); bursts keep postponing it up to `maxDelayMs`. */
   debounceMs?: number;
@@ -49,7 +57,8 @@ export interface MeshStateOptions {
 export class MeshState extends EventEmitter {
   private readonly store: Store;
   private readonly opts: MeshStateOptions;
-  private vips: VipTable = {};
+  /** The allocations of `vipFile`, until the store holds a table. */
+  private legacyVips: VipTable = {};
   private timer: NodeJS.Timeout | undefined;
   private firstPendingAt: number | undefined;
   private stopWatching: (() => void) | undefined;
@@ -66,7 +75,8 @@ export class MeshState extends EventEmitter {
   }
 
   async start(): Promise<void> {
-    this.vips = await readVips(this.opts.vipFile);
+    if (this.opts.vipFile && readInternal(this.store, VIPS) === undefined)
+      this.legacyVips = await readVips(this.opts.vipFile);
     await this.derive();
     this.stopWatching = this.store.watch(() => this.schedule());
   }
@@ -92,23 +102,46 @@ export class MeshState extends EventEmitter {
     }, wait);
   }
 
-  private async derive(): Promise<void> {
-    const rev = this.store.revision;
-    const resources = this.store
-      .list()
-      .map((r) => r.object as Resource)
-      .filter((o) => kindInfo(o.kind) !== undefined);
-    const registry = deriveRegistry({
-      resources,
-      pods: this.opts.pods?.(),
-      revokedNodes: this.opts.isNodeRevoked,
-      previousVips: this.vips,
-      options: this.opts.registry,
+  /**
+   * Commits `next` as the VIP table if the store still holds `stored` (undefined: none yet); false
+   * when another replica changed it first (nothing written).
+   */
+  private async commitVips(stored: VipTable | undefined, next: VipTable): Promise<boolean> {
+    let won = true;
+    await this.store.commit((store) => {
+      won = isDeepStrictEqual(readInternal<VipTable>(store, VIPS), stored);
+      return won ? [writeInternal(VIPS, next)] : [];
     });
-    if (!isDeepStrictEqual(registry.vips, this.vips)) {
-      await writeVips(this.opts.vipFile, registry.vips);
-      this.vips = registry.vips;
+    return won;
+  }
+
+  private async derive(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const rev = this.store.revision;
+      const resources = this.store
+        .list()
+        .map((r) => r.object as Resource)
+        .filter((o) => kindInfo(o.kind) !== undefined);
+      const stored = readInternal<VipTable>(this.store, VIPS);
+      const base = stored ?? this.legacyVips;
+      const registry = deriveRegistry({
+        resources,
+        pods: this.opts.pods?.(),
+        revokedNodes: this.opts.isNodeRevoked,
+        previousVips: base,
+        options: this.opts.registry,
+      });
+      const unchanged = stored !== undefined && isDeepStrictEqual(registry.vips, stored);
+      if (unchanged || (await this.commitVips(stored, registry.vips))) {
+        this.publish(rev, resources, registry);
+        return;
+      }
+      if (attempt >= 10) throw new Error('the VIP table kept changing under this derivation');
+      log.debug({ attempt }, 'another replica allocated VIPs first; deriving again');
     }
+  }
+
+  private publish(rev: number, resources: Resource[], registry: Registry): void {
     this.registry = registry;
     this.derivations++;
     const types = new Map<TypeUrl, ReturnType<typeof typeSnapshot>>([
@@ -212,10 +245,4 @@ async function readVips(path: string): Promise<VipTable> {
     log.warn({ err, path }, 'the VIP table is unreadable; allocating afresh');
     return {};
   }
-}
-
-async function writeVips(path: string, vips: VipTable): Promise<void> {
-  const tmp = `${path}.tmp`;
-  await writeFile(tmp, JSON.stringify(vips), { mode: 0o600 });
-  await rename(tmp, path);
 }

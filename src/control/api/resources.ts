@@ -21,7 +21,13 @@ import {
 import { AmbitError } from '../../errors/index.ts';
 import { CONTROL_ERRORS } from '../errors.ts';
 import { AddressBook, REGISTRY_DEFAULTS, type VipTable, type WorkloadAddresses } from '../registry/index.ts';
-import type { Change, Store, StoredObject, StoredResource } from '../store/index.ts';
+import {
+  type Change,
+  isInternalKey,
+  type Store,
+  type StoredObject,
+  type StoredResource,
+} from '../store/index.ts';
 import { type LabelSelector, parseLabelSelector } from './selector.ts';
 
 export type ApplyAction = 'created' | 'configured' | 'unchanged' | 'pruned';
@@ -238,7 +244,7 @@ export class ResourceApi {
       if (opts.prune) {
         const keep = new Set(valid.map((v) => resourceKey(v.resource)));
         for (const r of store.list()) {
-          if (keep.has(r.key) || !opts.prune(r.object)) continue;
+          if (isInternalKey(r.key) || keep.has(r.key) || !opts.prune(r.object)) continue;
           changes.push({ op: 'delete', key: r.key, previous: r });
           results.push({
             key: r.key,
@@ -264,7 +270,10 @@ export class ResourceApi {
   /** Every address the store and the registry hold, for checking an apply inside its transaction. */
   private addressBook(store: Store): AddressBook {
     return new AddressBook(
-      store.list().map((r) => r.object as Resource),
+      store
+        .list()
+        .filter((r) => !isInternalKey(r.key))
+        .map((r) => r.object as Resource),
       this.addresses.allocatedVips?.() ?? {},
       this.addresses.vipRange ?? REGISTRY_DEFAULTS.vipRange,
       this.addresses.workloads?.() ?? [],
