@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { AmbitError } from '../errors/index.ts';
 import { ambitHome } from '../lab/index.ts';
 import { startWaypoint } from '../waypoint/index.ts';
+import { controlTarget } from '../xds/index.ts';
 import { CLI_ERRORS } from './errors.ts';
 import { serveUntilSignal } from './serve.ts';
 
@@ -15,7 +16,10 @@ import { serveUntilSignal } from './serve.ts';
 export function waypointProcess(cmd: Command): Command {
   return cmd
     .option('--node <name>', 'run a waypoint replica: the node it runs on')
-    .option('--control <host:port>', "the control plane's gRPC address")
+    .option(
+      '--control <host:port[,…]>',
+      "the control plane's gRPC address (several replicas: comma-separated)",
+    )
     .option('--ca-bundle <file>', 'PEM roots that vouch for the control plane')
     .option('--token <token>', 'join token, if the node has not joined yet (or $AMBIT_JOIN_TOKEN)')
     .option('--trust-domain <domain>', 'SPIFFE trust domain', 'cluster.local')
@@ -51,6 +55,7 @@ async function runWaypointProcess(flags: WaypointProcessFlags): Promise<void> {
       `to run a waypoint replica give ${missing.map((f) => `--${f.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}; to manage waypoints use a subcommand (apply, list, status, delete)`,
     );
   }
+  controlTarget(flags.control!); // refuses a bad --control before anything starts
   const trustBundlePem = await readFile(flags.caBundle!, 'utf8').catch((cause) => {
     throw new AmbitError(
       CLI_ERRORS.NO_FILE,

@@ -9,6 +9,7 @@ import { AmbitError } from '../errors/index.ts';
 import { ambitHome } from '../lab/index.ts';
 import { http } from '../os/index.ts';
 import type { MemoryReport } from '../proxy/index.ts';
+import { controlTarget } from '../xds/index.ts';
 import {
   fileDescriptorLimit,
   NodeAgent,
@@ -81,7 +82,10 @@ export function ztunnelCommand(): Command {
   return new Command('ztunnel')
     .description("run a node's agent and ztunnel (in the node's network namespace)")
     .requiredOption('--node <name>', 'this node')
-    .requiredOption('--control <host:port>', "the control plane's gRPC address")
+    .requiredOption(
+      '--control <host:port[,…]>',
+      "the control plane's gRPC address; several replicas' addresses, comma-separated, to fail over between them",
+    )
     .requiredOption('--ca-bundle <file>', 'PEM roots that vouch for the control plane')
     .option('--token <token>', 'join token for the first start (or $AMBIT_JOIN_TOKEN)')
     .option('--trust-domain <domain>', 'SPIFFE trust domain', 'cluster.local')
@@ -161,6 +165,7 @@ export function ztunnelCommand(): Command {
           .filter((s) => s !== ''),
       );
       if (opts.adminListen) parseAdminListen(opts.adminListen, ZTUNNEL_DEFAULT_PORTS.admin);
+      controlTarget(opts.control); // refuses a bad --control before anything starts
       const dnsOn = opts.dnsProxy && opts.capture === 'nftables';
       const dns = dnsOn ? { upstreams: await dnsUpstreams(opts.dnsUpstream) } : undefined;
       const trustBundlePem = await readFile(opts.caBundle, 'utf8').catch((cause) => {

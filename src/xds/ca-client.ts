@@ -16,6 +16,7 @@ import {
 } from '../identity/index.ts';
 import { type CreateCertificateResponse, certificateServiceClass, type JoinResponse } from './ca-proto.ts';
 import { fromServiceError } from './status.ts';
+import { controlTarget } from './target.ts';
 
 /** What a node keeps after joining: its credential and the roots it trusts. */
 export interface NodeCredential {
@@ -50,6 +51,11 @@ export const CONTROL_CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.keepalive_time_ms': 20_000,
   'grpc.keepalive_timeout_ms': 10_000,
   'grpc.keepalive_permit_without_calls': 1,
+  // Over several replicas (an ipv4:/ipv6: target), each proxy connects to one at random and moves to
+  // another when it goes away.
+  'grpc.service_config': JSON.stringify({
+    loadBalancingConfig: [{ pick_first: { shuffleAddressList: true } }],
+  }),
 };
 
 /**
@@ -92,7 +98,7 @@ export class CaClient implements CertificateSource {
     this.timeoutMs = options.timeoutMs ?? 10_000;
     const creds = controlPlaneCredentials(options.trustDomain, options.trustBundlePem, options.credential);
     const Ctor = certificateServiceClass();
-    this.client = new Ctor(options.address, creds, CONTROL_CHANNEL_OPTIONS);
+    this.client = new Ctor(controlTarget(options.address), creds, CONTROL_CHANNEL_OPTIONS);
   }
 
   private call<Req, Res>(method: string, req: Req): Promise<Res> {

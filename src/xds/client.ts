@@ -7,6 +7,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { logger } from '../log/index.ts';
 import { ConfigStreamClient } from './proto.ts';
 import type { TypeUrl } from './snapshot.ts';
+import { controlTarget } from './target.ts';
 import type { DeltaRequest, DeltaResponse, XdsNode } from './types.ts';
 
 const log = logger('xds-client');
@@ -17,7 +18,7 @@ export interface Delta {
 }
 
 export interface XdsClientOptions {
-  /** `host:port` of the control plane's gRPC port. */
+  /** `host:port` of the control plane's gRPC port, or several replicas' (see target.ts). */
   target: string;
   /** Called on every (re)connect, so renewed certificates are used. */
   credentials: () => grpc.ChannelCredentials;
@@ -41,6 +42,8 @@ export class XdsClient extends EventEmitter {
   private stopped = false;
   connected = false;
   lastError: string | undefined;
+  /** The control-plane replica the stream is on (its address), while connected. */
+  peer: string | undefined;
 
   constructor(opts: XdsClientOptions) {
     super();
@@ -85,7 +88,7 @@ export class XdsClient extends EventEmitter {
   private connect(): void {
     if (this.stopped) return;
     const client = new ConfigStreamClient(
-      this.opts.target,
+      controlTarget(this.opts.target),
       this.opts.credentials(),
       this.opts.channelOptions,
     );
@@ -115,6 +118,8 @@ export class XdsClient extends EventEmitter {
     if (!this.connected) {
       this.connected = true;
       this.delay = this.opts.backoff?.initialMs ?? 200;
+      this.peer = call.getPeer();
+      log.info({ peer: this.peer }, 'config stream connected');
       this.emit('connected');
     }
     const type = res.typeUrl;
@@ -158,6 +163,7 @@ export class XdsClient extends EventEmitter {
     client.close();
     const wasConnected = this.connected;
     this.connected = false;
+    this.peer = undefined;
     if (wasConnected) this.emit('disconnected', this.lastError);
     if (this.stopped) return;
     log.info(

@@ -73,6 +73,7 @@ export {
   type VersionedResource,
 } from './snapshot.ts';
 export { ERROR_CODE_KEY, fromServiceError, toServiceError } from './status.ts';
+export { controlAddresses, controlTarget } from './target.ts';
 export type {
   DeltaRequest,
   DeltaResponse,
