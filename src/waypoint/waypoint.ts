@@ -286,7 +286,12 @@ export class Waypoint {
         name: this.opts.name,
         identity: this.opts.identity,
         ...this.state.dump(),
-        xds: { connected: this.xds.connected, lastError: this.xds.lastError, versions: this.xds.versions() },
+        xds: {
+          connected: this.xds.connected,
+          controlPlane: this.xds.peer,
+          lastError: this.xds.lastError,
+          versions: this.xds.versions(),
+        },
         certificates: this.certs.status(),
         upstream: this.proxy.upstreamStats(),
         tracing: this.telemetry.stats(),

@@ -42,7 +42,12 @@ export async function serveEndpoints(
       '/config_dump': () => ({
         node: ctx.node,
         ...ctx.state.dump(),
-        xds: { connected: opts.xds.connected, lastError: opts.xds.lastError, versions: opts.xds.versions() },
+        xds: {
+          connected: opts.xds.connected,
+          controlPlane: opts.xds.peer,
+          lastError: opts.xds.lastError,
+          versions: opts.xds.versions(),
+        },
         certificates: ctx.certs.status(),
         pool: ctx.pool.stats(),
       }),
