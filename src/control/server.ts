@@ -110,7 +110,7 @@ export interface ControlPlane {
   /** Where the TCP admin listener listens, as `host:port`; undefined when there is none (the default). */
   adminAddress: string | undefined;
   adminSocket: string | undefined;
-  /** The admin API's bearer tokens (digests in the data dir). */
+  /** The admin API's bearer tokens (digests in the store). */
   adminTokens: AdminTokens;
   /** Where the gRPC port listens, as `host:port`. */
   grpcAddress: string;
@@ -190,10 +190,14 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
     await mesh.start();
     cleanup.push(() => mesh.stop());
 
-    const tokens = new JoinTokens({ file: join(opts.dataDir, 'join-tokens.json') });
+    const tokens = new JoinTokens({ store });
     caService = new CaService({
-      revokedFile: join(opts.dataDir, 'revoked-nodes.json'),
-      onRevokedChange: () => mesh.schedule(),
+      store,
+      // On every replica, whichever revoked the node: the registry re-derives, the node's streams end.
+      onRevokedChange: (revoked) => {
+        mesh.schedule();
+        for (const node of revoked) stream.disconnectNode(node);
+      },
       issued,
       ca,
       tokens,
@@ -208,6 +212,11 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
       firstRequestTimeoutMs: opts.grpc?.firstRequestTimeoutMs,
     });
     mesh.on('derived', (_registry, snapshot) => stream.publish(snapshot));
+    cleanup.push(() => caService.close());
+    // What an older control plane kept in its data directory moves into the store, once.
+    await tokens.takeOver(join(opts.dataDir, 'join-tokens.json'));
+    await caService.takeOver(join(opts.dataDir, 'revoked-nodes.json'));
+    mesh.schedule(); // the first derivation ran before revoked nodes could be read
     // The deployment controller: waypoint replicas become pods in the lab's pod API (a pod list that is
     // not a lab's, e.g. one an operator writes, has no API to add pods through: nothing is placed).
     const lab = opts.labState ? labAt(opts.labState) : undefined;
@@ -280,7 +289,8 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
 
     const metrics = new Registry();
     collectDefaultMetrics({ register: metrics });
-    const adminTokens = new AdminTokens({ file: join(opts.dataDir, 'admin-tokens.json') });
+    const adminTokens = new AdminTokens({ store });
+    await adminTokens.takeOver(join(opts.dataDir, 'admin-tokens.json'));
     const admin = new AdminServer({
       api,
       views: {
@@ -292,12 +302,15 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
       actions: {
         'revoke-node': async (body) => {
           const { node } = validateBody(revokeNodeRequest, body);
-          caService.revokeNode(node);
-          return { node, revoked: true, streamsEnded: stream.disconnectNode(node) };
+          const open = stream.status().filter((p) => p.kind === 'ztunnel' && p.name === node).length;
+          await caService.revokeNode(node);
+          // This replica's watch ended them already, unless it lags behind the store.
+          stream.disconnectNode(node);
+          return { node, revoked: true, streamsEnded: open };
         },
         tokens: async (body) => {
           const { node, ttlSeconds } = validateBody(joinTokenRequest, body);
-          const issued = tokens.issue(node, ttlSeconds);
+          const issued = await tokens.issue(node, ttlSeconds);
           return { token: issued.token, node: issued.node, expiresAt: issued.expiresAt.toISOString() };
         },
       },

@@ -39,7 +39,7 @@ export async function adminFetch(cp: ControlPlane, path: string, init: RequestIn
   if (!cp.adminAddress) throw new Error('this control plane has no TCP admin listener (adminListen)');
   let token = adminTokens.get(cp);
   if (!token) {
-    token = cp.adminTokens.create({ role: 'cluster-admin' }).token;
+    token = (await cp.adminTokens.create({ role: 'cluster-admin' })).token;
     adminTokens.set(cp, token);
   }
   const headers = new Headers(init.headers);
@@ -49,7 +49,7 @@ export async function adminFetch(cp: ControlPlane, path: string, init: RequestIn
 
 /** Joins `node` to the control plane with a fresh token, as a node agent does. */
 export async function joinNode(cp: ControlPlane, node: string): Promise<NodeCredential> {
-  const { token } = cp.tokens.issue(node);
+  const { token } = await cp.tokens.issue(node);
   const client = new CaClient({
     address: cp.grpcAddress,
     trustDomain: cp.ca.trustDomain,

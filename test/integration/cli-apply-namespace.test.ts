@@ -36,7 +36,7 @@ test('ambit apply/delete -n put documents without a namespace into it, and refus
   const cp = await startTestControl(t);
   const env = {
     AMBIT_SERVER: `http://${cp.adminAddress}`,
-    AMBIT_TOKEN: cp.adminTokens.create({ role: 'cluster-admin' }).token,
+    AMBIT_TOKEN: (await cp.adminTokens.create({ role: 'cluster-admin' })).token,
   };
   const exists = async (ns: string, plural: string, name: string) =>
     (await adminFetch(cp, `/apis/security.istio.io/v1/namespaces/${ns}/${plural}/${name}`)).status === 200;

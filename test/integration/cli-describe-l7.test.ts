@@ -76,7 +76,7 @@ test('ambit describe service shows the L7 policies, rate limits and tracing at i
   const cp = await startTestControl(t);
   const env = {
     AMBIT_SERVER: `http://${cp.adminAddress}`,
-    AMBIT_TOKEN: cp.adminTokens.create({ role: 'cluster-admin' }).token,
+    AMBIT_TOKEN: (await cp.adminTokens.create({ role: 'cluster-admin' })).token,
   };
   const applied = await ambit(['apply', '-f', '-'], env, SETUP);
   assert.equal(applied.code, 0, applied.stderr);

@@ -38,7 +38,10 @@ spec:
 test('ambit describe service shows the routes attached to it', async (t) => {
   const cp = await startTestControl(t);
   const server = `http://${cp.adminAddress}`;
-  const admin = { AMBIT_SERVER: server, AMBIT_TOKEN: cp.adminTokens.create({ role: 'cluster-admin' }).token };
+  const admin = {
+    AMBIT_SERVER: server,
+    AMBIT_TOKEN: (await cp.adminTokens.create({ role: 'cluster-admin' })).token,
+  };
   assert.equal((await ambit(['apply', '-f', '-'], admin, SETUP)).code, 0);
 
   const all = await ambit(['describe', 'service', 'web', '-n', 'shop'], admin);
@@ -48,7 +51,7 @@ test('ambit describe service shows the routes attached to it', async (t) => {
 
   const shopOnly = {
     AMBIT_SERVER: server,
-    AMBIT_TOKEN: cp.adminTokens.create({ role: 'view', namespaces: ['shop'] }).token,
+    AMBIT_TOKEN: (await cp.adminTokens.create({ role: 'view', namespaces: ['shop'] })).token,
   };
   const mine = await ambit(['describe', 'service', 'web', '-n', 'shop'], shopOnly);
   assert.equal(mine.code, 0, mine.stderr);

@@ -33,7 +33,7 @@ test('ambit waypoint apply, list, status, delete against the control plane', asy
   const cp = await startTestControl(t);
   const env = {
     AMBIT_SERVER: `http://${cp.adminAddress}`,
-    AMBIT_TOKEN: cp.adminTokens.create({ role: 'cluster-admin' }).token,
+    AMBIT_TOKEN: (await cp.adminTokens.create({ role: 'cluster-admin' })).token,
   };
   const run = (...args: string[]) => ambit(['waypoint', ...args], env);
   const setup = await ambit(['apply', '-f', '-'], env, SETUP);

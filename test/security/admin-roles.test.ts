@@ -3,6 +3,7 @@
 // what it reaches; a batch touching anything out of reach is refused whole.
 
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +11,7 @@ import { test } from 'node:test';
 import { authorize, type Principal } from '../../src/control/api/access.ts';
 import { AdminTokens } from '../../src/control/api/admin-tokens.ts';
 import { type ControlPlane, startControlPlane } from '../../src/control/index.ts';
+import { EmbeddedStore } from '../../src/control/store/index.ts';
 import { hasCode } from '../../src/errors/index.ts';
 import { eventually } from '../helpers/lab.ts';
 
@@ -123,7 +125,7 @@ test('every request but readiness needs a known bearer token: 401 Unauthorized o
 
 test('an edit token reaches its namespaces only; a batch with anything else is refused whole', async (t) => {
   const cp = await start(t);
-  const admin = client(cp, cp.adminTokens.create({ role: 'cluster-admin' }).token);
+  const admin = client(cp, (await cp.adminTokens.create({ role: 'cluster-admin' })).token);
   await admin('POST', '/ambit/v1/apply', { objects: [ns('shop'), ns('bank'), svc('vault', 'bank')] });
 
   const created = await admin('POST', '/ambit/v1/admin-tokens', {
@@ -194,7 +196,7 @@ test('an edit token reaches its namespaces only; a batch with anything else is r
 test('a view token reads its namespaces and writes nothing', async (t) => {
   const cp = await start(t);
   await cp.api.apply([ns('shop'), svc('web', 'shop')]);
-  const view = client(cp, cp.adminTokens.create({ role: 'view', namespaces: ['shop'] }).token);
+  const view = client(cp, (await cp.adminTokens.create({ role: 'view', namespaces: ['shop'] })).token);
   assert.equal((await view('GET', '/api/v1/namespaces/shop/services/web')).status, 200);
   for (const [method, path, body] of [
     ['PUT', '/api/v1/namespaces/shop/services/web', svc('web', 'shop')],
@@ -211,16 +213,18 @@ test('a view token reads its namespaces and writes nothing', async (t) => {
 test('admin tokens: only digests on disk (0600), listed without secrets, kept across a restart', async (t) => {
   const dir = await dataDir(t);
   const cp = await start(t, dir);
-  const admin = client(cp, cp.adminTokens.create({ role: 'cluster-admin', name: 'root' }).token);
+  const admin = client(cp, (await cp.adminTokens.create({ role: 'cluster-admin', name: 'root' })).token);
   const created = await admin('POST', '/ambit/v1/admin-tokens', {
     role: 'view',
     namespaces: ['shop'],
     ttlSeconds: 3600,
   });
   assert.equal(created.status, 201);
-  const file = join(dir, 'admin-tokens.json');
-  assert.equal((await stat(file)).mode & 0o777, 0o600);
-  const onDisk = await readFile(file, 'utf8');
+  // The digests live in the store (its log is 0600), as every replica on a shared store reads them.
+  const log = join(dir, 'store', 'wal.jsonl');
+  assert.equal((await stat(log)).mode & 0o777, 0o600);
+  const onDisk = await readFile(log, 'utf8');
+  assert.ok(onDisk.includes(createHash('sha256').update(created.body.token).digest('hex')));
   assert.ok(!onDisk.includes(created.body.token), 'the token itself is never stored');
   const listed = await admin('GET', '/ambit/v1/admin-tokens');
   assert.deepEqual(
@@ -253,10 +257,21 @@ test('admin tokens: only digests on disk (0600), listed without secrets, kept ac
   );
 });
 
-test('an expired token is refused and leaves the list', () => {
+test('an expired token is refused and leaves the list', async (t) => {
   let now = Date.parse('2030-01-01T00:00:00Z');
-  const tokens = new AdminTokens({ now: () => now });
-  const { token } = tokens.create({ role: 'edit', namespaces: ['shop'], ttlSeconds: 60, name: 'brief' });
+  const dir = await mkdtemp(join(tmpdir(), 'ambit-admin-sec-'));
+  const store = await EmbeddedStore.open(dir);
+  t.after(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const tokens = new AdminTokens({ store, now: () => now });
+  const { token } = await tokens.create({
+    role: 'edit',
+    namespaces: ['shop'],
+    ttlSeconds: 60,
+    name: 'brief',
+  });
   assert.equal(tokens.authenticate(token)?.user, 'token:brief');
   now += 61_000;
   assert.equal(tokens.authenticate(token), undefined);

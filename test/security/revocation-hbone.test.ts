@@ -105,7 +105,7 @@ describe('a revoked node’s workload certificates', () => {
 
     const inboundClosed = closed('the inbound tunnel made with the revoked certificate', inbound.stream);
     const outboundClosed = closed('the outbound connection to the revoked certificate', outbound);
-    cp.caService.revokeNode('node-2');
+    await cp.caService.revokeNode('node-2');
     cp.stream.disconnectNode('node-2');
     const leaf = new X509Certificate(stolen.chain[0]!);
     await eventually(

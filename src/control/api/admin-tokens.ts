@@ -1,12 +1,15 @@
 // Bearer tokens for the admin API's TCP listener, each with a role (cluster-admin, or edit/view in
-// named namespaces). As with join tokens, only SHA-256 digests are kept, in `admin-tokens.json` in the
-// data directory (0600, replaced atomically); a token is shown once, when it is created.
+// named namespaces). As with join tokens, only SHA-256 digests are kept, as a document in the store that
+// every replica shares (a token created on one works on all, and a revocation holds on all); a token is
+// shown once, when it is created.
 
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { AmbitError } from '../../errors/index.ts';
-import { digest, readJsonIfPresent, writeJsonAtomic } from '../ca/tokens.ts';
+import { digest } from '../ca/tokens.ts';
 import { CONTROL_ERRORS } from '../errors.ts';
+import { SharedDocument } from '../shared-document.ts';
+import type { Store } from '../store/index.ts';
 import { type Principal, ROLES, type Role } from './access.ts';
 import { validateBody } from './json-body.ts';
 
@@ -66,28 +69,42 @@ const recordSchema = z.object({
   expiresAt: z.string().optional(),
 });
 
-export class AdminTokens {
-  private readonly byName = new Map<string, TokenRecord>();
-  private readonly byDigest = new Map<string, TokenRecord>();
-  private readonly file: string | undefined;
-  private readonly now: () => number;
+const DOCUMENT = 'admin-tokens';
 
-  constructor(options: { file?: string; now?: () => number } = {}) {
-    this.file = options.file;
+export class AdminTokens {
+  private readonly doc: SharedDocument<TokenRecord[]>;
+  private readonly now: () => number;
+  /** The records by digest, for the document the store holds (rebuilt when it changes). */
+  private index: { records: TokenRecord[] | undefined; byDigest: Map<string, TokenRecord> } | undefined;
+
+  constructor(options: { store: Store; now?: () => number }) {
+    this.doc = new SharedDocument(options.store, DOCUMENT);
     this.now = options.now ?? Date.now;
-    if (this.file) this.load(this.file);
+  }
+
+  /** Takes over the token file an older control plane kept (`admin-tokens.json`), once. */
+  takeOver(file: string): Promise<void> {
+    const parse = (json: unknown) => {
+      const records = z.array(recordSchema).safeParse(json);
+      if (records.success) return records.data;
+      throw new AmbitError(
+        CONTROL_ERRORS.API_TOKENS_UNREADABLE,
+        `the admin token file ${file} is not a list of token records; move it aside to start without admin tokens`,
+      );
+    };
+    const unreadable = (cause: unknown) =>
+      new AmbitError(
+        CONTROL_ERRORS.API_TOKENS_UNREADABLE,
+        `the admin token file ${file} is unreadable; move it aside to start without admin tokens`,
+        { cause },
+      );
+    return this.doc.takeOver(file, (json) => this.live(parse(json)), unreadable);
   }
 
   /** Creates a token from an API body (validated: 422 with the field path); the secret is returned only here. */
-  create(body: unknown): AdminTokenInfo & { token: string } {
+  async create(body: unknown): Promise<AdminTokenInfo & { token: string }> {
     const req = validateBody(createRequest, body);
     const name = req.name ?? `${req.role}-${randomBytes(3).toString('hex')}`;
-    if (this.byName.has(name)) {
-      throw new AmbitError(
-        CONTROL_ERRORS.API_ALREADY_EXISTS,
-        `an admin token named "${name}" already exists; revoke it first or pick another name`,
-      );
-    }
     const token = PREFIX + randomBytes(32).toString('base64url');
     const now = this.now();
     const record: TokenRecord = {
@@ -100,76 +117,59 @@ export class AdminTokens {
         ? { expiresAt: new Date(now + req.ttlSeconds * 1000).toISOString() }
         : {}),
     };
-    this.put(record);
-    this.save();
+    await this.doc.update((records = []) => {
+      const live = this.live(records);
+      if (live.some((r) => r.name === name)) {
+        throw new AmbitError(
+          CONTROL_ERRORS.API_ALREADY_EXISTS,
+          `an admin token named "${name}" already exists; revoke it first or pick another name`,
+        );
+      }
+      return [...live, record];
+    });
     return { ...info(record), token };
   }
 
   /** Every unexpired token, without secrets, by name. */
   list(): AdminTokenInfo[] {
-    this.prune();
-    return [...this.byName.values()].map(info).sort((a, b) => a.name.localeCompare(b.name));
+    return this.live(this.doc.read() ?? [])
+      .map(info)
+      .sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  revoke(name: string): AdminTokenInfo {
-    const record = this.byName.get(name);
-    if (!record) throw new AmbitError(CONTROL_ERRORS.API_NOT_FOUND, `admin token "${name}" not found`);
-    this.byName.delete(name);
-    this.byDigest.delete(record.digest);
-    this.save();
-    return info(record);
+  async revoke(name: string): Promise<AdminTokenInfo> {
+    let revoked: TokenRecord | undefined;
+    await this.doc.update((records = []) => {
+      const live = this.live(records);
+      revoked = live.find((r) => r.name === name);
+      if (!revoked) throw new AmbitError(CONTROL_ERRORS.API_NOT_FOUND, `admin token "${name}" not found`);
+      return live.filter((r) => r !== revoked);
+    });
+    return info(revoked!);
   }
 
   /** The principal a bearer token stands for; undefined when it is unknown, revoked or expired. */
   authenticate(token: string): Principal | undefined {
-    const record = this.byDigest.get(digest(token));
+    const record = this.byDigest().get(digest(token));
     if (!record || this.expired(record)) return undefined;
     return { user: `token:${record.name}`, role: record.role, namespaces: record.namespaces };
+  }
+
+  private byDigest(): Map<string, TokenRecord> {
+    const records = this.doc.read();
+    if (this.index && this.index.records === records) return this.index.byDigest;
+    const byDigest = new Map((records ?? []).map((r) => [r.digest, r]));
+    this.index = { records, byDigest };
+    return byDigest;
   }
 
   private expired(r: TokenRecord): boolean {
     return r.expiresAt !== undefined && Date.parse(r.expiresAt) <= this.now();
   }
 
-  private put(r: TokenRecord): void {
-    this.byName.set(r.name, r);
-    this.byDigest.set(r.digest, r);
-  }
-
-  private prune(): void {
-    let changed = false;
-    for (const r of this.byName.values()) {
-      if (!this.expired(r)) continue;
-      this.byName.delete(r.name);
-      this.byDigest.delete(r.digest);
-      changed = true;
-    }
-    if (changed) this.save();
-  }
-
-  private load(file: string): void {
-    const parsed = readJsonIfPresent(
-      file,
-      (cause) =>
-        new AmbitError(
-          CONTROL_ERRORS.API_TOKENS_UNREADABLE,
-          `the admin token file ${file} is unreadable; move it aside to start without admin tokens`,
-          { cause },
-        ),
-    );
-    if (parsed === undefined) return;
-    const records = z.array(recordSchema).safeParse(parsed);
-    if (!records.success) {
-      throw new AmbitError(
-        CONTROL_ERRORS.API_TOKENS_UNREADABLE,
-        `the admin token file ${file} is not a list of token records; move it aside to start without admin tokens`,
-      );
-    }
-    for (const r of records.data) if (!this.expired(r)) this.put(r);
-  }
-
-  private save(): void {
-    if (this.file) writeJsonAtomic(this.file, [...this.byName.values()]);
+  /** Expired tokens leave the document whenever it is written. */
+  private live(records: TokenRecord[]): TokenRecord[] {
+    return records.filter((r) => !this.expired(r));
   }
 }
 

@@ -338,10 +338,10 @@ export class AdminServer {
     if (!tokens) throw badRequest('this control plane keeps no admin tokens', CONTROL_ERRORS.API_NOT_FOUND);
     const tokenName = name.slice('admin-tokens/'.length);
     if (name === 'admin-tokens') {
-      if (method === 'POST') return json(res, 201, tokens.create(await readJson(req)));
+      if (method === 'POST') return json(res, 201, await tokens.create(await readJson(req)));
       if (method === 'GET') return json(res, 200, { items: tokens.list() });
     } else if (method === 'DELETE' && tokenName !== '' && !tokenName.includes('/')) {
-      return json(res, 200, tokens.revoke(tokenName));
+      return json(res, 200, await tokens.revoke(tokenName));
     }
     throw methodNotAllowed(method, `/ambit/v1/${name}`);
   }

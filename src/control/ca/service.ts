@@ -1,10 +1,12 @@
 // The CSR service's decisions, free of any transport: a node joins with a token and gets a node credential;
 // a joined node gets workload certificates only for identities placed on it (the impersonation check).
+// Revoked nodes are a document in the store: a revocation made on one replica holds on every replica.
 
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { AmbitError } from '../../errors/index.ts';
 import { nodeId, type SpiffeId, SYSTEM_NAMESPACE } from '../../identity/index.ts';
 import { CONTROL_ERRORS } from '../errors.ts';
+import { SharedDocument } from '../shared-document.ts';
+import type { Store } from '../store/index.ts';
 import type { CertificateAuthority, IssuedCertificate } from './authority.ts';
 import type { IssuedCertificates } from './issued.ts';
 import type { WorkloadPlacement } from './placement.ts';
@@ -14,15 +16,20 @@ export interface CaServiceOptions {
   ca: CertificateAuthority;
   tokens: JoinTokens;
   placement: WorkloadPlacement;
+  /** Where revoked nodes are kept (the store every replica shares), so a revocation holds everywhere. */
+  store: Store;
   /** Lifetime of node credentials; a node renews its own before expiry like any certificate. */
   nodeCertTtlSeconds?: number;
-  /** Where revoked nodes are kept, so a revocation survives a restart. */
-  revokedFile?: string;
   /** Records what each node was issued, so revoking the node revokes its certificates (issued.ts). */
   issued?: IssuedCertificates;
-  /** Called after a node is revoked or rejoins (the registry takes its workloads out or back in). */
-  onRevokedChange?: () => void;
+  /**
+   * Called after the revoked nodes changed, on whichever replica: `revoked` are the nodes newly revoked
+   * (their streams end), others may have rejoined (the registry takes workloads out or back in).
+   */
+  onRevokedChange?: (revoked: readonly string[]) => void;
 }
+
+const REVOKED = 'revoked-nodes';
 
 export interface JoinResult {
   node: string;
@@ -36,38 +43,46 @@ export class CaService {
   private readonly tokens: JoinTokens;
   private readonly placement: WorkloadPlacement;
   private readonly nodeTtl: number;
-  private readonly revokedNodes = new Set<string>();
-  private readonly revokedFile: string | undefined;
-  private readonly onRevokedChange: () => void;
+  private readonly revoked: SharedDocument<string[]>;
   private readonly issued: IssuedCertificates | undefined;
+  private readonly stopWatching: () => void;
 
   constructor(options: CaServiceOptions) {
     this.ca = options.ca;
     this.tokens = options.tokens;
     this.placement = options.placement;
     this.nodeTtl = options.nodeCertTtlSeconds ?? 24 * 3600;
-    this.revokedFile = options.revokedFile;
-    this.onRevokedChange = options.onRevokedChange ?? (() => {});
     this.issued = options.issued;
-    if (this.revokedFile) {
+    this.revoked = new SharedDocument(options.store, REVOKED);
+    const onChange = options.onRevokedChange ?? (() => {});
+    let known = new Set(this.revoked.read());
+    this.stopWatching = this.revoked.onChange((names) => {
+      const added = (names ?? []).filter((n) => !known.has(n));
+      known = new Set(names);
       try {
-        const names = JSON.parse(readFileSync(this.revokedFile, 'utf8')) as unknown;
-        if (Array.isArray(names)) for (const n of names) if (typeof n === 'string') this.revokedNodes.add(n);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        // The certificates this replica issued to the node join the revocation list, whoever revoked it.
+        for (const node of added) this.issued?.revokeNode(node);
+      } finally {
+        onChange(added);
       }
-    }
+    });
+  }
+
+  /** Takes over the revoked-node list an older control plane kept (`revoked-nodes.json`), once. */
+  takeOver(file: string): Promise<void> {
+    const names = (json: unknown) =>
+      Array.isArray(json) ? json.filter((n): n is string => typeof n === 'string') : [];
+    return this.revoked.takeOver(file, names, (cause) => cause as Error);
+  }
+
+  /** Stops following revocations made elsewhere. */
+  close(): void {
+    this.stopWatching();
   }
 
   /** True when the node's credential was revoked (until it rejoins with a new token). */
   isRevoked(node: string): boolean {
-    return this.revokedNodes.has(node);
-  }
-
-  private saveRevoked(): void {
-    if (!this.revokedFile) return;
-    writeFileSync(`${this.revokedFile}.tmp`, JSON.stringify([...this.revokedNodes]), { mode: 0o600 });
-    renameSync(`${this.revokedFile}.tmp`, this.revokedFile);
+    return this.revoked.read()?.includes(node) ?? false;
   }
 
   get trustDomain(): string {
@@ -80,7 +95,7 @@ export class CaService {
 
   /** Exchanges a join token for a node credential. The CSR must name the node the token was issued for. */
   async join(token: string, csrPem: string): Promise<JoinResult> {
-    const node = this.tokens.redeem(token);
+    const node = await this.tokens.redeem(token);
     try {
       const csr = await this.ca.validate(csrPem);
       const expected = nodeId(this.ca.trustDomain, node);
@@ -93,24 +108,23 @@ export class CaService {
       }
       const issued = await this.ca.issue(csr, { ttlSeconds: this.nodeTtl, usage: 'client' });
       this.issued?.record(node, issued.certPem);
-      if (this.revokedNodes.delete(node)) {
-        this.saveRevoked();
-        this.onRevokedChange();
+      if (this.isRevoked(node)) {
+        await this.revoked.update((names) =>
+          names?.includes(node) ? names.filter((n) => n !== node) : undefined,
+        );
       }
       return { node, issued, trustBundle: this.trustBundlePem() };
     } catch (err) {
-      this.tokens.release(token);
+      await this.tokens.release(token);
       throw err;
     }
   }
 
   /** Stops honouring a node's credential (e.g. a decommissioned or compromised machine). */
-  revokeNode(node: string): void {
+  async revokeNode(node: string): Promise<void> {
     nodeId(this.ca.trustDomain, node); // validates the name
-    this.revokedNodes.add(node);
-    this.saveRevoked();
-    this.issued?.revokeNode(node);
-    this.onRevokedChange();
+    // Every replica's watch (this one's too) then revokes what it issued to the node.
+    await this.revoked.update((names = []) => (names.includes(node) ? undefined : [...names, node]));
   }
 
   /** The node a verified caller identity belongs to; refuses anything but a live node credential. */
@@ -125,7 +139,7 @@ export class CaService {
       );
     }
     const node = caller.slice(prefix.length);
-    if (this.revokedNodes.has(node)) {
+    if (this.isRevoked(node)) {
       throw new AmbitError(
         CONTROL_ERRORS.CA_NODE_REVOKED,
         `the credential of node "${node}" was revoked: rejoin with a new token`,
@@ -180,7 +194,7 @@ export class CaService {
    * was being signed: then the certificate is refused, as it would miss the revocation list.
    */
   private recorded(node: string, issued: IssuedCertificate): IssuedCertificate {
-    if (this.revokedNodes.has(node)) {
+    if (this.isRevoked(node)) {
       throw new AmbitError(
         CONTROL_ERRORS.CA_NODE_REVOKED,
         `the credential of node "${node}" was revoked: rejoin with a new token`,

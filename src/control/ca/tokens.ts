@@ -1,11 +1,13 @@
 // Join tokens: issued by the control plane for a named node, exchanged once for a node credential.
-// Only a SHA-256 of each token is kept, so a leaked token list cannot be replayed.
+// Only a SHA-256 of each token is kept, so a leaked token list cannot be replayed. The list is a document
+// in the store, shared by every replica: a token issued on one is redeemed on any, and only once.
 
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { AmbitError } from '../../errors/index.ts';
 import { nodeId } from '../../identity/index.ts';
 import { CONTROL_ERRORS } from '../errors.ts';
+import { SharedDocument } from '../shared-document.ts';
+import type { Store } from '../store/index.ts';
 
 export interface IssuedToken {
   token: string;
@@ -19,93 +21,96 @@ interface TokenRecord {
   state: 'open' | 'used' | 'revoked';
 }
 
+/** Records by the token's digest. */
+type Records = Record<string, TokenRecord>;
+
 const PREFIX = 'ambit-join-';
+const DOCUMENT = 'join-tokens';
 
 /** What is kept of a secret token: its SHA-256, hex. Also used for the admin API's tokens. */
 export function digest(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }
 
-/** `file` parsed as JSON; undefined when it does not exist; `unreadable(cause)` is thrown otherwise. */
-export function readJsonIfPresent(file: string, unreadable: (cause: unknown) => Error): unknown {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8'));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw unreadable(err);
-  }
-}
-
-/** Replaces `file` with `value` as JSON, readable by the owner only, in one rename. */
-export function writeJsonAtomic(file: string, value: unknown): void {
-  const tmp = `${file}.tmp`;
-  writeFileSync(tmp, JSON.stringify(value), { mode: 0o600 });
-  renameSync(tmp, file);
-}
-
 export class JoinTokens {
-  private readonly records = new Map<string, TokenRecord>();
+  private readonly doc: SharedDocument<Records>;
   private readonly now: () => number;
-  private readonly file: string | undefined;
 
-  /**
-   * With `file`, tokens survive a control plane restart: the digests (never the tokens) are kept there,
-   * rewritten atomically on every change; expired ones are dropped when it is read.
-   */
-  constructor(options: { now?: () => number; file?: string } = {}) {
+  constructor(options: { store: Store; now?: () => number }) {
+    this.doc = new SharedDocument(options.store, DOCUMENT);
     this.now = options.now ?? Date.now;
-    this.file = options.file;
-    if (this.file) this.load(this.file);
   }
 
-  private load(file: string): void {
-    const parsed = readJsonIfPresent(
-      file,
-      (cause) =>
-        new AmbitError(
-          CONTROL_ERRORS.CA_TOKENS_UNREADABLE,
-          `the join token file ${file} is unreadable; move it aside to start without pending tokens`,
-          { cause },
-        ),
-    );
-    if (parsed === undefined) return;
-    const now = this.now();
-    for (const [key, r] of Object.entries((parsed ?? {}) as Record<string, Partial<TokenRecord>>)) {
-      const ok =
-        /^[0-9a-f]{64}$/.test(key) &&
-        typeof r.node === 'string' &&
-        typeof r.expiresAt === 'number' &&
-        (r.state === 'open' || r.state === 'used' || r.state === 'revoked');
-      if (ok && r.expiresAt! > now) this.records.set(key, r as TokenRecord);
-    }
-  }
-
-  private save(): void {
-    if (!this.file) return;
-    writeJsonAtomic(this.file, Object.fromEntries(this.records));
+  /** Takes over the token file an older control plane kept (`join-tokens.json`), once. */
+  takeOver(file: string): Promise<void> {
+    const unreadable = (cause: unknown) =>
+      new AmbitError(
+        CONTROL_ERRORS.CA_TOKENS_UNREADABLE,
+        `the join token file ${file} is unreadable; move it aside to start without pending tokens`,
+        { cause },
+      );
+    return this.doc.takeOver(file, (json) => this.live(validRecords(json)), unreadable);
   }
 
   /** A new single-use token for `node`, valid for `ttlSeconds` (default one hour). */
-  issue(node: string, ttlSeconds = 3600): IssuedToken {
+  async issue(node: string, ttlSeconds = 3600): Promise<IssuedToken> {
     nodeId('cluster.local', node); // validates the node name
     const token = PREFIX + randomBytes(24).toString('base64url');
     const expiresAt = this.now() + ttlSeconds * 1000;
-    this.records.set(digest(token), { node, expiresAt, state: 'open' });
-    this.save();
+    await this.update(() => ({ [digest(token)]: { node, expiresAt, state: 'open' } }));
     return { token, node, expiresAt: new Date(expiresAt) };
   }
 
   /** Revokes a token before use. Unknown tokens are refused. */
-  revoke(token: string): void {
-    const record = this.records.get(digest(token));
-    if (record === undefined) throw unknownToken();
-    record.state = 'revoked';
-    this.save();
+  async revoke(token: string): Promise<void> {
+    await this.update((records) => {
+      const record = records[digest(token)];
+      if (record === undefined) throw unknownToken();
+      return { [digest(token)]: { ...record, state: 'revoked' } };
+    });
   }
 
   /** Checks a token without using it up; returns its node. */
   check(token: string): string {
-    const record = this.records.get(digest(String(token)));
+    return this.checked(this.doc.read() ?? {}, token);
+  }
+
+  /**
+   * Checks a token and marks it used in one store commit, so two concurrent joins (on any replicas)
+   * cannot both spend it.
+   */
+  async redeem(token: string): Promise<string> {
+    let node = '';
+    await this.update((records) => {
+      node = this.checked(records, token);
+      return { [digest(token)]: { ...records[digest(token)]!, state: 'used' } };
+    });
+    return node;
+  }
+
+  /** Gives a redeemed token back when the join failed after redeeming (e.g. its CSR was refused). */
+  async release(token: string): Promise<void> {
+    await this.update((records) => {
+      const record = records[digest(token)];
+      return record?.state === 'used' ? { [digest(token)]: { ...record, state: 'open' } } : undefined;
+    });
+  }
+
+  /** Commits the records `change` returns over the current ones (none: no commit); expired ones leave. */
+  private update(change: (records: Records) => Records | undefined): Promise<void> {
+    return this.doc.update((current) => {
+      const changed = change(current ?? {});
+      return changed && this.live({ ...current, ...changed });
+    });
+  }
+
+  private live(records: Records): Records {
+    const now = this.now();
+    return Object.fromEntries(Object.entries(records).filter(([, r]) => r.expiresAt > now));
+  }
+
+  private checked(records: Records, token: string): string {
+    const record = records[digest(String(token))];
     if (record === undefined) throw unknownToken();
     if (record.state === 'revoked') {
       throw new AmbitError(
@@ -127,23 +132,20 @@ export class JoinTokens {
     }
     return record.node;
   }
+}
 
-  /** Checks a token and marks it used in one step, so two concurrent joins cannot both spend it. */
-  redeem(token: string): string {
-    const node = this.check(token);
-    this.records.get(digest(token))!.state = 'used';
-    this.save();
-    return node;
+/** The well-formed records of an older control plane's token file (others are dropped). */
+function validRecords(json: unknown): Records {
+  const out: Records = {};
+  for (const [key, r] of Object.entries((json ?? {}) as Record<string, Partial<TokenRecord>>)) {
+    const ok =
+      /^[0-9a-f]{64}$/.test(key) &&
+      typeof r?.node === 'string' &&
+      typeof r.expiresAt === 'number' &&
+      (r.state === 'open' || r.state === 'used' || r.state === 'revoked');
+    if (ok) out[key] = r as TokenRecord;
   }
-
-  /** Gives a redeemed token back when the join failed after redeeming (e.g. its CSR was refused). */
-  release(token: string): void {
-    const record = this.records.get(digest(token));
-    if (record !== undefined && record.state === 'used') {
-      record.state = 'open';
-      this.save();
-    }
-  }
+  return out;
 }
 
 function unknownToken(): AmbitError {

@@ -22,7 +22,7 @@ async function start(t: { after: (fn: () => Promise<void>) => void }) {
     await rm(dir, { recursive: true, force: true });
   });
   const base = `http://${cp.adminAddress}`;
-  const token = cp.adminTokens.create({ role: 'cluster-admin' }).token;
+  const token = (await cp.adminTokens.create({ role: 'cluster-admin' })).token;
   const auth = { authorization: `Bearer ${token}` };
   const call = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(`${base}${path}`, {

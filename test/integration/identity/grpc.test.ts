@@ -2,6 +2,9 @@
 // check, refusals by code, and a CA outage during renewal with recovery.
 
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
   CaService,
@@ -11,6 +14,7 @@ import {
   JoinTokens,
 } from '../../../src/control/ca/index.ts';
 import { ControlGrpcServer, certificateServiceImplementation } from '../../../src/control/grpc/index.ts';
+import { EmbeddedStore } from '../../../src/control/store/index.ts';
 import { hasCode } from '../../../src/errors/index.ts';
 import {
   CertificateManager,
@@ -40,6 +44,8 @@ describe('CSR service over gRPC', () => {
   let tokens: JoinTokens;
   let placement: InMemoryPlacement;
   let service: CaService;
+  let storeDir: string;
+  let store: EmbeddedStore;
   let server: ControlGrpcServer;
   let address: string;
   let port: number;
@@ -71,24 +77,28 @@ describe('CSR service over gRPC', () => {
   }
 
   async function joined(node: string): Promise<NodeCredential> {
-    return client().join(tokens.issue(node).token, node);
+    return client().join((await tokens.issue(node)).token, node);
   }
 
   before(async () => {
     ca = await newCa();
-    tokens = new JoinTokens();
+    storeDir = await mkdtemp(join(tmpdir(), 'ambit-ca-grpc-'));
+    store = await EmbeddedStore.open(storeDir);
+    tokens = new JoinTokens({ store });
     placement = new InMemoryPlacement();
-    service = new CaService({ ca, tokens, placement });
+    service = new CaService({ ca, tokens, placement, store });
     await startServer();
   });
 
   after(async () => {
     for (const c of clients) c.close();
     await server.stop(1000);
+    await store.close();
+    await rm(storeDir, { recursive: true, force: true });
   });
 
   it('exchanges a join token once for a node credential', async () => {
-    const { token } = tokens.issue('node-1');
+    const { token } = await tokens.issue('node-1');
     const cred = await client().join(token, 'node-1');
     assert.equal(cred.node, 'node-1');
     assert.equal(
@@ -103,10 +113,10 @@ describe('CSR service over gRPC', () => {
       client().join('ambit-join-not-a-real-token', 'node-1'),
       code('AMBIT_ERR_CA_UNKNOWN_TOKEN'),
     );
-    const revoked = tokens.issue('node-2');
-    tokens.revoke(revoked.token);
+    const revoked = await tokens.issue('node-2');
+    await tokens.revoke(revoked.token);
     await assert.rejects(client().join(revoked.token, 'node-2'), code('AMBIT_ERR_CA_REVOKED_TOKEN'));
-    const forTwo = tokens.issue('node-2');
+    const forTwo = await tokens.issue('node-2');
     await assert.rejects(client().join(forTwo.token, 'node-3'), code('AMBIT_ERR_CA_IMPERSONATION'));
     // The refused attempt did not spend the token.
     assert.equal((await client().join(forTwo.token, 'node-2')).node, 'node-2');

@@ -39,7 +39,7 @@ test('join once, keep the credential, renew it at half life, keep working', asyn
   // No credential and no token: a clear refusal, and nothing left running.
   await assert.rejects(new NodeAgent(options).start(), (e) => hasCode(e, 'AMBIT_ERR_NODE_NO_TOKEN'));
 
-  const agent = new NodeAgent({ ...options, token: cp.tokens.issue('node-1').token });
+  const agent = new NodeAgent({ ...options, token: (await cp.tokens.issue('node-1')).token });
   t.after(() => agent.stop());
   await agent.start();
   const file = join(agentDir, 'node-credential.json');
