@@ -115,7 +115,8 @@ export class CaService {
       }
       return { node, issued, trustBundle: this.trustBundlePem() };
     } catch (err) {
-      await this.tokens.release(token);
+      // Should the store refuse this too, the token stays spent: the join's own failure is the news.
+      await this.tokens.release(token).catch(() => {});
       throw err;
     }
   }
