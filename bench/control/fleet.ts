@@ -58,7 +58,7 @@ const keyOf = (type: TypeUrl, name: string) => `${type}\u0000${name}`;
 
 /** Joins `node` with a fresh token, as a node agent does. */
 export async function joinNode(cp: ControlPlane, node: string): Promise<NodeCredential> {
-  const { token } = cp.tokens.issue(node);
+  const { token } = await cp.tokens.issue(node);
   const ca = new CaClient({
     address: cp.grpcAddress,
     trustDomain: cp.ca.trustDomain,

@@ -9,6 +9,7 @@ import { parseUpstreams } from '../dns/index.ts';
 import { AmbitError } from '../errors/index.ts';
 import { ambitHome } from '../lab/index.ts';
 import { adminClient, serverOption, tokenFile, tokenOption } from './client.ts';
+import { exportCommand, importCommand } from './control-export.ts';
 import { CLI_ERRORS } from './errors.ts';
 import { table } from './output.ts';
 import { serveUntilSignal } from './serve.ts';
@@ -172,6 +173,8 @@ export function controlCommand(): Command {
       console.log(`node ${opts.node} revoked (${res.streamsEnded} stream(s) ended)`);
     });
   control.addCommand(adminTokenCommand());
+  control.addCommand(exportCommand());
+  control.addCommand(importCommand());
   return control;
 }
 

@@ -154,6 +154,8 @@ export const CONTROL_ERRORS = {
   STORE_CORRUPT: 'AMBIT_ERR_STORE_CORRUPT',
   /** etcd did not answer (unreachable, or no quorum): the write was refused, or the store could not open. */
   STORE_UNAVAILABLE: 'AMBIT_ERR_STORE_UNAVAILABLE',
+  /** `import` into a store that already holds resources. */
+  IMPORT_NOT_EMPTY: 'AMBIT_ERR_CONTROL_IMPORT_NOT_EMPTY',
   /** A commit kept losing the race to other control-plane replicas writing at the same time. */
   STORE_CONFLICT: 'AMBIT_ERR_STORE_CONFLICT',
 } as const;

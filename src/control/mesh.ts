@@ -28,10 +28,19 @@ import {
   type RegistryOptions,
   type VipTable,
 } from './registry/index.ts';
-import { readInternal, type Store, writeInternal } from './store/index.ts';
+import {
+  type Change,
+  internalKey,
+  isInternalKey,
+  readInternal,
+  type Store,
+  writeInternal,
+} from './store/index.ts';
 
 /** The store document holding the VIP allocations. */
 const VIPS = 'vips';
+const keyOf = (c: Change) => (c.op === 'put' ? c.resource.key : c.key);
+const isVipChange = (c: Change) => keyOf(c) === internalKey(VIPS);
 
 const log = logger('mesh');
 
@@ -78,7 +87,11 @@ export class MeshState extends EventEmitter {
     if (this.opts.vipFile && readInternal(this.store, VIPS) === undefined)
       this.legacyVips = await readVips(this.opts.vipFile);
     await this.derive();
-    this.stopWatching = this.store.watch(() => this.schedule());
+    // Commits of the control plane's own documents (tokens, revoked nodes) change nothing derived;
+    // the VIP table does (another replica allocated), and revocations schedule one themselves.
+    this.stopWatching = this.store.watch((_rev, changes) => {
+      if (changes.some((c) => !isInternalKey(keyOf(c)) || isVipChange(c))) this.schedule();
+    });
   }
 
   stop(): void {

@@ -26,6 +26,7 @@ import { entryHostsOf, routeParentStatuses } from '../routing/index.ts';
 import { CERTIFICATE_SERVICE_NAME, TYPE } from '../xds/index.ts';
 import { AdminServer, type Scope, type View } from './api/admin.ts';
 import { AdminTokens } from './api/admin-tokens.ts';
+import { exportMesh, importMesh } from './api/export.ts';
 import { validateBody } from './api/json-body.ts';
 import { ResourceApi } from './api/resources.ts';
 import {
@@ -298,8 +299,11 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
         proxies: { read: () => ({ version: mesh.snapshot.version, items: stream.status() }) },
         // The CA's certificate is public: any role may fetch it to verify the mesh.
         'trust-bundle': { access: 'public', read: () => ({ pem: ca.bundle.toPem() }) },
+        // A mesh moved to another store: cluster-admin only (it holds every resource and token digest).
+        export: { read: () => exportMesh(store) },
       },
       actions: {
+        import: (body) => importMesh(store, body),
         'revoke-node': async (body) => {
           const { node } = validateBody(revokeNodeRequest, body);
           const open = stream.status().filter((p) => p.kind === 'ztunnel' && p.name === node).length;

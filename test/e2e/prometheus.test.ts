@@ -12,6 +12,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { EmbeddedStore, readInternal } from '../../src/control/store/index.ts';
 import { CONTROL_ADDRESS, CONTROL_TARGET, labNames } from '../../src/lab/index.ts';
 import { cliLab, eventually, isRoot, skipUnlessRoot } from '../helpers/lab.ts';
 
@@ -360,9 +361,9 @@ describe('Prometheus scrapes the mesh', {
     await stopPrometheus();
     await ok(['down', '--keep-data']);
     await assert.rejects(stat(tokenFile), { code: 'ENOENT' });
-    const kept = JSON.parse(await readFile(join(home, 'control', 'admin-tokens.json'), 'utf8')) as Array<{
-      name: string;
-    }>;
+    const store = await EmbeddedStore.open(join(home, 'control', 'store'));
+    const kept = readInternal<Array<{ name: string }>>(store, 'admin-tokens') ?? [];
+    await store.close();
     assert.deepEqual(
       kept.filter((r) => r.name === 'ambit-prometheus'),
       [],

@@ -100,6 +100,10 @@ const STATUS_BY_CODE: Record<string, [number, string]> = {
   [CONTROL_ERRORS.API_UNAUTHORIZED]: [401, 'Unauthorized'],
   [CONTROL_ERRORS.API_TOO_MANY_WATCHES]: [429, 'TooManyRequests'],
   [CONTROL_ERRORS.API_INVALID]: [422, 'Invalid'],
+  [CONTROL_ERRORS.IMPORT_NOT_EMPTY]: [409, 'Conflict'],
+  // etcd without a quorum, or commits that kept losing to other replicas: try again later.
+  [CONTROL_ERRORS.STORE_UNAVAILABLE]: [503, 'ServiceUnavailable'],
+  [CONTROL_ERRORS.STORE_CONFLICT]: [409, 'Conflict'],
 };
 
 const SOCKET_PRINCIPAL = (uid: number): Principal => ({

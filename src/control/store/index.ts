@@ -1,7 +1,7 @@
 export { EmbeddedStore, type EmbeddedStoreOptions } from './embedded.ts';
 // The etcd adapter (and its client library) loads only when a control plane is told to use etcd.
 export type { EtcdStore, EtcdStoreOptions } from './etcd.ts';
-export { isInternalKey, readInternal, writeInternal } from './internal.ts';
+export { internalKey, isInternalKey, listInternal, readInternal, writeInternal } from './internal.ts';
 export {
   DEFAULT_ETCD_PREFIX,
   type StoreChoice,

@@ -8,8 +8,21 @@ import type { Change, Store, StoredObject, StoredResource } from './types.ts';
 const PREFIX = '~ambit/';
 const KIND = 'AmbitInternal';
 
+/** The store key of document `name`. */
+export function internalKey(name: string): string {
+  return PREFIX + name;
+}
+
 export function isInternalKey(key: string): boolean {
   return key.startsWith(PREFIX);
+}
+
+/** Every document, by name. */
+export function listInternal(store: Pick<Store, 'list'>): Array<[string, unknown]> {
+  return store
+    .list()
+    .filter((r) => isInternalKey(r.key))
+    .map((r) => [r.key.slice(PREFIX.length), r.object.spec]);
 }
 
 /** The document `name` as the store holds it, or undefined when there is none yet. */
