@@ -4,6 +4,7 @@
 
 import { AmbitError } from '../../errors/index.ts';
 import { nodeId, type SpiffeId, SYSTEM_NAMESPACE } from '../../identity/index.ts';
+import { logger } from '../../log/index.ts';
 import { CONTROL_ERRORS } from '../errors.ts';
 import { SharedDocument } from '../shared-document.ts';
 import type { Store } from '../store/index.ts';
@@ -30,6 +31,10 @@ export interface CaServiceOptions {
 }
 
 const REVOKED = 'revoked-nodes';
+/** How soon revoking a node's certificates is tried again after it failed (e.g. a full disk). */
+const RETRY_REVOKE_MS = 10_000;
+
+const log = logger('ca');
 
 export interface JoinResult {
   node: string;
@@ -46,6 +51,9 @@ export class CaService {
   private readonly revoked: SharedDocument<string[]>;
   private readonly issued: IssuedCertificates | undefined;
   private readonly stopWatching: () => void;
+  /** Revoked nodes whose certificates this replica has yet to put on the revocation list. */
+  private readonly pending = new Set<string>();
+  private retry: NodeJS.Timeout | undefined;
 
   constructor(options: CaServiceOptions) {
     this.ca = options.ca;
@@ -59,13 +67,43 @@ export class CaService {
     this.stopWatching = this.revoked.onChange((names) => {
       const added = (names ?? []).filter((n) => !known.has(n));
       known = new Set(names);
-      try {
-        // The certificates this replica issued to the node join the revocation list, whoever revoked it.
-        for (const node of added) this.issued?.revokeNode(node);
-      } finally {
-        onChange(added);
-      }
+      // The certificates this replica issued to the node join the revocation list, whoever revoked it.
+      for (const node of added) this.pending.add(node);
+      this.revokePending();
+      onChange(added);
     });
+  }
+
+  /**
+   * Puts each pending node's certificates on the revocation list, one node at a time: a node that fails
+   * stays pending and is tried again on the next change or after a while. Nodes that rejoined meanwhile
+   * are dropped (their new credential must not be revoked). Returns the first failure by node.
+   */
+  private revokePending(): Map<string, unknown> {
+    const failed = new Map<string, unknown>();
+    for (const node of this.pending) {
+      if (!this.isRevoked(node)) {
+        this.pending.delete(node);
+        continue;
+      }
+      try {
+        this.issued?.revokeNode(node);
+        this.pending.delete(node);
+      } catch (err) {
+        failed.set(node, err);
+        log.error(
+          { err, node },
+          'could not put the certificates of a revoked node on the revocation list; trying again',
+        );
+      }
+    }
+    clearTimeout(this.retry);
+    this.retry = undefined;
+    if (this.pending.size > 0) {
+      this.retry = setTimeout(() => this.revokePending(), RETRY_REVOKE_MS);
+      this.retry.unref();
+    }
+    return failed;
   }
 
   /** Takes over the revoked-node list an older control plane kept (`revoked-nodes.json`), once. */
@@ -78,6 +116,7 @@ export class CaService {
   /** Stops following revocations made elsewhere. */
   close(): void {
     this.stopWatching();
+    clearTimeout(this.retry);
   }
 
   /** True when the node's credential was revoked (until it rejoins with a new token). */
@@ -108,11 +147,10 @@ export class CaService {
       }
       const issued = await this.ca.issue(csr, { ttlSeconds: this.nodeTtl, usage: 'client' });
       this.issued?.record(node, issued.certPem);
-      if (this.isRevoked(node)) {
-        await this.revoked.update((names) =>
-          names?.includes(node) ? names.filter((n) => n !== node) : undefined,
-        );
-      }
+      // Decided inside the commit: this replica's mirror may not hold a revocation made just now elsewhere.
+      await this.revoked.update((names) =>
+        names?.includes(node) ? names.filter((n) => n !== node) : undefined,
+      );
       return { node, issued, trustBundle: this.trustBundlePem() };
     } catch (err) {
       // Should the store refuse this too, the token stays spent: the join's own failure is the news.
@@ -126,6 +164,9 @@ export class CaService {
     nodeId(this.ca.trustDomain, node); // validates the name
     // Every replica's watch (this one's too) then revokes what it issued to the node.
     await this.revoked.update((names = []) => (names.includes(node) ? undefined : [...names, node]));
+    // This replica's part is the caller's to know: had it failed, the caller hears so (it is retried).
+    const failure = this.pending.has(node) ? this.revokePending().get(node) : undefined;
+    if (failure !== undefined) throw failure;
   }
 
   /** The node a verified caller identity belongs to; refuses anything but a live node credential. */
