@@ -139,6 +139,8 @@ export const CONTROL_ERRORS = {
 
   /** A VIP range that is not an IPv4 CIDR from /8 to /30. (A CONFIG code for historical reasons: it is API.) */
   CONFIG_BAD_VIP_RANGE: 'AMBIT_ERR_CONFIG_BAD_VIP_RANGE',
+  /** A replica whose vipRange is not the range the store's VIP table was allocated from. */
+  VIP_RANGE_MISMATCH: 'AMBIT_ERR_CONTROL_VIP_RANGE_MISMATCH',
 
   // The store (store/).
 
@@ -156,6 +158,8 @@ export const CONTROL_ERRORS = {
   STORE_UNAVAILABLE: 'AMBIT_ERR_STORE_UNAVAILABLE',
   /** `import` into a store that already holds resources. */
   IMPORT_NOT_EMPTY: 'AMBIT_ERR_CONTROL_IMPORT_NOT_EMPTY',
+  /** A change larger than one etcd transaction may be (its --max-txn-ops). */
+  STORE_TOO_LARGE: 'AMBIT_ERR_STORE_TOO_LARGE',
   /** A commit kept losing the race to other control-plane replicas writing at the same time. */
   STORE_CONFLICT: 'AMBIT_ERR_STORE_CONFLICT',
 } as const;

@@ -6,11 +6,14 @@
 // as resources, so every replica on a shared store hands out the same addresses. A derivation that
 // allocates publishes only once its table is committed; one whose table another replica changed first
 // derives again from the new one, so no replica ever streams an address the store does not hold.
+// Beside it the store keeps the range the table was allocated from (`~ambit/vip-range`): a replica
+// with another range would move every other replica's addresses into its own, and they back, forever.
 
 import { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { isDeepStrictEqual } from 'node:util';
 import { isWaypointPolicy, kindInfo, type Resource } from '../config/index.ts';
+import { AmbitError } from '../errors/index.ts';
 import { logger } from '../log/index.ts';
 import {
   changesBetween,
@@ -20,9 +23,11 @@ import {
   type TypeUrl,
   typeSnapshot,
 } from '../xds/index.ts';
+import { CONTROL_ERRORS } from './errors.ts';
 import {
   deriveRegistry,
   type LabPod,
+  parseVipRange,
   REGISTRY_DEFAULTS,
   type Registry,
   type RegistryOptions,
@@ -30,6 +35,7 @@ import {
 } from './registry/index.ts';
 import {
   type Change,
+  EmbeddedStore,
   internalKey,
   isInternalKey,
   readInternal,
@@ -39,6 +45,8 @@ import {
 
 /** The store document holding the VIP allocations. */
 const VIPS = 'vips';
+/** The store document holding the range (CIDR) the VIP table was allocated from. */
+const VIP_RANGE = 'vip-range';
 const keyOf = (c: Change) => (c.op === 'put' ? c.resource.key : c.key);
 const isVipChange = (c: Change) => keyOf(c) === internalKey(VIPS);
 
@@ -72,6 +80,7 @@ export class MeshState extends EventEmitter {
   private firstPendingAt: number | undefined;
   private stopWatching: (() => void) | undefined;
   private deriving: Promise<void> = Promise.resolve();
+  private stopped = false;
   registry: Registry = { workloads: [], services: [], vips: {}, authorizations: [], issues: [] };
   snapshot: Snapshot = { version: '0', types: new Map() };
   /** How many derivations ran (for tests and metrics). */
@@ -84,6 +93,7 @@ export class MeshState extends EventEmitter {
   }
 
   async start(): Promise<void> {
+    await this.store.commit((store) => this.claimVipRange(store));
     if (this.opts.vipFile && readInternal(this.store, VIPS) === undefined)
       this.legacyVips = await readVips(this.opts.vipFile);
     await this.derive();
@@ -94,13 +104,17 @@ export class MeshState extends EventEmitter {
     });
   }
 
-  stop(): void {
+  /** Stops deriving; resolves once a derivation in flight has finished (its commit included). */
+  async stop(): Promise<void> {
+    this.stopped = true;
     this.stopWatching?.();
     clearTimeout(this.timer);
+    await this.deriving;
   }
 
   /** Re-derive soon (something outside the store changed, e.g. the trust bundle). */
   schedule(): void {
+    if (this.stopped) return;
     const now = Date.now();
     this.firstPendingAt ??= now;
     const debounce = this.opts.debounceMs ?? 20;
@@ -122,10 +136,35 @@ export class MeshState extends EventEmitter {
   private async commitVips(stored: VipTable | undefined, next: VipTable): Promise<boolean> {
     let won = true;
     await this.store.commit((store) => {
+      const range = this.claimVipRange(store);
       won = isDeepStrictEqual(readInternal<VipTable>(store, VIPS), stored);
-      return won ? [writeInternal(VIPS, next)] : [];
+      return won ? [...range, writeInternal(VIPS, next)] : [];
     });
     return won;
+  }
+
+  /**
+   * The change that records this replica's range as the one the VIP table is allocated from: nothing
+   * when it already is; the range when none is recorded yet or no address is allocated yet. Any other
+   * range is refused, as the table would then be rewritten back and forth by replicas that disagree.
+   * An embedded store has a single control plane (its data-directory lock), which may change its range
+   * on a restart: addresses outside the new one are allocated again.
+   */
+  private claimVipRange(store: Store): Change[] {
+    const own = this.opts.registry?.vipRange ?? REGISTRY_DEFAULTS.vipRange;
+    parseVipRange(own); // a range that is no CIDR is refused before it is recorded
+    const recorded = readInternal<unknown>(store, VIP_RANGE);
+    if (typeof recorded === 'string' && sameRange(recorded, own)) return [];
+    const allocated = Object.keys(readInternal<VipTable>(store, VIPS) ?? {}).length > 0;
+    if (typeof recorded === 'string' && allocated && !(this.store instanceof EmbeddedStore)) {
+      throw new AmbitError(
+        CONTROL_ERRORS.VIP_RANGE_MISMATCH,
+        `this control plane's vipRange is ${own}, but the store's VIP table was allocated from ${recorded}: every control-plane replica on one store needs the same vipRange (set ${recorded} here), or each would move the others' addresses; to give the mesh another range, export it and import it into a new store whose control plane has the new vipRange`,
+        { detail: { vipRange: own, storeVipRange: recorded } },
+      );
+    }
+    if (recorded !== undefined) log.info({ from: recorded, to: own }, 'the VIP range changed');
+    return [writeInternal(VIP_RANGE, own)];
   }
 
   private async derive(): Promise<void> {
@@ -248,6 +287,16 @@ function streamedRoutes(
   kind: 'HTTPRoute' | 'GRPCRoute' | 'DestinationRule' | 'HTTPFault',
 ): Array<[string, unknown]> {
   return streamedAsApplied(resources.filter((r) => r.kind === kind));
+}
+
+/** True when two CIDRs give the same usable addresses (198.19.0.0/16 and 198.19.4.0/16 do). */
+function sameRange(a: string, b: string): boolean {
+  try {
+    const [x, y] = [parseVipRange(a), parseVipRange(b)];
+    return x.first === y.first && x.last === y.last;
+  } catch {
+    return false;
+  }
 }
 
 async function readVips(path: string): Promise<VipTable> {
