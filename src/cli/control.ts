@@ -33,6 +33,7 @@ interface ControlFlags {
   etcdCa?: string;
   etcdCert?: string;
   etcdKey?: string;
+  etcdMaxTxnOps?: number;
 }
 
 export function controlCommand(): Command {
@@ -40,7 +41,7 @@ export function controlCommand(): Command {
     .description('run the control plane: store, admin API (Unix socket), CA and config stream (15010)')
     .option(
       '--config <file>',
-      'YAML with these settings (dataDir, adminListen, adminListenAllowRemote, adminSocket, adminMaxWatches, grpcListen, trustDomain, rootNamespace, vipRange, labState, reservedCidrs, dnsListen, dnsUpstream, store, etcdEndpoints, etcdPrefix, etcdCa, etcdCert, etcdKey); flags win',
+      'YAML with these settings (dataDir, adminListen, adminListenAllowRemote, adminSocket, adminMaxWatches, grpcListen, trustDomain, rootNamespace, vipRange, labState, reservedCidrs, dnsListen, dnsUpstream, store, etcdEndpoints, etcdPrefix, etcdCa, etcdCert, etcdKey, etcdMaxTxnOps); flags win',
     )
     .option('--data-dir <dir>', 'where the store, CA and socket live (default $AMBIT_HOME/control)')
     .option(
@@ -89,6 +90,11 @@ export function controlCommand(): Command {
     .option('--etcd-ca <file>', 'for https:// endpoints: the CA that signed the members (PEM)')
     .option('--etcd-cert <file>', "this client's certificate, when the members ask for one (PEM)")
     .option('--etcd-key <file>', 'its private key (PEM)')
+    .option(
+      '--etcd-max-txn-ops <n>',
+      'operations the members take in one transaction: their --max-txn-ops (default 128), the most resources one apply may write',
+      positiveInt,
+    )
     .action(async (opts: ControlFlags, cmd: Command) => {
       const file = opts.config ? await loadControlConfig(opts.config) : {};
       // A flag typed on the command line wins over the file; the file wins over flag defaults.
@@ -102,6 +108,7 @@ export function controlCommand(): Command {
         etcdCa: pick('etcdCa'),
         etcdCert: pick('etcdCert'),
         etcdKey: pick('etcdKey'),
+        etcdMaxTxnOps: pick('etcdMaxTxnOps'),
       });
       const cp = await startControlPlane({
         store,

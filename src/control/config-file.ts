@@ -33,6 +33,7 @@ const schema = z
     etcdCa: z.string().min(1).optional(),
     etcdCert: z.string().min(1).optional(),
     etcdKey: z.string().min(1).optional(),
+    etcdMaxTxnOps: z.number().int().min(2).max(1_000_000).optional(),
     vipRange: z
       .string()
       .regex(/^\d+\.\d+\.\d+\.\d+\/\d+$/, 'must be an IPv4 CIDR such as 198.19.0.0/16')

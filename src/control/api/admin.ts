@@ -104,6 +104,7 @@ const STATUS_BY_CODE: Record<string, [number, string]> = {
   // etcd without a quorum, or commits that kept losing to other replicas: try again later.
   [CONTROL_ERRORS.STORE_UNAVAILABLE]: [503, 'ServiceUnavailable'],
   [CONTROL_ERRORS.STORE_CONFLICT]: [409, 'Conflict'],
+  [CONTROL_ERRORS.STORE_TOO_LARGE]: [413, 'RequestEntityTooLarge'],
 };
 
 const SOCKET_PRINCIPAL = (uid: number): Principal => ({

@@ -14,7 +14,7 @@
 // revision seen.
 
 import { randomUUID } from 'node:crypto';
-import { ConsecutiveBreaker, circuitBreaker, handleWhen } from 'cockatiel';
+import { ConsecutiveBreaker, circuitBreaker, handleWhen, noop } from 'cockatiel';
 import { Etcd3, type IKeyValue, isRecoverableError, type Namespace, type Watcher } from 'etcd3';
 import { AmbitError, describeError } from '../../errors/index.ts';
 import { logger } from '../../log/index.ts';
@@ -45,6 +45,8 @@ export interface EtcdStoreOptions {
   startTimeoutMs?: number;
   /** How many times a commit that lost the race to another replica is built again (default 20). */
   maxAttempts?: number;
+  /** Operations etcd takes in one transaction (its `--max-txn-ops`, default 128). */
+  maxTxnOps?: number;
 }
 
 const RESOURCES = 'resources/';
@@ -76,6 +78,12 @@ export class EtcdStore implements Store {
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
   private relisting: Promise<void> | undefined;
+  /**
+   * Commits of this replica whose answer is pending, by id → the revision their marker was seen at (0:
+   * not yet). Kept until the commit returns, so a transaction whose answer was lost is recognised as
+   * made even after other replicas' commits have overwritten the marker.
+   */
+  private readonly inflight = new Map<string, number>();
 
   private constructor(client: Etcd3, opts: EtcdStoreOptions) {
     this.client = client;
@@ -85,6 +93,7 @@ export class EtcdStore implements Store {
       requestTimeoutMs: opts.requestTimeoutMs ?? 5_000,
       startTimeoutMs: opts.startTimeoutMs ?? 30_000,
       maxAttempts: opts.maxAttempts ?? 20,
+      maxTxnOps: opts.maxTxnOps ?? 128,
     };
     this.ns = client.namespace(`${this.opts.prefix.replace(/\/+$/, '')}/`);
   }
@@ -101,6 +110,9 @@ export class EtcdStore implements Store {
       // A member that failed three times in a row is skipped for a second (the client's default is five),
       // so writes resume soon after a member or the quorum is back.
       faultHandling: {
+        // No retries inside the client: a transaction resent after a lost answer would fail its compare
+        // and be taken for another replica's win; the store retries itself, knowing what it sent.
+        global: noop,
         host: () =>
           circuitBreaker(handleWhen(isRecoverableError), {
             halfOpenAfter: 1_000,
@@ -181,52 +193,109 @@ export class EtcdStore implements Store {
   }
 
   private async commitNow(build: (store: Store) => Change[]): Promise<{ rev: number; changes: Change[] }> {
+    let rechecked = false;
     for (let attempt = 1; attempt <= this.opts.maxAttempts; attempt++) {
       if (this.closed) throw new AmbitError(CONTROL_ERRORS.STORE_CLOSED, 'the store is closed');
-      const changes = build(this);
-      if (changes.length === 0) return { rev: this.revision, changes };
-      const id = randomUUID();
-      const seen = this.marker;
-      const ops = changes.map((c) =>
-        c.op === 'put'
-          ? this.ns.put(RESOURCES + c.resource.key).value(JSON.stringify(unstamped(c.resource.object)))
-          : this.ns.delete().key(RESOURCES + c.key),
-      );
-      let answer: { succeeded: boolean; revision: number };
+      const built = this.marker.rev;
+      let changes: Change[];
       try {
-        const res = await this.ns
-          .if(MARKER, 'Mod', '==', seen.rev)
-          .then(...ops, this.ns.put(MARKER).value(id))
-          .commit();
-        answer = { succeeded: res.succeeded, revision: Number(res.header.revision) };
+        changes = build(this);
       } catch (err) {
-        // The transaction may or may not have been applied: the marker says, once we see it.
-        const rev = await this.currentRevision().catch(() => undefined);
-        if (rev === undefined) throw unavailable('the change was not confirmed', this.opts.endpoints, err);
-        await this.caughtUp(rev);
-        if (this.marker.value !== id) throw unavailable('the change was not made', this.opts.endpoints, err);
-        answer = { succeeded: true, revision: this.marker.rev };
+        // A refusal decided on a mirror that may lag another replica's commit: decide again on the newest.
+        if (!rechecked && (await this.catchUpWithEtcd(built))) {
+          rechecked = true;
+          continue;
+        }
+        throw err;
       }
-      await this.caughtUp(answer.revision);
-      if (answer.succeeded || this.marker.value === id) {
-        const rev = this.marker.value === id ? this.marker.rev : answer.revision;
-        return {
-          rev,
-          changes: changes.map((c) => (c.op === 'put' ? { ...c, resource: stamp(c.resource, rev) } : c)),
-        };
+      if (changes.length === 0) {
+        if (!rechecked && (await this.catchUpWithEtcd(built))) {
+          rechecked = true;
+          continue;
+        }
+        return { rev: this.revision, changes };
+      }
+      if (changes.length + 1 > this.opts.maxTxnOps)
+        throw new AmbitError(
+          CONTROL_ERRORS.STORE_TOO_LARGE,
+          `this change writes ${changes.length} resources in one transaction, and etcd takes at most ${this.opts.maxTxnOps} operations in one (its --max-txn-ops, 128 by default; tell Ambit a larger one with --etcd-max-txn-ops): apply in smaller batches, or raise both`,
+        );
+      const id = randomUUID();
+      this.inflight.set(id, 0);
+      try {
+        const rev = await this.transact(id, changes);
+        if (rev !== undefined)
+          return {
+            rev,
+            changes: changes.map((c) => (c.op === 'put' ? { ...c, resource: stamp(c.resource, rev) } : c)),
+          };
+      } finally {
+        this.inflight.delete(id);
       }
       log.debug({ attempt }, 'another replica committed first; building the change again');
     }
     throw new AmbitError(
       CONTROL_ERRORS.STORE_CONFLICT,
-      `the change lost ${this.opts.maxAttempts} races in a row to other control-plane replicas; try again`,
+      `the change lost ${this.opts.maxAttempts} races in a row to other control-plane replicas (or this replica's view of the store is stuck behind); try again`,
     );
   }
 
-  /** etcd's current revision (a linearizable read: what every replica will see). */
-  private async currentRevision(): Promise<number> {
+  /**
+   * Sends one commit as a transaction guarded by the marker this replica saw; its revision once the
+   * mirror holds it, or undefined when another replica committed first.
+   */
+  private async transact(id: string, changes: readonly Change[]): Promise<number | undefined> {
+    const ops = changes.map((c) =>
+      c.op === 'put'
+        ? this.ns.put(RESOURCES + c.resource.key).value(JSON.stringify(unstamped(c.resource.object)))
+        : this.ns.delete().key(RESOURCES + c.key),
+    );
+    try {
+      const res = await this.ns
+        .if(MARKER, 'Mod', '==', this.marker.rev)
+        .then(...ops, this.ns.put(MARKER).value(id))
+        .commit();
+      if (!res.succeeded) {
+        // Another replica's commit moved the marker: build again once the mirror holds it.
+        await this.catchUpWithEtcd();
+        return undefined;
+      }
+      const revision = Number(res.header.revision);
+      await this.caughtUp(revision);
+      return revision;
+    } catch (err) {
+      if (!isRecoverableError(err as Error))
+        throw new AmbitError(CONTROL_ERRORS.STORE_WRITE, `etcd refused the change: ${describeError(err)}`, {
+          cause: err,
+        });
+      // The answer was lost: the transaction may or may not have been applied. Its marker says, once
+      // the mirror has caught up with etcd.
+      const caught = await this.catchUpWithEtcd().then(
+        () => true,
+        () => false,
+      );
+      const seen = this.inflight.get(id) ?? 0;
+      if (seen > 0) return seen;
+      throw unavailable(
+        caught
+          ? 'the change was not made'
+          : 'the change was not confirmed (it may or may not have been made: read it back)',
+        this.opts.endpoints,
+        err,
+      );
+    }
+  }
+
+  /**
+   * Reads the marker from etcd (a linearizable read: every commit of every replica rewrites it) and waits
+   * until the mirror holds it; true when etcd holds a commit after the marker revision `since`.
+   */
+  private async catchUpWithEtcd(since = this.marker.rev): Promise<boolean> {
     const res = await this.ns.get(MARKER).exec();
-    return Number(res.header.revision);
+    const rev = Number(res.kvs[0]?.mod_revision ?? 0);
+    if (rev <= since) return false;
+    await this.caughtUp(rev);
+    return true;
   }
 
   /** Resolves once the mirror has seen revision `rev` (or after the request timeout: the write stands). */
@@ -242,10 +311,10 @@ export class EtcdStore implements Store {
         },
       };
       const timer = setTimeout(() => {
-        log.warn(
-          { want: rev, have: this.revision },
-          'the store watch is behind; answering before it catches up',
-        );
+        // A watch on a member cut off from the others stays open and silent: read everything again
+        // and watch anew (through whichever member answers).
+        log.warn({ want: rev, have: this.revision }, 'the store watch is behind; relisting');
+        this.relist();
         waiter.done();
       }, this.opts.requestTimeoutMs);
       this.waiters.add(waiter);
@@ -259,6 +328,8 @@ export class EtcdStore implements Store {
   private async load(): Promise<void> {
     const res = await this.ns.getAll().exec();
     const rev = Number(res.header.revision);
+    // An answer older than what the watch already delivered would roll the mirror back.
+    if (rev < this.revision) return;
     const fresh = new Map<string, StoredResource>();
     let marker: MarkerState = { rev: 0, value: '' };
     for (const kv of res.kvs) {
@@ -288,19 +359,27 @@ export class EtcdStore implements Store {
       .startRevision(String(this.revision + 1))
       .watcher();
     this.watcher = watcher;
+    // The client resumes a broken watch from the revision of the last answer's header, which can be
+    // past events not yet delivered (etcd answers "created" at its current revision and catches up
+    // after): the resume point is the mirror's own, set after the client's own bookkeeping runs.
+    const resumeFromMirror = () => {
+      watcher.request.start_revision = String(this.revision + 1);
+    };
     watcher.on('data', (res) => {
+      if (watcher !== this.watcher) return;
       try {
         this.onEvents(res.events ?? []);
-        const rev = Number(res.header?.revision ?? 0);
-        if (rev > this.revision && (res.events ?? []).length === 0) this.advance(rev);
       } catch (err) {
         log.error({ err }, 'the store watch could not apply a change; relisting');
         this.relist();
       }
+      resumeFromMirror();
     });
-    watcher.on('disconnected', (err) =>
-      log.warn({ err: describeError(err) }, 'lost the etcd watch; resuming from the last revision seen'),
-    );
+    watcher.on('connected', resumeFromMirror);
+    watcher.on('disconnected', (err) => {
+      resumeFromMirror();
+      log.warn({ err: describeError(err) }, 'lost the etcd watch; resuming from the last revision seen');
+    });
     watcher.on('error', (err) => {
       if (this.closed || watcher !== this.watcher) return;
       // Canceled by etcd, most often because the revision to resume from was compacted away.
@@ -353,6 +432,7 @@ export class EtcdStore implements Store {
       const deleted = e.type === 'Delete';
       if (key === MARKER) {
         this.marker = deleted ? { rev: 0, value: '' } : { rev, value: e.kv.value.toString() };
+        if (this.inflight.has(this.marker.value)) this.inflight.set(this.marker.value, rev);
         continue;
       }
       if (!key.startsWith(RESOURCES)) continue;

@@ -21,6 +21,8 @@ export interface StoreSettings {
   etcdCa?: string;
   etcdCert?: string;
   etcdKey?: string;
+  /** Operations the members take in one transaction (their --max-txn-ops). */
+  etcdMaxTxnOps?: number;
 }
 
 export type StoreChoice = { kind: 'embedded' } | { kind: 'etcd'; etcd: EtcdStoreOptions };
@@ -42,7 +44,7 @@ function endpoint(text: string): string {
 
 /** Checks the settings and reads the TLS files: what `startControlPlane` opens. */
 export async function storeChoice(s: StoreSettings): Promise<StoreChoice> {
-  const etcdGiven = [s.etcdEndpoints, s.etcdPrefix, s.etcdCa, s.etcdCert, s.etcdKey].some(
+  const etcdGiven = [s.etcdEndpoints, s.etcdPrefix, s.etcdCa, s.etcdCert, s.etcdKey, s.etcdMaxTxnOps].some(
     (v) => v !== undefined,
   );
   if ((s.store ?? 'embedded') === 'embedded') {
@@ -67,23 +69,32 @@ export async function storeChoice(s: StoreSettings): Promise<StoreChoice> {
     throw bad('https:// etcd endpoints need --etcd-ca, the CA that signed the members');
   const read = async (path: string | undefined, flag: string) => {
     if (path === undefined) return undefined;
+    let text: string;
     try {
-      return await readFile(path, 'utf8');
+      text = await readFile(path, 'utf8');
     } catch (err) {
       throw bad(`${flag} ${path}: ${describeError(err)}`);
     }
+    if (!text.includes('-----BEGIN ')) throw bad(`${flag} ${path} holds no PEM block`);
+    return text;
   };
   const [caPem, certPem, keyPem] = await Promise.all([
     read(s.etcdCa, '--etcd-ca'),
     read(s.etcdCert, '--etcd-cert'),
     read(s.etcdKey, '--etcd-key'),
   ]);
+  const max = s.etcdMaxTxnOps;
+  if (max !== undefined && (!Number.isInteger(max) || max < 2 || max > 1_000_000))
+    throw bad(`--etcd-max-txn-ops must be a whole number from 2 to 1000000, got ${max}`);
   return {
     kind: 'etcd',
     etcd: {
       endpoints: urls,
       prefix,
-      ...(caPem ? { tls: { caPem, ...(certPem ? { certPem } : {}), ...(keyPem ? { keyPem } : {}) } } : {}),
+      ...(max !== undefined ? { maxTxnOps: max } : {}),
+      ...(caPem !== undefined
+        ? { tls: { caPem, ...(certPem ? { certPem } : {}), ...(keyPem ? { keyPem } : {}) } }
+        : {}),
     },
   };
 }

@@ -3,11 +3,13 @@
 // down at start and mid-run (clear errors, reads keep serving, recovery without a restart).
 
 import assert from 'node:assert/strict';
+import * as net from 'node:net';
 import { describe, type TestContext, test } from 'node:test';
 import { Etcd3 } from 'etcd3';
 import { type EtcdStore, type EtcdStoreOptions, openEtcdStore } from '../../../src/control/store/index.ts';
 import { hasCode } from '../../../src/errors/index.ts';
 import { NO_ETCD, startEtcd } from '../../helpers/etcd.ts';
+import { freePort } from '../../helpers/ports.ts';
 import { storedNamespace } from '../../helpers/store.ts';
 
 const ns = (name: string, label = 'a') => storedNamespace(name, { l: label });
@@ -18,9 +20,13 @@ async function open(t: TestContext, url: string, more: Partial<EtcdStoreOptions>
   return store;
 }
 
-/** Polls until `check` holds (the test's own timeout is the limit). */
-async function until(check: () => boolean): Promise<void> {
-  while (!check()) await new Promise((r) => setTimeout(r, 20));
+/** Polls until `check` holds; fails after `ms` (generous: no timing is asserted, a hang is). */
+async function until(check: () => boolean, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`not so after ${ms} ms: ${check.toString()}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 const label = (s: EtcdStore, name: string) =>
@@ -175,5 +181,89 @@ describe('etcd store', { skip: NO_ETCD }, () => {
       store.list().map((r) => r.key),
       ['Namespace/real'],
     );
+  });
+
+  test('a refusal decided on a lagging view is decided again on the newest one', async (t) => {
+    const etcd = await startEtcd(t);
+    const a = await open(t, etcd.url);
+    const b = await open(t, etcd.url);
+    // B acts on what A wrote an instant before, 20 times: B's view may not hold it yet.
+    for (let i = 0; i < 20; i++) {
+      await a.commit(() => [{ op: 'put', resource: ns(`issued-${i}`) }]);
+      await b.commit((view) => {
+        if (!view.get(`Namespace/issued-${i}`)) throw new Error(`issued-${i} is unknown`);
+        return [{ op: 'put', resource: ns(`issued-${i}`, 'spent') }];
+      });
+    }
+  });
+
+  test('a change larger than one etcd transaction is refused, naming the limit', async (t) => {
+    const etcd = await startEtcd(t);
+    const store = await open(t, etcd.url);
+    await assert.rejects(
+      store.commit(() =>
+        Array.from({ length: 200 }, (_, i) => ({ op: 'put' as const, resource: ns(`n${i}`) })),
+      ),
+      (e) => {
+        assert.ok(hasCode(e, 'AMBIT_ERR_STORE_TOO_LARGE'), String(e));
+        assert.match((e as Error).message, /writes 200 resources .* at most 128 operations .*--max-txn-ops/);
+        return true;
+      },
+    );
+    assert.equal(store.list().length, 0);
+  });
+
+  test('a watch cut again right after it reconnected still delivers what it missed', async (t) => {
+    const etcd = await startEtcd(t);
+    // A TCP relay on loopback in front of etcd, which the test cuts at will.
+    const target = Number(new URL(etcd.url).port);
+    const port = await freePort();
+    const sockets = new Set<net.Socket>();
+    let accepting = true;
+    const relay = net.createServer((c) => {
+      if (!accepting) return c.destroy();
+      const u = net.connect(target, '127.0.0.1');
+      const end = () => {
+        c.destroy();
+        u.destroy();
+        sockets.delete(c);
+        sockets.delete(u);
+      };
+      sockets.add(c);
+      sockets.add(u);
+      c.pipe(u);
+      u.pipe(c);
+      for (const s of [c, u]) {
+        s.on('error', end);
+        s.on('close', end);
+      }
+    });
+    await new Promise<void>((r) => relay.listen(port, '127.0.0.1', r));
+    t.after(() => relay.close());
+    const cut = () => {
+      accepting = false;
+      for (const s of sockets) s.destroy();
+    };
+    const b = await open(t, etcd.url);
+    const a = await open(t, `http://127.0.0.1:${port}`);
+    await b.commit(() => [{ op: 'put', resource: ns('first') }]);
+    await until(() => a.get('Namespace/first') !== undefined);
+    const watcher = (a as unknown as { watcher: NodeJS.EventEmitter }).watcher;
+    const dropped = new Promise((r) => watcher.once('disconnected', r));
+    cut();
+    await dropped;
+    await b.commit(() => [{ op: 'put', resource: ns('gap1') }]);
+    await b.commit(() => [{ op: 'put', resource: ns('gap2') }]);
+    // Cut again the moment etcd says the watch is back, before it sends what was missed.
+    watcher.once('connected', () => {
+      cut();
+      setTimeout(() => {
+        accepting = true;
+      }, 300);
+    });
+    accepting = true;
+    await b.commit(() => [{ op: 'put', resource: ns('after') }]);
+    await until(() => a.get('Namespace/after') !== undefined);
+    assert.ok(a.get('Namespace/gap1') && a.get('Namespace/gap2'), 'nothing written in between was lost');
   });
 });

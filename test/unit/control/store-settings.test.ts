@@ -30,9 +30,10 @@ describe('store settings', () => {
   test('TLS files are read; a missing one is named', async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'ambit-etcd-tls-'));
     t.after(() => rm(dir, { recursive: true, force: true }));
-    await writeFile(join(dir, 'ca.pem'), 'CA');
-    await writeFile(join(dir, 'cert.pem'), 'CERT');
-    await writeFile(join(dir, 'key.pem'), 'KEY');
+    await writeFile(join(dir, 'ca.pem'), '-----BEGIN CERTIFICATE-----CA');
+    await writeFile(join(dir, 'cert.pem'), '-----BEGIN CERTIFICATE-----CERT');
+    await writeFile(join(dir, 'empty.pem'), '');
+    await writeFile(join(dir, 'key.pem'), '-----BEGIN PRIVATE KEY-----KEY');
     const got = await storeChoice({
       store: 'etcd',
       etcdEndpoints: 'https://etcd-1:2379',
@@ -40,7 +41,15 @@ describe('store settings', () => {
       etcdCert: join(dir, 'cert.pem'),
       etcdKey: join(dir, 'key.pem'),
     });
-    assert.deepEqual(got.kind === 'etcd' && got.etcd.tls, { caPem: 'CA', certPem: 'CERT', keyPem: 'KEY' });
+    assert.deepEqual(got.kind === 'etcd' && got.etcd.tls, {
+      caPem: '-----BEGIN CERTIFICATE-----CA',
+      certPem: '-----BEGIN CERTIFICATE-----CERT',
+      keyPem: '-----BEGIN PRIVATE KEY-----KEY',
+    });
+    await assert.rejects(
+      storeChoice({ store: 'etcd', etcdEndpoints: 'https://etcd-1:2379', etcdCa: join(dir, 'empty.pem') }),
+      /--etcd-ca .*empty\.pem holds no PEM block/,
+    );
     await assert.rejects(
       storeChoice({ store: 'etcd', etcdEndpoints: 'https://etcd-1:2379', etcdCa: join(dir, 'nope.pem') }),
       /--etcd-ca .*nope\.pem: .*ENOENT/,
