@@ -132,19 +132,16 @@ export async function connectOutside(
   resolveTimeoutMs: number,
 ): Promise<Duplex> {
   const address = endpoint.resolve ? await resolveOne(endpoint.address, resolveTimeoutMs) : endpoint.address;
+  const rule = endpoint.tls;
+  const serverName =
+    rule?.sni ?? opts?.serverName ?? endpoint.host ?? (endpoint.resolve ? endpoint.address : address);
+  // The TLS settings (their files) first: a rule that cannot work opens no connection, and no socket
+  // waits unlistened while files are read.
+  const options = rule ? await clientOptions(rule, serverName, files, opts?.alpn) : undefined;
+  signal.throwIfAborted();
   const socket = net.connect({ host: address, port: endpoint.port, noDelay: true });
   await settled(socket, 'connect', signal);
-  const rule = endpoint.tls;
-  if (!rule) return socket;
-  const serverName =
-    rule.sni ?? opts?.serverName ?? endpoint.host ?? (endpoint.resolve ? endpoint.address : address);
-  let options: tls.ConnectionOptions;
-  try {
-    options = await clientOptions(rule, serverName, files, opts?.alpn);
-  } catch (err) {
-    socket.destroy();
-    throw err;
-  }
+  if (!options) return socket;
   const secured = tls.connect({ ...options, socket, host: serverName });
   await settled(secured, 'secureConnect', signal);
   return secured;

@@ -47,6 +47,7 @@ export class XdsClient extends EventEmitter {
 
   constructor(opts: XdsClientOptions) {
     super();
+    controlTarget(opts.target); // a bad target is refused here, not on a reconnect timer
     this.opts = opts;
     this.delay = opts.backoff?.initialMs ?? 200;
     for (const t of opts.types) this.held.set(t, new Map());
