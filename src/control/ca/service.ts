@@ -77,7 +77,7 @@ export class CaService {
   /**
    * Puts each pending node's certificates on the revocation list, one node at a time: a node that fails
    * stays pending and is tried again on the next change or after a while. Nodes that rejoined meanwhile
-   * are dropped (their new credential must not be revoked). Returns the first failure by node.
+   * are dropped (their new credential must not be revoked). Returns the failures, by node.
    */
   private revokePending(): Map<string, unknown> {
     const failed = new Map<string, unknown>();
