@@ -1,15 +1,23 @@
 // Control-plane benchmark: how long the registry derivation takes (pure, 1k and 10k workloads), how
 // long one changed resource takes to reach and be ACKed by 10 and 100 proxies over real gRPC+TLS on
 // 127.0.0.1 (proxies in a worker thread, then in the control plane's own thread), and how many
-// resource bytes that change costs each proxy beside a full snapshot.
+// resource bytes that change costs each proxy beside a full snapshot. Then the same push and the apply
+// rate with the resources in etcd (a local member), beside the embedded store measured in this run.
 // Run with `node bench/run.ts control` (prints a table) or `node bench/control.ts`.
 
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Resource, validateResource } from '../src/config/index.ts';
-import { type ControlPlane, deriveRegistry, startControlPlane } from '../src/control/index.ts';
+import {
+  type ControlPlane,
+  deriveRegistry,
+  type StoreSettings,
+  startControlPlane,
+  storeChoice,
+} from '../src/control/index.ts';
 import { type NodeCredential, TYPE, type TypeUrl } from '../src/xds/index.ts';
+import { hasEtcd, launchEtcd } from '../test/helpers/etcd.ts';
 import {
   type MeshShape,
   meshManifests,
@@ -238,6 +246,7 @@ function snapshotBytes(cp: ControlPlane): { total: number; byType: Map<TypeUrl, 
 
 async function pushBench(
   shape: MeshShape,
+  opts: { store?: StoreSettings; fleets?: readonly number[]; placements?: readonly Placement[] } = {},
 ): Promise<{ runs: PushRun[]; full: ReturnType<typeof snapshotBytes>; changed: number }> {
   const dir = await mkdtemp(join(tmpdir(), 'ambit-bench-control-'));
   let cp: ControlPlane | undefined;
@@ -247,15 +256,17 @@ async function pushBench(
       adminListen: '127.0.0.1:0',
       adminSocket: '',
       grpcListen: '127.0.0.1:0',
+      ...(opts.store ? { store: await storeChoice(opts.store) } : {}),
     });
     // An apply carries at most 1,000 objects; namespaces come first in the manifests, so order holds.
     const manifests = meshManifests(shape);
     for (let i = 0; i < manifests.length; i += 1000) await cp.api.apply(manifests.slice(i, i + 1000));
     await derivedCurrent(cp);
     const runs: PushRun[] = [];
-    for (const n of FLEETS) {
+    for (const n of opts.fleets ?? FLEETS) {
       const creds = await joinNodes(cp, `bench${n}`, n);
-      for (const placement of PLACEMENTS) runs.push(await pushRun(cp, shape, creds, placement));
+      for (const placement of opts.placements ?? PLACEMENTS)
+        runs.push(await pushRun(cp, shape, creds, placement));
     }
     // What the one change is made of, in the final snapshot: the workload's body and its service's body.
     const w = cp.mesh.registry.workloads.find((x) => x.name === workloadName(0))!;
@@ -344,7 +355,47 @@ export async function bench(): Promise<BenchResult[]> {
       note: `one change is ${((100 * change) / push.full.total).toFixed(3)}% of a resync from empty`,
     },
   );
+  rows.push(...(await etcdRows(push.runs)));
   return rows;
+}
+
+/**
+ * The etcd store beside the embedded one: apply → 100 proxies ACKed (proxies in a worker) and the rate
+ * of sequential applies, each against the embedded store's figure from this run as the baseline.
+ */
+async function etcdRows(embedded: readonly PushRun[]): Promise<BenchResult[]> {
+  const base = embedded.find((r) => r.proxies === 100 && r.placement === 'worker');
+  if (!base) return [];
+  if (!hasEtcd)
+    return [{ name: 'etcd store: not measured (no etcd binary; install etcd-server)', value: 0, unit: '' }];
+  // Limits raised so the 1,000-object applies that load the mesh fit one transaction each.
+  const etcd = await launchEtcd(['--max-txn-ops', '2000', '--max-request-bytes', '16777216']);
+  try {
+    const store: StoreSettings = { store: 'etcd', etcdEndpoints: etcd.url, etcdMaxTxnOps: 2000 };
+    const push = await pushBench(SHAPE_1K, { store, fleets: [100], placements: ['worker'] });
+    const run = push.runs[0]!;
+    const col = (r: PushRun, f: (s: ChangeSample) => number) => r.samples.map(f);
+    const acked = (r: PushRun) => median(col(r, (s) => s.allAcked));
+    const rate = (r: PushRun) => 1000 / median(col(r, (s) => s.applied));
+    return [
+      {
+        name: 'etcd store: apply → 100 proxies ACKed, proxies in a worker thread: median',
+        value: round(acked(run)),
+        unit: 'ms',
+        baseline: round(acked(base)),
+        note: `${run.samples.length} changes, one local etcd member; baseline: the embedded store, this run`,
+      },
+      {
+        name: 'etcd store: applies per second (one WorkloadEntry each, one after another)',
+        value: round(rate(run)),
+        unit: '/s',
+        baseline: round(rate(base)),
+        note: `median apply ${round(median(col(run, (s) => s.applied)), 2)} ms (embedded ${round(median(col(base, (s) => s.applied)), 2)} ms): the commit returns once etcd has it and the watch delivered it`,
+      },
+    ];
+  } finally {
+    await etcd.remove();
+  }
 }
 
 if (import.meta.main) {

@@ -24,6 +24,16 @@ export interface EtcdMember {
 
 /** A one-member etcd on 127.0.0.1, ready to answer; gone after the test. */
 export async function startEtcd(t: TestContext): Promise<EtcdMember> {
+  const member = await launchEtcd();
+  t.after(() => member.remove());
+  return member;
+}
+
+/**
+ * A one-member etcd on 127.0.0.1 with `args` added (the benchmark raises its transaction limits), ready
+ * to answer; `remove()` stops it and deletes its data.
+ */
+export async function launchEtcd(args: string[] = []): Promise<EtcdMember & { remove(): Promise<void> }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'ambit-etcd-'));
   const [client, peer] = [await freePort(), await freePort()];
   const url = `http://127.0.0.1:${client}`;
@@ -54,6 +64,7 @@ export async function startEtcd(t: TestContext): Promise<EtcdMember> {
           `test=${peerUrl}`,
           '--log-level',
           'error',
+          ...args,
         ],
         { stdio: ['ignore', 'pipe', 'pipe'] },
       );
@@ -83,10 +94,13 @@ export async function startEtcd(t: TestContext): Promise<EtcdMember> {
       await exited;
     },
   };
-  t.after(async () => {
+  const remove = async () => {
     await member.stop();
     rmSync(dataDir, { recursive: true, force: true });
+  };
+  await member.start().catch(async (err) => {
+    await remove();
+    throw err;
   });
-  await member.start();
-  return member;
+  return { ...member, remove };
 }
