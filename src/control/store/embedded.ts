@@ -12,8 +12,8 @@ import lockfile from 'proper-lockfile';
 import { AmbitError } from '../../errors/index.ts';
 import { logger } from '../../log/index.ts';
 import { CONTROL_ERRORS } from '../errors.ts';
-import { StoreMirror } from './mirror.ts';
-import { type Change, type Store, type StoredResource, type StoreListener, stamp } from './types.ts';
+import { MirroredStore } from './mirror.ts';
+import { type Change, type Store, type StoredResource, stamp } from './types.ts';
 
 const log = logger('store');
 
@@ -32,8 +32,7 @@ export interface EmbeddedStoreOptions {
   compactEvery?: number;
 }
 
-export class EmbeddedStore implements Store {
-  private readonly mirror = new StoreMirror();
+export class EmbeddedStore extends MirroredStore {
   private walRecords = 0;
   private unlock: (() => Promise<void>) | undefined;
   /** Size of the log's acknowledged records: a failed write is cut back to this. */
@@ -50,6 +49,7 @@ export class EmbeddedStore implements Store {
   private readonly compactEvery: number;
 
   private constructor(dir: string, wal: FileHandle, compactEvery: number) {
+    super();
     this.dir = dir;
     this.wal = wal;
     this.compactEvery = compactEvery;
@@ -104,18 +104,6 @@ export class EmbeddedStore implements Store {
       await unlock().catch(() => {});
       throw err;
     }
-  }
-
-  get revision(): number {
-    return this.mirror.revision;
-  }
-
-  list(): StoredResource[] {
-    return this.mirror.list();
-  }
-
-  get(key: string): StoredResource | undefined {
-    return this.mirror.get(key);
   }
 
   /**
@@ -174,10 +162,6 @@ export class EmbeddedStore implements Store {
     });
     this.queue = next.catch(() => {});
     return next;
-  }
-
-  watch(listener: StoreListener): () => void {
-    return this.mirror.watch(listener);
   }
 
   async close(): Promise<void> {

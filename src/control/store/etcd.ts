@@ -19,16 +19,9 @@ import { Etcd3, type IKeyValue, isRecoverableError, type Namespace, type Watcher
 import { AmbitError, describeError } from '../../errors/index.ts';
 import { logger } from '../../log/index.ts';
 import { CONTROL_ERRORS } from '../errors.ts';
-import { StoreMirror } from './mirror.ts';
+import { MirroredStore } from './mirror.ts';
 import { DEFAULT_ETCD_PREFIX } from './settings.ts';
-import {
-  type Change,
-  type Store,
-  type StoredObject,
-  type StoredResource,
-  type StoreListener,
-  stamp,
-} from './types.ts';
+import { type Change, type Store, type StoredObject, type StoredResource, stamp } from './types.ts';
 
 const log = logger('store');
 
@@ -67,11 +60,10 @@ function unavailable(what: string, endpoints: readonly string[], cause: unknown)
   );
 }
 
-export class EtcdStore implements Store {
+export class EtcdStore extends MirroredStore {
   private readonly client: Etcd3;
   private readonly ns: Namespace;
   private readonly opts: Required<Omit<EtcdStoreOptions, 'tls'>>;
-  private readonly mirror = new StoreMirror();
   private readonly waiters = new Set<{ rev: number; done: () => void }>();
   private marker: MarkerState = { rev: 0, value: '' };
   private watcher: Watcher | undefined;
@@ -86,6 +78,7 @@ export class EtcdStore implements Store {
   private readonly inflight = new Map<string, number>();
 
   private constructor(client: Etcd3, opts: EtcdStoreOptions) {
+    super();
     this.client = client;
     this.opts = {
       endpoints: opts.endpoints,
@@ -160,26 +153,10 @@ export class EtcdStore implements Store {
     return store;
   }
 
-  get revision(): number {
-    return this.mirror.revision;
-  }
-
-  list(): StoredResource[] {
-    return this.mirror.list();
-  }
-
-  get(key: string): StoredResource | undefined {
-    return this.mirror.get(key);
-  }
-
   commit(build: (store: Store) => Change[]): Promise<{ rev: number; changes: Change[] }> {
     const next = this.queue.then(() => this.commitNow(build));
     this.queue = next.catch(() => {});
     return next;
-  }
-
-  watch(listener: StoreListener): () => void {
-    return this.mirror.watch(listener);
   }
 
   async close(): Promise<void> {

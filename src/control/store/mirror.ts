@@ -2,7 +2,7 @@
 // the listeners told of each change set in order. Reads are synchronous because they read this.
 
 import { logger } from '../../log/index.ts';
-import type { Change, StoredResource, StoreListener } from './types.ts';
+import type { Change, Store, StoredResource, StoreListener } from './types.ts';
 
 const log = logger('store');
 
@@ -57,4 +57,28 @@ export class StoreMirror {
   close(): void {
     this.listeners.clear();
   }
+}
+
+/** A store whose reads are its mirror's: what the embedded and etcd stores share, not how they write. */
+export abstract class MirroredStore implements Store {
+  protected readonly mirror = new StoreMirror();
+
+  get revision(): number {
+    return this.mirror.revision;
+  }
+
+  list(): StoredResource[] {
+    return this.mirror.list();
+  }
+
+  get(key: string): StoredResource | undefined {
+    return this.mirror.get(key);
+  }
+
+  watch(listener: StoreListener): () => void {
+    return this.mirror.watch(listener);
+  }
+
+  abstract commit(build: (store: Store) => Change[]): Promise<{ rev: number; changes: Change[] }>;
+  abstract close(): Promise<void>;
 }

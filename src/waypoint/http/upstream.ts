@@ -96,13 +96,23 @@ export function connectionFor(
   protocol?: Protocol,
 ): { opts: ConnectOptions | undefined; tag: string } {
   const tls = endpoint.tls;
-  if (!tls) return { opts: undefined, tag: '' };
+  if (!tls) return PLAIN;
   const opts: ConnectOptions = {
     ...(authority ? { serverName: hostOf(authority) } : {}),
     ...(protocol === 'h2c' ? { alpn: ['h2'] } : {}),
   };
-  return { opts, tag: `|tls ${JSON.stringify([tls, tls.sni ?? opts.serverName ?? ''])}` };
+  let rule = ruleTags.get(tls);
+  if (rule === undefined) {
+    rule = `|tls ${JSON.stringify(tls)}`;
+    ruleTags.set(tls, rule);
+  }
+  return { opts, tag: `${rule}|${tls.sni ?? opts.serverName ?? ''}` };
 }
+
+/** What a connection to a mesh endpoint needs beyond its address: nothing (the common case, shared). */
+const PLAIN = Object.freeze({ opts: undefined, tag: '' });
+/** Each rule's part of a pool tag, worked out once per rule (endpoints share the rule's object). */
+const ruleTags = new WeakMap<object, string>();
 
 /** Node's agent keeps sockets alive with socket-only calls; a tunnel's stream may not have them. */
 function asSocketLike(d: Duplex): Duplex {
