@@ -2,7 +2,7 @@
 // (`unix:/var/lib/ambit/control/admin.sock`, the default: root or the control plane's user) or a TCP
 // listener (`http://host:port`), where it sends the bearer token it finds by itself.
 
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Option } from 'commander';
 import { AmbitError } from '../errors/index.ts';
@@ -18,12 +18,34 @@ export interface ApiError {
   };
 }
 
-/** `--server`, else `$AMBIT_SERVER`, else the local control plane's socket (`$AMBIT_HOME/control/admin.sock`). */
+/**
+ * `--server`, else `$AMBIT_SERVER`, else the local control plane's socket: `$AMBIT_HOME/control/admin.sock`,
+ * and each replica's `$AMBIT_HOME/control-N/admin.sock` that exists (`ambit up --ha`), tried in turn.
+ */
 export function resolveServer(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
   if (flag) return flag;
   if (env.AMBIT_SERVER) return env.AMBIT_SERVER;
-  return `unix:${join(ambitHome(env), 'control', 'admin.sock')}`;
+  return localAdminServer(ambitHome(env));
 }
+
+/** The admin sockets of the control plane (and its replicas) whose data lives under `home`. */
+export function localAdminServer(home: string): string {
+  const single = join(home, 'control', 'admin.sock');
+  let replicas: string[] = [];
+  try {
+    replicas = readdirSync(home)
+      .filter((d) => /^control-[0-9]+$/.test(d))
+      .sort((a, b) => Number(a.slice(8)) - Number(b.slice(8)))
+      .map((d) => join(home, d, 'admin.sock'));
+  } catch {
+    // no home yet: the single socket's path, which says what is missing when it is not there
+  }
+  const present = [single, ...replicas].filter((p) => existsSync(p));
+  return (present.length > 0 ? present : [single]).map((p) => `unix:${p}`).join(',');
+}
+
+/** A connection that never reached the server: another replica may be tried without risk of a double write. */
+const NOT_CONNECTED = new Set(['ENOENT', 'ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
 
 /** Where the CLI keeps its admin token: `$AMBIT_HOME/admin-token`, readable by its owner only. */
 export function tokenFile(env: NodeJS.ProcessEnv = process.env): string {
@@ -62,32 +84,56 @@ export function adminClient(
   env: NodeJS.ProcessEnv = process.env,
 ): AdminClient {
   const server = resolveServer(flags.server, env);
-  return new AdminClient(server, server.startsWith('http:') ? resolveToken(flags.token, env) : undefined);
+  return new AdminClient(server, server.includes('http:') ? resolveToken(flags.token, env) : undefined);
 }
 
 export class AdminClient {
+  /** The server (or, comma-separated, the replicas) as given. */
   readonly server: string;
+  private readonly servers: string[];
+  /** The replica that answered last: tried first next time. */
+  private current = 0;
   private readonly token: string | undefined;
 
-  /** `token` is sent as `Authorization: Bearer` to a TCP listener, never over the socket. */
+  /**
+   * `server` is one admin API or several replicas' (`unix:/a.sock,unix:/b.sock`): a request goes to the
+   * one that answered last, and to the next when a connection cannot be made. `token` is sent as
+   * `Authorization: Bearer` to a TCP listener, never over the socket.
+   */
   constructor(server: string, token?: string) {
-    // The admin API speaks plain HTTP on loopback or a local socket; an https URL would be sent in clear.
-    if (!/^(http:\/\/|unix:)/.test(server)) {
-      throw new AmbitError(
-        CLI_ERRORS.BAD_SERVER,
-        `--server "${server}" must be http://host:port or unix:/path/to/admin.sock`,
-      );
+    this.servers = server.split(',').map((s) => s.trim());
+    for (const s of this.servers) {
+      // The admin API speaks plain HTTP on loopback or a local socket; an https URL would be sent in clear.
+      if (!/^(http:\/\/|unix:)/.test(s)) {
+        throw new AmbitError(
+          CLI_ERRORS.BAD_SERVER,
+          `--server "${s}" must be http://host:port or unix:/path/to/admin.sock (several: comma-separated)`,
+        );
+      }
     }
     this.server = server;
-    this.token = server.startsWith('http:') ? token : undefined;
+    this.token = this.servers.some((s) => s.startsWith('http:')) ? token : undefined;
   }
 
   async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    for (let tried = 1; ; tried++) {
+      try {
+        return await this.callOne<T>(this.servers[this.current]!, method, path, body);
+      } catch (err) {
+        const code = ((err as AmbitError).cause as NodeJS.ErrnoException | undefined)?.code;
+        if (tried >= this.servers.length || !code || !NOT_CONNECTED.has(code)) throw err;
+        this.current = (this.current + 1) % this.servers.length;
+      }
+    }
+  }
+
+  private async callOne<T>(server: string, method: string, path: string, body?: unknown): Promise<T> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
-    const target = this.server.startsWith('unix:')
-      ? { socketPath: this.server.slice('unix:'.length), path }
+    const token = server.startsWith('http:') ? this.token : undefined;
+    const target = server.startsWith('unix:')
+      ? { socketPath: server.slice('unix:'.length), path }
       : (() => {
-          const u = new URL(path, this.server);
+          const u = new URL(path, server);
           return { host: u.hostname, port: Number(u.port || 80), path: `${u.pathname}${u.search}` };
         })();
     const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
@@ -97,7 +143,7 @@ export class AdminClient {
           method,
           headers: {
             ...(payload ? { 'content-type': 'application/json' } : {}),
-            ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+            ...(token ? { authorization: `Bearer ${token}` } : {}),
           },
           timeout: 30_000,
         },
@@ -116,7 +162,7 @@ export class AdminClient {
           cause.code === 'EACCES'
             ? new AmbitError(
                 CLI_ERRORS.NOT_ALLOWED,
-                `the admin socket ${this.server} is for root and the control plane's user only; run as one of them, or use a TCP listener with a token (--server, --token)`,
+                `the admin socket ${server} is for root and the control plane's user only; run as one of them, or use a TCP listener with a token (--server, --token)`,
                 { cause },
               )
             : new AmbitError(

@@ -4,7 +4,13 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { isCidr } from '../config/index.ts';
-import { loadControlConfig, startControlPlane, storeChoice } from '../control/index.ts';
+import {
+  loadControlConfig,
+  REPLICA_NAME,
+  REPLICA_NAME_RULE,
+  startControlPlane,
+  storeChoice,
+} from '../control/index.ts';
 import { parseUpstreams } from '../dns/index.ts';
 import { AmbitError } from '../errors/index.ts';
 import { ambitHome } from '../lab/index.ts';
@@ -34,6 +40,7 @@ interface ControlFlags {
   etcdCert?: string;
   etcdKey?: string;
   etcdMaxTxnOps?: number;
+  replicaName?: string;
 }
 
 export function controlCommand(): Command {
@@ -41,7 +48,7 @@ export function controlCommand(): Command {
     .description('run the control plane: store, admin API (Unix socket), CA and config stream (15010)')
     .option(
       '--config <file>',
-      'YAML with these settings (dataDir, adminListen, adminListenAllowRemote, adminSocket, adminMaxWatches, grpcListen, trustDomain, rootNamespace, vipRange, labState, reservedCidrs, dnsListen, dnsUpstream, store, etcdEndpoints, etcdPrefix, etcdCa, etcdCert, etcdKey, etcdMaxTxnOps); flags win',
+      'YAML with these settings (dataDir, adminListen, adminListenAllowRemote, adminSocket, adminMaxWatches, grpcListen, trustDomain, rootNamespace, vipRange, labState, reservedCidrs, dnsListen, dnsUpstream, store, etcdEndpoints, etcdPrefix, etcdCa, etcdCert, etcdKey, etcdMaxTxnOps, replicaName); flags win',
     )
     .option('--data-dir <dir>', 'where the store, CA and socket live (default $AMBIT_HOME/control)')
     .option(
@@ -95,6 +102,11 @@ export function controlCommand(): Command {
       'operations the members take in one transaction: their --max-txn-ops (default 128), the most resources one apply may write',
       positiveInt,
     )
+    .option(
+      '--replica-name <name>',
+      "this replica's name among the control plane's replicas on one etcd (default: its gRPC address, with the host's name for 0.0.0.0)",
+      replicaName,
+    )
     .action(async (opts: ControlFlags, cmd: Command) => {
       const file = opts.config ? await loadControlConfig(opts.config) : {};
       // A flag typed on the command line wins over the file; the file wins over flag defaults.
@@ -120,6 +132,7 @@ export function controlCommand(): Command {
         grpcListen: pick('grpcListen'),
         trustDomain: pick('trustDomain'),
         labState: pick('labState'),
+        replicaName: pick('replicaName'),
         dnsListen: pick('dnsListen'),
         dnsUpstreams: upstreams === undefined ? [] : parseUpstreams(upstreams),
         registry: {
@@ -310,6 +323,11 @@ function cidrList(value: string): string[] {
   if (bad !== undefined)
     throw new InvalidArgumentError(`"${bad}" is not an address or CIDR (for example 198.18.0.0/24)`);
   return list;
+}
+
+function replicaName(value: string): string {
+  if (!REPLICA_NAME.test(value)) throw new InvalidArgumentError(`--replica-name: ${REPLICA_NAME_RULE}`);
+  return value;
 }
 
 function positiveInt(value: string): number {

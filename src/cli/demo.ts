@@ -8,7 +8,7 @@ import { parseManifests } from '../config/index.ts';
 import { AmbitError } from '../errors/index.ts';
 import { ambitHome, defaultLabName, Lab, type PodSpec } from '../lab/index.ts';
 import { CLI_ERRORS } from './errors.ts';
-import { meshUp } from './up.ts';
+import { haOf, meshUp } from './up.ts';
 
 const MANIFEST = resolve(import.meta.dirname, '../../examples/storefront/mesh.yaml');
 
@@ -68,7 +68,8 @@ async function waitServing(lab: Lab, pod: string, url: string): Promise<void> {
 export async function runDemo(): Promise<void> {
   // On a mesh that is already up, use it as it is (whatever its node count); else bring up two nodes.
   const current = await new Lab({ home: ambitHome(), name: defaultLabName() }).status();
-  const { lab, admin } = await meshUp({ nodes: current?.nodes.length ?? 2 });
+  // On the mesh that runs, whatever its shape (an HA control plane stays one).
+  const { lab, admin } = await meshUp({ nodes: current?.nodes.length ?? 2, ha: haOf(current) });
   const existing = new Set((await lab.status())?.pods.map((p) => p.name));
   for (const pod of PODS) if (!existing.has(pod.name)) await lab.addPod(pod);
   const { resources } = parseManifests(await readFile(MANIFEST, 'utf8'), MANIFEST);

@@ -1,6 +1,9 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { describeError } from '../errors/index.ts';
 import { defaultLabName, Lab, type LabStatus, parseLabels } from '../lab/index.ts';
+import { type ReplicaRow, replicaTable } from './mesh.ts';
 import { table } from './output.ts';
+import { meshAdmin } from './up.ts';
 
 function labFrom(cmd: Command): Lab {
   const opts = cmd.optsWithGlobals<{ lab?: string }>();
@@ -91,15 +94,64 @@ export function labCommand(): Command {
       new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'),
     )
     .action(async (opts: { output: string }, cmd: Command) => {
-      const status = await labFrom(cmd).status();
+      const lab = labFrom(cmd);
+      const status = await lab.status();
+      // The control plane as its replicas see it, when one runs: which replica each proxy is on, the store's health.
+      const controlRuns =
+        status && [status.control, ...status.hosts].some((h) => h.processes.some((p) => p.running));
+      const control = controlRuns ? await controlPlaneView(lab.home) : undefined;
       if (opts.output === 'json') {
-        console.log(JSON.stringify(status ?? { nodes: [], pods: [] }, null, 2));
+        console.log(
+          JSON.stringify(
+            { ...(status ?? { nodes: [], pods: [] }), ...(control ? { controlPlane: control } : {}) },
+            null,
+            2,
+          ),
+        );
       } else {
         console.log(status ? formatStatus(status) : 'the lab is down');
+        if (control) console.log(`\n${formatControl(control)}`);
       }
     });
 
   return lab;
+}
+
+type ControlView =
+  | {
+      replicas: { self: string; items: ReplicaRow[] };
+      proxies: Array<{ name: string; kind: string; controlPlane: string; state: string }>;
+    }
+  | { error: string };
+
+async function controlPlaneView(home: string): Promise<ControlView> {
+  const admin = meshAdmin(home);
+  try {
+    const replicas = await admin.call<{ self: string; items: ReplicaRow[] }>('GET', '/ambit/v1/replicas');
+    const proxies = await admin.call<{
+      items: Array<{ name: string; kind: string; controlPlane: string; state: string }>;
+    }>('GET', '/ambit/v1/proxies');
+    return {
+      replicas,
+      proxies: proxies.items.map(({ name, kind, controlPlane, state }) => ({
+        name,
+        kind,
+        controlPlane,
+        state,
+      })),
+    };
+  } catch (err) {
+    return { error: describeError(err) };
+  }
+}
+
+function formatControl(view: ControlView): string {
+  if ('error' in view) return `control plane: not answering (${view.error})`;
+  const proxies = table(
+    ['PROXY', 'KIND', 'CONTROL PLANE', 'STATE'],
+    view.proxies.map((p) => [p.name, p.kind, p.controlPlane, p.state]),
+  );
+  return `${replicaTable(view.replicas)}\n\n${proxies}`;
 }
 
 function formatStatus(status: LabStatus): string {
@@ -111,6 +163,7 @@ function formatStatus(status: LabStatus): string {
       ...(status.control.processes.length > 0
         ? [['control', status.control.address, running(status.control.processes)]]
         : []),
+      ...status.hosts.map((h) => [h.name, h.address, running(h.processes)]),
     ],
   );
   const pods = table(

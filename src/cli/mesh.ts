@@ -170,20 +170,26 @@ export function describeCommand(): Command {
 
 export function proxyStatusCommand(): Command {
   return new Command('proxy-status')
-    .description('every proxy connected to the control plane: synced, stale or NACKed, with versions')
+    .description(
+      "every proxy connected to the control plane's replicas: which replica, synced, stale or NACKed, with versions",
+    )
     .addOption(
       new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'),
     )
     .option('--server <url>', 'control plane admin API; default $AMBIT_SERVER')
     .action(async (opts: { output: string }, cmd: CommandType) => {
-      const res = await client(cmd).call<{ version: string; items: ProxyStatus[] }>(
+      const api = client(cmd);
+      const res = await api.call<{ version: string; items: Array<ProxyStatus & { controlPlane: string }> }>(
         'GET',
         '/ambit/v1/proxies',
       );
+      const replicas = await api.call<{ self: string; items: ReplicaRow[] }>('GET', '/ambit/v1/replicas');
       if (opts.output === 'json') {
-        console.log(JSON.stringify(res, null, 2));
+        console.log(JSON.stringify({ ...res, replicas: replicas.items }, null, 2));
         return;
       }
+      console.log(replicaTable(replicas));
+      console.log();
       if (res.items.length === 0) {
         console.error('No proxies connected.');
         return;
@@ -191,12 +197,12 @@ export function proxyStatusCommand(): Command {
       const short = (t: string) => t.replace('ambit.dev/', '');
       console.log(
         table(
-          ['NAME', 'KIND', 'STATE', 'VERSION', 'TYPES'],
+          ['NAME', 'KIND', 'CONTROL PLANE', 'STATE', 'TYPES'],
           res.items.map((p) => [
             p.name,
             p.kind,
+            p.controlPlane,
             p.state,
-            res.version,
             Object.entries(p.types)
               .map(
                 ([t, s]) => `${short(t)}=${s.nack ? `NACK(${s.nack.error})` : (s.ackedVersion ?? 'pending')}`,
@@ -206,6 +212,29 @@ export function proxyStatusCommand(): Command {
         ),
       );
     });
+}
+
+/** A control-plane replica as `/ambit/v1/replicas` lists it. */
+export interface ReplicaRow {
+  replica: string;
+  grpc: string;
+  duties: string[];
+  store: { kind: string; writable: boolean; error?: string };
+  proxies: number;
+  at: string;
+}
+
+/** The replicas, the one that answered marked, with each one's duties, proxies and store health. */
+export function replicaTable(res: { self: string; items: ReplicaRow[] }): string {
+  return table(
+    ['CONTROL PLANE', 'DUTIES', 'PROXIES', 'STORE'],
+    res.items.map((r) => [
+      r.replica === res.self ? `${r.replica} (answered)` : r.replica,
+      r.duties.join(',') || '-',
+      String(r.proxies),
+      `${r.store.kind}: ${r.store.writable ? 'writable' : `NOT WRITABLE (${r.store.error ?? 'unknown'})`}`,
+    ]),
+  );
 }
 
 interface RouteView {

@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { Command, InvalidArgumentError } from 'commander';
@@ -20,13 +20,16 @@ import {
   CONTROL_TARGET,
   checkPrerequisites,
   defaultLabName,
+  hostAddress,
   LAB_TOOLS,
   Lab,
+  MAX_CONTROL_REPLICAS,
+  MAX_ETCD_MEMBERS,
   nodeGateway,
   nodeName,
   waitUntil,
 } from '../lab/index.ts';
-import { AdminClient } from './client.ts';
+import { AdminClient, localAdminServer } from './client.ts';
 import { CLI_ERRORS } from './errors.ts';
 import { table } from './output.ts';
 import { ensurePrometheusToken, prometheusTokenFile, revokePrometheusToken } from './prometheus.ts';
@@ -47,7 +50,66 @@ export interface MeshOptions {
   ztunnelArgs?: string[];
   /** More `ambit control` flags (e.g. `--reserved-cidrs`); a flag given here wins over `up`'s own. */
   controlArgs?: string[];
+  /**
+   * A highly available control plane: an etcd cluster of `etcdMembers` and `controlReplicas` replicas
+   * on it, each in its own host namespace of the lab (`etcd-N` at 198.18.0.20N, `control-N` at 198.18.0.21N).
+   */
+  ha?: { etcdMembers: number; controlReplicas: number };
 }
+
+/** The etcd members' and control replicas' host names in the lab. */
+export function haHosts(ha: { etcdMembers: number; controlReplicas: number }): {
+  etcd: string[];
+  control: string[];
+} {
+  const range = (n: number, kind: string) => Array.from({ length: n }, (_, i) => `${kind}-${i + 1}`);
+  return { etcd: range(ha.etcdMembers, 'etcd'), control: range(ha.controlReplicas, 'control') };
+}
+
+/** `ambit etcd` flags for member `host` of a lab cluster of `members` (plain HTTP: the lab's bridge only). */
+export function etcdMemberArgs(
+  host: string,
+  members: readonly string[],
+  dataDir: string,
+  lab: string,
+): string[] {
+  const url = (h: string, port: number) => `http://${hostAddress(h)}:${port}`;
+  return [
+    'etcd',
+    '--name',
+    host,
+    '--data-dir',
+    dataDir,
+    '--listen-client-urls',
+    url(host, ETCD_CLIENT_PORT),
+    '--advertise-client-urls',
+    url(host, ETCD_CLIENT_PORT),
+    '--listen-peer-urls',
+    url(host, ETCD_PEER_PORT),
+    '--initial-advertise-peer-urls',
+    url(host, ETCD_PEER_PORT),
+    '--initial-cluster',
+    members.map((m) => `${m}=${url(m, ETCD_PEER_PORT)}`).join(','),
+    '--initial-cluster-state',
+    'new',
+    '--initial-cluster-token',
+    `ambit-${lab}`,
+    '--log-level',
+    'warn',
+  ];
+}
+
+/** The HA shape of a lab that is up (its etcd and control hosts), or undefined for a plain one. */
+export function haOf(
+  status: { hosts: Array<{ name: string }> } | undefined,
+): { etcdMembers: number; controlReplicas: number } | undefined {
+  const count = (kind: string) => (status?.hosts ?? []).filter((h) => h.name.startsWith(`${kind}-`)).length;
+  const ha = { etcdMembers: count('etcd'), controlReplicas: count('control') };
+  return ha.etcdMembers > 0 && ha.controlReplicas > 0 ? ha : undefined;
+}
+
+const ETCD_CLIENT_PORT = 2379;
+const ETCD_PEER_PORT = 2380;
 
 /**
  * Each ztunnel runs under this open-file limit (soft and hard, set by `prlimit`): well above the usual
@@ -59,6 +121,7 @@ export interface Mesh {
   lab: Lab;
   admin: AdminClient;
   home: string;
+  /** The (first) control plane's data directory. */
   controlDir: string;
 }
 
@@ -66,9 +129,9 @@ function paths(home: string) {
   return { controlDir: join(home, 'control'), nodesDir: join(home, 'nodes') };
 }
 
-/** The admin client for the lab's control plane (its Unix socket crosses namespaces). */
+/** The admin client for the lab's control plane, or its replicas in turn (Unix sockets cross namespaces). */
 export function meshAdmin(home = ambitHome()): AdminClient {
-  return new AdminClient(`unix:${join(paths(home).controlDir, 'admin.sock')}`);
+  return new AdminClient(localAdminServer(home));
 }
 
 /** Waits for a part to become ready; on timeout the error ends with the tail of its log. */
@@ -124,52 +187,122 @@ async function meshUpLocked(opts: MeshOptions & { home: string }): Promise<Mesh>
   const timeoutMs = opts.timeoutMs ?? 60_000;
   const lab = new Lab({ home, name: opts.lab ?? defaultLabName() });
   const nodes = opts.nodes ?? 2;
-  await lab.up(nodes);
-  const admin = meshAdmin(home);
+  const ha = opts.ha ? haHosts(opts.ha) : undefined;
+  if (ha) await checkPrerequisites({ etcd: 'etcd-server' });
+  // Each replica serves the cluster DNS on its own address; every resolv.conf names them all.
+  const controlAddresses = ha ? ha.control.map(hostAddress) : [CONTROL_ADDRESS];
+  await lab.up(nodes, ha ? { hosts: [...ha.etcd, ...ha.control], dns: controlAddresses } : {});
   const status = await lab.status();
   const runningIn = (ps: Array<{ running: boolean; command: string[] }> | undefined, what: string) =>
     (ps ?? []).some((p) => p.running && p.command.includes(what));
-  // Up again starts only what is missing (a part that died), never a second copy of a running one.
-  if (!runningIn(status?.control.processes, 'control')) {
-    const control = await lab.run(CONTROL_TARGET, [
-      'ambit',
-      'control',
-      '--data-dir',
-      controlDir,
-      '--grpc-listen',
-      `${CONTROL_ADDRESS}:${PORTS.controlGrpc}`,
-      '--lab-state',
-      lab.stateFile,
-      // The underlay (nodes, the control plane, the lab's infrastructure), loopback and each pod gateway:
-      // no WorkloadEntry may claim them, or it would be captured in place of the real host.
-      '--reserved-cidrs',
-      [
-        '198.18.0.0/24',
-        '127.0.0.0/8',
-        '::1/128',
-        ...Array.from({ length: status?.nodes.length ?? nodes }, (_, i) => `${nodeGateway(i + 1)}/32`),
-      ].join(','),
-      // The admin API (and its /metrics) on TCP for a Prometheus run beside the control plane: on the
-      // bridge namespace's own loopback, which nodes, pods and the host cannot reach (each has its
-      // own), and, as on any TCP listener, every request but readiness needs a bearer token.
-      '--admin-listen',
-      `127.0.0.1:${PORTS.controlAdmin}`,
-      // The lab's cluster DNS: what every pod's and node's resolv.conf names. Nothing beyond the lab is
-      // asked (no upstream): names outside cluster.local are refused at once.
-      '--dns-listen',
-      `${CLUSTER_DNS_ADDRESS}:53`,
-      ...(opts.controlArgs ?? []),
-    ]);
-    await waitFor(
-      'the control plane',
+  const hostProcesses = (host: string) => status?.hosts.find((h) => h.name === host)?.processes;
+  const nodeCount = status?.nodes.length ?? nodes;
+  const controlFlags = [
+    '--lab-state',
+    lab.stateFile,
+    // The underlay (nodes, the control plane, the lab's infrastructure), loopback and each pod gateway:
+    // no WorkloadEntry may claim them, or it would be captured in place of the real host.
+    '--reserved-cidrs',
+    [
+      '198.18.0.0/24',
+      '127.0.0.0/8',
+      '::1/128',
+      ...Array.from({ length: nodeCount }, (_, i) => `${nodeGateway(i + 1)}/32`),
+    ].join(','),
+  ];
+  const waitReady = (what: string, dir: string, log: string) =>
+    waitFor(
+      what,
       timeoutMs,
       async () => {
-        await admin.call('GET', '/healthz/ready');
+        await new AdminClient(`unix:${join(dir, 'admin.sock')}`).call('GET', '/healthz/ready');
         return true;
       },
-      control.log,
+      log,
     );
+  // Up again starts only what is missing (a part that died), never a second copy of a running one.
+  if (!ha) {
+    if (!runningIn(status?.control.processes, 'control')) {
+      const control = await lab.run(CONTROL_TARGET, [
+        'ambit',
+        'control',
+        '--data-dir',
+        controlDir,
+        '--grpc-listen',
+        `${CONTROL_ADDRESS}:${PORTS.controlGrpc}`,
+        ...controlFlags,
+        // The admin API (and its /metrics) on TCP for a Prometheus run beside the control plane: on the
+        // bridge namespace's own loopback, which nodes, pods and the host cannot reach (each has its
+        // own), and, as on any TCP listener, every request but readiness needs a bearer token.
+        '--admin-listen',
+        `127.0.0.1:${PORTS.controlAdmin}`,
+        // The lab's cluster DNS: what every pod's and node's resolv.conf names. Nothing beyond the lab is
+        // asked (no upstream): names outside cluster.local are refused at once.
+        '--dns-listen',
+        `${CLUSTER_DNS_ADDRESS}:53`,
+        ...(opts.controlArgs ?? []),
+      ]);
+      await waitReady('the control plane', controlDir, control.log);
+    }
+  } else {
+    // The etcd cluster: every member started before any is waited for (a lone member has no quorum).
+    const etcdStarted: Array<{ host: string; log: string }> = [];
+    for (const host of ha.etcd) {
+      if (runningIn(hostProcesses(host), 'etcd')) continue;
+      const dataDir = join(home, 'etcd', host);
+      await mkdir(dataDir, { recursive: true, mode: 0o700 });
+      const p = await lab.run(host, etcdMemberArgs(host, ha.etcd, dataDir, lab.name));
+      etcdStarted.push({ host, log: p.log });
+    }
+    for (const { host, log } of etcdStarted) {
+      await waitFor(
+        `etcd member ${host}`,
+        timeoutMs,
+        async () => {
+          const r = await lab.exec(host, [
+            'curl',
+            '-sf',
+            '--max-time',
+            '1',
+            `http://${hostAddress(host)}:${ETCD_CLIENT_PORT}/health`,
+          ]);
+          return r.code === 0 && r.stdout.includes('"true"') ? true : undefined;
+        },
+        log,
+      );
+    }
+    const endpoints = ha.etcd.map((h) => `http://${hostAddress(h)}:${ETCD_CLIENT_PORT}`).join(',');
+    for (const [i, host] of ha.control.entries()) {
+      const dir = join(home, host);
+      if (runningIn(hostProcesses(host), 'control')) continue;
+      // The replicas sign with one CA: the first one makes it, the others are given a copy (the key never
+      // goes into etcd).
+      if (i > 0 && !existsSync(join(dir, 'ca'))) {
+        await mkdir(dir, { recursive: true, mode: 0o700 });
+        await cp(join(home, ha.control[0]!, 'ca'), join(dir, 'ca'), { recursive: true });
+      }
+      const control = await lab.run(host, [
+        'ambit',
+        'control',
+        '--data-dir',
+        dir,
+        '--store',
+        'etcd',
+        '--etcd-endpoints',
+        endpoints,
+        '--replica-name',
+        host,
+        '--grpc-listen',
+        `${hostAddress(host)}:${PORTS.controlGrpc}`,
+        ...controlFlags,
+        '--dns-listen',
+        `${hostAddress(host)}:53`,
+        ...(opts.controlArgs ?? []),
+      ]);
+      await waitReady(`control-plane replica ${host}`, dir, control.log);
+    }
   }
+  const admin = meshAdmin(home);
 
   await ensurePrometheusToken(admin, prometheusTokenFile(home));
 
@@ -178,7 +311,7 @@ async function meshUpLocked(opts: MeshOptions & { home: string }): Promise<Mesh>
   const bundle = join(nodesDir, 'ca-bundle.pem');
   await writeFile(bundle, pem);
   const started: Array<{ node: string; log: string }> = [];
-  for (let i = 1; i <= (status?.nodes.length ?? nodes); i++) {
+  for (let i = 1; i <= nodeCount; i++) {
     const node = nodeName(i);
     if (runningIn(status?.nodes[i - 1]?.processes, 'ztunnel')) continue;
     // A join token only for a node without a usable credential: an unused token is a credential too.
@@ -193,8 +326,9 @@ async function meshUpLocked(opts: MeshOptions & { home: string }): Promise<Mesh>
         'ztunnel',
         '--node',
         node,
+        // Every replica: the ztunnel picks one and moves to another when it goes.
         '--control',
-        `${CONTROL_ADDRESS}:${PORTS.controlGrpc}`,
+        controlAddresses.map((a) => `${a}:${PORTS.controlGrpc}`).join(','),
         '--ca-bundle',
         bundle,
         '--data-dir',
@@ -209,7 +343,7 @@ async function meshUpLocked(opts: MeshOptions & { home: string }): Promise<Mesh>
         // Names the mesh does not know go to the lab's cluster DNS, never to the host's resolvers; and
         // every pod, meshed or not, reaches Services by VIP, as on a cluster.
         '--dns-upstream',
-        `${CLUSTER_DNS_ADDRESS}:53`,
+        controlAddresses.map((a) => `${a}:53`).join(','),
         '--service-vips',
         ...(opts.ztunnelArgs ?? []),
       ],
@@ -237,7 +371,7 @@ async function meshUpLocked(opts: MeshOptions & { home: string }): Promise<Mesh>
       log,
     );
   }
-  return { lab, admin, home, controlDir };
+  return { lab, admin, home, controlDir: ha ? join(home, ha.control[0]!) : controlDir };
 }
 
 /**
@@ -283,12 +417,24 @@ export async function meshDown(
     const { controlDir, nodesDir } = paths(home);
     await rm(controlDir, { recursive: true, force: true });
     await rm(nodesDir, { recursive: true, force: true });
+    // An HA mesh's replicas and etcd members.
+    const entries = await readdir(home).catch(() => [] as string[]);
+    for (const d of entries.filter((e) => /^control-[0-9]+$/.test(e) || e === 'etcd'))
+      await rm(join(home, d), { recursive: true, force: true });
   }
 }
 
 function nodesArg(value: string): number {
   if (!/^[0-9]+$/.test(value)) throw new InvalidArgumentError('--nodes must be a whole number');
   return Number(value);
+}
+
+function countArg(flag: string, max: number): (value: string) => number {
+  return (value) => {
+    if (!/^[0-9]+$/.test(value) || Number(value) < 1 || Number(value) > max)
+      throw new InvalidArgumentError(`${flag} must be a whole number from 1 to ${max}`);
+    return Number(value);
+  };
 }
 
 export function upCommand(): Command {
@@ -299,12 +445,48 @@ export function upCommand(): Command {
       '--no-dns-proxy',
       "leave enrolled pods' DNS to the cluster DNS (the ztunnels' DNS proxy is on by default)",
     )
-    .action(async (opts: { nodes: number; dnsProxy: boolean }) => {
-      await meshUp({ nodes: opts.nodes, ztunnelArgs: opts.dnsProxy ? [] : ['--no-dns-proxy'] });
-      console.log(
-        `mesh is up: ${opts.nodes} node(s), control plane at ${CONTROL_ADDRESS}:15010 (admin: ambit get …; Prometheus: ambit prometheus config)`,
-      );
-    });
+    .option(
+      '--ha',
+      'a highly available control plane: replicas on an etcd cluster, each in its own namespace of the lab',
+      false,
+    )
+    .option(
+      '--etcd-members <n>',
+      'with --ha: etcd members (198.18.0.201…)',
+      countArg('--etcd-members', MAX_ETCD_MEMBERS),
+      3,
+    )
+    .option(
+      '--control-replicas <n>',
+      'with --ha: control-plane replicas (198.18.0.211…)',
+      countArg('--control-replicas', MAX_CONTROL_REPLICAS),
+      2,
+    )
+    .action(
+      async (
+        opts: { nodes: number; dnsProxy: boolean; ha: boolean; etcdMembers: number; controlReplicas: number },
+        cmd: Command,
+      ) => {
+        for (const flag of ['etcdMembers', 'controlReplicas'])
+          if (!opts.ha && cmd.getOptionValueSource(flag) === 'cli')
+            throw new AmbitError(
+              CLI_ERRORS.USAGE,
+              `--${flag === 'etcdMembers' ? 'etcd-members' : 'control-replicas'} needs --ha`,
+            );
+        const ha = opts.ha
+          ? { etcdMembers: opts.etcdMembers, controlReplicas: opts.controlReplicas }
+          : undefined;
+        await meshUp({ nodes: opts.nodes, ztunnelArgs: opts.dnsProxy ? [] : ['--no-dns-proxy'], ha });
+        const where = ha
+          ? `${ha.controlReplicas} control-plane replica(s) at ${haHosts(ha)
+              .control.map((h) => `${hostAddress(h)}:15010`)
+              .join(', ')} on ${ha.etcdMembers} etcd member(s)`
+          : `control plane at ${CONTROL_ADDRESS}:15010`;
+        console.log(
+          `mesh is up: ${opts.nodes} node(s), ${where} (admin: ambit get …; Prometheus: ambit prometheus config)`,
+        );
+      },
+    );
 }
 
 export function downCommand(): Command {

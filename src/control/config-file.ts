@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { cidr } from '../config/index.ts';
 import { AmbitError } from '../errors/index.ts';
 import { CONTROL_ERRORS } from './errors.ts';
+import { REPLICA_NAME, REPLICA_NAME_RULE } from './store/index.ts';
 
 const hostPort = z
   .string()
@@ -34,6 +35,7 @@ const schema = z
     etcdCert: z.string().min(1).optional(),
     etcdKey: z.string().min(1).optional(),
     etcdMaxTxnOps: z.number().int().min(2).max(1_000_000).optional(),
+    replicaName: z.string().regex(REPLICA_NAME, REPLICA_NAME_RULE).optional(),
     vipRange: z
       .string()
       .regex(/^\d+\.\d+\.\d+\.\d+\/\d+$/, 'must be an IPv4 CIDR such as 198.19.0.0/16')

@@ -32,5 +32,11 @@ export {
   type Workload,
 } from './registry/index.ts';
 export { type ControlOptions, type ControlPlane, parseListen, startControlPlane } from './server.ts';
-export { type StoredObject, type StoreSettings, storeChoice } from './store/index.ts';
+export {
+  REPLICA_NAME,
+  REPLICA_NAME_RULE,
+  type StoredObject,
+  type StoreSettings,
+  storeChoice,
+} from './store/index.ts';
 export type { ProxyStatus } from './stream.ts';

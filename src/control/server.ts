@@ -3,6 +3,7 @@
 // the gRPC port (15010: CSR service and the config stream).
 
 import { isIP } from 'node:net';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { z } from 'zod';
@@ -49,6 +50,8 @@ import { GATEWAY_NAME_LABEL, issueNamespace, type RegistryOptions } from './regi
 import {
   EmbeddedStore,
   openEtcdStore,
+  type Replicas,
+  type ReportedProxy,
   type Store,
   type StoreChoice,
   type StoredObject,
@@ -96,6 +99,18 @@ export interface ControlOptions {
    * identities) placed on each node. Nodes report nothing themselves.
    */
   labState?: string;
+  /** This replica's name among the control plane's replicas (default: its gRPC address). */
+  replicaName?: string;
+}
+
+/** A proxy connected to one of the control plane's replicas, and which. */
+export type ReplicaProxy = ReportedProxy & { controlPlane: string };
+
+/** `host:port` of the gRPC listener, with the host's name in place of a wildcard address. */
+export function defaultReplicaName(grpcAt: { host: string; port: number }): string {
+  const wildcard = grpcAt.host === '0.0.0.0' || grpcAt.host === '::';
+  const host = wildcard ? hostname() : grpcAt.host;
+  return `${host.includes(':') ? `[${host}]` : host}:${grpcAt.port}`;
 }
 
 export interface ControlPlane {
@@ -108,6 +123,8 @@ export interface ControlPlane {
   /** The CA's decisions: joins, certificate requests, node revocation. */
   caService: CaService;
   stream: ConfigStreamServer;
+  /** This replica and its peers on the store. */
+  replicas: Replicas;
   /** Where the TCP admin listener listens, as `host:port`; undefined when there is none (the default). */
   adminAddress: string | undefined;
   adminSocket: string | undefined;
@@ -152,7 +169,7 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
         workloads: () => mesh.registry.workloads,
         reserved: opts.registry?.reservedCidrs,
       },
-      liveStatus: (object) => liveStatus(object, mesh, stream, store),
+      liveStatus: (object) => liveStatus(object, mesh, allProxies, store),
     });
 
     // The CA: the operator's plug-in CA files in <data-dir>/ca, or a root generated on first start.
@@ -213,6 +230,15 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
       firstRequestTimeoutMs: opts.grpc?.firstRequestTimeoutMs,
     });
     mesh.on('derived', (_registry, snapshot) => stream.publish(snapshot));
+    // The replicas on this store: who holds the duties that must run once, and every replica's proxies.
+    const replicas = store.replicas({
+      name: opts.replicaName ?? defaultReplicaName(grpcAt),
+      grpc: `${grpcAt.host.includes(':') ? `[${grpcAt.host}]` : grpcAt.host}:${grpcAt.port}`,
+      proxies: () => stream.status(),
+    });
+    cleanup.push(() => replicas.close());
+    const allProxies = (): ReplicaProxy[] =>
+      replicas.all().flatMap((r) => r.proxies.map((p) => ({ ...p, controlPlane: r.replica })));
     cleanup.push(() => caService.close());
     // What an older control plane kept in its data directory moves into the store, once.
     await tokens.takeOver(join(opts.dataDir, 'join-tokens.json'));
@@ -220,6 +246,7 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
     mesh.schedule(); // the first derivation ran before revoked nodes could be read
     // The deployment controller: waypoint replicas become pods in the lab's pod API (a pod list that is
     // not a lab's, e.g. one an operator writes, has no API to add pods through: nothing is placed).
+    // One replica at a time places them: the one elected for the duty.
     const lab = opts.labState ? labAt(opts.labState) : undefined;
     if (opts.labState && lab) {
       const deployer = new WaypointDeployer({
@@ -235,17 +262,28 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
           },
         },
         gateways: () => waypointGateways(store),
-        readyNodes: () => readyNodes(stream, caService),
+        readyNodes: () => readyNodes(allProxies(), caService),
       });
-      mesh.on('derived', () => void deployer.reconcile());
-      // Node readiness changes outside the store (a ztunnel connects): look again every few seconds.
-      const every = setInterval(() => void deployer.reconcile(), DEPLOYER_INTERVAL_MS);
-      every.unref();
+      let every: NodeJS.Timeout | undefined;
+      mesh.on('derived', () => {
+        if (every) void deployer.reconcile();
+      });
+      replicas.lead('waypoint-deployer', {
+        start: () => {
+          // Node readiness changes outside the store (a ztunnel connects): look again every few seconds.
+          every ??= setInterval(() => void deployer.reconcile(), DEPLOYER_INTERVAL_MS);
+          every.unref();
+          void deployer.reconcile();
+        },
+        stop: () => {
+          clearInterval(every);
+          every = undefined;
+        },
+      });
       cleanup.push(async () => {
         clearInterval(every);
-        await deployer.reconcile();
+        await deployer.idle(); // a pass under way ends before the pod API goes
       });
-      void deployer.reconcile();
     }
 
     const serving = await issueServingCertificate(ca, SERVING_TTL_SECONDS);
@@ -296,7 +334,14 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
       api,
       views: {
         ...registryViews(mesh),
-        proxies: { read: () => ({ version: mesh.snapshot.version, items: stream.status() }) },
+        // Every replica's proxies, each with the replica it is connected to.
+        proxies: { read: () => ({ version: mesh.snapshot.version, items: allProxies() }) },
+        replicas: {
+          read: () => ({
+            self: replicas.self,
+            items: replicas.all().map(({ proxies, ...r }) => ({ ...r, proxies: proxies.length })),
+          }),
+        },
         // The CA's certificate is public: any role may fetch it to verify the mesh.
         'trust-bundle': { access: 'public', read: () => ({ pem: ca.bundle.toPem() }) },
         // A mesh moved to another store: cluster-admin only (it holds every resource and token digest).
@@ -359,6 +404,7 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
       tokens,
       caService,
       stream,
+      replicas,
       adminAddress,
       adminSocket,
       adminTokens,
@@ -399,9 +445,8 @@ function waypointGateways(store: Store): GatewayResource[] {
 }
 
 /** Nodes whose ztunnel is connected now and whose credential stands: where replicas may be placed. */
-function readyNodes(stream: ConfigStreamServer, caService: CaService): string[] {
-  const names = stream
-    .status()
+function readyNodes(proxies: readonly ReplicaProxy[], caService: CaService): string[] {
+  const names = proxies
     .filter((p) => p.kind === 'ztunnel' && !caService.isRevoked(p.name))
     .map((p) => p.name);
   return [...new Set(names)].sort();
@@ -415,15 +460,14 @@ function readyNodes(stream: ConfigStreamServer, caService: CaService): string[] 
 function liveStatus(
   object: StoredObject,
   mesh: MeshState,
-  stream: ConfigStreamServer,
+  proxies: () => readonly ReplicaProxy[],
   store: Store,
 ): StoredObject['status'] | undefined {
   if (WAYPOINT_POLICY_KINDS.has(object.kind)) return policyStatus(object, mesh, store);
   const isRoute = object.kind === 'HTTPRoute' || object.kind === 'GRPCRoute';
   if (object.kind !== 'Gateway' && !isRoute) return undefined;
   const connected = new Set(
-    stream
-      .status()
+    proxies()
       .filter((p) => p.kind === 'waypoint')
       .map((p) => p.name),
   );

@@ -166,6 +166,11 @@ export class WaypointDeployer {
     return this.running;
   }
 
+  /** Settles when no pass runs (one under way ends first). */
+  async idle(): Promise<void> {
+    while (this.busy) await this.running;
+  }
+
   private async pass(): Promise<void> {
     const { add, remove } = planWaypointPods(this.gateways(), this.readyNodes(), this.api.pods());
     for (const name of remove) {

@@ -11,8 +11,11 @@ import { LAB_ERRORS } from './errors.ts';
 import {
   allocatePodHost,
   antiSpoofRuleset,
+  CLUSTER_DNS_ADDRESS,
   CONTROL_ADDRESS,
   formatLabels,
+  hostAddress,
+  isHostName,
   type LabNames,
   labNames,
   NODE_SYSCTLS,
@@ -66,6 +69,13 @@ export interface LabOptions {
   name?: string;
 }
 
+export interface LabUpOptions {
+  /** Infrastructure hosts to make on the bridge (`etcd-N`, `control-N`). */
+  hosts?: readonly string[];
+  /** The cluster DNS servers every resolv.conf names (default the bridge's 198.18.0.254). */
+  dns?: readonly string[];
+}
+
 export interface PodSpec {
   name: string;
   node: string;
@@ -81,6 +91,7 @@ export interface ProcessStatus extends ProcessRecord {
 export interface LabStatus {
   name: string;
   control: { address: string; processes: ProcessStatus[] };
+  hosts: Array<{ name: string; address: string; processes: ProcessStatus[] }>;
   nodes: Array<{ name: string; address: string; processes: ProcessStatus[] }>;
   pods: Array<{
     name: string;
@@ -122,32 +133,40 @@ export class Lab {
     return new Lab({ home: dirname(dirname(dir)), name: basename(dir) });
   }
 
-  /** Brings up `count` nodes. Up again with the same count is a no-op; leftovers of a crash are cleared first. */
-  async up(count = 2): Promise<LabState> {
+  /**
+   * Brings up `count` nodes (and the infrastructure hosts asked for). Up again with the same shape is a
+   * no-op; leftovers of a crash are cleared first.
+   */
+  async up(count = 2, opts: LabUpOptions = {}): Promise<LabState> {
     validateNodeCount(count);
+    const hosts = [...new Set(opts.hosts ?? [])].sort();
+    for (const h of hosts) hostAddress(h); // validates the name
+    const dns = [...(opts.dns ?? [CLUSTER_DNS_ADDRESS])];
     await checkPrerequisites();
     return this.store.withLock(async () => {
       let existing = await this.store.load();
-      if (existing && !(await this.kernelObjectsExist(existing.nodes))) {
+      if (existing && !(await this.kernelObjectsExist(existing))) {
         // The record outlived its namespaces (a reboot empties /run/netns): start afresh.
         log.warn({ lab: this.name }, 'the lab was recorded as up but its namespaces are gone; rebuilding it');
         await this.store.erase();
         existing = undefined;
       }
       if (existing) {
-        if (existing.nodes === count) return existing;
+        const shape = (nodes: number, h: readonly string[]) =>
+          `${nodes} node(s)${h.length > 0 ? ` and hosts ${h.join(', ')}` : ''}`;
+        if (existing.nodes === count && existing.hosts.join() === hosts.join()) return existing;
         throw new AmbitError(
           LAB_ERRORS.ALREADY_UP,
-          `lab "${this.name}" is already up with ${existing.nodes} node(s); run \`ambit lab down\` first to change the node count`,
+          `lab "${this.name}" is already up with ${shape(existing.nodes, existing.hosts)}, not ${shape(count, hosts)}; run \`ambit down\` (or \`ambit lab down\`) first to change it`,
         );
       }
       await this.removeKernelObjects(); // leftovers of a lab that crashed before recording its state
       try {
-        for (const step of planUp(this.names, count)) await ip(step);
+        for (const step of planUp(this.names, count, hosts)) await ip(step);
         for (let i = 1; i <= count; i++) {
           await setSysctls(this.names.node(i), NODE_SYSCTLS);
           await nftApply(this.names.node(i), antiSpoofRuleset(i));
-          await writeNetnsResolvConf(this.names.node(i), nodeResolvConf());
+          await writeNetnsResolvConf(this.names.node(i), nodeResolvConf(dns));
         }
       } catch (err) {
         await this.removeKernelObjects();
@@ -160,6 +179,8 @@ export class Lab {
         createdAt: new Date().toISOString(),
         nodeProcesses: {},
         pods: [],
+        hosts,
+        dns,
       };
       await this.store.save(state);
       log.info({ lab: this.name, nodes: count }, 'lab up');
@@ -179,10 +200,10 @@ export class Lab {
 
   async addPod(spec: PodSpec): Promise<PodRecord> {
     validatePodName(spec.name);
-    if (spec.name === CONTROL_TARGET || /^node-\d+$/.test(spec.name)) {
+    if (spec.name === CONTROL_TARGET || /^node-\d+$/.test(spec.name) || isHostName(spec.name)) {
       throw new AmbitError(
         LAB_ERRORS.INVALID_POD_NAME,
-        `"${spec.name}" names a node or the control plane; pick another pod name`,
+        `"${spec.name}" names a node, the control plane or a lab host; pick another pod name`,
       );
     }
     const namespace = validateDnsLabel('namespace', spec.namespace ?? 'default');
@@ -214,7 +235,7 @@ export class Lab {
       try {
         for (const step of planPodAdd(this.names, spec.name, idx, host)) await ip(step);
         await setSysctls(this.names.node(idx), podLinkSysctls(host));
-        await writeNetnsResolvConf(this.names.pod(spec.name), podResolvConf(namespace));
+        await writeNetnsResolvConf(this.names.pod(spec.name), podResolvConf(namespace, state.dns));
       } catch (err) {
         await deleteNetns(this.names.pod(spec.name)).catch(() => {});
         throw err;
@@ -281,17 +302,15 @@ export class Lab {
         pid = spawnInNetns(where.netns, [...limited, ...expandAmbit(argv)], {
           env: { ...process.env, ...where.env, ...opts.env },
           logFd: fd,
-          ownEtc: target !== CONTROL_TARGET,
+          // A control plane adds pods (waypoint replicas), so it keeps the host's /etc: see spawnInNetns.
+          ownEtc: !isControlTarget(target),
         });
       } finally {
         closeSync(fd);
       }
       const record: ProcessRecord = { pid, command: argv, log, startedAt: new Date().toISOString() };
       if (where.pod) where.pod.processes.push(record);
-      else if (target === CONTROL_TARGET)
-        state.nodeProcesses[CONTROL_TARGET] = [...(state.nodeProcesses[CONTROL_TARGET] ?? []), record];
-      else if (where.node)
-        state.nodeProcesses[where.node] = [...(state.nodeProcesses[where.node] ?? []), record];
+      else state.nodeProcesses[target] = [...(state.nodeProcesses[target] ?? []), record];
       await this.store.save(state);
       return record;
     });
@@ -319,6 +338,11 @@ export class Lab {
         address: CONTROL_ADDRESS,
         processes: withLiveness(state.nodeProcesses[CONTROL_TARGET] ?? []),
       },
+      hosts: state.hosts.map((h) => ({
+        name: h,
+        address: hostAddress(h),
+        processes: withLiveness(state.nodeProcesses[h] ?? []),
+      })),
       nodes: Array.from({ length: state.nodes }, (_, i) => ({
         name: nodeName(i + 1),
         address: nodeAddress(i + 1),
@@ -353,6 +377,8 @@ export class Lab {
 
   private target(state: LabState, name: string): Target {
     if (name === CONTROL_TARGET) return { netns: this.names.net, env: { AMBIT_CONTROL_IP: CONTROL_ADDRESS } };
+    if (state.hosts.includes(name))
+      return { netns: this.names.host(name), env: { AMBIT_HOST: name, AMBIT_HOST_IP: hostAddress(name) } };
     const pod = state.pods.find((p) => p.name === name);
     if (pod) {
       return {
@@ -387,11 +413,12 @@ export class Lab {
     return state;
   }
 
-  private async kernelObjectsExist(nodes: number): Promise<boolean> {
+  private async kernelObjectsExist(state: LabState): Promise<boolean> {
     const present = new Set(await listNetns(this.names.prefix));
     return (
       present.has(this.names.net) &&
-      Array.from({ length: nodes }, (_, i) => this.names.node(i + 1)).every((n) => present.has(n))
+      Array.from({ length: state.nodes }, (_, i) => this.names.node(i + 1)).every((n) => present.has(n)) &&
+      state.hosts.every((h) => present.has(this.names.host(h)))
     );
   }
 
@@ -406,6 +433,11 @@ export class Lab {
     // Files under /etc/netns outlive their namespaces across a reboot.
     for (const ns of await listNetnsEtc(this.names.prefix)) await removeNetnsEtc(ns);
   }
+}
+
+/** Where a control plane runs: the bridge's namespace or a `control-N` host. */
+function isControlTarget(target: string): boolean {
+  return target === CONTROL_TARGET || /^control-\d+$/.test(target);
 }
 
 function listNodes(count: number): string {

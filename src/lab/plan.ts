@@ -16,6 +16,29 @@ export const LAST_POD_HOST = 254;
 /** The cluster DNS the lab's pods and nodes use: the control plane serves it there (`ambit up`). */
 export const CLUSTER_DNS_ADDRESS = CONTROL_ADDRESS;
 
+/**
+ * The lab's infrastructure hosts, each a namespace of its own on the bridge: etcd members `etcd-1…7`
+ * at 198.18.0.201–207 and control-plane replicas `control-1…9` at 198.18.0.211–219 (`ambit up --ha`).
+ */
+const HOST_NAME = /^(etcd-[1-7]|control-[1-9])$/;
+export const MAX_ETCD_MEMBERS = 7;
+export const MAX_CONTROL_REPLICAS = 9;
+
+export function isHostName(name: string): boolean {
+  return HOST_NAME.test(name);
+}
+
+/** The address of an infrastructure host on the underlay. */
+export function hostAddress(name: string): string {
+  if (!HOST_NAME.test(name))
+    throw invalid(
+      LAB_ERRORS.INVALID_NAME,
+      `"${name}" is not a lab host: etcd-1 … etcd-${MAX_ETCD_MEMBERS} or control-1 … control-${MAX_CONTROL_REPLICAS}`,
+    );
+  const [kind, n] = name.split('-') as [string, string];
+  return `${UNDERLAY_PREFIX}.${(kind === 'etcd' ? 200 : 210) + Number(n)}`;
+}
+
 /** Every namespace the lab makes starts with this, so cleanup finds leftovers after a crash. */
 export const NETNS_PREFIX = 'ambit-';
 
@@ -145,6 +168,7 @@ export interface LabNames {
   net: string;
   node(index: number): string;
   pod(name: string): string;
+  host(name: string): string;
 }
 
 export function labNames(lab: string): LabNames {
@@ -154,6 +178,7 @@ export function labNames(lab: string): LabNames {
     net: `${prefix}net`,
     node: (index) => `${prefix}${nodeName(index)}`,
     pod: (name) => `${prefix}pod-${name}`,
+    host: (name) => `${prefix}host-${name}`,
   };
 }
 
@@ -180,8 +205,16 @@ function inNs(netns: string, ...args: string[]): IpStep {
   return { netns, args };
 }
 
-/** The steps that build a lab of `count` nodes: bridge namespace, node namespaces, uplinks, routes. */
-export function planUp(names: LabNames, count: number): IpStep[] {
+/** The bridge's port of an infrastructure host's link. */
+export function hostBridgePort(name: string): string {
+  return `h-${name}`;
+}
+
+/**
+ * The steps that build a lab of `count` nodes — bridge namespace, node namespaces, uplinks, routes —
+ * and its infrastructure `hosts` (each on the bridge, with routes to every node's pods).
+ */
+export function planUp(names: LabNames, count: number, hosts: readonly string[] = []): IpStep[] {
   const steps: IpStep[] = [
     { args: ['netns', 'add', names.net] },
     inNs(names.net, 'link', 'set', 'lo', 'up'),
@@ -205,6 +238,32 @@ export function planUp(names: LabNames, count: number): IpStep[] {
     }
     // The control plane reaches pods as a cluster's does: a waypoint pod dials it from its own address.
     steps.push(inNs(names.net, 'route', 'add', podSubnet(i), 'via', nodeAddress(i)));
+  }
+  for (const host of hosts) {
+    const ns = names.host(host);
+    steps.push(
+      { args: ['netns', 'add', ns] },
+      inNs(ns, 'link', 'set', 'lo', 'up'),
+      inNs(
+        ns,
+        'link',
+        'add',
+        NODE_UPLINK,
+        'type',
+        'veth',
+        'peer',
+        'name',
+        hostBridgePort(host),
+        'netns',
+        names.net,
+      ),
+      inNs(names.net, 'link', 'set', hostBridgePort(host), 'master', BRIDGE),
+      inNs(names.net, 'link', 'set', hostBridgePort(host), 'up'),
+      inNs(ns, 'addr', 'add', `${hostAddress(host)}/24`, 'dev', NODE_UPLINK),
+      inNs(ns, 'link', 'set', NODE_UPLINK, 'up'),
+    );
+    for (let j = 1; j <= count; j++)
+      steps.push(inNs(ns, 'route', 'add', podSubnet(j), 'via', nodeAddress(j)));
   }
   return steps;
 }
@@ -285,23 +344,25 @@ export function planPodAdd(names: LabNames, pod: string, nodeIdx: number, host: 
  * A pod's resolv.conf, as a cluster gives it: the cluster DNS, and the search path of the pod's namespace
  * (so `<svc>` and `<svc>.<ns>` resolve); ndots 5 as a kubelet writes it.
  */
-export function podResolvConf(namespace: string): string {
+export function podResolvConf(namespace: string, dns: readonly string[] = [CLUSTER_DNS_ADDRESS]): string {
   return [
     `# ambit lab: cluster DNS for a pod in namespace ${namespace}`,
     `search ${namespace}.svc.cluster.local svc.cluster.local cluster.local`,
-    `nameserver ${CLUSTER_DNS_ADDRESS}`,
-    'options ndots:5',
-    '',
+    ...nameservers(dns),
   ].join('\n');
 }
 
+/** `nameserver` lines (the resolver reads three at most) and options; with several, a dead one costs a second. */
+function nameservers(dns: readonly string[]): string[] {
+  const servers = dns.slice(0, 3).map((a) => `nameserver ${a}`);
+  return [...servers, dns.length > 1 ? 'options ndots:5 timeout:1 attempts:2' : 'options ndots:5', ''];
+}
+
 /** A node's resolv.conf: the cluster DNS, with full names (`<svc>.<ns>`) found through the search path. */
-export function nodeResolvConf(): string {
+export function nodeResolvConf(dns: readonly string[] = [CLUSTER_DNS_ADDRESS]): string {
   return [
     '# ambit lab: cluster DNS for a node',
     'search svc.cluster.local cluster.local',
-    `nameserver ${CLUSTER_DNS_ADDRESS}`,
-    'options ndots:5',
-    '',
+    ...nameservers(dns),
   ].join('\n');
 }

@@ -19,7 +19,9 @@ import { Etcd3, type IKeyValue, isRecoverableError, type Namespace, type Watcher
 import { AmbitError, describeError } from '../../errors/index.ts';
 import { logger } from '../../log/index.ts';
 import { CONTROL_ERRORS } from '../errors.ts';
+import { EtcdReplicas } from './etcd-replicas.ts';
 import { MirroredStore } from './mirror.ts';
+import type { ReplicaSelf, Replicas } from './replicas.ts';
 import { DEFAULT_ETCD_PREFIX } from './settings.ts';
 import { type Change, type Store, type StoredObject, type StoredResource, stamp } from './types.ts';
 
@@ -43,6 +45,10 @@ export interface EtcdStoreOptions {
 }
 
 const RESOURCES = 'resources/';
+/** A commit that another replica's beat: built again on the newer store. */
+const LOST_RACE = Symbol('lost race');
+/** How many times a commit etcd did not make (a member down) is sent again before the caller is told. */
+const NOT_MADE_RETRIES = 4;
 const MARKER = 'commit';
 
 /** The part of the store's state a commit's compare reads. */
@@ -159,6 +165,11 @@ export class EtcdStore extends MirroredStore {
     return next;
   }
 
+  /** Replicas that share duties and reports through etcd (close them before the store). */
+  override replicas(self: ReplicaSelf): Replicas {
+    return new EtcdReplicas(this.client, this.opts.prefix, self);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -171,6 +182,7 @@ export class EtcdStore extends MirroredStore {
 
   private async commitNow(build: (store: Store) => Change[]): Promise<{ rev: number; changes: Change[] }> {
     let rechecked = false;
+    let notMade = 0;
     for (let attempt = 1; attempt <= this.opts.maxAttempts; attempt++) {
       if (this.closed) throw new AmbitError(CONTROL_ERRORS.STORE_CLOSED, 'the store is closed');
       const built = this.marker.rev;
@@ -201,11 +213,18 @@ export class EtcdStore extends MirroredStore {
       this.inflight.set(id, 0);
       try {
         const rev = await this.transact(id, changes);
-        if (rev !== undefined)
+        if (typeof rev === 'number')
           return {
             rev,
             changes: changes.map((c) => (c.op === 'put' ? { ...c, resource: stamp(c.resource, rev) } : c)),
           };
+        if (rev !== LOST_RACE) {
+          // Not made (a member that is down, the client not yet past it): another member may take it.
+          if (++notMade > NOT_MADE_RETRIES)
+            throw unavailable('the change was not made', this.opts.endpoints, rev.notMade);
+          await new Promise((r) => setTimeout(r, 100 * notMade));
+          continue;
+        }
       } finally {
         this.inflight.delete(id);
       }
@@ -219,9 +238,13 @@ export class EtcdStore extends MirroredStore {
 
   /**
    * Sends one commit as a transaction guarded by the marker this replica saw; its revision once the
-   * mirror holds it, or undefined when another replica committed first.
+   * mirror holds it, LOST_RACE when another replica committed first, or `notMade` when etcd says (by a
+   * linearizable read of the marker) that it was not made although it could not be sent or answered.
    */
-  private async transact(id: string, changes: readonly Change[]): Promise<number | undefined> {
+  private async transact(
+    id: string,
+    changes: readonly Change[],
+  ): Promise<number | typeof LOST_RACE | { notMade: unknown }> {
     const ops = changes.map((c) =>
       c.op === 'put'
         ? this.ns.put(RESOURCES + c.resource.key).value(JSON.stringify(unstamped(c.resource.object)))
@@ -235,7 +258,7 @@ export class EtcdStore extends MirroredStore {
       if (!res.succeeded) {
         // Another replica's commit moved the marker: build again once the mirror holds it.
         await this.catchUpWithEtcd();
-        return undefined;
+        return LOST_RACE;
       }
       const revision = Number(res.header.revision);
       await this.caughtUp(revision);
@@ -246,17 +269,20 @@ export class EtcdStore extends MirroredStore {
           cause: err,
         });
       // The answer was lost: the transaction may or may not have been applied. Its marker says, once
-      // the mirror has caught up with etcd.
-      const caught = await this.catchUpWithEtcd().then(
-        () => true,
-        () => false,
-      );
+      // the mirror has caught up with etcd. The read, too, may meet the member that is down before the client moves past it.
+      let caught = false;
+      for (let i = 1; i <= NOT_MADE_RETRIES && !caught && !this.closed; i++) {
+        caught = await this.catchUpWithEtcd().then(
+          () => true,
+          () => false,
+        );
+        if (!caught) await new Promise((r) => setTimeout(r, 100 * i));
+      }
       const seen = this.inflight.get(id) ?? 0;
       if (seen > 0) return seen;
+      if (caught) return { notMade: err };
       throw unavailable(
-        caught
-          ? 'the change was not made'
-          : 'the change was not confirmed (it may or may not have been made: read it back)',
+        'the change was not confirmed (it may or may not have been made: read it back)',
         this.opts.endpoints,
         err,
       );

@@ -2,6 +2,15 @@ export { EmbeddedStore, type EmbeddedStoreOptions } from './embedded.ts';
 // The etcd adapter (and its client library) loads only when a control plane is told to use etcd.
 export type { EtcdStore, EtcdStoreOptions } from './etcd.ts';
 export { internalKey, isInternalKey, listInternal, readInternal, writeInternal } from './internal.ts';
+export type {
+  Duty,
+  ReplicaReport,
+  ReplicaSelf,
+  Replicas,
+  ReportedProxy,
+  StoreHealth,
+} from './replicas.ts';
+export { REPLICA_NAME, REPLICA_NAME_RULE } from './replicas.ts';
 export {
   DEFAULT_ETCD_PREFIX,
   type StoreChoice,

@@ -2,6 +2,7 @@
 // the listeners told of each change set in order. Reads are synchronous because they read this.
 
 import { logger } from '../../log/index.ts';
+import { LocalReplicas, type ReplicaSelf, type Replicas } from './replicas.ts';
 import type { Change, Store, StoredResource, StoreListener } from './types.ts';
 
 const log = logger('store');
@@ -77,6 +78,10 @@ export abstract class MirroredStore implements Store {
 
   watch(listener: StoreListener): () => void {
     return this.mirror.watch(listener);
+  }
+
+  replicas(self: ReplicaSelf): Replicas {
+    return new LocalReplicas(self);
   }
 
   abstract commit(build: (store: Store) => Change[]): Promise<{ rev: number; changes: Change[] }>;

@@ -2,6 +2,7 @@
 // global revision, commits batches atomically, and tells watchers about each commit in order.
 
 import type { Condition, Resource } from '../../config/index.ts';
+import type { ReplicaSelf, Replicas } from './replicas.ts';
 
 /** A resource as stored: the validated object plus the fields the store and control plane own. */
 export type StoredObject = Resource & {
@@ -14,7 +15,6 @@ export type StoredObject = Resource & {
   /** Conditions written at apply; the control plane may add live fields when it is read (addresses, parents). */
   status?: { conditions?: Condition[]; [field: string]: unknown };
 };
-
 export interface StoredResource {
   /** `Kind/namespace/name` (or `Kind/name` for cluster-scoped kinds). */
   key: string;
@@ -39,6 +39,8 @@ export interface Store {
    */
   commit(build: (store: Store) => Change[]): Promise<{ rev: number; changes: Change[] }>;
   watch(listener: StoreListener): () => void;
+  /** How the control plane's replicas on this store share duties and reports (one, for a local store). */
+  replicas(self: ReplicaSelf): Replicas;
   close(): Promise<void>;
 }
 

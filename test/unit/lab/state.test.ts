@@ -18,6 +18,8 @@ const state = (nodes: number): LabState => ({
   nodes,
   createdAt: new Date(0).toISOString(),
   nodeProcesses: {},
+  hosts: [],
+  dns: ['198.18.0.254'],
   pods: [],
 });
 
