@@ -107,10 +107,11 @@ export interface ControlOptions {
 export type ReplicaProxy = ReportedProxy & { controlPlane: string };
 
 /** `host:port` of the gRPC listener, with the host's name in place of a wildcard address. */
-export function defaultReplicaName(grpcAt: { host: string; port: number }): string {
-  const wildcard = grpcAt.host === '0.0.0.0' || grpcAt.host === '::';
-  const host = wildcard ? hostname() : grpcAt.host;
-  return `${host.includes(':') ? `[${host}]` : host}:${grpcAt.port}`;
+export function defaultReplicaName(address: string): string {
+  const at = /^\[?(.*?)\]?:(\d+)$/.exec(address);
+  if (!at) return address;
+  const wildcard = at[1] === '0.0.0.0' || at[1] === '::';
+  return wildcard ? `${hostname()}:${at[2]}` : address;
 }
 
 export interface ControlPlane {
@@ -230,20 +231,38 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
       firstRequestTimeoutMs: opts.grpc?.firstRequestTimeoutMs,
     });
     mesh.on('derived', (_registry, snapshot) => stream.publish(snapshot));
-    // The replicas on this store: who holds the duties that must run once, and every replica's proxies.
-    const replicas = store.replicas({
-      name: opts.replicaName ?? defaultReplicaName(grpcAt),
-      grpc: `${grpcAt.host.includes(':') ? `[${grpcAt.host}]` : grpcAt.host}:${grpcAt.port}`,
-      proxies: () => stream.status(),
-    });
-    cleanup.push(() => replicas.close());
-    const allProxies = (): ReplicaProxy[] =>
-      replicas.all().flatMap((r) => r.proxies.map((p) => ({ ...p, controlPlane: r.replica })));
     cleanup.push(() => caService.close());
     // What an older control plane kept in its data directory moves into the store, once.
     await tokens.takeOver(join(opts.dataDir, 'join-tokens.json'));
     await caService.takeOver(join(opts.dataDir, 'revoked-nodes.json'));
     mesh.schedule(); // the first derivation ran before revoked nodes could be read
+    const serving = await issueServingCertificate(ca, SERVING_TTL_SECONDS);
+    const grpc = new ControlGrpcServer({
+      host: grpcAt.host,
+      port: grpcAt.port,
+      // Drop streams of proxies that vanished without a FIN, so proxy-status does not list ghosts.
+      serverOptions: { 'grpc.keepalive_time_ms': 30_000, 'grpc.keepalive_timeout_ms': 10_000 },
+      handshakeTimeoutMs: opts.grpc?.handshakeTimeoutMs,
+      maxConcurrentStreams: opts.grpc?.maxConcurrentStreams,
+      tls: { trustBundlePem: ca.bundle.toPem(), certChainPem: serving.certChainPem, keyPem: serving.keyPem },
+    });
+    const cs = certificateServiceImplementation(caService);
+    grpc.addService(CERTIFICATE_SERVICE_NAME, cs.definition, cs.implementation);
+    for (const svc of stream.services()) grpc.addService(svc.name, svc.definition, svc.implementation);
+    await grpc.start();
+    cleanup.push(async () => {
+      stream.closeAll();
+      await grpc.stop(2_000);
+    });
+    // The replicas on this store: who holds the duties that must run once, and every replica's proxies.
+    const replicas = store.replicas({
+      name: opts.replicaName ?? defaultReplicaName(grpc.address),
+      grpc: grpc.address,
+      proxies: () => stream.status(),
+    });
+    cleanup.push(() => replicas.close());
+    const allProxies = (): ReplicaProxy[] =>
+      replicas.all().flatMap((r) => r.proxies.map((p) => ({ ...p, controlPlane: r.replica })));
     // The deployment controller: waypoint replicas become pods in the lab's pod API (a pod list that is
     // not a lab's, e.g. one an operator writes, has no API to add pods through: nothing is placed).
     // One replica at a time places them: the one elected for the duty.
@@ -286,24 +305,6 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
       });
     }
 
-    const serving = await issueServingCertificate(ca, SERVING_TTL_SECONDS);
-    const grpc = new ControlGrpcServer({
-      host: grpcAt.host,
-      port: grpcAt.port,
-      // Drop streams of proxies that vanished without a FIN, so proxy-status does not list ghosts.
-      serverOptions: { 'grpc.keepalive_time_ms': 30_000, 'grpc.keepalive_timeout_ms': 10_000 },
-      handshakeTimeoutMs: opts.grpc?.handshakeTimeoutMs,
-      maxConcurrentStreams: opts.grpc?.maxConcurrentStreams,
-      tls: { trustBundlePem: ca.bundle.toPem(), certChainPem: serving.certChainPem, keyPem: serving.keyPem },
-    });
-    const cs = certificateServiceImplementation(caService);
-    grpc.addService(CERTIFICATE_SERVICE_NAME, cs.definition, cs.implementation);
-    for (const svc of stream.services()) grpc.addService(svc.name, svc.definition, svc.implementation);
-    await grpc.start();
-    cleanup.push(async () => {
-      stream.closeAll();
-      await grpc.stop(2_000);
-    });
     const renew = setInterval(
       () => {
         issueServingCertificate(ca, SERVING_TTL_SECONDS).then(

@@ -77,6 +77,7 @@ export class EtcdReplicas implements Replicas {
         this.retries.delete(retry);
         this.lead(name, duty);
       }, 1_000);
+      retry.unref();
       this.retries.add(retry);
     });
   }

@@ -1,0 +1,163 @@
+// Replicas on one etcd see each other (against a real etcd on loopback): one holds a duty at a time
+// and another takes it over when the holder leaves or dies; each reports its proxies, which every
+// replica's proxy-status then lists with the replica they are connected to; a report another writer
+// garbled is skipped.
+
+import assert from 'node:assert/strict';
+import { describe, type TestContext, test } from 'node:test';
+import { Etcd3 } from 'etcd3';
+import { storeChoice } from '../../../src/control/index.ts';
+import { openEtcdStore, type ReportedProxy } from '../../../src/control/store/index.ts';
+import { CONTROL_CHANNEL_OPTIONS, controlPlaneCredentials, TYPE, XdsClient } from '../../../src/xds/index.ts';
+import { type EtcdMember, NO_ETCD, startEtcd } from '../../helpers/etcd.ts';
+import { eventually } from '../../helpers/lab.ts';
+import { adminFetch, joinNode, startTestControl } from '../../helpers/mesh.ts';
+
+const row = (name: string): ReportedProxy => ({
+  id: `${name}-1`,
+  kind: 'ztunnel',
+  name,
+  identity: `spiffe://cluster.local/ns/ambit-system/sa/ztunnel`,
+  connectedAt: new Date(0).toISOString(),
+  state: 'SYNCED',
+  types: {},
+});
+
+async function replica(t: TestContext, etcd: EtcdMember, name: string, held: Set<string>) {
+  const store = await openEtcdStore({ endpoints: [etcd.url], prefix: '/replicas-test' });
+  const replicas = store.replicas({ name, grpc: `${name}:15010`, proxies: () => [row(`node-of-${name}`)] });
+  replicas.lead('deployer', { start: () => held.add(name), stop: () => held.delete(name) });
+  let open = true;
+  const leave = async () => {
+    if (!open) return;
+    open = false;
+    await replicas.close();
+    await store.close();
+  };
+  /** As a crash: the client goes without resigning or revoking its lease. */
+  const die = async () => {
+    if (!open) return;
+    open = false;
+    await store.close();
+  };
+  t.after(leave);
+  // After a crash, stop what would have died with the process (its timers); etcd is past caring.
+  t.after(() => replicas.close());
+  return { replicas, leave, die };
+}
+
+const names = (r: { all(): Array<{ replica: string }> }) => r.all().map((x) => x.replica);
+
+describe('control-plane replicas on etcd', { skip: NO_ETCD }, () => {
+  test('one holds a duty; another takes it when it leaves; reports come and go with them', async (t) => {
+    const etcd = await startEtcd(t);
+    const held = new Set<string>();
+    const a = await replica(t, etcd, 'a', held);
+    const b = await replica(t, etcd, 'b', held);
+    await eventually(async () => (held.size === 1 ? true : undefined), 10_000, 'a duty holder');
+    await new Promise((r) => setTimeout(r, 1_500));
+    assert.equal(held.size, 1, 'never two holders');
+    await eventually(
+      async () => (names(a.replicas).length === 2 && names(b.replicas).length === 2 ? true : undefined),
+      10_000,
+      'each sees both',
+    );
+    assert.deepEqual(names(a.replicas), ['a', 'b'], 'its own first');
+    assert.deepEqual(names(b.replicas), ['b', 'a']);
+    const fromB = b.replicas.all().find((r) => r.replica === 'a')!;
+    assert.deepEqual(
+      fromB.proxies.map((p) => p.name),
+      ['node-of-a'],
+    );
+    assert.deepEqual(fromB.store, { kind: 'etcd', writable: true });
+    assert.deepEqual(fromB.duties, held.has('a') ? ['deployer'] : []);
+
+    const [holder, stays] = held.has('a') ? [a, b] : [b, a];
+    const stayName = holder === a ? 'b' : 'a';
+    await holder.leave();
+    await eventually(async () => (held.has(stayName) ? true : undefined), 5_000, 'the other takes the duty');
+    await eventually(
+      async () => (names(stays.replicas).length === 1 ? true : undefined),
+      5_000,
+      'the report of the one that left is gone',
+    );
+  });
+
+  test('a replica that dies without a word loses its duty and report when its lease ends', async (t) => {
+    const etcd = await startEtcd(t);
+    const held = new Set<string>();
+    const a = await replica(t, etcd, 'a', held);
+    await eventually(async () => (held.has('a') ? true : undefined), 10_000, 'a holds the duty');
+    const b = await replica(t, etcd, 'b', held);
+    await eventually(async () => (names(b.replicas).length === 2 ? true : undefined), 10_000, 'b sees a');
+    await a.die();
+    held.delete('a'); // a's own process would be gone
+    await eventually(
+      async () => (held.has('b') ? true : undefined),
+      15_000,
+      'b takes the duty after the TTL',
+    );
+    await eventually(
+      async () => (names(b.replicas).length === 1 ? true : undefined),
+      15_000,
+      "a's report expires",
+    );
+  });
+
+  test('a garbled report under the prefix is skipped', async (t) => {
+    const etcd = await startEtcd(t);
+    const raw = new Etcd3({ hosts: etcd.url });
+    t.after(() => raw.close());
+    await raw.put('/replicas-test-replicas/members/junk').value('{"replica": 42}');
+    await raw.put('/replicas-test-replicas/members/notjson').value('nope');
+    const a = await replica(t, etcd, 'a', new Set());
+    await new Promise((r) => setTimeout(r, 2_500));
+    assert.deepEqual(names(a.replicas), ['a']);
+  });
+
+  test("every replica's proxy-status lists every proxy with the replica it is connected to", async (t) => {
+    const etcd = await startEtcd(t);
+    const store = await storeChoice({ store: 'etcd', etcdEndpoints: etcd.url, etcdPrefix: '/ps' });
+    const a = await startTestControl(t, undefined, { store });
+    const b = await startTestControl(t, undefined, { store });
+    const cred = await joinNode(a, 'node-1');
+    const stream = new XdsClient({
+      target: a.grpcAddress,
+      credentials: () => controlPlaneCredentials(a.ca.trustDomain, cred.trustBundlePem, cred),
+      channelOptions: CONTROL_CHANNEL_OPTIONS,
+      node: { kind: 'ztunnel', name: 'node-1' },
+      types: [TYPE.workload],
+      apply: () => {},
+      backoff: { initialMs: 50, maxMs: 200 },
+    });
+    stream.start();
+    t.after(() => stream.stop());
+    await stream.whenSynced();
+    const viewOf = async (cp: typeof a) =>
+      (await (await adminFetch(cp, '/ambit/v1/proxies')).json()) as {
+        items: Array<{ name: string; controlPlane: string }>;
+      };
+    await eventually(
+      async () => {
+        const { items } = await viewOf(b);
+        return items.length === 1 && items[0]!.name === 'node-1' && items[0]!.controlPlane === a.replicas.self
+          ? true
+          : undefined;
+      },
+      10_000,
+      "b lists a's proxy",
+    );
+    const replicas = (await (await adminFetch(b, '/ambit/v1/replicas')).json()) as {
+      self: string;
+      items: Array<{ replica: string; proxies: number; store: { writable: boolean } }>;
+    };
+    assert.equal(replicas.self, b.replicas.self);
+    assert.deepEqual(
+      replicas.items.map((r) => [r.replica, r.proxies, r.store.writable]).sort(),
+      [
+        [a.replicas.self, 1, true],
+        [b.replicas.self, 0, true],
+      ].sort(),
+    );
+  });
+});
