@@ -141,6 +141,9 @@ export class AdminClient {
         {
           ...target,
           method,
+          // A connection per request: a kept-alive one to a replica that died would fail on reuse, and
+          // a request that may have been sent is never tried on another replica.
+          agent: false,
           headers: {
             ...(payload ? { 'content-type': 'application/json' } : {}),
             ...(token ? { authorization: `Bearer ${token}` } : {}),

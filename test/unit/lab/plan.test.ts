@@ -4,6 +4,8 @@ import { LAB_INFRASTRUCTURE_CIDRS } from '../../../src/cli/up.ts';
 import { hasCode } from '../../../src/errors/index.ts';
 import {
   allocatePodHost,
+  hostAddress,
+  isHostName,
   labNames,
   MAX_NODES,
   nodeAddress,
@@ -87,6 +89,35 @@ describe('lab address plan', () => {
     );
   });
 
+  test('infrastructure hosts: fixed addresses by name, on the bridge, routed to every pod subnet', () => {
+    assert.equal(hostAddress('etcd-1'), '198.18.0.201');
+    assert.equal(hostAddress('etcd-7'), '198.18.0.207');
+    assert.equal(hostAddress('control-1'), '198.18.0.211');
+    assert.equal(hostAddress('control-9'), '198.18.0.219');
+    for (const bad of ['etcd-0', 'etcd-8', 'control-10', 'node-1', 'web'])
+      assert.throws(() => hostAddress(bad), code('AMBIT_ERR_LAB_INVALID_NAME'), bad);
+    assert.ok(isHostName('control-2') && !isHostName('control-2x'));
+    const n = labNames('t1');
+    assert.equal(n.host('etcd-1'), 'ambit-t1-host-etcd-1');
+    const steps = planUp(n, 2, ['etcd-1']);
+    const mine = steps.filter((s) => s.netns === n.host('etcd-1') || s.args.includes('h-etcd-1'));
+    assert.deepEqual(
+      mine.map((s) => [s.netns ?? '', ...s.args].join(' ')),
+      [
+        'ambit-t1-host-etcd-1 link set lo up',
+        'ambit-t1-host-etcd-1 link add eth0 type veth peer name h-etcd-1 netns ambit-t1-net',
+        'ambit-t1-net link set h-etcd-1 master br0',
+        'ambit-t1-net link set h-etcd-1 up',
+        'ambit-t1-host-etcd-1 addr add 198.18.0.201/24 dev eth0',
+        'ambit-t1-host-etcd-1 link set eth0 up',
+        'ambit-t1-host-etcd-1 route add 198.18.1.0/24 via 198.18.0.1',
+        'ambit-t1-host-etcd-1 route add 198.18.2.0/24 via 198.18.0.2',
+      ],
+    );
+    // The bridge port's name fits an interface name (15 bytes) for every host.
+    assert.ok('h-control-9'.length <= 15);
+  });
+
   test('a pod gets a /32, a route on its node and a default route via the node', () => {
     const n = labNames('t1');
     const steps = planPodAdd(n, 'web', 2, 5).map((s) => [s.netns ?? '', ...s.args].join(' '));
@@ -146,5 +177,15 @@ describe('resolv.conf for the lab', () => {
   test("a node's searches the cluster's Services", () => {
     assert.match(nodeResolvConf(), /^search svc\.cluster\.local cluster\.local$/m);
     assert.match(nodeResolvConf(), /^nameserver 198\.18\.0\.254$/m);
+  });
+  test('with several cluster DNS servers (HA replicas), each is named, three at most, a dead one costing a second', () => {
+    const text = podResolvConf('shop', ['198.18.0.211', '198.18.0.212', '198.18.0.213', '198.18.0.214']);
+    assert.deepEqual(text.match(/^nameserver .*$/gm), [
+      'nameserver 198.18.0.211',
+      'nameserver 198.18.0.212',
+      'nameserver 198.18.0.213',
+    ]);
+    assert.match(text, /^options ndots:5 timeout:1 attempts:2$/m);
+    assert.match(nodeResolvConf(['198.18.0.211', '198.18.0.212']), /^nameserver 198\.18\.0\.212$/m);
   });
 });
