@@ -187,7 +187,12 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
       new Map([
         [
           TYPE.trustBundle,
-          [['bundle', { pem: ca.bundle.toPem(), revoked: issued.revoked() }]] as Array<[string, unknown]>,
+          [
+            [
+              'bundle',
+              { pem: ca.bundle.toPem(), revoked: caService?.revokedCertificateList() ?? issued.revoked() },
+            ],
+          ] as Array<[string, unknown]>,
         ],
       ]);
 
@@ -232,6 +237,8 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
     });
     mesh.on('derived', (_registry, snapshot) => stream.publish(snapshot));
     cleanup.push(() => caService.close());
+    // Another replica's revoked certificates join the list this one publishes.
+    cleanup.push(caService.onRevokedCertificatesChange(() => mesh.schedule()));
     // What an older control plane kept in its data directory moves into the store, once.
     await tokens.takeOver(join(opts.dataDir, 'join-tokens.json'));
     await caService.takeOver(join(opts.dataDir, 'revoked-nodes.json'));

@@ -1,9 +1,11 @@
 // The CSR service's decisions, free of any transport: a node joins with a token and gets a node credential;
 // a joined node gets workload certificates only for identities placed on it (the impersonation check).
 // Revoked nodes are a document in the store: a revocation made on one replica holds on every replica.
+// So are the certificates revoked with them: each replica adds what it issued to a revoked node, and the
+// revocation list every replica publishes is the shared one, whichever replica a proxy listens to.
 
 import { AmbitError } from '../../errors/index.ts';
-import { nodeId, type SpiffeId, SYSTEM_NAMESPACE } from '../../identity/index.ts';
+import { nodeId, type RevokedCertificate, type SpiffeId, SYSTEM_NAMESPACE } from '../../identity/index.ts';
 import { logger } from '../../log/index.ts';
 import { CONTROL_ERRORS } from '../errors.ts';
 import { SharedDocument } from '../shared-document.ts';
@@ -31,6 +33,7 @@ export interface CaServiceOptions {
 }
 
 const REVOKED = 'revoked-nodes';
+const REVOKED_CERTIFICATES = 'revoked-certificates';
 /** How soon revoking a node's certificates is tried again after it failed (e.g. a full disk). */
 const RETRY_REVOKE_MS = 10_000;
 
@@ -49,7 +52,10 @@ export class CaService {
   private readonly placement: WorkloadPlacement;
   private readonly nodeTtl: number;
   private readonly revoked: SharedDocument<string[]>;
+  private readonly revokedCertificates: SharedDocument<RevokedCertificate[]>;
   private readonly issued: IssuedCertificates | undefined;
+  /** This replica's revoked certificates are not all in the shared list yet (a commit failed). */
+  private unshared = false;
   private readonly stopWatching: () => void;
   /** Revoked nodes whose certificates this replica has yet to put on the revocation list. */
   private readonly pending = new Set<string>();
@@ -62,6 +68,7 @@ export class CaService {
     this.nodeTtl = options.nodeCertTtlSeconds ?? 24 * 3600;
     this.issued = options.issued;
     this.revoked = new SharedDocument(options.store, REVOKED);
+    this.revokedCertificates = new SharedDocument(options.store, REVOKED_CERTIFICATES);
     const onChange = options.onRevokedChange ?? (() => {});
     let known = new Set(this.revoked.read());
     this.stopWatching = this.revoked.onChange((names) => {
@@ -72,6 +79,8 @@ export class CaService {
       this.revokePending();
       onChange(added);
     });
+    // What this replica revoked before the list was shared (an older version, or a failed share).
+    if ((this.issued?.revoked().length ?? 0) > 0) void this.share();
   }
 
   /**
@@ -87,7 +96,7 @@ export class CaService {
         continue;
       }
       try {
-        this.issued?.revokeNode(node);
+        if ((this.issued?.revokeNode(node) ?? 0) > 0) this.unshared = true;
         this.pending.delete(node);
       } catch (err) {
         failed.set(node, err);
@@ -99,11 +108,53 @@ export class CaService {
     }
     clearTimeout(this.retry);
     this.retry = undefined;
+    if (this.unshared) void this.share();
     if (this.pending.size > 0) {
       this.retry = setTimeout(() => this.revokePending(), RETRY_REVOKE_MS);
       this.retry.unref();
     }
     return failed;
+  }
+
+  /** Adds this replica's revoked certificates to the shared list (expired ones leave it on the way). */
+  private async share(): Promise<void> {
+    if (!this.issued) return;
+    this.unshared = false;
+    const mine = this.issued.revoked();
+    try {
+      await this.revokedCertificates.update((current) => {
+        const now = Date.now();
+        const live = validRevoked(current).filter((e) => Date.parse(e.notAfter) > now);
+        const key = (e: RevokedCertificate) => `${e.serial.replace(/^0+/, '').toLowerCase()}|${e.issuer}`;
+        const have = new Set(live.map(key));
+        const added = mine.filter((e) => !have.has(key(e)));
+        const dropped = live.length !== (current?.length ?? 0);
+        return added.length > 0 || dropped ? [...live, ...added] : undefined;
+      });
+    } catch (err) {
+      this.unshared = true;
+      log.error({ err }, 'could not share the revoked certificates with the other replicas; trying again');
+      clearTimeout(this.retry);
+      this.retry = setTimeout(() => this.revokePending(), RETRY_REVOKE_MS);
+      this.retry.unref();
+    }
+  }
+
+  /**
+   * The unexpired revoked certificates of every replica (the shared list) and this one's own, for the
+   * trust bundle. Called when the bundle is built.
+   */
+  revokedCertificateList(now = Date.now()): RevokedCertificate[] {
+    const key = (e: RevokedCertificate) => `${e.serial.replace(/^0+/, '').toLowerCase()}|${e.issuer}`;
+    const out = new Map<string, RevokedCertificate>();
+    for (const e of [...validRevoked(this.revokedCertificates.read()), ...(this.issued?.revoked() ?? [])])
+      if (Date.parse(e.notAfter) > now && !out.has(key(e))) out.set(key(e), e);
+    return [...out.values()];
+  }
+
+  /** Calls `listener` when the shared revocation list changes, whichever replica changed it. */
+  onRevokedCertificatesChange(listener: () => void): () => void {
+    return this.revokedCertificates.onChange(() => listener());
   }
 
   /** Takes over the revoked-node list an older control plane kept (`revoked-nodes.json`), once. */
@@ -245,4 +296,18 @@ export class CaService {
     this.issued?.record(node, issued.certPem);
     return issued;
   }
+}
+
+/** The entries of a shared revocation list that have the right shape (the store is outside input). */
+function validRevoked(list: unknown): RevokedCertificate[] {
+  if (!Array.isArray(list)) return [];
+  return list.flatMap((e: Partial<RevokedCertificate>) =>
+    typeof e?.issuer === 'string' &&
+    typeof e.serial === 'string' &&
+    /^[0-9A-Fa-f]{1,40}$/.test(e.serial) &&
+    typeof e.notAfter === 'string' &&
+    Number.isFinite(Date.parse(e.notAfter))
+      ? [{ issuer: e.issuer, serial: e.serial, notAfter: e.notAfter }]
+      : [],
+  );
 }

@@ -3,6 +3,7 @@
 // on one holds on the other, and a data directory from before hands its files over to the store once.
 
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -118,6 +119,15 @@ describe('control-plane state shared by replicas on etcd', { skip: NO_ETCD }, ()
       'the stream on B to end and its reconnect to be refused',
     );
     assert.equal(b.stream.status().length, 0);
+
+    // The certificate B issued to node-1 is on the revocation list A publishes (in its trust bundle) too.
+    const serial = new X509Certificate(cred.certChainPem).serialNumber;
+    const listOf = (cp: ControlPlane) => cp.caService.revokedCertificateList().map((r) => r.serial);
+    await eventually(
+      async () => (listOf(a).includes(serial) && listOf(b).includes(serial) ? true : undefined),
+      10_000,
+      "B's certificate on both replicas' revocation lists",
+    );
   });
 
   test('an admin token created on one replica works on the other until it is revoked', async (t) => {
