@@ -5,7 +5,7 @@
 // rate with the resources in etcd (a local member), beside the embedded store measured in this run.
 // Run with `node bench/run.ts control` (prints a table) or `node bench/control.ts`.
 
-import { mkdtemp, rm } from 'node:fs/promises';
+import { cp as copyDir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Resource, validateResource } from '../src/config/index.ts';
@@ -392,9 +392,124 @@ async function etcdRows(embedded: readonly PushRun[]): Promise<BenchResult[]> {
         baseline: round(rate(base)),
         note: `median apply ${round(median(col(run, (s) => s.applied)), 2)} ms (embedded ${round(median(col(base, (s) => s.applied)), 2)} ms): the commit returns once etcd has it and the watch delivered it`,
       },
+      ...(await twoReplicaRows(store, base)),
     ];
   } finally {
     await etcd.remove();
+  }
+}
+
+/**
+ * Two replicas on one etcd (the second given the first's CA), 50 proxies (in a worker) on each: a change
+ * applied on one replica until all 100 have it and both replicas saw every ACK, and applies alternating
+ * between the replicas (each commit then follows the other replica's), beside the embedded store.
+ */
+async function twoReplicaRows(settings: StoreSettings, base: PushRun): Promise<BenchResult[]> {
+  const dirA = await mkdtemp(join(tmpdir(), 'ambit-bench-ha-'));
+  const dirB = await mkdtemp(join(tmpdir(), 'ambit-bench-ha-'));
+  const cps: ControlPlane[] = [];
+  const fleets: ProxyFleet[] = [];
+  try {
+    const store = await storeChoice({ ...settings, etcdPrefix: '/bench-ha' });
+    const start = (dataDir: string) =>
+      startControlPlane({
+        dataDir,
+        adminListen: '127.0.0.1:0',
+        adminSocket: '',
+        grpcListen: '127.0.0.1:0',
+        store,
+      });
+    const a = await start(dirA);
+    cps.push(a);
+    const manifests = meshManifests(SHAPE_1K);
+    for (let i = 0; i < manifests.length; i += 1000) await a.api.apply(manifests.slice(i, i + 1000));
+    await derivedCurrent(a);
+    await copyDir(join(dirA, 'ca'), join(dirB, 'ca'), { recursive: true });
+    const b = await start(dirB);
+    cps.push(b);
+    await derivedCurrent(b);
+    const creds = await joinNodes(a, 'ha', 100);
+    const halves = [creds.slice(0, 50), creds.slice(50)];
+    for (const [i, r] of [a, b].entries())
+      fleets.push(
+        await WorkerFleet.start({ address: r.grpcAddress, trustDomain: r.ca.trustDomain }, halves[i]!),
+      );
+    const pairs = [
+      { cp: a, fleet: fleets[0]! },
+      { cp: b, fleet: fleets[1]! },
+    ];
+    const acked: number[] = [];
+    const applied: number[] = [];
+    for (let i = 0; i < WARMUP_CHANGES + CHANGES; i++) {
+      const s = await changeAcross(pairs, i % 2 === 0 ? a : b);
+      if (i >= WARMUP_CHANGES) {
+        acked.push(s.allAcked);
+        applied.push(s.applied);
+      }
+    }
+    const col = (f: (s: ChangeSample) => number) => base.samples.map(f);
+    return [
+      {
+        name: 'etcd store, two replicas: apply on one → 100 proxies (50 on each) ACKed: median',
+        value: round(median(acked)),
+        unit: 'ms',
+        baseline: round(median(col((s) => s.allAcked))),
+        note: `${acked.length} changes, applied on each replica in turn; baseline: one embedded-store control plane with 100 proxies, this run`,
+      },
+      {
+        name: 'etcd store, two replicas: applies per second, alternating replicas',
+        value: round(1000 / median(applied)),
+        unit: '/s',
+        baseline: round(1000 / median(col((s) => s.applied))),
+        note: `median apply ${round(median(applied), 2)} ms: each commit is built on the other replica's`,
+      },
+    ];
+  } finally {
+    for (const f of fleets) await f.stop();
+    for (const c of cps.reverse()) await c.close();
+    await rm(dirA, { recursive: true, force: true });
+    await rm(dirB, { recursive: true, force: true });
+  }
+}
+
+/** Workload 0 moved by an apply on `on`; done when every proxy of every replica holds it and each replica saw its proxies' ACKs. */
+async function changeAcross(
+  pairs: ReadonlyArray<{ cp: ControlPlane; fleet: ProxyFleet }>,
+  on: ControlPlane,
+): Promise<{ allAcked: number; applied: number }> {
+  const address = freshAddress();
+  const workload = on.mesh.registry.workloads.find((w) => w.name === workloadName(0));
+  const service = on.mesh.registry.services.find((s) => s.name === serviceName(0));
+  if (!workload || !service) throw new Error('the bench mesh lost workload 0 or service 0');
+  const expectations: Expectation[] = [
+    { type: TYPE.workload, name: workload.uid, contains: `"${address}"` },
+    { type: TYPE.service, name: service.key, contains: `"${address}"` },
+  ];
+  const versions = new Map<ControlPlane, string>();
+  const listeners = pairs.map(({ cp: c }) => {
+    const onDerived = (_registry: unknown, snapshot: { version: string }) => {
+      if (!versions.has(c)) versions.set(c, snapshot.version);
+    };
+    c.mesh.prependListener('derived', onDerived);
+    return () => c.mesh.off('derived', onDerived);
+  });
+  try {
+    const arrivals = await Promise.all(pairs.map(({ fleet }) => fleet.expect(expectations)));
+    const t0 = now();
+    await on.api.apply([workloadManifest(0, SHAPE_1K, address)]);
+    const applied = now();
+    await withTimeout(
+      Promise.all(arrivals.map((x) => x.arrived)),
+      'delivery of the change to the proxies of both replicas',
+    );
+    let last = t0;
+    for (const { cp: c, fleet } of pairs) {
+      const { at } = await controlPlaneSawAcks(c, new Set(fleet.nodes), versions.get(c)!);
+      if (at > last) last = at;
+    }
+    return { allAcked: ms(last - t0), applied: ms(applied - t0) };
+  } finally {
+    for (const off of listeners) off();
   }
 }
 
