@@ -94,13 +94,15 @@ export class AdminClient {
   /** The replica that answered last: tried first next time. */
   private current = 0;
   private readonly token: string | undefined;
+  private readonly timeoutMs: number;
 
   /**
    * `server` is one admin API or several replicas' (`unix:/a.sock,unix:/b.sock`): a request goes to the
    * one that answered last, and to the next when a connection cannot be made. `token` is sent as
    * `Authorization: Bearer` to a TCP listener, never over the socket.
    */
-  constructor(server: string, token?: string) {
+  constructor(server: string, token?: string, opts: { timeoutMs?: number } = {}) {
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
     this.servers = server.split(',').map((s) => s.trim());
     for (const s of this.servers) {
       // The admin API speaks plain HTTP on loopback or a local socket; an https URL would be sent in clear.
@@ -148,7 +150,7 @@ export class AdminClient {
             ...(payload ? { 'content-type': 'application/json' } : {}),
             ...(token ? { authorization: `Bearer ${token}` } : {}),
           },
-          timeout: 30_000,
+          timeout: this.timeoutMs,
         },
         (res) => {
           const chunks: Buffer[] = [];
@@ -159,7 +161,7 @@ export class AdminClient {
           res.on('error', reject);
         },
       );
-      req.on('timeout', () => req.destroy(new Error('timed out after 30 s')));
+      req.on('timeout', () => req.destroy(new Error(`timed out after ${this.timeoutMs / 1000} s`)));
       req.on('error', (cause: NodeJS.ErrnoException) =>
         reject(
           cause.code === 'EACCES'

@@ -1,9 +1,9 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { describeError } from '../errors/index.ts';
 import { defaultLabName, Lab, type LabStatus, parseLabels } from '../lab/index.ts';
+import { AdminClient, localAdminServer } from './client.ts';
 import { type ReplicaRow, replicaTable } from './mesh.ts';
 import { table } from './output.ts';
-import { meshAdmin } from './up.ts';
 
 function labFrom(cmd: Command): Lab {
   const opts = cmd.optsWithGlobals<{ lab?: string }>();
@@ -125,7 +125,8 @@ type ControlView =
   | { error: string };
 
 async function controlPlaneView(home: string): Promise<ControlView> {
-  const admin = meshAdmin(home);
+  // A status must not wait on a replica that hangs: a short timeout, and the next replica is not tried.
+  const admin = new AdminClient(localAdminServer(home), undefined, { timeoutMs: 3_000 });
   try {
     const replicas = await admin.call<{ self: string; items: ReplicaRow[] }>('GET', '/ambit/v1/replicas');
     const proxies = await admin.call<{

@@ -179,17 +179,23 @@ export function proxyStatusCommand(): Command {
     .option('--server <url>', 'control plane admin API; default $AMBIT_SERVER')
     .action(async (opts: { output: string }, cmd: CommandType) => {
       const api = client(cmd);
-      const res = await api.call<{ version: string; items: Array<ProxyStatus & { controlPlane: string }> }>(
+      const res = await api.call<{ version: string; items: Array<ProxyStatus & { controlPlane?: string }> }>(
         'GET',
         '/ambit/v1/proxies',
       );
-      const replicas = await api.call<{ self: string; items: ReplicaRow[] }>('GET', '/ambit/v1/replicas');
+      // An older control plane has no replicas view: the proxies are shown all the same.
+      const replicas = await api
+        .call<{ self: string; items: ReplicaRow[] }>('GET', '/ambit/v1/replicas')
+        .catch(() => undefined);
       if (opts.output === 'json') {
-        console.log(JSON.stringify({ ...res, replicas: replicas.items }, null, 2));
+        console.log(JSON.stringify({ ...res, ...(replicas ? { replicas: replicas.items } : {}) }, null, 2));
         return;
       }
-      console.log(replicaTable(replicas));
-      console.log();
+      // The replicas, when there is more than one to tell apart or one cannot write its store.
+      if (replicas && (replicas.items.length > 1 || replicas.items.some((r) => !r.store.writable))) {
+        console.log(replicaTable(replicas));
+        console.log();
+      }
       if (res.items.length === 0) {
         console.error('No proxies connected.');
         return;
@@ -197,12 +203,13 @@ export function proxyStatusCommand(): Command {
       const short = (t: string) => t.replace('ambit.dev/', '');
       console.log(
         table(
-          ['NAME', 'KIND', 'CONTROL PLANE', 'STATE', 'TYPES'],
+          ['NAME', 'KIND', 'STATE', 'VERSION', 'CONTROL PLANE', 'TYPES'],
           res.items.map((p) => [
             p.name,
             p.kind,
-            p.controlPlane,
             p.state,
+            ackedVersion(p.types),
+            p.controlPlane ?? '-',
             Object.entries(p.types)
               .map(
                 ([t, s]) => `${short(t)}=${s.nack ? `NACK(${s.nack.error})` : (s.ackedVersion ?? 'pending')}`,
@@ -212,6 +219,12 @@ export function proxyStatusCommand(): Command {
         ),
       );
     });
+}
+
+/** The version a proxy ACKed for all its types (its replica's snapshot version), or `mixed`/`pending`. */
+function ackedVersion(types: Record<string, { ackedVersion?: string }>): string {
+  const versions = new Set(Object.values(types).map((t) => t.ackedVersion ?? 'pending'));
+  return versions.size === 1 ? [...versions][0]! : versions.size === 0 ? '-' : 'mixed';
 }
 
 /** A control-plane replica as `/ambit/v1/replicas` lists it. */

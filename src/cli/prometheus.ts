@@ -4,6 +4,7 @@
 // the control plane keeps current in its data directory, so the config is printed once and stays right.
 // Also the `view` admin token `ambit up` mints for that Prometheus (the control plane's /metrics needs one).
 
+import { existsSync, readdirSync } from 'node:fs';
 import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
@@ -197,7 +198,7 @@ export function prometheusCommand(): Command {
       }) => {
         // Prometheus resolves relative paths against its config file's directory: write absolute ones.
         const opts: PrometheusConfigOptions = {
-          sdDir: resolve(flags.sdDir ?? join(ambitHome(), 'control', 'prometheus')),
+          sdDir: resolve(flags.sdDir ?? defaultSdDir(ambitHome())),
           scrapeInterval: flags.scrapeInterval,
           controlTokenFile: resolve(flags.controlTokenFile ?? prometheusTokenFile()),
         };
@@ -206,4 +207,23 @@ export function prometheusCommand(): Command {
       },
     );
   return prometheus;
+}
+
+/**
+ * Where the lab's control plane writes its target files: `control/prometheus`, or with `ambit up --ha`
+ * the first replica's that exists (every replica writes the same lab targets).
+ */
+export function defaultSdDir(home: string): string {
+  const single = join(home, 'control', 'prometheus');
+  if (existsSync(single)) return single;
+  let replicas: string[] = [];
+  try {
+    replicas = readdirSync(home)
+      .filter((d) => /^control-[0-9]+$/.test(d))
+      .sort((a, b) => Number(a.slice(8)) - Number(b.slice(8)));
+  } catch {
+    // no home yet
+  }
+  const found = replicas.map((d) => join(home, d, 'prometheus')).find((d) => existsSync(d));
+  return found ?? single;
 }

@@ -188,7 +188,18 @@ async function meshUpLocked(opts: MeshOptions & { home: string }): Promise<Mesh>
   const lab = new Lab({ home, name: opts.lab ?? defaultLabName() });
   const nodes = opts.nodes ?? 2;
   const ha = opts.ha ? haHosts(opts.ha) : undefined;
-  if (ha) await checkPrerequisites({ etcd: 'etcd-server' });
+  if (ha) {
+    await checkPrerequisites({ etcd: 'etcd-server' });
+    // Members kept by `down --keep-data` know their cluster: another size cannot start from them.
+    const kept = (await readdir(join(home, 'etcd')).catch(() => [] as string[])).filter((d) =>
+      /^etcd-\d+$/.test(d),
+    );
+    if (kept.length > 0 && kept.sort().join() !== [...ha.etcd].sort().join())
+      throw new AmbitError(
+        CLI_ERRORS.USAGE,
+        `${join(home, 'etcd')} holds the data of a ${kept.length}-member etcd cluster (kept by \`ambit down --keep-data\`): bring it up with --etcd-members ${kept.length}, or run \`ambit down\` to start afresh`,
+      );
+  }
   // Each replica serves the cluster DNS on its own address; every resolv.conf names them all.
   const controlAddresses = ha ? ha.control.map(hostAddress) : [CONTROL_ADDRESS];
   await lab.up(nodes, ha ? { hosts: [...ha.etcd, ...ha.control], dns: controlAddresses } : {});

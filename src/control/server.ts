@@ -267,7 +267,6 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
       grpc: grpc.address,
       proxies: () => stream.status(),
     });
-    cleanup.push(() => replicas.close());
     const allProxies = (): ReplicaProxy[] =>
       replicas.all().flatMap((r) => r.proxies.map((p) => ({ ...p, controlPlane: r.replica })));
     // The deployment controller: waypoint replicas become pods in the lab's pod API (a pod list that is
@@ -289,12 +288,14 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
         },
         gateways: () => waypointGateways(store),
         readyNodes: () => readyNodes(allProxies(), caService),
+        // Checked before each pod it adds or removes: a replica that lost the duty mid-pass stops there.
+        allowed: () => replicas.holds(DEPLOYER_DUTY),
       });
       let every: NodeJS.Timeout | undefined;
       mesh.on('derived', () => {
-        if (every) void deployer.reconcile();
+        if (replicas.holds(DEPLOYER_DUTY)) void deployer.reconcile();
       });
-      replicas.lead('waypoint-deployer', {
+      replicas.lead(DEPLOYER_DUTY, {
         start: () => {
           // Node readiness changes outside the store (a ztunnel connects): look again every few seconds.
           every ??= setInterval(() => void deployer.reconcile(), DEPLOYER_INTERVAL_MS);
@@ -306,11 +307,13 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
           every = undefined;
         },
       });
-      cleanup.push(async () => {
-        clearInterval(every);
-        await deployer.idle(); // a pass under way ends before the pod API goes
-      });
+      // Runs after the replicas close (below), which stops the duty: a pass under way ends before the
+      // pod API goes.
+      cleanup.push(() => deployer.idle());
     }
+    // First of what stops: duties end before the streams do (a replica's own proxies would vanish from
+    // its view, and its deployer would take their nodes for gone).
+    cleanup.push(() => replicas.close());
 
     const renew = setInterval(
       () => {
@@ -438,6 +441,9 @@ function labAt(file: string): Lab | undefined {
     return undefined;
   }
 }
+
+/** The duty of placing waypoint replicas: one control-plane replica at a time. */
+const DEPLOYER_DUTY = 'waypoint-deployer';
 
 /** How often the waypoint deployer looks at node readiness besides every derivation. */
 const DEPLOYER_INTERVAL_MS = 2_000;

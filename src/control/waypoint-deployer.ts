@@ -135,6 +135,7 @@ export class WaypointDeployer {
   private readonly api: PodApi;
   private readonly gateways: () => readonly GatewayResource[];
   private readonly readyNodes: () => readonly string[];
+  private readonly allowed: () => boolean;
   private running: Promise<void> = Promise.resolve();
   private again = false;
   private busy = false;
@@ -143,10 +144,13 @@ export class WaypointDeployer {
     pods: PodApi;
     gateways: () => readonly GatewayResource[];
     readyNodes: () => readonly string[];
+    /** Whether this deployer may act now (it holds the duty); checked before each step. */
+    allowed?: () => boolean;
   }) {
     this.api = opts.pods;
     this.gateways = opts.gateways;
     this.readyNodes = opts.readyNodes;
+    this.allowed = opts.allowed ?? (() => true);
   }
 
   /** Reconcile soon; calls during a pass make one more pass after it. */
@@ -172,8 +176,10 @@ export class WaypointDeployer {
   }
 
   private async pass(): Promise<void> {
+    if (!this.allowed()) return;
     const { add, remove } = planWaypointPods(this.gateways(), this.readyNodes(), this.api.pods());
     for (const name of remove) {
+      if (!this.allowed()) return;
       try {
         await this.api.remove(name);
         log.info({ pod: name }, 'removed a waypoint replica');
@@ -182,6 +188,7 @@ export class WaypointDeployer {
       }
     }
     for (const pod of add) {
+      if (!this.allowed()) return;
       try {
         await this.api.add(pod);
         log.info({ pod: pod.name, node: pod.node, namespace: pod.namespace }, 'placed a waypoint replica');

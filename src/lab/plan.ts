@@ -355,7 +355,7 @@ export function podResolvConf(namespace: string, dns: readonly string[] = [CLUST
 /** `nameserver` lines (the resolver reads three at most) and options; with several, a dead one costs a second. */
 function nameservers(dns: readonly string[]): string[] {
   const servers = dns.slice(0, 3).map((a) => `nameserver ${a}`);
-  return [...servers, dns.length > 1 ? 'options ndots:5 timeout:1 attempts:2' : 'options ndots:5', ''];
+  return [...servers, dns.length > 1 ? 'options ndots:5 timeout:1 attempts:2 rotate' : 'options ndots:5', ''];
 }
 
 /** A node's resolv.conf: the cluster DNS, with full names (`<svc>.<ns>`) found through the search path. */

@@ -112,7 +112,7 @@ describe('a highly available control plane', {
       objects: [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'ha-probe' } }],
     });
     const acknowledged: number[] = [];
-    const refused: string[] = [];
+    const refused: Array<{ i: number; message: string }> = [];
     let applying = true;
     let next = 0;
     const applies = (async () => {
@@ -122,7 +122,7 @@ describe('a highly available control plane', {
           await admin.call('POST', '/ambit/v1/apply', { objects: [probe(i)] });
           acknowledged.push(i);
         } catch (err) {
-          refused.push(`${(err as { code?: string }).code}: ${(err as Error).message}`);
+          refused.push({ i, message: `${(err as { code?: string }).code}: ${(err as Error).message}` });
         }
         await new Promise((r) => setTimeout(r, 200));
       }
@@ -165,7 +165,7 @@ describe('a highly available control plane', {
       60_000,
       'refusals',
     );
-    const refusal = refused.at(-1)!;
+    const refusal = refused.at(-1)!.message;
     assert.match(refusal, /AMBIT_ERR_STORE_(UNAVAILABLE|WRITE)/, refusal);
     assert.match(refusal, /etcd/, refusal);
 
@@ -197,6 +197,9 @@ describe('a highly available control plane', {
           );
           const names = new Set(items.map((i) => i.metadata.name));
           const missing = acknowledged.filter((i) => !names.has(`probe-${i}`));
+          // A refusal that said the change was not made must not have been made.
+          const made = refused.filter((r) => /was not made/.test(r.message) && names.has(`probe-${r.i}`));
+          assert.deepEqual(made, [], 'a change refused as not made is absent');
           return missing.length === 0 ? true : undefined;
         },
         20_000,

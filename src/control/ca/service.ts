@@ -56,6 +56,7 @@ export class CaService {
   private readonly issued: IssuedCertificates | undefined;
   /** This replica's revoked certificates are not all in the shared list yet (a commit failed). */
   private unshared = false;
+  private closed = false;
   private readonly stopWatching: () => void;
   /** Revoked nodes whose certificates this replica has yet to put on the revocation list. */
   private readonly pending = new Set<string>();
@@ -118,7 +119,7 @@ export class CaService {
 
   /** Adds this replica's revoked certificates to the shared list (expired ones leave it on the way). */
   private async share(): Promise<void> {
-    if (!this.issued) return;
+    if (!this.issued || this.closed) return;
     this.unshared = false;
     const mine = this.issued.revoked();
     try {
@@ -132,6 +133,7 @@ export class CaService {
         return added.length > 0 || dropped ? [...live, ...added] : undefined;
       });
     } catch (err) {
+      if (this.closed) return;
       this.unshared = true;
       log.error({ err }, 'could not share the revoked certificates with the other replicas; trying again');
       clearTimeout(this.retry);
@@ -166,6 +168,7 @@ export class CaService {
 
   /** Stops following revocations made elsewhere. */
   close(): void {
+    this.closed = true;
     this.stopWatching();
     clearTimeout(this.retry);
   }

@@ -1,11 +1,17 @@
 // The replicas of a control plane on etcd, as they see each other. Each replica holds a lease (TTL a
 // few seconds, kept alive by the client) and writes its report under `members/<name>` bound to it,
-// once a second; it reads everyone's reports at the same pace. Duties are etcd elections (the
-// concurrency recipe of etcd's Go client): the replica whose campaign key is oldest holds the duty
-// until its lease ends, so a killed leader is replaced within the TTL. These keys live beside the
-// store's prefix (`<prefix>-replicas/`), never under it, so the resource watch never sees them.
+// once a second; it reads everyone's reports at the same pace. A duty is an election as in etcd's
+// concurrency recipe: each candidate keeps a key `election/<duty>/<name>` bound to its lease, and the
+// one whose key was created first (the lowest create revision, read linearizably) holds the duty, so
+// a killed holder is replaced within the TTL and one that shuts down at once (its lease revoked).
+// Candidates look once a second, with the report, rather than watch (a watch left waiting would keep
+// a stopping process alive). These keys live beside the store's prefix (`<prefix>-replicas/`), never
+// under it, so the resource watch never sees them.
+//
+// A holder that cannot reach etcd gives its duties up after half the TTL, before etcd can end its
+// lease and another can be first (at one TTL), so two replicas never hold a duty at once.
 
-import type { Campaign, Etcd3, Lease, Namespace } from 'etcd3';
+import type { Etcd3, Lease, Namespace } from 'etcd3';
 import { describeError } from '../../errors/index.ts';
 import { logger } from '../../log/index.ts';
 import {
@@ -21,12 +27,19 @@ import {
 const log = logger('replicas');
 
 const MEMBERS = 'members/';
+const ELECTION = 'election/';
 
 export interface EtcdReplicasOptions {
   /** Seconds a dead replica's report and duties outlive it (default 5). */
   ttlSeconds?: number;
   /** How often the report is written and the others' read (default 1 s). */
   intervalMs?: number;
+}
+
+interface Held {
+  duty: Duty;
+  /** True between `start` and `stop`. */
+  on: boolean;
 }
 
 export class EtcdReplicas implements Replicas {
@@ -38,9 +51,11 @@ export class EtcdReplicas implements Replicas {
   private lease: Lease | undefined;
   private others: ReplicaReport[] = [];
   private health: StoreHealth = { kind: 'etcd', writable: false, error: 'not written yet' };
-  private readonly held = new Set<string>();
-  private readonly campaigns = new Map<string, Campaign>();
-  private readonly retries = new Set<NodeJS.Timeout>();
+  /** When this replica last wrote to etcd (ms). */
+  private lastWrite = Date.now();
+  private readonly duties = new Map<string, Held>();
+  /** Keys whose bad report was logged, with the value logged (each is logged once). */
+  private readonly warned = new Map<string, string>();
   private ticking = false;
   private closed = false;
 
@@ -54,48 +69,38 @@ export class EtcdReplicas implements Replicas {
     void this.tick();
   }
 
+  holds(name: string): boolean {
+    return this.duties.get(name)?.on === true;
+  }
+
   lead(name: string, duty: Duty): void {
     if (this.closed) return;
-    const campaign = this.ns.election(name, this.ttl).campaign(this.self);
-    this.campaigns.set(name, campaign);
-    campaign.on('elected', () => {
-      if (this.closed || this.campaigns.get(name) !== campaign) return;
-      this.held.add(name);
-      log.info({ duty: name, replica: this.self }, 'this replica holds the duty');
-      duty.start();
-    });
-    campaign.on('error', (err: unknown) => {
-      if (this.campaigns.get(name) !== campaign) return;
-      this.campaigns.delete(name);
-      if (this.held.delete(name)) {
-        log.warn({ duty: name, err: describeError(err) }, 'this replica lost the duty; campaigning again');
-        duty.stop();
-      } else log.debug({ duty: name, err: describeError(err) }, 'campaign failed; trying again');
-      campaign.resign().catch(() => {});
-      if (this.closed) return;
-      const retry = setTimeout(() => {
-        this.retries.delete(retry);
-        this.lead(name, duty);
-      }, 1_000);
-      retry.unref();
-      this.retries.add(retry);
-    });
+    this.duties.set(name, { duty, on: false });
+    void this.tick();
   }
 
   all(): ReplicaReport[] {
-    const own = reportOf(this.me, this.held, this.health);
+    const own = reportOf(this.me, this.heldNames(), this.health);
     return [own, ...this.others.filter((r) => r.replica !== this.self)];
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
-    for (const t of this.retries) clearTimeout(t);
-    const campaigns = [...this.campaigns.values()];
-    this.campaigns.clear();
-    this.held.clear();
-    // Resigning and revoking let the others take over at once instead of after the TTL.
-    await Promise.allSettled([...campaigns.map((c) => c.resign()), this.lease?.revoke()]);
+    for (const held of this.duties.values()) this.stop(held);
+    // Revoking the lease drops the report and the candidacies: another replica takes over at once.
+    await this.lease?.revoke().catch(() => {});
+  }
+
+  private heldNames(): string[] {
+    return [...this.duties].filter(([, h]) => h.on).map(([name]) => name);
+  }
+
+  private stop(held: Held): void {
+    if (!held.on) return;
+    held.on = false;
+    held.duty.stop();
   }
 
   /** Writes this replica's report under its lease and reads everyone's. */
@@ -110,31 +115,76 @@ export class EtcdReplicas implements Replicas {
         });
         this.lease = lease;
       }
-      const report = reportOf(this.me, this.held, this.health);
-      await this.lease.put(`${MEMBERS}${this.self}`).value(JSON.stringify(report));
+      const lease = this.lease;
+      const report = reportOf(this.me, this.heldNames(), this.health);
+      await lease.put(`${MEMBERS}${this.self}`).value(JSON.stringify(report));
+      this.lastWrite = Date.now();
       this.health = { kind: 'etcd', writable: true };
-      this.others = parseReports(await this.ns.getAll().prefix(MEMBERS).strings());
+      this.others = this.parseReports(await this.ns.getAll().prefix(MEMBERS).strings());
+      for (const [name, held] of this.duties) {
+        const prefix = `${ELECTION}${name}/`;
+        await lease.put(`${prefix}${this.self}`).value(this.self);
+        const first = await this.ns.getAll().prefix(prefix).sort('Create', 'Ascend').limit(1).keys();
+        if (this.closed || this.duties.get(name) !== held) return;
+        const holder = first[0]?.slice(prefix.length);
+        if (holder === this.self && !held.on) {
+          held.on = true;
+          log.info({ duty: name, replica: this.self }, 'this replica holds the duty');
+          held.duty.start();
+        } else if (holder !== this.self && held.on) {
+          log.warn({ duty: name, holder }, 'another replica holds the duty now; this one stops');
+          this.stop(held);
+        }
+      }
     } catch (err) {
+      if (this.closed) return;
       this.health = { kind: 'etcd', writable: false, error: describeError(err) };
+      const silent = Date.now() - this.lastWrite;
+      // Cut off from etcd for half the TTL: another replica may be first at one TTL, so stop before.
+      if (silent > (this.ttl * 1000) / 2)
+        for (const [name, held] of this.duties)
+          if (held.on) {
+            log.warn(
+              { duty: name, err: describeError(err) },
+              'cut off from etcd: this replica gives the duty up',
+            );
+            this.stop(held);
+          }
+      // Reports that can no longer be refreshed say nothing true about the others.
+      if (silent > this.ttl * 1000 * 2) this.others = [];
     } finally {
       this.ticking = false;
     }
   }
-}
 
-/** The reports that parse; another writer's junk under the prefix is skipped with a warning. */
-function parseReports(values: Record<string, string>): ReplicaReport[] {
-  const out: ReplicaReport[] = [];
-  for (const [key, text] of Object.entries(values)) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      parsed = undefined;
+  /** The reports that parse and sit under their own name; anything else is skipped, logged once. */
+  private parseReports(values: Record<string, string>): ReplicaReport[] {
+    const out: ReplicaReport[] = [];
+    for (const [key, text] of Object.entries(values)) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = undefined;
+      }
+      const result = replicaReport.safeParse(parsed);
+      const name = key.slice(MEMBERS.length);
+      const why = !result.success
+        ? 'does not parse'
+        : result.data.replica !== name
+          ? `names another replica ("${result.data.replica}")`
+          : name === this.self && result.data.grpc !== this.me.grpc
+            ? `is another replica's under this replica's name (at ${result.data.grpc}): give each replica its own --replica-name`
+            : undefined;
+      if (why === undefined) {
+        if (name !== this.self) out.push(result.data!);
+        continue;
+      }
+      if (this.warned.get(key) !== text) {
+        this.warned.set(key, text);
+        log.warn({ key }, `a replica report in etcd ${why}; skipping it`);
+      }
     }
-    const result = replicaReport.safeParse(parsed);
-    if (result.success) out.push(result.data);
-    else log.warn({ key }, 'a replica report in etcd does not parse; skipping it');
+    return out.sort((a, b) => (a.replica < b.replica ? -1 : 1));
   }
-  return out.sort((a, b) => (a.replica < b.replica ? -1 : 1));
 }

@@ -58,6 +58,11 @@ interface MarkerState {
   value: string;
 }
 
+/** An error of a request that never reached etcd: no connection could be made to the member. */
+function neverSent(err: unknown): boolean {
+  return /ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|No connection established/.test(describeError(err));
+}
+
 function unavailable(what: string, endpoints: readonly string[], cause: unknown): AmbitError {
   return new AmbitError(
     CONTROL_ERRORS.STORE_UNAVAILABLE,
@@ -105,7 +110,11 @@ export class EtcdStore extends MirroredStore {
     const client = new Etcd3({
       hosts: opts.endpoints,
       dialTimeout: timeout,
-      defaultCallOptions: () => ({ deadline: Date.now() + timeout }),
+      // A deadline for each request; none for streams (the watch, lease keep-alives), which live on, and
+      // HTTP/2 pings to find a member that vanished without closing its connection (etcd accepts one
+      // every 5 s at most: its --grpc-keepalive-min-time).
+      defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + timeout }),
+      grpcOptions: { 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000 },
       // A member that failed three times in a row is skipped for a second (the client's default is five),
       // so writes resume soon after a member or the quorum is back.
       faultHandling: {
@@ -245,6 +254,7 @@ export class EtcdStore extends MirroredStore {
     id: string,
     changes: readonly Change[],
   ): Promise<number | typeof LOST_RACE | { notMade: unknown }> {
+    const guard = this.marker.rev;
     const ops = changes.map((c) =>
       c.op === 'put'
         ? this.ns.put(RESOURCES + c.resource.key).value(JSON.stringify(unstamped(c.resource.object)))
@@ -252,7 +262,7 @@ export class EtcdStore extends MirroredStore {
     );
     try {
       const res = await this.ns
-        .if(MARKER, 'Mod', '==', this.marker.rev)
+        .if(MARKER, 'Mod', '==', guard)
         .then(...ops, this.ns.put(MARKER).value(id))
         .commit();
       if (!res.succeeded) {
@@ -270,17 +280,19 @@ export class EtcdStore extends MirroredStore {
         });
       // The answer was lost: the transaction may or may not have been applied. Its marker says, once
       // the mirror has caught up with etcd. The read, too, may meet the member that is down before the client moves past it.
-      let caught = false;
-      for (let i = 1; i <= NOT_MADE_RETRIES && !caught && !this.closed; i++) {
-        caught = await this.catchUpWithEtcd().then(
-          () => true,
-          () => false,
+      let moved: boolean | undefined;
+      for (let i = 1; i <= NOT_MADE_RETRIES && moved === undefined && !this.closed; i++) {
+        moved = await this.catchUpWithEtcd(guard).then(
+          (m) => m,
+          () => undefined,
         );
-        if (!caught) await new Promise((r) => setTimeout(r, 100 * i));
+        if (moved === undefined) await new Promise((r) => setTimeout(r, 100 * i));
       }
       const seen = this.inflight.get(id) ?? 0;
       if (seen > 0) return seen;
-      if (caught) return { notMade: err };
+      // Not made, for sure: it never left (no connection to the member), and etcd's marker has not moved
+      // since (had it moved, the commit that moved it could be this one, seen only through a relist).
+      if (moved === false && neverSent(err)) return { notMade: err };
       throw unavailable(
         'the change was not confirmed (it may or may not have been made: read it back)',
         this.opts.endpoints,

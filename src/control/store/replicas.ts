@@ -68,8 +68,10 @@ export interface ReplicaSelf {
 export interface Replicas {
   /** This replica's name. */
   readonly self: string;
-  /** Campaigns for `name` until closed; `duty` runs while this replica holds it. */
+  /** Campaigns for `name` until closed; `duty` runs while this replica holds it (stopped on close). */
   lead(name: string, duty: Duty): void;
+  /** Whether this replica holds `name` now: checked before each step of a duty. */
+  holds(name: string): boolean;
   /** Every live replica's latest report, this one's first and current. */
   all(): ReplicaReport[];
   close(): Promise<void>;
@@ -101,6 +103,10 @@ export class LocalReplicas implements Replicas {
   lead(name: string, duty: Duty): void {
     this.duties.set(name, duty);
     duty.start();
+  }
+
+  holds(name: string): boolean {
+    return this.duties.has(name);
   }
 
   all(): ReplicaReport[] {

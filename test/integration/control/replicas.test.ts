@@ -4,6 +4,7 @@
 // garbled is skipped.
 
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { describe, type TestContext, test } from 'node:test';
 import { Etcd3 } from 'etcd3';
 import { storeChoice } from '../../../src/control/index.ts';
@@ -23,10 +24,21 @@ const row = (name: string): ReportedProxy => ({
   types: {},
 });
 
-async function replica(t: TestContext, etcd: EtcdMember, name: string, held: Set<string>) {
+/** Who holds the duty now, and whether two ever held it at once. */
+class Holders extends Set<string> {
+  overlapped = false;
+}
+
+async function replica(t: TestContext, etcd: EtcdMember, name: string, held: Holders) {
   const store = await openEtcdStore({ endpoints: [etcd.url], prefix: '/replicas-test' });
   const replicas = store.replicas({ name, grpc: `${name}:15010`, proxies: () => [row(`node-of-${name}`)] });
-  replicas.lead('deployer', { start: () => held.add(name), stop: () => held.delete(name) });
+  replicas.lead('deployer', {
+    start: () => {
+      if (held.size > 0) held.overlapped = true;
+      held.add(name);
+    },
+    stop: () => held.delete(name),
+  });
   let open = true;
   const leave = async () => {
     if (!open) return;
@@ -34,29 +46,33 @@ async function replica(t: TestContext, etcd: EtcdMember, name: string, held: Set
     await replicas.close();
     await store.close();
   };
-  /** As a crash: the client goes without resigning or revoking its lease. */
-  const die = async () => {
-    if (!open) return;
-    open = false;
-    await store.close();
-  };
   t.after(leave);
-  // After a crash, stop what would have died with the process (its timers); etcd is past caring.
-  t.after(() => replicas.close());
-  return { replicas, leave, die };
+  return { replicas, leave };
 }
+
+const STORE_INDEX = new URL('../../../src/control/store/index.ts', import.meta.url).href;
+/** A replica named a in a process of its own: prints START a / STOP a as it gains and loses the duty. */
+const REPLICA_PROCESS = `
+const [index, url] = process.argv.slice(1);
+const { openEtcdStore } = await import(index);
+const store = await openEtcdStore({ endpoints: [url], prefix: '/replicas-test' });
+const replicas = store.replicas({ name: 'a', grpc: 'a:15010', proxies: () => [] });
+replicas.lead('deployer', { start: () => console.log('START a'), stop: () => console.log('STOP a') });
+setInterval(() => {}, 60_000);
+`;
 
 const names = (r: { all(): Array<{ replica: string }> }) => r.all().map((x) => x.replica);
 
 describe('control-plane replicas on etcd', { skip: NO_ETCD }, () => {
   test('one holds a duty; another takes it when it leaves; reports come and go with them', async (t) => {
     const etcd = await startEtcd(t);
-    const held = new Set<string>();
+    const held = new Holders();
     const a = await replica(t, etcd, 'a', held);
     const b = await replica(t, etcd, 'b', held);
     await eventually(async () => (held.size === 1 ? true : undefined), 10_000, 'a duty holder');
     await new Promise((r) => setTimeout(r, 1_500));
-    assert.equal(held.size, 1, 'never two holders');
+    assert.equal(held.size, 1);
+    assert.equal(held.overlapped, false, 'never two holders');
     await eventually(
       async () => (names(a.replicas).length === 2 && names(b.replicas).length === 2 ? true : undefined),
       10_000,
@@ -83,25 +99,52 @@ describe('control-plane replicas on etcd', { skip: NO_ETCD }, () => {
     );
   });
 
-  test('a replica that dies without a word loses its duty and report when its lease ends', async (t) => {
+  test('a replica killed without a word loses its duty and report when its lease ends', async (t) => {
     const etcd = await startEtcd(t);
-    const held = new Set<string>();
-    const a = await replica(t, etcd, 'a', held);
-    await eventually(async () => (held.has('a') ? true : undefined), 10_000, 'a holds the duty');
+    // Replica a in a process of its own, killed with SIGKILL: nothing is resigned or revoked.
+    const child = spawn(
+      process.execPath,
+      ['--input-type=module', '-e', REPLICA_PROCESS, STORE_INDEX, etcd.url],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    t.after(() => child.kill('SIGKILL'));
+    let out = '';
+    child.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    await eventually(async () => (out.includes('START a') ? true : undefined), 10_000, 'a holds the duty');
+    const held = new Holders();
     const b = await replica(t, etcd, 'b', held);
     await eventually(async () => (names(b.replicas).length === 2 ? true : undefined), 10_000, 'b sees a');
-    await a.die();
-    held.delete('a'); // a's own process would be gone
+    await new Promise((r) => setTimeout(r, 1_500));
+    assert.equal(held.has('b'), false, 'b waits while a holds it');
+    const killedAt = Date.now();
+    child.kill('SIGKILL');
     await eventually(
       async () => (held.has('b') ? true : undefined),
       15_000,
       'b takes the duty after the TTL',
     );
+    t.diagnostic(`b took the duty ${Date.now() - killedAt} ms after a was killed (lease TTL 5 s)`);
     await eventually(
       async () => (names(b.replicas).length === 1 ? true : undefined),
-      15_000,
+      5_000,
       "a's report expires",
     );
+  });
+
+  test('a holder cut off from etcd gives the duty up before another can get it, and one holds it again after', async (t) => {
+    const etcd = await startEtcd(t);
+    const held = new Holders();
+    await replica(t, etcd, 'a', held);
+    await eventually(async () => (held.size === 1 ? true : undefined), 10_000, 'a holder');
+    await replica(t, etcd, 'b', held);
+    await etcd.stop();
+    // Half the TTL (2.5 s) without a write, then the next failed tick.
+    await eventually(async () => (held.size === 0 ? true : undefined), 6_000, 'the holder gives the duty up');
+    await etcd.start();
+    await eventually(async () => (held.size === 1 ? true : undefined), 20_000, 'a holder again');
+    assert.equal(held.overlapped, false, 'never two holders');
   });
 
   test('a garbled report under the prefix is skipped', async (t) => {
@@ -110,9 +153,10 @@ describe('control-plane replicas on etcd', { skip: NO_ETCD }, () => {
     t.after(() => raw.close());
     await raw.put('/replicas-test-replicas/members/junk').value('{"replica": 42}');
     await raw.put('/replicas-test-replicas/members/notjson').value('nope');
-    const a = await replica(t, etcd, 'a', new Set());
+    const a = await replica(t, etcd, 'a', new Holders());
+    await replica(t, etcd, 'b', new Holders());
     await new Promise((r) => setTimeout(r, 2_500));
-    assert.deepEqual(names(a.replicas), ['a']);
+    assert.deepEqual(names(a.replicas), ['a', 'b'], "b's report is read, the junk is not");
   });
 
   test("every replica's proxy-status lists every proxy with the replica it is connected to", async (t) => {
