@@ -5,7 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { type ControlOptions, type ControlPlane, startControlPlane } from '../../src/control/index.ts';
-import { CaClient, type NodeCredential } from '../../src/xds/index.ts';
+import {
+  CaClient,
+  CONTROL_CHANNEL_OPTIONS,
+  controlPlaneCredentials,
+  type NodeCredential,
+  TYPE,
+  XdsClient,
+} from '../../src/xds/index.ts';
 
 export async function startTestControl(
   t: TestContext,
@@ -60,4 +67,26 @@ export async function joinNode(cp: ControlPlane, node: string): Promise<NodeCred
   } finally {
     client.close();
   }
+}
+
+/** A ztunnel's config stream to `cp` as `node` with its credential (workloads only), synced; stopped after the test. */
+export async function syncedZtunnelStream(
+  t: TestContext,
+  cp: ControlPlane,
+  cred: NodeCredential,
+  node: string,
+): Promise<XdsClient> {
+  const stream = new XdsClient({
+    target: cp.grpcAddress,
+    credentials: () => controlPlaneCredentials(cp.ca.trustDomain, cred.trustBundlePem, cred),
+    channelOptions: CONTROL_CHANNEL_OPTIONS,
+    node: { kind: 'ztunnel', name: node },
+    types: [TYPE.workload],
+    apply: () => {},
+    backoff: { initialMs: 50, maxMs: 200 },
+  });
+  stream.start();
+  t.after(() => stream.stop());
+  await stream.whenSynced();
+  return stream;
 }

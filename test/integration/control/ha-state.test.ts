@@ -12,17 +12,10 @@ import { digest } from '../../../src/control/ca/tokens.ts';
 import { type ControlPlane, storeChoice } from '../../../src/control/index.ts';
 import { hasCode } from '../../../src/errors/index.ts';
 import type { SpiffeId } from '../../../src/identity/index.ts';
-import {
-  CaClient,
-  CONTROL_CHANNEL_OPTIONS,
-  controlPlaneCredentials,
-  type NodeCredential,
-  TYPE,
-  XdsClient,
-} from '../../../src/xds/index.ts';
+import { CaClient, type NodeCredential } from '../../../src/xds/index.ts';
 import { NO_ETCD, startEtcd } from '../../helpers/etcd.ts';
 import { eventually } from '../../helpers/lab.ts';
-import { adminFetch, startTestControl } from '../../helpers/mesh.ts';
+import { adminFetch, startTestControl, syncedZtunnelStream } from '../../helpers/mesh.ts';
 
 /** Two control planes (each its own data directory and CA) on one etcd. */
 async function twoReplicas(t: TestContext, prefix: string): Promise<[ControlPlane, ControlPlane]> {
@@ -89,18 +82,7 @@ describe('control-plane state shared by replicas on etcd', { skip: NO_ETCD }, ()
   test('a node revoked on one replica is refused by the other, and its streams there end', async (t) => {
     const [a, b] = await twoReplicas(t, '/ha-revoke');
     const cred = await joinThrough(b, (await a.tokens.issue('node-1')).token, 'node-1');
-    const stream = new XdsClient({
-      target: b.grpcAddress,
-      credentials: () => controlPlaneCredentials(b.ca.trustDomain, cred.trustBundlePem, cred),
-      channelOptions: CONTROL_CHANNEL_OPTIONS,
-      node: { kind: 'ztunnel', name: 'node-1' },
-      types: [TYPE.workload],
-      apply: () => {},
-      backoff: { initialMs: 50, maxMs: 200 },
-    });
-    stream.start();
-    t.after(() => stream.stop());
-    await stream.whenSynced();
+    const stream = await syncedZtunnelStream(t, b, cred, 'node-1');
     assert.equal(b.stream.status().length, 1);
 
     assert.deepEqual(await post(a, '/ambit/v1/revoke-node', { node: 'node-1' }), {

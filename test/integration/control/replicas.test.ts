@@ -9,10 +9,9 @@ import { describe, type TestContext, test } from 'node:test';
 import { Etcd3 } from 'etcd3';
 import { storeChoice } from '../../../src/control/index.ts';
 import { openEtcdStore, type ReportedProxy } from '../../../src/control/store/index.ts';
-import { CONTROL_CHANNEL_OPTIONS, controlPlaneCredentials, TYPE, XdsClient } from '../../../src/xds/index.ts';
 import { type EtcdMember, NO_ETCD, startEtcd } from '../../helpers/etcd.ts';
 import { eventually } from '../../helpers/lab.ts';
-import { adminFetch, joinNode, startTestControl } from '../../helpers/mesh.ts';
+import { adminFetch, joinNode, startTestControl, syncedZtunnelStream } from '../../helpers/mesh.ts';
 
 const row = (name: string): ReportedProxy => ({
   id: `${name}-1`,
@@ -165,18 +164,7 @@ describe('control-plane replicas on etcd', { skip: NO_ETCD }, () => {
     const a = await startTestControl(t, undefined, { store });
     const b = await startTestControl(t, undefined, { store });
     const cred = await joinNode(a, 'node-1');
-    const stream = new XdsClient({
-      target: a.grpcAddress,
-      credentials: () => controlPlaneCredentials(a.ca.trustDomain, cred.trustBundlePem, cred),
-      channelOptions: CONTROL_CHANNEL_OPTIONS,
-      node: { kind: 'ztunnel', name: 'node-1' },
-      types: [TYPE.workload],
-      apply: () => {},
-      backoff: { initialMs: 50, maxMs: 200 },
-    });
-    stream.start();
-    t.after(() => stream.stop());
-    await stream.whenSynced();
+    await syncedZtunnelStream(t, a, cred, 'node-1');
     const viewOf = async (cp: typeof a) =>
       (await (await adminFetch(cp, '/ambit/v1/proxies')).json()) as {
         items: Array<{ name: string; controlPlane: string }>;
