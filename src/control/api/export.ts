@@ -1,7 +1,7 @@
 // Moving a mesh between stores (the embedded store and etcd, either way): `export` writes every
 // resource as stored — its uid, generation and creationTimestamp, which route precedence and VIP
 // order read — and the control plane's own documents (VIP allocations, join and admin tokens as
-// digests, revoked nodes); `import` writes them into an empty store in one commit, so the mesh on the
+// digests, revoked nodes and certificates); `import` writes them into an empty store in one commit, so the mesh on the
 // other side is the same mesh, Services keeping their addresses. (`ambit apply -f` of the items works
 // too, as for any resource, but gives them new timestamps and addresses.)
 
@@ -27,9 +27,11 @@ import {
   type StoredObject,
   writeInternal,
 } from '../store/index.ts';
+import { ROLES } from './access.ts';
 
 export const MESH_EXPORT_KIND = 'MeshExport';
 const API_VERSION = 'ambit.dev/v1alpha1';
+const SHA256 = z.string().regex(/^[0-9a-f]{64}$/, 'must be a SHA-256 digest (hex)');
 /**
  * The control plane's documents an export carries, each checked on import as far as a store can
  * hold it (the code reading each checks the rest as it reads).
@@ -40,11 +42,31 @@ const DOCUMENTS = {
     z.string().refine((ip) => isIP(ip) === 4, 'must be an IPv4 address'),
   ),
   'join-tokens': z.record(
-    z.string().regex(/^[0-9a-f]{64}$/, 'must be a SHA-256 digest'),
-    z.object({}).passthrough(),
+    SHA256,
+    z.strictObject({
+      node: z.string().min(1),
+      expiresAt: z.number().int().nonnegative(),
+      state: z.enum(['open', 'used', 'revoked']),
+    }),
   ),
   'revoked-nodes': z.array(z.string().min(1)),
-  'admin-tokens': z.array(z.object({ name: z.string().min(1), digest: z.string().min(1) }).passthrough()),
+  'revoked-certificates': z.array(
+    z.strictObject({
+      issuer: z.string().min(1),
+      serial: z.string().regex(/^[0-9A-Fa-f]{1,40}$/, 'must be a certificate serial in hex'),
+      notAfter: z.string().datetime({ offset: true }),
+    }),
+  ),
+  'admin-tokens': z.array(
+    z.strictObject({
+      name: z.string().min(1),
+      digest: SHA256,
+      role: z.enum(ROLES),
+      namespaces: z.array(z.string().min(1)),
+      createdAt: z.string().datetime({ offset: true }),
+      expiresAt: z.string().datetime({ offset: true }).optional(),
+    }),
+  ),
 };
 
 export interface MeshExport {
@@ -53,7 +75,7 @@ export interface MeshExport {
   /** The store revision it was read at. */
   revision: number;
   exportedAt: string;
-  /** The control plane's documents by name: `vips` (Service key → VIP), `join-tokens`, `revoked-nodes`, `admin-tokens`. */
+  /** The control plane's documents by name: `vips` (Service key → VIP), `join-tokens`, `revoked-nodes`, `revoked-certificates`, `admin-tokens`. */
   state: Record<string, unknown>;
   items: StoredObject[];
 }
@@ -103,6 +125,12 @@ const serverFields = z.object({
 function merged(name: keyof typeof DOCUMENTS, here: unknown, imported: unknown): unknown {
   if (name === 'vips' || here === undefined) return imported;
   if (name === 'revoked-nodes') return [...new Set([...(imported as string[]), ...(here as string[])])];
+  if (name === 'revoked-certificates') {
+    const key = (e: { serial: string; issuer: string }) => `${e.serial}|${e.issuer}`;
+    const mine = here as Array<{ serial: string; issuer: string }>;
+    const have = new Set(mine.map(key));
+    return [...mine, ...(imported as typeof mine).filter((e) => !have.has(key(e)))];
+  }
   if (name === 'admin-tokens') {
     const mine = here as Array<{ name: string }>;
     const names = new Set(mine.map((t) => t.name));

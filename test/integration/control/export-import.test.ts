@@ -4,11 +4,13 @@
 // export, is refused and changes nothing.
 
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { storeChoice } from '../../../src/control/index.ts';
 import { ambit } from '../../helpers/control.ts';
 import { NO_ETCD, startEtcd } from '../../helpers/etcd.ts';
-import { adminFetch, startTestControl } from '../../helpers/mesh.ts';
+import { eventually } from '../../helpers/lab.ts';
+import { adminFetch, joinNode, startTestControl } from '../../helpers/mesh.ts';
 
 type Cp = Awaited<ReturnType<typeof startTestControl>>;
 
@@ -76,6 +78,15 @@ describe('moving a mesh between stores', { skip: NO_ETCD }, () => {
     assert.equal((await call(embedded, 'POST', '/ambit/v1/apply', { objects: MESH })).status, 200);
     // A Service deleted before the move: the others keep the addresses they had, not the lowest free.
     assert.equal((await call(embedded, 'POST', '/ambit/v1/apply', { objects: [] })).status, 200);
+    // A revoked node, and with it the certificate it was issued: both move with the mesh.
+    const cred = await joinNode(embedded, 'node-1');
+    assert.equal((await call(embedded, 'POST', '/ambit/v1/revoke-node', { node: 'node-1' })).status, 200);
+    const serial = new X509Certificate(cred.certChainPem).serialNumber;
+    await eventually(
+      async () => (JSON.stringify(await fingerprint(embedded)).includes(serial) ? true : undefined),
+      5_000,
+      'the revoked certificate in the store',
+    );
     const before = await fingerprint(embedded);
 
     const etcd = await startEtcd(t);
@@ -88,6 +99,11 @@ describe('moving a mesh between stores', { skip: NO_ETCD }, () => {
     const moved = await fingerprint(onEtcd);
     assert.deepEqual(moved.items, before.items);
     assert.deepEqual(moved.vips, before.vips);
+    assert.ok(onEtcd.caService.isRevoked('node-1'), 'the revoked node');
+    assert.ok(
+      onEtcd.caService.revokedCertificateList().some((r) => r.serial === serial),
+      'its certificate on the revocation list the trust bundle carries',
+    );
 
     // Into a store that holds resources: refused, nothing changed.
     const again = await call(onEtcd, 'POST', '/ambit/v1/import', before.doc);
@@ -129,6 +145,14 @@ describe('moving a mesh between stores', { skip: NO_ETCD }, () => {
     });
     assert.equal(bad.status, 422);
     assert.match(bad.json.message, /state\.vips\.shop\/web: must be an IPv4 address/);
+    const badToken = await call(cp, 'POST', '/ambit/v1/import', {
+      apiVersion: 'ambit.dev/v1alpha1',
+      kind: 'MeshExport',
+      state: { 'join-tokens': { ['a'.repeat(64)]: { node: 'node-1', state: 'open' } } },
+      items: [],
+    });
+    assert.equal(badToken.status, 422);
+    assert.match(badToken.json.message, /state\.join-tokens\.a{64}\.expiresAt/);
     const noUid = await call(cp, 'POST', '/ambit/v1/import', {
       apiVersion: 'ambit.dev/v1alpha1',
       kind: 'MeshExport',
