@@ -28,15 +28,20 @@ function lookupShared(hostname: string): Promise<LookupAddress[]> {
 
 /**
  * One of `hostname`'s addresses, picked at random (as Envoy's STRICT_DNS spreads over what it found);
- * rejects when the name does not resolve or no answer comes within `timeoutMs`.
+ * rejects when the name does not resolve, no answer comes within `timeoutMs`, or `signal` aborts (the
+ * shared lookup goes on for whoever else waits on it).
  */
-export async function resolveOne(hostname: string, timeoutMs: number): Promise<string> {
+export async function resolveOne(hostname: string, timeoutMs: number, signal?: AbortSignal): Promise<string> {
   let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
   try {
+    signal?.throwIfAborted();
     const answers = await Promise.race([
       lookupShared(hostname),
       new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+        onAbort = () => reject(signal?.reason ?? new Error('aborted'));
+        signal?.addEventListener('abort', onAbort, { once: true });
       }),
     ]);
     const chosen = answers[Math.floor(Math.random() * answers.length)];
@@ -44,5 +49,6 @@ export async function resolveOne(hostname: string, timeoutMs: number): Promise<s
     return chosen.address;
   } finally {
     clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
   }
 }

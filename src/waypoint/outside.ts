@@ -131,7 +131,9 @@ export async function connectOutside(
   files: CertificateFiles,
   resolveTimeoutMs: number,
 ): Promise<Duplex> {
-  const address = endpoint.resolve ? await resolveOne(endpoint.address, resolveTimeoutMs) : endpoint.address;
+  const address = endpoint.resolve
+    ? await resolveOne(endpoint.address, resolveTimeoutMs, signal)
+    : endpoint.address;
   const rule = endpoint.tls;
   const serverName =
     rule?.sni ?? opts?.serverName ?? endpoint.host ?? (endpoint.resolve ? endpoint.address : address);
