@@ -12,6 +12,7 @@ import { type Resource, validateResource } from '../src/config/index.ts';
 import {
   type ControlPlane,
   deriveRegistry,
+  type StoreChoice,
   type StoreSettings,
   startControlPlane,
   storeChoice,
@@ -156,17 +157,22 @@ function freshAddress(): string {
   return `198.18.${200 + Math.floor(k / 250)}.${1 + (k % 250)}`;
 }
 
-/** Moves workload 0 to a new address; its WorkloadEntry and the Service selecting it change. */
-async function oneChange(cp: ControlPlane, fleet: ProxyFleet, shape: MeshShape): Promise<ChangeSample> {
-  const address = freshAddress();
+/** What proxies hold once workload 0 is at `address`: its WorkloadEntry and the Service selecting it. */
+function movedExpectations(cp: ControlPlane, address: string): Expectation[] {
   const workload = cp.mesh.registry.workloads.find((w) => w.name === workloadName(0));
   const service = cp.mesh.registry.services.find((s) => s.name === serviceName(0));
   if (!workload || !service) throw new Error('the bench mesh lost workload 0 or service 0');
   // The workload's addresses and the service's endpoint both carry the new address, quoted in JSON.
-  const expectations: Expectation[] = [
+  return [
     { type: TYPE.workload, name: workload.uid, contains: `"${address}"` },
     { type: TYPE.service, name: service.key, contains: `"${address}"` },
   ];
+}
+
+/** Moves workload 0 to a new address; its WorkloadEntry and the Service selecting it change. */
+async function oneChange(cp: ControlPlane, fleet: ProxyFleet, shape: MeshShape): Promise<ChangeSample> {
+  const address = freshAddress();
+  const expectations = movedExpectations(cp, address);
   let committedAt: bigint | undefined;
   let derivedAt: bigint | undefined;
   let version: string | undefined;
@@ -223,6 +229,25 @@ async function pushRun(
   }
 }
 
+/** A control plane on 127.0.0.1 (ports chosen by the kernel) in `dataDir`, on `store` or its embedded one. */
+function benchControlPlane(dataDir: string, store?: StoreChoice): Promise<ControlPlane> {
+  return startControlPlane({
+    dataDir,
+    adminListen: '127.0.0.1:0',
+    adminSocket: '',
+    grpcListen: '127.0.0.1:0',
+    ...(store ? { store } : {}),
+  });
+}
+
+/** Applies the mesh of `shape` and waits until it is derived. */
+async function loadMesh(cp: ControlPlane, shape: MeshShape): Promise<void> {
+  // An apply carries at most 1,000 objects; namespaces come first in the manifests, so order holds.
+  const manifests = meshManifests(shape);
+  for (let i = 0; i < manifests.length; i += 1000) await cp.api.apply(manifests.slice(i, i + 1000));
+  await derivedCurrent(cp);
+}
+
 /** Waits until the mesh has derived the store's current revision. */
 async function derivedCurrent(cp: ControlPlane): Promise<void> {
   const deadline = Date.now() + CHANGE_TIMEOUT_MS;
@@ -251,17 +276,8 @@ async function pushBench(
   const dir = await mkdtemp(join(tmpdir(), 'ambit-bench-control-'));
   let cp: ControlPlane | undefined;
   try {
-    cp = await startControlPlane({
-      dataDir: dir,
-      adminListen: '127.0.0.1:0',
-      adminSocket: '',
-      grpcListen: '127.0.0.1:0',
-      ...(opts.store ? { store: await storeChoice(opts.store) } : {}),
-    });
-    // An apply carries at most 1,000 objects; namespaces come first in the manifests, so order holds.
-    const manifests = meshManifests(shape);
-    for (let i = 0; i < manifests.length; i += 1000) await cp.api.apply(manifests.slice(i, i + 1000));
-    await derivedCurrent(cp);
+    cp = await benchControlPlane(dir, opts.store ? await storeChoice(opts.store) : undefined);
+    await loadMesh(cp, shape);
     const runs: PushRun[] = [];
     for (const n of opts.fleets ?? FLEETS) {
       const creds = await joinNodes(cp, `bench${n}`, n);
@@ -411,21 +427,11 @@ async function twoReplicaRows(settings: StoreSettings, base: PushRun): Promise<B
   const fleets: ProxyFleet[] = [];
   try {
     const store = await storeChoice({ ...settings, etcdPrefix: '/bench-ha' });
-    const start = (dataDir: string) =>
-      startControlPlane({
-        dataDir,
-        adminListen: '127.0.0.1:0',
-        adminSocket: '',
-        grpcListen: '127.0.0.1:0',
-        store,
-      });
-    const a = await start(dirA);
+    const a = await benchControlPlane(dirA, store);
     cps.push(a);
-    const manifests = meshManifests(SHAPE_1K);
-    for (let i = 0; i < manifests.length; i += 1000) await a.api.apply(manifests.slice(i, i + 1000));
-    await derivedCurrent(a);
+    await loadMesh(a, SHAPE_1K);
     await copyDir(join(dirA, 'ca'), join(dirB, 'ca'), { recursive: true });
-    const b = await start(dirB);
+    const b = await benchControlPlane(dirB, store);
     cps.push(b);
     await derivedCurrent(b);
     const creds = await joinNodes(a, 'ha', 100);
@@ -478,13 +484,7 @@ async function changeAcross(
   on: ControlPlane,
 ): Promise<{ allAcked: number; applied: number }> {
   const address = freshAddress();
-  const workload = on.mesh.registry.workloads.find((w) => w.name === workloadName(0));
-  const service = on.mesh.registry.services.find((s) => s.name === serviceName(0));
-  if (!workload || !service) throw new Error('the bench mesh lost workload 0 or service 0');
-  const expectations: Expectation[] = [
-    { type: TYPE.workload, name: workload.uid, contains: `"${address}"` },
-    { type: TYPE.service, name: service.key, contains: `"${address}"` },
-  ];
+  const expectations = movedExpectations(on, address);
   const versions = new Map<ControlPlane, string>();
   const listeners = pairs.map(({ cp: c }) => {
     const onDerived = (_registry: unknown, snapshot: { version: string }) => {

@@ -28,20 +28,28 @@ export function resolveServer(flag: string | undefined, env: NodeJS.ProcessEnv =
   return localAdminServer(ambitHome(env));
 }
 
-/** The admin sockets of the control plane (and its replicas) whose data lives under `home`. */
-export function localAdminServer(home: string): string {
-  const single = join(home, 'control', 'admin.sock');
+/**
+ * The data directories of the local control plane under `home`: `control`, then each replica's
+ * `control-N` of `ambit up --ha`, in order (only those that exist, besides `control`).
+ */
+export function controlDataDirs(home: string): string[] {
   let replicas: string[] = [];
   try {
     replicas = readdirSync(home)
       .filter((d) => /^control-[0-9]+$/.test(d))
-      .sort((a, b) => Number(a.slice(8)) - Number(b.slice(8)))
-      .map((d) => join(home, d, 'admin.sock'));
+      .sort((a, b) => Number(a.slice(8)) - Number(b.slice(8)));
   } catch {
-    // no home yet: the single socket's path, which says what is missing when it is not there
+    // no home yet
   }
-  const present = [single, ...replicas].filter((p) => existsSync(p));
-  return (present.length > 0 ? present : [single]).map((p) => `unix:${p}`).join(',');
+  return [join(home, 'control'), ...replicas.map((d) => join(home, d))];
+}
+
+/** The admin sockets of the control plane (and its replicas) whose data lives under `home`. */
+export function localAdminServer(home: string): string {
+  const sockets = controlDataDirs(home).map((d) => join(d, 'admin.sock'));
+  // None yet: the single socket's path, which says what is missing when it is not there.
+  const present = sockets.filter((p) => existsSync(p));
+  return (present.length > 0 ? present : [sockets[0]!]).map((p) => `unix:${p}`).join(',');
 }
 
 /** A connection that never reached the server: another replica may be tried without risk of a double write. */

@@ -4,7 +4,7 @@
 // the control plane keeps current in its data directory, so the config is printed once and stays right.
 // Also the `view` admin token `ambit up` mints for that Prometheus (the control plane's /metrics needs one).
 
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
@@ -14,7 +14,7 @@ import { PROMETHEUS_SD_FILES, type TargetKind } from '../control/index.ts';
 import { AmbitError } from '../errors/index.ts';
 import { SYSTEM_NAMESPACE } from '../identity/index.ts';
 import { ambitHome } from '../lab/index.ts';
-import type { AdminClient } from './client.ts';
+import { type AdminClient, controlDataDirs } from './client.ts';
 import { CLI_ERRORS } from './errors.ts';
 
 /** Istio's sample Prometheus scrapes every 15 s. */
@@ -214,16 +214,6 @@ export function prometheusCommand(): Command {
  * the first replica's that exists (every replica writes the same lab targets).
  */
 export function defaultSdDir(home: string): string {
-  const single = join(home, 'control', 'prometheus');
-  if (existsSync(single)) return single;
-  let replicas: string[] = [];
-  try {
-    replicas = readdirSync(home)
-      .filter((d) => /^control-[0-9]+$/.test(d))
-      .sort((a, b) => Number(a.slice(8)) - Number(b.slice(8)));
-  } catch {
-    // no home yet
-  }
-  const found = replicas.map((d) => join(home, d, 'prometheus')).find((d) => existsSync(d));
-  return found ?? single;
+  const dirs = controlDataDirs(home).map((d) => join(d, 'prometheus'));
+  return dirs.find((d) => existsSync(d)) ?? dirs[0]!;
 }

@@ -29,7 +29,7 @@ import {
   nodeName,
   waitUntil,
 } from '../lab/index.ts';
-import { AdminClient, localAdminServer } from './client.ts';
+import { AdminClient, controlDataDirs, localAdminServer } from './client.ts';
 import { CLI_ERRORS } from './errors.ts';
 import { table } from './output.ts';
 import { ensurePrometheusToken, prometheusTokenFile, revokePrometheusToken } from './prometheus.ts';
@@ -425,13 +425,9 @@ export async function meshDown(
   await new Lab({ home, name: opts.lab ?? defaultLabName() }).down();
   await rm(tokenFile, { force: true });
   if (!opts.keepData) {
-    const { controlDir, nodesDir } = paths(home);
-    await rm(controlDir, { recursive: true, force: true });
-    await rm(nodesDir, { recursive: true, force: true });
-    // An HA mesh's replicas and etcd members.
-    const entries = await readdir(home).catch(() => [] as string[]);
-    for (const d of entries.filter((e) => /^control-[0-9]+$/.test(e) || e === 'etcd'))
-      await rm(join(home, d), { recursive: true, force: true });
+    // The control plane's (an HA mesh's replicas'), the nodes' and an HA mesh's etcd members'.
+    for (const dir of [...controlDataDirs(home), paths(home).nodesDir, join(home, 'etcd')])
+      await rm(dir, { recursive: true, force: true });
   }
 }
 

@@ -35,6 +35,7 @@ export { type ControlOptions, type ControlPlane, parseListen, startControlPlane 
 export {
   REPLICA_NAME,
   REPLICA_NAME_RULE,
+  type StoreChoice,
   type StoredObject,
   type StoreSettings,
   storeChoice,

@@ -18,6 +18,7 @@ import {
 } from '../xds/index.ts';
 import { CONTROL_ERRORS } from './errors.ts';
 import { callerIdentity } from './grpc/index.ts';
+import type { ReportedProxy } from './store/index.ts';
 
 const log = logger('config-stream');
 
@@ -25,15 +26,8 @@ const DEFAULT_FIRST_REQUEST_TIMEOUT_MS = 10_000;
 
 const KNOWN_TYPES = new Set<string>(Object.values(TYPE));
 
-export interface ProxyStatus {
-  id: string;
-  kind: string;
-  name: string;
-  identity: string;
-  connectedAt: string;
-  state: string;
-  types: ReturnType<StreamSession['status']>['types'];
-}
+/** One connected proxy as proxy-status shows it; the same shape travels in the replicas' reports. */
+export type ProxyStatus = ReportedProxy;
 
 export class ConfigStreamServer {
   private readonly sessions = new Map<

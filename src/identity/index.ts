@@ -53,6 +53,7 @@ export {
   checkWorkloadPeer,
   RevocationList,
   type RevokedCertificate,
+  revocationKey,
   spiffeIdOf,
   TrustBundle,
   type VerifiedIdentity,

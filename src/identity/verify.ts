@@ -84,7 +84,8 @@ export class RevocationList {
   }
 }
 
-function revocationKey(issuer: string, serial: string): string {
+/** What names one revoked certificate: its serial (any case, leading zeros dropped) and its issuer. */
+export function revocationKey(issuer: string, serial: string): string {
   return `${serial.toUpperCase().replace(/^0+(?=.)/, '')}|${issuer}`;
 }
 

@@ -45,6 +45,7 @@ export {
   type PolicyRef,
   parseResource,
   policyRef,
+  revokedCertificateEntry,
   SERVICE_ENTRY_KEY_PREFIX,
   type ServiceEndpoint,
   type ServicePort,

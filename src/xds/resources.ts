@@ -123,19 +123,17 @@ export const authorizationResource = l4Authorization;
 /** Most revoked certificates one bundle carries (the CA keeps at most 4,096 live ones per revoked node). */
 export const MAX_REVOKED_CERTIFICATES = 200_000;
 
+/** One revoked certificate as it travels and is kept (the trust bundle, the CA's records, an export). */
+export const revokedCertificateEntry = z.object({
+  issuer: z.string().min(1).max(4096),
+  serial: z.string().regex(/^[0-9A-Fa-f]{1,40}$/, 'a hexadecimal serial number'),
+  notAfter: z.string(),
+});
+
 export const trustBundleResource = z.object({
   pem: z.string().includes('BEGIN CERTIFICATE'),
   // Certificates that chain to `pem` but are refused (their node was revoked), until they expire.
-  revoked: z
-    .array(
-      z.object({
-        issuer: z.string().min(1).max(4096),
-        serial: z.string().regex(/^[0-9A-Fa-f]{1,40}$/, 'a hexadecimal serial number'),
-        notAfter: z.string(),
-      }),
-    )
-    .max(MAX_REVOKED_CERTIFICATES)
-    .default([]),
+  revoked: z.array(revokedCertificateEntry).max(MAX_REVOKED_CERTIFICATES).default([]),
 });
 
 /** Routes travel as applied (validated again by the waypoint): the configuration's schema is their one definition. */

@@ -17,6 +17,8 @@ import {
   validateResource,
 } from '../../config/index.ts';
 import { AmbitError } from '../../errors/index.ts';
+import { revocationKey } from '../../identity/index.ts';
+import { revokedCertificateEntry } from '../../xds/index.ts';
 import { CONTROL_ERRORS } from '../errors.ts';
 import {
   type Change,
@@ -51,11 +53,7 @@ const DOCUMENTS = {
   ),
   'revoked-nodes': z.array(z.string().min(1)),
   'revoked-certificates': z.array(
-    z.strictObject({
-      issuer: z.string().min(1),
-      serial: z.string().regex(/^[0-9A-Fa-f]{1,40}$/, 'must be a certificate serial in hex'),
-      notAfter: z.string().datetime({ offset: true }),
-    }),
+    revokedCertificateEntry.extend({ notAfter: z.string().datetime({ offset: true }) }).strict(),
   ),
   'admin-tokens': z.array(
     z.strictObject({
@@ -126,7 +124,7 @@ function merged(name: keyof typeof DOCUMENTS, here: unknown, imported: unknown):
   if (name === 'vips' || here === undefined) return imported;
   if (name === 'revoked-nodes') return [...new Set([...(imported as string[]), ...(here as string[])])];
   if (name === 'revoked-certificates') {
-    const key = (e: { serial: string; issuer: string }) => `${e.serial}|${e.issuer}`;
+    const key = (e: { serial: string; issuer: string }) => revocationKey(e.issuer, e.serial);
     const mine = here as Array<{ serial: string; issuer: string }>;
     const have = new Set(mine.map(key));
     return [...mine, ...(imported as typeof mine).filter((e) => !have.has(key(e)))];

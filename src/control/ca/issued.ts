@@ -17,7 +17,8 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { AmbitError } from '../../errors/index.ts';
-import type { RevokedCertificate } from '../../identity/index.ts';
+import { type RevokedCertificate, revocationKey } from '../../identity/index.ts';
+import { revokedCertificateEntry } from '../../xds/index.ts';
 import { CONTROL_ERRORS } from '../errors.ts';
 
 /** Unexpired certificates one node may hold at once: ample for renewals at half life, bounded against a loop. */
@@ -75,8 +76,8 @@ export class IssuedCertificates {
   revokeNode(node: string): number {
     const now = this.now();
     const live = (this.byNode.get(node) ?? []).filter((e) => e.expiresMs > now);
-    const known = new Set(this.revokedList.map((e) => `${e.serial}|${e.issuer}`));
-    const added = live.filter((e) => !known.has(`${e.serial}|${e.issuer}`));
+    const known = new Set(this.revokedList.map((e) => revocationKey(e.issuer, e.serial)));
+    const added = live.filter((e) => !known.has(revocationKey(e.issuer, e.serial)));
     const list = [...this.revokedList.filter((e) => e.expiresMs > now), ...added];
     // The list first: a crash between the two writes leaves the records, and a second revoke finishes.
     this.saveRevoked(list);
@@ -192,15 +193,13 @@ function readEntries(path: string): Entry[] {
     throw unreadable(path, err);
   }
   if (!Array.isArray(parsed)) throw unreadable(path, new Error('not a JSON array'));
-  return parsed.flatMap((e: Partial<RevokedCertificate>) => {
-    const expiresMs = Date.parse(String(e?.notAfter));
-    const ok =
-      typeof e?.issuer === 'string' &&
-      typeof e.serial === 'string' &&
-      /^[0-9A-Fa-f]{1,40}$/.test(e.serial) &&
-      Number.isFinite(expiresMs);
-    if (!ok) throw unreadable(path, new Error(`bad record ${JSON.stringify(e).slice(0, 200)}`));
-    return [{ issuer: e.issuer!, serial: e.serial!, notAfter: e.notAfter!, expiresMs }];
+  return parsed.map((e: unknown) => {
+    const entry = revokedCertificateEntry.safeParse(e);
+    const expiresMs = entry.success ? Date.parse(entry.data.notAfter) : Number.NaN;
+    if (!entry.success || !Number.isFinite(expiresMs))
+      throw unreadable(path, new Error(`bad record ${JSON.stringify(e).slice(0, 200)}`));
+    const { issuer, serial, notAfter } = entry.data;
+    return { issuer, serial, notAfter, expiresMs };
   });
 }
 

@@ -5,8 +5,15 @@
 // revocation list every replica publishes is the shared one, whichever replica a proxy listens to.
 
 import { AmbitError } from '../../errors/index.ts';
-import { nodeId, type RevokedCertificate, type SpiffeId, SYSTEM_NAMESPACE } from '../../identity/index.ts';
+import {
+  nodeId,
+  type RevokedCertificate,
+  revocationKey,
+  type SpiffeId,
+  SYSTEM_NAMESPACE,
+} from '../../identity/index.ts';
 import { logger } from '../../log/index.ts';
+import { revokedCertificateEntry } from '../../xds/index.ts';
 import { CONTROL_ERRORS } from '../errors.ts';
 import { SharedDocument } from '../shared-document.ts';
 import type { Store } from '../store/index.ts';
@@ -126,9 +133,8 @@ export class CaService {
       await this.revokedCertificates.update((current) => {
         const now = Date.now();
         const live = validRevoked(current).filter((e) => Date.parse(e.notAfter) > now);
-        const key = (e: RevokedCertificate) => `${e.serial.replace(/^0+/, '').toLowerCase()}|${e.issuer}`;
-        const have = new Set(live.map(key));
-        const added = mine.filter((e) => !have.has(key(e)));
+        const have = new Set(live.map(keyOf));
+        const added = mine.filter((e) => !have.has(keyOf(e)));
         const dropped = live.length !== (current?.length ?? 0);
         return added.length > 0 || dropped ? [...live, ...added] : undefined;
       });
@@ -147,10 +153,9 @@ export class CaService {
    * trust bundle. Called when the bundle is built.
    */
   revokedCertificateList(now = Date.now()): RevokedCertificate[] {
-    const key = (e: RevokedCertificate) => `${e.serial.replace(/^0+/, '').toLowerCase()}|${e.issuer}`;
     const out = new Map<string, RevokedCertificate>();
     for (const e of [...validRevoked(this.revokedCertificates.read()), ...(this.issued?.revoked() ?? [])])
-      if (Date.parse(e.notAfter) > now && !out.has(key(e))) out.set(key(e), e);
+      if (Date.parse(e.notAfter) > now && !out.has(keyOf(e))) out.set(keyOf(e), e);
     return [...out.values()];
   }
 
@@ -301,16 +306,13 @@ export class CaService {
   }
 }
 
+const keyOf = (e: RevokedCertificate) => revocationKey(e.issuer, e.serial);
+
 /** The entries of a shared revocation list that have the right shape (the store is outside input). */
 function validRevoked(list: unknown): RevokedCertificate[] {
   if (!Array.isArray(list)) return [];
-  return list.flatMap((e: Partial<RevokedCertificate>) =>
-    typeof e?.issuer === 'string' &&
-    typeof e.serial === 'string' &&
-    /^[0-9A-Fa-f]{1,40}$/.test(e.serial) &&
-    typeof e.notAfter === 'string' &&
-    Number.isFinite(Date.parse(e.notAfter))
-      ? [{ issuer: e.issuer, serial: e.serial, notAfter: e.notAfter }]
-      : [],
-  );
+  return list.flatMap((e) => {
+    const parsed = revokedCertificateEntry.safeParse(e);
+    return parsed.success && Number.isFinite(Date.parse(parsed.data.notAfter)) ? [parsed.data] : [];
+  });
 }

@@ -15,6 +15,7 @@ export type StoredObject = Resource & {
   /** Conditions written at apply; the control plane may add live fields when it is read (addresses, parents). */
   status?: { conditions?: Condition[]; [field: string]: unknown };
 };
+
 export interface StoredResource {
   /** `Kind/namespace/name` (or `Kind/name` for cluster-scoped kinds). */
   key: string;

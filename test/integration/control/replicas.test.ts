@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { describe, type TestContext, test } from 'node:test';
 import { Etcd3 } from 'etcd3';
 import { storeChoice } from '../../../src/control/index.ts';
-import { openEtcdStore, type ReportedProxy } from '../../../src/control/store/index.ts';
+import { openEtcdStore, type Replicas, type ReportedProxy } from '../../../src/control/store/index.ts';
 import { type EtcdMember, NO_ETCD, startEtcd } from '../../helpers/etcd.ts';
 import { eventually } from '../../helpers/lab.ts';
 import { adminFetch, joinNode, startTestControl, syncedZtunnelStream } from '../../helpers/mesh.ts';
@@ -62,6 +62,16 @@ setInterval(() => {}, 60_000);
 
 const names = (r: { all(): Array<{ replica: string }> }) => r.all().map((x) => x.replica);
 
+/** The replica `name`, seeing `replicas`, takes the duty and is the only replica left in its view. */
+async function takesOver(held: Holders, replicas: Replicas, name: string, ms: number): Promise<void> {
+  await eventually(async () => (held.has(name) ? true : undefined), ms, `${name} takes the duty`);
+  await eventually(
+    async () => (names(replicas).length === 1 ? true : undefined),
+    ms,
+    'the other report is gone',
+  );
+}
+
 describe('control-plane replicas on etcd', { skip: NO_ETCD }, () => {
   test('one holds a duty; another takes it when it leaves; reports come and go with them', async (t) => {
     const etcd = await startEtcd(t);
@@ -90,12 +100,7 @@ describe('control-plane replicas on etcd', { skip: NO_ETCD }, () => {
     const [holder, stays] = held.has('a') ? [a, b] : [b, a];
     const stayName = holder === a ? 'b' : 'a';
     await holder.leave();
-    await eventually(async () => (held.has(stayName) ? true : undefined), 5_000, 'the other takes the duty');
-    await eventually(
-      async () => (names(stays.replicas).length === 1 ? true : undefined),
-      5_000,
-      'the report of the one that left is gone',
-    );
+    await takesOver(held, stays.replicas, stayName, 5_000);
   });
 
   test('a replica killed without a word loses its duty and report when its lease ends', async (t) => {
@@ -119,16 +124,9 @@ describe('control-plane replicas on etcd', { skip: NO_ETCD }, () => {
     assert.equal(held.has('b'), false, 'b waits while a holds it');
     const killedAt = Date.now();
     child.kill('SIGKILL');
-    await eventually(
-      async () => (held.has('b') ? true : undefined),
-      15_000,
-      'b takes the duty after the TTL',
-    );
-    t.diagnostic(`b took the duty ${Date.now() - killedAt} ms after a was killed (lease TTL 5 s)`);
-    await eventually(
-      async () => (names(b.replicas).length === 1 ? true : undefined),
-      5_000,
-      "a's report expires",
+    await takesOver(held, b.replicas, 'b', 15_000);
+    t.diagnostic(
+      `b took the duty and a's report was gone ${Date.now() - killedAt} ms after a was killed (lease TTL 5 s)`,
     );
   });
 
