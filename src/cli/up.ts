@@ -200,9 +200,9 @@ async function meshUpLocked(opts: MeshOptions & { home: string }): Promise<Mesh>
         `${join(home, 'etcd')} holds the data of a ${kept.length}-member etcd cluster (kept by \`ambit down --keep-data\`): bring it up with --etcd-members ${kept.length}, or run \`ambit down\` to start afresh`,
       );
   }
-  // Each replica serves the cluster DNS on its own address; every resolv.conf names them all.
+  // Each replica serves the cluster DNS on its own address, which the lab's resolv.conf files name.
   const controlAddresses = ha ? ha.control.map(hostAddress) : [CONTROL_ADDRESS];
-  await lab.up(nodes, ha ? { hosts: [...ha.etcd, ...ha.control], dns: controlAddresses } : {});
+  await lab.up(nodes, ha ? { hosts: [...ha.etcd, ...ha.control] } : {});
   const status = await lab.status();
   const runningIn = (ps: Array<{ running: boolean; command: string[] }> | undefined, what: string) =>
     (ps ?? []).some((p) => p.running && p.command.includes(what));

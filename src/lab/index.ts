@@ -4,6 +4,7 @@
 export { LAB_ERRORS } from './errors.ts';
 export {
   CONTROL_TARGET,
+  clusterDns,
   DEFAULT_LAB,
   defaultLabName,
   Lab,

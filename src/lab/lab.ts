@@ -70,10 +70,11 @@ export interface LabOptions {
 }
 
 export interface LabUpOptions {
-  /** Infrastructure hosts to make on the bridge (`etcd-N`, `control-N`). */
+  /**
+   * Infrastructure hosts to make on the bridge (`etcd-N`, `control-N`). With control hosts, their
+   * addresses are the cluster DNS every resolv.conf names, in place of the bridge's 198.18.0.254.
+   */
   hosts?: readonly string[];
-  /** The cluster DNS servers every resolv.conf names (default the bridge's 198.18.0.254). */
-  dns?: readonly string[];
 }
 
 export interface PodSpec {
@@ -141,7 +142,7 @@ export class Lab {
     validateNodeCount(count);
     const hosts = [...new Set(opts.hosts ?? [])].sort();
     for (const h of hosts) hostAddress(h); // validates the name
-    const dns = [...(opts.dns ?? [CLUSTER_DNS_ADDRESS])];
+    const dns = clusterDns(hosts);
     await checkPrerequisites();
     return this.store.withLock(async () => {
       let existing = await this.store.load();
@@ -180,7 +181,6 @@ export class Lab {
         nodeProcesses: {},
         pods: [],
         hosts,
-        dns,
       };
       await this.store.save(state);
       log.info({ lab: this.name, nodes: count }, 'lab up');
@@ -235,7 +235,10 @@ export class Lab {
       try {
         for (const step of planPodAdd(this.names, spec.name, idx, host)) await ip(step);
         await setSysctls(this.names.node(idx), podLinkSysctls(host));
-        await writeNetnsResolvConf(this.names.pod(spec.name), podResolvConf(namespace, state.dns));
+        await writeNetnsResolvConf(
+          this.names.pod(spec.name),
+          podResolvConf(namespace, clusterDns(state.hosts)),
+        );
       } catch (err) {
         await deleteNetns(this.names.pod(spec.name)).catch(() => {});
         throw err;
@@ -433,6 +436,12 @@ export class Lab {
     // Files under /etc/netns outlive their namespaces across a reboot.
     for (const ns of await listNetnsEtc(this.names.prefix)) await removeNetnsEtc(ns);
   }
+}
+
+/** Where the lab's cluster DNS answers: each control host's address, else the bridge's (`ambit up`'s control plane). */
+export function clusterDns(hosts: readonly string[]): string[] {
+  const control = hosts.filter((h) => h.startsWith('control-')).map(hostAddress);
+  return control.length > 0 ? control : [CLUSTER_DNS_ADDRESS];
 }
 
 /** Where a control plane runs: the bridge's namespace or a `control-N` host. */

@@ -7,7 +7,6 @@ import lockfile from 'proper-lockfile';
 import { z } from 'zod';
 import { AmbitError } from '../errors/index.ts';
 import { LAB_ERRORS } from './errors.ts';
-import { CLUSTER_DNS_ADDRESS } from './plan.ts';
 
 const processRecord = z.object({
   pid: z.number().int().positive(),
@@ -36,8 +35,6 @@ const labState = z.object({
   pods: z.array(podRecord),
   /** Infrastructure hosts on the bridge (etcd members, control-plane replicas); their processes are in nodeProcesses. */
   hosts: z.array(z.string()).default([]),
-  /** The cluster DNS servers every node's and pod's resolv.conf names. */
-  dns: z.array(z.string()).default([CLUSTER_DNS_ADDRESS]),
 });
 
 export type ProcessRecord = z.infer<typeof processRecord>;

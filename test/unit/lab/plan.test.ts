@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { LAB_INFRASTRUCTURE_CIDRS } from '../../../src/cli/up.ts';
 import { hasCode } from '../../../src/errors/index.ts';
+import { clusterDns } from '../../../src/lab/index.ts';
 import {
   allocatePodHost,
   hostAddress,
@@ -178,6 +179,11 @@ describe('resolv.conf for the lab', () => {
   test("a node's searches the cluster's Services", () => {
     assert.match(nodeResolvConf(), /^search svc\.cluster\.local cluster\.local$/m);
     assert.match(nodeResolvConf(), /^nameserver 198\.18\.0\.254$/m);
+  });
+  test("the cluster DNS: the control hosts' addresses, else the bridge's", () => {
+    assert.deepEqual(clusterDns([]), ['198.18.0.254']);
+    assert.deepEqual(clusterDns(['etcd-1']), ['198.18.0.254']);
+    assert.deepEqual(clusterDns(['control-1', 'etcd-1', 'control-2']), ['198.18.0.211', '198.18.0.212']);
   });
   test('with several cluster DNS servers (HA replicas), each is named, three at most, a dead one costing a second', () => {
     const text = podResolvConf('shop', ['198.18.0.211', '198.18.0.212', '198.18.0.213', '198.18.0.214']);

@@ -19,7 +19,6 @@ const state = (nodes: number): LabState => ({
   createdAt: new Date(0).toISOString(),
   nodeProcesses: {},
   hosts: [],
-  dns: ['198.18.0.254'],
   pods: [],
 });
 
