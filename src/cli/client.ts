@@ -90,9 +90,10 @@ export function resolveToken(
 export function adminClient(
   flags: { server?: string; token?: string },
   env: NodeJS.ProcessEnv = process.env,
+  opts: { timeoutMs?: number } = {},
 ): AdminClient {
   const server = resolveServer(flags.server, env);
-  return new AdminClient(server, server.includes('http:') ? resolveToken(flags.token, env) : undefined);
+  return new AdminClient(server, server.includes('http:') ? resolveToken(flags.token, env) : undefined, opts);
 }
 
 export class AdminClient {

@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { describeError } from '../errors/index.ts';
-import { defaultLabName, Lab, type LabStatus, parseLabels } from '../lab/index.ts';
+import { defaultLabName, forwardUnixToTcp, Lab, type LabStatus, parseLabels } from '../lab/index.ts';
 import { AdminClient, localAdminServer } from './client.ts';
 import { type ReplicaRow, replicaTable } from './mesh.ts';
 import { table } from './output.ts';
@@ -85,6 +85,23 @@ export function labCommand(): Command {
     .action(async (target: string, argv: string[], _opts: unknown, cmd: Command) => {
       const result = await labFrom(cmd).exec(target, argv, { inherit: true });
       process.exitCode = result.code;
+    });
+
+  // Run by `ambit dashboard` and `ambit stat` in the bridge namespace (not for people: hidden).
+  lab
+    .command('forward', { hidden: true })
+    .description(
+      'serve a Unix socket that forwards to a loopback TCP port of this namespace (runs until killed)',
+    )
+    .requiredOption('--unix <path>', 'the socket to listen on')
+    .requiredOption('--to <host:port>', 'a loopback address and port')
+    .action(async (opts: { unix: string; to: string }) => {
+      const at = opts.to.lastIndexOf(':');
+      await forwardUnixToTcp(
+        opts.unix,
+        opts.to.slice(0, at).replace(/^\[|\]$/g, ''),
+        Number(opts.to.slice(at + 1)),
+      );
     });
 
   lab

@@ -10,7 +10,7 @@ import type { GetOptions } from './config.ts';
 import { l7Lines, listAll } from './describe-l7.ts';
 import { table } from './output.ts';
 
-interface WorkloadView {
+export interface WorkloadView {
   name: string;
   namespace: string;
   kind: string;
@@ -19,13 +19,15 @@ interface WorkloadView {
   addresses: string[];
   enrolled: boolean;
   enrollment: string;
+  labels: Record<string, string>;
+  isWaypoint?: boolean;
   waypoint?: { name: string; namespace: string; from: string; via: string };
   services: string[];
   authorizationPolicies: Array<{ policy: string; scope: string; enforcedBy: string; why: string }>;
   peerAuthentication: { mode: string; source: string; ports?: Record<string, string> };
 }
 
-interface ServiceView {
+export interface ServiceView {
   key: string;
   name: string;
   namespace: string;
@@ -119,53 +121,71 @@ export function describeCommand(): Command {
     .option('-n, --namespace <ns>', 'namespace', 'default')
     .option('--server <url>', 'control plane admin API; default $AMBIT_SERVER')
     .action(async (kind: string, name: string, opts: { namespace: string }, cmd: CommandType) => {
-      const q = `kind=${kind}&name=${encodeURIComponent(name)}&namespace=${encodeURIComponent(opts.namespace)}`;
-      const res = await client(cmd).call<{
-        workload?: WorkloadView;
-        service?: ServiceView;
-        authorizations?: unknown[];
-      }>('GET', `/ambit/v1/describe?${q}`);
-      if (res.service) {
-        const s = res.service;
-        console.log(`Service:    ${s.namespace}/${s.name}`);
-        console.log(`Hostname:   ${s.hostname}`);
-        console.log(`VIPs:       ${s.vips.join(', ') || 'none'}`);
-        console.log(
-          `Ports:      ${s.ports.map((p) => `${p.name ?? '-'} ${p.port}→${p.targetPort}`).join(', ') || 'none'}`,
-        );
-        console.log(`Waypoint:   ${s.waypoint ? `${s.waypoint.namespace}/${s.waypoint.name}` : 'none'}`);
-        console.log('Endpoints:');
-        for (const e of s.endpoints)
-          console.log(
-            `  ${e.name}  ${e.address}  node=${e.node ?? '-'}  mesh=${e.enrolled ? 'ambient' : 'none'}`,
-          );
-        console.log('Routes:');
-        const routes = await attachedRoutes(client(cmd), s.namespace, s.name);
-        if (routes.length === 0) console.log('  none (requests go to the service itself)');
-        for (const r of routes) console.log(`  ${r}`);
-        console.log('L7:');
-        for (const line of await l7Lines(client(cmd), s.namespace, [`${s.namespace}/${s.name}`], s.waypoint))
-          console.log(line);
-        return;
-      }
-      const w = res.workload!;
-      console.log(`Workload:   ${w.namespace}/${w.name} (${w.kind})`);
-      console.log(`Identity:   ${w.identity}`);
-      console.log(`Node:       ${w.node ?? 'none'}`);
-      console.log(`Addresses:  ${w.addresses.join(', ') || 'none'}`);
-      console.log(`Mesh:       ${w.enrolled ? 'ambient' : 'none'} (${w.enrollment})`);
-      console.log(
-        `Waypoint:   ${w.waypoint ? `${w.waypoint.namespace}/${w.waypoint.name} (label on ${w.waypoint.from} ${w.waypoint.via})` : 'none'}`,
+      const { lines } = await describeLines(
+        client(cmd),
+        kind === 'service' ? 'service' : 'workload',
+        name,
+        opts.namespace,
       );
-      console.log(`Services:   ${w.services.join(', ') || 'none'}`);
-      console.log(`mTLS:       ${w.peerAuthentication.mode} (from ${w.peerAuthentication.source})`);
-      console.log('Authorization policies:');
-      if (w.authorizationPolicies.length === 0) console.log('  none (all connections allowed)');
-      for (const b of w.authorizationPolicies)
-        console.log(`  ${b.policy}  [${b.scope}, enforced by ${b.enforcedBy}]  ${b.why}`);
-      console.log('L7 (traffic to its services):');
-      for (const line of await l7Lines(client(cmd), w.namespace, w.services, w.waypoint)) console.log(line);
+      for (const line of lines) console.log(line);
     });
+}
+
+/**
+ * What `ambit describe` says of a workload or service, line by line (the dashboard shows the same), with
+ * the registry's view it was written from.
+ */
+export async function describeLines(
+  api: AdminClient,
+  kind: 'workload' | 'service',
+  name: string,
+  namespace: string,
+): Promise<{ lines: string[]; workload?: WorkloadView; service?: ServiceView }> {
+  const q = `kind=${kind}&name=${encodeURIComponent(name)}&namespace=${encodeURIComponent(namespace)}`;
+  const res = await api.call<{ workload?: WorkloadView; service?: ServiceView }>(
+    'GET',
+    `/ambit/v1/describe?${q}`,
+  );
+  const lines: string[] = [];
+  const say = (line: string) => lines.push(line);
+  if (res.service) {
+    const s = res.service;
+    say(`Service:    ${s.namespace}/${s.name}`);
+    say(`Hostname:   ${s.hostname}`);
+    say(`VIPs:       ${s.vips.join(', ') || 'none'}`);
+    say(
+      `Ports:      ${s.ports.map((p) => `${p.name ?? '-'} ${p.port}→${p.targetPort}`).join(', ') || 'none'}`,
+    );
+    say(`Waypoint:   ${s.waypoint ? `${s.waypoint.namespace}/${s.waypoint.name}` : 'none'}`);
+    say('Endpoints:');
+    for (const e of s.endpoints)
+      say(`  ${e.name}  ${e.address}  node=${e.node ?? '-'}  mesh=${e.enrolled ? 'ambient' : 'none'}`);
+    say('Routes:');
+    const routes = await attachedRoutes(api, s.namespace, s.name);
+    if (routes.length === 0) say('  none (requests go to the service itself)');
+    for (const r of routes) say(`  ${r}`);
+    say('L7:');
+    for (const line of await l7Lines(api, s.namespace, [`${s.namespace}/${s.name}`], s.waypoint)) say(line);
+    return { lines, service: s };
+  }
+  const w = res.workload!;
+  say(`Workload:   ${w.namespace}/${w.name} (${w.kind})`);
+  say(`Identity:   ${w.identity}`);
+  say(`Node:       ${w.node ?? 'none'}`);
+  say(`Addresses:  ${w.addresses.join(', ') || 'none'}`);
+  say(`Mesh:       ${w.enrolled ? 'ambient' : 'none'} (${w.enrollment})`);
+  say(
+    `Waypoint:   ${w.waypoint ? `${w.waypoint.namespace}/${w.waypoint.name} (label on ${w.waypoint.from} ${w.waypoint.via})` : 'none'}`,
+  );
+  say(`Services:   ${w.services.join(', ') || 'none'}`);
+  say(`mTLS:       ${w.peerAuthentication.mode} (from ${w.peerAuthentication.source})`);
+  say('Authorization policies:');
+  if (w.authorizationPolicies.length === 0) say('  none (all connections allowed)');
+  for (const b of w.authorizationPolicies)
+    say(`  ${b.policy}  [${b.scope}, enforced by ${b.enforcedBy}]  ${b.why}`);
+  say('L7 (traffic to its services):');
+  for (const line of await l7Lines(api, w.namespace, w.services, w.waypoint)) say(line);
+  return { lines, workload: w };
 }
 
 export function proxyStatusCommand(): Command {

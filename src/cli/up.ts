@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { Command, InvalidArgumentError } from 'commander';
 import lockfile from 'proper-lockfile';
 import { PORTS } from '../config/index.ts';
+import { labPrometheusDir } from '../dashboard/lab-prometheus.ts';
 import { AmbitError } from '../errors/index.ts';
 import {
   ambitHome,
@@ -426,7 +427,13 @@ export async function meshDown(
   await rm(tokenFile, { force: true });
   if (!opts.keepData) {
     // The control plane's (an HA mesh's replicas'), the nodes' and an HA mesh's etcd members'.
-    for (const dir of [...controlDataDirs(home), paths(home).nodesDir, join(home, 'etcd')])
+    // … and the lab Prometheus's data (`ambit dashboard`, `ambit stat`), whose processes the lab took down.
+    for (const dir of [
+      ...controlDataDirs(home),
+      paths(home).nodesDir,
+      join(home, 'etcd'),
+      labPrometheusDir(home),
+    ])
       await rm(dir, { recursive: true, force: true });
   }
 }

@@ -36,4 +36,6 @@ export const LAB_ERRORS = {
   LOCKED: 'AMBIT_ERR_LAB_LOCKED',
   /** The lab's state file cannot be read or parsed. */
   STATE_CORRUPT: 'AMBIT_ERR_LAB_STATE_CORRUPT',
+  /** `ambit lab forward` to an address that is not loopback, or a port out of range. */
+  BAD_FORWARD: 'AMBIT_ERR_LAB_BAD_FORWARD',
 } as const;

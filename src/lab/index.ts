@@ -32,3 +32,4 @@ export {
 } from './plan.ts';
 export { ambitHome, labPods, type PodRecord, type ProcessRecord } from './state.ts';
 export { type CommandResult, checkPrerequisites, LAB_TOOLS, waitUntil } from './system.ts';
+export { forwardUnixToTcp } from './forward.ts';

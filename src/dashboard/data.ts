@@ -1,0 +1,483 @@
+// What each dashboard page shows, read from the control plane's admin API and Prometheus: the service
+// graph, a service's or a workload's detail, and the mesh's own health. Read-only: it only ever GETs.
+
+import { existsSync } from 'node:fs';
+import type { AdminClient } from '../cli/client.ts';
+import { listAll } from '../cli/describe-l7.ts';
+import { describeLines, type ServiceView, type WorkloadView } from '../cli/mesh.ts';
+import { adminGet } from '../cli/ztunnel.ts';
+import { KINDS } from '../config/index.ts';
+import { CONTROL_ERRORS } from '../control/index.ts';
+import { AmbitError, hasCode } from '../errors/index.ts';
+import { DASHBOARD_ERRORS } from './errors.ts';
+import { buildGraph, serviceId, workloadId } from './graph.ts';
+import type {
+  CertificateInfo,
+  Graph,
+  GraphEdge,
+  MeshHealth,
+  Neighbour,
+  Points,
+  RouteSplit,
+  ServiceDetail,
+  Signals,
+  Window,
+  WorkloadDetail,
+} from './model.ts';
+import type { PrometheusApi, Series } from './prometheus-api.ts';
+import {
+  graphQueries,
+  inboundMatchers,
+  type Subject,
+  signalQueries,
+  tcpBytesQuery,
+  windowSeconds,
+} from './promql.ts';
+import type { Reading, Sources } from './sources.ts';
+
+/** A graph larger than this keeps the nodes with traffic and drops idle ones, and says so. */
+export const MAX_GRAPH_NODES = 1500;
+/** Certificates expiring within this are listed on the health page (a ztunnel renews at half life). */
+export const NEAR_EXPIRY_SECONDS = 6 * 3600;
+/** The rate interval of each chart point (Grafana's `$__rate_interval` for a 15 s scrape). */
+const POINT_RATE = '1m';
+
+interface CertStatus {
+  identity: string;
+  serial?: string;
+  notBefore?: string;
+  notAfter?: string;
+}
+
+export interface DashboardDataOptions {
+  admin: AdminClient;
+  prometheus: PrometheusApi;
+  sources: Sources;
+  /** The admin socket of a node's ztunnel, where this machine can reach it (the lab's); else undefined. */
+  nodeAdminSocket?: (node: string) => string | undefined;
+  now?: () => number;
+}
+
+type Condition = { type: string; status: string; reason?: string; message?: string };
+interface AnyResource {
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  spec?: { parentRefs?: Array<{ kind?: string; name: string; namespace?: string }>; rules?: RouteRule[] };
+  status?: {
+    conditions?: Condition[];
+    parents?: Array<{ conditions?: Condition[] }>;
+    ancestors?: Array<{ conditions?: Condition[] }>;
+  };
+}
+interface RouteRule {
+  backendRefs?: Array<{ name: string; namespace?: string; kind?: string; weight?: number }>;
+}
+
+export class DashboardData {
+  private readonly admin: AdminClient;
+  private readonly prometheus: PrometheusApi;
+  private readonly sources: Sources;
+  private readonly nodeAdminSocket: (node: string) => string | undefined;
+  private readonly now: () => number;
+
+  constructor(opts: DashboardDataOptions) {
+    this.admin = opts.admin;
+    this.prometheus = opts.prometheus;
+    this.sources = opts.sources;
+    this.nodeAdminSocket = opts.nodeAdminSocket ?? (() => undefined);
+    this.now = opts.now ?? Date.now;
+  }
+
+  async graph(window: Window, namespace?: string): Promise<Graph> {
+    const r = this.sources.begin(window);
+    const built = await this.buildGraph(r, window, namespace ? [namespace] : []);
+    return { ...r.envelope(), ...built };
+  }
+
+  async service(namespace: string, name: string, window: Window): Promise<ServiceDetail> {
+    const r = this.sources.begin(window);
+    const described = await this.describe(r, 'service', namespace, name);
+    const s = described.service as ServiceView;
+    const [graph, signals, routes] = await Promise.all([
+      this.buildGraph(r, window, []),
+      this.signals(r, { kind: 'service', namespace, name }, window),
+      this.routes(r, namespace, name),
+    ]);
+    const id = serviceId(namespace, name);
+    return {
+      ...r.envelope(),
+      kind: 'service',
+      namespace,
+      name,
+      hostname: s.hostname,
+      vips: s.vips,
+      ports: s.ports,
+      endpoints: s.endpoints,
+      ...(s.waypoint ? { waypoint: `${s.waypoint.namespace}/${s.waypoint.name}` } : {}),
+      signals,
+      inbound: neighbours(graph, id, 'in'),
+      outbound: neighbours(graph, id, 'out'),
+      routes: routes.map((route) => observe(route, graph.edges)),
+      explanation: described.lines,
+    };
+  }
+
+  async workload(namespace: string, name: string, window: Window): Promise<WorkloadDetail> {
+    const r = this.sources.begin(window);
+    const described = await this.describe(r, 'workload', namespace, name);
+    const w = described.workload as WorkloadView;
+    const [graph, signals, certificate] = await Promise.all([
+      this.buildGraph(r, window, []),
+      this.signals(r, { kind: 'workload', namespace, name }, window),
+      w.node ? this.certificateOf(r, w.node, w.identity) : Promise.resolve(undefined),
+    ]);
+    const id = workloadId(namespace, name);
+    return {
+      ...r.envelope(),
+      kind: 'workload',
+      namespace,
+      name,
+      workloadKind: w.kind,
+      identity: w.identity,
+      ...(w.node ? { node: w.node } : {}),
+      addresses: w.addresses,
+      mesh: w.enrolled ? 'ambient' : 'none',
+      ...(w.waypoint ? { waypoint: `${w.waypoint.namespace}/${w.waypoint.name}` } : {}),
+      services: w.services,
+      mtls: w.peerAuthentication.mode,
+      signals,
+      inbound: neighbours(graph, id, 'in'),
+      outbound: neighbours(graph, id, 'out'),
+      explanation: described.lines,
+      ...(certificate ? { certificate } : {}),
+    };
+  }
+
+  async health(): Promise<MeshHealth> {
+    const r = this.sources.begin('5m');
+    const control = <T>(key: string, path: string, fallback: T) =>
+      r.get('control', key, () => this.admin.call<T>('GET', path), fallback);
+    const [replicas, proxies, issues, resources] = await Promise.all([
+      control('replicas', '/ambit/v1/replicas', { self: '', items: [] as ReplicaRow[] }),
+      control('proxies', '/ambit/v1/proxies', { version: '', items: [] as ProxyRow[] }),
+      control('issues', '/ambit/v1/issues', { items: [] as Array<{ object: string; message: string }> }),
+      r.get('control', 'resources', () => this.notReady(), [] as MeshHealth['resources']),
+    ]);
+    const nodes = [...new Set(proxies.items.filter((p) => p.kind === 'ztunnel').map((p) => p.name))].sort();
+    const certificates: CertificateInfo[] = [];
+    for (const node of nodes) certificates.push(...(await this.certificates(r, node)));
+    return {
+      ...r.envelope(),
+      replicas: replicas.items.map((x) => ({
+        replica: x.replica,
+        grpc: x.grpc,
+        writable: x.store.writable,
+        duties: x.duties,
+        proxies: x.proxies,
+        at: x.at,
+        ...(x.store.error ? { error: x.store.error } : {}),
+      })),
+      proxies: proxies.items.map((p) => ({
+        name: p.name,
+        kind: p.kind,
+        state: p.state,
+        ...(p.controlPlane ? { controlPlane: p.controlPlane } : {}),
+        connectedAt: p.connectedAt,
+        nacks: Object.entries(p.types)
+          .filter(([, t]) => t.nack)
+          .map(([type, t]) => ({ type, version: t.nack!.version, error: t.nack!.error })),
+      })),
+      certificates: certificates
+        .filter((c) => c.expiresInSeconds < NEAR_EXPIRY_SECONDS)
+        .sort((a, b) => a.expiresInSeconds - b.expiresInSeconds),
+      nearExpirySeconds: NEAR_EXPIRY_SECONDS,
+      resources,
+      issues: issues.items,
+    };
+  }
+
+  private async buildGraph(r: Reading, window: Window, namespaces: string[]) {
+    const q = graphQueries(window);
+    const prom = (key: keyof typeof q) =>
+      r.get('prometheus', `graph|${window}|${key}`, () => this.prometheus.query(q[key]), []);
+    const [workloads, services, requests, durations, tcpSent, tcpReceived, tcpOpened] = await Promise.all([
+      r.get(
+        'control',
+        'workloads',
+        async () => (await this.admin.call<{ items: WorkloadView[] }>('GET', '/ambit/v1/workloads')).items,
+        [],
+      ),
+      r.get(
+        'control',
+        'services',
+        async () => (await this.admin.call<{ items: ServiceView[] }>('GET', '/ambit/v1/services')).items,
+        [],
+      ),
+      prom('requests'),
+      prom('durations'),
+      prom('tcpSent'),
+      prom('tcpReceived'),
+      prom('tcpOpened'),
+    ]);
+    const tcpBytes = [...tcpSent, ...tcpReceived];
+    let { nodes, edges } = buildGraph({
+      requests,
+      durations,
+      tcpBytes,
+      tcpOpened,
+      workloads,
+      services,
+      namespaces,
+    });
+    if (requests.length + tcpBytes.length + tcpOpened.length === 0 && this.sources.state().prometheus.ok)
+      r.warn(
+        `Prometheus (${this.prometheus.url}) has no mesh traffic in the last ${window}: nothing was sent, or it has not scraped the proxies yet (it needs two scrapes for a rate).`,
+      );
+    const leaves = nodes.filter((n) => n.kind !== 'namespace' && n.kind !== 'app');
+    if (leaves.length > MAX_GRAPH_NODES) {
+      const idle = new Set(leaves.filter((n) => !n.traffic).map((n) => n.id));
+      nodes = nodes.filter((n) => !idle.has(n.id));
+      r.warn(
+        `The graph has ${leaves.length} nodes; the ${idle.size} without traffic in the window are left out.`,
+      );
+    }
+    const allNamespaces = [
+      ...new Set(
+        [...workloads, ...services].map((o) => o.namespace).concat(nodes.flatMap((n) => n.namespace ?? [])),
+      ),
+    ].sort();
+    edges = edges.filter((e) => nodes.some((n) => n.id === e.source) && nodes.some((n) => n.id === e.target));
+    return { namespaces, allNamespaces, nodes, edges };
+  }
+
+  /** `ambit describe`'s lines and view; a subject the mesh does not have is a 404. */
+  private async describe(r: Reading, kind: 'service' | 'workload', namespace: string, name: string) {
+    const described = await this.sources.read(
+      'control',
+      `describe|${kind}|${namespace}/${name}`,
+      async () => {
+        try {
+          return await describeLines(this.admin, kind, name, namespace);
+        } catch (err) {
+          // An answer, not a failure of the source.
+          if (hasCode(err, CONTROL_ERRORS.API_NOT_FOUND)) return null;
+          throw err;
+        }
+      },
+    );
+    if (described.value === null)
+      throw new AmbitError(DASHBOARD_ERRORS.NOT_FOUND, `the mesh has no ${kind} ${namespace}/${name}`);
+    if (described.value === undefined)
+      throw new AmbitError(
+        DASHBOARD_ERRORS.CONTROL_UNAVAILABLE,
+        `cannot describe ${kind} ${namespace}/${name}: ${described.error ?? 'the control plane did not answer'}`,
+      );
+    if (described.error)
+      r.warn(`The control plane did not answer (${described.error}); showing its last answer.`);
+    return described.value;
+  }
+
+  private async signals(r: Reading, subject: Subject, window: Window): Promise<Signals> {
+    const span = windowSeconds(window);
+    const step = Math.max(5, Math.round(span / 60));
+    const end = Math.floor(this.now() / 1000);
+    const start = end - span;
+    const q = signalQueries(inboundMatchers(subject), POINT_RATE);
+    const range = (key: string, promql: string) =>
+      r.get(
+        'prometheus',
+        `signals|${subject.kind}|${subject.namespace}|${'name' in subject ? subject.name : ''}|${window}|${key}`,
+        () => this.prometheus.queryRange(promql, start, end, step),
+        [] as Series[],
+      );
+    const [requests, successes, p50, p90, p99, tcp] = await Promise.all([
+      range('requests', q.requests),
+      range('successes', q.successes),
+      range('p50', q.p50),
+      range('p90', q.p90),
+      range('p99', q.p99),
+      subject.kind === 'service'
+        ? Promise.resolve([] as Series[])
+        : range('tcp', tcpBytesQuery(subject, POINT_RATE)),
+    ]);
+    const rps = points(requests);
+    const ok = new Map(points(successes));
+    return {
+      step,
+      requestsPerSecond: rps,
+      successRate: rps.filter(([, v]) => v > 0).map(([t, v]) => [t, Math.min(1, (ok.get(t) ?? 0) / v)]),
+      p50Ms: points(p50),
+      p90Ms: points(p90),
+      p99Ms: points(p99),
+      tcpBytesPerSecond: points(tcp),
+    };
+  }
+
+  /** The HTTPRoutes and GRPCRoutes whose parentRefs name the Service, rule by rule, with their weights. */
+  private async routes(r: Reading, namespace: string, name: string): Promise<RouteSplit[]> {
+    const read = async () => {
+      const out: RouteSplit[] = [];
+      for (const plural of ['httproutes', 'grpcroutes']) {
+        const items = await listAll<AnyResource>(
+          this.admin,
+          '/apis/gateway.networking.k8s.io/v1',
+          plural,
+          namespace,
+        );
+        for (const route of items) {
+          const own = route.metadata.namespace ?? 'default';
+          const attached = (route.spec?.parentRefs ?? []).some(
+            (p) => p.kind === 'Service' && p.name === name && (p.namespace ?? own) === namespace,
+          );
+          if (!attached) continue;
+          (route.spec?.rules ?? []).forEach((rule, i) => {
+            const refs = (rule.backendRefs ?? []).filter((b) => (b.kind ?? 'Service') === 'Service');
+            const total = refs.reduce((s, b) => s + (b.weight ?? 1), 0);
+            if (refs.length === 0) return;
+            out.push({
+              route: `${route.kind} ${own}/${route.metadata.name}`,
+              rule: i,
+              backends: refs.map((b) => ({
+                name: b.name,
+                namespace: b.namespace ?? own,
+                weight: b.weight ?? 1,
+                configuredShare: total > 0 ? (b.weight ?? 1) / total : 0,
+              })),
+            });
+          });
+        }
+      }
+      return out;
+    };
+    return r.get('control', `routes|${namespace}/${name}`, read, []);
+  }
+
+  /** Every resource with a condition that is not True, from every kind that has status. */
+  private async notReady(): Promise<MeshHealth['resources']> {
+    const out: MeshHealth['resources'] = [];
+    for (const k of KINDS) {
+      const base = k.group === '' ? '/api/v1' : `/apis/${k.group}/${k.version}`;
+      const { items } = await this.admin.call<{ items: AnyResource[] }>('GET', `${base}/${k.plural}`);
+      for (const item of items) {
+        const conditions = [
+          ...(item.status?.conditions ?? []),
+          ...(item.status?.parents ?? []).flatMap((p) => p.conditions ?? []),
+          ...(item.status?.ancestors ?? []).flatMap((p) => p.conditions ?? []),
+        ];
+        for (const c of conditions) {
+          if (c.status === 'True') continue;
+          out.push({
+            kind: k.kind,
+            ...(item.metadata.namespace ? { namespace: item.metadata.namespace } : {}),
+            name: item.metadata.name,
+            condition: c.type,
+            status: c.status,
+            ...(c.reason ? { reason: c.reason } : {}),
+            ...(c.message ? { message: c.message } : {}),
+          });
+        }
+      }
+    }
+    return out;
+  }
+
+  private async certificates(r: Reading, node: string): Promise<CertificateInfo[]> {
+    const socket = this.nodeAdminSocket(node);
+    if (!socket || !existsSync(socket)) {
+      r.warn(
+        `Certificates held on ${node} are not shown: its ztunnel's admin socket is not on this machine.`,
+      );
+      return [];
+    }
+    try {
+      const { certificates } = (await adminGet(socket, '/certs')) as { certificates: CertStatus[] };
+      const now = this.now();
+      return certificates
+        .filter((c) => c.serial && c.notAfter)
+        .map((c) => ({
+          identity: c.identity,
+          serial: c.serial!,
+          ...(c.notBefore ? { notBefore: c.notBefore } : {}),
+          notAfter: c.notAfter!,
+          expiresInSeconds: Math.round((Date.parse(c.notAfter!) - now) / 1000),
+          node,
+        }));
+    } catch (err) {
+      r.warn(
+        `Certificates held on ${node} could not be read: ${err instanceof Error ? err.message : String(err)}`,
+      );
+      return [];
+    }
+  }
+
+  private async certificateOf(
+    r: Reading,
+    node: string,
+    identity: string,
+  ): Promise<CertificateInfo | undefined> {
+    return (await this.certificates(r, node)).find((c) => c.identity === identity);
+  }
+}
+
+interface ReplicaRow {
+  replica: string;
+  grpc: string;
+  duties: string[];
+  proxies: number;
+  at: string;
+  store: { writable: boolean; error?: string };
+}
+interface ProxyRow {
+  name: string;
+  kind: string;
+  state: string;
+  controlPlane?: string;
+  connectedAt: string;
+  types: Record<string, { nack?: { version: string; error: string } }>;
+}
+
+/** The first series' points, without the NaN a quantile of nothing gives. */
+function points(series: Series[]): Points {
+  return (series[0]?.points ?? []).filter(([, v]) => Number.isFinite(v));
+}
+
+/** The nodes next to `id` in the graph, with the traffic between them. */
+function neighbours(
+  graph: { nodes: Graph['nodes']; edges: GraphEdge[] },
+  id: string,
+  way: 'in' | 'out',
+): Neighbour[] {
+  const byId = new Map(graph.nodes.map((n) => [n.id, n]));
+  return graph.edges
+    .filter((e) => (way === 'in' ? e.target === id : e.source === id))
+    .map((e) => {
+      const other = byId.get(way === 'in' ? e.source : e.target)!;
+      return {
+        id: other.id,
+        kind: other.kind,
+        ...(other.namespace ? { namespace: other.namespace } : {}),
+        name: other.name ?? other.label,
+        protocol: e.protocol,
+        ...(e.requestsPerSecond !== undefined ? { requestsPerSecond: e.requestsPerSecond } : {}),
+        ...(e.errorRate !== undefined ? { errorRate: e.errorRate } : {}),
+        ...(e.p99Ms !== undefined ? { p99Ms: e.p99Ms } : {}),
+        ...(e.bytesPerSecond !== undefined ? { bytesPerSecond: e.bytesPerSecond } : {}),
+        deniedPerSecond: e.deniedPerSecond,
+        security: e.security,
+      };
+    });
+}
+
+/** A rule's backends with the share of the requests each received in the window (from the graph's edges). */
+export function observe(route: RouteSplit, edges: GraphEdge[]): RouteSplit {
+  const received = route.backends.map((b) =>
+    edges
+      .filter((e) => e.target === serviceId(b.namespace, b.name) && e.protocol !== 'tcp')
+      .reduce((s, e) => s + (e.requestsPerSecond ?? 0), 0),
+  );
+  const total = received.reduce((s, v) => s + v, 0);
+  return {
+    ...route,
+    backends: route.backends.map((b, i) => (total > 0 ? { ...b, observedShare: received[i]! / total } : b)),
+  };
+}
