@@ -2,7 +2,7 @@
 # The Debian packages Ambit's lab, tests and benchmarks use. Idempotent; needs root.
 set -euo pipefail
 packages=(iproute2 nftables procps util-linux curl wrk nghttp2-client redis-server redis-tools haproxy tcpdump openssl
-  python3 make g++ prometheus postgresql dnsutils etcd-server etcd-client)
+  python3 make g++ prometheus postgresql dnsutils etcd-server etcd-client chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

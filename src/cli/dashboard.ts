@@ -7,10 +7,12 @@ import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { DashboardData } from '../dashboard/data.ts';
+import { DASHBOARD_ERRORS } from '../dashboard/errors.ts';
 import { labPrometheus } from '../dashboard/lab-prometheus.ts';
 import { PrometheusApi, parsePrometheusUrl } from '../dashboard/prometheus-api.ts';
 import { dashboardServer } from '../dashboard/server.ts';
 import { Sources } from '../dashboard/sources.ts';
+import { AmbitError } from '../errors/index.ts';
 import { ambitHome } from '../lab/index.ts';
 import { logger } from '../log/index.ts';
 import { adminClient, serverOption, tokenOption } from './client.ts';
@@ -83,7 +85,16 @@ export function dashboardCommand(): Command {
         console.error(`⚠️ the page is not built (${assets} is missing): run \`npm run build\``);
       const server = dashboardServer({ data, assets, log });
       await new Promise<void>((done, fail) => {
-        server.once('error', fail);
+        server.once('error', (err: NodeJS.ErrnoException) =>
+          fail(
+            new AmbitError(
+              DASHBOARD_ERRORS.BAD_FLAG,
+              err.code === 'EADDRINUSE'
+                ? `cannot listen on ${listen.host}:${listen.port}: something already listens there (another dashboard?); choose another with --listen`
+                : `cannot listen on ${listen.host}:${listen.port}: ${err.message}`,
+            ),
+          ),
+        );
         server.listen(listen.port, listen.host, done);
       });
       const port = (server.address() as { port: number }).port;

@@ -272,6 +272,27 @@ describe('the service graph', () => {
     assert.ok(!g.edges.some((e) => e.protocol === 'tcp'));
   });
 
+  test('a TCP edge whose ends the requests already join through the waypoint is not drawn', () => {
+    const g = buildGraph(
+      input({
+        requests: [request('client', 'frontend', 'frontend', 1)],
+        // The client's ztunnel reports the connection toward frontend (addressed to its service).
+        tcpBytes: [
+          tcp('source', 'client', 'shop', 'frontend', 500, {
+            destination_service_name: 'frontend',
+            destination_service_namespace: 'shop',
+          }),
+          tcp('destination', 'waypoint-0123456789-0', 'shop', 'frontend', 500),
+        ],
+      }),
+    );
+    assert.deepEqual(edgeIds(g), [
+      'svc:shop/frontend->wl:shop/frontend:http',
+      'wl:shop/client->wp:shop/waypoint:http',
+      'wp:shop/waypoint->svc:shop/frontend:http',
+    ]);
+  });
+
   test('mTLS and plaintext requests on one edge make it mixed', () => {
     const g = buildGraph(
       input({
