@@ -4,6 +4,9 @@
 // the ztunnel starts ~40 MB smaller. bin/ambit.js runs a daemon from the build only while the build is
 // newer than every source file it was built from, and from the sources otherwise, so an edit is never
 // shadowed by a stale build.
+// It also bundles the dashboard's page (src/dashboard/ui/, for browsers) into dist/dashboard/: index.html,
+// app.js and app.css, for the dashboard's server to hand out as they are. That build is separate from the
+// daemons' and stays out of their manifest: the page runs in a browser, never from the sources.
 // Usage: node scripts/build.ts   (npm ci and npm test run it)
 
 import { copyFileSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -84,3 +87,24 @@ writeFileSync(
 console.log(
   `built ${Object.keys(DAEMON_ENTRIES).join(', ')} into ${relative(ROOT, OUT)}/ (${sources.length} sources)`,
 );
+
+// The dashboard's page: one script and one stylesheet (the page's own and uPlot's, imported from the
+// script) for any browser of the last few years, with no source map, so that the folder holds only what
+// index.html loads.
+const DASHBOARD_OUT = join(ROOT, 'dist', 'dashboard');
+const DASHBOARD_SRC = 'src/dashboard/ui';
+rmSync(DASHBOARD_OUT, { recursive: true, force: true });
+await build({
+  absWorkingDir: ROOT,
+  entryPoints: { app: `${DASHBOARD_SRC}/main.ts` },
+  outdir: DASHBOARD_OUT,
+  bundle: true,
+  format: 'iife',
+  platform: 'browser',
+  target: 'es2022',
+  minify: true,
+  sourcemap: false,
+  logLevel: 'warning',
+});
+copyFileSync(join(ROOT, DASHBOARD_SRC, 'index.html'), join(DASHBOARD_OUT, 'index.html'));
+console.log(`built the dashboard into ${relative(ROOT, DASHBOARD_OUT)}/`);

@@ -2,6 +2,7 @@
 // namespace, so the mesh captures and secures real kernel traffic as it would between machines.
 
 export { LAB_ERRORS } from './errors.ts';
+export { forwardUnixToTcp } from './forward.ts';
 export {
   CONTROL_TARGET,
   clusterDns,
@@ -32,4 +33,3 @@ export {
 } from './plan.ts';
 export { ambitHome, labPods, type PodRecord, type ProcessRecord } from './state.ts';
 export { type CommandResult, checkPrerequisites, LAB_TOOLS, waitUntil } from './system.ts';
-export { forwardUnixToTcp } from './forward.ts';
