@@ -198,8 +198,10 @@ export class DashboardData {
 
   private async buildGraph(r: Reading, window: Window, namespaces: string[]) {
     const q = graphQueries(window);
+    // One evaluation time for every query: an edge's requests and their durations are of the same instant.
+    const at = this.now() / 1000;
     const prom = (key: keyof typeof q) =>
-      r.get('prometheus', `graph|${window}|${key}`, () => this.prometheus.query(q[key]), []);
+      r.get('prometheus', `graph|${window}|${key}`, () => this.prometheus.query(q[key], at), []);
     const [workloads, services, requests, durations, tcpSent, tcpReceived, tcpOpened] = await Promise.all([
       r.get(
         'control',

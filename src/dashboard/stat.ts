@@ -130,7 +130,9 @@ export async function statRows(
   peers: { to?: StatPeer; from?: StatPeer } = {},
 ): Promise<StatRow[]> {
   const { groupBy, queries } = statPlan(target, window, peers);
-  const ask = (q: string) => (q === '' ? Promise.resolve([] as Sample[]) : prometheus.query(q));
+  // One evaluation time for every query, so the success rate divides two rates of the same instant.
+  const at = Date.now() / 1000;
+  const ask = (q: string) => (q === '' ? Promise.resolve([] as Sample[]) : prometheus.query(q, at));
   const [requests, successes, p50, p95, p99, tcpOpen] = await Promise.all([
     ask(queries.requests),
     ask(queries.successes),
