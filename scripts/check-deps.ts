@@ -25,7 +25,8 @@ export const LAYERS: Record<string, number> = {
   control: 5,
   ztunnel: 5,
   waypoint: 5,
-  cli: 6,
+  dashboard: 6,
+  cli: 7,
 };
 
 const SRC = resolve(dirname(new URL(import.meta.url).pathname), '../src');

@@ -6,16 +6,22 @@ import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { DashboardData } from '../dashboard/data.ts';
-import { DASHBOARD_ERRORS } from '../dashboard/errors.ts';
-import { labPrometheus } from '../dashboard/lab-prometheus.ts';
-import { PrometheusApi, parsePrometheusUrl } from '../dashboard/prometheus-api.ts';
-import { dashboardServer } from '../dashboard/server.ts';
-import { Sources } from '../dashboard/sources.ts';
+import {
+  type CertStatus,
+  DASHBOARD_ERRORS,
+  DashboardData,
+  dashboardServer,
+  PrometheusApi,
+  parsePrometheusUrl,
+  Sources,
+} from '../dashboard/index.ts';
 import { AmbitError } from '../errors/index.ts';
 import { ambitHome } from '../lab/index.ts';
 import { logger } from '../log/index.ts';
 import { adminClient, serverOption, tokenOption } from './client.ts';
+import { labPrometheus } from './lab-prometheus.ts';
+import { describeLines } from './mesh.ts';
+import { adminGet } from './ztunnel.ts';
 
 /** The dashboard's address unless --listen says otherwise (Kiali's port). */
 export const DEFAULT_DASHBOARD_LISTEN = '127.0.0.1:20001';
@@ -78,7 +84,8 @@ export function dashboardCommand(): Command {
         admin,
         prometheus,
         sources: new Sources(prometheus.url),
-        nodeAdminSocket: (node) => join(home, 'nodes', node, 'admin.sock'),
+        describe: (kind, namespace, name) => describeLines(admin, kind, name, namespace),
+        certificates: (node) => labCertificates(home, node),
       });
       const assets = resolve(import.meta.dirname, '../../dist/dashboard');
       if (!existsSync(join(assets, 'index.html')))
@@ -117,6 +124,19 @@ export function dashboardCommand(): Command {
       await new Promise((done) => server.once('close', done));
     },
   );
+}
+
+/** Certificate reads give up after this: one stopped ztunnel must not hold a page. */
+const CERTIFICATES_TIMEOUT_MS = 2000;
+
+/** The certificates a lab node's ztunnel holds, read on its admin socket; undefined when it is not here. */
+async function labCertificates(home: string, node: string): Promise<CertStatus[] | undefined> {
+  const socket = join(home, 'nodes', node, 'admin.sock');
+  if (!existsSync(socket)) return undefined;
+  const { certificates } = (await adminGet(socket, '/certs', 'ztunnel', CERTIFICATES_TIMEOUT_MS)) as {
+    certificates: CertStatus[];
+  };
+  return certificates;
 }
 
 /** xdg-open, where there is one; otherwise the printed address is enough. */

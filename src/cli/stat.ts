@@ -2,14 +2,15 @@
 // TCP connections per namespace, service or workload, from Prometheus.
 
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { WINDOWS, type Window } from '../dashboard/model.ts';
 import {
   parseStatPeer,
   parseStatTarget,
   type StatInventory,
   type StatRow,
   statRows,
-} from '../dashboard/stat.ts';
+  WINDOWS,
+  type Window,
+} from '../dashboard/index.ts';
 import { adminClient, serverOption, tokenOption } from './client.ts';
 import { prometheusOption, resolvePrometheus } from './dashboard.ts';
 import type { ServiceView, WorkloadView } from './mesh.ts';

@@ -12,7 +12,6 @@ import { promisify } from 'node:util';
 import { Command, InvalidArgumentError } from 'commander';
 import lockfile from 'proper-lockfile';
 import { PORTS } from '../config/index.ts';
-import { labPrometheusDir } from '../dashboard/lab-prometheus.ts';
 import { AmbitError } from '../errors/index.ts';
 import {
   ambitHome,
@@ -32,6 +31,7 @@ import {
 } from '../lab/index.ts';
 import { AdminClient, controlDataDirs, localAdminServer } from './client.ts';
 import { CLI_ERRORS } from './errors.ts';
+import { labPrometheusDir } from './lab-prometheus.ts';
 import { table } from './output.ts';
 import { ensurePrometheusToken, prometheusTokenFile, revokePrometheusToken } from './prometheus.ts';
 

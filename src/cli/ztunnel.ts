@@ -196,10 +196,18 @@ export function ztunnelCommand(): Command {
     });
 }
 
-/** GET a path from a proxy's (a ztunnel's, a waypoint's) admin endpoint, through its Unix socket. */
-export function adminGet(socketPath: string, path: string, proxy = 'ztunnel'): Promise<unknown> {
+/**
+ * GET a path from a proxy's (a ztunnel's, a waypoint's) admin endpoint, through its Unix socket, within
+ * `timeoutMs` for the whole exchange.
+ */
+export function adminGet(
+  socketPath: string,
+  path: string,
+  proxy = 'ztunnel',
+  timeoutMs = 10_000,
+): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath, path, timeout: 10_000 }, (res) => {
+    const req = http.request({ socketPath, path }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
@@ -224,7 +232,8 @@ export function adminGet(socketPath: string, path: string, proxy = 'ztunnel'): P
         }
       });
     });
-    req.on('timeout', () => req.destroy(new Error('no answer within 10 s')));
+    const deadline = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    req.on('close', () => clearTimeout(deadline));
     req.on('error', (cause) =>
       reject(
         new AmbitError(

@@ -1,16 +1,11 @@
 // What each dashboard page shows, read from the control plane's admin API and Prometheus: the service
 // graph, a service's or a workload's detail, and the mesh's own health. Read-only: it only ever GETs.
 
-import { existsSync } from 'node:fs';
-import type { AdminClient } from '../cli/client.ts';
-import { listAll } from '../cli/describe-l7.ts';
-import { describeLines, type ServiceView, type WorkloadView } from '../cli/mesh.ts';
-import { adminGet } from '../cli/ztunnel.ts';
 import { KINDS } from '../config/index.ts';
 import { CONTROL_ERRORS } from '../control/index.ts';
 import { AmbitError, hasCode } from '../errors/index.ts';
 import { DASHBOARD_ERRORS } from './errors.ts';
-import { buildGraph, serviceId, workloadId } from './graph.ts';
+import { buildGraph, GATEWAY_NAME_LABEL, serviceId, waypointId, workloadId } from './graph.ts';
 import type {
   CertificateInfo,
   Graph,
@@ -42,19 +37,60 @@ export const NEAR_EXPIRY_SECONDS = 6 * 3600;
 /** The rate interval of each chart point (Grafana's `$__rate_interval` for a 15 s scrape). */
 const POINT_RATE = '1m';
 
-interface CertStatus {
+/** A certificate as a ztunnel's `/certs` lists it. */
+export interface CertStatus {
   identity: string;
   serial?: string;
   notBefore?: string;
   notAfter?: string;
 }
 
+/** The control plane's admin API, read only. */
+export interface AdminApi {
+  call<T>(method: 'GET', path: string): Promise<T>;
+}
+
+/** The parts of the registry's workload view the pages read. */
+export interface WorkloadView {
+  name: string;
+  namespace: string;
+  kind: string;
+  identity: string;
+  node?: string;
+  addresses: string[];
+  enrolled: boolean;
+  labels: Record<string, string>;
+  isWaypoint?: boolean;
+  waypoint?: { name: string; namespace: string };
+  services: string[];
+  peerAuthentication: { mode: string };
+}
+
+/** The parts of the registry's service view the pages read. */
+export interface ServiceView {
+  name: string;
+  namespace: string;
+  hostname: string;
+  vips: string[];
+  ports: Array<{ name?: string; port: number; targetPort: number | string }>;
+  endpoints: Array<{ name: string; address: string; node?: string; enrolled: boolean }>;
+  waypoint?: { name: string; namespace: string };
+}
+
+/** What `ambit describe` says of a workload or service, and the view it said it of. */
+export type Describe = (
+  kind: 'workload' | 'service',
+  namespace: string,
+  name: string,
+) => Promise<{ lines: string[]; workload?: WorkloadView; service?: ServiceView }>;
+
 export interface DashboardDataOptions {
-  admin: AdminClient;
+  admin: AdminApi;
   prometheus: PrometheusApi;
   sources: Sources;
-  /** The admin socket of a node's ztunnel, where this machine can reach it (the lab's); else undefined. */
-  nodeAdminSocket?: (node: string) => string | undefined;
+  describe: Describe;
+  /** A node's ztunnel's certificates, where this machine can reach its admin (the lab's); else undefined. */
+  certificates?: (node: string) => Promise<CertStatus[] | undefined>;
   now?: () => number;
 }
 
@@ -74,17 +110,19 @@ interface RouteRule {
 }
 
 export class DashboardData {
-  private readonly admin: AdminClient;
+  private readonly admin: AdminApi;
   private readonly prometheus: PrometheusApi;
   private readonly sources: Sources;
-  private readonly nodeAdminSocket: (node: string) => string | undefined;
+  private readonly describer: Describe;
+  private readonly readCertificates: (node: string) => Promise<CertStatus[] | undefined>;
   private readonly now: () => number;
 
   constructor(opts: DashboardDataOptions) {
     this.admin = opts.admin;
     this.prometheus = opts.prometheus;
     this.sources = opts.sources;
-    this.nodeAdminSocket = opts.nodeAdminSocket ?? (() => undefined);
+    this.describer = opts.describe;
+    this.readCertificates = opts.certificates ?? (async () => undefined);
     this.now = opts.now ?? Date.now;
   }
 
@@ -96,14 +134,19 @@ export class DashboardData {
 
   async service(namespace: string, name: string, window: Window): Promise<ServiceDetail> {
     const r = this.sources.begin(window);
-    const described = await this.describe(r, 'service', namespace, name);
-    const s = described.service as ServiceView;
-    const [graph, signals, routes] = await Promise.all([
+    // Side by side, so the answer takes one read's deadline at most.
+    const [described, graph, signals, routes] = await Promise.all([
+      this.describe(r, 'service', namespace, name),
       this.buildGraph(r, window, []),
       this.signals(r, { kind: 'service', namespace, name }, window),
       this.routes(r, namespace, name),
     ]);
+    const s = described.service as ServiceView;
     const id = serviceId(namespace, name);
+    if (signals.requestsPerSecond.length === 0 && routes.length > 0)
+      r.warn(
+        `Requests to ${name} that a route sends to other backends are counted under those backends, as Istio's metrics name them: see the route splits.`,
+      );
     return {
       ...r.envelope(),
       kind: 'service',
@@ -124,14 +167,16 @@ export class DashboardData {
 
   async workload(namespace: string, name: string, window: Window): Promise<WorkloadDetail> {
     const r = this.sources.begin(window);
-    const described = await this.describe(r, 'workload', namespace, name);
-    const w = described.workload as WorkloadView;
-    const [graph, signals, certificate] = await Promise.all([
+    // Side by side; the certificate once the node is known (a read's deadline, then a short one).
+    const described = this.describeWorkload(r, namespace, name);
+    const [{ pod, lines, workload }, graph, signals, certificate] = await Promise.all([
+      described,
       this.buildGraph(r, window, []),
-      this.signals(r, { kind: 'workload', namespace, name }, window),
-      w.node ? this.certificateOf(r, w.node, w.identity) : Promise.resolve(undefined),
+      described.then(({ pod }) => this.signals(r, { kind: 'workload', namespace, name: pod }, window)),
+      described.then(({ workload: w }) => (w?.node ? this.certificateOf(r, w.node, w.identity) : undefined)),
     ]);
-    const id = workloadId(namespace, name);
+    const w = workload as WorkloadView;
+    const id = pod === name ? workloadId(namespace, name) : waypointId(namespace, name);
     return {
       ...r.envelope(),
       kind: 'workload',
@@ -148,7 +193,7 @@ export class DashboardData {
       signals,
       inbound: neighbours(graph, id, 'in'),
       outbound: neighbours(graph, id, 'out'),
-      explanation: described.lines,
+      explanation: lines,
       ...(certificate ? { certificate } : {}),
     };
   }
@@ -164,8 +209,7 @@ export class DashboardData {
       r.get('control', 'resources', () => this.notReady(), [] as MeshHealth['resources']),
     ]);
     const nodes = [...new Set(proxies.items.filter((p) => p.kind === 'ztunnel').map((p) => p.name))].sort();
-    const certificates: CertificateInfo[] = [];
-    for (const node of nodes) certificates.push(...(await this.certificates(r, node)));
+    const certificates = (await Promise.all(nodes.map((node) => this.certificates(r, node)))).flat();
     return {
       ...r.envelope(),
       replicas: replicas.items.map((x) => ({
@@ -231,7 +275,7 @@ export class DashboardData {
       services,
       namespaces,
     });
-    if (requests.length + tcpBytes.length + tcpOpened.length === 0 && this.sources.state().prometheus.ok)
+    if (requests.length + tcpBytes.length + tcpOpened.length === 0 && r.ok('prometheus'))
       r.warn(
         `Prometheus (${this.prometheus.url}) has no mesh traffic in the last ${window}: nothing was sent, or it has not scraped the proxies yet (it needs two scrapes for a rate).`,
       );
@@ -252,6 +296,36 @@ export class DashboardData {
     return { namespaces, allNamespaces, nodes, edges };
   }
 
+  /**
+   * A workload described, as `pod`; a waypoint, drawn by its Gateway's name, is described by its first
+   * replica's pod.
+   */
+  private async describeWorkload(r: Reading, namespace: string, name: string) {
+    try {
+      return { pod: name, ...(await this.describe(r, 'workload', namespace, name)) };
+    } catch (err) {
+      if (!hasCode(err, DASHBOARD_ERRORS.NOT_FOUND)) throw err;
+      const workloads = await r.get(
+        'control',
+        `workloads|${namespace}`,
+        async () =>
+          (
+            await this.admin.call<{ items: WorkloadView[] }>(
+              'GET',
+              `/ambit/v1/workloads?namespace=${namespace}`,
+            )
+          ).items,
+        [],
+      );
+      const pod = workloads
+        .filter((w) => w.isWaypoint && w.labels[GATEWAY_NAME_LABEL] === name)
+        .map((w) => w.name)
+        .sort()[0];
+      if (pod === undefined) throw err;
+      return { pod, ...(await this.describe(r, 'workload', namespace, pod)) };
+    }
+  }
+
   /** `ambit describe`'s lines and view; a subject the mesh does not have is a 404. */
   private async describe(r: Reading, kind: 'service' | 'workload', namespace: string, name: string) {
     const described = await this.sources.read(
@@ -259,7 +333,7 @@ export class DashboardData {
       `describe|${kind}|${namespace}/${name}`,
       async () => {
         try {
-          return await describeLines(this.admin, kind, name, namespace);
+          return await this.describer(kind, namespace, name);
         } catch (err) {
           // An answer, not a failure of the source.
           if (hasCode(err, CONTROL_ERRORS.API_NOT_FOUND)) return null;
@@ -320,12 +394,14 @@ export class DashboardData {
     const read = async () => {
       const out: RouteSplit[] = [];
       for (const plural of ['httproutes', 'grpcroutes']) {
-        const items = await listAll<AnyResource>(
-          this.admin,
-          '/apis/gateway.networking.k8s.io/v1',
-          plural,
-          namespace,
-        );
+        // Every namespace's (consumer routes live in the clients' namespaces), or the Service's own where
+        // the token may read only some.
+        const base = '/apis/gateway.networking.k8s.io/v1';
+        const { items } = await this.admin
+          .call<{ items: AnyResource[] }>('GET', `${base}/${plural}`)
+          .catch(() =>
+            this.admin.call<{ items: AnyResource[] }>('GET', `${base}/namespaces/${namespace}/${plural}`),
+          );
         for (const route of items) {
           const own = route.metadata.namespace ?? 'default';
           const attached = (route.spec?.parentRefs ?? []).some(
@@ -357,9 +433,16 @@ export class DashboardData {
   /** Every resource with a condition that is not True, from every kind that has status. */
   private async notReady(): Promise<MeshHealth['resources']> {
     const out: MeshHealth['resources'] = [];
-    for (const k of KINDS) {
-      const base = k.group === '' ? '/api/v1' : `/apis/${k.group}/${k.version}`;
-      const { items } = await this.admin.call<{ items: AnyResource[] }>('GET', `${base}/${k.plural}`);
+    const lists = await Promise.all(
+      KINDS.map(async (k) => {
+        const base = k.group === '' ? '/api/v1' : `/apis/${k.group}/${k.version}`;
+        return {
+          k,
+          items: (await this.admin.call<{ items: AnyResource[] }>('GET', `${base}/${k.plural}`)).items,
+        };
+      }),
+    );
+    for (const { k, items } of lists) {
       for (const item of items) {
         const conditions = [
           ...(item.status?.conditions ?? []),
@@ -384,32 +467,32 @@ export class DashboardData {
   }
 
   private async certificates(r: Reading, node: string): Promise<CertificateInfo[]> {
-    const socket = this.nodeAdminSocket(node);
-    if (!socket || !existsSync(socket)) {
-      r.warn(
-        `Certificates held on ${node} are not shown: its ztunnel's admin socket is not on this machine.`,
-      );
-      return [];
-    }
+    let held: CertStatus[] | undefined;
     try {
-      const { certificates } = (await adminGet(socket, '/certs')) as { certificates: CertStatus[] };
-      const now = this.now();
-      return certificates
-        .filter((c) => c.serial && c.notAfter)
-        .map((c) => ({
-          identity: c.identity,
-          serial: c.serial!,
-          ...(c.notBefore ? { notBefore: c.notBefore } : {}),
-          notAfter: c.notAfter!,
-          expiresInSeconds: Math.round((Date.parse(c.notAfter!) - now) / 1000),
-          node,
-        }));
+      held = await this.readCertificates(node);
     } catch (err) {
       r.warn(
         `Certificates held on ${node} could not be read: ${err instanceof Error ? err.message : String(err)}`,
       );
       return [];
     }
+    if (held === undefined) {
+      r.warn(
+        `Certificates held on ${node} are not shown: its ztunnel's admin socket is not on this machine.`,
+      );
+      return [];
+    }
+    const now = this.now();
+    return held
+      .filter((c) => c.serial && c.notAfter)
+      .map((c) => ({
+        identity: c.identity,
+        serial: c.serial!,
+        ...(c.notBefore ? { notBefore: c.notBefore } : {}),
+        notAfter: c.notAfter!,
+        expiresInSeconds: Math.round((Date.parse(c.notAfter!) - now) / 1000),
+        node,
+      }));
   }
 
   private async certificateOf(

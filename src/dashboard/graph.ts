@@ -39,7 +39,7 @@ export const DEGRADED_ERROR_RATE = 0.001;
 export const FAILING_ERROR_RATE = 0.2;
 
 /** The label a waypoint replica's pod carries, naming its Gateway. */
-const GATEWAY_NAME_LABEL = 'gateway.networking.k8s.io/gateway-name';
+export const GATEWAY_NAME_LABEL = 'gateway.networking.k8s.io/gateway-name';
 const UNKNOWN = 'unknown';
 
 interface Acc {
@@ -163,7 +163,8 @@ export function buildGraph(input: GraphInput): { nodes: GraphNode[]; edges: Grap
   }
   for (const { metric: m, value } of input.durations) {
     const le = m.le === '+Inf' ? Number.POSITIVE_INFINITY : Number(m.le);
-    if (!(value > 0) || Number.isNaN(le)) continue;
+    // Empty buckets count: the one below the quantile's bucket is where its interpolation starts.
+    if (!(value >= 0) || Number.isNaN(le)) continue;
     for (const [from, to] of hops(requestPath(m))) {
       for (const protocol of ['http', 'grpc'] as const) {
         const e = edges.get(`${from}->${to}:${protocol}`);

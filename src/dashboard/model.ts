@@ -11,7 +11,7 @@ export interface SourceState {
   ok: boolean;
   /** Why the last attempt failed (the source's own words, and where it was asked). */
   error?: string;
-  /** When the source last answered (ISO time); absent if it never has. */
+  /** When the data shown from it was read (ISO time): the oldest remembered answer standing in for a failed read, else its last answer; absent if it never answered. */
   lastOk?: string;
 }
 

@@ -68,7 +68,8 @@ export function graphQueries(
   const edge = [...EDGE_LABELS, ...WAYPOINT_LABELS];
   return {
     requests: `${by([...edge, 'request_protocol', 'response_code', 'grpc_response_status', 'connection_security_policy'])} (rate(istio_requests_total${http}[${window}])) > 0`,
-    durations: `${by(['le', ...edge])} (rate(istio_request_duration_milliseconds_bucket${http}[${window}])) > 0`,
+    // Every bucket, the empty ones too: a quantile interpolates from the bucket below the one it falls in.
+    durations: `${by(['le', ...edge])} (rate(istio_request_duration_milliseconds_bucket${http}[${window}]))`,
     // Each direction on its own: rate() drops the metric name, so one query over both names would give
     // two series with the same labels.
     tcpSent: `${by(['reporter', ...EDGE_LABELS, 'connection_security_policy'])} (rate(istio_tcp_sent_bytes_total${selector(reporters)}[${window}])) > 0`,
@@ -166,23 +167,21 @@ export function statQueries(
 ): Record<'requests' | 'successes' | 'p50' | 'p95' | 'p99' | 'tcpOpen', string> {
   const q = signalQueries(matchers, window, groupBy);
   const sel = selector({ reporter: HTTP_REPORTERS, ...matchers });
-  // Open connections as the server side counts them: opened minus closed, over all time.
-  const tcpMatchers = Object.fromEntries(
-    Object.entries({ reporter: 'destination', ...matchers }).filter(
-      ([k]) => !k.startsWith('destination_service'),
-    ),
+  // Open connections as the server side counts them: opened minus closed, over all time. The server side
+  // does not know the service a client addressed, so rows of (or requests to) a service have none. A
+  // group whose connections never closed has no closed series yet: it counts as 0.
+  const knowsService = [...Object.keys(matchers), ...groupBy].some((l) =>
+    l.startsWith('destination_service'),
   );
-  const tcpSel = selector(tcpMatchers as Record<string, Matcher>);
-  const tcpGroup = groupBy.filter((l) => !l.startsWith('destination_service'));
+  const tcpSel = selector({ reporter: 'destination', ...matchers });
+  const opened = `${by(groupBy)} (istio_tcp_connections_opened_total${tcpSel})`;
+  const closed = `${by(groupBy)} (istio_tcp_connections_closed_total${tcpSel})`;
   return {
     requests: q.requests,
     successes: q.successes,
     p50: q.p50,
     p95: `histogram_quantile(0.95, ${by(['le', ...groupBy])} (rate(istio_request_duration_milliseconds_bucket${sel}[${window}])))`,
     p99: q.p99,
-    tcpOpen:
-      tcpGroup.length === groupBy.length
-        ? `${by(tcpGroup)} (istio_tcp_connections_opened_total${tcpSel}) - ${by(tcpGroup)} (istio_tcp_connections_closed_total${tcpSel})`
-        : '',
+    tcpOpen: knowsService ? '' : `${opened} - (${closed} or ${opened} * 0)`,
   };
 }

@@ -22,13 +22,12 @@ export function forwardUnixToTcp(socketPath: string, host: string, port: number)
   } catch {}
   const server = createServer((client) => {
     const upstream = connect({ host, port });
-    client.pipe(upstream).pipe(client);
-    const end = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', end).on('close', end);
-    upstream.on('error', end).on('close', end);
+    // Each side's end is passed on once what it sent is written (pipe ends the other side); only an
+    // error cuts both at once.
+    client.pipe(upstream);
+    upstream.pipe(client);
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);

@@ -7,12 +7,13 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Registry } from 'prom-client';
 import { AdminClient } from '../../../src/cli/client.ts';
+import { describeLines } from '../../../src/cli/mesh.ts';
 import { DashboardData } from '../../../src/dashboard/data.ts';
 import type { Graph, MeshHealth, ServiceDetail } from '../../../src/dashboard/model.ts';
 import { PrometheusApi } from '../../../src/dashboard/prometheus-api.ts';
@@ -141,10 +142,12 @@ describe('the dashboard server against a real control plane and Prometheus', {
     const prometheus = await startPrometheus(dir, metrics.port, promPort);
     t.after(() => stop(prometheus));
     const api = new PrometheusApi({ url: `http://127.0.0.1:${promPort}`, timeoutMs: 2000 });
+    const admin = new AdminClient(control.server, undefined, { timeoutMs: 2000 });
     const data = new DashboardData({
-      admin: new AdminClient(control.server, undefined, { timeoutMs: 2000 }),
+      admin,
       prometheus: api,
       sources: new Sources(api.url),
+      describe: (kind, namespace, name) => describeLines(admin, kind, name, namespace),
     });
     const server = dashboardServer({ data, assets: join(dir, 'no-page'), log: logger('test') });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -156,14 +159,15 @@ describe('the dashboard server against a real control plane and Prometheus', {
       return { status: res.status, body: (await res.json()) as T, ms: Date.now() - started };
     };
 
-    // Before any scrape: an empty but complete graph of what the registry has, saying why it is empty.
+    // Before any traffic: an empty but complete graph of what the registry has, saying why it is empty.
+    for (let i = 0; i < 100 && !(await api.ready()); i++) await new Promise((r) => setTimeout(r, 100));
     const empty = await get<Graph>('/api/graph?window=1m');
     assert.equal(empty.status, 200);
     assert.deepEqual(empty.body.edges, []);
     assert.ok(empty.body.nodes.some((n) => n.id === 'wl:shop/frontend' && !n.traffic));
     assert.ok(empty.body.nodes.some((n) => n.id === 'svc:shop/catalog'));
     assert.ok(
-      empty.body.warnings.some((w) => /no mesh traffic/.test(w) || /did not answer/.test(w)),
+      empty.body.warnings.some((w) => /has no mesh traffic in the last 1m/.test(w)),
       empty.body.warnings.join('; '),
     );
 
@@ -229,9 +233,49 @@ describe('the dashboard server against a real control plane and Prometheus', {
     await control.stop();
     const seen = await get<ServiceDetail>('/api/service?namespace=shop&name=catalog&window=1m');
     assert.equal(seen.status, 200);
+    assert.equal(seen.body.stale, true, 'the last answer, marked stale');
     assert.equal(seen.body.sources.control.ok, false);
+    assert.ok(seen.body.explanation.length > 0);
     const unseen = await get<{ error: string }>('/api/workload?namespace=shop&name=frontend&window=1m');
     assert.equal(unseen.status, 503);
     assert.match(unseen.body.error, /cannot describe workload shop\/frontend/);
+
+    // The server's own refusals and its page, end to end (the page is not built into this test's dir).
+    assert.equal((await fetch(`${base}/api/nope`)).status, 404);
+    assert.equal((await fetch(`${base}/api/graph`, { method: 'POST' })).status, 405);
+    const page = await fetch(`${base}/`);
+    assert.equal(page.status, 500);
+    assert.match(((await page.json()) as { error: string }).error, /not built .* run `npm run build`/);
+  });
+
+  test('a Prometheus that accepts and never answers holds no page past the read deadline', async (t) => {
+    const control = await startControl(t);
+    const silent = createNetServer(() => {}); // accepts, reads nothing, says nothing
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    t.after(() => {
+      silent.close();
+    });
+    const sockets: Socket[] = [];
+    silent.on('connection', (s) => sockets.push(s));
+    t.after(() => {
+      for (const s of sockets) s.destroy();
+    });
+    const api = new PrometheusApi({
+      url: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`,
+      timeoutMs: 60_000,
+    });
+    const admin = new AdminClient(control.server, undefined, { timeoutMs: 2000 });
+    const data = new DashboardData({
+      admin,
+      prometheus: api,
+      sources: new Sources(api.url, { deadlineMs: 1000 }),
+      describe: (kind, namespace, name) => describeLines(admin, kind, name, namespace),
+    });
+    const started = Date.now();
+    const graph = await data.graph('5m');
+    assert.ok(Date.now() - started < 3000, `answered in ${Date.now() - started} ms`);
+    assert.equal(graph.sources.prometheus.ok, false);
+    assert.match(graph.sources.prometheus.error ?? '', /no answer within 1000 ms/);
+    assert.equal(graph.sources.control.ok, true);
   });
 });

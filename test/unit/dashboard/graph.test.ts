@@ -329,20 +329,24 @@ describe('the service graph', () => {
           request('frontend', 'catalog', 'catalog-v1', 1),
           request('frontend', 'catalog', 'catalog-v2', 1),
         ],
+        // Cumulative, every bucket listed as the query returns them (the empty ones too).
         durations: [
+          bucket('catalog-v1', '1', 0),
           bucket('catalog-v1', '5', 1),
           bucket('catalog-v1', '10', 1),
           bucket('catalog-v1', '100', 1),
           bucket('catalog-v1', '+Inf', 1),
+          bucket('catalog-v2', '1', 0),
           bucket('catalog-v2', '5', 0),
           bucket('catalog-v2', '10', 0),
           bucket('catalog-v2', '100', 1),
           bucket('catalog-v2', '+Inf', 1),
-        ].filter((s) => s.value > 0), // as the query's `> 0` leaves them
+        ],
       }),
     );
     const p99 = (id: string) => g.edges.find((e) => e.id === id)!.p99Ms;
-    assert.equal(p99('svc:shop/catalog->wl:shop/catalog-v1:http'), 4.95);
+    // In (1, 5]: 1 + 4 × 0.99, as Prometheus's histogram_quantile gives it.
+    assert.equal(p99('svc:shop/catalog->wl:shop/catalog-v1:http'), 4.96);
     // Both workloads' buckets summed on the shared hop: 2 requests, the 1.98th in (10, 100].
     const shared = p99('wp:shop/waypoint->svc:shop/catalog:http')!;
     assert.ok(Math.abs(shared - (10 + 90 * 0.98)) < 1e-9, String(shared));

@@ -165,10 +165,25 @@ describe('stat queries', () => {
       q.p95,
       /^histogram_quantile\(0\.95, sum by \(le,destination_workload_namespace,destination_workload\)/,
     );
-    assert.equal(
-      q.tcpOpen,
-      'sum by (destination_workload_namespace,destination_workload) (istio_tcp_connections_opened_total{reporter="destination",destination_workload_namespace="shop"}) - sum by (destination_workload_namespace,destination_workload) (istio_tcp_connections_closed_total{reporter="destination",destination_workload_namespace="shop"})',
+    const opened =
+      'sum by (destination_workload_namespace,destination_workload) (istio_tcp_connections_opened_total{reporter="destination",destination_workload_namespace="shop"})';
+    const closed =
+      'sum by (destination_workload_namespace,destination_workload) (istio_tcp_connections_closed_total{reporter="destination",destination_workload_namespace="shop"})';
+    // A group whose connections never closed has no closed series: it counts as 0, not as no row.
+    assert.equal(q.tcpOpen, `${opened} - (${closed} or ${opened} * 0)`);
+  });
+  test('requests to a service ask no TCP query either: the server side does not know the service', () => {
+    const q = statQueries(
+      {
+        source_workload_namespace: 'shop',
+        source_workload: 'frontend',
+        destination_service_namespace: 'shop',
+        destination_service_name: 'catalog',
+      },
+      ['source_workload_namespace', 'source_workload'],
+      '1m',
     );
+    assert.equal(q.tcpOpen, '');
   });
   test('service rows ask no TCP query: the server side does not know the service', () => {
     const q = statQueries(

@@ -6,16 +6,11 @@
 
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  defaultSdDir,
-  prometheusConfig,
-  prometheusTokenFile,
-  renderPrometheusConfig,
-} from '../cli/prometheus.ts';
+import lockfile from 'proper-lockfile';
+import { DASHBOARD_ERRORS, PrometheusApi } from '../dashboard/index.ts';
 import { AmbitError, describeError } from '../errors/index.ts';
 import { CONTROL_TARGET, checkPrerequisites, defaultLabName, Lab, waitUntil } from '../lab/index.ts';
-import { DASHBOARD_ERRORS } from './errors.ts';
-import { PrometheusApi } from './prometheus-api.ts';
+import { defaultSdDir, prometheusConfig, prometheusTokenFile, renderPrometheusConfig } from './prometheus.ts';
 
 /** Where it listens, on the bridge namespace's own loopback (not 9090, which a user's own may hold). */
 export const LAB_PROMETHEUS_ADDRESS = '127.0.0.1:19090';
@@ -42,49 +37,59 @@ export async function labPrometheus(home: string, lab = defaultLabName()): Promi
       `no mesh is up in lab "${lab}" to start a Prometheus for: run \`ambit up\` (or \`ambit demo\`) first, or give --prometheus URL`,
     );
   }
-  const running = (is: (argv: string[]) => boolean) =>
-    status.control.processes.some((p) => p.running && is(p.command));
   const isPrometheus = (argv: string[]) => argv[0] === 'prometheus';
   const isForward = (argv: string[]) => argv[0] === 'ambit' && argv[1] === 'lab' && argv[2] === 'forward';
-  if (running(isPrometheus) && running(isForward) && (await api.ready())) return api;
+  const running = async (is: (argv: string[]) => boolean) =>
+    ((await l.status())?.control.processes ?? []).some((p) => p.running && is(p.command));
+  if ((await running(isPrometheus)) && (await running(isForward)) && (await api.ready())) return api;
 
   await checkPrerequisites({ prometheus: 'prometheus' });
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const configFile = join(dir, 'prometheus.yml');
-  const config = prometheusConfig({
-    sdDir: defaultSdDir(home),
-    scrapeInterval: LAB_SCRAPE_INTERVAL,
-    controlTokenFile: prometheusTokenFile(home),
+  // One starter at a time: a dashboard and a stat started together must not both start a server.
+  const release = await lockfile.lock(dir, {
+    lockfilePath: `${dir}.lock`,
+    realpath: false,
+    stale: 10_000,
+    update: 2_000,
+    retries: { retries: 300, minTimeout: 100, maxTimeout: 200 },
   });
-  await writeFile(configFile, renderPrometheusConfig(config, 'yaml'), { mode: 0o600 });
-  if (!running(isPrometheus)) {
-    await l.run(CONTROL_TARGET, [
-      'prometheus',
-      `--config.file=${configFile}`,
-      `--storage.tsdb.path=${join(dir, 'data')}`,
-      '--storage.tsdb.retention.time=1d',
-      `--web.listen-address=${LAB_PROMETHEUS_ADDRESS}`,
-      '--log.level=warn',
-    ]);
-  }
-  if (!running(isForward)) {
-    await l.run(CONTROL_TARGET, [
-      'ambit',
-      'lab',
-      'forward',
-      '--unix',
-      socketPath,
-      '--to',
-      LAB_PROMETHEUS_ADDRESS,
-    ]);
-  }
   try {
+    const configFile = join(dir, 'prometheus.yml');
+    const config = prometheusConfig({
+      sdDir: defaultSdDir(home),
+      scrapeInterval: LAB_SCRAPE_INTERVAL,
+      controlTokenFile: prometheusTokenFile(home),
+    });
+    if (!(await running(isPrometheus))) {
+      await writeFile(configFile, renderPrometheusConfig(config, 'yaml'), { mode: 0o600 });
+      await l.run(CONTROL_TARGET, [
+        'prometheus',
+        `--config.file=${configFile}`,
+        `--storage.tsdb.path=${join(dir, 'data')}`,
+        '--storage.tsdb.retention.time=1d',
+        `--web.listen-address=${LAB_PROMETHEUS_ADDRESS}`,
+        '--log.level=warn',
+      ]);
+    }
+    if (!(await running(isForward))) {
+      await l.run(CONTROL_TARGET, [
+        'ambit',
+        'lab',
+        'forward',
+        '--unix',
+        socketPath,
+        '--to',
+        LAB_PROMETHEUS_ADDRESS,
+      ]);
+    }
     await waitUntil('the lab Prometheus', 30_000, async () => ((await api.ready()) ? true : undefined), 200);
   } catch (err) {
     throw new AmbitError(
       DASHBOARD_ERRORS.NO_PROMETHEUS,
       `the lab's Prometheus did not become ready: ${describeError(err)}; see its log in $AMBIT_HOME/labs/${lab}/logs`,
     );
+  } finally {
+    await release();
   }
   return api;
 }
