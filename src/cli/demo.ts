@@ -118,6 +118,9 @@ Try:
   npx ambit lab exec legacy -- curl -s --max-time 3 http://frontend.shop/api/products   # reset: outside the mesh, and shop is STRICT
   npx ambit lab exec client -- dig +short frontend.shop.svc.cluster.local      # the ztunnel's DNS proxy answers the VIP
   npx ambit describe workload ratings -n shop                                   # the policy that applies, and why
+  npx ambit waypoint apply -n shop --enroll-namespace --wait                    # L7: requests, routes, request metrics
+  npx ambit dashboard                                                           # the service graph and golden signals, in a browser
+  npx ambit stat ns/shop                                                        # success rate, requests/s, latency per workload
 
 Tear it down with: npx ambit down`);
     });
