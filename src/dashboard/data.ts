@@ -91,6 +91,8 @@ export interface DashboardDataOptions {
   describe: Describe;
   /** A node's ztunnel's certificates, where this machine can reach its admin (the lab's); else undefined. */
   certificates?: (node: string) => Promise<CertStatus[] | undefined>;
+  /** Above this many nodes the graph leaves out those without traffic (default MAX_GRAPH_NODES). */
+  maxGraphNodes?: number;
   now?: () => number;
 }
 
@@ -115,9 +117,11 @@ export class DashboardData {
   private readonly sources: Sources;
   private readonly describer: Describe;
   private readonly readCertificates: (node: string) => Promise<CertStatus[] | undefined>;
+  private readonly maxGraphNodes: number;
   private readonly now: () => number;
 
   constructor(opts: DashboardDataOptions) {
+    this.maxGraphNodes = opts.maxGraphNodes ?? MAX_GRAPH_NODES;
     this.admin = opts.admin;
     this.prometheus = opts.prometheus;
     this.sources = opts.sources;
@@ -280,7 +284,7 @@ export class DashboardData {
         `Prometheus (${this.prometheus.url}) has no mesh traffic in the last ${window}: nothing was sent, or it has not scraped the proxies yet (it needs two scrapes for a rate).`,
       );
     const leaves = nodes.filter((n) => n.kind !== 'namespace' && n.kind !== 'app');
-    if (leaves.length > MAX_GRAPH_NODES) {
+    if (leaves.length > this.maxGraphNodes) {
       const idle = new Set(leaves.filter((n) => !n.traffic).map((n) => n.id));
       nodes = nodes.filter((n) => !idle.has(n.id));
       r.warn(

@@ -278,4 +278,49 @@ describe('the dashboard server against a real control plane and Prometheus', {
     assert.match(graph.sources.prometheus.error ?? '', /no answer within 1000 ms/);
     assert.equal(graph.sources.control.ok, true);
   });
+
+  test('a namespace with hundreds of workloads: all drawn, or past the limit the idle ones left out, said', async (t) => {
+    const control = await startControl(t);
+    const count = 300;
+    const entries = Array.from(
+      { length: count },
+      (_, i) => `---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: { name: w-${i}, namespace: big, labels: { app: w-${i} } }
+spec: { address: 198.18.${10 + Math.floor(i / 200)}.${(i % 200) + 2}, serviceAccount: w }
+`,
+    ).join('');
+    const applied = await ambit(
+      ['apply', '--server', control.server, '-f', '-'],
+      {},
+      `apiVersion: v1
+kind: Namespace
+metadata: { name: big }
+${entries}`,
+    );
+    assert.equal(applied.code, 0, applied.stderr);
+    const admin = new AdminClient(control.server, undefined, { timeoutMs: 5000 });
+    // No Prometheus at all: the registry alone still draws the namespace.
+    const api = new PrometheusApi({ url: 'http://127.0.0.1:1', timeoutMs: 1000 });
+    const data = (maxGraphNodes?: number) =>
+      new DashboardData({
+        admin,
+        prometheus: api,
+        sources: new Sources(api.url),
+        describe: (kind, namespace, name) => describeLines(admin, kind, name, namespace),
+        ...(maxGraphNodes ? { maxGraphNodes } : {}),
+      });
+    const all = await data().graph('5m', 'big');
+    assert.equal(all.nodes.filter((n) => n.kind === 'workload').length, count);
+    assert.equal(all.sources.prometheus.ok, false);
+    const capped = await data(100).graph('5m', 'big');
+    assert.equal(capped.nodes.filter((n) => n.kind === 'workload').length, 0);
+    assert.ok(
+      capped.warnings.some(
+        (w) => w === `The graph has ${count} nodes; the ${count} without traffic in the window are left out.`,
+      ),
+      capped.warnings.join('; '),
+    );
+  });
 });
