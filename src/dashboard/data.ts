@@ -376,9 +376,7 @@ export class DashboardData {
       range('p50', q.p50),
       range('p90', q.p90),
       range('p99', q.p99),
-      subject.kind === 'service'
-        ? Promise.resolve([] as Series[])
-        : range('tcp', tcpBytesQuery(subject, POINT_RATE)),
+      range('tcp', tcpBytesQuery(subject, POINT_RATE)),
     ]);
     const rps = points(requests);
     const ok = new Map(points(successes));

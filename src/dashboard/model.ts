@@ -98,7 +98,7 @@ export interface Signals {
   p50Ms: Points;
   p90Ms: Points;
   p99Ms: Points;
-  /** TCP bytes per second, both directions (for workloads that carry TCP only). */
+  /** TCP bytes per second, both directions: what the L4 mesh sees, with or without a waypoint. */
   tcpBytesPerSecond: Points;
 }
 

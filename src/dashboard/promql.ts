@@ -133,9 +133,13 @@ export function signalQueries(
   };
 }
 
-/** TCP bytes per second (both directions) received by a workload, as the server side reports it. */
+/**
+ * TCP bytes per second (both directions) to a workload, as its server side reports them, or to a service,
+ * as the clients' side does (the server side does not know which service a client addressed).
+ */
 export function tcpBytesQuery(subject: Subject, window: Window): string {
-  const sel = selector({ reporter: 'destination', ...inboundMatchers(subject) });
+  const reporter = subject.kind === 'service' ? 'source' : 'destination';
+  const sel = selector({ reporter, ...inboundMatchers(subject) });
   // Either direction may have no series yet (or none left in the window): each counts as 0 then.
   return `(sum (rate(istio_tcp_sent_bytes_total${sel}[${window}])) or vector(0)) + (sum (rate(istio_tcp_received_bytes_total${sel}[${window}])) or vector(0))`;
 }

@@ -146,6 +146,13 @@ describe('signal queries', () => {
     );
   });
 
+  test("TCP bytes to a service, as the clients' side reports (it names the service)", () => {
+    assert.match(
+      tcpBytesQuery({ kind: 'service', namespace: 'shop', name: 'catalog' }, '1m'),
+      /^\(sum \(rate\(istio_tcp_sent_bytes_total\{reporter="source",destination_service_namespace="shop",destination_service_name="catalog"\}\[1m\]\)\) or vector\(0\)\) \+ /,
+    );
+  });
+
   test('TCP bytes a workload received, as its server side reports', () => {
     assert.equal(
       tcpBytesQuery({ kind: 'workload', namespace: 'shop', name: 'catalog-v1' }, '1m'),
