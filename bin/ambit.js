@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 
 enableCompileCache();
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const DAEMONS = new Set(['control', 'ztunnel', 'waypoint']);
+const DAEMONS = new Set(['control', 'ztunnel', 'waypoint', 'sidecar']);
 const command = process.argv[2] ?? '';
 // One-shot commands are quiet (warnings and errors only); the daemons log at info.
 if (!DAEMONS.has(command) && command !== 'sample') globalThis.AMBIT_DEFAULT_LOG_LEVEL = 'warn';

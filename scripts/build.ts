@@ -21,6 +21,7 @@ const DAEMON_ENTRIES: Record<string, string> = {
   ztunnel: 'src/cli/daemons/ztunnel.ts',
   waypoint: 'src/cli/daemons/waypoint.ts',
   control: 'src/cli/daemons/control.ts',
+  sidecar: 'src/cli/daemons/sidecar.ts',
 };
 
 /**

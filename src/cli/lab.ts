@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { SIDECAR_INJECT } from '../config/index.ts';
 import { describeError } from '../errors/index.ts';
 import { defaultLabName, forwardUnixToTcp, Lab, type LabStatus, parseLabels } from '../lab/index.ts';
 import { AdminClient, localAdminServer } from './client.ts';
@@ -47,18 +48,30 @@ export function labCommand(): Command {
     .option('--namespace <ns>', 'the mesh namespace it belongs to', 'default')
     .option('--service-account <sa>', 'its service account (its identity)', 'default')
     .option('--labels <k=v,…>', 'labels, comma-separated', '')
+    .option(
+      '--sidecar',
+      'sidecar mode: label it sidecar.istio.io/inject=true, so its node runs its own proxy in it (with the mesh up)',
+    )
     .action(
       async (
         name: string,
-        opts: { node: string; namespace: string; serviceAccount: string; labels: string },
+        opts: { node: string; namespace: string; serviceAccount: string; labels: string; sidecar?: boolean },
         cmd: Command,
       ) => {
+        const labels = parseLabels(opts.labels);
+        if (opts.sidecar) {
+          if (labels[SIDECAR_INJECT] === 'false')
+            throw new InvalidArgumentError(
+              `--sidecar and the label ${SIDECAR_INJECT}=false contradict each other`,
+            );
+          labels[SIDECAR_INJECT] = 'true';
+        }
         const record = await labFrom(cmd).addPod({
           name,
           node: opts.node,
           namespace: opts.namespace,
           serviceAccount: opts.serviceAccount,
-          labels: parseLabels(opts.labels),
+          labels,
         });
         console.log(`pod ${record.name} is up on ${record.node} at ${record.address}`);
       },

@@ -9,6 +9,7 @@ import { derivedViews, describeCommand, proxyStatusCommand } from './mesh.ts';
 import { prometheusCommand } from './prometheus.ts';
 import { programOf, runProgram } from './run.ts';
 import { sampleCommand } from './sample.ts';
+import { sidecarCommand } from './sidecar.ts';
 import { statCommand } from './stat.ts';
 import { checkCommand, downCommand, upCommand } from './up.ts';
 import { waypointCommand } from './waypoint.ts';
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
     describeCommand(),
     proxyStatusCommand(),
     ztunnelCommand(),
+    sidecarCommand(),
     ztunnelConfigCommand(),
     waypointCommand(),
     deleteCommand(),

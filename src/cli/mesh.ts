@@ -5,6 +5,7 @@ import type { Command as CommandType } from 'commander';
 import { Command, Option } from 'commander';
 import { stringify } from 'yaml';
 import { issueNamespace, type ProxyStatus } from '../control/index.ts';
+import { meshMode } from '../xds/index.ts';
 import { type AdminClient, adminClient } from './client.ts';
 import type { GetOptions } from './config.ts';
 import { l7Lines, listAll } from './describe-l7.ts';
@@ -18,6 +19,8 @@ export interface WorkloadView {
   node?: string;
   addresses: string[];
   enrolled: boolean;
+  /** Its own sidecar carries its traffic (sidecar mode). */
+  sidecar?: boolean;
   enrollment: string;
   labels: Record<string, string>;
   isWaypoint?: boolean;
@@ -34,7 +37,7 @@ export interface ServiceView {
   hostname: string;
   vips: string[];
   ports: Array<{ name?: string; port: number; targetPort: number | string }>;
-  endpoints: Array<{ name: string; address: string; node?: string; enrolled: boolean }>;
+  endpoints: Array<{ name: string; address: string; node?: string; enrolled: boolean; sidecar?: boolean }>;
   waypoint?: { name: string; namespace: string };
 }
 
@@ -80,7 +83,7 @@ export const derivedViews: Record<string, (cmd: CommandType, opts: GetOptions) =
         w.addresses.join(',') || '-',
         w.node ?? '-',
         w.identity,
-        w.enrolled ? 'ambient' : 'none',
+        meshMode(w),
         w.waypoint ? `${w.waypoint.namespace}/${w.waypoint.name}` : '-',
         ...(wide ? [w.services.join(',') || '-', w.peerAuthentication.mode] : []),
       ],
@@ -158,8 +161,7 @@ export async function describeLines(
     );
     say(`Waypoint:   ${s.waypoint ? `${s.waypoint.namespace}/${s.waypoint.name}` : 'none'}`);
     say('Endpoints:');
-    for (const e of s.endpoints)
-      say(`  ${e.name}  ${e.address}  node=${e.node ?? '-'}  mesh=${e.enrolled ? 'ambient' : 'none'}`);
+    for (const e of s.endpoints) say(`  ${e.name}  ${e.address}  node=${e.node ?? '-'}  mesh=${meshMode(e)}`);
     say('Routes:');
     const routes = await attachedRoutes(api, s.namespace, s.name);
     if (routes.length === 0) say('  none (requests go to the service itself)');
@@ -173,7 +175,7 @@ export async function describeLines(
   say(`Identity:   ${w.identity}`);
   say(`Node:       ${w.node ?? 'none'}`);
   say(`Addresses:  ${w.addresses.join(', ') || 'none'}`);
-  say(`Mesh:       ${w.enrolled ? 'ambient' : 'none'} (${w.enrollment})`);
+  say(`Mesh:       ${meshMode(w)} (${w.enrollment})`);
   say(
     `Waypoint:   ${w.waypoint ? `${w.waypoint.namespace}/${w.waypoint.name} (label on ${w.waypoint.from} ${w.waypoint.via})` : 'none'}`,
   );

@@ -17,7 +17,12 @@ export {
   parseDuration,
 } from './fields.ts';
 export { type ConfigIssue, formatIssue, formatPath } from './issues.ts';
-export type { NamespaceResource, ServiceResource } from './kinds/core.ts';
+export {
+  NAMESPACE_INJECTION,
+  type NamespaceResource,
+  type ServiceResource,
+  SIDECAR_INJECT,
+} from './kinds/core.ts';
 export { GRPC_STATUS_CODES, type HTTPFaultResource, httpFaultSchema } from './kinds/fault.ts';
 export {
   GATEWAY_NAME_LABEL,

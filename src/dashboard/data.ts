@@ -4,6 +4,7 @@
 import { KINDS } from '../config/index.ts';
 import { CONTROL_ERRORS } from '../control/index.ts';
 import { AmbitError, hasCode } from '../errors/index.ts';
+import { meshMode } from '../xds/index.ts';
 import { DASHBOARD_ERRORS } from './errors.ts';
 import { buildGraph, GATEWAY_NAME_LABEL, serviceId, waypointId, workloadId } from './graph.ts';
 import type {
@@ -59,6 +60,7 @@ export interface WorkloadView {
   node?: string;
   addresses: string[];
   enrolled: boolean;
+  sidecar?: boolean;
   labels: Record<string, string>;
   isWaypoint?: boolean;
   waypoint?: { name: string; namespace: string };
@@ -190,7 +192,7 @@ export class DashboardData {
       identity: w.identity,
       ...(w.node ? { node: w.node } : {}),
       addresses: w.addresses,
-      mesh: w.enrolled ? 'ambient' : 'none',
+      mesh: meshMode(w),
       ...(w.waypoint ? { waypoint: `${w.waypoint.namespace}/${w.waypoint.name}` } : {}),
       services: w.services,
       mtls: w.peerAuthentication.mode,

@@ -4,6 +4,7 @@
 // the service it was addressed to, the workload that answered — so a waypoint appears where traffic
 // passes it. Pure: the same answers give the same graph.
 
+import { meshMode } from '../xds/index.ts';
 import type { GraphEdge, GraphNode, Security } from './model.ts';
 import type { Sample } from './prometheus-api.ts';
 
@@ -13,6 +14,7 @@ export interface RegistryWorkload {
   namespace: string;
   labels: Record<string, string>;
   enrolled: boolean;
+  sidecar?: boolean;
   isWaypoint?: boolean;
 }
 
@@ -90,7 +92,7 @@ export function buildGraph(input: GraphInput): { nodes: GraphNode[]; edges: Grap
       name,
       ...(a ? { app: a } : {}),
       ...(v ? { version: v } : {}),
-      mesh: reg?.enrolled ? 'ambient' : 'none',
+      mesh: reg ? meshMode(reg) : 'none',
     });
   };
   const serviceNode = (ns: string, name: string) =>

@@ -44,8 +44,8 @@ export interface GraphNode {
   name?: string;
   app?: string;
   version?: string;
-  /** Workloads: `ambient` when enrolled, `none` when not (or not in the registry). */
-  mesh?: 'ambient' | 'none';
+  /** Workloads: `ambient` (its node's ztunnel), `sidecar` (its own proxy), `none` (or not in the registry). */
+  mesh?: 'ambient' | 'sidecar' | 'none';
   /** Whether any traffic in the window touched it (a registered but idle node is drawn faded). */
   traffic: boolean;
   /** From its inbound edges' error and denial rates: `idle` when it received nothing. */
@@ -170,7 +170,7 @@ export interface WorkloadDetail extends Envelope {
   identity: string;
   node?: string;
   addresses: string[];
-  mesh: 'ambient' | 'none';
+  mesh: 'ambient' | 'sidecar' | 'none';
   waypoint?: string;
   services: string[];
   mtls: string;

@@ -42,6 +42,7 @@ export {
   httpRouteResource,
   type MeshSettingsResource,
   mergeDelta,
+  meshMode,
   type PolicyRef,
   parseResource,
   policyRef,

@@ -49,6 +49,12 @@ export const workloadResource = z.object({
   labels: z.record(z.string(), z.string()),
   ports: z.record(z.string(), port).default({}),
   enrolled: z.boolean(),
+  /**
+   * An enrolled workload whose own proxy, in its pod, captures and carries its traffic (Istio's sidecar
+   * mode): the node's ztunnel neither captures it nor answers for it, and peers reach it over HBONE at
+   * its own address. Absent from an older control plane: false.
+   */
+  sidecar: z.boolean().default(false),
   isWaypoint: z.boolean().default(false),
   waypoint: waypointRef.optional(),
   services: z.array(z.string()),
@@ -72,6 +78,8 @@ export const serviceEndpoint = z.object({
   address: ip,
   node: z.string().optional(),
   enrolled: z.boolean(),
+  /** Its own sidecar carries its traffic (see workloadResource.sidecar). */
+  sidecar: z.boolean().default(false),
   ports: z.record(z.string(), port),
 });
 
@@ -190,4 +198,9 @@ export function mergeDelta<T>(
   for (const [name, value] of parsed) next.set(name, value);
   for (const name of delta.removed) next.delete(name);
   return next;
+}
+
+/** How a workload is in the mesh: `ambient` (its node's ztunnel), `sidecar` (its own proxy) or `none`. */
+export function meshMode(w: { enrolled: boolean; sidecar?: boolean }): 'ambient' | 'sidecar' | 'none' {
+  return !w.enrolled ? 'none' : w.sidecar ? 'sidecar' : 'ambient';
 }

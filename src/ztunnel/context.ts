@@ -23,6 +23,8 @@ export interface ConnectionChecks {
 
 export interface ZtunnelContext {
   node: string;
+  /** As a sidecar: the one workload (uid) whose traffic it carries; undefined for a node's ztunnel. */
+  workload?: string;
   capture: 'redirect' | 'none';
   state: ZtunnelState;
   certs: CertificateManager;

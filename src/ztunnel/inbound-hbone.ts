@@ -21,7 +21,7 @@ import { baggageOf, canonical, destinationLabels, hboneLabels, workloadFields } 
 import { OVERFLOW_FLAG } from './limits.ts';
 import { stillInMesh, stillLocal } from './membership.ts';
 import { overLimit } from './overload.ts';
-import { planInbound } from './plan.ts';
+import { planInbound, serves } from './plan.ts';
 
 /** A socket on an HBONE listener; `destination` says which local address it was for. */
 export function onHboneSocket(
@@ -40,7 +40,7 @@ export function onHboneSocket(
   }
   // The server certificate is the destination workload's: make sure it is here before TLS starts.
   const w = ctx.state.snapshot.workloadByAddress.get(address);
-  if (!w?.enrolled || w.node !== ctx.node || isNodeItself(ctx, address)) {
+  if (!w || !serves(ctx, w) || isNodeItself(ctx, address)) {
     ctx.log.warn(
       { destination: address },
       'HBONE connection for a workload not in the mesh on this node; closing',
@@ -97,7 +97,7 @@ export function onHboneSocket(
 export function materialForDestination(ctx: ZtunnelContext, address: string): TlsMaterial | undefined {
   const w = ctx.state.snapshot.workloadByAddress.get(address);
   const bundle = ctx.state.snapshot.trustBundlePem;
-  if (!w?.enrolled || w.node !== ctx.node || !bundle) return undefined;
+  if (!w || !serves(ctx, w) || !bundle) return undefined;
   const cert = ctx.certs.current(w.identity as SpiffeId);
   return cert && materialOf(cert, bundle);
 }

@@ -10,7 +10,7 @@ import type { ConnectionRecord, TcpLabels } from '../telemetry/index.ts';
 import { connectUpstream, cutWhenIdle, isNodeItself, type ZtunnelContext } from './context.ts';
 import { canonical, destinationLabels, sourceLabels, workloadFields } from './labels.ts';
 import { stillInMesh, stillLocal } from './membership.ts';
-import { planInbound } from './plan.ts';
+import { planInbound, serves } from './plan.ts';
 
 export function onPlaintextInbound(ctx: ZtunnelContext, client: net.Socket): void {
   let dst: OrigDst;
@@ -124,8 +124,7 @@ function localEndpointOfVip(ctx: ZtunnelContext, dst: OrigDst): Target | null | 
   const candidates: Target[] = [];
   for (const e of entry.service.endpoints) {
     const port = e.ports[String(dst.port)];
-    if (e.enrolled && e.node === ctx.node && port !== undefined)
-      candidates.push({ address: e.address, port });
+    if (serves(ctx, e) && port !== undefined) candidates.push({ address: e.address, port });
   }
   if (candidates.length === 0) return null;
   return candidates[Math.floor(Math.random() * candidates.length)]!;

@@ -27,6 +27,7 @@ export {
   planOutbound,
   policiesFor,
 } from './plan.ts';
+export { type SidecarProcessOptions, sidecarAdminSocket, startSidecar } from './sidecar.ts';
 export { acceptSocks5, SOCKS_REPLY } from './socks5.ts';
 export { type StateSnapshot, ZtunnelState } from './state.ts';
 export { Ztunnel } from './ztunnel.ts';

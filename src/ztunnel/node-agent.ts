@@ -24,9 +24,9 @@ import {
 import { ZTUNNEL_ERRORS } from './errors.ts';
 import type { ConnectionLimits } from './limits.ts';
 import type { ZtunnelPorts } from './options.ts';
-import { isNodeLocal } from './plan.ts';
+import { isNodeLocal, serves } from './plan.ts';
+import { PodProcesses } from './pod-processes.ts';
 import { ServiceVipSync } from './service-vips.ts';
-import { WaypointRunner } from './waypoint-runner.ts';
 import { Ztunnel } from './ztunnel.ts';
 
 /** The node's credential options (its data directory also holds the admin socket), and the ztunnel's. */
@@ -51,8 +51,9 @@ export interface NodeAgentOptions extends Omit<NodeCredentialOptions, 'log'> {
   /** Proxied connections idle this long are cut (see ZtunnelOptions.idleTimeoutMs). */
   idleTimeoutMs?: number;
   /**
-   * The lab's state file: waypoint replicas placed on this node are run in their pods (the lab's pod
-   * namespaces). Without it, a waypoint placed here must be started by hand (`ambit waypoint`).
+   * The lab's state file: waypoint replicas and sidecar-mode pods placed on this node get their processes
+   * in their pods (the lab's pod namespaces). Without it, they must be started by hand (`ambit waypoint`,
+   * `ambit sidecar`).
    */
   labState?: string;
 }
@@ -70,7 +71,7 @@ export class NodeAgent {
   private enrolled = new Set<string>();
   private addresses: string[] = [];
   private addressTimer: NodeJS.Timeout | undefined;
-  private waypoints: WaypointRunner | undefined;
+  private podProcesses: PodProcesses | undefined;
   private vips: ServiceVipSync | undefined;
 
   constructor(opts: NodeAgentOptions) {
@@ -133,8 +134,8 @@ export class NodeAgent {
       });
     }
     if (this.opts.labState) {
-      const runner = new WaypointRunner({ ...this.opts, labState: this.opts.labState, log: this.log });
-      this.waypoints = runner;
+      const runner = new PodProcesses({ ...this.opts, labState: this.opts.labState, log: this.log });
+      this.podProcesses = runner;
       this.ztunnel.state.onChange((s) => runner.update(s.workloads.values()));
     }
     this.addressTimer = setInterval(() => this.trackAddresses(), ADDRESS_POLL_MS);
@@ -145,7 +146,7 @@ export class NodeAgent {
   }
 
   async stop(): Promise<void> {
-    this.waypoints?.close();
+    this.podProcesses?.close();
     clearInterval(this.addressTimer);
     clearTimeout(this.captureRetry);
     clearTimeout(this.renewTimer);
@@ -248,7 +249,7 @@ export class NodeAgent {
       for (const w of z.state.snapshot.workloads.values()) {
         // The nftables table is IPv4 (as the lab is); other addresses are not captured. Nor is the node
         // itself: a WorkloadEntry at the node's address would take every connection to the node.
-        if (w.node === this.opts.node && w.enrolled)
+        if (serves({ node: this.opts.node }, w))
           for (const a of w.addresses) if (isIPv4(a) && !isNodeLocal(a, nodeAddresses)) wanted.add(a);
       }
       if (isDeepStrictEqual(wanted, this.enrolled)) return;

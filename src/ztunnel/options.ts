@@ -45,6 +45,12 @@ export const DEFAULT_INPUTS: ZtunnelInputs = {
 export interface ZtunnelOptions {
   node: string;
   /**
+   * Sidecar mode: the uid of the one workload whose traffic this proxy carries, from inside that
+   * workload's pod (its own in-pod capture sends it here). Undefined: the node's ztunnel, which carries
+   * every enrolled ambient workload on the node.
+   */
+  workload?: string;
+  /**
    * `redirect`: the node's nftables rules send traffic here; one listener per port on `bindAddress`,
    * destinations from SO_ORIGINAL_DST. `none`: no kernel capture (tests, hosts without it): clients
    * come through SOCKS5, and the HBONE listener binds each local workload's own address.

@@ -59,8 +59,28 @@ export type OutboundPlan =
     }
   | { kind: 'refuse'; reason: string };
 
-export interface PlanContext {
-  /** This node: only its own enrolled workloads may send through it. */
+/** Whose traffic a proxy carries: a node's ztunnel its enrolled ambient workloads, a sidecar its own one. */
+export interface ServedScope {
+  node: string;
+  /** A sidecar's workload uid (the proxy runs in that workload's pod and carries only its traffic). */
+  workload?: string;
+}
+
+/** Whether the proxy of `scope` carries the traffic of `w` (a workload, or a service endpoint). */
+export function serves(
+  scope: ServedScope,
+  w: { enrolled: boolean; sidecar?: boolean; node?: string | undefined } & (
+    | { uid: string }
+    | { workload: string }
+  ),
+): boolean {
+  if (!w.enrolled || w.node !== scope.node) return false;
+  if (scope.workload === undefined) return !w.sidecar;
+  return ('uid' in w ? w.uid : w.workload) === scope.workload;
+}
+
+export interface PlanContext extends ServedScope {
+  /** This node: only the workloads it serves (see `serves`) may send through it. */
   node: string;
   /** This node's own addresses (connections to its ports through capture are loops). */
   nodeAddresses: ReadonlySet<string>;
@@ -130,10 +150,12 @@ function planOutboundAny(
 ): OutboundPlan {
   const source = state.workloadByAddress.get(sourceAddress);
   if (!source) return { kind: 'refuse', reason: `no workload is known at source address ${sourceAddress}` };
-  if (!source.enrolled || source.node !== ctx.node) {
+  if (!serves(ctx, source)) {
     return {
       kind: 'refuse',
-      reason: `${source.namespace}/${source.name} is not a workload in the mesh on this node`,
+      reason: ctx.workload
+        ? `${source.namespace}/${source.name} is not the workload this sidecar carries`
+        : `${source.namespace}/${source.name} is not a workload in the mesh on this node`,
     };
   }
   if (ctx.nodeAddresses.has(target.address) && ZTUNNEL_PORTS.has(target.port)) {

@@ -7,6 +7,7 @@ import type { ServiceVipInput, ServiceVips } from '../capture/index.ts';
 import { describeError } from '../errors/index.ts';
 import type { Logger } from '../log/index.ts';
 import type { ServiceResource } from '../xds/index.ts';
+import { serves } from './plan.ts';
 
 export class ServiceVipSync {
   private readonly driver: ServiceVips;
@@ -85,7 +86,7 @@ export function vipInputs(services: Iterable<ServiceResource>, node: string): Se
       endpoints: s.endpoints.map((e) => ({
         address: e.address,
         ports: e.ports,
-        inboundCapture: e.enrolled && e.node === node,
+        inboundCapture: serves({ node }, e),
       })),
     });
   }

@@ -8,6 +8,7 @@ import type { SpiffeId } from '../identity/index.ts';
 import type { ZtunnelContext } from './context.ts';
 import { ZTUNNEL_ERRORS } from './errors.ts';
 import type { WorkloadListeners } from './listeners.ts';
+import { serves } from './plan.ts';
 import type { StateSnapshot } from './state.ts';
 
 export class StateReactions {
@@ -32,7 +33,7 @@ export class StateReactions {
       if (inbound + outbound > 0)
         ctx.log.info({ inbound, outbound }, 'closed HBONE connections made with revoked certificates');
     }
-    const local = [...state.workloads.values()].filter((w) => w.node === ctx.node && w.enrolled);
+    const local = [...state.workloads.values()].filter((w) => serves(ctx, w));
     const identities = new Set(local.map((w) => w.identity as SpiffeId));
     ctx.certs.want([...identities]);
     // TLS contexts of identities that left the node go with them (they would be rebuilt if one returns).

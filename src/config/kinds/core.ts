@@ -13,6 +13,11 @@ import {
 } from '../fields.ts';
 import { clusterMetadata, envelope, namespacedMetadata } from '../meta.ts';
 
+/** Istio's per-pod sidecar injection label (`"true"` or `"false"`): sidecar mode for that pod. */
+export const SIDECAR_INJECT = 'sidecar.istio.io/inject';
+/** Istio's namespace label for sidecar injection (`enabled`): sidecar mode for its pods. */
+export const NAMESPACE_INJECTION = 'istio-injection';
+
 export const namespaceSchema = envelope(
   'Namespace',
   clusterMetadata(dns1123Label),

@@ -203,6 +203,7 @@ function asWaypoint(w: BaseWorkload, lookup: WaypointLookup): BaseWorkload {
     ...w,
     isWaypoint: true,
     enrolled: false,
+    sidecar: false,
     enrollment: `a replica of waypoint ${w.namespace}/${name}: a proxy, its own traffic is not captured`,
   };
 }

@@ -181,6 +181,7 @@ function entryEndpoints(
         address,
         node: w.node,
         enrolled: w.enrolled,
+        sidecar: w.sidecar,
         ports: portMap(ports, w.ports),
       });
     }
@@ -195,6 +196,7 @@ function entryEndpoints(
         address: canonicalAddress(address),
         node: undefined,
         enrolled: false,
+        sidecar: false,
         ports: mapped,
       });
     } else if (resolution === 'DNS' || resolution === 'DNS_ROUND_ROBIN') {

@@ -31,7 +31,15 @@ function endpointOf(ports: readonly RegistryServicePort[], w: BaseWorkload): End
     if (target !== undefined) resolved[String(p.port)] = target;
   }
   if (ports.length > 0 && Object.keys(resolved).length === 0) return undefined;
-  return { workload: w.uid, name: w.name, address, node: w.node, enrolled: w.enrolled, ports: resolved };
+  return {
+    workload: w.uid,
+    name: w.name,
+    address,
+    node: w.node,
+    enrolled: w.enrolled,
+    sidecar: w.sidecar,
+    ports: resolved,
+  };
 }
 
 /**

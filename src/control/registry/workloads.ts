@@ -3,12 +3,15 @@
 
 import {
   GATEWAY_NAME_LABEL,
+  NAMESPACE_INJECTION,
   type NamespaceResource,
+  SIDECAR_INJECT,
   type WorkloadEntryResource,
 } from '../../config/index.ts';
 import type { LabPod, SpiffeId, Workload, WorkloadUid } from './types.ts';
 
 export const DATAPLANE_MODE = 'istio.io/dataplane-mode';
+
 export { GATEWAY_NAME_LABEL };
 
 export interface Context {
@@ -26,11 +29,25 @@ function enrollment(
   labels: Record<string, string>,
   namespace: string,
   ctx: Context,
-): { enrolled: boolean; why: string } {
+): { enrolled: boolean; sidecar?: true; why: string } {
   // A waypoint terminates and originates HBONE itself; capturing it would hand its ztunnel a relay.
   if (labels[GATEWAY_NAME_LABEL] !== undefined) {
     return { enrolled: false, why: 'it is a waypoint, which speaks HBONE itself and is never captured' };
   }
+  // A sidecar wins over ambient, as in Istio (the ztunnel leaves a pod with a sidecar alone): by the
+  // pod's own label, or its namespace's injection label unless the pod opts out.
+  const inject = labels[SIDECAR_INJECT];
+  if (inject === 'true')
+    return { enrolled: true, sidecar: true, why: `sidecar mode by its label ${SIDECAR_INJECT}=true` };
+  if (
+    inject !== 'false' &&
+    ctx.namespaces.get(namespace)?.metadata.labels?.[NAMESPACE_INJECTION] === 'enabled'
+  )
+    return {
+      enrolled: true,
+      sidecar: true,
+      why: `sidecar mode by namespace ${namespace} label ${NAMESPACE_INJECTION}=enabled`,
+    };
   const own = labels[DATAPLANE_MODE];
   if (own === 'none') return { enrolled: false, why: `opted out by its label ${DATAPLANE_MODE}=none` };
   if (own === 'ambient') return { enrolled: true, why: `enrolled by its label ${DATAPLANE_MODE}=ambient` };
@@ -78,6 +95,7 @@ function base(
     labels,
     ports,
     enrolled: e.enrolled,
+    sidecar: e.sidecar === true,
     enrollment: e.why,
     isWaypoint: labels[GATEWAY_NAME_LABEL] !== undefined,
   };

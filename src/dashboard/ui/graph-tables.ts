@@ -97,7 +97,7 @@ export function nodeTable(graph: Graph, timeWindow: TimeWindow): HTMLElement {
           node.version ?? '',
           box ? '' : HEALTH_WORDS[node.health],
           box ? '' : node.traffic ? 'yes' : 'idle',
-          node.mesh === 'ambient' ? 'ambient' : node.mesh === 'none' ? 'not enrolled' : '',
+          node.mesh === 'none' ? 'not enrolled' : (node.mesh ?? ''),
         ],
       };
     }),

@@ -16,6 +16,12 @@ import { formatExpiry, formatTime } from './format.ts';
 import type { Page } from './page.ts';
 import type { Route } from './router.ts';
 
+const MESH_MODE = {
+  ambient: 'ambient (its node’s ztunnel)',
+  sidecar: 'sidecar (its own proxy, in its pod)',
+  none: 'none (not enrolled)',
+} as const;
+
 export class WorkloadPage implements Page {
   readonly title: string;
   readonly element: HTMLElement;
@@ -62,7 +68,7 @@ export class WorkloadPage implements Page {
           ['Kind', d.workloadKind],
           ['Identity', h('code', {}, d.identity)],
           ['Node', d.node ?? 'unknown'],
-          ['Mesh mode', d.mesh === 'ambient' ? 'ambient (enrolled)' : 'none (not enrolled)'],
+          ['Mesh mode', MESH_MODE[d.mesh]],
           ['Waypoint', d.waypoint ? refLink(d.waypoint, 'workload', d.namespace, timeWindow) : 'none'],
           ['Services', listOrNone(d.services, (s) => refLink(s, 'service', d.namespace, timeWindow))],
           ['mTLS mode', d.mtls],

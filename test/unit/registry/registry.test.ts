@@ -98,6 +98,7 @@ describe('registry: workload identity and enrollment', () => {
     nsLabels: Record<string, string> | undefined;
     podLabels: Record<string, string>;
     enrolled: boolean;
+    sidecar?: boolean;
     why: RegExp;
   }[] = [
     {
@@ -136,6 +137,38 @@ describe('registry: workload identity and enrollment', () => {
       enrolled: false,
       why: /not labelled/,
     },
+    {
+      name: 'a pod labelled for a sidecar is in sidecar mode, in any namespace',
+      nsLabels: {},
+      podLabels: { 'sidecar.istio.io/inject': 'true' },
+      enrolled: true,
+      sidecar: true,
+      why: /sidecar mode by its label sidecar.istio.io\/inject=true/,
+    },
+    {
+      name: 'a sidecar wins over ambient (the ztunnel leaves a pod with a sidecar alone)',
+      nsLabels: { 'istio.io/dataplane-mode': 'ambient' },
+      podLabels: { 'sidecar.istio.io/inject': 'true' },
+      enrolled: true,
+      sidecar: true,
+      why: /sidecar mode/,
+    },
+    {
+      name: 'a namespace labelled istio-injection=enabled puts its pods in sidecar mode',
+      nsLabels: { 'istio-injection': 'enabled' },
+      podLabels: {},
+      enrolled: true,
+      sidecar: true,
+      why: /namespace app label istio-injection=enabled/,
+    },
+    {
+      name: 'a pod opts out of its namespace’s injection with inject=false (and so may be ambient)',
+      nsLabels: { 'istio-injection': 'enabled', 'istio.io/dataplane-mode': 'ambient' },
+      podLabels: { 'sidecar.istio.io/inject': 'false' },
+      enrolled: true,
+      sidecar: false,
+      why: /enrolled by namespace app label istio.io\/dataplane-mode=ambient/,
+    },
   ];
   for (const c of cases) {
     it(c.name, () => {
@@ -145,6 +178,7 @@ describe('registry: workload identity and enrollment', () => {
       });
       const w = workload(reg, 'web');
       assert.equal(w.enrolled, c.enrolled);
+      assert.equal(w.sidecar, c.sidecar ?? false);
       assert.match(w.enrollment, c.why);
     });
   }

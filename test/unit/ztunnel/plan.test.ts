@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { TYPE } from '../../../src/xds/index.ts';
-import { planInbound, planOutbound } from '../../../src/ztunnel/plan.ts';
+import { planInbound, planOutbound, serves } from '../../../src/ztunnel/plan.ts';
 import { ZtunnelState } from '../../../src/ztunnel/state.ts';
 import { workloadFixture } from '../../helpers/workloads.ts';
 
@@ -225,6 +225,65 @@ describe('outbound planning', () => {
       }
     });
   }
+
+  test('a sidecar carries only its own workload; the node’s ztunnel never a sidecar pod', () => {
+    const withSidecars = build([
+      workload('side', '198.18.1.20', { sidecar: true }),
+      workload('side-b', '198.18.1.21', { sidecar: true }),
+    ]);
+    const to = { address: '198.18.2.2', port: 8080 };
+    const sidecar = { ...ctx, workload: 'uid/side' };
+    assert.equal(planOutbound(withSidecars, '198.18.1.20', to, sidecar).kind, 'hbone');
+    const other = planOutbound(withSidecars, '198.18.1.21', to, sidecar);
+    assert.ok(other.kind === 'refuse' && /not the workload this sidecar carries/.test(other.reason));
+    const ambient = planOutbound(withSidecars, '198.18.1.2', to, sidecar);
+    assert.equal(ambient.kind, 'refuse', "an ambient pod's traffic is its ztunnel's, not a sidecar's");
+    const atNode = planOutbound(withSidecars, '198.18.1.20', to, ctx);
+    assert.equal(atNode.kind, 'refuse', "the node's ztunnel does not carry a sidecar pod's traffic");
+    // To a sidecar pod: HBONE straight to it (its proxy answers on its own 15008).
+    const toSidecar = planOutbound(withSidecars, '198.18.1.2', { address: '198.18.1.20', port: 8080 }, ctx);
+    assert.ok(toSidecar.kind === 'hbone', JSON.stringify(toSidecar));
+    assert.deepEqual(toSidecar.actual, { address: '198.18.1.20', port: 15008 });
+  });
+
+  test('serves: whose traffic each proxy carries', () => {
+    const cases: Array<[string, Parameters<typeof serves>[0], Parameters<typeof serves>[1], boolean]> = [
+      ['node ztunnel, ambient pod here', { node: 'n1' }, { uid: 'a', enrolled: true, node: 'n1' }, true],
+      [
+        'node ztunnel, sidecar pod here',
+        { node: 'n1' },
+        { uid: 'a', enrolled: true, sidecar: true, node: 'n1' },
+        false,
+      ],
+      ['node ztunnel, pod elsewhere', { node: 'n1' }, { uid: 'a', enrolled: true, node: 'n2' }, false],
+      ['node ztunnel, not enrolled', { node: 'n1' }, { uid: 'a', enrolled: false, node: 'n1' }, false],
+      [
+        'sidecar, its own',
+        { node: 'n1', workload: 'a' },
+        { uid: 'a', enrolled: true, sidecar: true, node: 'n1' },
+        true,
+      ],
+      [
+        'sidecar, its own as an endpoint',
+        { node: 'n1', workload: 'a' },
+        { workload: 'a', enrolled: true, sidecar: true, node: 'n1' },
+        true,
+      ],
+      [
+        'sidecar, another pod',
+        { node: 'n1', workload: 'a' },
+        { uid: 'b', enrolled: true, sidecar: true, node: 'n1' },
+        false,
+      ],
+      [
+        'sidecar, its own left the mesh',
+        { node: 'n1', workload: 'a' },
+        { uid: 'a', enrolled: false, node: 'n1' },
+        false,
+      ],
+    ];
+    for (const [name, scope, w, want] of cases) assert.equal(serves(scope, w), want, name);
+  });
 
   test('only the node’s own enrolled workloads may send; the waypoint itself goes straight to the backend', () => {
     assert.equal(planOutbound(state, '198.18.9.9', { address: '198.18.2.2', port: 80 }, ctx).kind, 'refuse');

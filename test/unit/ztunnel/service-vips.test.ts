@@ -3,12 +3,13 @@ import { test } from 'node:test';
 import type { ServiceResource } from '../../../src/xds/index.ts';
 import { vipInputs } from '../../../src/ztunnel/service-vips.ts';
 
-const endpoint = (address: string, node: string, enrolled: boolean) => ({
+const endpoint = (address: string, node: string, enrolled: boolean, sidecar = false) => ({
   workload: `w-${address}`,
   name: `p-${address}`,
   address,
   node,
   enrolled,
+  sidecar,
   ports: { '80': 8080 },
 });
 
@@ -36,6 +37,17 @@ test("only a mesh endpoint on this node goes through the ztunnel's inbound liste
       ['198.18.1.3', false],
       ['198.18.2.2', false],
     ],
+  );
+});
+
+test('a sidecar endpoint on this node is reached directly: its own proxy captures in its pod', () => {
+  const [input] = vipInputs(
+    [service('shop/web', { endpoints: [endpoint('198.18.1.2', 'node-1', true, true)] })],
+    'node-1',
+  );
+  assert.deepEqual(
+    input!.endpoints.map((e) => [e.address, e.inboundCapture]),
+    [['198.18.1.2', false]],
   );
 });
 

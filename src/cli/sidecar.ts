@@ -1,0 +1,81 @@
+// `ambit sidecar`: one workload's own proxy, in its pod (sidecar mode). The node agent starts it in each
+// pod labelled for a sidecar (`sidecar.istio.io/inject: "true"`, or a namespace labelled
+// `istio-injection: enabled`), as Istio's injection adds the container; it runs with group 1337, whose
+// sockets its in-pod rules leave alone.
+
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { SIDECAR_GID, SidecarCapture } from '../capture/index.ts';
+import { AmbitError } from '../errors/index.ts';
+import { ambitHome } from '../lab/index.ts';
+import { controlTarget } from '../xds/index.ts';
+import { parseMetricsAllow, startSidecar } from '../ztunnel/index.ts';
+import { CLI_ERRORS } from './errors.ts';
+import { serveUntilSignal } from './serve.ts';
+
+interface SidecarFlags {
+  node: string;
+  control: string;
+  caBundle: string;
+  trustDomain: string;
+  dataDir?: string;
+  uid: string;
+  name: string;
+  namespace: string;
+  capture: boolean;
+  metricsAllow?: string;
+}
+
+export function sidecarCommand(): Command {
+  return new Command('sidecar')
+    .description("run one workload's sidecar proxy, in its pod's network namespace (sidecar mode)")
+    .requiredOption('--node <name>', 'the node the pod runs on (its credential vouches for the workload)')
+    .requiredOption(
+      '--control <host:port[,…]>',
+      "the control plane's gRPC address (several replicas: comma-separated)",
+    )
+    .requiredOption('--ca-bundle <file>', 'PEM roots that vouch for the control plane')
+    .option('--trust-domain <domain>', 'SPIFFE trust domain', 'cluster.local')
+    .option('--data-dir <dir>', "the node's data directory (default $AMBIT_HOME/nodes/<node>)")
+    .requiredOption('--uid <uid>', "the workload's uid (`ambit get workloads -o json`)")
+    .requiredOption('--name <pod>', 'its pod')
+    .requiredOption('--namespace <ns>', "its pod's namespace")
+    .option('--no-capture', "don't install the in-pod capture rules (they are already there)")
+    .option(
+      '--metrics-allow <cidrs>',
+      'comma-separated CIDRs that may scrape /metrics on 15020 besides the pod itself (e.g. where Prometheus runs)',
+    )
+    .action(async (flags: SidecarFlags) => {
+      controlTarget(flags.control); // refuses a bad --control before anything starts
+      const metricsAllow = parseMetricsAllow(
+        (flags.metricsAllow ?? '')
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s !== ''),
+      );
+      const trustBundlePem = await readFile(flags.caBundle, 'utf8').catch((cause) => {
+        throw new AmbitError(
+          CLI_ERRORS.NO_FILE,
+          `cannot read --ca-bundle ${flags.caBundle}: ${(cause as Error).message}`,
+        );
+      });
+      // Every socket this process opens from here on belongs to group 1337, which the in-pod rules pass
+      // by: its own connections (to the control plane, to peers' 15008, to the application) are never
+      // sent back to itself. Files it reads stay root's (its user is unchanged).
+      process.setegid?.(SIDECAR_GID);
+      const sidecar = await startSidecar({
+        node: flags.node,
+        dataDir: flags.dataDir ?? join(ambitHome(), 'nodes', flags.node),
+        control: flags.control,
+        trustDomain: flags.trustDomain,
+        trustBundlePem,
+        workload: flags.uid,
+        name: flags.name,
+        namespace: flags.namespace,
+        capture: flags.capture ? new SidecarCapture() : undefined,
+        metricsAllow,
+      });
+      await serveUntilSignal(`sidecar for ${flags.namespace}/${flags.name} ready`, () => sidecar.stop());
+    });
+}

@@ -1,0 +1,89 @@
+// Sidecar mode: the ztunnel's data path for one workload, run inside that workload's own pod, as
+// Istio's sidecar is. Its in-pod rules (capture/sidecar.ts) send the pod's outgoing TCP to it and the
+// pod's incoming plaintext to it; HBONE to the pod reaches it directly on 15008, since the node's ztunnel
+// leaves a sidecar pod alone. It carries only its own workload's traffic, with that workload's identity,
+// and reports Istio's TCP metrics as a sidecar does (`reporter="source"` going out, `"destination"`
+// coming in). It uses the credential of the node it runs on, as a waypoint does: the CA signs only the
+// identity of a workload placed on that node.
+
+import { join } from 'node:path';
+import type { SidecarCapture } from '../capture/index.ts';
+import { describeError } from '../errors/index.ts';
+import { logger } from '../log/index.ts';
+import { type NodeCredentialOptions, obtainNodeCredential, readNodeCredential } from '../proxy/index.ts';
+import { CaClient, CONTROL_CHANNEL_OPTIONS, controlPlaneCredentials } from '../xds/index.ts';
+import type { ZtunnelPorts } from './options.ts';
+import { Ztunnel } from './ztunnel.ts';
+
+export interface SidecarProcessOptions extends Omit<NodeCredentialOptions, 'log'> {
+  /** The workload's uid (the config stream's), whose traffic this sidecar carries. */
+  workload: string;
+  /** Its pod's name and namespace, for logs and the admin socket. */
+  name: string;
+  namespace: string;
+  /** The in-pod rules, installed at start (undefined: the caller installed them, or tests). */
+  capture?: SidecarCapture;
+  ports?: Partial<ZtunnelPorts>;
+  /** Who may scrape its 15020 besides the pod itself (see ZtunnelOptions.metricsAllow). */
+  metricsAllow?: string[];
+  drainMs?: number;
+}
+
+/** Where a sidecar's admin socket is: in its node's data directory, by namespace and pod. */
+export function sidecarAdminSocket(nodeDataDir: string, namespace: string, name: string): string {
+  return join(nodeDataDir, 'sidecars', `${namespace}.${name}.sock`);
+}
+
+export async function startSidecar(o: SidecarProcessOptions): Promise<Ztunnel> {
+  const log = logger('sidecar').child({ pod: `${o.namespace}/${o.name}` });
+  let latest = await obtainNodeCredential({ ...o, log });
+  // The rules go in before the listeners: a pod is never left to send around its sidecar. They stay when
+  // the sidecar stops (as Istio's do): the pod's traffic waits for its proxy rather than going in clear.
+  await o.capture?.install();
+  const ztunnel = new Ztunnel({
+    node: o.node,
+    workload: o.workload,
+    capture: 'redirect',
+    // The pod's own addresses are its workload's, not a node's: nothing here is "the node itself".
+    nodeAddresses: [],
+    ports: o.ports,
+    adminSocket: sidecarAdminSocket(o.dataDir, o.namespace, o.name),
+    metricsAllow: o.metricsAllow,
+    drainMs: o.drainMs,
+    control: {
+      target: o.control,
+      // The credential last read (the node agent renews it in place; each certificate request re-reads it).
+      credentials: () => controlPlaneCredentials(o.trustDomain, latest.trustBundlePem, latest),
+      channelOptions: CONTROL_CHANNEL_OPTIONS,
+    },
+    certificates: {
+      // The node agent renews the node credential in place: read it for each request.
+      fetch: async (id, csr) => {
+        const cred = await readNodeCredential(o.dataDir, o.node, log);
+        if (!cred) throw new Error(`no usable credential of node ${o.node} in ${o.dataDir}`);
+        latest = cred;
+        const client = new CaClient({
+          address: o.control,
+          trustDomain: o.trustDomain,
+          trustBundlePem: cred.trustBundlePem,
+          credential: cred,
+        });
+        try {
+          return await client.fetch(id, csr);
+        } catch (err) {
+          log.warn({ identity: id, err: describeError(err) }, 'the CA refused the sidecar its certificate');
+          throw err;
+        } finally {
+          client.close();
+        }
+      },
+    },
+  });
+  try {
+    await ztunnel.start();
+  } catch (err) {
+    await ztunnel.stop().catch(() => {});
+    throw err;
+  }
+  return ztunnel;
+}

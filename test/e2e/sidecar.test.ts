@@ -1,0 +1,198 @@
+// Sidecar mode in the lab (root): `ambit lab pod add --sidecar` gets the pod its own proxy, started by its
+// node, capturing in the pod; a mixed mesh works every way — ambient → sidecar, sidecar → ambient,
+// sidecar → sidecar — over mTLS, with L4 policy enforced at whichever proxy serves the destination, and
+// plaintext from outside the mesh refused by the sidecar under STRICT. Its own AMBIT_HOME and lab name.
+
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { CURL_RESET, cliLab, eventually, isRoot, skipUnlessRoot } from '../helpers/lab.ts';
+
+const MESH = `
+apiVersion: v1
+kind: Namespace
+metadata: { name: mix, labels: { istio.io/dataplane-mode: ambient } }
+---
+apiVersion: v1
+kind: Namespace
+metadata: { name: outside }
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: { name: default, namespace: mix }
+spec: { mtls: { mode: STRICT } }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: amb, namespace: mix }
+spec: { selector: { app: amb }, ports: [{ name: http, port: 80, targetPort: 8080 }] }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: side, namespace: mix }
+spec: { selector: { app: side }, ports: [{ name: http, port: 80, targetPort: 8080 }] }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: side2, namespace: mix }
+spec: { selector: { app: side2 }, ports: [{ name: http, port: 80, targetPort: 8080 }] }
+`;
+
+/** L4 policy at each destination's proxy: amb refuses side2, side refuses amb's... second identity. */
+const DENY = `
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: amb-not-from-side2, namespace: mix }
+spec:
+  selector: { matchLabels: { app: amb } }
+  action: DENY
+  rules: [{ from: [{ source: { principals: ["cluster.local/ns/mix/sa/side2"] } }] }]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: side-not-from-amb, namespace: mix }
+spec:
+  selector: { matchLabels: { app: side } }
+  action: DENY
+  rules: [{ from: [{ source: { principals: ["cluster.local/ns/mix/sa/amb"] } }] }]
+`;
+
+describe('sidecar mode', {
+  skip: !isRoot && 'NOT ROOT: sidecar end-to-end tests need root (CI runs them as root)',
+}, () => {
+  test('a mixed mesh: ambient and sidecar pods call each other over mTLS, policy enforced both ways', async (t) => {
+    if (skipUnlessRoot(t)) return;
+    const cli = await cliLab('s');
+    const { lab, ok } = cli;
+    t.after(cli.down);
+
+    await ok(['up']);
+    await ok(['apply', '-f', '-'], MESH);
+    const pod = (name: string, node: string, ns: string, sidecar: boolean) =>
+      ok([
+        'lab',
+        'pod',
+        'add',
+        name,
+        '--node',
+        node,
+        '--namespace',
+        ns,
+        '--service-account',
+        name,
+        '--labels',
+        `app=${name}`,
+        ...(sidecar ? ['--sidecar'] : []),
+      ]);
+    await pod('amb', 'node-1', 'mix', false);
+    await pod('side', 'node-2', 'mix', true);
+    await pod('side2', 'node-1', 'mix', true); // a sidecar on the same node as an ambient pod
+    await pod('legacy', 'node-2', 'outside', false);
+    for (const p of ['amb', 'side', 'side2']) await lab.run(p, ['ambit', 'sample', 'echo', '--port', '8080']);
+
+    // Each mode as the registry says, and each sidecar's proxy started by its node, in its pod.
+    const workloads = JSON.parse((await ok(['get', 'workloads', '-n', 'mix', '-o', 'json'])).stdout) as {
+      items: Array<{ name: string; enrolled: boolean; sidecar?: boolean }>;
+    };
+    const mode = (n: string) => workloads.items.find((w) => w.name === n);
+    assert.equal(mode('amb')?.sidecar, false);
+    assert.equal(mode('side')?.sidecar, true);
+    assert.match(
+      (await ok(['get', 'workloads', '-n', 'mix'])).stdout,
+      /\n\s*mix\s+side\s+\S+\s+node-2\s+\S+\s+sidecar\b/,
+    );
+    await eventually(
+      async () => {
+        const s = await lab.status();
+        const running = (p: string) =>
+          s?.pods.find((x) => x.name === p)?.processes.some((x) => x.running && x.command[1] === 'sidecar');
+        return running('side') && running('side2') ? true : undefined;
+      },
+      30_000,
+      'the sidecars started by their nodes',
+    );
+    // The in-pod rules are in the sidecar pods only; the node's capture leaves them out.
+    await eventually(
+      async () =>
+        (await lab.exec('side', ['nft', 'list', 'table', 'ip', 'ambit_sidecar'])).code === 0
+          ? true
+          : undefined,
+      20_000,
+      "side's in-pod capture rules",
+    );
+
+    const call = async (from: string, url: string) => {
+      const r = await lab.exec(from, ['curl', '-s', '--max-time', '5', url]);
+      return r;
+    };
+    const answers = async (from: string, url: string, pod: string) => {
+      await eventually(
+        async () => {
+          const r = await call(from, url);
+          return r.code === 0 && r.stdout.includes(`"pod":"${pod}"`) ? true : undefined;
+        },
+        30_000,
+        `${from} → ${url} answered by ${pod}`,
+      );
+    };
+    await answers('amb', 'http://side.mix/', 'side'); // ambient → sidecar (cross-node)
+    await answers('side', 'http://amb.mix/', 'amb'); // sidecar → ambient (cross-node)
+    await answers('side', 'http://side2.mix/', 'side2'); // sidecar → sidecar (cross-node)
+    await answers('side2', 'http://amb.mix/', 'amb'); // sidecar → ambient (same node)
+    await answers('amb', 'http://side2.mix/', 'side2'); // ambient → sidecar (same node)
+
+    // mTLS throughout: each destination's proxy saw the caller's identity (Istio's TCP metrics).
+    const metrics = async (where: string) =>
+      (await lab.exec(where, ['curl', '-s', '--max-time', '5', 'http://127.0.0.1:15020/metrics'])).stdout;
+    const sideMetrics = await metrics('side');
+    assert.match(
+      sideMetrics,
+      /istio_tcp_connections_opened_total\{reporter="destination"[^}]*source_principal="spiffe:\/\/cluster.local\/ns\/mix\/sa\/amb"[^}]*destination_workload="side"[^}]*connection_security_policy="mutual_tls"\}/,
+      "side's sidecar, as the destination, saw amb's identity over mutual TLS",
+    );
+    assert.match(
+      sideMetrics,
+      /istio_tcp_connections_opened_total\{reporter="source"[^}]*source_workload="side"[^}]*destination_workload="amb"[^}]*connection_security_policy="mutual_tls"\}/,
+      "side's sidecar, as the source, reports its call to amb",
+    );
+    const nodeMetrics = await metrics('node-1');
+    assert.match(
+      nodeMetrics,
+      /istio_tcp_connections_opened_total\{reporter="destination"[^}]*source_principal="spiffe:\/\/cluster.local\/ns\/mix\/sa\/side"[^}]*destination_workload="amb"[^}]*connection_security_policy="mutual_tls"\}/,
+      "amb's ztunnel saw side's identity over mutual TLS",
+    );
+    assert.doesNotMatch(
+      nodeMetrics,
+      /reporter="source"[^}]*source_workload="side2"/,
+      "node-1's ztunnel never carried side2's outgoing traffic: its sidecar did",
+    );
+
+    // Policy, enforced by whichever proxy serves the destination.
+    await ok(['apply', '-f', '-'], DENY);
+    const refused = async (from: string, url: string) => {
+      await eventually(
+        async () => {
+          const r = await call(from, url);
+          return CURL_RESET.includes(r.code) || r.code === 52 ? true : undefined;
+        },
+        20_000,
+        `${from} → ${url} refused`,
+      );
+    };
+    await refused('side2', 'http://amb.mix/'); // at amb's ztunnel
+    await refused('amb', 'http://side.mix/'); // at side's sidecar
+    await answers('side', 'http://amb.mix/', 'amb'); // others still pass
+    await answers('side2', 'http://side.mix/', 'side');
+
+    // Plaintext from outside the mesh, to the sidecar pod's own address: refused under STRICT.
+    const sideAddress = (await lab.status())?.pods.find((p) => p.name === 'side')?.address;
+    const plain = await call('legacy', `http://${sideAddress}:8080/`);
+    assert.ok(
+      CURL_RESET.includes(plain.code) || plain.code === 52,
+      `plaintext refused: curl exit ${plain.code}`,
+    );
+    assert.match(
+      await metrics('side'),
+      /istio_tcp_connections_opened_total\{reporter="destination"[^}]*source_workload="legacy"[^}]*response_flags="DENY"/,
+    );
+  });
+});
