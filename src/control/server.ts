@@ -362,7 +362,7 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
         import: (body) => importMesh(store, body),
         'revoke-node': async (body) => {
           const { node } = validateBody(revokeNodeRequest, body);
-          const open = stream.status().filter((p) => p.kind === 'ztunnel' && p.name === node).length;
+          const open = stream.nodeStreams(node);
           await caService.revokeNode(node);
           // This replica's watch ended them already, unless it lags behind the store.
           stream.disconnectNode(node);

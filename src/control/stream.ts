@@ -80,11 +80,23 @@ export class ConfigStreamServer {
     });
   }
 
-  /** Ends a node's streams at once (its credential was revoked); its reconnects are refused. */
+  /** Whether a session is a node's: its ztunnel's, or one of its sidecars' (both present its certificate). */
+  private ofNode(node: string, s: { session: StreamSession; identity: SpiffeId }): boolean {
+    const kind = s.session.node?.kind;
+    return (kind === 'ztunnel' || kind === 'sidecar') && s.identity === nodeId(this.trustDomain, node);
+  }
+
+  /** How many streams a node has open (its ztunnel's and its sidecars'). */
+  nodeStreams(node: string): number {
+    return [...this.sessions.values()].filter((s) => this.ofNode(node, s)).length;
+  }
+
+  /** Ends a node's streams at once (its credential was revoked): its ztunnel's and its sidecars'. */
   disconnectNode(node: string): number {
     let ended = 0;
-    for (const [id, { session, end }] of this.sessions) {
-      if (session.node?.kind === 'ztunnel' && session.node.name === node) {
+    for (const [id, s] of this.sessions) {
+      const { end } = s;
+      if (this.ofNode(node, s)) {
         end();
         this.sessions.delete(id);
         ended++;
@@ -183,7 +195,10 @@ export class ConfigStreamServer {
     call.on('close', drop);
   }
 
-  /** A ztunnel must present its own node's certificate; a waypoint a workload certificate. */
+  /**
+   * A ztunnel must present its own node's certificate, a sidecar the certificate of the node its pod
+   * runs on (it reads what that node's ztunnel reads), a waypoint a workload certificate.
+   */
   private checkPeer(identity: SpiffeId, req: DeltaRequest): void {
     const node = req.node;
     if (!node?.kind || !node.name)
@@ -205,7 +220,14 @@ export class ConfigStreamServer {
       }
       return;
     }
-    throw invalid(`unknown proxy kind "${node.kind}"; expected ztunnel or waypoint`);
+    if (node.kind === 'sidecar') {
+      const from = parseSpiffeId(identity).node;
+      if (from === undefined)
+        throw unauthenticated(`a sidecar must present its node's certificate, not ${identity}`);
+      if (this.isNodeRevoked(from)) throw revoked(from);
+      return;
+    }
+    throw invalid(`unknown proxy kind "${node.kind}"; expected ztunnel, sidecar or waypoint`);
   }
 }
 

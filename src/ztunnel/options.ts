@@ -50,6 +50,8 @@ export interface ZtunnelOptions {
    * every enrolled ambient workload on the node.
    */
   workload?: string;
+  /** A sidecar's name to the control plane, `<pod>.<namespace>` (with `workload`). */
+  sidecarName?: string;
   /**
    * `redirect`: the node's nftables rules send traffic here; one listener per port on `bindAddress`,
    * destinations from SO_ORIGINAL_DST. `none`: no kernel capture (tests, hosts without it): clients

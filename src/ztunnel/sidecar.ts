@@ -43,6 +43,7 @@ export async function startSidecar(o: SidecarProcessOptions): Promise<Ztunnel> {
   const ztunnel = new Ztunnel({
     node: o.node,
     workload: o.workload,
+    sidecarName: `${o.name}.${o.namespace}`,
     capture: 'redirect',
     // The pod's own addresses are its workload's, not a node's: nothing here is "the node itself".
     nodeAddresses: [],

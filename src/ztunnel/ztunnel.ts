@@ -96,7 +96,10 @@ export class Ztunnel {
       target: opts.control.target,
       credentials: opts.control.credentials,
       channelOptions: opts.control.channelOptions,
-      node: { kind: 'ztunnel', name: opts.node, build: 'ambit' },
+      // A sidecar names itself as Istio's proxy-status shows one: <pod>.<namespace>.
+      node: opts.sidecarName
+        ? { kind: 'sidecar', name: opts.sidecarName, build: 'ambit' }
+        : { kind: 'ztunnel', name: opts.node, build: 'ambit' },
       types: [TYPE.trustBundle, TYPE.workload, TYPE.service, TYPE.authorization, TYPE.meshConfig],
       apply: (type, delta) => this.state.apply(type, delta),
     });

@@ -110,6 +110,17 @@ describe('sidecar mode', {
       30_000,
       'the sidecars started by their nodes',
     );
+    // Each sidecar is its own proxy to the control plane, named as Istio's proxy-status names one.
+    await eventually(
+      async () => {
+        const out = (await ok(['proxy-status'])).stdout;
+        return /^side\.mix\s+sidecar\s+SYNCED/m.test(out) && /^side2\.mix\s+sidecar\s+SYNCED/m.test(out)
+          ? true
+          : undefined;
+      },
+      20_000,
+      'the sidecars SYNCED in proxy-status',
+    );
     // The in-pod rules are in the sidecar pods only; the node's capture leaves them out.
     await eventually(
       async () =>

@@ -36,7 +36,11 @@ const we = (name: string, address: string) => ({
 function proxy(
   cp: ControlPlane,
   cred: NodeCredential,
-  opts: { reject?: (type: string, d: Delta) => string | undefined; address?: string } = {},
+  opts: {
+    reject?: (type: string, d: Delta) => string | undefined;
+    address?: string;
+    node?: { kind: string; name: string };
+  } = {},
 ) {
   const state = new Map<string, Map<string, unknown>>();
   const upserts = new Map<string, number>();
@@ -44,7 +48,7 @@ function proxy(
     target: opts.address ?? cp.grpcAddress,
     credentials: () => controlPlaneCredentials(cp.ca.trustDomain, cred.trustBundlePem, cred),
     channelOptions: CONTROL_CHANNEL_OPTIONS,
-    node: { kind: 'ztunnel', name: cred.node },
+    node: opts.node ?? { kind: 'ztunnel', name: cred.node },
     types: [TYPE.workload, TYPE.service, TYPE.authorization, TYPE.trustBundle],
     apply: (type, delta) => {
       const why = opts.reject?.(type, delta);
@@ -198,6 +202,55 @@ describe('config stream', () => {
     t.after(() => snoop.stop());
     await eventually(async () => (snoop.lastError ? true : undefined));
     assert.match(snoop.lastError ?? '', /is not the identity of a waypoint/);
+  });
+
+  test("a sidecar subscribes with its node's certificate, named by its pod; revoking the node ends it too", async (t) => {
+    const cp = await startTestControl(t);
+    await cp.api.apply([ns('shop')]);
+    const cred = await joinNode(cp, 'node-1');
+    const sidecar = proxy(cp, cred, { node: { kind: 'sidecar', name: 'web-1.shop' } });
+    t.after(() => sidecar.client.stop());
+    const ztunnel = proxy(cp, cred);
+    t.after(() => ztunnel.client.stop());
+    await sidecar.client.whenSynced();
+    await ztunnel.client.whenSynced();
+    const kinds = () =>
+      cp.stream
+        .status()
+        .map((s) => `${s.kind} ${s.name}`)
+        .sort();
+    assert.deepEqual(kinds(), ['sidecar web-1.shop', 'ztunnel node-1']);
+
+    // A workload's certificate is not a node's: it may not watch the node's configuration as a sidecar.
+    const pair = await generateKeyPair();
+    const id = 'spiffe://cluster.local/ns/shop/sa/web' as SpiffeId;
+    const issued = await cp.ca.sign(await createCsr(id, pair.keys), { usage: 'workload' });
+    const workloadCred = { certChainPem: issued.chain.slice(0, -1).join(''), keyPem: pair.privateKeyPem };
+    const impostor = new XdsClient({
+      target: cp.grpcAddress,
+      credentials: () => controlPlaneCredentials(cp.ca.trustDomain, cred.trustBundlePem, workloadCred),
+      channelOptions: CONTROL_CHANNEL_OPTIONS,
+      node: { kind: 'sidecar', name: 'web-1.shop' },
+      types: [TYPE.workload],
+      apply: () => {},
+      backoff: { initialMs: 1000, maxMs: 1000 },
+    });
+    impostor.start();
+    t.after(() => impostor.stop());
+    await eventually(async () => (impostor.lastError ? true : undefined));
+    assert.match(impostor.lastError ?? '', /a sidecar must present its node's certificate/);
+
+    const res = await adminFetch(cp, '/ambit/v1/revoke-node', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ node: 'node-1' }),
+    });
+    assert.deepEqual(await res.json(), { node: 'node-1', revoked: true, streamsEnded: 2 });
+    await eventually(
+      async () => (/AMBIT_ERR_CA_NODE_REVOKED/.test(sidecar.client.lastError ?? '') ? true : undefined),
+      10_000,
+      "the sidecar's reconnect to be refused",
+    );
   });
 
   test('the CA signs for a workload on the node only while it is in the mesh', async (t) => {
