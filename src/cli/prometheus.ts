@@ -71,7 +71,7 @@ export function prometheusConfig(opts: PrometheusConfigOptions): PrometheusConfi
         job_name: 'kubernetes-pods',
         honor_labels: true,
         metrics_path: '/metrics',
-        file_sd_configs: sd('ztunnel', 'waypoint'),
+        file_sd_configs: sd('ztunnel', 'waypoint', 'sidecar'),
       },
     ],
   };

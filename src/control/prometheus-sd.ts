@@ -6,7 +6,7 @@
 
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PORTS } from '../config/index.ts';
+import { PORTS, SIDECAR_INJECT } from '../config/index.ts';
 import { describeError } from '../errors/index.ts';
 import { SYSTEM_NAMESPACE } from '../identity/index.ts';
 import type { LabStatus } from '../lab/index.ts';
@@ -21,12 +21,13 @@ export interface TargetGroup {
   labels: Record<string, string>;
 }
 
-export type TargetKind = 'ztunnel' | 'waypoint' | 'control';
+export type TargetKind = 'ztunnel' | 'waypoint' | 'sidecar' | 'control';
 
 /** The file each kind of target is listed in, inside the target directory. */
 export const PROMETHEUS_SD_FILES: Readonly<Record<TargetKind, string>> = {
   ztunnel: 'ztunnels.json',
   waypoint: 'waypoints.json',
+  sidecar: 'sidecars.json',
   control: 'control-plane.json',
 };
 
@@ -58,18 +59,22 @@ export function scrapeTargets(source: TargetSource): Record<TargetKind, TargetGr
     targets: [`${n.address}:${PORTS.metrics}`],
     labels: { namespace: SYSTEM_NAMESPACE, pod: `ztunnel-${n.name}`, node: n.name, app: 'ztunnel' },
   }));
-  const waypoint = source.pods
-    .filter((p) => p.labels[GATEWAY_NAME_LABEL] !== undefined)
-    .sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`))
-    .map((p) => ({
-      targets: [`${p.address}:${PORTS.metrics}`],
-      labels: {
-        ...Object.fromEntries(Object.entries(p.labels).map(([k, v]) => [promLabelName(k), v])),
-        namespace: p.namespace,
-        pod: p.name,
-        node: p.node,
-      },
-    }));
+  const podTargets = (want: (p: TargetSource['pods'][number]) => boolean) =>
+    source.pods
+      .filter(want)
+      .sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`))
+      .map((p) => ({
+        targets: [`${p.address}:${PORTS.metrics}`],
+        labels: {
+          ...Object.fromEntries(Object.entries(p.labels).map(([k, v]) => [promLabelName(k), v])),
+          namespace: p.namespace,
+          pod: p.name,
+          node: p.node,
+        },
+      }));
+  const waypoint = podTargets((p) => p.labels[GATEWAY_NAME_LABEL] !== undefined);
+  // A pod labelled for a sidecar serves its proxy's metrics on its own 15020, as an Istio sidecar does.
+  const sidecar = podTargets((p) => p.labels[SIDECAR_INJECT] === 'true');
   const control = source.controlAddress
     ? [
         {
@@ -78,7 +83,7 @@ export function scrapeTargets(source: TargetSource): Record<TargetKind, TargetGr
         },
       ]
     : [];
-  return { ztunnel, waypoint, control };
+  return { ztunnel, waypoint, sidecar, control };
 }
 
 /** `host:port` as Prometheus wants it: an IPv6 host in brackets (a listener reports `::1:15014`). */

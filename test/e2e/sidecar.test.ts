@@ -4,6 +4,8 @@
 // plaintext from outside the mesh refused by the sidecar under STRICT. Its own AMBIT_HOME and lab name.
 
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { CURL_RESET, cliLab, eventually, isRoot, skipUnlessRoot } from '../helpers/lab.ts';
 
@@ -176,6 +178,21 @@ describe('sidecar mode', {
       /reporter="source"[^}]*source_workload="side2"/,
       "node-1's ztunnel never carried side2's outgoing traffic: its sidecar did",
     );
+
+    // Prometheus finds each sidecar as Istio's sample finds one: the pod's own 15020.
+    const targets = await eventually(
+      async () => {
+        const text = await readFile(join(cli.home, 'control', 'prometheus', 'sidecars.json'), 'utf8').catch(
+          () => '[]',
+        );
+        const groups = JSON.parse(text) as Array<{ targets: string[]; labels: Record<string, string> }>;
+        return groups.length === 2 ? groups : undefined;
+      },
+      10_000,
+      'both sidecars in the Prometheus target file',
+    );
+    assert.deepEqual(targets.map((g) => g.labels.pod).sort(), ['side', 'side2']);
+    assert.ok(targets.every((g) => g.targets[0]?.endsWith(':15020')));
 
     // Policy, enforced by whichever proxy serves the destination.
     await ok(['apply', '-f', '-'], DENY);

@@ -46,7 +46,10 @@ describe('prometheusConfig', () => {
           honor_labels: true,
           metrics_path: '/metrics',
           file_sd_configs: [
-            { files: [`${SD}/ztunnels.json`, `${SD}/waypoints.json`], refresh_interval: '30s' },
+            {
+              files: [`${SD}/ztunnels.json`, `${SD}/waypoints.json`, `${SD}/sidecars.json`],
+              refresh_interval: '30s',
+            },
           ],
         },
       ],

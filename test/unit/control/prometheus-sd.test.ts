@@ -75,11 +75,45 @@ describe('scrapeTargets', () => {
   });
 
   test('no control plane target without a TCP listener; an IPv6 listener is bracketed', () => {
-    assert.deepEqual(scrapeTargets({ nodes: [], pods: [] }), { ztunnel: [], waypoint: [], control: [] });
+    assert.deepEqual(scrapeTargets({ nodes: [], pods: [] }), {
+      ztunnel: [],
+      waypoint: [],
+      sidecar: [],
+      control: [],
+    });
     assert.deepEqual(
       scrapeTargets({ nodes: [], pods: [], controlAddress: '::1:15014' }).control[0]?.targets,
       ['[::1]:15014'],
     );
+  });
+
+  test("a sidecar pod's proxy is scraped on the pod's own 15020, labelled as the pod", () => {
+    const { sidecar, waypoint } = scrapeTargets({
+      nodes: [],
+      pods: [
+        {
+          name: 'web-1',
+          node: 'node-2',
+          address: '198.18.2.4',
+          namespace: 'shop',
+          labels: { app: 'web', 'sidecar.istio.io/inject': 'true' },
+        },
+        { name: 'plain', node: 'node-2', address: '198.18.2.5', namespace: 'shop', labels: { app: 'plain' } },
+      ],
+    });
+    assert.deepEqual(sidecar, [
+      {
+        targets: ['198.18.2.4:15020'],
+        labels: {
+          app: 'web',
+          sidecar_istio_io_inject: 'true',
+          namespace: 'shop',
+          pod: 'web-1',
+          node: 'node-2',
+        },
+      },
+    ]);
+    assert.deepEqual(waypoint, []);
   });
 
   test('a pod label cannot override the target identity labels', () => {
