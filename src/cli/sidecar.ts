@@ -75,6 +75,8 @@ export function sidecarCommand(): Command {
         namespace: flags.namespace,
         capture: flags.capture ? new SidecarCapture() : undefined,
         metricsAllow,
+        // Out of sidecar mode: stop as on SIGTERM (its node does not start it again).
+        onLeft: () => process.kill(process.pid, 'SIGTERM'),
       });
       await serveUntilSignal(`sidecar for ${flags.namespace}/${flags.name} ready`, () => sidecar.stop());
     });

@@ -27,6 +27,11 @@ export interface SidecarProcessOptions extends Omit<NodeCredentialOptions, 'log'
   /** Who may scrape its 15020 besides the pod itself (see ZtunnelOptions.metricsAllow). */
   metricsAllow?: string[];
   drainMs?: number;
+  /**
+   * Called once when the workload is no longer in sidecar mode (its label changed): the in-pod rules are
+   * removed first, so the pod's traffic is its node's ztunnel's (or plain) again; the caller stops.
+   */
+  onLeft?: () => void;
 }
 
 /** Where a sidecar's admin socket is: in its node's data directory, by namespace and pod. */
@@ -79,6 +84,25 @@ export async function startSidecar(o: SidecarProcessOptions): Promise<Ztunnel> {
         }
       },
     },
+  });
+  // A pod that leaves sidecar mode (its label changed) gets its networking back before the sidecar goes;
+  // a pod that is removed takes its namespace, and the rules, with it.
+  let left = false;
+  ztunnel.state.onChange((s) => {
+    const w = [...s.workloads.values()].find((x) => x.uid === o.workload);
+    if (left || !w || (w.sidecar && w.enrolled)) return;
+    left = true;
+    log.warn(
+      { enrolled: w.enrolled, sidecar: w.sidecar },
+      'the workload left sidecar mode; removing the in-pod rules',
+    );
+    void (o.capture?.remove() ?? Promise.resolve()).then(
+      () => o.onLeft?.(),
+      (err) => {
+        log.error({ err: describeError(err) }, 'could not remove the in-pod rules');
+        o.onLeft?.();
+      },
+    );
   });
   try {
     await ztunnel.start();

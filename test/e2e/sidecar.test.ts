@@ -222,5 +222,44 @@ describe('sidecar mode', {
       await metrics('side'),
       /istio_tcp_connections_opened_total\{reporter="destination"[^}]*source_workload="legacy"[^}]*response_flags="DENY"/,
     );
+
+    // A namespace labelled for injection puts its pods in sidecar mode; taking the label off gives the pod
+    // back to its node's ztunnel (ambient): the sidecar removes its rules and stops, and is not restarted.
+    const injected = (labels: string) => `
+apiVersion: v1
+kind: Namespace
+metadata: { name: inj, labels: { ${labels} } }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: flip, namespace: inj }
+spec: { selector: { app: flip }, ports: [{ name: http, port: 80, targetPort: 8080 }] }
+`;
+    await ok(['apply', '-f', '-'], injected('istio.io/dataplane-mode: ambient, istio-injection: enabled'));
+    await pod('flip', 'node-2', 'inj', false);
+    await lab.run('flip', ['ambit', 'sample', 'echo', '--port', '8080']);
+    const sidecarRunning = async () =>
+      (await lab.status())?.pods
+        .find((x) => x.name === 'flip')
+        ?.processes.some((x) => x.running && x.command[1] === 'sidecar') === true;
+    await eventually(async () => ((await sidecarRunning()) ? true : undefined), 30_000, "flip's sidecar");
+    await answers('amb', 'http://flip.inj/', 'flip');
+    await ok(['apply', '-f', '-'], injected('istio.io/dataplane-mode: ambient'));
+    await eventually(
+      async () => ((await sidecarRunning()) ? undefined : true),
+      30_000,
+      "flip's sidecar to stop",
+    );
+    await eventually(
+      async () =>
+        (await lab.exec('flip', ['nft', 'list', 'table', 'ip', 'ambit_sidecar'])).code !== 0
+          ? true
+          : undefined,
+      10_000,
+      "flip's in-pod rules to be gone",
+    );
+    await answers('amb', 'http://flip.inj/', 'flip'); // now through flip's node's ztunnel
+    await new Promise((r) => setTimeout(r, 3000)); // longer than the node agent's 2 s pass
+    assert.equal(await sidecarRunning(), false, 'the node does not start it again');
   });
 });
