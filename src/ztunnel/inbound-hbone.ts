@@ -161,7 +161,7 @@ export async function onHboneConnect(ctx: ZtunnelContext, c: ConnectContext): Pr
           sourceIp,
         }).status === 200,
       workloadsStay: (st) =>
-        stillLocal(st, ctx.node, workload, c.destinationAddress) && stillInMesh(st, sourceWorkload, sourceIp),
+        stillLocal(st, ctx, workload, c.destinationAddress) && stillInMesh(st, sourceWorkload, sourceIp),
     },
     abort,
   });

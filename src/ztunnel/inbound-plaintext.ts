@@ -98,7 +98,7 @@ export function onPlaintextInbound(ctx: ZtunnelContext, client: net.Socket): voi
           recheck: (st) =>
             planInbound(st, { destination: { address: to.address, port: to.port }, sourceIp }).status === 200,
           workloadsStay: (st) =>
-            stillLocal(st, ctx.node, plan.workload, to.address) && stillInMesh(st, sourceWorkload, sourceIp),
+            stillLocal(st, ctx, plan.workload, to.address) && stillInMesh(st, sourceWorkload, sourceIp),
         },
         abort: (why) => s.abort(why),
       });

@@ -2,20 +2,22 @@
 // connection ends with the workload that carried it (removed, moved, un-enrolled). Pure.
 
 import type { WorkloadResource } from '../xds/index.ts';
+import { type ServedScope, serves } from './plan.ts';
 import type { StateSnapshot } from './state.ts';
 
 /**
- * True while `w` is still, in `state`, an enrolled workload on `node` at `address`: a connection of a
- * local workload that was removed, moved or un-enrolled is cut.
+ * True while `w` is still, in `state`, a workload this proxy carries (see `serves`) at `address`: a
+ * connection of a local workload that was removed, moved, un-enrolled or put in (or out of) sidecar mode
+ * is cut.
  */
 export function stillLocal(
   state: StateSnapshot,
-  node: string,
+  scope: ServedScope,
   w: WorkloadResource,
   address: string,
 ): boolean {
   const now = state.workloadByAddress.get(address);
-  return now?.uid === w.uid && now.enrolled && now.node === node;
+  return now?.uid === w.uid && serves(scope, now);
 }
 
 /**

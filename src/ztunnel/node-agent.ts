@@ -134,7 +134,12 @@ export class NodeAgent {
       });
     }
     if (this.opts.labState) {
-      const runner = new PodProcesses({ ...this.opts, labState: this.opts.labState, log: this.log });
+      const runner = new PodProcesses({
+        ...this.opts,
+        labState: this.opts.labState,
+        log: this.log,
+        onSidecarRules: () => this.syncCapture(),
+      });
       this.podProcesses = runner;
       this.ztunnel.state.onChange((s) => runner.update(s.workloads.values()));
     }
@@ -249,7 +254,14 @@ export class NodeAgent {
       for (const w of z.state.snapshot.workloads.values()) {
         // The nftables table is IPv4 (as the lab is); other addresses are not captured. Nor is the node
         // itself: a WorkloadEntry at the node's address would take every connection to the node.
-        if (serves({ node: this.opts.node }, w))
+        // A sidecar pod stays captured (and refused: the ztunnel does not carry it) until its own rules
+        // are in, where the node runs its sidecars; it is never in clear in between.
+        const sidecarStarting =
+          w.sidecar &&
+          w.enrolled &&
+          w.node === this.opts.node &&
+          this.podProcesses?.sidecarRulesIn(w.uid) === false;
+        if (serves({ node: this.opts.node }, w) || sidecarStarting)
           for (const a of w.addresses) if (isIPv4(a) && !isNodeLocal(a, nodeAddresses)) wanted.add(a);
       }
       if (isDeepStrictEqual(wanted, this.enrolled)) return;

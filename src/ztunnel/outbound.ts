@@ -150,7 +150,7 @@ async function outbound(
     dst: record.dst.addr,
     workload: plan.source.name,
     startedAt: new Date(started).toISOString(),
-    meta: { workloadsStay: (st) => stillLocal(st, ctx.node, plan.source, sourceAddress) },
+    meta: { workloadsStay: (st) => stillLocal(st, ctx, plan.source, sourceAddress) },
     abort: (why) => s.abort(why),
   });
   cutWhenIdle(ctx, client, (why) => s.abort(why));

@@ -7,6 +7,7 @@
 
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { SIDECAR_TABLE } from '../capture/index.ts';
 import { describeError } from '../errors/index.ts';
 import { Lab } from '../lab/index.ts';
 import type { Logger } from '../log/index.ts';
@@ -22,6 +23,8 @@ export interface PodProcessesOptions {
   trustBundlePem: string;
   /** Who may scrape a sidecar's 15020 besides its pod (the node agent's own --metrics-allow). */
   metricsAllow?: string[];
+  /** Called when a sidecar pod's in-pod rules are first seen in place: the node may let go of the pod. */
+  onSidecarRules?: () => void;
   log: Logger;
 }
 
@@ -40,6 +43,10 @@ export class PodProcesses {
   private readonly opts: PodProcessesOptions;
   private readonly lab: Lab;
   private wanted: WorkloadResource[] = [];
+  /** The node's Pods that are not in sidecar mode (some may have been, and kept their rules). */
+  private others: WorkloadResource[] = [];
+  /** Sidecar pods (uids) whose in-pod rules have been seen in place. */
+  private readonly rulesIn = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private chain: Promise<void> = Promise.resolve();
   private bundleFile: string | undefined;
@@ -54,8 +61,20 @@ export class PodProcesses {
 
   /** The waypoint replicas and sidecar pods placed on this node now. */
   update(workloads: Iterable<WorkloadResource>): void {
-    this.wanted = [...workloads].filter((w) => w.node === this.opts.node && processFor(w) !== undefined);
+    const here = [...workloads].filter((w) => w.node === this.opts.node);
+    this.wanted = here.filter((w) => processFor(w) !== undefined);
+    this.others = here.filter((w) => processFor(w) === undefined && w.kind === 'Pod');
+    for (const uid of this.rulesIn) if (!this.wanted.some((w) => w.uid === uid)) this.rulesIn.delete(uid);
     this.sync();
+  }
+
+  /**
+   * Whether a sidecar pod's own rules are in place, so the node's capture may let it go: until then the
+   * node keeps capturing it, and its ztunnel (which does not carry a sidecar pod) refuses its traffic,
+   * so the pod is never in clear in between.
+   */
+  sidecarRulesIn(uid: string): boolean {
+    return this.rulesIn.has(uid);
   }
 
   close(): void {
@@ -71,8 +90,9 @@ export class PodProcesses {
   }
 
   private async pass(): Promise<void> {
-    if (this.wanted.length === 0) return;
+    if (this.wanted.length === 0 && this.others.length === 0) return;
     const status = await this.lab.status();
+    await this.releaseFormerSidecars(status);
     for (const w of this.wanted) {
       const what = processFor(w)!;
       // The workload's own pod: same name, namespace, service account and node as the control plane says.
@@ -84,6 +104,10 @@ export class PodProcesses {
           p.node === this.opts.node,
       );
       if (!pod) continue; // the pod API has not made it yet
+      if (what === 'sidecar' && !this.rulesIn.has(w.uid) && (await this.hasSidecarRules(w.name))) {
+        this.rulesIn.add(w.uid);
+        this.opts.onSidecarRules?.();
+      }
       if (pod.processes.some((p) => p.running && p.command[1] === what)) continue;
       const restart = pod.processes.some((p) => p.command[1] === what);
       // A process that keeps dying is started again with a growing wait (2 s … 5 min), as a kubelet does.
@@ -101,6 +125,28 @@ export class PodProcesses {
         `${restart ? 'restarted' : 'started'} a ${what}${restart ? ' that had stopped' : ''}`,
       );
     }
+  }
+
+  /**
+   * A pod that left sidecar mode while its sidecar was not running (dead, or backing off) still has the
+   * sidecar's rules, which would send its traffic to nothing: they are removed here.
+   */
+  private async releaseFormerSidecars(status: Awaited<ReturnType<Lab['status']>>): Promise<void> {
+    for (const w of this.others) {
+      const pod = status?.pods.find((p) => p.name === w.name && p.namespace === w.namespace);
+      if (!pod?.processes.some((p) => p.command[1] === 'sidecar')) continue; // never had one
+      if (pod.processes.some((p) => p.running && p.command[1] === 'sidecar')) continue; // it removes them itself
+      if (!(await this.hasSidecarRules(w.name))) continue;
+      await this.lab.exec(w.name, ['nft', 'delete', 'table', 'ip', SIDECAR_TABLE]);
+      this.opts.log.info(
+        { pod: w.name },
+        'removed the rules of a sidecar that had stopped; the pod left sidecar mode',
+      );
+    }
+  }
+
+  private async hasSidecarRules(pod: string): Promise<boolean> {
+    return (await this.lab.exec(pod, ['nft', 'list', 'table', 'ip', SIDECAR_TABLE])).code === 0;
   }
 
   private async common(): Promise<string[]> {

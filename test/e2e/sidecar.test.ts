@@ -123,7 +123,7 @@ describe('sidecar mode', {
       20_000,
       'the sidecars SYNCED in proxy-status',
     );
-    // The in-pod rules are in the sidecar pods only; the node's capture leaves them out.
+    // The in-pod rules are in the sidecar pods; once they are, the node's capture lets the pod go.
     await eventually(
       async () =>
         (await lab.exec('side', ['nft', 'list', 'table', 'ip', 'ambit_sidecar'])).code === 0
@@ -132,6 +132,19 @@ describe('sidecar mode', {
       20_000,
       "side's in-pod capture rules",
     );
+    const addressOf = async (p: string) =>
+      (await lab.status())?.pods.find((x) => x.name === p)?.address ?? '';
+    const [sideIp, ambIp] = [await addressOf('side'), await addressOf('amb')];
+    await eventually(
+      async () => {
+        const set = (await lab.exec('node-2', ['nft', 'list', 'set', 'ip', 'ambit', 'enrolled'])).stdout;
+        return set.includes(sideIp) ? undefined : true;
+      },
+      20_000,
+      "node-2's capture to let side go",
+    );
+    const node1Set = (await lab.exec('node-1', ['nft', 'list', 'set', 'ip', 'ambit', 'enrolled'])).stdout;
+    assert.ok(node1Set.includes(ambIp), `node-1 captures amb (${ambIp}): ${node1Set}`);
 
     const call = async (from: string, url: string) => {
       const r = await lab.exec(from, ['curl', '-s', '--max-time', '5', url]);
@@ -208,6 +221,11 @@ describe('sidecar mode', {
     };
     await refused('side2', 'http://amb.mix/'); // at amb's ztunnel
     await refused('amb', 'http://side.mix/'); // at side's sidecar
+    assert.match(
+      await metrics('side'),
+      /istio_tcp_connections_opened_total\{reporter="destination"[^}]*source_principal="spiffe:\/\/cluster.local\/ns\/mix\/sa\/amb"[^}]*response_flags="DENY"/,
+      "side's sidecar denied amb by policy",
+    );
     await answers('side', 'http://amb.mix/', 'amb'); // others still pass
     await answers('side2', 'http://side.mix/', 'side');
 
@@ -223,8 +241,9 @@ describe('sidecar mode', {
       /istio_tcp_connections_opened_total\{reporter="destination"[^}]*source_workload="legacy"[^}]*response_flags="DENY"/,
     );
 
-    // A namespace labelled for injection puts its pods in sidecar mode; taking the label off gives the pod
-    // back to its node's ztunnel (ambient): the sidecar removes its rules and stops, and is not restarted.
+    // A namespace labelled for injection puts its pods in sidecar mode; taking the label off gives the pods
+    // back to their node's ztunnel (ambient). flip's sidecar is alive: it removes its rules and stops.
+    // flop's has died just before: its node removes the rules it left. Neither is started again.
     const injected = (labels: string) => `
 apiVersion: v1
 kind: Namespace
@@ -234,32 +253,44 @@ apiVersion: v1
 kind: Service
 metadata: { name: flip, namespace: inj }
 spec: { selector: { app: flip }, ports: [{ name: http, port: 80, targetPort: 8080 }] }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: flop, namespace: inj }
+spec: { selector: { app: flop }, ports: [{ name: http, port: 80, targetPort: 8080 }] }
 `;
     await ok(['apply', '-f', '-'], injected('istio.io/dataplane-mode: ambient, istio-injection: enabled'));
-    await pod('flip', 'node-2', 'inj', false);
-    await lab.run('flip', ['ambit', 'sample', 'echo', '--port', '8080']);
-    const sidecarRunning = async () =>
+    for (const p of ['flip', 'flop']) {
+      await pod(p, 'node-2', 'inj', false);
+      await lab.run(p, ['ambit', 'sample', 'echo', '--port', '8080']);
+    }
+    const sidecarOf = async (p: string) =>
       (await lab.status())?.pods
-        .find((x) => x.name === 'flip')
-        ?.processes.some((x) => x.running && x.command[1] === 'sidecar') === true;
-    await eventually(async () => ((await sidecarRunning()) ? true : undefined), 30_000, "flip's sidecar");
-    await answers('amb', 'http://flip.inj/', 'flip');
+        .find((x) => x.name === p)
+        ?.processes.find((x) => x.running && x.command[1] === 'sidecar');
+    const rulesIn = async (p: string) =>
+      (await lab.exec(p, ['nft', 'list', 'table', 'ip', 'ambit_sidecar'])).code === 0;
+    for (const p of ['flip', 'flop']) {
+      await eventually(async () => ((await sidecarOf(p)) ? true : undefined), 30_000, `${p}'s sidecar`);
+      await answers('amb', `http://${p}.inj/`, p);
+    }
+    process.kill((await sidecarOf('flop'))!.pid, 'SIGKILL');
     await ok(['apply', '-f', '-'], injected('istio.io/dataplane-mode: ambient'));
-    await eventually(
-      async () => ((await sidecarRunning()) ? undefined : true),
-      30_000,
-      "flip's sidecar to stop",
-    );
-    await eventually(
-      async () =>
-        (await lab.exec('flip', ['nft', 'list', 'table', 'ip', 'ambit_sidecar'])).code !== 0
-          ? true
-          : undefined,
-      10_000,
-      "flip's in-pod rules to be gone",
-    );
-    await answers('amb', 'http://flip.inj/', 'flip'); // now through flip's node's ztunnel
+    for (const p of ['flip', 'flop']) {
+      await eventually(
+        async () => ((await sidecarOf(p)) ? undefined : true),
+        30_000,
+        `${p}'s sidecar to stop`,
+      );
+      await eventually(
+        async () => ((await rulesIn(p)) ? undefined : true),
+        15_000,
+        `${p}'s in-pod rules gone`,
+      );
+      await answers('amb', `http://${p}.inj/`, p); // now through their node's ztunnel
+    }
     await new Promise((r) => setTimeout(r, 3000)); // longer than the node agent's 2 s pass
-    assert.equal(await sidecarRunning(), false, 'the node does not start it again');
+    assert.equal(await sidecarOf('flip'), undefined, 'the node does not start it again');
+    assert.equal(await sidecarOf('flop'), undefined, 'nor the one that died');
   });
 });

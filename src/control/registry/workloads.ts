@@ -26,6 +26,7 @@ export function spiffeId(trustDomain: string, namespace: string, serviceAccount:
 }
 
 function enrollment(
+  kind: Workload['kind'],
   labels: Record<string, string>,
   namespace: string,
   ctx: Context,
@@ -36,7 +37,8 @@ function enrollment(
   }
   // A sidecar wins over ambient, as in Istio (the ztunnel leaves a pod with a sidecar alone): by the
   // pod's own label, or its namespace's injection label unless the pod opts out.
-  const inject = labels[SIDECAR_INJECT];
+  // As Istio's injector, which injects pods only: a WorkloadEntry (a VM) runs its own proxy if any.
+  const inject = kind === 'Pod' ? labels[SIDECAR_INJECT] : 'false';
   if (inject === 'true')
     return { enrolled: true, sidecar: true, why: `sidecar mode by its label ${SIDECAR_INJECT}=true` };
   if (
@@ -81,7 +83,7 @@ function base(
   ports: Record<string, number>,
   ctx: Context,
 ): BaseWorkload {
-  const e = enrollment(labels, namespace, ctx);
+  const e = enrollment(kind, labels, namespace, ctx);
   return {
     uid: uid as WorkloadUid,
     kind,

@@ -183,6 +183,20 @@ describe('registry: workload identity and enrollment', () => {
     });
   }
 
+  it('a WorkloadEntry is never in sidecar mode (Istio injects pods only): ambient where its namespace is', () => {
+    const reg = deriveRegistry({
+      resources: [
+        namespace('app', { 'istio-injection': 'enabled', 'istio.io/dataplane-mode': 'ambient' }),
+        entry('vm-1', 'app', { address: '198.18.5.5', labels: { 'sidecar.istio.io/inject': 'true' } }),
+      ],
+      pods: [],
+    });
+    const w = workload(reg, 'vm-1');
+    assert.equal(w.sidecar, false);
+    assert.equal(w.enrolled, true);
+    assert.match(w.enrollment, /istio.io\/dataplane-mode=ambient/);
+  });
+
   it('derives uid, SPIFFE identity, node and addresses for pods and WorkloadEntries', () => {
     const reg = deriveRegistry({
       resources: [
