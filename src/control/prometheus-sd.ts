@@ -74,7 +74,9 @@ export function scrapeTargets(source: TargetSource): Record<TargetKind, TargetGr
       }));
   const waypoint = podTargets((p) => p.labels[GATEWAY_NAME_LABEL] !== undefined);
   // A pod labelled for a sidecar serves its proxy's metrics on its own 15020, as an Istio sidecar does.
-  const sidecar = podTargets((p) => p.labels[SIDECAR_INJECT] === 'true');
+  const sidecar = podTargets(
+    (p) => p.labels[SIDECAR_INJECT] === 'true' && p.labels[GATEWAY_NAME_LABEL] === undefined,
+  );
   const control = source.controlAddress
     ? [
         {
