@@ -26,6 +26,11 @@ export interface SidecarPorts {
 
 export interface SidecarRulesetOptions {
   ports?: SidecarPorts;
+  /**
+   * The sidecar's DNS proxy port: the pod's DNS (UDP and TCP to port 53, whatever server it names) goes
+   * there, as Istio's sidecar DNS capture does. Undefined: DNS is left alone.
+   */
+  dnsPort?: number;
   /** Inbound ports left alone (the sidecar's metrics and readiness, 15020 and 15021, by default). */
   excludeInboundPorts?: readonly number[];
 }
@@ -45,7 +50,10 @@ function checkPort(port: number, what: string): number {
 /**
  * The whole sidecar table as one nft script, replacing any earlier one atomically (the table is
  * created if absent, deleted, and written again in the same transaction). It is IPv4 only (`table ip`)
- * and touches TCP only: UDP, DNS included, is left alone.
+ * and touches TCP, and with `dnsPort` the pod's DNS: other UDP is left alone.
+ *
+ * With `dnsPort`, the pod's DNS queries (UDP and TCP to port 53) go to the sidecar's DNS proxy, except
+ * the sidecar's own (group 1337), which are its queries upstream.
  *
  * In output (connections the pod's own processes open): TCP from a socket of group 1337 (the sidecar's
  * own traffic) is returned first, so what the sidecar sends is never captured again; TCP leaving
@@ -74,12 +82,21 @@ export function sidecarRuleset(opts: SidecarRulesetOptions = {}): string {
     ),
   ];
   const exclude = excluded.length > 0 ? `\n    tcp dport { ${excluded.join(', ')} } counter return` : '';
+  const dnsPort = opts.dnsPort === undefined ? undefined : checkPort(opts.dnsPort, 'DNS proxy port');
+  // After the sidecar's own sockets (its queries upstream), before loopback: DNS to a local resolver too.
+  const dns =
+    dnsPort === undefined
+      ? ''
+      : `
+    meta l4proto udp meta skgid ${SIDECAR_GID} counter return
+    udp dport 53 counter redirect to :${dnsPort}
+    tcp dport 53 counter redirect to :${dnsPort}`;
   return `add table ip ${SIDECAR_TABLE}
 delete table ip ${SIDECAR_TABLE}
 table ip ${SIDECAR_TABLE} {
   chain output {
     type nat hook output priority -100; policy accept;
-    meta l4proto tcp meta skgid ${SIDECAR_GID} counter return
+    meta l4proto tcp meta skgid ${SIDECAR_GID} counter return${dns}
     meta l4proto tcp oifname "lo" counter return
     meta l4proto tcp counter redirect to :${outbound}
   }

@@ -7,12 +7,14 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { SIDECAR_GID, SidecarCapture } from '../capture/index.ts';
+import { PORTS } from '../config/index.ts';
 import { AmbitError } from '../errors/index.ts';
 import { ambitHome } from '../lab/index.ts';
 import { controlTarget } from '../xds/index.ts';
 import { parseMetricsAllow, startSidecar } from '../ztunnel/index.ts';
 import { CLI_ERRORS } from './errors.ts';
 import { serveUntilSignal } from './serve.ts';
+import { dnsUpstreams } from './ztunnel.ts';
 
 interface SidecarFlags {
   node: string;
@@ -24,6 +26,8 @@ interface SidecarFlags {
   name: string;
   namespace: string;
   capture: boolean;
+  dnsProxy: boolean;
+  dnsUpstream?: string;
   metricsAllow?: string;
 }
 
@@ -43,6 +47,14 @@ export function sidecarCommand(): Command {
     .requiredOption('--namespace <ns>', "its pod's namespace")
     .option('--no-capture', "don't install the in-pod capture rules (they are already there)")
     .option(
+      '--no-dns-proxy',
+      "don't capture the pod's DNS (port 53) to the sidecar's DNS proxy on 15053 (on by default)",
+    )
+    .option(
+      '--dns-upstream <addresses>',
+      "where the DNS proxy forwards names that are not the mesh's: host[:port],… (default: the pod's /etc/resolv.conf)",
+    )
+    .option(
       '--metrics-allow <cidrs>',
       'comma-separated CIDRs that may scrape /metrics on 15020 besides the pod itself (e.g. where Prometheus runs)',
     )
@@ -54,6 +66,8 @@ export function sidecarCommand(): Command {
           .map((s) => s.trim())
           .filter((s) => s !== ''),
       );
+      // The pod's resolvers, read before anything else changes (the DNS proxy forwards other names there).
+      const dns = flags.dnsProxy ? { upstreams: await dnsUpstreams(flags.dnsUpstream) } : undefined;
       const trustBundlePem = await readFile(flags.caBundle, 'utf8').catch((cause) => {
         throw new AmbitError(
           CLI_ERRORS.NO_FILE,
@@ -73,7 +87,8 @@ export function sidecarCommand(): Command {
         workload: flags.uid,
         name: flags.name,
         namespace: flags.namespace,
-        capture: flags.capture ? new SidecarCapture() : undefined,
+        capture: flags.capture ? new SidecarCapture(dns ? { dnsPort: PORTS.dns } : {}) : undefined,
+        dns,
         metricsAllow,
         // Out of sidecar mode: stop as on SIGTERM (its node does not start it again).
         onLeft: () => process.kill(process.pid, 'SIGTERM'),

@@ -46,8 +46,8 @@ interface ZtunnelFlags {
   serviceVips: boolean;
 }
 
-/** `--dns-upstream`, or the nameservers of the node's /etc/resolv.conf (none: other names are refused). */
-async function dnsUpstreams(flag: string | undefined): Promise<Array<{ host: string; port: number }>> {
+/** `--dns-upstream`, or the nameservers of this namespace's /etc/resolv.conf (none: other names are refused). */
+export async function dnsUpstreams(flag: string | undefined): Promise<Array<{ host: string; port: number }>> {
   if (flag !== undefined) return parseUpstreams(flag);
   const text = await readFile('/etc/resolv.conf', 'utf8').catch(() => '');
   return resolvConfNameservers(text);

@@ -101,7 +101,14 @@ export interface ZtunnelOptions {
    * The DNS proxy on `ports.dns` (UDP and TCP, on `bindAddress`): answers the mesh's service names and
    * forwards the rest to `upstreams` (none: other names are REFUSED). Off when undefined.
    */
-  dns?: { upstreams: ReadonlyArray<{ host: string; port: number }> };
+  dns?: {
+    upstreams: ReadonlyArray<{ host: string; port: number }>;
+    /**
+     * Where it binds instead of `bindAddress`: a sidecar's is 127.0.0.1, where its in-pod rules redirect
+     * the pod's own queries, so that the answer leaves from the address the redirect mapped to.
+     */
+    host?: string;
+  };
   /** On stop: how long open connections may finish before they are cut. */
   drainMs?: number;
   /** The inputs to build from instead of the defaults (`DEFAULT_INPUTS`). */

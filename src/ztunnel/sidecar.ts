@@ -26,6 +26,8 @@ export interface SidecarProcessOptions extends Omit<NodeCredentialOptions, 'log'
   ports?: Partial<ZtunnelPorts>;
   /** Who may scrape its 15020 besides the pod itself (see ZtunnelOptions.metricsAllow). */
   metricsAllow?: string[];
+  /** Its DNS proxy (see ZtunnelOptions.dns), to which its rules send the pod's DNS. */
+  dns?: { upstreams: ReadonlyArray<{ host: string; port: number }> };
   drainMs?: number;
   /**
    * Called once when the workload is no longer in sidecar mode (its label changed): the in-pod rules are
@@ -55,6 +57,7 @@ export async function startSidecar(o: SidecarProcessOptions): Promise<Ztunnel> {
     ports: o.ports,
     adminSocket: sidecarAdminSocket(o.dataDir, o.namespace, o.name),
     metricsAllow: o.metricsAllow,
+    ...(o.dns ? { dns: { ...o.dns, host: '127.0.0.1' } } : {}),
     drainMs: o.drainMs,
     control: {
       target: o.control,

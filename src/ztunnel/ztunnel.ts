@@ -130,7 +130,7 @@ export class Ztunnel {
     await this.listeners.start(bind, socks, this.hbone);
     if (this.opts.dns) {
       this.dnsProxy = new DnsProxy({
-        host: bind,
+        host: this.opts.dns.host ?? bind,
         port: this.ctx.ports.dns,
         upstreams: this.opts.dns.upstreams,
         state: this.state,

@@ -39,6 +39,19 @@ metadata: { name: side2, namespace: mix }
 spec: { selector: { app: side2 }, ports: [{ name: http, port: 80, targetPort: 8080 }] }
 `;
 
+/** A host outside the cluster's DNS: only a proxy's DNS proxy answers it (with its allocated VIP). */
+const SERVICE_ENTRY = `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: outside-api, namespace: mix }
+spec:
+  hosts: [api.outside.test]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{ number: 80, name: http, protocol: HTTP, targetPort: 8080 }]
+  endpoints: [{ address: 198.18.3.3 }]
+`;
+
 /** L4 policy at each destination's proxy: amb refuses side2, side refuses amb's... second identity. */
 const DENY = `
 apiVersion: security.istio.io/v1
@@ -191,6 +204,27 @@ describe('sidecar mode', {
       /reporter="source"[^}]*source_workload="side2"/,
       "node-1's ztunnel never carried side2's outgoing traffic: its sidecar did",
     );
+
+    // The pod's DNS goes to its sidecar's DNS proxy, which knows the mesh's ServiceEntry hosts (the
+    // cluster DNS does not); other names are forwarded to the pod's resolvers.
+    await ok(['apply', '-f', '-'], SERVICE_ENTRY);
+    const resolved = await eventually(
+      async () => {
+        const r = await lab.exec('side', ['dig', '+short', '+time=2', '+tries=1', 'api.outside.test']);
+        return /^198\.19\.\d+\.\d+$/m.test(r.stdout) ? r.stdout.trim() : undefined;
+      },
+      20_000,
+      "side's DNS proxy to answer a ServiceEntry host",
+    );
+    assert.match(resolved, /^198\.19\./);
+    const viaUpstream = await lab.exec('side', [
+      'dig',
+      '+short',
+      '+time=2',
+      '+tries=1',
+      'amb.mix.svc.cluster.local',
+    ]);
+    assert.match(viaUpstream.stdout, /^198\.19\.\d+\.\d+$/m);
 
     // Prometheus finds each sidecar as Istio's sample finds one: the pod's own 15020.
     const targets = await eventually(

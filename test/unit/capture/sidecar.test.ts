@@ -68,6 +68,22 @@ describe('sidecar capture ruleset', () => {
     assert.doesNotMatch(text, /udp|dport 53\b/);
   });
 
+  test("with a DNS proxy: the pod's DNS to it, the sidecar's own queries not, before loopback", () => {
+    const out = chain(sidecarRuleset({ dnsPort: 15053 }), 'output');
+    assert.deepEqual(out, [
+      'meta l4proto tcp meta skgid 1337 counter return',
+      'meta l4proto udp meta skgid 1337 counter return',
+      'udp dport 53 counter redirect to :15053',
+      'tcp dport 53 counter redirect to :15053',
+      'meta l4proto tcp oifname "lo" counter return',
+      'meta l4proto tcp counter redirect to :15001',
+    ]);
+    assert.throws(
+      () => sidecarRuleset({ dnsPort: 0 }),
+      (e) => hasCode(e, 'AMBIT_ERR_CAPTURE_BAD_PORT'),
+    );
+  });
+
   test('custom ports and excluded inbound ports are honoured', () => {
     const custom = sidecarRuleset({
       ports: { outbound: 25001, inboundPlaintext: 25006, hbone: 25008 },
