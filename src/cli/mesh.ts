@@ -5,40 +5,27 @@ import type { Command as CommandType } from 'commander';
 import { Command, Option } from 'commander';
 import { stringify } from 'yaml';
 import { issueNamespace, type ProxyStatus } from '../control/index.ts';
+import type {
+  ServiceView as RegistryServiceView,
+  WorkloadView as RegistryWorkloadView,
+} from '../dashboard/index.ts';
 import { meshMode } from '../xds/index.ts';
 import { type AdminClient, adminClient } from './client.ts';
 import type { GetOptions } from './config.ts';
 import { l7Lines, listAll } from './describe-l7.ts';
 import { table } from './output.ts';
 
-export interface WorkloadView {
-  name: string;
-  namespace: string;
-  kind: string;
-  identity: string;
-  node?: string;
-  addresses: string[];
-  enrolled: boolean;
-  /** Its own sidecar carries its traffic (sidecar mode). */
-  sidecar?: boolean;
+/** The registry's workload view, as `get workloads` and `describe` read it (the dashboard reads less of it). */
+export interface WorkloadView extends RegistryWorkloadView {
   enrollment: string;
-  labels: Record<string, string>;
-  isWaypoint?: boolean;
   waypoint?: { name: string; namespace: string; from: string; via: string };
-  services: string[];
   authorizationPolicies: Array<{ policy: string; scope: string; enforcedBy: string; why: string }>;
   peerAuthentication: { mode: string; source: string; ports?: Record<string, string> };
 }
 
-export interface ServiceView {
+/** The registry's service view. */
+export interface ServiceView extends RegistryServiceView {
   key: string;
-  name: string;
-  namespace: string;
-  hostname: string;
-  vips: string[];
-  ports: Array<{ name?: string; port: number; targetPort: number | string }>;
-  endpoints: Array<{ name: string; address: string; node?: string; enrolled: boolean; sidecar?: boolean }>;
-  waypoint?: { name: string; namespace: string };
 }
 
 function client(cmd: CommandType): AdminClient {

@@ -75,7 +75,7 @@ export interface ServiceView {
   hostname: string;
   vips: string[];
   ports: Array<{ name?: string; port: number; targetPort: number | string }>;
-  endpoints: Array<{ name: string; address: string; node?: string; enrolled: boolean }>;
+  endpoints: Array<{ name: string; address: string; node?: string; enrolled: boolean; sidecar?: boolean }>;
   waypoint?: { name: string; namespace: string };
 }
 

@@ -125,25 +125,25 @@ export function buildGraph(input: GraphInput): { nodes: GraphNode[]; edges: Grap
     return e;
   };
 
+  const sourceNode = (m: Record<string, string>) =>
+    workloadNode(m.source_workload_namespace, m.source_workload, m.source_app, m.source_version);
+  const destinationNode = (m: Record<string, string>) =>
+    workloadNode(
+      m.destination_workload_namespace,
+      m.destination_workload,
+      m.destination_app,
+      m.destination_version,
+    );
+
   /** The nodes a request passed, in order: client, waypoint, service, answering workload. */
   const requestPath = (m: Record<string, string>): string[] => {
-    const path = [
-      workloadNode(m.source_workload_namespace, m.source_workload, m.source_app, m.source_version),
-    ];
+    const path = [sourceNode(m)];
     if (known(m.gateway_networking_k8s_io_gateway_name) && known(m.namespace))
       path.push(waypointNode(m.namespace, m.gateway_networking_k8s_io_gateway_name));
     if (known(m.destination_service_name) && known(m.destination_service_namespace))
       path.push(serviceNode(m.destination_service_namespace, m.destination_service_name));
     // An answer from the proxy itself (a fault, no healthy endpoint) reached no workload.
-    if (known(m.destination_workload))
-      path.push(
-        workloadNode(
-          m.destination_workload_namespace,
-          m.destination_workload,
-          m.destination_app,
-          m.destination_version,
-        ),
-      );
+    if (known(m.destination_workload)) path.push(destinationNode(m));
     return path;
   };
   const hops = (path: string[]) => path.slice(1).map((to, i) => [path[i]!, to] as const);
@@ -159,8 +159,7 @@ export function buildGraph(input: GraphInput): { nodes: GraphNode[]; edges: Grap
       e.requests += value;
       if (failed) e.errors += value;
       if (code === '403') e.denied += value;
-      if (m.connection_security_policy === 'mutual_tls') e.mtls += value;
-      else e.plaintext += value;
+      carried(e, m, value);
     }
   }
   for (const { metric: m, value } of input.durations) {
@@ -195,23 +194,13 @@ export function buildGraph(input: GraphInput): { nodes: GraphNode[]; edges: Grap
       serviceOfPair.set(pair(m), [m.destination_service_namespace, m.destination_service_name]);
   }
   const tcpPath = (m: Record<string, string>): string[] => {
-    const path = [
-      workloadNode(m.source_workload_namespace, m.source_workload, m.source_app, m.source_version),
-    ];
+    const path = [sourceNode(m)];
     const svc: [string, string] | undefined =
       known(m.destination_service_name) && known(m.destination_service_namespace)
         ? [m.destination_service_namespace, m.destination_service_name]
         : serviceOfPair.get(pair(m));
     if (svc) path.push(serviceNode(...svc));
-    if (known(m.destination_workload) || !svc)
-      path.push(
-        workloadNode(
-          m.destination_workload_namespace,
-          m.destination_workload,
-          m.destination_app,
-          m.destination_version,
-        ),
-      );
+    if (known(m.destination_workload) || !svc) path.push(destinationNode(m));
     return path;
   };
   const useTcp = (m: Record<string, string>) =>
@@ -221,8 +210,7 @@ export function buildGraph(input: GraphInput): { nodes: GraphNode[]; edges: Grap
     for (const [from, to] of hops(tcpPath(m))) {
       const e = edgeOf(from, to, 'tcp');
       e.bytes += value;
-      if (m.connection_security_policy === 'mutual_tls') e.mtls += value;
-      else e.plaintext += value;
+      carried(e, m, value);
     }
   }
   for (const { metric: m, value } of input.tcpOpened) {
@@ -233,8 +221,7 @@ export function buildGraph(input: GraphInput): { nodes: GraphNode[]; edges: Grap
       if (m.response_flags === 'DENY') e.denied += value;
       // A connection that moved no bytes still says how it was carried.
       if (e.bytes === 0) {
-        if (m.connection_security_policy === 'mutual_tls') e.mtls += value;
-        else e.plaintext += value;
+        carried(e, m, value);
       }
     }
   }
@@ -345,6 +332,12 @@ function withBoxes(nodes: GraphNode[]): GraphNode[] {
     });
   }
   return [...boxes, ...nodes.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))];
+}
+
+/** Counts `value` of traffic on `e` as carried over mutual TLS or not, as its series says. */
+function carried(e: Acc, m: Record<string, string>, value: number): void {
+  if (m.connection_security_policy === 'mutual_tls') e.mtls += value;
+  else e.plaintext += value;
 }
 
 const HEALTH_ORDER: GraphNode['health'][] = ['idle', 'healthy', 'degraded', 'failing'];

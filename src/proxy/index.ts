@@ -15,6 +15,7 @@ export { type MemoryReport, type MemoryTrimOptions, memoryReport, trimMemoryWhen
 export {
   NODE_CREDENTIAL_FILE,
   type NodeCredentialOptions,
+  nodeCredentialCertificates,
   obtainNodeCredential,
   readNodeCredential,
   saveNodeCredential,

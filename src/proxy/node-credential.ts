@@ -6,6 +6,7 @@ import { X509Certificate } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AmbitError, describeError } from '../errors/index.ts';
+import type { CertificateSource } from '../identity/index.ts';
 import type { Logger } from '../log/index.ts';
 import { CaClient, type NodeCredential } from '../xds/index.ts';
 import { PROXY_ERRORS } from './errors.ts';
@@ -74,4 +75,35 @@ export async function obtainNodeCredential(opts: NodeCredentialOptions): Promise
   } finally {
     client.close();
   }
+}
+
+/**
+ * A certificate source for a proxy beside the node agent (a waypoint replica, a sidecar): asks the CA
+ * with the node's credential, read afresh for each request since the node agent renews it in place. The
+ * CA signs only an identity placed on that node.
+ */
+export function nodeCredentialCertificates(
+  o: Pick<NodeCredentialOptions, 'node' | 'dataDir' | 'control' | 'trustDomain' | 'log'>,
+  who: string,
+): CertificateSource {
+  return {
+    fetch: async (id, csr) => {
+      const cred = await readNodeCredential(o.dataDir, o.node, o.log);
+      if (!cred) throw new Error(`no usable credential of node ${o.node} in ${o.dataDir}`);
+      const client = new CaClient({
+        address: o.control,
+        trustDomain: o.trustDomain,
+        trustBundlePem: cred.trustBundlePem,
+        credential: cred,
+      });
+      try {
+        return await client.fetch(id, csr);
+      } catch (err) {
+        o.log.warn({ identity: id, err: describeError(err) }, `the CA refused the ${who} its certificate`);
+        throw err;
+      } finally {
+        client.close();
+      }
+    },
+  };
 }

@@ -4,11 +4,14 @@
 // credential; the CA signs it only for a waypoint replica the control plane placed on this node.
 
 import { join } from 'node:path';
-import { describeError } from '../errors/index.ts';
 import { type SpiffeId, workloadId } from '../identity/index.ts';
 import { logger } from '../log/index.ts';
-import { type NodeCredentialOptions, obtainNodeCredential, readNodeCredential } from '../proxy/index.ts';
-import { CaClient, CONTROL_CHANNEL_OPTIONS, controlPlaneCredentials } from '../xds/index.ts';
+import {
+  type NodeCredentialOptions,
+  nodeCredentialCertificates,
+  obtainNodeCredential,
+} from '../proxy/index.ts';
+import { CONTROL_CHANNEL_OPTIONS, controlPlaneCredentials } from '../xds/index.ts';
 import { Waypoint, type WaypointPorts } from './waypoint.ts';
 
 /** The credential options of the node this replica runs on (its credential is in `dataDir`), and the replica's. */
@@ -43,27 +46,7 @@ export async function startWaypoint(o: WaypointProcessOptions): Promise<Waypoint
       credentials: (cert) => controlPlaneCredentials(o.trustDomain, o.trustBundlePem, cert),
       channelOptions: CONTROL_CHANNEL_OPTIONS,
     },
-    certificates: {
-      // The node agent renews the node credential in place: read it for each request.
-      fetch: async (id, csr) => {
-        const cred = await readNodeCredential(o.dataDir, o.node, log);
-        if (!cred) throw new Error(`no usable credential of node ${o.node} in ${o.dataDir}`);
-        const client = new CaClient({
-          address: o.control,
-          trustDomain: o.trustDomain,
-          trustBundlePem: cred.trustBundlePem,
-          credential: cred,
-        });
-        try {
-          return await client.fetch(id, csr);
-        } catch (err) {
-          log.warn({ identity: id, err: describeError(err) }, 'the CA refused the waypoint its certificate');
-          throw err;
-        } finally {
-          client.close();
-        }
-      },
-    },
+    certificates: nodeCredentialCertificates({ ...o, log }, 'waypoint'),
   });
   try {
     await waypoint.start();

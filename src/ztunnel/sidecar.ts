@@ -10,8 +10,13 @@ import { join } from 'node:path';
 import type { SidecarCapture } from '../capture/index.ts';
 import { describeError } from '../errors/index.ts';
 import { logger } from '../log/index.ts';
-import { type NodeCredentialOptions, obtainNodeCredential, readNodeCredential } from '../proxy/index.ts';
-import { CaClient, CONTROL_CHANNEL_OPTIONS, controlPlaneCredentials } from '../xds/index.ts';
+import {
+  type NodeCredentialOptions,
+  nodeCredentialCertificates,
+  obtainNodeCredential,
+  readNodeCredential,
+} from '../proxy/index.ts';
+import { CONTROL_CHANNEL_OPTIONS, controlPlaneCredentials } from '../xds/index.ts';
 import type { ZtunnelPorts } from './options.ts';
 import { Ztunnel } from './ztunnel.ts';
 
@@ -44,6 +49,7 @@ export function sidecarAdminSocket(nodeDataDir: string, namespace: string, name:
 export async function startSidecar(o: SidecarProcessOptions): Promise<Ztunnel> {
   const log = logger('sidecar').child({ pod: `${o.namespace}/${o.name}` });
   let latest = await obtainNodeCredential({ ...o, log });
+  const ca = nodeCredentialCertificates({ ...o, log }, 'sidecar');
   // The rules go in before the listeners: a pod is never left to send around its sidecar. They stay when
   // the sidecar stops (as Istio's do): the pod's traffic waits for its proxy rather than going in clear.
   await o.capture?.install();
@@ -66,25 +72,11 @@ export async function startSidecar(o: SidecarProcessOptions): Promise<Ztunnel> {
       channelOptions: CONTROL_CHANNEL_OPTIONS,
     },
     certificates: {
-      // The node agent renews the node credential in place: read it for each request.
+      // Each certificate request reads the node credential afresh (the node agent renews it in place);
+      // the config stream reconnects with the one last read.
       fetch: async (id, csr) => {
-        const cred = await readNodeCredential(o.dataDir, o.node, log);
-        if (!cred) throw new Error(`no usable credential of node ${o.node} in ${o.dataDir}`);
-        latest = cred;
-        const client = new CaClient({
-          address: o.control,
-          trustDomain: o.trustDomain,
-          trustBundlePem: cred.trustBundlePem,
-          credential: cred,
-        });
-        try {
-          return await client.fetch(id, csr);
-        } catch (err) {
-          log.warn({ identity: id, err: describeError(err) }, 'the CA refused the sidecar its certificate');
-          throw err;
-        } finally {
-          client.close();
-        }
+        latest = (await readNodeCredential(o.dataDir, o.node, log)) ?? latest;
+        return ca.fetch(id, csr);
       },
     },
   });

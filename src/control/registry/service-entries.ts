@@ -8,7 +8,7 @@ import { isIP } from 'node:net';
 import { isWildcardHost, type Resource, resourceKey, type ServiceEntryResource } from '../../config/index.ts';
 import { SERVICE_ENTRY_KEY_PREFIX } from '../../xds/index.ts';
 import { ageOf, canonicalAddress } from './addresses.ts';
-import type { WorkloadIndex } from './services.ts';
+import { type WorkloadIndex, workloadEndpoint } from './services.ts';
 import type {
   Endpoint,
   RegistryIssue,
@@ -175,15 +175,7 @@ function entryEndpoints(
     for (const w of candidates(h.namespace, selector)) {
       const address = w.addresses[0];
       if (w.namespace !== h.namespace || address === undefined || !selects(selector, w.labels)) continue;
-      endpoints.push({
-        workload: w.uid,
-        name: w.name,
-        address,
-        node: w.node,
-        enrolled: w.enrolled,
-        sidecar: w.sidecar,
-        ports: portMap(ports, w.ports),
-      });
+      endpoints.push(workloadEndpoint(w, address, portMap(ports, w.ports)));
     }
   }
   (se.spec.endpoints ?? []).forEach((ep, i) => {

@@ -22,6 +22,19 @@ export function servicePorts(svc: ServiceResource): RegistryServicePort[] {
  * address, or (for a service with ports) no port it can serve. A named targetPort the workload does
  * not declare leaves that port out, as Kubernetes does.
  */
+/** A workload as an endpoint of a Service or ServiceEntry: where it is and how it is in the mesh. */
+export function workloadEndpoint(w: BaseWorkload, address: string, ports: Record<string, number>): Endpoint {
+  return {
+    workload: w.uid,
+    name: w.name,
+    address,
+    node: w.node,
+    enrolled: w.enrolled,
+    sidecar: w.sidecar,
+    ports,
+  };
+}
+
 function endpointOf(ports: readonly RegistryServicePort[], w: BaseWorkload): Endpoint | undefined {
   const address = w.addresses[0];
   if (address === undefined) return undefined;
@@ -31,15 +44,7 @@ function endpointOf(ports: readonly RegistryServicePort[], w: BaseWorkload): End
     if (target !== undefined) resolved[String(p.port)] = target;
   }
   if (ports.length > 0 && Object.keys(resolved).length === 0) return undefined;
-  return {
-    workload: w.uid,
-    name: w.name,
-    address,
-    node: w.node,
-    enrolled: w.enrolled,
-    sidecar: w.sidecar,
-    ports: resolved,
-  };
+  return workloadEndpoint(w, address, resolved);
 }
 
 /**
