@@ -18,6 +18,7 @@ import {
 import { AmbitError } from '../errors/index.ts';
 import { ambitHome } from '../lab/index.ts';
 import { logger } from '../log/index.ts';
+import { sidecarAdminSocket } from '../ztunnel/index.ts';
 import { adminClient, serverOption, tokenOption } from './client.ts';
 import { labPrometheus } from './lab-prometheus.ts';
 import { describeLines } from './mesh.ts';
@@ -85,7 +86,7 @@ export function dashboardCommand(): Command {
         prometheus,
         sources: new Sources(prometheus.url),
         describe: (kind, namespace, name) => describeLines(admin, kind, name, namespace),
-        certificates: (node) => labCertificates(home, node),
+        certificates: (node, sidecar) => labCertificates(home, node, sidecar),
       });
       const assets = resolve(import.meta.dirname, '../../dist/dashboard');
       if (!existsSync(join(assets, 'index.html')))
@@ -130,8 +131,15 @@ export function dashboardCommand(): Command {
 const CERTIFICATES_TIMEOUT_MS = 2000;
 
 /** The certificates a lab node's ztunnel holds, read on its admin socket; undefined when it is not here. */
-async function labCertificates(home: string, node: string): Promise<CertStatus[] | undefined> {
-  const socket = join(home, 'nodes', node, 'admin.sock');
+async function labCertificates(
+  home: string,
+  node: string,
+  sidecar?: { namespace: string; name: string },
+): Promise<CertStatus[] | undefined> {
+  const dataDir = join(home, 'nodes', node);
+  const socket = sidecar
+    ? sidecarAdminSocket(dataDir, sidecar.namespace, sidecar.name)
+    : join(dataDir, 'admin.sock');
   if (!existsSync(socket)) return undefined;
   const { certificates } = (await adminGet(socket, '/certs', 'ztunnel', CERTIFICATES_TIMEOUT_MS)) as {
     certificates: CertStatus[];

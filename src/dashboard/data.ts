@@ -91,8 +91,14 @@ export interface DashboardDataOptions {
   prometheus: PrometheusApi;
   sources: Sources;
   describe: Describe;
-  /** A node's ztunnel's certificates, where this machine can reach its admin (the lab's); else undefined. */
-  certificates?: (node: string) => Promise<CertStatus[] | undefined>;
+  /**
+   * The certificates a node's ztunnel holds, or with `sidecar` that sidecar's, where this machine can
+   * reach its admin (the lab's); else undefined.
+   */
+  certificates?: (
+    node: string,
+    sidecar?: { namespace: string; name: string },
+  ) => Promise<CertStatus[] | undefined>;
   /** Above this many nodes the graph leaves out those without traffic (default MAX_GRAPH_NODES). */
   maxGraphNodes?: number;
   now?: () => number;
@@ -118,7 +124,7 @@ export class DashboardData {
   private readonly prometheus: PrometheusApi;
   private readonly sources: Sources;
   private readonly describer: Describe;
-  private readonly readCertificates: (node: string) => Promise<CertStatus[] | undefined>;
+  private readonly readCertificates: NonNullable<DashboardDataOptions['certificates']>;
   private readonly maxGraphNodes: number;
   private readonly now: () => number;
 
@@ -179,7 +185,9 @@ export class DashboardData {
       described,
       this.buildGraph(r, window, []),
       described.then(({ pod }) => this.signals(r, { kind: 'workload', namespace, name: pod }, window)),
-      described.then(({ workload: w }) => (w?.node ? this.certificateOf(r, w.node, w.identity) : undefined)),
+      described.then(({ workload: w }) =>
+        w?.node ? this.certificateOf(r, w.node, w.identity, w.sidecar ? w : undefined) : undefined,
+      ),
     ]);
     const w = workload as WorkloadView;
     const id = pod === name ? workloadId(namespace, name) : waypointId(namespace, name);
@@ -470,20 +478,23 @@ export class DashboardData {
     return out;
   }
 
-  private async certificates(r: Reading, node: string): Promise<CertificateInfo[]> {
+  private async certificates(
+    r: Reading,
+    node: string,
+    sidecar?: { namespace: string; name: string },
+  ): Promise<CertificateInfo[]> {
     let held: CertStatus[] | undefined;
+    const where = sidecar ? `the sidecar of ${sidecar.namespace}/${sidecar.name}` : `${node}'s ztunnel`;
     try {
-      held = await this.readCertificates(node);
+      held = await this.readCertificates(node, sidecar);
     } catch (err) {
       r.warn(
-        `Certificates held on ${node} could not be read: ${err instanceof Error ? err.message : String(err)}`,
+        `Certificates held by ${where} could not be read: ${err instanceof Error ? err.message : String(err)}`,
       );
       return [];
     }
     if (held === undefined) {
-      r.warn(
-        `Certificates held on ${node} are not shown: its ztunnel's admin socket is not on this machine.`,
-      );
+      r.warn(`Certificates held by ${where} are not shown: its admin socket is not on this machine.`);
       return [];
     }
     const now = this.now();
@@ -496,6 +507,7 @@ export class DashboardData {
         notAfter: c.notAfter!,
         expiresInSeconds: Math.round((Date.parse(c.notAfter!) - now) / 1000),
         node,
+        ...(sidecar ? { sidecar: `${sidecar.namespace}/${sidecar.name}` } : {}),
       }));
   }
 
@@ -503,8 +515,9 @@ export class DashboardData {
     r: Reading,
     node: string,
     identity: string,
+    sidecar?: { namespace: string; name: string },
   ): Promise<CertificateInfo | undefined> {
-    return (await this.certificates(r, node)).find((c) => c.identity === identity);
+    return (await this.certificates(r, node, sidecar)).find((c) => c.identity === identity);
   }
 }
 

@@ -158,8 +158,10 @@ export interface CertificateInfo {
   notAfter: string;
   /** Seconds until notAfter (negative once expired). */
   expiresInSeconds: number;
-  /** The node whose ztunnel holds it. */
+  /** The node whose ztunnel holds it, or where the sidecar that holds it runs. */
   node: string;
+  /** The sidecar pod (`namespace/name`) that holds it, when a sidecar does rather than the node's ztunnel. */
+  sidecar?: string;
 }
 
 export interface WorkloadDetail extends Envelope {

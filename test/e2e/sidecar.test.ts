@@ -205,6 +205,25 @@ describe('sidecar mode', {
       "node-1's ztunnel never carried side2's outgoing traffic: its sidecar did",
     );
 
+    // Its admin, as a ztunnel's, on a socket of its own in its node's data directory: the one certificate
+    // it holds is its workload's.
+    const certs = JSON.parse(
+      (
+        await ok([
+          'ztunnel-config',
+          'certificates',
+          '--socket',
+          join(cli.home, 'nodes', 'node-2', 'sidecars', 'mix.side.sock'),
+          '-o',
+          'json',
+        ])
+      ).stdout,
+    ) as Array<{ identity: string; serial?: string }>;
+    assert.deepEqual(
+      certs.map((c) => c.identity),
+      ['spiffe://cluster.local/ns/mix/sa/side'],
+    );
+
     // The pod's DNS goes to its sidecar's DNS proxy, which knows the mesh's ServiceEntry hosts (the
     // cluster DNS does not); other names are forwarded to the pod's resolvers.
     await ok(['apply', '-f', '-'], SERVICE_ENTRY);

@@ -101,6 +101,9 @@ function certificate(c: CertificateInfo): Child {
     ['Valid from', c.notBefore ? formatTime(c.notBefore) : null],
     ['Valid until', formatTime(c.notAfter)],
     ['Expiry', h('span', { class: c.expiresInSeconds < 0 ? 'is-bad' : '' }, expiry)],
-    ['Held by', `the ztunnel of node ${c.node}`],
+    [
+      'Held by',
+      c.sidecar ? `its sidecar (pod ${c.sidecar}, node ${c.node})` : `the ztunnel of node ${c.node}`,
+    ],
   ]);
 }
