@@ -99,27 +99,14 @@ export async function runDemo(): Promise<void> {
   await start('frontend', ['frontend', '--catalog', `http://${catalog}`]);
   // By name: the pod's DNS goes through its ztunnel's DNS proxy, which answers from the mesh's services.
   await waitServing(lab, 'client', 'http://frontend.shop/healthz');
-  // A shopper, as Linkerd's emojivoto has a vote bot: the client pod asks for the products twice a second,
-  // so the dashboard and `ambit stat` have live traffic to show.
-  const client = (await lab.status())?.pods.find((p) => p.name === 'client');
-  if (!client?.processes.some((p) => p.running && p.command.join(' ') === SHOPPER.join(' ')))
-    await lab.run('client', SHOPPER);
 }
-
-/** The demo's steady traffic: a request to the frontend every half second, from the client pod. */
-export const SHOPPER = [
-  'sh',
-  '-c',
-  'while :; do curl -s -o /dev/null --max-time 2 http://frontend.shop/api/products; sleep 0.5; done',
-];
 
 export function demoCommand(): Command {
   return new Command('demo')
     .description('bring up the meshed storefront (STRICT mTLS, an example policy) and print what to try')
     .action(async () => {
       await runDemo();
-      console.log(`The storefront is up in namespace "shop", meshed in ambient mode (STRICT mTLS); the client pod
-asks the frontend for its products twice a second.
+      console.log(`The storefront is up in namespace "shop", meshed in ambient mode (STRICT mTLS).
 
 Try:
   npx ambit lab exec client -- curl -s http://frontend.shop/api/products        # frontend → catalog v1 or v2 → ratings, over mTLS
@@ -132,6 +119,8 @@ Try:
   npx ambit lab exec client -- dig +short frontend.shop.svc.cluster.local      # the ztunnel's DNS proxy answers the VIP
   npx ambit describe workload ratings -n shop                                   # the policy that applies, and why
   npx ambit waypoint apply -n shop --enroll-namespace --wait                    # L7: requests, routes, request metrics
+  npx ambit lab run client -- sh -c 'while :; do curl -s -o /dev/null http://frontend.shop/api/products; sleep 0.5; done'
+                                                                                # steady traffic (lab processes stop with ambit down)
   npx ambit dashboard                                                           # the service graph and golden signals, in a browser
   npx ambit stat ns/shop                                                        # success rate, requests/s, latency per workload
 
