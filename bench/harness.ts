@@ -12,7 +12,15 @@ export interface BenchResult {
   note?: string;
 }
 
-export type Bench = () => Promise<BenchResult[]>;
+/** What `npm run bench -- NAME… --FLAG…` passes on to every module it runs (modules may ignore it). */
+export interface BenchOptions {
+  /** `--quick`: a shorter run (fewer sizes, fewer rounds) that still covers every scenario. */
+  quick: boolean;
+  /** Every `--…` argument as given, for flags a module reads itself. */
+  flags: string[];
+}
+
+export type Bench = (options?: BenchOptions) => Promise<BenchResult[]>;
 
 /** `n` to `digits` decimals, as a number. */
 export const round = (n: number, digits = 3): number => Number(n.toFixed(digits));

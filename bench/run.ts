@@ -1,7 +1,9 @@
-// `npm run bench [-- NAME…]`: runs the benchmark modules (all, or those named) one after another and
-// prints a table for each. Benchmarks never assert; they report figures and ratios to baselines.
+// `npm run bench [-- NAME… --FLAG…]`: runs the benchmark modules (all, or those named) one after another
+// and prints a table for each. Arguments starting with `--` are not module names: they go to every
+// module run (`--quick`: a shorter run, for the modules that have one). Benchmarks never assert; they
+// report figures and ratios to baselines.
 
-import { type Bench, formatTable } from './harness.ts';
+import { type Bench, type BenchOptions, formatTable } from './harness.ts';
 
 const MODULES: Record<string, { title: string; load: () => Promise<{ bench: Bench }> }> = {
   identity: {
@@ -20,9 +22,16 @@ const MODULES: Record<string, { title: string; load: () => Promise<{ bench: Benc
     title: 'L7: direct vs the L4 mesh vs the waypoint vs an HAProxy http mTLS pair (lab, root)',
     load: () => import('./l7.ts'),
   },
+  overhead: {
+    title: 'Overhead: direct vs ambient L4 vs ambient with a waypoint vs sidecars, N server pods (lab, root)',
+    load: () => import('./overhead.ts'),
+  },
 };
 
-const wanted = process.argv.slice(2);
+const args = process.argv.slice(2);
+const flags = args.filter((a) => a.startsWith('--'));
+const wanted = args.filter((a) => !a.startsWith('--'));
+const options: BenchOptions = { quick: flags.includes('--quick'), flags };
 for (const name of wanted) {
   if (!(name in MODULES)) {
     console.error(`unknown benchmark "${name}"; known: ${Object.keys(MODULES).join(', ')}`);
@@ -35,7 +44,7 @@ for (const [name, mod] of Object.entries(MODULES)) {
   const started = performance.now();
   try {
     const { bench } = await mod.load();
-    const rows = await bench();
+    const rows = await bench(options);
     console.log(
       `${formatTable(mod.title, rows)}\n\n(${name}: ${((performance.now() - started) / 1000).toFixed(1)} s)\n`,
     );

@@ -18,6 +18,7 @@ const FIGURES = [
   'rssMiB',
   'idleRssMiB',
   'cpuPer1k',
+  'idleCores',
   'p50Ms',
   'p99Ms',
   'addedP50Ms',
@@ -25,6 +26,7 @@ const FIGURES = [
   'achievedRps',
   'errors',
   'enrollS',
+  'hostBusy',
 ];
 const CHARTS = [
   'overhead-rss.svg',
