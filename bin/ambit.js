@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `ambit` command. Node 24 runs the TypeScript sources directly (type stripping); the compile
 // cache keeps the stripped and compiled modules between runs, which makes the CLI start much faster.
-// The long-running processes (ztunnel, waypoint replica, control plane) run with V8 and allocator
+// The long-running processes (ztunnel, sidecar, waypoint replica, control plane) run with V8 and allocator
 // settings of their own, and from the bundles that scripts/build.ts writes to dist/daemons/ (npm ci
 // and npm test build them), which load only what the process runs, without the type stripper; but
 // only while that build is newer than every source it was built from, so that an edit is never

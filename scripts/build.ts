@@ -1,4 +1,4 @@
-// Builds the long-running processes (`ambit ztunnel`, `ambit waypoint`, `ambit control`) into bundled
+// Builds the long-running processes (`ambit ztunnel`, `ambit sidecar`, `ambit waypoint`, `ambit control`) into bundled
 // JavaScript in dist/daemons/, with esbuild. A daemon run from the bundle skips type stripping (whose
 // WebAssembly stripper alone holds ~17 MB) and loads one file per process instead of hundreds of modules:
 // the ztunnel starts ~40 MB smaller. bin/ambit.js runs a daemon from the build only while the build is
