@@ -23,6 +23,7 @@ import { DEFAULT_TRUST_DOMAIN, type SpiffeId } from '../identity/index.ts';
 import { Lab } from '../lab/index.ts';
 import { logger } from '../log/index.ts';
 import { preparePrivateDir, requireAddon } from '../os/index.ts';
+import { EVENT_LOOP_SAMPLE_MS } from '../proxy/index.ts';
 import { entryHostsOf, routeParentStatuses } from '../routing/index.ts';
 import { CERTIFICATE_SERVICE_NAME, TYPE } from '../xds/index.ts';
 import { AdminServer, type Scope, type View } from './api/admin.ts';
@@ -338,7 +339,7 @@ export async function startControlPlane(opts: ControlOptions): Promise<ControlPl
     cleanup.push(() => clearInterval(prune));
 
     const metrics = new Registry();
-    collectDefaultMetrics({ register: metrics });
+    collectDefaultMetrics({ register: metrics, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
     const adminTokens = new AdminTokens({ store });
     await adminTokens.takeOver(join(opts.dataDir, 'admin-tokens.json'));
     const admin = new AdminServer({

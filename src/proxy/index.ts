@@ -20,7 +20,7 @@ export {
   readNodeCredential,
   saveNodeCredential,
 } from './node-credential.ts';
-export { proxyRegistry } from './registry.ts';
+export { EVENT_LOOP_SAMPLE_MS, proxyRegistry } from './registry.ts';
 export {
   CAPTURED_SOCKET,
   connectTcp,
