@@ -12,7 +12,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, test } from 'node:test';
-import { chromium, type Locator } from 'playwright-core';
+import { type BrowserContext, chromium, type Locator } from 'playwright-core';
 import { AMBIT } from '../helpers/control.ts';
 import { cliLab, eventually, isRoot, skipUnlessRoot } from '../helpers/lab.ts';
 
@@ -133,8 +133,13 @@ describe('the dashboard and ambit stat on the demo', {
 
     await mkdir(SHOTS, { recursive: true });
     const profile = await mkdtemp(join(tmpdir(), 'ambit-chromium-'));
-    t.after(() => rm(profile, { recursive: true, force: true }));
-    const browser = await chromium.launchPersistentContext(profile, {
+    let browser: BrowserContext | undefined;
+    // The browser closes (and stops writing its profile) before the profile goes, even if it never started.
+    t.after(async () => {
+      await browser?.close();
+      await rm(profile, { recursive: true, force: true });
+    });
+    browser = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
       viewport: { width: 1400, height: 900 },
@@ -148,7 +153,6 @@ describe('the dashboard and ambit stat on the demo', {
         '--disable-sync',
       ],
     });
-    t.after(() => browser.close());
     const page = await browser.newPage();
     const requests: string[] = [];
     page.on('request', (r) => requests.push(`${r.method()} ${r.url()}`));
