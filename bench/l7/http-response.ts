@@ -1,5 +1,5 @@
-// The HTTP/1.1 response framing the open-loop generators share (bench/l7/http-load.ts and
-// bench/overhead/multi-load.ts): where the first whole response in a buffer ends, and its status.
+// The HTTP/1.1 response framing of the open-loop generator (bench/l7/http-load.ts): where the first
+// whole response in a buffer ends, and its status.
 
 /** The length of the first whole response in `b` and its status, or undefined if it has not all arrived. */
 export function parseResponse(b: Buffer): { length: number; status: number } | undefined {

@@ -34,6 +34,7 @@ export interface SatRun extends WrkRun {
   cpu: ByProc;
 }
 
+/** What http-load.ts prints. */
 export interface LoadRun {
   requests: number;
   completed: number;
@@ -41,7 +42,18 @@ export interface LoadRun {
   connectionErrors: number;
   firstFailure?: string;
   seconds: number;
+  /** Requests answered 200, per target in the order given. */
+  perTarget: number[];
   latencies: number[];
+}
+
+/** http-load.ts's JSON line from its run in `client`; its stderr when it failed. */
+export function loadOutput(r: { code: number; stdout: string; stderr: string }, client: string): LoadRun {
+  const last = r.stdout.trim().split('\n').at(-1) ?? '';
+  if (r.code !== 0 || !last.startsWith('{')) {
+    throw new Error(`http-load.ts in ${client} exited ${r.code}: ${r.stderr.trim() || r.stdout}`);
+  }
+  return JSON.parse(last) as LoadRun;
 }
 
 export interface LatRun extends Omit<LoadRun, 'latencies'> {
@@ -146,12 +158,11 @@ export async function atRate(
       [
         process.execPath,
         LOAD,
-        e.host,
-        String(e.port),
         String(s.rate),
         String(s.conns),
         String(s.warmupMs),
         String(s.runMs),
+        `${e.host}:${e.port}`,
         ...headers,
       ],
       { timeoutMs: s.warmupMs + s.runMs + 30_000 },
@@ -161,11 +172,7 @@ export async function atRate(
   }
   const cpu = minus(await cpuOf(procs), before);
   await sample();
-  const last = r.stdout.trim().split('\n').at(-1) ?? '';
-  if (r.code !== 0 || !last.startsWith('{')) {
-    throw new Error(`http-load.ts in ${e.client} exited ${r.code}: ${r.stderr.trim() || r.stdout}`);
-  }
-  return { ...(JSON.parse(last) as LoadRun), cpu, rssMax };
+  return { ...loadOutput(r, e.client), cpu, rssMax };
 }
 
 function percentile(sorted: number[], p: number): number {

@@ -10,6 +10,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Mesh } from '../../src/cli/up.ts';
 import { waitProgrammed, waypointGateway } from '../../src/cli/waypoint.ts';
+import { SIDECAR_INJECT } from '../../src/config/index.ts';
+import { DATAPLANE_MODE, USE_WAYPOINT } from '../../src/control/registry/index.ts';
 import { type Lab, waitUntil } from '../../src/lab/index.ts';
 import type { Procs } from '../l7/load.ts';
 import { busyShare, hostTicks } from './measure.ts';
@@ -26,9 +28,6 @@ export const MODE_LABEL: Record<Mode, string> = {
 const SERVER_PORT = 8080;
 const SERVICE_PORT = 80;
 const WAYPOINT = 'waypoint';
-const DATAPLANE_MODE = 'istio.io/dataplane-mode';
-const USE_WAYPOINT = 'istio.io/use-waypoint';
-const SIDECAR_INJECT = 'sidecar.istio.io/inject';
 /** The header the static server answers with: the request's `x-forwarded-proto`, which only the waypoint adds. */
 const SEEN_HEADER = 'x-seen-forwarded-proto';
 /** How long one mode change may take before the run fails (50 sidecars take ~1 minute on 2 cores). */

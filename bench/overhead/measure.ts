@@ -1,4 +1,4 @@
-// One measured load run of the overhead benchmark: the open-loop generator (multi-load.ts) in the client
+// One measured load run of the overhead benchmark: the open-loop generator (bench/l7/http-load.ts) in the client
 // pod, at a fixed total rate spread over the N servers, with the CPU seconds of every proxy process over
 // the run and their resident memory sampled through it (/proc, as bench/l4/proc.ts reads it).
 
@@ -8,10 +8,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Lab } from '../../src/lab/index.ts';
 import { rssKiB } from '../l4/proc.ts';
-import { type ByProc, cpuOf, minus, type Procs } from '../l7/load.ts';
+import { type ByProc, cpuOf, type LoadRun, loadOutput, minus, type Procs } from '../l7/load.ts';
 import type { Fleet, ModeProcs } from './lab.ts';
 
-const LOAD = join(dirname(fileURLToPath(import.meta.url)), 'multi-load.ts');
+const LOAD = join(dirname(fileURLToPath(import.meta.url)), '../l7/http-load.ts');
 
 /** The host's CPU time so far (all cores, in clock ticks): busy and total, from /proc/stat. */
 export async function hostTicks(): Promise<{ busy: number; total: number }> {
@@ -45,14 +45,7 @@ export interface LoadSettings {
 export const connsPerTarget = (n: number): number => Math.max(1, Math.ceil(16 / n));
 
 /** What one run measured; CPU and RSS per proxy kind (`ztunnel`, `waypoint`, `sidecar`, …). */
-export interface Run {
-  requests: number;
-  completed: number;
-  failed: number;
-  connectionErrors: number;
-  firstFailure?: string;
-  /** Wall time of the open loop, warm-up included (as the CPU is). */
-  seconds: number;
+export interface Run extends Omit<LoadRun, 'perTarget' | 'latencies'> {
   achievedRps: number;
   /** Requests answered 200 per server: every server had its share. */
   perTargetMin: number;
@@ -132,7 +125,7 @@ export async function loadRun(
         String(connsPerTarget(f.n)),
         String(s.warmupMs),
         String(s.runMs),
-        ...f.targets,
+        f.targets.join(','),
       ],
       { timeoutMs: s.warmupMs + s.runMs + 60_000 },
     );
@@ -143,20 +136,7 @@ export async function loadRun(
   const hostBusy = busyShare(host, await hostTicks());
   sample();
   await sampling;
-  const last = r.stdout.trim().split('\n').at(-1) ?? '';
-  if (r.code !== 0 || !last.startsWith('{')) {
-    throw new Error(`multi-load.ts in ${f.client} exited ${r.code}: ${r.stderr.trim() || r.stdout}`);
-  }
-  const out = JSON.parse(last) as {
-    requests: number;
-    completed: number;
-    failed: number;
-    connectionErrors: number;
-    firstFailure?: string;
-    seconds: number;
-    perTarget: number[];
-    latencies: number[];
-  };
+  const out = loadOutput(r, f.client);
   const byKind: Run['byKind'] = {};
   for (const role of Object.keys(procs.counted)) {
     const k = byKind[kindOf(role)] ?? { processes: 0, cpuSeconds: 0, rssKiB: 0 };

@@ -306,7 +306,8 @@ export class DashboardData {
         [...workloads, ...services].map((o) => o.namespace).concat(nodes.flatMap((n) => n.namespace ?? [])),
       ),
     ].sort();
-    edges = edges.filter((e) => nodes.some((n) => n.id === e.source) && nodes.some((n) => n.id === e.target));
+    const drawn = new Set(nodes.map((n) => n.id));
+    edges = edges.filter((e) => drawn.has(e.source) && drawn.has(e.target));
     return { namespaces, allNamespaces, nodes, edges };
   }
 

@@ -270,12 +270,17 @@ export function buildGraph(input: GraphInput): { nodes: GraphNode[]; edges: Grap
     from.traffic = true;
     to.traffic = true;
   }
-  // Health, from what each node received.
+  // Health, from what each node received (summed in one pass over the edges).
+  const received = new Map<string, { requests: number; errors: number; denied: number }>();
+  for (const e of keptEdges) {
+    const r = received.get(e.target) ?? { requests: 0, errors: 0, denied: 0 };
+    r.requests += e.requests;
+    r.errors += e.errors;
+    r.denied += e.denied;
+    received.set(e.target, r);
+  }
   for (const n of out) {
-    const inbound = keptEdges.filter((e) => e.target === n.id);
-    const requests = inbound.reduce((s, e) => s + e.requests, 0);
-    const errors = inbound.reduce((s, e) => s + e.errors, 0);
-    const denied = inbound.reduce((s, e) => s + e.denied, 0);
+    const { requests, errors, denied } = received.get(n.id) ?? { requests: 0, errors: 0, denied: 0 };
     const rate = requests > 0 ? errors / requests : 0;
     n.health = !n.traffic
       ? 'idle'

@@ -55,7 +55,7 @@ async function outbound(
   const started = Date.now();
   const planned = planOutbound(ctx.state.snapshot, sourceAddress, target, {
     node: ctx.node,
-    ...(ctx.workload !== undefined ? { workload: ctx.workload } : {}),
+    workload: ctx.workload,
     nodeAddresses: ctx.nodeAddresses,
     outboundTrafficMode: ctx.state.snapshot.outboundTrafficMode,
   });

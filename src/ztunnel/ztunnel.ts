@@ -72,7 +72,7 @@ export class Ztunnel {
     this.pool = inputs.pool({ revoked: () => this.state.snapshot.revoked });
     const ctx: ZtunnelContext = {
       node: opts.node,
-      ...(opts.workload !== undefined ? { workload: opts.workload } : {}),
+      workload: opts.workload,
       capture: opts.capture,
       state: this.state,
       certs: this.certs,
