@@ -25,6 +25,7 @@ export const LAYERS: Record<string, number> = {
   control: 5,
   ztunnel: 5,
   waypoint: 5,
+  sidecar: 6,
   dashboard: 6,
   cli: 7,
 };

@@ -18,7 +18,7 @@ import {
 import { AmbitError } from '../errors/index.ts';
 import { ambitHome } from '../lab/index.ts';
 import { logger } from '../log/index.ts';
-import { sidecarAdminSocket } from '../ztunnel/index.ts';
+import { sidecarAdminSocket } from '../sidecar/index.ts';
 import { adminClient, serverOption, tokenOption } from './client.ts';
 import { labPrometheus } from './lab-prometheus.ts';
 import { describeLines } from './mesh.ts';

@@ -214,6 +214,15 @@ export class MeshState extends EventEmitter {
         ),
       ],
       [
+        TYPE.sidecarAuthorization,
+        typeSnapshot(
+          streamedAsApplied(
+            resources.filter((r) => r.kind === 'AuthorizationPolicy' && !isWaypointPolicy(r)),
+            DRY_RUN,
+          ),
+        ),
+      ],
+      [
         TYPE.requestAuthentication,
         typeSnapshot(
           streamedAsApplied(resources.filter((r) => r.kind === 'RequestAuthentication' && hasTargetRefs(r))),

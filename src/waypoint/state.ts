@@ -39,7 +39,10 @@ export interface WaypointSnapshot extends MeshIndex {
   readonly destinationRules: ReadonlyMap<string, DestinationRuleResource>;
   /** HTTPFaults by `namespace/name` (what routes' ExtensionRef filters inject). */
   readonly httpFaults: ReadonlyMap<string, HTTPFaultResource>;
-  /** AuthorizationPolicies with targetRefs by `namespace/name` (the gate binds those naming its targets). */
+  /**
+   * AuthorizationPolicies by `namespace/name`: for a waypoint those with targetRefs (the gate binds those
+   * naming its targets), for a sidecar those without (it binds those its workload's binding lists).
+   */
   readonly authorizationPolicies: ReadonlyMap<string, AuthorizationPolicyResource>;
   /** RequestAuthentications with targetRefs by `namespace/name`. */
   readonly requestAuthentications: ReadonlyMap<string, RequestAuthenticationResource>;
@@ -104,6 +107,8 @@ const MAPS = {
   [TYPE.destinationRule]: 'destinationRules',
   [TYPE.httpFault]: 'httpFaults',
   [TYPE.waypointAuthorization]: 'authorizationPolicies',
+  // A sidecar subscribes to this one instead: the policies without targetRefs.
+  [TYPE.sidecarAuthorization]: 'authorizationPolicies',
   [TYPE.requestAuthentication]: 'requestAuthentications',
   [TYPE.rateLimitPolicy]: 'rateLimitPolicies',
   [TYPE.telemetry]: 'telemetries',

@@ -6,6 +6,7 @@
 import type * as http2 from 'node:http2';
 import type * as net from 'node:net';
 import { dirname } from 'node:path';
+import type { Duplex } from 'node:stream';
 import type * as grpc from '@grpc/grpc-js';
 import { GATEWAY_NAME_LABEL, isWildcardHost, PORTS } from '../config/index.ts';
 import {
@@ -36,7 +37,7 @@ import { RequestMetrics } from '../telemetry/index.ts';
 import { sourceIpOf, type WorkloadResource, XdsClient } from '../xds/index.ts';
 import { WAYPOINT_ERRORS } from './errors.ts';
 import { HttpProxy, workloadTarget, workloadTargetAddress } from './http/index.ts';
-import type { ConnectionMeta, ConnectOptions, Endpoint } from './http/types.ts';
+import type { ConnectionMeta, ConnectOptions, Endpoint, WorkloadLabels } from './http/types.ts';
 import { CertificateFiles, connectOutside } from './outside.ts';
 import { type AuthorizerAddress, PolicyGate } from './policy/index.ts';
 import type { BackendRef, RouteTable } from './route-types.ts';
@@ -462,19 +463,30 @@ export class Waypoint {
   private async connect(endpoint: Endpoint, signal: AbortSignal, how?: ConnectOptions) {
     if (endpoint.identity === undefined)
       return connectOutside(endpoint, signal, how, this.certificateFiles, RESOLVE_TIMEOUT_MS);
-    const material = materialOf(
-      await this.certs.get(this.opts.identity),
-      this.state.snapshot.trustBundlePem ?? this.opts.trustBundlePem,
-    );
-    const tunnel = await this.pool.connect({
-      source: () => material,
-      destination: { address: endpoint.address, port: this.opts.peerHbonePort ?? PORTS.hbone },
-      accepted: [endpoint.identity as SpiffeId],
-      authority: `${endpoint.address}:${endpoint.port}`,
-      headers: {},
+    return connectMesh(endpoint, {
+      pool: this.pool,
+      material: materialOf(
+        await this.certs.get(this.opts.identity),
+        this.state.snapshot.trustBundlePem ?? this.opts.trustBundlePem,
+      ),
+      hbonePort: this.opts.peerHbonePort,
     });
-    return buffersOnly(tunnel.stream);
   }
+}
+
+/** An HBONE tunnel to a mesh endpoint (it must present `endpoint.identity`) under the identity of `material`. */
+export async function connectMesh(
+  endpoint: Endpoint,
+  o: { pool: HbonePool; material: TlsMaterial; hbonePort?: number; headers?: Record<string, string> },
+): Promise<Duplex> {
+  const tunnel = await o.pool.connect({
+    source: () => o.material,
+    destination: { address: endpoint.address, port: o.hbonePort ?? PORTS.hbone },
+    accepted: [endpoint.identity as SpiffeId],
+    authority: `${endpoint.address}:${endpoint.port}`,
+    headers: o.headers ?? {},
+  });
+  return buffersOnly(tunnel.stream);
 }
 
 /** Kubernetes' appProtocol first, then Istio's port-name prefixes; otherwise sniffed. */
@@ -486,7 +498,8 @@ export function protocolOf(port: { name?: string; appProtocol?: string }): Conne
   return 'auto';
 }
 
-function routeInput(s: WaypointSnapshot) {
+/** What the route table is compiled from: the routes and services a snapshot holds. */
+export function routeInput(s: WaypointSnapshot) {
   return {
     httpRoutes: [...s.httpRoutes.values()],
     grpcRoutes: [...s.grpcRoutes.values()],
@@ -524,10 +537,16 @@ function directAddress(s: WaypointSnapshot, service: string, port: number): { ho
 
 /**
  * The endpoints of a service port, each reached on its target port; or the workload a connection was
- * addressed to. A Service's endpoints are its enrolled workloads (over HBONE); a ServiceEntry's may be
- * outside the mesh too: its addresses and DNS names, reached directly with the TLS `tls` originates.
+ * addressed to. A Service's endpoints are its enrolled workloads (over HBONE), and with `plain` (a
+ * sidecar) its workloads outside the mesh too, reached directly; a ServiceEntry's may be outside the
+ * mesh too: its addresses and DNS names, reached directly with the TLS `tls` originates.
  */
-function endpointsOf(s: WaypointSnapshot, backend: BackendRef, tls?: OriginationTls): Endpoint[] {
+export function endpointsOf(
+  s: WaypointSnapshot,
+  backend: BackendRef,
+  tls?: OriginationTls,
+  plain = false,
+): Endpoint[] {
   const address = workloadTargetAddress(backend.service);
   if (address !== undefined) {
     const w = s.workloadByAddress.get(address);
@@ -550,6 +569,7 @@ function endpointsOf(s: WaypointSnapshot, backend: BackendRef, tls?: Origination
     if (port === undefined) continue;
     if (w && ep.enrolled) out.push(endpointOf(w, ep.address, port));
     else if (entry) out.push(outside(ep.address, port));
+    else if (plain) out.push({ ...outside(ep.address, port), ...(w ? { labels: labelsOf(w) } : {}) });
   }
   for (const named of svc.dnsEndpoints ?? []) {
     const port = named.ports[String(backend.port)];
@@ -558,11 +578,12 @@ function endpointsOf(s: WaypointSnapshot, backend: BackendRef, tls?: Origination
   return out;
 }
 
-function endpointOf(w: WorkloadResource, address: string, port: number): Endpoint {
-  return {
-    address,
-    port,
-    identity: w.identity,
-    labels: { workload: w.name, namespace: w.namespace, app: w.labels.app, version: w.labels.version },
-  };
+/** A mesh workload as an endpoint at `address:port`: reached over HBONE, presenting its identity. */
+export function endpointOf(w: WorkloadResource, address: string, port: number): Endpoint {
+  return { address, port, identity: w.identity, labels: labelsOf(w) };
+}
+
+/** A workload's labels as request metrics name them. */
+export function labelsOf(w: WorkloadResource): WorkloadLabels {
+  return { workload: w.name, namespace: w.namespace, app: w.labels.app, version: w.labels.version };
 }

@@ -41,6 +41,8 @@ export const PARSE = {
   [TYPE.httpFault]: (name: string, v: unknown) => parseResource(httpFaultResource, 'HTTPFault', name, v),
   [TYPE.waypointAuthorization]: (name: string, v: unknown) =>
     parseResource(waypointAuthorizationResource, 'AuthorizationPolicy', name, v),
+  [TYPE.sidecarAuthorization]: (name: string, v: unknown) =>
+    parseResource(waypointAuthorizationResource, 'AuthorizationPolicy', name, v),
   [TYPE.meshConfig]: (name: string, v: unknown) => parseResource(meshConfigResource, 'MeshConfig', name, v),
   [TYPE.requestAuthentication]: (name: string, v: unknown) =>
     parseResource(requestAuthenticationResource, 'RequestAuthentication', name, v),

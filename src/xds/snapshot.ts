@@ -15,6 +15,11 @@ export const TYPE = {
   httpFault: 'ambit.dev/HTTPFault',
   /** AuthorizationPolicies with targetRefs, as applied: what waypoints enforce. */
   waypointAuthorization: 'ambit.dev/WaypointAuthorization',
+  /**
+   * AuthorizationPolicies without targetRefs (mesh-wide, namespace, selector), as applied: what a sidecar
+   * enforces with Istio's whole rule language on the ports it serves as HTTP.
+   */
+  sidecarAuthorization: 'ambit.dev/SidecarAuthorization',
   meshConfig: 'ambit.dev/MeshConfig',
   /** RequestAuthentications and RateLimitPolicies with targetRefs, as applied: what waypoints enforce. */
   requestAuthentication: 'ambit.dev/RequestAuthentication',

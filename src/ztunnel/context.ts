@@ -8,6 +8,7 @@ import type { CertificateManager } from '../identity/index.ts';
 import type { Logger } from '../log/index.ts';
 import { type ConnectionTable, connectTcp, watchIdle } from '../proxy/index.ts';
 import { ZTUNNEL_ERRORS } from './errors.ts';
+import type { L7Hooks } from './l7-hooks.ts';
 import type { ZtunnelPorts } from './options.ts';
 import type { Overload } from './overload.ts';
 import { type Addr, isNodeLocal } from './plan.ts';
@@ -37,6 +38,8 @@ export interface ZtunnelContext {
   log: Logger;
   connectTimeoutMs: number;
   idleTimeoutMs: number;
+  /** A sidecar's L7: the connections it serves as HTTP; undefined for a node's ztunnel. */
+  l7?: L7Hooks;
 }
 
 /**

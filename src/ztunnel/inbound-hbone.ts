@@ -114,13 +114,21 @@ export async function onHboneConnect(ctx: ZtunnelContext, c: ConnectContext): Pr
   // The source workload, when this node can tell which it is: its connections end when it leaves.
   const sourceWorkload =
     sourceWorkloadIp === undefined ? undefined : ctx.state.snapshot.workloadByAddress.get(sourceWorkloadIp);
-  const plan = planInbound(ctx.state.snapshot, {
-    destination: { address: c.destinationAddress, port: ctx.ports.hbone },
-    authority: c.authority,
-    peerIdentity: c.peerIdentity,
-    sourceIp,
-  });
+  // A sidecar that serves this port as HTTP authorizes each request itself: here only peer authentication.
+  const destination = ctx.l7 && ctx.state.snapshot.workloadByAddress.get(c.destinationAddress);
+  const http = destination ? ctx.l7?.servesInbound(destination, c.authority.port) : false;
+  const plan = planInbound(
+    ctx.state.snapshot,
+    {
+      destination: { address: c.destinationAddress, port: ctx.ports.hbone },
+      authority: c.authority,
+      peerIdentity: c.peerIdentity,
+      sourceIp,
+    },
+    { authorize: !http },
+  );
   if (plan.status !== 200) return { status: plan.status, reason: plan.reason };
+  if (http && ctx.l7) return ctx.l7.inbound(c, plan.workload, plan.upstream);
   const slots = ctx.overload.connectionSlots;
   if (!slots.tryAcquire(sourceIp)) {
     ctx.overload.warn('connections', sourceIp);

@@ -2,6 +2,8 @@
 // the node agent that joins the mesh, registers the node's workloads and owns their capture.
 
 export { ZTUNNEL_ERRORS } from './errors.ts';
+export type { L7Hooks, L7Parts } from './l7-hooks.ts';
+export { baggageOf, canonical } from './labels.ts';
 export {
   Admission,
   type ConnectionLimits,
@@ -27,7 +29,6 @@ export {
   planOutbound,
   policiesFor,
 } from './plan.ts';
-export { type SidecarProcessOptions, sidecarAdminSocket, startSidecar } from './sidecar.ts';
 export { acceptSocks5, SOCKS_REPLY } from './socks5.ts';
 export { type StateSnapshot, ZtunnelState } from './state.ts';
 export { Ztunnel } from './ztunnel.ts';

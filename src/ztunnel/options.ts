@@ -9,6 +9,7 @@ import { HbonePool, type HbonePoolOptions, HboneServer, type HboneServerOptions 
 import { CertificateManager, type CertificateSource } from '../identity/index.ts';
 import { XdsClient } from '../xds/index.ts';
 import { ZTUNNEL_ERRORS } from './errors.ts';
+import type { L7Hooks, L7Parts } from './l7-hooks.ts';
 import type { ConnectionLimits } from './limits.ts';
 
 export const ZTUNNEL_DEFAULT_PORTS = {
@@ -52,6 +53,8 @@ export interface ZtunnelOptions {
   workload?: string;
   /** A sidecar's name to the control plane, `<pod>.<namespace>` (with `workload`). */
   sidecarName?: string;
+  /** A sidecar's L7 (src/sidecar), built from the ztunnel's parts: it takes the connections it serves as HTTP. */
+  l7?: (parts: L7Parts) => L7Hooks;
   /**
    * `redirect`: the node's nftables rules send traffic here; one listener per port on `bindAddress`,
    * destinations from SO_ORIGINAL_DST. `none`: no kernel capture (tests, hosts without it): clients

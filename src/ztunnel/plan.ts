@@ -376,7 +376,15 @@ export type InboundPlan =
   | { status: 200; workload: WorkloadResource; upstream: Addr; decision: L4Decision }
   | { status: 400 | 401 | 503; reason: string; workload?: WorkloadResource; decision?: L4Decision };
 
-export function planInbound(state: StateSnapshot, req: InboundRequest): InboundPlan {
+/**
+ * Whether an inbound connection is let through, and to where. With `authorize: false` only peer
+ * authentication decides (a sidecar that serves the port as HTTP authorizes each request itself).
+ */
+export function planInbound(
+  state: StateSnapshot,
+  req: InboundRequest,
+  opts: { authorize?: boolean } = {},
+): InboundPlan {
   const workload = state.workloadByAddress.get(req.destination.address);
   if (!workload?.enrolled)
     return { status: 503, reason: `no workload in the mesh at ${req.destination.address}` };
@@ -390,7 +398,7 @@ export function planInbound(state: StateSnapshot, req: InboundRequest): InboundP
   }
   if (ZTUNNEL_PORTS.has(target.port))
     return { status: 400, reason: `port ${target.port} is the ztunnel's own`, workload };
-  const decision = evaluateL4(policiesFor(state, workload), {
+  const decision = evaluateL4(opts.authorize === false ? [] : policiesFor(state, workload), {
     source: { ip: req.sourceIp, ...(req.peerIdentity ? { principal: req.peerIdentity } : {}) },
     destination: { ip: target.address, port: target.port },
     mtlsMode: mtlsModeForPort(workload.peerAuthentication, target.port),

@@ -8,7 +8,7 @@ import { type CertificateManager, TrustBundle } from '../identity/index.ts';
 import { accessLogger, type Logger, logger } from '../log/index.ts';
 import { ConnectionTable, type ConnectionView, drain, HttpEndpoints, proxyRegistry } from '../proxy/index.ts';
 import { TcpMetrics } from '../telemetry/index.ts';
-import { TYPE, type XdsClient } from '../xds/index.ts';
+import { TYPE, type TypeUrl, type XdsClient } from '../xds/index.ts';
 import type { ConnectionChecks, ZtunnelContext } from './context.ts';
 import { DnsProxy } from './dns-proxy.ts';
 import { serveEndpoints } from './endpoints.ts';
@@ -29,6 +29,15 @@ import {
 import { Overload } from './overload.ts';
 import { ZtunnelState } from './state.ts';
 import { StateReactions } from './state-change.ts';
+
+/** The config-stream types the ztunnel holds. */
+const ZTUNNEL_TYPES: readonly TypeUrl[] = [
+  TYPE.trustBundle,
+  TYPE.workload,
+  TYPE.service,
+  TYPE.authorization,
+  TYPE.meshConfig,
+];
 
 export class Ztunnel {
   readonly state = new ZtunnelState();
@@ -70,6 +79,7 @@ export class Ztunnel {
       trustBundle: () => new TrustBundle(this.state.snapshot.trustBundlePem ?? ''),
     });
     this.pool = inputs.pool({ revoked: () => this.state.snapshot.revoked });
+    const l7 = opts.l7?.({ metrics: this.metrics, certs: this.certs, pool: this.pool, log: this.log });
     const ctx: ZtunnelContext = {
       node: opts.node,
       workload: opts.workload,
@@ -84,6 +94,7 @@ export class Ztunnel {
       log: this.log,
       connectTimeoutMs: opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
       idleTimeoutMs,
+      ...(l7 ? { l7 } : {}),
     };
     this.ctx = ctx;
     this.hbone = inputs.hbone({
@@ -100,8 +111,12 @@ export class Ztunnel {
       node: opts.sidecarName
         ? { kind: 'sidecar', name: opts.sidecarName, build: 'ambit' }
         : { kind: 'ztunnel', name: opts.node, build: 'ambit' },
-      types: [TYPE.trustBundle, TYPE.workload, TYPE.service, TYPE.authorization, TYPE.meshConfig],
-      apply: (type, delta) => this.state.apply(type, delta),
+      types: [...new Set([...ZTUNNEL_TYPES, ...(l7?.types ?? [])])],
+      apply: (type, delta) => {
+        // The L7 first: a delta it refuses is NACKed before the ztunnel's state changed.
+        if (l7?.types.includes(type)) l7.apply(type, delta);
+        if (ZTUNNEL_TYPES.includes(type)) this.state.apply(type, delta);
+      },
     });
     const maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS_PER_LISTENER;
     this.listeners = new NodeListeners(ctx, maxConnections);
@@ -176,10 +191,11 @@ export class Ztunnel {
     await this.dnsProxy?.close();
     const hboneClosed = this.hbone.close(drainMs);
     await drain(
-      () => connections.size,
+      () => connections.size + (this.ctx.l7?.active ?? 0),
       drainMs,
       () => connections.cutAll(() => new Error('the ztunnel is shutting down')),
     );
+    await this.ctx.l7?.close();
     await hboneClosed;
     this.xds.stop();
     this.certs.close();

@@ -1,7 +1,9 @@
 // Sidecar mode in the lab (root): `ambit lab pod add --sidecar` gets the pod its own proxy, started by its
 // node, capturing in the pod; a mixed mesh works every way — ambient → sidecar, sidecar → ambient,
-// sidecar → sidecar — over mTLS, with L4 policy enforced at whichever proxy serves the destination, and
-// plaintext from outside the mesh refused by the sidecar under STRICT. Its own AMBIT_HOME and lab name.
+// sidecar → sidecar — over mTLS, with policy enforced at whichever proxy serves the destination (L4 at a
+// ztunnel, per request at a sidecar for its HTTP ports), routes applied by a sidecar client, Istio's
+// request metrics from both sidecars, and plaintext from outside the mesh refused by the sidecar under
+// STRICT. Its own AMBIT_HOME and lab name.
 
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
@@ -52,7 +54,10 @@ spec:
   endpoints: [{ address: 198.18.3.3 }]
 `;
 
-/** L4 policy at each destination's proxy: amb refuses side2, side refuses amb's... second identity. */
+/**
+ * Policy at each destination's proxy: amb's ztunnel refuses side2's connections (L4); side's sidecar
+ * refuses amb's requests (per request, 403); side2's sidecar lets only GET /public/* in (L7 attributes).
+ */
 const DENY = `
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
@@ -69,6 +74,27 @@ spec:
   selector: { matchLabels: { app: side } }
   action: DENY
   rules: [{ from: [{ source: { principals: ["cluster.local/ns/mix/sa/amb"] } }] }]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: side2-public, namespace: mix }
+spec:
+  selector: { matchLabels: { app: side2 } }
+  action: ALLOW
+  rules: [{ to: [{ operation: { methods: ["GET"], paths: ["/public/*"] } }] }]
+`;
+
+/** A producer route on amb: requests with \`x-to: side2\` go to side2. Only a client's sidecar applies it (amb has no waypoint). */
+const ROUTE = `
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: amb-split, namespace: mix }
+spec:
+  parentRefs: [{ group: "", kind: Service, name: amb, port: 80 }]
+  rules:
+    - matches: [{ headers: [{ name: x-to, value: side2 }] }]
+      backendRefs: [{ name: side2, port: 80 }]
+    - backendRefs: [{ name: amb, port: 80 }]
 `;
 
 describe('sidecar mode', {
@@ -179,19 +205,25 @@ describe('sidecar mode', {
     await answers('side2', 'http://amb.mix/', 'amb'); // sidecar → ambient (same node)
     await answers('amb', 'http://side2.mix/', 'side2'); // ambient → sidecar (same node)
 
-    // mTLS throughout: each destination's proxy saw the caller's identity (Istio's TCP metrics).
+    // mTLS throughout: each destination's proxy saw the caller's identity. The ports are HTTP, so a sidecar
+    // reports requests (Istio's request metrics), a ztunnel connections (its TCP metrics).
     const metrics = async (where: string) =>
       (await lab.exec(where, ['curl', '-s', '--max-time', '5', 'http://127.0.0.1:15020/metrics'])).stdout;
     const sideMetrics = await metrics('side');
     assert.match(
       sideMetrics,
-      /istio_tcp_connections_opened_total\{reporter="destination"[^}]*source_principal="spiffe:\/\/cluster.local\/ns\/mix\/sa\/amb"[^}]*destination_workload="side"[^}]*connection_security_policy="mutual_tls"\}/,
+      /istio_requests_total\{reporter="destination"[^}]*source_principal="spiffe:\/\/cluster.local\/ns\/mix\/sa\/amb"[^}]*destination_workload="side"[^}]*response_code="200"[^}]*connection_security_policy="mutual_tls"\}/,
       "side's sidecar, as the destination, saw amb's identity over mutual TLS",
     );
     assert.match(
       sideMetrics,
-      /istio_tcp_connections_opened_total\{reporter="source"[^}]*source_workload="side"[^}]*destination_workload="amb"[^}]*connection_security_policy="mutual_tls"\}/,
-      "side's sidecar, as the source, reports its call to amb",
+      /istio_requests_total\{reporter="source"[^}]*source_workload="side"[^}]*destination_workload="amb"[^}]*destination_principal="spiffe:\/\/cluster.local\/ns\/mix\/sa\/amb"[^}]*destination_service="amb.mix.svc.cluster.local"[^}]*request_protocol="http"[^}]*response_code="200"/,
+      "side's sidecar, as the source, reports its requests to amb",
+    );
+    assert.doesNotMatch(
+      sideMetrics,
+      /istio_tcp_connections_opened_total\{reporter="source"[^}]*destination_workload="amb"/,
+      'an HTTP port is not counted as TCP by a sidecar, as with Istio',
     );
     const nodeMetrics = await metrics('node-1');
     assert.match(
@@ -262,25 +294,85 @@ describe('sidecar mode', {
 
     // Policy, enforced by whichever proxy serves the destination.
     await ok(['apply', '-f', '-'], DENY);
-    const refused = async (from: string, url: string) => {
-      await eventually(
-        async () => {
-          const r = await call(from, url);
-          return CURL_RESET.includes(r.code) || r.code === 52 ? true : undefined;
-        },
-        20_000,
-        `${from} → ${url} refused`,
-      );
+    const status = async (from: string, url: string) => {
+      const r = await lab.exec(from, ['curl', '-s', '--max-time', '5', '-w', '\n%{http_code}', url]);
+      return { code: r.code, status: r.stdout.slice(r.stdout.lastIndexOf('\n') + 1), body: r.stdout };
     };
-    await refused('side2', 'http://amb.mix/'); // at amb's ztunnel
-    await refused('amb', 'http://side.mix/'); // at side's sidecar
+    // At amb's ztunnel, which refuses side2's tunnel: side2's sidecar answers 503, as Envoy does when its
+    // upstream connection fails.
+    await eventually(
+      async () => ((await status('side2', 'http://amb.mix/')).status === '503' ? true : undefined),
+      20_000,
+      "side2 → amb refused at amb's ztunnel",
+    );
+    assert.match(
+      await metrics('node-1'),
+      /istio_tcp_connections_opened_total\{reporter="destination"[^}]*source_principal="spiffe:\/\/cluster.local\/ns\/mix\/sa\/side2"[^}]*destination_workload="amb"[^}]*response_flags="DENY"/,
+      "amb's ztunnel denied side2's connection by policy",
+    );
+    // At side's sidecar, per request, as Envoy's RBAC filter answers.
+    const denied = await eventually(
+      async () => {
+        const r = await status('amb', 'http://side.mix/');
+        return r.status === '403' ? r : undefined;
+      },
+      20_000,
+      "amb → side refused by side's sidecar",
+    );
+    assert.match(denied.body, /^RBAC: access denied/);
     assert.match(
       await metrics('side'),
-      /istio_tcp_connections_opened_total\{reporter="destination"[^}]*source_principal="spiffe:\/\/cluster.local\/ns\/mix\/sa\/amb"[^}]*response_flags="DENY"/,
+      /istio_requests_total\{reporter="destination"[^}]*source_principal="spiffe:\/\/cluster.local\/ns\/mix\/sa\/amb"[^}]*response_code="403"/,
       "side's sidecar denied amb by policy",
     );
     await answers('side', 'http://amb.mix/', 'amb'); // others still pass
     await answers('side2', 'http://side.mix/', 'side');
+    // L7 attributes at side2's sidecar: GET /public/* only.
+    await eventually(
+      async () => ((await status('side', 'http://side2.mix/private')).status === '403' ? true : undefined),
+      20_000,
+      "side2's sidecar to refuse a path its policy does not allow",
+    );
+    assert.equal((await status('side', 'http://side2.mix/public/x')).status, '200');
+    assert.equal((await status('amb', 'http://side2.mix/public/x')).status, '200');
+    const post = await lab.exec('side', [
+      'curl',
+      '-s',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      '-X',
+      'POST',
+      'http://side2.mix/public/x',
+    ]);
+    assert.equal(post.stdout, '403', 'POST is not allowed');
+    await ok(['delete', 'authorizationpolicy', 'side2-public', '-n', 'mix']);
+
+    // Routes at a sidecar client: side's sidecar applies amb's HTTPRoute; amb (ambient, no waypoint) does not.
+    await ok(['apply', '-f', '-'], ROUTE);
+    await eventually(
+      async () => {
+        const r = await lab.exec('side', [
+          'curl',
+          '-s',
+          '--max-time',
+          '5',
+          '-H',
+          'x-to: side2',
+          'http://amb.mix/',
+        ]);
+        return r.stdout.includes('"pod":"side2"') ? true : undefined;
+      },
+      20_000,
+      "side's sidecar to route x-to: side2 to side2",
+    );
+    assert.match((await call('side', 'http://amb.mix/')).stdout, /"pod":"amb"/);
+    assert.match(
+      await metrics('side'),
+      /istio_requests_total\{reporter="source"[^}]*source_workload="side"[^}]*destination_workload="side2"[^}]*destination_service="side2.mix.svc.cluster.local"/,
+      'the routed requests are counted against the backend that served them',
+    );
 
     // Plaintext from outside the mesh, to the sidecar pod's own address: refused under STRICT.
     const sideAddress = (await lab.status())?.pods.find((p) => p.name === 'side')?.address;

@@ -704,7 +704,7 @@ function record(ctx: ProxyContext, conn: ConnectionState, rec: RequestRecord, gr
   const [svcNamespace, svcName] = parts ? [parts.namespace, parts.name] : [];
   const dst = rec.endpoint?.labels ?? {};
   const labels: RequestLabels = {
-    reporter: 'waypoint',
+    reporter: ctx.deps.reporter ?? 'waypoint',
     source_workload: meta.source.workload,
     source_canonical_service: meta.source.canonicalService ?? meta.source.app,
     source_canonical_revision: meta.source.canonicalRevision ?? meta.source.version ?? 'latest',

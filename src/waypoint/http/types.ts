@@ -168,6 +168,8 @@ export interface ProxyDeps {
    */
   connect: (endpoint: Endpoint, signal: AbortSignal, opts?: ConnectOptions) => Promise<Duplex>;
   metrics: RequestMetrics;
+  /** Who reports the request metrics: `waypoint` (default); a sidecar is `source` going out, `destination` coming in. */
+  reporter?: 'waypoint' | 'source' | 'destination';
   log: Logger;
   /** Where the access log goes; default the `access` component logger. */
   accessLog?: Logger;

@@ -58,6 +58,11 @@ export interface PolicyGateOptions {
   resolve: (service: string, port: number) => AuthorizerAddress | undefined;
   /** The ServiceEntry (`namespace/name`) whose host a service key is, for targetRefs of that kind. */
   serviceEntryOf?: (service: string) => string | undefined;
+  /**
+   * Whether a policy binds a target; default its targetRefs (`bindsTarget`), as a waypoint binds. A sidecar
+   * binds by its workload instead (mesh-wide, namespace and selector policies, as the registry lists them).
+   */
+  binds?: (policy: { metadata: { name: string; namespace?: string } }, target: PolicyTarget) => boolean;
   random?: () => number;
 }
 
@@ -186,12 +191,11 @@ export class PolicyGate implements RequestGate {
         target.serviceEntry ??
         (target.service === undefined ? undefined : this.opts.serviceEntryOf?.(target.service));
       const at = { gateway: target.gateway, service: target.service, serviceEntry };
+      const binds = this.opts.binds ?? bindsTarget;
       found = {
-        authorization: this.compiled.authorization
-          .filter((a) => bindsTarget(a.policy, at))
-          .map((a) => a.compiled),
-        authentication: this.compiled.authentication.filter((p) => bindsTarget(p, at)),
-        rateLimits: this.compiled.rateLimits.filter((p) => bindsTarget(p, at)),
+        authorization: this.compiled.authorization.filter((a) => binds(a.policy, at)).map((a) => a.compiled),
+        authentication: this.compiled.authentication.filter((p) => binds(p, at)),
+        rateLimits: this.compiled.rateLimits.filter((p) => binds(p, at)),
       };
       bound.set(key, found);
     }

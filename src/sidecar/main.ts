@@ -1,10 +1,10 @@
-// Sidecar mode: the ztunnel's data path for one workload, run inside that workload's own pod, as
-// Istio's sidecar is. Its in-pod rules (capture/sidecar.ts) send the pod's outgoing TCP to it and the
-// pod's incoming plaintext to it; HBONE to the pod reaches it directly on 15008, since the node's ztunnel
-// leaves a sidecar pod alone. It carries only its own workload's traffic, with that workload's identity,
-// and reports Istio's TCP metrics as a sidecar does (`reporter="source"` going out, `"destination"`
-// coming in). It uses the credential of the node it runs on, as a waypoint does: the CA signs only the
-// identity of a workload placed on that node.
+// `ambit sidecar` as a process: the ztunnel's data path for one workload, run inside that workload's own
+// pod, with the sidecar's L7 (l7.ts) for the ports it serves as HTTP. Its in-pod rules (capture/sidecar.ts)
+// send the pod's outgoing TCP to it and the pod's incoming plaintext to it; HBONE to the pod reaches it
+// directly on 15008, since the node's ztunnel leaves a sidecar pod alone. It carries only its own
+// workload's traffic, with that workload's identity, and reports Istio's metrics as a sidecar does
+// (`reporter="source"` going out, `"destination"` coming in). It uses the credential of the node it runs
+// on, as a waypoint does: the CA signs only the identity of a workload placed on that node.
 
 import { join } from 'node:path';
 import type { SidecarCapture } from '../capture/index.ts';
@@ -17,8 +17,8 @@ import {
   readNodeCredential,
 } from '../proxy/index.ts';
 import { CONTROL_CHANNEL_OPTIONS, controlPlaneCredentials } from '../xds/index.ts';
-import type { ZtunnelPorts } from './options.ts';
-import { Ztunnel } from './ztunnel.ts';
+import { Ztunnel, type ZtunnelPorts } from '../ztunnel/index.ts';
+import { SidecarL7 } from './l7.ts';
 
 export interface SidecarProcessOptions extends Omit<NodeCredentialOptions, 'log'> {
   /** The workload's uid (the config stream's), whose traffic this sidecar carries. */
@@ -57,6 +57,7 @@ export async function startSidecar(o: SidecarProcessOptions): Promise<Ztunnel> {
     node: o.node,
     workload: o.workload,
     sidecarName: `${o.name}.${o.namespace}`,
+    l7: (parts) => new SidecarL7({ workload: o.workload, parts }),
     capture: 'redirect',
     // The pod's own addresses are its workload's, not a node's: nothing here is "the node itself".
     nodeAddresses: [],

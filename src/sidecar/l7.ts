@@ -1,0 +1,315 @@
+// A sidecar's L7: the waypoint's HTTP core, fed by the sidecar's own data path. Going out, a connection
+// from the pod to a Service port declared HTTP, HTTP/2 or gRPC is served here: routes (HTTPRoute,
+// GRPCRoute: producer and consumer), DestinationRule traffic policy, and an HBONE tunnel to the chosen
+// endpoint under the pod's identity (`reporter="source"`). Coming in, an HBONE stream for such a port is
+// served here: each request is authorized with the AuthorizationPolicies that bind the pod (mesh-wide,
+// namespace, selector: Istio's whole rule language) and sent to the application (`reporter="destination"`).
+// Every other port stays L4, in the ztunnel's paths.
+
+import type * as http2 from 'node:http2';
+import type * as net from 'node:net';
+import type { Duplex } from 'node:stream';
+import {
+  buffersOnly,
+  type ConnectContext,
+  type ConnectDecision,
+  forwardedAddress,
+  materialOf,
+} from '../hbone/index.ts';
+import type { SpiffeId } from '../identity/index.ts';
+import { connectTcp } from '../proxy/index.ts';
+import { compileRoutes } from '../routing/index.ts';
+import { RequestMetrics } from '../telemetry/index.ts';
+import {
+  CertificateFiles,
+  type ConnectionMeta,
+  type ConnectOptions,
+  connectMesh,
+  connectOutside,
+  type Endpoint,
+  endpointsOf,
+  HttpProxy,
+  labelsOf,
+  PolicyGate,
+  protocolOf,
+  type RouteTable,
+  routeInput,
+  trafficPolicyLookup,
+  type WaypointSnapshot,
+  WaypointState,
+  workloadTarget,
+} from '../waypoint/index.ts';
+import {
+  type Delta,
+  type ServiceResource,
+  sourceIpOf,
+  TYPE,
+  type TypeUrl,
+  type WorkloadResource,
+} from '../xds/index.ts';
+import {
+  type Addr,
+  baggageOf,
+  canonical,
+  type L7Hooks,
+  type L7Parts,
+  ZTUNNEL_ERRORS,
+} from '../ztunnel/index.ts';
+
+/** What the sidecar's L7 holds besides the ztunnel's types: routes, traffic policy, the policies as applied. */
+export const SIDECAR_L7_TYPES: readonly TypeUrl[] = [
+  TYPE.trustBundle,
+  TYPE.workload,
+  TYPE.service,
+  TYPE.httpRoute,
+  TYPE.grpcRoute,
+  TYPE.destinationRule,
+  TYPE.httpFault,
+  TYPE.sidecarAuthorization,
+  TYPE.meshConfig,
+  TYPE.meshSettings,
+];
+
+/** How long a connection to the application (inbound) may take to open; Envoy's and Istio's default. */
+const CONNECT_TIMEOUT_MS = 10_000;
+/** How long a ServiceEntry's DNS endpoint may take to resolve. */
+const RESOLVE_TIMEOUT_MS = 5_000;
+
+/** The Service port an inbound `port` of a workload is the target of. */
+interface InboundService {
+  service: ServiceResource;
+  port: ServiceResource['ports'][number];
+}
+
+export interface SidecarL7Options {
+  /** The served workload's uid. */
+  workload: string;
+  parts: L7Parts;
+  /** The port endpoints take HBONE on (15008; in-process tests give another). */
+  hbonePort?: number;
+}
+
+export class SidecarL7 implements L7Hooks {
+  readonly state = new WaypointState();
+  readonly types = SIDECAR_L7_TYPES;
+  private readonly o: SidecarL7Options;
+  private readonly gate: PolicyGate;
+  private readonly outbound_: HttpProxy;
+  private readonly inbound_: HttpProxy;
+  private readonly files = new CertificateFiles();
+  private readonly trafficPolicy: ReturnType<typeof trafficPolicyLookup>;
+  /** What one configuration compiles to; replaced on every change. */
+  private routes: RouteTable;
+  private bound: ReadonlySet<string> = new Set();
+  private endpointCache = new Map<string, Endpoint[]>();
+  private inboundCache = new Map<number, InboundService | null>();
+
+  constructor(o: SidecarL7Options) {
+    this.o = o;
+    const { log } = o.parts;
+    const metrics = new RequestMetrics(o.parts.metrics);
+    this.gate = new PolicyGate({
+      log,
+      gateway: () => undefined,
+      // Authorization binds the workload, as the registry lists it (not targetRefs: those bind waypoints).
+      binds: (p) => this.bound.has(`${p.metadata.namespace ?? 'default'}/${p.metadata.name}`),
+      // A CUSTOM provider's address is not resolved here: its policies deny what they match.
+      resolve: () => undefined,
+    });
+    const state = this.state;
+    this.trafficPolicy = trafficPolicyLookup(
+      () => state.snapshot.destinationRules,
+      (key) => {
+        const svc = state.snapshot.services.get(key);
+        return svc && { hostname: svc.hostname, namespace: svc.namespace };
+      },
+      {
+        get proxyNamespace() {
+          return state.snapshot.workloads.get(o.workload)?.namespace ?? 'default';
+        },
+        get rootNamespace() {
+          return state.snapshot.meshSettings.rootNamespace;
+        },
+      },
+    );
+    this.routes = compileRoutes(routeInput(state.snapshot));
+    const noRoutes = compileRoutes({ httpRoutes: [], grpcRoutes: [], services: () => undefined });
+    this.outbound_ = new HttpProxy({
+      routes: () => this.routes,
+      faults: (namespace, name) => state.snapshot.httpFaults.get(`${namespace}/${name}`),
+      endpoints: (backend) => this.endpoints(backend),
+      connect: (endpoint, signal, how) => this.connectOut(endpoint, signal, how),
+      metrics,
+      reporter: 'source',
+      log,
+      trafficPolicy: this.trafficPolicy,
+    });
+    this.inbound_ = new HttpProxy({
+      gate: this.gate,
+      // Inbound, nothing is routed: every request goes to the workload itself.
+      routes: () => noRoutes,
+      endpoints: (backend) => this.local(backend),
+      connect: (endpoint) =>
+        connectTcp(endpoint, CONNECT_TIMEOUT_MS, ZTUNNEL_ERRORS.CONNECT_TIMEOUT) as Promise<Duplex>,
+      metrics,
+      reporter: 'destination',
+      log,
+    });
+    state.onListenerError = (err) => log.error({ err }, 'a state listener failed');
+    state.onChange((s) => this.derive(s));
+  }
+
+  apply(type: TypeUrl, delta: Delta): void {
+    this.state.apply(type, delta);
+  }
+
+  outbound(client: net.Socket, source: WorkloadResource, service: ServiceResource, target: Addr): boolean {
+    if (service.kind === 'ServiceEntry') return false;
+    const port = service.ports.find((p) => p.port === target.port);
+    const protocol = port && protocolOf(port);
+    if (!port || !protocol || protocol === 'auto') return false;
+    const ip = canonical(client.remoteAddress);
+    const meta: ConnectionMeta = {
+      service: service.key,
+      port: port.port,
+      protocol,
+      address: target.address,
+      source: { principal: source.identity, ...(ip ? { ip } : {}), ...labelsOf(source) },
+      destination: { hostname: service.hostname },
+      peerAddress: ip,
+    };
+    this.outbound_.serve(client, meta);
+    return true;
+  }
+
+  servesInbound(workload: WorkloadResource, port: number): boolean {
+    const found = this.inboundService(workload, port);
+    return found !== undefined && protocolOf(found.port) !== 'auto';
+  }
+
+  inbound(c: ConnectContext, workload: WorkloadResource, upstream: Addr): ConnectDecision {
+    const s = this.state.snapshot;
+    const found = this.inboundService(workload, upstream.port);
+    const source = s.workloadByIdentity.get(c.peerIdentity);
+    const { ip } = sourceIpOf(
+      s,
+      c.peerIdentity,
+      forwardedAddress(c.headers.forwarded),
+      c.peerAddress?.address,
+    );
+    const meta: ConnectionMeta = {
+      service: found ? found.service.key : workloadTarget(upstream.address),
+      port: found ? found.port.port : upstream.port,
+      protocol: found ? protocolOf(found.port) : 'auto',
+      address: upstream.address,
+      source: {
+        principal: c.peerIdentity,
+        ...(ip ? { ip } : {}),
+        ...(source ? labelsOf(source) : {}),
+      },
+      ...(found ? { destination: { hostname: found.service.hostname } } : {}),
+      peerAddress: c.peerAddress?.address,
+    };
+    return {
+      status: 200,
+      baggage: baggageOf(workload),
+      take: (stream: http2.ServerHttp2Stream) => this.inbound_.serve(buffersOnly(stream), meta),
+    };
+  }
+
+  get active(): number {
+    return this.outbound_.active + this.inbound_.active;
+  }
+
+  async close(): Promise<void> {
+    this.outbound_.close();
+    this.inbound_.close();
+    await this.gate.close();
+  }
+
+  /** What the admin shows of the L7: the routes and policies held, and the upstream connections. */
+  view(): Record<string, unknown> {
+    const s = this.state.snapshot;
+    return {
+      httpRoutes: [...s.httpRoutes.values()].map(
+        (r) => `${r.metadata.namespace ?? 'default'}/${r.metadata.name}`,
+      ),
+      grpcRoutes: [...s.grpcRoutes.values()].map(
+        (r) => `${r.metadata.namespace ?? 'default'}/${r.metadata.name}`,
+      ),
+      authorizationPolicies: [...this.bound].sort(),
+      upstream: this.outbound_.upstreamStats(),
+    };
+  }
+
+  private derive(s: WaypointSnapshot): void {
+    this.routes = compileRoutes(routeInput(s));
+    this.endpointCache = new Map();
+    this.inboundCache = new Map();
+    const self = s.workloads.get(this.o.workload);
+    // The ztunnel-enforced bindings are this workload's own (mesh-wide, namespace, selector).
+    this.bound = new Set(
+      (self?.authorizationPolicies ?? []).filter((b) => b.enforcedBy !== 'waypoint').map((b) => b.policy),
+    );
+    this.gate.update({ authorizationPolicies: s.authorizationPolicies.values(), meshConfig: s.meshConfig });
+  }
+
+  /** A backend's endpoints going out: enrolled ones over HBONE, the rest directly. */
+  private endpoints(backend: { service: string; port: number }): Endpoint[] {
+    const key = `${backend.service}:${backend.port}`;
+    let found = this.endpointCache.get(key);
+    if (!found) {
+      const s = this.state.snapshot;
+      found = endpointsOf(s, backend, this.trafficPolicy(backend)?.tls, true);
+      this.endpointCache.set(key, found);
+    }
+    return found;
+  }
+
+  /** Inbound, the one endpoint: the workload itself, on the port the Service port targets. */
+  private local(backend: { service: string; port: number }): Endpoint[] {
+    const s = this.state.snapshot;
+    const self = s.workloads.get(this.o.workload);
+    if (!self) return [];
+    const service = s.services.get(backend.service);
+    const ep = service?.endpoints.find((e) => e.workload === self.uid);
+    const address = ep?.address ?? self.addresses[0];
+    const port = service ? ep?.ports[String(backend.port)] : backend.port;
+    if (address === undefined || port === undefined) return [];
+    return [{ address, port, identity: self.identity, labels: labelsOf(self) }];
+  }
+
+  private inboundService(workload: WorkloadResource, port: number): InboundService | undefined {
+    let found = this.inboundCache.get(port);
+    if (found === undefined) {
+      found = null;
+      for (const service of this.state.snapshot.services.values()) {
+        if (service.kind === 'ServiceEntry') continue;
+        const ep = service.endpoints.find((e) => e.workload === workload.uid);
+        const p = ep && service.ports.find((sp) => ep.ports[String(sp.port)] === port);
+        if (p) {
+          found = { service, port: p };
+          break;
+        }
+      }
+      this.inboundCache.set(port, found);
+    }
+    return found ?? undefined;
+  }
+
+  /** Going out: HBONE under the pod's identity to a mesh endpoint; directly to one outside the mesh. */
+  private async connectOut(endpoint: Endpoint, signal: AbortSignal, how?: ConnectOptions): Promise<Duplex> {
+    if (endpoint.identity === undefined)
+      return connectOutside(endpoint, signal, how, this.files, RESOLVE_TIMEOUT_MS);
+    const s = this.state.snapshot;
+    const self = s.workloads.get(this.o.workload);
+    if (!self || !s.trustBundlePem) throw new Error('the sidecar has no configuration for its workload yet');
+    const cert = await this.o.parts.certs.get(self.identity as SpiffeId);
+    return connectMesh(endpoint, {
+      pool: this.o.parts.pool,
+      material: materialOf(cert, s.trustBundlePem),
+      hbonePort: this.o.hbonePort,
+      headers: { baggage: baggageOf(self) },
+    });
+  }
+}
