@@ -407,11 +407,11 @@ export function planInbound(
   return { status: 200, workload, upstream: target, decision };
 }
 
-/** The L4 policies the ztunnel enforces for a workload (mesh-wide, namespace and selector-bound). */
+/** The L4 policies the ztunnel (or a sidecar) enforces for a workload (mesh-wide, namespace and selector-bound). */
 export function policiesFor(state: StateSnapshot, workload: WorkloadResource): L4Authorization[] {
   const out: L4Authorization[] = [];
   for (const b of workload.authorizationPolicies) {
-    if (b.enforcedBy !== 'ztunnel') continue;
+    if (b.enforcedBy === 'waypoint') continue;
     const p = state.authorizations.get(b.policy);
     if (p) out.push(p);
   }

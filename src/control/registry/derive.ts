@@ -208,10 +208,10 @@ function asWaypoint(w: BaseWorkload, lookup: WaypointLookup): BaseWorkload {
   };
 }
 
-/** The L4 policies a ztunnel evaluates for connections to `workload` (global, namespace, selector). */
+/** The L4 policies a ztunnel (or a sidecar) evaluates for connections to `workload` (global, namespace, selector). */
 export function authorizationsFor(registry: Registry, workload: Workload): L4Authorization[] {
   const bound = new Set(
-    workload.authorizationPolicies.filter((b) => b.enforcedBy === 'ztunnel').map((b) => b.policy),
+    workload.authorizationPolicies.filter((b) => b.enforcedBy !== 'waypoint').map((b) => b.policy),
   );
   return registry.authorizations.filter((a) => bound.has(`${a.namespace}/${a.name}`));
 }

@@ -92,18 +92,20 @@ export function bindAuthorizations(
       continue;
     }
     const scope = authorizationScope(p, rootNamespace);
+    // A sidecar pod's own proxy enforces these (per request on its HTTP ports); an ambient pod's ztunnel.
+    const enforcedBy = w.sidecar ? 'sidecar' : 'ztunnel';
     if (scope === 'global') {
       out.push({
         policy: id(p),
         scope,
-        enforcedBy: 'ztunnel',
+        enforcedBy,
         why: `in the root namespace ${rootNamespace} without a selector: applies mesh-wide`,
       });
     } else if (scope === 'namespace' && pns === w.namespace) {
       out.push({
         policy: id(p),
         scope,
-        enforcedBy: 'ztunnel',
+        enforcedBy,
         why: `in namespace ${pns} without a selector: applies to every workload there`,
       });
     } else if (
@@ -117,7 +119,7 @@ export function bindAuthorizations(
       out.push({
         policy: id(p),
         scope,
-        enforcedBy: 'ztunnel',
+        enforcedBy,
         why: `its selector ${labels} matches this workload's labels`,
       });
     }

@@ -98,7 +98,7 @@ export interface WaypointBinding extends WaypointRef {
 
 export interface PolicyBinding extends PolicyRef {
   scope: 'global' | 'namespace' | 'workload' | 'targetRef';
-  enforcedBy: 'ztunnel' | 'waypoint';
+  enforcedBy: 'ztunnel' | 'sidecar' | 'waypoint';
   /** Why it binds, for `ambit describe`. */
   why: string;
 }

@@ -612,6 +612,17 @@ describe('registry: authorization policy binding', () => {
         ['app/gw-l7', 'targetRef', 'waypoint'],
       ],
     },
+    {
+      name: 'a sidecar pod: its own proxy enforces what a ztunnel would',
+      labels: { app: 'web', 'sidecar.istio.io/inject': 'true' },
+      want: [
+        ['istio-system/mesh-wide', 'global', 'sidecar'],
+        ['app/ns-wide', 'namespace', 'sidecar'],
+        ['app/web-only', 'workload', 'sidecar'],
+        ['app/svc-l7', 'targetRef', 'waypoint'],
+        ['app/gw-l7', 'targetRef', 'waypoint'],
+      ],
+    },
   ];
   for (const c of cases) {
     it(c.name, () => {

@@ -356,6 +356,32 @@ describe('inbound planning', () => {
     ['DENY by port', () => hbone('198.18.2.5', '198.18.2.5:6379', client), 401, /deny-6379/],
     ['other port allowed', () => hbone('198.18.2.5', '198.18.2.5:80', client), 200],
     [
+      'a sidecar serving the port as HTTP authorizes per request: only peer authentication here',
+      () =>
+        planInbound(
+          state,
+          {
+            destination: { address: '198.18.2.5', port: 15008 },
+            authority: { address: '198.18.2.5', port: 6379 },
+            peerIdentity: client,
+            sourceIp: '198.18.1.2',
+          },
+          { authorize: false },
+        ),
+      200,
+    ],
+    [
+      'without authorization STRICT still refuses plaintext',
+      () =>
+        planInbound(
+          state,
+          { destination: { address: '198.18.2.5', port: 80 }, sourceIp: '198.18.2.9' },
+          { authorize: false },
+        ),
+      401,
+      /STRICT/,
+    ],
+    [
       'STRICT refuses plaintext',
       () => planInbound(state, { destination: { address: '198.18.2.5', port: 80 }, sourceIp: '198.18.2.9' }),
       401,
