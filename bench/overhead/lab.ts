@@ -28,7 +28,10 @@ export const MODE_LABEL: Record<Mode, string> = {
 const SERVER_PORT = 8080;
 const SERVICE_PORT = 80;
 const WAYPOINT = 'waypoint';
-/** The header the static server answers with: the request's `x-forwarded-proto`, which only the waypoint adds. */
+/**
+ * The header the static server answers with: the request's `x-forwarded-proto`, which only an L7 proxy
+ * adds (the waypoint, or a sidecar serving the HTTP port), never a ztunnel.
+ */
 const SEEN_HEADER = 'x-seen-forwarded-proto';
 /** How long one mode change may take before the run fails (50 sidecars take ~1 minute on 2 cores). */
 const ENROLL_TIMEOUT_MS = 240_000;
@@ -115,9 +118,9 @@ async function addPod(lab: Lab, f: Fleet, name: string, sidecar: boolean): Promi
 
 /**
  * One `curl` in the client pod asking every target once: per target its HTTP status (0: no answer) and
- * whether the request went through a waypoint (the server saw `x-forwarded-proto`).
+ * whether the request went through an L7 proxy (the server saw `x-forwarded-proto`).
  */
-export async function probe(lab: Lab, f: Fleet): Promise<Array<{ status: number; viaWaypoint: boolean }>> {
+export async function probe(lab: Lab, f: Fleet): Promise<Array<{ status: number; viaL7: boolean }>> {
   const r = await lab.exec(
     f.client,
     [
@@ -134,13 +137,13 @@ export async function probe(lab: Lab, f: Fleet): Promise<Array<{ status: number;
   const lines = r.stdout.split('\n').filter((l) => l !== '');
   return f.targets.map((_, i) => {
     const [status = '0', seen = ''] = (lines[i] ?? '0').split(' ');
-    return { status: Number(status), viaWaypoint: seen.trim() !== '' };
+    return { status: Number(status), viaL7: seen.trim() !== '' };
   });
 }
 
-async function allAnswer(lab: Lab, f: Fleet, viaWaypoint: boolean): Promise<true | undefined> {
+async function allAnswer(lab: Lab, f: Fleet, viaL7: boolean): Promise<true | undefined> {
   const answers = await probe(lab, f);
-  return answers.every((a) => a.status === 200 && a.viaWaypoint === viaWaypoint) ? true : undefined;
+  return answers.every((a) => a.status === 200 && a.viaL7 === viaL7) ? true : undefined;
 }
 
 /** The Service VIPs of the fleet's servers, once the control plane has given each one. */
@@ -346,7 +349,7 @@ export async function enrollSidecars(mesh: Mesh, f: Fleet): Promise<Enrollment> 
   await waitUntil(
     `all ${f.n} servers to answer through the sidecars`,
     ENROLL_TIMEOUT_MS,
-    () => allAnswer(lab, f, false),
+    () => allAnswer(lab, f, true),
     100,
   );
   const seconds = since(t0);
@@ -410,17 +413,19 @@ export async function procsOf(lab: Lab, f: Fleet, mode: Mode): Promise<ModeProcs
 }
 
 /**
- * Mutual TLS in effect: Istio's `istio_tcp_connections_opened_total` with `reporter="destination"` and
- * `connection_security_policy="mutual_tls"` for the fleet's namespace, summed, as the proxy on the
- * servers' side reports it (node-2's ztunnel, or one server's sidecar).
+ * Mutual TLS in effect, as the proxy on the servers' side reports it for the fleet's namespace, summed:
+ * node-2's ztunnel counts connections (`istio_tcp_connections_opened_total`); a server's sidecar, which
+ * serves the HTTP port at L7 as Istio's does, counts requests (`istio_requests_total`). Both with
+ * `reporter="destination"` and `connection_security_policy="mutual_tls"`.
  */
 export async function mtlsConnections(lab: Lab, f: Fleet, mode: Mode): Promise<number> {
   if (mode === 'direct') return 0;
   const where = mode === 'sidecar' ? f.servers[0]! : 'node-2';
+  const metric = mode === 'sidecar' ? 'istio_requests_total{' : 'istio_tcp_connections_opened_total{';
   const r = await lab.exec(where, ['curl', '-s', '--max-time', '5', 'http://127.0.0.1:15020/metrics']);
   let sum = 0;
   for (const line of r.stdout.split('\n')) {
-    if (!line.startsWith('istio_tcp_connections_opened_total{')) continue;
+    if (!line.startsWith(metric)) continue;
     if (!line.includes('reporter="destination"') || !line.includes('connection_security_policy="mutual_tls"'))
       continue;
     if (!line.includes(`destination_workload_namespace="${f.namespace}"`)) continue;

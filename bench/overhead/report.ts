@@ -365,7 +365,7 @@ export function markdown(r: Report, charts: string[]): string {
     '',
     '## Beside the counted proxies',
     '',
-    '| mode | N | proxies counted | mTLS connections opened, as node-2’s ztunnel (sidecars: the first server’s sidecar) reports them | control plane RSS (MiB) | node agents (ztunnels) in sidecar mode: RSS (MiB), vCPU per 1,000 req/s |',
+    '| mode | N | proxies counted | mTLS seen by the servers’ side: connections opened, as node-2’s ztunnel reports them (sidecars: requests, as the first server’s sidecar reports them) | control plane RSS (MiB) | node agents (ztunnels) in sidecar mode: RSS (MiB), vCPU per 1,000 req/s |',
     '| --- | --- | --- | --- | --- | --- |',
     ...r.scenarios.map((s) => {
       const last = s.runs.at(-1);
