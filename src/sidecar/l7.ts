@@ -227,16 +227,14 @@ export class SidecarL7 implements L7Hooks {
     await this.gate.close();
   }
 
-  /** What the admin shows of the L7: the routes and policies held, and the upstream connections. */
   view(): Record<string, unknown> {
     const s = this.state.snapshot;
+    const names = (m: ReadonlyMap<string, unknown>) => [...m.keys()].sort();
     return {
-      httpRoutes: [...s.httpRoutes.values()].map(
-        (r) => `${r.metadata.namespace ?? 'default'}/${r.metadata.name}`,
-      ),
-      grpcRoutes: [...s.grpcRoutes.values()].map(
-        (r) => `${r.metadata.namespace ?? 'default'}/${r.metadata.name}`,
-      ),
+      httpRoutes: names(s.httpRoutes),
+      grpcRoutes: names(s.grpcRoutes),
+      destinationRules: names(s.destinationRules),
+      // The policies that bind this workload (each request coming in is checked against them).
       authorizationPolicies: [...this.bound].sort(),
       upstream: this.outbound_.upstreamStats(),
     };

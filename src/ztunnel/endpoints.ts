@@ -50,6 +50,7 @@ export async function serveEndpoints(
         },
         certificates: ctx.certs.status(),
         pool: ctx.pool.stats(),
+        ...(ctx.l7 ? { l7: ctx.l7.view() } : {}),
       }),
       '/certs': () => ({ certificates: ctx.certs.status() }),
       '/connections': () => ({ connections: ctx.connections.view(), pool: ctx.pool.stats() }),

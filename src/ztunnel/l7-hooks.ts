@@ -35,6 +35,8 @@ export interface L7Hooks {
    * decide each request (authorization) and send it to the workload at `upstream`.
    */
   inbound(c: ConnectContext, workload: WorkloadResource, upstream: Addr): ConnectDecision;
+  /** What the admin's config dump shows of the L7 (`l7`): the routes and policies it holds. */
+  view(): Record<string, unknown>;
   /** Open HTTP connections (what a drain waits for). */
   readonly active: number;
   /** Ends every connection and stops what the hooks run. */

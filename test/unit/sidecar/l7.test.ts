@@ -182,6 +182,12 @@ describe('sidecar L7', () => {
     assert.equal(l7.outbound(near as net.Socket, self, svc, { address: '198.19.0.4', port: 80 }), false);
   });
 
+  test('the admin view lists the routes held and the policies that bind the workload', () => {
+    const view = l7.view();
+    assert.deepEqual(view.httpRoutes, ['shop/web-split']);
+    assert.deepEqual(view.authorizationPolicies, ['shop/deny-admin']);
+  });
+
   test('inbound: each request is authorized with the bound policies, then sent to the application', async () => {
     const inbound = async (path: string) => {
       const [client, tunnel] = duplexPair();
