@@ -147,11 +147,12 @@ function authorizationConditions(policy: AuthorizationPolicyResource): Condition
     const which = l7.map((r) => `rules[${r.i}]`).join(', ');
     notes.push(
       action === 'ALLOW'
-        ? `ztunnel cannot enforce HTTP attributes (found: ${fields}); at L4 ${which} match nothing, which is stricter than written. Enforce them at a waypoint with targetRefs`
-        : `ztunnel cannot enforce HTTP attributes (found: ${fields}); at L4 ${which} ignore them and so ${action === 'DENY' ? 'deny' : 'match'} more than written (stricter). Enforce them at a waypoint with targetRefs`,
+        ? `ztunnel cannot enforce HTTP attributes (found: ${fields}); at L4 ${which} match nothing, which is stricter than written. Enforce them at a waypoint with targetRefs (a sidecar pod's own proxy enforces them on its HTTP ports)`
+        : `ztunnel cannot enforce HTTP attributes (found: ${fields}); at L4 ${which} ignore them and so ${action === 'DENY' ? 'deny' : 'match'} more than written (stricter). Enforce them at a waypoint with targetRefs (a sidecar pod's own proxy enforces them on its HTTP ports)`,
     );
   }
-  if (notes.length === 0) return [accepted('enforced at L4 by ztunnel', gen)];
+  if (notes.length === 0)
+    return [accepted("enforced at L4 by ztunnel (and by a sidecar pod's own proxy)", gen)];
   return [unsupported(notes.join('; '), gen)];
 }
 
@@ -168,7 +169,7 @@ export function statusConditions(resource: Resource): Condition[] {
   if (resource.kind === 'HTTPRoute' || resource.kind === 'GRPCRoute') {
     return [
       pending(
-        'valid and stored; the waypoints of its parent Services route it, and its status follows them when read (status.parents)',
+        'valid and stored; the waypoints of its parent Services route it (and the sidecars of client pods), and its status follows the waypoints when read (status.parents)',
         resource.metadata.generation,
       ),
     ];
@@ -176,7 +177,7 @@ export function statusConditions(resource: Resource): Condition[] {
   if (resource.kind === 'HTTPFault') {
     return [
       accepted(
-        'valid; waypoints inject it into the requests of routes whose ExtensionRef filters name it (group ambit.dev, kind HTTPFault)',
+        'valid; waypoints and sidecars inject it into the requests of routes whose ExtensionRef filters name it (group ambit.dev, kind HTTPFault)',
         resource.metadata.generation,
       ),
     ];
@@ -185,7 +186,7 @@ export function statusConditions(resource: Resource): Condition[] {
     // As in Istio's ambient mode, a DestinationRule applies where L7 traffic is handled: at waypoints.
     return [
       accepted(
-        "applied by the waypoints that send to its host (load balancing, connection pool, outlier detection); traffic that takes no waypoint is not affected, as in Istio's ambient mode",
+        "applied where L7 traffic is handled: by the waypoints that send to its host and by sidecars (load balancing, connection pool, outlier detection); traffic between ambient pods that takes no waypoint is not affected, as in Istio's ambient mode",
         resource.metadata.generation,
       ),
     ];

@@ -417,8 +417,10 @@ export class HboneServer {
       return;
     }
     if (stream.destroyed) {
-      // The client gave up while we were dialling.
+      // The client gave up while we were dialling. A stream the component would have taken is its to
+      // account for, and it never had it: nothing is recorded.
       upstream?.destroy();
+      if ('take' in decision) return;
       record(200, {
         authority: authorityText,
         error: new Error('the client reset the stream before the answer'),

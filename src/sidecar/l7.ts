@@ -2,13 +2,15 @@
 // from the pod to a Service port declared HTTP, HTTP/2 or gRPC is served here: routes (HTTPRoute,
 // GRPCRoute: producer and consumer), DestinationRule traffic policy, and an HBONE tunnel to the chosen
 // endpoint under the pod's identity (`reporter="source"`). Coming in, an HBONE stream for such a port is
-// served here: each request is authorized with the AuthorizationPolicies that bind the pod (mesh-wide,
-// namespace, selector: Istio's whole rule language) and sent to the application (`reporter="destination"`).
-// Every other port stays L4, in the ztunnel's paths.
+// served here (so is plaintext under PERMISSIVE): each request is authorized with the
+// AuthorizationPolicies that bind the pod (mesh-wide, namespace, selector; with their HTTP attributes, as
+// Istio's sidecar enforces them) and sent to the application (`reporter="destination"`). Every other port
+// stays L4, in the ztunnel's paths.
 
 import type * as http2 from 'node:http2';
 import type * as net from 'node:net';
 import type { Duplex } from 'node:stream';
+import { GATEWAY_NAME_LABEL } from '../config/index.ts';
 import {
   buffersOnly,
   type ConnectContext,
@@ -34,10 +36,12 @@ import {
   protocolOf,
   type RouteTable,
   routeInput,
+  type SourceMeta,
   trafficPolicyLookup,
   type WaypointSnapshot,
   WaypointState,
   workloadTarget,
+  workloadTargetAddress,
 } from '../waypoint/index.ts';
 import {
   type Delta,
@@ -51,6 +55,7 @@ import {
   type Addr,
   baggageOf,
   canonical,
+  isNodeLocal,
   type L7Hooks,
   type L7Parts,
   ZTUNNEL_ERRORS,
@@ -70,10 +75,31 @@ export const SIDECAR_L7_TYPES: readonly TypeUrl[] = [
   TYPE.meshSettings,
 ];
 
-/** How long a connection to the application (inbound) may take to open; Envoy's and Istio's default. */
-const CONNECT_TIMEOUT_MS = 10_000;
 /** How long a ServiceEntry's DNS endpoint may take to resolve. */
 const RESOLVE_TIMEOUT_MS = 5_000;
+/** Backends whose endpoints are kept worked out (a client walking Services cannot grow it). */
+const MAX_CACHED_BACKENDS = 4096;
+/** A pod's proxy has no node addresses of its own: only loopback and link-local are local. */
+const NO_NODE_ADDRESSES: ReadonlySet<string> = new Set();
+
+/**
+ * A backend Service that uses a waypoint is reached through the waypoint, as Istio's sidecars send to
+ * one: an HBONE tunnel to a running replica, for the Service's `VIP:port`. None running: no endpoint (503).
+ */
+function viaWaypoint(s: WaypointSnapshot, svc: ServiceResource, port: number): Endpoint[] {
+  const ref = svc.waypoint;
+  const vip = svc.vips[0];
+  if (!ref || vip === undefined) return [];
+  const out: Endpoint[] = [];
+  for (const w of s.workloads.values()) {
+    const replica =
+      w.isWaypoint && w.namespace === ref.namespace && w.labels[GATEWAY_NAME_LABEL] === ref.name;
+    const address = w.addresses[0];
+    if (replica && address !== undefined)
+      out.push({ address: vip, port, identity: w.identity, tunnelAddress: address });
+  }
+  return out;
+}
 
 /** The Service port an inbound `port` of a workload is the target of. */
 interface InboundService {
@@ -87,6 +113,8 @@ export interface SidecarL7Options {
   parts: L7Parts;
   /** The port endpoints take HBONE on (15008; in-process tests give another). */
   hbonePort?: number;
+  /** Dial backends outside the mesh on loopback too (in-process tests, whose backends listen there). */
+  allowLoopback?: boolean;
 }
 
 export class SidecarL7 implements L7Hooks {
@@ -102,7 +130,8 @@ export class SidecarL7 implements L7Hooks {
   private routes: RouteTable;
   private bound: ReadonlySet<string> = new Set();
   private endpointCache = new Map<string, Endpoint[]>();
-  private inboundCache = new Map<number, InboundService | null>();
+  /** By `uid:port`: the Service port a workload's port is the target of (null: none). */
+  private inboundCache = new Map<string, InboundService | null>();
 
   constructor(o: SidecarL7Options) {
     this.o = o;
@@ -113,7 +142,8 @@ export class SidecarL7 implements L7Hooks {
       gateway: () => undefined,
       // Authorization binds the workload, as the registry lists it (not targetRefs: those bind waypoints).
       binds: (p) => this.bound.has(`${p.metadata.namespace ?? 'default'}/${p.metadata.name}`),
-      // A CUSTOM provider's address is not resolved here: its policies deny what they match.
+      // The sidecar does not call external authorizers: a CUSTOM policy denies what it matches.
+      custom: 'deny',
       resolve: () => undefined,
     });
     const state = this.state;
@@ -143,6 +173,7 @@ export class SidecarL7 implements L7Hooks {
       reporter: 'source',
       log,
       trafficPolicy: this.trafficPolicy,
+      connectTimeoutMs: o.parts.connectTimeoutMs,
     });
     this.inbound_ = new HttpProxy({
       gate: this.gate,
@@ -150,10 +181,11 @@ export class SidecarL7 implements L7Hooks {
       routes: () => noRoutes,
       endpoints: (backend) => this.local(backend),
       connect: (endpoint) =>
-        connectTcp(endpoint, CONNECT_TIMEOUT_MS, ZTUNNEL_ERRORS.CONNECT_TIMEOUT) as Promise<Duplex>,
+        connectTcp(endpoint, o.parts.connectTimeoutMs, ZTUNNEL_ERRORS.CONNECT_TIMEOUT) as Promise<Duplex>,
       metrics,
       reporter: 'destination',
       log,
+      connectTimeoutMs: o.parts.connectTimeoutMs,
     });
     state.onListenerError = (err) => log.error({ err }, 'a state listener failed');
     state.onChange((s) => this.derive(s));
@@ -189,7 +221,6 @@ export class SidecarL7 implements L7Hooks {
 
   inbound(c: ConnectContext, workload: WorkloadResource, upstream: Addr): ConnectDecision {
     const s = this.state.snapshot;
-    const found = this.inboundService(workload, upstream.port);
     const source = s.workloadByIdentity.get(c.peerIdentity);
     const { ip } = sourceIpOf(
       s,
@@ -197,23 +228,44 @@ export class SidecarL7 implements L7Hooks {
       forwardedAddress(c.headers.forwarded),
       c.peerAddress?.address,
     );
-    const meta: ConnectionMeta = {
-      service: found ? found.service.key : workloadTarget(upstream.address),
-      port: found ? found.port.port : upstream.port,
-      protocol: found ? protocolOf(found.port) : 'auto',
-      address: upstream.address,
-      source: {
-        principal: c.peerIdentity,
-        ...(ip ? { ip } : {}),
-        ...(source ? labelsOf(source) : {}),
-      },
-      ...(found ? { destination: { hostname: found.service.hostname } } : {}),
-      peerAddress: c.peerAddress?.address,
-    };
+    const meta = this.inboundMeta(workload, upstream, {
+      principal: c.peerIdentity,
+      ...(ip ? { ip } : {}),
+      ...(source ? labelsOf(source) : {}),
+    });
+    meta.peerAddress = c.peerAddress?.address;
     return {
       status: 200,
       baggage: baggageOf(workload),
       take: (stream: http2.ServerHttp2Stream) => this.inbound_.serve(buffersOnly(stream), meta),
+    };
+  }
+
+  inboundPlain(client: net.Socket, workload: WorkloadResource, upstream: Addr, sourceIp: string): void {
+    const source = this.state.snapshot.workloadByAddress.get(sourceIp);
+    // No peer identity: `principals` match nothing, as for Envoy on a plaintext connection.
+    const meta = this.inboundMeta(workload, upstream, {
+      principal: '',
+      ip: sourceIp,
+      ...(source ? labelsOf(source) : {}),
+    });
+    meta.security = 'none';
+    meta.peerAddress = sourceIp;
+    this.inbound_.serve(client, meta);
+  }
+
+  /** Who an inbound connection is for: the Service port that targets `upstream` (its labels), and its client. */
+  private inboundMeta(workload: WorkloadResource, upstream: Addr, source: SourceMeta): ConnectionMeta {
+    const found = this.inboundService(workload, upstream.port);
+    return {
+      service: found ? found.service.key : workloadTarget(upstream.address),
+      port: found ? found.port.port : upstream.port,
+      protocol: found ? protocolOf(found.port) : 'auto',
+      address: upstream.address,
+      // Policy sees the port the application listens on, as Istio's sidecar does.
+      policyPort: upstream.port,
+      source,
+      ...(found ? { destination: { hostname: found.service.hostname } } : {}),
     };
   }
 
@@ -257,8 +309,14 @@ export class SidecarL7 implements L7Hooks {
     const key = `${backend.service}:${backend.port}`;
     let found = this.endpointCache.get(key);
     if (!found) {
+      if (this.endpointCache.size >= MAX_CACHED_BACKENDS) this.endpointCache.clear();
       const s = this.state.snapshot;
-      found = endpointsOf(s, backend, this.trafficPolicy(backend)?.tls, true);
+      const svc = s.services.get(backend.service);
+      found = svc?.waypoint?.declared
+        ? viaWaypoint(s, svc, backend.port)
+        : endpointsOf(s, backend, this.trafficPolicy(backend)?.tls, true).filter(
+            (e) => e.identity !== undefined || e.resolve || this.mayDial(e.address),
+          );
       this.endpointCache.set(key, found);
     }
     return found;
@@ -271,14 +329,17 @@ export class SidecarL7 implements L7Hooks {
     if (!self) return [];
     const service = s.services.get(backend.service);
     const ep = service?.endpoints.find((e) => e.workload === self.uid);
-    const address = ep?.address ?? self.addresses[0];
-    const port = service ? ep?.ports[String(backend.port)] : backend.port;
+    const toWorkload = workloadTargetAddress(backend.service);
+    const address = toWorkload ?? ep?.address;
+    // A Service that went away meanwhile has no port to go to: no endpoint (503), never a guess.
+    const port = toWorkload !== undefined ? backend.port : ep?.ports[String(backend.port)];
     if (address === undefined || port === undefined) return [];
     return [{ address, port, identity: self.identity, labels: labelsOf(self) }];
   }
 
   private inboundService(workload: WorkloadResource, port: number): InboundService | undefined {
-    let found = this.inboundCache.get(port);
+    const key = `${workload.uid}:${port}`;
+    let found = this.inboundCache.get(key);
     if (found === undefined) {
       found = null;
       for (const service of this.state.snapshot.services.values()) {
@@ -290,15 +351,24 @@ export class SidecarL7 implements L7Hooks {
           break;
         }
       }
-      this.inboundCache.set(port, found);
+      this.inboundCache.set(key, found);
     }
     return found ?? undefined;
+  }
+
+  /** Whether an address outside the mesh may be dialled: never the pod's own loopback or link-local. */
+  private mayDial(address: string): boolean {
+    return this.o.allowLoopback === true || !isNodeLocal(address, NO_NODE_ADDRESSES);
   }
 
   /** Going out: HBONE under the pod's identity to a mesh endpoint; directly to one outside the mesh. */
   private async connectOut(endpoint: Endpoint, signal: AbortSignal, how?: ConnectOptions): Promise<Duplex> {
     if (endpoint.identity === undefined)
-      return connectOutside(endpoint, signal, how, this.files, RESOLVE_TIMEOUT_MS);
+      return connectOutside(endpoint, signal, how, this.files, RESOLVE_TIMEOUT_MS, (address) =>
+        this.mayDial(address)
+          ? undefined
+          : `${address} is local to the pod (loopback or link-local); the sidecar does not relay there`,
+      );
     const s = this.state.snapshot;
     const self = s.workloads.get(this.o.workload);
     if (!self || !s.trustBundlePem) throw new Error('the sidecar has no configuration for its workload yet');

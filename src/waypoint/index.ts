@@ -11,6 +11,7 @@ export {
   HttpProxy,
   type SourceMeta,
   workloadTarget,
+  workloadTargetAddress,
 } from './http/index.ts';
 export { startWaypoint, type WaypointProcessOptions, waypointAdminSocket } from './main.ts';
 export { CertificateFiles, connectOutside } from './outside.ts';

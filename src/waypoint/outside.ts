@@ -130,10 +130,14 @@ export async function connectOutside(
   opts: ConnectOptions | undefined,
   files: CertificateFiles,
   resolveTimeoutMs: number,
+  refuse?: (address: string) => string | undefined,
 ): Promise<Duplex> {
   const address = endpoint.resolve
     ? await resolveOne(endpoint.address, resolveTimeoutMs, signal)
     : endpoint.address;
+  // A caller's own rule for where it never dials (a sidecar: the pod's loopback and link-local addresses).
+  const refused = refuse?.(address);
+  if (refused !== undefined) throw new Error(refused);
   const rule = endpoint.tls;
   const serverName =
     rule?.sni ?? opts?.serverName ?? endpoint.host ?? (endpoint.resolve ? endpoint.address : address);

@@ -17,7 +17,7 @@ export const TYPE = {
   waypointAuthorization: 'ambit.dev/WaypointAuthorization',
   /**
    * AuthorizationPolicies without targetRefs (mesh-wide, namespace, selector), as applied: what a sidecar
-   * enforces with Istio's whole rule language on the ports it serves as HTTP.
+   * enforces per request, with their HTTP attributes, on the ports it serves as HTTP.
    */
   sidecarAuthorization: 'ambit.dev/SidecarAuthorization',
   meshConfig: 'ambit.dev/MeshConfig',

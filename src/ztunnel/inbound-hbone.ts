@@ -2,6 +2,7 @@
 // the destination's certificate and a handshake slot; each CONNECT stream asks the inbound plan (policy)
 // and, if allowed, is spliced to the workload by the HBONE server.
 
+import { constants as http2constants } from 'node:http2';
 import type * as net from 'node:net';
 import { describeError } from '../errors/index.ts';
 import {
@@ -128,13 +129,21 @@ export async function onHboneConnect(ctx: ZtunnelContext, c: ConnectContext): Pr
     { authorize: !http },
   );
   if (plan.status !== 200) return { status: plan.status, reason: plan.reason };
-  if (http && ctx.l7) return ctx.l7.inbound(c, plan.workload, plan.upstream);
   const slots = ctx.overload.connectionSlots;
   if (!slots.tryAcquire(sourceIp)) {
     ctx.overload.warn('connections', sourceIp);
     return { status: 503 as const, reason: overLimit('connections', sourceIp), flags: OVERFLOW_FLAG };
   }
   const release = slots.releaser(sourceIp);
+  if (http && ctx.l7) {
+    // The stream holds its slot until it closes (also when the client gives up before the answer).
+    c.stream.once('close', release);
+    if (ctx.idleTimeoutMs > 0)
+      c.stream.setTimeout(ctx.idleTimeoutMs, () => c.stream.close(http2constants.NGHTTP2_CANCEL));
+    const decision = ctx.l7.inbound(c, plan.workload, plan.upstream);
+    if (decision.status !== 200) release();
+    return decision;
+  }
   let upstream: net.Socket;
   try {
     upstream = await connectUpstream(ctx, plan.upstream);

@@ -1,6 +1,6 @@
 // The inbound plaintext path (15006): a captured connection to a local workload that did not come over
 // HBONE. The inbound plan (policy, without a peer identity) decides; an allowed one is spliced to the
-// workload, a denied one is reset.
+// workload (or, at a sidecar serving the port as HTTP, handed to its L7), a denied one is reset.
 
 import type * as net from 'node:net';
 import { type OrigDst, originalDst } from '../capture/index.ts';
@@ -36,10 +36,14 @@ export function onPlaintextInbound(ctx: ZtunnelContext, client: net.Socket): voi
   const to = local ?? { address: dst.address, port: dst.port };
   const started = Date.now();
   const sourceIp = canonical(client.remoteAddress);
-  const plan = planInbound(ctx.state.snapshot, {
-    destination: { address: to.address, port: to.port },
-    sourceIp,
-  });
+  // A sidecar that serves this port as HTTP authorizes each request itself: here only peer authentication.
+  const destination = ctx.l7 && ctx.state.snapshot.workloadByAddress.get(to.address);
+  const http = destination ? (ctx.l7?.servesInbound(destination, to.port) ?? false) : false;
+  const plan = planInbound(
+    ctx.state.snapshot,
+    { destination: { address: to.address, port: to.port }, sourceIp },
+    { authorize: !http },
+  );
   const state = ctx.state.snapshot;
   const sourceWorkload = state.workloadByAddress.get(sourceIp);
   const labels: TcpLabels = {
@@ -70,6 +74,12 @@ export function onPlaintextInbound(ctx: ZtunnelContext, client: net.Socket): voi
     return;
   }
   const release = slots.releaser(sourceIp);
+  if (http && ctx.l7) {
+    client.once('close', release);
+    cutWhenIdle(ctx, client, () => client.destroy());
+    ctx.l7.inboundPlain(client, plan.workload, plan.upstream, sourceIp);
+    return;
+  }
   connectUpstream(ctx, plan.upstream).then(
     (upstream) => {
       const id = ctx.connections.opened(labels);

@@ -24,6 +24,7 @@ export {
 export {
   type Addr,
   type InboundPlan,
+  isNodeLocal,
   type OutboundPlan,
   planInbound,
   planOutbound,

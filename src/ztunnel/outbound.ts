@@ -86,17 +86,6 @@ async function outbound(
   Object.assign(record.src, workloadFields(plan.source));
   const service = plan.destination.service;
   if (service) record.dst.service = service.hostname;
-  // A sidecar serves its workload's HTTP to a Service at L7 (routes, request metrics), unless a waypoint
-  // takes that traffic: then the waypoint does L7 and this connection goes to it as bytes.
-  const viaWaypoint = plan.kind === 'hbone' && plan.via === 'waypoint';
-  if (
-    ctx.l7 &&
-    service &&
-    !viaWaypoint &&
-    !socksReply &&
-    ctx.l7.outbound(client, plan.source, service, target)
-  )
-    return;
   const labels = outboundLabels(plan);
   // Passthrough is not a mesh connection (Istio's TCP metrics count HBONE), except to a ServiceEntry:
   // the registry names that destination, so its traffic is counted against it.
@@ -111,6 +100,15 @@ async function outbound(
     return;
   }
   const release = slots.releaser(slot);
+  // A sidecar serves its workload's HTTP to a Service at L7 (routes, request metrics), unless a waypoint
+  // takes that traffic: then the waypoint does L7 and this connection goes to it as bytes.
+  const viaWaypoint = plan.kind === 'hbone' && plan.via === 'waypoint';
+  const l7 = ctx.l7 && service && !viaWaypoint && !socksReply;
+  if (l7 && ctx.l7?.outbound(client, plan.source, service, target)) {
+    client.once('close', release);
+    cutWhenIdle(ctx, client, () => client.destroy());
+    return;
+  }
   let upstream: net.Socket | HboneTunnel['stream'];
   try {
     if (plan.kind === 'hbone') {

@@ -79,7 +79,14 @@ export class Ztunnel {
       trustBundle: () => new TrustBundle(this.state.snapshot.trustBundlePem ?? ''),
     });
     this.pool = inputs.pool({ revoked: () => this.state.snapshot.revoked });
-    const l7 = opts.l7?.({ metrics: this.metrics, certs: this.certs, pool: this.pool, log: this.log });
+    const connectTimeoutMs = opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    const l7 = opts.l7?.({
+      metrics: this.metrics,
+      certs: this.certs,
+      pool: this.pool,
+      log: this.log,
+      connectTimeoutMs,
+    });
     const ctx: ZtunnelContext = {
       node: opts.node,
       workload: opts.workload,
@@ -92,7 +99,7 @@ export class Ztunnel {
       ports,
       nodeAddresses: new Set(opts.nodeAddresses),
       log: this.log,
-      connectTimeoutMs: opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+      connectTimeoutMs,
       idleTimeoutMs,
       ...(l7 ? { l7 } : {}),
     };

@@ -703,8 +703,9 @@ function record(ctx: ProxyContext, conn: ConnectionState, rec: RequestRecord, gr
   const parts = toWorkload ? undefined : serviceKeyParts(backend);
   const [svcNamespace, svcName] = parts ? [parts.namespace, parts.name] : [];
   const dst = rec.endpoint?.labels ?? {};
+  const labelsReporter = ctx.deps.reporter ?? 'waypoint';
   const labels: RequestLabels = {
-    reporter: ctx.deps.reporter ?? 'waypoint',
+    reporter: labelsReporter,
     source_workload: meta.source.workload,
     source_canonical_service: meta.source.canonicalService ?? meta.source.app,
     source_canonical_revision: meta.source.canonicalRevision ?? meta.source.version ?? 'latest',
@@ -733,7 +734,14 @@ function record(ctx: ProxyContext, conn: ConnectionState, rec: RequestRecord, gr
     response_code: String(rec.status),
     grpc_response_status: grpc ? (rec.grpc_status ?? '') : '',
     response_flags: rec.flags,
-    connection_security_policy: 'mutual_tls',
+    // The connection the reporter sees: a client side its upstream (mutual TLS over HBONE, else unknown, as
+    // Istio's sidecars write it), a server side or a waypoint the client's.
+    connection_security_policy:
+      labelsReporter === 'source'
+        ? rec.endpoint?.identity
+          ? 'mutual_tls'
+          : 'unknown'
+        : (meta.security ?? 'mutual_tls'),
   };
   try {
     ctx.deps.metrics.record(labels, {

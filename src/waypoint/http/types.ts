@@ -67,6 +67,13 @@ export interface ConnectionMeta {
   destination?: { hostname?: string; cluster?: string };
   /** The client's address as the tunnel reported it, for the access log. */
   peerAddress?: string;
+  /**
+   * The port policy matches as `destination.port` when it is not `port`: at a sidecar, the workload's own
+   * port (Istio's sidecar matches the port the application listens on, not the Service's).
+   */
+  policyPort?: number;
+  /** How the client reached the proxy (`connection_security_policy` coming in); default mutual TLS (HBONE). */
+  security?: 'mutual_tls' | 'none';
 }
 
 /** One backend address (the *endpoint*): where `connect` opens a tunnel to, and whose it is. */
@@ -86,6 +93,11 @@ export interface Endpoint {
   tls?: OriginationTls;
   /** The host an originated TLS names when no request does (a TCP connection): the ServiceEntry's. */
   host?: string;
+  /**
+   * Where the HBONE tunnel goes when not to `address` itself: the waypoint that serves a backend Service
+   * (a sidecar sends there; `address:port` is then the Service's VIP and port, the tunnel's authority).
+   */
+  tunnelAddress?: string;
   labels?: WorkloadLabels;
 }
 

@@ -63,6 +63,11 @@ export interface PolicyGateOptions {
    * binds by its workload instead (mesh-wide, namespace and selector policies, as the registry lists them).
    */
   binds?: (policy: { metadata: { name: string; namespace?: string } }, target: PolicyTarget) => boolean;
+  /**
+   * `deny`: a CUSTOM policy's matches are denied without asking its provider (a sidecar, which does not
+   * reach external authorizers), whatever the provider's failOpen says. Default: ask the provider.
+   */
+  custom?: 'ask' | 'deny';
   random?: () => number;
 }
 
@@ -141,7 +146,7 @@ function attributesOf(req: GateRequest): RequestAttributes {
     headers: req.tcp ? req.headers : policyHeaders(req.headers),
     source: { principal: meta.source.principal, ...(meta.source.ip ? { ip: meta.source.ip } : {}) },
     ...(meta.source.ip ? { remoteIp: meta.source.ip } : {}),
-    destination: { port: meta.port, ...(meta.address ? { ip: meta.address } : {}) },
+    destination: { port: meta.policyPort ?? meta.port, ...(meta.address ? { ip: meta.address } : {}) },
     ...(req.tcp ? { tcp: true } : {}),
   };
 }
@@ -325,6 +330,12 @@ export class PolicyGate implements RequestGate {
     downstreamHeaders?: Headers;
     log?: Record<string, unknown>;
   }> {
+    if (this.opts.custom === 'deny') {
+      return {
+        reply: rbacDenied('ext_authz_not_supported'),
+        log: { error: `CUSTOM policy ${custom.id}: this proxy does not call external authorizers; denied` },
+      };
+    }
     const provider = this.compiled.mesh?.spec.extensionProviders?.find((p) => p.name === custom.provider);
     if (!provider?.envoyExtAuthzHttp) {
       // Istio: a CUSTOM policy whose provider the mesh does not define denies what it matches.

@@ -563,14 +563,14 @@ describe('config: status of the L7 kinds at apply', () => {
       const r = validateResource(doc);
       assert.ok(r.ok);
       assert.deepEqual([r.conditions[0]!.status, r.conditions[0]!.reason], ['Unknown', 'Pending']);
-      assert.match(r.conditions[0]!.message, /status follows them when read/);
+      assert.match(r.conditions[0]!.message, /status follows the waypoints when read/);
     });
   }
   it('a DestinationRule is Accepted: waypoints apply it', () => {
     const r = validateResource(dr({ host: 'web' }));
     assert.ok(r.ok);
     assert.deepEqual([r.conditions[0]!.status, r.conditions[0]!.reason], ['True', 'Accepted']);
-    assert.match(r.conditions[0]!.message, /applied by the waypoints/);
+    assert.match(r.conditions[0]!.message, /by the waypoints that send to its host and by sidecars/);
   });
   it('an HTTPFault is Accepted: waypoints inject it', () => {
     const r = validateResource({
@@ -581,7 +581,7 @@ describe('config: status of the L7 kinds at apply', () => {
     });
     assert.ok(r.ok, JSON.stringify(!r.ok && r.errors));
     assert.deepEqual([r.conditions[0]!.status, r.conditions[0]!.reason], ['True', 'Accepted']);
-    assert.match(r.conditions[0]!.message, /waypoints inject it/);
+    assert.match(r.conditions[0]!.message, /waypoints and sidecars inject it/);
   });
   it('a waypoint Gateway is Pending at apply: its status follows its replicas when read', () => {
     const r = validateResource(gateway(waypointSpec));

@@ -71,7 +71,7 @@ describe('Accepted', () => {
       [{ group: '', kind: 'Service', name: 'v1' }],
       'False',
       'NoWaypoint',
-      /nothing enforces this route/,
+      /only the sidecars of client pods enforce this route/,
     ],
     [
       'a Service whose waypoint is not running',

@@ -15,7 +15,7 @@ import { HbonePool } from '../../../src/hbone/index.ts';
 import type { CertificateManager, SpiffeId } from '../../../src/identity/index.ts';
 import { logger } from '../../../src/log/index.ts';
 import { SidecarL7 } from '../../../src/sidecar/index.ts';
-import { TYPE, type WorkloadResource } from '../../../src/xds/index.ts';
+import { type Delta, TYPE, type WorkloadResource } from '../../../src/xds/index.ts';
 import { workloadFixture } from '../../helpers/workloads.ts';
 
 async function server(name: string): Promise<{ server: http.Server; port: number }> {
@@ -46,9 +46,26 @@ const ap = (name: string, spec: Record<string, unknown>) => ({
   },
 });
 
+/** A sidecar's L7 for workload `me`; `allowLoopback`: its backends outside the mesh may be on loopback. */
+function sidecar(metrics: Registry, allowLoopback: boolean): SidecarL7 {
+  return new SidecarL7({
+    workload: 'uid/me',
+    allowLoopback,
+    parts: {
+      metrics,
+      // Nothing here opens HBONE: every endpoint is outside the mesh or the application itself.
+      certs: {} as CertificateManager,
+      pool: new HbonePool({}),
+      log: logger('test'),
+      connectTimeoutMs: 5_000,
+    },
+  });
+}
+
 describe('sidecar L7', () => {
   const metrics = new Registry();
   let l7: SidecarL7;
+  let guarded: SidecarL7;
   let self: WorkloadResource;
   const servers: http.Server[] = [];
   let appPort = 0;
@@ -58,23 +75,22 @@ describe('sidecar L7', () => {
     const other = await server('other');
     servers.push(app.server, other.server);
     appPort = app.port;
-    l7 = new SidecarL7({
-      workload: 'uid/me',
-      parts: {
-        metrics,
-        // Nothing here opens HBONE: every endpoint is outside the mesh or the application itself.
-        certs: {} as CertificateManager,
-        pool: new HbonePool({}),
-        log: logger('test'),
-      },
-    });
+    l7 = sidecar(metrics, true);
+    guarded = sidecar(new Registry(), false);
+    // Both are fed the same configuration.
+    const both = {
+      apply: (type: string, delta: Delta) => [l7, guarded].forEach((x) => x.apply(type, delta)),
+    };
     const me = workloadFixture('me', '127.0.0.1', {
       sidecar: true,
       labels: { app: 'me', version: 'v1' },
-      authorizationPolicies: [{ policy: 'shop/deny-admin', scope: 'workload', enforcedBy: 'sidecar' }],
+      authorizationPolicies: [
+        { policy: 'shop/deny-admin', scope: 'workload', enforcedBy: 'sidecar' },
+        { policy: 'shop/custom-ext', scope: 'workload', enforcedBy: 'sidecar' },
+      ],
     });
     const plainWeb = workloadFixture('web', '127.0.0.1', { enrolled: false, labels: { app: 'web' } });
-    l7.apply(TYPE.workload, {
+    both.apply(TYPE.workload, {
       upserts: [me, plainWeb].map((w) => ({ name: w.uid, value: w })),
       removed: [],
     });
@@ -98,7 +114,7 @@ describe('sidecar L7', () => {
       enrolled,
       ports: { '80': port, ...extra },
     });
-    l7.apply(TYPE.service, {
+    both.apply(TYPE.service, {
       upserts: [
         service(
           'me',
@@ -130,15 +146,43 @@ describe('sidecar L7', () => {
       ],
       removed: [],
     });
-    l7.apply(TYPE.sidecarAuthorization, {
+    both.apply(TYPE.sidecarAuthorization, {
       upserts: [
-        ap('deny-admin', { action: 'DENY', rules: [{ to: [{ operation: { paths: ['/admin*'] } }] }] }),
+        // Scoped to the application's own port (the Service's is 80): a sidecar matches the workload's port.
+        ap('deny-admin', {
+          action: 'DENY',
+          rules: [{ to: [{ operation: { ports: [String(app.port)], paths: ['/admin*'] } }] }],
+        }),
+        // The sidecar calls no external authorizer: denied, even with a provider that fails open.
+        ap('custom-ext', {
+          action: 'CUSTOM',
+          provider: { name: 'ext' },
+          rules: [{ to: [{ operation: { paths: ['/ext*'] } }] }],
+        }),
         // Not in the workload's bindings (another workload's): never applied here.
         ap('deny-all-elsewhere', { selector: { matchLabels: { app: 'web' } }, action: 'DENY', rules: [{}] }),
       ],
       removed: [],
     });
-    l7.apply(TYPE.httpRoute, {
+    both.apply(TYPE.meshConfig, {
+      upserts: [
+        {
+          name: 'default',
+          value: {
+            apiVersion: 'ambit.dev/v1alpha1',
+            kind: 'MeshConfig',
+            metadata: { name: 'default' },
+            spec: {
+              extensionProviders: [
+                { name: 'ext', envoyExtAuthzHttp: { service: '127.0.0.1', port: 9, failOpen: true } },
+              ],
+            },
+          },
+        },
+      ],
+      removed: [],
+    });
+    both.apply(TYPE.httpRoute, {
       upserts: [
         {
           name: 'shop/web-split',
@@ -165,6 +209,7 @@ describe('sidecar L7', () => {
 
   after(async () => {
     await l7.close();
+    await guarded.close();
     for (const s of servers) s.close();
   });
 
@@ -185,7 +230,7 @@ describe('sidecar L7', () => {
   test('the admin view lists the routes held and the policies that bind the workload', () => {
     const view = l7.view();
     assert.deepEqual(view.httpRoutes, ['shop/web-split']);
-    assert.deepEqual(view.authorizationPolicies, ['shop/deny-admin']);
+    assert.deepEqual(view.authorizationPolicies, ['shop/custom-ext', 'shop/deny-admin']);
   });
 
   test('inbound: each request is authorized with the bound policies, then sent to the application', async () => {
@@ -210,6 +255,7 @@ describe('sidecar L7', () => {
     const denied = await inbound('/admin/x');
     assert.equal(denied.status, 403);
     assert.equal(denied.body, 'RBAC: access denied');
+    assert.equal((await inbound('/ext/1')).status, 403, 'CUSTOM denies what it matches at a sidecar');
     const allowed = await inbound('/hello');
     assert.equal(allowed.status, 200);
     assert.deepEqual(JSON.parse(allowed.body), { server: 'app', path: '/hello' });
@@ -219,6 +265,15 @@ describe('sidecar L7', () => {
     assert.equal(by('200')?.destination_workload, 'me');
     assert.equal(by('200')?.destination_principal, 'spiffe://cluster.local/ns/shop/sa/me');
     assert.equal(by('200')?.destination_service, 'me.shop.svc.cluster.local');
+  });
+
+  test('inbound plaintext (PERMISSIVE): served at L7 too, without a peer identity', async () => {
+    const [client, socket] = duplexPair();
+    l7.inboundPlain(socket as net.Socket, self, { address: '127.0.0.1', port: appPort }, '198.18.1.9');
+    assert.equal((await request(client, '/plain')).status, 200);
+    const plain = (await requests('destination')).find((v) => v.labels.connection_security_policy === 'none');
+    assert.equal(plain?.labels.source_principal, 'unknown');
+    assert.equal(plain?.labels.destination_workload, 'me');
   });
 
   test('outbound: routes pick the backend; the request is counted as the source reports it', async () => {
@@ -235,5 +290,18 @@ describe('sidecar L7', () => {
     const services = counted.map((v) => v.labels.destination_service).sort();
     assert.deepEqual(services, ['other.shop.svc.cluster.local', 'web.shop.svc.cluster.local']);
     assert.ok(counted.every((v) => v.labels.source_workload === 'me' && v.labels.response_code === '200'));
+    // Plaintext to an endpoint outside the mesh: the source cannot say mutual TLS (Istio writes unknown).
+    assert.ok(counted.every((v) => v.labels.connection_security_policy === 'unknown'));
+  });
+
+  test("outbound: a backend outside the mesh on the pod's own loopback is never dialled", async () => {
+    const [client, captured] = duplexPair();
+    const svc = guarded.state.snapshot.services.get('shop/web')!;
+    assert.equal(
+      guarded.outbound(captured as net.Socket, self, svc, { address: '198.19.0.2', port: 80 }),
+      true,
+    );
+    const answer = await request(client, '/p');
+    assert.equal(answer.status, 503);
   });
 });
