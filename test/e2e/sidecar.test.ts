@@ -217,7 +217,7 @@ describe('sidecar mode', {
     );
     assert.match(
       sideMetrics,
-      /istio_requests_total\{reporter="source"[^}]*source_workload="side"[^}]*destination_workload="amb"[^}]*destination_principal="spiffe:\/\/cluster.local\/ns\/mix\/sa\/amb"[^}]*destination_service="amb.mix.svc.cluster.local"[^}]*request_protocol="http"[^}]*response_code="200"/,
+      /istio_requests_total\{reporter="source"[^}]*source_workload="side"[^}]*destination_workload="amb"[^}]*destination_principal="spiffe:\/\/cluster.local\/ns\/mix\/sa\/amb"[^}]*destination_service="amb.mix.svc.cluster.local"[^}]*request_protocol="http"[^}]*response_code="200"[^}]*connection_security_policy="mutual_tls"/,
       "side's sidecar, as the source, reports its requests to amb",
     );
     assert.doesNotMatch(
