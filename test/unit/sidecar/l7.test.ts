@@ -79,7 +79,9 @@ describe('sidecar L7', () => {
     guarded = sidecar(new Registry(), false);
     // Both are fed the same configuration.
     const both = {
-      apply: (type: string, delta: Delta) => [l7, guarded].forEach((x) => x.apply(type, delta)),
+      apply: (type: string, delta: Delta) => {
+        for (const x of [l7, guarded]) x.apply(type, delta);
+      },
     };
     const me = workloadFixture('me', '127.0.0.1', {
       sidecar: true,
