@@ -173,7 +173,13 @@ export async function describeLines(
   for (const b of w.authorizationPolicies)
     say(`  ${b.policy}  [${b.scope}, enforced by ${b.enforcedBy}]  ${b.why}`);
   say('L7 (traffic to its services):');
-  for (const line of await l7Lines(api, w.namespace, w.services, w.waypoint)) say(line);
+  // A sidecar pod's own proxy authorizes each request on its HTTP ports; a waypoint, if it has one, too.
+  if (w.sidecar)
+    say(
+      '  at its sidecar: the authorization policies above, per request, on the ports its Services declare HTTP, HTTP/2 or gRPC (no RequestAuthentication, rate limits or tracing there)',
+    );
+  if (!w.sidecar || w.waypoint)
+    for (const line of await l7Lines(api, w.namespace, w.services, w.waypoint)) say(line);
   return { lines, workload: w };
 }
 

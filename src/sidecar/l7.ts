@@ -221,13 +221,16 @@ export class SidecarL7 implements L7Hooks {
 
   inbound(c: ConnectContext, workload: WorkloadResource, upstream: Addr): ConnectDecision {
     const s = this.state.snapshot;
-    const source = s.workloadByIdentity.get(c.peerIdentity);
-    const { ip } = sourceIpOf(
+    const { ip, workloadIp } = sourceIpOf(
       s,
       c.peerIdentity,
       forwardedAddress(c.headers.forwarded),
       c.peerAddress?.address,
     );
+    // The client's workload by its proven address (pods may share a service account), else by identity.
+    const source =
+      (workloadIp === undefined ? undefined : s.workloadByAddress.get(workloadIp)) ??
+      s.workloadByIdentity.get(c.peerIdentity);
     const meta = this.inboundMeta(workload, upstream, {
       principal: c.peerIdentity,
       ...(ip ? { ip } : {}),
@@ -265,7 +268,11 @@ export class SidecarL7 implements L7Hooks {
       // Policy sees the port the application listens on, as Istio's sidecar does.
       policyPort: upstream.port,
       source,
-      ...(found ? { destination: { hostname: found.service.hostname } } : {}),
+      destination: {
+        ...(found ? { hostname: found.service.hostname } : {}),
+        workload: labelsOf(workload),
+        principal: workload.identity,
+      },
     };
   }
 

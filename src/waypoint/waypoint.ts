@@ -381,13 +381,16 @@ export class Waypoint {
     const me = this.derived.gateway;
     if (!me || bound?.name !== me.name || bound.namespace !== me.namespace)
       return { status: 400, reason: `${key} does not use this waypoint` };
-    const source = s.workloadByIdentity.get(c.peerIdentity);
-    const { ip } = sourceIpOf(
+    const { ip, workloadIp } = sourceIpOf(
       s,
       c.peerIdentity,
       forwardedAddress(c.headers.forwarded),
       c.peerAddress?.address,
     );
+    // The client's workload by its proven address (pods may share a service account), else by identity.
+    const source =
+      (workloadIp === undefined ? undefined : s.workloadByAddress.get(workloadIp)) ??
+      s.workloadByIdentity.get(c.peerIdentity);
     const meta: ConnectionMeta = {
       service: found ? found.service.key : workloadTarget(c.authority.address),
       port: found ? found.port.port : c.authority.port,

@@ -702,7 +702,8 @@ function record(ctx: ProxyContext, conn: ConnectionState, rec: RequestRecord, gr
   const toWorkload = workloadTargetAddress(backend) !== undefined;
   const parts = toWorkload ? undefined : serviceKeyParts(backend);
   const [svcNamespace, svcName] = parts ? [parts.namespace, parts.name] : [];
-  const dst = rec.endpoint?.labels ?? {};
+  const dst = rec.endpoint?.labels ?? meta.destination?.workload ?? {};
+  const dstKnown = rec.endpoint !== undefined || meta.destination?.workload !== undefined;
   const labelsReporter = ctx.deps.reporter ?? 'waypoint';
   const labels: RequestLabels = {
     reporter: labelsReporter,
@@ -716,7 +717,7 @@ function record(ctx: ProxyContext, conn: ConnectionState, rec: RequestRecord, gr
     source_cluster: meta.source.cluster,
     destination_workload: dst.workload,
     destination_workload_namespace: dst.namespace,
-    destination_principal: rec.endpoint?.identity,
+    destination_principal: rec.endpoint?.identity ?? meta.destination?.principal,
     destination_app: dst.app,
     destination_version: dst.version,
     destination_service: toWorkload
@@ -727,8 +728,7 @@ function record(ctx: ProxyContext, conn: ConnectionState, rec: RequestRecord, gr
     destination_service_name: svcName,
     destination_service_namespace: svcNamespace,
     destination_canonical_service: dst.canonicalService ?? dst.app,
-    destination_canonical_revision:
-      dst.canonicalRevision ?? dst.version ?? (rec.endpoint ? 'latest' : undefined),
+    destination_canonical_revision: dst.canonicalRevision ?? dst.version ?? (dstKnown ? 'latest' : undefined),
     destination_cluster: dst.cluster ?? meta.destination?.cluster,
     request_protocol: grpc ? 'grpc' : 'http',
     response_code: String(rec.status),

@@ -63,8 +63,12 @@ export interface ConnectionMeta {
   source: SourceMeta;
   /** The address the tunnel was for: the Service's VIP, or the workload's own address (`destination.ip`). */
   address?: string;
-  /** The Service's own labels for metrics; `hostname` defaults to `<name>.<namespace>.svc.cluster.local`. */
-  destination?: { hostname?: string; cluster?: string };
+  /**
+   * The Service's own labels for metrics; `hostname` defaults to `<name>.<namespace>.svc.cluster.local`.
+   * At a sidecar, coming in, also the workload it serves (the destination of every request, even one
+   * refused before an endpoint was chosen) and its identity.
+   */
+  destination?: { hostname?: string; cluster?: string; workload?: WorkloadLabels; principal?: string };
   /** The client's address as the tunnel reported it, for the access log. */
   peerAddress?: string;
   /**

@@ -92,8 +92,12 @@ describe('sidecar L7', () => {
       ],
     });
     const plainWeb = workloadFixture('web', '127.0.0.1', { enrolled: false, labels: { app: 'web' } });
+    // Two clients with one service account (so one identity): told apart by the address the tunnel proves.
+    const twin = 'spiffe://cluster.local/ns/shop/sa/twin';
+    const twinA = workloadFixture('twin-a', '198.18.1.5', { identity: twin, labels: { app: 'a' } });
+    const twinB = workloadFixture('twin-b', '198.18.1.6', { identity: twin, labels: { app: 'b' } });
     both.apply(TYPE.workload, {
-      upserts: [me, plainWeb].map((w) => ({ name: w.uid, value: w })),
+      upserts: [me, plainWeb, twinA, twinB].map((w) => ({ name: w.uid, value: w })),
       removed: [],
     });
     self = l7.state.snapshot.workloads.get('uid/me')!;
@@ -220,6 +224,26 @@ describe('sidecar L7', () => {
       (v) => v.labels.reporter === reporter,
     ) ?? [];
 
+  /** One request over an inbound HBONE stream from `peer` (its tunnel proving address `from`, if given). */
+  const inbound = async (path: string, peer = 'spiffe://cluster.local/ns/shop/sa/client', from?: string) => {
+    const [client, tunnel] = duplexPair();
+    const decision = l7.inbound(
+      {
+        authority: { address: '127.0.0.1', port: appPort },
+        destinationAddress: '127.0.0.1',
+        peerIdentity: peer as SpiffeId,
+        peerAddress: { address: '198.18.1.9', port: 40000 },
+        headers: from ? { forwarded: `for="${from}:41000"` } : {},
+        stream: tunnel as never,
+      },
+      self,
+      { address: '127.0.0.1', port: appPort },
+    );
+    assert.ok(decision.status === 200 && 'take' in decision);
+    decision.take(tunnel as never);
+    return request(client, path);
+  };
+
   test('serves a port as HTTP when its Service declares it (appProtocol or port name), else leaves it to L4', () => {
     assert.equal(l7.servesInbound(self, appPort), true, 'the target of port 80 named http');
     assert.equal(l7.servesInbound(self, 6379), false, 'a port named redis stays TCP');
@@ -236,24 +260,6 @@ describe('sidecar L7', () => {
   });
 
   test('inbound: each request is authorized with the bound policies, then sent to the application', async () => {
-    const inbound = async (path: string) => {
-      const [client, tunnel] = duplexPair();
-      const decision = l7.inbound(
-        {
-          authority: { address: '127.0.0.1', port: appPort },
-          destinationAddress: '127.0.0.1',
-          peerIdentity: 'spiffe://cluster.local/ns/shop/sa/client' as SpiffeId,
-          peerAddress: { address: '198.18.1.9', port: 40000 },
-          headers: {},
-          stream: tunnel as never,
-        },
-        self,
-        { address: '127.0.0.1', port: appPort },
-      );
-      assert.ok(decision.status === 200 && 'take' in decision);
-      decision.take(tunnel as never);
-      return request(client, path);
-    };
     const denied = await inbound('/admin/x');
     assert.equal(denied.status, 403);
     assert.equal(denied.body, 'RBAC: access denied');
@@ -264,9 +270,23 @@ describe('sidecar L7', () => {
     const counted = await requests('destination');
     const by = (code: string) => counted.find((v) => v.labels.response_code === code)?.labels;
     assert.equal(by('403')?.source_principal, 'spiffe://cluster.local/ns/shop/sa/client');
+    // A refused request still names the workload it was for, as Istio's server side reports it.
+    assert.equal(by('403')?.destination_workload, 'me');
+    assert.equal(by('403')?.destination_principal, 'spiffe://cluster.local/ns/shop/sa/me');
     assert.equal(by('200')?.destination_workload, 'me');
     assert.equal(by('200')?.destination_principal, 'spiffe://cluster.local/ns/shop/sa/me');
     assert.equal(by('200')?.destination_service, 'me.shop.svc.cluster.local');
+  });
+
+  test('inbound: a client is named by the address its tunnel proves, not by an identity it shares', async () => {
+    for (const [from, pod] of [
+      ['198.18.1.5', 'twin-a'],
+      ['198.18.1.6', 'twin-b'],
+    ] as const) {
+      assert.equal((await inbound('/twin', 'spiffe://cluster.local/ns/shop/sa/twin', from)).status, 200);
+      const seen = (await requests('destination')).some((v) => v.labels.source_workload === pod);
+      assert.ok(seen, `a request counted from ${pod}`);
+    }
   });
 
   test('inbound plaintext (PERMISSIVE): served at L7 too, without a peer identity', async () => {
