@@ -148,8 +148,26 @@ export function buildGraph(input: GraphInput): { nodes: GraphNode[]; edges: Grap
   };
   const hops = (path: string[]) => path.slice(1).map((to, i) => [path[i]!, to] as const);
 
+  // Which requests count: a client side's report (a sidecar's `source`, a waypoint's), and a server side's
+  // (a sidecar's `destination`) only for requests no client side reported: from an ambient client with no
+  // waypoint between, whose ztunnel saw bytes, not requests. Through a waypoint, the waypoint's report
+  // stands for the request (the sidecar behind it names the waypoint as its client).
+  const pair = (m: Record<string, string>) =>
+    `${m.source_workload_namespace}/${m.source_workload}>${m.destination_workload_namespace}/${m.destination_workload}`;
+  const workloadOf = (m: Record<string, string>) =>
+    `${m.destination_workload_namespace}/${m.destination_workload}`;
+  const reportedByClient = new Set<string>();
+  const behindWaypoint = new Set<string>();
+  for (const { metric: m } of input.requests) {
+    if (m.reporter === 'destination') continue;
+    reportedByClient.add(pair(m));
+    if (m.reporter === 'waypoint') behindWaypoint.add(workloadOf(m));
+  }
+  const counted = (m: Record<string, string>) =>
+    m.reporter !== 'destination' || (!reportedByClient.has(pair(m)) && !behindWaypoint.has(workloadOf(m)));
+
   for (const { metric: m, value } of input.requests) {
-    if (!(value > 0)) continue;
+    if (!(value > 0) || !counted(m)) continue;
     const protocol = m.request_protocol === 'grpc' ? 'grpc' : 'http';
     const code = m.response_code ?? '';
     const grpcStatus = m.grpc_response_status ?? '';
@@ -163,6 +181,7 @@ export function buildGraph(input: GraphInput): { nodes: GraphNode[]; edges: Grap
     }
   }
   for (const { metric: m, value } of input.durations) {
+    if (!counted(m)) continue;
     const le = m.le === '+Inf' ? Number.POSITIVE_INFINITY : Number(m.le);
     // Empty buckets count: the one below the quantile's bucket is where its interpolation starts.
     if (!(value >= 0) || Number.isNaN(le)) continue;
@@ -176,8 +195,6 @@ export function buildGraph(input: GraphInput): { nodes: GraphNode[]; edges: Grap
 
   // TCP: the server side's report, which sees refused and plaintext connections; the client side's only
   // where no server side reported (a destination outside the mesh, or not enrolled).
-  const pair = (m: Record<string, string>) =>
-    `${m.source_workload_namespace}/${m.source_workload}>${m.destination_workload_namespace}/${m.destination_workload}`;
   const reportedByServer = new Set(
     [...input.tcpBytes, ...input.tcpOpened]
       .filter((s) => s.metric.reporter === 'destination')

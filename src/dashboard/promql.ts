@@ -1,6 +1,7 @@
 // The PromQL the dashboard and `ambit stat` ask, over Istio's standard metrics as Ambit's proxies export
 // them. Request metrics come from the proxy that saw the request as HTTP (`reporter="waypoint"`, or
-// `"source"` for a client-side proxy), never also from the server side, so nothing is counted twice; TCP
+// `"source"` for a client-side proxy); the graph also asks for the server side's (`"destination"`, a
+// sidecar's) and uses it only where no client side reported the request, so nothing is counted twice; TCP
 // metrics come from the server side (`reporter="destination"`), which sees plaintext and refused
 // connections too, and from the client side only for destinations outside the mesh.
 
@@ -63,9 +64,9 @@ const by = (labels: readonly string[]) => `sum by (${labels.join(',')})`;
 export function graphQueries(
   window: Window,
 ): Record<'requests' | 'durations' | 'tcpSent' | 'tcpReceived' | 'tcpOpened', string> {
-  const http = selector({ reporter: HTTP_REPORTERS });
+  const http = selector({ reporter: { re: 'source|waypoint|destination' } });
   const reporters = { reporter: { re: 'source|destination' } };
-  const edge = [...EDGE_LABELS, ...WAYPOINT_LABELS];
+  const edge = ['reporter', ...EDGE_LABELS, ...WAYPOINT_LABELS];
   return {
     requests: `${by([...edge, 'request_protocol', 'response_code', 'grpc_response_status', 'connection_security_policy'])} (rate(istio_requests_total${http}[${window}])) > 0`,
     // Every bucket, the empty ones too: a quantile interpolates from the bucket below the one it falls in.

@@ -212,6 +212,38 @@ describe('the service graph', () => {
     ]);
   });
 
+  test("a sidecar's server-side report stands only for requests no client side reported", () => {
+    const noWaypoint = { gateway_networking_k8s_io_gateway_name: '', namespace: '' };
+    const atServer = { ...noWaypoint, reporter: 'destination' };
+    const g = buildGraph(
+      input({
+        requests: [
+          // An ambient client to a sidecar pod, no waypoint between: only the server side saw requests.
+          request('client', 'ratings', 'ratings', 4, atServer),
+          // A sidecar client to a sidecar pod: both ends report; it counts once.
+          request('frontend', 'catalog', 'catalog-v1', 2, { ...noWaypoint, reporter: 'source' }),
+          request('frontend', 'catalog', 'catalog-v1', 2, atServer),
+          // Through a waypoint: its report stands; the sidecar behind it names the waypoint as its client.
+          request('client', 'catalog', 'catalog-v2', 3, { reporter: 'waypoint' }),
+          request('waypoint-0123456789-0', 'catalog', 'catalog-v2', 3, atServer),
+        ],
+      }),
+    );
+    assert.deepEqual(edgeIds(g), [
+      'svc:shop/catalog->wl:shop/catalog-v1:http',
+      'svc:shop/catalog->wl:shop/catalog-v2:http',
+      'svc:shop/ratings->wl:shop/ratings:http',
+      'wl:shop/client->svc:shop/ratings:http',
+      'wl:shop/client->wp:shop/waypoint:http',
+      'wl:shop/frontend->svc:shop/catalog:http',
+      'wp:shop/waypoint->svc:shop/catalog:http',
+    ]);
+    const rate = (id: string) => g.edges.find((e) => e.id === id)?.requestsPerSecond;
+    assert.equal(rate('wl:shop/client->svc:shop/ratings:http'), 4);
+    assert.equal(rate('svc:shop/catalog->wl:shop/catalog-v1:http'), 2);
+    assert.equal(rate('svc:shop/catalog->wl:shop/catalog-v2:http'), 3);
+  });
+
   test('TCP: the server side counts, the client side names the service, nothing is counted twice', () => {
     const g = buildGraph(
       input({

@@ -59,14 +59,14 @@ describe('the graph queries', () => {
   test('requests: from the HTTP-aware proxy only, by both ends, the waypoint and the outcome', () => {
     assert.equal(
       q.requests,
-      'sum by (source_workload,source_workload_namespace,source_app,source_version,destination_workload,destination_workload_namespace,destination_app,destination_version,destination_service_name,destination_service_namespace,gateway_networking_k8s_io_gateway_name,namespace,request_protocol,response_code,grpc_response_status,connection_security_policy) (rate(istio_requests_total{reporter=~"source|waypoint"}[5m])) > 0',
+      'sum by (reporter,source_workload,source_workload_namespace,source_app,source_version,destination_workload,destination_workload_namespace,destination_app,destination_version,destination_service_name,destination_service_namespace,gateway_networking_k8s_io_gateway_name,namespace,request_protocol,response_code,grpc_response_status,connection_security_policy) (rate(istio_requests_total{reporter=~"source|waypoint|destination"}[5m])) > 0',
     );
   });
   test('durations: bucket rates by edge, for quantiles computed per drawn edge', () => {
-    assert.match(q.durations, /^sum by \(le,source_workload,/);
+    assert.match(q.durations, /^sum by \(le,reporter,source_workload,/);
     assert.match(
       q.durations,
-      /rate\(istio_request_duration_milliseconds_bucket\{reporter=~"source\|waypoint"\}\[5m\]\)/,
+      /rate\(istio_request_duration_milliseconds_bucket\{reporter=~"source\|waypoint\|destination"\}\[5m\]\)/,
     );
   });
   test('TCP: both directions of bytes and the opened connections, from both sides with their flags', () => {
