@@ -160,7 +160,13 @@ export async function onHboneConnect(ctx: ZtunnelContext, c: ConnectContext): Pr
     c.stream.close(0x8); // CANCEL
   };
   const id = ctx.connections.opened(
-    hboneLabels(ctx.state.snapshot, c.peerIdentity, `${c.authority.address}:${c.authority.port}`, '-'),
+    hboneLabels(
+      ctx.state.snapshot,
+      c.peerIdentity,
+      `${c.authority.address}:${c.authority.port}`,
+      '-',
+      sourceWorkloadIp,
+    ),
   );
   ctx.connections.track(id, {
     direction: 'inbound',
@@ -195,7 +201,8 @@ export function onHboneComplete(ctx: ZtunnelContext, r: StreamRecord): void {
   const state = ctx.state.snapshot;
   const dst = r.authority ? state.workloadByAddress.get(r.authority.split(':')[0] ?? '') : undefined;
   const flags = r.flags ?? (r.status === 401 ? 'DENY' : r.status === 200 ? '-' : 'CONNECT');
-  const labels = hboneLabels(state, r.peerIdentity, r.authority, flags);
+  const { workloadIp } = sourceIpOf(state, r.peerIdentity, forwardedAddress(r.headers.forwarded), undefined);
+  const labels = hboneLabels(state, r.peerIdentity, r.authority, flags, workloadIp);
   const bytes = { fromClient: r.received, toClient: r.sent };
   const record = {
     direction: 'inbound' as const,

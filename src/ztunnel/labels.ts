@@ -30,16 +30,17 @@ export function baggageOf(w: WorkloadResource): string {
   return parts.join(',');
 }
 
+/**
+ * The client's labels: its workload by `ip` (a plaintext client's address, or the address an HBONE tunnel
+ * proved), else by its identity (pods that share a service account share it: the address tells them apart).
+ */
 export function sourceLabels(
   state: StateSnapshot,
   identity: string | undefined,
   ip?: string,
 ): Partial<TcpLabels> {
-  const w = ip
-    ? state.workloadByAddress.get(ip)
-    : identity
-      ? state.workloadByIdentity.get(identity)
-      : undefined;
+  const byAddress = ip === undefined ? undefined : state.workloadByAddress.get(ip);
+  const w = byAddress ?? (identity === undefined ? undefined : state.workloadByIdentity.get(identity));
   return {
     source_workload: w?.name,
     source_workload_namespace: w?.namespace,
@@ -86,11 +87,13 @@ export function hboneLabels(
   peerIdentity: string,
   authority: string | undefined,
   flags: string,
+  /** The client's address as the tunnel proved it (its `forwarded` header, checked against its identity). */
+  sourceWorkloadIp?: string,
 ): TcpLabels {
   const dst = authority ? state.workloadByAddress.get(authority.split(':')[0] ?? '') : undefined;
   return {
     reporter: 'destination',
-    ...sourceLabels(state, peerIdentity),
+    ...sourceLabels(state, peerIdentity, sourceWorkloadIp),
     ...destinationLabels(dst),
     response_flags: flags,
     connection_security_policy: 'mutual_tls',
