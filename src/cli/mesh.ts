@@ -176,7 +176,7 @@ export async function describeLines(
   // A sidecar pod's own proxy authorizes each request on its HTTP ports; a waypoint, if it has one, too.
   if (w.sidecar)
     say(
-      '  at its sidecar: the authorization policies above, per request, on the ports its Services declare HTTP, HTTP/2 or gRPC (no RequestAuthentication, rate limits or tracing there)',
+      '  at its sidecar: the authorization policies above enforced by sidecar, per request, on the ports its Services declare HTTP, HTTP/2 or gRPC (no RequestAuthentication, rate limits or tracing there)',
     );
   if (!w.sidecar || w.waypoint)
     for (const line of await l7Lines(api, w.namespace, w.services, w.waypoint)) say(line);

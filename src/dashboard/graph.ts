@@ -163,8 +163,14 @@ export function buildGraph(input: GraphInput): { nodes: GraphNode[]; edges: Grap
     reportedByClient.add(pair(m));
     if (m.reporter === 'waypoint') behindWaypoint.add(workloadOf(m));
   }
+  // A sidecar's report of a request it sent to a waypoint names the waypoint replica as its destination:
+  // the waypoint's own report draws that request (client → waypoint → service → workload).
+  const waypointPods = new Set(
+    input.workloads.filter((w) => w.isWaypoint).map((w) => `${w.namespace}/${w.name}`),
+  );
   const counted = (m: Record<string, string>) =>
-    m.reporter !== 'destination' || (!reportedByClient.has(pair(m)) && !behindWaypoint.has(workloadOf(m)));
+    !waypointPods.has(workloadOf(m)) &&
+    (m.reporter !== 'destination' || (!reportedByClient.has(pair(m)) && !behindWaypoint.has(workloadOf(m))));
 
   for (const { metric: m, value } of input.requests) {
     if (!(value > 0) || !counted(m)) continue;

@@ -94,7 +94,7 @@ function accepted(
   if (!attached.ok) return condition('Accepted', false, 'NoMatchingParent', attached.message, generation);
   const enforced = enforcement(attached.services, ctx);
   if (!enforced.ok && enforced.reason === 'NoWaypoint') {
-    const message = `no waypoint serves ${servedLabel(parent, enforced.service)}, so only the sidecars of client pods enforce this route (ambient clients do not); bind one with the istio.io/use-waypoint label on the ${parent.kind} or its namespace`;
+    const message = `no waypoint serves ${servedLabel(parent, enforced.service)}, so only the sidecars of client pods enforce this route, on ports declared HTTP, HTTP/2 or gRPC (ambient clients do not); bind one with the istio.io/use-waypoint label on the ${parent.kind} or its namespace`;
     return condition('Accepted', false, 'NoWaypoint', message, generation);
   }
   if (!enforced.ok) {

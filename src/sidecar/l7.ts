@@ -16,6 +16,7 @@ import {
   type ConnectContext,
   type ConnectDecision,
   forwardedAddress,
+  forwardedFor,
   materialOf,
 } from '../hbone/index.ts';
 import type { SpiffeId } from '../identity/index.ts';
@@ -84,19 +85,19 @@ const NO_NODE_ADDRESSES: ReadonlySet<string> = new Set();
 
 /**
  * A backend Service that uses a waypoint is reached through the waypoint, as Istio's sidecars send to
- * one: an HBONE tunnel to a running replica, for the Service's `VIP:port`. None running: no endpoint (503).
+ * one: an HBONE tunnel to a running replica, for the Service's `VIP:port` (each replica an endpoint of its
+ * own, named by its own labels). None running: no endpoint (503).
  */
-function viaWaypoint(s: WaypointSnapshot, svc: ServiceResource, port: number): Endpoint[] {
+function viaWaypoint(s: WaypointSnapshot, svc: ServiceResource, vip: string, port: number): Endpoint[] {
   const ref = svc.waypoint;
-  const vip = svc.vips[0];
-  if (!ref || vip === undefined) return [];
+  if (!ref) return [];
   const out: Endpoint[] = [];
   for (const w of s.workloads.values()) {
     const replica =
       w.isWaypoint && w.namespace === ref.namespace && w.labels[GATEWAY_NAME_LABEL] === ref.name;
     const address = w.addresses[0];
     if (replica && address !== undefined)
-      out.push({ address: vip, port, identity: w.identity, tunnelAddress: address });
+      out.push({ address, port, identity: w.identity, authority: `${vip}:${port}`, labels: labelsOf(w) });
   }
   return out;
 }
@@ -319,11 +320,14 @@ export class SidecarL7 implements L7Hooks {
       if (this.endpointCache.size >= MAX_CACHED_BACKENDS) this.endpointCache.clear();
       const s = this.state.snapshot;
       const svc = s.services.get(backend.service);
-      found = svc?.waypoint?.declared
-        ? viaWaypoint(s, svc, backend.port)
-        : endpointsOf(s, backend, this.trafficPolicy(backend)?.tls, true).filter(
-            (e) => e.identity !== undefined || e.resolve || this.mayDial(e.address),
-          );
+      // A Service with no VIP (headless) has no authority to ask a waypoint for: its pods directly.
+      const vip = svc?.vips[0];
+      found =
+        svc?.waypoint?.declared && vip !== undefined
+          ? viaWaypoint(s, svc, vip, backend.port)
+          : endpointsOf(s, backend, this.trafficPolicy(backend)?.tls, true).filter(
+              (e) => e.identity !== undefined || e.resolve || this.mayDial(e.address),
+            );
       this.endpointCache.set(key, found);
     }
     return found;
@@ -384,7 +388,12 @@ export class SidecarL7 implements L7Hooks {
       pool: this.o.parts.pool,
       material: materialOf(cert, s.trustBundlePem),
       hbonePort: this.o.hbonePort,
-      headers: { baggage: baggageOf(self) },
+      // The pod's own address, which the other end trusts only with this identity: it names the client
+      // by it (pods that share a service account share an identity).
+      headers: {
+        baggage: baggageOf(self),
+        ...(self.addresses[0] ? { forwarded: forwardedFor({ address: self.addresses[0], port: 0 }) } : {}),
+      },
     });
   }
 }

@@ -484,9 +484,9 @@ export async function connectMesh(
 ): Promise<Duplex> {
   const tunnel = await o.pool.connect({
     source: () => o.material,
-    destination: { address: endpoint.tunnelAddress ?? endpoint.address, port: o.hbonePort ?? PORTS.hbone },
+    destination: { address: endpoint.address, port: o.hbonePort ?? PORTS.hbone },
     accepted: [endpoint.identity as SpiffeId],
-    authority: `${endpoint.address}:${endpoint.port}`,
+    authority: endpoint.authority ?? `${endpoint.address}:${endpoint.port}`,
     headers: o.headers ?? {},
   });
   return buffersOnly(tunnel.stream);

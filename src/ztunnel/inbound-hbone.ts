@@ -136,13 +136,29 @@ export async function onHboneConnect(ctx: ZtunnelContext, c: ConnectContext): Pr
   }
   const release = slots.releaser(sourceIp);
   if (http && ctx.l7) {
-    // The stream holds its slot until it closes (also when the client gives up before the answer).
-    c.stream.once('close', release);
-    if (ctx.idleTimeoutMs > 0)
-      c.stream.setTimeout(ctx.idleTimeoutMs, () => c.stream.close(http2constants.NGHTTP2_CANCEL));
-    const decision = ctx.l7.inbound(c, plan.workload, plan.upstream);
-    if (decision.status !== 200) release();
-    return decision;
+    // The stream holds its slot, and is in the connection table (cut when either end leaves), until it
+    // closes, also when the client gives up before the answer. Between requests the HTTP server's
+    // keep-alive timeout (1 h, as Envoy's) closes it: the HTTP/1.1 server sets the stream's own timer.
+    const workload = plan.workload;
+    const id = ctx.connections.opened(undefined);
+    ctx.connections.track(id, {
+      direction: 'inbound',
+      src: sourceIp,
+      dst: `${plan.upstream.address}:${plan.upstream.port}`,
+      workload: workload.name,
+      peerIdentity: c.peerIdentity,
+      startedAt: new Date().toISOString(),
+      meta: {
+        workloadsStay: (st) =>
+          stillLocal(st, ctx, workload, c.destinationAddress) && stillInMesh(st, sourceWorkload, sourceIp),
+      },
+      abort: () => c.stream.close(http2constants.NGHTTP2_CANCEL),
+    });
+    c.stream.once('close', () => {
+      release();
+      ctx.connections.untrack(id);
+    });
+    return ctx.l7.inbound(c, workload, plan.upstream);
   }
   let upstream: net.Socket;
   try {

@@ -75,7 +75,31 @@ export function onPlaintextInbound(ctx: ZtunnelContext, client: net.Socket): voi
   }
   const release = slots.releaser(sourceIp);
   if (http && ctx.l7) {
-    client.once('close', release);
+    // In the connection table like a spliced one: cut when PeerAuthentication turns STRICT or an end
+    // leaves (each request's authorization is the L7's).
+    const id = ctx.connections.opened(undefined);
+    ctx.connections.track(id, {
+      direction: 'inbound',
+      src: record.src.addr,
+      dst: record.dst.addr,
+      workload: plan.workload.name,
+      startedAt: new Date(started).toISOString(),
+      meta: {
+        recheck: (st) =>
+          planInbound(
+            st,
+            { destination: { address: to.address, port: to.port }, sourceIp },
+            { authorize: false },
+          ).status === 200,
+        workloadsStay: (st) =>
+          stillLocal(st, ctx, plan.workload, to.address) && stillInMesh(st, sourceWorkload, sourceIp),
+      },
+      abort: () => client.destroy(),
+    });
+    client.once('close', () => {
+      release();
+      ctx.connections.untrack(id);
+    });
     cutWhenIdle(ctx, client, () => client.destroy());
     ctx.l7.inboundPlain(client, plan.workload, plan.upstream, sourceIp);
     return;

@@ -105,7 +105,20 @@ async function outbound(
   const viaWaypoint = plan.kind === 'hbone' && plan.via === 'waypoint';
   const l7 = ctx.l7 && service && !viaWaypoint && !socksReply;
   if (l7 && ctx.l7?.outbound(client, plan.source, service, target)) {
-    client.once('close', release);
+    const id = ctx.connections.opened(undefined);
+    ctx.connections.track(id, {
+      direction: 'outbound',
+      src: record.src.addr,
+      dst: record.dst.addr,
+      workload: plan.source.name,
+      startedAt: new Date(started).toISOString(),
+      meta: { workloadsStay: (st) => stillLocal(st, ctx, plan.source, sourceAddress) },
+      abort: () => client.destroy(),
+    });
+    client.once('close', () => {
+      release();
+      ctx.connections.untrack(id);
+    });
     cutWhenIdle(ctx, client, () => client.destroy());
     return;
   }

@@ -735,7 +735,7 @@ function record(ctx: ProxyContext, conn: ConnectionState, rec: RequestRecord, gr
     grpc_response_status: grpc ? (rec.grpc_status ?? '') : '',
     response_flags: rec.flags,
     // The connection the reporter sees: a client side its upstream (mutual TLS over HBONE, else unknown, as
-    // Istio's sidecars write it), a server side or a waypoint the client's.
+    // the ztunnel's own source reports say), a server side or a waypoint the client's.
     connection_security_policy:
       labelsReporter === 'source'
         ? rec.endpoint?.identity

@@ -98,10 +98,10 @@ export interface Endpoint {
   /** The host an originated TLS names when no request does (a TCP connection): the ServiceEntry's. */
   host?: string;
   /**
-   * Where the HBONE tunnel goes when not to `address` itself: the waypoint that serves a backend Service
-   * (a sidecar sends there; `address:port` is then the Service's VIP and port, the tunnel's authority).
+   * The HBONE tunnel's authority when not `address:port`: a sidecar sends a backend Service that uses a
+   * waypoint to a replica of it (`address`), asking for the Service's `VIP:port`.
    */
-  tunnelAddress?: string;
+  authority?: string;
   labels?: WorkloadLabels;
 }
 

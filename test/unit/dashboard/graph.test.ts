@@ -223,9 +223,11 @@ describe('the service graph', () => {
           // A sidecar client to a sidecar pod: both ends report; it counts once.
           request('frontend', 'catalog', 'catalog-v1', 2, { ...noWaypoint, reporter: 'source' }),
           request('frontend', 'catalog', 'catalog-v1', 2, atServer),
-          // Through a waypoint: its report stands; the sidecar behind it names the waypoint as its client.
+          // Through a waypoint: its report stands; the sidecar behind it names the waypoint as its client,
+          // and a sidecar client's own report names the waypoint as its destination.
           request('client', 'catalog', 'catalog-v2', 3, { reporter: 'waypoint' }),
           request('waypoint-0123456789-0', 'catalog', 'catalog-v2', 3, atServer),
+          request('client', 'catalog', 'waypoint-0123456789-0', 3, { ...noWaypoint, reporter: 'source' }),
         ],
       }),
     );
