@@ -47,7 +47,7 @@ import {
 import {
   type Delta,
   type ServiceResource,
-  sourceIpOf,
+  sourceOf,
   TYPE,
   type TypeUrl,
   type WorkloadResource,
@@ -222,16 +222,12 @@ export class SidecarL7 implements L7Hooks {
 
   inbound(c: ConnectContext, workload: WorkloadResource, upstream: Addr): ConnectDecision {
     const s = this.state.snapshot;
-    const { ip, workloadIp } = sourceIpOf(
+    const { ip, workload: source } = sourceOf(
       s,
       c.peerIdentity,
       forwardedAddress(c.headers.forwarded),
       c.peerAddress?.address,
     );
-    // The client's workload by its proven address (pods may share a service account), else by identity.
-    const source =
-      (workloadIp === undefined ? undefined : s.workloadByAddress.get(workloadIp)) ??
-      s.workloadByIdentity.get(c.peerIdentity);
     const meta = this.inboundMeta(workload, upstream, {
       principal: c.peerIdentity,
       ...(ip ? { ip } : {}),

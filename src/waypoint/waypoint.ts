@@ -34,7 +34,7 @@ import {
 } from '../proxy/index.ts';
 import { compileRoutes, entryHostsOf } from '../routing/index.ts';
 import { RequestMetrics } from '../telemetry/index.ts';
-import { sourceIpOf, type WorkloadResource, XdsClient } from '../xds/index.ts';
+import { sourceOf, type WorkloadResource, XdsClient } from '../xds/index.ts';
 import { WAYPOINT_ERRORS } from './errors.ts';
 import { HttpProxy, workloadTarget, workloadTargetAddress } from './http/index.ts';
 import type { ConnectionMeta, ConnectOptions, Endpoint, WorkloadLabels } from './http/types.ts';
@@ -381,16 +381,12 @@ export class Waypoint {
     const me = this.derived.gateway;
     if (!me || bound?.name !== me.name || bound.namespace !== me.namespace)
       return { status: 400, reason: `${key} does not use this waypoint` };
-    const { ip, workloadIp } = sourceIpOf(
+    const { ip, workload: source } = sourceOf(
       s,
       c.peerIdentity,
       forwardedAddress(c.headers.forwarded),
       c.peerAddress?.address,
     );
-    // The client's workload by its proven address (pods may share a service account), else by identity.
-    const source =
-      (workloadIp === undefined ? undefined : s.workloadByAddress.get(workloadIp)) ??
-      s.workloadByIdentity.get(c.peerIdentity);
     const meta: ConnectionMeta = {
       service: found ? found.service.key : workloadTarget(c.authority.address),
       port: found ? found.port.port : c.authority.port,

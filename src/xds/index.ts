@@ -27,6 +27,7 @@ export {
   type ServicePortEntry,
   StreamedState,
   sourceIpOf,
+  sourceOf,
 } from './mesh-index.ts';
 export {
   CONFIG_STREAM_SERVICE,

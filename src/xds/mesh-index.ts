@@ -145,6 +145,23 @@ export function sourceIpOf(
 }
 
 /**
+ * A tunnel's client: its IP for policy (`sourceIpOf`) and its workload, by the address the tunnel proves
+ * (pods that share a service account share an identity), else by its identity.
+ */
+export function sourceOf(
+  index: MeshIndex,
+  peerIdentity: string,
+  forwarded: string | undefined,
+  peerAddress: string | undefined,
+): { ip: string | undefined; workload: WorkloadResource | undefined } {
+  const { ip, workloadIp } = sourceIpOf(index, peerIdentity, forwarded, peerAddress);
+  const workload =
+    (workloadIp === undefined ? undefined : index.workloadByAddress.get(workloadIp)) ??
+    index.workloadByIdentity.get(peerIdentity);
+  return { ip, workload };
+}
+
+/**
  * A proxy's view of the mesh, fed by the config stream. One writer — `apply` — computes the next
  * snapshot from a whole delta before anything changes (a bad resource throws: the delta is NACKed and the
  * last good state stays); readers take the current immutable snapshot; listeners hear of each change.

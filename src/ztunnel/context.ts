@@ -6,7 +6,7 @@ import { AmbitError } from '../errors/index.ts';
 import type { HbonePool } from '../hbone/index.ts';
 import type { CertificateManager } from '../identity/index.ts';
 import type { Logger } from '../log/index.ts';
-import { type ConnectionTable, connectTcp, watchIdle } from '../proxy/index.ts';
+import { type ConnectionTable, connectTcp, type TrackedConnection, watchIdle } from '../proxy/index.ts';
 import { ZTUNNEL_ERRORS } from './errors.ts';
 import type { L7Hooks } from './l7-hooks.ts';
 import type { ZtunnelPorts } from './options.ts';
@@ -65,4 +65,22 @@ export function cutWhenIdle(ctx: ZtunnelContext, socket: net.Socket, abort: (why
       ),
     ),
   );
+}
+
+/**
+ * A connection handed to the L7 (a sidecar's HTTP): in the connection table, with no TCP metrics (its
+ * requests are counted), holding its connection slot until `closes` emits 'close'.
+ */
+export function trackHanded(
+  ctx: ZtunnelContext,
+  closes: { once(event: 'close', listener: () => void): unknown },
+  release: () => void,
+  connection: Omit<TrackedConnection<ConnectionChecks>, 'id'>,
+): void {
+  const id = ctx.connections.opened(undefined);
+  ctx.connections.track(id, connection);
+  closes.once('close', () => {
+    release();
+    ctx.connections.untrack(id);
+  });
 }

@@ -17,7 +17,7 @@ import {
 } from '../hbone/index.ts';
 import type { SpiffeId } from '../identity/index.ts';
 import { sourceIpOf } from '../xds/index.ts';
-import { connectUpstream, cutWhenIdle, isNodeItself, type ZtunnelContext } from './context.ts';
+import { connectUpstream, cutWhenIdle, isNodeItself, trackHanded, type ZtunnelContext } from './context.ts';
 import { baggageOf, canonical, destinationLabels, hboneLabels, workloadFields } from './labels.ts';
 import { OVERFLOW_FLAG } from './limits.ts';
 import { stillInMesh, stillLocal } from './membership.ts';
@@ -140,8 +140,7 @@ export async function onHboneConnect(ctx: ZtunnelContext, c: ConnectContext): Pr
     // closes, also when the client gives up before the answer. Between requests the HTTP server's
     // keep-alive timeout (1 h, as Envoy's) closes it: the HTTP/1.1 server sets the stream's own timer.
     const workload = plan.workload;
-    const id = ctx.connections.opened(undefined);
-    ctx.connections.track(id, {
+    trackHanded(ctx, c.stream, release, {
       direction: 'inbound',
       src: sourceIp,
       dst: `${plan.upstream.address}:${plan.upstream.port}`,
@@ -153,10 +152,6 @@ export async function onHboneConnect(ctx: ZtunnelContext, c: ConnectContext): Pr
           stillLocal(st, ctx, workload, c.destinationAddress) && stillInMesh(st, sourceWorkload, sourceIp),
       },
       abort: () => c.stream.close(http2constants.NGHTTP2_CANCEL),
-    });
-    c.stream.once('close', () => {
-      release();
-      ctx.connections.untrack(id);
     });
     return ctx.l7.inbound(c, workload, plan.upstream);
   }

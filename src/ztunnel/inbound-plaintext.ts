@@ -7,7 +7,7 @@ import { type OrigDst, originalDst } from '../capture/index.ts';
 import { describeError } from '../errors/index.ts';
 import { resetStream, splice } from '../hbone/index.ts';
 import type { ConnectionRecord, TcpLabels } from '../telemetry/index.ts';
-import { connectUpstream, cutWhenIdle, isNodeItself, type ZtunnelContext } from './context.ts';
+import { connectUpstream, cutWhenIdle, isNodeItself, trackHanded, type ZtunnelContext } from './context.ts';
 import { canonical, destinationLabels, sourceLabels, workloadFields } from './labels.ts';
 import { stillInMesh, stillLocal } from './membership.ts';
 import { planInbound, serves } from './plan.ts';
@@ -77,8 +77,7 @@ export function onPlaintextInbound(ctx: ZtunnelContext, client: net.Socket): voi
   if (http && ctx.l7) {
     // In the connection table like a spliced one: cut when PeerAuthentication turns STRICT or an end
     // leaves (each request's authorization is the L7's).
-    const id = ctx.connections.opened(undefined);
-    ctx.connections.track(id, {
+    trackHanded(ctx, client, release, {
       direction: 'inbound',
       src: record.src.addr,
       dst: record.dst.addr,
@@ -95,10 +94,6 @@ export function onPlaintextInbound(ctx: ZtunnelContext, client: net.Socket): voi
           stillLocal(st, ctx, plan.workload, to.address) && stillInMesh(st, sourceWorkload, sourceIp),
       },
       abort: () => client.destroy(),
-    });
-    client.once('close', () => {
-      release();
-      ctx.connections.untrack(id);
     });
     cutWhenIdle(ctx, client, () => client.destroy());
     ctx.l7.inboundPlain(client, plan.workload, plan.upstream, sourceIp);

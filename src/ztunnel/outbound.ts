@@ -15,7 +15,7 @@ import {
 } from '../hbone/index.ts';
 import type { SpiffeId } from '../identity/index.ts';
 import type { ConnectionRecord } from '../telemetry/index.ts';
-import { connectUpstream, cutWhenIdle, type ZtunnelContext } from './context.ts';
+import { connectUpstream, cutWhenIdle, trackHanded, type ZtunnelContext } from './context.ts';
 import { ZTUNNEL_ERRORS } from './errors.ts';
 import { baggageOf, canonical, outboundLabels, workloadFields } from './labels.ts';
 import { OVERFLOW_FLAG } from './limits.ts';
@@ -105,8 +105,7 @@ async function outbound(
   const viaWaypoint = plan.kind === 'hbone' && plan.via === 'waypoint';
   const l7 = ctx.l7 && service && !viaWaypoint && !socksReply;
   if (l7 && ctx.l7?.outbound(client, plan.source, service, target)) {
-    const id = ctx.connections.opened(undefined);
-    ctx.connections.track(id, {
+    trackHanded(ctx, client, release, {
       direction: 'outbound',
       src: record.src.addr,
       dst: record.dst.addr,
@@ -114,10 +113,6 @@ async function outbound(
       startedAt: new Date(started).toISOString(),
       meta: { workloadsStay: (st) => stillLocal(st, ctx, plan.source, sourceAddress) },
       abort: () => client.destroy(),
-    });
-    client.once('close', () => {
-      release();
-      ctx.connections.untrack(id);
     });
     cutWhenIdle(ctx, client, () => client.destroy());
     return;
