@@ -41,10 +41,17 @@ export function trimMemoryWhenQuiet(opts: MemoryTrimOptions = {}): () => void {
   let floor = 0; // the lowest resident set a trim has left; 0 before the first
   let busy = true;
   let lastTrim = Number.NEGATIVE_INFINITY;
+  let afterTrim = false;
   let cpu = process.cpuUsage();
   const timer = setInterval(() => {
     const used = process.cpuUsage(cpu);
     cpu = process.cpuUsage();
+    // The trim's own collection finishes on V8's helper threads after it returns: the interval after a
+    // trim says nothing about the process's load.
+    if (afterTrim) {
+      afterTrim = false;
+      return;
+    }
     if (used.user + used.system > quietMicros) {
       busy = true;
       return;
@@ -58,6 +65,7 @@ export function trimMemoryWhenQuiet(opts: MemoryTrimOptions = {}): () => void {
     const after = process.memoryUsage.rss();
     floor = floor === 0 ? after : Math.min(floor, after);
     lastTrim = performance.now();
+    afterTrim = true;
     cpu = process.cpuUsage(); // the trim's own work does not make the next interval busy
     opts.onTrim?.(rss, after);
   }, intervalMs);
