@@ -10,7 +10,6 @@
 import type * as http2 from 'node:http2';
 import type * as net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { GATEWAY_NAME_LABEL } from '../config/index.ts';
 import {
   buffersOnly,
   type ConnectContext,
@@ -59,6 +58,7 @@ import {
   isNodeLocal,
   type L7Hooks,
   type L7Parts,
+  waypointReplicas,
   ZTUNNEL_ERRORS,
 } from '../ztunnel/index.ts';
 
@@ -78,8 +78,8 @@ export const SIDECAR_L7_TYPES: readonly TypeUrl[] = [
 
 /** How long a ServiceEntry's DNS endpoint may take to resolve. */
 const RESOLVE_TIMEOUT_MS = 5_000;
-/** Backends whose endpoints are kept worked out (a client walking Services cannot grow it). */
-const MAX_CACHED_BACKENDS = 4096;
+/** Answers kept worked out per cache (a client walking Services or ports cannot grow one past it). */
+const MAX_CACHED = 4096;
 /** A pod's proxy has no node addresses of its own: only loopback and link-local are local. */
 const NO_NODE_ADDRESSES: ReadonlySet<string> = new Set();
 
@@ -89,17 +89,24 @@ const NO_NODE_ADDRESSES: ReadonlySet<string> = new Set();
  * own, named by its own labels). None running: no endpoint (503).
  */
 function viaWaypoint(s: WaypointSnapshot, svc: ServiceResource, vip: string, port: number): Endpoint[] {
-  const ref = svc.waypoint;
-  if (!ref) return [];
-  const out: Endpoint[] = [];
-  for (const w of s.workloads.values()) {
-    const replica =
-      w.isWaypoint && w.namespace === ref.namespace && w.labels[GATEWAY_NAME_LABEL] === ref.name;
-    const address = w.addresses[0];
-    if (replica && address !== undefined)
-      out.push({ address, port, identity: w.identity, authority: `${vip}:${port}`, labels: labelsOf(w) });
-  }
-  return out;
+  if (!svc.waypoint) return [];
+  return waypointReplicas(s.workloads.values(), svc.waypoint).map((w) => ({
+    address: w.addresses[0]!,
+    port,
+    identity: w.identity,
+    authority: `${vip}:${port}`,
+    labels: labelsOf(w),
+  }));
+}
+
+/** `compute()` kept in `cache` until the configuration changes; a full cache starts over (bounded). */
+function remembered<T>(cache: Map<string, T>, key: string, compute: () => T): T {
+  const hit = cache.get(key);
+  if (hit !== undefined) return hit;
+  if (cache.size >= MAX_CACHED) cache.clear();
+  const value = compute();
+  cache.set(key, value);
+  return value;
 }
 
 /** The Service port an inbound `port` of a workload is the target of. */
@@ -130,7 +137,9 @@ export class SidecarL7 implements L7Hooks {
   /** What one configuration compiles to; replaced on every change. */
   private routes: RouteTable;
   private bound: ReadonlySet<string> = new Set();
+  /** Per configuration: each backend's endpoints going out, and coming in (the workload itself). */
   private endpointCache = new Map<string, Endpoint[]>();
+  private localCache = new Map<string, Endpoint[]>();
   /** By `uid:port`: the Service port a workload's port is the target of (null: none). */
   private inboundCache = new Map<string, InboundService | null>();
 
@@ -299,6 +308,7 @@ export class SidecarL7 implements L7Hooks {
   private derive(s: WaypointSnapshot): void {
     this.routes = compileRoutes(routeInput(s));
     this.endpointCache = new Map();
+    this.localCache = new Map();
     this.inboundCache = new Map();
     const self = s.workloads.get(this.o.workload);
     // The ztunnel-enforced bindings are this workload's own (mesh-wide, namespace, selector).
@@ -310,56 +320,44 @@ export class SidecarL7 implements L7Hooks {
 
   /** A backend's endpoints going out: enrolled ones over HBONE, the rest directly. */
   private endpoints(backend: { service: string; port: number }): Endpoint[] {
-    const key = `${backend.service}:${backend.port}`;
-    let found = this.endpointCache.get(key);
-    if (!found) {
-      if (this.endpointCache.size >= MAX_CACHED_BACKENDS) this.endpointCache.clear();
+    return remembered(this.endpointCache, `${backend.service}:${backend.port}`, () => {
       const s = this.state.snapshot;
       const svc = s.services.get(backend.service);
       // A Service with no VIP (headless) has no authority to ask a waypoint for: its pods directly.
       const vip = svc?.vips[0];
-      found =
-        svc?.waypoint?.declared && vip !== undefined
-          ? viaWaypoint(s, svc, vip, backend.port)
-          : endpointsOf(s, backend, this.trafficPolicy(backend)?.tls, true).filter(
-              (e) => e.identity !== undefined || e.resolve || this.mayDial(e.address),
-            );
-      this.endpointCache.set(key, found);
-    }
-    return found;
+      if (svc?.waypoint?.declared && vip !== undefined) return viaWaypoint(s, svc, vip, backend.port);
+      return endpointsOf(s, backend, this.trafficPolicy(backend)?.tls, true).filter(
+        (e) => e.identity !== undefined || e.resolve || this.mayDial(e.address),
+      );
+    });
   }
 
   /** Inbound, the one endpoint: the workload itself, on the port the Service port targets. */
   private local(backend: { service: string; port: number }): Endpoint[] {
-    const s = this.state.snapshot;
-    const self = s.workloads.get(this.o.workload);
-    if (!self) return [];
-    const service = s.services.get(backend.service);
-    const ep = service?.endpoints.find((e) => e.workload === self.uid);
-    const toWorkload = workloadTargetAddress(backend.service);
-    const address = toWorkload ?? ep?.address;
-    // A Service that went away meanwhile has no port to go to: no endpoint (503), never a guess.
-    const port = toWorkload !== undefined ? backend.port : ep?.ports[String(backend.port)];
-    if (address === undefined || port === undefined) return [];
-    return [{ address, port, identity: self.identity, labels: labelsOf(self) }];
+    return remembered(this.localCache, `${backend.service}:${backend.port}`, () => {
+      const s = this.state.snapshot;
+      const self = s.workloads.get(this.o.workload);
+      if (!self) return [];
+      const toWorkload = workloadTargetAddress(backend.service);
+      const ep = s.services.get(backend.service)?.endpoints.find((e) => e.workload === self.uid);
+      const address = toWorkload ?? ep?.address;
+      // A Service that went away meanwhile has no port to go to: no endpoint (503), never a guess.
+      const port = toWorkload !== undefined ? backend.port : ep?.ports[String(backend.port)];
+      if (address === undefined || port === undefined) return [];
+      return [{ address, port, identity: self.identity, labels: labelsOf(self) }];
+    });
   }
 
   private inboundService(workload: WorkloadResource, port: number): InboundService | undefined {
-    const key = `${workload.uid}:${port}`;
-    let found = this.inboundCache.get(key);
-    if (found === undefined) {
-      found = null;
+    const found = remembered(this.inboundCache, `${workload.uid}:${port}`, () => {
       for (const service of this.state.snapshot.services.values()) {
         if (service.kind === 'ServiceEntry') continue;
         const ep = service.endpoints.find((e) => e.workload === workload.uid);
         const p = ep && service.ports.find((sp) => ep.ports[String(sp.port)] === port);
-        if (p) {
-          found = { service, port: p };
-          break;
-        }
+        if (p) return { service, port: p };
       }
-      this.inboundCache.set(key, found);
-    }
+      return null;
+    });
     return found ?? undefined;
   }
 

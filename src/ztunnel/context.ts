@@ -7,6 +7,7 @@ import type { HbonePool } from '../hbone/index.ts';
 import type { CertificateManager } from '../identity/index.ts';
 import type { Logger } from '../log/index.ts';
 import { type ConnectionTable, connectTcp, type TrackedConnection, watchIdle } from '../proxy/index.ts';
+import type { TcpLabels } from '../telemetry/index.ts';
 import { ZTUNNEL_ERRORS } from './errors.ts';
 import type { L7Hooks } from './l7-hooks.ts';
 import type { ZtunnelPorts } from './options.ts';
@@ -67,17 +68,26 @@ export function cutWhenIdle(ctx: ZtunnelContext, socket: net.Socket, abort: (why
   );
 }
 
+/** Whether a sidecar's L7 serves the local workload at `address` on `port` as HTTP (never at a node). */
+export function servedAsHttp(ctx: ZtunnelContext, address: string, port: number): boolean {
+  if (!ctx.l7) return false;
+  const w = ctx.state.snapshot.workloadByAddress.get(address);
+  return w !== undefined && ctx.l7.servesInbound(w, port);
+}
+
 /**
- * A connection handed to the L7 (a sidecar's HTTP): in the connection table, with no TCP metrics (its
- * requests are counted), holding its connection slot until `closes` emits 'close'.
+ * A proxied connection in the table until `closes` emits 'close': counted opened under `labels` (when
+ * metered; one handed to the L7 is not, its requests are counted), holding its connection slot, and on
+ * close released and forgotten (whoever sees its bytes counts it closed).
  */
-export function trackHanded(
+export function trackUntilClose(
   ctx: ZtunnelContext,
   closes: { once(event: 'close', listener: () => void): unknown },
   release: () => void,
   connection: Omit<TrackedConnection<ConnectionChecks>, 'id'>,
+  labels?: TcpLabels,
 ): void {
-  const id = ctx.connections.opened(undefined);
+  const id = ctx.connections.opened(labels);
   ctx.connections.track(id, connection);
   closes.once('close', () => {
     release();

@@ -17,12 +17,20 @@ import {
 } from '../hbone/index.ts';
 import type { SpiffeId } from '../identity/index.ts';
 import { sourceIpOf } from '../xds/index.ts';
-import { connectUpstream, cutWhenIdle, isNodeItself, trackHanded, type ZtunnelContext } from './context.ts';
+import {
+  connectUpstream,
+  cutWhenIdle,
+  isNodeItself,
+  servedAsHttp,
+  trackUntilClose,
+  type ZtunnelContext,
+} from './context.ts';
 import { baggageOf, canonical, destinationLabels, hboneLabels, workloadFields } from './labels.ts';
 import { OVERFLOW_FLAG } from './limits.ts';
 import { stillInMesh, stillLocal } from './membership.ts';
 import { overLimit } from './overload.ts';
 import { planInbound, serves } from './plan.ts';
+import type { StateSnapshot } from './state.ts';
 
 /** A socket on an HBONE listener; `destination` says which local address it was for. */
 export function onHboneSocket(
@@ -116,18 +124,14 @@ export async function onHboneConnect(ctx: ZtunnelContext, c: ConnectContext): Pr
   const sourceWorkload =
     sourceWorkloadIp === undefined ? undefined : ctx.state.snapshot.workloadByAddress.get(sourceWorkloadIp);
   // A sidecar that serves this port as HTTP authorizes each request itself: here only peer authentication.
-  const destination = ctx.l7 && ctx.state.snapshot.workloadByAddress.get(c.destinationAddress);
-  const http = destination ? ctx.l7?.servesInbound(destination, c.authority.port) : false;
-  const plan = planInbound(
-    ctx.state.snapshot,
-    {
-      destination: { address: c.destinationAddress, port: ctx.ports.hbone },
-      authority: c.authority,
-      peerIdentity: c.peerIdentity,
-      sourceIp,
-    },
-    { authorize: !http },
-  );
+  const http = servedAsHttp(ctx, c.destinationAddress, c.authority.port);
+  const request = {
+    destination: { address: c.destinationAddress, port: ctx.ports.hbone },
+    authority: c.authority,
+    peerIdentity: c.peerIdentity,
+    sourceIp,
+  };
+  const plan = planInbound(ctx.state.snapshot, request, { authorize: !http });
   if (plan.status !== 200) return { status: plan.status, reason: plan.reason };
   const slots = ctx.overload.connectionSlots;
   if (!slots.tryAcquire(sourceIp)) {
@@ -135,22 +139,24 @@ export async function onHboneConnect(ctx: ZtunnelContext, c: ConnectContext): Pr
     return { status: 503 as const, reason: overLimit('connections', sourceIp), flags: OVERFLOW_FLAG };
   }
   const release = slots.releaser(sourceIp);
+  const workload = plan.workload;
+  const seen = {
+    direction: 'inbound' as const,
+    src: sourceIp,
+    dst: `${plan.upstream.address}:${plan.upstream.port}`,
+    workload: workload.name,
+    peerIdentity: c.peerIdentity,
+    startedAt: new Date().toISOString(),
+  };
+  const workloadsStay = (st: StateSnapshot) =>
+    stillLocal(st, ctx, workload, c.destinationAddress) && stillInMesh(st, sourceWorkload, sourceIp);
   if (http && ctx.l7) {
-    // The stream holds its slot, and is in the connection table (cut when either end leaves), until it
-    // closes, also when the client gives up before the answer. Between requests the HTTP server's
-    // keep-alive timeout (1 h, as Envoy's) closes it: the HTTP/1.1 server sets the stream's own timer.
-    const workload = plan.workload;
-    trackHanded(ctx, c.stream, release, {
-      direction: 'inbound',
-      src: sourceIp,
-      dst: `${plan.upstream.address}:${plan.upstream.port}`,
-      workload: workload.name,
-      peerIdentity: c.peerIdentity,
-      startedAt: new Date().toISOString(),
-      meta: {
-        workloadsStay: (st) =>
-          stillLocal(st, ctx, workload, c.destinationAddress) && stillInMesh(st, sourceWorkload, sourceIp),
-      },
+    // The stream holds its slot and its place in the table until it closes, also when the client gives up
+    // before the answer. Between requests the HTTP server's keep-alive timeout (1 h, as Envoy's) closes
+    // it: the HTTP/1.1 server sets the stream's own timer.
+    trackUntilClose(ctx, c.stream, release, {
+      ...seen,
+      meta: { workloadsStay },
       abort: () => c.stream.close(http2constants.NGHTTP2_CANCEL),
     });
     return ctx.l7.inbound(c, workload, plan.upstream);
@@ -165,44 +171,22 @@ export async function onHboneConnect(ctx: ZtunnelContext, c: ConnectContext): Pr
       reason: `cannot reach ${plan.upstream.address}:${plan.upstream.port}: ${describeError(err)}`,
     };
   }
-  const workload = plan.workload;
   const abort = () => {
     resetStream(upstream);
-    c.stream.close(0x8); // CANCEL
+    c.stream.close(http2constants.NGHTTP2_CANCEL);
   };
-  const id = ctx.connections.opened(
-    hboneLabels(
-      ctx.state.snapshot,
-      c.peerIdentity,
-      `${c.authority.address}:${c.authority.port}`,
-      '-',
-      sourceWorkloadIp,
-    ),
-  );
-  ctx.connections.track(id, {
-    direction: 'inbound',
-    src: sourceIp,
-    dst: `${plan.upstream.address}:${plan.upstream.port}`,
-    workload: workload.name,
-    peerIdentity: c.peerIdentity,
-    startedAt: new Date().toISOString(),
-    meta: {
-      recheck: (state) =>
-        planInbound(state, {
-          destination: { address: c.destinationAddress, port: ctx.ports.hbone },
-          authority: c.authority,
-          peerIdentity: c.peerIdentity,
-          sourceIp,
-        }).status === 200,
-      workloadsStay: (st) =>
-        stillLocal(st, ctx, workload, c.destinationAddress) && stillInMesh(st, sourceWorkload, sourceIp),
+  const authority = `${c.authority.address}:${c.authority.port}`;
+  trackUntilClose(
+    ctx,
+    upstream,
+    release,
+    {
+      ...seen,
+      meta: { recheck: (st) => planInbound(st, request).status === 200, workloadsStay },
+      abort,
     },
-    abort,
-  });
-  upstream.once('close', () => {
-    release();
-    ctx.connections.untrack(id);
-  });
+    hboneLabels(ctx.state.snapshot, c.peerIdentity, authority, '-', sourceWorkloadIp),
+  );
   cutWhenIdle(ctx, upstream, abort);
   return { status: 200 as const, upstream, baggage: baggageOf(workload) };
 }

@@ -7,10 +7,18 @@ import { type OrigDst, originalDst } from '../capture/index.ts';
 import { describeError } from '../errors/index.ts';
 import { resetStream, splice } from '../hbone/index.ts';
 import type { ConnectionRecord, TcpLabels } from '../telemetry/index.ts';
-import { connectUpstream, cutWhenIdle, isNodeItself, trackHanded, type ZtunnelContext } from './context.ts';
+import {
+  connectUpstream,
+  cutWhenIdle,
+  isNodeItself,
+  servedAsHttp,
+  trackUntilClose,
+  type ZtunnelContext,
+} from './context.ts';
 import { canonical, destinationLabels, sourceLabels, workloadFields } from './labels.ts';
 import { stillInMesh, stillLocal } from './membership.ts';
 import { planInbound, serves } from './plan.ts';
+import type { StateSnapshot } from './state.ts';
 
 export function onPlaintextInbound(ctx: ZtunnelContext, client: net.Socket): void {
   let dst: OrigDst;
@@ -37,13 +45,10 @@ export function onPlaintextInbound(ctx: ZtunnelContext, client: net.Socket): voi
   const started = Date.now();
   const sourceIp = canonical(client.remoteAddress);
   // A sidecar that serves this port as HTTP authorizes each request itself: here only peer authentication.
-  const destination = ctx.l7 && ctx.state.snapshot.workloadByAddress.get(to.address);
-  const http = destination ? (ctx.l7?.servesInbound(destination, to.port) ?? false) : false;
-  const plan = planInbound(
-    ctx.state.snapshot,
-    { destination: { address: to.address, port: to.port }, sourceIp },
-    { authorize: !http },
-  );
+  const http = servedAsHttp(ctx, to.address, to.port);
+  const authorize = { authorize: !http };
+  const request = { destination: { address: to.address, port: to.port }, sourceIp };
+  const plan = planInbound(ctx.state.snapshot, request, authorize);
   const state = ctx.state.snapshot;
   const sourceWorkload = state.workloadByAddress.get(sourceIp);
   const labels: TcpLabels = {
@@ -74,27 +79,21 @@ export function onPlaintextInbound(ctx: ZtunnelContext, client: net.Socket): voi
     return;
   }
   const release = slots.releaser(sourceIp);
+  // Cut when the plan (peer authentication, and policy at L4) would now refuse it, or an end leaves.
+  const seen = {
+    direction: 'inbound' as const,
+    src: record.src.addr,
+    dst: record.dst.addr,
+    workload: plan.workload.name,
+    startedAt: new Date(started).toISOString(),
+    meta: {
+      recheck: (st: StateSnapshot) => planInbound(st, request, authorize).status === 200,
+      workloadsStay: (st: StateSnapshot) =>
+        stillLocal(st, ctx, plan.workload, to.address) && stillInMesh(st, sourceWorkload, sourceIp),
+    },
+  };
   if (http && ctx.l7) {
-    // In the connection table like a spliced one: cut when PeerAuthentication turns STRICT or an end
-    // leaves (each request's authorization is the L7's).
-    trackHanded(ctx, client, release, {
-      direction: 'inbound',
-      src: record.src.addr,
-      dst: record.dst.addr,
-      workload: plan.workload.name,
-      startedAt: new Date(started).toISOString(),
-      meta: {
-        recheck: (st) =>
-          planInbound(
-            st,
-            { destination: { address: to.address, port: to.port }, sourceIp },
-            { authorize: false },
-          ).status === 200,
-        workloadsStay: (st) =>
-          stillLocal(st, ctx, plan.workload, to.address) && stillInMesh(st, sourceWorkload, sourceIp),
-      },
-      abort: () => client.destroy(),
-    });
+    trackUntilClose(ctx, client, release, { ...seen, abort: () => client.destroy() });
     cutWhenIdle(ctx, client, () => client.destroy());
     ctx.l7.inboundPlain(client, plan.workload, plan.upstream, sourceIp);
     return;
@@ -117,20 +116,7 @@ export function onPlaintextInbound(ctx: ZtunnelContext, client: net.Socket): voi
           },
         );
       });
-      ctx.connections.track(id, {
-        direction: 'inbound',
-        src: record.src.addr,
-        dst: record.dst.addr,
-        workload: plan.workload.name,
-        startedAt: new Date(started).toISOString(),
-        meta: {
-          recheck: (st) =>
-            planInbound(st, { destination: { address: to.address, port: to.port }, sourceIp }).status === 200,
-          workloadsStay: (st) =>
-            stillLocal(st, ctx, plan.workload, to.address) && stillInMesh(st, sourceWorkload, sourceIp),
-        },
-        abort: (why) => s.abort(why),
-      });
+      ctx.connections.track(id, { ...seen, abort: (why) => s.abort(why) });
       cutWhenIdle(ctx, client, (why) => s.abort(why));
     },
     (err) => {

@@ -29,6 +29,7 @@ export {
   planInbound,
   planOutbound,
   policiesFor,
+  waypointReplicas,
 } from './plan.ts';
 export { acceptSocks5, SOCKS_REPLY } from './socks5.ts';
 export { type StateSnapshot, ZtunnelState } from './state.ts';

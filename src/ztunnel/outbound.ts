@@ -15,13 +15,14 @@ import {
 } from '../hbone/index.ts';
 import type { SpiffeId } from '../identity/index.ts';
 import type { ConnectionRecord } from '../telemetry/index.ts';
-import { connectUpstream, cutWhenIdle, trackHanded, type ZtunnelContext } from './context.ts';
+import { connectUpstream, cutWhenIdle, trackUntilClose, type ZtunnelContext } from './context.ts';
 import { ZTUNNEL_ERRORS } from './errors.ts';
 import { baggageOf, canonical, outboundLabels, workloadFields } from './labels.ts';
 import { OVERFLOW_FLAG } from './limits.ts';
 import { stillLocal } from './membership.ts';
 import { type Addr, type OutboundPlan, planOutbound, planResolved } from './plan.ts';
 import { acceptSocks5, SOCKS_REPLY } from './socks5.ts';
+import type { StateSnapshot } from './state.ts';
 
 /** 15001: the destination is where the kernel says the connection was going. */
 export function onCapturedOutbound(ctx: ZtunnelContext, client: net.Socket): void {
@@ -100,20 +101,25 @@ async function outbound(
     return;
   }
   const release = slots.releaser(slot);
+  const seen = {
+    direction: 'outbound' as const,
+    src: record.src.addr,
+    dst: record.dst.addr,
+    workload: plan.source.name,
+    startedAt: new Date(started).toISOString(),
+    meta: { workloadsStay: (st: StateSnapshot) => stillLocal(st, ctx, plan.source, sourceAddress) },
+  };
   // A sidecar serves its workload's HTTP to a Service at L7 (routes, request metrics), unless a waypoint
   // takes that traffic: then the waypoint does L7 and this connection goes to it as bytes.
-  const viaWaypoint = plan.kind === 'hbone' && plan.via === 'waypoint';
-  const l7 = ctx.l7 && service && !viaWaypoint && !socksReply;
-  if (l7 && ctx.l7?.outbound(client, plan.source, service, target)) {
-    trackHanded(ctx, client, release, {
-      direction: 'outbound',
-      src: record.src.addr,
-      dst: record.dst.addr,
-      workload: plan.source.name,
-      startedAt: new Date(started).toISOString(),
-      meta: { workloadsStay: (st) => stillLocal(st, ctx, plan.source, sourceAddress) },
-      abort: () => client.destroy(),
-    });
+  const toWaypoint = plan.kind === 'hbone' && plan.via === 'waypoint';
+  if (
+    ctx.l7 &&
+    service &&
+    !toWaypoint &&
+    !socksReply &&
+    ctx.l7.outbound(client, plan.source, service, target)
+  ) {
+    trackUntilClose(ctx, client, release, { ...seen, abort: () => client.destroy() });
     cutWhenIdle(ctx, client, () => client.destroy());
     return;
   }
@@ -161,15 +167,7 @@ async function outbound(
       },
     );
   });
-  ctx.connections.track(id, {
-    direction: 'outbound',
-    src: record.src.addr,
-    dst: record.dst.addr,
-    workload: plan.source.name,
-    startedAt: new Date(started).toISOString(),
-    meta: { workloadsStay: (st) => stillLocal(st, ctx, plan.source, sourceAddress) },
-    abort: (why) => s.abort(why),
-  });
+  ctx.connections.track(id, { ...seen, abort: (why) => s.abort(why) });
   cutWhenIdle(ctx, client, (why) => s.abort(why));
 }
 

@@ -4,7 +4,7 @@
 // whether an arriving connection is let through, and to where. No sockets here.
 
 import { BlockList, isIP } from 'node:net';
-import { type OutboundTrafficMode, PORTS } from '../config/index.ts';
+import { GATEWAY_NAME_LABEL, type OutboundTrafficMode, PORTS } from '../config/index.ts';
 import { evaluateL4, type L4Authorization, type L4Decision, mtlsModeForPort } from '../policy/index.ts';
 import type { ServiceResource, WorkloadResource } from '../xds/index.ts';
 import type { StateSnapshot } from './state.ts';
@@ -320,11 +320,17 @@ function viaWaypoint(
 type WaypointRef = NonNullable<WorkloadResource['waypoint']>;
 
 function isWaypoint(w: WorkloadResource, ref: WaypointRef): boolean {
-  return (
-    w.isWaypoint &&
-    w.namespace === ref.namespace &&
-    w.labels['gateway.networking.k8s.io/gateway-name'] === ref.name
-  );
+  return w.isWaypoint && w.namespace === ref.namespace && w.labels[GATEWAY_NAME_LABEL] === ref.name;
+}
+
+/** The running replicas (those with an address) of the waypoint `ref` names. */
+export function waypointReplicas(
+  workloads: Iterable<WorkloadResource>,
+  ref: WaypointRef,
+): WorkloadResource[] {
+  const replicas: WorkloadResource[] = [];
+  for (const w of workloads) if (isWaypoint(w, ref) && w.addresses.length > 0) replicas.push(w);
+  return replicas;
 }
 
 /**
@@ -336,9 +342,7 @@ function findWaypoint(
   ref: WaypointRef,
   ctx: PlanContext,
 ): WorkloadResource | undefined {
-  const replicas: WorkloadResource[] = [];
-  for (const w of state.workloads.values())
-    if (isWaypoint(w, ref) && w.addresses.length > 0) replicas.push(w);
+  const replicas = waypointReplicas(state.workloads.values(), ref);
   return replicas.length > 0 ? replicas[(ctx.pick ?? randomPick)(replicas.length)] : undefined;
 }
 
