@@ -23,6 +23,10 @@ const DAEMON_ENTRIES: Record<string, string> = {
   control: 'src/cli/daemons/control.ts',
   sidecar: 'src/cli/daemons/sidecar.ts',
 };
+/** Entries that are not commands: a ztunnel's worker threads (src/ztunnel/threads.ts finds it beside the bundle). */
+const THREAD_ENTRIES: Record<string, string> = {
+  'ztunnel-worker': 'src/ztunnel/worker-thread.ts',
+};
 
 /**
  * CommonJS packages imported only with import(): by tracing's exporters, the global rate limits and
@@ -40,7 +44,7 @@ const builtAt = Date.now();
 rmSync(OUT, { recursive: true, force: true });
 const result = await build({
   absWorkingDir: ROOT,
-  entryPoints: DAEMON_ENTRIES,
+  entryPoints: { ...DAEMON_ENTRIES, ...THREAD_ENTRIES },
   outdir: OUT,
   bundle: true,
   // Shared code in one chunk, and what a process loads only on demand (the OpenTelemetry SDK, jose) in

@@ -12,10 +12,12 @@ import type { MemoryReport } from '../proxy/index.ts';
 import { controlTarget } from '../xds/index.ts';
 import {
   fileDescriptorLimit,
+  MAX_WORKER_THREADS,
   NodeAgent,
   parseAdminListen,
   parseMetricsAllow,
   resolveLimits,
+  workerThreadsOption,
   ZTUNNEL_DEFAULT_PORTS,
   ZTUNNEL_ERRORS,
 } from '../ztunnel/index.ts';
@@ -44,6 +46,7 @@ interface ZtunnelFlags {
   dnsProxy: boolean;
   dnsUpstream?: string;
   serviceVips: boolean;
+  workerThreads?: number;
 }
 
 /** `--dns-upstream`, or the nameservers of this namespace's /etc/resolv.conf (none: other names are refused). */
@@ -61,6 +64,18 @@ function count(flag: string): (value: string) => number {
     }
     return Number(value);
   };
+}
+
+/** `--worker-threads`: 1 to MAX_WORKER_THREADS. */
+function workerThreads(value: string): number {
+  const n = /^\d{1,3}$/.test(value) ? Number(value) : Number.NaN;
+  if (!(n >= 1 && n <= MAX_WORKER_THREADS)) {
+    throw new AmbitError(
+      ZTUNNEL_ERRORS.BAD_WORKER_THREADS,
+      `--worker-threads must be a whole number from 1 to ${MAX_WORKER_THREADS}, got "${value}"`,
+    );
+  }
+  return workerThreadsOption(n);
 }
 
 const IDLE_UNITS: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600 };
@@ -135,6 +150,11 @@ export function ztunnelCommand(): Command {
       parseIdleTimeout,
     )
     .option(
+      '--worker-threads <n>',
+      "threads that carry traffic, the main thread's included (default 1); more share the ports (SO_REUSEPORT) and each caps its share of the connection limits",
+      workerThreads,
+    )
+    .option(
       '--no-dns-proxy',
       "don't capture enrolled pods' DNS (port 53) to the ztunnel's DNS proxy on 15053 (on by default with nftables capture)",
     )
@@ -189,6 +209,7 @@ export function ztunnelCommand(): Command {
         metricsAllow,
         limits,
         idleTimeoutMs: opts.idleTimeout,
+        workerThreads: opts.workerThreads,
         labState: opts.labState,
       });
       await agent.start();

@@ -55,7 +55,8 @@ export class HttpEndpoints {
  * 403 with `refusal(source)` as the body.
  */
 export function metricsHandler(opts: {
-  registry: Registry;
+  /** A registry, or anything that renders one (a ztunnel with worker threads merges theirs). */
+  registry: Pick<Registry, 'metrics' | 'contentType'>;
   mayScrape: (source: string) => boolean;
   refusal: (source: string) => string;
   log: Logger;
@@ -94,8 +95,19 @@ export function readinessHandler(ready: () => boolean): HttpHandler {
 export function adminHandler(views: Record<string, () => unknown>, hint: string): HttpHandler {
   return (req, res) => {
     const view = views[req.url?.split('?')[0] ?? ''];
-    if (view)
-      res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(view(), null, 2)}\n`);
-    else res.writeHead(404, { 'content-type': 'text/plain' }).end(hint);
+    if (!view) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end(hint);
+      return;
+    }
+    // A view may answer later (a ztunnel asks its worker threads).
+    Promise.resolve()
+      .then(view)
+      .then(
+        (body) =>
+          res
+            .writeHead(200, { 'content-type': 'application/json' })
+            .end(`${JSON.stringify(body, null, 2)}\n`),
+        (err) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${describeError(err)}\n`),
+      );
   };
 }

@@ -30,6 +30,8 @@ export async function listenTcp(opts: {
   maxConnections: number;
   log: Logger;
   onSocket: (s: net.Socket) => void;
+  /** SO_REUSEPORT: several threads listen on the same port and the kernel spreads connections over them. */
+  reusePort?: boolean;
 }): Promise<net.Server> {
   // Keepalive on every accepted socket: a pod that vanishes without a FIN (its namespace deleted, its
   // node gone) is found in 180 s + 10 probes 1 s apart (Node's fixed interval and count).
@@ -45,7 +47,7 @@ export async function listenTcp(opts: {
   server.maxConnections = opts.maxConnections;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(opts.port, opts.host, () => resolve());
+    server.listen({ port: opts.port, host: opts.host, reusePort: opts.reusePort === true }, () => resolve());
   });
   return server;
 }

@@ -9,20 +9,23 @@ import {
   metricsHandler,
   readinessHandler,
 } from '../proxy/index.ts';
-import type { XdsClient } from '../xds/index.ts';
 import type { ZtunnelContext } from './context.ts';
 import { ZTUNNEL_ERRORS } from './errors.ts';
 import { listenPrivateSocket, mayScrape } from './local-access.ts';
+import type { ConfigFeed } from './options.ts';
+import type { WorkerThreads } from './threads.ts';
 
 export async function serveEndpoints(
   ctx: ZtunnelContext,
   http: HttpEndpoints,
   opts: {
     bind: string;
-    metrics: Registry;
+    metrics: Pick<Registry, 'metrics' | 'contentType'>;
+    /** With worker threads: their connections are listed with the main thread's. */
+    threads: WorkerThreads | undefined;
     metricsAllow: string[];
     ready: () => boolean;
-    xds: XdsClient;
+    xds: ConfigFeed;
     adminListen: { host: string; port: number } | undefined;
     adminSocket: string | undefined;
   },
@@ -53,8 +56,14 @@ export async function serveEndpoints(
         ...(ctx.l7 ? { l7: ctx.l7.view() } : {}),
       }),
       '/certs': () => ({ certificates: ctx.certs.status() }),
-      '/connections': () => ({ connections: ctx.connections.view(), pool: ctx.pool.stats() }),
-      '/memory': () => ({ ...memoryReport(), connections: ctx.connections.size }),
+      '/connections': async () => ({
+        connections: await connectionsOf(ctx, opts.threads),
+        pool: ctx.pool.stats(),
+      }),
+      '/memory': async () => ({
+        ...memoryReport(),
+        connections: opts.threads ? (await connectionsOf(ctx, opts.threads)).length : ctx.connections.size,
+      }),
     },
     'try /config_dump, /certs, /connections or /memory\n',
   );
@@ -65,4 +74,11 @@ export async function serveEndpoints(
   }
   const socket = opts.adminSocket;
   if (socket) await http.listenWith(admin, (server) => listenPrivateSocket(server, socket, ctx.log));
+}
+
+/** The open connections; with worker threads, every thread's, each marked with its thread (the main thread is 0). */
+async function connectionsOf(ctx: ZtunnelContext, threads: WorkerThreads | undefined) {
+  const own = ctx.connections.view();
+  if (!threads) return own;
+  return [...own.map((c) => ({ ...c, thread: 0 })), ...(await threads.connections())];
 }

@@ -15,7 +15,10 @@ export {
 export { mayScrape, parseAdminListen, parseMetricsAllow } from './local-access.ts';
 export { NodeAgent, type NodeAgentOptions } from './node-agent.ts';
 export {
+  type ConfigFeed,
   DEFAULT_INPUTS,
+  MAX_WORKER_THREADS,
+  workerThreadsOption,
   ZTUNNEL_DEFAULT_PORTS,
   type ZtunnelInputs,
   type ZtunnelOptions,

@@ -21,10 +21,13 @@ export class NodeListeners {
   private readonly servers: net.Server[] = [];
   private readonly ctx: ZtunnelContext;
   private readonly maxConnections: number;
+  private readonly reusePort: boolean;
 
-  constructor(ctx: ZtunnelContext, maxConnections: number) {
+  /** `reusePort`: worker threads listen on the same ports (SO_REUSEPORT). */
+  constructor(ctx: ZtunnelContext, maxConnections: number, reusePort = false) {
     this.ctx = ctx;
     this.maxConnections = maxConnections;
+    this.reusePort = reusePort;
   }
 
   async start(bind: string, socks: string | undefined, hbone: HboneServer): Promise<void> {
@@ -53,6 +56,7 @@ export class NodeListeners {
       maxConnections: this.maxConnections,
       log: this.ctx.log,
       onSocket,
+      reusePort: this.reusePort,
     });
     this.ctx.ports[name] = (server.address() as net.AddressInfo).port;
     this.servers.push(server);
@@ -65,12 +69,14 @@ export class WorkloadListeners {
   private readonly ctx: ZtunnelContext;
   private readonly hbone: HboneServer;
   private readonly maxConnections: number;
+  private readonly reusePort: boolean;
   private closed = false;
 
-  constructor(ctx: ZtunnelContext, hbone: HboneServer, maxConnections: number) {
+  constructor(ctx: ZtunnelContext, hbone: HboneServer, maxConnections: number, reusePort = false) {
     this.ctx = ctx;
     this.hbone = hbone;
     this.maxConnections = maxConnections;
+    this.reusePort = reusePort;
   }
 
   sync(local: WorkloadResource[]): void {
@@ -108,7 +114,7 @@ export class WorkloadListeners {
       if (this.servers.get(address) === server) this.servers.delete(address);
     });
     const port = this.ctx.ports.hbone === 0 ? ZTUNNEL_DEFAULT_PORTS.hbone : this.ctx.ports.hbone;
-    server.listen(port, address);
+    server.listen({ port, host: address, reusePort: this.reusePort });
     return server;
   }
 }

@@ -50,6 +50,8 @@ export interface NodeAgentOptions extends Omit<NodeCredentialOptions, 'log'> {
   limits?: Partial<ConnectionLimits>;
   /** Proxied connections idle this long are cut (see ZtunnelOptions.idleTimeoutMs). */
   idleTimeoutMs?: number;
+  /** Threads that carry traffic (see ZtunnelOptions.workerThreads). */
+  workerThreads?: number;
   /**
    * The lab's state file: waypoint replicas and sidecar-mode pods placed on this node get their processes
    * in their pods (the lab's pod namespaces). Without it, they must be started by hand (`ambit waypoint`,
@@ -116,6 +118,7 @@ export class NodeAgent {
       drainMs: this.opts.drainMs,
       limits: this.opts.limits,
       idleTimeoutMs: this.opts.idleTimeoutMs,
+      workerThreads: this.opts.workerThreads,
       dns: this.opts.dns,
     });
     // A pod's link (and with it the pods' gateway address) exists before the pod is placed here, so

@@ -32,8 +32,36 @@ export type ZtunnelPorts = { -readonly [K in keyof typeof ZTUNNEL_DEFAULT_PORTS]
 export interface ZtunnelInputs {
   pool: (wiring: HbonePoolOptions) => HbonePool;
   hbone: (wiring: HboneServerOptions) => HboneServer;
-  xds: (wiring: ConstructorParameters<typeof XdsClient>[0]) => XdsClient;
+  xds: (wiring: ConstructorParameters<typeof XdsClient>[0]) => ConfigFeed;
   certs: (wiring: ConstructorParameters<typeof CertificateManager>[0]) => CertificateManager;
+}
+
+/** What the ztunnel needs of its config stream: the control plane's (`XdsClient`), or the main thread's relay. */
+export interface ConfigFeed {
+  start(): void;
+  whenSynced(): Promise<void>;
+  stop(): void;
+  readonly connected: boolean;
+  readonly peer: string | undefined;
+  readonly lastError: string | undefined;
+  versions(): Record<string, Record<string, string>>;
+}
+
+/** Where a ztunnel's configuration comes from: the control plane. */
+export interface ControlLink {
+  target: string;
+  credentials: () => grpc.ChannelCredentials;
+  channelOptions?: grpc.ChannelOptions;
+}
+
+/**
+ * A worker thread's ztunnel (`threads.ts`): its configuration and certificates come from the main thread,
+ * it listens on the main thread's ports beside it and serves no endpoints of its own.
+ */
+export interface ThreadLink {
+  /** 1, 2, … (the main thread is 0). */
+  thread: number;
+  feed: (wiring: Pick<ConstructorParameters<typeof XdsClient>[0], 'types' | 'apply'>) => ConfigFeed;
 }
 
 export const DEFAULT_INPUTS: ZtunnelInputs = {
@@ -83,12 +111,15 @@ export interface ZtunnelOptions {
    * Prometheus. Pods never may (readiness on 15021 stays open to all).
    */
   metricsAllow?: string[];
-  control: {
-    target: string;
-    credentials: () => grpc.ChannelCredentials;
-    channelOptions?: grpc.ChannelOptions;
-  };
+  control: ControlLink | ThreadLink;
   certificates: CertificateSource;
+  /**
+   * Threads that carry traffic (default 1: the main thread alone). With more, each worker thread listens
+   * on the same ports (SO_REUSEPORT: the kernel spreads new connections over the threads) with its own
+   * HBONE pool, connection table and share of each connection limit; the main thread keeps the config
+   * stream, the certificates' source, the DNS proxy and the endpoints, and relays to them.
+   */
+  workerThreads?: number;
   /** Bounded: the most connections each listener accepts at once. */
   maxConnections?: number;
   /** Caps on connections and handshakes (defaults derived from the descriptor limit: `limits.ts`). */
@@ -122,6 +153,21 @@ export const DEFAULT_IDLE_TIMEOUT_MS = 3_600_000;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 export const DEFAULT_DRAIN_MS = 5_000;
 export const DEFAULT_MAX_CONNECTIONS_PER_LISTENER = 65_536;
+
+/** The most threads `workerThreads` may ask for. */
+export const MAX_WORKER_THREADS = 64;
+
+/** The worker-threads option: a whole number from 1 to MAX_WORKER_THREADS; anything else refuses the start. */
+export function workerThreadsOption(value: number | undefined): number {
+  const n = value ?? 1;
+  if (!Number.isInteger(n) || n < 1 || n > MAX_WORKER_THREADS) {
+    throw new AmbitError(
+      ZTUNNEL_ERRORS.BAD_WORKER_THREADS,
+      `the worker threads must be a whole number from 1 to ${MAX_WORKER_THREADS}, got ${JSON.stringify(value)}`,
+    );
+  }
+  return n;
+}
 
 /** The idle timeout option: whole milliseconds, 0 for none; anything else refuses the start. */
 export function idleTimeoutOption(value: number | undefined): number {
