@@ -116,7 +116,7 @@ export class WorkerThreads {
 
   /** Starts the threads; resolves when each has its configuration and listens. */
   async start(): Promise<void> {
-    this.threads.forEach((_, i) => this.spawn(i));
+    for (let i = 0; i < this.threads.length; i++) this.spawn(i);
     await this.ready();
   }
 
@@ -128,8 +128,8 @@ export class WorkerThreads {
 
   /** A delta the main thread applied: every thread applies it too. */
   forward(type: TypeUrl, delta: Delta): void {
-    let held = this.held.get(type);
-    if (!held) this.held.set(type, (held = new Map()));
+    const held = this.held.get(type) ?? new Map<string, unknown>();
+    this.held.set(type, held);
     for (const name of delta.removed) held.delete(name);
     for (const u of delta.upserts) held.set(u.name, u.value);
     this.post({ t: 'delta', type, delta });
