@@ -163,7 +163,7 @@ export function workerThreadsOption(value: number | undefined): number {
   if (!Number.isInteger(n) || n < 1 || n > MAX_WORKER_THREADS) {
     throw new AmbitError(
       ZTUNNEL_ERRORS.BAD_WORKER_THREADS,
-      `the worker threads must be a whole number from 1 to ${MAX_WORKER_THREADS}, got ${JSON.stringify(value)}`,
+      `the worker threads must be a whole number from 1 to ${MAX_WORKER_THREADS}, got ${value}`,
     );
   }
   return n;

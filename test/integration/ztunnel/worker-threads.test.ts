@@ -149,4 +149,30 @@ describe('a ztunnel on worker threads', () => {
       await assert.rejects(dial(), (e: any) => e.socksReply === 2);
     }
   });
+
+  test('a thread that ends is started again, caught up on the configuration and its certificate', async (t) => {
+    const { z1, dial } = await mesh(t);
+    // The thread's worker, reached from outside for this test only: end it as a crash would.
+    const threads = (z1 as any).threads.threads as Array<{
+      worker?: { terminate(): Promise<number> };
+      ready: boolean;
+    }>;
+    await threads[0]!.worker!.terminate();
+    assert.equal(threads[0]!.ready, false);
+    await eventually(async () => (threads[0]!.ready ? true : undefined));
+    const sockets: net.Socket[] = [];
+    t.after(() => {
+      for (const s of sockets) s.destroy();
+    });
+    for (let i = 0; i < CONNECTIONS; i++) {
+      const s = await dial();
+      sockets.push(s);
+      assert.equal(await echoed(s, `again ${i}`), `again ${i}`);
+    }
+    const { connections } = await admin(z1, '/connections');
+    assert.ok(
+      connections.some((c: { thread: number }) => c.thread === 1),
+      'the restarted thread carries connections',
+    );
+  });
 });
