@@ -6,7 +6,8 @@
 // and the cost of the per-connection checks (connection caps, window budget) measured in-process.
 // Run with `node bench/run.ts l4` (AMBIT_BENCH_L4_RAW=<file> also writes the raw figures as JSON;
 // AMBIT_BENCH_L4_PHASES=throughput,latency,idle,flood,redis,pgbench runs only those load phases;
-// AMBIT_BENCH_L4_SETTLE_S=<s> waits that long after the load instead of 60 s);
+// AMBIT_BENCH_L4_SETTLE_S=<s> waits that long after the load instead of 60 s;
+// AMBIT_BENCH_L4_WORKER_THREADS=<n> runs the ztunnels with `--worker-threads n`);
 // docs/benchmarks.md explains the method and records figures.
 
 import { execFile } from 'node:child_process';
@@ -82,7 +83,11 @@ const ALL_PHASES = ['throughput', 'latency', 'idle', 'flood', 'redis', 'pgbench'
 type Phase = (typeof ALL_PHASES)[number];
 
 /** What the environment asks of this run: the load phases and the settling time, checked up front. */
-export function runOptions(env: NodeJS.ProcessEnv): { phases: Set<Phase>; settleS: number } {
+export function runOptions(env: NodeJS.ProcessEnv): {
+  phases: Set<Phase>;
+  settleS: number;
+  workerThreads: number;
+} {
   const asked = env.AMBIT_BENCH_L4_PHASES?.split(',')
     .map((p) => p.trim())
     .filter(Boolean);
@@ -98,8 +103,14 @@ export function runOptions(env: NodeJS.ProcessEnv): { phases: Set<Phase>; settle
       `AMBIT_BENCH_L4_SETTLE_S must be a number of seconds ≥ 0, not "${env.AMBIT_BENCH_L4_SETTLE_S}"`,
     );
   }
+  const workerThreads = Number(env.AMBIT_BENCH_L4_WORKER_THREADS ?? 1);
+  if (!Number.isInteger(workerThreads) || workerThreads < 1) {
+    throw new Error(
+      `AMBIT_BENCH_L4_WORKER_THREADS must be a whole number ≥ 1, not "${env.AMBIT_BENCH_L4_WORKER_THREADS}"`,
+    );
+  }
   // Unset or empty: every phase.
-  return { phases: new Set(asked?.length ? (asked as Phase[]) : ALL_PHASES), settleS };
+  return { phases: new Set(asked?.length ? (asked as Phase[]) : ALL_PHASES), settleS, workerThreads };
 }
 
 const ECHO_PORT = 9000;
@@ -1072,7 +1083,12 @@ export async function bench(): Promise<BenchResult[]> {
   const home = await mkdtemp(join(tmpdir(), 'ambit-bench-l4-'));
   const lab = `l4${randomBytes(3).toString('hex')}`;
   try {
-    const mesh = await meshUp({ home, lab, nodes: 2 });
+    const mesh = await meshUp({
+      home,
+      lab,
+      nodes: 2,
+      ztunnelArgs: run.workerThreads > 1 ? ['--worker-threads', String(run.workerThreads)] : [],
+    });
     await new Promise((r) => setTimeout(r, FRESH_WAIT_MS));
     const fresh = await memoryNow(mesh.lab, await ztunnelPids(mesh.lab));
     const setup = await setUp(mesh.lab, mesh.admin);

@@ -29,6 +29,7 @@ import {
   nodeName,
   waitUntil,
 } from '../lab/index.ts';
+import { MAX_WORKER_THREADS } from '../ztunnel/index.ts';
 import { AdminClient, controlDataDirs, localAdminServer } from './client.ts';
 import { CLI_ERRORS } from './errors.ts';
 import { labPrometheusDir } from './lab-prometheus.ts';
@@ -460,6 +461,12 @@ export function upCommand(): Command {
       "leave enrolled pods' DNS to the cluster DNS (the ztunnels' DNS proxy is on by default)",
     )
     .option(
+      '--worker-threads <n>',
+      "threads that carry each node's ztunnel's traffic (its --worker-threads; default 1)",
+      countArg('--worker-threads', MAX_WORKER_THREADS),
+      1,
+    )
+    .option(
       '--ha',
       'a highly available control plane: replicas on an etcd cluster, each in its own namespace of the lab',
       false,
@@ -478,7 +485,14 @@ export function upCommand(): Command {
     )
     .action(
       async (
-        opts: { nodes: number; dnsProxy: boolean; ha: boolean; etcdMembers: number; controlReplicas: number },
+        opts: {
+          nodes: number;
+          dnsProxy: boolean;
+          workerThreads: number;
+          ha: boolean;
+          etcdMembers: number;
+          controlReplicas: number;
+        },
         cmd: Command,
       ) => {
         for (const flag of ['etcdMembers', 'controlReplicas'])
@@ -490,7 +504,11 @@ export function upCommand(): Command {
         const ha = opts.ha
           ? { etcdMembers: opts.etcdMembers, controlReplicas: opts.controlReplicas }
           : undefined;
-        await meshUp({ nodes: opts.nodes, ztunnelArgs: opts.dnsProxy ? [] : ['--no-dns-proxy'], ha });
+        const ztunnelArgs = [
+          ...(opts.dnsProxy ? [] : ['--no-dns-proxy']),
+          ...(opts.workerThreads > 1 ? ['--worker-threads', String(opts.workerThreads)] : []),
+        ];
+        await meshUp({ nodes: opts.nodes, ztunnelArgs, ha });
         const where = ha
           ? `${ha.controlReplicas} control-plane replica(s) at ${haHosts(ha)
               .control.map((h) => `${hostAddress(h)}:15010`)

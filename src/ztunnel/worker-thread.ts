@@ -7,6 +7,7 @@ import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import { describeError } from '../errors/index.ts';
 import type { SpiffeId } from '../identity/index.ts';
 import { logger } from '../log/index.ts';
+import { trimMemoryWhenQuiet } from '../proxy/index.ts';
 import type { Delta, TypeUrl } from '../xds/index.ts';
 import type { ConfigFeed, ThreadLink } from './options.ts';
 import type { FromThread, ThreadOptions, ThreadQuestion, ToThread } from './threads.ts';
@@ -73,6 +74,9 @@ function run(port: MessagePort, options: ThreadOptions): void {
         }),
     },
   });
+  // The main thread's trim compacts its own heap only: each thread gives back its own heap's pages
+  // when the process goes quiet after a burst (AMBIT_MEMORY_TRIM=off leaves them, as it does the main's).
+  const stopTrim = process.env.AMBIT_MEMORY_TRIM === 'off' ? () => {} : trimMemoryWhenQuiet();
   port.on('message', (m: ToThread) => {
     switch (m.t) {
       case 'delta':
@@ -106,6 +110,7 @@ function run(port: MessagePort, options: ThreadOptions): void {
         );
         return;
       case 'stop':
+        stopTrim();
         z.stop().then(() => {
           post({ t: 'stopped' });
           port.close();
