@@ -21,7 +21,7 @@ import { meshDown, meshUp } from '../src/cli/up.ts';
 import { WindowBudget } from '../src/hbone/index.ts';
 import { type Lab, nodeAddress, nodeGateway, waitUntil } from '../src/lab/index.ts';
 import type { MemoryReport } from '../src/proxy/index.ts';
-import { Admission } from '../src/ztunnel/index.ts';
+import { Admission, workerThreadsOption } from '../src/ztunnel/index.ts';
 import { type BenchResult, loadAverageRows, round } from './harness.ts';
 import { type HaproxyRoute, haproxyConfig } from './l4/haproxy.ts';
 import { PATHS, type PathName } from './l4/paths.ts';
@@ -103,12 +103,10 @@ export function runOptions(env: NodeJS.ProcessEnv): {
       `AMBIT_BENCH_L4_SETTLE_S must be a number of seconds ≥ 0, not "${env.AMBIT_BENCH_L4_SETTLE_S}"`,
     );
   }
-  const workerThreads = Number(env.AMBIT_BENCH_L4_WORKER_THREADS ?? 1);
-  if (!Number.isInteger(workerThreads) || workerThreads < 1) {
-    throw new Error(
-      `AMBIT_BENCH_L4_WORKER_THREADS must be a whole number ≥ 1, not "${env.AMBIT_BENCH_L4_WORKER_THREADS}"`,
-    );
-  }
+  const workerThreads = workerThreadsOption(
+    env.AMBIT_BENCH_L4_WORKER_THREADS ?? 1,
+    'AMBIT_BENCH_L4_WORKER_THREADS',
+  );
   // Unset or empty: every phase.
   return { phases: new Set(asked?.length ? (asked as Phase[]) : ALL_PHASES), settleS, workerThreads };
 }

@@ -12,7 +12,6 @@ import type { MemoryReport } from '../proxy/index.ts';
 import { controlTarget } from '../xds/index.ts';
 import {
   fileDescriptorLimit,
-  MAX_WORKER_THREADS,
   NodeAgent,
   parseAdminListen,
   parseMetricsAllow,
@@ -68,14 +67,7 @@ function count(flag: string): (value: string) => number {
 
 /** `--worker-threads`: 1 to MAX_WORKER_THREADS. */
 function workerThreads(value: string): number {
-  const n = /^\d{1,3}$/.test(value) ? Number(value) : Number.NaN;
-  if (!(n >= 1 && n <= MAX_WORKER_THREADS)) {
-    throw new AmbitError(
-      ZTUNNEL_ERRORS.BAD_WORKER_THREADS,
-      `--worker-threads must be a whole number from 1 to ${MAX_WORKER_THREADS}, got "${value}"`,
-    );
-  }
-  return workerThreadsOption(n);
+  return workerThreadsOption(value, '--worker-threads');
 }
 
 const IDLE_UNITS: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600 };
@@ -307,10 +299,22 @@ export function ztunnelConfigCommand(): Command {
       if (view === 'connections') {
         const c = (await adminGet(socket, '/connections')) as { connections: Array<Record<string, string>> };
         if (opts.output === 'json') return void console.log(JSON.stringify(c, null, 2));
+        // With worker threads, ids are per thread: each row says which thread carries it.
+        const threaded = c.connections.some((x) => x.thread !== undefined);
         return void console.log(
           table(
-            ['ID', 'DIRECTION', 'SOURCE', 'DESTINATION', 'WORKLOAD', 'PEER', 'SINCE'],
+            [
+              ...(threaded ? ['THREAD'] : []),
+              'ID',
+              'DIRECTION',
+              'SOURCE',
+              'DESTINATION',
+              'WORKLOAD',
+              'PEER',
+              'SINCE',
+            ],
             c.connections.map((x) => [
+              ...(threaded ? [String(x.thread)] : []),
               String(x.id),
               x.direction ?? '',
               x.src ?? '',

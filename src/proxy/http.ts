@@ -102,11 +102,9 @@ export function adminHandler(views: Record<string, () => unknown>, hint: string)
     // A view may answer later (a ztunnel asks its worker threads).
     Promise.resolve()
       .then(view)
+      .then((body) => `${JSON.stringify(body, null, 2)}\n`)
       .then(
-        (body) =>
-          res
-            .writeHead(200, { 'content-type': 'application/json' })
-            .end(`${JSON.stringify(body, null, 2)}\n`),
+        (text) => res.writeHead(200, { 'content-type': 'application/json' }).end(text),
         (err) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${describeError(err)}\n`),
       );
   };

@@ -21,8 +21,8 @@ export async function serveEndpoints(
   opts: {
     bind: string;
     metrics: Pick<Registry, 'metrics' | 'contentType'>;
-    /** With worker threads: their connections are listed with the main thread's. */
-    threads: WorkerThreads | undefined;
+    /** With worker threads (once started): their connections are listed with the main thread's. */
+    threads: () => WorkerThreads | undefined;
     metricsAllow: string[];
     ready: () => boolean;
     xds: ConfigFeed;
@@ -57,12 +57,12 @@ export async function serveEndpoints(
       }),
       '/certs': () => ({ certificates: ctx.certs.status() }),
       '/connections': async () => ({
-        connections: await connectionsOf(ctx, opts.threads),
+        connections: await connectionsOf(ctx, opts.threads()),
         pool: ctx.pool.stats(),
       }),
       '/memory': async () => ({
         ...memoryReport(),
-        connections: opts.threads ? (await connectionsOf(ctx, opts.threads)).length : ctx.connections.size,
+        connections: (await connectionsOf(ctx, opts.threads())).length,
       }),
     },
     'try /config_dump, /certs, /connections or /memory\n',

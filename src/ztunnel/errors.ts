@@ -8,6 +8,8 @@ export const ZTUNNEL_ERRORS = {
   BAD_IDLE_TIMEOUT: 'AMBIT_ERR_ZTUNNEL_BAD_IDLE_TIMEOUT',
   /** A --worker-threads that is not a whole number in range, or worker threads asked of a sidecar. */
   BAD_WORKER_THREADS: 'AMBIT_ERR_ZTUNNEL_BAD_WORKER_THREADS',
+  /** A worker thread ended before it was ready, so the ztunnel did not start. */
+  THREAD_FAILED: 'AMBIT_ERR_ZTUNNEL_THREAD_FAILED',
   /** A --metrics-allow entry that is not an address or CIDR. */
   BAD_METRICS_ALLOW: 'AMBIT_ERR_ZTUNNEL_BAD_METRICS_ALLOW',
   /** An --admin-listen that is not an address with an optional port, or not a loopback address. */

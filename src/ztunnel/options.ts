@@ -157,13 +157,16 @@ export const DEFAULT_MAX_CONNECTIONS_PER_LISTENER = 65_536;
 /** The most threads `workerThreads` may ask for. */
 export const MAX_WORKER_THREADS = 64;
 
-/** The worker-threads option: a whole number from 1 to MAX_WORKER_THREADS; anything else refuses the start. */
-export function workerThreadsOption(value: number | undefined): number {
-  const n = value ?? 1;
+/**
+ * The worker-threads option: a whole number from 1 to MAX_WORKER_THREADS (a flag's text too); anything
+ * else refuses the start, naming `what` was given.
+ */
+export function workerThreadsOption(value: number | string | undefined, what = 'the worker threads'): number {
+  const n = typeof value === 'string' ? (/^\d{1,3}$/.test(value) ? Number(value) : Number.NaN) : (value ?? 1);
   if (!Number.isInteger(n) || n < 1 || n > MAX_WORKER_THREADS) {
     throw new AmbitError(
       ZTUNNEL_ERRORS.BAD_WORKER_THREADS,
-      `the worker threads must be a whole number from 1 to ${MAX_WORKER_THREADS}, got ${value}`,
+      `${what} must be a whole number from 1 to ${MAX_WORKER_THREADS}, got ${typeof value === 'string' ? JSON.stringify(value) : value}`,
     );
   }
   return n;

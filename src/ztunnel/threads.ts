@@ -12,11 +12,12 @@ import {
   type MetricValue,
   type Registry,
 } from 'prom-client';
-import { describeError } from '../errors/index.ts';
+import { AmbitError, describeError } from '../errors/index.ts';
 import type { CertificateSource, SpiffeId } from '../identity/index.ts';
 import type { Logger } from '../log/index.ts';
 import type { ConnectionView } from '../proxy/index.ts';
 import type { Delta, TypeUrl } from '../xds/index.ts';
+import { ZTUNNEL_ERRORS } from './errors.ts';
 import type { ConnectionLimits } from './limits.ts';
 import type { ZtunnelOptions, ZtunnelPorts } from './options.ts';
 
@@ -64,7 +65,10 @@ const ENTRY = import.meta.url.endsWith('.ts')
 
 /** How long the main thread waits for a thread's answer to a question (metrics, connections). */
 const ANSWER_MS = 5_000;
-const RESTART_MS = { initial: 500, max: 30_000 };
+/** A thread that misses this many answers in a row is taken as hung and ended (then started again). */
+const MISSED_ANSWERS = 3;
+/** Restarts back off from 0.5 s to 30 s; a thread up this long starts again without waiting. */
+const RESTART_MS = { initial: 500, max: 30_000, healthy: 30_000 };
 
 /** Each limit split over `threads` (rounded up: a thread never gets 0). */
 export function shareOf(limits: ConnectionLimits, threads: number): ConnectionLimits {
@@ -77,21 +81,33 @@ export function shareOf(limits: ConnectionLimits, threads: number): ConnectionLi
   };
 }
 
-/** Metrics of several registries as one: counters and histograms summed by their labels. */
+type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
+
+/**
+ * Metrics of several registries as one: what the threads also count (the TCP metrics) summed by their
+ * labels; what only the main thread has (Node's process metrics) as it is.
+ */
 export async function mergedMetrics(main: Registry, others: unknown[]): Promise<Registry> {
-  const all = [
-    await main.getMetricsAsJSON(),
-    ...(others as Array<MetricObjectWithValues<MetricValue<string>>[]>),
-  ];
-  return AggregatorRegistry.aggregate(all);
+  const threads = others as MetricsJson[];
+  const shared = new Set(threads.flatMap((metrics) => metrics.map((m) => m.name)));
+  // Kept whole: the aggregator would drop a metric marked 'omit' (process_start_time_seconds).
+  const own = (await main.getMetricsAsJSON()).map((m) =>
+    shared.has(m.name) ? m : { ...m, aggregator: 'first' as const },
+  ) as MetricsJson;
+  return AggregatorRegistry.aggregate([own, ...threads]);
 }
 
 class Thread {
   worker: Worker | undefined;
   ready = false;
+  /** When it last became ready (performance.now()). */
+  upSince = 0;
   restartMs = RESTART_MS.initial;
+  /** Answers missed in a row. */
+  missed = 0;
   timer: NodeJS.Timeout | undefined;
-  readonly waiting = new Set<() => void>();
+  /** Who waits for it to be ready; rejected when it ends before it ever was (at start). */
+  readonly waiting = new Set<{ resolve: () => void; reject: (err: Error) => void }>();
 }
 
 export class WorkerThreads {
@@ -99,6 +115,8 @@ export class WorkerThreads {
   /** Every resource the main thread holds, as it came: a restarted thread starts from it. */
   private readonly held = new Map<TypeUrl, Map<string, unknown>>();
   private synced = false;
+  /** Once every thread was ready once: from then on, a thread that ends is started again. */
+  private started = false;
   private stopping = false;
   private nextId = 0;
   private readonly answers = new Map<number, (value: unknown) => void>();
@@ -114,15 +132,24 @@ export class WorkerThreads {
     this.threads = Array.from({ length: opts.count - 1 }, () => new Thread());
   }
 
-  /** Starts the threads; resolves when each has its configuration and listens. */
+  /**
+   * Starts the threads; resolves when each has its configuration and listens. Rejects when one ends
+   * before it was ever ready (its entry missing, a failure at its start): a ztunnel that cannot start
+   * the threads it was asked for does not start.
+   */
   async start(): Promise<void> {
     for (let i = 0; i < this.threads.length; i++) this.spawn(i);
     await this.ready();
+    this.started = true;
   }
 
+  /** Resolves when every thread is ready (at once while stopping). */
   ready(): Promise<void> {
+    if (this.stopping) return Promise.resolve();
     return Promise.all(
-      this.threads.map((t) => (t.ready ? undefined : new Promise<void>((r) => t.waiting.add(r)))),
+      this.threads.map((t) =>
+        t.ready ? undefined : new Promise<void>((resolve, reject) => t.waiting.add({ resolve, reject })),
+      ),
     ).then(() => {});
   }
 
@@ -130,8 +157,9 @@ export class WorkerThreads {
   forward(type: TypeUrl, delta: Delta): void {
     const held = this.held.get(type) ?? new Map<string, unknown>();
     this.held.set(type, held);
-    for (const name of delta.removed) held.delete(name);
+    // In mergeDelta's order: upserts, then removals.
     for (const u of delta.upserts) held.set(u.name, u.value);
+    for (const name of delta.removed) held.delete(name);
     this.post({ t: 'delta', type, delta });
   }
 
@@ -163,6 +191,7 @@ export class WorkerThreads {
   /** Each thread drains as the main thread does (up to the drain deadline), then ends. */
   async stop(drainMs: number): Promise<void> {
     this.stopping = true;
+    for (const t of this.threads) for (const w of t.waiting) w.resolve();
     await Promise.all(
       this.threads.map(async (t) => {
         clearTimeout(t.timer);
@@ -175,7 +204,6 @@ export class WorkerThreads {
         clearTimeout(deadline);
       }),
     );
-    for (const t of this.threads) for (const r of t.waiting) r();
   }
 
   /** The indices of the threads that are up. */
@@ -183,18 +211,30 @@ export class WorkerThreads {
     return this.threads.flatMap((t, i) => (t.ready && t.worker ? [i] : []));
   }
 
+  /**
+   * One thread's answer, or undefined after ANSWER_MS. A thread that misses MISSED_ANSWERS in a row is
+   * taken as hung (its listeners would keep taking a share of new connections) and ended: it starts again.
+   */
   private askOne(index: number, what: ThreadQuestion): Promise<unknown> {
-    const w = this.threads[index]?.worker;
+    const t = this.threads[index]!;
+    const w = t.worker;
     if (!w) return Promise.resolve(undefined);
     return new Promise((resolve) => {
       const id = this.nextId++;
       const timer = setTimeout(() => {
         this.answers.delete(id);
-        this.opts.log.warn({ what, thread: index + 1 }, 'a worker thread did not answer in time');
+        t.missed++;
+        this.opts.log.warn(
+          { what, thread: index + 1, missed: t.missed },
+          'a worker thread did not answer in time',
+        );
+        if (t.missed >= MISSED_ANSWERS && t.worker === w) void w.terminate();
         resolve(undefined);
       }, ANSWER_MS);
+      timer.unref();
       this.answers.set(id, (value) => {
         clearTimeout(timer);
+        t.missed = 0;
         resolve(value);
       });
       w.postMessage({ t: 'ask', id, what } satisfies ToThread);
@@ -206,6 +246,7 @@ export class WorkerThreads {
   }
 
   private spawn(index: number): void {
+    if (this.stopping) return;
     const t = this.threads[index]!;
     const thread = index + 1;
     const worker = new Worker(ENTRY, {
@@ -216,21 +257,34 @@ export class WorkerThreads {
     });
     t.worker = worker;
     t.ready = false;
+    t.missed = 0;
     // Catch-up: what the main thread holds, type by type, before anything newer (messages keep their order).
     for (const [type, held] of this.held) {
       const delta: Delta = { upserts: [...held].map(([name, value]) => ({ name, value })), removed: [] };
       worker.postMessage({ t: 'delta', type, delta } satisfies ToThread);
     }
     if (this.synced) worker.postMessage({ t: 'synced' } satisfies ToThread);
-    worker.on('message', (m: FromThread) => this.onMessage(t, thread, m));
+    worker.on('message', (m: FromThread) => this.onMessage(t, worker, thread, m));
     worker.on('error', (err) =>
       this.opts.log.error({ err: describeError(err), thread }, 'a worker thread failed'),
     );
     worker.on('exit', (code) => {
       if (t.worker !== worker) return;
+      const wasUp = t.ready ? performance.now() - t.upSince : 0;
       t.worker = undefined;
       t.ready = false;
       if (this.stopping) return;
+      if (!this.started) {
+        // At start: the ztunnel fails rather than wait for ever.
+        const err = new AmbitError(
+          ZTUNNEL_ERRORS.THREAD_FAILED,
+          `worker thread ${thread} ended (exit code ${code}) before it was ready`,
+        );
+        for (const w of t.waiting) w.reject(err);
+        t.waiting.clear();
+        return;
+      }
+      if (wasUp >= RESTART_MS.healthy) t.restartMs = RESTART_MS.initial;
       this.opts.log.error(
         { thread, code, restartInMs: t.restartMs },
         'a worker thread ended; starting it again',
@@ -241,22 +295,26 @@ export class WorkerThreads {
     });
   }
 
-  private onMessage(t: Thread, thread: number, m: FromThread): void {
+  private onMessage(t: Thread, worker: Worker, thread: number, m: FromThread): void {
     switch (m.t) {
       case 'ready':
         t.ready = true;
-        t.restartMs = RESTART_MS.initial;
-        for (const r of t.waiting) r();
+        t.upSince = performance.now();
+        for (const w of t.waiting) w.resolve();
         t.waiting.clear();
         this.opts.log.debug({ thread }, 'worker thread ready');
         return;
-      case 'sign':
+      case 'sign': {
+        // The answer goes to the worker that asked, never to the one that replaced it (ids start again).
+        const reply = (answer: ToThread) => {
+          if (t.worker === worker) worker.postMessage(answer);
+        };
         this.opts.certificates.fetch(m.identity, m.csr).then(
-          (chain) => t.worker?.postMessage({ t: 'signed', id: m.id, chain } satisfies ToThread),
-          (err) =>
-            t.worker?.postMessage({ t: 'signed', id: m.id, error: describeError(err) } satisfies ToThread),
+          (chain) => reply({ t: 'signed', id: m.id, chain }),
+          (err) => reply({ t: 'signed', id: m.id, error: describeError(err) }),
         );
         return;
+      }
       case 'answer': {
         const answer = this.answers.get(m.id);
         this.answers.delete(m.id);

@@ -83,8 +83,13 @@ function run(port: MessagePort, options: ThreadOptions): void {
         try {
           feed?.apply(m.type, m.delta);
         } catch (err) {
-          // The main thread applied it: a thread that cannot is a bug, logged loudly.
-          log.error({ err: describeError(err), type: m.type }, 'a worker thread could not apply a delta');
+          // The main thread applied it: a thread that cannot is a bug. Rather than carry on with a state of
+          // its own, the thread ends, and the main thread starts it again from what it holds.
+          log.error(
+            { err: describeError(err), type: m.type },
+            'a worker thread could not apply a delta; ending it',
+          );
+          process.exit(1);
         }
         return;
       case 'synced':

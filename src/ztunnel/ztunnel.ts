@@ -190,8 +190,41 @@ export class Ztunnel {
       this.ready = true;
       return;
     }
+    try {
+      await this.startParts(bind, socks, opts.waitForConfig !== false);
+    } catch (err) {
+      await this.threads?.stop(0); // no worker thread outlives a start that failed
+      throw err;
+    }
+    this.ready = true;
+    this.log.info(
+      {
+        ports: this.ctx.ports,
+        capture: this.opts.capture,
+        fdLimit: this.fdLimit,
+        limits: this.limits,
+        workerThreads: this.threadCount,
+      },
+      'ztunnel ready',
+    );
+  }
+
+  private async startParts(bind: string, socks: string | undefined, waitForConfig: boolean): Promise<void> {
+    // The endpoints first: with worker threads the data ports are shared (SO_REUSEPORT), so a second
+    // ztunnel on the node fails here, on 15020/15021, before it could take a share of them.
+    await serveEndpoints(this.ctx, this.http, {
+      bind,
+      metrics: this.threadCount > 1 ? this.mergedRegistry() : this.metrics,
+      threads: () => this.threads,
+      metricsAllow: this.metricsAllow,
+      ready: () => this.ready,
+      xds: this.xds,
+      adminListen: this.adminListen,
+      adminSocket: this.opts.adminSocket,
+    });
     await this.listeners.start(bind, socks, this.hbone);
-    if (this.threadCount > 1) {
+    let threadsReady: Promise<void> | undefined;
+    if (this.threadCount > 1 && !this.stopping) {
       const threads = new WorkerThreads({
         count: this.threadCount,
         options: () => this.threadOptions(),
@@ -199,7 +232,7 @@ export class Ztunnel {
         log: this.log,
       });
       this.threads = threads;
-      void threads.start();
+      threadsReady = threads.start();
       void this.xds.whenSynced().then(() => threads.markSynced());
     }
     if (this.opts.dns) {
@@ -214,32 +247,13 @@ export class Ztunnel {
       await this.dnsProxy.start();
       this.ctx.ports.dns = this.dnsProxy.port;
     }
-    await serveEndpoints(this.ctx, this.http, {
-      bind,
-      metrics: this.threads ? this.mergedRegistry(this.threads) : this.metrics,
-      threads: this.threads,
-      metricsAllow: this.metricsAllow,
-      ready: () => this.ready,
-      xds: this.xds,
-      adminListen: this.adminListen,
-      adminSocket: this.opts.adminSocket,
-    });
     this.xds.start();
-    if (opts.waitForConfig !== false) {
+    if (waitForConfig) {
       await this.xds.whenSynced();
-      await this.threads?.ready();
+      await threadsReady;
+    } else {
+      threadsReady?.catch((err) => this.log.error({ err }, 'the worker threads did not start'));
     }
-    this.ready = true;
-    this.log.info(
-      {
-        ports: this.ctx.ports,
-        capture: this.opts.capture,
-        fdLimit: this.fdLimit,
-        limits: this.limits,
-        workerThreads: this.threadCount,
-      },
-      'ztunnel ready',
-    );
   }
 
   /** What a worker thread's ztunnel is built from: this one's options, its bound ports, its share of the caps. */
@@ -261,10 +275,11 @@ export class Ztunnel {
   }
 
   /** The main thread's registry with the worker threads' metrics merged in, at each scrape. */
-  private mergedRegistry(threads: WorkerThreads): Pick<Registry, 'metrics' | 'contentType'> {
+  private mergedRegistry(): Pick<Registry, 'metrics' | 'contentType'> {
     return {
       contentType: this.metrics.contentType,
-      metrics: async () => (await mergedMetrics(this.metrics, await threads.ask('metrics'))).metrics(),
+      metrics: async () =>
+        (await mergedMetrics(this.metrics, (await this.threads?.ask('metrics')) ?? [])).metrics(),
     };
   }
 

@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Counter, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import { MAX_WORKER_THREADS, workerThreadsOption, ZTUNNEL_ERRORS } from '../../../src/ztunnel/index.ts';
 import { mergedMetrics, shareOf } from '../../../src/ztunnel/threads.ts';
 
@@ -16,6 +16,17 @@ describe('worker threads', () => {
       assert.throws(
         () => workerThreadsOption(bad),
         (e: any) => e.code === ZTUNNEL_ERRORS.BAD_WORKER_THREADS && e.message.includes(String(bad)),
+      );
+    }
+    // A flag's text: digits only, named in the error with what was given.
+    assert.equal(workerThreadsOption('2', '--worker-threads'), 2);
+    for (const bad of ['0', 'abc', '1e1', '-1', '', ' 2', '65', '2.0']) {
+      assert.throws(
+        () => workerThreadsOption(bad, '--worker-threads'),
+        (e: any) =>
+          e.code === ZTUNNEL_ERRORS.BAD_WORKER_THREADS &&
+          e.message.startsWith('--worker-threads must be') &&
+          e.message.endsWith(`got ${JSON.stringify(bad)}`),
       );
     }
   });
@@ -55,5 +66,18 @@ describe('worker threads', () => {
     const text = await (await mergedMetrics(main, threads)).metrics();
     assert.match(text, /istio_tcp_connections_opened_total\{reporter="source"\} 12\n/);
     assert.match(text, /istio_tcp_connections_opened_total\{reporter="destination"\} 3\n/);
+  });
+
+  test('what only the main thread has is kept as it is, even what the aggregator would omit', async () => {
+    const main = new Registry();
+    new Gauge({ name: 'process_start_time_seconds', help: 'x', registers: [main], aggregator: 'omit' }).set(
+      1234,
+    );
+    new Counter({ name: 'istio_tcp_connections_opened_total', help: 'x', registers: [main] }).inc(1);
+    const thread = new Registry();
+    new Counter({ name: 'istio_tcp_connections_opened_total', help: 'x', registers: [thread] }).inc(2);
+    const text = await (await mergedMetrics(main, [await thread.getMetricsAsJSON()])).metrics();
+    assert.match(text, /^process_start_time_seconds 1234$/m);
+    assert.match(text, /^istio_tcp_connections_opened_total 3$/m);
   });
 });
