@@ -150,8 +150,8 @@ describe('a ztunnel on worker threads', () => {
     }
   });
 
-  test('a thread that ends is started again, caught up on the configuration and its certificate', async (t) => {
-    const { z1, dial } = await mesh(t);
+  test('a thread that ends is started again, caught up on what changed while it was down', async (t) => {
+    const { cp, z1 } = await mesh(t);
     // The thread's worker, reached from outside for this test only: end it as a crash would.
     const threads = (z1 as any).threads.threads as Array<{
       worker?: { terminate(): Promise<number> };
@@ -159,20 +159,35 @@ describe('a ztunnel on worker threads', () => {
     }>;
     await threads[0]!.worker!.terminate();
     assert.equal(threads[0]!.ready, false);
+    // While it is down (it starts again after 0.5 s): a Service the client will reach by its VIP.
+    await cp.api.apply([
+      {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'server', namespace: 'shop' },
+        spec: { selector: { app: 'server' }, ports: [{ port: 80, targetPort: 8080 }] },
+      },
+    ]);
+    await eventually(async () => (z1.state.snapshot.services.size === 1 ? true : undefined));
     await eventually(async () => (threads[0]!.ready ? true : undefined));
+    const vip = cp.mesh.registry.services[0]!.vips[0]!;
     const sockets: net.Socket[] = [];
     t.after(() => {
       for (const s of sockets) s.destroy();
     });
     for (let i = 0; i < CONNECTIONS; i++) {
-      const s = await dial();
+      const s = await socksConnect(
+        { host: NODES['node-1'], port: z1.boundPort('socks5') },
+        { address: vip, port: 80 },
+        CLIENT,
+      );
       sockets.push(s);
       assert.equal(await echoed(s, `again ${i}`), `again ${i}`);
     }
     const { connections } = await admin(z1, '/connections');
     assert.ok(
       connections.some((c: { thread: number }) => c.thread === 1),
-      'the restarted thread carries connections',
+      'the restarted thread carries connections to the VIP it learned in its catch-up',
     );
   });
 });
