@@ -46,6 +46,8 @@ export interface ConnectionTimers {
   pingIntervalMs: number;
   pingTimeoutMs: number;
   idleTimeoutMs: number;
+  /** An idle connection while another to the same peer is open closes after this (≤ idleTimeoutMs). */
+  spareIdleTimeoutMs: number;
 }
 
 export interface ConnectionOptions {
@@ -63,6 +65,10 @@ export interface ConnectionOptions {
   timers: ConnectionTimers;
   /** Called once when the connection is gone (closed, failed, idled out), so the pool can forget it. */
   onGone: (conn: HboneConnection) => void;
+  /** Whether another connection to the same peer (the pool's key) is open and ready. */
+  hasSibling?: (conn: HboneConnection) => boolean;
+  /** Told when this connection closes for being idle. */
+  onIdleClose?: () => void;
 }
 
 export type ConnectionState = 'connecting' | 'ready' | 'draining' | 'closed';
@@ -322,15 +328,35 @@ export class HboneConnection {
     for (const fn of this.goneListeners.splice(0)) fn();
   }
 
+  /**
+   * An idle connection closes after the idle timeout (5 min, as Istio's ztunnel). One of several to the
+   * same peer (what a burst opened: 100 streams each) closes sooner, after the spare idle timeout, so that
+   * one stays warm and a burst's connections do not hold their memory for minutes.
+   */
   private checkIdle(): void {
     if (this.active > 0 || this.state !== 'ready' || this.idleTimer !== undefined) return;
     this.idleSince = Date.now();
-    this.idleTimer = setTimeout(() => {
-      this.idleTimer = undefined;
+    const { idleTimeoutMs, spareIdleTimeoutMs } = this.options.timers;
+    const arm = (ms: number, whenDue: () => void) => {
+      this.idleTimer = setTimeout(() => {
+        this.idleTimer = undefined;
+        whenDue();
+      }, ms);
+      this.idleTimer.unref();
+    };
+    const closeIdle = () => {
       log.debug({ conn: this.id, key: this.key }, 'closing idle HBONE connection');
       this.close();
-    }, this.options.timers.idleTimeoutMs);
-    this.idleTimer.unref();
+      this.options.onIdleClose?.();
+    };
+    if (spareIdleTimeoutMs >= idleTimeoutMs || !this.options.hasSibling) {
+      arm(idleTimeoutMs, closeIdle);
+      return;
+    }
+    arm(spareIdleTimeoutMs, () => {
+      if (this.options.hasSibling?.(this)) closeIdle();
+      else arm(idleTimeoutMs - spareIdleTimeoutMs, closeIdle); // the last one stays warm
+    });
   }
 
   private clearIdle(): void {

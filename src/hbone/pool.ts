@@ -12,6 +12,7 @@ import { requestHeaders } from './headers.ts';
 import { ContextCache, type TlsMaterial } from './material.ts';
 import {
   DEFAULT_MAX_STREAMS,
+  DEFAULT_SPARE_IDLE_MS,
   type FlowControl,
   flowControlOptions,
   HBONE_PORT,
@@ -25,6 +26,13 @@ export interface HbonePoolOptions {
   maxStreamsPerConnection?: number;
   /** Close a connection after this long with no stream (default 5 min). */
   idleTimeoutMs?: number;
+  /**
+   * Close an idle connection sooner, after this (default 15 s), while another to the same peer is open:
+   * the last one stays for the whole idle timeout.
+   */
+  spareIdleTimeoutMs?: number;
+  /** Told each time a connection closes for being idle (a proxy gives the memory back). */
+  onIdleClose?: () => void;
   /** PING every … (default 10 s) and give up on the connection if unanswered after … (default 20 s). */
   pingIntervalMs?: number;
   pingTimeoutMs?: number;
@@ -104,6 +112,7 @@ export class HbonePool {
   private readonly timers: ConnectionTimers;
   private readonly flow: FlowControl;
   private readonly revoked: (() => RevocationList) | undefined;
+  private readonly onIdleClose: (() => void) | undefined;
   private nextId = 1;
   private closed = false;
 
@@ -118,6 +127,13 @@ export class HbonePool {
     );
     this.timers = {
       idleTimeoutMs: intOption(where, 'idleTimeoutMs', options.idleTimeoutMs ?? 300_000, 1, 2 ** 31 - 1),
+      spareIdleTimeoutMs: intOption(
+        where,
+        'spareIdleTimeoutMs',
+        options.spareIdleTimeoutMs ?? DEFAULT_SPARE_IDLE_MS,
+        1,
+        2 ** 31 - 1,
+      ),
       pingIntervalMs: intOption(where, 'pingIntervalMs', options.pingIntervalMs ?? 10_000, 1, 2 ** 31 - 1),
       pingTimeoutMs: intOption(where, 'pingTimeoutMs', options.pingTimeoutMs ?? 20_000, 1, 2 ** 31 - 1),
       connectTimeoutMs: intOption(
@@ -130,6 +146,7 @@ export class HbonePool {
     };
     this.flow = flowControlOptions(where, options.flowControl);
     this.revoked = options.revoked;
+    this.onIdleClose = options.onIdleClose;
     this.contexts = new ContextCache(options.maxContexts);
   }
 
@@ -190,6 +207,8 @@ export class HbonePool {
           flow: this.flow,
           timers: this.timers,
           onGone: (conn) => this.forget(conn),
+          hasSibling: (conn) => this.hasSibling(conn),
+          ...(this.onIdleClose ? { onIdleClose: this.onIdleClose } : {}),
         });
         entry.conns.push(pending);
       }
@@ -273,6 +292,10 @@ export class HbonePool {
         });
       });
     });
+  }
+
+  private hasSibling(conn: HboneConnection): boolean {
+    return this.entries.get(conn.key)?.conns.some((c) => c !== conn && c.state === 'ready') ?? false;
   }
 
   private forget(conn: HboneConnection): void {

@@ -11,7 +11,13 @@ export {
 export { drain } from './drain.ts';
 export { PROXY_ERRORS } from './errors.ts';
 export { adminHandler, HttpEndpoints, type HttpHandler, metricsHandler, readinessHandler } from './http.ts';
-export { type MemoryReport, type MemoryTrimOptions, memoryReport, trimMemoryWhenQuiet } from './memory.ts';
+export {
+  type MemoryReport,
+  type MemoryTrimOptions,
+  memoryFreed,
+  memoryReport,
+  trimMemoryWhenQuiet,
+} from './memory.ts';
 export {
   NODE_CREDENTIAL_FILE,
   type NodeCredentialOptions,

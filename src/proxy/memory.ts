@@ -31,6 +31,17 @@ export interface MemoryTrimOptions {
  * the last: a trim while a burst's connections are still held leaves a high mark, and the memory those
  * connections free when they close is worth giving back too.
  */
+/** Set by `memoryFreed`, taken by the trim loop. */
+let freedSinceLook = false;
+
+/**
+ * Says that the process let go of something large while quiet (a pool closed the connections a burst
+ * opened): the next quiet interval counts as the end of a burst, so the trim gives that memory back.
+ */
+export function memoryFreed(): void {
+  freedSinceLook = true;
+}
+
 export function trimMemoryWhenQuiet(opts: MemoryTrimOptions = {}): () => void {
   const trimC = trimFunction();
   const compact = compactingCollection();
@@ -55,6 +66,10 @@ export function trimMemoryWhenQuiet(opts: MemoryTrimOptions = {}): () => void {
     if (used.user + used.system > quietMicros) {
       busy = true;
       return;
+    }
+    if (freedSinceLook) {
+      freedSinceLook = false;
+      busy = true;
     }
     if (!busy || performance.now() - lastTrim < minGapMs) return;
     busy = false;

@@ -8,7 +8,14 @@ import { AmbitError } from '../errors/index.ts';
 import type { HbonePool, HboneServer } from '../hbone/index.ts';
 import { type CertificateManager, TrustBundle } from '../identity/index.ts';
 import { accessLogger, type Logger, logger } from '../log/index.ts';
-import { ConnectionTable, type ConnectionView, drain, HttpEndpoints, proxyRegistry } from '../proxy/index.ts';
+import {
+  ConnectionTable,
+  type ConnectionView,
+  drain,
+  HttpEndpoints,
+  memoryFreed,
+  proxyRegistry,
+} from '../proxy/index.ts';
 import { TcpMetrics } from '../telemetry/index.ts';
 import { type Delta, TYPE, type TypeUrl } from '../xds/index.ts';
 import type { ConnectionChecks, ZtunnelContext } from './context.ts';
@@ -98,7 +105,8 @@ export class Ztunnel {
       source: opts.certificates,
       trustBundle: () => new TrustBundle(this.state.snapshot.trustBundlePem ?? ''),
     });
-    this.pool = inputs.pool({ revoked: () => this.state.snapshot.revoked });
+    // A burst's pooled connections close a while after it: the process then gives their memory back.
+    this.pool = inputs.pool({ revoked: () => this.state.snapshot.revoked, onIdleClose: memoryFreed });
     const connectTimeoutMs = opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     const l7 = opts.l7?.({
       metrics: this.metrics,

@@ -126,6 +126,27 @@ describe('HBONE pool', () => {
     assert.equal(hbone.accepted(), 2);
   });
 
+  it('closes what a burst opened to one peer after the spare idle time, keeping one warm', async (t) => {
+    const { hbone, open } = await setup(t);
+    let idleClosed = 0;
+    const pool = newPool(t, {
+      maxStreamsPerConnection: 1,
+      idleTimeoutMs: 60_000,
+      spareIdleTimeoutMs: 50,
+      onIdleClose: () => idleClosed++,
+    });
+    const tunnels = await Promise.all([open(pool), open(pool), open(pool)]);
+    assert.equal(pool.stats().connections, 3);
+    await Promise.all(tunnels.map((tunnel, i) => roundTrip(tunnel, `burst ${i}`)));
+    await waitFor(() => pool.stats().connections === 1);
+    assert.equal(idleClosed, 2);
+    // The last one stays for the whole idle timeout, and the next tunnel uses it.
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(pool.stats().connections, 1);
+    await roundTrip(await open(pool), 'warm');
+    assert.equal(hbone.accepted(), 3);
+  });
+
   it('refuses new tunnels once closed, after the open ones finish', async (t) => {
     const { open } = await setup(t);
     const pool = newPool(t);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { addon } from '../../../src/os/index.ts';
-import { memoryReport, trimMemoryWhenQuiet } from '../../../src/proxy/index.ts';
+import { memoryFreed, memoryReport, trimMemoryWhenQuiet } from '../../../src/proxy/index.ts';
 
 describe('giving memory back after a burst', () => {
   it('the addon trims the C allocator and says whether it released anything', () => {
@@ -48,6 +48,28 @@ describe('giving memory back after a burst', () => {
       while (performance.now() < until); // a busy stretch: the event loop is blocked, the CPU used
       for (let i = 0; i < 100 && trims.length === 1; i++) await sleep(20);
       assert.equal(trims.length, 2, 'the next quiet interval after the burst trims');
+    } finally {
+      stop();
+    }
+  });
+
+  it('trims again, while quiet, once something large was let go (memoryFreed)', async () => {
+    const trims: number[] = [];
+    const stop = trimMemoryWhenQuiet({
+      intervalMs: 20,
+      quietCpuShare: 0.5,
+      minGrowthBytes: 0,
+      minGapMs: 0,
+      onTrim: (before) => trims.push(before),
+    });
+    try {
+      for (let i = 0; i < 100 && trims.length === 0; i++) await sleep(20);
+      assert.equal(trims.length, 1, 'start-up counts as a burst');
+      await sleep(200);
+      assert.equal(trims.length, 1, 'quiet, nothing freed: no trim');
+      memoryFreed();
+      for (let i = 0; i < 100 && trims.length === 1; i++) await sleep(20);
+      assert.equal(trims.length, 2, 'the next quiet interval after memoryFreed trims');
     } finally {
       stop();
     }
