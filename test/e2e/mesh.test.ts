@@ -10,7 +10,7 @@ import { adminGet } from '../../src/cli/ztunnel.ts';
 import type { Lab } from '../../src/lab/index.ts';
 import type { MemoryReport } from '../../src/proxy/index.ts';
 import { CURL_RESET, eventually, isRoot, skipUnlessRoot } from '../helpers/lab.ts';
-import { labMesh } from '../helpers/mesh-lab.ts';
+import { CONCURRENT_ECHO, labMesh } from '../helpers/mesh-lab.ts';
 
 function isAlive(pid: number): boolean {
   try {
@@ -56,24 +56,6 @@ const pump = () => {
   s.end();
 };
 s.on('connect', pump);
-`;
-
-/** Opens N connections at once, holds them all open, checks each echoes, then closes them. */
-const CONCURRENT = `
-import net from 'node:net';
-const [host, port, count] = process.argv.slice(1);
-const sockets = [];
-let echoed = 0;
-await Promise.all(Array.from({ length: Number(count) }, (_, i) => new Promise((resolve, reject) => {
-  const s = net.connect({ host, port: Number(port) });
-  sockets.push(s);
-  s.once('error', reject);
-  s.once('connect', () => s.write('ping ' + i));
-  s.once('data', (d) => { if (String(d) === 'ping ' + i) echoed++; resolve(); });
-})));
-const open = sockets.filter((s) => !s.destroyed).length;
-for (const s of sockets) s.destroy();
-console.log(JSON.stringify({ open, echoed }));
 `;
 
 const upMesh = (t: TestContext) => labMesh(t, 'mesh');
@@ -302,7 +284,7 @@ describe('L4 mesh end-to-end', {
 
     const concurrent = await lab.exec(
       'client',
-      [process.execPath, '--input-type=module', '-e', CONCURRENT, pods.web.address, '9000', '1000'],
+      [process.execPath, '--input-type=module', '-e', CONCURRENT_ECHO, pods.web.address, '9000', '1000'],
       {
         timeoutMs: 120_000,
       },

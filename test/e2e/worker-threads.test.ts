@@ -7,27 +7,9 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { adminGet } from '../../src/cli/ztunnel.ts';
 import { eventually, isRoot, skipUnlessRoot } from '../helpers/lab.ts';
-import { enrolled, labMesh, labOk, namespace } from '../helpers/mesh-lab.ts';
+import { CONCURRENT_ECHO, enrolled, labMesh, labOk, namespace } from '../helpers/mesh-lab.ts';
 
 const CONNECTIONS = 32;
-
-/** Opens N connections to host:port, checks each echoes, holds them all for a while, then closes them. */
-const HOLD = `
-import net from 'node:net';
-const [host, port, count, holdMs] = process.argv.slice(1);
-const sockets = [];
-let echoed = 0;
-await Promise.all(Array.from({ length: Number(count) }, (_, i) => new Promise((resolve, reject) => {
-  const s = net.connect({ host, port: Number(port) });
-  sockets.push(s);
-  s.once('error', reject);
-  s.once('connect', () => s.write('ping ' + i));
-  s.once('data', (d) => { if (String(d) === 'ping ' + i) echoed++; resolve(); });
-})));
-console.log(JSON.stringify({ echoed }));
-await new Promise((r) => setTimeout(r, Number(holdMs)));
-for (const s of sockets) s.destroy();
-`;
 
 describe('ztunnel worker threads end-to-end', {
   skip: !isRoot && 'NOT ROOT: mesh end-to-end tests need root (CI runs them as root)',
@@ -53,7 +35,7 @@ describe('ztunnel worker threads end-to-end', {
           process.execPath,
           '--input-type=module',
           '-e',
-          HOLD,
+          CONCURRENT_ECHO,
           web.address,
           '9000',
           String(count),
@@ -95,7 +77,7 @@ describe('ztunnel worker threads end-to-end', {
     assert.deepEqual([...threads].sort(), [0, 1], 'both threads carry captured connections');
     const run = await holding;
     assert.equal(run.code, 0, run.stderr);
-    assert.deepEqual(JSON.parse(run.stdout), { echoed: CONNECTIONS });
+    assert.deepEqual(JSON.parse(run.stdout), { open: CONNECTIONS, echoed: CONNECTIONS });
     assert.equal((await opened()) - before, CONNECTIONS, 'every thread counted in /metrics');
   });
 });

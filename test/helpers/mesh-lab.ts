@@ -59,3 +59,26 @@ export async function enrolled(
     `${addresses.join(', ')} enrolled on ${node}`,
   );
 }
+
+/**
+ * A program for a pod (`node --input-type=module -e` it with host, port, count and optionally holdMs):
+ * opens N connections at once, checks each echoes, holds them all open for holdMs, then closes them and
+ * prints how many were still open and how many echoed, as JSON.
+ */
+export const CONCURRENT_ECHO = `
+import net from 'node:net';
+const [host, port, count, holdMs] = process.argv.slice(1);
+const sockets = [];
+let echoed = 0;
+await Promise.all(Array.from({ length: Number(count) }, (_, i) => new Promise((resolve, reject) => {
+  const s = net.connect({ host, port: Number(port) });
+  sockets.push(s);
+  s.once('error', reject);
+  s.once('connect', () => s.write('ping ' + i));
+  s.once('data', (d) => { if (String(d) === 'ping ' + i) echoed++; resolve(); });
+})));
+await new Promise((r) => setTimeout(r, Number(holdMs ?? 0)));
+const open = sockets.filter((s) => !s.destroyed).length;
+for (const s of sockets) s.destroy();
+console.log(JSON.stringify({ open, echoed }));
+`;
