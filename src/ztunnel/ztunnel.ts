@@ -241,6 +241,7 @@ export class Ztunnel {
       });
       this.threads = threads;
       threadsReady = threads.start();
+      threadsReady.catch(() => {}); // handled where it is awaited below, never unhandled meanwhile
       void this.xds.whenSynced().then(() => threads.markSynced());
     }
     if (this.opts.dns) {
