@@ -65,7 +65,7 @@ export interface ConnectionOptions {
   timers: ConnectionTimers;
   /** Called once when the connection is gone (closed, failed, idled out), so the pool can forget it. */
   onGone: (conn: HboneConnection) => void;
-  /** Whether another connection to the same peer (the pool's key) is open and ready. */
+  /** Whether another connection of the same pool key (source, accepted identities, destination) has room. */
   hasSibling?: (conn: HboneConnection) => boolean;
   /** Told when this connection closes for being idle. */
   onIdleClose?: () => void;

@@ -294,8 +294,9 @@ export class HbonePool {
     });
   }
 
+  /** Whether another connection of the same key could take the next stream (then `conn` is spare). */
   private hasSibling(conn: HboneConnection): boolean {
-    return this.entries.get(conn.key)?.conns.some((c) => c !== conn && c.state === 'ready') ?? false;
+    return this.entries.get(conn.key)?.conns.some((c) => c !== conn && c.hasCapacity()) ?? false;
   }
 
   private forget(conn: HboneConnection): void {

@@ -24,14 +24,7 @@ export interface MemoryTrimOptions {
   onTrim?: (before: number, after: number) => void;
 }
 
-/**
- * Starts looking; the returned function stops. The timer never keeps the process alive. A trim comes
- * when the process goes quiet after being busy (start-up counts as busy) and holds more than it did
- * after its leanest trim: once per burst, and never during one. Measured against the leanest trim, not
- * the last: a trim while a burst's connections are still held leaves a high mark, and the memory those
- * connections free when they close is worth giving back too.
- */
-/** Set by `memoryFreed`, taken by the trim loop. */
+/** Set by `memoryFreed`, taken by the trim loop (one per thread: each has its own module). */
 let freedSinceLook = false;
 
 /**
@@ -42,6 +35,13 @@ export function memoryFreed(): void {
   freedSinceLook = true;
 }
 
+/**
+ * Starts looking; the returned function stops. The timer never keeps the process alive. A trim comes
+ * when the process goes quiet after being busy (start-up counts as busy) or after `memoryFreed`, and
+ * holds more than it did after its leanest trim: once per burst, and never during one. Measured against
+ * the leanest trim, not the last: a trim while a burst's connections are still held leaves a high mark,
+ * and the memory those connections free when they close is worth giving back too.
+ */
 export function trimMemoryWhenQuiet(opts: MemoryTrimOptions = {}): () => void {
   const trimC = trimFunction();
   const compact = compactingCollection();
