@@ -337,27 +337,28 @@ export class HboneConnection {
     if (this.active > 0 || this.state !== 'ready' || this.idleTimer !== undefined) return;
     this.idleSince = Date.now();
     const { idleTimeoutMs, spareIdleTimeoutMs } = this.options.timers;
-    const arm = (ms: number, whenDue: () => void) => {
-      this.idleTimer = setTimeout(() => {
-        this.idleTimer = undefined;
-        whenDue();
-      }, ms);
-      this.idleTimer.unref();
-    };
-    const closeIdle = () => {
-      log.debug({ conn: this.id, key: this.key }, 'closing idle HBONE connection');
-      this.close();
-      this.options.onIdleClose?.();
-    };
-    if (spareIdleTimeoutMs >= idleTimeoutMs || !this.options.hasSibling) {
-      arm(idleTimeoutMs, closeIdle);
+    const spare = spareIdleTimeoutMs < idleTimeoutMs && this.options.hasSibling !== undefined;
+    this.armIdle(spare ? spareIdleTimeoutMs : idleTimeoutMs, spare);
+  }
+
+  /** One timer, no closure per idle spell: `spare` says whether it is the spare check or the close. */
+  private armIdle(ms: number, spare: boolean): void {
+    this.idleTimer = setTimeout(this.idleDue, ms, spare);
+    this.idleTimer.unref();
+  }
+
+  private readonly idleDue = (spare: boolean): void => {
+    this.idleTimer = undefined;
+    if (spare && !this.options.hasSibling?.(this)) {
+      // The last one with room stays warm for the rest of the idle timeout.
+      const { idleTimeoutMs, spareIdleTimeoutMs } = this.options.timers;
+      this.armIdle(idleTimeoutMs - spareIdleTimeoutMs, false);
       return;
     }
-    arm(spareIdleTimeoutMs, () => {
-      if (this.options.hasSibling?.(this)) closeIdle();
-      else arm(idleTimeoutMs - spareIdleTimeoutMs, closeIdle); // the last one stays warm
-    });
-  }
+    log.debug({ conn: this.id, key: this.key }, 'closing idle HBONE connection');
+    this.close();
+    this.options.onIdleClose?.();
+  };
 
   private clearIdle(): void {
     clearTimeout(this.idleTimer);

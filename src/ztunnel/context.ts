@@ -80,6 +80,20 @@ export function servedAsHttp(ctx: ZtunnelContext, address: string, port: number)
  * metered; one handed to the L7 is not, its requests are counted), holding its connection slot, and on
  * close released and forgotten (whoever sees its bytes counts it closed).
  */
+/**
+ * A client connection handed to the sidecar's L7: in the table (not metered: its requests are) until it
+ * closes, holding its slot, and cut after the idle timeout like any other.
+ */
+export function handedToL7(
+  ctx: ZtunnelContext,
+  client: net.Socket,
+  release: () => void,
+  connection: Omit<TrackedConnection<ConnectionChecks>, 'id' | 'abort'>,
+): void {
+  trackUntilClose(ctx, client, release, { ...connection, abort: () => client.destroy() });
+  cutWhenIdle(ctx, client, () => client.destroy());
+}
+
 export function trackUntilClose(
   ctx: ZtunnelContext,
   closes: { once(event: 'close', listener: () => void): unknown },

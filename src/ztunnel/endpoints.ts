@@ -62,7 +62,7 @@ export async function serveEndpoints(
       }),
       '/memory': async () => ({
         ...memoryReport(),
-        connections: (await connectionsOf(ctx, opts.threads())).length,
+        connections: await connectionCount(ctx, opts.threads()),
       }),
     },
     'try /config_dump, /certs, /connections or /memory\n',
@@ -81,4 +81,10 @@ async function connectionsOf(ctx: ZtunnelContext, threads: WorkerThreads | undef
   const own = ctx.connections.view();
   if (!threads) return own;
   return [...own.map((c) => ({ ...c, thread: 0 })), ...(await threads.connections())];
+}
+
+/** How many are open, every thread's (counted where they are, not listed). */
+async function connectionCount(ctx: ZtunnelContext, threads: WorkerThreads | undefined): Promise<number> {
+  const counts = (await threads?.ask('connectionCount')) as number[] | undefined;
+  return (counts ?? []).reduce((sum, n) => sum + n, ctx.connections.size);
 }

@@ -10,9 +10,9 @@ import type { ConnectionRecord, TcpLabels } from '../telemetry/index.ts';
 import {
   connectUpstream,
   cutWhenIdle,
+  handedToL7,
   isNodeItself,
   servedAsHttp,
-  trackUntilClose,
   type ZtunnelContext,
 } from './context.ts';
 import { canonical, destinationLabels, sourceLabels, workloadFields } from './labels.ts';
@@ -93,8 +93,7 @@ export function onPlaintextInbound(ctx: ZtunnelContext, client: net.Socket): voi
     },
   };
   if (http && ctx.l7) {
-    trackUntilClose(ctx, client, release, { ...seen, abort: () => client.destroy() });
-    cutWhenIdle(ctx, client, () => client.destroy());
+    handedToL7(ctx, client, release, seen);
     ctx.l7.inboundPlain(client, plan.workload, plan.upstream, sourceIp);
     return;
   }

@@ -15,7 +15,7 @@ import {
 } from '../hbone/index.ts';
 import type { SpiffeId } from '../identity/index.ts';
 import type { ConnectionRecord } from '../telemetry/index.ts';
-import { connectUpstream, cutWhenIdle, trackUntilClose, type ZtunnelContext } from './context.ts';
+import { connectUpstream, cutWhenIdle, handedToL7, type ZtunnelContext } from './context.ts';
 import { ZTUNNEL_ERRORS } from './errors.ts';
 import { baggageOf, canonical, outboundLabels, workloadFields } from './labels.ts';
 import { OVERFLOW_FLAG } from './limits.ts';
@@ -119,8 +119,7 @@ async function outbound(
     !socksReply &&
     ctx.l7.outbound(client, plan.source, service, target)
   ) {
-    trackUntilClose(ctx, client, release, { ...seen, abort: () => client.destroy() });
-    cutWhenIdle(ctx, client, () => client.destroy());
+    handedToL7(ctx, client, release, seen);
     return;
   }
   let upstream: net.Socket | HboneTunnel['stream'];

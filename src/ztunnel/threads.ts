@@ -56,7 +56,7 @@ export type FromThread =
   | { t: 'answer'; id: number; value: unknown }
   | { t: 'stopped' };
 
-export type ThreadQuestion = 'metrics' | 'connections';
+export type ThreadQuestion = 'metrics' | 'connections' | 'connectionCount';
 
 /** Where the thread's entry is: beside this file in the sources, `ztunnel-worker.js` in the build. */
 const ENTRY = import.meta.url.endsWith('.ts')

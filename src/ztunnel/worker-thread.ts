@@ -135,6 +135,7 @@ function run(port: MessagePort, options: ThreadOptions): void {
 
 async function answer(z: Ztunnel, what: ThreadQuestion): Promise<unknown> {
   if (what === 'metrics') return z.metrics.getMetricsAsJSON();
+  if (what === 'connectionCount') return z.connectionCount;
   return z.connectionsView();
 }
 

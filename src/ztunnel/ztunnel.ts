@@ -324,6 +324,11 @@ export class Ztunnel {
     this.http.close();
   }
 
+  /** Proxied connections open on this thread. */
+  get connectionCount(): number {
+    return this.ctx.connections.size;
+  }
+
   connectionsView(): ConnectionView[] {
     return this.ctx.connections.view();
   }
